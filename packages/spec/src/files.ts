@@ -1,0 +1,52 @@
+/** Files: atomic writes (temp + fsync + rename) and clear errors for missing or foreign files. */
+import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, writeSync, unlinkSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import type { HostTensor } from './dtype.ts';
+import type { Graph, Weights } from './graph.ts';
+import { decodeSafetensors, encodeSafetensors } from './safetensors.ts';
+import { graphFromJSON, serializeGraph } from './serialize.ts';
+
+/** Write a file so a reader never sees it half-written: write a temp file beside it, fsync, rename. */
+export function atomicWriteFile(path: string, data: string | Uint8Array): void {
+  const tmp = join(dirname(path), `.${basename(path)}.tmp-${process.pid}-${Date.now()}`);
+  const fd = openSync(tmp, 'w');
+  try {
+    const buf = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+    let off = 0;
+    while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off);
+    fsyncSync(fd);
+  } catch (e) {
+    closeSync(fd);
+    try { unlinkSync(tmp); } catch { /* already gone */ }
+    throw e;
+  }
+  closeSync(fd);
+  renameSync(tmp, path);
+}
+
+function readOrExplain(path: string, what: string): Buffer {
+  if (!existsSync(path)) throw new Error(`${what} file not found: ${path}`);
+  return readFileSync(path);
+}
+
+export function writeGraphFile(path: string, g: Graph): void {
+  atomicWriteFile(path, serializeGraph(g) + '\n');
+}
+
+export function readGraphFile(path: string): Graph {
+  return graphFromJSON(readOrExplain(path, 'graph').toString('utf8'), path);
+}
+
+export function writeWeightsFile(path: string, weights: Weights, metadata: Record<string, string> = {}): void {
+  atomicWriteFile(path, encodeSafetensors(weights as ReadonlyMap<string, HostTensor>, metadata));
+}
+
+export function readWeightsFile(path: string): { weights: Map<string, HostTensor<'float32'>>; metadata: Record<string, string> } {
+  const { tensors, metadata } = decodeSafetensors(readOrExplain(path, 'weights'), path);
+  const weights = new Map<string, HostTensor<'float32'>>();
+  for (const [k, t] of tensors) {
+    if (t.dtype !== 'float32') throw new Error(`${path}: tensor '${k}' is ${t.dtype}; weights must be float32`);
+    weights.set(k, t as HostTensor<'float32'>);
+  }
+  return { weights, metadata };
+}

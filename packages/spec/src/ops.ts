@@ -182,7 +182,7 @@ export const OPS: { readonly [N in OpName]: OpDef<N> } = {
   maximum: binary('maximum', 'max(a, b); on ties the gradient goes to a.', NUMERIC),
   minimum: binary('minimum', 'min(a, b); on ties the gradient goes to a.', NUMERIC),
   neg: {
-    name: 'neg', doc: '-x.', inputs: x1, outputs: Y, attrs: {},
+    name: 'neg', doc: 'negation, -x.', inputs: x1, outputs: Y, attrs: {},
     infer: ([x]) => { wantDtype(x!, 'x', NUMERIC); return [x!]; },
   },
   abs: unaryFloat('abs', '|x|; the gradient at 0 is 0.', {}),

@@ -1,0 +1,2 @@
+export * from './random-feeds.ts';
+export * from './op-cases.ts';

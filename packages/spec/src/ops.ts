@@ -186,7 +186,7 @@ export const OPS: { readonly [N in OpName]: OpDef<N> } = {
     infer: ([x]) => { wantDtype(x!, 'x', NUMERIC); return [x!]; },
   },
   abs: unaryFloat('abs', '|x|; the gradient at 0 is 0.', {}),
-  exp: unaryFloat('exp', 'e^x.', {}),
+  exp: unaryFloat('exp', 'exponential, e^x.', {}),
   log: unaryFloat('log', 'natural log.', {}),
   sqrt: unaryFloat('sqrt', 'square root.', {}),
   relu: unaryFloat('relu', 'max(x, 0); the gradient at 0 is 0.', {}),
@@ -336,7 +336,7 @@ export const OPS: { readonly [N in OpName]: OpDef<N> } = {
   logicalAnd: logical('logicalAnd', 'a && b.'),
   logicalOr: logical('logicalOr', 'a || b.'),
   logicalNot: {
-    name: 'logicalNot', doc: '!x.', inputs: [{ name: 'x', grad: false }], outputs: Y, attrs: {},
+    name: 'logicalNot', doc: 'logical not, !x.', inputs: [{ name: 'x', grad: false }], outputs: Y, attrs: {},
     infer: ([x]) => { wantDtype(x!, 'x', ['bool']); return [x!]; },
   },
   cast: {

@@ -9,3 +9,5 @@ export * from './feeds.ts';
 export * from './safetensors.ts';
 export * from './serialize.ts';
 export * from './files.ts';
+export * from './blocks/common.ts';
+export * from './models/demo.ts';

@@ -1,0 +1,30 @@
+import { describe, expect, it } from 'vitest';
+import { compareTensors } from '../src/index.ts';
+
+const f = (data: number[], shape = [data.length]) => ({ dtype: 'float32', shape, data: Float64Array.from(data) });
+
+describe('compareTensors', () => {
+  it('scales errors by max(|expected|, rms(expected))', () => {
+    // rms of [100, 0.001] is about 70.7: the small element is compared against the tensor's scale
+    const c = compareTensors(f([100.001, 0.002]), f([100, 0.001]), 1e-4);
+    expect(c.maxErr).toBeCloseTo(0.001 / 100, 9);
+    expect(c.at).toBe(0);
+    expect(c.ok).toBe(true);
+    const d = compareTensors(f([1.5, 2]), f([1, 2]), 1e-5);
+    expect(d.ok).toBe(false);
+    expect(d.maxErr).toBeCloseTo(0.5 / Math.sqrt(2.5), 12);
+    expect(d.detail).toContain('at 0: 1.5 vs 1');
+  });
+  it('requires non-finite values to match exactly', () => {
+    expect(compareTensors(f([-Infinity, NaN, 1]), f([-Infinity, NaN, 1]), 1e-5).ok).toBe(true);
+    expect(compareTensors(f([Infinity, 1]), f([-Infinity, 1]), 1e-5).detail).toBe('element 0: Infinity vs expected -Infinity');
+    expect(compareTensors(f([NaN]), f([0]), 1e-5).ok).toBe(false);
+  });
+  it('compares ints and bools exactly and checks shapes', () => {
+    const i = (d: number[]) => ({ dtype: 'int32', shape: [d.length], data: Int32Array.from(d) });
+    expect(compareTensors(i([1, 2, 3]), i([1, 2, 3]), 0).ok).toBe(true);
+    expect(compareTensors(i([1, 5, 3]), i([1, 2, 3]), 0).detail).toBe('1 of 3 differ; first at 1: 5 vs 2');
+    expect(compareTensors(f([1, 2]), f([1, 2], [2, 1]), 1).detail).toBe('shape [2] vs expected [2, 1]');
+    expect(compareTensors({ dtype: 'int64', shape: [1], data: BigInt64Array.from([3n]) }, i([3]), 0).detail).toBe('dtype int64 vs expected int32');
+  });
+});

@@ -1,0 +1,69 @@
+/**
+ * Blocks shared by every model, written once in the DSL (backends only ever see the core ops).
+ * Masks are bool, true = valid; padded positions never contribute and may hold anything, NaN
+ * included, so blocks select with `where` before using a value.
+ */
+import { type Bool, type Float, type GraphBuilder, type Int, init } from '../builder.ts';
+import type { Initializer } from '../graph.ts';
+import type { FeatureSchema } from '../graph.ts';
+
+type B = GraphBuilder<FeatureSchema>;
+const FLOAT32_MAX = 3.4028234663852886e38;
+
+export interface DenseOptions { bias?: boolean; init?: Initializer }
+
+/** x @ W + b with W stored (in, out) as SPEC.md fixes; parameters `<name>/w`, `<name>/b`. */
+export function dense(b: B, name: string, x: Float, out: number, opts: DenseOptions = {}): Float {
+  const inDim = x.shape[x.shape.length - 1];
+  if (typeof inDim !== 'number') throw new Error(`dense '${name}': the last dim of the input must be static, got '${inDim}'`);
+  return b.scope(name, () => {
+    const y = b.matmul(x, b.param('w', [inDim, out], opts.init ?? init.xavierUniform()));
+    return opts.bias === false ? y : b.add(y, b.param('b', [out], init.zeros()));
+  });
+}
+
+export type Activation = 'relu' | 'sigmoid' | 'tanh' | 'none';
+export function activate(b: B, x: Float, act: Activation): Float {
+  return act === 'none' ? x : b[act](x);
+}
+
+/** A stack of dense layers `<name>/l<i>`; `act` after every layer but the last, `lastAct` after it. */
+export function mlp(b: B, name: string, x: Float, sizes: readonly number[], act: Activation = 'relu', lastAct: Activation = 'none'): Float {
+  return b.scope(name, () => sizes.reduce((h, size, i) => activate(b, dense(b, `l${i}`, h, size), i === sizes.length - 1 ? lastAct : act), x));
+}
+
+/** An embedding table `<name>` of [vocab, dim] looked up by ids. */
+export function embed(b: B, name: string, ids: Int, vocab: number, dim: number, initializer: Initializer = init.normal(0.05)): Float {
+  return b.gather(b.param(name, [vocab, dim], initializer), ids);
+}
+
+/**
+ * Softmax over `axis` of the valid positions only; padded weights are exactly 0, and a row
+ * with no valid position gives all zeros (no NaN, forward or backward). `mask` has the shape of
+ * `scores` (or broadcasts to it).
+ */
+export function maskedSoftmax(b: B, scores: Float, mask: Bool, axis = -1): Float {
+  const ax = axis < 0 ? axis + scores.shape.length : axis;
+  // max over valid positions; -FLOAT32_MAX when none is valid, then replaced by 0
+  const rawMax = b.reduceMax(b.where(mask, scores, b.scalar(-FLOAT32_MAX)), [ax], true);
+  const rowMax = b.stopGradient(b.where(b.greater(rawMax, b.scalar(-1e38)), rawMax, b.scalar(0)));
+  // exp(-inf) = 0 at padding, whose gradient is 0 too (no inf * 0)
+  const e = b.exp(b.where(mask, b.sub(scores, rowMax), b.scalar(-Infinity)));
+  const sum = b.reduceSum(e, [ax], true);
+  return b.div(e, b.maximum(sum, b.scalar(1e-30)));
+}
+
+/** Mean over `axis` (the sequence axis) of the valid rows of x [.., N, d] with mask [.., N]; zeros when none is valid. */
+export function maskedMean(b: B, x: Float, mask: Bool, axis = -2): Float {
+  const ax = axis < 0 ? axis + x.shape.length : axis;
+  const m = b.reshape(mask, [...mask.shape, 1]);
+  const sum = b.reduceSum(b.where(m, x, b.scalar(0)), [ax]);
+  const count = b.reduceSum(b.cast(m, 'float32'), [ax]);
+  return b.div(sum, b.maximum(count, b.scalar(1)));
+}
+
+/** Numerically stable mean binary cross-entropy on logits: softplus(z) - y z. */
+export function bceWithLogits(b: B, logits: Float, labels: Float): Float {
+  const perSample = b.sub(b.softplus(logits), b.mul(labels, logits));
+  return b.reduceMean(perSample, perSample.shape.map((_, i) => i));
+}

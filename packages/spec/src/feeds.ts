@@ -33,6 +33,8 @@ export function indexUses(g: Graph): IndexUse[] {
       }
       const p = producer.get(id);
       if (!p || !VALUE_PRESERVING.has(p.op)) break;
+      // a float cast to int truncates, so only int-to-int casts keep the values
+      if (p.op === 'cast' && valueInfo(g, p.inputs[0]!).dtype === 'float32') break;
       id = p.inputs[0]!;
     }
   }

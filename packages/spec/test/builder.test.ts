@@ -118,6 +118,11 @@ describe('GraphBuilder', () => {
     }
   });
 
+  it('refuses an output named like an input or parameter', () => {
+    const b = new GraphBuilder('o', schema);
+    expect(() => b.build({ x: b.relu(b.inputs.x) })).toThrow("output name 'x' is already the name of an input or parameter of graph 'o'");
+  });
+
   it('GraphError carries the node and op', () => {
     const b = new GraphBuilder('e', schema);
     try { b.softmax(b.inputs.x, 5); expect.unreachable(); } catch (e) {

@@ -1,0 +1,107 @@
+/**
+ * Lowerings written for the default-domain opset 17 (ONNX IR 8). Each one matches the op's
+ * semantics in packages/spec exactly (ref-cpu is the oracle); where the ONNX operator differs,
+ * the comment says how the difference is closed.
+ *
+ * Opset-17 traps followed here: ReduceSum, Unsqueeze and Slice take axes as an INPUT, ReduceMean
+ * and ReduceMax as an ATTRIBUTE; TopK takes K as a 1-D int64 input and returns int64 indices.
+ */
+import { type Dim, type OpName, isStaticDim, productOf } from '@lctr/spec';
+import { ONNX_DTYPE } from '../proto.ts';
+import { type LowerCtx, type Lowering, attr } from './context.ts';
+
+/** The most negative finite float32: a valid -Infinity is clamped to it so it still ranks above padding. */
+export const FLOAT32_LOWEST = -3.4028234663852886e38;
+
+const direct = (opType: string): Lowering<OpName> => (ctx, _node, inputs) => [ctx.emit1(opType, inputs)];
+
+/** Reshape/expand targets: the IR output shape (symbolic dims, no -1: the builder already solved it). */
+const outputShape = (ctx: LowerCtx): readonly Dim[] => ctx.outputInfo[0]!.shape;
+
+export const opset17: { readonly [N in OpName]: Lowering<N> } = {
+  matmul: direct('MatMul'),
+  add: direct('Add'),
+  sub: direct('Sub'),
+  mul: direct('Mul'),
+  div: direct('Div'),
+  pow: direct('Pow'),
+  maximum: direct('Max'),
+  minimum: direct('Min'),
+  neg: direct('Neg'),
+  abs: direct('Abs'),
+  exp: direct('Exp'),
+  log: direct('Log'),
+  sqrt: direct('Sqrt'),
+  relu: direct('Relu'),
+  sigmoid: direct('Sigmoid'),
+  tanh: direct('Tanh'),
+  // ONNX Softplus is log(exp(x) + 1), which runtimes may evaluate naively (inf for large x):
+  // compose the spec's stable form max(x, 0) + log(1 + exp(-|x|)).
+  softplus: (ctx, _n, [x]) => {
+    const pos = ctx.emit1('Relu', [x!]);
+    const negAbs = ctx.emit1('Neg', [ctx.emit1('Abs', [x!])]);
+    const log1p = ctx.emit1('Log', [ctx.emit1('Add', [ctx.scalar(1), ctx.emit1('Exp', [negAbs])])]);
+    return [ctx.emit1('Add', [pos, log1p])];
+  },
+  elu: (ctx, _n, [x], a) => [ctx.emit1('Elu', [x!], { alpha: attr.float(a.alpha) })],
+  softmax: (ctx, _n, [x], a) => [ctx.emit1('Softmax', [x!], { axis: attr.int(a.axis) })],
+  logSoftmax: (ctx, _n, [x], a) => [ctx.emit1('LogSoftmax', [x!], { axis: attr.int(a.axis) })],
+  reduceSum: (ctx, _n, [x], a) => [ctx.emit1('ReduceSum', [x!, ctx.int64s(a.axes)], { keepdims: attr.int(a.keepDims ? 1 : 0) })],
+  // ReduceMean over an empty axis gives 0 in ONNX Runtime; the spec divides by the run-time count
+  // (0 / 0 = NaN). Axes that can be empty (symbolic or 0) are lowered as sum / count.
+  reduceMean: (ctx, _n, [x], a) => {
+    const reduced = a.axes.map((ax) => ctx.inputInfo[0]!.shape[ax]!);
+    if (reduced.every((d) => isStaticDim(d) && d > 0)) {
+      return [ctx.emit1('ReduceMean', [x!], { axes: attr.ints(a.axes), keepdims: attr.int(a.keepDims ? 1 : 0) })];
+    }
+    const sum = ctx.emit1('ReduceSum', [x!, ctx.int64s(a.axes)], { keepdims: attr.int(a.keepDims ? 1 : 0) });
+    const count = ctx.emit1('Cast', [ctx.shapeTensor([productOf(reduced)])], { to: attr.int(ONNX_DTYPE.float32) });
+    return [ctx.emit1('Div', [sum, ctx.emit1('Reshape', [count, ctx.int64s([])])])];
+  },
+  reduceMax: (ctx, _n, [x], a) => [ctx.emit1('ReduceMax', [x!], { axes: attr.ints(a.axes), keepdims: attr.int(a.keepDims ? 1 : 0) })],
+  concat: (ctx, _n, xs, a) => [ctx.emit1('Concat', xs, { axis: attr.int(a.axis) })],
+  // allowzero = 1: a 0 in the target is a real 0 (symbolic dims may be 0 at run time), never "copy".
+  reshape: (ctx, _n, [x]) => [ctx.emit1('Reshape', [x!, ctx.shapeTensor(outputShape(ctx))], { allowzero: attr.int(1) })],
+  transpose: (ctx, _n, [x], a) => [ctx.emit1('Transpose', [x!], { perm: attr.ints(a.perm) })],
+  // starts/ends are already normalised and clamped by the spec, axes non-negative.
+  slice: (ctx, _n, [x], a) => [ctx.emit1('Slice', [x!, ctx.int64s(a.starts), ctx.int64s(a.ends), ctx.int64s(a.axes)])],
+  expand: (ctx, _n, [x]) => [ctx.emit1('Expand', [x!, ctx.shapeTensor(outputShape(ctx))])],
+  gather: (ctx, _n, [table, indices], a) => [ctx.emit1('Gather', [table!, indices!], { axis: attr.int(a.axis) })],
+  // tf.gather with batchDims = axis: GatherND over int64 indices [...lead, k, 1] with batch_dims = axis.
+  gatherAlongAxis: (ctx, _n, [x, indices], a) => {
+    const idx64 = ctx.inputInfo[1]!.dtype === 'int64' ? indices! : ctx.emit1('Cast', [indices!], { to: attr.int(ONNX_DTYPE.int64) });
+    const idx = ctx.emit1('Unsqueeze', [idx64, ctx.int64s([-1])]);
+    return [ctx.emit1('GatherND', [x!, idx], { batch_dims: attr.int(a.axis) })];
+  },
+  // The spec's ranking key, then a plain sorted TopK (ONNX Runtime breaks ties by the lower index):
+  // key = mask ? max(x, FLOAT32_LOWEST) : -Infinity, values = the key, indices cast to int32.
+  topk: (ctx, _n, [x, mask], a) => {
+    let key = ctx.emit1('Max', [x!, ctx.scalar(FLOAT32_LOWEST)]);
+    if (mask !== undefined) key = ctx.emit1('Where', [mask, key, ctx.scalar(-Infinity)]);
+    const [values, idx64] = ctx.emit('TopK', [key, ctx.int64s([a.k])], { axis: attr.int(-1), largest: attr.int(1), sorted: attr.int(1) }, 2);
+    return [values!, ctx.emit1('Cast', [idx64!], { to: attr.int(ONNX_DTYPE.int32) })];
+  },
+  // ONNX Runtime's CPU Where has no bool kernel: for bool, (cond and a) or (not cond and b).
+  where: (ctx, _n, [cond, a, b]) => {
+    if (ctx.outputInfo[0]!.dtype !== 'bool') return [ctx.emit1('Where', [cond!, a!, b!])];
+    const pickA = ctx.emit1('And', [cond!, a!]);
+    const pickB = ctx.emit1('And', [ctx.emit1('Not', [cond!]), b!]);
+    return [ctx.emit1('Or', [pickA, pickB])];
+  },
+  equal: direct('Equal'),
+  greater: direct('Greater'),
+  less: direct('Less'),
+  logicalAnd: direct('And'),
+  logicalOr: direct('Or'),
+  logicalNot: direct('Not'),
+  // ONNX Cast: float -> int truncates toward zero, anything -> bool is x != 0, bool -> float is 0/1.
+  cast: (ctx, _n, [x], a) => [ctx.emit1('Cast', [x!], { to: attr.int(ONNX_DTYPE[a.to]) })],
+  layerNorm: (ctx, _n, [x, gamma, beta], a) => [ctx.emit1('LayerNormalization', [x!, gamma!, beta!], { axis: attr.int(-1), epsilon: attr.float(a.epsilon) })],
+  l2Normalize: (ctx, _n, [x], a) => {
+    const sumSq = ctx.emit1('ReduceSum', [ctx.emit1('Mul', [x!, x!]), ctx.int64s([a.axis])], { keepdims: attr.int(1) });
+    const norm = ctx.emit1('Max', [ctx.emit1('Sqrt', [sumSq]), ctx.scalar(a.epsilon)]);
+    return [ctx.emit1('Div', [x!, norm])];
+  },
+  constant: (ctx, _n, _in, a) => [ctx.constant(a.dtype, a.shape, a.values)],
+  stopGradient: direct('Identity'),
+};

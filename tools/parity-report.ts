@@ -1,0 +1,51 @@
+#!/usr/bin/env tsx
+/**
+ * Op-level parity report: runs every case of the op catalogue through ref-cpu, tfjs (cpu, wasm)
+ * and ONNX Runtime and writes the worst scaled error per case and backend as a markdown table.
+ *   npx tsx tools/parity-report.ts [--out PARITY.md]
+ */
+import { writeFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { hashSeed, initWeights } from '@lctr/spec';
+import { OP_CASES, randomFeeds } from '@lctr/spec/testing';
+import { type ParityBackend, DEFAULT_TOLERANCE, checkParity } from '@lctr/parity';
+
+const { values } = parseArgs({ options: { out: { type: 'string', default: 'PARITY.md' } } });
+const backends: ParityBackend[] = ['tfjs-cpu', 'tfjs-wasm', 'onnx'];
+const rows: string[] = [];
+let failures = 0;
+const worstOverall: Record<string, number> = {};
+for (const c of OP_CASES) {
+  for (const [k, dims] of c.dims.entries()) {
+    const weights = initWeights(c.graph, hashSeed(c.name));
+    const inputs = randomFeeds(c.graph, dims, hashSeed(c.name, k), c.gens);
+    const label = `${c.name}${c.dims.length > 1 ? ` ${JSON.stringify(dims)}` : ''}`;
+    const r = await checkParity({ name: label, graph: c.graph, weights, inputs, ...(c.tol ? { tol: c.tol } : {}) });
+    if (!r.ok) failures++;
+    const cells = backends.map((b) => {
+      const w = r.worst[b];
+      if (!w) return '-';
+      worstOverall[`${b} fwd`] = Math.max(worstOverall[`${b} fwd`] ?? 0, w.forward);
+      if (b !== 'onnx') worstOverall[`${b} grad`] = Math.max(worstOverall[`${b} grad`] ?? 0, w.grad);
+      return b === 'onnx' ? w.forward.toExponential(1) : `${w.forward.toExponential(1)} / ${w.grad.toExponential(1)}`;
+    });
+    rows.push(`| ${label} | ${cells.join(' | ')} | ${r.ok ? 'ok' : 'FAIL'}${c.tol ? ` (tolerance exception: ${c.tol.reason})` : ''} |`);
+  }
+}
+const text = [
+  '# Op-level parity',
+  '',
+  `Command: \`npx tsx tools/parity-report.ts\`. Written ${new Date().toISOString().slice(0, 10)} on ${process.platform}/${process.arch}, Node ${process.version}.`,
+  `Error metric: max_i |a_i - r_i| / max(|r_i|, rms(r)) against ref-cpu (float64); ints and bools must match exactly (shown as 0).`,
+  `Tolerances: forward ${DEFAULT_TOLERANCE.forward}, gradients ${DEFAULT_TOLERANCE.grad}, unless the row states an exception.`,
+  '',
+  `Worst over all cases: ${Object.entries(worstOverall).map(([k, v]) => `${k} ${v.toExponential(1)}`).join(', ')}. Failing cases: ${failures}.`,
+  '',
+  '| case | tfjs-cpu fwd / grad | tfjs-wasm fwd / grad | onnx fwd | result |',
+  '|---|---|---|---|---|',
+  ...rows,
+  '',
+].join('\n');
+writeFileSync(values.out!, text);
+console.log(`wrote ${values.out}: ${rows.length} runs, ${failures} failing`);
+process.exitCode = failures ? 1 : 0;

@@ -220,8 +220,8 @@ export class GraphBuilder<S extends FeatureSchema = FeatureSchema> {
     const outs: Record<string, string> = {};
     for (const [name, v] of Object.entries(outputs) as Array<[string, Value]>) {
       if (this.values.get(v.id) !== v) throw new GraphError(`output '${name}' is not a value of graph '${this.name}'`);
-      // one name space in ONNX: an output may not reuse an input's or a parameter's name
-      if (this.values.has(name) && !name.includes(':')) throw new GraphError(`output name '${name}' is already the name of an input or parameter of graph '${this.name}'`);
+      // one name space in ONNX: an output may reuse an input's or a parameter's name only for that same value
+      if (this.values.has(name) && this.values.get(name) !== v) throw new GraphError(`output name '${name}' is already the name of an input or parameter of graph '${this.name}' but would hold value '${v.id}'`);
       outs[name] = v.id;
     }
     if (Object.keys(outs).length === 0) throw new GraphError(`graph '${this.name}' needs at least one output`);

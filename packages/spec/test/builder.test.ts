@@ -120,7 +120,8 @@ describe('GraphBuilder', () => {
 
   it('refuses an output named like an input or parameter', () => {
     const b = new GraphBuilder('o', schema);
-    expect(() => b.build({ x: b.relu(b.inputs.x) })).toThrow("output name 'x' is already the name of an input or parameter of graph 'o'");
+    expect(() => b.build({ x: b.relu(b.inputs.x) })).toThrow("output name 'x' is already the name of an input or parameter of graph 'o' but would hold value 'relu_0:0'");
+    expect(b.build({ x: b.inputs.x }).outputs).toEqual({ x: 'x' });
   });
 
   it('GraphError carries the node and op', () => {

@@ -5,10 +5,11 @@ const f = (data: number[], shape = [data.length]) => ({ dtype: 'float32', shape,
 
 describe('compareTensors', () => {
   it('scales errors by max(|expected|, rms(expected))', () => {
-    // rms of [100, 0.001] is about 70.7: the small element is compared against the tensor's scale
-    const c = compareTensors(f([100.001, 0.002]), f([100, 0.001]), 1e-4);
-    expect(c.maxErr).toBeCloseTo(0.001 / 100, 9);
-    expect(c.at).toBe(0);
+    // rms of [100, 0.001] is about 70.7: the small element's error 0.001 is scaled by 70.7, not by 0.001
+    const rms = Math.sqrt((100 ** 2 + 0.001 ** 2) / 2);
+    const c = compareTensors(f([100.0005, 0.002]), f([100, 0.001]), 1e-4);
+    expect(c.maxErr).toBeCloseTo(0.001 / rms, 12);
+    expect(c.at).toBe(1);
     expect(c.ok).toBe(true);
     const d = compareTensors(f([1.5, 2]), f([1, 2]), 1e-5);
     expect(d.ok).toBe(false);

@@ -4,7 +4,7 @@
  * dtype and shape), and runs the gradient rules backwards for gradRef.
  */
 import {
-  type DimBindings, type FeatureSchema, type Graph, type HostTensor, type NodeDecl, type OpAttrs, type OpName,
+  type DimBindings, type FeatureSchema, type Graph, type HostTensor, type InputsOf, type NodeDecl, type OpAttrs, type OpName,
   type ValueInfo, type Weights, checkFeeds, checkWeights, formatShape, gradInputs, resolveShape, valueInfo,
 } from '@lctr/spec';
 import { GRADIENTS, type GradContext, type GradRule, isNoGradient } from './gradients.ts';
@@ -69,9 +69,9 @@ export function evaluateRef(graph: Graph, weights: Weights, inputs: Readonly<Rec
 
 /** Run a graph in float64; returns every named output. Bad feeds or weights throw the spec's InputError / WeightsError. */
 export function runRef<S extends FeatureSchema, O extends string>(
-  graph: Graph<S, O>, weights: Weights, inputs: Readonly<Record<string, HostTensor>>, opts: RunOptions = {},
+  graph: Graph<S, O>, weights: Weights, inputs: InputsOf<S>, opts: RunOptions = {},
 ): Record<O, RefTensor> {
-  const { values } = evaluateRef(graph, weights, inputs, opts);
+  const { values } = evaluateRef(graph, weights, inputs as Readonly<Record<string, HostTensor>>, opts);
   const out = {} as Record<O, RefTensor>;
   for (const name of Object.keys(graph.outputs) as O[]) out[name] = values.get(graph.outputs[name])!;
   return out;
@@ -95,15 +95,15 @@ function ruleFor<N extends OpName>(op: N): GradRule<OpAttrs[N]> | undefined {
  * Reverse-mode gradient of sum(output * cotangent) (cotangent defaults to all ones) with respect
  * to every parameter and every float32 input of the graph.
  */
-export function gradRef(
-  graph: Graph, weights: Weights, inputs: Readonly<Record<string, HostTensor>>, output: string,
+export function gradRef<S extends FeatureSchema, O extends string>(
+  graph: Graph<S, O>, weights: Weights, inputs: InputsOf<S>, output: O,
   cotangent?: Float64Array, opts: RunOptions = {},
 ): GradResult {
   const outputNames = Object.keys(graph.outputs);
   if (!Object.prototype.hasOwnProperty.call(graph.outputs, output)) {
     throw new Error(`gradRef: graph '${graph.name}' has no output '${output}'; its outputs are: ${outputNames.join(', ')}`);
   }
-  const { bindings, values } = evaluateRef(graph, weights, inputs, opts);
+  const { bindings, values } = evaluateRef(graph, weights, inputs as Readonly<Record<string, HostTensor>>, opts);
   const outputs: Record<string, RefTensor> = {};
   for (const name of outputNames) outputs[name] = values.get((graph.outputs as Record<string, string>)[name]!)!;
   const y = outputs[output]!;

@@ -376,7 +376,8 @@ describe('gradients: conventions and edge cases', () => {
     const b = new GraphBuilder('g', { x: { dtype: F, shape: [2] } });
     const g = b.build({ y: b.exp(b.inputs.x), z: b.neg(b.inputs.x), k: b.cast(b.inputs.x, 'int32') });
     const feeds = { x: f32([2], [1, 2]) };
-    expect(() => gradRef(g, new Map(), feeds, 'w')).toThrow("gradRef: graph 'g' has no output 'w'; its outputs are: y, z, k");
+    // an unknown output name does not compile; untyped callers get the error
+    expect(() => gradRef(g, new Map(), feeds, 'w' as 'y')).toThrow("gradRef: graph 'g' has no output 'w'; its outputs are: y, z, k");
     expect(() => gradRef(g, new Map(), feeds, 'y', new Float64Array(3))).toThrow("gradRef: cotangent for output 'y' [2] needs 2 values, got 3");
     expect(() => gradRef(g, new Map(), feeds, 'k')).toThrow("gradRef: output 'k' of graph 'g' is int32[2]; gradients need a float32 output");
   });

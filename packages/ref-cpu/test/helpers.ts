@@ -1,7 +1,7 @@
 /** Small builders and checks shared by the ref-cpu tests. */
 import { expect } from 'vitest';
 import {
-  type DType, type FeatureSchema, type Graph, GraphBuilder, type HostTensor, Rng, type Value, type Weights, sizeOf,
+  type DType, type FeatureSchema, type Graph, GraphBuilder, type HostTensor, type InputsOf, Rng, type Value, type Weights, sizeOf,
 } from '@lctr/spec';
 import { type RefTensor, gradRef, runRef } from '../src/index.ts';
 
@@ -16,7 +16,7 @@ export function run1<S extends FeatureSchema>(
 ): RefTensor {
   const b = new GraphBuilder('t', schema);
   const g = b.build({ y: build(b) });
-  return runRef(g, weights, feeds).y;
+  return runRef(g, weights, feeds as InputsOf<S>).y;
 }
 
 /** Values equal within tol (NaN matches NaN, ±Infinity must match exactly). */

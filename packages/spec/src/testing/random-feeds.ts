@@ -2,7 +2,7 @@
 import type { DType, HostTensor } from '../dtype.ts';
 import { type DimBindings, resolveShape } from '../dims.ts';
 import { sizeOf } from '../dtype.ts';
-import type { Graph } from '../graph.ts';
+import type { FeatureSchema, Graph, InputsOf } from '../graph.ts';
 import { Rng, hashSeed } from '../random.ts';
 
 export type FeedGen = (rng: Rng, shape: readonly number[]) => ArrayLike<number>;
@@ -33,7 +33,7 @@ function toData(dtype: DType, v: ArrayLike<number>): HostTensor['data'] {
 }
 
 /** Random feeds for every input of g with symbolic dims bound by `dims`; `gens` overrides per input. */
-export function randomFeeds(g: Graph, dims: DimBindings, seed: number, gens: Readonly<Record<string, FeedGen>> = {}): Record<string, HostTensor> {
+export function randomFeeds<S extends FeatureSchema>(g: Graph<S, string>, dims: DimBindings, seed: number, gens: Readonly<Record<string, FeedGen>> = {}): InputsOf<S> {
   const out: Record<string, HostTensor> = {};
   for (const inp of g.inputs) {
     const shape = resolveShape(inp.shape, dims);
@@ -41,5 +41,5 @@ export function randomFeeds(g: Graph, dims: DimBindings, seed: number, gens: Rea
     const fg = gens[inp.name] ?? (inp.dtype === 'float32' ? gen.normal() : inp.dtype === 'bool' ? gen.mask() : gen.ints(2));
     out[inp.name] = { dtype: inp.dtype, shape, data: toData(inp.dtype, fg(rng, shape)) } as HostTensor;
   }
-  return out;
+  return out as InputsOf<S>;
 }

@@ -1,0 +1,48 @@
+/**
+ * Top-k in the spec's order, exactly: valid positions first, then value descending, then the lower
+ * index. tfjs' own TopK cannot be trusted for this: its cpu comparator subtracts values, so ties
+ * between infinities (padding is -Infinity) compare as NaN, and tie order differs by backend.
+ */
+
+/** Float32's largest finite magnitude: a valid -Infinity is clamped to -FLT_MAX so it still ranks above padding. */
+export const FLT_MAX = 3.4028234663852886e38;
+
+/** Order used for ranking: NaN ranks after every valid number and before padding (-Infinity). */
+const NAN_RANK = -Number.MAX_VALUE;
+
+/**
+ * Row-wise top-k over keys laid out as [rows, n] (keys already hold -Infinity at padding and values
+ * clamped to >= -FLT_MAX elsewhere). Stable: a later equal key never displaces an earlier one, so
+ * ties (padding included) come out in index order. O(n + insertions * k) per row.
+ */
+export function topkRows(keys: ArrayLike<number>, rows: number, n: number, k: number): { values: Float32Array; indices: Int32Array } {
+  if (!(k >= 1 && k <= n)) throw new Error(`topk: k = ${k} must be in 1..${n}`);
+  const values = new Float32Array(rows * k);
+  const indices = new Int32Array(rows * k);
+  const rank = new Float64Array(k);
+  const idx = new Int32Array(k);
+  for (let r = 0; r < rows; r++) {
+    const base = r * n;
+    let count = 0;
+    for (let i = 0; i < n; i++) {
+      const v = keys[base + i]!;
+      const s = v !== v ? NAN_RANK : v;
+      if (count === k && !(s > rank[k - 1]!)) continue;
+      // first position whose rank is strictly below s (ranks are non-increasing)
+      let lo = 0, hi = count;
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1;
+        if (rank[mid]! >= s) lo = mid + 1; else hi = mid;
+      }
+      const end = count < k ? count : k - 1;
+      for (let j = end; j > lo; j--) { rank[j] = rank[j - 1]!; idx[j] = idx[j - 1]!; }
+      rank[lo] = s; idx[lo] = i;
+      if (count < k) count++;
+    }
+    for (let j = 0; j < k; j++) {
+      indices[r * k + j] = idx[j]!;
+      values[r * k + j] = keys[base + idx[j]!]!;
+    }
+  }
+  return { values, indices };
+}

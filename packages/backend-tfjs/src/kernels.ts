@@ -329,8 +329,8 @@ export const KERNELS: KernelTable = {
     },
   },
   topk: noGrad(([x, mask], { k }, ctx) => {
-    // ranking key: x clamped to >= -FLT_MAX where valid, -Infinity at padding
-    const clamped = tf.maximum(x!, scalar(-FLT_MAX));
+    // ranking key: x clamped to >= -FLT_MAX where valid (NaN counts as -FLT_MAX), -Infinity at padding
+    const clamped = tf.where(tf.isNaN(x!), scalar(-FLT_MAX), tf.maximum(x!, scalar(-FLT_MAX)));
     const key = mask ? tf.where(mask, clamped, scalar(-Infinity)) : clamped;
     const shape = ctx.outShape(0);
     if (HOST_BACKENDS.has(ctx.backend)) {

@@ -92,16 +92,14 @@ function toInt(v: number): number {
   return Number.isFinite(v) ? Math.trunc(v) : 0;
 }
 
-/** topk ranking of one lane: valid first, then key descending (NaN above everything), then lower index. */
+/** topk ranking of one lane: valid first, then key descending, then lower index (keys hold no NaN: see the kernel). */
 export function topkOrder(keys: readonly number[], valid: readonly boolean[]): number[] {
   const order = keys.map((_, i) => i);
   order.sort((p, q) => {
     if (valid[p] !== valid[q]) return valid[p] ? -1 : 1;
     if (valid[p]) {
       const kp = keys[p]!, kq = keys[q]!;
-      const np = Number.isNaN(kp), nq = Number.isNaN(kq);
-      if (np !== nq) return np ? -1 : 1;
-      if (!np && kp !== kq) return kq > kp ? 1 : -1;
+      if (kp !== kq) return kq > kp ? 1 : -1;
     }
     return p - q;
   });
@@ -258,7 +256,9 @@ export const KERNELS: KernelTable = {
         const f = r * n + j;
         const ok = maskMap ? mask!.data[maskMap[f]!] !== 0 : true;
         valid.push(ok);
-        keys.push(ok ? Math.max(x!.data[f]!, FLOAT32_LOWEST) : -Infinity);
+        // the spec's key: x clamped to >= -FLT_MAX, a NaN at a valid position counts as -FLT_MAX
+        const v = x!.data[f]!;
+        keys.push(ok ? (Number.isNaN(v) ? FLOAT32_LOWEST : Math.max(v, FLOAT32_LOWEST)) : -Infinity);
       }
       const order = topkOrder(keys, valid);
       for (let j = 0; j < k; j++) { values[r * k + j] = keys[order[j]!]!; indices[r * k + j] = order[j]!; }

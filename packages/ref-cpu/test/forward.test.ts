@@ -335,6 +335,16 @@ describe('forward: topk', () => {
     expectTensor(out.indices, 'int32', [2, 3], [2, 0, 1, 2, 0, 1]);
   });
 
+  it('a NaN at a valid position ranks as the lowest float32 (after every number, before padding)', () => {
+    const out = runRef(build(6, 5), new Map(), {
+      x: f32([2, 6], [NaN, 1, -Infinity, FLOAT32_LOWEST, NaN, 2, 0, NaN, 5, NaN, -Infinity, 1]),
+      m: bool([2, 6], [1, 1, 1, 1, 0, 1, 1, 1, 0, 1, 1, 0]),
+    });
+    // row 0 keys: [-F, 1, -F, -F, pad, 2]; row 1 keys: [0, -F, pad, -F, -F, pad]
+    expectTensor(out.indices, 'int32', [2, 5], [5, 1, 0, 2, 3, 0, 1, 3, 4, 2]);
+    expectTensor(out.values, 'float32', [2, 5], [2, 1, FLOAT32_LOWEST, FLOAT32_LOWEST, FLOAT32_LOWEST, 0, FLOAT32_LOWEST, FLOAT32_LOWEST, FLOAT32_LOWEST, -Infinity]);
+  });
+
   it('broadcasts a mask and resolves a symbolic sequence length', () => {
     const out = runRef(build('n', 2, [1, 'n']), new Map(), {
       x: f32([2, 3], [1, 5, 3, 6, 4, 2]),

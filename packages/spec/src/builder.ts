@@ -4,7 +4,7 @@
  * a float is expected fails to compile; untyped paths (JSON loading) are checked at run time.
  */
 import { type DType, type IntDType, type NumericDType } from './dtype.ts';
-import { type Dim, type Shape, canonicalDim, formatShape, isSymbolName } from './dims.ts';
+import { type Dim, type Shape, canonicalDim, formatShape, isSymbolName, symbolsOf } from './dims.ts';
 import { OPS, type OpAttrs, type OpDef, type OpName, ShapeRuleError, type ValueInfo, checkAttrValue, isOpName } from './ops.ts';
 import type { FeatureSchema, Graph, Initializer, InputDecl, NodeDecl, ParamDecl } from './graph.ts';
 
@@ -51,6 +51,8 @@ export class GraphBuilder<S extends FeatureSchema = FeatureSchema> {
   private readonly values = new Map<string, Value>();
   private readonly scopes: string[] = [];
   private counter = 0;
+  /** symbolic names the inputs bind at run time; shape attributes may use only these */
+  private readonly inputSymbols = new Set<string>();
 
   constructor(readonly name: string, schema: S) {
     const inputs: Record<string, Value> = {};
@@ -62,6 +64,7 @@ export class GraphBuilder<S extends FeatureSchema = FeatureSchema> {
       });
       const v: Value = Object.freeze({ id: key, dtype: decl.dtype, shape: Object.freeze(shape) });
       this.inputDecls.push({ name: key, dtype: decl.dtype, shape });
+      for (const d of shape) if (typeof d === 'string') this.inputSymbols.add(d);
       this.values.set(key, v);
       inputs[key] = v;
     }
@@ -130,6 +133,10 @@ export class GraphBuilder<S extends FeatureSchema = FeatureSchema> {
       const err = checkAttrValue(adef.kind, v);
       if (err) throw at(`attribute '${key}': ${err}`);
       full[key] = v;
+    }
+    if (op === 'reshape' || op === 'expand') {
+      const unbound = (full['shape'] as Dim[]).flatMap(symbolsOf).filter((n) => !this.inputSymbols.has(n));
+      if (unbound.length) throw at(`symbolic dim(s) ${unbound.map((n) => `'${n}'`).join(', ')} in the target shape are not dims of any graph input, so nothing gives them a value at run time (inputs bind: ${[...this.inputSymbols].join(', ') || 'none'})`);
     }
     let outs: ValueInfo[];
     let normalized: Record<string, unknown>;

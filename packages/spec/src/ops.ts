@@ -304,7 +304,7 @@ export const OPS: { readonly [N in OpName]: OpDef<N> } = {
   topk: {
     name: 'topk',
     doc: 'k largest along the last axis. Order: valid positions first, then value descending, then the lower index. ' +
-      'values = x where valid (clamped to >= -3.4028234663852886e38), -Infinity at padding; indices int32. No gradient: gather what you need by the indices.',
+      'values = the ranking key: x where valid, clamped to >= -3.4028234663852886e38 (so a valid -Infinity or NaN ranks as -FLT_MAX, above padding), -Infinity at padding; indices int32. No gradient: gather what you need by the indices.',
     inputs: [{ name: 'x', grad: false }, { name: 'mask', grad: false, optional: true }], outputs: ['values', 'indices'],
     attrs: { k: { kind: 'int' } },
     infer: ([x, mask], a) => {

@@ -53,6 +53,8 @@ describe('GraphBuilder', () => {
     expect(() => b.reshape(b.inputs.x, [3, 5])).toThrow('target shape [3, 5] holds 15 elements, input holds 8*batch');
     expect(() => b.topk(b.param('s', [2, 4]), 5)).toThrow('k = 5 is greater than the last axis (4)');
     expect(() => b.slice(b.inputs.ids, [0], [2], [1])).toThrow("slice along axis 1 needs a static dim, got 'seq'");
+    expect(() => b.expand(b.param('one', [1]), ['cand', 4])).toThrow(
+      "symbolic dim(s) 'cand' in the target shape are not dims of any graph input, so nothing gives them a value at run time (inputs bind: batch, seq)");
   });
 
   it('rejects wrong dtypes at run time for untyped callers (and at compile time for typed ones)', () => {

@@ -76,7 +76,9 @@ export const opset17: { readonly [N in OpName]: Lowering<N> } = {
   // The spec's ranking key, then a plain sorted TopK (ONNX Runtime breaks ties by the lower index):
   // key = mask ? max(x, FLOAT32_LOWEST) : -Infinity, values = the key, indices cast to int32.
   topk: (ctx, _n, [x, mask], a) => {
-    let key = ctx.emit1('Max', [x!, ctx.scalar(FLOAT32_LOWEST)]);
+    // the spec's key: x clamped to >= -FLT_MAX, a NaN at a valid position counts as -FLT_MAX
+    const lowest = ctx.scalar(FLOAT32_LOWEST);
+    let key = ctx.emit1('Where', [ctx.emit1('IsNaN', [x!]), lowest, ctx.emit1('Max', [x!, lowest])]);
     if (mask !== undefined) key = ctx.emit1('Where', [mask, key, ctx.scalar(-Infinity)]);
     const [values, idx64] = ctx.emit('TopK', [key, ctx.int64s([a.k])], { axis: attr.int(-1), largest: attr.int(1), sorted: attr.int(1) }, 2);
     return [values!, ctx.emit1('Cast', [idx64!], { to: attr.int(ONNX_DTYPE.int32) })];

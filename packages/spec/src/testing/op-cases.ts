@@ -126,6 +126,8 @@ add('topk/values-masked', 'topk', TK, (b, i) => b.topk(f(i.s!), 3, b.expectDtype
 add('topk/ties', 'topk', { s: { dtype: 'float32', shape: [3, 6] } }, (b, i) => b.topk(f(i.s!), 4).indices, { gens: { s: gen.values([1, 2, 2, 1, 2, 0, 5, 5, 5, 5, 5, 5, 0, -1, 0, -1, 3, 3]) } });
 add('topk/ties-masked', 'topk', TK, (b, i) => b.topk(f(i.s!), 4, b.expectDtype(i.m!, 'bool')).indices,
   { dims: [{ batch: 2, seq: 6 }], gens: { s: gen.values([1, 1, 1, 1, 1, 1, 0, -Infinity, 0, -Infinity, 2, 2]), m: gen.values([0, 1, 0, 1, 1, 0, 1, 1, 0, 0, 0, 0]) } });
+add('topk/nan-and-inf-valid', 'topk', TK, (b, i) => b.topk(f(i.s!), 5, b.expectDtype(i.m!, 'bool')).indices,
+  { dims: [{ batch: 2, seq: 6 }], gens: { s: gen.values([NaN, 1, -Infinity, -3.4028234663852886e38, NaN, 2, 0, NaN, 5, NaN, -Infinity, 1]), m: gen.values([1, 1, 1, 1, 0, 1, 1, 1, 0, 1, 1, 0]) } });
 add('topk/no-mask', 'topk', { s: { dtype: 'float32', shape: ['batch', 7] } }, (b, i) => b.topk(f(i.s!), 7).values, { dims: [{ batch: 3 }] });
 add('topk/gather-picks', 'topk', { x: { dtype: 'float32', shape: ['batch', 'seq', 4] }, m: { dtype: 'bool', shape: ['batch', 'seq'] } }, (b, i) => {
   const keys = b.mul(f(i.x!), P(b, 'w', [4]));

@@ -11,6 +11,7 @@ import {
 } from '@lctr/spec';
 import { constantData, tfDtype } from './convert.ts';
 import { FLT_MAX, topkRows } from './topk.ts';
+import { broadcastTo, gatherRows, select } from './fast.ts';
 
 export interface KernelContext {
   readonly node: NodeDecl;
@@ -82,8 +83,8 @@ function bmm(a: tf.Tensor, b: tf.Tensor, transposeA = false, transposeB = false)
   const simple = prod(ba) === 1 || prod(bb) === 1 || sameShape(pad(ba), pad(bb));
   if (!simple) {
     const out = broadcastShape(ba, bb);
-    a = tf.broadcastTo(a, [...out, ...a.shape.slice(-2)]);
-    b = tf.broadcastTo(b, [...out, ...b.shape.slice(-2)]);
+    a = broadcastTo(a, [...out, ...a.shape.slice(-2)]);
+    b = broadcastTo(b, [...out, ...b.shape.slice(-2)]);
   }
   return tf.matMul(a, b, transposeA, transposeB);
 }
@@ -92,7 +93,7 @@ function bmm(a: tf.Tensor, b: tf.Tensor, transposeA = false, transposeB = false)
 function log1p(u: tf.Tensor): tf.Tensor {
   const w = tf.add(u, scalar(1));
   const d = tf.sub(w, scalar(1));
-  return tf.where(tf.equal(d, scalar(0)), u, tf.mul(tf.log(w), tf.div(u, d)));
+  return select(tf.equal(d, scalar(0)), u, tf.mul(tf.log(w), tf.div(u, d)));
 }
 
 /** e^x - 1, accurate near 0 (Kahan): (u - 1) * x / log(u) with u = e^x. */
@@ -100,13 +101,13 @@ function expm1(x: tf.Tensor): tf.Tensor {
   const u = tf.exp(x);
   const um1 = tf.sub(u, scalar(1));
   const exact = tf.div(tf.mul(um1, x), tf.log(u));
-  return tf.where(tf.equal(u, scalar(1)), x, tf.where(tf.equal(um1, scalar(-1)), scalar(-1), exact));
+  return select(tf.equal(u, scalar(1)), x, select(tf.equal(um1, scalar(-1)), scalar(-1), exact));
 }
 
 /** maximum/minimum with NaN propagation on every backend (wasm returns the second operand for NaN). */
 function nanPropagating(m: tf.Tensor, a: tf.Tensor, b: tf.Tensor): tf.Tensor {
   if (a.dtype !== 'float32') return m;
-  return tf.where(tf.logicalOr(tf.isNaN(a), tf.isNaN(b)), tf.add(a, b), m);
+  return select(tf.logicalOr(tf.isNaN(a), tf.isNaN(b)), tf.add(a, b), m);
 }
 
 function keepDimsShape(shape: readonly number[], axes: readonly number[]): number[] {
@@ -192,8 +193,8 @@ export const KERNELS: KernelTable = {
       const da = tf.mul(dy, tf.mul(b, tf.pow(a, tf.sub(b, scalar(1)))));
       // d/db = y log a where a > 0, exactly 0 elsewhere (never NaN from log of a non-positive base)
       const pos = tf.greater(a, scalar(0));
-      const safeLog = tf.log(tf.where(pos, a, tf.onesLike(a)));
-      const db = tf.where(pos, tf.mul(dy, tf.mul(y, safeLog)), tf.zerosLike(dy));
+      const safeLog = tf.log(select(pos, a, tf.onesLike(a)));
+      const db = select(pos, tf.mul(dy, tf.mul(y, safeLog)), tf.zerosLike(dy));
       return [da, db];
     },
   ),
@@ -202,7 +203,7 @@ export const KERNELS: KernelTable = {
     (dy, a, b) => {
       const toA = tf.greaterEqual(a, b); // ties go to a
       const zero = tf.zerosLike(dy);
-      return [tf.where(toA, dy, zero), tf.where(toA, zero, dy)];
+      return [select(toA, dy, zero), select(toA, zero, dy)];
     },
   ),
   minimum: elementwise(
@@ -210,7 +211,7 @@ export const KERNELS: KernelTable = {
     (dy, a, b) => {
       const toA = tf.lessEqual(a, b); // ties go to a
       const zero = tf.zerosLike(dy);
-      return [tf.where(toA, dy, zero), tf.where(toA, zero, dy)];
+      return [select(toA, dy, zero), select(toA, zero, dy)];
     },
   ),
   neg: unary((x) => tf.neg(x), (dy) => tf.neg(dy)),
@@ -218,7 +219,7 @@ export const KERNELS: KernelTable = {
   exp: unary((x) => tf.exp(x), (dy, _x, y) => tf.mul(dy, y)),
   log: unary((x) => tf.log(x), (dy, x) => tf.div(dy, x)),
   sqrt: unary((x) => tf.sqrt(x), (dy, _x, y) => tf.div(dy, tf.mul(y, scalar(2)))),
-  relu: unary((x) => tf.relu(x), (dy, x) => tf.where(tf.greater(x, scalar(0)), dy, tf.zerosLike(dy))), // relu'(0) = 0
+  relu: unary((x) => tf.relu(x), (dy, x) => select(tf.greater(x, scalar(0)), dy, tf.zerosLike(dy))), // relu'(0) = 0
   sigmoid: unary((x) => tf.sigmoid(x), (dy, _x, y) => tf.mul(dy, tf.mul(y, tf.sub(scalar(1), y)))),
   tanh: unary((x) => tf.tanh(x), (dy, _x, y) => tf.mul(dy, tf.sub(scalar(1), tf.mul(y, y)))),
   softplus: unary(
@@ -227,9 +228,9 @@ export const KERNELS: KernelTable = {
   ),
   elu: {
     // x > 0 ? x : alpha (e^x - 1); e^min(x, 0) keeps the unused branch finite
-    forward: ([x], { alpha }) => [tf.where(tf.greater(x!, scalar(0)), x!, tf.mul(scalar(alpha), expm1(tf.minimum(x!, scalar(0)))))],
+    forward: ([x], { alpha }) => [select(tf.greater(x!, scalar(0)), x!, tf.mul(scalar(alpha), expm1(tf.minimum(x!, scalar(0)))))],
     backward: (dy, [x], _y, { alpha }) => [
-      tf.where(tf.greater(x!, scalar(0)), dy, tf.mul(dy, tf.mul(scalar(alpha), tf.exp(tf.minimum(x!, scalar(0)))))),
+      select(tf.greater(x!, scalar(0)), dy, tf.mul(dy, tf.mul(scalar(alpha), tf.exp(tf.minimum(x!, scalar(0)))))),
     ],
   },
   softmax: {
@@ -248,13 +249,13 @@ export const KERNELS: KernelTable = {
   },
   reduceSum: {
     forward: ([x], { axes, keepDims }, ctx) => [emptyReduce(x!, ctx, 0) ?? tf.sum(x!, axes, keepDims)],
-    backward: (dy, [x], _y, { axes }) => [tf.broadcastTo(tf.reshape(dy, keepDimsShape(x!.shape, axes)), x!.shape)],
+    backward: (dy, [x], _y, { axes }) => [broadcastTo(tf.reshape(dy, keepDimsShape(x!.shape, axes)), x!.shape)],
   },
   reduceMean: {
     forward: ([x], { axes, keepDims }, ctx) => [emptyReduce(x!, ctx, NaN) ?? tf.mean(x!, axes, keepDims)],
     backward: (dy, [x], _y, { axes }) => {
       const count = prod(axes.map((a) => x!.shape[a]!));
-      return [tf.broadcastTo(tf.div(tf.reshape(dy, keepDimsShape(x!.shape, axes)), scalar(count)), x!.shape)];
+      return [broadcastTo(tf.div(tf.reshape(dy, keepDimsShape(x!.shape, axes)), scalar(count)), x!.shape)];
     },
   },
   reduceMax: {
@@ -263,7 +264,7 @@ export const KERNELS: KernelTable = {
       // every position equal to the max gets the full upstream gradient
       const keep = keepDimsShape(x!.shape, axes);
       const hit = tf.equal(x!, tf.reshape(y, keep));
-      return [tf.where(hit, tf.broadcastTo(tf.reshape(dy, keep), x!.shape), tf.zerosLike(x!))];
+      return [select(hit, broadcastTo(tf.reshape(dy, keep), x!.shape), tf.zerosLike(x!))];
     },
   },
   concat: {
@@ -295,13 +296,15 @@ export const KERNELS: KernelTable = {
     },
   },
   expand: {
-    forward: ([x], _a, ctx) => [tf.broadcastTo(x!, ctx.outShape())],
+    forward: ([x], _a, ctx) => [broadcastTo(x!, ctx.outShape())],
     backward: (dy, [x]) => [sumToShape(dy, x!.shape)],
   },
   gather: {
     forward: ([table, idx], { axis }, ctx) => {
       checkIndexRange(idx!, table!.shape[axis]!, ctx, `axis ${axis} of '${ctx.node.inputs[0]}'`);
-      return [tf.gather(table!, idx!, axis)];
+      if (axis !== 0) return [tf.gather(table!, idx!, axis)];
+      const width = prod(table!.shape.slice(1));
+      return [tf.reshape(gatherRows(tf.reshape(table!, [table!.shape[0]!, width]), tf.reshape(idx!, [idx!.size])), ctx.outShape())];
     },
     backward: (dy, [table, idx], _y, { axis }) => {
       // scatter-add dy rows back into the table through UnsortedSegmentSum
@@ -320,7 +323,7 @@ export const KERNELS: KernelTable = {
       // tf.gather(x, idx, axis, batchDims = axis) reads out of bounds on wasm 4.22 for larger shapes
       // ([64, 50, 32] by [64, 2] crashes): gather rows of the flattened leading dims instead
       const { rows, ids, post } = flatRows(x!, idx!, axis);
-      return [tf.reshape(tf.gather(tf.reshape(x!, [rows, post]), ids, 0), ctx.outShape())];
+      return [tf.reshape(gatherRows(tf.reshape(x!, [rows, post]), ids), ctx.outShape())];
     },
     backward: (dy, [x, idx], _y, { axis }) => {
       const { rows, ids, post } = flatRows(x!, idx!, axis);
@@ -330,8 +333,8 @@ export const KERNELS: KernelTable = {
   },
   topk: noGrad(([x, mask], { k }, ctx) => {
     // ranking key: x clamped to >= -FLT_MAX where valid (NaN counts as -FLT_MAX), -Infinity at padding
-    const clamped = tf.where(tf.isNaN(x!), scalar(-FLT_MAX), tf.maximum(x!, scalar(-FLT_MAX)));
-    const key = mask ? tf.where(mask, clamped, scalar(-Infinity)) : clamped;
+    const clamped = select(tf.isNaN(x!), scalar(-FLT_MAX), tf.maximum(x!, scalar(-FLT_MAX)));
+    const key = mask ? select(mask, clamped, scalar(-Infinity)) : clamped;
     const shape = ctx.outShape(0);
     if (HOST_BACKENDS.has(ctx.backend)) {
       const n = key.shape[key.rank - 1]!;
@@ -343,10 +346,10 @@ export const KERNELS: KernelTable = {
     return [r.values, r.indices];
   }),
   where: {
-    forward: ([cond, a, b]) => [tf.where(cond!, a!, b!)],
+    forward: ([cond, a, b]) => [select(cond!, a!, b!)],
     backward: (dy, [cond, a, b]) => {
       const zero = tf.zerosLike(dy);
-      return [null, sumToShape(tf.where(cond!, dy, zero), a!.shape), sumToShape(tf.where(cond!, zero, dy), b!.shape)];
+      return [null, sumToShape(select(cond!, dy, zero), a!.shape), sumToShape(select(cond!, zero, dy), b!.shape)];
     },
   },
   equal: noGrad(([a, b]) => [tf.equal(a!, b!)]),
@@ -392,9 +395,9 @@ export const KERNELS: KernelTable = {
       // y = x / max(n, eps): where n >= eps (maximum's ties go to n) dx = (dy - y <dy, y>) / n, else dy / eps
       const norm = tf.sqrt(tf.sum(tf.mul(x!, x!), axis, true));
       const useNorm = tf.greaterEqual(norm, scalar(epsilon));
-      const denom = tf.where(useNorm, norm, tf.fill(norm.shape, epsilon));
+      const denom = select(useNorm, norm, tf.fill(norm.shape, epsilon));
       const proj = tf.mul(y, tf.sum(tf.mul(dy, y), axis, true));
-      return [tf.div(tf.sub(dy, tf.where(useNorm, proj, tf.zerosLike(proj))), denom)];
+      return [tf.div(tf.sub(dy, select(useNorm, proj, tf.zerosLike(proj))), denom)];
     },
   },
   constant: noGrad((_xs, a, ctx) => {

@@ -1,13 +1,13 @@
 /**
  * Timing of one training step through an embedding gather ([5000, 32] table), per backend, with
  * tfjs' built-in UnsortedSegmentSum (cpu only; wasm has none) and with ours.
- * Run: npx tsx packages/backend-tfjs/bench/train-step.ts [--steps N] [--builtin]
+ * Run: npx tsx tools/bench/gather-grad.ts [--steps N] [--builtin]
  * (--builtin adds cpu with tfjs' own kernel: about a minute per step on 2 cores, so one step only.)
  */
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { GraphBuilder, Rng, init } from '@lctr/spec';
-import { compileTfjs, initTfjs, registerFastKernels } from '../src/index.ts';
+import { compileTfjs, initTfjs, registerFastKernels } from '@lctr/backend-tfjs';
 
 const steps = Number(process.argv[process.argv.indexOf('--steps') + 1]) || 10;
 const builtinCpu = tf.getKernel('UnsortedSegmentSum', 'cpu'); // before ours replaces it

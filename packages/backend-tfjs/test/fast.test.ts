@@ -1,0 +1,46 @@
+/** The Tile-free broadcast/select and the row gather agree exactly with tfjs' own kernels. */
+import * as tf from '@tensorflow/tfjs-core';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { broadcastTo, gatherRows, select } from '../src/fast.ts';
+import { BACKENDS, useBackend } from './helpers.ts';
+
+const same = (a: tf.Tensor, b: tf.Tensor) => {
+  expect(a.shape).toEqual(b.shape);
+  expect(a.dtype).toBe(b.dtype);
+  expect(Array.from(a.dataSync())).toEqual(Array.from(b.dataSync()));
+};
+
+describe.each(BACKENDS)('fast kernels on %s', (backend) => {
+  beforeAll(() => useBackend(backend));
+
+  it('broadcastTo keeps NaN, infinities and bools exactly', () => {
+    const x = tf.tensor([[NaN], [Infinity], [-Infinity], [1.5]], [4, 1]);
+    same(broadcastTo(x, [2, 4, 3]), tf.broadcastTo(x, [2, 4, 3]));
+    const m = tf.tensor([[true], [false]], [2, 1], 'bool');
+    same(broadcastTo(m, [2, 5]), tf.broadcastTo(m, [2, 5]));
+    const k = tf.tensor([2147483647, -5], [2, 1], 'int32');
+    same(broadcastTo(k, [2, 3]), tf.broadcastTo(k, [2, 3]));
+    expect(broadcastTo(x, [4, 1])).toBe(x);
+  });
+
+  it('select broadcasts condition, a and b like numpy', () => {
+    const c = tf.tensor([true, false, true], [3, 1], 'bool');
+    const a = tf.tensor([1, 2, NaN, 4], [1, 4]);
+    const b = tf.scalar(-Infinity);
+    const got = select(c, a, b);
+    expect(got.shape).toEqual([3, 4]);
+    expect(Array.from(got.dataSync())).toEqual([1, 2, NaN, 4, -Infinity, -Infinity, -Infinity, -Infinity, 1, 2, NaN, 4]);
+  });
+
+  it('gatherRows equals tf.gather on float32, int32 and bool rows, repeated ids included', () => {
+    const x = tf.tensor(Float32Array.from({ length: 50 * 7 }, (_, i) => Math.sin(i) * 100), [50, 7]);
+    const ids = tf.tensor([49, 0, 3, 3, 17, 0], [6], 'int32');
+    same(gatherRows(x as tf.Tensor2D, ids as tf.Tensor1D), tf.gather(x, ids, 0));
+    const xi = tf.cast(x, 'int32') as tf.Tensor2D;
+    same(gatherRows(xi, ids as tf.Tensor1D), tf.gather(xi, ids, 0));
+    const xb = tf.greater(x, 0) as tf.Tensor2D;
+    same(gatherRows(xb, ids as tf.Tensor1D), tf.gather(xb, ids, 0));
+    const none = tf.tensor([], [0], 'int32') as tf.Tensor1D;
+    expect(gatherRows(x as tf.Tensor2D, none).shape).toEqual([0, 7]);
+  });
+});

@@ -61,4 +61,13 @@ describe('exporter', () => {
     expect(bad.status).toBe(1);
     expect(bad.stderr).toContain("exporter: unknown model 'nope'; known models: demo");
   });
+
+  it('the README tour runs and its three backends agree', () => {
+    const r = spawnSync('npx', ['tsx', 'tools/examples/tour.ts'], { cwd: root, encoding: 'utf8', env: { ...process.env, ORT_DISABLE_TELEMETRY: '1' } });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^tfjs backend: wasm /m);
+    const diffs = [...r.stdout.matchAll(/max \|diff\| ([0-9.e+-]+)/g)].map((m) => Number(m[1]));
+    expect(diffs.length).toBe(2);
+    for (const d of diffs) expect(d).toBeLessThan(1e-6);
+  });
 });

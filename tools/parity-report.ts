@@ -37,7 +37,7 @@ const text = [
   '',
   `Command: \`npx tsx tools/parity-report.ts\`. Written ${new Date().toISOString().slice(0, 10)} on ${process.platform}/${process.arch}, Node ${process.version}.`,
   `Error metric: max_i |a_i - r_i| / max(|r_i|, rms(r)) against ref-cpu (float64); ints and bools must match exactly (shown as 0).`,
-  `Tolerances: forward ${DEFAULT_TOLERANCE.forward}, gradients ${DEFAULT_TOLERANCE.grad}, unless the row states an exception.`,
+  `Tolerances: forward ${DEFAULT_TOLERANCE.forward.toExponential(0)}, gradients ${DEFAULT_TOLERANCE.grad.toExponential(0)}, unless the row states an exception (${OP_CASES.filter((c) => c.tol).length} cases do).`,
   '',
   `Worst over all cases: ${Object.entries(worstOverall).map(([k, v]) => `${k} ${v.toExponential(1)}`).join(', ')}. Failing cases: ${failures}.`,
   '',

@@ -176,6 +176,9 @@ export interface TfjsInit {
  */
 export async function initTfjs(opts: InitTfjsOptions = {}): Promise<TfjsInit> {
   const log = opts.log ?? ((line: string) => console.log(line));
+  // tfjs' cpu backend prints a banner advising tfjs-node on first use; our own line below says what
+  // runs and why, so production mode (which silences tfjs warnings) is the honest default
+  tf.env().set('PROD', true);
   let requested = opts.backend;
   let requestedFrom = opts.requestedFrom ?? '--backend';
   if (requested === undefined) {

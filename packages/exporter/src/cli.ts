@@ -36,6 +36,7 @@ async function main(): Promise<number> {
       for (const f of res.parity.failures) console.error(`parity failure: ${f}`);
       return 1;
     }
+    if (res.checkerOk === false) return 1;
     return 0;
   } catch (e) {
     if (e instanceof ExportError || (e instanceof Error && /^(Weights|Input|Graph)/.test(e.name))) {

@@ -11,7 +11,7 @@ import {
   type Graph, type HostTensor, type Weights, buildDemo, checkWeights, initWeights, serializeGraph, encodeSafetensors,
 } from '@lctr/spec';
 import { randomFeeds, gen } from '@lctr/spec/testing';
-import { exportOnnx } from '@lctr/backend-onnx';
+import { OnnxCheckerUnavailableError, checkOnnxModel, exportOnnx } from '@lctr/backend-onnx';
 import { type ParityReport, checkParity, formatParityLine } from '@lctr/parity';
 
 export const EXPORT_MARKER = '.lctr-export';
@@ -48,7 +48,7 @@ export interface ExportOptions {
   log?: (line: string) => void;
 }
 
-export interface ExportResult { dir: string; files: string[]; parity: ParityReport; report: Record<string, unknown> }
+export interface ExportResult { dir: string; files: string[]; parity: ParityReport; checkerOk: boolean | null; report: Record<string, unknown> }
 
 function sha256(bytes: Uint8Array | string): string {
   return createHash('sha256').update(bytes).digest('hex');
@@ -78,12 +78,20 @@ export async function exportModel(opts: ExportOptions): Promise<ExportResult> {
   const inputs = entry.sampleInputs(graph, seed + 1);
   log(`checking parity of '${opts.model}' on a seeded batch: ref-cpu (float64) vs tfjs (cpu, wasm) vs ONNX Runtime (cpu)`);
   const parity = await checkParity({ name: opts.model, graph, weights, inputs }, {});
+  let checker: { ok: boolean | null; message: string };
+  try {
+    checker = checkOnnxModel(onnxBytes);
+  } catch (e) {
+    if (!(e instanceof OnnxCheckerUnavailableError)) throw e;
+    checker = { ok: null, message: e.message };
+  }
+  log(`onnx checker (full_check, strict shape inference): ${checker.ok === null ? 'not run' : checker.ok ? 'ok' : 'FAILED'}${checker.ok ? '' : ` - ${checker.message}`}`);
 
   const report = {
     producer: 'lctr-exporter',
     model: opts.model,
     seed,
-    onnx: { opset: 17, irVersion: 8, bytes: onnxBytes.length, sha256: sha256(onnxBytes) },
+    onnx: { opset: 17, irVersion: 8, bytes: onnxBytes.length, sha256: sha256(onnxBytes), checker },
     nodes: graph.nodes.length,
     parameters: graph.params.reduce((n, p) => n + p.shape.reduce((a, d) => a * d, 1), 0),
     parity: {
@@ -116,7 +124,7 @@ export async function exportModel(opts: ExportOptions): Promise<ExportResult> {
     renameSync(tmp, out);
   }
   log(formatParityLine(parity));
-  return { dir: out, files: Object.keys(files).filter((f) => f !== EXPORT_MARKER), parity, report };
+  return { dir: out, files: Object.keys(files).filter((f) => f !== EXPORT_MARKER), parity, checkerOk: checker.ok, report };
 }
 
 export function readReport(dir: string): Record<string, unknown> {

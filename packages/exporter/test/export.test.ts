@@ -28,6 +28,8 @@ describe('exporter', () => {
     expect(check!.ok, check!.message).toBe(true);
     const report = JSON.parse(readFileSync(join(res.dir, 'report.json'), 'utf8'));
     expect(report.onnx.opset).toBe(17);
+    expect(report.onnx.checker).toEqual({ ok: true, message: 'ok' });
+    expect(lines).toContain('onnx checker (full_check, strict shape inference): ok');
     expect(report.parity.ok).toBe(true);
     expect(report.parameters).toBe(g.params.reduce((n, p) => n + p.shape.reduce((a, d) => a * d, 1), 0));
   });

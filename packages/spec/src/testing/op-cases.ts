@@ -164,9 +164,7 @@ add('cast/float-identity', 'cast', NONE, (b) => b.cast(P(b, 'x', [2, 3]), 'float
 
 // ---- normalisation ----
 add('layerNorm/param', 'layerNorm', NONE, (b) => b.layerNorm(P(b, 'x', [3, 8], -2, 2), P(b, 'gamma', [8], 0.5, 1.5), P(b, 'beta', [8])));
-add('layerNorm/symbolic', 'layerNorm', SEQ, (b, i) => b.layerNorm(b.mul(f(i.x!), P(b, 'w', [4])), P(b, 'gamma', [4], 0.5, 1.5), P(b, 'beta', [4])), {
-  dims: SEQ_DIMS, tol: { forward: 1e-4, grad: 1e-3, reason: 'normalising 4 values: float32 cancellation in x - mean grows the relative error when a row has small variance' },
-});
+add('layerNorm/symbolic', 'layerNorm', SEQ, (b, i) => b.layerNorm(b.mul(f(i.x!), P(b, 'w', [4])), P(b, 'gamma', [4], 0.5, 1.5), P(b, 'beta', [4])), { dims: SEQ_DIMS });
 add('l2Normalize/last', 'l2Normalize', NONE, (b) => b.l2Normalize(P(b, 'x', [3, 5])));
 add('l2Normalize/axis0', 'l2Normalize', NONE, (b) => b.l2Normalize(P(b, 'x', [3, 5]), 0));
 add('l2Normalize/zero-row', 'l2Normalize', { x: { dtype: 'float32', shape: [2, 3] } }, (b, i) => b.l2Normalize(f(i.x!)), { gens: { x: gen.values([0, 0, 0, 3, 4, 0]) } });

@@ -5,7 +5,7 @@
  * `gradInputs` (float inputs of slots marked grad); a rule returns null for the others.
  */
 import { type DimBindings, type NodeDecl, type OpAttrs, type OpName, sizeOf } from '@lctr/spec';
-import { keepDimsShape, lanes } from './kernels.ts';
+import { keepDimsShape, lanes, layerNormStats } from './kernels.ts';
 import { type RefTensor, broadcastMap, broadcastStatic, splitAt, stridesOf, unbroadcast, walk } from './tensor.ts';
 
 export interface GradContext<A> {
@@ -208,13 +208,7 @@ export const GRADIENTS: GradTable = {
     const gx = new Float64Array(X.length), gg = new Float64Array(d), gbeta = new Float64Array(d);
     const xhat = new Float64Array(d), gh = new Float64Array(d);
     for (let o = 0; o < X.length; o += d) {
-      let mean = 0;
-      for (let j = 0; j < d; j++) mean += X[o + j]!;
-      mean /= d;
-      let v = 0;
-      for (let j = 0; j < d; j++) v += (X[o + j]! - mean) ** 2;
-      v /= d;
-      const rstd = 1 / Math.sqrt(v + epsilon);
+      const { mean, rstd } = layerNormStats(X, o, d, epsilon);
       let meanGh = 0, meanGhXhat = 0;
       for (let j = 0; j < d; j++) {
         xhat[j] = (X[o + j]! - mean) * rstd;

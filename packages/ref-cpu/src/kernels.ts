@@ -92,6 +92,17 @@ function toInt(v: number): number {
   return Number.isFinite(v) ? Math.trunc(v) : 0;
 }
 
+/** Mean and 1/sqrt(biased variance + epsilon) of the row X[o .. o + d) (layerNorm, forward and backward). */
+export function layerNormStats(X: Float64Array, o: number, d: number, epsilon: number): { mean: number; rstd: number } {
+  let mean = 0;
+  for (let j = 0; j < d; j++) mean += X[o + j]!;
+  mean /= d;
+  let v = 0;
+  for (let j = 0; j < d; j++) v += (X[o + j]! - mean) ** 2;
+  v /= d;
+  return { mean, rstd: 1 / Math.sqrt(v + epsilon) };
+}
+
 /** topk ranking of one lane: valid first, then key descending, then lower index (keys hold no NaN: see the kernel). */
 export function topkOrder(keys: readonly number[], valid: readonly boolean[]): number[] {
   const order = keys.map((_, i) => i);
@@ -288,15 +299,8 @@ export const KERNELS: KernelTable = {
   layerNorm: ([x, gamma, beta], { epsilon }) => {
     const d = x!.shape[x!.shape.length - 1]!;
     const X = x!.data, out = new Float64Array(X.length);
-    for (let r = 0; r * d < X.length; r++) {
-      const o = r * d;
-      let mean = 0;
-      for (let j = 0; j < d; j++) mean += X[o + j]!;
-      mean /= d;
-      let v = 0;
-      for (let j = 0; j < d; j++) v += (X[o + j]! - mean) ** 2;
-      v /= d;
-      const rstd = 1 / Math.sqrt(v + epsilon);
+    for (let o = 0; o < X.length; o += d) {
+      const { mean, rstd } = layerNormStats(X, o, d, epsilon);
       for (let j = 0; j < d; j++) out[o + j] = (X[o + j]! - mean) * rstd * gamma!.data[j]! + beta!.data[j]!;
     }
     return [tensor(x!.dtype, x!.shape, out)];

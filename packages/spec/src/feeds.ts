@@ -12,8 +12,12 @@ export class InputError extends Error {
   constructor(message: string) { super(message); this.name = 'InputError'; }
 }
 
-/** The op chain that carries an input's values unchanged in value (only rearranged) to a consumer. */
-const VALUE_PRESERVING = new Set(['reshape', 'transpose', 'expand', 'slice', 'cast', 'stopGradient']);
+/**
+ * Ops that carry every value of an input on to a consumer (only rearranged or repeated). slice is
+ * not one: it keeps some columns only, so the bound of its consumer says nothing about the others
+ * (indices computed in the graph are range-checked by each backend's kernel instead).
+ */
+const VALUE_PRESERVING = new Set(['reshape', 'transpose', 'expand', 'cast', 'stopGradient']);
 
 export interface IndexUse { input: string; node: string; op: string; table: string; axis: number }
 

@@ -11,3 +11,7 @@ export * from './serialize.ts';
 export * from './files.ts';
 export * from './blocks/common.ts';
 export * from './models/demo.ts';
+export * from './blocks/din.ts';
+export * from './models/baseline.ts';
+export * from './models/avgpool.ts';
+export * from './models/din.ts';

@@ -44,3 +44,14 @@ describe('checkFeeds', () => {
     expect(() => checkFeeds(g, { ids: i32([2, 2]), x: f32([2, 4]), m: bool([2, 2]) })).toThrow("topk 'topk_4' takes k = 3 along 'seq', which is 2 in these inputs (k must be <= 2)");
   });
 });
+
+describe('index checks through slices', () => {
+  it('do not hold every column of a sliced input to one column\'s table', () => {
+    const b = new GraphBuilder('slices', { profile: { dtype: 'int32', shape: ['batch', 2] } } as const);
+    const age = b.gather(b.param('age', [3, 2]), b.reshape(b.slice(b.inputs.profile, [0], [1], [1]), ['batch']));
+    const job = b.gather(b.param('job', [10, 2]), b.reshape(b.slice(b.inputs.profile, [1], [2], [1]), ['batch']));
+    const g = b.build({ y: b.add(age, job) });
+    expect(indexUses(g)).toEqual([]);
+    expect(checkFeeds(g, { profile: { dtype: 'int32', shape: [2, 2], data: Int32Array.from([2, 9, 0, 4]) } })).toEqual({ batch: 2 });
+  });
+});

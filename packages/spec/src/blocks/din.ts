@@ -1,0 +1,46 @@
+/**
+ * DIN target attention (SPEC.md Baselines; KEEP's extractor uses the same block):
+ *   out = Σ_j a(e_j, e_v) e_j,   a = MLP([e_j ‖ e_v ‖ e_j - e_v ‖ e_j ⊙ e_v]) → 1,
+ * NOT softmax-normalised (the weights are raw MLP outputs, so the pooled vector keeps the
+ * intensity of the user's interest). Padded positions are zeroed before use and their weight is
+ * exactly 0, so the output does not depend on what padding holds (NaN included), and a row with no
+ * valid position gives zeros.
+ */
+import type { Bool, Float, GraphBuilder } from '../builder.ts';
+import type { FeatureSchema } from '../graph.ts';
+import { type Activation, mlp } from './common.ts';
+
+type B = GraphBuilder<FeatureSchema>;
+
+export interface DinAttentionOptions {
+  /** hidden sizes of the attention MLP (a final layer of size 1 is added); default [80, 40] as in DIN */
+  hidden?: readonly number[];
+  /** activation of the hidden layers; default 'relu' */
+  act?: Activation;
+}
+
+/**
+ * keys [..., L, d] (the behaviour sequence), mask [..., L] (true = valid), query [..., d] (the
+ * candidate) → [..., d]. Parameters `<name>/l<i>/w`, `<name>/l<i>/b` (the attention MLP; the first
+ * layer is [4d, hidden[0]], rows in the order e_j, e_v, e_j - e_v, e_j ⊙ e_v).
+ */
+export function dinAttention(b: B, name: string, keys: Float, mask: Bool, query: Float, opts: DinAttentionOptions = {}): Float {
+  const rank = keys.shape.length;
+  const d = keys.shape[rank - 1];
+  const len = keys.shape[rank - 2];
+  if (rank < 2 || typeof d !== 'number') throw new Error(`dinAttention '${name}': keys must be [..., L, d] with a static d, got [${keys.shape.join(', ')}]`);
+  if (query.shape.length !== rank - 1 || query.shape[rank - 2] !== d) {
+    throw new Error(`dinAttention '${name}': query must be [..., ${d}] (keys are [${keys.shape.join(', ')}]), got [${query.shape.join(', ')}]`);
+  }
+  if (mask.shape.length !== rank - 1 || mask.shape[rank - 2] !== len) {
+    throw new Error(`dinAttention '${name}': mask must be [..., ${String(len)}] (keys are [${keys.shape.join(', ')}]), got [${mask.shape.join(', ')}]`);
+  }
+  const hidden = opts.hidden ?? [80, 40];
+  const m = b.reshape(mask, [...mask.shape, 1]);                                   // [..., L, 1]
+  const k = b.where(m, keys, b.scalar(0));                                         // padding zeroed before use
+  const q = b.expand(b.reshape(query, [...query.shape.slice(0, -1), 1, d]), keys.shape); // [..., L, d]
+  const features = b.concat([k, q, b.sub(k, q), b.mul(k, q)], -1);                // [..., L, 4d]
+  const a = b.reshape(mlp(b, name, features, [...hidden, 1], opts.act ?? 'relu'), mask.shape); // [..., L]
+  const w = b.where(mask, a, b.scalar(0));                                         // padded weight exactly 0
+  return b.reduceSum(b.mul(k, b.reshape(w, [...mask.shape, 1])), [rank - 2]);
+}

@@ -1,0 +1,140 @@
+/**
+ * What the baseline models (AvgPooling, DIN) share: their config, feature schema and the
+ * embedding layer. Feature names are those of @lctr/data's SampleSource (SAMPLE_FEATURES),
+ * re-declared here because spec must not depend on data:
+ * - user int32 [batch]                      (only when `users` > 0)
+ * - profile int32 [batch, P]                (only when `profile` is not empty; P = profile.length)
+ * - candidate int32 [batch]; candidateCategory int32 [batch]      (target-domain item)
+ * - targetSeq, targetSeqCategory int32 [batch, L]; targetSeqMask bool [batch, L]   (when 'target' is used)
+ * - sourceSeq, sourceSeqCategory int32 [batch, L]; sourceSeqMask bool [batch, L]   (when 'source' is used)
+ * - label float32 [batch]                   (training graphs only)
+ * The *Category features are left out when `categoryDim` is 0. 'batch' is symbolic, L is static.
+ *
+ * Embeddings: target and source items live in separate tables (`emb/targetItem`, `emb/sourceItem`,
+ * [vocab, dim]); one category table (`emb/category`, [categories, categoryDim]) serves both domains
+ * (the event log has one category space). An item is represented by its item embedding
+ * CONCATENATED with its category embedding (dim + categoryDim), as in DIN's goods ‖ category;
+ * each profile column k has its own table `emb/profile<k>` ([cardinality_k, dim]); the user id
+ * `emb/user` ([users, dim]). Tables are initialised N(0, 0.05²), dense layers Xavier-uniform.
+ */
+import { type Bool, type Float, GraphBuilder, init } from '../builder.ts';
+import type { FeatureSchema, InputDecl } from '../graph.ts';
+import { embed } from '../blocks/common.ts';
+
+export type ShortSequence = 'target' | 'source';
+
+export interface BaselineConfig {
+  /** embedding size of items, users and profile values */
+  readonly dim: number;
+  /** category embedding size, concatenated to every item embedding; 0 leaves categories out */
+  readonly categoryDim: number;
+  /** L: static length of the short-term sequences */
+  readonly seqLen: number;
+  /** short-term sequences the model reads, each pooled separately */
+  readonly sequences: readonly ShortSequence[];
+  /** user-id vocabulary; 0 leaves the user id out of the schema and the model */
+  readonly users: number;
+  readonly targetItems: number;
+  readonly sourceItems: number;
+  readonly categories: number;
+  /** cardinality of each profile column; empty leaves the profile out */
+  readonly profile: readonly number[];
+  /** hidden sizes of the main MLP (ReLU); a final layer of size 1 gives the logit */
+  readonly hidden: readonly number[];
+}
+
+/** Defaults sized for the synthetic world (SPEC.md); the trainer sets vocabularies from the data. */
+export const BASELINE_DEFAULTS: BaselineConfig = {
+  dim: 16, categoryDim: 8, seqLen: 50, sequences: ['target', 'source'], users: 0,
+  targetItems: 2000, sourceItems: 20000, categories: 32, profile: [8, 2], hidden: [200, 80],
+};
+
+const SEQUENCE_NAMES: readonly ShortSequence[] = ['target', 'source'];
+
+function positiveInt(model: string, field: string, v: unknown): void {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw new Error(`${model} config: ${field} must be a positive integer, got ${JSON.stringify(v)}`);
+}
+function nonNegativeInt(model: string, field: string, v: unknown): void {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) throw new Error(`${model} config: ${field} must be a non-negative integer, got ${JSON.stringify(v)}`);
+}
+export function checkConfigSizes(model: string, field: string, v: readonly number[], allowEmpty: boolean): void {
+  if (!Array.isArray(v) || (!allowEmpty && v.length === 0)) throw new Error(`${model} config: ${field} must be a${allowEmpty ? 'n' : ' non-empty'} array of positive integers, got ${JSON.stringify(v)}`);
+  v.forEach((x, i) => positiveInt(model, `${field}[${i}]`, x));
+}
+
+/** Throws an Error naming the model, the field, what is expected and what was given. */
+export function checkBaselineConfig(model: string, c: BaselineConfig): void {
+  positiveInt(model, 'dim', c.dim);
+  nonNegativeInt(model, 'categoryDim', c.categoryDim);
+  positiveInt(model, 'seqLen', c.seqLen);
+  nonNegativeInt(model, 'users', c.users);
+  positiveInt(model, 'targetItems', c.targetItems);
+  positiveInt(model, 'sourceItems', c.sourceItems);
+  if (c.categoryDim > 0) positiveInt(model, 'categories', c.categories);
+  checkConfigSizes(model, 'profile', c.profile, true);
+  checkConfigSizes(model, 'hidden', c.hidden, true);
+  if (!Array.isArray(c.sequences) || c.sequences.length === 0) throw new Error(`${model} config: sequences must list at least one of 'target', 'source', got ${JSON.stringify(c.sequences)}`);
+  c.sequences.forEach((s, i) => {
+    if (!SEQUENCE_NAMES.includes(s)) throw new Error(`${model} config: sequences[${i}] must be 'target' or 'source', got ${JSON.stringify(s)}`);
+    if (c.sequences.indexOf(s) !== i) throw new Error(`${model} config: sequences lists '${s}' twice`);
+  });
+}
+
+/** The feature schema of a baseline model for this config (see the file comment); `train` adds `label`. */
+export function baselineSchema(c: BaselineConfig, train: boolean): FeatureSchema {
+  const s: Record<string, InputDecl> = {};
+  const add = (name: string, dtype: InputDecl['dtype'], shape: InputDecl['shape']) => { s[name] = { name, dtype, shape }; };
+  if (c.users > 0) add('user', 'int32', ['batch']);
+  if (c.profile.length > 0) add('profile', 'int32', ['batch', c.profile.length]);
+  add('candidate', 'int32', ['batch']);
+  if (c.categoryDim > 0) add('candidateCategory', 'int32', ['batch']);
+  for (const seq of c.sequences) {
+    add(`${seq}Seq`, 'int32', ['batch', c.seqLen]);
+    if (c.categoryDim > 0) add(`${seq}SeqCategory`, 'int32', ['batch', c.seqLen]);
+    add(`${seq}SeqMask`, 'bool', ['batch', c.seqLen]);
+  }
+  if (train) add('label', 'float32', ['batch']);
+  // the schema holds { dtype, shape } only
+  return Object.fromEntries(Object.entries(s).map(([k, v]) => [k, { dtype: v.dtype, shape: v.shape }]));
+}
+
+export interface BaselineEmbeddings {
+  /** user-independent features of the sample that go straight to the main MLP: [user?, profile...] each [batch, dim] */
+  readonly context: readonly Float[];
+  /** the candidate item: [batch, dim + categoryDim] */
+  readonly candidate: Float;
+  /** each used sequence: items [batch, L, dim + categoryDim] and mask [batch, L] */
+  readonly sequences: ReadonlyArray<{ readonly name: ShortSequence; readonly items: Float; readonly mask: Bool }>;
+  /** width of an item representation: dim + categoryDim */
+  readonly itemDim: number;
+}
+
+/** The embedding layer every baseline shares (parameters under `emb/`). */
+export function baselineEmbeddings(b: GraphBuilder<FeatureSchema>, c: BaselineConfig): BaselineEmbeddings {
+  const input = <T extends 'int32' | 'bool'>(name: string, dtype: T) => b.expectDtype(b.value(name), dtype);
+  return b.scope('emb', () => {
+    const tables = {
+      target: b.param('targetItem', [c.targetItems, c.dim], init.normal(0.05)),
+      source: c.sequences.includes('source') ? b.param('sourceItem', [c.sourceItems, c.dim], init.normal(0.05)) : undefined,
+      category: c.categoryDim > 0 ? b.param('category', [c.categories, c.categoryDim], init.normal(0.05)) : undefined,
+    };
+    const item = (domain: ShortSequence, ids: string, categoryIds: string): Float => {
+      const e = b.gather(tables[domain]!, input(ids, 'int32'));
+      return tables.category ? b.concat([e, b.gather(tables.category, input(categoryIds, 'int32'))], -1) : e;
+    };
+    const context: Float[] = [];
+    if (c.users > 0) context.push(embed(b, 'user', input('user', 'int32'), c.users, c.dim));
+    c.profile.forEach((card, k) => {
+      // column k by a gather with a constant index, not a slice: checkFeeds traces index inputs through
+      // slices and would hold every column to this column's table size
+      const ids = b.gather(input('profile', 'int32'), b.constant(k, [], 'int32'), 1);
+      context.push(embed(b, `profile${k}`, ids, card, c.dim));
+    });
+    return {
+      context,
+      candidate: item('target', 'candidate', 'candidateCategory'),
+      sequences: c.sequences.map((name) => ({ name, items: item(name, `${name}Seq`, `${name}SeqCategory`), mask: input(`${name}SeqMask`, 'bool') })),
+      itemDim: c.dim + c.categoryDim,
+    };
+  });
+}

@@ -1,0 +1,56 @@
+/**
+ * DIN baseline (SPEC.md Baselines; Zhou et al., KDD 2018): each short-term sequence is pooled by
+ * DIN target attention with the candidate as query,
+ *   u = Σ_j a(e_j, e_v) e_j,  a = MLP([e_j ‖ e_v ‖ e_j - e_v ‖ e_j ⊙ e_v]) (ReLU `attention`, then 1),
+ * not softmax-normalised, masked (blocks/din.ts); each sequence has its own attention MLP (source
+ * items and the target candidate live in different tables). Then
+ *   [user?, profile..., e_v, u^T, u^S] → MLP (ReLU, `hidden`) → 1 → logit → sigmoid.
+ * Schema and embeddings: see baseline.ts. Parameters: `emb/*`, `din/<target|source>/att/l<i>/{w,b}`,
+ * `mlp/l<i>/{w,b}`.
+ */
+import { GraphBuilder } from '../builder.ts';
+import type { FeatureSchema, Graph } from '../graph.ts';
+import { bceWithLogits, mlp } from '../blocks/common.ts';
+import { dinAttention } from '../blocks/din.ts';
+import { BASELINE_DEFAULTS, type BaselineConfig, baselineEmbeddings, baselineSchema, checkBaselineConfig, checkConfigSizes } from './baseline.ts';
+
+export interface DinConfig extends BaselineConfig {
+  /** hidden sizes of the attention MLP (ReLU); a final layer of size 1 gives a(e_j, e_v) */
+  readonly attention: readonly number[];
+}
+export const DIN_DEFAULTS: DinConfig = { ...BASELINE_DEFAULTS, attention: [80, 40] };
+
+function config(cfg: Partial<DinConfig>): DinConfig {
+  const c = { ...DIN_DEFAULTS, ...cfg };
+  checkBaselineConfig('din', c);
+  checkConfigSizes('din', 'attention', c.attention, true);
+  return c;
+}
+
+/** The feature schema of DIN for this config; `train` adds `label`. */
+export function dinSchema(cfg: Partial<DinConfig> = {}, train = false): FeatureSchema {
+  return baselineSchema(config(cfg), train);
+}
+
+function body(b: GraphBuilder<FeatureSchema>, c: DinConfig) {
+  const e = baselineEmbeddings(b, c);
+  const pooled = b.scope('din', () => e.sequences.map((s) =>
+    b.scope(s.name, () => dinAttention(b, 'att', s.items, s.mask, e.candidate, { hidden: c.attention }))));
+  const logit = b.reshape(mlp(b, 'mlp', b.concat([...e.context, e.candidate, ...pooled], 1), [...c.hidden, 1]), ['batch']);
+  return { logit, prob: b.sigmoid(logit) };
+}
+
+/** Serving graph: output `prob` [batch]. */
+export function buildDin(cfg: Partial<DinConfig> = {}): Graph<FeatureSchema, 'prob'> {
+  const c = config(cfg);
+  const b = new GraphBuilder('din', baselineSchema(c, false));
+  return b.build({ prob: body(b, c).prob }, { model: 'din', config: c });
+}
+
+/** Training graph: adds `label` [batch] and outputs `loss` (mean BCE on the logit) next to `prob`. */
+export function buildDinTrain(cfg: Partial<DinConfig> = {}): Graph<FeatureSchema, 'prob' | 'loss'> {
+  const c = config(cfg);
+  const b = new GraphBuilder('din-train', baselineSchema(c, true));
+  const { logit, prob } = body(b, c);
+  return b.build({ prob, loss: bceWithLogits(b, logit, b.expectDtype(b.value('label'), 'float32')) }, { model: 'din', config: c });
+}

@@ -1,1 +1,3 @@
-export {};
+export * from './config.ts';
+export * from './world.ts';
+export * from './io.ts';

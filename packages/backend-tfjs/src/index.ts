@@ -8,3 +8,4 @@ export { KERNELS, type KernelTable, type TfjsKernel, type KernelContext, sumToSh
 export { FLT_MAX, topkRows } from './topk.ts';
 export { tfDtype, toTensor, fromTensor, int64ToInt32 } from './convert.ts';
 export { compileTfjs, type TfjsModel, type CompileOptions } from './model.ts';
+export * from './train/index.ts';

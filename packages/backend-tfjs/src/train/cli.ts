@@ -11,6 +11,7 @@ import { initTfjs } from '../backend.ts';
 import { CheckpointError } from './checkpoint.ts';
 import { ConfigError, parseJsonText, parseTrainConfig } from './config.ts';
 import { getTrainModel, trainModelNames } from './models.ts';
+import './baselines.ts'; // registers avgpool and din
 import { progressPrinter } from './progress.ts';
 import { TrainError, train } from './trainer.ts';
 
@@ -67,9 +68,9 @@ async function main(): Promise<number> {
       throw new ConfigError([`${where}: cannot read the config (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`]);
     }
     const config = parseTrainConfig(parseJsonText(text, where), where);
-    const graph = entry.buildTrain(config.model, where);
-    const trainSrc = entry.source({ split: 'train', seed: config.seed, data: config.data, model: config.model, where });
-    const evalSrc = entry.source({ split: 'eval', seed: config.seed, data: config.data, model: config.model, where });
+    const graph = await entry.buildTrain(config.model, where, config.data);
+    const trainSrc = await entry.source({ split: 'train', seed: config.seed, data: config.data, model: config.model, where });
+    const evalSrc = await entry.source({ split: 'eval', seed: config.seed, data: config.data, model: config.model, where });
     prepared = { config, graph, trainSrc, evalSrc };
   } catch (e) {
     if (e instanceof ConfigError) {

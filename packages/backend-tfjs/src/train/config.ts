@@ -58,7 +58,14 @@ export type FieldRule =
   | { readonly kind: 'number'; readonly gt?: number; readonly min?: number; readonly lt?: number }
   | { readonly kind: 'object' }
   /** a non-empty array of integers >= min */
-  | { readonly kind: 'ints'; readonly min: number };
+  | { readonly kind: 'ints'; readonly min: number }
+  /** one of the listed strings */
+  | { readonly kind: 'string'; readonly oneOf: readonly string[] }
+  /** a non-empty array of distinct listed strings */
+  | { readonly kind: 'strings'; readonly oneOf: readonly string[] }
+  /** any string (a path, a name) */
+  | { readonly kind: 'text' }
+  | { readonly kind: 'bool' };
 type Rule = FieldRule;
 
 const U32_MAX = 4294967295;
@@ -101,6 +108,10 @@ export function showValue(v: unknown): string {
 
 function describeRule(r: Rule): string {
   if (r.kind === 'object') return 'an object';
+  if (r.kind === 'string') return `one of ${r.oneOf.map((x) => JSON.stringify(x)).join(', ')}`;
+  if (r.kind === 'strings') return `a non-empty array of distinct values from ${r.oneOf.map((x) => JSON.stringify(x)).join(', ')}`;
+  if (r.kind === 'text') return 'a string';
+  if (r.kind === 'bool') return 'true or false';
   if (r.kind === 'ints') return `a non-empty array of integers >= ${r.min}`;
   if (r.kind === 'int') return r.max !== undefined ? `an integer in [${r.min}, ${r.max}]` : `an integer >= ${r.min}`;
   const parts: string[] = [];
@@ -112,6 +123,10 @@ function describeRule(r: Rule): string {
 
 function fits(r: Rule, v: unknown): boolean {
   if (r.kind === 'object') return v !== null && typeof v === 'object' && !Array.isArray(v);
+  if (r.kind === 'string') return typeof v === 'string' && r.oneOf.includes(v);
+  if (r.kind === 'strings') return Array.isArray(v) && v.length > 0 && new Set(v).size === v.length && v.every((x) => typeof x === 'string' && r.oneOf.includes(x));
+  if (r.kind === 'text') return typeof v === 'string' && v.length > 0;
+  if (r.kind === 'bool') return typeof v === 'boolean';
   if (r.kind === 'ints') return Array.isArray(v) && v.length > 0 && v.every((x) => Number.isInteger(x) && (x as number) >= r.min);
   if (typeof v !== 'number' || !Number.isFinite(v)) return false;
   if (r.kind === 'int') return Number.isInteger(v) && v >= r.min && (r.max === undefined || v <= r.max);

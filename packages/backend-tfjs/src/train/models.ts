@@ -23,8 +23,9 @@ export interface SourceRequest {
 export interface TrainModel<S extends FeatureSchema = FeatureSchema> {
   readonly description: string;
   /** the training graph (outputs `loss` and `prob`) from config.model; bad options are ConfigErrors */
-  buildTrain(model: Readonly<Record<string, unknown>>, where: string): Graph<S, string>;
-  source(req: SourceRequest): SampleSource<S>;
+  /** `data` is config.data: vocabulary sizes of a data set come from it */
+  buildTrain(model: Readonly<Record<string, unknown>>, where: string, data: Readonly<Record<string, unknown>>): Graph<S, string> | Promise<Graph<S, string>>;
+  source(req: SourceRequest): SampleSource<S> | Promise<SampleSource<S>>;
 }
 
 const registry = new Map<string, TrainModel>();

@@ -24,11 +24,11 @@ describe('the model registry and the demo world', () => {
     expect(() => getTrainModel('nope')).toThrow(new ConfigError([`unknown model 'nope' (known: ${trainModelNames().join(', ')})`]));
   });
 
-  it('builds the demo training graph from config.model, with exact errors', () => {
-    const g = demo.buildTrain({ items: 50, dim: 4, hidden: [8] }, 'd.json');
+  it('builds the demo training graph from config.model, with exact errors', async () => {
+    const g = await demo.buildTrain({ items: 50, dim: 4, hidden: [8] }, 'd.json', {});
     expect(Object.keys(g.outputs).sort()).toEqual(['loss', 'prob']);
     expect(g.meta.config).toEqual({ ...DEMO_DEFAULTS, items: 50, dim: 4, hidden: [8] });
-    expect(() => demo.buildTrain({ dim: 0, hiden: [8] }, 'd.json')).toThrow([
+    expect(() => demo.buildTrain({ dim: 0, hiden: [8] }, 'd.json', {})).toThrow([
       'd.json: config.model.hiden: unknown key (expected one of items, users, dim, topK, hidden)',
       'd.json: config.model.dim: expected an integer >= 1, got 0',
     ].join('\n'));

@@ -9,12 +9,13 @@
  */
 import {
   type BaselineConfig, type DinConfig, type FeatureSchema, type Graph, AVGPOOL_DEFAULTS, DIN_DEFAULTS, buildAvgPoolTrain, buildDinTrain,
+  sequenceLength,
 } from '@lctr/spec';
 import {
   type EventLog, type EventLogMeta, type SampleSource, type WorldConfig, SMALL_WORLD_CONFIG, buildSampleIndex, createSampleSource, generateWorld, readMovieLens,
 } from '@lctr/data';
 import { resolve } from 'node:path';
-import { ConfigError, checkSection } from './config.ts';
+import { checkSection } from './config.ts';
 import { registerTrainModel } from './models.ts';
 
 interface DataConfig extends Record<string, unknown> {
@@ -75,7 +76,7 @@ function sizes(meta: EventLogMeta) {
 }
 
 const ARCH_RULES = {
-  dim: { kind: 'int', min: 1 }, categoryDim: { kind: 'int', min: 0 }, seqLen: { kind: 'int', min: 1 },
+  dim: { kind: 'int', min: 1 }, categoryDim: { kind: 'int', min: 0 }, seqLen: { kind: 'int', min: 1 }, sourceSeqLen: { kind: 'int', min: 0 },
   sequences: { kind: 'strings', oneOf: ['target', 'source'] }, hidden: { kind: 'ints', min: 1 },
 } as const;
 
@@ -105,10 +106,9 @@ function register(name: 'avgpool' | 'din'): void {
       const d = dataConfig(req.data, req.where);
       const graph = await build(req.model, req.where, req.data);
       const prepared = await prepareData(d);
-      const seqLen = arch(req.model, req.where)['seqLen'] as number;
-      if (!(seqLen >= 1)) throw new ConfigError([`${req.where}: config.model.seqLen must be >= 1`]);
+      const a = arch(req.model, req.where) as unknown as BaselineConfig;
       return createSampleSource(prepared.log, req.split === 'train' ? prepared.train : prepared.eval, schemaOf(graph), {
-        targetLength: seqLen, sourceLength: seqLen,
+        targetLength: sequenceLength(a, 'target'), sourceLength: sequenceLength(a, 'source'),
         ...(prepared.trueProbability ? { eventProbability: prepared.trueProbability } : {}),
       });
     },

@@ -25,6 +25,19 @@ describe('baseline trainer models', () => {
     expect((batch as Record<string, { shape: readonly number[] }>)['targetSeq']!.shape).toEqual([3, 10]);
   });
 
+  it('give the source sequence its own length when sourceSeqLen is set', async () => {
+    const avg = getTrainModel('avgpool');
+    const model = { ...arch, sourceSeqLen: 30 };
+    const g = await avg.buildTrain(model, 'c.json', small);
+    expect(g.inputs.find((i) => i.name === 'sourceSeq')!.shape).toEqual(['batch', 30]);
+    expect(g.inputs.find((i) => i.name === 'targetSeq')!.shape).toEqual(['batch', 10]);
+    const src = await avg.source({ split: 'train', seed: 1, data: small, model, where: 'c.json' });
+    const b = src.batch(Int32Array.from([1, 2])) as Record<string, { shape: readonly number[]; data: ArrayLike<number> }>;
+    expect(b['sourceSeqMask']!.shape).toEqual([2, 30]);
+    // the small world's users have 150+ source events before any impression: all 30 positions are valid
+    expect(Array.from(b['sourceSeqMask']!.data).every((v) => v === 1)).toBe(true);
+  });
+
   it('split ml-100k by time: the latest 20% of target events are the eval set', async () => {
     const avg = getTrainModel('avgpool');
     const data = { dataset: 'ml-100k', dir: '../shared/data/ml-100k' };

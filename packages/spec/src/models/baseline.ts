@@ -30,6 +30,8 @@ export interface BaselineConfig {
   readonly categoryDim: number;
   /** L: static length of the short-term sequences */
   readonly seqLen: number;
+  /** length of the source sequence when it differs from seqLen (a longer source history); 0 = seqLen */
+  readonly sourceSeqLen: number;
   /** short-term sequences the model reads, each pooled separately */
   readonly sequences: readonly ShortSequence[];
   /** user-id vocabulary; 0 leaves the user id out of the schema and the model */
@@ -45,7 +47,7 @@ export interface BaselineConfig {
 
 /** Defaults sized for the synthetic world (SPEC.md); the trainer sets vocabularies from the data. */
 export const BASELINE_DEFAULTS: BaselineConfig = {
-  dim: 16, categoryDim: 8, seqLen: 50, sequences: ['target', 'source'], users: 0,
+  dim: 16, categoryDim: 8, seqLen: 50, sourceSeqLen: 0, sequences: ['target', 'source'], users: 0,
   targetItems: 2000, sourceItems: 20000, categories: 32, profile: [8, 2], hidden: [200, 80],
 };
 
@@ -67,6 +69,7 @@ export function checkBaselineConfig(model: string, c: BaselineConfig): void {
   positiveInt(model, 'dim', c.dim);
   nonNegativeInt(model, 'categoryDim', c.categoryDim);
   positiveInt(model, 'seqLen', c.seqLen);
+  nonNegativeInt(model, 'sourceSeqLen', c.sourceSeqLen);
   nonNegativeInt(model, 'users', c.users);
   positiveInt(model, 'targetItems', c.targetItems);
   positiveInt(model, 'sourceItems', c.sourceItems);
@@ -80,6 +83,11 @@ export function checkBaselineConfig(model: string, c: BaselineConfig): void {
   });
 }
 
+/** Static length of one of the short sequences under this config. */
+export function sequenceLength(c: BaselineConfig, seq: ShortSequence): number {
+  return seq === 'source' && c.sourceSeqLen > 0 ? c.sourceSeqLen : c.seqLen;
+}
+
 /** The feature schema of a baseline model for this config (see the file comment); `train` adds `label`. */
 export function baselineSchema(c: BaselineConfig, train: boolean): FeatureSchema {
   const s: Record<string, InputDecl> = {};
@@ -89,9 +97,10 @@ export function baselineSchema(c: BaselineConfig, train: boolean): FeatureSchema
   add('candidate', 'int32', ['batch']);
   if (c.categoryDim > 0) add('candidateCategory', 'int32', ['batch']);
   for (const seq of c.sequences) {
-    add(`${seq}Seq`, 'int32', ['batch', c.seqLen]);
-    if (c.categoryDim > 0) add(`${seq}SeqCategory`, 'int32', ['batch', c.seqLen]);
-    add(`${seq}SeqMask`, 'bool', ['batch', c.seqLen]);
+    const len = sequenceLength(c, seq);
+    add(`${seq}Seq`, 'int32', ['batch', len]);
+    if (c.categoryDim > 0) add(`${seq}SeqCategory`, 'int32', ['batch', len]);
+    add(`${seq}SeqMask`, 'bool', ['batch', len]);
   }
   if (train) add('label', 'float32', ['batch']);
   // the schema holds { dtype, shape } only

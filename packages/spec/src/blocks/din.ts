@@ -8,7 +8,8 @@
  */
 import type { Bool, Float, GraphBuilder } from '../builder.ts';
 import type { FeatureSchema } from '../graph.ts';
-import { type Activation, mlp } from './common.ts';
+import { init } from '../builder.ts';
+import { type Activation, activate, dense } from './common.ts';
 
 type B = GraphBuilder<FeatureSchema>;
 
@@ -36,11 +37,31 @@ export function dinAttention(b: B, name: string, keys: Float, mask: Bool, query:
     throw new Error(`dinAttention '${name}': mask must be [..., ${String(len)}] (keys are [${keys.shape.join(', ')}]), got [${mask.shape.join(', ')}]`);
   }
   const hidden = opts.hidden ?? [80, 40];
+  const act = opts.act ?? 'relu';
   const m = b.reshape(mask, [...mask.shape, 1]);                                   // [..., L, 1]
   const k = b.where(m, keys, b.scalar(0));                                         // padding zeroed before use
-  const q = b.expand(b.reshape(query, [...query.shape.slice(0, -1), 1, d]), keys.shape); // [..., L, d]
-  const features = b.concat([k, q, b.sub(k, q), b.mul(k, q)], -1);                // [..., L, 4d]
-  const a = b.reshape(mlp(b, name, features, [...hidden, 1], opts.act ?? 'relu'), mask.shape); // [..., L]
-  const w = b.where(mask, a, b.scalar(0));                                         // padded weight exactly 0
-  return b.reduceSum(b.mul(k, b.reshape(w, [...mask.shape, 1])), [rank - 2]);
+  const q = b.reshape(query, [...query.shape.slice(0, -1), 1, d]);                 // [..., 1, d], broadcasts over L
+  const sizes = [...hidden, 1];
+  const a = b.scope(name, () => {
+    // First layer over [k ‖ q ‖ k - q ‖ k ⊙ q] without building the 4d-wide input:
+    //   [k, q, k-q, k⊙q] W = k (W_k + W_d) + q (W_q - W_d) + (k ⊙ q) W_p
+    // (W's row blocks in that order), so the query's term is computed once per sample, not per
+    // position, and no concat (nor its split in the backward pass) is needed. Same parameters.
+    const h0 = sizes[0]!;
+    const w = b.scope('l0', () => b.param('w', [4 * d, h0]));
+    const bias = b.scope('l0', () => b.param('b', [h0], init.zeros()));
+    const block = (i: number) => b.slice(w, [i * d], [(i + 1) * d], [0]);
+    const [wk, wq, wd, wp] = [block(0), block(1), block(2), block(3)];
+    const fromKeys = b.add(b.matmul(k, b.add(wk, wd)), b.matmul(b.mul(k, q), wp)); // [..., L, h0]
+    const fromQuery = b.matmul(q, b.sub(wq, wd));                                   // [..., 1, h0]
+    let h = b.add(b.add(fromKeys, fromQuery), bias);
+    if (sizes.length > 1) h = activate(b, h, act);
+    for (let i = 1; i < sizes.length; i++) {
+      h = dense(b, `l${i}`, h, sizes[i]!);
+      if (i < sizes.length - 1) h = activate(b, h, act);
+    }
+    return b.reshape(h, mask.shape);                                                 // [..., L]
+  });
+  const weight = b.where(mask, a, b.scalar(0));                                    // padded weight exactly 0
+  return b.reduceSum(b.mul(k, b.reshape(weight, [...mask.shape, 1])), [rank - 2]);
 }

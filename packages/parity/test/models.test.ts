@@ -135,3 +135,31 @@ describe('dinAttention values', () => {
     expect(Math.abs(want[0]!) + Math.abs(want[1]!)).toBeGreaterThan(1e-3); // the reference is not trivially zero
   });
 });
+
+describe('mini-batch-aware L2 (config l2)', () => {
+  it('adds l2 x mean over the batch of the squared norms of the item embeddings used (valid positions only), on every backend', async () => {
+    const plain = buildDinTrain({ ...DIN_CFG, l2: 0 });
+    const reg = buildDinTrain({ ...DIN_CFG, l2: 0.5 });
+    expect(reg.params.map((p) => p.name)).toEqual(plain.params.map((p) => p.name));
+    const weights = initWeights(reg, 5);
+    const inputs = feeds(reg, 9);
+    const lossOf = (g: Graph) => runRef(g, weights, inputs as never).loss.data[0]!;
+    // the hand-computed penalty: [item ‖ category] rows of the candidate and of every valid sequence position
+    const row = (table: string, id: number) => Array.from(weights.get(table)!.data.slice(id * weights.get(table)!.shape[1]!, (id + 1) * weights.get(table)!.shape[1]!));
+    const sq = (v: number[]) => v.reduce((s, x) => s + x * x, 0);
+    const ids = (name: string) => inputs[name]!.data as Int32Array;
+    let total = 0;
+    for (let r = 0; r < BATCH; r++) {
+      total += sq(row('emb/targetItem', ids('candidate')[r]!)) + sq(row('emb/category', ids('candidateCategory')[r]!));
+      for (const [seq, table] of [['targetSeq', 'emb/targetItem'], ['sourceSeq', 'emb/sourceItem']] as const) {
+        for (let j = 0; j < CFG.seqLen; j++) {
+          if (!(inputs[`${seq}Mask`]!.data as Uint8Array)[r * CFG.seqLen + j]) continue;
+          total += sq(row(table, ids(seq)[r * CFG.seqLen + j]!)) + sq(row('emb/category', ids(`${seq}Category`)[r * CFG.seqLen + j]!));
+        }
+      }
+    }
+    expect(lossOf(reg) - lossOf(plain)).toBeCloseTo(0.5 * total / BATCH, 12);
+    const r = await checkParity({ name: 'din-l2', graph: reg, weights, inputs, gradOutput: 'loss' });
+    expect(r.failures).toEqual([]);
+  });
+});

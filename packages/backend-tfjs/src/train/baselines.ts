@@ -77,7 +77,7 @@ function sizes(meta: EventLogMeta) {
 
 const ARCH_RULES = {
   dim: { kind: 'int', min: 1 }, categoryDim: { kind: 'int', min: 0 }, seqLen: { kind: 'int', min: 1 }, sourceSeqLen: { kind: 'int', min: 0 },
-  sequences: { kind: 'strings', oneOf: ['target', 'source'] }, hidden: { kind: 'ints', min: 1 },
+  sequences: { kind: 'strings', oneOf: ['target', 'source'] }, hidden: { kind: 'ints', min: 1 }, l2: { kind: 'number', min: 0 },
 } as const;
 
 function schemaOf(g: Graph): FeatureSchema {

@@ -6,8 +6,8 @@
  */
 import { GraphBuilder } from '../builder.ts';
 import type { FeatureSchema, Graph } from '../graph.ts';
-import { bceWithLogits, maskedMean, mlp } from '../blocks/common.ts';
-import { BASELINE_DEFAULTS, type BaselineConfig, baselineEmbeddings, baselineSchema, checkBaselineConfig } from './baseline.ts';
+import { maskedMean, mlp } from '../blocks/common.ts';
+import { BASELINE_DEFAULTS, type BaselineConfig, baselineEmbeddings, baselineLoss, baselineSchema, checkBaselineConfig } from './baseline.ts';
 
 export type AvgPoolConfig = BaselineConfig;
 export const AVGPOOL_DEFAULTS: AvgPoolConfig = BASELINE_DEFAULTS;
@@ -27,7 +27,7 @@ function body(b: GraphBuilder<FeatureSchema>, c: AvgPoolConfig) {
   const e = baselineEmbeddings(b, c);
   const pooled = e.sequences.map((s) => maskedMean(b, s.items, s.mask));                // [batch, dim + categoryDim] each
   const logit = b.reshape(mlp(b, 'mlp', b.concat([...e.context, e.candidate, ...pooled], 1), [...c.hidden, 1]), ['batch']);
-  return { logit, prob: b.sigmoid(logit) };
+  return { logit, prob: b.sigmoid(logit), embeddings: e };
 }
 
 /** Serving graph: output `prob` [batch]. */
@@ -41,6 +41,6 @@ export function buildAvgPool(cfg: Partial<AvgPoolConfig> = {}): Graph<FeatureSch
 export function buildAvgPoolTrain(cfg: Partial<AvgPoolConfig> = {}): Graph<FeatureSchema, 'prob' | 'loss'> {
   const c = config(cfg);
   const b = new GraphBuilder('avgpool-train', baselineSchema(c, true));
-  const { logit, prob } = body(b, c);
-  return b.build({ prob, loss: bceWithLogits(b, logit, b.expectDtype(b.value('label'), 'float32')) }, { model: 'avgpool', config: c });
+  const { logit, prob, embeddings } = body(b, c);
+  return b.build({ prob, loss: baselineLoss(b, c, embeddings, logit) }, { model: 'avgpool', config: c });
 }

@@ -19,7 +19,7 @@
  */
 import { type Bool, type Float, GraphBuilder, init } from '../builder.ts';
 import type { FeatureSchema, InputDecl } from '../graph.ts';
-import { embed } from '../blocks/common.ts';
+import { bceWithLogits, embed } from '../blocks/common.ts';
 
 export type ShortSequence = 'target' | 'source';
 
@@ -43,12 +43,17 @@ export interface BaselineConfig {
   readonly profile: readonly number[];
   /** hidden sizes of the main MLP (ReLU); a final layer of size 1 gives the logit */
   readonly hidden: readonly number[];
+  /**
+   * mini-batch-aware L2 (DIN's regulariser): training loss += l2 x mean over the batch of the squared
+   * norms of the item embeddings the sample uses (valid sequence items and the candidate); 0 = none
+   */
+  readonly l2: number;
 }
 
 /** Defaults sized for the synthetic world (SPEC.md); the trainer sets vocabularies from the data. */
 export const BASELINE_DEFAULTS: BaselineConfig = {
   dim: 16, categoryDim: 8, seqLen: 50, sourceSeqLen: 0, sequences: ['target', 'source'], users: 0,
-  targetItems: 2000, sourceItems: 20000, categories: 32, profile: [8, 2], hidden: [200, 80],
+  targetItems: 2000, sourceItems: 20000, categories: 32, profile: [8, 2], hidden: [200, 80], l2: 0,
 };
 
 const SEQUENCE_NAMES: readonly ShortSequence[] = ['target', 'source'];
@@ -76,6 +81,7 @@ export function checkBaselineConfig(model: string, c: BaselineConfig): void {
   if (c.categoryDim > 0) positiveInt(model, 'categories', c.categories);
   checkConfigSizes(model, 'profile', c.profile, true);
   checkConfigSizes(model, 'hidden', c.hidden, true);
+  if (typeof c.l2 !== 'number' || !(c.l2 >= 0) || !Number.isFinite(c.l2)) throw new Error(`${model} config: l2 must be a finite number >= 0, got ${JSON.stringify(c.l2)}`);
   if (!Array.isArray(c.sequences) || c.sequences.length === 0) throw new Error(`${model} config: sequences must list at least one of 'target', 'source', got ${JSON.stringify(c.sequences)}`);
   c.sequences.forEach((s, i) => {
     if (!SEQUENCE_NAMES.includes(s)) throw new Error(`${model} config: sequences[${i}] must be 'target' or 'source', got ${JSON.stringify(s)}`);
@@ -146,4 +152,20 @@ export function baselineEmbeddings(b: GraphBuilder<FeatureSchema>, c: BaselineCo
       itemDim: c.dim + c.categoryDim,
     };
   });
+}
+
+/**
+ * The training loss of a baseline: mean BCE on the logit, plus the mini-batch-aware L2 of the item
+ * embeddings this batch uses when c.l2 > 0 (only rows that appear in the batch are penalised).
+ */
+export function baselineLoss(b: GraphBuilder<FeatureSchema>, c: BaselineConfig, e: BaselineEmbeddings, logit: Float): Float {
+  const bce = bceWithLogits(b, logit, b.expectDtype(b.value('label'), 'float32'));
+  if (c.l2 === 0) return bce;
+  const sq = (x: Float) => b.mul(x, x);
+  let perSample = b.reduceSum(sq(e.candidate), [1]);                                     // [batch]
+  for (const s of e.sequences) {
+    const valid = b.where(b.reshape(s.mask, ['batch', s.mask.shape[1]!, 1]), s.items, b.scalar(0));
+    perSample = b.add(perSample, b.reduceSum(sq(valid), [1, 2]));
+  }
+  return b.add(bce, b.mul(b.scalar(c.l2), b.reduceMean(perSample, [0])));
 }

@@ -10,9 +10,9 @@
  */
 import { GraphBuilder } from '../builder.ts';
 import type { FeatureSchema, Graph } from '../graph.ts';
-import { bceWithLogits, mlp } from '../blocks/common.ts';
+import { mlp } from '../blocks/common.ts';
 import { dinAttention } from '../blocks/din.ts';
-import { BASELINE_DEFAULTS, type BaselineConfig, baselineEmbeddings, baselineSchema, checkBaselineConfig, checkConfigSizes } from './baseline.ts';
+import { BASELINE_DEFAULTS, type BaselineConfig, baselineEmbeddings, baselineLoss, baselineSchema, checkBaselineConfig, checkConfigSizes } from './baseline.ts';
 
 export interface DinConfig extends BaselineConfig {
   /** hidden sizes of the attention MLP (ReLU); a final layer of size 1 gives a(e_j, e_v) */
@@ -37,7 +37,7 @@ function body(b: GraphBuilder<FeatureSchema>, c: DinConfig) {
   const pooled = b.scope('din', () => e.sequences.map((s) =>
     b.scope(s.name, () => dinAttention(b, 'att', s.items, s.mask, e.candidate, { hidden: c.attention }))));
   const logit = b.reshape(mlp(b, 'mlp', b.concat([...e.context, e.candidate, ...pooled], 1), [...c.hidden, 1]), ['batch']);
-  return { logit, prob: b.sigmoid(logit) };
+  return { logit, prob: b.sigmoid(logit), embeddings: e };
 }
 
 /** Serving graph: output `prob` [batch]. */
@@ -51,6 +51,6 @@ export function buildDin(cfg: Partial<DinConfig> = {}): Graph<FeatureSchema, 'pr
 export function buildDinTrain(cfg: Partial<DinConfig> = {}): Graph<FeatureSchema, 'prob' | 'loss'> {
   const c = config(cfg);
   const b = new GraphBuilder('din-train', baselineSchema(c, true));
-  const { logit, prob } = body(b, c);
-  return b.build({ prob, loss: bceWithLogits(b, logit, b.expectDtype(b.value('label'), 'float32')) }, { model: 'din', config: c });
+  const { logit, prob, embeddings } = body(b, c);
+  return b.build({ prob, loss: baselineLoss(b, c, embeddings, logit) }, { model: 'din', config: c });
 }

@@ -6,12 +6,12 @@
  */
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
-import { type BaselineConfig, buildAvgPoolTrain, buildDinTrain, initWeights } from '@lctr/spec';
+import { BASELINE_DEFAULTS, type BaselineConfig, buildAvgPoolTrain, buildDinTrain, initWeights } from '@lctr/spec';
 import { type FeedGen, gen, randomFeeds } from '@lctr/spec/testing';
 import { compileTfjs, initTfjs } from '@lctr/backend-tfjs';
 
 const { values } = parseArgs({ options: { model: { type: 'string', default: 'din' }, backend: { type: 'string', default: 'wasm' } } });
-const cfg: BaselineConfig = { dim: 16, categoryDim: 8, seqLen: 50, sourceSeqLen: 0, sequences: ['target', 'source'], users: 0, targetItems: 2000, sourceItems: 20000, categories: 64, profile: [7, 2], hidden: [64, 32] };
+const cfg: BaselineConfig = { ...BASELINE_DEFAULTS, dim: 16, categoryDim: 8, seqLen: 50, sequences: ['target', 'source'], users: 0, targetItems: 2000, sourceItems: 20000, categories: 64, profile: [7, 2], hidden: [64, 32] };
 const g = values.model === 'din' ? buildDinTrain({ ...cfg, attention: [32, 16] }) : buildAvgPoolTrain(cfg);
 const gens: Record<string, FeedGen> = { targetSeqMask: gen.prefixMask(), sourceSeqMask: gen.prefixMask(), label: gen.ints(2), profile: gen.ints(2) };
 for (const i of g.inputs) if (i.dtype === 'int32' && !gens[i.name]) gens[i.name] = gen.ints(/ategory/.test(i.name) ? 64 : 2000);

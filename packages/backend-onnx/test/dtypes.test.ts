@@ -2,7 +2,7 @@
  * Ops that accept several dtypes, run on each: ONNX Runtime's CPU kernels do not cover every
  * type the ONNX schema allows (Where has no bool kernel), so every IR dtype is exercised here.
  */
-import { describe, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { type DType, GraphBuilder, type HostTensor, type Value } from '@lctr/spec';
 import { expectTensor, itPassesChecker, runOnce, tensor } from './helpers.ts';
 
@@ -30,6 +30,9 @@ describe.each(ALL)('structural ops on %s', (dtype) => {
       same: b.cast(x, dtype),
     });
     const out = await runOnce(g, { x: t([2, 3], x6), c: tensor('bool', [3], [1, 0, 0]), i: tensor('int32', [2], [2, 0]), k: tensor('int64', [2, 1], [1, 2]) });
+    // every output comes back, in the graph's dtype (values checked one by one below)
+    expect(Object.keys(out).sort()).toEqual(Object.keys(g.outputs).sort());
+    expect(Object.values(out).every((o) => o.dtype === dtype)).toBe(true);
     expectTensor(out.concat, dtype, [4, 3], [...x6, ...x6]);
     expectTensor(out.reshape, dtype, [3, 2], x6);
     expectTensor(out.transpose, dtype, [3, 2], [1, 1, 0, 0, 1, 1]);

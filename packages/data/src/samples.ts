@@ -8,3 +8,4 @@ export {
   FeatureSchemaError, resolveSequenceOptions, sampleSchema, checkSampleSchema,
 } from './samples/schema.ts';
 export { type SampleSourceOptions, type LogSampleSource, createSampleSource } from './samples/log-source.ts';
+export * from './samples/crp-pairs.ts';

@@ -94,6 +94,9 @@ export class GraphBuilder<S extends FeatureSchema = FeatureSchema> {
     return v;
   }
 
+  /** Whether a value (input, parameter or node output) with this id exists. */
+  has(id: string): boolean { return this.values.has(id); }
+
   /** Look a value up by id (for code that builds from data, e.g. JSON). */
   value(id: string): Value {
     const v = this.values.get(id);

@@ -68,3 +68,12 @@ export function checkWeights(g: Graph, weights: Weights, opts: { allowExtra?: bo
     if (extra.length) throw new WeightsError(`weights hold ${extra.length} name(s) that graph '${g.name}' has no parameter for: ${extra.join(', ')}`);
   }
 }
+
+/**
+ * The weights of g's parameters taken from a larger set (a training checkpoint for its serving
+ * graph, whose training-only heads the serving graph lacks); checked like checkWeights.
+ */
+export function weightsFor(g: Graph, weights: Weights): Map<string, HostTensor<'float32'>> {
+  checkWeights(g, weights, { allowExtra: true });
+  return new Map(g.params.map((p) => [p.name, weights.get(p.name) as HostTensor<'float32'>]));
+}

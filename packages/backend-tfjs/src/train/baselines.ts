@@ -18,11 +18,13 @@ import { resolve } from 'node:path';
 import { checkSection } from './config.ts';
 import { registerTrainModel } from './models.ts';
 
-interface DataConfig extends Record<string, unknown> {
+export interface DataConfig extends Record<string, unknown> {
   dataset: 'synthetic' | 'ml-100k';
   /** synthetic: 'small' (500 users) or 'default' (SPEC sizes, 10,000 users) */
   world: 'small' | 'default';
   worldSeed: number;
+  /** synthetic: number of users when it differs from the preset's (0 = the preset's: 500 small, 10,000 default) */
+  worldUsers: number;
   /** synthetic: one category id per topic in both domains (else separate id ranges per domain) */
   sharedCategories: boolean;
   /** ml-100k: folder of the atomic files */
@@ -30,17 +32,17 @@ interface DataConfig extends Record<string, unknown> {
   /** ml-100k: share of target events (latest by time) held out for eval */
   testFraction: number;
 }
-const DATA_DEFAULTS: DataConfig = { dataset: 'synthetic', world: 'small', worldSeed: 1, sharedCategories: false, dir: '../shared/data/ml-100k', testFraction: 0.2 };
+const DATA_DEFAULTS: DataConfig = { dataset: 'synthetic', world: 'small', worldSeed: 1, worldUsers: 0, sharedCategories: false, dir: '../shared/data/ml-100k', testFraction: 0.2 };
 
 const REPO_ROOT = resolve(import.meta.dirname, '../../../..');
 
 interface Prepared { log: EventLog; train: Int32Array; eval: Int32Array; trueProbability?: Float32Array }
 const cache = new Map<string, Promise<Prepared>>();
 
-function dataConfig(data: Readonly<Record<string, unknown>>, where: string): DataConfig {
+export function dataConfig(data: Readonly<Record<string, unknown>>, where: string): DataConfig {
   return checkSection<DataConfig>(data, {
     dataset: { kind: 'string', oneOf: ['synthetic', 'ml-100k'] }, world: { kind: 'string', oneOf: ['small', 'default'] },
-    worldSeed: { kind: 'int', min: 0, max: 4294967295 }, sharedCategories: { kind: 'bool' }, dir: { kind: 'text' }, testFraction: { kind: 'number', gt: 0, lt: 1 },
+    worldSeed: { kind: 'int', min: 0, max: 4294967295 }, worldUsers: { kind: 'int', min: 0 }, sharedCategories: { kind: 'bool' }, dir: { kind: 'text' }, testFraction: { kind: 'number', gt: 0, lt: 1 },
   }, { ...DATA_DEFAULTS }, 'config.data', where);
 }
 
@@ -52,7 +54,7 @@ export function prepareData(d: DataConfig): Promise<Prepared> {
     p = (async (): Promise<Prepared> => {
       if (d.dataset === 'synthetic') {
         const base: Partial<WorldConfig> = d.world === 'small' ? SMALL_WORLD_CONFIG : {};
-        const world = generateWorld({ ...base, sharedCategories: d.sharedCategories }, d.worldSeed);
+        const world = generateWorld({ ...base, sharedCategories: d.sharedCategories, ...(d.worldUsers > 0 ? { users: d.worldUsers } : {}) }, d.worldSeed);
         return { log: world.log, train: world.train, eval: world.test, trueProbability: world.trueProbability };
       }
       // a relative folder is taken from the repository root, so the CLI works from any directory
@@ -68,19 +70,20 @@ export function prepareData(d: DataConfig): Promise<Prepared> {
   return p;
 }
 
-function sizes(meta: EventLogMeta) {
+/** Vocabulary sizes of a data set, as the baseline configs name them. */
+export function sizes(meta: EventLogMeta) {
   return {
     users: 0, targetItems: meta.items.target, sourceItems: meta.items.source, categories: meta.categories,
     profile: meta.profile.map((c) => c.cardinality),
   };
 }
 
-const ARCH_RULES = {
+export const ARCH_RULES = {
   dim: { kind: 'int', min: 1 }, categoryDim: { kind: 'int', min: 0 }, seqLen: { kind: 'int', min: 1 }, sourceSeqLen: { kind: 'int', min: 0 },
   sequences: { kind: 'strings', oneOf: ['target', 'source'] }, hidden: { kind: 'ints', min: 1 }, l2: { kind: 'number', min: 0 },
 } as const;
 
-function schemaOf(g: Graph): FeatureSchema {
+export function schemaOf(g: Graph): FeatureSchema {
   return Object.fromEntries(g.inputs.map((i) => [i.name, { dtype: i.dtype, shape: i.shape }]));
 }
 

@@ -12,6 +12,7 @@ import { CheckpointError } from './checkpoint.ts';
 import { ConfigError, parseJsonText, parseTrainConfig } from './config.ts';
 import { getTrainModel, trainModelNames } from './models.ts';
 import './baselines.ts'; // registers avgpool and din
+import './lifelong.ts'; // registers lcn, sim-soft, sim-hard, twin
 import { progressPrinter } from './progress.ts';
 import { TrainError, train } from './trainer.ts';
 

@@ -38,6 +38,17 @@ describe('baseline trainer models', () => {
     expect(Array.from(b['sourceSeqMask']!.data).every((v) => v === 1)).toBe(true);
   });
 
+  it('size the synthetic world by worldUsers (0 keeps the preset)', async () => {
+    const avg = getTrainModel('avgpool');
+    const data = { ...small, worldUsers: 200 };
+    const src = await avg.source({ split: 'train', seed: 1, data, model: arch, where: 'c.json' });
+    const world = generateWorld({ ...SMALL_WORLD_CONFIG, users: 200 }, 3);
+    expect(world.log.meta.users).toBe(200);
+    expect(src.size).toBe(world.train.length);
+    await expect(avg.buildTrain(arch, 'c.json', { ...small, worldUsers: -1 })).rejects.toThrow(
+      new ConfigError(['c.json: config.data.worldUsers: expected an integer >= 0, got -1']));
+  });
+
   it('split ml-100k by time: the latest 20% of target events are the eval set', async () => {
     const avg = getTrainModel('avgpool');
     const data = { dataset: 'ml-100k', dir: '../shared/data/ml-100k' };

@@ -1,0 +1,235 @@
+/**
+ * The lifelong-sequence CTR family: LCN (KDD 2024) and the baselines it is compared with (SIM soft,
+ * SIM hard, TWIN), built on one base so that only the lifelong module differs (SPEC.md LCN,
+ * Baselines):
+ *   base   = DIN target attention over the short target and source sequences (models/din.ts),
+ *            profile (and user) embeddings and the candidate, as in the DIN baseline;
+ *   module = LAP (CSA -> top-K1 -> MSA -> top-K2 -> FSA) | SIM soft | SIM hard | TWIN | none,
+ *            over the lifelong source sequence (N items with context features);
+ *   logit  = MLP([base features ‖ module output]);
+ *   loss   = mean BCE (+ DIN's mini-batch L2 when l2 > 0) (+ SIM soft's auxiliary GSU loss)
+ *            + λ_CRP · L_CRP (training only; λ = 0
+ *            leaves CRP out of the graph and its pair inputs out of the schema).
+ * Two graphs per config:
+ * - training (perSample layout): every input has a leading 'batch' dim, one candidate per row;
+ *   outputs `loss`, `prob` [batch].
+ * - serving (shared layout): one request: user-side inputs have a leading 1, the candidates are
+ *   `candidate`/`candidateCategory` ['cand']; the lifelong sequence is looked up and projected
+ *   once per request, then each candidate picks from it; output `prob` ['cand']. No CRP.
+ * The serving graph's parameters are the training graph's (CRP has none of its own: it reads the
+ * item tables), less SIM soft's auxiliary head.
+ */
+import { type Bool, type Float, GraphBuilder, init } from '../builder.ts';
+import type { Dim } from '../dims.ts';
+import type { FeatureSchema, Graph, InputDecl } from '../graph.ts';
+import { bceWithLogits, mlp } from '../blocks/common.ts';
+import { dinAttention } from '../blocks/din.ts';
+import { type SeqLayout, seqLayout } from '../blocks/layout.ts';
+import { LAP_DEFAULTS, type LapOptions, lap } from '../blocks/lap.ts';
+import { type SimHardOptions, type SimSoftOptions, simHard, simSoft } from '../blocks/sim.ts';
+import { type TwinOptions, twin } from '../blocks/twin.ts';
+import { CRP_DEFAULTS, type CrpOptions, crpLoss, crpSchema } from '../blocks/crp.ts';
+import { DIN_DEFAULTS, type DinConfig } from './din.ts';
+import { baselineEmbeddings, baselineLoss, baselineSchema, checkBaselineConfig, checkConfigSizes } from './baseline.ts';
+
+export type LifelongModule = 'lap' | 'simSoft' | 'simHard' | 'twin' | 'none';
+export const LIFELONG_MODULES: readonly LifelongModule[] = ['lap', 'simSoft', 'simHard', 'twin', 'none'];
+
+export interface CrpConfig extends CrpOptions {
+  /** λ_CRP: weight of the CRP loss in the total; 0 leaves CRP out of the training graph */
+  readonly lambda: number;
+  /** M: negative pairs per type per batch */
+  readonly negatives: number;
+}
+
+export interface LifelongConfig extends DinConfig {
+  /** which lifelong module reads the lifelong sequence */
+  readonly module: LifelongModule;
+  /** N: static length of the lifelong sequence */
+  readonly lifelongLen: number;
+  /** cardinality of each context column of the lifelong sequence (watch bucket, ...); empty = no context */
+  readonly context: readonly number[];
+  /** embedding size of each context column (the context embedding is their concatenation) */
+  readonly contextDim: number;
+  readonly lap: LapOptions;
+  /**
+   * SIM soft; `auxWeight` weighs SIM's auxiliary CTR loss on the GSU's pooled vector (training
+   * only): the top-k pick passes no gradient, so without it the GSU projections never train
+   */
+  readonly simSoft: SimSoftOptions & { readonly auxWeight: number };
+  readonly simHard: SimHardOptions;
+  readonly twin: TwinOptions;
+  readonly crp: CrpConfig;
+}
+
+export const LIFELONG_DEFAULTS: LifelongConfig = {
+  ...DIN_DEFAULTS,
+  module: 'lap', lifelongLen: 1000, context: [6], contextDim: 8,
+  lap: { ...LAP_DEFAULTS, k1: 200, k2: 50 },
+  simSoft: { k: 50, gsuDim: 16, attentionDim: 32, auxWeight: 1 },
+  simHard: { k: 50, attentionDim: 32 },
+  twin: { k: 50, heads: 2, headDim: 16 },
+  crp: { ...CRP_DEFAULTS, lambda: 0.1, negatives: 256 },
+};
+
+/** Presets: the models of LCN's Table 5 (and its ablations through config). */
+export const LIFELONG_PRESETS: Readonly<Record<'lcn' | 'sim-soft' | 'sim-hard' | 'twin', Partial<LifelongConfig>>> = {
+  lcn: { module: 'lap' },
+  'sim-soft': { module: 'simSoft', crp: { ...LIFELONG_DEFAULTS.crp, lambda: 0 } },
+  'sim-hard': { module: 'simHard', crp: { ...LIFELONG_DEFAULTS.crp, lambda: 0 } },
+  twin: { module: 'twin', crp: { ...LIFELONG_DEFAULTS.crp, lambda: 0 } },
+};
+
+function fail(field: string, expected: string, got: unknown): never {
+  throw new Error(`lifelong config: ${field} must be ${expected}, got ${JSON.stringify(got)}`);
+}
+
+/** Fill defaults (nested sections merged key by key) and check every field. */
+export function lifelongConfig(cfg: Partial<LifelongConfig> = {}): LifelongConfig {
+  const d = LIFELONG_DEFAULTS;
+  const c: LifelongConfig = {
+    ...d, ...cfg,
+    lap: { ...d.lap, ...cfg.lap }, simSoft: { ...d.simSoft, ...cfg.simSoft }, simHard: { ...d.simHard, ...cfg.simHard },
+    twin: { ...d.twin, ...cfg.twin }, crp: { ...d.crp, ...cfg.crp, weights: { ...d.crp.weights, ...cfg.crp?.weights } },
+  };
+  checkBaselineConfig('lifelong', c);
+  checkConfigSizes('lifelong', 'attention', c.attention, true);
+  checkConfigSizes('lifelong', 'context', c.context, true);
+  if (!LIFELONG_MODULES.includes(c.module)) fail('module', `one of ${LIFELONG_MODULES.map((m) => `'${m}'`).join(', ')}`, c.module);
+  if (!Number.isInteger(c.lifelongLen) || c.lifelongLen < 1) fail('lifelongLen', 'a positive integer', c.lifelongLen);
+  if (c.context.length > 0 && (!Number.isInteger(c.contextDim) || c.contextDim < 1)) fail('contextDim', 'a positive integer', c.contextDim);
+  if ((c.module === 'lap' || c.module === 'twin') && c.context.length === 0) fail('context', `at least one context column for module '${c.module}'`, c.context);
+  if (!(c.simSoft.auxWeight >= 0) || !Number.isFinite(c.simSoft.auxWeight)) fail('simSoft.auxWeight', 'a finite number >= 0', c.simSoft.auxWeight);
+  if (!(c.crp.lambda >= 0) || !Number.isFinite(c.crp.lambda)) fail('crp.lambda', 'a finite number >= 0', c.crp.lambda);
+  if (c.crp.lambda > 0) {
+    if (!Number.isInteger(c.crp.negatives) || c.crp.negatives < 1) fail('crp.negatives', 'a positive integer', c.crp.negatives);
+    if (!c.sequences.includes('target') || !c.sequences.includes('source')) fail('sequences', "both 'target' and 'source' when crp.lambda > 0 (CRP pairs come from both)", c.sequences);
+  }
+  return c;
+}
+
+/** True when the training graph carries the CRP loss (and its pair inputs). */
+export const hasCrp = (c: LifelongConfig): boolean => c.crp.lambda > 0;
+
+/**
+ * Feature schema. Training: the baseline's (batch-leading) + lifelongSeq, lifelongSeqCategory
+ * (when categoryDim > 0), lifelongMask [batch, N], lifelongContext [batch, N, C] (when context
+ * columns exist) + the CRP pair inputs (when λ_CRP > 0) + label. Serving: the same user-side
+ * features with a leading 1 and candidate, candidateCategory ['cand'].
+ */
+export function lifelongSchema(cfg: Partial<LifelongConfig> = {}, graph: 'train' | 'serve' = 'serve'): FeatureSchema {
+  const c = lifelongConfig(cfg);
+  const train = graph === 'train';
+  const s: Record<string, InputDecl | { dtype: InputDecl['dtype']; shape: readonly Dim[] }> = { ...baselineSchema(c, false) };
+  const lead: Dim = train ? 'batch' : 1;
+  s['lifelongSeq'] = { dtype: 'int32', shape: ['batch', c.lifelongLen] };
+  if (c.categoryDim > 0) s['lifelongSeqCategory'] = { dtype: 'int32', shape: ['batch', c.lifelongLen] };
+  s['lifelongMask'] = { dtype: 'bool', shape: ['batch', c.lifelongLen] };
+  if (c.context.length > 0) s['lifelongContext'] = { dtype: 'int32', shape: ['batch', c.lifelongLen, c.context.length] };
+  const out: Record<string, { dtype: InputDecl['dtype']; shape: readonly Dim[] }> = {};
+  for (const [name, decl] of Object.entries(s)) {
+    const candidateSide = name === 'candidate' || name === 'candidateCategory';
+    out[name] = { dtype: decl.dtype, shape: decl.shape.map((d, i) => (i === 0 && d === 'batch' ? (candidateSide && !train ? 'cand' : lead) : d)) };
+  }
+  if (train) {
+    if (hasCrp(c)) Object.assign(out, crpSchema(c.crp.negatives));
+    out['label'] = { dtype: 'float32', shape: ['batch'] };
+  }
+  return out;
+}
+
+function body(b: GraphBuilder<FeatureSchema>, c: LifelongConfig, layout: SeqLayout) {
+  const shared = layout.kind === 'shared';
+  const rows: Dim = shared ? 'cand' : 'batch';
+  const e = baselineEmbeddings(b, c);
+  const w = e.itemDim;
+  // user-side tensors have a leading 1 when serving: repeat them per candidate only where a
+  // per-candidate computation needs them (the MLP input, DIN over the short sequences: L is small)
+  const perRow = <T extends Float | Bool>(x: T): T => (shared ? b.expand(x, [rows, ...x.shape.slice(1)]) as T : x);
+  const pooled = b.scope('din', () => e.sequences.map((s) =>
+    b.scope(s.name, () => dinAttention(b, 'att', perRow(s.items), perRow(s.mask), e.candidate, { hidden: c.attention }))));
+  const features: Float[] = [...e.context.map(perRow), e.candidate, ...pooled];
+  let auxLogit: Float | undefined;
+  if (c.module !== 'none') {
+    const m = lifelongModule(b, c, layout, e.candidate);
+    features.push(m.output);
+    // SIM's auxiliary CTR head on the GSU's pooled vector (training only: the serving graph drops it)
+    if (m.gsuPooled && !shared && c.simSoft.auxWeight > 0) {
+      auxLogit = b.reshape(b.scope('simSoft', () => mlp(b, 'aux', b.concat([m.gsuPooled!, e.candidate], 1), [...c.hidden, 1])), [rows]);
+    }
+  }
+  const logit = b.reshape(mlp(b, 'mlp', b.concat(features, 1), [...c.hidden, 1]), [rows]);
+  return { logit, prob: b.sigmoid(logit), embeddings: e, auxLogit };
+}
+
+/** A table under `emb/`, shared with the base when it already made it (same name, same init). */
+function table(b: GraphBuilder<FeatureSchema>, name: string, shape: readonly number[]): Float {
+  const id = `emb/${name}`;
+  return b.has(id) ? b.expectDtype(b.value(id), 'float32') : b.scope('emb', () => b.param(name, shape, init.normal(0.05)));
+}
+
+/** The lifelong module's output [rows, width] (and SIM soft's GSU-pooled vector); the candidate `query` is [rows, itemDim]. */
+function lifelongModule(b: GraphBuilder<FeatureSchema>, c: LifelongConfig, layout: SeqLayout, query: Float): { output: Float; gsuPooled?: Float } {
+  const shared = layout.kind === 'shared';
+  const N = c.lifelongLen;
+  const int = (name: string) => b.expectDtype(b.value(name), 'int32');
+  // shared: [1, N, ...] -> [N, ...] (the request's one user), so lookups and projections run once
+  const seq = (name: string, tail: readonly Dim[] = []) => (shared ? b.reshape(int(name), [N, ...tail]) : int(name));
+  const ids = seq('lifelongSeq');
+  let items = b.gather(table(b, 'sourceItem', [c.sourceItems, c.dim]), ids);                 // [.., N, dim]
+  const category = c.categoryDim > 0 ? seq('lifelongSeqCategory') : undefined;
+  if (category) items = b.concat([items, b.gather(table(b, 'category', [c.categories, c.categoryDim]), category)], -1);
+  let context: Float | undefined;
+  if (c.context.length > 0) {
+    const ctx = seq('lifelongContext', [c.context.length]);
+    const cols = c.context.map((card, k) =>
+      b.gather(table(b, `context${k}`, [card, c.contextDim]), b.gather(ctx, b.constant(k, [], 'int32'), shared ? 1 : 2)));
+    context = cols.length === 1 ? cols[0]! : b.concat(cols, -1);                                  // [.., N, C * contextDim]
+  }
+  const mask = b.expectDtype(b.value('lifelongMask'), 'bool');     // [batch, N] | [1, N] (broadcasts over candidates)
+  switch (c.module) {
+    case 'lap': return lap(b, 'lap', layout, { items, context: context!, mask, query }, c.lap);
+    case 'simSoft': {
+      const { auxWeight: _aux, ...opts } = c.simSoft;
+      return simSoft(b, 'simSoft', layout, { items, mask, query }, opts);
+    }
+    case 'simHard':
+      if (!category) throw new Error("lifelong config: module 'simHard' needs categories: categoryDim must be > 0, got 0");
+      return simHard(b, 'simHard', layout, { items, mask, query, itemCategory: category, queryCategory: int('candidateCategory') }, c.simHard);
+    case 'twin': return twin(b, 'twin', layout, { items, mask, query, context: context! }, c.twin);
+    case 'none': throw new Error("lifelong: module 'none' has no lifelong output");
+  }
+}
+
+function build(c: LifelongConfig, graph: 'train' | 'serve'): Graph<FeatureSchema, string> {
+  const name = graph === 'train' ? 'lifelong-train' : 'lifelong';
+  const b = new GraphBuilder(name, lifelongSchema(c, graph));
+  const layout = seqLayout(b, graph === 'train' ? 'perSample' : 'shared');
+  const out = body(b, c, layout);
+  const meta = { model: 'lifelong', config: c, layout: layout.kind };
+  if (graph === 'serve') return b.build({ prob: out.prob }, meta);
+  let loss = baselineLoss(b, c, out.embeddings, out.logit);
+  if (out.auxLogit) loss = b.add(loss, b.mul(b.scalar(c.simSoft.auxWeight), bceWithLogits(b, out.auxLogit, b.expectDtype(b.value('label'), 'float32'))));
+  if (hasCrp(c)) {
+    const i = (n: string) => b.expectDtype(b.value(n), 'int32');
+    const m = (n: string) => b.expectDtype(b.value(n), 'bool');
+    const tables = { target: table(b, 'targetItem', [c.targetItems, c.dim]), source: table(b, 'sourceItem', [c.sourceItems, c.dim]) };
+    const crp = crpLoss(b, {
+      targetTable: tables.target, sourceTable: tables.source,
+      pt: i('crpPt'), ptMask: m('crpPtMask'), ps: i('crpPs'), psMask: m('crpPsMask'), pc: i('crpPc'), pcMask: m('crpPcMask'),
+      ptNeg: i('crpPtNeg'), ptNegMask: m('crpPtNegMask'), psNeg: i('crpPsNeg'), psNegMask: m('crpPsNegMask'), pcNeg: i('crpPcNeg'), pcNegMask: m('crpPcNegMask'),
+    }, c.crp);
+    loss = b.add(loss, b.mul(b.scalar(c.crp.lambda), crp.loss));
+  }
+  return b.build({ prob: out.prob, loss }, meta);
+}
+
+/** Serving graph (one request, shared layout): output `prob` ['cand']. */
+export function buildLifelong(cfg: Partial<LifelongConfig> = {}): Graph<FeatureSchema, 'prob'> {
+  return build(lifelongConfig(cfg), 'serve') as Graph<FeatureSchema, 'prob'>;
+}
+
+/** Training graph (perSample layout): outputs `loss` and `prob` [batch]. */
+export function buildLifelongTrain(cfg: Partial<LifelongConfig> = {}): Graph<FeatureSchema, 'prob' | 'loss'> {
+  return build(lifelongConfig(cfg), 'train') as Graph<FeatureSchema, 'prob' | 'loss'>;
+}

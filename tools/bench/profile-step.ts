@@ -1,31 +1,43 @@
 #!/usr/bin/env tsx
 /**
- * Where one training step's time goes, per tfjs kernel: DIN (or AvgPooling) at batch 256, L = 50,
- * on the chosen tfjs backend, with tf.profile over one step after two warm-up steps.
- *   npx tsx tools/bench/profile-step.ts [--model din|avgpool] [--backend wasm|cpu]
+ * Where one training step's time goes, per tfjs kernel, for any trainer model and config, on real
+ * batches of its data (tf.profile over one step after two warm-up steps), plus the mean step time.
+ *   npx tsx tools/bench/profile-step.ts [--model din] [--config packages/backend-tfjs/configs/din-synthetic.json]
+ *     [--backend wasm|cpu] [--world small|default] [--steps 3]
+ * --world overrides config.data.world (the small world builds in a second; its histories are shorter).
  */
 import { parseArgs } from 'node:util';
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { BASELINE_DEFAULTS, type BaselineConfig, buildAvgPoolTrain, buildDinTrain, initWeights } from '@lctr/spec';
-import { type FeedGen, gen, randomFeeds } from '@lctr/spec/testing';
-import { compileTfjs, initTfjs } from '@lctr/backend-tfjs';
+import { initWeights } from '@lctr/spec';
+import { Adam, compileTfjs, getTrainModel, initTfjs, parseTrainConfig } from '@lctr/backend-tfjs';
 
-const { values } = parseArgs({ options: { model: { type: 'string', default: 'din' }, backend: { type: 'string', default: 'wasm' } } });
-const cfg: BaselineConfig = { ...BASELINE_DEFAULTS, dim: 16, categoryDim: 8, seqLen: 50, sequences: ['target', 'source'], users: 0, targetItems: 2000, sourceItems: 20000, categories: 64, profile: [7, 2], hidden: [64, 32] };
-const g = values.model === 'din' ? buildDinTrain({ ...cfg, attention: [32, 16] }) : buildAvgPoolTrain(cfg);
-const gens: Record<string, FeedGen> = { targetSeqMask: gen.prefixMask(), sourceSeqMask: gen.prefixMask(), label: gen.ints(2), profile: gen.ints(2) };
-for (const i of g.inputs) if (i.dtype === 'int32' && !gens[i.name]) gens[i.name] = gen.ints(/ategory/.test(i.name) ? 64 : 2000);
-const inputs = randomFeeds(g, { batch: 256 }, 1, gens);
+const { values } = parseArgs({ options: {
+  model: { type: 'string', default: 'din' }, config: { type: 'string' }, backend: { type: 'string', default: 'wasm' },
+  world: { type: 'string' }, steps: { type: 'string', default: '3' },
+} });
+const root = resolve(import.meta.dirname, '../..');
+const path = resolve(root, values.config ?? `packages/backend-tfjs/configs/${values.model}-synthetic.json`);
+const raw = JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
+const data = { ...(raw['data'] as object), ...(values.world ? { world: values.world } : {}) };
+const cfg = parseTrainConfig({ ...raw, data }, path);
+const m = getTrainModel(values.model!);
+const g = await m.buildTrain(cfg.model, path, cfg.data);
+const src = await m.source({ split: 'train', seed: cfg.seed, data: cfg.data, model: cfg.model, where: path });
+const batches = [0, 1, 2, 3].map((k) => src.batch(Int32Array.from({ length: cfg.batchSize }, (_, i) => (k * cfg.batchSize + i * 7919) % src.size)));
 await initTfjs({ backend: values.backend!, log: () => {} });
 const model = compileTfjs(g);
 model.setWeights(initWeights(g, 1));
-const opt = tf.train.adam(1e-3);
-for (let i = 0; i < 2; i++) model.trainStep(inputs, 'loss', opt);
-const prof = await tf.profile(() => { model.trainStep(inputs, 'loss', opt); });
+const opt = new Adam(model.variables, cfg.optimizer);
+for (let i = 0; i < 2; i++) model.trainStep(batches[i]!, 'loss', opt);
+const prof = await tf.profile(() => { model.trainStep(batches[2]!, 'loss', opt); });
 const byKernel = new Map<string, number>();
 for (const k of prof.kernels) byKernel.set(k.name, (byKernel.get(k.name) ?? 0) + Number(k.kernelTimeMs));
+const steps = Number(values.steps);
 const t0 = performance.now();
-model.trainStep(inputs, 'loss', opt);
-console.log(`${values.model} on tfjs ${values.backend}: one training step (batch 256, L = 50) ${(performance.now() - t0).toFixed(1)} ms`);
+for (let i = 0; i < steps; i++) model.trainStep(batches[i % batches.length]!, 'loss', opt);
+const ms = (performance.now() - t0) / steps;
+console.log(`${values.model} (${path.replace(`${root}/`, '')}, world ${cfg.data['world'] ?? 'small'}) on tfjs ${values.backend}: one training step (batch ${cfg.batchSize}) ${ms.toFixed(1)} ms, ${(1000 * cfg.batchSize / ms).toFixed(0)} samples/s`);
 console.log('| kernel | ms |\n|---|---|');
-for (const [k, ms] of [...byKernel].sort((a, b) => b[1] - a[1]).slice(0, 12)) console.log(`| ${k} | ${ms.toFixed(1)} |`);
+for (const [k, kms] of [...byKernel].sort((a, b) => b[1] - a[1]).slice(0, 14)) console.log(`| ${k} | ${kms.toFixed(1)} |`);

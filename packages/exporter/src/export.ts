@@ -4,17 +4,17 @@
  * a seeded batch). An existing directory is replaced only when an earlier export wrote it;
  * anything else needs `force`, so nothing a user saved is overwritten by surprise.
  */
-import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { basename, dirname, join, resolve } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import {
   type Graph, type HostTensor, type Weights, buildDemo, checkWeights, initWeights, serializeGraph, encodeSafetensors,
 } from '@lctr/spec';
 import { randomFeeds, gen } from '@lctr/spec/testing';
-import { OnnxCheckerUnavailableError, checkOnnxModel, exportOnnx } from '@lctr/backend-onnx';
+import { exportOnnx } from '@lctr/backend-onnx';
 import { type ParityReport, checkParity, formatParityLine } from '@lctr/parity';
+import { ExportError, parameterCount, prepareTarget, runOnnxChecker, sha256, writeServingDir } from './serving-dir.ts';
 
-export const EXPORT_MARKER = '.lctr-export';
+export { EXPORT_MARKER, ExportError } from './serving-dir.ts';
 
 export interface ModelEntry {
   readonly description: string;
@@ -33,10 +33,6 @@ export const MODELS: Readonly<Record<string, ModelEntry>> = {
   },
 };
 
-export class ExportError extends Error {
-  constructor(message: string) { super(message); this.name = 'ExportError'; }
-}
-
 export interface ExportOptions {
   model: string;
   out: string;
@@ -49,17 +45,6 @@ export interface ExportOptions {
 }
 
 export interface ExportResult { dir: string; files: string[]; parity: ParityReport; checkerOk: boolean | null; report: Record<string, unknown> }
-
-function sha256(bytes: Uint8Array | string): string {
-  return createHash('sha256').update(bytes).digest('hex');
-}
-
-function prepareTarget(out: string, force: boolean): void {
-  if (!existsSync(out)) return;
-  const entries = readdirSync(out);
-  if (entries.length === 0 || entries.includes(EXPORT_MARKER) || force) return;
-  throw new ExportError(`output directory ${out} exists and was not written by the exporter (it holds ${entries.slice(0, 5).join(', ')}${entries.length > 5 ? ', ...' : ''}); pass --force to replace it or choose another --out`);
-}
 
 export async function exportModel(opts: ExportOptions): Promise<ExportResult> {
   const log = opts.log ?? (() => {});
@@ -78,14 +63,7 @@ export async function exportModel(opts: ExportOptions): Promise<ExportResult> {
   const inputs = entry.sampleInputs(graph, seed + 1);
   log(`checking parity of '${opts.model}' on a seeded batch: ref-cpu (float64) vs tfjs (cpu, wasm) vs ONNX Runtime (cpu)`);
   const parity = await checkParity({ name: opts.model, graph, weights, inputs }, {});
-  let checker: { ok: boolean | null; message: string };
-  try {
-    checker = checkOnnxModel(onnxBytes);
-  } catch (e) {
-    if (!(e instanceof OnnxCheckerUnavailableError)) throw e;
-    checker = { ok: null, message: e.message };
-  }
-  log(`onnx checker (full_check, strict shape inference): ${checker.ok === null ? 'not run' : checker.ok ? 'ok' : 'FAILED'}${checker.ok ? '' : ` - ${checker.message}`}`);
+  const checker = runOnnxChecker(onnxBytes, log);
 
   const report = {
     producer: 'lctr-exporter',
@@ -93,7 +71,7 @@ export async function exportModel(opts: ExportOptions): Promise<ExportResult> {
     seed,
     onnx: { opset: 17, irVersion: 8, bytes: onnxBytes.length, sha256: sha256(onnxBytes), checker },
     nodes: graph.nodes.length,
-    parameters: graph.params.reduce((n, p) => n + p.shape.reduce((a, d) => a * d, 1), 0),
+    parameters: parameterCount(graph.params),
     parity: {
       ok: parity.ok,
       worst: parity.worst,
@@ -102,29 +80,15 @@ export async function exportModel(opts: ExportOptions): Promise<ExportResult> {
     },
   };
 
-  // write everything into a temp dir beside the target, then swap it in
-  mkdirSync(dirname(out), { recursive: true });
-  const tmp = join(dirname(out), `.${basename(out)}.tmp-${process.pid}`);
-  rmSync(tmp, { recursive: true, force: true });
-  mkdirSync(tmp);
-  const files: Record<string, string | Uint8Array> = {
+  // written into a temp dir beside the target, then swapped in
+  const files = writeServingDir(out, {
     'model.onnx': onnxBytes,
     'weights.safetensors': weightBytes,
     'graph.json': graphJson,
     'report.json': JSON.stringify(report, null, 2) + '\n',
-    [EXPORT_MARKER]: JSON.stringify({ model: opts.model, seed }) + '\n',
-  };
-  for (const [name, data] of Object.entries(files)) writeFileSync(join(tmp, name), data);
-  if (existsSync(out)) {
-    const old = join(dirname(out), `.${basename(out)}.old-${process.pid}`);
-    renameSync(out, old);
-    renameSync(tmp, out);
-    rmSync(old, { recursive: true, force: true });
-  } else {
-    renameSync(tmp, out);
-  }
+  }, { model: opts.model, seed });
   log(formatParityLine(parity));
-  return { dir: out, files: Object.keys(files).filter((f) => f !== EXPORT_MARKER), parity, checkerOk: checker.ok, report };
+  return { dir: out, files, parity, checkerOk: checker.ok, report };
 }
 
 export function readReport(dir: string): Record<string, unknown> {

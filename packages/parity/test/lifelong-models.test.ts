@@ -8,32 +8,13 @@ import {
   type FeatureSchema, type Graph, type HostTensor, type LifelongConfig, LIFELONG_PRESETS, buildLifelong, buildLifelongTrain, graphFromJSON,
   initWeights, lifelongConfig, weightsFor, lifelongSchema, serializeGraph,
 } from '@lctr/spec';
-import { gen, randomFeeds } from '@lctr/spec/testing';
+import { LIFELONG_TEST_CONFIG, lifelongGens, randomFeeds } from '@lctr/spec/testing';
 import { runRef } from '@lctr/ref-cpu';
 import { checkParity } from '../src/index.ts';
 
 const N = 12;
-export const SMALL_LIFELONG: Partial<LifelongConfig> = {
-  dim: 4, categoryDim: 2, seqLen: 5, users: 10, targetItems: 30, sourceItems: 40, categories: 6, profile: [3, 2], hidden: [8],
-  attention: [4], lifelongLen: N, context: [5, 3], contextDim: 2,
-  lap: { k1: 6, k2: 3, attentionDim: 4, heads: 2, headDim: 2, ffnDim: 4, outDim: 3, csaNormalize: 'softmax', msaNormalize: 'softmax', fsaPool: 'mean' },
-  simSoft: { k: 4, gsuDim: 3, attentionDim: 4, auxWeight: 1 }, simHard: { k: 4, attentionDim: 4 }, twin: { k: 4, heads: 2, headDim: 2 },
-  crp: { temperature: 0.1, weights: { pt: 1, ps: 1, pc: 1 }, infoNce: false, lambda: 0.1, negatives: 5 },
-};
+const SMALL_LIFELONG = LIFELONG_TEST_CONFIG;
 const MODULES = [['lcn', 'lap'], ['sim-soft', 'simSoft'], ['sim-hard', 'simHard'], ['twin', 'twin'], ['base only', 'none']] as const;
-
-/** Index ranges of the small config, so every id is a valid row of its table. */
-export function lifelongGens(c: Partial<LifelongConfig> = SMALL_LIFELONG) {
-  return {
-    user: gen.ints(c.users!), profile: gen.ints(2), candidate: gen.ints(c.targetItems!), candidateCategory: gen.ints(c.categories!),
-    targetSeq: gen.ints(c.targetItems!), targetSeqCategory: gen.ints(c.categories!), targetSeqMask: gen.prefixMask(),
-    sourceSeq: gen.ints(c.sourceItems!), sourceSeqCategory: gen.ints(c.categories!), sourceSeqMask: gen.prefixMask(),
-    lifelongSeq: gen.ints(c.sourceItems!), lifelongSeqCategory: gen.ints(c.categories!), lifelongMask: gen.prefixMask(), lifelongContext: gen.ints(3),
-    crpPt: gen.ints(c.targetItems!), crpPs: gen.ints(c.sourceItems!), crpPc: gen.ints(Math.min(c.targetItems!, c.sourceItems!)),
-    crpPtNeg: gen.ints(c.targetItems!), crpPsNeg: gen.ints(c.sourceItems!), crpPcNeg: gen.ints(Math.min(c.targetItems!, c.sourceItems!)),
-    label: gen.ints(2),
-  };
-}
 
 /** Training feeds that repeat the request's user-side rows once per candidate. */
 function trainFeedsFor(train: Graph<FeatureSchema, string>, serve: Record<string, HostTensor>, C: number): Record<string, HostTensor> {

@@ -10,3 +10,4 @@ export { type TrainProgress, type ProgressStream, type ProgressPrinter, formatDu
 export { TrainError, type TrainOptions, type EvalMetrics, type MetricsRecord, type TrainResult, evaluate, train } from './trainer.ts';
 export { type SourceRequest, type TrainModel, registerTrainModel, trainModelNames, getTrainModel, type DemoDataConfig, DEMO_DATA_DEFAULTS, demoSource } from './models.ts';
 export { prepareData } from './baselines.ts';
+export { lifelongArch } from './lifelong.ts';

@@ -1,2 +1,3 @@
 export * from './random-feeds.ts';
 export * from './op-cases.ts';
+export * from './lifelong.ts';

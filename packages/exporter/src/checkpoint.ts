@@ -1,0 +1,210 @@
+/**
+ * Export a TRAINED model: a training checkpoint (backend-tfjs train/checkpoint.ts) in, a serving
+ * directory out. The serving graph is rebuilt from the checkpoint graph's meta (serving.ts), its
+ * weights are picked out of the checkpoint (spec's weightsFor: training-only heads stay behind),
+ * the ONNX file is checked by the python checker, and parity is proven on held-out data: the
+ * eval split of the trainer model (heldout.ts).
+ *
+ * The config: by default the one the checkpoint was trained with (its state.json); `config`
+ * names another file (for instance one whose data section points elsewhere). Either way the
+ * trainer model must rebuild, from it, exactly the checkpoint's training graph (features,
+ * parameters, nodes): then the eval split fits the graph, and the serving graph built by this
+ * code is the serving form of what was trained.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { type FeatureSchema, type Graph, encodeSafetensors, serializeGraph, weightsFor } from '@lctr/spec';
+import {
+  type Checkpoint, type TrainConfig, CheckpointError, ConfigError, checkSameGraph, getTrainModel, latestCheckpointDir, parseJsonText,
+  parseTrainConfig, readCheckpoint, trainModelNames,
+} from '@lctr/backend-tfjs';
+import { exportOnnx } from '@lctr/backend-onnx';
+import { type CheckerRecord, ExportError, parameterCount, prepareTarget, runOnnxChecker, sha256, writeServingDir } from './serving-dir.ts';
+import { buildServingGraph, servingSpecOf } from './serving.ts';
+import { type HeldOutParity, type ServingLayout, formatHeldOutLine, heldOutParity, servingLayoutOf } from './heldout.ts';
+
+export interface CheckpointExportOptions {
+  /** a training run directory (its checkpoints/latest is taken) or one checkpoint directory (step-<N>) */
+  readonly checkpoint: string;
+  /** training config (JSON file); default: the config in the checkpoint's state.json */
+  readonly config?: string;
+  /** trainer model (backend-tfjs registry); default: derived from the checkpoint graph's meta */
+  readonly model?: string;
+  /** output directory; default out/<trainer model> */
+  readonly out?: string;
+  /** replace a directory that an earlier export did not write */
+  readonly force?: boolean;
+  /** picks the held-out samples (default 20240801) */
+  readonly seed?: number;
+  /** batch layout: held-out samples (default 64) */
+  readonly samples?: number;
+  /** per-request layout: requests (default 4) and candidates per request (default 16) */
+  readonly requests?: number;
+  readonly candidates?: number;
+  /** max |Δprob| of every parity pair (default 1e-5) */
+  readonly tolerance?: number;
+  /** tfjs backend of the tfjs parity runs (default 'wasm') */
+  readonly tfjsBackend?: string;
+  readonly log?: (line: string) => void;
+}
+
+export interface FileRecord { readonly bytes: number; readonly sha256: string }
+
+export interface CheckpointReport {
+  readonly producer: 'lctr-exporter';
+  /** trainer model */
+  readonly model: string;
+  /** spec model of the serving graph (meta.model) */
+  readonly servingModel: string;
+  readonly layout: ServingLayout;
+  readonly checkpoint: {
+    readonly dir: string; readonly step: number; readonly epoch: number; readonly samples: number;
+    readonly backend: string; readonly time: string; readonly graphSha256: string;
+  };
+  /** where the config came from, and whether its model and data sections are the checkpoint's */
+  readonly config: { readonly source: string; readonly sameAsCheckpoint: boolean };
+  readonly seed: number;
+  readonly onnx: { readonly opset: 17; readonly irVersion: 8; readonly checker: CheckerRecord };
+  /** nodes and parameters (scalars) of the serving graph */
+  readonly nodes: number;
+  readonly parameters: number;
+  readonly trainingParameters: number;
+  /** training-graph parameters the serving graph does not use (training-only heads) */
+  readonly droppedParameters: readonly string[];
+  readonly files: Readonly<Record<'model.onnx' | 'weights.safetensors' | 'graph.json', FileRecord>>;
+  readonly parity: HeldOutParity;
+}
+
+export interface CheckpointExportResult {
+  readonly dir: string;
+  readonly files: string[];
+  readonly parity: HeldOutParity;
+  readonly checkerOk: boolean | null;
+  readonly report: CheckpointReport;
+  /** the one-line parity summary (also logged) */
+  readonly line: string;
+}
+
+/** The checkpoint directory `path` names: itself (holds state.json) or a run's checkpoints/latest. */
+export function resolveCheckpointDir(path: string): string {
+  const p = resolve(path);
+  if (!existsSync(p)) {
+    throw new ExportError(`checkpoint ${p} does not exist (expected a training run directory holding checkpoints/, or a checkpoint directory holding state.json)`);
+  }
+  if (existsSync(join(p, 'state.json'))) return p;
+  if (existsSync(join(p, 'checkpoints'))) {
+    const latest = latestCheckpointDir(p);
+    if (!latest) throw new ExportError(`training run ${p} has no complete checkpoint yet (no ${join(p, 'checkpoints', 'latest')})`);
+    return latest;
+  }
+  throw new ExportError(`${p} is neither a training run directory (no checkpoints/) nor a checkpoint directory (no state.json)`);
+}
+
+function loadConfig(path: string | undefined, ckpt: Checkpoint): { config: TrainConfig; where: string } {
+  if (path === undefined) return { config: ckpt.state.config, where: join(ckpt.dir, 'state.json') };
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new ExportError(`--config ${path}: cannot read it (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+  return { config: parseTrainConfig(parseJsonText(text, path), path), where: path };
+}
+
+const sameJson = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b);
+
+export async function exportCheckpoint(opts: CheckpointExportOptions): Promise<CheckpointExportResult> {
+  const log = opts.log ?? (() => {});
+  const seed = opts.seed ?? 20240801;
+  const dir = resolveCheckpointDir(opts.checkpoint);
+  const ckpt = readCheckpoint(dir);
+  const graphPath = join(dir, 'graph.json');
+  const spec = servingSpecOf(ckpt.graph, graphPath);
+
+  const derived = spec.entry.trainModel(spec.config);
+  const name = opts.model ?? derived;
+  if (name === undefined) {
+    throw new ExportError(`${graphPath}: cannot tell which trainer model trained this '${spec.model}' graph (meta.config.module ${JSON.stringify(spec.config['module'])}); pass --model (one of ${trainModelNames().join(', ')})`);
+  }
+  if (!trainModelNames().includes(name)) {
+    throw new ExportError(`--model: unknown trainer model '${name}'; known: ${trainModelNames().join(', ')}`);
+  }
+  const trainer = getTrainModel(name);
+  const out = resolve(opts.out ?? join('out', name));
+  prepareTarget(out, opts.force ?? false);
+
+  const { config, where } = loadConfig(opts.config, ckpt);
+  let training;
+  try {
+    training = await trainer.buildTrain(config.model, where, config.data);
+  } catch (e) {
+    if (!(e instanceof ConfigError)) throw e;
+    throw new ExportError(`trainer model '${name}' rejects the config ${where}:\n  ${e.problems.join('\n  ')}`);
+  }
+  try {
+    checkSameGraph(ckpt.graph, training as Graph<FeatureSchema, string>, dir);
+  } catch (e) {
+    if (!(e instanceof CheckpointError)) throw e;
+    throw new ExportError(`${where}: trainer model '${name}' with this config does not rebuild the checkpoint's training graph; ${e.message}`);
+  }
+  const serving = buildServingGraph(spec, graphPath);
+  let weights;
+  try {
+    weights = weightsFor(serving, ckpt.weights);
+  } catch (e) {
+    throw new ExportError(`${join(dir, 'weights.safetensors')}: serving graph '${serving.name}' of model '${spec.model}': ${(e as Error).message}`);
+  }
+  const servingNames = new Set(serving.params.map((p) => p.name));
+  const dropped = ckpt.graph.params.map((p) => p.name).filter((n) => !servingNames.has(n));
+  log(`checkpoint ${dir} (step ${ckpt.state.step}): trainer model '${name}', serving graph '${serving.name}' (${servingLayoutOf(serving)} layout), ` +
+    `${serving.params.length} of ${ckpt.graph.params.length} parameters${dropped.length ? ` (training-only: ${dropped.join(', ')})` : ''}`);
+
+  const onnxBytes = exportOnnx(serving, weights);
+  const graphJson = serializeGraph(serving) + '\n';
+  const weightBytes = encodeSafetensors(weights, {
+    model: name, servingModel: spec.model, step: String(ckpt.state.step), checkpointGraphSha256: ckpt.state.graphSha256, graphSha256: sha256(graphJson),
+  });
+  const checker = runOnnxChecker(onnxBytes, log);
+
+  const source = await trainer.source({ split: 'eval', seed: config.seed, data: config.data, model: config.model, where });
+  log(`parity on held-out data (the eval split of '${name}', ${source.size} samples): ONNX Runtime vs tfjs (serving and training graphs) vs ref-cpu (float64)`);
+  const parity = await heldOutParity({
+    serving, servingWeights: weights, onnx: onnxBytes, training: ckpt.graph, trainingWeights: ckpt.weights,
+    source,
+  }, {
+    seed, log,
+    ...(opts.samples !== undefined ? { samples: opts.samples } : {}),
+    ...(opts.requests !== undefined ? { requests: opts.requests } : {}),
+    ...(opts.candidates !== undefined ? { candidates: opts.candidates } : {}),
+    ...(opts.tolerance !== undefined ? { tolerance: opts.tolerance } : {}),
+    ...(opts.tfjsBackend !== undefined ? { tfjsBackend: opts.tfjsBackend } : {}),
+  });
+
+  const record = (b: Uint8Array | string): FileRecord => ({ bytes: typeof b === 'string' ? Buffer.byteLength(b) : b.length, sha256: sha256(b) });
+  const st = ckpt.state;
+  const report: CheckpointReport = {
+    producer: 'lctr-exporter',
+    model: name,
+    servingModel: spec.model,
+    layout: parity.layout,
+    checkpoint: { dir, step: st.step, epoch: st.epoch, samples: st.samples, backend: st.backend, time: st.time, graphSha256: st.graphSha256 },
+    config: { source: where, sameAsCheckpoint: sameJson(config.model, st.config.model) && sameJson(config.data, st.config.data) },
+    seed,
+    onnx: { opset: 17, irVersion: 8, checker },
+    nodes: serving.nodes.length,
+    parameters: parameterCount(serving.params),
+    trainingParameters: parameterCount(ckpt.graph.params),
+    droppedParameters: dropped,
+    files: { 'model.onnx': record(onnxBytes), 'weights.safetensors': record(weightBytes), 'graph.json': record(graphJson) },
+    parity,
+  };
+  const files = writeServingDir(out, {
+    'model.onnx': onnxBytes,
+    'weights.safetensors': weightBytes,
+    'graph.json': graphJson,
+    'report.json': JSON.stringify(report, null, 2) + '\n',
+  }, { model: name, checkpointStep: st.step });
+  const line = formatHeldOutLine(name, st.step, parity);
+  log(line);
+  return { dir: out, files, parity, checkerOk: checker.ok, report, line };
+}

@@ -22,7 +22,7 @@ const { values } = parseArgs({ options: {
 const world = values.world as 'small' | 'default';
 const batches = Number(values.batches), steps = Number(values.steps), cpuSteps = Number(values['cpu-steps']);
 const root = resolve(import.meta.dirname, '../..');
-const CONFIGS = ['avgpool-synthetic.json', 'din-synthetic.json', 'din-600-synthetic.json'];
+const CONFIGS = ['avgpool-synthetic.json', 'din-synthetic.json', 'din-600-synthetic.json', 'lcn-synthetic.json'];
 
 function shuffledBatches(size: number, batch: number, n: number, seed: number): Int32Array[] {
   const rng = new Rng(seed);
@@ -39,7 +39,7 @@ for (const file of CONFIGS) {
   const path = resolve(root, 'packages/backend-tfjs/configs', file);
   const raw = JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
   const cfg = parseTrainConfig({ ...raw, data: { ...(raw['data'] as object), world } }, path);
-  const model = getTrainModel(file.startsWith('avgpool') ? 'avgpool' : 'din');
+  const model = getTrainModel(file.replace(/-synthetic\.json$/, '').replace(/-\d+$/, '')); // din-600 -> din
   const graph = await model.buildTrain(cfg.model, path, cfg.data);
   const source = await model.source({ split: 'train', seed: cfg.seed, data: cfg.data, model: cfg.model, where: path });
   const order = shuffledBatches(source.size, cfg.batchSize, batches, 1);

@@ -29,7 +29,7 @@ import {
 } from '@lctr/backend-tfjs';
 import { type FsaScore, buildFsaProbe, buildPicksProbe, probeWeights, rowShares } from './consistency.ts';
 import { type MetricRow, type Summary, formatDelta, formatSummary, markdownTable, metricRow, summarize } from './rows.ts';
-import { type Json, type JsonObject, type Overrides, type RunContext, type RunOutcome, type Variant, ensureRun } from './runs.ts';
+import { type Json, type JsonObject, type Overrides, type RunContext, type RunOutcome, type RunPlan, type Variant, ensureRun, planRun } from './runs.ts';
 import { barChart, lineChart } from './svg.ts';
 
 const COMMANDS = ['table1', 'table3', 'table5', 'figure5'] as const;
@@ -119,7 +119,8 @@ function parseFlags(argv: readonly string[]): Flags | 'help' {
   const v = parsed.values as Partial<Record<(typeof STRING_FLAGS)[number], string>> & { quick?: boolean; help?: boolean };
   if (v.help) return 'help';
   if (parsed.positionals.length !== 1) throw new UsageError(`expected one command (${COMMANDS.join(', ')}), got ${parsed.positionals.length ? parsed.positionals.map((p) => `'${p}'`).join(' ') : 'none'}`);
-  const command = oneOf('command', parsed.positionals[0], COMMANDS)!;
+  if (!COMMANDS.includes(parsed.positionals[0] as Command)) throw new UsageError(`command: expected one of ${COMMANDS.join(', ')}, got '${parsed.positionals[0]}'`);
+  const command = parsed.positionals[0] as Command;
   for (const f of ['k1s', 'k2s', 'models', 'checkpoint', 'k2', 'top', 'samples', 'probe', 'fsa-score'] as const) {
     if (v[f] !== undefined && !COMMAND_FLAGS[command].includes(f)) throw new UsageError(`--${f}: not a flag of '${command}' (its own flags: ${COMMAND_FLAGS[command].map((x) => `--${x}`).join(', ') || 'none'})`);
   }
@@ -171,7 +172,10 @@ const TABLE5_MODELS: Record<string, { variant: () => Variant; paper?: number }> 
     },
     paper: 0.7294,
   },
-  'lcn-no-crp': { variant: () => ({ id: 'lcn-no-crp', label: 'LCN w/o CRP', model: 'lcn', configFile: 'lcn-synthetic.json', patch: { model: { crp: { lambda: 0 } } } }), paper: 0.7237 },
+  'lcn-no-crp': {
+    variant: () => ({ id: 'lcn-no-crp', label: 'LCN w/o CRP', model: 'lcn', configFile: 'lcn-synthetic.json', patch: { model: { crp: { lambda: 0 } } }, expect: [{ path: 'crp.lambda', value: 0, meaning: 'CRP off' }] }),
+    paper: 0.7237,
+  },
   'sim-soft': { variant: () => ({ id: 'sim-soft', label: 'SIM soft', model: 'sim-soft', configFile: 'sim-soft-synthetic.json' }), paper: 0.7196 },
   'sim-hard': { variant: () => ({ id: 'sim-hard', label: 'SIM hard', model: 'sim-hard', configFile: 'sim-hard-synthetic.json' }) },
   twin: { variant: () => ({ id: 'twin', label: 'TWIN', model: 'twin', configFile: 'twin-synthetic.json' }), paper: 0.7212 },
@@ -266,8 +270,10 @@ function aucChart(title: string, subtitle: string, rows: readonly MetricRow[], x
 }
 
 async function runAll(ctx: RunContext, variants: readonly Variant[], seeds: readonly number[]): Promise<RunOutcome[]> {
+  const plans: RunPlan[] = [];
+  for (const seed of seeds) for (const v of variants) plans.push(await planRun(ctx, v, seed));
   const out: RunOutcome[] = [];
-  for (const seed of seeds) for (const v of variants) out.push(await ensureRun(ctx, v, seed));
+  for (const p of plans) out.push(await ensureRun(ctx, p));
   return out;
 }
 
@@ -275,8 +281,14 @@ async function runAll(ctx: RunContext, variants: readonly Variant[], seeds: read
 
 async function table1(f: Flags, ctx: RunContext): Promise<Output> {
   const variants: Variant[] = [
-    { id: 'crp-none', label: 'none (λ_CRP = 0)', model: 'lcn', configFile: 'lcn-synthetic.json', patch: { model: { crp: { lambda: 0 } } } },
-    { id: 'crp-pt-ps', label: 'PT + PS (w_PC = 0)', model: 'lcn', configFile: 'lcn-synthetic.json', patch: { model: { crp: { weights: { pc: 0 } } } } },
+    {
+      id: 'crp-none', label: 'none (λ_CRP = 0)', model: 'lcn', configFile: 'lcn-synthetic.json', patch: { model: { crp: { lambda: 0 } } },
+      expect: [{ path: 'crp.lambda', value: 0, meaning: 'CRP off' }],
+    },
+    {
+      id: 'crp-pt-ps', label: 'PT + PS (w_PC = 0)', model: 'lcn', configFile: 'lcn-synthetic.json', patch: { model: { crp: { weights: { pc: 0 } } } },
+      expect: [{ path: 'crp.weights.pc', value: 0, meaning: 'no cross-domain term' }],
+    },
     { id: 'crp-all', label: 'PT + PS + PC', model: 'lcn', configFile: 'lcn-synthetic.json' },
   ];
   const paper: Record<string, number> = { 'crp-none': 0.7237, 'crp-pt-ps': 0.7250, 'crp-all': 0.7294 };
@@ -297,6 +309,10 @@ async function table3(f: Flags, ctx: RunContext): Promise<Output> {
   const off = (k: number) => (k === 0 ? 'off' : String(k));
   const variants: Variant[] = k1s.flatMap((a) => k2s.map((b) => ({
     id: `k1-${a}-k2-${b}`, label: `K1 ${off(a)}, K2 ${off(b)}`, model: 'lcn', configFile: 'lcn-synthetic.json', patch: { model: { lap: { k1: a, k2: b } } },
+    expect: [
+      { path: 'lap.k1', value: a === 0 ? undefined : a, meaning: a === 0 ? 'MSA off' : `MSA over the top ${a}` },
+      { path: 'lap.k2', value: b === 0 ? undefined : b, meaning: b === 0 ? 'FSA off' : `FSA over the top ${b}` },
+    ],
   })));
   // Table 3's AUC where the paper has the same pool sizes (its "- -" row is SIM soft, not CSA alone)
   const paper: Record<string, number> = { 'k1-0-k2-50': 0.7297, 'k1-50-k2-0': 0.7266, 'k1-100-k2-50': 0.7279, 'k1-200-k2-50': 0.7294, 'k1-200-k2-100': 0.7296, 'k1-100-k2-30': 0.7271, 'k1-200-k2-30': 0.7286, 'k1-500-k2-30': 0.7288, 'k1-500-k2-50': 0.7295, 'k1-500-k2-100': 0.7297 };
@@ -348,6 +364,9 @@ interface ProbeCurve {
   readonly k2Share: ReadonlyMap<number, number>;
   /** CSA's own top-K2 (MSA off): independent of K1 */
   readonly csaK2Share: number;
+  /** what K random valid picks would find: the mean over samples of min(1, K / valid length), per K1 and for K2 */
+  readonly chanceK1: ReadonlyMap<number, number>;
+  readonly chanceK2: number;
 }
 
 const meanFinite = (xs: readonly number[]) => {
@@ -396,7 +415,8 @@ async function probeCheckpoint(f: Flags, dir: string, seed: number, k1s: readonl
   const source = await getTrainModel('lcn').source({ split: 'eval', seed: ckpt.state.config.seed, data: ckpt.state.config.data, model: ckpt.state.config.model, where: join(dir, 'state.json') });
   const n = Math.min(f.samples, source.size);
   const order = Int32Array.from({ length: source.size }, (_, i) => i);
-  const rng = new Rng(hashSeed('lcn-figure5', seed));
+  // the same samples for every checkpoint (the spread over seeds is the training's, not the sample's)
+  const rng = new Rng(hashSeed('lcn-figure5', 'samples'));
   for (let i = order.length - 1; i > 0; i--) { const j = rng.int(i + 1); const t = order[i]!; order[i] = order[j]!; order[j] = t; }
   const picked = order.slice(0, n).sort();
 
@@ -407,7 +427,7 @@ async function probeCheckpoint(f: Flags, dir: string, seed: number, k1s: readonl
   const picksW = new Map([...picks].map(([k1, g]) => [k1, probeWeights(g, ckpt.weights)] as const));
   const k1Rows = new Map(usable.map((k) => [k, [] as number[]])), k2Rows = new Map(usable.map((k) => [k, [] as number[]]));
   const csaRows: number[] = [];
-  let validSum = 0;
+  const validLengths: number[] = [];
   const BATCH = 100;
   const t0 = performance.now();
   for (let s = 0; s < n; s += BATCH) {
@@ -416,7 +436,11 @@ async function probeCheckpoint(f: Flags, dir: string, seed: number, k1s: readonl
     const feed = (g: Graph) => Object.fromEntries(g.inputs.map((i) => [i.name, all[i.name]!]));
     const R = idx.length;
     const mask = all['lifelongMask']!.data as ArrayLike<number>;
-    for (let i = 0; i < mask.length; i++) validSum += mask[i] ? 1 : 0;
+    for (let r = 0; r < R; r++) {
+      let v = 0;
+      for (let i = r * N; i < (r + 1) * N; i++) v += mask[i] ? 1 : 0;
+      validLengths.push(v);
+    }
     const base = run(fsaGraph, fsaW, feed(fsaGraph));
     csaRows.push(...rowShares(R, base['fsaTop']!, base['fsaTopValid']!, base['csaTopK2']!, base['csaTopK2Valid']!));
     for (const [k1, g] of picks) {
@@ -426,8 +450,11 @@ async function probeCheckpoint(f: Flags, dir: string, seed: number, k1s: readonl
     }
   }
   log(`figure5: probed ${dir} on ${n} eval samples with ${f.probe} in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  // a sample whose real set is empty (no valid item) counts in no share, and in no chance either
+  const chance = (k: number) => meanFinite(validLengths.map((v) => (v > 0 ? Math.min(1, k / v) : NaN)));
   return {
-    checkpoint: dir, seed, ...(cfg.lap.k1 !== undefined ? { trainedK1: cfg.lap.k1 } : {}), k2, samples: n, meanValid: validSum / n,
+    checkpoint: dir, seed, ...(cfg.lap.k1 !== undefined ? { trainedK1: cfg.lap.k1 } : {}), k2, samples: n, meanValid: validLengths.reduce((a, b) => a + b, 0) / n,
+    chanceK1: new Map(usable.map((k) => [k, chance(k)])), chanceK2: chance(k2),
     k1Share: new Map([...k1Rows].map(([k, v]) => [k, meanFinite(v)])), k2Share: new Map([...k2Rows].map(([k, v]) => [k, meanFinite(v)])),
     csaK2Share: meanFinite(csaRows),
   };
@@ -457,16 +484,17 @@ async function figure5(f: Flags, ctx: RunContext): Promise<Output> {
   const usable = curves.length ? [...curves[0]!.k1Share.keys()] : [];
   const k2 = curves[0]?.k2;
   const at = (pick: (c: ProbeCurve) => number) => summarize(curves.map(pick).filter(Number.isFinite));
-  const rows = usable.map((k1) => ({ k1, k1Share: at((c) => c.k1Share.get(k1)!), k2Share: at((c) => c.k2Share.get(k1)!) }));
+  const rows = usable.map((k1) => ({ k1, k1Share: at((c) => c.k1Share.get(k1)!), k2Share: at((c) => c.k2Share.get(k1)!), chanceK1: at((c) => c.chanceK1.get(k1)!) }));
   const csa = at((c) => c.csaK2Share);
+  const chanceK2 = at((c) => c.chanceK2);
   const pct = (s: Summary) => formatSummary(s, 1, 100);
   const trained = [...new Set(curves.map((c) => c.trainedK1))].join(', ');
   const table = markdownTable(
-    ['K1', `CSA's top-K1 (the K1 picks) %`, `K2 picks (CSA → MSA top-${k2}) %`, `CSA's top-${k2} directly (MSA off) %`],
-    rows.map((r) => [String(r.k1), pct(r.k1Share), pct(r.k2Share), pct(csa)]), ['right', 'right', 'right', 'right'],
+    ['K1', `CSA's top-K1 (the K1 picks) %`, `chance, K1 random picks %`, `K2 picks (CSA → MSA top-${k2}) %`, `CSA's top-${k2} directly (MSA off) %`, `chance, ${k2} random picks %`],
+    rows.map((r) => [String(r.k1), pct(r.k1Share), pct(r.chanceK1), pct(r.k2Share), pct(csa), pct(chanceK2)]), ['right', 'right', 'right', 'right', 'right', 'right'],
   );
   const md = `## LCN Figure 5 (b): consistency of the attention levels vs K1\n\n` +
-    `Share of FSA's top-${f.top} over the whole lifelong sequence (FSA's trained query/key weights on [item ‖ context] embeddings of all N valid items, ${f.fsaScore === 'softmax' ? 'attention softmax per head averaged over the heads' : 'attention logits averaged over the heads'}) that the earlier levels hand on: CSA's K1 picks, and the K2 = ${k2} picks FSA really reads (MSA's top-K2 among the K1 picks). K1 is varied at probe time on the trained weights (trained with K1 = ${trained || '?'}); the last column is what FSA would read with MSA off. Mean over ${curves.map((c) => c.samples).join(', ')} eval samples per checkpoint (mean valid history length ${curves.map((c) => c.meanValid.toFixed(0)).join(', ')}), ± = sample standard deviation over ${curves.length} checkpoint(s). ${setup}.\n\n` +
+    `Share of FSA's top-${f.top} over the whole lifelong sequence (FSA's trained query/key weights on [item ‖ context] embeddings of all N valid items, ${f.fsaScore === 'softmax' ? 'attention softmax per head averaged over the heads' : 'attention logits averaged over the heads'}) that the earlier levels hand on: CSA's K1 picks, and the K2 = ${k2} picks FSA really reads (MSA's top-K2 among the K1 picks). K1 is varied at probe time on the trained weights (trained with K1 = ${trained || '?'}); "CSA's top-${k2} directly" is what FSA would read with MSA off; "chance" is what as many random valid positions would find (min(1, K / valid length)). Mean over ${curves.map((c) => c.samples).join(', ')} eval samples per checkpoint (mean valid history length ${curves.map((c) => c.meanValid.toFixed(0)).join(', ')}), ± = sample standard deviation over ${curves.length} checkpoint(s). ${setup}.\n\n` +
     (curves.length ? table : '_No trained checkpoint yet (see pending runs)._\n') + pendingNote(outcomes) + timingTable(outcomes) +
     `\nCheckpoints: ${curves.map((c) => c.checkpoint).join(', ') || 'none'}\n`;
   const svg = lineChart({
@@ -476,14 +504,17 @@ async function figure5(f: Flags, ctx: RunContext): Promise<Output> {
       { name: `CSA top-K1 (K1 picks)`, points: rows.map((r) => ({ x: r.k1, y: r.k1Share.mean, error: spreadOrZero(r.k1Share) })) },
       { name: `CSA → MSA top-${k2} (K2 picks)`, points: rows.map((r) => ({ x: r.k1, y: r.k2Share.mean, error: spreadOrZero(r.k2Share) })) },
       { name: `CSA top-${k2} (MSA off)`, dashed: true, points: rows.map((r) => ({ x: r.k1, y: csa.mean })) },
+      { name: `chance, K1 picks`, dashed: true, points: rows.map((r) => ({ x: r.k1, y: r.chanceK1.mean })) },
+      { name: `chance, ${k2} picks`, dashed: true, points: rows.map((r) => ({ x: r.k1, y: chanceK2.mean })) },
     ],
   });
   const json: JsonObject = {
     top: f.top, k2: k2 ?? null, probe: f.probe, fsaScore: f.fsaScore, samples: f.samples,
-    rows: rows.map((r) => ({ k1: r.k1, k1PicksShare: summaryJson(r.k1Share), k2PicksShare: summaryJson(r.k2Share) })),
-    csaTopK2Share: summaryJson(csa),
+    rows: rows.map((r) => ({ k1: r.k1, k1PicksShare: summaryJson(r.k1Share), k2PicksShare: summaryJson(r.k2Share), chanceK1: summaryJson(r.chanceK1) })),
+    csaTopK2Share: summaryJson(csa), chanceK2: summaryJson(chanceK2),
     curves: curves.map((c) => ({
-      checkpoint: c.checkpoint, seed: c.seed, trainedK1: c.trainedK1 ?? null, k2: c.k2, samples: c.samples, meanValid: c.meanValid, csaTopK2Share: c.csaK2Share,
+      checkpoint: c.checkpoint, seed: c.seed, trainedK1: c.trainedK1 ?? null, k2: c.k2, samples: c.samples, meanValid: c.meanValid, csaTopK2Share: c.csaK2Share, chanceK2: c.chanceK2,
+      chanceK1: Object.fromEntries([...c.chanceK1].map(([k, v]) => [String(k), v])),
       k1PicksShare: Object.fromEntries([...c.k1Share].map(([k, v]) => [String(k), v])), k2PicksShare: Object.fromEntries([...c.k2Share].map(([k, v]) => [String(k), v])),
     })),
     runs: runsJson(outcomes),

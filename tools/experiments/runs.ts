@@ -39,6 +39,32 @@ export interface Variant {
   readonly configFile: string;
   /** deep-merged into the config JSON before the common overrides (objects merge key by key, anything else replaces) */
   readonly patch?: JsonObject;
+  /**
+   * What the built training graph's resolved model config (graph.meta.config) must hold, checked
+   * before anything trains: a dotted path ('lap.k1') and the value (undefined = absent). Guards a
+   * table against a patch the trainer does not honour.
+   */
+  readonly expect?: ReadonlyArray<{ readonly path: string; readonly value: Json | undefined; readonly meaning: string }>;
+}
+
+/** The value at a dotted path of a JSON-like object (undefined when absent). */
+export function atPath(obj: unknown, path: string): unknown {
+  let v: unknown = obj;
+  for (const k of path.split('.')) v = v !== null && typeof v === 'object' ? (v as Record<string, unknown>)[k] : undefined;
+  return v;
+}
+
+/** Throws a ConfigError naming each expectation of `variant` that the built graph does not meet. */
+export function checkExpectations(variant: Variant, graph: Graph, where: string): void {
+  const config = (graph.meta as { config?: unknown }).config;
+  const problems = (variant.expect ?? []).flatMap((e) => {
+    const got = atPath(config, e.path);
+    return canonicalJson(got) === canonicalJson(e.value) ? [] : [
+      `${where}: variant '${variant.id}' needs the model's ${e.path} to be ${e.value === undefined ? 'absent' : JSON.stringify(e.value)} (${e.meaning}), ` +
+      `but the trainer built graph '${graph.name}' with ${e.path} = ${got === undefined ? 'absent' : JSON.stringify(got)} (graph.meta.config): the patch ${JSON.stringify(variant.patch ?? {})} is not honoured`,
+    ];
+  });
+  if (problems.length) throw new ConfigError(problems);
 }
 
 /** The flags every command shares that change a run's config. */
@@ -224,24 +250,42 @@ export const runDir = (outDir: string, variant: Variant, seed: number): string =
 
 const stamp = () => new Date().toISOString().replace(/[-:]/g, '').replace(/\..*$/, '');
 
+/** A run ready to check or train: its config, training graph and reuse key. */
+export interface RunPlan {
+  readonly variant: Variant;
+  readonly seed: number;
+  readonly config: TrainConfig;
+  readonly where: string;
+  readonly graph: Graph<FeatureSchema, string>;
+  readonly configHash: string;
+  readonly graphSha256: string;
+}
+
 /**
- * Make sure the run of `variant` with `seed` is finished: reuse, resume or train it (see the file
- * comment). With no budget left (or once the signal is aborted) a run that would need training is
- * reported 'pending' instead.
+ * The config and graph of a run, with the variant's expectations checked: cheap (no training), so
+ * a command plans every run first and a bad variant fails before hours of training.
  */
-export async function ensureRun(ctx: RunContext, variant: Variant, seed: number): Promise<RunOutcome> {
+export async function planRun(ctx: RunContext, variant: Variant, seed: number): Promise<RunPlan> {
   const { json, where } = variantConfigJson(variant, ctx.overrides, seed, ctx.configsDir);
   const config = parseTrainConfig(json, where);
-  const model = getTrainModel(variant.model);
   let graph: Graph<FeatureSchema, string>;
   try {
-    graph = await model.buildTrain(config.model, where, config.data);
+    graph = await getTrainModel(variant.model).buildTrain(config.model, where, config.data);
   } catch (e) {
     if (e instanceof ConfigError) throw e;
     throw new ConfigError([`${where}: ${(e as Error).message}`]);
   }
-  const hash = configHash(variant.model, config);
-  const gsha = graphHash(graph);
+  checkExpectations(variant, graph, where);
+  return { variant, seed, config, where, graph, configHash: configHash(variant.model, config), graphSha256: graphHash(graph) };
+}
+
+/**
+ * Make sure the planned run is finished: reuse, resume or train it (see the file comment). With no
+ * budget left (or once the signal is aborted) a run that would need training is reported 'pending'.
+ */
+export async function ensureRun(ctx: RunContext, plan: RunPlan): Promise<RunOutcome> {
+  const { variant, seed, config, where, graph, configHash: hash, graphSha256: gsha } = plan;
+  const model = getTrainModel(variant.model);
   const dir = runDir(ctx.outDir, variant, seed);
   const name = basename(dir);
   const own = readRunRecord(dir);

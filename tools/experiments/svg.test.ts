@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { barChart, escapeXml, lineChart, niceTicks } from './svg.ts';
+import { barChart, escapeXml, lineChart, niceTicks, wrapText } from './svg.ts';
 
 const count = (s: string, re: RegExp) => (s.match(re) ?? []).length;
 
@@ -60,5 +60,13 @@ describe('lineChart', () => {
 describe('escapeXml', () => {
   it('escapes the five XML specials', () => {
     expect(escapeXml(`<a href="x">'&'</a>`)).toBe('&lt;a href=&quot;x&quot;&gt;&apos;&amp;&apos;&lt;/a&gt;');
+  });
+});
+
+describe('wrapText', () => {
+  it('breaks at spaces within the width, a long word alone', () => {
+    expect(wrapText('aa bb cc dd', 5)).toEqual(['aa bb', 'cc dd']);
+    expect(wrapText('a verylongword b', 4)).toEqual(['a', 'verylongword', 'b']);
+    expect(wrapText('', 10)).toEqual([]);
   });
 });

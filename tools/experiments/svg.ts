@@ -106,6 +106,20 @@ interface Frame {
 
 const FONT = 'font-family="Helvetica, Arial, sans-serif"';
 
+/** Words of `text` in lines of at most `maxChars` characters (a longer word gets a line of its own). */
+export function wrapText(text: string, maxChars: number): string[] {
+  const lines: string[] = [];
+  let line = '';
+  for (const word of text.split(/\s+/).filter(Boolean)) {
+    if (line && line.length + 1 + word.length > maxChars) { lines.push(line); line = word; } else line = line ? `${line} ${word}` : word;
+  }
+  if (line) lines.push(line);
+  return lines;
+}
+
+/** Subtitle lines at font size 11 (about 6 px a character). */
+const subtitleLines = (spec: ChartFrame) => (spec.subtitle ? wrapText(spec.subtitle, Math.floor(((spec.width ?? 760) - 40) / 6)) : []);
+
 function yTicksFor(values: readonly number[], range: readonly [number, number] | undefined): number[] {
   if (range) {
     if (!(range[0] < range[1])) throw new RangeError(`chart: yRange must be [low, high] with low < high, got [${range.join(', ')}]`);
@@ -137,7 +151,7 @@ function legendLayout(entries: readonly LegendEntry[], width: number): { x: numb
 function frame(spec: ChartFrame, legend: readonly LegendEntry[], values: readonly number[]): Frame {
   const width = spec.width ?? 760, height = spec.height ?? 440;
   const legendRows = legend.length ? 1 + Math.max(...legendLayout(legend, width).map((p) => p.row)) : 0;
-  const top = 24 + (spec.subtitle ? 18 : 0) + 14 + legendRows * 18;
+  const top = 24 + subtitleLines(spec).length * 14 + 18 + legendRows * 18;
   const ticks = yTicksFor(values, spec.yRange);
   const lo = spec.yRange?.[0] ?? ticks[0]!, hi = spec.yRange?.[1] ?? ticks[ticks.length - 1]!;
   const f = { width, height, left: LEFT, right: RIGHT, top, bottom: 64 };
@@ -150,8 +164,9 @@ function chrome(spec: ChartFrame, f: Frame, legend: readonly LegendEntry[]): str
   const out: string[] = [];
   out.push(`<rect x="0" y="0" width="${f.width}" height="${f.height}" fill="#ffffff"/>`);
   out.push(`<text x="${c(f.width / 2)}" y="22" text-anchor="middle" font-size="16" font-weight="bold" ${FONT}>${escapeXml(spec.title)}</text>`);
-  if (spec.subtitle) out.push(`<text x="${c(f.width / 2)}" y="40" text-anchor="middle" font-size="11" fill="#555555" ${FONT}>${escapeXml(spec.subtitle)}</text>`);
-  const legendTop = 24 + (spec.subtitle ? 18 : 0) + 10;
+  const sub = subtitleLines(spec);
+  sub.forEach((line, i) => out.push(`<text x="${c(f.width / 2)}" y="${40 + i * 14}" text-anchor="middle" font-size="11" fill="#555555" ${FONT}>${escapeXml(line)}</text>`));
+  const legendTop = 24 + sub.length * 14 + 14;
   const at = legendLayout(legend, f.width);
   for (const [i, e] of legend.entries()) {
     const x = at[i]!.x, y = legendTop + at[i]!.row * 18;

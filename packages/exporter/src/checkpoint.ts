@@ -1,6 +1,7 @@
 /**
- * Export a TRAINED model: a training checkpoint (backend-tfjs train/checkpoint.ts) in, a serving
- * directory out. The serving graph is rebuilt from the checkpoint graph's meta (serving.ts), its
+ * Export a TRAINED model: a training checkpoint (backend-tfjs train/checkpoint.ts) in, a model
+ * directory of a Triton model repository out (serving-dir.ts: <out>/<name>/config.pbtxt,
+ * 1/model.onnx, weights.safetensors, graph.json, report.json). The serving graph is rebuilt from the checkpoint graph's meta (serving.ts), its
  * weights are picked out of the checkpoint (spec's weightsFor: training-only heads stay behind),
  * the ONNX file is checked by the python checker, and parity is proven on held-out data: the
  * eval split of the trainer model (heldout.ts).
@@ -10,6 +11,8 @@
  * trainer model must rebuild, from it, exactly the checkpoint's training graph (features,
  * parameters, nodes): then the eval split fits the graph, and the serving graph built by this
  * code is the serving form of what was trained.
+ *
+ * After parity, the serving latency in ONNX Runtime (CPU) on held-out requests (latency.ts).
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -19,9 +22,13 @@ import {
   parseTrainConfig, readCheckpoint, trainModelNames,
 } from '@lctr/backend-tfjs';
 import { exportOnnx } from '@lctr/backend-onnx';
-import { type CheckerRecord, ExportError, parameterCount, prepareTarget, runOnnxChecker, sha256, writeServingDir } from './serving-dir.ts';
+import {
+  type CheckerRecord, type ServingFile, DEFAULT_REPOSITORY, ExportError, ONNX_FILE, parameterCount, runOnnxChecker, servingTarget, sha256, writeServingDir,
+} from './serving-dir.ts';
 import { buildServingGraph, servingSpecOf } from './serving.ts';
 import { type HeldOutParity, type ServingLayout, formatHeldOutLine, heldOutParity, servingLayoutOf } from './heldout.ts';
+import { type TritonInstanceKind, formatTritonConfig, tritonConfigOf } from './triton.ts';
+import { type LatencyReport, formatLatencyLine, measureLatency } from './latency.ts';
 
 export interface CheckpointExportOptions {
   /** a training run directory (its checkpoints/latest is taken) or one checkpoint directory (step-<N>) */
@@ -30,8 +37,17 @@ export interface CheckpointExportOptions {
   readonly config?: string;
   /** trainer model (backend-tfjs registry); default: derived from the checkpoint graph's meta */
   readonly model?: string;
-  /** output directory; default out/<trainer model> */
+  /** the Triton model repository to write into (default out/models) */
   readonly out?: string;
+  /** the Triton model name: the model directory <out>/<name> (default: the trainer model) */
+  readonly name?: string;
+  /** batch-layout models: Triton's max_batch_size (default 1024) */
+  readonly maxBatchSize?: number;
+  /** Triton instance_group kind (default KIND_CPU) */
+  readonly instanceKind?: TritonInstanceKind;
+  /** latency: timed requests (default 50; 0 skips the measurement) and candidates per request (default 100) */
+  readonly latencyRequests?: number;
+  readonly latencyCandidates?: number;
   /** replace a directory that an earlier export did not write */
   readonly force?: boolean;
   /** picks the held-out samples (default 20240801) */
@@ -49,6 +65,14 @@ export interface CheckpointExportOptions {
 }
 
 export interface FileRecord { readonly bytes: number; readonly sha256: string }
+
+/** What report.json says of the Triton configuration. */
+export interface TritonRecord {
+  readonly name: string;
+  readonly platform: string;
+  readonly maxBatchSize: number;
+  readonly instanceKind: TritonInstanceKind;
+}
 
 export interface CheckpointReport {
   readonly producer: 'lctr-exporter';
@@ -71,18 +95,27 @@ export interface CheckpointReport {
   readonly trainingParameters: number;
   /** training-graph parameters the serving graph does not use (training-only heads) */
   readonly droppedParameters: readonly string[];
-  readonly files: Readonly<Record<'model.onnx' | 'weights.safetensors' | 'graph.json', FileRecord>>;
+  /** paths relative to the model directory */
+  readonly files: Readonly<Record<Exclude<ServingFile, 'report.json'>, FileRecord>>;
+  readonly triton: TritonRecord;
   readonly parity: HeldOutParity;
+  /** ONNX Runtime latency on held-out requests; absent when not measured */
+  readonly latency?: LatencyReport;
 }
 
 export interface CheckpointExportResult {
+  /** the model directory <repository>/<name> */
   readonly dir: string;
+  readonly repository: string;
+  readonly name: string;
   readonly files: string[];
   readonly parity: HeldOutParity;
   readonly checkerOk: boolean | null;
   readonly report: CheckpointReport;
   /** the one-line parity summary (also logged) */
   readonly line: string;
+  /** the latency line (also logged); absent when not measured */
+  readonly latencyLine?: string;
 }
 
 /** The checkpoint directory `path` names: itself (holds state.json) or a run's checkpoints/latest. */
@@ -130,8 +163,11 @@ export async function exportCheckpoint(opts: CheckpointExportOptions): Promise<C
     throw new ExportError(`--model: unknown trainer model '${name}'; known: ${trainModelNames().join(', ')}`);
   }
   const trainer = getTrainModel(name);
-  const out = resolve(opts.out ?? join('out', name));
-  prepareTarget(out, opts.force ?? false);
+  const target = servingTarget(opts.out ?? DEFAULT_REPOSITORY, opts.name ?? name, opts.force ?? false);
+  const latencyRequests = opts.latencyRequests ?? 50;
+  if (!Number.isInteger(latencyRequests) || latencyRequests < 0) {
+    throw new ExportError(`latency requests: expected an integer >= 0, got ${JSON.stringify(latencyRequests)}`);
+  }
 
   const { config, where } = loadConfig(opts.config, ckpt);
   let training;
@@ -165,6 +201,14 @@ export async function exportCheckpoint(opts: CheckpointExportOptions): Promise<C
     model: name, servingModel: spec.model, step: String(ckpt.state.step), checkpointGraphSha256: ckpt.state.graphSha256, graphSha256: sha256(graphJson),
   });
   const checker = runOnnxChecker(onnxBytes, log);
+  const triton = tritonConfigOf(serving, target.name, {
+    ...(opts.maxBatchSize !== undefined ? { maxBatchSize: opts.maxBatchSize } : {}),
+    ...(opts.instanceKind !== undefined ? { instanceKind: opts.instanceKind } : {}),
+  });
+  const pbtxt = formatTritonConfig(triton, [
+    `written by lctr-exporter: trainer model '${name}' step ${ckpt.state.step}, serving graph '${serving.name}' (${servingLayoutOf(serving)} layout)`,
+    triton.maxBatchSize > 0 ? `the leading 'batch' dim of every tensor is Triton's batch dim` : `one request = one user (user-side inputs lead with 1) and its candidates (-1 = 'cand')`,
+  ]);
 
   const source = await trainer.source({ split: 'eval', seed: config.seed, data: config.data, model: config.model, where });
   log(`parity on held-out data (the eval split of '${name}', ${source.size} samples): ONNX Runtime vs tfjs (serving and training graphs) vs ref-cpu (float64)`);
@@ -179,6 +223,15 @@ export async function exportCheckpoint(opts: CheckpointExportOptions): Promise<C
     ...(opts.tolerance !== undefined ? { tolerance: opts.tolerance } : {}),
     ...(opts.tfjsBackend !== undefined ? { tfjsBackend: opts.tfjsBackend } : {}),
   });
+
+  let latency: LatencyReport | undefined;
+  let latencyLine: string | undefined;
+  if (latencyRequests > 0) {
+    latency = await measureLatency(serving, onnxBytes, source, {
+      seed, requests: latencyRequests, ...(opts.latencyCandidates !== undefined ? { candidates: opts.latencyCandidates } : {}),
+    });
+    latencyLine = formatLatencyLine(latency);
+  }
 
   const record = (b: Uint8Array | string): FileRecord => ({ bytes: typeof b === 'string' ? Buffer.byteLength(b) : b.length, sha256: sha256(b) });
   const st = ckpt.state;
@@ -195,16 +248,25 @@ export async function exportCheckpoint(opts: CheckpointExportOptions): Promise<C
     parameters: parameterCount(serving.params),
     trainingParameters: parameterCount(ckpt.graph.params),
     droppedParameters: dropped,
-    files: { 'model.onnx': record(onnxBytes), 'weights.safetensors': record(weightBytes), 'graph.json': record(graphJson) },
+    files: {
+      'config.pbtxt': record(pbtxt), [ONNX_FILE]: record(onnxBytes), 'weights.safetensors': record(weightBytes), 'graph.json': record(graphJson),
+    },
+    triton: { name: triton.name, platform: triton.platform, maxBatchSize: triton.maxBatchSize, instanceKind: triton.instanceGroup.kind },
     parity,
+    ...(latency ? { latency } : {}),
   };
-  const files = writeServingDir(out, {
-    'model.onnx': onnxBytes,
+  const files = writeServingDir(target.dir, {
+    'config.pbtxt': pbtxt,
+    [ONNX_FILE]: onnxBytes,
     'weights.safetensors': weightBytes,
     'graph.json': graphJson,
     'report.json': JSON.stringify(report, null, 2) + '\n',
-  }, { model: name, checkpointStep: st.step });
+  } satisfies Record<ServingFile, string | Uint8Array>, { model: name, name: target.name, checkpointStep: st.step });
   const line = formatHeldOutLine(name, st.step, parity);
   log(line);
-  return { dir: out, files, parity, checkerOk: checker.ok, report, line };
+  if (latencyLine) log(latencyLine);
+  return {
+    dir: target.dir, repository: target.repository, name: target.name, files, parity, checkerOk: checker.ok, report, line,
+    ...(latencyLine ? { latencyLine } : {}),
+  };
 }

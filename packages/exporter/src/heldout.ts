@@ -17,7 +17,7 @@ import {
 import { runRef } from '@lctr/ref-cpu';
 import { compileTfjs, initTfjs } from '@lctr/backend-tfjs';
 import { OnnxSession } from '@lctr/backend-onnx';
-import { ExportError } from './serving-dir.ts';
+import { ExportError } from './errors.ts';
 
 export type ServingLayout = 'batch' | 'request';
 export const PARITY_RUNS = ['onnx', 'tfjs', 'tfjs-train', 'ref-cpu'] as const;
@@ -132,20 +132,29 @@ function batchCase(serving: Graph, training: Graph, batch: Readonly<Record<strin
   };
 }
 
-function requestCase(serving: Graph, training: Graph, batch: Readonly<Record<string, HostTensor>>, c: number): Case {
-  const userSide = new Set<string>();
-  const servingFeeds: Feeds = {};
+/**
+ * The serving feeds of one forward pass, from eval rows: batch layout, the rows as they are;
+ * per-request layout, the user side (leading 1) of the first row and the candidates of every row.
+ */
+export function servingFeedsOf(serving: Graph, batch: Readonly<Record<string, HostTensor>>): Record<string, HostTensor> {
+  const feeds: Feeds = {};
+  const request = servingLayoutOf(serving) === 'request';
   for (const i of serving.inputs) {
     const t = featureOf(batch, i.name, serving);
-    if (i.shape[0] === 'cand') {
-      servingFeeds[i.name] = t;
+    if (!request || i.shape[0] === 'cand') {
+      feeds[i.name] = t;
     } else if (i.shape[0] === 1) {
-      userSide.add(i.name);
-      servingFeeds[i.name] = rowOf(t, 0);
+      feeds[i.name] = rowOf(t, 0);
     } else {
       throw new ExportError(`serving graph '${serving.name}': input '${i.name}' must lead with 1 (user side) or 'cand' (candidates), got ${JSON.stringify(i.shape)}`);
     }
   }
+  return feeds;
+}
+
+function requestCase(serving: Graph, training: Graph, batch: Readonly<Record<string, HostTensor>>, c: number): Case {
+  const servingFeeds = servingFeedsOf(serving, batch);
+  const userSide = new Set(serving.inputs.filter((i) => i.shape[0] === 1).map((i) => i.name));
   const trainingFeeds: Feeds = {};
   for (const i of training.inputs) {
     const t = featureOf(batch, i.name, training);

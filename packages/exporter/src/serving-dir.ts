@@ -1,17 +1,57 @@
 /**
- * What every export shares: the error type, the output-directory guard (an existing directory is
- * replaced only when an earlier export wrote it, else `force`), the temp-dir-then-swap write, and
- * the python ONNX checker (recorded as "not run" where python3-onnx is missing).
+ * What every export shares: the layout (a Triton model repository: `<out>/<name>/` is one model),
+ * the output-directory guard (an existing model directory is replaced only when an earlier export
+ * wrote it, else `force`), the temp-dir-then-swap write, and the python ONNX checker (recorded as
+ * "not run" where python3-onnx is missing).
+ *
+ *   <out>/                     the model repository (`tritonserver --model-repository <out>`); other models may sit beside
+ *     <name>/                  one model: the unit the exporter writes and swaps (marker .lctr-export)
+ *       config.pbtxt           Triton model configuration (triton.ts)
+ *       1/model.onnx           version 1: the ONNX model (opset 17, IR 8)
+ *       weights.safetensors    serving weights; graph.json the serving graph's spec JSON; report.json
+ *
+ * Triton reads config.pbtxt and the numeric version directories and ignores the other files.
  */
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { OnnxCheckerUnavailableError, checkOnnxModel } from '@lctr/backend-onnx';
+import { ExportError } from './errors.ts';
+import { TRITON_VERSION, checkModelName } from './triton.ts';
+
+export { ExportError } from './errors.ts';
 
 export const EXPORT_MARKER = '.lctr-export';
+/** Where the ONNX model sits inside a model directory. */
+export const ONNX_FILE = `${TRITON_VERSION}/model.onnx`;
+/** Default --out: a Triton model repository. */
+export const DEFAULT_REPOSITORY = 'out/models';
 
-export class ExportError extends Error {
-  constructor(message: string) { super(message); this.name = 'ExportError'; }
+/** The files of a model directory, in the order they are listed. */
+export type ServingFile = 'config.pbtxt' | typeof ONNX_FILE | 'weights.safetensors' | 'graph.json' | 'report.json';
+
+export interface ServingTarget {
+  /** the model repository (--out) */
+  readonly repository: string;
+  /** the Triton model name: the model directory's name */
+  readonly name: string;
+  /** <repository>/<name> */
+  readonly dir: string;
+}
+
+/**
+ * Resolve and guard `<out>/<name>`: a valid model name; `out` is not a serving directory of the
+ * earlier flat layout; the model directory is absent, empty, an earlier export, or `force` is set.
+ */
+export function servingTarget(out: string, name: string, force: boolean): ServingTarget {
+  checkModelName(name, '--name (the Triton model name)');
+  const repository = resolve(out);
+  if (existsSync(join(repository, EXPORT_MARKER))) {
+    throw new ExportError(`--out ${repository}: expected a Triton model repository (one directory per model), got a serving directory of the earlier flat layout (it holds ${EXPORT_MARKER}); remove it or choose another --out`);
+  }
+  const dir = join(repository, name);
+  prepareTarget(dir, force);
+  return { repository, name, dir };
 }
 
 export function sha256(bytes: Uint8Array | string): string {
@@ -27,15 +67,20 @@ export function prepareTarget(out: string, force: boolean): void {
 }
 
 /**
- * Write `files` (and the marker) into a temp directory beside `out`, then swap it in, so a crash
- * never leaves a half-written export. Returns the names written, marker excluded.
+ * Write `files` (paths relative to `out`, '/'-separated) and the marker into a temp directory
+ * beside `out`, then swap it in, so a crash never leaves a half-written export. Returns the paths
+ * written, marker excluded.
  */
 export function writeServingDir(out: string, files: Readonly<Record<string, string | Uint8Array>>, marker: Readonly<Record<string, unknown>>): string[] {
   mkdirSync(dirname(out), { recursive: true });
   const tmp = join(dirname(out), `.${basename(out)}.tmp-${process.pid}`);
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(tmp);
-  for (const [name, data] of Object.entries(files)) writeFileSync(join(tmp, name), data);
+  for (const [name, data] of Object.entries(files)) {
+    const path = join(tmp, ...name.split('/'));
+    mkdirSync(dirname(path), { recursive: true });
+    writeFileSync(path, data);
+  }
   writeFileSync(join(tmp, EXPORT_MARKER), JSON.stringify(marker) + '\n');
   if (existsSync(out)) {
     const old = join(dirname(out), `.${basename(out)}.old-${process.pid}`);
@@ -47,6 +92,7 @@ export function writeServingDir(out: string, files: Readonly<Record<string, stri
   }
   return Object.keys(files);
 }
+
 
 export interface CheckerRecord {
   /** null: the checker could not run (no python3-onnx) */

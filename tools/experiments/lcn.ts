@@ -25,11 +25,11 @@ import {
 } from '@lctr/spec';
 import { runRef, toHost } from '@lctr/ref-cpu';
 import {
-  CheckpointError, ConfigError, TrainError, compileTfjs, getTrainModel, initTfjs, latestCheckpointDir, readCheckpoint,
+  CheckpointError, ConfigError, TrainError, type TfjsModel, compileTfjs, getTrainModel, initTfjs, latestCheckpointDir, readCheckpoint,
 } from '@lctr/backend-tfjs';
 import { type FsaScore, buildFsaProbe, buildPicksProbe, probeWeights, rowShares } from './consistency.ts';
 import { type MetricRow, type Summary, formatDelta, formatSummary, markdownTable, metricRow, summarize } from './rows.ts';
-import { type Json, type JsonObject, type Overrides, type RunContext, type RunOutcome, type RunPlan, type Variant, ensureRun, planRun } from './runs.ts';
+import { type Json, type JsonObject, type Overrides, type RunContext, type RunOutcome, type RunPlan, type Variant, adoptRun, ensureRun, planRun, readRunRecord, runDir } from './runs.ts';
 import { barChart, lineChart } from './svg.ts';
 
 const COMMANDS = ['table1', 'table3', 'table5', 'figure5'] as const;
@@ -52,6 +52,8 @@ common:
   --lifelong-len N        config.model.lifelongLen of the lifelong models (default: the configs', 1000)
   --backend wasm|cpu      tfjs backend (default: LCTR_TFJS_BACKEND or the best available)
   --out DIR               output folder (default out/experiments/<command>, out/experiments-quick/<command> with --quick)
+  --adopt ID=DIR,...      adopt finished trainer-CLI runs (nx run backend-tfjs:train -- --out DIR) as variant ID's
+                          run when their checkpoint holds the same graph and config (else an error says what differs)
   --max-train N           start at most N new trainings (0: only tabulate finished runs); the rest are listed as pending
   --quick                 smoke run: small world, 5 steps, lifelong length 400 (the small world's longest history), 200 probe samples`;
 
@@ -60,6 +62,16 @@ class UsageError extends Error {
 }
 
 // ---- flags ----
+
+function parseAdopt(v: string | undefined): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const item of (v ?? '').split(',').filter((x) => x.trim())) {
+    const at = item.indexOf('=');
+    if (at < 1 || at === item.length - 1) throw new UsageError(`--adopt: expected ID=DIR pairs separated by commas, got '${item}'`);
+    out.set(item.slice(0, at).trim(), item.slice(at + 1).trim());
+  }
+  return out;
+}
 
 function posInt(flag: string, v: string | undefined, min = 1): number | undefined {
   if (v === undefined) return undefined;
@@ -90,6 +102,8 @@ interface Flags {
   readonly out: string;
   readonly quick: boolean;
   readonly maxTrain: number;
+  /** variant id -> a finished trainer-CLI run directory to adopt instead of training it */
+  readonly adopt: ReadonlyMap<string, string>;
   readonly k1s?: readonly number[];
   readonly k2s?: readonly number[];
   readonly models?: readonly string[];
@@ -101,7 +115,7 @@ interface Flags {
   readonly fsaScore: FsaScore;
 }
 
-const STRING_FLAGS = ['world', 'users', 'steps', 'epochs', 'seeds', 'backend', 'out', 'max-train', 'lifelong-len', 'k1s', 'k2s', 'models', 'checkpoint', 'k2', 'top', 'samples', 'probe', 'fsa-score'] as const;
+const STRING_FLAGS = ['adopt', 'world', 'users', 'steps', 'epochs', 'seeds', 'backend', 'out', 'max-train', 'lifelong-len', 'k1s', 'k2s', 'models', 'checkpoint', 'k2', 'top', 'samples', 'probe', 'fsa-score'] as const;
 const COMMAND_FLAGS: Record<Command, readonly string[]> = {
   table1: [], table3: ['k1s', 'k2s'], table5: ['models'], figure5: ['k1s', 'checkpoint', 'k2', 'top', 'samples', 'probe', 'fsa-score'],
 };
@@ -146,7 +160,7 @@ function parseFlags(argv: readonly string[]): Flags | 'help' {
     if (new Set(models).size !== models.length) throw new UsageError(`--models: expected distinct models, got '${v.models}'`);
   }
   return {
-    command, overrides, seeds, ...(backend ? { backend } : {}), out, quick, maxTrain,
+    command, overrides, seeds, ...(backend ? { backend } : {}), out, quick, maxTrain, adopt: parseAdopt(v['adopt']),
     ...(v.k1s !== undefined ? { k1s: intList('k1s', v.k1s, command === 'figure5' ? 1 : 0) } : {}),
     ...(v.k2s !== undefined ? { k2s: intList('k2s', v.k2s, 0) } : {}),
     ...(models ? { models } : {}),
@@ -273,7 +287,12 @@ async function runAll(ctx: RunContext, variants: readonly Variant[], seeds: read
   const plans: RunPlan[] = [];
   for (const seed of seeds) for (const v of variants) plans.push(await planRun(ctx, v, seed));
   const out: RunOutcome[] = [];
-  for (const p of plans) out.push(await ensureRun(ctx, p));
+  for (const p of plans) {
+    const src = ctx.adopt.get(p.variant.id);
+    const own = readRunRecord(runDir(ctx.outDir, p.variant, p.seed));
+    const done = own?.finished && own.configHash === p.configHash && own.graphSha256 === p.graphSha256;
+    out.push(src !== undefined && !done && p.seed === seeds[0] ? adoptRun(ctx, p, src) : await ensureRun(ctx, p));
+  }
   return out;
 }
 
@@ -374,23 +393,27 @@ const meanFinite = (xs: readonly number[]) => {
   return v.length ? v.reduce((s, x) => s + x, 0) / v.length : NaN;
 };
 
-type Runner = (g: Graph<FeatureSchema, string>, w: ReadonlyMap<string, HostTensor<'float32'>>, inputs: Record<string, HostTensor>) => Record<string, ArrayLike<number>>;
+interface Runner {
+  run(g: Graph<FeatureSchema, string>, w: ReadonlyMap<string, HostTensor<'float32'>>, inputs: Record<string, HostTensor>): Record<string, ArrayLike<number>>;
+  dispose(): void;
+}
 
+/** ref-cpu (float64 interpreter) or tfjs (each graph compiled once, with its weights, on first use). */
 function makeRunner(kind: 'tfjs' | 'ref'): Runner {
   if (kind === 'ref') {
-    return (g, w, inputs) => {
-      const out = runRef(g, w, inputs as InputsOf<FeatureSchema>);
-      return Object.fromEntries(Object.entries(out).map(([k, t]) => [k, toHost(t).data as ArrayLike<number>]));
+    return {
+      run: (g, w, inputs) => Object.fromEntries(Object.entries(runRef(g, w, inputs as InputsOf<FeatureSchema>)).map(([k, t]) => [k, toHost(t).data as ArrayLike<number>])),
+      dispose: () => {},
     };
   }
-  return (g, w, inputs) => {
-    const m = compileTfjs(g, { weights: w });
-    try {
-      const out = m.run(inputs as InputsOf<FeatureSchema>);
-      return Object.fromEntries(Object.entries(out).map(([k, t]) => [k, t.data as ArrayLike<number>]));
-    } finally {
-      m.dispose();
-    }
+  const compiled = new Map<Graph<FeatureSchema, string>, TfjsModel<FeatureSchema, string>>();
+  return {
+    run(g, w, inputs) {
+      let m = compiled.get(g);
+      if (!m) { m = compileTfjs(g, { weights: w }); compiled.set(g, m); }
+      return Object.fromEntries(Object.entries(m.run(inputs as InputsOf<FeatureSchema>)).map(([k, t]) => [k, t.data as ArrayLike<number>]));
+    },
+    dispose() { for (const m of compiled.values()) m.dispose(); compiled.clear(); },
   };
 }
 
@@ -420,7 +443,7 @@ async function probeCheckpoint(f: Flags, dir: string, seed: number, k1s: readonl
   for (let i = order.length - 1; i > 0; i--) { const j = rng.int(i + 1); const t = order[i]!; order[i] = order[j]!; order[j] = t; }
   const picked = order.slice(0, n).sort();
 
-  const run = makeRunner(f.probe);
+  const runner = makeRunner(f.probe);
   const fsaGraph = buildFsaProbe(cfg, { top: f.top, k2, score: f.fsaScore });
   const fsaW = probeWeights(fsaGraph, ckpt.weights);
   const picks = new Map(usable.map((k1) => [k1, buildPicksProbe(cfg, k1, k2)] as const));
@@ -430,24 +453,28 @@ async function probeCheckpoint(f: Flags, dir: string, seed: number, k1s: readonl
   const validLengths: number[] = [];
   const BATCH = 100;
   const t0 = performance.now();
-  for (let s = 0; s < n; s += BATCH) {
-    const idx = picked.subarray(s, Math.min(n, s + BATCH));
-    const all = source.batch(idx) as Record<string, HostTensor>;
-    const feed = (g: Graph) => Object.fromEntries(g.inputs.map((i) => [i.name, all[i.name]!]));
-    const R = idx.length;
-    const mask = all['lifelongMask']!.data as ArrayLike<number>;
-    for (let r = 0; r < R; r++) {
-      let v = 0;
-      for (let i = r * N; i < (r + 1) * N; i++) v += mask[i] ? 1 : 0;
-      validLengths.push(v);
+  try {
+    for (let s = 0; s < n; s += BATCH) {
+      const idx = picked.subarray(s, Math.min(n, s + BATCH));
+      const all = source.batch(idx) as Record<string, HostTensor>;
+      const feed = (g: Graph) => Object.fromEntries(g.inputs.map((i) => [i.name, all[i.name]!]));
+      const R = idx.length;
+      const mask = all['lifelongMask']!.data as ArrayLike<number>;
+      for (let r = 0; r < R; r++) {
+        let v = 0;
+        for (let i = r * N; i < (r + 1) * N; i++) v += mask[i] ? 1 : 0;
+        validLengths.push(v);
+      }
+      const base = runner.run(fsaGraph, fsaW, feed(fsaGraph));
+      csaRows.push(...rowShares(R, base['fsaTop']!, base['fsaTopValid']!, base['csaTopK2']!, base['csaTopK2Valid']!));
+      for (const [k1, g] of picks) {
+        const p = runner.run(g, picksW.get(k1)!, feed(g));
+        k1Rows.get(k1)!.push(...rowShares(R, base['fsaTop']!, base['fsaTopValid']!, p['k1Picks']!, p['k1Valid']!));
+        k2Rows.get(k1)!.push(...rowShares(R, base['fsaTop']!, base['fsaTopValid']!, p['k2Picks']!, p['k2Valid']!));
+      }
     }
-    const base = run(fsaGraph, fsaW, feed(fsaGraph));
-    csaRows.push(...rowShares(R, base['fsaTop']!, base['fsaTopValid']!, base['csaTopK2']!, base['csaTopK2Valid']!));
-    for (const [k1, g] of picks) {
-      const p = run(g, picksW.get(k1)!, feed(g));
-      k1Rows.get(k1)!.push(...rowShares(R, base['fsaTop']!, base['fsaTopValid']!, p['k1Picks']!, p['k1Valid']!));
-      k2Rows.get(k1)!.push(...rowShares(R, base['fsaTop']!, base['fsaTopValid']!, p['k2Picks']!, p['k2Valid']!));
-    }
+  } finally {
+    runner.dispose();
   }
   log(`figure5: probed ${dir} on ${n} eval samples with ${f.probe} in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   // a sample whose real set is empty (no valid item) counts in no share, and in no chance either
@@ -549,7 +576,7 @@ async function main(argv: readonly string[]): Promise<number> {
   };
   process.on('SIGINT', () => onSignal('SIGINT'));
   process.on('SIGTERM', () => onSignal('SIGTERM'));
-  const ctx: RunContext = { outDir: f.out, configsDir: CONFIGS, overrides: f.overrides, budget: { remaining: f.maxTrain }, signal: abort.signal, log };
+  const ctx: RunContext = { outDir: f.out, configsDir: CONFIGS, overrides: f.overrides, budget: { remaining: f.maxTrain }, signal: abort.signal, log, adopt: f.adopt };
   const t0 = performance.now();
   try {
     const run = { table1, table3, table5, figure5 }[f.command];

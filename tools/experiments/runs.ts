@@ -16,13 +16,13 @@
  * evalBatchSize.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { type FeatureSchema, type Graph, atomicWriteFile, serializeGraph } from '@lctr/spec';
 import type { SampleSource } from '@lctr/data';
 import {
-  ConfigError, type MetricsRecord, type TrainConfig, getTrainModel, latestCheckpointDir, parseTrainConfig, progressPrinter, train,
+  ConfigError, type MetricsRecord, type TrainConfig, getTrainModel, latestCheckpointDir, parseTrainConfig, progressPrinter, readCheckpoint, train,
 } from '@lctr/backend-tfjs';
 
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
@@ -224,6 +224,8 @@ export interface RunContext {
   budget: { remaining: number };
   readonly signal: AbortSignal;
   readonly log: (line: string) => void;
+  /** variant id -> a finished trainer-CLI run to adopt (adoptRun) */
+  readonly adopt: ReadonlyMap<string, string>;
 }
 
 /** Finished runs of the sibling commands (<outDir>/../<command>/runs/<run>/experiment.json), by configHash + graph. */
@@ -283,6 +285,43 @@ export async function planRun(ctx: RunContext, variant: Variant, seed: number): 
  * Make sure the planned run is finished: reuse, resume or train it (see the file comment). With no
  * budget left (or once the signal is aborted) a run that would need training is reported 'pending'.
  */
+/**
+ * Adopt a finished run of the trainer CLI (`nx run backend-tfjs:train -- --out SRC`) as this plan's
+ * run, so a long run made by hand is not trained again: its latest checkpoint must hold exactly
+ * the plan's training graph (graph hash) and a config with the plan's config hash, and its
+ * metrics.jsonl an eval at the last step. The run is copied (the source stays) and recorded.
+ */
+export function adoptRun(ctx: RunContext, plan: RunPlan, src: string): RunOutcome {
+  const { variant, seed, config, configHash: hash, graphSha256: gsha } = plan;
+  const ckDir = latestCheckpointDir(src);
+  if (!ckDir) throw new Error(`--adopt ${variant.id}=${src}: ${src} holds no checkpoint (expected a trainer run directory)`);
+  const ck = readCheckpoint(ckDir);
+  const srcGraph = graphHash(ck.graph);
+  if (srcGraph !== gsha) throw new Error(`--adopt ${variant.id}=${src}: its checkpoint holds another training graph than variant '${variant.id}' builds (graph sha256 ${srcGraph.slice(0, 12)} vs ${gsha.slice(0, 12)})`);
+  const srcHash = configHash(variant.model, ck.state.config);
+  if (srcHash !== hash) throw new Error(`--adopt ${variant.id}=${src}: it was trained with other settings (config hash ${srcHash.slice(0, 12)} vs ${hash.slice(0, 12)}: optimizer, batch size, epochs/steps, seed or data differ)`);
+  const evals = readEvals(src);
+  const total = ck.state.step;
+  const final = evals.filter((e) => e.step === total).at(-1);
+  if (!final) throw new Error(`--adopt ${variant.id}=${src}: no eval record at its last checkpoint's step ${total}`);
+  const trainRecords = readFileSync(join(src, 'metrics.jsonl'), 'utf8').split('\n').filter((l) => l.includes('"kind":"train"')).map((l) => JSON.parse(l) as { samplesPerSec: number; wallSeconds: number });
+  const dir = runDir(ctx.outDir, variant, seed);
+  if (existsSync(dir) && readdirSync(dir).length > 0) renameSync(dir, `${dir}.old-${hash.slice(0, 8)}-${stamp()}`);
+  mkdirSync(dirname(dir), { recursive: true });
+  cpSync(src, dir, { recursive: true });
+  const meanRate = trainRecords.reduce((a, r) => a + r.samplesPerSec, 0) / Math.max(trainRecords.length, 1);
+  const evalSeconds = evals.reduce((a, e) => a + e.evalSeconds, 0);
+  const result: RunResult = {
+    step: total, totalSteps: total, final, evals, backend: 'wasm', trainSize: ck.state.trainSize, batchSize: config.batchSize,
+    msPerStep: (1000 * config.batchSize) / meanRate, wallSeconds: final.wallSeconds, evalSeconds,
+  };
+  const now = new Date().toISOString();
+  const record: RunRecord = { format: 'lctr-experiment-run', version: 1, variant: variant.id, label: variant.label, model: variant.model, seed, configHash: hash, graphSha256: gsha, config, createdAt: now, finished: true, finishedAt: now, result };
+  atomicWriteFile(join(dir, RECORD_FILE), JSON.stringify(record, null, 1) + '\n');
+  ctx.log(`${basename(dir)}: adopted the finished trainer run ${src} (step ${total}, auc ${final.auc.toFixed(4)})`);
+  return { variant, seed, status: 'reused', dir, record };
+}
+
 export async function ensureRun(ctx: RunContext, plan: RunPlan): Promise<RunOutcome> {
   const { variant, seed, config, where, graph, configHash: hash, graphSha256: gsha } = plan;
   const model = getTrainModel(variant.model);

@@ -83,6 +83,20 @@ describe('lifelong family: the serving graph scores what the training graph scor
     });
   }
 
+  it('lap.k1 / k2 = 0 switch a pyramid level off, and the graph meta rebuilds the same graph', () => {
+    const names = (g: { params: ReadonlyArray<{ name: string }> }) => g.params.map((p) => p.name).filter((n) => n.startsWith('lap/'));
+    const full = buildLifelong(SMALL_LIFELONG);
+    expect(names(full).some((n) => n.startsWith('lap/msa/'))).toBe(true);
+    const noMsa = buildLifelong({ ...SMALL_LIFELONG, lap: { ...SMALL_LIFELONG.lap!, k1: 0 } });
+    expect(names(noMsa).some((n) => n.startsWith('lap/msa/'))).toBe(false);
+    expect(names(noMsa).some((n) => n.startsWith('lap/fsa/'))).toBe(true);
+    const none = buildLifelong({ ...SMALL_LIFELONG, lap: { ...SMALL_LIFELONG.lap!, k1: 0, k2: 0 } });
+    expect(names(none)).toEqual([]);
+    // the config stored in the graph (JSON) rebuilds exactly this graph: k = 0 survives, undefined would not
+    const back = buildLifelong(JSON.parse(JSON.stringify(noMsa.meta.config)) as Partial<LifelongConfig>);
+    expect(serializeGraph(back)).toEqual(serializeGraph(noMsa));
+  });
+
   it('round-trips through graph JSON', () => {
     const g = buildLifelong(SMALL_LIFELONG);
     const back = graphFromJSON(serializeGraph(g));

@@ -48,7 +48,6 @@ export function lifelongArch(preset: Preset, model: Readonly<Section>, where: st
     const given = (model[name] ?? {}) as Section;
     const sec = checkSection<Section>(given, SECTION_RULES[name], { ...(base[name] as unknown as Section) }, `config.model.${name}`, where);
     if (name === 'crp') sec['weights'] = checkSection<Section>((given['weights'] ?? {}) as Section, WEIGHT_RULES, { ...base.crp.weights }, 'config.model.crp.weights', where);
-    if (name === 'lap') for (const k of ['k1', 'k2']) if (sec[k] === 0) delete sec[k]; // 0 switches the level off
     out[name] = sec;
   }
   return out as Partial<LifelongConfig>;

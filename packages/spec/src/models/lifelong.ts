@@ -51,6 +51,7 @@ export interface LifelongConfig extends DinConfig {
   readonly context: readonly number[];
   /** embedding size of each context column (the context embedding is their concatenation) */
   readonly contextDim: number;
+  /** LAP; k1 = 0 / k2 = 0 (or absent) switch the MSA / FSA level off, as in the paper's Table 3 */
   readonly lap: LapOptions;
   /**
    * SIM soft; `auxWeight` weighs SIM's auxiliary CTR loss on the GSU's pooled vector (training
@@ -188,7 +189,8 @@ function lifelongModule(b: GraphBuilder<FeatureSchema>, c: LifelongConfig, layou
   }
   const mask = b.expectDtype(b.value('lifelongMask'), 'bool');     // [batch, N] | [1, N] (broadcasts over candidates)
   switch (c.module) {
-    case 'lap': return lap(b, 'lap', layout, { items, context: context!, mask, query }, c.lap);
+    // k = 0 in the config switches a level off (JSON has no undefined; the graph's meta keeps the 0)
+    case 'lap': return lap(b, 'lap', layout, { items, context: context!, mask, query }, { ...c.lap, k1: c.lap.k1 || undefined, k2: c.lap.k2 || undefined });
     case 'simSoft': {
       const { auxWeight: _aux, ...opts } = c.simSoft;
       return simSoft(b, 'simSoft', layout, { items, mask, query }, opts);

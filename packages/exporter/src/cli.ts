@@ -1,39 +1,55 @@
 #!/usr/bin/env tsx
 /**
- * `nx run exporter:onnx -- [--model demo] [--out out/demo] [--seed N] [--force]`: the untrained demo model;
- * `nx run exporter:onnx -- --checkpoint RUN_OR_CHECKPOINT_DIR [--config FILE] [--model TRAINER_MODEL] [--out DIR] [--force]`:
- * a trained model. Exit codes: 0 exported with parity, 1 an export error or a parity/checker failure, 2 bad usage.
+ * `nx run exporter:onnx` (no --model, no --checkpoint): the default job: the default LCN that
+ * `nx run exporter:train-default` trained into out/train/lcn-default (a dependency of the onnx
+ * target), exported with held-out parity and a latency summary;
+ * `nx run exporter:onnx -- --checkpoint RUN_OR_CHECKPOINT_DIR [--config FILE] [--model TRAINER_MODEL] ...`: a trained model;
+ * `nx run exporter:onnx -- --model demo ...`: the untrained demo model.
+ * Every export writes <out>/<name>/ of a Triton model repository (serving-dir.ts).
+ * Exit codes: 0 exported with parity, 1 an export error or a parity/checker failure, 2 bad usage.
  */
+import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { MODELS, exportModel } from './export.ts';
 import { exportCheckpoint } from './checkpoint.ts';
+import { DEFAULT_JOB } from './default-run.ts';
+import { DEFAULT_REPOSITORY, ExportError } from './serving-dir.ts';
+import { DEFAULT_MAX_BATCH_SIZE } from './triton.ts';
 
-const USAGE = `usage: nx run exporter:onnx -- [--model ${Object.keys(MODELS).join('|')}] [--out DIR] [--seed N] [--force]
-       nx run exporter:onnx -- --checkpoint DIR [--config FILE] [--model NAME] [--out DIR] [--seed N] [--force]
-                                [--samples N] [--requests N] [--candidates N]
-  --checkpoint  a training run directory (its checkpoints/latest) or a checkpoint directory (step-<N>)
-  --config      training config (JSON); default: the config saved in the checkpoint's state.json
-  --model       without --checkpoint: the model to export (default demo); with it: the trainer model
-                (default: derived from the checkpoint graph: demo, avgpool, din; lifelong -> lcn, sim-soft, sim-hard, twin)
-  --out         output directory (default out/<model>)
-  --seed        seeds the demo weights / picks the held-out samples (default 20240801)
-  --samples     batch-layout models: held-out eval samples in the parity check (default 64)
-  --requests, --candidates   per-request models: requests and candidates per request (default 4 x 16)
-  --force       replace an output directory that the exporter did not write`;
+const USAGE = `usage: nx run exporter:onnx                       the default job: the default LCN (trained by exporter:train-default)
+       nx run exporter:onnx -- --checkpoint DIR [--config FILE] [--model NAME] [--samples N] [--requests N] [--candidates N]
+                                [--latency-requests N] [--latency-candidates N]
+       nx run exporter:onnx -- --model ${Object.keys(MODELS).join('|')}
+  common:        [--out DIR] [--name NAME] [--max-batch-size N] [--gpu] [--seed N] [--force]
+  --checkpoint   a training run directory (its checkpoints/latest) or a checkpoint directory (step-<N>)
+  --config       training config (JSON); default: the config saved in the checkpoint's state.json
+  --model        without --checkpoint: the untrained model to export (${Object.keys(MODELS).join(', ')}); with it: the trainer model
+                 (default: derived from the checkpoint graph: demo, avgpool, din; lifelong -> lcn, sim-soft, sim-hard, twin)
+  --out          the Triton model repository to write into (default ${DEFAULT_REPOSITORY}); the model goes to <out>/<name>/
+  --name         the Triton model name (default: the model: lcn, din, demo, ...)
+  --max-batch-size   batch-layout models: Triton's max_batch_size (default ${DEFAULT_MAX_BATCH_SIZE}); per-request models always have 0
+  --gpu          instance_group kind KIND_GPU in config.pbtxt (default KIND_CPU)
+  --seed         seeds the demo weights / picks the held-out samples and latency requests (default 20240801)
+  --samples      batch-layout models: held-out eval samples in the parity check (default 64)
+  --requests, --candidates   per-request models: parity requests and candidates per request (default 4 x 16)
+  --latency-requests, --latency-candidates   ONNX Runtime CPU latency: timed requests (default 50; 0 skips it)
+                 and candidates per request (default 100)
+  --force        replace a model directory <out>/<name> that the exporter did not write`;
 
 /** Error classes whose message is the whole story (named thing, expected, actual): printed without a stack. */
 const REPORTED = /^(Export|Checkpoint|Config|Weights|Input|Graph|Safetensors)Error$/;
 
-function positiveInt(flag: string, v: string | undefined): number | undefined {
+function intFlag(flag: string, v: string | undefined, min: number): number | undefined {
   if (v === undefined) return undefined;
   const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`--${flag} must be a positive integer, got '${v}'`);
+  if (!Number.isInteger(n) || n < min) throw new Error(`--${flag} must be an integer >= ${min}, got '${v}'`);
   return n;
 }
 
 async function main(): Promise<number> {
   let values;
-  let seed: number, samples: number | undefined, requests: number | undefined, candidates: number | undefined;
+  let seed: number;
+  const ints: Partial<Record<'samples' | 'requests' | 'candidates' | 'max-batch-size' | 'latency-requests' | 'latency-candidates', number>> = {};
   try {
     ({ values } = parseArgs({
       options: {
@@ -41,10 +57,15 @@ async function main(): Promise<number> {
         checkpoint: { type: 'string' },
         config: { type: 'string' },
         out: { type: 'string' },
+        name: { type: 'string' },
         seed: { type: 'string', default: '20240801' },
         samples: { type: 'string' },
         requests: { type: 'string' },
         candidates: { type: 'string' },
+        'max-batch-size': { type: 'string' },
+        'latency-requests': { type: 'string' },
+        'latency-candidates': { type: 'string' },
+        gpu: { type: 'boolean', default: false },
         force: { type: 'boolean', default: false },
         help: { type: 'boolean', default: false },
       },
@@ -52,13 +73,19 @@ async function main(): Promise<number> {
     }));
     seed = Number(values.seed);
     if (!Number.isInteger(seed)) throw new Error(`--seed must be an integer, got '${values.seed}'`);
-    samples = positiveInt('samples', values.samples);
-    requests = positiveInt('requests', values.requests);
-    candidates = positiveInt('candidates', values.candidates);
-    if (values.checkpoint === undefined) {
-      for (const flag of ['config', 'samples', 'requests', 'candidates'] as const) {
-        if (values[flag] !== undefined) throw new Error(`--${flag} needs --checkpoint`);
+    for (const flag of ['samples', 'requests', 'candidates', 'max-batch-size', 'latency-candidates'] as const) {
+      const n = intFlag(flag, values[flag], 1);
+      if (n !== undefined) ints[flag] = n;
+    }
+    const lr = intFlag('latency-requests', values['latency-requests'], 0);
+    if (lr !== undefined) ints['latency-requests'] = lr;
+    if (values.model !== undefined && values.checkpoint === undefined) {
+      for (const flag of ['config', 'samples', 'requests', 'candidates', 'latency-requests', 'latency-candidates'] as const) {
+        if (values[flag] !== undefined) throw new Error(`--${flag} needs --checkpoint (or no --model: the default job)`);
       }
+    }
+    if (values.model === undefined && values.checkpoint === undefined && values.config !== undefined) {
+      throw new Error('--config needs --checkpoint');
     }
   } catch (e) {
     console.error(`exporter: ${(e as Error).message}\n${USAGE}`);
@@ -69,24 +96,42 @@ async function main(): Promise<number> {
     return 0;
   }
   const log = (l: string) => console.log(l);
+  const common = {
+    force: values.force, seed, log,
+    ...(values.out !== undefined ? { out: values.out } : {}),
+    ...(values.name !== undefined ? { name: values.name } : {}),
+    ...(ints['max-batch-size'] !== undefined ? { maxBatchSize: ints['max-batch-size'] } : {}),
+    ...(values.gpu ? { instanceKind: 'KIND_GPU' as const } : {}),
+  };
   try {
     const t0 = Date.now();
-    if (values.checkpoint !== undefined) {
+    if (values.model === undefined || values.checkpoint !== undefined) {
+      let checkpoint = values.checkpoint;
+      if (checkpoint === undefined) {
+        if (!existsSync(DEFAULT_JOB.runDir)) {
+          throw new ExportError(`the default job exports the default LCN run ${DEFAULT_JOB.runDir}, and it does not exist: ` +
+            `run \`npx nx run exporter:onnx\` (its dependency exporter:train-default trains it with ${DEFAULT_JOB.config}), ` +
+            `or pass --checkpoint RUN_DIR or --model demo`);
+        }
+        checkpoint = DEFAULT_JOB.runDir;
+        log(`default job: the default LCN (${DEFAULT_JOB.config}, the small synthetic world) trained in ${DEFAULT_JOB.runDir}`);
+      }
       const res = await exportCheckpoint({
-        checkpoint: values.checkpoint, force: values.force, seed, log,
+        ...common, checkpoint,
         ...(values.config !== undefined ? { config: values.config } : {}),
         ...(values.model !== undefined ? { model: values.model } : {}),
-        ...(values.out !== undefined ? { out: values.out } : {}),
-        ...(samples !== undefined ? { samples } : {}),
-        ...(requests !== undefined ? { requests } : {}),
-        ...(candidates !== undefined ? { candidates } : {}),
+        ...(ints.samples !== undefined ? { samples: ints.samples } : {}),
+        ...(ints.requests !== undefined ? { requests: ints.requests } : {}),
+        ...(ints.candidates !== undefined ? { candidates: ints.candidates } : {}),
+        ...(ints['latency-requests'] !== undefined ? { latencyRequests: ints['latency-requests'] } : {}),
+        ...(ints['latency-candidates'] !== undefined ? { latencyCandidates: ints['latency-candidates'] } : {}),
       });
       console.log(`wrote ${res.files.join(', ')} to ${res.dir} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+      console.log(`serve it: tritonserver --model-repository ${res.repository} (model '${res.name}')`);
       for (const f of res.parity.failures) console.error(`parity failure: ${f}`);
       return res.parity.ok && res.checkerOk !== false ? 0 : 1;
     }
-    const model = values.model ?? 'demo';
-    const res = await exportModel({ model, out: values.out ?? `out/${model}`, seed, force: values.force, log });
+    const res = await exportModel({ ...common, model: values.model });
     console.log(`wrote ${res.files.join(', ')} to ${res.dir} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     if (!res.parity.ok) {
       for (const f of res.parity.failures) console.error(`parity failure: ${f}`);

@@ -1,18 +1,22 @@
 /**
- * Writes a serving directory for a model built in the DSL: model.onnx, weights.safetensors,
- * graph.json (the spec JSON) and report.json (parity of ONNX Runtime and tfjs against ref-cpu on
- * a seeded batch). An existing directory is replaced only when an earlier export wrote it;
- * anything else needs `force`, so nothing a user saved is overwritten by surprise.
+ * Writes a model directory of a Triton model repository for a model built in the DSL (serving-dir.ts:
+ * <out>/<name>/config.pbtxt, 1/model.onnx, weights.safetensors, graph.json (the spec JSON) and
+ * report.json (parity of ONNX Runtime and tfjs against ref-cpu on a seeded batch)). An existing
+ * model directory is replaced only when an earlier export wrote it; anything else needs `force`,
+ * so nothing a user saved is overwritten by surprise.
  */
 import { readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import {
   type Graph, type HostTensor, type Weights, buildDemo, checkWeights, initWeights, serializeGraph, encodeSafetensors,
 } from '@lctr/spec';
 import { randomFeeds, gen } from '@lctr/spec/testing';
 import { exportOnnx } from '@lctr/backend-onnx';
 import { type ParityReport, checkParity, formatParityLine } from '@lctr/parity';
-import { ExportError, parameterCount, prepareTarget, runOnnxChecker, sha256, writeServingDir } from './serving-dir.ts';
+import {
+  type ServingFile, DEFAULT_REPOSITORY, ExportError, ONNX_FILE, parameterCount, runOnnxChecker, servingTarget, sha256, writeServingDir,
+} from './serving-dir.ts';
+import { type TritonInstanceKind, formatTritonConfig, tritonConfigOf } from './triton.ts';
 
 export { EXPORT_MARKER, ExportError } from './serving-dir.ts';
 
@@ -35,7 +39,14 @@ export const MODELS: Readonly<Record<string, ModelEntry>> = {
 
 export interface ExportOptions {
   model: string;
-  out: string;
+  /** the Triton model repository to write into (default out/models) */
+  out?: string;
+  /** the Triton model name: the model directory <out>/<name> (default: the model) */
+  name?: string;
+  /** Triton's max_batch_size (default 1024) */
+  maxBatchSize?: number;
+  /** Triton instance_group kind (default KIND_CPU) */
+  instanceKind?: TritonInstanceKind;
   seed?: number;
   /** replace a directory that an earlier export did not write */
   force?: boolean;
@@ -44,14 +55,22 @@ export interface ExportOptions {
   log?: (line: string) => void;
 }
 
-export interface ExportResult { dir: string; files: string[]; parity: ParityReport; checkerOk: boolean | null; report: Record<string, unknown> }
+export interface ExportResult {
+  /** the model directory <repository>/<name> */
+  dir: string;
+  repository: string;
+  name: string;
+  files: string[];
+  parity: ParityReport;
+  checkerOk: boolean | null;
+  report: Record<string, unknown>;
+}
 
 export async function exportModel(opts: ExportOptions): Promise<ExportResult> {
   const log = opts.log ?? (() => {});
   const entry = MODELS[opts.model];
   if (!entry) throw new ExportError(`unknown model '${opts.model}'; known models: ${Object.keys(MODELS).join(', ')}`);
-  const out = resolve(opts.out);
-  prepareTarget(out, opts.force ?? false);
+  const target = servingTarget(opts.out ?? DEFAULT_REPOSITORY, opts.name ?? opts.model, opts.force ?? false);
   const seed = opts.seed ?? 20240801;
   const graph = entry.build();
   const weights = opts.weights ?? initWeights(graph, seed);
@@ -64,12 +83,18 @@ export async function exportModel(opts: ExportOptions): Promise<ExportResult> {
   log(`checking parity of '${opts.model}' on a seeded batch: ref-cpu (float64) vs tfjs (cpu, wasm) vs ONNX Runtime (cpu)`);
   const parity = await checkParity({ name: opts.model, graph, weights, inputs }, {});
   const checker = runOnnxChecker(onnxBytes, log);
+  const triton = tritonConfigOf(graph, target.name, {
+    ...(opts.maxBatchSize !== undefined ? { maxBatchSize: opts.maxBatchSize } : {}),
+    ...(opts.instanceKind !== undefined ? { instanceKind: opts.instanceKind } : {}),
+  });
+  const pbtxt = formatTritonConfig(triton, [`written by lctr-exporter: model '${opts.model}' (seed ${seed}), graph '${graph.name}'`]);
 
   const report = {
     producer: 'lctr-exporter',
     model: opts.model,
     seed,
     onnx: { opset: 17, irVersion: 8, bytes: onnxBytes.length, sha256: sha256(onnxBytes), checker },
+    triton: { name: triton.name, platform: triton.platform, maxBatchSize: triton.maxBatchSize, instanceKind: triton.instanceGroup.kind, configSha256: sha256(pbtxt) },
     nodes: graph.nodes.length,
     parameters: parameterCount(graph.params),
     parity: {
@@ -81,16 +106,18 @@ export async function exportModel(opts: ExportOptions): Promise<ExportResult> {
   };
 
   // written into a temp dir beside the target, then swapped in
-  const files = writeServingDir(out, {
-    'model.onnx': onnxBytes,
+  const files = writeServingDir(target.dir, {
+    'config.pbtxt': pbtxt,
+    [ONNX_FILE]: onnxBytes,
     'weights.safetensors': weightBytes,
     'graph.json': graphJson,
     'report.json': JSON.stringify(report, null, 2) + '\n',
-  }, { model: opts.model, seed });
+  } satisfies Record<ServingFile, string | Uint8Array>, { model: opts.model, name: target.name, seed });
   log(formatParityLine(parity));
-  return { dir: out, files, parity, checkerOk: checker.ok, report };
+  return { dir: target.dir, repository: target.repository, name: target.name, files, parity, checkerOk: checker.ok, report };
 }
 
+/** report.json of a model directory. */
 export function readReport(dir: string): Record<string, unknown> {
   return JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8')) as Record<string, unknown>;
 }

@@ -1,7 +1,8 @@
 /**
  * Exporting TRAINED models: tiny din, lcn and sim-soft runs on the small synthetic world (trained
- * here through the trainer API), exported from their checkpoints, parity on held-out eval data,
- * and the errors (unknown model, missing or misshapen weight, foreign output dir, no checkpoint).
+ * here through the trainer API), exported from their checkpoints into a Triton model repository,
+ * parity on held-out eval data, the latency summary, and the errors (unknown model, missing or
+ * misshapen weight, foreign output dir, no checkpoint).
  */
 import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -10,39 +11,18 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type HostTensor, buildDin, buildLifelong, checkWeights, graphFromJSON, readWeightsFile, serializeGraph } from '@lctr/spec';
-import { decodeChecked, encodeChecked, getTrainModel, initTfjs, parseTrainConfig, train } from '@lctr/backend-tfjs';
-import { type CheckpointReport, ExportError, PARITY_PAIRS, exportCheckpoint } from '../src/index.ts';
+import { decodeChecked, encodeChecked, initTfjs } from '@lctr/backend-tfjs';
+import { type CheckpointReport, ExportError, ONNX_FILE, PARITY_PAIRS, exportCheckpoint } from '../src/index.ts';
+import { type Run, STEPS, lifelongArch, shortArch, stepDir as step, trainTiny } from './tiny-runs.ts';
 
 const root = resolve(import.meta.dirname, '../../..');
 const base = mkdtempSync(join(tmpdir(), 'lctr-export-ckpt-'));
 afterAll(() => rmSync(base, { recursive: true, force: true }));
 
-const small = { dataset: 'synthetic', world: 'small', worldSeed: 3 };
-const shortArch = { dim: 4, categoryDim: 2, seqLen: 8, hidden: [8], attention: [4] };
-const lifelongArch = {
-  ...shortArch, lifelongLen: 40, contextDim: 2,
-  lap: { k1: 10, k2: 4, attentionDim: 4, heads: 2, headDim: 2, ffnDim: 8, outDim: 4 },
-  simSoft: { k: 6, gsuDim: 4, attentionDim: 4 }, crp: { negatives: 16 },
-};
-const STEPS = 4;
-
-interface Run { readonly runDir: string; readonly configPath: string }
 const runs: Record<string, Run> = {};
+/** the Triton model repository the exports below share */
+const repo = join(base, 'models');
 
-async function trainTiny(name: string, model: Record<string, unknown>): Promise<Run> {
-  const configPath = join(base, `${name}.json`);
-  const json = { optimizer: { name: 'adam', lr: 0.01 }, batchSize: 32, steps: STEPS, seed: 1, model, data: small };
-  writeFileSync(configPath, JSON.stringify(json));
-  const config = parseTrainConfig(json, configPath);
-  const m = getTrainModel(name);
-  const graph = await m.buildTrain(config.model, configPath, config.data);
-  const src = await m.source({ split: 'train', seed: config.seed, data: config.data, model: config.model, where: configPath });
-  const runDir = join(base, 'runs', name);
-  await train({ graph, train: src, config, outDir: runDir });
-  return { runDir, configPath };
-}
-
-const step = (r: Run) => join(r.runDir, 'checkpoints', `step-${STEPS}`);
 const readReport = (dir: string) => JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8')) as CheckpointReport;
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
@@ -66,24 +46,35 @@ function expectParity(report: CheckpointReport): void {
 
 beforeAll(async () => {
   await initTfjs({ backend: 'cpu', log: () => {} });
-  runs['din'] = await trainTiny('din', shortArch);
-  runs['lcn'] = await trainTiny('lcn', lifelongArch);
-  runs['sim-soft'] = await trainTiny('sim-soft', lifelongArch);
+  runs['din'] = await trainTiny(base, 'din', shortArch);
+  runs['lcn'] = await trainTiny(base, 'lcn', lifelongArch);
+  runs['sim-soft'] = await trainTiny(base, 'sim-soft', lifelongArch);
 });
 
 describe('exporting a trained checkpoint', () => {
   it('din (batch layout): from the run directory, parity on 64 held-out eval samples', async () => {
     const lines: string[] = [];
-    const out = join(base, 'din');
-    const res = await exportCheckpoint({ checkpoint: runs['din']!.runDir, config: runs['din']!.configPath, out, log: (l) => lines.push(l) });
-    expect(readdirSync(out).sort()).toEqual(['.lctr-export', 'graph.json', 'model.onnx', 'report.json', 'weights.safetensors']);
+    const res = await exportCheckpoint({
+      checkpoint: runs['din']!.runDir, config: runs['din']!.configPath, out: repo, latencyRequests: 4, latencyCandidates: 20, log: (l) => lines.push(l),
+    });
+    const out = join(repo, 'din');
+    expect(res).toMatchObject({ dir: out, repository: repo, name: 'din' });
+    expect(readdirSync(out).sort()).toEqual(['.lctr-export', '1', 'config.pbtxt', 'graph.json', 'report.json', 'weights.safetensors']);
+    expect(readdirSync(join(out, '1'))).toEqual(['model.onnx']);
+    expect(res.files).toEqual(['config.pbtxt', '1/model.onnx', 'weights.safetensors', 'graph.json', 'report.json']);
     const report = readReport(out);
     expectParity(report);
     expect(report).toMatchObject({ model: 'din', servingModel: 'din', layout: 'batch', checkpoint: { dir: step(runs['din']!), step: STEPS }, droppedParameters: [] });
     expect(report.config).toEqual({ source: runs['din']!.configPath, sameAsCheckpoint: true });
     expect(report.parity.samples).toHaveLength(64);
     expect(report.parity.tfjsBackend).toBe('wasm');
-    expect(lines.at(-1)).toBe(res.line);
+    expect(report.triton).toEqual({ name: 'din', platform: 'onnxruntime_onnx', maxBatchSize: 1024, instanceKind: 'KIND_CPU' });
+    // latency: 4 timed batches of 20 eval samples after 5 warm-up ones, on the CPU provider
+    expect(report.latency).toMatchObject({ layout: 'batch', provider: 'cpu', requests: 4, candidates: 20, warmup: 5 });
+    const l = report.latency!;
+    expect(0 < l.minMs && l.minMs <= l.p50Ms && l.p50Ms <= l.p99Ms && l.p99Ms <= l.maxMs && l.meanMs <= l.maxMs).toBe(true);
+    expect(lines.slice(-2)).toEqual([res.line, res.latencyLine]);
+    expect(res.latencyLine).toMatch(/^latency \(ONNX Runtime cpu, 5 warm-up requests not counted\): 4 batches of 20 eval samples: p50 [0-9.]+ ms, p99 [0-9.]+ ms, mean [0-9.]+ ms$/);
     expect(res.line).toMatch(/^din step 4: 64 held-out eval samples \| max \|Δprob\| onnx-vs-tfjs [0-9.e+-]+, onnx-vs-tfjs-train .* \(bar 1e-5\) {2}OK$/);
     // the serving graph is the spec's, weights are the checkpoint's, hashes are the files'
     const g = graphFromJSON(readFileSync(join(out, 'graph.json'), 'utf8'));
@@ -94,15 +85,19 @@ describe('exporting a trained checkpoint', () => {
     expect(metadata).toMatchObject({ model: 'din', step: String(STEPS) });
     const ckptWeights = readWeightsFile(join(step(runs['din']!), 'weights.safetensors')).weights;
     expect(weights.get('mlp/l0/w')!.data).toEqual(ckptWeights.get('mlp/l0/w')!.data);
-    for (const f of ['model.onnx', 'weights.safetensors', 'graph.json'] as const) expect(report.files[f].sha256).toBe(sha(readFileSync(join(out, f))));
+    for (const f of ['config.pbtxt', ONNX_FILE, 'weights.safetensors', 'graph.json'] as const) expect(report.files[f].sha256).toBe(sha(readFileSync(join(out, f))));
     expect(report.nodes).toBe(g.nodes.length);
     expect(report.parameters).toBe(g.params.reduce((n, p) => n + p.shape.reduce((a, d) => a * d, 1), 0));
   });
 
   it('lcn (per-request layout): from a step directory with the config of its state.json, 4 requests x 16 candidates', async () => {
-    const out = join(base, 'lcn');
-    const res = await exportCheckpoint({ checkpoint: step(runs['lcn']!), out });
+    const res = await exportCheckpoint({ checkpoint: step(runs['lcn']!), out: repo, name: 'lcn-tiny', instanceKind: 'KIND_GPU', latencyRequests: 3, latencyCandidates: 16 });
+    const out = join(repo, 'lcn-tiny');
+    expect(res.dir).toBe(out);
     const report = readReport(out);
+    expect(report.triton).toEqual({ name: 'lcn-tiny', platform: 'onnxruntime_onnx', maxBatchSize: 0, instanceKind: 'KIND_GPU' });
+    expect(report.latency).toMatchObject({ layout: 'request', provider: 'cpu', requests: 3, candidates: 16 });
+    expect(res.latencyLine).toMatch(/^latency \(ONNX Runtime cpu, 5 warm-up requests not counted\): 3 requests x 16 candidates, 1 user each: p50 /);
     expectParity(report);
     expect(report).toMatchObject({ model: 'lcn', servingModel: 'lifelong', layout: 'request', droppedParameters: [] });
     expect(report.config).toEqual({ source: join(step(runs['lcn']!), 'state.json'), sameAsCheckpoint: true });
@@ -118,9 +113,13 @@ describe('exporting a trained checkpoint', () => {
   });
 
   it("sim-soft: the serving weights leave the training-only auxiliary head 'simSoft/aux/*' behind", async () => {
-    const out = join(base, 'sim-soft');
-    await exportCheckpoint({ checkpoint: runs['sim-soft']!.runDir, out, requests: 2, candidates: 8 });
+    const res = await exportCheckpoint({ checkpoint: runs['sim-soft']!.runDir, out: repo, requests: 2, candidates: 8, latencyRequests: 0 });
+    const out = join(repo, 'sim-soft');
     const report = readReport(out);
+    expect(report.latency).toBeUndefined();
+    expect(res.latencyLine).toBeUndefined();
+    // one repository, one directory per model, nothing else left behind
+    expect(readdirSync(repo).sort()).toEqual(['din', 'lcn-tiny', 'sim-soft']);
     expectParity(report);
     expect(report.model).toBe('sim-soft');
     expect(report.parity.scored).toBe(16);
@@ -160,11 +159,20 @@ describe('exporting a trained checkpoint', () => {
 
   it('refuses a foreign output directory without --force, a missing checkpoint, and a trainer model that does not fit', async () => {
     const mine = join(base, 'mine');
-    mkdirSync(mine);
-    writeFileSync(join(mine, 'notes.txt'), 'keep me');
+    mkdirSync(join(mine, 'din'), { recursive: true });
+    writeFileSync(join(mine, 'din', 'notes.txt'), 'keep me');
     await expect(exportCheckpoint({ checkpoint: runs['din']!.runDir, out: mine })).rejects.toThrow(
-      `output directory ${mine} exists and was not written by the exporter (it holds notes.txt); pass --force to replace it or choose another --out`);
-    expect(readFileSync(join(mine, 'notes.txt'), 'utf8')).toBe('keep me');
+      `output directory ${join(mine, 'din')} exists and was not written by the exporter (it holds notes.txt); pass --force to replace it or choose another --out`);
+    expect(readFileSync(join(mine, 'din', 'notes.txt'), 'utf8')).toBe('keep me');
+    await expect(exportCheckpoint({ checkpoint: runs['din']!.runDir, out: repo, name: '../escape' })).rejects.toThrow(new ExportError(
+      `--name (the Triton model name): expected a Triton model name (letters, digits, '_', '.', '-'; not starting with '.', '_' or '-'), got "../escape"`));
+    // a serving directory of the earlier flat layout is not taken for a repository
+    const flat = join(base, 'flat');
+    mkdirSync(flat);
+    writeFileSync(join(flat, '.lctr-export'), '{}\n');
+    await expect(exportCheckpoint({ checkpoint: runs['din']!.runDir, out: flat })).rejects.toThrow(new ExportError(
+      `--out ${flat}: expected a Triton model repository (one directory per model), got a serving directory of the earlier flat layout (it holds .lctr-export); remove it or choose another --out`));
+    expect(readdirSync(flat)).toEqual(['.lctr-export']);
     const nowhere = join(base, 'no-such-run');
     await expect(exportCheckpoint({ checkpoint: nowhere, out: join(base, 'x') })).rejects.toThrow(new ExportError(
       `checkpoint ${nowhere} does not exist (expected a training run directory holding checkpoints/, or a checkpoint directory holding state.json)`));
@@ -186,11 +194,14 @@ describe('exporting a trained checkpoint', () => {
   it('runs as the nx target command: prints the parity line, exits 1 on an error', () => {
     const out = join(base, 'cli');
     const env = { ...process.env, ORT_DISABLE_TELEMETRY: '1' };
-    const r = spawnSync('npx', ['tsx', 'packages/exporter/src/cli.ts', '--checkpoint', runs['din']!.runDir, '--config', runs['din']!.configPath, '--out', out, '--samples', '16'],
+    const r = spawnSync('npx', ['tsx', 'packages/exporter/src/cli.ts', '--checkpoint', runs['din']!.runDir, '--config', runs['din']!.configPath, '--out', out, '--samples', '16',
+      '--latency-requests', '2', '--latency-candidates', '8', '--max-batch-size', '64', '--gpu'],
       { cwd: root, encoding: 'utf8', env });
     expect(r.status, r.stderr).toBe(0);
-    expect(r.stdout).toMatch(/^din step 4: 16 held-out eval samples \| .* OK$/m);
-    expect(r.stdout).toContain(`wrote model.onnx, weights.safetensors, graph.json, report.json to ${out}`);
+    expect(r.stdout).toMatch(/^din step 4: 16 held-out eval samples \| .* OK\nlatency \(ONNX Runtime cpu, 5 warm-up requests not counted\): 2 batches of 8 eval samples: p50 .* ms$/m);
+    expect(r.stdout).toContain(`wrote config.pbtxt, 1/model.onnx, weights.safetensors, graph.json, report.json to ${join(out, 'din')}`);
+    expect(r.stdout).toContain(`serve it: tritonserver --model-repository ${out} (model 'din')`);
+    expect(readReport(join(out, 'din')).triton).toMatchObject({ maxBatchSize: 64, instanceKind: 'KIND_GPU' });
     const bad = spawnSync('npx', ['tsx', 'packages/exporter/src/cli.ts', '--checkpoint', join(base, 'no-such-run')], { cwd: root, encoding: 'utf8', env });
     expect(bad.status).toBe(1);
     expect(bad.stderr).toContain(`exporter: checkpoint ${join(base, 'no-such-run')} does not exist`);

@@ -87,7 +87,7 @@ beforeAll(() => {
   }
   sk = JSON.parse(p.stdout) as typeof sk;
   expect(sk.results.length).toBe(CASES.length);
-});
+}, 120_000); // importing scikit-learn takes seconds, more on a loaded machine
 
 describe('metrics vs scikit-learn on seeded random data', () => {
   it('the cases have both classes, and ties where they claim to (so they test what they claim)', () => {

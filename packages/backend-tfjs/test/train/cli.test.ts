@@ -125,6 +125,6 @@ describe('the CLI (nx run backend-tfjs:train)', () => {
     const badModel = await cli(['--model', 'demo', '--config', file]);
     expect([badModel.code, badModel.stderr]).toEqual([2, `train: ${file}: config.model.dims: unknown key (expected one of items, users, dim, topK, hidden)\n`]);
     const unknown = await cli(['--model', 'nope', '--config', file]);
-    expect([unknown.code, unknown.stderr]).toEqual([2, "train: unknown model 'nope' (known: avgpool, demo, din)\n"]);
+    expect([unknown.code, unknown.stderr]).toEqual([2, "train: unknown model 'nope' (known: avgpool, demo, din, lcn, sim-hard, sim-soft, twin)\n"]);
   });
 });

@@ -1,5 +1,5 @@
 /**
- * The demo model behind `nx run exporter:onnx` until trained LCN/KEEP/IFA models land: a
+ * The demo model (`nx run exporter:onnx -- --model demo`; the main job now trains LCN): a
  * candidate item attends over the top-k items of a long user sequence (masked), the pooled
  * interest and the candidate go through an MLP to a click probability. Small, but it exercises
  * what the real models need: embeddings, masked top-k, gather of the picks, masked softmax,

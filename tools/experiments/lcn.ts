@@ -329,8 +329,8 @@ async function table3(f: Flags, ctx: RunContext): Promise<Output> {
   const variants: Variant[] = k1s.flatMap((a) => k2s.map((b) => ({
     id: `k1-${a}-k2-${b}`, label: `K1 ${off(a)}, K2 ${off(b)}`, model: 'lcn', configFile: 'lcn-synthetic.json', patch: { model: { lap: { k1: a, k2: b } } },
     expect: [
-      { path: 'lap.k1', value: a === 0 ? undefined : a, meaning: a === 0 ? 'MSA off' : `MSA over the top ${a}` },
-      { path: 'lap.k2', value: b === 0 ? undefined : b, meaning: b === 0 ? 'FSA off' : `FSA over the top ${b}` },
+      { path: 'lap.k1', value: a, meaning: a === 0 ? 'MSA off' : `MSA over the top ${a}` },
+      { path: 'lap.k2', value: b, meaning: b === 0 ? 'FSA off' : `FSA over the top ${b}` },
     ],
   })));
   // Table 3's AUC where the paper has the same pool sizes (its "- -" row is SIM soft, not CSA alone)

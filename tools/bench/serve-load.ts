@@ -16,6 +16,7 @@
  *
  *   npx tsx tools/bench/serve-load.ts [--model-dir out/models/lcn | --url http://127.0.0.1:8080]
  *        [--requests 10000] [--concurrency 8] [--candidates 100] [--provider cpu] [--threads N] [--json FILE]
+ *   --provider, --threads: passed to the server it starts (--threads: its default, 1; 0: ONNX Runtime's default)
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
@@ -80,7 +81,7 @@ try {
   const longest = health.inputs.filter((i) => i.side === 'user' && i.valueShape.length > 0).map((i) => Number(i.valueShape[0]));
   const n = longest.length ? Math.max(...longest) : 0;
   const bodies = Array.from({ length: 32 }, (_, k) => JSON.stringify(exampleRequest(health, { candidates, seed: 1000 + k })));
-  console.log(`serve-load: model '${health.model}' (${health.layout} layout, ${health.inputs.length} inputs, longest user-side sequence N = ${n}) on ONNX Runtime ${health.provider}; ` +
+  console.log(`serve-load: model '${health.model}' (${health.layout} layout, ${health.inputs.length} inputs, longest user-side sequence N = ${n}) on ONNX Runtime ${health.provider} (intra-op threads ${health.intraOpNumThreads ?? 'default'}); ` +
     `${total} requests x ${candidates} candidates, concurrency ${concurrency}, bodies ${Math.round(Buffer.byteLength(bodies[0]!) / 1024)} KiB`);
   const rssStart = (await getJson<MetricsSnapshot>(`${base}/metrics`)).memory.rssBytes;
 
@@ -113,7 +114,7 @@ try {
   const sorted = latency.slice().sort();
   const growth = (rssEnd - rss1k) / rss1k;
   const result = {
-    model: health.model, layout: health.layout, provider: health.provider, n, candidates, requests: total, concurrency,
+    model: health.model, layout: health.layout, provider: health.provider, threads: health.intraOpNumThreads, n, candidates, requests: total, concurrency,
     errors: errors.length, seconds,
     requestsPerS: total / seconds, candidatesPerS: (total * candidates) / seconds,
     clientMs: { p50: pct(sorted, 0.5), p99: pct(sorted, 0.99), mean: sorted.reduce((a, b) => a + b, 0) / total, max: sorted[total - 1]! },

@@ -1,0 +1,103 @@
+#!/usr/bin/env tsx
+/**
+ * `nx run server:serve -- --model-dir out/models/lcn [--port 8080] [--host 127.0.0.1] [--provider auto|cpu|cuda] ...`
+ * Loads one model directory, opens one ONNX Runtime session, serves until SIGINT/SIGTERM.
+ * Exit codes: 0 stopped by a signal, 1 the model could not be loaded or the port not bound, 2 bad usage.
+ */
+import { parseArgs } from 'node:util';
+import type { ProviderRequest } from '@lctr/backend-onnx';
+import { DEFAULTS, ScoringServer } from './server.ts';
+
+const USAGE = `usage: nx run server:serve -- --model-dir DIR [--port ${DEFAULTS.port}] [--host ${DEFAULTS.host}] [--provider auto|cpu|cuda]
+                                [--max-candidates ${DEFAULTS.maxCandidates}] [--max-body-bytes ${DEFAULTS.maxBodyBytes}] [--max-inflight ${DEFAULTS.maxInflight}]
+                                [--max-queue ${DEFAULTS.maxQueue}] [--threads ${DEFAULTS.intraOpNumThreads}]
+  --model-dir       a model directory written by the exporter: graph.json and 1/model.onnx (e.g. out/models/lcn)
+  --port, --host    where to listen (port 0: any free port; the chosen one is printed)
+  --provider        ONNX Runtime provider: auto (CUDA when it really loads, else CPU; default), cpu, cuda (fails without CUDA)
+  --max-candidates  most candidates (batch-layout models: samples) in one request
+  --max-body-bytes  largest request body (bigger ones get 413)
+  --max-inflight    runs at once (one session runs one request at a time in onnxruntime-node 1.30)
+  --max-queue       requests waiting for a run before the server answers 503
+  --threads         ONNX Runtime intra-op threads (0: ONNX Runtime's default, one per core)`;
+
+/** Error classes whose message is the whole story: printed without a stack. */
+const REPORTED = /^(ModelDir|Schema|GraphFormat|Graph|Provider|Range)Error$/;
+
+function intFlag(flag: string, v: string | undefined, min: number): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!/^[0-9]+$/.test(v) || !Number.isInteger(n) || n < min) throw new Error(`--${flag} must be an integer >= ${min}, got '${v}'`);
+  return n;
+}
+
+async function main(): Promise<number> {
+  let opts;
+  let port: number;
+  let host: string;
+  try {
+    const { values } = parseArgs({
+      options: {
+        'model-dir': { type: 'string' },
+        port: { type: 'string' },
+        host: { type: 'string', default: DEFAULTS.host },
+        provider: { type: 'string', default: DEFAULTS.provider },
+        'max-candidates': { type: 'string' },
+        'max-body-bytes': { type: 'string' },
+        'max-inflight': { type: 'string' },
+        'max-queue': { type: 'string' },
+        threads: { type: 'string' },
+        help: { type: 'boolean', default: false },
+      },
+      strict: true,
+    });
+    if (values.help) { console.log(USAGE); return 0; }
+    if (!values['model-dir']) throw new Error('--model-dir is required');
+    if (!['auto', 'cpu', 'cuda'].includes(values.provider)) throw new Error(`--provider must be auto, cpu or cuda, got '${values.provider}'`);
+    port = intFlag('port', values.port, 0) ?? DEFAULTS.port;
+    if (port > 65535) throw new Error(`--port must be at most 65535, got ${port}`);
+    host = values.host;
+    const maxCandidates = intFlag('max-candidates', values['max-candidates'], 1);
+    const maxBodyBytes = intFlag('max-body-bytes', values['max-body-bytes'], 1);
+    const maxInflight = intFlag('max-inflight', values['max-inflight'], 1);
+    const maxQueue = intFlag('max-queue', values['max-queue'], 0);
+    const threads = intFlag('threads', values.threads, 0);
+    opts = {
+      modelDir: values['model-dir'], provider: values.provider as ProviderRequest, log: (l: string) => console.log(`server: ${l}`),
+      ...(maxCandidates === undefined ? {} : { maxCandidates }),
+      ...(maxBodyBytes === undefined ? {} : { maxBodyBytes }),
+      ...(maxInflight === undefined ? {} : { maxInflight }),
+      ...(maxQueue === undefined ? {} : { maxQueue }),
+      ...(threads === undefined ? {} : { intraOpNumThreads: threads }),
+    };
+  } catch (e) {
+    console.error(`server: ${(e as Error).message}\n${USAGE}`);
+    return 2;
+  }
+  let server: ScoringServer;
+  try {
+    server = await ScoringServer.open(opts);
+  } catch (e) {
+    const err = e as Error;
+    console.error(`server: ${REPORTED.test(err.name) ? err.message : err.stack ?? err.message}`);
+    return 1;
+  }
+  let address;
+  try {
+    address = await server.listen(port, host);
+  } catch (e) {
+    console.error(`server: cannot listen on ${host}:${port}: ${(e as Error).message}`);
+    await server.close();
+    return 1;
+  }
+  console.log(`server: listening on ${address.url} (POST /score, GET /health, GET /metrics)`);
+  return new Promise<number>((resolve) => {
+    const stop = (signal: string) => {
+      console.log(`server: ${signal}: closing`);
+      server.close().then(() => resolve(0), (e: Error) => { console.error(`server: close failed: ${e.message}`); resolve(1); });
+    };
+    process.once('SIGINT', () => stop('SIGINT'));
+    process.once('SIGTERM', () => stop('SIGTERM'));
+  });
+}
+
+process.exitCode = await main();

@@ -1,0 +1,7 @@
+export * from './model-dir.ts';
+export * from './schema.ts';
+export * from './request.ts';
+export * from './limiter.ts';
+export * from './metrics.ts';
+export * from './server.ts';
+export * from './example.ts';

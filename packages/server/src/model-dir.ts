@@ -1,0 +1,70 @@
+/**
+ * Loading a serving directory written by the exporter (a model directory of a Triton model
+ * repository): `<dir>/graph.json` (the serving graph's spec JSON) and `<dir>/<version>/model.onnx`
+ * (the highest numeric version directory holding a model.onnx, as Triton's default version policy
+ * picks). Every way a directory can fail to be one gets its own message: missing, not a directory,
+ * a model repository given instead of one of its models, a missing file, a graph file of another
+ * format or version, a graph the server cannot serve.
+ */
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { basename, join, resolve } from 'node:path';
+import { type Graph, graphFromJSON } from '@lctr/spec';
+
+export class ModelDirError extends Error {
+  constructor(message: string) { super(message); this.name = 'ModelDirError'; }
+}
+
+export const GRAPH_FILE = 'graph.json';
+export const ONNX_FILE_NAME = 'model.onnx';
+
+export interface ModelDir {
+  /** absolute path of the model directory */
+  readonly dir: string;
+  /** the model name: the directory's name (Triton's model name) */
+  readonly name: string;
+  /** the numeric version directory the ONNX model was taken from */
+  readonly version: number;
+  /** absolute path of <dir>/<version>/model.onnx */
+  readonly onnxPath: string;
+  readonly onnx: Uint8Array;
+  readonly graph: Graph;
+}
+
+const isModelDir = (d: string): boolean => existsSync(join(d, GRAPH_FILE)) && versionsOf(d).length > 0;
+
+/** Numeric version directories of `dir` that hold a model.onnx, highest first. */
+function versionsOf(dir: string): number[] {
+  let entries: string[];
+  try { entries = readdirSync(dir); } catch { return []; }
+  return entries.filter((e) => /^[0-9]+$/.test(e) && existsSync(join(dir, e, ONNX_FILE_NAME)))
+    .map(Number).sort((a, b) => b - a);
+}
+
+/** Read and check a model directory; throws ModelDirError (or spec's GraphFormatError wrapped in it). */
+export function loadModelDir(path: string): ModelDir {
+  const dir = resolve(path);
+  const layout = `expected a model directory written by the exporter (nx run exporter:onnx): ${GRAPH_FILE} and 1/${ONNX_FILE_NAME}`;
+  if (!existsSync(dir)) throw new ModelDirError(`model dir ${dir} does not exist; ${layout}`);
+  if (!statSync(dir).isDirectory()) throw new ModelDirError(`model dir ${dir} is a file, not a directory; ${layout}`);
+  const hasGraph = existsSync(join(dir, GRAPH_FILE));
+  const versions = versionsOf(dir);
+  if (!hasGraph && versions.length === 0) {
+    const models = readdirSync(dir).filter((e) => { try { return statSync(join(dir, e)).isDirectory() && isModelDir(join(dir, e)); } catch { return false; } });
+    if (models.length > 0) {
+      throw new ModelDirError(`model dir ${dir} is a model repository, not a model directory: pass one of its models, e.g. --model-dir ${join(path, models[0]!)} (models there: ${models.sort().join(', ')})`);
+    }
+    throw new ModelDirError(`model dir ${dir} is not a model directory (it holds ${readdirSync(dir).slice(0, 6).join(', ') || 'nothing'}); ${layout}`);
+  }
+  if (!hasGraph) throw new ModelDirError(`model dir ${dir} has no ${GRAPH_FILE} (the serving graph's spec JSON); ${layout}`);
+  if (versions.length === 0) throw new ModelDirError(`model dir ${dir} has no <version>/${ONNX_FILE_NAME} (expected 1/${ONNX_FILE_NAME}); ${layout}`);
+  const graphPath = join(dir, GRAPH_FILE);
+  let graph: Graph;
+  try {
+    graph = graphFromJSON(readFileSync(graphPath, 'utf8'), graphPath);
+  } catch (e) {
+    throw new ModelDirError(`model dir ${dir}: cannot load ${GRAPH_FILE}: ${(e as Error).message}`);
+  }
+  const version = versions[0]!;
+  const onnxPath = join(dir, String(version), ONNX_FILE_NAME);
+  return { dir, name: basename(dir), version, onnxPath, onnx: readFileSync(onnxPath), graph };
+}

@@ -19,9 +19,24 @@ export class InputError extends Error {
  */
 const VALUE_PRESERVING = new Set(['reshape', 'transpose', 'expand', 'cast', 'stopGradient']);
 
-export interface IndexUse { input: string; node: string; op: string; table: string; axis: number }
+export interface IndexUse {
+  input: string; node: string; op: string; table: string; axis: number;
+  /** set when only one column of the input is used: its last-axis coordinate `index` of `width` (a gather with a constant index) */
+  column?: { index: number; width: number };
+}
 
-/** Graph inputs whose values end up as gather indices (directly or through reshape-like ops). */
+/** The scalar value of a constant node's output, when id is one. */
+function scalarConstant(g: Graph, producer: ReadonlyMap<string, NodeDecl>, id: string): number | undefined {
+  const p = producer.get(id);
+  if (!p || p.op !== 'constant' || (p.attrs['shape'] as number[]).length !== 0) return undefined;
+  return (p.attrs['values'] as number[])[0];
+}
+
+/**
+ * Graph inputs whose values end up as gather indices: directly, through reshape-like ops, or one
+ * column of them (a gather of the last axis by a constant index, the way a model picks a
+ * profile or context column, then reshapes that keep the last axis).
+ */
 export function indexUses(g: Graph): IndexUse[] {
   const producer = new Map<string, NodeDecl>();
   for (const n of g.nodes) for (const o of n.outputs) producer.set(o.id, n);
@@ -30,15 +45,31 @@ export function indexUses(g: Graph): IndexUse[] {
   for (const n of g.nodes) {
     if (n.op !== 'gather' && n.op !== 'gatherAlongAxis') continue;
     let id = n.inputs[1]!;
+    let column: IndexUse['column'];
     for (;;) {
       if (inputNames.has(id)) {
-        uses.push({ input: id, node: n.id, op: n.op, table: n.inputs[0]!, axis: n.attrs['axis'] as number });
+        uses.push({ input: id, node: n.id, op: n.op, table: n.inputs[0]!, axis: n.attrs['axis'] as number, ...(column ? { column } : {}) });
         break;
       }
       const p = producer.get(id);
-      if (!p || !VALUE_PRESERVING.has(p.op)) break;
+      if (!p) break;
+      if (p.op === 'gather' && !column) {
+        const from = valueInfo(g, p.inputs[0]!);
+        const k = scalarConstant(g, producer, p.inputs[1]!);
+        const width = from.shape[from.shape.length - 1];
+        if (k === undefined || p.attrs['axis'] !== from.shape.length - 1 || typeof width !== 'number') break;
+        column = { index: k < 0 ? k + width : k, width };
+        id = p.inputs[0]!;
+        continue;
+      }
+      if (!VALUE_PRESERVING.has(p.op)) break;
       // a float cast to int truncates, so only int-to-int casts keep the values
       if (p.op === 'cast' && valueInfo(g, p.inputs[0]!).dtype === 'float32') break;
+      if (column) {
+        // past a column pick only reshapes that keep the last axis (and int casts) keep the column's meaning
+        const src = valueInfo(g, p.inputs[0]!).shape;
+        if (p.op === 'reshape' ? src[src.length - 1] !== column.width : p.op !== 'cast') break;
+      }
       id = p.inputs[0]!;
     }
   }
@@ -85,10 +116,12 @@ export function checkFeeds(g: Graph, feeds: Readonly<Record<string, HostTensor |
     const table = valueInfo(g, use.table);
     const rows = resolveDim(table.shape[use.axis]!, bindings);
     const t = feeds[use.input]!;
-    for (let i = 0; i < t.data.length; i++) {
+    const [start, step] = use.column ? [use.column.index, use.column.width] : [0, 1];
+    for (let i = start; i < t.data.length; i += step) {
       const v = elementAt(t, i);
       if (!(v >= 0 && v < rows)) {
-        throw new InputError(`input '${use.input}' holds index ${v} at flat position ${i}, out of range for ${use.op} '${use.node}' on '${use.table}' with ${rows} entries along axis ${use.axis} (valid 0..${rows - 1})`);
+        const where = use.column ? `flat position ${i} (column ${use.column.index} of the last axis)` : `flat position ${i}`;
+        throw new InputError(`input '${use.input}' holds index ${v} at ${where}, out of range for ${use.op} '${use.node}' on '${use.table}' with ${rows} entries along axis ${use.axis} (valid 0..${rows - 1})`);
       }
     }
   }

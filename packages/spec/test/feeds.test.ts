@@ -55,3 +55,20 @@ describe('index checks through slices', () => {
     expect(checkFeeds(g, { profile: { dtype: 'int32', shape: [2, 2], data: Int32Array.from([2, 9, 0, 4]) } })).toEqual({ batch: 2 });
   });
 });
+
+describe('index checks through a column pick', () => {
+  it('hold each column (a gather of the last axis by a constant) to its own table, through reshapes that keep the last axis', () => {
+    const b = new GraphBuilder('columns', { ctx: { dtype: 'int32', shape: [1, 'seq', 2] } } as const);
+    const flat = b.reshape(b.inputs.ctx, ['seq', 2]);                                   // the serving layout's [1, N, C] -> [N, C]
+    const col = (k: number) => b.gather(flat, b.constant(k, [], 'int32'), 1);
+    const g = b.build({ y: b.add(b.gather(b.param('watch', [6, 2]), col(0)), b.gather(b.param('behaviour', [4, 2]), col(1))) });
+    expect(indexUses(g).map((u) => [u.input, u.table, u.column])).toEqual([
+      ['ctx', 'watch', { index: 0, width: 2 }], ['ctx', 'behaviour', { index: 1, width: 2 }],
+    ]);
+    const feed = (v: number[]) => ({ ctx: { dtype: 'int32' as const, shape: [1, v.length / 2, 2], data: Int32Array.from(v) } });
+    expect(checkFeeds(g, feed([5, 3, 0, 0]))).toEqual({ seq: 2 });                     // 5 < 6 in column 0, 3 < 4 in column 1
+    expect(() => checkFeeds(g, feed([5, 3, 0, 4]))).toThrow(
+      "input 'ctx' holds index 4 at flat position 3 (column 1 of the last axis), out of range for gather 'gather_6' on 'behaviour' with 4 entries along axis 0 (valid 0..3)");
+    expect(() => checkFeeds(g, feed([6, 0, 0, 0]))).toThrow("input 'ctx' holds index 6 at flat position 0 (column 0 of the last axis)");
+  });
+});

@@ -26,11 +26,12 @@ import {
   type CheckerRecord, type ServingFile, DEFAULT_REPOSITORY, ExportError, ONNX_FILE, parameterCount, runOnnxChecker, servingTarget, sha256, writeServingDir,
 } from './serving-dir.ts';
 import { buildServingGraph, servingSpecOf } from './serving.ts';
-import { type HeldOutParity, type ServingLayout, formatHeldOutLine, heldOutParity, servingLayoutOf } from './heldout.ts';
+import { type HeldOutOptions, type HeldOutParity, type ServingLayout, formatHeldOutLine, heldOutParity, servingLayoutOf } from './heldout.ts';
 import { type TritonInstanceKind, formatTritonConfig, tritonConfigOf } from './triton.ts';
 import { type LatencyReport, formatLatencyLine, measureLatency } from './latency.ts';
 
-export interface CheckpointExportOptions {
+/** The held-out parity options (samples, requests, candidates, tolerance, tfjs backend, log) plus where to read and write. */
+export interface CheckpointExportOptions extends Omit<HeldOutOptions, 'seed'> {
   /** a training run directory (its checkpoints/latest is taken) or one checkpoint directory (step-<N>) */
   readonly checkpoint: string;
   /** training config (JSON file); default: the config in the checkpoint's state.json */
@@ -52,16 +53,6 @@ export interface CheckpointExportOptions {
   readonly force?: boolean;
   /** picks the held-out samples (default 20240801) */
   readonly seed?: number;
-  /** batch layout: held-out samples (default 64) */
-  readonly samples?: number;
-  /** per-request layout: requests (default 4) and candidates per request (default 16) */
-  readonly requests?: number;
-  readonly candidates?: number;
-  /** max |Δprob| of every parity pair (default 1e-5) */
-  readonly tolerance?: number;
-  /** tfjs backend of the tfjs parity runs (default 'wasm') */
-  readonly tfjsBackend?: string;
-  readonly log?: (line: string) => void;
 }
 
 export interface FileRecord { readonly bytes: number; readonly sha256: string }

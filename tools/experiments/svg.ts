@@ -154,7 +154,7 @@ function frame(spec: ChartFrame, legend: readonly LegendEntry[], values: readonl
   const top = 24 + subtitleLines(spec).length * 14 + 18 + legendRows * 18;
   const ticks = yTicksFor(values, spec.yRange);
   const lo = spec.yRange?.[0] ?? ticks[0]!, hi = spec.yRange?.[1] ?? ticks[ticks.length - 1]!;
-  const f = { width, height, left: LEFT, right: RIGHT, top, bottom: 64 };
+  const f = { width, height, left: LEFT, right: RIGHT, top, bottom: 76 };
   const plotH = height - f.top - f.bottom;
   return { ...f, y: (v: number) => f.top + plotH * (1 - (v - lo) / (hi - lo)), yTicks: ticks };
 }
@@ -218,7 +218,9 @@ export function barChart(spec: BarChartSpec): string {
   const base = f.height - f.bottom;
   spec.groups.forEach((g, gi) => {
     const gx = f.left + gi * groupW;
-    out.push(`<text x="${c(gx + groupW / 2)}" y="${base + 18}" text-anchor="middle" font-size="12" ${FONT}>${escapeXml(g)}</text>`);
+    // long labels wrap to the group's width (about 6.5 px per character at 12 px), at most 3 lines
+    wrapText(g, Math.max(4, Math.floor(groupW / 6.5))).slice(0, 3).forEach((line, li) =>
+      out.push(`<text x="${c(gx + groupW / 2)}" y="${base + 18 + li * 13}" text-anchor="middle" font-size="12" ${FONT}>${escapeXml(line)}</text>`));
     spec.series.forEach((s, si) => {
       const v = s.values[gi]!;
       if (!Number.isFinite(v)) return;

@@ -18,12 +18,12 @@
  *        [--requests 10000] [--concurrency 8] [--candidates 100] [--provider cpu] [--threads N] [--json FILE]
  *   --provider, --threads: passed to the server it starts (--threads: its default, 1; 0: ONNX Runtime's default)
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { type HealthReport, type MetricsSnapshot, exampleRequest } from '@lctr/server';
+import { type HealthReport, type MetricsSnapshot, exampleRequest, spawnServer } from '@lctr/server';
 
 const { values } = parseArgs({ options: {
   'model-dir': { type: 'string', default: 'out/models/lcn' }, url: { type: 'string' },
@@ -36,20 +36,10 @@ const FIRST = Math.min(1000, total);
 const root = resolve(import.meta.dirname, '../..');
 
 async function startServer(): Promise<{ url: string; child: ChildProcess }> {
-  const args = ['--import', 'tsx', 'packages/server/src/cli.ts', '--model-dir', resolve(root, values['model-dir']), '--port', '0',
-    '--provider', values.provider, '--max-candidates', String(Math.max(1000, candidates)), ...(values.threads ? ['--threads', values.threads] : [])];
-  const child = spawn(process.execPath, args, { cwd: root, env: { ...process.env, ORT_DISABLE_TELEMETRY: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stderr!.on('data', (d) => { out += String(d); });
-  const url = await new Promise<string>((ok, fail) => {
-    child.stdout!.on('data', (d) => {
-      out += String(d);
-      const m = /listening on (http:\/\/\S+)/.exec(out);
-      if (m) ok(m[1]!);
-    });
-    child.on('exit', (code) => fail(new Error(`the server exited (${code}) before listening:\n${out}`)));
-  });
-  for (const line of out.trim().split('\n')) console.log(`  ${line}`);
+  const args = ['--model-dir', resolve(root, values['model-dir']), '--port', '0', '--provider', values.provider,
+    '--max-candidates', String(Math.max(1000, candidates)), ...(values.threads ? ['--threads', values.threads] : [])];
+  const { url, child, output } = await spawnServer(args, root);
+  for (const line of output().trim().split('\n')) console.log(`  ${line}`);
   return { url, child };
 }
 

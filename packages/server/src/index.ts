@@ -5,3 +5,4 @@ export * from './limiter.ts';
 export * from './metrics.ts';
 export * from './server.ts';
 export * from './example.ts';
+export * from './spawn.ts';

@@ -5,7 +5,7 @@
  * Scores against ref-cpu and a separate ONNX Runtime session, every bad input's exact 400, 200
  * concurrent requests, a bounded load run, the model-dir errors and the CLI.
  */
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -17,7 +17,7 @@ import { OnnxSession } from '@lctr/backend-onnx';
 import { initTfjs } from '@lctr/backend-tfjs';
 import { exportCheckpoint } from '@lctr/exporter';
 import { lifelongArch, shortArch, trainTiny } from '../../exporter/test/tiny-runs.ts';
-import { type HealthReport, ModelDirError, ScoringServer, exampleRequest, loadModelDir } from '../src/index.ts';
+import { type HealthReport, ModelDirError, ScoringServer, exampleRequest, loadModelDir, spawnServer } from '../src/index.ts';
 
 const root = resolve(import.meta.dirname, '../../..');
 const base = mkdtempSync(join(tmpdir(), 'lctr-server-'));
@@ -288,24 +288,15 @@ describe('the CLI (nx run server:serve)', () => {
   const env = { ...process.env, ORT_DISABLE_TELEMETRY: '1' };
 
   it('serves a model dir on the port it prints, logs the provider, stops on SIGTERM', async () => {
-    const child: ChildProcess = spawn(process.execPath, [...cli, '--model-dir', join(repo, 'lcn'), '--port', '0', '--provider', 'cpu'], { cwd: root, env });
-    let out = '';
-    child.stderr!.on('data', (d) => { out += String(d); });
-    const url = await new Promise<string>((ok, fail) => {
-      child.stdout!.on('data', (d) => {
-        out += String(d);
-        const m = /listening on (http:\/\/\S+)/.exec(out);
-        if (m) ok(m[1]!);
-      });
-      child.on('exit', (code) => fail(new Error(`exited ${code}: ${out}`)));
-    });
+    const { url, child, output } = await spawnServer(['--model-dir', join(repo, 'lcn'), '--port', '0', '--provider', 'cpu'], root);
+    const out = output();
     expect(out).toContain(`server: model 'lcn' (graph 'lifelong', version 1, per-request layout; user: profile,`);
     expect(out).toContain('server: ONNX Runtime provider: cpu; intra-op threads: 1\n');
     expect(await get(url, '/health')).toMatchObject({ model: 'lcn', provider: 'cpu' });
     const exited = new Promise<number | null>((ok) => child.on('exit', ok));
     child.kill('SIGTERM');
     expect(await exited).toBe(0);
-    expect(out).toContain('server: SIGTERM: closing');
+    expect(output()).toContain('server: SIGTERM: closing');
   });
 
   it('exits 1 naming a bad model dir, 2 on bad usage', () => {

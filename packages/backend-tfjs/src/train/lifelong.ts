@@ -7,12 +7,12 @@
  * data. LAP levels switch off with k1 = 0 / k2 = 0 (Table 3); CRP with crp.lambda = 0.
  */
 import {
-  type FeatureSchema, type Graph, type LifelongConfig, LIFELONG_DEFAULTS, LIFELONG_PRESETS, buildLifelongTrain, hasCrp, lifelongConfig, sequenceLength, withoutCrpFeatures,
+  type FeatureSchema, type Graph, type LifelongConfig, LIFELONG_DEFAULTS, LIFELONG_PRESETS, buildLifelongTrain, hasCrp, lifelongConfig, lifelongSchema, sequenceLength, withoutCrpFeatures,
 } from '@lctr/spec';
 import { type SampleSource, createSampleSource, withCrpPairs } from '@lctr/data';
 import { ConfigError, type FieldRule, checkSection } from './config.ts';
 import { registerTrainModel } from './models.ts';
-import { ARCH_RULES, dataConfig, prepareData, schemaOf, sizes } from './baselines.ts';
+import { ARCH_RULES, dataConfig, prepareData, sizes } from './baselines.ts';
 
 type Preset = keyof typeof LIFELONG_PRESETS;
 type Section = Record<string, unknown>;
@@ -79,8 +79,7 @@ function register(preset: Preset): void {
     buildTrain: build,
     async source(req): Promise<SampleSource<FeatureSchema>> {
       const { cfg, prepared } = await resolve(req.model, req.where, req.data);
-      const graph = await build(req.model, req.where, req.data);
-      const schema = withoutCrpFeatures(schemaOf(graph));
+      const schema = withoutCrpFeatures(lifelongSchema(cfg, 'train'));
       const inner = createSampleSource(prepared.log, req.split === 'train' ? prepared.train : prepared.eval, schema, {
         targetLength: sequenceLength(cfg, 'target'), sourceLength: sequenceLength(cfg, 'source'), lifelongLength: cfg.lifelongLen,
         ...(prepared.trueProbability ? { eventProbability: prepared.trueProbability } : {}),

@@ -260,6 +260,13 @@ export function csa(b: B, name: string, layout: SeqLayout, inputs: CsaInputs, op
   });
 }
 
+/** The checks MSA and FSA share: the sequence, its context and the picks; their sizes. */
+function checkLevelInputs(who: string, layout: SeqLayout, inputs: LapLevelInputs) {
+  const { rows, d } = checkSequence(who, layout, inputs.items, inputs.mask, inputs.query);
+  const c = checkContext(who, layout, inputs.items, inputs.context);
+  return { rows, d, c, k: checkPicks(who, rows, inputs.picks) };
+}
+
 /**
  * Median-scope attention over picked positions: items [R, N, d] | [N, d], context [R, N, c] |
  * [N, c], mask [R, N] | [1, N], query [R, d], picks [R, K1] → pooled IR_MSA [R, da] and the scores
@@ -267,9 +274,7 @@ export function csa(b: B, name: string, layout: SeqLayout, inputs: CsaInputs, op
  */
 export function msa(b: B, name: string, layout: SeqLayout, inputs: LapLevelInputs, opts: Partial<MsaOptions> = {}): MsaOutput {
   const who = `msa '${name}'`;
-  const { rows, d } = checkSequence(who, layout, inputs.items, inputs.mask, inputs.query);
-  const c = checkContext(who, layout, inputs.items, inputs.context);
-  const k = checkPicks(who, rows, inputs.picks);
+  const { rows, d, c, k } = checkLevelInputs(who, layout, inputs);
   const da = positiveInt(who, 'attentionDim', opts.attentionDim ?? LAP_DEFAULTS.attentionDim);
   const normalize = oneOf(who, 'normalize', opts.normalize ?? LAP_DEFAULTS.msaNormalize, ['softmax', 'none']);
   return b.scope(name, () => {
@@ -291,9 +296,7 @@ export function msa(b: B, name: string, layout: SeqLayout, inputs: LapLevelInput
  */
 export function fsa(b: B, name: string, layout: SeqLayout, inputs: LapLevelInputs, opts: Partial<FsaOptions> = {}): Float {
   const who = `fsa '${name}'`;
-  const { rows, d } = checkSequence(who, layout, inputs.items, inputs.mask, inputs.query);
-  const c = checkContext(who, layout, inputs.items, inputs.context);
-  const k = checkPicks(who, rows, inputs.picks);
+  const { rows, d, c, k } = checkLevelInputs(who, layout, inputs);
   const l = positiveInt(who, 'heads', opts.heads ?? LAP_DEFAULTS.heads);
   const dh = positiveInt(who, 'headDim', opts.headDim ?? LAP_DEFAULTS.headDim);
   const ffnDim = positiveInt(who, 'ffnDim', opts.ffnDim ?? LAP_DEFAULTS.ffnDim);

@@ -13,6 +13,7 @@ import {
 } from '@lctr/spec';
 import { type LowerCtx, type OnnxAttr, type ResolvedLowerings } from './lower/context.ts';
 import { loweringsFor } from './lower/table.ts';
+import { convertToFloat16 } from './float16.ts';
 import { DEFAULT_OPSET, IR_VERSION, ONNX_DTYPE, type SupportedOpset, onnx, rawBytes } from './proto.ts';
 
 export const PRODUCER_NAME = '@lctr/backend-onnx';
@@ -23,7 +24,15 @@ export interface ExportOptions {
   opset?: SupportedOpset;
   /** Stored as the model's doc_string. */
   docString?: string;
+  /**
+   * 'float32' (default) or 'float16': float tensors inside the graph in half precision, the
+   * graph's inputs and outputs unchanged (float16.ts; check it with its own tolerance).
+   */
+  precision?: Precision;
 }
+
+export type Precision = 'float32' | 'float16';
+export const PRECISIONS: readonly Precision[] = ['float32', 'float16'];
 
 /** An error while lowering a graph to ONNX; names the IR node and op. */
 export class OnnxExportError extends Error {
@@ -271,6 +280,8 @@ class ModelWriter {
 /** Lower a graph with its weights to an ONNX ModelProto (checks the weights against the graph first). */
 export function toModelProto(graph: Graph, weights: Weights, opts: ExportOptions = {}): O.ModelProto {
   checkWeights(graph, weights);
+  const precision = opts.precision ?? 'float32';
+  if (!PRECISIONS.includes(precision)) throw new OnnxExportError(`precision: expected one of ${PRECISIONS.join(', ')}, got ${JSON.stringify(precision)}`);
   const opset = opts.opset ?? DEFAULT_OPSET;
   const lowerings = loweringsFor(opset);
   const w = new ModelWriter(graph, opset);
@@ -292,7 +303,7 @@ export function toModelProto(graph: Graph, weights: Weights, opts: ExportOptions
     node: w.nodes,
     valueInfo: valueInfos,
   };
-  return onnx.ModelProto.create({
+  const model = onnx.ModelProto.create({
     irVersion: IR_VERSION,
     opsetImport: [{ domain: '', version: opset }],
     producerName: PRODUCER_NAME,
@@ -302,8 +313,11 @@ export function toModelProto(graph: Graph, weights: Weights, opts: ExportOptions
     metadataProps: [
       { key: 'lctr.graph', value: graph.name },
       { key: 'lctr.meta', value: JSON.stringify(graph.meta) },
+      ...(precision === 'float16' ? [{ key: 'lctr.precision', value: 'float16' }] : []),
     ],
   });
+  if (precision === 'float16') convertToFloat16(model);
+  return model;
 }
 
 /** Lower a graph with its weights to serialized ONNX bytes (a .onnx file's content). */

@@ -5,3 +5,4 @@ export * from './lower/table.ts';
 export * from './export.ts';
 export * from './session.ts';
 export * from './checker.ts';
+export { convertToFloat16, float16Bits, float16Value, toFloat16Constant, FLOAT16_MAX, FLOAT16_MIN_SUBNORMAL, type Float16Summary } from './float16.ts';

@@ -21,7 +21,7 @@ import {
   type Checkpoint, type TrainConfig, CheckpointError, ConfigError, checkSameGraph, getTrainModel, latestCheckpointDir, parseJsonText,
   parseTrainConfig, readCheckpoint, trainModelNames,
 } from '@lctr/backend-tfjs';
-import { exportOnnx } from '@lctr/backend-onnx';
+import type { Precision } from '@lctr/backend-onnx';
 import {
   type CheckerRecord, type ServingFile, DEFAULT_REPOSITORY, ExportError, ONNX_FILE, parameterCount, runOnnxChecker, servingTarget, sha256, writeServingDir,
 } from './serving-dir.ts';
@@ -29,6 +29,7 @@ import { buildServingGraph, servingSpecOf } from './serving.ts';
 import { type HeldOutOptions, type HeldOutParity, type ServingLayout, formatHeldOutLine, heldOutParity, servingLayoutOf } from './heldout.ts';
 import { type TritonInstanceKind, formatTritonConfig, tritonConfigOf } from './triton.ts';
 import { type LatencyReport, formatLatencyLine, measureLatency } from './latency.ts';
+import { type ServingOptimisations, formatOptimisations, servingOnnx } from './optimise.ts';
 
 /** The held-out parity options (samples, requests, candidates, tolerance, tfjs backend, log) plus where to read and write. */
 export interface CheckpointExportOptions extends Omit<HeldOutOptions, 'seed'> {
@@ -53,6 +54,10 @@ export interface CheckpointExportOptions extends Omit<HeldOutOptions, 'seed'> {
   readonly force?: boolean;
   /** picks the held-out samples (default 20240801) */
   readonly seed?: number;
+  /** fold parameter-only subgraphs into parameters (default true) */
+  readonly fold?: boolean;
+  /** 'float32' (default) or 'float16' (checked with its own bar, FLOAT16_TOLERANCE unless onnxTolerance says) */
+  readonly precision?: Precision;
 }
 
 export interface FileRecord { readonly bytes: number; readonly sha256: string }
@@ -80,6 +85,8 @@ export interface CheckpointReport {
   readonly config: { readonly source: string; readonly sameAsCheckpoint: boolean };
   readonly seed: number;
   readonly onnx: { readonly opset: 17; readonly irVersion: 8; readonly checker: CheckerRecord };
+  /** what the ONNX file has that the spec form (graph.json, weights.safetensors) has not */
+  readonly optimisations: ServingOptimisations;
   /** nodes and parameters (scalars) of the serving graph */
   readonly nodes: number;
   readonly parameters: number;
@@ -186,7 +193,12 @@ export async function exportCheckpoint(opts: CheckpointExportOptions): Promise<C
   log(`checkpoint ${dir} (step ${ckpt.state.step}): trainer model '${name}', serving graph '${serving.name}' (${servingLayoutOf(serving)} layout), ` +
     `${serving.params.length} of ${ckpt.graph.params.length} parameters${dropped.length ? ` (training-only: ${dropped.join(', ')})` : ''}`);
 
-  const onnxBytes = exportOnnx(serving, weights);
+  const { bytes: onnxBytes, optimisations } = servingOnnx(serving, weights, {
+    ...(opts.fold !== undefined ? { fold: opts.fold } : {}),
+    ...(opts.precision !== undefined ? { precision: opts.precision } : {}),
+    ...(opts.onnxTolerance !== undefined ? { onnxTolerance: opts.onnxTolerance } : {}),
+  });
+  log(formatOptimisations(optimisations));
   const graphJson = serializeGraph(serving) + '\n';
   const weightBytes = encodeSafetensors(weights, {
     model: name, servingModel: spec.model, step: String(ckpt.state.step), checkpointGraphSha256: ckpt.state.graphSha256, graphSha256: sha256(graphJson),
@@ -212,6 +224,7 @@ export async function exportCheckpoint(opts: CheckpointExportOptions): Promise<C
     ...(opts.requests !== undefined ? { requests: opts.requests } : {}),
     ...(opts.candidates !== undefined ? { candidates: opts.candidates } : {}),
     ...(opts.tolerance !== undefined ? { tolerance: opts.tolerance } : {}),
+    onnxTolerance: optimisations.onnxTolerance,
     ...(opts.tfjsBackend !== undefined ? { tfjsBackend: opts.tfjsBackend } : {}),
   });
 
@@ -235,6 +248,7 @@ export async function exportCheckpoint(opts: CheckpointExportOptions): Promise<C
     config: { source: where, sameAsCheckpoint: sameJson(config.model, st.config.model) && sameJson(config.data, st.config.data) },
     seed,
     onnx: { opset: 17, irVersion: 8, checker },
+    optimisations,
     nodes: serving.nodes.length,
     parameters: parameterCount(serving.params),
     trainingParameters: parameterCount(ckpt.graph.params),

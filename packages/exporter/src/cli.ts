@@ -15,10 +15,12 @@ import { exportCheckpoint } from './checkpoint.ts';
 import { DEFAULT_JOB } from './default-run.ts';
 import { DEFAULT_REPOSITORY, ExportError } from './serving-dir.ts';
 import { DEFAULT_MAX_BATCH_SIZE } from './triton.ts';
+import { FLOAT16_TOLERANCE } from './optimise.ts';
+import { type Precision, PRECISIONS } from '@lctr/backend-onnx';
 
 const USAGE = `usage: nx run exporter:onnx                       the default job: the default LCN (trained by exporter:train-default)
        nx run exporter:onnx -- --checkpoint DIR [--config FILE] [--model NAME] [--samples N] [--requests N] [--candidates N]
-                                [--latency-requests N] [--latency-candidates N]
+                                [--latency-requests N] [--latency-candidates N] [--precision float32|float16] [--no-fold]
        nx run exporter:onnx -- --model ${Object.keys(MODELS).join('|')}
   common:        [--out DIR] [--name NAME] [--max-batch-size N] [--gpu] [--seed N] [--force]
   --checkpoint   a training run directory (its checkpoints/latest) or a checkpoint directory (step-<N>)
@@ -34,6 +36,9 @@ const USAGE = `usage: nx run exporter:onnx                       the default job
   --requests, --candidates   per-request models: parity requests and candidates per request (default 4 x 16)
   --latency-requests, --latency-candidates   ONNX Runtime CPU latency: timed requests (default 50; 0 skips it)
                  and candidates per request (default 100)
+  --precision    float16: half-precision tensors inside model.onnx (inputs and outputs stay float32), checked
+                 against the float32 reference with its own bar (${FLOAT16_TOLERANCE}); default float32
+  --no-fold      keep parameter-only subgraphs as nodes (by default they are folded into parameters)
   --force        replace a model directory <out>/<name> that the exporter did not write`;
 
 /** Error classes whose message is the whole story (named thing, expected, actual): printed without a stack. */
@@ -66,6 +71,8 @@ async function main(): Promise<number> {
         'latency-requests': { type: 'string' },
         'latency-candidates': { type: 'string' },
         gpu: { type: 'boolean', default: false },
+        precision: { type: 'string' },
+        'no-fold': { type: 'boolean', default: false },
         force: { type: 'boolean', default: false },
         help: { type: 'boolean', default: false },
       },
@@ -79,7 +86,11 @@ async function main(): Promise<number> {
     }
     const lr = intFlag('latency-requests', values['latency-requests'], 0);
     if (lr !== undefined) ints['latency-requests'] = lr;
+    if (values.precision !== undefined && !(PRECISIONS as readonly string[]).includes(values.precision)) {
+      throw new Error(`--precision must be one of ${PRECISIONS.join(', ')}, got '${values.precision}'`);
+    }
     if (values.model !== undefined && values.checkpoint === undefined) {
+      if (values.precision !== undefined || values['no-fold']) throw new Error('--precision and --no-fold apply to trained models: they need --checkpoint (or no --model: the default job)');
       for (const flag of ['config', 'samples', 'requests', 'candidates', 'latency-requests', 'latency-candidates'] as const) {
         if (values[flag] !== undefined) throw new Error(`--${flag} needs --checkpoint (or no --model: the default job)`);
       }
@@ -125,6 +136,8 @@ async function main(): Promise<number> {
         ...(ints.candidates !== undefined ? { candidates: ints.candidates } : {}),
         ...(ints['latency-requests'] !== undefined ? { latencyRequests: ints['latency-requests'] } : {}),
         ...(ints['latency-candidates'] !== undefined ? { latencyCandidates: ints['latency-candidates'] } : {}),
+        ...(values.precision !== undefined ? { precision: values.precision as Precision } : {}),
+        ...(values['no-fold'] ? { fold: false } : {}),
       });
       console.log(`wrote ${res.files.join(', ')} to ${res.dir} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
       console.log(`serve it: tritonserver --model-repository ${res.repository} (model '${res.name}')`);

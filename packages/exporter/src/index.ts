@@ -9,3 +9,5 @@ export * from './checkpoint.ts';
 export * from './triton.ts';
 export * from './latency.ts';
 export * from './default-run.ts';
+export * from './fold.ts';
+export * from './optimise.ts';

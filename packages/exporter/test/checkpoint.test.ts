@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type HostTensor, buildDin, buildLifelong, checkWeights, graphFromJSON, readWeightsFile, serializeGraph } from '@lctr/spec';
-import { decodeChecked, encodeChecked, initTfjs } from '@lctr/backend-tfjs';
+import { decodeChecked, encodeChecked, initTfjs, trainModelNames } from '@lctr/backend-tfjs';
 import { type CheckpointReport, ExportError, ONNX_FILE, PARITY_PAIRS, exportCheckpoint } from '../src/index.ts';
 import { type Run, STEPS, lifelongArch, shortArch, stepDir as step, trainTiny } from './tiny-runs.ts';
 
@@ -112,6 +112,36 @@ describe('exporting a trained checkpoint', () => {
     expect(serializeGraph(g)).toBe(serializeGraph(buildLifelong(trained.meta['config'] as Parameters<typeof buildLifelong>[0])));
   });
 
+  it('lcn: model.onnx is the folded graph (DIN attention weight recombination) and float16 passes its own bar; graph.json stays the spec form', async () => {
+    const folded = readReport(join(repo, 'lcn-tiny')).optimisations;
+    expect(folded.precision).toBe('float32');
+    expect(folded.onnxTolerance).toBe(1e-5);
+    // per DIN attention: 4 row slices of the first-layer weight, their add and sub (target and source sequences)
+    expect(folded.constantFolding).toMatchObject({ enabled: true, foldedNodes: 12 });
+    expect(folded.constantFolding.nodesAfter).toBe(folded.constantFolding.nodesBefore - 12);
+    expect(folded.constantFolding.parametersAfter).toBeLessThan(folded.constantFolding.parametersBefore);
+    expect(folded.constantFolding.addedParameters.every((n) => n.startsWith('folded/din/'))).toBe(true);
+
+    const res16 = await exportCheckpoint({ checkpoint: step(runs['lcn']!), out: repo, name: 'lcn-f16', precision: 'float16', latencyRequests: 0 });
+    const r16 = readReport(res16.dir);
+    expect(r16.optimisations).toMatchObject({ precision: 'float16', onnxTolerance: 5e-3 });
+    expect(r16.parity.ok).toBe(true);
+    expect(r16.parity.onnxTolerance).toBe(5e-3);
+    expect(r16.parity.tolerance).toBe(1e-5);
+    expect(r16.parity.maxAbs['tfjs-vs-ref-cpu']).toBeLessThanOrEqual(1e-5);
+    // really half precision: ONNX Runtime differs from the float32 reference by more than float32 rounding
+    expect(r16.parity.maxAbs['onnx-vs-ref-cpu']).toBeGreaterThan(1e-6);
+    expect(r16.parity.maxAbs['onnx-vs-ref-cpu']).toBeLessThanOrEqual(5e-3);
+    expect(res16.line).toMatch(/\(bar 1e-5, with onnx 5e-3\)  OK$/);
+    expect(r16.onnx.checker).toEqual({ ok: true, message: 'ok' });
+    // the spec form is the same as the float32 export's
+    for (const f of ['graph.json', 'weights.safetensors'] as const) expect(r16.files[f].sha256).toBe(readReport(join(repo, 'lcn-tiny')).files[f].sha256);
+
+    const resNoFold = await exportCheckpoint({ checkpoint: step(runs['lcn']!), out: repo, name: 'lcn-nofold', fold: false, latencyRequests: 0 });
+    expect(readReport(resNoFold.dir).optimisations.constantFolding).toMatchObject({ enabled: false, foldedNodes: 0 });
+    expectParity(readReport(resNoFold.dir));
+  });
+
   it("sim-soft: the serving weights leave the training-only auxiliary head 'simSoft/aux/*' behind", async () => {
     const res = await exportCheckpoint({ checkpoint: runs['sim-soft']!.runDir, out: repo, requests: 2, candidates: 8, latencyRequests: 0 });
     const out = join(repo, 'sim-soft');
@@ -119,7 +149,7 @@ describe('exporting a trained checkpoint', () => {
     expect(report.latency).toBeUndefined();
     expect(res.latencyLine).toBeUndefined();
     // one repository, one directory per model, nothing else left behind
-    expect(readdirSync(repo).sort()).toEqual(['din', 'lcn-tiny', 'sim-soft']);
+    expect(readdirSync(repo).sort()).toEqual(['din', 'lcn-f16', 'lcn-nofold', 'lcn-tiny', 'sim-soft']);
     expectParity(report);
     expect(report.model).toBe('sim-soft');
     expect(report.parity.scored).toBe(16);
@@ -186,7 +216,8 @@ describe('exporting a trained checkpoint', () => {
     await expect(exportCheckpoint({ checkpoint: runs['din']!.runDir, config: wider, out: join(base, 'x') })).rejects.toThrow(
       `${wider}: trainer model 'din' with this config does not rebuild the checkpoint's training graph; checkpoint ${step(runs['din']!)} was written for a different model than 'din-train':\n  parameter 'mlp/l0/w' is [26, 8] in the checkpoint, [26, 9] in the model\n  parameter 'mlp/l0/b' is [8] in the checkpoint, [9] in the model`);
     await expect(exportCheckpoint({ checkpoint: runs['din']!.runDir, model: 'nope', out: join(base, 'x') })).rejects.toThrow(
-      /^--model: unknown trainer model 'nope'; known: avgpool, demo, din, lcn, sim-hard, sim-soft, twin$/);
+      new ExportError(`--model: unknown trainer model 'nope'; known: ${trainModelNames().join(', ')}`));
+    expect(trainModelNames()).toEqual(expect.arrayContaining(['avgpool', 'demo', 'din', 'lcn', 'sim-hard', 'sim-soft', 'twin']));
     expect(existsSync(join(base, 'x'))).toBe(false);
     expect(readdirSync(base).filter((f) => f.startsWith('.'))).toEqual([]);
   });

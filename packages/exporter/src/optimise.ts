@@ -1,0 +1,81 @@
+/**
+ * The serving ONNX file of a graph, with the optimisations that keep parity (issue 7, item 3):
+ * parameter-only subgraphs folded (fold.ts) and, on request, float16 tensors inside the graph
+ * (backend-onnx float16.ts). graph.json and weights.safetensors of a serving directory stay the
+ * UNoptimised spec form; the parity report compares this file against that form on tfjs and
+ * ref-cpu, which is the proof each optimisation keeps the numbers.
+ */
+import type { Graph, Weights } from '@lctr/spec';
+import { type Precision, PRECISIONS, decodeModel, exportOnnx } from '@lctr/backend-onnx';
+import { foldParameters } from './fold.ts';
+import { ExportError } from './serving-dir.ts';
+import { HELD_OUT_TOLERANCE } from './heldout.ts';
+
+/**
+ * The bar of a float16 export against the float32 reference (max |Δprob|): float16 rounds each
+ * value to 11 significant bits (relative 4.9e-4); through a few layers and a sigmoid this stays
+ * well under 1e-2 on probabilities (measured: BENCHMARKS.md, report.json of each export).
+ */
+export const FLOAT16_TOLERANCE = 5e-3;
+
+export interface ServingOptimisations {
+  readonly precision: Precision;
+  /** max |Δprob| the ONNX file must hold against the float32 reference */
+  readonly onnxTolerance: number;
+  readonly constantFolding: {
+    readonly enabled: boolean;
+    readonly foldedNodes: number;
+    /** IR nodes and parameter scalars before and after folding */
+    readonly nodesBefore: number;
+    readonly nodesAfter: number;
+    readonly parametersBefore: number;
+    readonly parametersAfter: number;
+    readonly addedParameters: readonly string[];
+    readonly droppedParameters: readonly string[];
+  };
+  /** nodes of the ONNX graph written */
+  readonly onnxNodes: number;
+}
+
+export interface ServingOnnxOptions {
+  /** fold parameter-only subgraphs (default true) */
+  readonly fold?: boolean;
+  /** default 'float32' */
+  readonly precision?: Precision;
+  /** overrides the precision's default bar */
+  readonly onnxTolerance?: number;
+}
+
+const scalars = (g: Graph) => g.params.reduce((n, p) => n + p.shape.reduce((a, d) => a * d, 1), 0);
+
+/** ONNX bytes of `graph` with `weights`, optimised for serving, and what was done. */
+export function servingOnnx(graph: Graph, weights: Weights, opts: ServingOnnxOptions = {}): { bytes: Uint8Array; optimisations: ServingOptimisations } {
+  const precision = opts.precision ?? 'float32';
+  if (!PRECISIONS.includes(precision)) throw new ExportError(`--precision: expected one of ${PRECISIONS.join(', ')}, got ${JSON.stringify(precision)}`);
+  const enabled = opts.fold ?? true;
+  const folded = enabled ? foldParameters(graph, weights) : undefined;
+  const g = folded?.graph ?? graph;
+  const bytes = exportOnnx(g, folded?.weights ?? weights, { precision });
+  return {
+    bytes,
+    optimisations: {
+      precision,
+      onnxTolerance: opts.onnxTolerance ?? (precision === 'float16' ? FLOAT16_TOLERANCE : HELD_OUT_TOLERANCE),
+      constantFolding: {
+        enabled, foldedNodes: folded?.foldedNodes.length ?? 0,
+        nodesBefore: graph.nodes.length, nodesAfter: g.nodes.length,
+        parametersBefore: scalars(graph), parametersAfter: scalars(g),
+        addedParameters: folded?.addedParameters ?? [], droppedParameters: folded?.droppedParameters ?? [],
+      },
+      onnxNodes: decodeModel(bytes).graph?.node?.length ?? 0,
+    },
+  };
+}
+
+/** `optimised: 12 parameter-only nodes folded (212 -> 200 IR nodes, 2 parameters replaced by 4), float32` */
+export function formatOptimisations(o: ServingOptimisations): string {
+  const f = o.constantFolding;
+  const fold = !f.enabled ? 'constant folding off'
+    : `${f.foldedNodes} parameter-only nodes folded (${f.nodesBefore} -> ${f.nodesAfter} IR nodes, ${f.parametersBefore} -> ${f.parametersAfter} parameter scalars)`;
+  return `optimised: ${fold}; ${o.precision}${o.precision === 'float16' ? ` (checked against the float32 reference to ${o.onnxTolerance.toExponential(0)})` : ''}; ${o.onnxNodes} ONNX nodes`;
+}

@@ -12,8 +12,9 @@
  *
  * Padding is zeroed before use and never picked ahead of a valid item; a padding pick has weight
  * 0, so a sequence with fewer than K valid (matching) items works and one with none gives zeros.
- * Every function takes a SeqLayout, so one block serves training ('perSample') and serving
- * ('shared', the sequence's projections computed once for all candidates).
+ * Every function takes a SeqLayout, so one block serves training ('perSample'), serving
+ * ('shared', the sequence's projections computed once for all candidates) and training on
+ * requests ('perRequest': S requests of C candidates, rows R = S·C, one sequence per request).
  */
 import type { Bool, Float, GraphBuilder, Int } from '../builder.ts';
 import { type Dim, dimEquals, formatShape } from '../dims.ts';
@@ -24,9 +25,9 @@ import { type SeqLayout, pickedMask } from './layout.ts';
 type B = GraphBuilder<FeatureSchema>;
 
 export interface LifelongInputs {
-  /** e^h, the behaviour embeddings: perSample [R, N, d] | shared [N, d]; N and d static */
+  /** e^h, the behaviour embeddings: perSample [R, N, d] | shared [N, d] | perRequest [S, N, d]; N and d static */
   items: Float;
-  /** true = valid: perSample [R, N] | shared [1, N] */
+  /** true = valid: perSample [R, N] | shared [1, N] | perRequest [S, N] */
   mask: Bool;
   /** e^v, the candidate: [R, dq] (dq may differ from d: every use of it goes through a projection) */
   query: Float;
@@ -44,7 +45,7 @@ export interface LifelongOutput {
 
 /** Static sizes of a lifelong block's inputs, checked by checkLifelongInputs. */
 export interface LifelongDims {
-  /** rows: the leading dim of the query ('batch' in perSample, 'cand' in shared) */
+  /** rows: the leading dim of the query ('batch' in perSample, 'cand' in shared, S·C in perRequest) */
   rows: Dim;
   /** sequence length (static) */
   n: number;
@@ -66,13 +67,19 @@ export function checkLifelongInputs(fn: string, name: string, layout: SeqLayout,
   const dq = query.shape[1];
   if (query.shape.length !== 2 || typeof dq !== 'number') throw new Error(`${at}: query must be [R, dq] with a static dq, got ${show(query.shape)}`);
   const rows = query.shape[0]!;
-  const perSample = layout.kind === 'perSample';
-  const want = perSample ? '[R, N, d]' : '[N, d]';
-  if (items.shape.length !== (perSample ? 3 : 2)) throw new Error(`${at}: items must be ${want} in the ${layout.kind} layout, got ${show(items.shape)}`);
+  const lead = layout.sequenceLead(rows);
+  if (lead === undefined) {
+    throw new Error(`${at}: query must be [S·C, dq] in the perRequest layout (C = ${layout.candidates} candidates per request), got ${show(query.shape)}: ${rows} is not a multiple of ${layout.candidates}`);
+  }
+  const want = lead.length === 0 ? '[N, d]' : layout.kind === 'perRequest' ? '[S, N, d]' : '[R, N, d]';
+  if (items.shape.length !== lead.length + 2) throw new Error(`${at}: items must be ${want} in the ${layout.kind} layout, got ${show(items.shape)}`);
   const n = items.shape[items.shape.length - 2]!, d = items.shape[items.shape.length - 1]!;
   if (typeof n !== 'number' || typeof d !== 'number') throw new Error(`${at}: items must be ${want} with a static N and d, got ${show(items.shape)}`);
-  if (perSample && !dimEquals(items.shape[0]!, rows)) throw new Error(`${at}: items must be ${show([rows, n, d])} (R from the query ${show(query.shape)}), got ${show(items.shape)}`);
-  const maskShape: Dim[] = perSample ? [rows, n] : [1, n];
+  if (!lead.every((x, i) => dimEquals(items.shape[i]!, x))) {
+    const from = layout.kind === 'perRequest' ? `S from the query ${show(query.shape)} over C = ${layout.candidates} candidates per request` : `R from the query ${show(query.shape)}`;
+    throw new Error(`${at}: items must be ${show([...lead, n, d])} (${from}), got ${show(items.shape)}`);
+  }
+  const maskShape: Dim[] = lead.length ? [...lead, n] : [1, n];
   if (mask.shape.length !== 2 || !mask.shape.every((x, i) => dimEquals(x, maskShape[i]!))) {
     throw new Error(`${at}: mask must be ${show(maskShape)} in the ${layout.kind} layout, got ${show(mask.shape)}`);
   }
@@ -90,9 +97,9 @@ function checkK(fn: string, name: string, option: string, k: number, n: number):
   if (k > n) throw new Error(`${fn} '${name}': ${option} must be <= the sequence length ${n}, got ${k}`);
 }
 
-/** Per-item tensor x (perSample [R, N, x] | shared [N, x]) with padding rows set to 0, so NaN there cannot leak. */
+/** Per-item tensor x (perSample [R, N, x] | shared [N, x] | perRequest [S, N, x]) with padding rows set to 0, so NaN there cannot leak. */
 export function zeroSeqPadding(b: B, layout: SeqLayout, x: Float, mask: Bool): Float {
-  const m = layout.kind === 'perSample' ? b.reshape(mask, [...mask.shape, 1]) : b.reshape(mask, [mask.shape[1]!, 1]);
+  const m = layout.kind === 'shared' ? b.reshape(mask, [mask.shape[1]!, 1]) : b.reshape(mask, [...mask.shape, 1]);
   return b.where(m, x, b.scalar(0));
 }
 
@@ -145,7 +152,7 @@ export interface SimSoftOutput extends LifelongOutput {
 }
 
 /**
- * SIM soft. items [R, N, d] | [N, d], mask [R, N] | [1, N], query [R, dq] → output [R, attentionDim]
+ * SIM soft. items [R, N, d] | [N, d] | [S, N, d], mask [R, N] | [1, N] | [S, N], query [R, dq] → output [R, attentionDim]
  * ([R, attentionDim + d] with concatGsu), gsuPooled [R, d].
  * Parameters: `<name>/gsu/wk` [d, g] (items), `<name>/gsu/wq` [dq, g] (candidate),
  * `<name>/esu/wq` [dq, da], `<name>/esu/wk` [d, da], `<name>/esu/wv` [d, da].
@@ -165,10 +172,11 @@ export function simSoft(b: B, name: string, layout: SeqLayout, inputs: LifelongI
       b.matmul(inputs.query, b.param('wq', [dims.dq, opts.gsuDim])),
       b.matmul(items, b.param('wk', [dims.d, opts.gsuDim])),
     ));                                                                                    // [R, N]
-    const top = b.topk(r, opts.k, inputs.mask);
+    const mask = layout.perRow(inputs.mask);                                                // lines up with r
+    const top = b.topk(r, opts.k, mask);
     const valid = pickedMask(b, top.values);
     const output = esu(b, layout, items, inputs.query, top.indices, valid, dims, opts.attentionDim);
-    const gsuWeights = maskedSoftmax(b, b.mul(r, b.scalar(1 / Math.sqrt(opts.gsuDim))), inputs.mask);
+    const gsuWeights = maskedSoftmax(b, b.mul(r, b.scalar(1 / Math.sqrt(opts.gsuDim))), mask);
     const gsuPooled = layout.pool(gsuWeights, items);                                      // [R, d]
     const picked = { picks: top.indices, pickedMask: valid, gsuPooled };
     return opts.concatGsu
@@ -185,14 +193,14 @@ export interface SimHardOptions {
 }
 
 export interface SimHardInputs extends LifelongInputs {
-  /** category of each behaviour: perSample [R, N] | shared [N] */
+  /** category of each behaviour: perSample [R, N] | shared [N] | perRequest [S, N] */
   itemCategory: Int;
   /** the candidate's category: [R] */
   queryCategory: Int;
 }
 
 /**
- * SIM hard. items [R, N, d] | [N, d], mask [R, N] | [1, N], query [R, dq], itemCategory [R, N] | [N],
+ * SIM hard. items [R, N, d] | [N, d] | [S, N, d], mask [R, N] | [1, N] | [S, N], query [R, dq], itemCategory [R, N] | [N] | [S, N],
  * queryCategory [R] → output [R, attentionDim]; zeros for a row with no valid item of its category.
  * Parameters: `<name>/esu/wq` [dq, da], `<name>/esu/wk` [d, da], `<name>/esu/wv` [d, da] (the GSU
  * has none). queryCategory is cast to itemCategory's int type if they differ.
@@ -202,7 +210,7 @@ export function simHard(b: B, name: string, layout: SeqLayout, inputs: SimHardIn
   checkK('simHard', name, 'k', opts.k, dims.n);
   checkPositive('simHard', name, 'attentionDim', opts.attentionDim);
   const { itemCategory } = inputs;
-  const catShape: Dim[] = layout.kind === 'perSample' ? [dims.rows, dims.n] : [dims.n];
+  const catShape: Dim[] = [...layout.sequenceLead(dims.rows)!, dims.n];
   if (itemCategory.shape.length !== catShape.length || !itemCategory.shape.every((x, i) => dimEquals(x, catShape[i]!))) {
     throw new Error(`simHard '${name}': itemCategory must be ${show(catShape)} in the ${layout.kind} layout, got ${show(itemCategory.shape)}`);
   }
@@ -212,7 +220,7 @@ export function simHard(b: B, name: string, layout: SeqLayout, inputs: SimHardIn
   return b.scope(name, () => {
     const items = zeroSeqPadding(b, layout, inputs.items, inputs.mask);
     const qc = inputs.queryCategory.dtype === itemCategory.dtype ? inputs.queryCategory : b.cast(inputs.queryCategory, itemCategory.dtype);
-    const match = b.logicalAnd(b.equal(itemCategory, b.reshape(qc, [dims.rows, 1])), inputs.mask); // [R, N]
+    const match = b.logicalAnd(b.equal(layout.perRow(itemCategory), b.reshape(qc, [dims.rows, 1])), layout.perRow(inputs.mask)); // [R, N]
     // rank matching items by position: the most recent (last) first; the mask keeps padding and
     // other categories behind every match (their picks come out invalid)
     const position = b.constant(Array.from({ length: dims.n }, (_, i) => i), [dims.n]);

@@ -34,7 +34,7 @@ export interface TwinOptions {
 }
 
 export interface TwinInputs extends LifelongInputs {
-  /** e^c, context embeddings of each behaviour: perSample [R, N, c] | shared [N, c]; c static */
+  /** e^c, context embeddings of each behaviour: perSample [R, N, c] | shared [N, c] | perRequest [S, N, c]; c static */
   context: Float;
 }
 
@@ -43,7 +43,7 @@ function positive(name: string, option: string, v: number): void {
 }
 
 /**
- * TWIN. items [R, N, d] | [N, d], mask [R, N] | [1, N], query [R, dq], context [R, N, c] | [N, c]
+ * TWIN. items [R, N, d] | [N, d] | [S, N, d], mask [R, N] | [1, N] | [S, N], query [R, dq], context [R, N, c] | [N, c] | [S, N, c]
  * → output [R, outDim]. Parameters: `<name>/wq` [dq, H·dh], `<name>/wk` [d, H·dh],
  * `<name>/wc` [c, H] (cross-feature biases), `<name>/wv` [d, H·dh], `<name>/wo` [H·dh, outDim].
  */
@@ -56,9 +56,8 @@ export function twin(b: B, name: string, layout: SeqLayout, inputs: TwinInputs, 
   const outDim = opts.outDim ?? opts.heads * opts.headDim;
   positive(name, 'outDim', outDim);
   const { context } = inputs;
-  const perSample = layout.kind === 'perSample';
   const c = context.shape[context.shape.length - 1];
-  const lead = perSample ? [dims.rows, dims.n] : [dims.n];
+  const lead = [...layout.sequenceLead(dims.rows)!, dims.n];
   if (context.shape.length !== lead.length + 1 || typeof c !== 'number' || !lead.every((x, i) => dimEquals(x, context.shape[i]!))) {
     throw new Error(`twin '${name}': context must be ${formatShape([...lead, 'c'])} with a static c in the ${layout.kind} layout, got ${formatShape(context.shape)}`);
   }
@@ -76,10 +75,10 @@ export function twin(b: B, name: string, layout: SeqLayout, inputs: TwinInputs, 
     const scale = b.scalar(1 / Math.sqrt(headDim));
     const q = b.matmul(inputs.query, wq);                                         // [R, H·dh]
     // the GSU scores every item: keys and biases of all N in both layouts
-    const keys = b.matmul(items, wk);                                             // [R, N, H·dh] | [N, H·dh]
-    const bias = b.matmul(ctx, wc);                                               // [R, N, H] | [N, H]
-    const gsu = b.add(b.mul(layout.scores(q, keys), scale), b.reduceSum(bias, [-1])); // [R, N]
-    const top = b.topk(gsu, k, inputs.mask);
+    const keys = b.matmul(items, wk);                                             // [R, N, H·dh] | [N, H·dh] | [S, N, H·dh]
+    const bias = b.matmul(ctx, wc);                                               // [R, N, H] | [N, H] | [S, N, H]
+    const gsu = b.add(b.mul(layout.scores(q, keys), scale), layout.perRow(b.reduceSum(bias, [-1]))); // [R, N]
+    const top = b.topk(gsu, k, layout.perRow(inputs.mask));
     const valid = pickedMask(b, top.values);                                      // [R, K]
     const pickedKeys = b.reshape(layout.pick(keys, top.indices), [rows, k, heads, headDim]);
     const pickedBias = layout.pick(bias, top.indices);                            // [R, K, H]

@@ -22,7 +22,9 @@ export interface DinAttentionOptions {
 
 /**
  * keys [..., L, d] (the behaviour sequence), mask [..., L] (true = valid), query [..., d] (the
- * candidate) → [..., d]. Parameters `<name>/l<i>/w`, `<name>/l<i>/b` (the attention MLP; the first
+ * candidate) → [..., d]. Keys and mask may lead with 1 where the query leads with R (one user's
+ * sequence for R candidates, the serving layout): they broadcast, and the work on the keys alone
+ * (zeroing padding, the keys' term of the first layer) is done once, not R times. Parameters `<name>/l<i>/w`, `<name>/l<i>/b` (the attention MLP; the first
  * layer is [4d, hidden[0]], rows in the order e_j, e_v, e_j - e_v, e_j ⊙ e_v).
  */
 export function dinAttention(b: B, name: string, keys: Float, mask: Bool, query: Float, opts: DinAttentionOptions = {}): Float {
@@ -60,8 +62,8 @@ export function dinAttention(b: B, name: string, keys: Float, mask: Bool, query:
       h = dense(b, `l${i}`, h, sizes[i]!);
       if (i < sizes.length - 1) h = activate(b, h, act);
     }
-    return b.reshape(h, mask.shape);                                                 // [..., L]
+    return b.reshape(h, h.shape.slice(0, -1));                                       // [..., L]
   });
   const weight = b.where(mask, a, b.scalar(0));                                    // padded weight exactly 0
-  return b.reduceSum(b.mul(k, b.reshape(weight, [...mask.shape, 1])), [rank - 2]);
+  return b.reduceSum(b.mul(k, b.reshape(weight, [...weight.shape, 1])), [rank - 2]);
 }

@@ -22,7 +22,7 @@
 import { type Bool, type Float, type GraphBuilder, type Int, type Value } from '../builder.ts';
 import { type Dim, dimEquals, formatShape, isStaticDim } from '../dims.ts';
 import type { FeatureSchema } from '../graph.ts';
-import { maskedMean, maskedSoftmax, mlp } from './common.ts';
+import { dense, maskedMean, maskedSoftmax, mlp } from './common.ts';
 import { type SeqLayout, pickedMask } from './layout.ts';
 
 type B = GraphBuilder<FeatureSchema>;
@@ -310,7 +310,14 @@ export function fsa(b: B, name: string, layout: SeqLayout, inputs: LapLevelInput
     const valid = inputs.picks.valid;
     const a = maskedSoftmax(b, scores, b.reshape(valid, [rows, k, 1]), 1);               // softmax over K2, per head
     const h = b.reshape(b.mul(values, b.reshape(a, [rows, k, l, 1])), [rows, k, l * dh]); // H_k, heads side by side
-    if (pool === 'mean') return maskedMean(b, mlp(b, 'ffn', h, [ffnDim, outDim]), valid);
+    if (pool === 'mean') {
+      if (layout.kind !== 'shared') return maskedMean(b, mlp(b, 'ffn', h, [ffnDim, outDim]), valid);
+      // serving: the FFN's last layer is affine, so mean_k(x_k w2 + b2) = (mean_k x_k) w2 + b2: one
+      // [C, d_ff] x [d_ff, out] product instead of C·K2 rows (same parameters, same value); a row
+      // with no valid pick is masked, as the mean over no pick is zeros (valid picks come first)
+      const y = b.scope('ffn', () => dense(b, 'l1', maskedMean(b, b.relu(dense(b, 'l0', h, ffnDim)), valid), outDim));
+      return b.where(b.slice(valid, [0], [1], [1]), y, b.scalar(0));
+    }
     // padding picks add exact zeros to the sum (a = 0, V = 0); FFN(0) = ReLU(b1) w2 + b2 is not 0,
     // so a row with no valid pick is masked; valid picks come first, so pick 0 tells.
     const y = mlp(b, 'ffn', b.reduceSum(h, [1]), [ffnDim, outDim]);

@@ -144,11 +144,12 @@ function body(b: GraphBuilder<FeatureSchema>, c: LifelongConfig, layout: SeqLayo
   const rows: Dim = shared ? 'cand' : 'batch';
   const e = baselineEmbeddings(b, c);
   const w = e.itemDim;
-  // user-side tensors have a leading 1 when serving: repeat them per candidate only where a
-  // per-candidate computation needs them (the MLP input, DIN over the short sequences: L is small)
+  // user-side tensors have a leading 1 when serving: repeated per candidate only for the MLP
+  // input; DIN over the short sequences takes them as they are (they broadcast against the
+  // candidates, so the keys' own work runs once per request)
   const perRow = <T extends Float | Bool>(x: T): T => (shared ? b.expand(x, [rows, ...x.shape.slice(1)]) as T : x);
   const pooled = b.scope('din', () => e.sequences.map((s) =>
-    b.scope(s.name, () => dinAttention(b, 'att', perRow(s.items), perRow(s.mask), e.candidate, { hidden: c.attention }))));
+    b.scope(s.name, () => dinAttention(b, 'att', s.items, s.mask, e.candidate, { hidden: c.attention }))));
   const features: Float[] = [...e.context.map(perRow), e.candidate, ...pooled];
   let auxLogit: Float | undefined;
   if (c.module !== 'none') {

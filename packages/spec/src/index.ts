@@ -21,3 +21,7 @@ export * from './blocks/crp.ts';
 export * from './blocks/sim.ts';
 export * from './blocks/twin.ts';
 export * from './models/lifelong.ts';
+export * from './blocks/ifa.ts';
+export * from './models/ifa.ts';
+export * from './blocks/keep.ts';
+export * from './models/keep.ts';

@@ -27,9 +27,22 @@ export function activate(b: B, x: Float, act: Activation): Float {
   return act === 'none' ? x : b[act](x);
 }
 
-/** A stack of dense layers `<name>/l<i>`; `act` after every layer but the last, `lastAct` after it. */
-export function mlp(b: B, name: string, x: Float, sizes: readonly number[], act: Activation = 'relu', lastAct: Activation = 'none'): Float {
-  return b.scope(name, () => sizes.reduce((h, size, i) => activate(b, dense(b, `l${i}`, h, size), i === sizes.length - 1 ? lastAct : act), x));
+/**
+ * What `mlp` calls after each layer (0-based index, the layer's output after its activation); its
+ * return value replaces that output. KEEP's plug-in adds knowledge to h_m this way (blocks/keep.ts).
+ */
+export type MlpLayerHook = (layer: number, h: Float) => Float;
+
+/**
+ * A stack of dense layers `<name>/l<i>`; `act` after every layer but the last, `lastAct` after it.
+ * `hook` (optional) sees and may replace each layer's output; without it the graph is exactly the
+ * plain stack (no extra node, same ids).
+ */
+export function mlp(b: B, name: string, x: Float, sizes: readonly number[], act: Activation = 'relu', lastAct: Activation = 'none', hook?: MlpLayerHook): Float {
+  return b.scope(name, () => sizes.reduce((h, size, i) => {
+    const y = activate(b, dense(b, `l${i}`, h, size), i === sizes.length - 1 ? lastAct : act);
+    return hook ? hook(i, y) : y;
+  }, x));
 }
 
 /** An embedding table `<name>` of [vocab, dim] looked up by ids. */

@@ -1,3 +1,5 @@
 export * from './random-feeds.ts';
 export * from './op-cases.ts';
 export * from './lifelong.ts';
+export * from './ifa.ts';
+export * from './keep.ts';

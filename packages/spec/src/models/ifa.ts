@@ -1,0 +1,262 @@
+/**
+ * IFA (papers/ifa-2024.txt; SPEC.md "IFA"): the request-level model. One request = one user, C
+ * candidate target-domain items, the user's lifelong source sequence (N events). Per request:
+ *   U  = user ‖ profile embeddings, repeated for the C candidate rows          [R, C, du]
+ *   Cf = candidate item ‖ category embeddings                                  [R, C, dc]
+ *   X  = the candidate's user x item cross-feature embeddings                  [R, C, dx]
+ *   S  = sequence item ‖ category ‖ context embeddings                         [R, N, ds]
+ *   A  = module(Cf, S): 'ifa' = cross fastAttn (Eq. 2), 'avgPool' = masked mean of S (user side),
+ *        'fullAttention' = softmax dot-product target attention over all N (the O(C N d) reference)
+ *   Rl = candidate self attention (Eq. 3; left out when relationAware = false)
+ *   H0 = [U, Cf, X, A, Rl];  logits a (impression), b (click | impression), b_x (extra objectives)
+ *        from row-wise ReLU MLP towers (Eq. 4)
+ *   pImpression = σ(a), pClick = σ(b), prob = σ(a) σ(b); padded candidates output 0.
+ *   loss (training) = ESMM (Eq. 5) over valid candidates (blocks/ifa.ts esmmLoss).
+ * Two graphs per config, one body (the schemas differ only in dims):
+ * - training: R = 'batch' requests, C and N static from the config;
+ * - serving: one request (leading 1), C -> 'cand', N -> 'seq' symbolic: nothing bakes C or N in.
+ * Parameter names are the same in both (the serving graph has no parameter of its own).
+ * "IFA without full-sequence modelling" (the paper's Table 3) is the same model reading only the
+ * last `shortLen` events: `fullSequence: false` sets the schema's N to shortLen and the data side
+ * fills it with the most recent events; the graph has no other switch.
+ */
+import { type Bool, type Float, GraphBuilder, init } from '../builder.ts';
+import type { Dim } from '../dims.ts';
+import type { FeatureSchema, Graph } from '../graph.ts';
+import { maskedMean, maskedSoftmax, mlp } from '../blocks/common.ts';
+import { type EsmmExtra, IFA_KERNELS, type IfaKernel, candidateSelfAttention, crossAttention, esmmLoss } from '../blocks/ifa.ts';
+
+export type IfaModule = 'ifa' | 'avgPool' | 'fullAttention' | 'simSoft' | 'simHard' | 'twin';
+export const IFA_MODULES: readonly IfaModule[] = ['ifa', 'avgPool', 'fullAttention', 'simSoft', 'simHard', 'twin'];
+/** Modules the request model builds today; the others are accepted by the config and refused at build time. */
+export const IFA_WIRED_MODULES: readonly IfaModule[] = ['ifa', 'avgPool', 'fullAttention'];
+
+export interface IfaConfig {
+  // ---- filled by the data side from the world (vocab sizes include padding id 0) ----
+  readonly users: number;
+  readonly targetItems: number;
+  readonly sourceItems: number;
+  /** one category space for both domains */
+  readonly categories: number;
+  /** cardinality of each profile column; empty leaves `profile` out of the schema */
+  readonly profile: readonly number[];
+  /** cardinality of each user x item cross column (bucketised); empty leaves `candCross` out */
+  readonly cross: readonly number[];
+  /** cardinality of each sequence context column (watch bucket, ...); empty leaves `seqContext` out */
+  readonly context: readonly number[];
+  /** C: candidates per request (training schema; serving takes any number) */
+  readonly candidates: number;
+  /** N: sequence length (training schema; serving takes any length) */
+  readonly seqLen: number;
+  // ---- architecture ----
+  /** item, user and profile embedding size */
+  readonly dim: number;
+  readonly categoryDim: number;
+  /** embedding size of each cross column */
+  readonly crossDim: number;
+  /** embedding size of each context column */
+  readonly contextDim: number;
+  /** d = dv of the attention projections (cross, self, full attention) */
+  readonly attnDim: number;
+  /** φ of fastAttn */
+  readonly kernel: IfaKernel;
+  /** ε of fastAttn's degree normaliser */
+  readonly eps: number;
+  /** hidden sizes of every tower (ReLU); a final layer of size 1 gives the logit */
+  readonly towers: readonly number[];
+  readonly module: IfaModule;
+  /** false: the model reads only the last `shortLen` events (the schema's N becomes shortLen) */
+  readonly fullSequence: boolean;
+  readonly shortLen: number;
+  /** false: no candidate self attention (Rl left out of H0) */
+  readonly relationAware: boolean;
+  /**
+   * extra conditional objectives beyond impression/click (e.g. 'like'): each adds a tower, a label
+   * input `<name>` float32 [batch, C] (training) and an output `p<Name>` = p(<name> | impression)
+   */
+  readonly objectives: readonly string[];
+}
+
+/** Defaults sized for the synthetic world (SPEC.md); the data side sets vocabularies and C, N. */
+export const IFA_DEFAULTS: IfaConfig = Object.freeze({
+  users: 10000, targetItems: 2000, sourceItems: 20000, categories: 33, profile: Object.freeze([8, 2]), cross: Object.freeze([8, 8]), context: Object.freeze([6]),
+  candidates: 20, seqLen: 1000,
+  dim: 16, categoryDim: 8, crossDim: 4, contextDim: 4, attnDim: 32, kernel: 'softplus', eps: 1e-6, towers: Object.freeze([128, 64]),
+  module: 'ifa', fullSequence: true, shortLen: 50, relationAware: true, objectives: Object.freeze([]),
+});
+
+const KEYS = Object.keys(IFA_DEFAULTS) as Array<keyof IfaConfig>;
+const OBJECTIVE_NAME = /^[a-z][A-Za-z0-9]*$/;
+const RESERVED = new Set(['user', 'profile', 'cand', 'candCategory', 'candMask', 'candCross', 'seq', 'seqCategory', 'seqMask', 'seqContext',
+  'impression', 'click', 'loss', 'prob']);
+
+function fail(field: string, expected: string, got: unknown): never {
+  throw new Error(`ifa config: ${field} must be ${expected}, got ${JSON.stringify(got)}`);
+}
+function positiveInt(field: string, v: unknown): void {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) fail(field, 'a positive integer', v);
+}
+function sizes(field: string, v: unknown, allowEmpty: boolean): void {
+  if (!Array.isArray(v) || (!allowEmpty && v.length === 0)) fail(field, `a${allowEmpty ? 'n' : ' non-empty'} array of positive integers`, v);
+  (v as unknown[]).forEach((x, i) => positiveInt(`${field}[${i}]`, x));
+}
+
+/** Fill defaults and check every field; errors name the field, what is expected and what was given. */
+export function ifaConfig(partial: Partial<IfaConfig> = {}): IfaConfig {
+  if (partial === null || typeof partial !== 'object') throw new Error(`ifa config: expected an object, got ${JSON.stringify(partial)}`);
+  const unknown = Object.keys(partial).filter((k) => !(KEYS as string[]).includes(k));
+  if (unknown.length) throw new Error(`ifa config: unknown field(s) ${unknown.map((k) => `'${k}'`).join(', ')}; known fields: ${KEYS.join(', ')}`);
+  const defined = Object.fromEntries(Object.entries(partial).filter(([, v]) => v !== undefined)) as Partial<IfaConfig>;
+  const c: IfaConfig = { ...IFA_DEFAULTS, ...defined };
+  for (const f of ['users', 'targetItems', 'sourceItems', 'categories', 'candidates', 'seqLen', 'dim', 'categoryDim', 'crossDim', 'contextDim', 'attnDim', 'shortLen'] as const) positiveInt(f, c[f]);
+  sizes('profile', c.profile, true);
+  sizes('cross', c.cross, true);
+  sizes('context', c.context, true);
+  sizes('towers', c.towers, true);
+  if (!IFA_KERNELS.includes(c.kernel)) fail('kernel', `one of ${IFA_KERNELS.map((k) => `'${k}'`).join(', ')}`, c.kernel);
+  if (typeof c.eps !== 'number' || !(c.eps > 0) || !Number.isFinite(c.eps)) fail('eps', 'a finite number > 0', c.eps);
+  if (!IFA_MODULES.includes(c.module)) fail('module', `one of ${IFA_MODULES.map((m) => `'${m}'`).join(', ')}`, c.module);
+  if (typeof c.fullSequence !== 'boolean') fail('fullSequence', 'a boolean', c.fullSequence);
+  if (typeof c.relationAware !== 'boolean') fail('relationAware', 'a boolean', c.relationAware);
+  if (!Array.isArray(c.objectives)) fail('objectives', 'an array of names', c.objectives);
+  c.objectives.forEach((o, i) => {
+    if (typeof o !== 'string' || !OBJECTIVE_NAME.test(o)) fail(`objectives[${i}]`, 'a name of letters and digits starting with a lower-case letter', o);
+    if (RESERVED.has(o)) fail(`objectives[${i}]`, `a name other than the model's inputs and outputs (${[...RESERVED].join(', ')})`, o);
+    if (c.objectives.indexOf(o) !== i) fail(`objectives[${i}]`, 'a name not listed twice', o);
+  });
+  return Object.freeze({ ...c, profile: [...c.profile], cross: [...c.cross], context: [...c.context], towers: [...c.towers], objectives: [...c.objectives] });
+}
+
+/** The N the model reads: seqLen, or shortLen (at most seqLen) when fullSequence is false. */
+export function ifaSeqLen(cfg: Partial<IfaConfig> = {}): number {
+  const c = ifaConfig(cfg);
+  return c.fullSequence ? c.seqLen : Math.min(c.shortLen, c.seqLen);
+}
+
+/** Output name of an extra objective: 'like' -> 'pLike'. */
+export function ifaObjectiveOutput(objective: string): string {
+  return `p${objective[0]!.toUpperCase()}${objective.slice(1)}`;
+}
+
+/**
+ * Feature schema (IFA-CONTRACT.md). Training: 'batch' requests, C and N static; labels
+ * impression, click (+ one per extra objective) float32 [batch, C]. Serving: one request
+ * (leading 1), C -> 'cand', N -> 'seq', no labels. profile / candCross / seqContext are left out
+ * when the config has no such column.
+ */
+export function ifaSchema(cfg: Partial<IfaConfig> = {}, graph: 'train' | 'serve' = 'serve'): FeatureSchema {
+  const c = ifaConfig(cfg);
+  const train = graph === 'train';
+  const R: Dim = train ? 'batch' : 1;
+  const C: Dim = train ? c.candidates : 'cand';
+  const N: Dim = train ? ifaSeqLen(c) : 'seq';
+  const s: Record<string, { dtype: 'int32' | 'bool' | 'float32'; shape: readonly Dim[] }> = {};
+  s['user'] = { dtype: 'int32', shape: [R] };
+  if (c.profile.length) s['profile'] = { dtype: 'int32', shape: [R, c.profile.length] };
+  s['cand'] = { dtype: 'int32', shape: [R, C] };
+  s['candCategory'] = { dtype: 'int32', shape: [R, C] };
+  s['candMask'] = { dtype: 'bool', shape: [R, C] };
+  if (c.cross.length) s['candCross'] = { dtype: 'int32', shape: [R, C, c.cross.length] };
+  s['seq'] = { dtype: 'int32', shape: [R, N] };
+  s['seqCategory'] = { dtype: 'int32', shape: [R, N] };
+  s['seqMask'] = { dtype: 'bool', shape: [R, N] };
+  if (c.context.length) s['seqContext'] = { dtype: 'int32', shape: [R, N, c.context.length] };
+  if (train) {
+    s['impression'] = { dtype: 'float32', shape: [R, C] };
+    s['click'] = { dtype: 'float32', shape: [R, C] };
+    for (const o of c.objectives) s[o] = { dtype: 'float32', shape: [R, C] };
+  }
+  return s;
+}
+
+type B = GraphBuilder<FeatureSchema>;
+
+interface Body { impLogit: Float; clickLogit: Float; extraLogits: Float[]; candMask: Bool }
+
+function body(b: B, c: IfaConfig): Body {
+  const int = (n: string) => b.expectDtype(b.value(n), 'int32');
+  const bool = (n: string) => b.expectDtype(b.value(n), 'bool');
+  const cand = int('cand');
+  const [R, C] = cand.shape as [Dim, Dim];
+  const candMask = bool('candMask');
+  const seqMask = bool('seqMask');
+  const table = (name: string, rows: number, width: number) => b.scope('emb', () => b.param(name, [rows, width], init.normal(0.05)));
+  const column = (x: ReturnType<typeof int>, k: number) => b.gather(x, b.constant(k, [], 'int32'), x.shape.length - 1);
+  const catTable = table('category', c.categories, c.categoryDim);
+
+  // U: user ‖ profile, [R, du] -> [R, C, du]
+  const userParts: Float[] = [b.gather(table('user', c.users, c.dim), int('user'))];
+  c.profile.forEach((card, k) => userParts.push(b.gather(table(`profile${k}`, card, c.dim), column(int('profile'), k))));
+  const u = userParts.length === 1 ? userParts[0]! : b.concat(userParts, -1);
+  const du = c.dim * userParts.length;
+  const perCandidate = (x: Float, width: number) => b.expand(b.reshape(x, [R, 1, width]), [R, C, width]);
+  const U = perCandidate(u, du);
+
+  // Cf: candidate item ‖ category [R, C, dc]
+  const Cf = b.concat([b.gather(table('targetItem', c.targetItems, c.dim), cand), b.gather(catTable, int('candCategory'))], -1);
+  // X: cross columns [R, C, dx]
+  const X = c.cross.map((card, k) => b.gather(table(`cross${k}`, card, c.crossDim), column(int('candCross'), k)));
+  // S: sequence item ‖ category ‖ context [R, N, ds]
+  const S = b.concat([
+    b.gather(table('sourceItem', c.sourceItems, c.dim), int('seq')), b.gather(catTable, int('seqCategory')),
+    ...c.context.map((card, k) => b.gather(table(`context${k}`, card, c.contextDim), column(int('seqContext'), k))),
+  ], -1);
+  const ds = c.dim + c.categoryDim + c.contextDim * c.context.length;
+
+  const att = { attnDim: c.attnDim, kernel: c.kernel, eps: c.eps };
+  let A: Float;
+  switch (c.module) {
+    case 'ifa': A = b.scope('ifa', () => crossAttention(b, 'cross', Cf, S, seqMask, att, candMask)); break;
+    case 'avgPool': A = perCandidate(maskedMean(b, S, seqMask, 1), ds); break;
+    case 'fullAttention': A = b.scope('fullAttention', () => {
+      const dc = c.dim + c.categoryDim;
+      const q = b.matmul(Cf, b.param('w_q', [dc, c.attnDim]));                            // [R, C, d]
+      const s0 = b.where(b.reshape(seqMask, [R, seqMask.shape[1]!, 1]), S, b.scalar(0));
+      const k = b.matmul(s0, b.param('w_k', [ds, c.attnDim]));                            // [R, N, d]
+      const v = b.matmul(s0, b.param('w_v', [ds, c.attnDim]));                            // [R, N, dv]
+      const scores = b.mul(b.matmul(q, b.transpose(k, [0, 2, 1])), b.scalar(1 / Math.sqrt(c.attnDim)));  // [R, C, N]
+      const w = maskedSoftmax(b, scores, b.reshape(seqMask, [R, 1, seqMask.shape[1]!]));
+      return b.matmul(w, v);                                                               // [R, C, dv]
+    }); break;
+    default:
+      throw new Error(`ifa: module '${c.module}' is not wired yet (the request model builds ${IFA_WIRED_MODULES.map((m) => `'${m}'`).join(', ')}; SIM/TWIN on requests come with the perRequest layout)`);
+  }
+  const parts: Float[] = [U, Cf, ...X, A];
+  if (c.relationAware) parts.push(b.scope('ifa', () => candidateSelfAttention(b, 'self', Cf, candMask, att)));
+  const H0 = b.concat(parts, -1);
+  const tower = (name: string) => b.reshape(mlp(b, name, H0, [...c.towers, 1]), [R, C]);
+  return b.scope('towers', () => ({
+    impLogit: tower('impression'), clickLogit: tower('click'), extraLogits: c.objectives.map((o) => tower(o)), candMask,
+  }));
+}
+
+function probs(b: B, c: IfaConfig, out: Body): Record<string, Float> {
+  const zero = b.scalar(0);
+  const p = (logit: Float) => b.where(out.candMask, b.sigmoid(logit), zero);
+  const pImpression = p(out.impLogit), pClick = p(out.clickLogit);
+  const r: Record<string, Float> = { pImpression, pClick, prob: b.mul(pImpression, pClick) };
+  c.objectives.forEach((o, i) => { r[ifaObjectiveOutput(o)] = p(out.extraLogits[i]!); });
+  return r;
+}
+
+function build(c: IfaConfig, graph: 'train' | 'serve'): Graph<FeatureSchema, string> {
+  const b = new GraphBuilder(graph === 'train' ? 'ifa-train' : 'ifa', ifaSchema(c, graph));
+  const out = body(b, c);
+  const outputs = probs(b, c, out);
+  const meta = { model: 'ifa', config: c, graph };
+  if (graph === 'serve') return b.build(outputs, meta);
+  const f = (n: string) => b.expectDtype(b.value(n), 'float32');
+  const extra: EsmmExtra[] = c.objectives.map((o, i) => ({ logit: out.extraLogits[i]!, label: f(o) }));
+  const loss = esmmLoss(b, out.impLogit, out.clickLogit, { impression: f('impression'), click: f('click') }, out.candMask, extra);
+  return b.build({ ...outputs, loss }, meta);
+}
+
+/** Serving graph: one request; outputs pImpression, pClick, prob (+ p<Objective>) [1, 'cand']. */
+export function buildIfa(cfg: Partial<IfaConfig> = {}): Graph<FeatureSchema, string> {
+  return build(ifaConfig(cfg), 'serve');
+}
+
+/** Training graph: outputs pImpression, pClick, prob (+ p<Objective>) [batch, C] and loss []. */
+export function buildIfaTrain(cfg: Partial<IfaConfig> = {}): Graph<FeatureSchema, string> {
+  return build(ifaConfig(cfg), 'train');
+}

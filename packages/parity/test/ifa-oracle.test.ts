@@ -6,12 +6,16 @@
  * - cross and candidate self attention with their projections, padded candidates (NaN features);
  * - the ESMM loss on a hand-computed case (with an extra objective), at extreme logits against an
  *   exact float64 form, gradients against finite differences;
- * - the whole request model (training graph, every module) against a loop transcription, and the
- *   serving graph on one request == that request's row of the training graph (1e-12).
+ * - the whole request model (training graph, every module: 'ifa', 'avgPool', 'fullAttention' and
+ *   the top-k baselines SIM soft, SIM hard, TWIN in the perRequest layout, SIM soft's auxiliary
+ *   GSU loss included) against a loop transcription, and the serving graph (shared layout for the
+ *   top-k modules) on one request == that request's row of the training graph (1e-12);
+ * - SIM soft's auxiliary loss: the only path into the GSU projections (zero gradients without
+ *   it), gradients against finite differences of the ref-cpu loss.
  */
 import { describe, expect, it } from 'vitest';
 import {
-  type FeatureSchema, type Graph, GraphBuilder, type HostTensor, type IfaConfig, type IfaKernel, Rng, type Value, type Weights,
+  type FeatureSchema, type Graph, GraphBuilder, type HostTensor, type IfaConfigInput, type IfaKernel, Rng, type Value, type Weights,
   buildIfa, buildIfaTrain, candidateSelfAttention, crossAttention, esmmLoss, fastAttn, ifaConfig, initWeights, weightsFor,
 } from '@lctr/spec';
 import { IFA_TEST_CONFIG, ifaGens, randomFeeds } from '@lctr/spec/testing';
@@ -314,27 +318,86 @@ describe('ESMM loss', () => {
 // ---- the whole request model ----
 
 const T = IFA_TEST_CONFIG;
-const MODULES = ['ifa', 'avgPool', 'fullAttention'] as const;
+const MODULES = ['ifa', 'avgPool', 'fullAttention', 'simSoft', 'simHard', 'twin'] as const;
 const CAND_ROWS = ['11111', '11100', '00000', '10000'].map(maskOf);
 const SEQ_ROWS = ['111111111111', '111111100000', '111000000000', '000000000000'].map(maskOf);
 
-interface Outs { pImpression: number[]; pClick: number[]; prob: number[]; loss: number; extra: number[][] }
+interface Outs { pImpression: number[]; pClick: number[]; prob: number[]; loss: number; extra: number[][]; aux: number }
+
+// ---- SIM soft / SIM hard / TWIN for one candidate row (as in sim-twin-oracle.test.ts) ----
+
+const vecMat = (x: readonly number[], w: Weights, name: string) => matVec(x, w.get(name)!.data as Float32Array, w.get(name)!.shape[1]!);
+function softmaxOver(logits: readonly number[], valid: readonly boolean[]): number[] {
+  const mx = Math.max(...logits.filter((_, i) => valid[i]));
+  const e = logits.map((l, i) => (valid[i] ? Math.exp(l - mx) : 0));
+  const s = e.reduce((p, q) => p + q, 0);
+  return e.map((v) => (s > 0 ? v / s : 0));
+}
+/** Top-k as SPEC fixes it: valid first, then score descending, then the lower index. */
+function topkOf(score: readonly number[], valid: readonly boolean[], k: number): { idx: number[]; ok: boolean[] } {
+  const order = score.map((_, i) => i).sort((a, b) => (Number(valid[b]) - Number(valid[a])) || (valid[a] && valid[b] ? score[b]! - score[a]! : 0) || a - b);
+  const idx = order.slice(0, k);
+  return { idx, ok: idx.map((i) => valid[i]!) };
+}
+/** ESU: single-head softmax attention of query q over the picked rows of S0 (padding zeroed). */
+function esuOracle(w: Weights, prefix: string, S0: Mat, q: number[], picks: number[], ok: boolean[], da: number): number[] {
+  const qq = vecMat(q, w, `${prefix}/esu/wq`);
+  const a = softmaxOver(picks.map((p, j) => (ok[j] ? dot(qq, vecMat(S0[p]!, w, `${prefix}/esu/wk`)) / Math.sqrt(da) : 0)), ok);
+  const out = new Array<number>(da).fill(0);
+  picks.forEach((p, j) => { if (ok[j]) vecMat(S0[p]!, w, `${prefix}/esu/wv`).forEach((v, t) => { out[t]! += a[j]! * v; }); });
+  return out;
+}
+/** The module output A for candidate query q (and SIM soft's GSU-pooled vector u). */
+function topkModuleOracle(c: ReturnType<typeof ifaConfig>, w: Weights, S0: Mat, sm: boolean[], q: number[], seqCat: number[], candCat: number): { A: number[]; pooled?: number[] } {
+  if (c.module === 'simSoft') {
+    const qg = vecMat(q, w, 'simSoft/gsu/wq');
+    const r = S0.map((e, n) => (sm[n] ? dot(qg, vecMat(e, w, 'simSoft/gsu/wk')) : 0));
+    const { idx, ok } = topkOf(r, sm, c.simSoft.k);
+    const a = softmaxOver(r.map((v) => v / Math.sqrt(c.simSoft.gsuDim)), sm);
+    const pooled = new Array<number>(S0[0]!.length).fill(0);
+    S0.forEach((e, n) => { if (sm[n]) e.forEach((v, t) => { pooled[t]! += a[n]! * v; }); });
+    return { A: esuOracle(w, 'simSoft', S0, q, idx, ok, c.simSoft.attentionDim), pooled };
+  }
+  if (c.module === 'simHard') {
+    const match = sm.map((m, n) => m && seqCat[n] === candCat);
+    const { idx, ok } = topkOf(match.map((_, n) => n), match, c.simHard.k); // most recent = highest position
+    return { A: esuOracle(w, 'simHard', S0, q, idx, ok, c.simHard.attentionDim) };
+  }
+  const { heads: H, headDim: dh, k } = c.twin;
+  const qq = vecMat(q, w, 'twin/wq');
+  const head = (x: number[], h: number) => x.slice(h * dh, (h + 1) * dh);
+  const keys = S0.map((e) => vecMat(e, w, 'twin/wk'));
+  const bias = S0.map((e) => vecMat(e.slice(c.dim + c.categoryDim), w, 'twin/wc'));   // the context embeddings: S's last columns
+  const logit = (n: number, h: number) => dot(head(qq, h), head(keys[n]!, h)) / Math.sqrt(dh) + bias[n]![h]!;
+  const gsu = S0.map((_, n) => (sm[n] ? Array.from({ length: H }, (__, h) => logit(n, h)).reduce((s, v) => s + v, 0) : 0));
+  const { idx, ok } = topkOf(gsu, sm, k);
+  const concat: number[] = [];
+  for (let h = 0; h < H; h++) {
+    const a = softmaxOver(idx.map((p, j) => (ok[j] ? logit(p, h) : 0)), ok);
+    const o = new Array<number>(dh).fill(0);
+    idx.forEach((p, j) => { if (ok[j]) head(vecMat(S0[p]!, w, 'twin/wv'), h).forEach((v, t) => { o[t]! += a[j]! * v; }); });
+    concat.push(...o);
+  }
+  return { A: vecMat(concat, w, 'twin/wo') };
+}
 
 /** The model of models/ifa.ts transcribed into loops, per request. */
-function modelOracle(cfg: Partial<IfaConfig>, w: Weights, f: Record<string, HostTensor>, rows: number): Outs {
+function modelOracle(cfg: IfaConfigInput, w: Weights, f: Record<string, HostTensor>, rows: number): Outs {
   const c = ifaConfig(cfg);
   const C = c.candidates, N = c.seqLen;
   const W = (n: string) => w.get(n)!;
   const emb = (n: string, id: number) => { const t = W(n); const d = t.shape[1]!; return Array.from(t.data.slice(id * d, (id + 1) * d)); };
   const at = (n: string, i: number) => Number(f[n]!.data[i]);
   const proj = (m: Mat, n: string) => m.map((row) => matVec(row, W(n).data as Float32Array, W(n).shape[1]!));
-  const tower = (name: string, h: number[]) => {
+  const mlpOf = (prefix: string, h: number[]) => {
     let x = h;
-    c.towers.forEach((_, l) => { x = matVec(x, W(`towers/${name}/l${l}/w`).data as Float32Array, W(`towers/${name}/l${l}/b`).shape[0]!).map((v, j) => Math.max(v + W(`towers/${name}/l${l}/b`).data[j]!, 0)); });
+    c.towers.forEach((_, l) => { x = matVec(x, W(`${prefix}/l${l}/w`).data as Float32Array, W(`${prefix}/l${l}/b`).shape[0]!).map((v, j) => Math.max(v + W(`${prefix}/l${l}/b`).data[j]!, 0)); });
     const l = c.towers.length;
-    return matVec(x, W(`towers/${name}/l${l}/w`).data as Float32Array, 1)[0]! + W(`towers/${name}/l${l}/b`).data[0]!;
+    return matVec(x, W(`${prefix}/l${l}/w`).data as Float32Array, 1)[0]! + W(`${prefix}/l${l}/b`).data[0]!;
   };
-  const outs: Outs = { pImpression: [], pClick: [], prob: [], loss: 0, extra: c.objectives.map(() => []) };
+  const tower = (name: string, h: number[]) => mlpOf(`towers/${name}`, h);
+  const outs: Outs = { pImpression: [], pClick: [], prob: [], loss: 0, extra: c.objectives.map(() => []), aux: 0 };
+  let auxTotal = 0, auxCount = 0;
   const esmm: EsmmCase = { imp: [], clk: [], yImp: [], yClk: [], mask: [], extra: c.objectives.map(() => ({ logit: [], label: [] })) };
   for (let r = 0; r < rows; r++) {
     const u = [...emb('emb/user', at('user', r)), ...c.profile.flatMap((_, k) => emb(`emb/profile${k}`, at('profile', r * c.profile.length + k)))];
@@ -347,7 +410,20 @@ function modelOracle(cfg: Partial<IfaConfig>, w: Weights, f: Record<string, Host
     const S0 = S.map((row, n) => (sm[n] ? row : row.map(() => 0)));
     const C0 = Cf.map((row, i) => (cm[i] ? row : row.map(() => 0)));
     let A: Mat;
-    if (c.module === 'ifa') {
+    const seqCat = Array.from({ length: N }, (_, n) => at('seqCategory', r * N + n));
+    if (c.module === 'simSoft' || c.module === 'simHard' || c.module === 'twin') {
+      // every candidate row, padded ones included (their outputs are zeroed after the towers)
+      const per = Cf.map((q, i) => topkModuleOracle(c, w, S0, sm, q, seqCat, at('candCategory', r * C + i)));
+      A = per.map((x) => x.A);
+      if (c.module === 'simSoft' && c.simSoft.auxWeight > 0) {
+        per.forEach((x, i) => {
+          if (!cm[i] || at('impression', r * C + i) !== 1) return;
+          const g = mlpOf('simSoft/aux', [...x.pooled!, ...Cf[i]!]);
+          auxTotal += softplus(g) - at('click', r * C + i) * g;
+          auxCount++;
+        });
+      }
+    } else if (c.module === 'ifa') {
       A = fastAttnOracle(proj(C0, 'ifa/cross/w_q'), proj(S0, 'ifa/cross/w_k'), proj(S0, 'ifa/cross/w_v'), sm, c.kernel, c.attnDim).map((row, i) => (cm[i] ? row : row.map(() => 0)));
     } else if (c.module === 'avgPool') {
       const nValid = sm.filter(Boolean).length;
@@ -380,11 +456,12 @@ function modelOracle(cfg: Partial<IfaConfig>, w: Weights, f: Record<string, Host
       });
     }
   }
-  outs.loss = esmmOracle(esmm);
+  outs.aux = auxCount ? auxTotal / auxCount : 0;
+  outs.loss = esmmOracle(esmm) + (c.module === 'simSoft' ? c.simSoft.auxWeight * outs.aux : 0);
   return outs;
 }
 
-function modelFeeds(g: Graph, cfg: Partial<IfaConfig>, rows: number, seed: number): Record<string, HostTensor> {
+function modelFeeds(g: Graph, cfg: IfaConfigInput, rows: number, seed: number): Record<string, HostTensor> {
   const f = randomFeeds(g, { batch: rows }, seed, ifaGens(cfg)) as Record<string, HostTensor>;
   (f['candMask']!.data as Uint8Array).set(CAND_ROWS.slice(0, rows).flat().map(Number));
   (f['seqMask']!.data as Uint8Array).set(SEQ_ROWS.slice(0, rows).flat().map(Number));
@@ -392,10 +469,13 @@ function modelFeeds(g: Graph, cfg: Partial<IfaConfig>, rows: number, seed: numbe
 }
 
 describe('the IFA request model against a loop transcription (training graph)', () => {
-  const variants: Array<[string, Partial<IfaConfig>]> = [
-    ...MODULES.map((module): [string, Partial<IfaConfig>] => [module, { ...T, module }]),
+  const variants: Array<[string, IfaConfigInput]> = [
+    ...MODULES.map((module): [string, IfaConfigInput] => [module, { ...T, module }]),
     ['ifa, elu1, no self attention, extra objective', { ...T, kernel: 'elu1', relationAware: false, objectives: ['like'] }],
     ['ifa, relu, no profile/cross/context columns', { ...T, kernel: 'relu', profile: [], cross: [], context: [] }],
+    ['simSoft, K = N = 12, no auxiliary loss, extra objective', { ...T, module: 'simSoft', simSoft: { ...T.simSoft, k: 12, auxWeight: 0 }, objectives: ['like'] }],
+    ['simHard, K = 1, no context columns, no self attention', { ...T, module: 'simHard', simHard: { ...T.simHard, k: 1 }, context: [], relationAware: false }],
+    ['twin, one head, outDim default, one context column', { ...T, module: 'twin', twin: { k: 6, heads: 1, headDim: 3 }, context: [4] }],
   ];
   for (const [label, cfg] of variants) {
     it(label, () => {
@@ -409,12 +489,52 @@ describe('the IFA request model against a loop transcription (training graph)', 
       expect(worstRel(Array.from(got['prob']!.data), want.prob)).toBeLessThan(1e-12);
       expect(Math.abs(got['loss']!.data[0]! - want.loss)).toBeLessThan(1e-12);
       (cfg.objectives ?? []).forEach((_, k) => expect(worstRel(Array.from(got['pLike']!.data), want.extra[k]!)).toBeLessThan(1e-12));
+      // SIM soft's auxiliary loss is really in the total (impressed valid candidates exist in these feeds)
+      if (cfg.module === 'simSoft' && ifaConfig(cfg).simSoft.auxWeight > 0) expect(want.aux).toBeGreaterThan(0.1);
       // padded candidates output 0; request 2 has none valid
       expect(Array.from(got['prob']!.data.slice(10, 15))).toEqual([0, 0, 0, 0, 0]);
       expect(Array.from(got['pImpression']!.data.slice(8, 10))).toEqual([0, 0]);
       expect(Array.from(got['pImpression']!.data.slice(5, 8)).every((p) => p > 0)).toBe(true);
     });
   }
+});
+
+describe("SIM soft's auxiliary GSU loss", () => {
+  const cfg: IfaConfigInput = { ...T, module: 'simSoft' };
+  const GSU = ['simSoft/gsu/wq', 'simSoft/gsu/wk'];
+  it('is the only path into the GSU projections: zero gradients without it (top-k passes none)', () => {
+    const g0 = buildIfaTrain({ ...cfg, simSoft: { ...T.simSoft, auxWeight: 0 } });
+    const w = randomWeights(g0, 21);
+    const grads = gradRef(g0, w, modelFeeds(g0, cfg, 4, 9), 'loss').paramGrads;
+    for (const name of GSU) expect(Array.from(grads.get(name)!).every((x) => x === 0), name).toBe(true);
+    expect(Array.from(grads.get('simSoft/esu/wk')!).some((x) => x !== 0)).toBe(true);
+  });
+
+  it('with it, the gradients of the loss into the GSU projections and the auxiliary head match central finite differences of the oracle', () => {
+    const g = buildIfaTrain(cfg);
+    const w = randomWeights(g, 21);
+    const f = modelFeeds(g, cfg, 4, 9);
+    const grads = gradRef(g, w, f, 'loss').paramGrads;
+    const w64: Weights = new Map([...w].map(([n, t]) => [n, { ...t, data: Float64Array.from(t.data as Float32Array) } as never]));
+    const h = 1e-6;
+    let worst = 0, checked = 0, largest = 0;
+    for (const name of [...GSU, 'simSoft/aux/l0/w', 'simSoft/aux/l1/b']) {
+      const data = w64.get(name)!.data as unknown as Float64Array;
+      for (let i = 0; i < data.length; i += name === 'simSoft/aux/l0/w' ? 7 : 1) {
+        const x = data[i]!;
+        data[i] = x + h; const up = modelOracle(cfg, w64, f, 4).loss;
+        data[i] = x - h; const down = modelOracle(cfg, w64, f, 4).loss;
+        data[i] = x;
+        const fd = (up - down) / (2 * h), got = grads.get(name)![i]!;
+        worst = Math.max(worst, Math.abs(got - fd));
+        largest = Math.max(largest, Math.abs(got));
+        checked++;
+      }
+    }
+    expect(checked).toBeGreaterThan(50);
+    expect(largest).toBeGreaterThan(1e-3);
+    expect(worst).toBeLessThan(1e-8);
+  });
 });
 
 describe('serving graph == training graph row of the same request (ref-cpu, 1e-12)', () => {
@@ -444,20 +564,23 @@ describe('serving graph == training graph row of the same request (ref-cpu, 1e-1
     }
   }
 
-  it('outputs of valid candidates do not depend on what padded candidates and events hold', () => {
-    const cfg = { ...T };
-    const serve = buildIfa(cfg);
-    const w = initWeights(serve, 3);
-    const base = randomFeeds(serve, { cand: 6, seq: 9 }, 4, ifaGens(cfg)) as Record<string, HostTensor>;
-    (base['candMask']!.data as Uint8Array).set([1, 1, 1, 1, 0, 0]);
-    (base['seqMask']!.data as Uint8Array).set([1, 1, 1, 1, 1, 0, 0, 0, 0]);
-    const other = structuredClone(base);
-    for (const [name, from] of [['cand', 4], ['candCategory', 4], ['seq', 5], ['seqCategory', 5]] as const) {
-      const d = other[name]!.data as Int32Array;
-      for (let i = from; i < d.length; i++) d[i] = (d[i]! + 3) % 6;
-    }
-    const a = runRef(serve, w, base), b = runRef(serve, w, other);
-    expect(Array.from(a['prob']!.data)).toEqual(Array.from(b['prob']!.data));
-    expect(Array.from(a['prob']!.data.slice(4))).toEqual([0, 0]);
-  });
+  for (const module of ['ifa', 'simSoft', 'simHard', 'twin'] as const) {
+    it(`${module}: outputs of valid candidates do not depend on what padded candidates and events hold`, () => {
+      const cfg = { ...T, module };
+      const serve = buildIfa(cfg);
+      const n = module === 'ifa' ? 9 : 12;   // the top-k modules serve the static N = 12
+      const w = initWeights(serve, 3);
+      const base = randomFeeds(serve, { cand: 6, seq: n }, 4, ifaGens(cfg)) as Record<string, HostTensor>;
+      (base['candMask']!.data as Uint8Array).set([1, 1, 1, 1, 0, 0]);
+      (base['seqMask']!.data as Uint8Array).set(Array.from({ length: n }, (_, i) => Number(i < 5)));
+      const other = structuredClone(base);
+      for (const [name, from] of [['cand', 4], ['candCategory', 4], ['seq', 5], ['seqCategory', 5], ['seqContext', 10]] as const) {
+        const d = other[name]!.data as Int32Array;
+        for (let i = from; i < d.length; i++) d[i] = (d[i]! + 1) % 3;
+      }
+      const a = runRef(serve, w, base), b = runRef(serve, w, other);
+      expect(Array.from(a['prob']!.data)).toEqual(Array.from(b['prob']!.data));
+      expect(Array.from(a['prob']!.data.slice(4))).toEqual([0, 0]);
+    });
+  }
 });

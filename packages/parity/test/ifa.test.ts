@@ -2,14 +2,15 @@
  * IFA across backends: ref-cpu (float64) vs tfjs cpu / wasm (float32, forward and gradients) vs
  * ONNX Runtime (forward), for the blocks (cross + self fastAttn with each kernel, NaN padding;
  * the ESMM loss at ordinary and extreme logits) and for the request model's training and
- * serving graphs (every module and the ablations); the serving graph exported once with
- * symbolic cand / seq and run at two (C, N) pairs on ORT and tfjs; the ONNX checker on the
- * exports. Numerics (long sequences, scaled embeddings, all padding) are in ifa-numerics.test.ts,
+ * serving graphs (every module, the top-k baselines SIM soft / SIM hard / TWIN included, and the
+ * ablations); the serving graph exported once with symbolic cand (and seq for the linear modules;
+ * the top-k modules keep a static N) and run at two (C, N) pairs on ORT and tfjs; the ONNX
+ * checker on the exports. Numerics (long sequences, scaled embeddings, all padding) are in ifa-numerics.test.ts,
  * the float64 oracles in ifa-oracle.test.ts.
  */
 import { describe, expect, it } from 'vitest';
 import {
-  type FeatureSchema, GraphBuilder, type HostTensor, type IfaConfig, type IfaKernel, buildIfa, buildIfaTrain, esmmLoss, init, initWeights, weightsFor,
+  type FeatureSchema, GraphBuilder, type HostTensor, IFA_TOPK_MODULES, type IfaConfigInput, type IfaKernel, buildIfa, buildIfaTrain, esmmLoss, init, initWeights, weightsFor,
 } from '@lctr/spec';
 import { IFA_TEST_CONFIG, gen, ifaAttentionTestGraph, ifaGens, randomFeeds } from '@lctr/spec/testing';
 import { runRef, toHost } from '@lctr/ref-cpu';
@@ -19,7 +20,7 @@ import { type ParityReport, checkParity, compareTensors, formatParityLine } from
 
 const T = IFA_TEST_CONFIG;
 const KERNELS: readonly IfaKernel[] = ['softplus', 'relu', 'elu1'];
-const MODULES = ['ifa', 'avgPool', 'fullAttention'] as const;
+const MODULES = ['ifa', 'avgPool', 'fullAttention', 'simSoft', 'simHard', 'twin'] as const;
 const lines: string[] = [];
 function record(r: ParityReport): ParityReport {
   lines.push(formatParityLine(r));
@@ -81,10 +82,13 @@ describe('IFA blocks: ref-cpu vs tfjs cpu/wasm vs ORT', () => {
 
 // ---- the request model ----
 
-const VARIANTS: Array<[string, Partial<IfaConfig>]> = [
-  ...MODULES.map((module): [string, Partial<IfaConfig>] => [module, { ...T, module }]),
+const VARIANTS: Array<[string, IfaConfigInput]> = [
+  ...MODULES.map((module): [string, IfaConfigInput] => [module, { ...T, module }]),
   ['ifa relu, no self attention', { ...T, kernel: 'relu', relationAware: false }],
   ['ifa elu1, extra objective', { ...T, kernel: 'elu1', objectives: ['like'] }],
+  ['simSoft K = N, no auxiliary loss, no self attention', { ...T, module: 'simSoft', simSoft: { ...T.simSoft, k: 12, auxWeight: 0 }, relationAware: false }],
+  ['simHard K = 1, extra objective', { ...T, module: 'simHard', simHard: { ...T.simHard, k: 1 }, objectives: ['like'] }],
+  ['twin one head, one context column', { ...T, module: 'twin', twin: { k: 6, heads: 1, headDim: 3 }, context: [4] }],
 ];
 
 describe('IFA model: training graph (forward + gradients of the loss) and serving graph (forward), every backend', () => {
@@ -97,14 +101,15 @@ describe('IFA model: training graph (forward + gradients of the loss) and servin
       const r = record(await checkParity({ name: `ifa-train ${label}`, graph: train, weights: w, inputs: f, gradOutput: 'loss' }));
       expect(r.failures).toEqual([]);
       expect(r.entries.filter((e) => e.kind === 'grad').length).toBe(2 * train.params.length);
+      // the top-k modules serve a static N = 12 (their schema has no 'seq' symbol)
       const s = record(await checkParity({ name: `ifa-serve ${label}`, graph: serve, weights: weightsFor(serve, w), inputs: randomFeeds(serve, { cand: 6, seq: 9 }, 8, ifaGens(cfg)) }));
       expect(s.failures).toEqual([]);
     });
   }
 });
 
-describe('IFA serving graph: one export with symbolic cand and seq, run at two (C, N) pairs', () => {
-  it('ORT and tfjs at (C, N) = (3, 5) and (17, 40) match ref-cpu; the ONNX checker accepts the exports', async () => {
+describe('IFA serving graph: one export with symbolic cand (and seq), run at two (C, N) pairs', () => {
+  it('ORT and tfjs at (C, N) = (3, 5) and (17, 40) (top-k modules: (3, 12) and (17, 12)) match ref-cpu; the ONNX checker accepts the exports', async () => {
     const exports: Uint8Array[] = [];
     for (const module of MODULES) {
       const cfg = { ...T, module, objectives: ['like'] };
@@ -117,7 +122,8 @@ describe('IFA serving graph: one export with symbolic cand and seq, run at two (
       const model = compileTfjs(serve);
       model.setWeights(w);
       try {
-        for (const [C, N] of [[3, 5], [17, 40]] as const) {
+        const topk = IFA_TOPK_MODULES.includes(module);
+        for (const [C, N] of topk ? [[3, 12], [17, 12]] as const : [[3, 5], [17, 40]] as const) {
           const f = randomFeeds(serve, { cand: C, seq: N }, C * 100 + N, ifaGens(cfg)) as Record<string, HostTensor>;
           const want = runRef(serve, w, f);
           const ort = await session.run(f as never), tf = model.run(f as never);
@@ -141,6 +147,6 @@ describe('IFA serving graph: one export with symbolic cand and seq, run at two (
 describe('IFA parity report', () => {
   it('the measured worst errors per case (PARITY.md material)', () => {
     console.log(lines.join('\n'));
-    expect(lines.length).toBe(3 + 2 + 2 * 5);
+    expect(lines.length).toBe(3 + 2 + 2 * VARIANTS.length);
   });
 });

@@ -12,7 +12,7 @@ import {
   buildKeepServedKnowledge, buildKeepTrain, buildKeepTwoTowerTrain, buildKeepUserCategoryTable, buildKeepUserTable, initWeights, weightsFor,
 } from '@lctr/spec';
 import {
-  KEEP_DEGENERATE_TEST_CONFIG, KEEP_TEST_CONFIG, KEEP_TWO_TOWER_TEST_CONFIG, gen, keepGens, nestKeepLabels, randomFeeds,
+  KEEP_DEGENERATE_TEST_CONFIG, KEEP_TEST_CONFIG, KEEP_TWO_TOWER_TEST_CONFIG, gen, keepGens, keepPluggedWeights, keepSpreadWeights, nestKeepLabels, randomFeeds,
 } from '@lctr/spec/testing';
 import { checkParity, formatParityLine } from '../src/index.ts';
 
@@ -28,18 +28,7 @@ async function parity(name: string, graph: Graph, weights: Map<string, HostTenso
   return r;
 }
 
-/**
- * Initial weights with the embedding tables drawn N(0, 1) instead of N(0, 0.05²): with tiny embeddings
- * every sample reaches the deep towers with nearly the same activations, so a bias gradient is a sum of
- * nearly cancelling per-sample terms (1e-6 of the other gradients) and float32 rounding dominates it.
- * Spread-out samples keep the comparison about the kernels, not about that cancellation.
- */
-function spreadWeights(g: Graph, seed: number): Map<string, HostTensor<'float32'>> {
-  const w = initWeights(g, seed);
-  const rng = new Rng(seed);
-  for (const [n, t] of w) if (n.startsWith('emb/')) w.set(n, { ...t, data: Float32Array.from(t.data, () => rng.normal()) });
-  return w;
-}
+const spreadWeights = keepSpreadWeights;
 
 describe('KEEP extractor parity', () => {
   it('training graph: three task losses and probabilities, gradients of the summed loss', async () => {
@@ -81,16 +70,7 @@ const GENS = {
   targetSeq: gen.ints(BASE.targetItems), targetSeqCategory: gen.ints(BASE.categories), targetSeqMask: gen.prefixMask(),
   sourceSeq: gen.ints(BASE.sourceItems), sourceSeqCategory: gen.ints(BASE.categories), sourceSeqMask: gen.prefixMask(), label: gen.ints(2),
 };
-/** initial weights with the zero-initialised last plug-in layer replaced by seeded values (else plugin/l0 gets zero gradient) */
-function pluggedWeights(g: Graph, seed: number): Map<string, HostTensor<'float32'>> {
-  const w = initWeights(g, seed);
-  const rng = new Rng(seed);
-  for (const n of ['plugin/l1/w', 'plugin/l1/b']) {
-    const t = w.get(n)!;
-    w.set(n, { ...t, data: Float32Array.from(t.data, () => 0.3 * rng.normal()) });
-  }
-  return w;
-}
+const pluggedWeights = keepPluggedWeights;
 
 describe.each([
   ['din', { ...KNOWLEDGE }, () => buildDinTrain({ ...BASE, attention: [6], knowledge: KNOWLEDGE }), () => buildDin({ ...BASE, attention: [6], knowledge: KNOWLEDGE })],

@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import {
-  type Dim, type FeatureSchema, GraphBuilder, IFA_DEFAULTS, type IfaConfig, buildIfa, buildIfaTrain, candidateSelfAttention, crossAttention,
+  type Dim, type FeatureSchema, GraphBuilder, IFA_DEFAULTS, IFA_TOPK_MODULES, IFA_WIRED_MODULES, type IfaConfigInput, buildIfa, buildIfaTrain, candidateSelfAttention, crossAttention,
   esmmLoss, fastAttn, graphFromJSON, ifaConfig, ifaObjectiveOutput, ifaSchema, ifaSeqLen, serializeGraph, symbolsOf,
 } from '../src/index.ts';
 import { IFA_TEST_CONFIG } from '../src/testing/index.ts';
@@ -24,13 +24,18 @@ describe('ifa config', () => {
       users: 10000, targetItems: 2000, sourceItems: 20000, categories: 33, profile: [8, 2], cross: [8, 8], context: [6],
       candidates: 20, seqLen: 1000, dim: 16, categoryDim: 8, crossDim: 4, contextDim: 4, attnDim: 32, kernel: 'softplus', eps: 1e-6,
       towers: [128, 64], module: 'ifa', fullSequence: true, shortLen: 50, relationAware: true, objectives: [],
+      simSoft: { k: 50, gsuDim: 16, attentionDim: 32, auxWeight: 1 }, simHard: { k: 50, attentionDim: 32 }, twin: { k: 50, heads: 2, headDim: 16 },
     });
     expect(ifaConfig()).toEqual(IFA_DEFAULTS);
     expect(ifaConfig({ dim: 8, module: 'avgPool', candidates: undefined })).toEqual({ ...IFA_DEFAULTS, dim: 8, module: 'avgPool' });
+    // module sections merge field by field
+    expect(ifaConfig({ simSoft: { k: 7 }, twin: { outDim: 5, heads: undefined } })).toEqual({
+      ...IFA_DEFAULTS, simSoft: { k: 7, gsuDim: 16, attentionDim: 32, auxWeight: 1 }, twin: { k: 50, heads: 2, headDim: 16, outDim: 5 },
+    });
   });
 
-  const cases: ReadonlyArray<[Partial<IfaConfig>, string]> = [
-    [{ heads: 2 } as never, "ifa config: unknown field(s) 'heads'; known fields: users, targetItems, sourceItems, categories, profile, cross, context, candidates, seqLen, dim, categoryDim, crossDim, contextDim, attnDim, kernel, eps, towers, module, fullSequence, shortLen, relationAware, objectives"],
+  const cases: ReadonlyArray<[IfaConfigInput, string]> = [
+    [{ heads: 2 } as never, "ifa config: unknown field(s) 'heads'; known fields: users, targetItems, sourceItems, categories, profile, cross, context, candidates, seqLen, dim, categoryDim, crossDim, contextDim, attnDim, kernel, eps, towers, module, fullSequence, shortLen, relationAware, objectives, simSoft, simHard, twin"],
     [{ dim: 0 }, 'ifa config: dim must be a positive integer, got 0'],
     [{ attnDim: 2.5 }, 'ifa config: attnDim must be a positive integer, got 2.5'],
     [{ candidates: -1 }, 'ifa config: candidates must be a positive integer, got -1'],
@@ -47,15 +52,26 @@ describe('ifa config', () => {
     [{ objectives: ['Like'] }, 'ifa config: objectives[0] must be a name of letters and digits starting with a lower-case letter, got "Like"'],
     [{ objectives: ['like', 'click'] }, 'ifa config: objectives[1] must be a name other than the model\'s inputs and outputs (user, profile, cand, candCategory, candMask, candCross, seq, seqCategory, seqMask, seqContext, impression, click, loss, prob), got "click"'],
     [{ objectives: ['like', 'like'] }, 'ifa config: objectives[1] must be a name not listed twice, got "like"'],
+    // module sections
+    [{ simSoft: 3 as never }, 'ifa config: simSoft must be an object, got 3'],
+    [{ twin: { k: 4, dim: 2 } as never }, "ifa config: unknown field(s) 'twin.dim'; known fields of twin: k, heads, headDim, outDim"],
+    [{ simSoft: { gsuDim: 0 } }, 'ifa config: simSoft.gsuDim must be a positive integer, got 0'],
+    [{ simSoft: { auxWeight: -1 } }, 'ifa config: simSoft.auxWeight must be a finite number >= 0, got -1'],
+    [{ simHard: { attentionDim: 1.5 } }, 'ifa config: simHard.attentionDim must be a positive integer, got 1.5'],
+    [{ twin: { outDim: 0 } }, 'ifa config: twin.outDim must be a positive integer, got 0'],
+    [{ module: 'simSoft', seqLen: 40 }, 'ifa config: simSoft.k must be <= the sequence length the model reads, N = 40 (seqLen), got 50'],
+    [{ module: 'twin', fullSequence: false, shortLen: 20 }, 'ifa config: twin.k must be <= the sequence length the model reads, N = 20 (min(shortLen, seqLen)), got 50'],
+    [{ module: 'twin', context: [] }, 'ifa config: context must be at least one context column for module \'twin\' (its per-event cross-feature biases), got []'],
   ];
   for (const [cfg, message] of cases) it(message.slice(0, 90), () => expect(errorOf(() => ifaConfig(cfg))).toBe(message));
 
-  it('SIM soft / SIM hard / TWIN are accepted by the config but not built yet', () => {
-    for (const module of ['simSoft', 'simHard', 'twin'] as const) {
-      expect(ifaConfig({ module }).module).toBe(module);
-      expect(errorOf(() => buildIfaTrain({ ...T, module }))).toBe(
-        `ifa: module '${module}' is not wired yet (the request model builds 'ifa', 'avgPool', 'fullAttention'; SIM/TWIN on requests come with the perRequest layout)`);
-    }
+  it('every module is wired; k is checked only for the module in use', () => {
+    expect(IFA_WIRED_MODULES).toEqual(['ifa', 'avgPool', 'fullAttention', 'simSoft', 'simHard', 'twin']);
+    expect(IFA_TOPK_MODULES).toEqual(['simSoft', 'simHard', 'twin']);
+    for (const module of IFA_WIRED_MODULES) expect(Object.keys(buildIfaTrain({ ...T, module }).outputs)).toEqual(['pImpression', 'pClick', 'prob', 'loss']);
+    expect(ifaConfig({ module: 'ifa', seqLen: 12 }).simSoft.k).toBe(50);
+    // SIM soft / SIM hard do not need context columns (TWIN does)
+    expect(() => buildIfaTrain({ ...T, module: 'simHard', context: [] })).not.toThrow();
   });
 });
 
@@ -91,6 +107,22 @@ describe('ifa schemas', () => {
     const byName = (s: FeatureSchema) => Object.entries(s).map(([name, d]) => ({ name, ...d }));
     expect(buildIfaTrain(T).inputs).toEqual(byName(ifaSchema(T, 'train')));
     expect(buildIfa(T).inputs).toEqual(byName(ifaSchema(T, 'serve')));
+  });
+
+  it('serving SIM soft / SIM hard / TWIN: seq keeps the static N (top-k); a symbolic seq is refused; the linear modules may take a static one', () => {
+    const seqDims = (g: { inputs: ReadonlyArray<{ name: string; shape: readonly Dim[] }> }) => g.inputs.filter((i) => i.name.startsWith('seq')).map((i) => `${i.name} [${i.shape.join(', ')}]`);
+    for (const module of IFA_TOPK_MODULES) {
+      expect(seqDims(buildIfa({ ...T, module }))).toEqual(['seq [1, 12]', 'seqCategory [1, 12]', 'seqMask [1, 12]', 'seqContext [1, 12, 2]']);
+      expect(ifaSchema({ ...T, module }, 'serve')['cand']!.shape).toEqual([1, 'cand']);
+      expect(ifaSchema({ ...T, module, fullSequence: false, shortLen: 6 }, 'serve')['seqMask']!.shape).toEqual([1, 6]);
+    }
+    expect(errorOf(() => buildIfa({ ...T, module: 'simHard' }, { seq: 'symbolic' }))).toBe(
+      "ifa: module 'simHard' needs a static sequence length N (a top-k over the N events, a position constant of length N): its serving graph takes seq [1, 12] (the config's N, right-padded), got seq 'symbolic'");
+    expect(errorOf(() => ifaSchema({ ...T, module: 'twin' }, 'serve', { seq: 'symbolic' }))).toBe(
+      "ifa: module 'twin' needs a static sequence length N (a top-k over the N events): its serving graph takes seq [1, 12] (the config's N, right-padded), got seq 'symbolic'");
+    expect(errorOf(() => buildIfa(T, { seq: 'fixed' as never }))).toBe(`ifa serving options: seq must be 'symbolic' or 'static', got "fixed"`);
+    expect(seqDims(buildIfa(T, { seq: 'static' }))[0]).toBe('seq [1, 12]');
+    expect(seqDims(buildIfa(T))[0]).toBe('seq [1, seq]');
   });
 
   it('empty profile / cross / context columns leave those inputs out', () => {
@@ -137,20 +169,33 @@ describe('ifa graphs', () => {
     expect(shapes(buildIfaTrain({ ...T, relationAware: false })).filter((s) => s.startsWith('towers/impression/l0/w') || s.startsWith('ifa/self'))).toEqual(['towers/impression/l0/w [25, 6]']);
     expect(shapes(buildIfaTrain({ ...T, module: 'avgPool' })).filter((s) => s.startsWith('towers/click/l0/w') || s.startsWith('ifa/cross'))).toEqual(['towers/click/l0/w [35, 6]']);
     expect(shapes(buildIfaTrain({ ...T, module: 'fullAttention' })).filter((s) => s.startsWith('fullAttention/'))).toEqual(['fullAttention/w_q [6, 3]', 'fullAttention/w_k [10, 3]', 'fullAttention/w_v [10, 3]']);
+    // the top-k modules: query = Cf (6), behaviours = S (10); A is 3 wide in each (T's sections), so the towers keep [28, 6]
+    const moduleParams = (cfg: IfaConfigInput) => shapes(buildIfaTrain(cfg)).filter((s) => !/^(emb|ifa|towers)\//.test(s) || s.startsWith('towers/click/l0/w'));
+    expect(moduleParams({ ...T, module: 'simSoft' })).toEqual([
+      'simSoft/gsu/wq [6, 3]', 'simSoft/gsu/wk [10, 3]', 'simSoft/esu/wq [6, 3]', 'simSoft/esu/wk [10, 3]', 'simSoft/esu/wv [10, 3]',
+      // the auxiliary head reads [gsuPooled (10) ‖ Cf (6)], same hidden sizes as the towers
+      'simSoft/aux/l0/w [16, 6]', 'simSoft/aux/l0/b [6]', 'simSoft/aux/l1/w [6, 1]', 'simSoft/aux/l1/b [1]', 'towers/click/l0/w [28, 6]',
+    ]);
+    expect(moduleParams({ ...T, module: 'simSoft', simSoft: { ...T.simSoft, auxWeight: 0 } }).filter((s) => s.startsWith('simSoft/aux'))).toEqual([]);
+    expect(moduleParams({ ...T, module: 'simHard' })).toEqual(['simHard/esu/wq [6, 3]', 'simHard/esu/wk [10, 3]', 'simHard/esu/wv [10, 3]', 'towers/click/l0/w [28, 6]']);
+    // TWIN's cross-feature biases read the two context columns (2 x 2)
+    expect(moduleParams({ ...T, module: 'twin' })).toEqual(['twin/wq [6, 4]', 'twin/wk [10, 4]', 'twin/wc [4, 2]', 'twin/wv [10, 4]', 'twin/wo [4, 3]', 'towers/click/l0/w [28, 6]']);
+    expect(moduleParams({ ...T, module: 'twin', twin: { ...T.twin, outDim: undefined } })).toContain('towers/click/l0/w [29, 6]');
   });
 
-  it('serving and training graphs share every parameter, name and shape', () => {
-    for (const module of ['ifa', 'avgPool', 'fullAttention'] as const) {
+  it("serving and training graphs share every parameter, name and shape (less SIM soft's training-only auxiliary head)", () => {
+    for (const module of IFA_WIRED_MODULES) {
       for (const relationAware of [true, false]) {
         const cfg = { ...T, module, relationAware, objectives: ['like'] };
-        expect(shapes(buildIfa(cfg))).toEqual(shapes(buildIfaTrain(cfg)));
+        expect(shapes(buildIfa(cfg))).toEqual(shapes(buildIfaTrain(cfg)).filter((s) => !s.startsWith('simSoft/aux/')));
       }
     }
+    expect(shapes(buildIfaTrain({ ...T, module: 'simSoft' })).filter((s) => s.startsWith('simSoft/aux/')).length).toBe(4);
   });
 
   it("cost: the 'ifa' module never builds a tensor with both the candidate and the sequence axis; 'fullAttention' does", () => {
     const hasCxN = (d: readonly Dim[]) => { const syms = d.flatMap(symbolsOf); return syms.includes('cand') && syms.includes('seq'); };
-    const crossing = (cfg: Partial<IfaConfig>) => buildIfa(cfg).nodes.flatMap((n) => n.outputs.filter((o) => hasCxN(o.shape)).map((o) => `${n.op} [${o.shape.join(', ')}]`));
+    const crossing = (cfg: IfaConfigInput) => buildIfa(cfg).nodes.flatMap((n) => n.outputs.filter((o) => hasCxN(o.shape)).map((o) => `${n.op} [${o.shape.join(', ')}]`));
     expect(crossing(T)).toEqual([]);
     expect(crossing({ ...T, module: 'avgPool' })).toEqual([]);
     expect(crossing({ ...T, module: 'fullAttention' }).length).toBeGreaterThan(0);
@@ -160,7 +205,7 @@ describe('ifa graphs', () => {
   it('graph JSON round-trips; the config in meta rebuilds the same graph', () => {
     const g = buildIfaTrain({ ...T, objectives: ['like'], kernel: 'elu1' });
     expect(serializeGraph(graphFromJSON(serializeGraph(g)))).toEqual(serializeGraph(g));
-    expect(serializeGraph(buildIfaTrain(JSON.parse(JSON.stringify(g.meta['config'])) as Partial<IfaConfig>))).toEqual(serializeGraph(g));
+    expect(serializeGraph(buildIfaTrain(JSON.parse(JSON.stringify(g.meta['config'])) as IfaConfigInput))).toEqual(serializeGraph(g));
   });
 });
 

@@ -2,13 +2,18 @@
 import { GraphBuilder } from '../builder.ts';
 import type { Graph } from '../graph.ts';
 import { type IfaKernel, candidateSelfAttention, crossAttention } from '../blocks/ifa.ts';
-import type { IfaConfig } from '../models/ifa.ts';
+import type { IfaConfigInput } from '../models/ifa.ts';
 import { type FeedGen, gen } from './random-feeds.ts';
 
-/** C = 5 candidates, N = 12 events, d = 4 + 2, attention 3: every mask rule is exercised in milliseconds. */
-export const IFA_TEST_CONFIG: Partial<IfaConfig> = {
+/**
+ * C = 5 candidates, N = 12 events, d = 4 + 2, attention 3: every mask rule is exercised in
+ * milliseconds. SIM soft / SIM hard / TWIN pick K = 4 of the 12 events (fewer than K valid in the
+ * short requests, so padding picks occur).
+ */
+export const IFA_TEST_CONFIG: IfaConfigInput = {
   users: 7, targetItems: 30, sourceItems: 40, categories: 6, profile: [3, 2], cross: [4, 3], context: [5, 3],
   candidates: 5, seqLen: 12, dim: 4, categoryDim: 2, crossDim: 2, contextDim: 2, attnDim: 3, towers: [6],
+  simSoft: { k: 4, gsuDim: 3, attentionDim: 3, auxWeight: 0.5 }, simHard: { k: 4, attentionDim: 3 }, twin: { k: 4, heads: 2, headDim: 2, outDim: 3 },
 };
 
 /**
@@ -16,7 +21,7 @@ export const IFA_TEST_CONFIG: Partial<IfaConfig> = {
  * and empty requests occur); labels are 0/1 (click independent of impression: the loss is defined
  * for any labels, the data side guarantees click <= impression).
  */
-export function ifaGens(c: Partial<IfaConfig> = IFA_TEST_CONFIG): Record<string, FeedGen> {
+export function ifaGens(c: IfaConfigInput = IFA_TEST_CONFIG): Record<string, FeedGen> {
   const g: Record<string, FeedGen> = {
     user: gen.ints(c.users!), profile: gen.ints(Math.min(...(c.profile ?? [1]))), cand: gen.ints(c.targetItems!), candCategory: gen.ints(c.categories!),
     candMask: gen.prefixMask(), candCross: gen.ints(Math.min(...(c.cross ?? [1]))),

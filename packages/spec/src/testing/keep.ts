@@ -1,5 +1,9 @@
 /** Small KEEP configs and id-range generators: shared by the KEEP tests (spec, parity) and reports. */
 import type { KeepConfig, KeepTwoTowerConfig } from '../models/keep.ts';
+import type { HostTensor } from '../dtype.ts';
+import type { Graph } from '../graph.ts';
+import { Rng } from '../random.ts';
+import { initWeights } from '../weights.ts';
 import { type FeedGen, gen } from './random-feeds.ts';
 
 /** Every layer of the paper's shapes at toy widths: knowledge = 3 + 3·2 + 3·3 = 18 columns. */
@@ -34,4 +38,28 @@ export function nestKeepLabels<T extends Readonly<Record<string, { readonly data
     if (d) for (let i = 0; i < d.length; i++) if (!Number(click[i])) d[i] = 0;
   }
   return feeds;
+}
+
+/**
+ * Initial weights with the embedding tables drawn N(0, 1) instead of N(0, 0.05²): with tiny embeddings
+ * every sample reaches the deep towers with nearly the same activations, so a bias gradient is a sum of
+ * nearly cancelling per-sample terms (1e-6 of the other gradients) and float32 rounding dominates it.
+ * Spread-out samples keep a parity comparison about the kernels, not about that cancellation.
+ */
+export function keepSpreadWeights(g: Graph, seed: number): Map<string, HostTensor<'float32'>> {
+  const w = initWeights(g, seed);
+  const rng = new Rng(seed);
+  for (const [n, t] of w) if (n.startsWith('emb/')) w.set(n, { ...t, data: Float32Array.from(t.data, () => rng.normal()) });
+  return w;
+}
+
+/** Initial weights with the zero-initialised last plug-in layer replaced by seeded values (else plugin/l0 gets zero gradient). */
+export function keepPluggedWeights(g: Graph, seed: number): Map<string, HostTensor<'float32'>> {
+  const w = initWeights(g, seed);
+  const rng = new Rng(seed);
+  for (const n of ['plugin/l1/w', 'plugin/l1/b']) {
+    const t = w.get(n)!;
+    w.set(n, { ...t, data: Float32Array.from(t.data, () => 0.3 * rng.normal()) });
+  }
+  return w;
 }

@@ -86,8 +86,90 @@ function broadcastShape3(...shapes: ReadonlyArray<readonly number[]>): number[] 
   return out;
 }
 
-/** tf.where with numpy broadcasting of all three inputs, done without Tile. */
+export const SELECT = 'LctrSelect';
+
+/** Strides of `shape` aligned to an output of rank `rank`; 0 on broadcast (size-1 or missing) dims. */
+function alignedStrides(shape: readonly number[], out: readonly number[]): number[] {
+  const rank = out.length;
+  const strides = new Array<number>(rank).fill(0);
+  let step = 1;
+  for (let i = shape.length - 1; i >= 0; i--) {
+    const axis = rank - shape.length + i;
+    strides[axis] = shape[i] === 1 && out[axis] !== 1 ? 0 : step;
+    step *= shape[i]!;
+  }
+  return strides;
+}
+
+/**
+ * out = cond ? a : b over the broadcast shape, in one pass: the innermost axis is a contiguous
+ * copy or fill when the condition is constant along it (a mask [R, N, 1] against rows [R, N, d]).
+ */
+function selectLoop(c: Uint8Array, a: Flat, b: Flat, cShape: readonly number[], aShape: readonly number[], bShape: readonly number[], shape: readonly number[], out: Flat): void {
+  const rank = shape.length;
+  const size = shape.reduce((p, d) => p * d, 1);
+  if (size === 0) return;
+  if (rank === 0) { out[0] = c[0] ? a[0]! : b[0]!; return; }
+  const cs = alignedStrides(cShape, shape), as = alignedStrides(aShape, shape), bs = alignedStrides(bShape, shape);
+  const inner = shape[rank - 1]!;
+  const ci1 = cs[rank - 1]!, ai1 = as[rank - 1]!, bi1 = bs[rank - 1]!;
+  const counter = new Array<number>(rank).fill(0);
+  let co = 0, ao = 0, bo = 0;
+  for (let p = 0; p < size; p += inner) {
+    if (ci1 === 0) {
+      if (c[co]) {
+        if (ai1 === 1) out.set(a.subarray(ao, ao + inner), p); else if (ai1 === 0) out.fill(a[ao]!, p, p + inner); else for (let j = 0; j < inner; j++) out[p + j] = a[ao + j * ai1]!;
+      } else if (bi1 === 1) out.set(b.subarray(bo, bo + inner), p); else if (bi1 === 0) out.fill(b[bo]!, p, p + inner); else for (let j = 0; j < inner; j++) out[p + j] = b[bo + j * bi1]!;
+    } else {
+      for (let j = 0, ci = co, ai = ao, bi = bo; j < inner; j++, ci += ci1, ai += ai1, bi += bi1) out[p + j] = c[ci] ? a[ai]! : b[bi]!;
+    }
+    // next row: odometer over the outer axes
+    for (let axis = rank - 2; axis >= 0; axis--) {
+      counter[axis]!++;
+      co += cs[axis]!; ao += as[axis]!; bo += bs[axis]!;
+      if (counter[axis]! < shape[axis]!) break;
+      co -= cs[axis]! * shape[axis]!; ao -= as[axis]! * shape[axis]!; bo -= bs[axis]! * shape[axis]!;
+      counter[axis] = 0;
+    }
+  }
+}
+
+const selectCpu: tf.KernelFunc = ({ inputs, backend }) => {
+  const { cond, a, b } = inputs as { cond: tf.TensorInfo; a: tf.TensorInfo; b: tf.TensorInfo };
+  const be = backend as unknown as CpuBackendLike;
+  const shape = broadcastShape3(cond.shape, a.shape, b.shape);
+  const size = shape.reduce((p, d) => p * d, 1);
+  const out = a.dtype === 'float32' ? new Float32Array(size) : new Int32Array(size);
+  selectLoop(be.data.get(cond.dataId).values as Uint8Array, be.data.get(a.dataId).values, be.data.get(b.dataId).values, cond.shape, a.shape, b.shape, shape, out);
+  return be.makeTensorInfo(shape, a.dtype, out);
+};
+
+const selectWasm: tf.KernelFunc = ({ inputs, backend }) => {
+  const { cond, a, b } = inputs as { cond: tf.TensorInfo; a: tf.TensorInfo; b: tf.TensorInfo };
+  const be = backend as unknown as WasmBackendLike;
+  const shape = broadcastShape3(cond.shape, a.shape, b.shape);
+  const out = be.makeOutput(shape, a.dtype);
+  selectLoop(be.typedArrayFromHeap(cond) as Uint8Array, be.typedArrayFromHeap(a), be.typedArrayFromHeap(b), cond.shape, a.shape, b.shape, shape, be.typedArrayFromHeap(out));
+  return out;
+};
+
+let selectRegistered = false;
+
+/**
+ * tf.where with numpy broadcasting of all three inputs. On cpu and wasm one pass in JS over the
+ * backends' own buffers (tfjs would broadcast a bool condition through a float add and NotEqual,
+ * and a and b through adds, before its Select: 4 full-size temporaries); elsewhere without Tile.
+ */
 export function select(cond: tf.Tensor, a: tf.Tensor, b: tf.Tensor): tf.Tensor {
+  const name = tf.getBackend();
+  if ((name === 'cpu' || name === 'wasm') && cond.dtype === 'bool' && a.dtype === b.dtype && (a.dtype === 'float32' || a.dtype === 'int32')) {
+    if (!selectRegistered) {
+      tf.registerKernel({ kernelName: SELECT, backendName: 'cpu', kernelFunc: selectCpu });
+      tf.registerKernel({ kernelName: SELECT, backendName: 'wasm', kernelFunc: selectWasm });
+      selectRegistered = true;
+    }
+    return tf.engine().runKernel(SELECT, { cond, a, b }, {}) as tf.Tensor;
+  }
   const shape = broadcastShape3(cond.shape, a.shape, b.shape);
   return tf.where(broadcastTo(cond, shape), broadcastTo(a, shape), broadcastTo(b, shape));
 }

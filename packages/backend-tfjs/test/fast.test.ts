@@ -32,6 +32,26 @@ describe.each(BACKENDS)('fast kernels on %s', (backend) => {
     expect(Array.from(got.dataSync())).toEqual([1, 2, NaN, 4, -Infinity, -Infinity, -Infinity, -Infinity, 1, 2, NaN, 4]);
   });
 
+  it('select (one-pass kernel on cpu/wasm) equals tf.where over explicitly broadcast inputs, every broadcast pattern', () => {
+    const shapes: Array<[number[], number[], number[]]> = [
+      [[2, 3, 4], [2, 3, 4], [2, 3, 4]], [[2, 3, 1], [2, 3, 4], []], [[2, 3], [2, 3], [1]], [[1, 3, 1], [2, 1, 4], [2, 3, 4]],
+      [[4], [2, 3, 4], [3, 1]], [[2, 1, 3, 1], [1, 5, 1, 2], [2, 5, 3, 2]], [[3, 1], [1], []], [[], [2, 2], [2, 1]], [[0, 3], [1, 3], []],
+    ];
+    let seed = 1;
+    const rnd = () => ((seed = (seed * 16807) % 2147483647) / 2147483647);
+    for (const [cs, as, bs] of shapes) {
+      const n = (s: number[]) => s.reduce((p, d) => p * d, 1);
+      const c = tf.tensor(Array.from({ length: n(cs) }, () => rnd() < 0.5), cs, 'bool');
+      const a = tf.tensor(Array.from({ length: n(as) }, (_, i) => (i % 7 === 3 ? NaN : rnd() * 10)), as);
+      const b = tf.tensor(Array.from({ length: n(bs) }, () => -rnd() * 10), bs);
+      const full = tf.zeros(tf.add(tf.add(tf.zeros(cs), tf.zeros(as)), tf.zeros(bs)).shape);
+      const want = tf.where(tf.cast(tf.add(tf.cast(c, 'float32'), full), 'bool'), tf.add(a, full), tf.add(b, full));
+      same(select(c, a, b), want);
+      const ai = tf.cast(tf.mul(a, tf.scalar(1)), 'int32'), bi = tf.cast(b, 'int32');
+      same(select(c, ai, bi), tf.where(tf.cast(tf.add(tf.cast(c, 'float32'), full), 'bool'), tf.add(ai, tf.zeros(full.shape, 'int32')), tf.add(bi, tf.zeros(full.shape, 'int32'))));
+    }
+  });
+
   it('gatherRows equals tf.gather on float32, int32 and bool rows, repeated ids included', () => {
     const x = tf.tensor(Float32Array.from({ length: 50 * 7 }, (_, i) => Math.sin(i) * 100), [50, 7]);
     const ids = tf.tensor([49, 0, 3, 3, 17, 0], [6], 'int32');

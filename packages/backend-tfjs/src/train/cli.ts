@@ -13,6 +13,7 @@ import { ConfigError, parseJsonText, parseTrainConfig } from './config.ts';
 import { getTrainModel, trainModelNames } from './models.ts';
 import './baselines.ts'; // registers avgpool and din
 import './lifelong.ts'; // registers lcn, sim-soft, sim-hard, twin
+import './requests.ts'; // registers ifa, ifa-avgpool, ifa-full-attention, ifa-sim-soft, ifa-sim-hard, ifa-twin
 import { progressPrinter } from './progress.ts';
 import { TrainError, train } from './trainer.ts';
 

@@ -124,15 +124,15 @@ describe('exporting a trained checkpoint', () => {
 
     const res16 = await exportCheckpoint({ checkpoint: step(runs['lcn']!), out: repo, name: 'lcn-f16', precision: 'float16', latencyRequests: 0 });
     const r16 = readReport(res16.dir);
-    expect(r16.optimisations).toMatchObject({ precision: 'float16', onnxTolerance: 5e-3 });
+    expect(r16.optimisations).toMatchObject({ precision: 'float16', onnxTolerance: 2e-2 });
     expect(r16.parity.ok).toBe(true);
-    expect(r16.parity.onnxTolerance).toBe(5e-3);
+    expect(r16.parity.onnxTolerance).toBe(2e-2);
     expect(r16.parity.tolerance).toBe(1e-5);
     expect(r16.parity.maxAbs['tfjs-vs-ref-cpu']).toBeLessThanOrEqual(1e-5);
     // really half precision: ONNX Runtime differs from the float32 reference by more than float32 rounding
     expect(r16.parity.maxAbs['onnx-vs-ref-cpu']).toBeGreaterThan(1e-6);
-    expect(r16.parity.maxAbs['onnx-vs-ref-cpu']).toBeLessThanOrEqual(5e-3);
-    expect(res16.line).toMatch(/\(bar 1e-5, with onnx 5e-3\)  OK$/);
+    expect(r16.parity.maxAbs['onnx-vs-ref-cpu']).toBeLessThanOrEqual(2e-2);
+    expect(res16.line).toMatch(/\(bar 1e-5, with onnx 2e-2\)  OK$/);
     expect(r16.onnx.checker).toEqual({ ok: true, message: 'ok' });
     // the spec form is the same as the float32 export's
     for (const f of ['graph.json', 'weights.safetensors'] as const) expect(r16.files[f].sha256).toBe(readReport(join(repo, 'lcn-tiny')).files[f].sha256);

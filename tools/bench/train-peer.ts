@@ -1,0 +1,112 @@
+#!/usr/bin/env tsx
+/**
+ * tfjs training vs a peer (issue 8, item 3): the same LCN training step (the lcn trainer model with
+ * packages/backend-tfjs/configs/lcn-synthetic.json at lifelong length N, batch 256, a real batch of
+ * the synthetic world with its CRP pairs) on tfjs wasm, tfjs cpu and PyTorch (tools/bench/peer/
+ * lcn_peer.py, Debian's python3-torch with OpenBLAS loaded as TOOLCHAIN.md describes), timed side by
+ * side in one run; samples/s and the ratio to PyTorch. First, a check that the peer computes the
+ * same model: its forward pass on a 32-sample batch with the same weights against ref-cpu (float64).
+ *
+ *   npx tsx tools/bench/train-peer.ts [--n 500] [--batch 256] [--steps 5] [--world default|small] [--backends wasm,cpu]
+ *     [--out out/bench/peer] [--json FILE]
+ * Needs python3-torch (apt-get install python3-torch); OpenBLAS is fetched into <out>/openblas with
+ * `apt-get download libopenblas0-pthread` when missing (falls back to torch's own BLAS, reported).
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { type Graph, type HostTensor, encodeSafetensors, initWeights } from '@lctr/spec';
+import { runRef } from '@lctr/ref-cpu';
+import { Adam, compileTfjs, getTrainModel, initTfjs, parseTrainConfig } from '@lctr/backend-tfjs';
+
+const { values } = parseArgs({ options: {
+  n: { type: 'string', default: '500' }, batch: { type: 'string', default: '256' }, steps: { type: 'string', default: '5' },
+  world: { type: 'string', default: 'default' }, backends: { type: 'string', default: 'wasm,cpu' }, out: { type: 'string', default: 'out/bench/peer' }, json: { type: 'string' },
+} });
+const root = resolve(import.meta.dirname, '../..');
+const out = resolve(root, values.out!);
+const N = Number(values.n), batchSize = Number(values.batch), steps = Number(values.steps);
+mkdirSync(out, { recursive: true });
+
+const configPath = join(root, 'packages/backend-tfjs/configs/lcn-synthetic.json');
+const raw = JSON.parse(readFileSync(configPath, 'utf8')) as { model: Record<string, unknown>; data: Record<string, unknown> } & Record<string, unknown>;
+const cfg = parseTrainConfig({ ...raw, batchSize, model: { ...raw.model, lifelongLen: N }, data: { ...raw.data, world: values.world } }, configPath);
+const lcn = getTrainModel('lcn');
+const graph = await lcn.buildTrain(cfg.model, configPath, cfg.data) as Graph;
+const src = await lcn.source({ split: 'train', seed: cfg.seed, data: cfg.data, model: cfg.model, where: configPath });
+const weights = initWeights(graph, 1);
+const batchOf = (n: number) => src.batch(Int32Array.from({ length: n }, (_, i) => (i * 7919) % src.size)) as Record<string, HostTensor>;
+
+function writeCase(dir: string, batch: Record<string, HostTensor>, withRef: boolean): void {
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'config.json'), JSON.stringify(graph.meta['config']));
+  writeFileSync(join(dir, 'weights.safetensors'), encodeSafetensors(weights));
+  writeFileSync(join(dir, 'batch.safetensors'), encodeSafetensors(new Map(Object.entries(batch))));
+  if (withRef) {
+    const r = runRef(graph, weights, batch as never) as Record<string, { data: ArrayLike<number> }>;
+    writeFileSync(join(dir, 'ref.json'), JSON.stringify({ prob: Array.from(r['prob']!.data), loss: r['loss']!.data[0] }));
+  }
+}
+
+/** LD_LIBRARY_PATH for OpenBLAS (pthread build), fetched with apt-get download when missing; undefined when that fails. */
+function openblasDir(): string | undefined {
+  const dir = join(out, 'openblas');
+  const lib = join(dir, 'usr/lib/x86_64-linux-gnu/openblas-pthread');
+  if (existsSync(join(lib, 'libblas.so.3'))) return lib;
+  try {
+    mkdirSync(dir, { recursive: true });
+    execFileSync('apt-get', ['download', 'libopenblas0-pthread'], { cwd: dir, stdio: 'ignore' });
+    const deb = readdirSync(dir).find((f) => f.endsWith('.deb'));
+    if (!deb) return undefined;
+    execFileSync('dpkg', ['-x', join(dir, deb), dir], { stdio: 'ignore' });
+    return existsSync(join(lib, 'libblas.so.3')) ? lib : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function python(args: string[], blas: string | undefined): Record<string, unknown> {
+  const env = { ...process.env, ...(blas ? { LD_LIBRARY_PATH: `${blas}${process.env['LD_LIBRARY_PATH'] ? `:${process.env['LD_LIBRARY_PATH']}` : ''}` } : {}) };
+  const r = spawnSync('/usr/bin/python3', [join(root, 'tools/bench/peer/lcn_peer.py'), ...args], { env, encoding: 'utf8', maxBuffer: 1 << 26 });
+  const line = r.stdout.trim().split('\n').pop() ?? '';
+  if (r.status !== 0 || !line.startsWith('{')) throw new Error(`lcn_peer.py ${args[0]} failed (exit ${r.status}): ${r.stderr.slice(-3000)}`);
+  return JSON.parse(line) as Record<string, unknown>;
+}
+
+const blas = openblasDir();
+console.log(`LCN training step: lifelong N ${N}, batch ${batchSize}, ${values.world} world, lcn-synthetic.json architecture; ${cpus().length} cores (${cpus()[0]?.model ?? ''})`);
+writeCase(join(out, 'check'), batchOf(32), true);
+const check = python(['check', join(out, 'check')], blas) as { float64: { maxAbsProb: number; absLoss: number }; float32: { maxAbsProb: number; absLoss: number } };
+console.log(`peer check (32 samples, same weights) vs ref-cpu: float64 max |Δprob| ${check.float64.maxAbsProb.toExponential(1)}, |Δloss| ${check.float64.absLoss.toExponential(1)}; ` +
+  `float32 max |Δprob| ${check.float32.maxAbsProb.toExponential(1)}, |Δloss| ${check.float32.absLoss.toExponential(1)}`);
+if (!(check.float64.maxAbsProb < 1e-9 && check.float32.maxAbsProb < 1e-5)) {
+  console.error('the peer does not compute the same model (bars: 1e-9 in float64, 1e-5 in float32)');
+  process.exitCode = 1;
+}
+
+const benchBatch = batchOf(batchSize);
+writeCase(join(out, 'bench'), benchBatch, false);
+const rows: Array<{ runtime: string; msPerStep: number; samplesPerSec: number }> = [];
+for (const backend of values.backends!.split(',')) {
+  await initTfjs({ backend, log: () => {} });
+  const model = compileTfjs(graph);
+  model.setWeights(weights);
+  const opt = new Adam(model.variables, cfg.optimizer);
+  for (let i = 0; i < 2; i++) model.trainStep(benchBatch as never, 'loss', opt);
+  const t0 = performance.now();
+  for (let i = 0; i < steps; i++) model.trainStep(benchBatch as never, 'loss', opt);
+  const ms = (performance.now() - t0) / steps;
+  rows.push({ runtime: `tfjs ${backend}`, msPerStep: ms, samplesPerSec: 1000 * batchSize / ms });
+  model.dispose();
+}
+// PyTorch at 1 intra-op thread and at every core (OpenBLAS runs its own threads either way; on a busy
+// machine torch's OpenMP threads on top of them can oversubscribe the cores): the faster is the peer
+type PeerRun = { msPerStep: number; samplesPerSec: number; threads: number; torch: string };
+const peerRuns = [...new Set([1, cpus().length])].map((t) => python(['bench', join(out, 'bench'), String(steps), String(t)], blas) as PeerRun);
+for (const p of peerRuns) rows.push({ runtime: `PyTorch ${p.torch} (${p.threads} intra-op thread${p.threads > 1 ? 's' : ''}, ${blas ? 'OpenBLAS' : 'its own BLAS: OpenBLAS could not be fetched'})`, msPerStep: p.msPerStep, samplesPerSec: p.samplesPerSec });
+const peer = peerRuns.reduce((a, b) => (b.samplesPerSec > a.samplesPerSec ? b : a));
+console.log(`| runtime | ms / step | samples/s | vs PyTorch (best: ${peer.threads} thread${peer.threads > 1 ? 's' : ''}) |\n|---|---:|---:|---:|`);
+for (const r of rows) console.log(`| ${r.runtime} | ${r.msPerStep.toFixed(0)} | ${r.samplesPerSec.toFixed(0)} | ${(r.samplesPerSec / peer.samplesPerSec).toFixed(2)} |`);
+if (values.json) writeFileSync(values.json, JSON.stringify({ N, batchSize, steps, world: values.world, check, rows }, null, 2) + '\n');

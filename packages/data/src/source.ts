@@ -17,6 +17,34 @@ export interface SampleSource<S extends FeatureSchema = FeatureSchema> {
   readonly groups: Int32Array;
   /** the true click probability of every sample when the data is synthetic (for the Bayes AUC) */
   readonly trueProbability?: Float32Array;
+  /**
+   * Samples with several scored slots (a request of C candidates): what evaluation scores, first =
+   * the headline. When present the trainer evaluates these (not `prob` vs `labels`); `labels` and
+   * `groups` above still hold one entry per sample (e.g. any click, the user).
+   */
+  readonly targets?: readonly EvalTarget[];
+  /** slots per sample of every target (C); required with `targets` */
+  readonly slots?: number;
+}
+
+/**
+ * One evaluation objective of a multi-slot source: the graph output `output` ([batch, slots]
+ * float32 probabilities) scored against `labels` at the slots where `valid` is 1. Every array is
+ * per slot, sample-major (index = sample * slots + slot), length size * slots.
+ */
+export interface EvalTarget {
+  /** e.g. 'click' (the headline), 'impression', 'ranking' */
+  readonly name: string;
+  /** name of the graph output scored */
+  readonly output: string;
+  /** 0/1 per slot */
+  readonly labels: Uint8Array;
+  /** 1 where the slot counts for this objective (a valid candidate; an impressed one for click) */
+  readonly valid: Uint8Array;
+  /** group (user) of every slot, for GAUC */
+  readonly groups: Int32Array;
+  /** the true probability of every slot when the data is synthetic (for the Bayes AUC) */
+  readonly trueProbability?: Float32Array;
 }
 
 /**

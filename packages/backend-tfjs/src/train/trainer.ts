@@ -2,12 +2,14 @@
  * The training loop: Adam on a graph's scalar `loss` output, batches in a seeded per-epoch order,
  * evaluation (AUC, GAUC, logloss of the `prob` output) every `evalEvery` steps and at the end, a
  * metrics file (JSON lines), progress callbacks, and checkpoints that a resumed run continues
- * from bit for bit.
+ * from bit for bit. A source with evaluation targets (several scored slots per sample, e.g. the C
+ * candidates of a request) is evaluated per target instead: the first target's numbers fill the
+ * usual fields, the others go under `objectives`.
  */
 import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import type { SampleSource } from '@lctr/data';
+import type { EvalTarget, SampleSource } from '@lctr/data';
 import { auc, gauc, logloss } from '@lctr/metrics';
 import { type FeatureSchema, type Graph, type HostTensor, atomicWriteFile, formatShape, valueInfo } from '@lctr/spec';
 import { type TfjsModel, compileTfjs } from '../model.ts';
@@ -44,7 +46,9 @@ export interface TrainOptions<S extends FeatureSchema> {
   readonly onProgress?: (p: TrainProgress) => void;
 }
 
-export interface EvalMetrics {
+/** The metrics of one scored objective. */
+export interface ObjectiveMetrics {
+  /** scored samples (for a target: its valid slots) */
   readonly samples: number;
   readonly positives: number;
   readonly auc: number;
@@ -54,6 +58,13 @@ export interface EvalMetrics {
   readonly logloss: number;
   /** AUC of the source's true click probabilities, when it has them */
   readonly bayesAuc?: number;
+}
+
+export interface EvalMetrics extends ObjectiveMetrics {
+  /** a source with targets: the headline target's name (its numbers are the fields above) */
+  readonly target?: string;
+  /** a source with targets: the other targets' metrics, by name */
+  readonly objectives?: Readonly<Record<string, ObjectiveMetrics>>;
 }
 
 /** One line of metrics.jsonl. */
@@ -84,8 +95,12 @@ export interface TrainResult {
 
 const METRICS_FILE = 'metrics.jsonl';
 
-/** Predict `prob` for every sample of `source` in batches of `batchSize` (model.run), then AUC, GAUC and logloss. */
+/**
+ * Predict `prob` for every sample of `source` in batches of `batchSize` (model.run), then AUC, GAUC
+ * and logloss. A source with `targets` is scored per target (evaluateTargets).
+ */
 export function evaluate<S extends FeatureSchema>(model: TfjsModel<S, string>, source: SampleSource<S>, batchSize: number): EvalMetrics {
+  if (source.targets !== undefined) return evaluateTargets(model, source, batchSize);
   const n = source.size;
   const probs = new Float32Array(n);
   for (let start = 0; start < n; start += batchSize) {
@@ -107,6 +122,73 @@ export function evaluate<S extends FeatureSchema>(model: TfjsModel<S, string>, s
   };
 }
 
+/** The metrics of `scores` against `labels` at the slots where `valid` is 1. */
+function objectiveMetrics(t: EvalTarget, scores: Float32Array): ObjectiveMetrics {
+  let m = 0;
+  for (let i = 0; i < t.valid.length; i++) m += t.valid[i] ? 1 : 0;
+  const labels = new Uint8Array(m), s = new Float32Array(m), groups = new Int32Array(m), truth = t.trueProbability ? new Float32Array(m) : undefined;
+  let positives = 0;
+  for (let i = 0, j = 0; i < t.valid.length; i++) {
+    if (!t.valid[i]) continue;
+    labels[j] = t.labels[i]!; s[j] = scores[i]!; groups[j] = t.groups[i]!;
+    if (truth) truth[j] = t.trueProbability![i]!;
+    positives += labels[j]!;
+    j++;
+  }
+  const g = gauc(labels, s, groups);
+  return {
+    samples: m, positives, auc: auc(labels, s), gauc: g.gauc, gaucUsers: g.users, logloss: logloss(labels, s),
+    ...(truth ? { bayesAuc: auc(labels, truth) } : {}),
+  };
+}
+
+/**
+ * Evaluate a multi-slot source: run the model in batches, collect every target's output
+ * ([batch, slots] each), then per target AUC, GAUC (by its groups) and logloss over its valid
+ * slots. The first target is the headline (the usual fields); the others go under `objectives`.
+ */
+export function evaluateTargets<S extends FeatureSchema>(model: TfjsModel<S, string>, source: SampleSource<S>, batchSize: number): EvalMetrics {
+  checkTargets(source, 'eval');
+  const n = source.size, C = source.slots!, targets = source.targets!;
+  const outputs = [...new Set(targets.map((t) => t.output))];
+  const scores = new Map(outputs.map((o) => [o, new Float32Array(n * C)]));
+  for (let start = 0; start < n; start += batchSize) {
+    const end = Math.min(n, start + batchSize), B = end - start;
+    const idx = new Int32Array(B);
+    for (let i = 0; i < B; i++) idx[i] = start + i;
+    const res = model.run(source.batch(idx)) as Record<string, HostTensor | undefined>;
+    for (const o of outputs) {
+      const p = res[o];
+      const users = targets.filter((t) => t.output === o).map((t) => `'${t.name}'`).join(', ');
+      if (!p || p.dtype !== 'float32' || p.shape.length !== 2 || p.shape[0] !== B || p.shape[1] !== C || p.data.length !== B * C) {
+        throw new TrainError(`evaluate: output '${o}' (target ${users}) must be float32 [${B}, ${C}] (one value per sample and slot), got ${p ? `${p.dtype} ${formatShape(p.shape)}` : 'nothing'}`);
+      }
+      scores.get(o)!.set(p.data as Float32Array, start * C);
+    }
+  }
+  const per = targets.map((t) => [t.name, objectiveMetrics(t, scores.get(t.output)!)] as const);
+  const [headName, head] = per[0]!;
+  return { ...head, target: headName, objectives: Object.fromEntries(per.slice(1)) };
+}
+
+/** A source's targets: at least one, distinct names, `slots` a positive integer, every array size * slots long. */
+function checkTargets(src: SampleSource, what: string): void {
+  const targets = src.targets!, C = src.slots;
+  if (!Array.isArray(targets) || targets.length === 0) throw new TrainError(`${what} source: targets must be a non-empty array when present, got ${Array.isArray(targets) ? 'an empty array' : typeof targets}`);
+  if (!Number.isInteger(C) || C! < 1) throw new TrainError(`${what} source: slots must be a positive integer with targets, got ${String(C)}`);
+  const want = src.size * C!;
+  const names = new Set<string>();
+  for (const t of targets) {
+    if (names.has(t.name)) throw new TrainError(`${what} source: target '${t.name}' is listed twice`);
+    names.add(t.name);
+    for (const f of ['labels', 'valid', 'groups', 'trueProbability'] as const) {
+      const a = t[f];
+      if (a === undefined && f === 'trueProbability') continue;
+      if (!a || a.length !== want) throw new TrainError(`${what} source: target '${t.name}': ${f} must hold one entry per sample and slot (${src.size} x ${C} = ${want}), got ${a ? a.length : 'nothing'}`);
+    }
+  }
+}
+
 function checkSource<S extends FeatureSchema>(graph: Graph<S, string>, src: SampleSource<S>, what: string): void {
   const schema = src.schema as FeatureSchema;
   const missing = graph.inputs.filter((i) => !(i.name in schema)).map((i) => i.name);
@@ -117,6 +199,18 @@ function checkSource<S extends FeatureSchema>(graph: Graph<S, string>, src: Samp
   if (!Number.isInteger(src.size) || src.size < 1) throw new TrainError(`${what} source must hold at least one sample, got size ${src.size}`);
   if (src.labels.length !== src.size) throw new TrainError(`${what} source: labels has ${src.labels.length} entries for ${src.size} samples`);
   if (src.groups.length !== src.size) throw new TrainError(`${what} source: groups has ${src.groups.length} entries for ${src.size} samples`);
+  if (src.targets !== undefined) {
+    checkTargets(src, what);
+    for (const t of src.targets) {
+      const id = (graph.outputs as Record<string, string>)[t.output];
+      if (id === undefined) throw new TrainError(`${what} source: target '${t.name}' scores output '${t.output}', which graph '${graph.name}' lacks (outputs: ${Object.keys(graph.outputs).join(', ')})`);
+      const info = valueInfo(graph as Graph, id);
+      const slotDim = info.shape[1];
+      if (info.dtype !== 'float32' || info.shape.length !== 2 || (typeof slotDim === 'number' && slotDim !== src.slots)) {
+        throw new TrainError(`${what} source: target '${t.name}' needs output '${t.output}' float32 [batch, ${src.slots}] (one value per slot), graph '${graph.name}' gives ${info.dtype} ${formatShape(info.shape)}`);
+      }
+    }
+  }
 }
 
 function checkGraph(graph: Graph): void {
@@ -230,7 +324,8 @@ export async function train<S extends FeatureSchema>(opts: TrainOptions<S>): Pro
       const r = { kind: 'eval' as const, step, epoch: epochAt(step), ...m, evalSeconds: (performance.now() - e0) / 1000, wallSeconds: wall(), time: new Date().toISOString() };
       record(r);
       evals.push(r);
-      log(`eval at step ${step}: auc ${m.auc.toFixed(4)} gauc ${m.gauc.toFixed(4)} logloss ${m.logloss.toFixed(4)}${m.bayesAuc !== undefined ? ` (Bayes auc ${m.bayesAuc.toFixed(4)})` : ''} on ${m.samples} samples in ${r.evalSeconds.toFixed(1)} s`);
+      const others = Object.entries(m.objectives ?? {}).map(([k, o]) => `; ${k} auc ${o.auc.toFixed(4)}${o.bayesAuc !== undefined ? ` (Bayes ${o.bayesAuc.toFixed(4)})` : ''}`).join('');
+      log(`eval at step ${step}: ${m.target !== undefined ? `${m.target} ` : ''}auc ${m.auc.toFixed(4)} gauc ${m.gauc.toFixed(4)} logloss ${m.logloss.toFixed(4)}${m.bayesAuc !== undefined ? ` (Bayes auc ${m.bayesAuc.toFixed(4)})` : ''} on ${m.samples} samples${others} in ${r.evalSeconds.toFixed(1)} s`);
     };
     const doCheckpoint = () => {
       const c0 = performance.now();

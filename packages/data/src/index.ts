@@ -3,3 +3,7 @@ export * from './source.ts';
 export * from './samples.ts';
 export * from './readers/index.ts';
 export * from './synthetic/index.ts';
+export * from './synthetic/requests.ts';
+export * from './samples/request-source.ts';
+export * from './synthetic/keep.ts';
+export * from './samples/keep-source.ts';

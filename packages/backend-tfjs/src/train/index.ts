@@ -11,3 +11,6 @@ export { TrainError, type TrainOptions, type EvalMetrics, type MetricsRecord, ty
 export { type SourceRequest, type TrainModel, registerTrainModel, trainModelNames, getTrainModel, type DemoDataConfig, DEMO_DATA_DEFAULTS, demoSource } from './models.ts';
 export { prepareData } from './baselines.ts';
 export { lifelongArch } from './lifelong.ts';
+export { type ObjectiveMetrics, evaluateTargets } from './trainer.ts';
+export { type RequestDataConfig, REQUEST_DATA_DEFAULTS, requestDataConfig, requestContextOf, requestSet, ifaTrainConfig } from './requests.ts';
+export { KEEP_KNOWLEDGE_PARTS, type KeepKnowledgeKind, type KeepKnowledgeSpec, type KeepDataConfig, KEEP_DATA_DEFAULTS, keepDataConfig, keepWorldOf, keepExtractorConfig, keepTwoTowerTrainConfig, keepKnowledgeSpec, resolveCheckpointDir, loadKeepCheckpoint, type KeepKnowledgePlan, keepKnowledgePlan, assembleServed, checkpointBehaviours, KEEP_TABLES_FORMAT, type KeepKnowledgeTables, keepKnowledgeTables, encodeKnowledgeTables, writeKnowledgeTables } from './keep.ts';

@@ -11,6 +11,10 @@
  *   npx tsx tools/experiments/lcn.ts table5   model comparison (Table 5)        [--models lcn,sim-soft,sim-hard,twin,din]
  *   npx tsx tools/experiments/lcn.ts figure5  consistency vs K1 (Figure 5b)     [--checkpoint DIR] [--k1s ...] [--k2 N]
  *                                             [--top 50] [--samples 300] [--probe tfjs|ref] [--fsa-score softmax|logit]
+ *   npx tsx tools/experiments/lcn.ts ifa-table2  IFA vs its baselines on candidate-set requests (IFA paper Table 2)
+ *   npx tsx tools/experiments/lcn.ts ifa-table3  IFA's ablation (IFA paper Table 3)
+ * (The IFA commands share the run machinery; their runs train the request models of
+ * packages/backend-tfjs/src/train/requests.ts, ESMM loss, metrics per objective.)
  * Common: [--world small|default] [--users N] [--steps N | --epochs N] [--seeds 1,2] [--lifelong-len N]
  *         [--backend wasm|cpu] [--out DIR] [--max-train N] [--quick]
  * Exit codes: 0 done (runs left pending by --max-train or Ctrl-C are listed), 1 a training or probe
@@ -32,7 +36,7 @@ import { type MetricRow, type Summary, formatDelta, formatSummary, markdownTable
 import { type Json, type JsonObject, type Overrides, type RunContext, type RunOutcome, type RunPlan, type Variant, adoptRun, ensureRun, planRun, readRunRecord, runDir } from './runs.ts';
 import { barChart, lineChart } from './svg.ts';
 
-const COMMANDS = ['table1', 'table3', 'table5', 'figure5'] as const;
+const COMMANDS = ['table1', 'table3', 'table5', 'figure5', 'ifa-table2', 'ifa-table3'] as const;
 type Command = (typeof COMMANDS)[number];
 const ROOT = resolve(import.meta.dirname, '../..');
 const CONFIGS = join(ROOT, 'packages/backend-tfjs/configs');
@@ -44,6 +48,10 @@ const USAGE = `usage: npx tsx tools/experiments/lcn.ts <${COMMANDS.join('|')}> [
   figure5   consistency of the levels vs K1 (paper Figure 5b) --checkpoint DIR (a run or checkpoint dir; default: train LCN here)
             --k1s 50,100,200,400,800  --k2 N (default: the checkpoint's)  --top 50  --samples 300
             --probe tfjs|ref  --fsa-score softmax|logit
+  ifa-table2  IFA vs the request baselines (IFA paper Table 2): AvgPooling, full attention, SIM hard, SIM soft, TWIN, IFA,
+              all trained ESMM-style on the same requests (ifa-synthetic.json); AUC per objective
+  ifa-table3  IFA ablation (IFA paper Table 3): IFA / without full-sequence modelling (the last 50 events) / also
+              without relation-aware modelling (no candidate self attention)
 common:
   --world small|default   synthetic world size (default: the configs' world, 'default')
   --users N               config.data.worldUsers (0 = the world preset's)
@@ -117,7 +125,7 @@ interface Flags {
 
 const STRING_FLAGS = ['adopt', 'world', 'users', 'steps', 'epochs', 'seeds', 'backend', 'out', 'max-train', 'lifelong-len', 'k1s', 'k2s', 'models', 'checkpoint', 'k2', 'top', 'samples', 'probe', 'fsa-score'] as const;
 const COMMAND_FLAGS: Record<Command, readonly string[]> = {
-  table1: [], table3: ['k1s', 'k2s'], table5: ['models'], figure5: ['k1s', 'checkpoint', 'k2', 'top', 'samples', 'probe', 'fsa-score'],
+  table1: [], table3: ['k1s', 'k2s'], table5: ['models'], figure5: ['k1s', 'checkpoint', 'k2', 'top', 'samples', 'probe', 'fsa-score'], 'ifa-table2': [], 'ifa-table3': [],
 };
 
 function parseFlags(argv: readonly string[]): Flags | 'help' {
@@ -369,6 +377,76 @@ async function table5(f: Flags, ctx: RunContext): Promise<Output> {
   return { markdown: md, json: { models: [...names], rows: rows.map(rowJson), runs: runsJson(outcomes) }, svg: aucChart('LCN vs lifelong baselines (Table 5)', setup, rows, 'model') };
 }
 
+// ---- IFA (papers/ifa-2024.txt): the request models, trained ESMM-style on the same requests ----
+
+/** Per-objective AUCs of the finished runs of a variant (the headline click metrics are the usual fields). */
+function objectiveSummary(outcomes: readonly RunOutcome[], variant: string, objective: string, field: 'auc' | 'bayesAuc' = 'auc'): Summary {
+  return summarize(outcomes.filter((o) => o.variant.id === variant && o.record?.result).map((o) => {
+    const obj = (o.record!.result!.final as { objectives?: Record<string, { auc: number; bayesAuc?: number }> }).objectives?.[objective];
+    return obj?.[field] ?? NaN;
+  }).filter(Number.isFinite));
+}
+
+function ifaTable(rows: readonly MetricRow[], outcomes: readonly RunOutcome[], seeds: number, extra: { header: string; cell: (r: MetricRow) => string }[]): string {
+  return markdownTable(
+    ['model', 'seeds', 'click AUC', 'click GAUC', 'click logloss', 'impression AUC', 'ranking AUC (p_imp · p_click)', 'Bayes click AUC', 'gap closed %', ...extra.map((e) => e.header)],
+    rows.map((r) => [r.label, `${r.seeds.length}/${seeds}`, formatSummary(r.auc), formatSummary(r.gauc), formatSummary(r.logloss),
+      formatSummary(objectiveSummary(outcomes, r.variant, 'impression')), formatSummary(objectiveSummary(outcomes, r.variant, 'ranking')),
+      formatSummary(r.bayesAuc), formatSummary(r.gapShare, 1, 100), ...extra.map((e) => e.cell(r))]),
+    ['left', 'right', 'right', 'right', 'right', 'right', 'right', 'right', 'right', ...extra.map(() => 'right' as const)],
+  );
+}
+
+const IFA_SETUP = 'Requests of the synthetic world (packages/data synthetic/requests.ts): one user, up to C = 20 target candidates, impressions drawn by a noisy exposure policy, clicks among the impressed with a redundancy effect (a click is less likely when other impressed candidates share its topic); N = 500 most recent source events. Every model is the same request model (packages/spec models/ifa.ts: user, candidate and cross-feature embeddings, impression and click towers, ESMM loss) with one sequence module switched; click AUC = p(click | impression) over impressed candidates (the headline), impression AUC over all candidates, ranking AUC = p_imp · p_click vs click over all candidates';
+
+const IFA_TABLE2: ReadonlyArray<{ id: string; label: string; model: string; paper?: number }> = [
+  { id: 'ifa-avgpool', label: 'AvgPooling', model: 'ifa-avgpool' },
+  { id: 'ifa-full-attention', label: 'full attention (DIN-style, softmax over the whole sequence)', model: 'ifa-full-attention', paper: 0.9498 },
+  { id: 'ifa-sim-hard', label: 'SIM hard', model: 'ifa-sim-hard' },
+  { id: 'ifa-sim-soft', label: 'SIM soft', model: 'ifa-sim-soft', paper: 0.9566 },
+  { id: 'ifa-twin', label: 'TWIN', model: 'ifa-twin', paper: 0.9632 },
+  { id: 'ifa', label: 'IFA', model: 'ifa', paper: 0.9815 },
+];
+
+async function ifaTable2(f: Flags, ctx: RunContext): Promise<Output> {
+  const variants: Variant[] = IFA_TABLE2.map((m) => ({ id: m.id, label: m.label, model: m.model, configFile: 'ifa-synthetic.json' }));
+  const outcomes = await runAll(ctx, variants, f.seeds);
+  const rows = metricRows(variants, outcomes);
+  const setup = describeSetup(f);
+  const ref = rows.find((r) => r.variant === 'ifa-full-attention');
+  const md = `## IFA Table 2: IFA vs the request baselines\n\n${IFA_SETUP}. The paper's "DIN" row is full target attention over the sequence; its numbers (industrial data, click AUC) give the direction only. ${setup}. ± = sample standard deviation over seeds; gap closed = (AUC − 0.5) / (Bayes AUC − 0.5).\n\n` +
+    ifaTable(rows, outcomes, f.seeds.length, [
+      ...(ref ? [{ header: 'Δ click AUC vs full attention', cell: deltaVs(ref) }] : []),
+      { header: 'paper click AUC', cell: (r) => IFA_TABLE2.find((m) => m.id === r.variant)?.paper?.toFixed(4) ?? '' },
+    ]) + pendingNote(outcomes) + timingTable(outcomes);
+  const json: JsonObject = {
+    rows: rows.map((r) => ({ ...(rowJson(r) as JsonObject), impressionAuc: summaryJson(objectiveSummary(outcomes, r.variant, 'impression')), rankingAuc: summaryJson(objectiveSummary(outcomes, r.variant, 'ranking')) })),
+    runs: runsJson(outcomes), paperClickAuc: Object.fromEntries(IFA_TABLE2.filter((m) => m.paper).map((m) => [m.id, m.paper!])),
+  };
+  return { markdown: md, json, svg: aucChart('IFA vs request baselines (IFA Table 2)', setup, rows, 'model (click AUC / GAUC)') };
+}
+
+async function ifaTable3(f: Flags, ctx: RunContext): Promise<Output> {
+  const variants: Variant[] = [
+    { id: 'ifa', label: 'IFA', model: 'ifa', configFile: 'ifa-synthetic.json' },
+    {
+      id: 'ifa-no-full-sequence', label: 'w/o full-sequence modelling (the last 50 events)', model: 'ifa', configFile: 'ifa-synthetic.json', patch: { model: { fullSequence: false } },
+      expect: [{ path: 'fullSequence', value: false, meaning: 'the model reads only the last shortLen events' }],
+    },
+    {
+      id: 'ifa-no-full-sequence-no-relation', label: 'also w/o relation-aware modelling (no candidate self attention)', model: 'ifa', configFile: 'ifa-synthetic.json',
+      patch: { model: { fullSequence: false, relationAware: false } },
+      expect: [{ path: 'fullSequence', value: false, meaning: 'short sequence' }, { path: 'relationAware', value: false, meaning: 'no candidate self attention' }],
+    },
+  ];
+  const outcomes = await runAll(ctx, variants, f.seeds);
+  const rows = metricRows(variants, outcomes);
+  const setup = describeSetup(f);
+  const md = `## IFA Table 3: ablation\n\n${IFA_SETUP}. IFA as in Table 2; then reading only the last 50 events (the same model with N = 50); then also without the candidate self attention (each candidate scored alone). ${setup}. ± = sample standard deviation over seeds.\n\n` +
+    ifaTable(rows, outcomes, f.seeds.length, [{ header: 'Δ click AUC vs IFA', cell: deltaVs(rows[0]) }]) + pendingNote(outcomes) + timingTable(outcomes);
+  return { markdown: md, json: { rows: rows.map(rowJson), runs: runsJson(outcomes) }, svg: aucChart('IFA ablation (IFA Table 3)', setup, rows, 'variant (click AUC / GAUC)') };
+}
+
 // ---- figure 5 ----
 
 interface ProbeCurve {
@@ -579,7 +657,7 @@ async function main(argv: readonly string[]): Promise<number> {
   const ctx: RunContext = { outDir: f.out, configsDir: CONFIGS, overrides: f.overrides, budget: { remaining: f.maxTrain }, signal: abort.signal, log, adopt: f.adopt };
   const t0 = performance.now();
   try {
-    const run = { table1, table3, table5, figure5 }[f.command];
+    const run = { table1, table3, table5, figure5, 'ifa-table2': ifaTable2, 'ifa-table3': ifaTable3 }[f.command];
     const out = await run(f, ctx);
     mkdirSync(f.out, { recursive: true });
     const json: JsonObject = {

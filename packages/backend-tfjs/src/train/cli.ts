@@ -14,6 +14,7 @@ import { getTrainModel, trainModelNames } from './models.ts';
 import './baselines.ts'; // registers avgpool and din
 import './lifelong.ts'; // registers lcn, sim-soft, sim-hard, twin
 import './requests.ts'; // registers ifa, ifa-avgpool, ifa-full-attention, ifa-sim-soft, ifa-sim-hard, ifa-twin
+import './keep.ts'; // registers keep, keep-two-tower, keep-degenerate, keep-din, keep-din-base
 import { progressPrinter } from './progress.ts';
 import { TrainError, train } from './trainer.ts';
 

@@ -19,7 +19,7 @@ import { compileTfjs, initTfjs } from '@lctr/backend-tfjs';
 import { OnnxSession } from '@lctr/backend-onnx';
 import { ExportError } from './errors.ts';
 
-export type ServingLayout = 'batch' | 'request';
+export type ServingLayout = 'batch' | 'request' | 'candidateSet';
 export const PARITY_RUNS = ['onnx', 'tfjs', 'tfjs-train', 'ref-cpu'] as const;
 export type ParityRun = (typeof PARITY_RUNS)[number];
 export const PARITY_PAIRS = ['onnx-vs-tfjs', 'onnx-vs-tfjs-train', 'onnx-vs-ref-cpu', 'tfjs-vs-ref-cpu'] as const;
@@ -83,9 +83,14 @@ export interface HeldOutParity {
   readonly failures: readonly string[];
 }
 
-/** 'request' when the serving graph has candidates on a 'cand' dim (user side then needs a leading 1). */
+/**
+ * 'request' when the serving graph has candidates on a leading 'cand' dim (user side then needs a
+ * leading 1: the lifelong family); 'candidateSet' when every input leads with 1 (one request whose
+ * candidates sit on axis 1: IFA, whose eval samples are whole requests); else 'batch'.
+ */
 export function servingLayoutOf(g: Graph): ServingLayout {
-  return g.inputs.some((i) => i.shape[0] === 'cand') ? 'request' : 'batch';
+  if (g.inputs.some((i) => i.shape[0] === 'cand')) return 'request';
+  return g.inputs.length > 0 && g.inputs.every((i) => i.shape[0] === 1) ? 'candidateSet' : 'batch';
 }
 
 /** `n` distinct integers of [0, size), seeded. */
@@ -142,7 +147,13 @@ function batchCase(serving: Graph, training: Graph, batch: Readonly<Record<strin
  */
 export function servingFeedsOf(serving: Graph, batch: Readonly<Record<string, HostTensor>>): Record<string, HostTensor> {
   const feeds: Feeds = {};
-  const request = servingLayoutOf(serving) === 'request';
+  const layout = servingLayoutOf(serving);
+  if (layout === 'candidateSet') {
+    // the first eval sample is the request (its candidate set included)
+    for (const i of serving.inputs) feeds[i.name] = rowOf(featureOf(batch, i.name, serving), 0);
+    return feeds;
+  }
+  const request = layout === 'request';
   for (const i of serving.inputs) {
     const t = featureOf(batch, i.name, serving);
     if (!request || i.shape[0] === 'cand') {
@@ -165,6 +176,12 @@ function requestCase(serving: Graph, training: Graph, batch: Readonly<Record<str
     trainingFeeds[i.name] = userSide.has(i.name) ? repeatRow(servingFeeds[i.name]!, c) : t;
   }
   return { serving: servingFeeds, training: trainingFeeds };
+}
+
+/** Candidates of one candidate-set request: the length of the serving feeds' axis 1 of the first input that has one. */
+function probCount(serving: Graph, feeds: Feeds): number {
+  const withCand = serving.inputs.find((i) => i.shape[1] === 'cand') ?? serving.inputs.find((i) => i.shape.length > 1);
+  return withCand ? Number(feeds[withCand.name]!.shape[1]) : 1;
 }
 
 function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
@@ -207,6 +224,18 @@ export async function heldOutParity(args: {
     const n = Math.min(opts.samples ?? 64, size);
     samples = pickDistinct(rng, size, n).sort((a, b) => a - b);
     cases.push(batchCase(args.serving, args.training, args.source.batch(Int32Array.from(samples))));
+  } else if (layout === 'candidateSet') {
+    // each eval sample is a whole request: the serving graph scores it alone (leading 1), the
+    // training graph as a batch of one; padded candidates score 0 in both
+    const r = Math.min(opts.requests ?? 16, size);
+    const starts = pickDistinct(rng, size, r).sort((a, b) => a - b);
+    requests = [];
+    for (const s of starts) {
+      const batch = args.source.batch(Int32Array.of(s));
+      const k = batchCase(args.serving, args.training, batch);
+      cases.push({ serving: servingFeedsOf(args.serving, batch), training: k.training });
+      requests.push({ start: s, candidates: probCount(args.serving, k.serving) });
+    }
   } else {
     const c = Math.min(opts.candidates ?? 16, size);
     const r = Math.min(opts.requests ?? 4, size - c + 1);
@@ -265,7 +294,9 @@ export async function heldOutParity(args: {
 export function formatHeldOutLine(name: string, step: number, p: HeldOutParity): string {
   const what = p.layout === 'batch'
     ? `${p.scored} held-out eval samples`
-    : `${p.requests!.length} held-out requests x ${p.requests![0]!.candidates} candidates`;
+    : p.layout === 'candidateSet'
+      ? `${p.requests!.length} held-out requests of ${p.requests![0]!.candidates} candidates (padding included)`
+      : `${p.requests!.length} held-out requests x ${p.requests![0]!.candidates} candidates`;
   const pairs = PARITY_PAIRS.map((k) => `${k} ${p.maxAbs[k].toExponential(1)}`).join(', ');
   const bars = p.onnxTolerance === p.tolerance ? p.tolerance.toExponential(0) : `${p.tolerance.toExponential(0)}, with onnx ${p.onnxTolerance.toExponential(0)}`;
   return `${name} step ${step}: ${what} | max |Δprob| ${pairs} (bar ${bars})  ${p.ok ? 'OK' : 'FAIL'}`;

@@ -50,12 +50,18 @@ export async function measureLatency(serving: Graph, onnx: Uint8Array, source: H
   const warmup = opts.warmup ?? 5;
   if (!Number.isInteger(requests) || requests < 1) throw new ExportError(`latency requests: expected a positive integer, got ${JSON.stringify(requests)}`);
   if (source.size < 1) throw new ExportError('the eval split is empty: no held-out samples to time requests on');
-  const c = Math.min(opts.candidates ?? 100, source.size);
+  // a candidate-set request is one eval sample (its candidates are the sample's); otherwise c samples
+  const oneSample = servingLayoutOf(serving) === 'candidateSet';
+  let c = oneSample ? 1 : Math.min(opts.candidates ?? 100, source.size);
   const rng = new Rng(hashSeed(opts.seed, 'exporter', 'latency'));
   const feeds: Array<Record<string, HostTensor>> = [];
   for (let r = 0; r < warmup + requests; r++) {
     const start = rng.int(source.size - c + 1);
     feeds.push(servingFeedsOf(serving, source.batch(Int32Array.from({ length: c }, (_, i) => start + i))));
+  }
+  if (oneSample) {
+    const withCand = serving.inputs.find((i) => i.shape[1] === 'cand') ?? serving.inputs.find((i) => i.shape.length > 1);
+    c = withCand ? Number(feeds[0]![withCand.name]!.shape[1]) : 1;
   }
   const session = await OnnxSession.create(onnx, serving, { provider: opts.provider ?? 'cpu' });
   const ms: number[] = [];

@@ -5,8 +5,8 @@
  * held-out data for the parity check.
  */
 import {
-  type DemoConfig, type DinConfig, type FeatureSchema, type Graph, type LifelongConfig, type AvgPoolConfig,
-  buildAvgPool, buildDemo, buildDin, buildLifelong,
+  type DemoConfig, type DinConfig, type FeatureSchema, type Graph, type IfaConfigInput, type LifelongConfig, type AvgPoolConfig,
+  buildAvgPool, buildDemo, buildDin, buildIfa, buildLifelong,
 } from '@lctr/spec';
 import { ExportError } from './serving-dir.ts';
 
@@ -22,6 +22,10 @@ export interface ServingModel {
 
 /** lifelong module -> the trainer preset that selects it (backend-tfjs train/lifelong.ts) */
 const LIFELONG_TRAINERS: Readonly<Record<string, string>> = { lap: 'lcn', simSoft: 'sim-soft', simHard: 'sim-hard', twin: 'twin' };
+/** IFA module -> the trainer preset that selects it (backend-tfjs train/requests.ts) */
+const IFA_TRAINERS: Readonly<Record<string, string>> = {
+  ifa: 'ifa', avgPool: 'ifa-avgpool', fullAttention: 'ifa-full-attention', simSoft: 'ifa-sim-soft', simHard: 'ifa-sim-hard', twin: 'ifa-twin',
+};
 
 export const SERVING_MODELS: Readonly<Record<string, ServingModel>> = {
   demo: {
@@ -43,6 +47,12 @@ export const SERVING_MODELS: Readonly<Record<string, ServingModel>> = {
     description: 'LCN / SIM soft / SIM hard / TWIN; per-request layout (user side leading 1, candidates on \'cand\')',
     build: (c) => buildLifelong(c as Partial<LifelongConfig>),
     trainModel: (c) => (typeof c['module'] === 'string' ? LIFELONG_TRAINERS[c['module']] : undefined),
+  },
+  ifa: {
+    description: "IFA request models; one candidate set per call (every input leads with 1, candidates on 'cand', the sequence on 'seq' where the module allows)",
+    // outputs pImpression, pClick and prob; the parity check and the server read 'prob'
+    build: (c) => buildIfa(c as IfaConfigInput) as Graph<FeatureSchema, 'prob'>,
+    trainModel: (c) => (typeof c['module'] === 'string' ? IFA_TRAINERS[c['module']] : undefined),
   },
 };
 

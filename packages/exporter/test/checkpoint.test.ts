@@ -171,7 +171,7 @@ describe('exporting a trained checkpoint', () => {
     const state = JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8')) as Record<string, unknown>;
     writeFileSync(join(dir, 'state.json'), JSON.stringify({ ...state, graphSha256: sha(Buffer.from(text)) }));
     await expect(exportCheckpoint({ checkpoint: dir, out: join(base, 'x') })).rejects.toThrow(
-      new ExportError(`${graphPath}: unknown model 'din-9000' in meta.model; the exporter knows demo, avgpool, din, lifelong`));
+      new ExportError(`${graphPath}: unknown model 'din-9000' in meta.model; the exporter knows demo, avgpool, din, lifelong, ifa`));
     expect(existsSync(join(base, 'x'))).toBe(false);
   });
 

@@ -42,8 +42,8 @@ export function exampleRequest(health: Pick<HealthReport, 'layout' | 'inputs'>, 
     if (input.dtype === 'bool' && dims.length === 0) return rng.next() < 0.5;
     return build(0, undefined);
   };
-  const objectOf = (side: string) => Object.fromEntries(health.inputs.filter((i) => i.side === side).map((i) => [i.name, valueOf(i)]));
-  if (health.layout === 'request') {
+  const objectOf = (side: string) => Object.fromEntries(health.inputs.filter((i) => i.side === side && !i.filled).map((i) => [i.name, valueOf(i)]));
+  if (health.layout === 'request' || health.layout === 'candidateSet') {
     const user = objectOf('user');
     const candidates = Array.from({ length: opts.candidates }, () => objectOf('candidate'));
     return { user, candidates };

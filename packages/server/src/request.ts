@@ -6,7 +6,7 @@
  * (a JSON path such as `user.lifelongSeq[7]`), what was expected and what came; its message is
  * always `<field>: expected <expected>, got <actual>`.
  *
- *   request layout: { "user": { <user-side feature>: value, ... }, "candidates": [ { <candidate feature>: value, ... }, ... ] }
+ *   request and candidate-set layouts: { "user": { <user-side feature>: value, ... }, "candidates": [ { <candidate feature>: value, ... }, ... ] }
  *   batch layout:   { "samples": [ { <feature>: value, ... }, ... ] }
  *
  * A value is the graph input without its leading dim (1, 'cand' or 'batch'): a number (or boolean)
@@ -236,10 +236,11 @@ export function parseScoreRequest(body: unknown, schema: RequestSchema, limits: 
   const bindings: Bindings = new Map();
   const readers = schema.features.map((f) => new FeatureReader(f, bindings));
   const feeds: Record<string, HostTensor> = {};
-  if (schema.layout === 'request') {
+  if (schema.layout === 'request' || schema.layout === 'candidateSet') {
+    const set = schema.layout === 'candidateSet';
     const user = readers.filter((r) => r.spec.side === 'user');
-    const cand = readers.filter((r) => r.spec.side === 'candidate');
-    checkTopLevel(body, ['user', 'candidates'], model, 'per-request', '{"user": {...}, "candidates": [{...}, ...]}');
+    const cand = readers.filter((r) => r.spec.side === 'candidate' && !r.spec.filled);
+    checkTopLevel(body, ['user', 'candidates'], model, set ? 'candidate-set' : 'per-request', '{"user": {...}, "candidates": [{...}, ...]}');
     if (!hasOwn(body, 'user')) throw new RequestError('user', `an object with the user-side features ${user.map((r) => r.spec.name).join(', ')}`, describeJson(undefined));
     if (!hasOwn(body, 'candidates')) throw new RequestError('candidates', `an array of 1..${limits.maxCandidates} candidate objects (--max-candidates ${limits.maxCandidates})`, describeJson(undefined));
     readObject(body['user'], 'user', 'user', user, schema.features);
@@ -247,7 +248,13 @@ export function parseScoreRequest(body: unknown, schema: RequestSchema, limits: 
     bindings.set('cand', { value: list.length, from: 'candidates' });
     list.forEach((c, i) => readObject(c, `candidates[${i}]`, 'candidate', cand, schema.features));
     for (const r of user) feeds[r.spec.name] = r.tensor(1);
-    for (const r of cand) feeds[r.spec.name] = r.tensor(list.length);
+    for (const r of cand) {
+      const t = r.tensor(list.length);
+      feeds[r.spec.name] = set ? { ...t, shape: [1, ...t.shape] } as HostTensor : t;   // [1, cand, ...]
+    }
+    for (const f of schema.features.filter((x) => x.filled)) {
+      feeds[f.name] = { dtype: 'bool', shape: [1, list.length], data: new Uint8Array(list.length).fill(1) };
+    }
     return { feeds, count: list.length };
   }
   checkTopLevel(body, ['samples'], model, 'batch-layout', '{"samples": [{...}, ...]}');

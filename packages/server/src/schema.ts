@@ -2,9 +2,13 @@
  * The request schema of a serving graph: which JSON fields a request carries, their dtypes and
  * shapes, and the id range of every integer feature that indexes an embedding table.
  *
- * Two layouts (the exporter's, see heldout.ts' servingLayoutOf):
+ * Three layouts (the exporter's, see heldout.ts' servingLayoutOf):
  * - request (per-request models, lifelong): user-side inputs lead with 1 and come once in `user`
  *   without that 1; candidate inputs lead with 'cand' and come in each `candidates[i]` without it.
+ * - candidateSet (IFA): every input leads with 1; those with 'cand' next are candidate features
+ *   (each `candidates[i]` carries one without the [1, cand]), the others user-side (in `user`,
+ *   without the 1). The request JSON is the same as the request layout's. A candidate mask (a bool
+ *   per candidate named `candMask`) is filled by the server: every listed candidate is valid.
  * - batch (demo, avgpool, din): every input leads with 'batch'; each `samples[i]` carries every
  *   feature without that dim.
  *
@@ -19,7 +23,7 @@ export class SchemaError extends Error {
   constructor(message: string) { super(message); this.name = 'SchemaError'; }
 }
 
-export type Layout = 'request' | 'batch';
+export type Layout = 'request' | 'candidateSet' | 'batch';
 export type Side = 'user' | 'candidate' | 'sample';
 
 /** Values of a feature (column `column` of its last axis only, when set) index `table` along an axis of `rows` entries. */
@@ -36,9 +40,11 @@ export interface FeatureSpec {
   readonly side: Side;
   /** the graph input's shape */
   readonly graphShape: readonly Dim[];
-  /** the shape of the value in a request: the graph shape without its leading 1 / 'cand' / 'batch' */
+  /** the shape of the value in a request: the graph shape without its leading 1 / 'cand' / 'batch' (candidate-set: [1, 'cand']) */
   readonly shape: readonly Dim[];
   readonly ids: readonly IdRange[];
+  /** filled by the server, not read from the request (a candidate-set model's candidate mask: all true) */
+  readonly filled?: boolean;
 }
 
 export interface RequestSchema {
@@ -49,10 +55,14 @@ export interface RequestSchema {
   readonly output: string;
 }
 
-/** 'request' when the serving graph has candidates on a 'cand' dim; else 'batch'. */
+/** 'request' when inputs lead with 'cand'; 'candidateSet' when every input leads with 1; else 'batch'. */
 export function layoutOf(g: Graph): Layout {
-  return g.inputs.some((i) => i.shape[0] === 'cand') ? 'request' : 'batch';
+  if (g.inputs.some((i) => i.shape[0] === 'cand')) return 'request';
+  return g.inputs.length > 0 && g.inputs.every((i) => i.shape[0] === 1) ? 'candidateSet' : 'batch';
 }
+
+/** The name of a candidate-set model's candidate mask, which the server fills. */
+export const CANDIDATE_MASK = 'candMask';
 
 /** The request schema of a serving graph; throws SchemaError for a graph this server cannot serve. */
 export function requestSchemaOf(g: Graph): RequestSchema {
@@ -61,9 +71,9 @@ export function requestSchemaOf(g: Graph): RequestSchema {
   if (!output) throw new SchemaError(`graph '${g.name}': expected an output 'prob' (or a single output) to score with, got outputs ${outputs.join(', ')}`);
   const layout = layoutOf(g);
   const outInfo = valueInfo(g, (g.outputs as Record<string, string>)[output]!);
-  const lead = layout === 'request' ? 'cand' : 'batch';
-  if (outInfo.shape.length !== 1 || outInfo.shape[0] !== lead || outInfo.dtype !== 'float32') {
-    throw new SchemaError(`graph '${g.name}': output '${output}' must be float32[${lead}] (one score per ${layout === 'request' ? 'candidate' : 'sample'}), got ${outInfo.dtype}${formatShape(outInfo.shape)}`);
+  const want: readonly Dim[] = layout === 'request' ? ['cand'] : layout === 'candidateSet' ? [1, 'cand'] : ['batch'];
+  if (outInfo.shape.length !== want.length || !outInfo.shape.every((d, k) => d === want[k]) || outInfo.dtype !== 'float32') {
+    throw new SchemaError(`graph '${g.name}': output '${output}' must be float32${formatShape(want)} (one score per ${layout === 'batch' ? 'sample' : 'candidate'}), got ${outInfo.dtype}${formatShape(outInfo.shape)}`);
   }
   const ranges = new Map<string, IdRange[]>();
   const add = (input: string, r: IdRange) => {
@@ -82,6 +92,10 @@ export function requestSchemaOf(g: Graph): RequestSchema {
     if (layout === 'batch') {
       if (first !== 'batch') throw new SchemaError(`graph '${g.name}' (batch layout): input '${i.name}' must lead with 'batch', got ${i.dtype}${formatShape(i.shape)}`);
       side = 'sample';
+    } else if (layout === 'candidateSet') {
+      const candidate = i.shape[1] === 'cand';
+      const filled = candidate && i.name === CANDIDATE_MASK && i.dtype === 'bool' && i.shape.length === 2;
+      return { name: i.name, dtype: i.dtype, side: candidate ? 'candidate' : 'user', graphShape: i.shape, shape: i.shape.slice(candidate ? 2 : 1), ids: ranges.get(i.name) ?? [], ...(filled ? { filled } : {}) };
     } else if (first === 'cand') side = 'candidate';
     else if (first === 1) side = 'user';
     else throw new SchemaError(`graph '${g.name}' (per-request layout): input '${i.name}' must lead with 1 (user side) or 'cand' (candidates), got ${i.dtype}${formatShape(i.shape)}`);

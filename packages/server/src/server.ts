@@ -67,6 +67,8 @@ export interface HealthInput {
   readonly valueShape: readonly (number | string)[];
   /** embedding tables the values index: valid ids are 0..rows-1 (of one column of the last axis, when `column` is set) */
   readonly ids: readonly IdRange[];
+  /** true: the server fills it (a candidate-set model's candidate mask), the request does not carry it */
+  readonly filled?: boolean;
 }
 
 export interface HealthReport {
@@ -139,8 +141,9 @@ export class ScoringServer {
     });
     const server = new ScoringServer(model, schema, session, limits, threads, log);
     const names = (side: FeatureSpec['side']) => schema.features.filter((f) => f.side === side).map((f) => f.name).join(', ');
-    const inputs = schema.layout === 'request' ? `user: ${names('user')}; candidates: ${names('candidate')}` : `samples: ${names('sample')}`;
-    log(`model '${model.name}' (graph '${model.graph.name}', version ${model.version}, ${schema.layout === 'request' ? 'per-request' : 'batch'} layout; ${inputs}; scores from '${schema.output}') from ${model.dir}`);
+    const inputs = schema.layout !== 'batch' ? `user: ${names('user')}; candidates: ${names('candidate')}` : `samples: ${names('sample')}`;
+    const words = { request: 'per-request', candidateSet: 'candidate-set', batch: 'batch' }[schema.layout];
+    log(`model '${model.name}' (graph '${model.graph.name}', version ${model.version}, ${words} layout; ${inputs}; scores from '${schema.output}') from ${model.dir}`);
     log(`ONNX Runtime provider: ${session.provider}${session.providerNotes.length ? ` (${session.providerNotes.join('; ')})` : ''}; intra-op threads: ${threads ?? 'ONNX Runtime default'}`);
     return server;
   }
@@ -150,7 +153,7 @@ export class ScoringServer {
       status: 'ok', model: this.model.name, graph: this.model.graph.name, version: this.model.version, dir: this.model.dir,
       layout: this.schema.layout, provider: this.session.provider, providerNotes: this.session.providerNotes, output: this.schema.output,
       inputs: this.schema.features.map((f) => ({
-        name: f.name, side: f.side, field: fieldOf(f), dtype: f.dtype, shape: [...f.graphShape], valueShape: [...f.shape], ids: f.ids,
+        name: f.name, side: f.side, field: fieldOf(f), dtype: f.dtype, shape: [...f.graphShape], valueShape: [...f.shape], ids: f.ids, ...(f.filled ? { filled: true } : {}),
       })),
       limits: this.limits,
       intraOpNumThreads: this.threads,
@@ -174,7 +177,7 @@ export class ScoringServer {
       }
     });
     const scores = (out as Record<string, HostTensor>)[this.schema.output]!;
-    if (scores.data.length !== count) throw new Error(`output '${this.schema.output}' has ${scores.data.length} values for ${count} ${this.schema.layout === 'request' ? 'candidates' : 'samples'} (shape ${formatShape(scores.shape)})`);
+    if (scores.data.length !== count) throw new Error(`output '${this.schema.output}' has ${scores.data.length} values for ${count} ${this.schema.layout === 'batch' ? 'samples' : 'candidates'} (shape ${formatShape(scores.shape)})`);
     this.metrics.candidates += count;
     return { scores: Array.from(scores.data as Float32Array), model: this.model.name, provider: this.session.provider };
   }

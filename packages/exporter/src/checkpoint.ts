@@ -14,12 +14,13 @@
  *
  * After parity, the serving latency in ONNX Runtime (CPU) on held-out requests (latency.ts).
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { type FeatureSchema, type Graph, encodeSafetensors, serializeGraph, weightsFor } from '@lctr/spec';
+import { type FeatureSchema, type Graph, type HostTensor, checkWeights, encodeSafetensors, initWeights, readWeightsFile, serializeGraph, weightsFor } from '@lctr/spec';
 import {
   type Checkpoint, type TrainConfig, CheckpointError, ConfigError, checkSameGraph, getTrainModel, latestCheckpointDir, parseJsonText,
-  parseTrainConfig, readCheckpoint, trainModelNames,
+  parseTrainConfig, readCheckpoint, trainModelNames, writeCheckpoint,
 } from '@lctr/backend-tfjs';
 import type { Precision } from '@lctr/backend-onnx';
 import {
@@ -54,6 +55,8 @@ export interface CheckpointExportOptions extends Omit<HeldOutOptions, 'seed'> {
   readonly force?: boolean;
   /** picks the held-out samples (default 20240801) */
   readonly seed?: number;
+  /** what report.json names as the source of the weights, instead of the checkpoint directory (exportWeights) */
+  readonly sourceName?: string;
   /** fold parameter-only subgraphs into parameters (default true) */
   readonly fold?: boolean;
   /** 'float32' (default) or 'float16' (checked with its own bar, FLOAT16_TOLERANCE unless onnxTolerance says) */
@@ -190,7 +193,7 @@ export async function exportCheckpoint(opts: CheckpointExportOptions): Promise<C
   }
   const servingNames = new Set(serving.params.map((p) => p.name));
   const dropped = ckpt.graph.params.map((p) => p.name).filter((n) => !servingNames.has(n));
-  log(`checkpoint ${dir} (step ${ckpt.state.step}): trainer model '${name}', serving graph '${serving.name}' (${servingLayoutOf(serving)} layout), ` +
+  log(`${opts.sourceName ?? `checkpoint ${dir}`} (step ${ckpt.state.step}): trainer model '${name}', serving graph '${serving.name}' (${servingLayoutOf(serving)} layout), ` +
     `${serving.params.length} of ${ckpt.graph.params.length} parameters${dropped.length ? ` (training-only: ${dropped.join(', ')})` : ''}`);
 
   const { bytes: onnxBytes, optimisations } = servingOnnx(serving, weights, {
@@ -244,7 +247,7 @@ export async function exportCheckpoint(opts: CheckpointExportOptions): Promise<C
     model: name,
     servingModel: spec.model,
     layout: parity.layout,
-    checkpoint: { dir, step: st.step, epoch: st.epoch, samples: st.samples, backend: st.backend, time: st.time, graphSha256: st.graphSha256 },
+    checkpoint: { dir: opts.sourceName ?? dir, step: st.step, epoch: st.epoch, samples: st.samples, backend: st.backend, time: st.time, graphSha256: st.graphSha256 },
     config: { source: where, sameAsCheckpoint: sameJson(config.model, st.config.model) && sameJson(config.data, st.config.data) },
     seed,
     onnx: { opset: 17, irVersion: 8, checker },
@@ -274,4 +277,69 @@ export async function exportCheckpoint(opts: CheckpointExportOptions): Promise<C
     dir: target.dir, repository: target.repository, name: target.name, files, parity, checkerOk: checker.ok, report, line,
     ...(latencyLine ? { latencyLine } : {}),
   };
+}
+
+export interface WeightsExportOptions extends Omit<CheckpointExportOptions, 'checkpoint' | 'config' | 'model' | 'sourceName'> {
+  /** a safetensors file of weights keyed by parameter path (trained anywhere: another run, another framework) */
+  readonly weights: string;
+  /** the trainer model whose graph the weights belong to */
+  readonly model: string;
+  /** the training config (JSON) that builds that graph and names its data */
+  readonly config: string;
+}
+
+/**
+ * Export weights that did not come from a checkpoint of this trainer: the trainer model builds its
+ * training graph from `config`, the file must hold every parameter of the serving graph with its
+ * shape (else an error lists the missing names or the misfit shapes); training-only parameters the
+ * file lacks (SIM soft's auxiliary head) get their seeded initial values, as they do not change
+ * `prob`. Then the same export as a checkpoint's (a temporary checkpoint is written and removed).
+ */
+export async function exportWeights(opts: WeightsExportOptions): Promise<CheckpointExportResult> {
+  if (!trainModelNames().includes(opts.model)) throw new ExportError(`--model: unknown trainer model '${opts.model}'; known: ${trainModelNames().join(', ')}`);
+  const file = resolve(opts.weights);
+  if (!existsSync(file)) throw new ExportError(`--weights ${file} does not exist (expected a safetensors file of weights keyed by parameter path)`);
+  let text: string;
+  try { text = readFileSync(opts.config, 'utf8'); } catch (e) {
+    throw new ExportError(`--config ${opts.config}: cannot read it (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+  const config = parseTrainConfig(parseJsonText(text, opts.config), opts.config);
+  let training: Graph;
+  try {
+    training = await getTrainModel(opts.model).buildTrain(config.model, opts.config, config.data) as Graph;
+  } catch (e) {
+    if (!(e instanceof ConfigError)) throw e;
+    throw new ExportError(`trainer model '${opts.model}' rejects the config ${opts.config}:\n  ${e.problems.join('\n  ')}`);
+  }
+  let given: Map<string, HostTensor<'float32'>>;
+  try {
+    given = readWeightsFile(file).weights;
+  } catch (e) {
+    throw new ExportError(`--weights ${file}: ${(e as Error).message}`);
+  }
+  const spec = servingSpecOf(training, opts.config);
+  const serving = buildServingGraph(spec, opts.config);
+  try {
+    weightsFor(serving, given);
+  } catch (e) {
+    throw new ExportError(`--weights ${file}: serving graph '${serving.name}' of trainer model '${opts.model}': ${(e as Error).message}`);
+  }
+  const init = initWeights(training, config.seed);
+  const weights = new Map(training.params.map((p) => [p.name, given.get(p.name) ?? init.get(p.name)!]));
+  try {
+    checkWeights(training, weights);
+  } catch (e) {
+    throw new ExportError(`--weights ${file}: training graph '${training.name}' of trainer model '${opts.model}': ${(e as Error).message}`);
+  }
+  const zeros = new Map(training.params.map((p) => [p.name, { dtype: 'float32' as const, shape: [...p.shape], data: new Float32Array(p.shape.reduce((a, d) => a * d, 1)) }]));
+  const tmp = mkdtempSync(join(tmpdir(), 'lctr-export-weights-'));
+  try {
+    writeCheckpoint(tmp, {
+      step: 0, epoch: 0, samples: 0, wallSeconds: 0, trainSize: 0, backend: 'weights file', config, graph: training, weights,
+      optimizer: { step: 0, beta1Power: 1, beta2Power: 1, m: zeros, v: zeros },
+    }, 1);
+    return await exportCheckpoint({ ...opts, checkpoint: tmp, config: opts.config, model: opts.model, sourceName: `weights ${file}` });
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
 }

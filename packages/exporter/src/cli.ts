@@ -11,7 +11,7 @@
 import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { MODELS, exportModel } from './export.ts';
-import { exportCheckpoint } from './checkpoint.ts';
+import { exportCheckpoint, exportWeights } from './checkpoint.ts';
 import { DEFAULT_JOB } from './default-run.ts';
 import { DEFAULT_REPOSITORY, ExportError } from './serving-dir.ts';
 import { DEFAULT_MAX_BATCH_SIZE } from './triton.ts';
@@ -21,10 +21,13 @@ import { type Precision, PRECISIONS } from '@lctr/backend-onnx';
 const USAGE = `usage: nx run exporter:onnx                       the default job: the default LCN (trained by exporter:train-default)
        nx run exporter:onnx -- --checkpoint DIR [--config FILE] [--model NAME] [--samples N] [--requests N] [--candidates N]
                                 [--latency-requests N] [--latency-candidates N] [--precision float32|float16] [--no-fold]
+       nx run exporter:onnx -- --weights FILE.safetensors --model TRAINER_MODEL --config FILE [the --checkpoint options]
        nx run exporter:onnx -- --model ${Object.keys(MODELS).join('|')}
   common:        [--out DIR] [--name NAME] [--max-batch-size N] [--gpu] [--seed N] [--force]
   --checkpoint   a training run directory (its checkpoints/latest) or a checkpoint directory (step-<N>)
   --config       training config (JSON); default: the config saved in the checkpoint's state.json
+  --weights      weights trained elsewhere (safetensors keyed by parameter path): exported for --model built from --config
+                 (every serving parameter must be there with its shape; training-only ones may be missing)
   --model        without --checkpoint: the untrained model to export (${Object.keys(MODELS).join(', ')}); with it: the trainer model
                  (default: derived from the checkpoint graph: demo, avgpool, din; lifelong -> lcn, sim-soft, sim-hard, twin)
   --out          the Triton model repository to write into (default ${DEFAULT_REPOSITORY}); the model goes to <out>/<name>/
@@ -60,6 +63,7 @@ async function main(): Promise<number> {
       options: {
         model: { type: 'string' },
         checkpoint: { type: 'string' },
+        weights: { type: 'string' },
         config: { type: 'string' },
         out: { type: 'string' },
         name: { type: 'string' },
@@ -89,11 +93,15 @@ async function main(): Promise<number> {
     if (values.precision !== undefined && !(PRECISIONS as readonly string[]).includes(values.precision)) {
       throw new Error(`--precision must be one of ${PRECISIONS.join(', ')}, got '${values.precision}'`);
     }
-    if (values.model !== undefined && values.checkpoint === undefined) {
+    if (values.model !== undefined && values.checkpoint === undefined && values.weights === undefined) {
       if (values.precision !== undefined || values['no-fold']) throw new Error('--precision and --no-fold apply to trained models: they need --checkpoint (or no --model: the default job)');
       for (const flag of ['config', 'samples', 'requests', 'candidates', 'latency-requests', 'latency-candidates'] as const) {
         if (values[flag] !== undefined) throw new Error(`--${flag} needs --checkpoint (or no --model: the default job)`);
       }
+    }
+    if (values.weights !== undefined) {
+      if (values.checkpoint !== undefined) throw new Error('--weights and --checkpoint exclude each other');
+      if (values.model === undefined || values.config === undefined) throw new Error('--weights needs --model (the trainer model) and --config (its training config)');
     }
     if (values.model === undefined && values.checkpoint === undefined && values.config !== undefined) {
       throw new Error('--config needs --checkpoint');
@@ -116,6 +124,21 @@ async function main(): Promise<number> {
   };
   try {
     const t0 = Date.now();
+    if (values.weights !== undefined) {
+      const res = await exportWeights({
+        ...common, weights: values.weights, model: values.model!, config: values.config!,
+        ...(ints.samples !== undefined ? { samples: ints.samples } : {}),
+        ...(ints.requests !== undefined ? { requests: ints.requests } : {}),
+        ...(ints.candidates !== undefined ? { candidates: ints.candidates } : {}),
+        ...(ints['latency-requests'] !== undefined ? { latencyRequests: ints['latency-requests'] } : {}),
+        ...(ints['latency-candidates'] !== undefined ? { latencyCandidates: ints['latency-candidates'] } : {}),
+        ...(values.precision !== undefined ? { precision: values.precision as Precision } : {}),
+        ...(values['no-fold'] ? { fold: false } : {}),
+      });
+      console.log(`wrote ${res.files.join(', ')} to ${res.dir} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+      for (const f of res.parity.failures) console.error(`parity failure: ${f}`);
+      return res.parity.ok && res.checkerOk !== false ? 0 : 1;
+    }
     if (values.model === undefined || values.checkpoint !== undefined) {
       let checkpoint = values.checkpoint;
       if (checkpoint === undefined) {

@@ -10,9 +10,9 @@ import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type HostTensor, buildDin, buildLifelong, checkWeights, graphFromJSON, readWeightsFile, serializeGraph } from '@lctr/spec';
+import { type HostTensor, buildDin, buildLifelong, checkWeights, encodeSafetensors, graphFromJSON, readWeightsFile, serializeGraph } from '@lctr/spec';
 import { decodeChecked, encodeChecked, initTfjs, trainModelNames } from '@lctr/backend-tfjs';
-import { type CheckpointReport, ExportError, ONNX_FILE, PARITY_PAIRS, exportCheckpoint } from '../src/index.ts';
+import { type CheckpointReport, ExportError, ONNX_FILE, PARITY_PAIRS, exportCheckpoint, exportWeights } from '../src/index.ts';
 import { type Run, STEPS, lifelongArch, shortArch, stepDir as step, trainTiny } from './tiny-runs.ts';
 
 const root = resolve(import.meta.dirname, '../../..');
@@ -158,6 +158,34 @@ describe('exporting a trained checkpoint', () => {
     const { weights } = readWeightsFile(join(out, 'weights.safetensors'));
     expect([...weights.keys()].filter((k) => k.startsWith('simSoft/aux/'))).toEqual([]);
     expect(report.parameters).toBeLessThan(report.trainingParameters);
+  });
+
+  it('--weights: weights trained elsewhere export with the same parity; missing or misshapen serving weights are named', async () => {
+    const { weights } = readWeightsFile(join(step(runs['sim-soft']!), 'weights.safetensors'));
+    // a plain safetensors file (no checkpoint around it), without the training-only auxiliary head
+    const plain = new Map([...weights].filter(([k]) => !k.startsWith('simSoft/aux/')));
+    const file = join(base, 'sim-soft-weights.safetensors');
+    writeFileSync(file, encodeSafetensors(plain));
+    const cfg = runs['sim-soft']!.configPath;
+    const res = await exportWeights({ weights: file, model: 'sim-soft', config: cfg, out: repo, name: 'sim-soft-weights', latencyRequests: 0 });
+    const report = readReport(res.dir);
+    expectParity(report);
+    expect(report.checkpoint).toMatchObject({ dir: `weights ${file}`, step: 0 });
+    // the same weights through the checkpoint give the same ONNX file
+    const viaCheckpoint = readReport(join(repo, 'sim-soft'));
+    expect(report.files[ONNX_FILE].sha256).toBe(viaCheckpoint.files[ONNX_FILE].sha256);
+
+    const missing = new Map(plain); missing.delete('simSoft/gsu/wq'); missing.delete('mlp/l0/b');
+    writeFileSync(file, encodeSafetensors(missing));
+    await expect(exportWeights({ weights: file, model: 'sim-soft', config: cfg, out: join(base, 'w2') })).rejects.toThrow(
+      /^--weights .*sim-soft-weights\.safetensors: serving graph 'lifelong' of trainer model 'sim-soft': weights for graph 'lifelong' miss 2 parameter\(s\): (simSoft\/gsu\/wq, mlp\/l0\/b|mlp\/l0\/b, simSoft\/gsu\/wq)$/);
+    const wrong = new Map(plain);
+    wrong.set('mlp/l0/b', { dtype: 'float32', shape: [3], data: new Float32Array(3) });
+    writeFileSync(file, encodeSafetensors(wrong));
+    await expect(exportWeights({ weights: file, model: 'sim-soft', config: cfg, out: join(base, 'w2') })).rejects.toThrow(
+      /: weight 'mlp\/l0\/b': expected shape \[8\], got \[3\]$/);
+    await expect(exportWeights({ weights: join(base, 'nope.safetensors'), model: 'sim-soft', config: cfg, out: join(base, 'w2') })).rejects.toThrow(
+      `--weights ${join(base, 'nope.safetensors')} does not exist (expected a safetensors file of weights keyed by parameter path)`);
   });
 
   it('names an unknown model in the checkpoint graph', async () => {

@@ -124,44 +124,38 @@ async function main(): Promise<number> {
   };
   try {
     const t0 = Date.now();
-    if (values.weights !== undefined) {
-      const res = await exportWeights({
-        ...common, weights: values.weights, model: values.model!, config: values.config!,
-        ...(ints.samples !== undefined ? { samples: ints.samples } : {}),
-        ...(ints.requests !== undefined ? { requests: ints.requests } : {}),
-        ...(ints.candidates !== undefined ? { candidates: ints.candidates } : {}),
-        ...(ints['latency-requests'] !== undefined ? { latencyRequests: ints['latency-requests'] } : {}),
-        ...(ints['latency-candidates'] !== undefined ? { latencyCandidates: ints['latency-candidates'] } : {}),
-        ...(values.precision !== undefined ? { precision: values.precision as Precision } : {}),
-        ...(values['no-fold'] ? { fold: false } : {}),
-      });
-      console.log(`wrote ${res.files.join(', ')} to ${res.dir} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-      for (const f of res.parity.failures) console.error(`parity failure: ${f}`);
-      return res.parity.ok && res.checkerOk !== false ? 0 : 1;
-    }
-    if (values.model === undefined || values.checkpoint !== undefined) {
-      let checkpoint = values.checkpoint;
-      if (checkpoint === undefined) {
-        if (!existsSync(DEFAULT_JOB.runDir)) {
-          throw new ExportError(`the default job exports the default LCN run ${DEFAULT_JOB.runDir}, and it does not exist: ` +
-            `run \`npx nx run exporter:onnx\` (its dependency exporter:train-default trains it with ${DEFAULT_JOB.config}), ` +
-            `or pass --checkpoint RUN_DIR or --model demo`);
+    // what a trained export (checkpoint or weights file) takes besides the common flags
+    const trained = {
+      ...common,
+      ...(ints.samples !== undefined ? { samples: ints.samples } : {}),
+      ...(ints.requests !== undefined ? { requests: ints.requests } : {}),
+      ...(ints.candidates !== undefined ? { candidates: ints.candidates } : {}),
+      ...(ints['latency-requests'] !== undefined ? { latencyRequests: ints['latency-requests'] } : {}),
+      ...(ints['latency-candidates'] !== undefined ? { latencyCandidates: ints['latency-candidates'] } : {}),
+      ...(values.precision !== undefined ? { precision: values.precision as Precision } : {}),
+      ...(values['no-fold'] ? { fold: false } : {}),
+    };
+    if (values.weights !== undefined || values.model === undefined || values.checkpoint !== undefined) {
+      let res;
+      if (values.weights !== undefined) {
+        res = await exportWeights({ ...trained, weights: values.weights, model: values.model!, config: values.config! });
+      } else {
+        let checkpoint = values.checkpoint;
+        if (checkpoint === undefined) {
+          if (!existsSync(DEFAULT_JOB.runDir)) {
+            throw new ExportError(`the default job exports the default LCN run ${DEFAULT_JOB.runDir}, and it does not exist: ` +
+              `run \`npx nx run exporter:onnx\` (its dependency exporter:train-default trains it with ${DEFAULT_JOB.config}), ` +
+              `or pass --checkpoint RUN_DIR or --model demo`);
+          }
+          checkpoint = DEFAULT_JOB.runDir;
+          log(`default job: the default LCN (${DEFAULT_JOB.config}, the small synthetic world) trained in ${DEFAULT_JOB.runDir}`);
         }
-        checkpoint = DEFAULT_JOB.runDir;
-        log(`default job: the default LCN (${DEFAULT_JOB.config}, the small synthetic world) trained in ${DEFAULT_JOB.runDir}`);
+        res = await exportCheckpoint({
+          ...trained, checkpoint,
+          ...(values.config !== undefined ? { config: values.config } : {}),
+          ...(values.model !== undefined ? { model: values.model } : {}),
+        });
       }
-      const res = await exportCheckpoint({
-        ...common, checkpoint,
-        ...(values.config !== undefined ? { config: values.config } : {}),
-        ...(values.model !== undefined ? { model: values.model } : {}),
-        ...(ints.samples !== undefined ? { samples: ints.samples } : {}),
-        ...(ints.requests !== undefined ? { requests: ints.requests } : {}),
-        ...(ints.candidates !== undefined ? { candidates: ints.candidates } : {}),
-        ...(ints['latency-requests'] !== undefined ? { latencyRequests: ints['latency-requests'] } : {}),
-        ...(ints['latency-candidates'] !== undefined ? { latencyCandidates: ints['latency-candidates'] } : {}),
-        ...(values.precision !== undefined ? { precision: values.precision as Precision } : {}),
-        ...(values['no-fold'] ? { fold: false } : {}),
-      });
       console.log(`wrote ${res.files.join(', ')} to ${res.dir} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
       console.log(`serve it: tritonserver --model-repository ${res.repository} (model '${res.name}')`);
       for (const f of res.parity.failures) console.error(`parity failure: ${f}`);

@@ -7,7 +7,7 @@
  * side in one run; samples/s and the ratio to PyTorch. First, a check that the peer computes the
  * same model: its forward pass on a 32-sample batch with the same weights against ref-cpu (float64).
  *
- *   npx tsx tools/bench/train-peer.ts [--n 500] [--batch 256] [--steps 5] [--world default|small] [--backends wasm,cpu]
+ *   npx tsx tools/bench/train-peer.ts [--n 500] [--batch 256] [--steps 5] [--world default|small] [--backends wasm,cpu] [--shards 2]
  *     [--out out/bench/peer] [--json FILE]
  * Needs python3-torch (apt-get install python3-torch); OpenBLAS is fetched into <out>/openblas with
  * `apt-get download libopenblas0-pthread` when missing (falls back to torch's own BLAS, reported).
@@ -19,11 +19,11 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { type Graph, type HostTensor, encodeSafetensors, initWeights } from '@lctr/spec';
 import { runRef } from '@lctr/ref-cpu';
-import { Adam, compileTfjs, getTrainModel, initTfjs, parseTrainConfig } from '@lctr/backend-tfjs';
+import { Adam, DataParallel, compileTfjs, getTrainModel, initTfjs, parseTrainConfig } from '@lctr/backend-tfjs';
 
 const { values } = parseArgs({ options: {
   n: { type: 'string', default: '500' }, batch: { type: 'string', default: '256' }, steps: { type: 'string', default: '5' },
-  world: { type: 'string', default: 'default' }, backends: { type: 'string', default: 'wasm,cpu' }, out: { type: 'string', default: 'out/bench/peer' }, json: { type: 'string' },
+  world: { type: 'string', default: 'default' }, backends: { type: 'string', default: 'wasm,cpu' }, shards: { type: 'string', default: '2' }, out: { type: 'string', default: 'out/bench/peer' }, json: { type: 'string' },
 } });
 const root = resolve(import.meta.dirname, '../..');
 const out = resolve(root, values.out!);
@@ -100,6 +100,21 @@ for (const backend of values.backends!.split(',')) {
   const ms = (performance.now() - t0) / steps;
   rows.push({ runtime: `tfjs ${backend}`, msPerStep: ms, samplesPerSec: 1000 * batchSize / ms });
   model.dispose();
+}
+// tfjs wasm with data-parallel shards over worker threads (one wasm thread each; --shards 1 skips it)
+const shards = Number(values.shards);
+if (shards > 1) {
+  await initTfjs({ backend: 'wasm', log: () => {} });
+  const dp = await DataParallel.create(graph, weights, cfg.optimizer, { shards, backend: 'wasm' });
+  try {
+    for (let i = 0; i < 2; i++) await dp.step(benchBatch as never);
+    const t0 = performance.now();
+    for (let i = 0; i < steps; i++) await dp.step(benchBatch as never);
+    const ms = (performance.now() - t0) / steps;
+    rows.push({ runtime: `tfjs wasm, ${shards} data-parallel shards (worker threads)`, msPerStep: ms, samplesPerSec: 1000 * batchSize / ms });
+  } finally {
+    await dp.dispose();
+  }
 }
 // PyTorch at 1 intra-op thread and at every core (OpenBLAS runs its own threads either way; on a busy
 // machine torch's OpenMP threads on top of them can oversubscribe the cores): the faster is the peer

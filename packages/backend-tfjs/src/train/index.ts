@@ -14,3 +14,4 @@ export { lifelongArch } from './lifelong.ts';
 export { type ObjectiveMetrics, evaluateTargets } from './trainer.ts';
 export { type RequestDataConfig, REQUEST_DATA_DEFAULTS, requestDataConfig, requestContextOf, requestSet, ifaTrainConfig } from './requests.ts';
 export { KEEP_KNOWLEDGE_PARTS, type KeepKnowledgeKind, type KeepKnowledgeSpec, type KeepDataConfig, KEEP_DATA_DEFAULTS, keepDataConfig, keepWorldOf, keepExtractorConfig, keepTwoTowerTrainConfig, keepKnowledgeSpec, resolveCheckpointDir, loadKeepCheckpoint, type KeepKnowledgePlan, keepKnowledgePlan, assembleServed, checkpointBehaviours, KEEP_TABLES_FORMAT, type KeepKnowledgeTables, keepKnowledgeTables, encodeKnowledgeTables, writeKnowledgeTables } from './keep.ts';
+export { DataParallel, type DataParallelOptions, shardBounds, shardInputs } from './parallel.ts';

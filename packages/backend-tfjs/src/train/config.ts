@@ -50,6 +50,11 @@ export interface TrainConfig {
   readonly model: Readonly<Record<string, unknown>>;
   /** data options, checked by the model registry (default {}) */
   readonly data: Readonly<Record<string, unknown>>;
+  /**
+   * data-parallel shards per step over worker threads (parallel.ts; absent = 1, one thread). The
+   * same trajectory as one thread up to float32 summation order for mean-over-samples losses.
+   */
+  readonly shards?: number;
 }
 
 /** What a field accepts, as the error messages phrase it. */
@@ -83,6 +88,7 @@ const TOP_RULES: Record<string, Rule> = {
   keep: { kind: 'int', min: 1 },
   model: { kind: 'object' },
   data: { kind: 'object' },
+  shards: { kind: 'int', min: 1, max: 64 },
 };
 const REQUIRED_TOP = ['optimizer', 'batchSize', 'seed'];
 
@@ -206,6 +212,8 @@ export function parseTrainConfig(json: unknown, source = 'config'): TrainConfig 
     keep: num('keep'),
     model: (o.model as Record<string, unknown> | undefined) ?? {},
     data: (o.data as Record<string, unknown> | undefined) ?? {},
+    // left out at 1 so configs that never name it keep their hashes (experiment runs are reused by them)
+    ...(typeof o.shards === 'number' && o.shards > 1 ? { shards: o.shards } : {}),
   };
   return cfg;
 }

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import type { EvalTarget, SampleSource } from '@lctr/data';
 import { auc, gauc, logloss } from '@lctr/metrics';
-import { type FeatureSchema, type Graph, type HostTensor, atomicWriteFile, formatShape, valueInfo } from '@lctr/spec';
+import { type FeatureSchema, type Graph, type HostTensor, atomicWriteFile, formatShape, initWeights, valueInfo } from '@lctr/spec';
 import { type TfjsModel, compileTfjs } from '../model.ts';
 import { Adam, type AdamState } from './adam.ts';
 import { type TrainConfig, totalSteps } from './config.ts';
@@ -19,6 +19,7 @@ import {
   type Checkpoint, CheckpointError, checkSameGraph, latestCheckpointDir, pruneCheckpoints, readCheckpoint, writeCheckpoint,
 } from './checkpoint.ts';
 import { BatchOrder } from './order.ts';
+import { DataParallel } from './parallel.ts';
 import type { TrainProgress } from './progress.ts';
 
 export class TrainError extends Error {
@@ -225,7 +226,7 @@ function checkGraph(graph: Graph): void {
 /** Training settings that fix the trajectory: a resumed run must use the same ones. */
 function checkResumableConfig(saved: TrainConfig, now: TrainConfig, where: string): void {
   const diffs: string[] = [];
-  const keys = ['optimizer', 'batchSize', 'seed', 'data'] as const;
+  const keys = ['optimizer', 'batchSize', 'seed', 'data', 'shards'] as const;
   for (const k of keys) {
     const a = JSON.stringify(saved[k]), b = JSON.stringify(now[k]);
     if (a !== b) diffs.push(`${k}: ${a} in the checkpoint, ${b} now`);
@@ -287,8 +288,13 @@ export async function train<S extends FeatureSchema>(opts: TrainOptions<S>): Pro
     pruneCheckpoints(outDir, Infinity, startStep); // drops unreferenced leftovers of a killed run
   }
 
-  const model = compileTfjs(graph, { seed: config.seed });
-  const adam = new Adam(model.variables, config.optimizer);
+  // more than one shard: the data-parallel step owns the model and the optimizer (worker threads)
+  const parallel = (config.shards ?? 1) > 1
+    ? await DataParallel.create(graph, initWeights(graph as Graph, config.seed), config.optimizer, { shards: config.shards!, backend: tf.getBackend() })
+    : undefined;
+  const model = parallel?.model ?? compileTfjs(graph, { seed: config.seed });
+  const adam = parallel?.optimizer ?? new Adam(model.variables, config.optimizer);
+  if (parallel) log(`data-parallel: ${config.shards} shards per step (this thread and ${config.shards! - 1} worker thread${config.shards! > 2 ? 's' : ''})`);
   try {
     if (ckpt) {
       model.setWeights(ckpt.weights);
@@ -341,7 +347,7 @@ export async function train<S extends FeatureSchema>(opts: TrainOptions<S>): Pro
     while (step < stopAt && !opts.signal?.aborted) {
       const s0 = performance.now();
       const { indices } = order.at(step);
-      const loss = model.trainStep(opts.train.batch(indices), 'loss', adam);
+      const loss = parallel ? await parallel.step(opts.train.batch(indices)) : model.trainStep(opts.train.batch(indices), 'loss', adam);
       const ms = performance.now() - s0;
       if (!Number.isFinite(loss)) {
         throw new TrainError(`the loss is ${loss} at step ${step + 1} (epoch ${epochAt(step).toFixed(3)}); last checkpoint: ${lastCheckpoint ?? 'none'}`);
@@ -373,7 +379,10 @@ export async function train<S extends FeatureSchema>(opts: TrainOptions<S>): Pro
       samplesPerSec: trainSteps ? (1000 * trainSamples) / trainMs : NaN,
     };
   } finally {
-    adam.dispose();
-    model.dispose();
+    if (parallel) await parallel.dispose();
+    else {
+      adam.dispose();
+      model.dispose();
+    }
   }
 }

@@ -31,7 +31,7 @@ describe('parseTrainConfig', () => {
     expect(problems(() => parseTrainConfig({
       optimizer: { name: 'sgd', lr: -1, beta2: 1, momentum: 0.9 }, batchSize: '256', epochs: 0, seed: -3, keep: 0, evalEvery: 1.5, extra: true,
     }, 'run.json'))).toEqual([
-      'run.json: config.extra: unknown key (expected one of optimizer, batchSize, epochs, steps, evalEvery, evalBatchSize, logEvery, seed, checkpointEvery, keep, model, data)',
+      'run.json: config.extra: unknown key (expected one of optimizer, batchSize, epochs, steps, evalEvery, evalBatchSize, logEvery, seed, checkpointEvery, keep, model, data, shards)',
       'run.json: config.batchSize: expected an integer >= 1, got "256" (a string)',
       'run.json: config.epochs: expected an integer >= 1, got 0',
       'run.json: config.evalEvery: expected an integer >= 0, got 1.5',

@@ -35,7 +35,7 @@ export const SUITE: readonly BenchEntry[] = [
   { id: 'throughput', what: 'batch building vs training rate', args: ['tools/bench/throughput.ts', '--world', 'small', '--batches', '10', '--steps', '3', '--cpu-steps', '1'], limitS: 150 },
   { id: 'serve-floor', what: 'LCN-200-50 serving vs the FLOP floor; per-request vs naive layout', args: ['tools/bench/serve-floor.ts', '--cands', '100,1000', '--requests', '20'], limitS: 180 },
   { id: 'serve-load', what: 'the scoring server under load (10,000 requests)', args: ['tools/bench/serve-load.ts'], limitS: 120, needs: ['out/models/lcn/1/model.onnx'] },
-  { id: 'train-peer', what: 'LCN training step: tfjs vs PyTorch', args: ['tools/bench/train-peer.ts', '--n', '500', '--batch', '256', '--steps', '2', '--backends', 'wasm'], limitS: 240 },
+  { id: 'train-peer', what: 'LCN training step: tfjs vs PyTorch', args: ['tools/bench/train-peer.ts', '--n', '500', '--batch', '256', '--steps', '5', '--backends', 'wasm'], limitS: 300 },
   { id: 'lcn-scaling', what: "LCN's serving and training time as N and C grow (log-log slopes, chart)", args: ['tools/bench/lcn-scaling.ts'], limitS: 240 },
   { id: 'ifa-cost', what: "IFA's cost vs full attention and SIM soft as N and C grow", args: ['tools/bench/ifa-cost.ts', '--budget', '0.5'], limitS: 180 },
   { id: 'gkc-lookup', what: 'General Knowledge Center: 1,000-quadruple lookups, embedded and Redis', args: ['tools/bench/gkc-lookup.ts'], limitS: 120 },

@@ -31,10 +31,16 @@ export interface DataParallelOptions {
   readonly output?: string;
 }
 
-// the package is source-only TypeScript: a worker registers tsx's loader, then imports the worker
-// module (tsx's ESM entry: require.resolve finds the CJS one, whose register() does not load here)
-const tsxApi = pathToFileURL(createRequire(import.meta.url).resolve('tsx/esm/api').replace(/index\.cjs$/, 'index.mjs')).href;
-const WORKER_BOOT = `import(${JSON.stringify(tsxApi)}).then((m) => { m.register(); return import(${JSON.stringify(new URL('./parallel-worker.ts', import.meta.url).href)}); })`;
+/**
+ * The worker's boot code: the package is source-only TypeScript, so a worker registers tsx's
+ * loader, then imports the worker module (tsx's ESM entry: require.resolve finds the CJS one, whose
+ * register() does not load here). Resolved when the first worker starts, so importing this module
+ * does not need tsx.
+ */
+function workerBoot(): string {
+  const tsxApi = pathToFileURL(createRequire(import.meta.url).resolve('tsx/esm/api').replace(/index\.cjs$/, 'index.mjs')).href;
+  return `import(${JSON.stringify(tsxApi)}).then((m) => { m.register(); return import(${JSON.stringify(new URL('./parallel-worker.ts', import.meta.url).href)}); })`;
+}
 
 interface StepReply { loss?: number; grads?: Array<[string, Float32Array]>; error?: string; ready?: boolean }
 
@@ -81,7 +87,7 @@ export class DataParallel<S extends FeatureSchema> {
     const workers: Worker[] = [];
     try {
       for (let k = 1; k < opts.shards; k++) {
-        const w = new Worker(WORKER_BOOT, { eval: true });
+        const w = new Worker(workerBoot(), { eval: true });
         workers.push(w);
         await request(w, { kind: 'init', graph: json, backend: opts.backend });
       }

@@ -1,7 +1,7 @@
 /** topk (masks, ties, fewer valid than k), gather and gatherAlongAxis in ONNX Runtime. */
 import { describe, expect, it } from 'vitest';
 import { GraphBuilder, Rng } from '@lctr/spec';
-import { FLOAT32_LOWEST } from '../src/index.ts';
+import { FLOAT32_LOWEST, ortTopkWidth } from '../src/index.ts';
 import { bool, expectTensor, f32, i32, i64, itPassesChecker, openSession, runOnce, values } from './helpers.ts';
 
 const LOWEST = FLOAT32_LOWEST;
@@ -87,6 +87,38 @@ describe('topk', () => {
   });
 });
 
+describe('topk over a static axis asks ONNX Runtime for a wider k when that is faster', () => {
+  it('ortTopkWidth: k from 0.65 of the heap limit ceil(n^0.725) up goes to it; others stay', () => {
+    expect(ortTopkWidth(200, 2000)).toBe(248);
+    expect(ortTopkWidth(120, 1000)).toBe(150);
+    expect(ortTopkWidth(50, 2000)).toBe(50);
+    expect(ortTopkWidth(162, 2000)).toBe(248);
+    expect(ortTopkWidth(161, 2000)).toBe(161);
+    expect(ortTopkWidth(248, 2000)).toBe(248);
+    expect(ortTopkWidth(500, 2000)).toBe(500);
+    expect(ortTopkWidth(3, 4)).toBe(3);
+  });
+  it('the widened top-k sliced to k matches the spec order on rows full of ties and padding', async () => {
+    const rng = new Rng(20261126);
+    for (const [n, k] of [[2000, 200], [1000, 120]] as const) {
+      const batch = 3;
+      const b = new GraphBuilder(`topk_wide_${n}_${k}`, { x: { dtype: 'float32', shape: [batch, n] }, mask: { dtype: 'bool', shape: [batch, n] } });
+      const t = b.topk(b.inputs.x, k, b.inputs.mask);
+      const g = b.build({ values: t.values, indices: t.indices });
+      const x = Array.from({ length: batch * n }, () => [-1, 0, 0.5, 2, -Infinity, rng.next()][rng.int(6)]!);
+      const mask = Array.from({ length: batch * n }, (_, i) => (rng.next() < [0.95, 0.5, 0.05][Math.floor(i / n)]! ? 1 : 0));
+      const out = await runOnce(g, { x: f32([batch, n], x), mask: bool([batch, n], mask) });
+      expect(out.indices.shape).toEqual([batch, k]);
+      const gotIdx = values(out.indices), gotVal = values(out.values);
+      for (let r = 0; r < batch; r++) {
+        const want = refTopkRow(x.slice(r * n, (r + 1) * n), mask.slice(r * n, (r + 1) * n), k);
+        expect(gotIdx.slice(r * k, (r + 1) * k)).toEqual(want.indices);
+        expect(gotVal.slice(r * k, (r + 1) * k)).toEqual(want.values.map((v) => Math.fround(v)));
+      }
+    }
+  });
+});
+
 describe('gather', () => {
   it('embedding rows by int32 ids of shape [batch, 3] from a parameter table', async () => {
     const b = new GraphBuilder('gather_emb', { ids: { dtype: 'int32', shape: ['batch', 3] } });
@@ -119,6 +151,15 @@ describe('gatherAlongAxis', () => {
       x: f32([2, 2, 3, 1], [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]), i: i64([2, 2, 1], [2, 0, 1, 1]),
     });
     expectTensor(y, 'float32', [2, 2, 1, 1], [2, 3, 7, 10]);
+  });
+  it('axis 1 with nothing after it (GatherElements): [batch, n] picked by int32 [batch, k], static and symbolic', async () => {
+    for (const n of [5, 'n'] as const) {
+      const b = new GraphBuilder('along_last', { x: { dtype: 'float32', shape: ['batch', n] }, i: { dtype: 'int32', shape: ['batch', 3] } });
+      const { y } = await runOnce(b.build({ y: b.gatherAlongAxis(b.inputs.x, b.inputs.i, 1) }), {
+        x: f32([2, 5], [0, 1, 2, 3, 4, 10, 11, 12, 13, 14]), i: i32([2, 3], [4, 0, 4, 1, 2, 3]),
+      });
+      expectTensor(y, 'float32', [2, 3], [4, 0, 4, 11, 12, 13]);
+    }
   });
   it('axis 0 is a plain gather of rows', async () => {
     const b = new GraphBuilder('along0', { x: { dtype: 'float32', shape: [4, 2] }, i: { dtype: 'int32', shape: [3] } });

@@ -54,9 +54,18 @@ export function dinAttention(b: B, name: string, keys: Float, mask: Bool, query:
     const bias = b.scope('l0', () => b.param('b', [h0], init.zeros()));
     const block = (i: number) => b.slice(w, [i * d], [(i + 1) * d], [0]);
     const [wk, wq, wd, wp] = [block(0), block(1), block(2), block(3)];
-    const fromKeys = b.add(b.matmul(k, b.add(wk, wd)), b.matmul(b.mul(k, q), wp)); // [..., L, h0]
-    const fromQuery = b.matmul(q, b.sub(wq, wd));                                   // [..., 1, h0]
-    let h = b.add(b.add(fromKeys, fromQuery), bias);
+    let h: Float;
+    if (keys.shape[0] === 1 && query.shape[0] !== 1) {
+      // keys shared by every query row (serving): the keys' term [1, L, h0] and the query's term
+      // with the bias [R, 1, h0] meet once, so one add over [R, L, h0] joins the product term
+      // instead of three (same sum, another order)
+      const shared = b.add(b.matmul(k, b.add(wk, wd)), b.add(b.matmul(q, b.sub(wq, wd)), bias));
+      h = b.add(b.matmul(b.mul(k, q), wp), shared);
+    } else {
+      const fromKeys = b.add(b.matmul(k, b.add(wk, wd)), b.matmul(b.mul(k, q), wp)); // [..., L, h0]
+      const fromQuery = b.matmul(q, b.sub(wq, wd));                                   // [..., 1, h0]
+      h = b.add(b.add(fromKeys, fromQuery), bias);
+    }
     if (sizes.length > 1) h = activate(b, h, act);
     for (let i = 1; i < sizes.length; i++) {
       h = dense(b, `l${i}`, h, sizes[i]!);

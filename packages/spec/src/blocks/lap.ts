@@ -255,6 +255,16 @@ export function csa(b: B, name: string, layout: SeqLayout, inputs: CsaInputs, op
   return b.scope(name, () => {
     const items = zeroPadding(b, layout, inputs.items, inputs.mask);
     const scores = layout.scores(inputs.query, items);                                   // [R, N], 0 at padding
+    if (layout.kind === 'shared' && normalize === 'softmax') {
+      // serving: one mask row [1, N] for every candidate, so it becomes an additive bias (0 / -inf)
+      // once and the weights are one softmax over [C, N] (a masked softmax selects over [C, N]
+      // twice). A sequence with no valid position gives NaN weights; the pool is zeroed then, on
+      // [C, d] (the masked softmax's zeros pool to zeros).
+      const bias = b.where(inputs.mask, b.scalar(0), b.scalar(-Infinity));
+      const w = b.softmax(b.add(scores, bias), -1);
+      const anyValid = b.greater(b.reduceMax(b.cast(inputs.mask, 'float32'), [1], true), b.scalar(0)); // [1, 1]
+      return { pooled: b.where(anyValid, layout.pool(w, items), b.scalar(0)), scores };
+    }
     const w = normalize === 'softmax' ? maskedSoftmax(b, scores, inputs.mask) : b.where(inputs.mask, scores, b.scalar(0));
     return { pooled: layout.pool(w, items), scores };
   });
@@ -279,12 +289,25 @@ export function msa(b: B, name: string, layout: SeqLayout, inputs: LapLevelInput
   const normalize = oneOf(who, 'normalize', opts.normalize ?? LAP_DEFAULTS.msaNormalize, ['softmax', 'none']);
   return b.scope(name, () => {
     const wq = b.param('wq', [d, da]), wk = b.param('wk', [d + c, da]), wv = b.param('wv', [d + c, da]);
+    const valid = inputs.picks.valid;
+    const weigh = (scores: Float) => normalize === 'softmax' ? maskedSoftmax(b, scores, valid) : b.where(valid, scores, b.scalar(0));
+    if (layout.kind === 'shared') {
+      // serving: the N keys are projected once per request, so one [C, da] x [da, N] product scores
+      // every position and the picked columns are read from it (no [C, K1, da] gather, multiply and
+      // sum); the pool is a [1, K1] x [K1, da] product per row. The same math as below: padding
+      // rows are zeroed before projecting, so a padding pick scores 0 and adds 0.
+      const seqRows = zeroPadding(b, layout, b.concat([inputs.items, inputs.context], -1), inputs.mask);
+      const keysAll = b.matmul(seqRows, wk), valuesAll = b.matmul(seqRows, wv);            // [N, da]
+      const scoresAll = layout.scores(b.matmul(inputs.query, wq), keysAll);                 // [C, N]
+      const scores = b.div(b.gatherAlongAxis(scoresAll, inputs.picks.indices, 1), b.scalar(Math.sqrt(da))); // [C, K1]
+      const picked = layout.pick(valuesAll, inputs.picks.indices);                           // [C, K1, da]
+      const pooled = b.reshape(b.matmul(b.reshape(weigh(scores), [rows, 1, k]), picked), [rows, da]);
+      return { pooled, scores };
+    }
     const q = b.reshape(b.matmul(inputs.query, wq), [rows, 1, da]);
     const [keys, values] = projectPicked(b, layout, inputs, [wk, wv]) as [Float, Float];  // [R, K1, da]
     const scores = b.div(b.reduceSum(b.mul(keys, q), [2]), b.scalar(Math.sqrt(da)));       // [R, K1]
-    const valid = inputs.picks.valid;
-    const a = normalize === 'softmax' ? maskedSoftmax(b, scores, valid) : b.where(valid, scores, b.scalar(0));
-    return { pooled: b.reduceSum(b.mul(values, b.reshape(a, [rows, k, 1])), [1]), scores };
+    return { pooled: b.reduceSum(b.mul(values, b.reshape(weigh(scores), [rows, k, 1])), [1]), scores };
   });
 }
 
@@ -308,14 +331,27 @@ export function fsa(b: B, name: string, layout: SeqLayout, inputs: LapLevelInput
     const [keys, values] = projectPicked(b, layout, inputs, [wk, wv]).map((p) => b.reshape(p, [rows, k, l, dh])) as [Float, Float];
     const scores = b.div(b.reduceSum(b.mul(keys, q), [3]), b.scalar(Math.sqrt(dh)));     // [R, K2, l]
     const valid = inputs.picks.valid;
-    const a = maskedSoftmax(b, scores, b.reshape(valid, [rows, k, 1]), 1);               // softmax over K2, per head
+    // serving: the mask spelled out per head, as ONNX Runtime's Where is slow when its condition
+    // broadcasts over a short last axis (1.5 ms vs 0.1 at C = 1,000, K2 = 50, 4 heads)
+    const headMask = layout.kind === 'shared' ? b.expand(b.reshape(valid, [rows, k, 1]), [rows, k, l]) : b.reshape(valid, [rows, k, 1]);
+    const a = maskedSoftmax(b, scores, headMask, 1);                                      // softmax over K2, per head
     const h = b.reshape(b.mul(values, b.reshape(a, [rows, k, l, 1])), [rows, k, l * dh]); // H_k, heads side by side
     if (pool === 'mean') {
       if (layout.kind !== 'shared') return maskedMean(b, mlp(b, 'ffn', h, [ffnDim, outDim]), valid);
       // serving: the FFN's last layer is affine, so mean_k(x_k w2 + b2) = (mean_k x_k) w2 + b2: one
-      // [C, d_ff] x [d_ff, out] product instead of C·K2 rows (same parameters, same value); a row
-      // with no valid pick is masked, as the mean over no pick is zeros (valid picks come first)
-      const y = b.scope('ffn', () => dense(b, 'l1', maskedMean(b, b.relu(dense(b, 'l0', h, ffnDim)), valid), outDim));
+      // [C, d_ff] x [d_ff, out] product instead of C·K2 rows (same parameters, same value). The
+      // mean is a [1, K2] x [K2, d_ff] product per row with weights valid / count (no broadcast
+      // select over [C, K2, d_ff]; a padding pick's row is finite, as its H_k is 0). The first
+      // layer stays 3-D: as a 2-D product ONNX Runtime fuses it with bias and ReLU into a Gemm
+      // that ran 1.2x slower here. A row with no valid pick is masked, as the mean over no pick
+      // is zeros (valid picks come first).
+      const y = b.scope('ffn', () => {
+        const hidden = b.relu(dense(b, 'l0', h, ffnDim));                                   // [C, K2, d_ff]
+        const validF = b.cast(valid, 'float32');
+        const weights = b.div(validF, b.maximum(b.reduceSum(validF, [1], true), b.scalar(1))); // [C, K2]
+        const mean = b.reshape(b.matmul(b.reshape(weights, [rows, 1, k]), hidden), [rows, ffnDim]);
+        return dense(b, 'l1', mean, outDim);
+      });
       return b.where(b.slice(valid, [0], [1], [1]), y, b.scalar(0));
     }
     // padding picks add exact zeros to the sum (a = 0, V = 0); FFN(0) = ReLU(b1) w2 + b2 is not 0,

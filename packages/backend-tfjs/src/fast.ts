@@ -1,13 +1,15 @@
 /**
- * Replacements for two tfjs kernels that are slow on the cpu and wasm backends (measured on 2 cores,
+ * Replacements for tfjs kernels that are slow on the cpu and wasm backends (measured on 2 cores,
  * [256, 200, 32] float32: wasm Tile 94 ms, Gather 54 ms; an elementwise add of the same size 0.4 ms):
  * - broadcastTo: tfjs lowers it (and the broadcasting inside tf.where) to Tile, which walks every
  *   element through generic index arithmetic. Adding a float32 zeros tensor of the target shape broadcasts
  *   through the fast elementwise kernels instead (x + 0 keeps every value, NaN and infinities too;
  *   only the sign of a -0 is lost).
- * - row gather: picking whole rows of a [rows, width] matrix is a memory copy per row; the kernel
- *   below reads the backend's own buffers (no copy of the table) and copies rows with
- *   TypedArray.set. On other backends (tfjs-node) the built-in gather is used.
+ * - row gather and its backward (a scatter-add of rows), concat and split along any axis, select:
+ *   one pass in JS over the backends' own buffers (no copies of the inputs), short runs copied by
+ *   a loop. On an LCN training step (N = 500, batch 256, tfjs wasm) they replaced SplitV 69 ms,
+ *   Concat 38, UnsortedSegmentSum 94 and int32 broadcasting adds 30 (tools/bench/profile-step.ts).
+ *   On other backends (tfjs-node) tfjs' own kernels are used.
  */
 import * as tf from '@tensorflow/tfjs-core';
 
@@ -30,49 +32,253 @@ interface CpuBackendLike { data: { get(id: object): { values: Flat } }; makeTens
 interface WasmBackendLike { typedArrayFromHeap(t: tf.TensorInfo): Flat; makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo }
 
 export const GATHER_ROWS = 'LctrGatherRows';
+export const SCATTER_ROWS = 'LctrScatterRows';
+export const CONCAT = 'LctrConcat';
+export const SPLIT = 'LctrSplit';
 
-function copyRows(src: Flat, ids: Int32Array, width: number, dst: Flat): void {
+/**
+ * Row ids with a per-group offset: id i reads row ids[i] + floor(i / group) * stride (group 0: no
+ * offset). gatherAlongAxis picks k rows per leading index out of n: group k, stride n; computing
+ * the offset here saves an int32 broadcasting add, which tfjs wasm runs about 100x slower than a
+ * float one ([256, 200] + [256, 1]: 5.7 ms).
+ */
+interface RowGroups { group: number; stride: number }
+
+/**
+ * Copy `len` values; a loop for short runs (a subarray per run costs more than the copy). float32
+ * goes through its own function so its loop only ever sees one array type (a loop shared by
+ * several typed-array types runs several times slower in V8).
+ */
+function copyRun(src: Flat, from: number, dst: Flat, to: number, len: number): void {
+  if (len >= 48) { dst.set(src.subarray(from, from + len), to); return; }
+  if (src instanceof Float32Array && dst instanceof Float32Array) { copyShortF32(src, from, dst, to, len); return; }
+  for (let j = 0; j < len; j++) dst[to + j] = src[from + j]!;
+}
+
+function copyShortF32(src: Float32Array, from: number, dst: Float32Array, to: number, len: number): void {
+  for (let j = 0; j < len; j++) dst[to + j] = src[from + j]!;
+}
+
+function copyRows(src: Flat, ids: Int32Array, width: number, dst: Flat, { group, stride }: RowGroups): void {
   for (let i = 0; i < ids.length; i++) {
-    const from = ids[i]! * width;
-    dst.set(src.subarray(from, from + width), i * width);
+    const row = ids[i]! + (group > 0 ? Math.floor(i / group) * stride : 0);
+    copyRun(src, row * width, dst, i * width, width);
   }
 }
 
-const gatherRowsCpu: tf.KernelFunc = ({ inputs, backend }) => {
+/**
+ * out[rows, width] = 0, then out[row(i)] += dy[i] for every i (row(i) as in copyRows; rows out of
+ * range are dropped, TensorFlow's UnsortedSegmentSum rule). When no row is hit twice (top-k picks,
+ * gatherAlongAxis' backward) the rows are plain copies; otherwise the sums run in float64 and round
+ * once, like segment-sum.ts.
+ */
+function scatterRows(dy: Float32Array, ids: Int32Array, width: number, rows: number, out: Float32Array, groups: RowGroups): void {
+  const { group, stride } = groups;
+  const rowOf = (i: number) => ids[i]! + (group > 0 ? Math.floor(i / group) * stride : 0);
+  const hits = new Uint8Array(rows);
+  let repeated = false;
+  for (let i = 0; i < ids.length; i++) {
+    const r = rowOf(i);
+    if (!(r >= 0 && r < rows)) continue;
+    if (hits[r]) { repeated = true; break; }
+    hits[r] = 1;
+  }
+  if (!repeated) {
+    for (let i = 0; i < ids.length; i++) {
+      const r = rowOf(i);
+      if (r >= 0 && r < rows) copyRun(dy, i * width, out, r * width, width);
+    }
+    return;
+  }
+  const acc = new Float64Array(rows * width);
+  for (let i = 0; i < ids.length; i++) {
+    const r = rowOf(i);
+    if (!(r >= 0 && r < rows)) continue;
+    const src = i * width, dst = r * width;
+    for (let j = 0; j < width; j++) acc[dst + j]! += dy[src + j]!;
+  }
+  out.set(acc);
+}
+
+/** Concatenation along an axis: per outer index, one run of each input (run = its axis size x inner). */
+function concatLoop(xs: Flat[], runs: number[], outer: number, out: Flat): void {
+  const total = runs.reduce((p, r) => p + r, 0);
+  for (let o = 0; o < outer; o++) {
+    let at = o * total;
+    for (let k = 0; k < xs.length; k++) { copyRun(xs[k]!, o * runs[k]!, out, at, runs[k]!); at += runs[k]!; }
+  }
+}
+
+/** The inverse: x split into outs along an axis. */
+function splitLoop(x: Flat, runs: number[], outer: number, outs: Flat[]): void {
+  const total = runs.reduce((p, r) => p + r, 0);
+  for (let o = 0; o < outer; o++) {
+    let at = o * total;
+    for (let k = 0; k < outs.length; k++) { copyRun(x, at, outs[k]!, o * runs[k]!, runs[k]!); at += runs[k]!; }
+  }
+}
+
+const groupsOf = (attrs: tf.NamedAttrMap | undefined): RowGroups => ({ group: Number(attrs?.['group'] ?? 0), stride: Number(attrs?.['stride'] ?? 0) });
+const newFlat = (dtype: tf.DataType, n: number): Flat => (dtype === 'float32' ? new Float32Array(n) : dtype === 'int32' ? new Int32Array(n) : new Uint8Array(n));
+
+const gatherRowsCpu: tf.KernelFunc = ({ inputs, backend, attrs }) => {
   const { x, indices } = inputs as { x: tf.TensorInfo; indices: tf.TensorInfo };
   const be = backend as unknown as CpuBackendLike;
   const width = x.shape[1]!;
-  const src = be.data.get(x.dataId).values;
   const ids = be.data.get(indices.dataId).values as Int32Array;
-  const out = x.dtype === 'float32' ? new Float32Array(ids.length * width) : x.dtype === 'int32' ? new Int32Array(ids.length * width) : new Uint8Array(ids.length * width);
-  copyRows(src, ids, width, out);
+  const out = newFlat(x.dtype, ids.length * width);
+  copyRows(be.data.get(x.dataId).values, ids, width, out, groupsOf(attrs));
   return be.makeTensorInfo([ids.length, width], x.dtype, out);
 };
 
-const gatherRowsWasm: tf.KernelFunc = ({ inputs, backend }) => {
+// wasm: outputs are allocated before any heap view is taken (an allocation can grow the heap and
+// detach earlier views)
+const gatherRowsWasm: tf.KernelFunc = ({ inputs, backend, attrs }) => {
   const { x, indices } = inputs as { x: tf.TensorInfo; indices: tf.TensorInfo };
   const be = backend as unknown as WasmBackendLike;
   const width = x.shape[1]!;
   const n = indices.shape[0]!;
   const out = be.makeOutput([n, width], x.dtype);
-  if (n * width > 0) copyRows(be.typedArrayFromHeap(x), be.typedArrayFromHeap(indices) as Int32Array, width, be.typedArrayFromHeap(out));
+  if (n * width > 0) copyRows(be.typedArrayFromHeap(x), be.typedArrayFromHeap(indices) as Int32Array, width, be.typedArrayFromHeap(out), groupsOf(attrs));
   return out;
+};
+
+const scatterRowsCpu: tf.KernelFunc = ({ inputs, backend, attrs }) => {
+  const { dy, indices } = inputs as { dy: tf.TensorInfo; indices: tf.TensorInfo };
+  const be = backend as unknown as CpuBackendLike;
+  const rows = Number(attrs!['rows']), width = dy.shape[1]!;
+  const out = new Float32Array(rows * width);
+  scatterRows(be.data.get(dy.dataId).values as Float32Array, be.data.get(indices.dataId).values as Int32Array, width, rows, out, groupsOf(attrs));
+  return be.makeTensorInfo([rows, width], 'float32', out);
+};
+
+const scatterRowsWasm: tf.KernelFunc = ({ inputs, backend, attrs }) => {
+  const { dy, indices } = inputs as { dy: tf.TensorInfo; indices: tf.TensorInfo };
+  const be = backend as unknown as WasmBackendLike;
+  const rows = Number(attrs!['rows']), width = dy.shape[1]!;
+  const out = be.makeOutput([rows, width], 'float32');
+  const o = be.typedArrayFromHeap(out) as Float32Array;
+  o.fill(0);
+  scatterRows(be.typedArrayFromHeap(dy) as Float32Array, be.typedArrayFromHeap(indices) as Int32Array, width, rows, o, groupsOf(attrs));
+  return out;
+};
+
+/** Outer count and per-input runs of a concat along `axis` of inputs with shapes `shapes`. */
+function runsOf(shapes: ReadonlyArray<readonly number[]>, axis: number): { outer: number; runs: number[] } {
+  const first = shapes[0]!;
+  const outer = first.slice(0, axis).reduce((p, d) => p * d, 1);
+  const inner = first.slice(axis + 1).reduce((p, d) => p * d, 1);
+  return { outer, runs: shapes.map((s) => s[axis]! * inner) };
+}
+
+function concatShape(shapes: ReadonlyArray<readonly number[]>, axis: number): number[] {
+  const out = [...shapes[0]!];
+  out[axis] = shapes.reduce((p, s) => p + s[axis]!, 0);
+  return out;
+}
+
+const concatCpu: tf.KernelFunc = ({ inputs, backend, attrs }) => {
+  const be = backend as unknown as CpuBackendLike;
+  const xs = Object.values(inputs) as tf.TensorInfo[];
+  const axis = Number(attrs!['axis']);
+  const shape = concatShape(xs.map((x) => x.shape), axis);
+  const out = newFlat(xs[0]!.dtype, shape.reduce((p, d) => p * d, 1));
+  const { outer, runs } = runsOf(xs.map((x) => x.shape), axis);
+  concatLoop(xs.map((x) => be.data.get(x.dataId).values), runs, outer, out);
+  return be.makeTensorInfo(shape, xs[0]!.dtype, out);
+};
+
+const concatWasm: tf.KernelFunc = ({ inputs, backend, attrs }) => {
+  const be = backend as unknown as WasmBackendLike;
+  const xs = Object.values(inputs) as tf.TensorInfo[];
+  const axis = Number(attrs!['axis']);
+  const shape = concatShape(xs.map((x) => x.shape), axis);
+  const out = be.makeOutput(shape, xs[0]!.dtype);
+  const { outer, runs } = runsOf(xs.map((x) => x.shape), axis);
+  if (shape.every((d) => d > 0)) concatLoop(xs.map((x) => be.typedArrayFromHeap(x)), runs, outer, be.typedArrayFromHeap(out));
+  return out;
+};
+
+function splitShapes(x: tf.TensorInfo, sizes: number[], axis: number): number[][] {
+  return sizes.map((n) => { const s = [...x.shape]; s[axis] = n; return s; });
+}
+
+const splitCpu: tf.KernelFunc = ({ inputs, backend, attrs }) => {
+  const be = backend as unknown as CpuBackendLike;
+  const { x } = inputs as { x: tf.TensorInfo };
+  const axis = Number(attrs!['axis']), sizes = attrs!['sizes'] as number[];
+  const shapes = splitShapes(x, sizes, axis);
+  const outs = shapes.map((s) => newFlat(x.dtype, s.reduce((p, d) => p * d, 1)));
+  const { outer, runs } = runsOf(shapes, axis);
+  splitLoop(be.data.get(x.dataId).values, runs, outer, outs);
+  return outs.map((o, k) => be.makeTensorInfo(shapes[k]!, x.dtype, o));
+};
+
+const splitWasm: tf.KernelFunc = ({ inputs, backend, attrs }) => {
+  const be = backend as unknown as WasmBackendLike;
+  const { x } = inputs as { x: tf.TensorInfo };
+  const axis = Number(attrs!['axis']), sizes = attrs!['sizes'] as number[];
+  const shapes = splitShapes(x, sizes, axis);
+  const outs = shapes.map((s) => be.makeOutput(s, x.dtype));
+  const { outer, runs } = runsOf(shapes, axis);
+  if (x.shape.every((d) => d > 0)) splitLoop(be.typedArrayFromHeap(x), runs, outer, outs.map((o) => be.typedArrayFromHeap(o)));
+  return outs;
 };
 
 let registered = false;
 export function registerGatherRows(): void {
   if (registered) return;
-  tf.registerKernel({ kernelName: GATHER_ROWS, backendName: 'cpu', kernelFunc: gatherRowsCpu });
-  tf.registerKernel({ kernelName: GATHER_ROWS, backendName: 'wasm', kernelFunc: gatherRowsWasm });
+  const kernels: Array<[string, tf.KernelFunc, tf.KernelFunc]> = [
+    [GATHER_ROWS, gatherRowsCpu, gatherRowsWasm], [SCATTER_ROWS, scatterRowsCpu, scatterRowsWasm],
+    [CONCAT, concatCpu, concatWasm], [SPLIT, splitCpu, splitWasm],
+  ];
+  for (const [kernelName, cpu, wasm] of kernels) {
+    tf.registerKernel({ kernelName, backendName: 'cpu', kernelFunc: cpu });
+    tf.registerKernel({ kernelName, backendName: 'wasm', kernelFunc: wasm });
+  }
   registered = true;
 }
 
-/** rows of x [rows, width] picked by int32 ids [n] (ids already range-checked) -> [n, width]. */
-export function gatherRows(x: tf.Tensor2D, ids: tf.Tensor1D): tf.Tensor2D {
-  const name = tf.getBackend();
-  if (name !== 'cpu' && name !== 'wasm') return tf.gather(x, ids, 0);
+const onHost = () => { const name = tf.getBackend(); return name === 'cpu' || name === 'wasm'; };
+
+/**
+ * Rows of x [rows, width] picked by int32 ids [n] (ids already range-checked) -> [n, width]; with
+ * `groups`, id i reads row ids[i] + floor(i / group) * stride.
+ */
+export function gatherRows(x: tf.Tensor2D, ids: tf.Tensor1D, groups: RowGroups = { group: 0, stride: 0 }): tf.Tensor2D {
+  if (!onHost()) return tf.gather(x, groups.group > 0 ? groupedIds(ids, groups) : ids, 0);
   registerGatherRows();
-  return tf.engine().runKernel(GATHER_ROWS, { x, indices: ids }, {}) as tf.Tensor2D;
+  return tf.engine().runKernel(GATHER_ROWS, { x, indices: ids }, { ...groups }) as tf.Tensor2D;
+}
+
+/** The backward of gatherRows: dy [n, width] added into zeros [rows, width] at the rows gatherRows read. */
+export function scatterRowsAdd(dy: tf.Tensor2D, ids: tf.Tensor1D, rows: number, groups: RowGroups = { group: 0, stride: 0 }): tf.Tensor2D {
+  if (!onHost() || dy.dtype !== 'float32') return tf.unsortedSegmentSum(dy, groups.group > 0 ? groupedIds(ids, groups) : ids, rows);
+  registerGatherRows();
+  return tf.engine().runKernel(SCATTER_ROWS, { dy, indices: ids }, { rows, ...groups }) as tf.Tensor2D;
+}
+
+/** ids with their group offsets added (the non-host path). */
+function groupedIds(ids: tf.Tensor1D, { group, stride }: RowGroups): tf.Tensor1D {
+  const lead = ids.size / group;
+  const offsets = tf.reshape(tf.mul(tf.range(0, lead, 1, 'int32'), tf.scalar(stride, 'int32')), [lead, 1]);
+  return tf.reshape(tf.add(tf.reshape(ids, [lead, group]), offsets), [ids.size]);
+}
+
+/** tf.concat along `axis` in one pass on cpu/wasm (tfjs copies run by run through slices). */
+export function concat(xs: readonly tf.Tensor[], axis: number): tf.Tensor {
+  if (!onHost() || xs.some((x) => x.dtype !== xs[0]!.dtype)) return tf.concat([...xs], axis);
+  registerGatherRows();
+  const named: tf.NamedTensorMap = {};
+  xs.forEach((x, k) => { named[`x${k}`] = x; });
+  return tf.engine().runKernel(CONCAT, named, { axis }) as tf.Tensor;
+}
+
+/** tf.split along `axis` into parts of `sizes`, in one pass on cpu/wasm. */
+export function split(x: tf.Tensor, sizes: readonly number[], axis: number): tf.Tensor[] {
+  if (!onHost()) return tf.split(x, [...sizes], axis);
+  registerGatherRows();
+  return tf.engine().runKernel(SPLIT, { x }, { axis, sizes: [...sizes] }) as unknown as tf.Tensor[];
 }
 
 function broadcastShape3(...shapes: ReadonlyArray<readonly number[]>): number[] {
@@ -109,6 +315,8 @@ function selectLoop(c: Uint8Array, a: Flat, b: Flat, cShape: readonly number[], 
   const rank = shape.length;
   const size = shape.reduce((p, d) => p * d, 1);
   if (size === 0) return;
+  if (out instanceof Float32Array && a instanceof Float32Array && b instanceof Float32Array && selectF32(c, a, b, size, out)) return;
+  if (selectRows(c, a, b, cShape, aShape, bShape, shape, out)) return;
   if (rank === 0) { out[0] = c[0] ? a[0]! : b[0]!; return; }
   const cs = alignedStrides(cShape, shape), as = alignedStrides(aShape, shape), bs = alignedStrides(bShape, shape);
   const inner = shape[rank - 1]!;
@@ -118,8 +326,8 @@ function selectLoop(c: Uint8Array, a: Flat, b: Flat, cShape: readonly number[], 
   for (let p = 0; p < size; p += inner) {
     if (ci1 === 0) {
       if (c[co]) {
-        if (ai1 === 1) out.set(a.subarray(ao, ao + inner), p); else if (ai1 === 0) out.fill(a[ao]!, p, p + inner); else for (let j = 0; j < inner; j++) out[p + j] = a[ao + j * ai1]!;
-      } else if (bi1 === 1) out.set(b.subarray(bo, bo + inner), p); else if (bi1 === 0) out.fill(b[bo]!, p, p + inner); else for (let j = 0; j < inner; j++) out[p + j] = b[bo + j * bi1]!;
+        if (ai1 === 1) copyRun(a, ao, out, p, inner); else if (ai1 === 0) out.fill(a[ao]!, p, p + inner); else for (let j = 0; j < inner; j++) out[p + j] = a[ao + j * ai1]!;
+      } else if (bi1 === 1) copyRun(b, bo, out, p, inner); else if (bi1 === 0) out.fill(b[bo]!, p, p + inner); else for (let j = 0; j < inner; j++) out[p + j] = b[bo + j * bi1]!;
     } else {
       for (let j = 0, ci = co, ai = ao, bi = bo; j < inner; j++, ci += ci1, ai += ai1, bi += bi1) out[p + j] = c[ci] ? a[ai]! : b[bi]!;
     }
@@ -132,6 +340,40 @@ function selectLoop(c: Uint8Array, a: Flat, b: Flat, cShape: readonly number[], 
       counter[axis] = 0;
     }
   }
+}
+
+/**
+ * The common float32 cases of selectLoop, one flat loop each: three tensors of the output's size
+ * (under broadcasting, an input as large as the output has its shape), and (selectRows) a mask
+ * over rows against row data and a constant, i.e. where(mask, x, 0) and its gradient. false (or
+ * not handled) for any other broadcast, which the generic loop takes.
+ */
+function selectF32(c: Uint8Array, a: Float32Array, b: Float32Array, size: number, out: Float32Array): boolean {
+  if (c.length === size && a.length === size && b.length === size) {
+    for (let i = 0; i < size; i++) out[i] = c[i] ? a[i]! : b[i]!;
+    return true;
+  }
+  return false;
+}
+
+function selectRowsF32(c: Uint8Array, rowData: Float32Array, constant: number, rowsTrue: boolean, inner: number, out: Float32Array): void {
+  for (let r = 0, p = 0; r < c.length; r++, p += inner) {
+    if ((c[r] !== 0) === rowsTrue) for (let j = 0; j < inner; j++) out[p + j] = rowData[p + j]!;
+    else for (let j = 0; j < inner; j++) out[p + j] = constant;
+  }
+}
+
+/** where(mask [.., 1], x [.., inner], scalar) or where(mask, scalar, x), mask rows lined up with x rows: true when handled. */
+function selectRows(c: Uint8Array, a: Flat, b: Flat, cShape: readonly number[], aShape: readonly number[], bShape: readonly number[], shape: readonly number[], out: Flat): boolean {
+  if (!(out instanceof Float32Array && a instanceof Float32Array && b instanceof Float32Array)) return false;
+  const rank = shape.length;
+  if (rank < 2 || cShape.length !== rank || cShape[rank - 1] !== 1 || !cShape.slice(0, -1).every((d, i) => d === shape[i])) return false;
+  const full = (s: readonly number[]) => s.length === rank && s.every((d, i) => d === shape[i]);
+  const isScalar = (x: Flat) => x.length === 1;
+  const inner = shape[rank - 1]!;
+  if (full(aShape) && isScalar(b)) { selectRowsF32(c, a, b[0]!, true, inner, out); return true; }
+  if (full(bShape) && isScalar(a)) { selectRowsF32(c, b, a[0]!, false, inner, out); return true; }
+  return false;
 }
 
 const selectCpu: tf.KernelFunc = ({ inputs, backend }) => {

@@ -11,7 +11,7 @@ import {
 } from '@lctr/spec';
 import { constantData, tfDtype } from './convert.ts';
 import { FLT_MAX, topkRows } from './topk.ts';
-import { broadcastTo, gatherRows, select } from './fast.ts';
+import { broadcastTo, concat, gatherRows, scatterRowsAdd, select, split } from './fast.ts';
 
 export interface KernelContext {
   readonly node: NodeDecl;
@@ -25,6 +25,8 @@ export interface KernelContext {
   outShape(i?: number): number[];
   /** true when integer indices may come from computed values and must be range-checked. */
   readonly checkIndices: boolean;
+  /** the inputs whose gradient is wanted (differentiable and reached from a parameter); backward may give null for the others */
+  readonly gradIdx: readonly number[];
 }
 
 export interface TfjsKernel<N extends OpName> {
@@ -148,13 +150,14 @@ function checkIndexRange(idx: tf.Tensor, size: number, ctx: KernelContext, what:
   }
 }
 
-/** gatherAlongAxis as a plain row gather: x as [lead * n, post], row ids lead_index * n + idx. */
-function flatRows(x: tf.Tensor, idx: tf.Tensor, axis: number): { rows: number; ids: tf.Tensor1D; post: number } {
+/**
+ * gatherAlongAxis as a plain row gather: x as [lead * n, post], the k ids of leading index l read
+ * rows l * n + idx (the offsets are added inside the row kernels: group k, stride n).
+ */
+function flatRows(x: tf.Tensor, idx: tf.Tensor, axis: number): { rows: number; ids: tf.Tensor1D; post: number; groups: { group: number; stride: number } } {
   const lead = prod(x.shape.slice(0, axis)), n = x.shape[axis]!, k = idx.shape[axis]!;
   const post = prod(x.shape.slice(axis + 1));
-  if (lead === 1) return { rows: n, ids: tf.reshape(idx, [k]), post };
-  const offsets = tf.reshape(tf.mul(tf.range(0, lead, 1, 'int32'), scalar(n, 'int32')), [lead, 1]);
-  return { rows: lead * n, ids: tf.reshape(tf.add(tf.reshape(idx, [lead, k]), offsets), [lead * k]), post };
+  return { rows: lead * n, ids: tf.reshape(idx, [lead * k]), post, groups: lead === 1 ? { group: 0, stride: 0 } : { group: k, stride: n } };
 }
 
 /** Backends whose data lives in host memory: top-k runs as exact JS there. */
@@ -286,8 +289,8 @@ export const KERNELS: KernelTable = {
     },
   },
   concat: {
-    forward: (xs, { axis }) => [xs.length === 1 ? alias(xs[0]!) : tf.concat([...xs], axis)],
-    backward: (dy, xs, _y, { axis }) => (xs.length === 1 ? [dy] : tf.split(dy, xs.map((x) => x.shape[axis]!), axis)),
+    forward: (xs, { axis }) => [xs.length === 1 ? alias(xs[0]!) : concat(xs, axis)],
+    backward: (dy, xs, _y, { axis }) => (xs.length === 1 ? [dy] : split(dy, xs.map((x) => x.shape[axis]!), axis)),
   },
   reshape: {
     forward: ([x], _a, ctx) => [tf.reshape(x!, ctx.outShape())],
@@ -330,7 +333,7 @@ export const KERNELS: KernelTable = {
       const pre = prod(table!.shape.slice(0, axis)), post = prod(table!.shape.slice(axis + 1)), n = idx!.size;
       let g = tf.reshape(dy, [pre, n, post]);
       if (pre !== 1) g = tf.transpose(g, [1, 0, 2]);
-      let s = tf.unsortedSegmentSum(tf.reshape(g, [n, pre * post]), tf.reshape(idx!, [n]), rows);
+      let s: tf.Tensor = scatterRowsAdd(tf.reshape(g, [n, pre * post]), tf.reshape(idx!, [n]), rows);
       if (pre !== 1) s = tf.transpose(tf.reshape(s, [rows, pre, post]), [1, 0, 2]);
       return [tf.reshape(s, table!.shape), null];
     },
@@ -340,12 +343,12 @@ export const KERNELS: KernelTable = {
       checkIndexRange(idx!, x!.shape[axis]!, ctx, `axis ${axis} of '${ctx.node.inputs[0]}'`);
       // tf.gather(x, idx, axis, batchDims = axis) reads out of bounds on wasm 4.22 for larger shapes
       // ([64, 50, 32] by [64, 2] crashes): gather rows of the flattened leading dims instead
-      const { rows, ids, post } = flatRows(x!, idx!, axis);
-      return [tf.reshape(gatherRows(tf.reshape(x!, [rows, post]), ids), ctx.outShape())];
+      const { rows, ids, post, groups } = flatRows(x!, idx!, axis);
+      return [tf.reshape(gatherRows(tf.reshape(x!, [rows, post]), ids, groups), ctx.outShape())];
     },
     backward: (dy, [x, idx], _y, { axis }) => {
-      const { rows, ids, post } = flatRows(x!, idx!, axis);
-      const s = tf.unsortedSegmentSum(tf.reshape(dy, [ids.size, post]), ids, rows);
+      const { rows, ids, post, groups } = flatRows(x!, idx!, axis);
+      const s = scatterRowsAdd(tf.reshape(dy, [ids.size, post]), ids, rows, groups);
       return [tf.reshape(s, x!.shape), null];
     },
   },
@@ -365,9 +368,14 @@ export const KERNELS: KernelTable = {
   }),
   where: {
     forward: ([cond, a, b]) => [select(cond!, a!, b!)],
-    backward: (dy, [cond, a, b]) => {
-      const zero = tf.zerosLike(dy);
-      return [null, sumToShape(select(cond!, dy, zero), a!.shape), sumToShape(select(cond!, zero, dy), b!.shape)];
+    // only the wanted branches (where(mask, x, 0): the constant 0 needs no full-size select and sum)
+    backward: (dy, [cond, a, b], _y, _a, ctx) => {
+      const zero = scalar(0);
+      return [
+        null,
+        ctx.gradIdx.includes(1) ? sumToShape(select(cond!, dy, zero), a!.shape) : null,
+        ctx.gradIdx.includes(2) ? sumToShape(select(cond!, zero, dy), b!.shape) : null,
+      ];
     },
   },
   equal: noGrad(([a, b]) => [tf.equal(a!, b!)]),

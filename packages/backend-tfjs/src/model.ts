@@ -112,12 +112,16 @@ export function compileTfjs<S extends FeatureSchema, O extends string>(graph: Gr
     return false;
   };
 
+  // Values a parameter's gradient can flow through: only inputs among them carry gradient (a
+  // where's constant 0, a mask's arithmetic, a float feature need none; their nodes run untaped).
+  const fromParams = new Set<string>(graph.params.map((p) => p.name));
   const nodes: CompiledNode[] = graph.nodes.map((node) => {
     const kernel = KERNELS[node.op] as TfjsKernel<OpName>;
     if (!kernel) throw new Error(`backend-tfjs has no kernel for op '${node.op}' (node '${node.id}')`);
     const inputInfo = node.inputs.map((id) => valueInfo(graph, id));
     const grad = gradInputs(node.op, inputInfo, node.attrs as never);
-    const gradIdx = grad.flatMap((g, i) => (g ? [i] : []));
+    const gradIdx = grad.flatMap((g, i) => (g && fromParams.has(node.inputs[i]!) ? [i] : []));
+    if (gradIdx.length) for (const o of node.outputs) fromParams.add(o.id);
     if (gradIdx.length && (!kernel.backward || node.outputs.length !== 1)) {
       throw new Error(`backend-tfjs: op '${node.op}' (node '${node.id}') carries gradient but its kernel has no single-output backward`);
     }
@@ -197,7 +201,7 @@ export function compileTfjs<S extends FeatureSchema, O extends string>(graph: Gr
     for (const cn of nodes) {
       const xs = cn.node.inputs.map((id) => values.get(id)!);
       const ctx: KernelContext = {
-        node: cn.node, bindings, inputInfo: cn.inputInfo, outputInfo: cn.outputInfo, backend, checkIndices: cn.checkIndices,
+        node: cn.node, bindings, inputInfo: cn.inputInfo, outputInfo: cn.outputInfo, backend, checkIndices: cn.checkIndices, gradIdx: cn.gradIdx,
         outShape: (i = 0) => resolveShape(cn.outputInfo[i]!.shape, bindings),
       };
       // Outputs with no elements are made directly: wasm kernels mishandle empty tensors (gather leaks).

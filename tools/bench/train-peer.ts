@@ -6,8 +6,9 @@
  * lcn_peer.py, Debian's python3-torch with OpenBLAS loaded as TOOLCHAIN.md describes), timed side by
  * side in one run; samples/s and the ratio to PyTorch. First, a check that the peer computes the
  * same model: its forward pass on a 32-sample batch with the same weights against ref-cpu (float64).
+ * The runtimes take turns: `rounds` rounds, each timing every runtime once (see the runners below).
  *
- *   npx tsx tools/bench/train-peer.ts [--n 500] [--batch 256] [--steps 5] [--world default|small] [--backends wasm,cpu] [--shards 2]
+ *   npx tsx tools/bench/train-peer.ts [--n 500] [--batch 256] [--steps 5] [--rounds 3] [--world default|small] [--backends wasm,cpu] [--shards 2]
  *     [--out out/bench/peer] [--json FILE]
  * Needs python3-torch (apt-get install python3-torch); OpenBLAS is fetched into <out>/openblas with
  * `apt-get download libopenblas0-pthread` when missing (falls back to torch's own BLAS, reported).
@@ -24,10 +25,11 @@ import { Adam, DataParallel, compileTfjs, getTrainModel, initTfjs, parseTrainCon
 const { values } = parseArgs({ options: {
   n: { type: 'string', default: '500' }, batch: { type: 'string', default: '256' }, steps: { type: 'string', default: '5' },
   world: { type: 'string', default: 'default' }, backends: { type: 'string', default: 'wasm,cpu' }, shards: { type: 'string', default: '2' }, out: { type: 'string', default: 'out/bench/peer' }, json: { type: 'string' },
+  rounds: { type: 'string', default: '3' },
 } });
 const root = resolve(import.meta.dirname, '../..');
 const out = resolve(root, values.out!);
-const N = Number(values.n), batchSize = Number(values.batch), steps = Number(values.steps);
+const N = Number(values.n), batchSize = Number(values.batch), steps = Number(values.steps), rounds = Number(values.rounds);
 mkdirSync(out, { recursive: true });
 
 const configPath = join(root, 'packages/backend-tfjs/configs/lcn-synthetic.json');
@@ -88,40 +90,75 @@ if (!(check.float64.maxAbsProb < 1e-9 && check.float32.maxAbsProb < 1e-5)) {
 
 const benchBatch = batchOf(batchSize);
 writeCase(join(out, 'bench'), benchBatch, false);
-const rows: Array<{ runtime: string; msPerStep: number; samplesPerSec: number }> = [];
+
+/**
+ * Every runtime is timed once per round (`steps` steps after warm-up), rounds one after another,
+ * so a busy spell of this shared machine lands on all of them; per runtime the median over rounds.
+ */
+type Runner = { runtime: string; time: () => Promise<number>; dispose?: () => Promise<void> };
+const runners: Runner[] = [];
 for (const backend of values.backends!.split(',')) {
-  await initTfjs({ backend, log: () => {} });
-  const model = compileTfjs(graph);
-  model.setWeights(weights);
-  const opt = new Adam(model.variables, cfg.optimizer);
-  for (let i = 0; i < 2; i++) model.trainStep(benchBatch as never, 'loss', opt);
-  const t0 = performance.now();
-  for (let i = 0; i < steps; i++) model.trainStep(benchBatch as never, 'loss', opt);
-  const ms = (performance.now() - t0) / steps;
-  rows.push({ runtime: `tfjs ${backend}`, msPerStep: ms, samplesPerSec: 1000 * batchSize / ms });
-  model.dispose();
+  runners.push({
+    runtime: `tfjs ${backend}`,
+    async time() {
+      await initTfjs({ backend, log: () => {} });
+      const model = compileTfjs(graph);
+      model.setWeights(weights);
+      const opt = new Adam(model.variables, cfg.optimizer);
+      try {
+        for (let i = 0; i < 2; i++) model.trainStep(benchBatch as never, 'loss', opt);
+        const t0 = performance.now();
+        for (let i = 0; i < steps; i++) model.trainStep(benchBatch as never, 'loss', opt);
+        return (performance.now() - t0) / steps;
+      } finally {
+        opt.dispose();
+        model.dispose();
+      }
+    },
+  });
 }
 // tfjs wasm with data-parallel shards over worker threads (one wasm thread each; --shards 1 skips it)
 const shards = Number(values.shards);
 if (shards > 1) {
   await initTfjs({ backend: 'wasm', log: () => {} });
   const dp = await DataParallel.create(graph, weights, cfg.optimizer, { shards, backend: 'wasm' });
-  try {
-    for (let i = 0; i < 2; i++) await dp.step(benchBatch as never);
-    const t0 = performance.now();
-    for (let i = 0; i < steps; i++) await dp.step(benchBatch as never);
-    const ms = (performance.now() - t0) / steps;
-    rows.push({ runtime: `tfjs wasm, ${shards} data-parallel shards (worker threads)`, msPerStep: ms, samplesPerSec: 1000 * batchSize / ms });
-  } finally {
-    await dp.dispose();
-  }
+  runners.push({
+    runtime: `tfjs wasm, ${shards} data-parallel shards (worker threads)`,
+    async time() {
+      await initTfjs({ backend: 'wasm', log: () => {} });
+      for (let i = 0; i < 2; i++) await dp.step(benchBatch as never);
+      const t0 = performance.now();
+      for (let i = 0; i < steps; i++) await dp.step(benchBatch as never);
+      return (performance.now() - t0) / steps;
+    },
+    dispose: () => dp.dispose(),
+  });
 }
 // PyTorch at 1 intra-op thread and at every core (OpenBLAS runs its own threads either way; on a busy
 // machine torch's OpenMP threads on top of them can oversubscribe the cores): the faster is the peer
 type PeerRun = { msPerStep: number; samplesPerSec: number; threads: number; torch: string };
-const peerRuns = [...new Set([1, cpus().length])].map((t) => python(['bench', join(out, 'bench'), String(steps), String(t)], blas) as PeerRun);
-for (const p of peerRuns) rows.push({ runtime: `PyTorch ${p.torch} (${p.threads} intra-op thread${p.threads > 1 ? 's' : ''}, ${blas ? 'OpenBLAS' : 'its own BLAS: OpenBLAS could not be fetched'})`, msPerStep: p.msPerStep, samplesPerSec: p.samplesPerSec });
-const peer = peerRuns.reduce((a, b) => (b.samplesPerSec > a.samplesPerSec ? b : a));
-console.log(`| runtime | ms / step | samples/s | vs PyTorch (best: ${peer.threads} thread${peer.threads > 1 ? 's' : ''}) |\n|---|---:|---:|---:|`);
-for (const r of rows) console.log(`| ${r.runtime} | ${r.msPerStep.toFixed(0)} | ${r.samplesPerSec.toFixed(0)} | ${(r.samplesPerSec / peer.samplesPerSec).toFixed(2)} |`);
-if (values.json) writeFileSync(values.json, JSON.stringify({ N, batchSize, steps, world: values.world, check, rows }, null, 2) + '\n');
+let torchVersion = '';
+for (const t of [...new Set([1, cpus().length])]) {
+  runners.push({
+    runtime: `PyTorch (${t} intra-op thread${t > 1 ? 's' : ''}, ${blas ? 'OpenBLAS' : 'its own BLAS: OpenBLAS could not be fetched'})`,
+    async time() {
+      const p = python(['bench', join(out, 'bench'), String(steps), String(t)], blas) as PeerRun;
+      torchVersion = p.torch;
+      return p.msPerStep;
+    },
+  });
+}
+const times: number[][] = runners.map(() => []);
+for (let r = 0; r < rounds; r++) for (let i = 0; i < runners.length; i++) times[i]!.push(await runners[i]!.time());
+for (const r of runners) await r.dispose?.();
+const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2; };
+const rows = runners.map((r, i) => {
+  const ms = median(times[i]!);
+  return { runtime: r.runtime.replace(/^PyTorch/, `PyTorch ${torchVersion}`), msPerStep: ms, samplesPerSec: 1000 * batchSize / ms, rounds: times[i]! };
+});
+const peers = rows.filter((r) => r.runtime.startsWith('PyTorch'));
+const peer = peers.reduce((a, b) => (b.samplesPerSec > a.samplesPerSec ? b : a));
+console.log(`${rounds} rounds of ${steps} steps (after 2 warm-up steps each), every runtime once per round; medians over rounds`);
+console.log(`| runtime | ms / step | samples/s | vs PyTorch (best: ${peer.runtime.match(/\((\d+) intra/)?.[1] ?? '?'} thread) | ms per round |\n|---|---:|---:|---:|---|`);
+for (const r of rows) console.log(`| ${r.runtime} | ${r.msPerStep.toFixed(0)} | ${r.samplesPerSec.toFixed(0)} | ${(r.samplesPerSec / peer.samplesPerSec).toFixed(2)} | ${r.rounds.map((x) => x.toFixed(0)).join(', ')} |`);
+if (values.json) writeFileSync(values.json, JSON.stringify({ N, batchSize, steps, rounds, world: values.world, check, rows }, null, 2) + '\n');

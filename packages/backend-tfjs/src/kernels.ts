@@ -11,7 +11,7 @@ import {
 } from '@lctr/spec';
 import { constantData, tfDtype } from './convert.ts';
 import { FLT_MAX, topkRows } from './topk.ts';
-import { broadcastTo, concat, gatherRows, scatterRowsAdd, select, split } from './fast.ts';
+import { broadcastTo, concat, gatherAxis, gatherRows, reluGrad, scatterRowsAdd, select, split } from './fast.ts';
 
 export interface KernelContext {
   readonly node: NodeDecl;
@@ -240,7 +240,7 @@ export const KERNELS: KernelTable = {
   exp: unary((x) => tf.exp(x), (dy, _x, y) => tf.mul(dy, y)),
   log: unary((x) => tf.log(x), (dy, x) => tf.div(dy, x)),
   sqrt: unary((x) => tf.sqrt(x), (dy, _x, y) => tf.div(dy, tf.mul(y, scalar(2)))),
-  relu: unary((x) => tf.relu(x), (dy, x) => select(tf.greater(x, scalar(0)), dy, tf.zerosLike(dy))), // relu'(0) = 0
+  relu: unary((x) => tf.relu(x), (dy, x) => reluGrad(dy, x)), // relu'(0) = 0
   sigmoid: unary((x) => tf.sigmoid(x), (dy, _x, y) => tf.mul(dy, tf.mul(y, tf.sub(scalar(1), y)))),
   tanh: unary((x) => tf.tanh(x), (dy, _x, y) => tf.mul(dy, tf.sub(scalar(1), tf.mul(y, y)))),
   softplus: unary(
@@ -323,7 +323,7 @@ export const KERNELS: KernelTable = {
   gather: {
     forward: ([table, idx], { axis }, ctx) => {
       checkIndexRange(idx!, table!.shape[axis]!, ctx, `axis ${axis} of '${ctx.node.inputs[0]}'`);
-      if (axis !== 0) return [tf.gather(table!, idx!, axis)];
+      if (axis !== 0) return [gatherAxis(table!, idx!, axis)];
       const width = prod(table!.shape.slice(1));
       return [tf.reshape(gatherRows(tf.reshape(table!, [table!.shape[0]!, width]), tf.reshape(idx!, [idx!.size])), ctx.outShape())];
     },

@@ -1,7 +1,7 @@
 /** The Tile-free broadcast/select and the row gather agree exactly with tfjs' own kernels. */
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { broadcastTo, concat, gatherRows, scatterRowsAdd, select, split } from '../src/fast.ts';
+import { broadcastTo, concat, gatherAxis, gatherRows, reluGrad, scatterRowsAdd, select, split } from '../src/fast.ts';
 import { BACKENDS, useBackend } from './helpers.ts';
 
 const same = (a: tf.Tensor, b: tf.Tensor) => {
@@ -95,6 +95,21 @@ describe.each(BACKENDS)('fast kernels on %s', (backend) => {
       expect(out.shape).toEqual([10, w]);
       expect(Array.from(out.dataSync()).slice(w, 3 * w).every((v) => v === 0)).toBe(true);
     }
+  });
+
+  it('gatherAxis equals tf.gather along inner axes: scalar, 1-D and 2-D ids; float32, int32, bool', () => {
+    const x = tf.tensor(Float32Array.from({ length: 3 * 5 * 4 }, (_, i) => Math.sin(i) * 9), [3, 5, 4]);
+    for (const t of [x, tf.cast(x, 'int32'), tf.greater(x, 0)]) {
+      for (const [ids, axis] of [[tf.scalar(1, 'int32'), 2], [tf.tensor([3, 0, 3], [3], 'int32'), 1], [tf.tensor([[0, 2], [1, 1]], [2, 2], 'int32'), 2], [tf.tensor([4], [1], 'int32'), 1]] as Array<[tf.Tensor, number]>) {
+        same(gatherAxis(t, ids, axis), tf.gather(t, ids, axis));
+      }
+    }
+  });
+
+  it('reluGrad passes dy where x > 0 and gives 0 at 0, below 0 and at NaN', () => {
+    const x = tf.tensor([-1, 0, 2, NaN, 1e-30, -0, Infinity], [7]);
+    const dy = tf.tensor([5, 6, 7, 8, 9, 10, NaN], [7]);
+    expect(Array.from(reluGrad(dy, x).dataSync())).toEqual([0, 0, 7, 0, 9, 0, NaN]);
   });
 
   it('concat and split along every axis equal tfjs for float32, int32 and bool, short and long runs', () => {

@@ -59,10 +59,23 @@ function copyShortF32(src: Float32Array, from: number, dst: Float32Array, to: nu
   for (let j = 0; j < len; j++) dst[to + j] = src[from + j]!;
 }
 
-function copyRows(src: Flat, ids: Int32Array, width: number, dst: Flat, { group, stride }: RowGroups): void {
+function copyRows(src: Flat, ids: Int32Array, width: number, dst: Flat, groups: RowGroups): void {
+  if (src instanceof Float32Array && dst instanceof Float32Array && width < 48) { copyRowsF32(src, ids, width, dst, groups); return; }
+  const { group, stride } = groups;
   for (let i = 0; i < ids.length; i++) {
     const row = ids[i]! + (group > 0 ? Math.floor(i / group) * stride : 0);
     copyRun(src, row * width, dst, i * width, width);
+  }
+}
+
+/** copyRows for float32 rows shorter than 48: one loop, the group offset kept as a running sum. */
+function copyRowsF32(src: Float32Array, ids: Int32Array, width: number, dst: Float32Array, { group, stride }: RowGroups): void {
+  const n = ids.length;
+  let offset = 0, left = group > 0 ? group : n;
+  for (let i = 0, to = 0; i < n; i++, to += width) {
+    const from = (ids[i]! + offset) * width;
+    for (let j = 0; j < width; j++) dst[to + j] = src[from + j]!;
+    if (--left === 0) { offset += stride; left = group; }
   }
 }
 
@@ -72,46 +85,61 @@ function copyRows(src: Flat, ids: Int32Array, width: number, dst: Flat, { group,
  * gatherAlongAxis' backward) the rows are plain copies; otherwise the sums run in float64 and round
  * once, like segment-sum.ts.
  */
-function scatterRows(dy: Float32Array, ids: Int32Array, width: number, rows: number, out: Float32Array, groups: RowGroups): void {
-  const { group, stride } = groups;
-  const rowOf = (i: number) => ids[i]! + (group > 0 ? Math.floor(i / group) * stride : 0);
+function scatterRows(dy: Float32Array, ids: Int32Array, width: number, rows: number, out: Float32Array, { group, stride }: RowGroups): void {
+  const n = ids.length;
+  // the target row of every id (its group offset added), -1 when out of range; and whether any repeats
+  const target = new Int32Array(n);
   const hits = new Uint8Array(rows);
-  let repeated = false;
-  for (let i = 0; i < ids.length; i++) {
-    const r = rowOf(i);
-    if (!(r >= 0 && r < rows)) continue;
-    if (hits[r]) { repeated = true; break; }
-    hits[r] = 1;
+  let repeated = false, offset = 0, left = group > 0 ? group : n;
+  for (let i = 0; i < n; i++) {
+    const r = ids[i]! + offset;
+    if (r >= 0 && r < rows) { target[i] = r; if (hits[r]) repeated = true; else hits[r] = 1; } else target[i] = -1;
+    if (--left === 0) { offset += stride; left = group; }
   }
   if (!repeated) {
-    for (let i = 0; i < ids.length; i++) {
-      const r = rowOf(i);
-      if (r >= 0 && r < rows) copyRun(dy, i * width, out, r * width, width);
+    for (let i = 0, from = 0; i < n; i++, from += width) {
+      const r = target[i]!;
+      if (r < 0) continue;
+      const to = r * width;
+      for (let j = 0; j < width; j++) out[to + j] = dy[from + j]!;
     }
     return;
   }
   const acc = new Float64Array(rows * width);
-  for (let i = 0; i < ids.length; i++) {
-    const r = rowOf(i);
-    if (!(r >= 0 && r < rows)) continue;
-    const src = i * width, dst = r * width;
-    for (let j = 0; j < width; j++) acc[dst + j]! += dy[src + j]!;
+  for (let i = 0, from = 0; i < n; i++, from += width) {
+    const r = target[i]!;
+    if (r < 0) continue;
+    const to = r * width;
+    for (let j = 0; j < width; j++) acc[to + j]! += dy[from + j]!;
   }
-  out.set(acc);
+  for (let i = 0; i < acc.length; i++) out[i] = acc[i]!;
 }
 
 /** Concatenation along an axis: per outer index, one run of each input (run = its axis size x inner). */
 function concatLoop(xs: Flat[], runs: number[], outer: number, out: Flat): void {
   const total = runs.reduce((p, r) => p + r, 0);
+  if (out instanceof Float32Array && runs.every((r) => r < 48) && xs.every((x) => x instanceof Float32Array)) {
+    for (let k = 0, at = 0; k < xs.length; at += runs[k]!, k++) stridedCopyF32(xs[k] as Float32Array, 0, runs[k]!, out, at, total, runs[k]!, outer);
+    return;
+  }
   for (let o = 0; o < outer; o++) {
     let at = o * total;
     for (let k = 0; k < xs.length; k++) { copyRun(xs[k]!, o * runs[k]!, out, at, runs[k]!); at += runs[k]!; }
   }
 }
 
+/** `count` runs of `len` float32 values: run o from src[from + o * srcStep] to dst[to + o * dstStep]. */
+function stridedCopyF32(src: Float32Array, from: number, srcStep: number, dst: Float32Array, to: number, dstStep: number, len: number, count: number): void {
+  for (let o = 0; o < count; o++, from += srcStep, to += dstStep) for (let j = 0; j < len; j++) dst[to + j] = src[from + j]!;
+}
+
 /** The inverse: x split into outs along an axis. */
 function splitLoop(x: Flat, runs: number[], outer: number, outs: Flat[]): void {
   const total = runs.reduce((p, r) => p + r, 0);
+  if (x instanceof Float32Array && runs.every((r) => r < 48) && outs.every((o) => o instanceof Float32Array)) {
+    for (let k = 0, at = 0; k < outs.length; at += runs[k]!, k++) stridedCopyF32(x, at, total, outs[k] as Float32Array, 0, runs[k]!, runs[k]!, outer);
+    return;
+  }
   for (let o = 0; o < outer; o++) {
     let at = o * total;
     for (let k = 0; k < outs.length; k++) { copyRun(x, at, outs[k]!, o * runs[k]!, runs[k]!); at += runs[k]!; }

@@ -17,6 +17,7 @@ const NAN_RANK = -Number.MAX_VALUE;
  */
 export function topkRows(keys: ArrayLike<number>, rows: number, n: number, k: number): { values: Float32Array; indices: Int32Array } {
   if (!(k >= 1 && k <= n)) throw new Error(`topk: k = ${k} must be in 1..${n}`);
+  if (n <= INDEX_SPAN && keys instanceof Float32Array) return topkRowsSorted(keys, rows, n, k);
   const values = new Float32Array(rows * k);
   const indices = new Int32Array(rows * k);
   const rank = new Float64Array(k);
@@ -45,4 +46,44 @@ export function topkRows(keys: ArrayLike<number>, rows: number, n: number, k: nu
     }
   }
   return { values, indices };
+}
+
+/** Positions a packed sort key can carry (20 bits: 33 bits of order + 20 of index fit a float64 exactly). */
+const INDEX_SPAN = 2 ** 20;
+
+/**
+ * The same top-k for float32 keys, by one native sort per row: each key packs the value's order
+ * (descending; float32 bits made monotonic) above its index (ascending), so a plain numeric sort
+ * of a Float64Array gives the spec's order, ties by the lower index. O(n log n) per row in the
+ * engine's own sort instead of the insertion above. -0 ties with 0; a NaN ranks below every
+ * number and above padding (-Infinity), as in the insertion.
+ */
+function topkRowsSorted(keys: Float32Array, rows: number, n: number, k: number): { values: Float32Array; indices: Int32Array } {
+  const values = new Float32Array(rows * k);
+  const indices = new Int32Array(rows * k);
+  const bits = new Uint32Array(keys.buffer, keys.byteOffset, keys.length);
+  const packed = new Float64Array(n);
+  // orders doubled, so a NaN fits between -FLT_MAX and -Infinity (the insertion's NAN_RANK)
+  const nanOrder = 2 * descendingOrder(0xff800000) - 1, zeroOrder = 2 * descendingOrder(0);
+  for (let r = 0; r < rows; r++) {
+    const base = r * n;
+    for (let i = 0; i < n; i++) {
+      const v = keys[base + i]!;
+      // -0 ranks as 0 (a tie, broken by the index)
+      packed[i] = (v !== v ? nanOrder : v === 0 ? zeroOrder : 2 * descendingOrder(bits[base + i]!)) * INDEX_SPAN + i;
+    }
+    packed.sort();
+    for (let j = 0; j < k; j++) {
+      const i = packed[j]! % INDEX_SPAN;
+      indices[r * k + j] = i;
+      values[r * k + j] = keys[base + i]!;
+    }
+  }
+  return { values, indices };
+}
+
+/** float32 bits -> a uint32 that is smaller for larger values (IEEE order made monotonic, then reversed). */
+function descendingOrder(b: number): number {
+  const ascending = b & 0x80000000 ? ~b >>> 0 : (b | 0x80000000) >>> 0;
+  return 0xffffffff - ascending;
 }

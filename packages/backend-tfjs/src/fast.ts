@@ -42,7 +42,7 @@ export const SPLIT = 'LctrSplit';
  * the offset here saves an int32 broadcasting add, which tfjs wasm runs about 100x slower than a
  * float one ([256, 200] + [256, 1]: 5.7 ms).
  */
-interface RowGroups { group: number; stride: number }
+export interface RowGroups { group: number; stride: number }
 
 /**
  * Copy `len` values; a loop for short runs (a subarray per run costs more than the copy). float32
@@ -85,7 +85,7 @@ function copyRowsF32(src: Float32Array, ids: Int32Array, width: number, dst: Flo
  * gatherAlongAxis' backward) the rows are plain copies; otherwise the sums run in float64 and round
  * once, like segment-sum.ts.
  */
-function scatterRows(dy: Float32Array, ids: Int32Array, width: number, rows: number, out: Float32Array, { group, stride }: RowGroups): void {
+function scatterRows(dy: Float32Array, ids: Int32Array, width: number, rows: number, out: Float32Array, { group, stride }: RowGroups, dyStride = width, dyOffset = 0): void {
   const n = ids.length;
   // the target row of every id (its group offset added), -1 when out of range; and whether any repeats
   const target = new Int32Array(n);
@@ -97,7 +97,7 @@ function scatterRows(dy: Float32Array, ids: Int32Array, width: number, rows: num
     if (--left === 0) { offset += stride; left = group; }
   }
   if (!repeated) {
-    for (let i = 0, from = 0; i < n; i++, from += width) {
+    for (let i = 0, from = dyOffset; i < n; i++, from += dyStride) {
       const r = target[i]!;
       if (r < 0) continue;
       const to = r * width;
@@ -106,7 +106,7 @@ function scatterRows(dy: Float32Array, ids: Int32Array, width: number, rows: num
     return;
   }
   const acc = new Float64Array(rows * width);
-  for (let i = 0, from = 0; i < n; i++, from += width) {
+  for (let i = 0, from = dyOffset; i < n; i++, from += dyStride) {
     const r = target[i]!;
     if (r < 0) continue;
     const to = r * width;
@@ -171,23 +171,29 @@ const gatherRowsWasm: tf.KernelFunc = ({ inputs, backend, attrs }) => {
   return out;
 };
 
+/** The column window of dy a scatter reads: [offset, offset + width) of rows dy.shape[1] wide (default: all of it). */
+const windowOf = (dy: tf.TensorInfo, attrs: tf.NamedAttrMap | undefined) => {
+  const width = attrs?.['width'] === undefined ? dy.shape[1]! : Number(attrs['width']);
+  return { width, offset: Number(attrs?.['offset'] ?? 0), stride: dy.shape[1]! };
+};
+
 const scatterRowsCpu: tf.KernelFunc = ({ inputs, backend, attrs }) => {
   const { dy, indices } = inputs as { dy: tf.TensorInfo; indices: tf.TensorInfo };
   const be = backend as unknown as CpuBackendLike;
-  const rows = Number(attrs!['rows']), width = dy.shape[1]!;
-  const out = new Float32Array(rows * width);
-  scatterRows(be.data.get(dy.dataId).values as Float32Array, be.data.get(indices.dataId).values as Int32Array, width, rows, out, groupsOf(attrs));
-  return be.makeTensorInfo([rows, width], 'float32', out);
+  const rows = Number(attrs!['rows']), win = windowOf(dy, attrs);
+  const out = new Float32Array(rows * win.width);
+  scatterRows(be.data.get(dy.dataId).values as Float32Array, be.data.get(indices.dataId).values as Int32Array, win.width, rows, out, groupsOf(attrs), win.stride, win.offset);
+  return be.makeTensorInfo([rows, win.width], 'float32', out);
 };
 
 const scatterRowsWasm: tf.KernelFunc = ({ inputs, backend, attrs }) => {
   const { dy, indices } = inputs as { dy: tf.TensorInfo; indices: tf.TensorInfo };
   const be = backend as unknown as WasmBackendLike;
-  const rows = Number(attrs!['rows']), width = dy.shape[1]!;
-  const out = be.makeOutput([rows, width], 'float32');
+  const rows = Number(attrs!['rows']), win = windowOf(dy, attrs);
+  const out = be.makeOutput([rows, win.width], 'float32');
   const o = be.typedArrayFromHeap(out) as Float32Array;
   o.fill(0);
-  scatterRows(be.typedArrayFromHeap(dy) as Float32Array, be.typedArrayFromHeap(indices) as Int32Array, width, rows, o, groupsOf(attrs));
+  scatterRows(be.typedArrayFromHeap(dy) as Float32Array, be.typedArrayFromHeap(indices) as Int32Array, win.width, rows, o, groupsOf(attrs), win.stride, win.offset);
   return out;
 };
 
@@ -309,13 +315,51 @@ const reluGradWasm: tf.KernelFunc = ({ inputs, backend }) => {
   return out;
 };
 
+export const GATHER_CONCAT = 'LctrGatherConcat';
+
+/** Per part of a gather-concat: its row width, offset in the output row, and row groups. */
+interface ConcatPart extends RowGroups { width: number; offset: number }
+
+const partsOf = (attrs: tf.NamedAttrMap | undefined): ConcatPart[] => JSON.parse(String(attrs!['parts'])) as ConcatPart[];
+
+/** out [rows, total]: row i = source_t[id_t(i)] for every part t side by side (ids as in copyRows). */
+function gatherConcatLoop(sources: Float32Array[], ids: Int32Array[], parts: ConcatPart[], rows: number, total: number, out: Float32Array): void {
+  parts.forEach((p, t) => {
+    const src = sources[t]!, id = ids[t]!, w = p.width;
+    let offset = 0, left = p.group > 0 ? p.group : rows;
+    for (let i = 0, to = p.offset; i < rows; i++, to += total) {
+      const from = (id[i]! + offset) * w;
+      for (let j = 0; j < w; j++) out[to + j] = src[from + j]!;
+      if (--left === 0) { offset += p.stride; left = p.group; }
+    }
+  });
+}
+
+const gatherConcatCpu: tf.KernelFunc = ({ inputs, backend, attrs }) => {
+  const be = backend as unknown as CpuBackendLike;
+  const parts = partsOf(attrs), rows = Number(attrs!['rows']), total = Number(attrs!['total']);
+  const out = new Float32Array(rows * total);
+  gatherConcatLoop(parts.map((_, t) => be.data.get(inputs[`s${t}`]!.dataId).values as Float32Array), parts.map((_, t) => be.data.get(inputs[`i${t}`]!.dataId).values as Int32Array), parts, rows, total, out);
+  return be.makeTensorInfo([rows, total], 'float32', out);
+};
+
+const gatherConcatWasm: tf.KernelFunc = ({ inputs, backend, attrs }) => {
+  const be = backend as unknown as WasmBackendLike;
+  const parts = partsOf(attrs), rows = Number(attrs!['rows']), total = Number(attrs!['total']);
+  const out = be.makeOutput([rows, total], 'float32');
+  if (rows * total > 0) {
+    gatherConcatLoop(parts.map((_, t) => be.typedArrayFromHeap(inputs[`s${t}`]!) as Float32Array), parts.map((_, t) => be.typedArrayFromHeap(inputs[`i${t}`]!) as Int32Array), parts, rows, total, be.typedArrayFromHeap(out) as Float32Array);
+  }
+  return out;
+};
+
 let registered = false;
 export function registerGatherRows(): void {
   if (registered) return;
   const kernels: Array<[string, tf.KernelFunc, tf.KernelFunc]> = [
     [GATHER_ROWS, gatherRowsCpu, gatherRowsWasm], [SCATTER_ROWS, scatterRowsCpu, scatterRowsWasm],
     [CONCAT, concatCpu, concatWasm], [SPLIT, splitCpu, splitWasm], [GATHER_AXIS, gatherAxisCpu, gatherAxisWasm],
-    [RELU_GRAD, reluGradCpu, reluGradWasm],
+    [RELU_GRAD, reluGradCpu, reluGradWasm], [GATHER_CONCAT, gatherConcatCpu, gatherConcatWasm],
   ];
   for (const [kernelName, cpu, wasm] of kernels) {
     tf.registerKernel({ kernelName, backendName: 'cpu', kernelFunc: cpu });
@@ -360,6 +404,32 @@ export function scatterRowsAdd(dy: tf.Tensor2D, ids: tf.Tensor1D, rows: number, 
   if (!onHost() || dy.dtype !== 'float32') return tf.unsortedSegmentSum(dy, groups.group > 0 ? groupedIds(ids, groups) : ids, rows);
   registerGatherRows();
   return tf.engine().runKernel(SCATTER_ROWS, { dy, indices: ids }, { rows, ...groups }) as tf.Tensor2D;
+}
+
+/**
+ * The rows several row gathers pick, side by side: sources[t] [R_t, w_t] read at ids[t] [rows]
+ * (with groups[t]) -> [rows, Σ w_t]. What concat(gatherRows(...), ...) along the last axis gives,
+ * in one pass on cpu/wasm (no per-part outputs, no concat).
+ */
+export function gatherConcat(sources: readonly tf.Tensor2D[], ids: readonly tf.Tensor1D[], groups: readonly RowGroups[]): tf.Tensor2D {
+  const rows = ids[0]!.size;
+  if (!onHost() || sources.some((x) => x.dtype !== 'float32')) return concat(sources.map((x, t) => gatherRows(x, ids[t]!, groups[t])), 1) as tf.Tensor2D;
+  registerGatherRows();
+  let offset = 0;
+  const parts: ConcatPart[] = sources.map((x, t) => { const p = { width: x.shape[1], offset, ...groups[t]! }; offset += x.shape[1]; return p; });
+  const named: tf.NamedTensorMap = {};
+  sources.forEach((x, t) => { named[`s${t}`] = x; named[`i${t}`] = ids[t]!; });
+  return tf.engine().runKernel(GATHER_CONCAT, named, { parts: JSON.stringify(parts), rows, total: offset }) as tf.Tensor2D;
+}
+
+/**
+ * The backward of one part of gatherConcat: columns [offset, offset + width) of dy [n, total]
+ * added into zeros [rows, width] at the rows the part read.
+ */
+export function scatterColumnsAdd(dy: tf.Tensor2D, ids: tf.Tensor1D, rows: number, offset: number, width: number, groups: RowGroups = { group: 0, stride: 0 }): tf.Tensor2D {
+  if (!onHost()) return scatterRowsAdd(tf.slice(dy, [0, offset], [dy.shape[0], width]), ids, rows, groups);
+  registerGatherRows();
+  return tf.engine().runKernel(SCATTER_ROWS, { dy, indices: ids }, { rows, offset, width, ...groups }) as tf.Tensor2D;
 }
 
 /** ids with their group offsets added (the non-host path). */

@@ -139,7 +139,7 @@ function emptyReduce(x: tf.Tensor, ctx: KernelContext, value: number): tf.Tensor
   return x.size === 0 ? tf.fill(ctx.outShape(), value, 'float32') : undefined;
 }
 
-function checkIndexRange(idx: tf.Tensor, size: number, ctx: KernelContext, what: string): void {
+export function checkIndexRange(idx: tf.Tensor, size: number, ctx: KernelContext, what: string): void {
   if (!ctx.checkIndices) return;
   const data = idx.dataSync();
   for (let i = 0; i < data.length; i++) {

@@ -14,6 +14,7 @@ import {
 } from '@lctr/spec';
 import { constantData, fromTensor, tfDtype, toTensor } from './convert.ts';
 import { KERNELS, type KernelContext, type TfjsKernel, alias, describeTensor } from './kernels.ts';
+import { fuseGatherConcat } from './fuse.ts';
 import { registerFastKernels } from './segment-sum.ts';
 
 export interface TfjsModel<S extends FeatureSchema = FeatureSchema, O extends string = string> {
@@ -55,7 +56,7 @@ export interface CompileOptions {
   readonly seed?: number;
 }
 
-interface CompiledNode {
+export interface CompiledNode {
   readonly node: NodeDecl;
   readonly kernel: TfjsKernel<OpName>;
   readonly attrs: never;
@@ -115,7 +116,7 @@ export function compileTfjs<S extends FeatureSchema, O extends string>(graph: Gr
   // Values a parameter's gradient can flow through: only inputs among them carry gradient (a
   // where's constant 0, a mask's arithmetic, a float feature need none; their nodes run untaped).
   const fromParams = new Set<string>(graph.params.map((p) => p.name));
-  const nodes: CompiledNode[] = graph.nodes.map((node) => {
+  const compiled: CompiledNode[] = graph.nodes.map((node) => {
     const kernel = KERNELS[node.op] as TfjsKernel<OpName>;
     if (!kernel) throw new Error(`backend-tfjs has no kernel for op '${node.op}' (node '${node.id}')`);
     const inputInfo = node.inputs.map((id) => valueInfo(graph, id));
@@ -135,6 +136,7 @@ export function compileTfjs<S extends FeatureSchema, O extends string>(graph: Gr
       checkIndices: isGather && !checkedByFeeds.has(node.id) && !fromTopk(node.inputs[1]!),
     };
   });
+  const nodes = fuseGatherConcat(graph, compiled);
 
   // Parameters each output's gradient reaches (through differentiable inputs only).
   const reachCache = new Map<string, string[]>();

@@ -28,22 +28,22 @@ export function logLogSlope(xs: readonly number[], ys: readonly number[]): LogLo
   if (xs.length < 2) throw new RangeError(`logLogSlope: need at least 2 points, got ${xs.length}`);
   xs.forEach((x, i) => { if (!(Number.isFinite(x) && x > 0)) throw new RangeError(`logLogSlope: xs[${i}] must be a finite number > 0, got ${x}`); });
   ys.forEach((y, i) => { if (!(Number.isFinite(y) && y > 0)) throw new RangeError(`logLogSlope: ys[${i}] must be a finite number > 0, got ${y}`); });
+  const fit = leastSquares(xs.map(Math.log), ys.map(Math.log), (sxx) => sxx > 1e-24, () => `logLogSlope: need at least two distinct x values, got [${xs.join(', ')}]`);
+  const slopeStdErr = fit.n > 2 ? Math.sqrt(fit.sse / (fit.n - 2) / fit.sxx) : NaN;
+  return { slope: fit.slope, intercept: fit.intercept, slopeStdErr, r2: fit.r2, n: fit.n };
+}
+
+/** Ordinary least squares of y on x (inputs already checked but for distinct x, which `distinct` decides from sxx and the mean of x). */
+function leastSquares(xs: readonly number[], ys: readonly number[], distinct: (sxx: number, mx: number) => boolean, notDistinct: () => string) {
   const n = xs.length;
-  const lx = xs.map(Math.log), ly = ys.map(Math.log);
-  const mx = lx.reduce((a, b) => a + b, 0) / n, my = ly.reduce((a, b) => a + b, 0) / n;
+  const mx = xs.reduce((a, b) => a + b, 0) / n, my = ys.reduce((a, b) => a + b, 0) / n;
   let sxx = 0, sxy = 0, syy = 0;
-  for (let i = 0; i < n; i++) {
-    const dx = lx[i]! - mx, dy = ly[i]! - my;
-    sxx += dx * dx; sxy += dx * dy; syy += dy * dy;
-  }
-  if (!(sxx > 1e-24)) throw new RangeError(`logLogSlope: need at least two distinct x values, got [${xs.join(', ')}]`);
-  const slope = sxy / sxx;
-  const intercept = my - slope * mx;
+  for (let i = 0; i < n; i++) { const dx = xs[i]! - mx, dy = ys[i]! - my; sxx += dx * dx; sxy += dx * dy; syy += dy * dy; }
+  if (!distinct(sxx, mx)) throw new RangeError(notDistinct());
+  const slope = sxy / sxx, intercept = my - slope * mx;
   let sse = 0;
-  for (let i = 0; i < n; i++) { const r = ly[i]! - intercept - slope * lx[i]!; sse += r * r; }
-  const slopeStdErr = n > 2 ? Math.sqrt(sse / (n - 2) / sxx) : NaN;
-  const r2 = syy > 0 ? Math.max(0, 1 - sse / syy) : 1;
-  return { slope, intercept, slopeStdErr, r2, n };
+  for (let i = 0; i < n; i++) { const r = ys[i]! - intercept - slope * xs[i]!; sse += r * r; }
+  return { slope, intercept, sse, sxx, r2: syy > 0 ? Math.max(0, 1 - sse / syy) : 1, n };
 }
 
 export interface LinearFit {
@@ -64,15 +64,8 @@ export function linearFit(xs: readonly number[], ys: readonly number[]): LinearF
   if (xs.length < 2) throw new RangeError(`linearFit: need at least 2 points, got ${xs.length}`);
   xs.forEach((x, i) => { if (!Number.isFinite(x)) throw new RangeError(`linearFit: xs[${i}] must be finite, got ${x}`); });
   ys.forEach((y, i) => { if (!Number.isFinite(y)) throw new RangeError(`linearFit: ys[${i}] must be finite, got ${y}`); });
-  const n = xs.length;
-  const mx = xs.reduce((a, b) => a + b, 0) / n, my = ys.reduce((a, b) => a + b, 0) / n;
-  let sxx = 0, sxy = 0, syy = 0;
-  for (let i = 0; i < n; i++) { const dx = xs[i]! - mx, dy = ys[i]! - my; sxx += dx * dx; sxy += dx * dy; syy += dy * dy; }
-  if (!(sxx > 1e-24 * Math.max(1, mx * mx))) throw new RangeError(`linearFit: need at least two distinct x values, got [${xs.join(', ')}]`);
-  const slope = sxy / sxx, intercept = my - slope * mx;
-  let sse = 0;
-  for (let i = 0; i < n; i++) { const r = ys[i]! - intercept - slope * xs[i]!; sse += r * r; }
-  return { slope, intercept, r2: syy > 0 ? Math.max(0, 1 - sse / syy) : 1, n };
+  const fit = leastSquares(xs, ys, (sxx, mx) => sxx > 1e-24 * Math.max(1, mx * mx), () => `linearFit: need at least two distinct x values, got [${xs.join(', ')}]`);
+  return { slope: fit.slope, intercept: fit.intercept, r2: fit.r2, n: fit.n };
 }
 
 /** Powers of ten and their 2x, 5x multiples inside [lo, hi] (tick positions on a log axis). */

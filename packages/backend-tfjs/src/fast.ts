@@ -5,10 +5,13 @@
  *   element through generic index arithmetic. Adding a float32 zeros tensor of the target shape broadcasts
  *   through the fast elementwise kernels instead (x + 0 keeps every value, NaN and infinities too;
  *   only the sign of a -0 is lost).
- * - row gather and its backward (a scatter-add of rows), concat and split along any axis, select:
- *   one pass in JS over the backends' own buffers (no copies of the inputs), short runs copied by
- *   a loop. On an LCN training step (N = 500, batch 256, tfjs wasm) they replaced SplitV 69 ms,
- *   Concat 38, UnsortedSegmentSum 94 and int32 broadcasting adds 30 (tools/bench/profile-step.ts).
+ * - row gather (also gatherAlongAxis, with per-group row offsets) and its backward (a scatter-add
+ *   of rows), a gather of several sources side by side (fuse.ts), concat and split along any axis,
+ *   gather along an inner axis, select, relu's gradient: one pass in JS over the backends' own
+ *   buffers (no copies of the inputs), short runs copied by a loop. Only where tfjs' own kernels
+ *   are pathological (generic strided index math, a subarray per row, int32 broadcasting): a JS
+ *   loop costs 1-3 ns per element, wasm's SIMD kernels well under 1, so elementwise ops and
+ *   reductions stay with tfjs. Before/after per-kernel profile of an LCN step: BENCHMARKS.md.
  *   On other backends (tfjs-node) tfjs' own kernels are used.
  */
 import * as tf from '@tensorflow/tfjs-core';
@@ -60,22 +63,15 @@ function copyShortF32(src: Float32Array, from: number, dst: Float32Array, to: nu
 }
 
 function copyRows(src: Flat, ids: Int32Array, width: number, dst: Flat, groups: RowGroups): void {
-  if (src instanceof Float32Array && dst instanceof Float32Array && width < 48) { copyRowsF32(src, ids, width, dst, groups); return; }
+  // float32 rows: a gather-concat of one part (one loop, the group offset kept as a running sum)
+  if (src instanceof Float32Array && dst instanceof Float32Array && width < 48) {
+    gatherConcatLoop([src], [ids], [{ width, offset: 0, ...groups }], ids.length, width, dst);
+    return;
+  }
   const { group, stride } = groups;
   for (let i = 0; i < ids.length; i++) {
     const row = ids[i]! + (group > 0 ? Math.floor(i / group) * stride : 0);
     copyRun(src, row * width, dst, i * width, width);
-  }
-}
-
-/** copyRows for float32 rows shorter than 48: one loop, the group offset kept as a running sum. */
-function copyRowsF32(src: Float32Array, ids: Int32Array, width: number, dst: Float32Array, { group, stride }: RowGroups): void {
-  const n = ids.length;
-  let offset = 0, left = group > 0 ? group : n;
-  for (let i = 0, to = 0; i < n; i++, to += width) {
-    const from = (ids[i]! + offset) * width;
-    for (let j = 0; j < width; j++) dst[to + j] = src[from + j]!;
-    if (--left === 0) { offset += stride; left = group; }
   }
 }
 
@@ -322,7 +318,10 @@ interface ConcatPart extends RowGroups { width: number; offset: number }
 
 const partsOf = (attrs: tf.NamedAttrMap | undefined): ConcatPart[] => JSON.parse(String(attrs!['parts'])) as ConcatPart[];
 
-/** out [rows, total]: row i = source_t[id_t(i)] for every part t side by side (ids as in copyRows). */
+/**
+ * out [rows, total]: row i = source_t[id_t(i)] for every part t side by side (ids as in copyRows,
+ * the group offset kept as a running sum). copyRows' float32 path is this with one part.
+ */
 function gatherConcatLoop(sources: Float32Array[], ids: Int32Array[], parts: ConcatPart[], rows: number, total: number, out: Float32Array): void {
   parts.forEach((p, t) => {
     const src = sources[t]!, id = ids[t]!, w = p.width;
@@ -354,7 +353,7 @@ const gatherConcatWasm: tf.KernelFunc = ({ inputs, backend, attrs }) => {
 };
 
 let registered = false;
-export function registerGatherRows(): void {
+export function registerHostKernels(): void {
   if (registered) return;
   const kernels: Array<[string, tf.KernelFunc, tf.KernelFunc]> = [
     [GATHER_ROWS, gatherRowsCpu, gatherRowsWasm], [SCATTER_ROWS, scatterRowsCpu, scatterRowsWasm],
@@ -376,7 +375,7 @@ const onHost = () => { const name = tf.getBackend(); return name === 'cpu' || na
  */
 export function gatherRows(x: tf.Tensor2D, ids: tf.Tensor1D, groups: RowGroups = { group: 0, stride: 0 }): tf.Tensor2D {
   if (!onHost()) return tf.gather(x, groups.group > 0 ? groupedIds(ids, groups) : ids, 0);
-  registerGatherRows();
+  registerHostKernels();
   return tf.engine().runKernel(GATHER_ROWS, { x, indices: ids }, { ...groups }) as tf.Tensor2D;
 }
 
@@ -387,7 +386,7 @@ export function gatherRows(x: tf.Tensor2D, ids: tf.Tensor1D, groups: RowGroups =
  */
 export function gatherAxis(x: tf.Tensor, ids: tf.Tensor, axis: number): tf.Tensor {
   if (!onHost() || ids.dtype !== 'int32') return tf.gather(x, ids, axis);
-  registerGatherRows();
+  registerHostKernels();
   const shape = [...x.shape.slice(0, axis), ...ids.shape, ...x.shape.slice(axis + 1)];
   return tf.engine().runKernel(GATHER_AXIS, { x, indices: tf.reshape(ids, [ids.size]) }, { axis, shape }) as tf.Tensor;
 }
@@ -395,14 +394,14 @@ export function gatherAxis(x: tf.Tensor, ids: tf.Tensor, axis: number): tf.Tenso
 /** relu's gradient dy where x > 0, else 0 (relu'(0) = 0; NaN gives 0), in one pass on cpu/wasm. */
 export function reluGrad(dy: tf.Tensor, x: tf.Tensor): tf.Tensor {
   if (!onHost() || dy.dtype !== 'float32' || x.dtype !== 'float32' || !sameShape(dy.shape, x.shape)) return select(tf.greater(x, tf.scalar(0)), dy, tf.zerosLike(dy));
-  registerGatherRows();
+  registerHostKernels();
   return tf.engine().runKernel(RELU_GRAD, { dy, x }, {}) as tf.Tensor;
 }
 
 /** The backward of gatherRows: dy [n, width] added into zeros [rows, width] at the rows gatherRows read. */
 export function scatterRowsAdd(dy: tf.Tensor2D, ids: tf.Tensor1D, rows: number, groups: RowGroups = { group: 0, stride: 0 }): tf.Tensor2D {
   if (!onHost() || dy.dtype !== 'float32') return tf.unsortedSegmentSum(dy, groups.group > 0 ? groupedIds(ids, groups) : ids, rows);
-  registerGatherRows();
+  registerHostKernels();
   return tf.engine().runKernel(SCATTER_ROWS, { dy, indices: ids }, { rows, ...groups }) as tf.Tensor2D;
 }
 
@@ -414,7 +413,7 @@ export function scatterRowsAdd(dy: tf.Tensor2D, ids: tf.Tensor1D, rows: number, 
 export function gatherConcat(sources: readonly tf.Tensor2D[], ids: readonly tf.Tensor1D[], groups: readonly RowGroups[]): tf.Tensor2D {
   const rows = ids[0]!.size;
   if (!onHost() || sources.some((x) => x.dtype !== 'float32')) return concat(sources.map((x, t) => gatherRows(x, ids[t]!, groups[t])), 1) as tf.Tensor2D;
-  registerGatherRows();
+  registerHostKernels();
   let offset = 0;
   const parts: ConcatPart[] = sources.map((x, t) => { const p = { width: x.shape[1], offset, ...groups[t]! }; offset += x.shape[1]; return p; });
   const named: tf.NamedTensorMap = {};
@@ -428,7 +427,7 @@ export function gatherConcat(sources: readonly tf.Tensor2D[], ids: readonly tf.T
  */
 export function scatterColumnsAdd(dy: tf.Tensor2D, ids: tf.Tensor1D, rows: number, offset: number, width: number, groups: RowGroups = { group: 0, stride: 0 }): tf.Tensor2D {
   if (!onHost()) return scatterRowsAdd(tf.slice(dy, [0, offset], [dy.shape[0], width]), ids, rows, groups);
-  registerGatherRows();
+  registerHostKernels();
   return tf.engine().runKernel(SCATTER_ROWS, { dy, indices: ids }, { rows, offset, width, ...groups }) as tf.Tensor2D;
 }
 
@@ -442,7 +441,7 @@ function groupedIds(ids: tf.Tensor1D, { group, stride }: RowGroups): tf.Tensor1D
 /** tf.concat along `axis` in one pass on cpu/wasm (tfjs copies run by run through slices). */
 export function concat(xs: readonly tf.Tensor[], axis: number): tf.Tensor {
   if (!onHost() || xs.some((x) => x.dtype !== xs[0]!.dtype)) return tf.concat([...xs], axis);
-  registerGatherRows();
+  registerHostKernels();
   const named: tf.NamedTensorMap = {};
   xs.forEach((x, k) => { named[`x${k}`] = x; });
   return tf.engine().runKernel(CONCAT, named, { axis }) as tf.Tensor;
@@ -451,7 +450,7 @@ export function concat(xs: readonly tf.Tensor[], axis: number): tf.Tensor {
 /** tf.split along `axis` into parts of `sizes`, in one pass on cpu/wasm. */
 export function split(x: tf.Tensor, sizes: readonly number[], axis: number): tf.Tensor[] {
   if (!onHost()) return tf.split(x, [...sizes], axis);
-  registerGatherRows();
+  registerHostKernels();
   return tf.engine().runKernel(SPLIT, { x }, { axis, sizes: [...sizes] }) as unknown as tf.Tensor[];
 }
 

@@ -386,10 +386,13 @@ function runDifferentiable(cn: CompiledNode, kernel: TfjsKernel<OpName>, xs: rea
       gradFunc: (dy: tf.Tensor) => {
         const sx = group.tensors.slice(0, xs.length);
         const g = kernel.backward!(dy, sx, group.tensors[xs.length]!, cn.attrs, ctx);
-        const grads = cn.gradIdx.map((i) => {
+        // Each gradient a fresh tensor object: tfjs' tape disposes an input's gradient when it adds
+        // another contribution to it, so one object handed to two inputs (add's [dy, dy]), or dy
+        // itself, would be freed under the other's feet. An alias shares the data (no copy).
+        const grads = cn.gradIdx.map((i, j) => {
           const t = g[i];
           if (!t) throw new Error(`internal error in backend-tfjs: backward of '${cn.node.op}' (node '${cn.node.id}') gave no gradient for input ${i}`);
-          return t;
+          return t === dy || cn.gradIdx.slice(0, j).some((k) => g[k] === t) ? alias(t) : t;
         });
         saved.delete(group);
         tf.dispose(group.tensors.filter((t) => !grads.includes(t)));

@@ -14,7 +14,7 @@ import {
 import { type LowerCtx, type OnnxAttr, type ResolvedLowerings } from './lower/context.ts';
 import { loweringsFor } from './lower/table.ts';
 import { convertToFloat16 } from './float16.ts';
-import { DEFAULT_OPSET, IR_VERSION, ONNX_DTYPE, type SupportedOpset, onnx, rawBytes } from './proto.ts';
+import { DEFAULT_OPSET, IR_VERSION, ONNX_DTYPE, type SupportedOpset, nodesWithin, onnx, rawBytes } from './proto.ts';
 
 export const PRODUCER_NAME = '@lctr/backend-onnx';
 export const PRODUCER_VERSION = '0.1.0';
@@ -51,6 +51,7 @@ function attributeProto(name: string, a: OnnxAttr): O.IAttributeProto {
     case 'ints': return { name, type: ATTR_TYPE.INTS, ints: [...a.value] };
     case 'floats': return { name, type: ATTR_TYPE.FLOATS, floats: [...a.value] };
     case 'string': return { name, type: ATTR_TYPE.STRING, s: new TextEncoder().encode(a.value) };
+    case 'graph': return { name, type: ATTR_TYPE.GRAPH, g: a.value };
   }
 }
 
@@ -192,16 +193,6 @@ class ModelWriter {
     const ownInitializers = new Map<string, O.ITensorProto>();
     let constCount = 0;
     const inputInfo = node.inputs.map((id) => valueInfo(this.graph, id));
-    const emit = (opType: string, inputs: readonly string[], attrs: Readonly<Record<string, OnnxAttr>> = {}, outputs = 1): string[] => {
-      const base = `${node.id}/${opType}`;
-      const outs = Array.from({ length: outputs }, (_, k) => this.fresh(outputs === 1 ? base : `${base}:${k}`));
-      for (const o of outs) ownValues.add(o);
-      own.push({
-        name: base, opType, input: [...inputs], output: outs,
-        attribute: Object.entries(attrs).map(([k, a]) => attributeProto(k, a)),
-      });
-      return outs;
-    };
     const constant = (dtype: DType, shape: readonly number[], values: ArrayLike<number | bigint>): string => {
       const name = this.fresh(`${node.id}/const${constCount++ === 0 ? '' : `_${constCount}`}`);
       const t = tensorProto(name, dtype, shape, values);
@@ -209,29 +200,53 @@ class ModelWriter {
       ownInitializers.set(name, t);
       return name;
     };
-    const ctx: LowerCtx = {
-      opset: this.opset,
-      graph: this.graph,
-      inputInfo,
-      outputInfo: node.outputs,
-      emit,
-      emit1: (opType, inputs, attrs) => emit(opType, inputs, attrs, 1)[0]!,
-      constant,
-      scalar: (v) => constant('float32', [], [v]),
-      int64s: (vs) => constant('int64', [vs.length], vs),
-      shapeTensor: (dims) => {
-        const pieces: string[] = [];
-        let run: number[] = [];
-        const flush = () => { if (run.length) pieces.push(constant('int64', [run.length], run)); run = []; };
-        for (const d of dims) {
-          if (typeof d === 'number') run.push(d);
-          else { flush(); pieces.push(this.dimTensor(d)); }
-        }
-        flush();
-        if (pieces.length === 0) return constant('int64', [0], []);
-        return pieces.length === 1 ? pieces[0]! : emit('Concat', pieces, { axis: { kind: 'int', value: 0 } })[0]!;
-      },
+    // A context emitting into `into`: the node's own list, or a branch's (subgraph nodes get their
+    // final names at once; initializers always go to the main graph, which branches see).
+    const context = (into: O.INodeProto[], branchName?: string): LowerCtx => {
+      const emit = (opType: string, inputs: readonly string[], attrs: Readonly<Record<string, OnnxAttr>> = {}, outputs = 1): string[] => {
+        const base = `${branchName ?? node.id}/${opType}`;
+        const outs = Array.from({ length: outputs }, (_, k) => this.fresh(outputs === 1 ? base : `${base}:${k}`));
+        if (!branchName) for (const o of outs) ownValues.add(o);
+        into.push({
+          name: branchName ? this.freshNodeName(base) : base, opType, input: [...inputs], output: outs,
+          attribute: Object.entries(attrs).map(([k, a]) => attributeProto(k, a)),
+        });
+        return outs;
+      };
+      const ctx: LowerCtx = {
+        opset: this.opset,
+        graph: this.graph,
+        inputInfo,
+        outputInfo: node.outputs,
+        emit,
+        emit1: (opType, inputs, attrs) => emit(opType, inputs, attrs, 1)[0]!,
+        constant,
+        scalar: (v) => constant('float32', [], [v]),
+        int64s: (vs) => constant('int64', [vs.length], vs),
+        shapeTensor: (dims) => {
+          const pieces: string[] = [];
+          let run: number[] = [];
+          const flush = () => { if (run.length) pieces.push(constant('int64', [run.length], run)); run = []; };
+          for (const d of dims) {
+            if (typeof d === 'number') run.push(d);
+            else { flush(); pieces.push(this.dimTensor(d)); }
+          }
+          flush();
+          if (pieces.length === 0) return constant('int64', [0], []);
+          return pieces.length === 1 ? pieces[0]! : emit('Concat', pieces, { axis: { kind: 'int', value: 0 } })[0]!;
+        },
+        branch: (name, outputs, build) => {
+          const sub: O.INodeProto[] = [];
+          const full = `${branchName ?? node.id}/${name}`;
+          const outs = build(context(sub, full));
+          if (outs.length !== outputs.length) throw new OnnxExportError(`node '${node.id}' (${node.op}): branch '${name}' returned ${outs.length} outputs for ${outputs.length} dtypes`, node.id, node.op);
+          const output = outs.map((o, k) => ({ name: o, type: { tensorType: { elemType: ONNX_DTYPE[outputs[k]!] } } }));
+          return { kind: 'graph', value: { name: full, node: sub, output } };
+        },
+      };
+      return ctx;
     };
+    const ctx = context(own);
 
     const lower = lowerings[node.op] as (c: LowerCtx, n: NodeDecl, i: readonly string[], a: unknown) => string[];
     let results: string[];
@@ -251,13 +266,13 @@ class ModelWriter {
       const once = results.indexOf(got) === k && results.lastIndexOf(got) === k;
       const init = ownInitializers.get(got);
       if (once && ownValues.has(got)) {
-        // Rename the value this lowering produced to the IR value's name.
-        for (const n of own) {
+        // Rename the value this lowering produced to the IR value's name (branches read it too).
+        for (const n of nodesWithin(own)) {
           n.input = n.input!.map((x) => (x === got ? want : x));
           n.output = n.output!.map((x) => (x === got ? want : x));
         }
       } else if (once && init && !outputNames.has(want)) {
-        for (const n of own) n.input = n.input!.map((x) => (x === got ? want : x));
+        for (const n of nodesWithin(own)) n.input = n.input!.map((x) => (x === got ? want : x));
         init.name = want;
       } else {
         own.push({ name: `${node.id}/Identity`, opType: 'Identity', input: [got], output: [want] });

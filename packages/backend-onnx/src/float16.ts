@@ -13,6 +13,7 @@
  * the exporter checks this model against the float32 reference with its own, stated tolerance.
  */
 import type { onnx as O } from 'onnx-proto';
+import { nodesWithin } from './proto.ts';
 
 const FLOAT = 1;
 const FLOAT16 = 10;
@@ -122,14 +123,18 @@ export function convertToFloat16(model: O.IModelProto): Float16Summary {
     initializers++;
   }
   for (const v of g.valueInfo ?? []) retypeValueInfo(v);
-  for (const n of nodes) {
+  for (const n of nodesWithin(nodes)) {
+    // If branches: their outputs (and any value_info) are typed like the main graph's values
+    for (const a of n.attribute ?? []) for (const sub of [...(a.g ? [a.g] : []), ...(a.graphs ?? [])]) {
+      for (const v of [...(sub.output ?? []), ...(sub.valueInfo ?? [])]) retypeValueInfo(v);
+    }
     if (n.opType !== 'Cast') continue;
     for (const a of n.attribute ?? []) if (a.name === 'to' && Number(a.i) === FLOAT) a.i = FLOAT16;
   }
 
   const used = new Set<string>([
     ...(g.input ?? []).map((i) => i.name!), ...(g.output ?? []).map((o) => o.name!), ...(g.initializer ?? []).map((t) => t.name!),
-    ...nodes.flatMap((n) => [...(n.input ?? []), ...(n.output ?? [])]),
+    ...[...nodesWithin(nodes)].flatMap((n) => [...(n.input ?? []), ...(n.output ?? [])]),
   ]);
   const fresh = (base: string): string => {
     let name = base;
@@ -143,13 +148,13 @@ export function convertToFloat16(model: O.IModelProto): Float16Summary {
   for (const inp of g.input ?? []) {
     if (!isFloat(inp)) continue;
     const half = fresh(`${inp.name}/float16`);
-    for (const n of nodes) n.input = (n.input ?? []).map((x) => (x === inp.name ? half : x));
+    for (const n of nodesWithin(nodes)) n.input = (n.input ?? []).map((x) => (x === inp.name ? half : x));
     entry.push({ name: fresh(`${inp.name}/to_float16`), opType: 'Cast', input: [inp.name!], output: [half], attribute: [{ name: 'to', type: 2, i: FLOAT16 }] });
   }
   for (const out of g.output ?? []) {
     if (!isFloat(out)) continue;
     const half = fresh(`${out.name}/float16`);
-    for (const n of nodes) {
+    for (const n of nodesWithin(nodes)) {
       n.input = (n.input ?? []).map((x) => (x === out.name ? half : x));
       n.output = (n.output ?? []).map((x) => (x === out.name ? half : x));
     }

@@ -3,6 +3,7 @@
  * `import { onnx } from 'onnx-proto'` fails, the default import works (see TOOLCHAIN.md).
  */
 import p from 'onnx-proto';
+import type { onnx as O } from 'onnx-proto';
 import type { DType } from '@lctr/spec';
 
 export const { onnx } = p;
@@ -36,4 +37,15 @@ export function rawBytes(dtype: DType, values: ArrayLike<number | bigint>): Uint
     }
   }
   return buf;
+}
+
+/** The nodes of a list and of every subgraph under them (If branches), depth first. */
+export function* nodesWithin(nodes: readonly O.INodeProto[]): Generator<O.INodeProto> {
+  for (const n of nodes) {
+    yield n;
+    for (const a of n.attribute ?? []) {
+      if (a.g) yield* nodesWithin(a.g.node ?? []);
+      for (const g of a.graphs ?? []) yield* nodesWithin(g.node ?? []);
+    }
+  }
 }

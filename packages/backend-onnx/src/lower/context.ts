@@ -3,6 +3,7 @@
  * constants with names traced back to the IR node, the IR dtypes/shapes of its inputs and
  * outputs, and run-time shape tensors for symbolic dims.
  */
+import type { onnx as O } from 'onnx-proto';
 import type { DType, Dim, Graph, NodeDecl, OpAttrs, OpName, ValueInfo } from '@lctr/spec';
 
 /** An ONNX attribute value, tagged with its ONNX kind (an int and a float cannot be told apart in JS). */
@@ -11,7 +12,8 @@ export type OnnxAttr =
   | { readonly kind: 'float'; readonly value: number }
   | { readonly kind: 'ints'; readonly value: readonly number[] }
   | { readonly kind: 'floats'; readonly value: readonly number[] }
-  | { readonly kind: 'string'; readonly value: string };
+  | { readonly kind: 'string'; readonly value: string }
+  | { readonly kind: 'graph'; readonly value: O.IGraphProto };
 
 export const attr = {
   int: (value: number): OnnxAttr => ({ kind: 'int', value }),
@@ -47,6 +49,12 @@ export interface LowerCtx {
    * symbol from the shape of the first graph input that carries it, products are multiplied out.
    */
   shapeTensor(dims: readonly Dim[]): string;
+  /**
+   * A subgraph for a control-flow attribute (an If branch): `build` emits its nodes through the
+   * context it is given (outer values and constants are in scope) and returns the names of its
+   * outputs, whose dtypes are `outputs`.
+   */
+  branch(name: string, outputs: readonly DType[], build: (sub: LowerCtx) => readonly string[]): OnnxAttr;
 }
 
 /** Lower one IR node: returns the ONNX names of its outputs, in the IR node's output order. */

@@ -6,7 +6,7 @@
  * Opset-17 traps followed here: ReduceSum, Unsqueeze and Slice take axes as an INPUT, ReduceMean
  * and ReduceMax as an ATTRIBUTE; TopK takes K as a 1-D int64 input and returns int64 indices.
  */
-import { type Dim, type OpName, isStaticDim, productOf } from '@lctr/spec';
+import { type Dim, type OpName, dimEquals, isStaticDim, productOf } from '@lctr/spec';
 import { ONNX_DTYPE } from '../proto.ts';
 import { type LowerCtx, type Lowering, attr } from './context.ts';
 
@@ -92,13 +92,32 @@ export const opset17: { readonly [N in OpName]: Lowering<N> } = {
     return [ctx.emit1('GatherND', [x!, idx], { batch_dims: attr.int(a.axis) })];
   },
   // The spec's ranking key, then a plain sorted TopK (ONNX Runtime breaks ties by the lower index):
-  // key = mask ? max(x, FLOAT32_LOWEST) : -Infinity, values = the key, indices cast to int32.
+  // key = mask ? max(x, FLOAT32_LOWEST) : -Infinity (a NaN at a valid position counts as
+  // FLOAT32_LOWEST), values = the key, indices cast to int32. When every x is finite (the sum of
+  // x is finite), the key is x itself at valid positions, so an If takes that branch and skips
+  // three passes over x, two of them Where, which ONNX Runtime's CPU runs several times slower
+  // than an Add (4-5 ms vs 0.6 over [1000, 2000]); a mask that broadcasts becomes a 0 / -Infinity
+  // bias row added to x. Any NaN or infinity takes the exact branch.
   topk: (ctx, _n, [x, mask], a) => {
-    // the spec's key: x clamped to >= -FLT_MAX, a NaN at a valid position counts as -FLT_MAX
-    const lowest = ctx.scalar(FLOAT32_LOWEST);
-    let key = ctx.emit1('Where', [ctx.emit1('IsNaN', [x!]), lowest, ctx.emit1('Max', [x!, lowest])]);
-    if (mask !== undefined) key = ctx.emit1('Where', [mask, key, ctx.scalar(-Infinity)]);
     const shape = ctx.inputInfo[0]!.shape;
+    const maskShape = mask === undefined ? undefined : ctx.inputInfo[1]!.shape;
+    const fullMask = maskShape !== undefined && maskShape.length === shape.length && maskShape.every((d, i) => dimEquals(d, shape[i]!));
+    const finiteKey = (c: LowerCtx): string => {
+      if (mask === undefined) return c.emit1('Identity', [x!]);
+      if (fullMask) return c.emit1('Where', [mask, x!, c.scalar(-Infinity)]);
+      return c.emit1('Add', [x!, c.emit1('Where', [mask, c.scalar(0), c.scalar(-Infinity)])]);
+    };
+    const exactKey = (c: LowerCtx): string => {
+      const lowest = c.scalar(FLOAT32_LOWEST);
+      const key = c.emit1('Where', [c.emit1('IsNaN', [x!]), lowest, c.emit1('Max', [x!, lowest])]);
+      return mask === undefined ? key : c.emit1('Where', [mask, key, c.scalar(-Infinity)]);
+    };
+    const sum = ctx.emit1('ReduceSum', [x!], { keepdims: attr.int(0) });                 // all axes
+    const finite = ctx.emit1('Equal', [ctx.emit1('Sub', [sum, sum]), ctx.scalar(0)]);   // inf - inf, NaN - NaN are NaN
+    const key = ctx.emit1('If', [finite], {
+      then_branch: ctx.branch('finite', ['float32'], (c) => [finiteKey(c)]),
+      else_branch: ctx.branch('nonFinite', ['float32'], (c) => [exactKey(c)]),
+    });
     const n = shape[shape.length - 1]!;
     const k = isStaticDim(n) ? ortTopkWidth(a.k, n) : a.k;
     let [values, idx64] = ctx.emit('TopK', [key, ctx.int64s([k])], { axis: attr.int(-1), largest: attr.int(1), sorted: attr.int(1) }, 2);

@@ -9,6 +9,7 @@
 import type { Bool, Float, GraphBuilder } from '../builder.ts';
 import type { FeatureSchema } from '../graph.ts';
 import { init } from '../builder.ts';
+import { mulDims } from '../dims.ts';
 import { type Activation, activate, dense } from './common.ts';
 
 type B = GraphBuilder<FeatureSchema>;
@@ -44,6 +45,8 @@ export function dinAttention(b: B, name: string, keys: Float, mask: Bool, query:
   const k = b.where(m, keys, b.scalar(0));                                         // padding zeroed before use
   const q = b.reshape(query, [...query.shape.slice(0, -1), 1, d]);                 // [..., 1, d], broadcasts over L
   const sizes = [...hidden, 1];
+  // one user's keys [1, L, d] for R query rows (serving), with a static L
+  const sharedLen = rank === 3 && keys.shape[0] === 1 && query.shape[0] !== 1 && typeof len === 'number' ? len : undefined;
   const a = b.scope(name, () => {
     // First layer over [k ‖ q ‖ k - q ‖ k ⊙ q] without building the 4d-wide input:
     //   [k, q, k-q, k⊙q] W = k (W_k + W_d) + q (W_q - W_d) + (k ⊙ q) W_p
@@ -55,24 +58,34 @@ export function dinAttention(b: B, name: string, keys: Float, mask: Bool, query:
     const block = (i: number) => b.slice(w, [i * d], [(i + 1) * d], [0]);
     const [wk, wq, wd, wp] = [block(0), block(1), block(2), block(3)];
     let h: Float;
-    if (keys.shape[0] === 1 && query.shape[0] !== 1) {
-      // keys shared by every query row (serving): the keys' term [1, L, h0] and the query's term
-      // with the bias [R, 1, h0] meet once, so one add over [R, L, h0] joins the product term
-      // instead of three (same sum, another order)
-      const shared = b.add(b.matmul(k, b.add(wk, wd)), b.add(b.matmul(q, b.sub(wq, wd)), bias));
-      h = b.add(b.matmul(b.mul(k, q), wp), shared);
+    if (sharedLen !== undefined) {
+      // keys shared by every query row (serving): with T_l = diag(k_l) W_p + (W_q - W_d) [d, h0] and
+      // S_l = k_l (W_k + W_d) + b, the first layer at (row r, position l) is q_r T_l + S_l, so it
+      // is ONE [R, d] x [d, L·h0] product plus a bias row: no [R, L, d] product k ⊙ q and no adds
+      // over [R, L, h0] (ONNX Runtime fuses the product, the bias and the ReLU into one Gemm).
+      // T and S are built from the L keys once per request. Same sum, another order.
+      const keys2 = b.reshape(k, [sharedLen, d]);
+      const keysT = b.reshape(b.transpose(keys2, [1, 0]), [d, sharedLen, 1]);                   // [d, L, 1]
+      const perPos = b.add(b.mul(keysT, b.reshape(wp, [d, 1, h0])), b.reshape(b.sub(wq, wd), [d, 1, h0])); // T [d, L, h0]
+      const shared = b.add(b.matmul(keys2, b.add(wk, wd)), bias);                            // S [L, h0]
+      h = b.add(b.matmul(query, b.reshape(perPos, [d, sharedLen * h0])), b.reshape(shared, [1, sharedLen * h0]));
+      if (sizes.length > 1) h = activate(b, h, act);
+      // the next layers as 2-D products too, [R·L, h] (ONNX Runtime fuses each with its bias and ReLU)
+      h = b.reshape(h, [mulDims(query.shape[0]!, sharedLen), h0]);
     } else {
       const fromKeys = b.add(b.matmul(k, b.add(wk, wd)), b.matmul(b.mul(k, q), wp)); // [..., L, h0]
       const fromQuery = b.matmul(q, b.sub(wq, wd));                                   // [..., 1, h0]
       h = b.add(b.add(fromKeys, fromQuery), bias);
+      if (sizes.length > 1) h = activate(b, h, act);
     }
-    if (sizes.length > 1) h = activate(b, h, act);
     for (let i = 1; i < sizes.length; i++) {
       h = dense(b, `l${i}`, h, sizes[i]!);
       if (i < sizes.length - 1) h = activate(b, h, act);
     }
-    return b.reshape(h, h.shape.slice(0, -1));                                       // [..., L]
+    return b.reshape(h, sharedLen !== undefined ? [query.shape[0]!, sharedLen] : h.shape.slice(0, -1)); // [..., L]
   });
   const weight = b.where(mask, a, b.scalar(0));                                    // padded weight exactly 0
+  // serving: the pool is a [R, L] x [L, d] product (no [R, L, d] product and sum)
+  if (sharedLen !== undefined) return b.matmul(weight, b.reshape(k, [sharedLen, d]));
   return b.reduceSum(b.mul(k, b.reshape(weight, [...weight.shape, 1])), [rank - 2]);
 }

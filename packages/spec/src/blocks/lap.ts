@@ -331,10 +331,14 @@ export function fsa(b: B, name: string, layout: SeqLayout, inputs: LapLevelInput
     const [keys, values] = projectPicked(b, layout, inputs, [wk, wv]).map((p) => b.reshape(p, [rows, k, l, dh])) as [Float, Float];
     const scores = b.div(b.reduceSum(b.mul(keys, q), [3]), b.scalar(Math.sqrt(dh)));     // [R, K2, l]
     const valid = inputs.picks.valid;
-    // serving: the mask spelled out per head, as ONNX Runtime's Where is slow when its condition
-    // broadcasts over a short last axis (1.5 ms vs 0.1 at C = 1,000, K2 = 50, 4 heads)
-    const headMask = layout.kind === 'shared' ? b.expand(b.reshape(valid, [rows, k, 1]), [rows, k, l]) : b.reshape(valid, [rows, k, 1]);
-    const a = maskedSoftmax(b, scores, headMask, 1);                                      // softmax over K2, per head
+    // serving: the mask as a 0 / -Infinity bias [C, K2, 1] added to the scores, then one softmax
+    // (ONNX Runtime's Where over [C, K2, l] and the mask's expansion cost 1.5 ms at C = 1,000; the
+    // add 0.1). A row with no valid pick (valid picks come first) gets a 0 bias, so its weights
+    // are finite (uniform over zero rows, no NaN forward or backward); its output is masked below.
+    const biasRows = () => b.where(b.logicalOr(valid, b.logicalNot(b.slice(valid, [0], [1], [1]))), b.scalar(0), b.scalar(-Infinity));
+    const a = layout.kind === 'shared'
+      ? b.softmax(b.add(scores, b.reshape(biasRows(), [rows, k, 1])), 1)
+      : maskedSoftmax(b, scores, b.reshape(valid, [rows, k, 1]), 1);                       // softmax over K2, per head
     const h = b.reshape(b.mul(values, b.reshape(a, [rows, k, l, 1])), [rows, k, l * dh]); // H_k, heads side by side
     if (pool === 'mean') {
       if (layout.kind !== 'shared') return maskedMean(b, mlp(b, 'ffn', h, [ffnDim, outDim]), valid);

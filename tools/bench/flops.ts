@@ -5,6 +5,11 @@
  * floor is optimistic); softmax 5, logSoftmax 5, layerNorm 8, l2Normalize 3 per element;
  * reductions and topk 1 per INPUT element; pure data movement (gather, gatherAlongAxis, concat,
  * reshape, transpose, slice, expand, cast, constant, stopGradient) 0.
+ * `useful` counts what the model needs rather than what the graph computes: a matmul whose output
+ * is read only by gatherAlongAxis picks of k of its n last-axis columns (MSA's dense scoring of all
+ * N positions, of which it reads K1) counts k/n of its FLOPs. The serving floor uses `useful`, so
+ * a dense formulation that computes outputs nobody reads cannot lower the ratio by raising the
+ * floor.
  */
 import { type DimBindings, type Graph, type OpName, resolveShape, valueInfo } from '@lctr/spec';
 
@@ -13,20 +18,41 @@ const PER_ELEMENT: Partial<Record<OpName, number>> = { softmax: 5, logSoftmax: 5
 const PER_INPUT: ReadonlySet<OpName> = new Set<OpName>(['reduceSum', 'reduceMean', 'reduceMax', 'topk']);
 
 export interface FlopCount {
+  /** FLOPs the graph computes */
   readonly total: number;
+  /** FLOPs of outputs the graph reads (see the file comment) */
+  readonly useful: number;
   readonly matmul: number;
   /** FLOPs by op name */
   readonly byOp: Readonly<Record<string, number>>;
   /** the largest matmuls: node id, [batch.., m, k] x [k, n], FLOPs */
-  readonly topMatmuls: ReadonlyArray<{ node: string; a: number[]; b: number[]; flops: number }>;
+  readonly topMatmuls: ReadonlyArray<MatmulShape>;
+  /** every matmul, in graph order */
+  readonly matmuls: ReadonlyArray<MatmulShape>;
+}
+
+export interface MatmulShape {
+  readonly node: string;
+  readonly a: number[];
+  readonly b: number[];
+  readonly flops: number;
+  /** b depends on parameters only (a runtime folds it to a constant and may pre-pack it) */
+  readonly constantB: boolean;
 }
 
 const size = (s: readonly number[]) => s.reduce((p, d) => p * d, 1);
 
 export function countFlops(g: Graph, bindings: DimBindings): FlopCount {
   const byOp: Record<string, number> = {};
-  const mms: Array<{ node: string; a: number[]; b: number[]; flops: number }> = [];
-  let total = 0, matmul = 0;
+  const mms: MatmulShape[] = [];
+  const constant = new Set<string>(g.params.map((p) => p.name));
+  for (const n of g.nodes) {
+    if (n.inputs.every((i) => constant.has(i))) for (const o of n.outputs) constant.add(o.id);
+  }
+  const consumers = new Map<string, Array<(typeof g.nodes)[number]>>();
+  for (const n of g.nodes) for (const i of n.inputs) consumers.set(i, [...(consumers.get(i) ?? []), n]);
+  const readOutputs = new Set<string>(Object.values(g.outputs) as string[]);
+  let total = 0, matmul = 0, unread = 0;
   for (const n of g.nodes) {
     if (MOVE.has(n.op)) continue;
     const out = resolveShape(n.outputs[0]!.shape, bindings);
@@ -36,7 +62,13 @@ export function countFlops(g: Graph, bindings: DimBindings): FlopCount {
       const b = resolveShape(valueInfo(g, n.inputs[1]!).shape, bindings);
       f = 2 * size(out) * a[a.length - 1]!;
       matmul += f;
-      mms.push({ node: n.id, a, b, flops: f });
+      mms.push({ node: n.id, a, b, flops: f, constantB: constant.has(n.inputs[1]!) });
+      // read only through picks of k of the n last-axis columns: (n - k) / n of it is unread
+      const y = n.outputs[0]!.id, readers = consumers.get(y) ?? [], cols = out[out.length - 1]!;
+      if (!readOutputs.has(y) && readers.length > 0 && readers.every((r) => r.op === 'gatherAlongAxis' && r.inputs[0] === y && (r.attrs as { axis: number }).axis === out.length - 1)) {
+        const picked = Math.max(...readers.map((r) => { const s = resolveShape(r.outputs[0]!.shape, bindings); return s[s.length - 1]!; }));
+        if (picked < cols) unread += f * (cols - picked) / cols;
+      }
     } else if (PER_INPUT.has(n.op)) {
       f = size(resolveShape(valueInfo(g, n.inputs[0]!).shape, bindings));
     } else {
@@ -45,6 +77,5 @@ export function countFlops(g: Graph, bindings: DimBindings): FlopCount {
     byOp[n.op] = (byOp[n.op] ?? 0) + f;
     total += f;
   }
-  mms.sort((x, y) => y.flops - x.flops);
-  return { total, matmul, byOp, topMatmuls: mms.slice(0, 5) };
+  return { total, useful: total - unread, matmul, byOp, topMatmuls: [...mms].sort((x, y) => y.flops - x.flops).slice(0, 5), matmuls: mms };
 }

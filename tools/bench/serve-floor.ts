@@ -3,12 +3,16 @@
  * Serving against the limit (issue 8, items 1 and 2), on ONNX Runtime CPU in this process:
  * LCN-200-50 (N = 2,000 lifelong items, d = 64, K1 = 200, K2 = 50) scoring one user with C
  * candidates (default C = 100 and 1,000).
- * 1. The floor: the serving graph's FLOPs (flops.ts) divided by ONNX Runtime's own matmul rate on
- *    this machine, measured on MatMul-only models: the model's largest matmul as one 2-D product
- *    (its batch dims folded into rows), and a square 1024³ one; the faster rate is taken, so the
- *    floor is the optimistic one. The model and the two MatMul models run interleaved in blocks of
- *    5 runs in one process, so a busy spell of this shared machine slows all three alike.
- *    Reports latency p50/p99 and latency / floor.
+ * 1. The floor: the model's FLOPs (flops.ts `useful`: what the serving graph computes, less the
+ *    columns of a product that only picks read) at ONNX Runtime's own matmul rate on this machine, measured with a same-size MatMul model: every matmul of the serving graph at its
+ *    own shapes, and nothing else, in one ONNX model (operands as initializers, a weight operand
+ *    pre-packed as in the real model, an activation operand not; each product's first element
+ *    out, so no large copy leaves ONNX Runtime; graph optimisations off so nothing is folded at
+ *    load). floor = FLOPs x (that model's time / its FLOPs). For reference, also the peak rate
+ *    of a square 1024³ MatMul and the floor at it, which no model of small-K products reaches.
+ *    The model and both MatMul models run interleaved in blocks of 5 runs in one process, so a
+ *    busy spell of this shared machine slows all three alike. Reports latency p50/p99 and
+ *    latency / floor.
  * 2. Shared user-side work: the same request through the per-request serving graph (user side
  *    once, candidates on 'cand') and through a naive layout that repeats the user's sequence per
  *    candidate (the training graph's layout with the user rows repeated C times). Ratio of
@@ -26,8 +30,9 @@ import {
   type FeatureSchema, type Graph, type HostTensor, type LifelongConfig, GraphBuilder, LIFELONG_DEFAULTS, buildLifelong, buildLifelongTrain, initWeights, weightsFor,
 } from '@lctr/spec';
 import { lifelongGens, randomFeeds } from '@lctr/spec/testing';
-import { OnnxSession, exportOnnx } from '@lctr/backend-onnx';
-import { countFlops } from './flops.ts';
+import * as ort from 'onnxruntime-node';
+import { OnnxSession, exportOnnx, onnx } from '@lctr/backend-onnx';
+import { type MatmulShape, countFlops } from './flops.ts';
 
 const { values } = parseArgs({ options: {
   cands: { type: 'string', default: '100,1000' }, n: { type: 'string', default: '2000' }, dim: { type: 'string', default: '64' },
@@ -46,19 +51,7 @@ const gens = { ...lifelongGens(cfg), lifelongMask: fullMask(), targetSeqMask: fu
 
 const percentile = (xs: number[], p: number) => { const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.ceil(p * s.length) - 1)]!; };
 
-async function timeSession(bytes: Uint8Array, g: Graph, feeds: Record<string, HostTensor>, n: number): Promise<number[]> {
-  const s = await OnnxSession.create(bytes, g, sessionOpts);
-  try {
-    for (let i = 0; i < 3; i++) await s.run(feeds as never);
-    const ms: number[] = [];
-    for (let i = 0; i < n; i++) { const t = performance.now(); await s.run(feeds as never); ms.push(performance.now() - t); }
-    return ms;
-  } finally {
-    await s.release();
-  }
-}
-
-/** A MatMul-only model [m, k] x [k, n], its feeds and its FLOPs. */
+/** A MatMul-only model [m, k] x [k, n] (a fed, b a weight), its feeds and its FLOPs. */
 function matmulCase(m: number, k: number, n: number) {
   const b = new GraphBuilder(`matmul-${m}x${k}x${n}`, { a: { dtype: 'float32', shape: [m, k] } });
   const w = b.param('w', [k, n], { kind: 'normal', std: 0.05 });
@@ -68,27 +61,72 @@ function matmulCase(m: number, k: number, n: number) {
 }
 
 /**
+ * The same-size MatMul model: each of `matmuls` at its own shapes, operands as initializers (an
+ * activation operand b behind an Identity, so ONNX Runtime does not pre-pack it, as in the real
+ * model), each product's first element as an output. No inputs.
+ */
+function sameSizeMatmulModel(matmuls: readonly MatmulShape[]): Uint8Array {
+  const initializer: ReturnType<typeof onnx.TensorProto.create>[] = [];
+  const node: ReturnType<typeof onnx.NodeProto.create>[] = [];
+  const output: ReturnType<typeof onnx.ValueInfoProto.create>[] = [];
+  const tensor = (name: string, dims: number[]) => {
+    const n = dims.reduce((p, d) => p * d, 1);
+    const data = new Float32Array(n);
+    for (let i = 0; i < n; i++) data[i] = Math.sin(i * 0.37 + dims.length);
+    initializer.push(onnx.TensorProto.create({ name, dataType: 1, dims, rawData: new Uint8Array(data.buffer) }));
+  };
+  const ints = (name: string, v: number[]) => initializer.push(onnx.TensorProto.create({ name, dataType: 7, dims: [v.length], int64Data: v }));
+  matmuls.forEach((mm, i) => {
+    tensor(`a${i}`, mm.a);
+    tensor(`b${i}`, mm.b);
+    let bName = `b${i}`;
+    if (!mm.constantB) { node.push(onnx.NodeProto.create({ opType: 'Identity', input: [bName], output: [`b${i}/live`] })); bName = `b${i}/live`; }
+    node.push(onnx.NodeProto.create({ opType: 'MatMul', input: [`a${i}`, bName], output: [`y${i}`] }));
+    const rank = Math.max(mm.a.length, mm.b.length);
+    ints(`s${i}`, new Array(rank).fill(0));
+    ints(`e${i}`, new Array(rank).fill(1));
+    node.push(onnx.NodeProto.create({ opType: 'Slice', input: [`y${i}`, `s${i}`, `e${i}`], output: [`o${i}`] }));
+    output.push(onnx.ValueInfoProto.create({ name: `o${i}`, type: { tensorType: { elemType: 1 } } }));
+  });
+  const graph = onnx.GraphProto.create({ name: 'same-size-matmuls', initializer, node, output });
+  return onnx.ModelProto.encode(onnx.ModelProto.create({ irVersion: 8, opsetImport: [{ domain: '', version: 17 }], graph })).finish();
+}
+
+interface TimedCase { run(): Promise<unknown>; release(): Promise<void> }
+
+async function graphCase(bytes: Uint8Array, graph: Graph, feeds: Record<string, HostTensor>): Promise<TimedCase> {
+  const s = await OnnxSession.create(bytes, graph, sessionOpts);
+  return { run: () => s.run(feeds as never), release: () => s.release() };
+}
+
+async function sameSizeCase(bytes: Uint8Array): Promise<TimedCase> {
+  const s = await ort.InferenceSession.create(bytes, {
+    executionProviders: ['cpu'], graphOptimizationLevel: 'disabled', ...(threads > 0 ? { intraOpNumThreads: threads } : {}),
+  });
+  return { run: () => s.run({}), release: () => s.release() };
+}
+
+/**
  * Run the cases in rounds, each round a block of 2 warm-up and `block` timed runs per case, until
  * `runs` timed runs each: per-case milliseconds. Blocks, not single alternating runs: ONNX
  * Runtime's intra-op threads spin for a while after a run, and a second session started while the
  * first one's threads spin is slowed by them (1.7x for the model here).
  */
-async function interleaved(cases: Array<{ bytes: Uint8Array; graph: Graph; feeds: Record<string, HostTensor> }>, runs: number, block = 5): Promise<number[][]> {
-  const sessions = await Promise.all(cases.map((c) => OnnxSession.create(c.bytes, c.graph, sessionOpts)));
+async function interleaved(cases: readonly TimedCase[], runs: number, block = 5): Promise<number[][]> {
   try {
     const ms: number[][] = cases.map(() => []);
     while (ms[0]!.length < runs) {
       for (let i = 0; i < cases.length; i++) {
         for (let r = 0; r < block + 2; r++) {
           const t = performance.now();
-          await sessions[i]!.run(cases[i]!.feeds as never);
+          await cases[i]!.run();
           if (r >= 2) ms[i]!.push(performance.now() - t);
         }
       }
     }
     return ms;
   } finally {
-    await Promise.all(sessions.map((s) => s.release()));
+    await Promise.all(cases.map((c) => c.release()));
   }
 }
 
@@ -158,17 +196,17 @@ if (values.child) {
   for (const C of cands) {
     const flops = countFlops(serving, { cand: C });
     const top = flops.topMatmuls[0]!;
-    const k = top.a[top.a.length - 1]!, n0 = top.b[top.b.length - 1]!;
-    const m = top.a.slice(0, -1).reduce((p, d) => p * d, 1);
-    const same = matmulCase(m, k, n0), square = matmulCase(1024, 1024, 1024);
+    const square = matmulCase(1024, 1024, 1024);
     const { serve } = requestFeeds(serving, training, C);
     const [modelMs, sameMs, squareMs] = await interleaved([
-      { bytes: exportOnnx(serving, weightsFor(serving, weights)), graph: serving, feeds: serve }, same, square,
+      await graphCase(exportOnnx(serving, weightsFor(serving, weights)), serving, serve),
+      await sameSizeCase(sameSizeMatmulModel(flops.matmuls)),
+      await graphCase(square.bytes, square.graph, square.feeds),
     ], requests);
-    const rateSame = same.flops / (percentile(sameMs!, 0.5) / 1e3) / 1e9;
+    const rateSame = flops.matmul / (percentile(sameMs!, 0.5) / 1e3) / 1e9;
     const rateSquare = square.flops / (percentile(squareMs!, 0.5) / 1e3) / 1e9;
-    const rate = Math.max(rateSame, rateSquare);
-    const floorMs = flops.total / (rate * 1e9) * 1e3;
+    const floorMs = flops.useful / (rateSame * 1e9) * 1e3;
+    const peakFloorMs = flops.useful / (rateSquare * 1e9) * 1e3;
     const runs: Record<string, { p50: number; p99: number; baseRss: number; peakRss: number }> = {};
     for (const layout of ['shared', 'naive'] as const) {
       const r = spawnSync(process.execPath, [...process.execArgv, import.meta.filename, '--child', layout, '--c', String(C), '--n', String(N), '--dim', String(dim), '--requests', String(requests), '--threads', String(threads)], { encoding: 'utf8', maxBuffer: 1 << 24 });
@@ -179,16 +217,17 @@ if (values.child) {
     const sh = runs['shared']!, nv = runs['naive']!;
     const p50 = percentile(modelMs!, 0.5), p99 = percentile(modelMs!, 0.99);
     const row = {
-      C, gflop: flops.total / 1e9, matmulShare: flops.matmul / flops.total, largestMatmul: `${top.node} [${top.a.join(', ')}] x [${top.b.join(', ')}]`,
-      ortMatmulGflops: { sameSize: rateSame, square1024: rateSquare, sameSizeShape: [m, k, n0] },
-      floorMs, p50, p99, ratioP50: p50 / floorMs, ownProcess: { p50: sh.p50, p99: sh.p99 },
+      C, gflop: flops.useful / 1e9, graphGflop: flops.total / 1e9, matmulShare: flops.matmul / flops.total, matmuls: flops.matmuls.length, largestMatmul: `${top.node} [${top.a.join(', ')}] x [${top.b.join(', ')}]`,
+      ortMatmulGflops: { sameSize: rateSame, square1024: rateSquare }, sameSizeMs: percentile(sameMs!, 0.5),
+      floorMs, p50, p99, ratioP50: p50 / floorMs, peakFloorMs, ratioP50AtPeak: p50 / peakFloorMs, ownProcess: { p50: sh.p50, p99: sh.p99 },
       naive: { p50: nv.p50, p99: nv.p99 }, latencyRatio: nv.p50 / sh.p50,
       memoryMB: { shared: (sh.peakRss - sh.baseRss) / 2 ** 20, naive: (nv.peakRss - nv.baseRss) / 2 ** 20, sharedPeak: sh.peakRss / 2 ** 20, naivePeak: nv.peakRss / 2 ** 20 },
     };
     rows.push(row);
-    console.log(`C ${C}: ${row.gflop.toFixed(3)} GFLOP (matmul ${(100 * row.matmulShare).toFixed(0)}%; largest ${row.largestMatmul}); ` +
-      `ORT matmul ${rateSame.toFixed(1)} GFLOP/s at [${m}, ${k}] x [${k}, ${n0}], ${rateSquare.toFixed(1)} GFLOP/s at 1024³ -> floor ${floorMs.toFixed(2)} ms`);
-    console.log(`  per-request layout: p50 ${p50.toFixed(2)} ms, p99 ${p99.toFixed(2)} ms = ${row.ratioP50.toFixed(2)}x the floor (interleaved with the MatMul models in blocks; alone in its own process p50 ${sh.p50.toFixed(2)} ms); ` +
+    console.log(`C ${C}: ${row.gflop.toFixed(3)} GFLOP (the graph computes ${row.graphGflop.toFixed(3)}; matmul ${(100 * row.matmulShare).toFixed(0)}% in ${row.matmuls} products; largest ${row.largestMatmul}); ` +
+      `ORT matmul rate ${rateSame.toFixed(1)} GFLOP/s on the same-size MatMul model (its ${row.matmuls} products alone: ${row.sameSizeMs.toFixed(2)} ms) -> floor ${floorMs.toFixed(2)} ms; ` +
+      `peak ${rateSquare.toFixed(1)} GFLOP/s at 1024³ -> ${peakFloorMs.toFixed(2)} ms`);
+    console.log(`  per-request layout: p50 ${p50.toFixed(2)} ms, p99 ${p99.toFixed(2)} ms = ${row.ratioP50.toFixed(2)}x the floor (${row.ratioP50AtPeak.toFixed(2)}x the floor at peak rate; interleaved with the MatMul models in blocks; alone in its own process p50 ${sh.p50.toFixed(2)} ms); ` +
       `naive (sequence repeated per candidate): p50 ${nv.p50.toFixed(2)} ms, p99 ${nv.p99.toFixed(2)} ms = ${row.latencyRatio.toFixed(1)}x slower; ` +
       `peak memory over the loaded session ${row.memoryMB.shared.toFixed(0)} MB vs ${row.memoryMB.naive.toFixed(0)} MB (${(row.memoryMB.naive / Math.max(1, row.memoryMB.shared)).toFixed(1)}x)`);
   }

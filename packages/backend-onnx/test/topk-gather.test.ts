@@ -93,13 +93,13 @@ describe('topk: an all-finite input takes the fast key (x itself, a broadcast ma
     const t = b.topk(b.inputs.x, k, b.inputs.mask);
     return b.build({ values: t.values, indices: t.indices });
   }
-  it('the exported key is an If on "the sum of x is finite": the finite branch adds a bias, the other is the exact NaN-safe key', () => {
+  it('the exported top-k is an If on "the sum of x is finite": the finite branch ranks x plus a bias, the other the exact NaN-safe key', () => {
     const model = decodeModel(exportForTest(broadcastMaskGraph('topk_if_structure', 6, 2)));
     const ifs = model.graph!.node!.filter((n) => n.opType === 'If');
     expect(ifs.length).toBe(1);
     const branch = (name: string) => ifs[0]!.attribute!.find((a) => a.name === name)!.g!.node!.map((n) => n.opType);
-    expect(branch('then_branch')).toEqual(['Where', 'Add']);          // Where over the [1, n] mask only
-    expect(branch('else_branch')).toEqual(['IsNaN', 'Max', 'Where', 'Where']);
+    expect(branch('then_branch')).toEqual(['Where', 'Add', 'TopK', 'Cast']);          // Where over the [1, n] mask only
+    expect(branch('else_branch')).toEqual(['IsNaN', 'Max', 'Where', 'Where', 'TopK', 'Cast']);
   });
   it('finite rows full of ties with a [1, n] mask match the spec order; a NaN, +Infinity or -Infinity anywhere (padding included) takes the exact key', async () => {
     const rng = new Rng(20261127);

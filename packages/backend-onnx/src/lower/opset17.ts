@@ -112,22 +112,25 @@ export const opset17: { readonly [N in OpName]: Lowering<N> } = {
       const key = c.emit1('Where', [c.emit1('IsNaN', [x!]), lowest, c.emit1('Max', [x!, lowest])]);
       return mask === undefined ? key : c.emit1('Where', [mask, key, c.scalar(-Infinity)]);
     };
-    const sum = ctx.emit1('ReduceSum', [x!], { keepdims: attr.int(0) });                 // all axes
-    const finite = ctx.emit1('Equal', [ctx.emit1('Sub', [sum, sum]), ctx.scalar(0)]);   // inf - inf, NaN - NaN are NaN
-    const key = ctx.emit1('If', [finite], {
-      then_branch: ctx.branch('finite', ['float32'], (c) => [finiteKey(c)]),
-      else_branch: ctx.branch('nonFinite', ['float32'], (c) => [exactKey(c)]),
-    });
     const n = shape[shape.length - 1]!;
     const k = isStaticDim(n) ? ortTopkWidth(a.k, n) : a.k;
-    let [values, idx64] = ctx.emit('TopK', [key, ctx.int64s([k])], { axis: attr.int(-1), largest: attr.int(1), sorted: attr.int(1) }, 2);
-    if (k > a.k) {
-      // the first a.k of a sorted top-k' (descending, ties by the lower index) are the top-a.k
-      const [starts, ends, axes] = [ctx.int64s([0]), ctx.int64s([a.k]), ctx.int64s([shape.length - 1])];
-      values = ctx.emit1('Slice', [values!, starts, ends, axes]);
-      idx64 = ctx.emit1('Slice', [idx64!, starts, ends, axes]);
-    }
-    return [values!, ctx.emit1('Cast', [idx64!], { to: attr.int(ONNX_DTYPE.int32) })];
+    // the top-k of a key, inside each branch, so the If passes on [.., k] results, not the key
+    const topk = (c: LowerCtx, key: string): string[] => {
+      let [values, idx64] = c.emit('TopK', [key, c.int64s([k])], { axis: attr.int(-1), largest: attr.int(1), sorted: attr.int(1) }, 2);
+      if (k > a.k) {
+        // the first a.k of a sorted top-k' (descending, ties by the lower index) are the top-a.k
+        const [starts, ends, axes] = [c.int64s([0]), c.int64s([a.k]), c.int64s([shape.length - 1])];
+        values = c.emit1('Slice', [values!, starts, ends, axes]);
+        idx64 = c.emit1('Slice', [idx64!, starts, ends, axes]);
+      }
+      return [values!, c.emit1('Cast', [idx64!], { to: attr.int(ONNX_DTYPE.int32) })];
+    };
+    const sum = ctx.emit1('ReduceSum', [x!], { keepdims: attr.int(0) });                 // all axes
+    const finite = ctx.emit1('Equal', [ctx.emit1('Sub', [sum, sum]), ctx.scalar(0)]);   // inf - inf, NaN - NaN are NaN
+    return ctx.emit('If', [finite], {
+      then_branch: ctx.branch('finite', ['float32', 'int32'], (c) => topk(c, finiteKey(c))),
+      else_branch: ctx.branch('nonFinite', ['float32', 'int32'], (c) => topk(c, exactKey(c))),
+    }, 2);
   },
   // ONNX Runtime's CPU Where has no bool kernel: for bool, (cond and a) or (not cond and b).
   where: (ctx, _n, [cond, a, b]) => {

@@ -219,6 +219,16 @@ function zeroPadding(b: B, layout: SeqLayout, x: Float, mask: Bool): Float {
   return b.where(m, x, b.scalar(0));
 }
 
+/**
+ * Serving's softmax mask over picks valid [R, K] as an additive bias [R, K]: 0 at valid picks,
+ * -Infinity at padding picks, and 0 across a row with no valid pick (valid picks come first, so
+ * pick 0 tells), whose weights are then finite (uniform over zeroed rows: no NaN forward or
+ * backward) and whose output the caller masks.
+ */
+function pickBias(b: B, valid: Bool): Float {
+  return b.where(b.logicalOr(valid, b.logicalNot(b.slice(valid, [0], [1], [1]))), b.scalar(0), b.scalar(-Infinity));
+}
+
 /** A masked top-k of scores [R, N'] as picks (indices into the scored axis). */
 function topPicks(b: B, scores: Float, k: number, mask: Bool): LapPicks {
   const t = b.topk(scores, k, mask);
@@ -327,17 +337,27 @@ export function fsa(b: B, name: string, layout: SeqLayout, inputs: LapLevelInput
   const pool = oneOf(who, 'pool', opts.pool ?? LAP_DEFAULTS.fsaPool, ['mean', 'sumThenFfn']);
   return b.scope(name, () => {
     const wq = b.param('wq', [d, l * dh]), wk = b.param('wk', [d + c, l * dh]), wv = b.param('wv', [d + c, l * dh]);
-    const q = b.reshape(b.matmul(inputs.query, wq), [rows, 1, l, dh]);
-    const [keys, values] = projectPicked(b, layout, inputs, [wk, wv]).map((p) => b.reshape(p, [rows, k, l, dh])) as [Float, Float];
-    const scores = b.div(b.reduceSum(b.mul(keys, q), [3]), b.scalar(Math.sqrt(dh)));     // [R, K2, l]
+    let scores: Float, values: Float;                                                     // [R, K2, l], [R, K2, l, dh]
+    if (layout.kind === 'shared') {
+      // serving: every head's score in one batched product [K2, l·dh] x [l·dh, l] per row, the
+      // query spread over a block-diagonal (head h's dh entries in column h, scaled by 1/√dh)
+      // instead of a product over [C, K2, l, dh] and a sum over dh
+      const [keys3, values3] = projectPicked(b, layout, inputs, [wk, wv]) as [Float, Float];  // [C, K2, l·dh]
+      const blocks = b.constant(Array.from({ length: l * dh * l }, (_, i) => (Math.floor(Math.floor(i / l) / dh) === i % l ? 1 / Math.sqrt(dh) : 0)), [1, l * dh, l]);
+      scores = b.matmul(keys3, b.mul(b.reshape(b.matmul(inputs.query, wq), [rows, l * dh, 1]), blocks));
+      values = b.reshape(values3, [rows, k, l, dh]);
+    } else {
+      const q = b.reshape(b.matmul(inputs.query, wq), [rows, 1, l, dh]);
+      const [keys, v] = projectPicked(b, layout, inputs, [wk, wv]).map((p) => b.reshape(p, [rows, k, l, dh])) as [Float, Float];
+      scores = b.div(b.reduceSum(b.mul(keys, q), [3]), b.scalar(Math.sqrt(dh)));
+      values = v;
+    }
     const valid = inputs.picks.valid;
-    // serving: the mask as a 0 / -Infinity bias [C, K2, 1] added to the scores, then one softmax
-    // (ONNX Runtime's Where over [C, K2, l] and the mask's expansion cost 1.5 ms at C = 1,000; the
-    // add 0.1). A row with no valid pick (valid picks come first) gets a 0 bias, so its weights
-    // are finite (uniform over zero rows, no NaN forward or backward); its output is masked below.
-    const biasRows = () => b.where(b.logicalOr(valid, b.logicalNot(b.slice(valid, [0], [1], [1]))), b.scalar(0), b.scalar(-Infinity));
+    // serving: the mask as a bias [C, K2, 1] added to the scores, then one softmax (ONNX Runtime's
+    // Where over [C, K2, l] and the mask's expansion cost 1.5 ms at C = 1,000; the add 0.1); a row
+    // with no valid pick is masked below
     const a = layout.kind === 'shared'
-      ? b.softmax(b.add(scores, b.reshape(biasRows(), [rows, k, 1])), 1)
+      ? b.softmax(b.add(scores, b.reshape(pickBias(b, valid), [rows, k, 1])), 1)
       : maskedSoftmax(b, scores, b.reshape(valid, [rows, k, 1]), 1);                       // softmax over K2, per head
     const h = b.reshape(b.mul(values, b.reshape(a, [rows, k, l, 1])), [rows, k, l * dh]); // H_k, heads side by side
     if (pool === 'mean') {

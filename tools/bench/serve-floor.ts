@@ -108,15 +108,18 @@ async function sameSizeCase(bytes: Uint8Array): Promise<TimedCase> {
 
 /**
  * Run the cases in rounds, each round a block of 2 warm-up and `block` timed runs per case, until
- * `runs` timed runs each: per-case milliseconds. Blocks, not single alternating runs: ONNX
- * Runtime's intra-op threads spin for a while after a run, and a second session started while the
- * first one's threads spin is slowed by them (1.7x for the model here).
+ * `runs` timed runs each: per-case milliseconds. Blocks, not single alternating runs, and a 50 ms
+ * pause before each block: ONNX Runtime's intra-op threads spin for a while after a run, and a
+ * session run while another session's threads spin is slowed by them (1.7x for the model here
+ * with alternating runs; without the pause the model's p50 in its blocks was 64 ms against 57 in
+ * its own process, with it 55-58).
  */
 async function interleaved(cases: readonly TimedCase[], runs: number, block = 5): Promise<number[][]> {
   try {
     const ms: number[][] = cases.map(() => []);
     while (ms[0]!.length < runs) {
       for (let i = 0; i < cases.length; i++) {
+        await new Promise((done) => setTimeout(done, 50));   // the last session's spinning threads go idle
         for (let r = 0; r < block + 2; r++) {
           const t = performance.now();
           await cases[i]!.run();

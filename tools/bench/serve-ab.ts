@@ -1,0 +1,92 @@
+#!/usr/bin/env tsx
+/**
+ * Two (or more) exported LCN-200-50 serving models side by side in one process: the same request
+ * (C candidates, N = 2,000, full masks) through each, interleaved in blocks of 5 timed runs after
+ * 2 warm-ups per block (ONNX Runtime's threads spin after a run and would slow an alternating
+ * neighbour), medians over `--rounds` rounds; the largest probability difference from the first
+ * model; with `--profile`, each model's ORT kernel time by op type. How a serving-graph change is
+ * judged before it lands: write the model before the change (from a checkout of the old tree), then
+ * after, then compare.
+ *   npx tsx tools/bench/serve-ab.ts --write before.onnx            (the current tree's model)
+ *   npx tsx tools/bench/serve-ab.ts before.onnx after.onnx [--rounds 12] [--cands 1000] [--profile]
+ */
+import { readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import * as ort from 'onnxruntime-node';
+import { type FeatureSchema, type Graph, type HostTensor, type LifelongConfig, LIFELONG_DEFAULTS, buildLifelong, initWeights } from '@lctr/spec';
+import { lifelongGens, randomFeeds } from '@lctr/spec/testing';
+import { exportOnnx } from '@lctr/backend-onnx';
+
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: { write: { type: 'string' }, rounds: { type: 'string', default: '12' }, cands: { type: 'string', default: '1000' }, profile: { type: 'boolean', default: false } },
+});
+const cfg: Partial<LifelongConfig> = {
+  ...LIFELONG_DEFAULTS, module: 'lap', dim: 64, lifelongLen: 2000, users: 1000, targetItems: 2000, sourceItems: 20000, categories: 32,
+  lap: { ...LIFELONG_DEFAULTS.lap, k1: 200, k2: 50 }, crp: { ...LIFELONG_DEFAULTS.crp, lambda: 0 },
+};
+const graph = buildLifelong(cfg) as Graph<FeatureSchema, string>;
+
+if (values.write) {
+  writeFileSync(values.write, exportOnnx(graph, initWeights(graph, 5)));
+  console.log(`wrote ${values.write}`);
+  process.exit(0);
+}
+if (positionals.length < 2) throw new Error('serve-ab: give two or more .onnx files to compare (or --write FILE)');
+
+const fullMask = () => (_rng: unknown, shape: readonly number[]) => new Uint8Array(shape.reduce((p, d) => p * d, 1)).fill(1);
+const gens = { ...lifelongGens(cfg), lifelongMask: fullMask(), targetSeqMask: fullMask(), sourceSeqMask: fullMask() };
+const feeds = randomFeeds(graph, { cand: Number(values.cands) }, 7, gens) as Record<string, HostTensor>;
+const ortFeeds: Record<string, ort.Tensor> = {};
+for (const i of graph.inputs) {
+  const t = feeds[i.name]!;
+  ortFeeds[i.name] = new ort.Tensor(t.dtype === 'bool' ? 'bool' : t.dtype as 'float32', t.data as Float32Array, [...t.shape]);
+}
+const median = (xs: readonly number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+const sessions = await Promise.all(positionals.map((f) => ort.InferenceSession.create(readFileSync(f), { executionProviders: ['cpu'] })));
+const ms: number[][] = positionals.map(() => []);
+const probs: Float32Array[] = [];
+for (let round = 0; round < Number(values.rounds); round++) {
+  for (let i = 0; i < sessions.length; i++) {
+    for (let r = 0; r < 7; r++) {
+      const t = performance.now();
+      const out = await sessions[i]!.run(ortFeeds);
+      const dt = performance.now() - t;
+      if (r >= 2) ms[i]!.push(dt);
+      if (round === 0 && r === 0) probs[i] = Float32Array.from(out['prob']!.data as Float32Array);
+    }
+  }
+}
+await Promise.all(sessions.map((s) => s.release()));
+console.log(`serving A/B: LCN-200-50, C ${values.cands}, N 2000; ${values.rounds} rounds of 5 timed runs per model, interleaved`);
+positionals.forEach((f, i) => {
+  let d = 0;
+  for (let j = 0; j < probs[0]!.length; j++) d = Math.max(d, Math.abs(probs[i]![j]! - probs[0]![j]!));
+  console.log(`  ${f}: p50 ${median(ms[i]!).toFixed(2)} ms (${(median(ms[i]!) / median(ms[0]!)).toFixed(3)}x the first); max |prob - first's| ${d.toExponential(2)}`);
+});
+
+if (values.profile) {
+  const runs = 20;
+  for (const f of positionals) {
+    const s = await ort.InferenceSession.create(readFileSync(f), { executionProviders: ['cpu'], enableProfiling: true, profileFilePrefix: 'lctr-ab-prof' });
+    for (let r = 0; r < runs + 3; r++) await s.run(ortFeeds);
+    (s as unknown as { endProfiling(): unknown }).endProfiling();
+    await s.release();
+    const path = readdirSync('.').filter((x) => x.startsWith('lctr-ab-prof') && x.endsWith('.json')).sort().pop()!;
+    const events = (JSON.parse(readFileSync(path, 'utf8')) as Array<{ cat: string; name: string; dur: number; args?: { op_name?: string } }>)
+      .filter((e) => e.cat === 'Node' && e.name.endsWith('_kernel_time'));
+    rmSync(path, { force: true });
+    const timed = events.slice(Math.round(events.length / (runs + 3) * 3));  // after 3 warm-up runs
+    const byOp = new Map<string, number>();
+    let total = 0;
+    for (const e of timed) {
+      const op = e.args?.op_name ?? '?';
+      if (op === 'If') continue;                                            // its branch's nodes are listed
+      byOp.set(op, (byOp.get(op) ?? 0) + e.dur);
+      total += e.dur;
+    }
+    const perRun = (us: number) => (us / runs / 1e3).toFixed(1);
+    console.log(`  ${f} kernel time ${perRun(total)} ms per run: ${[...byOp].sort((a, b) => b[1] - a[1]).slice(0, 12).map(([op, us]) => `${op} ${perRun(us)}`).join(', ')}`);
+  }
+}

@@ -13,7 +13,7 @@
  */
 import { type DimBindings, type Graph, type OpName, resolveShape, valueInfo } from '@lctr/spec';
 
-const MOVE: ReadonlySet<OpName> = new Set<OpName>(['gather', 'gatherAlongAxis', 'concat', 'reshape', 'transpose', 'slice', 'expand', 'cast', 'constant', 'stopGradient']);
+const MOVE: ReadonlySet<OpName> = new Set<OpName>(['gather', 'gatherAlongAxis', 'scatterAlongAxis', 'concat', 'reshape', 'transpose', 'slice', 'expand', 'cast', 'constant', 'stopGradient']);
 const PER_ELEMENT: Partial<Record<OpName, number>> = { softmax: 5, logSoftmax: 5, layerNorm: 8, l2Normalize: 3 };
 const PER_INPUT: ReadonlySet<OpName> = new Set<OpName>(['reduceSum', 'reduceMean', 'reduceMax', 'topk']);
 
@@ -52,6 +52,8 @@ export function countFlops(g: Graph, bindings: DimBindings): FlopCount {
   const consumers = new Map<string, Array<(typeof g.nodes)[number]>>();
   for (const n of g.nodes) for (const i of n.inputs) consumers.set(i, [...(consumers.get(i) ?? []), n]);
   const readOutputs = new Set<string>(Object.values(g.outputs) as string[]);
+  const producer = new Map<string, (typeof g.nodes)[number]>();
+  for (const n of g.nodes) for (const o of n.outputs) producer.set(o.id, n);
   let total = 0, matmul = 0, unread = 0;
   for (const n of g.nodes) {
     if (MOVE.has(n.op)) continue;
@@ -63,6 +65,13 @@ export function countFlops(g: Graph, bindings: DimBindings): FlopCount {
       f = 2 * size(out) * a[a.length - 1]!;
       matmul += f;
       mms.push({ node: n.id, a, b, flops: f, constantB: constant.has(n.inputs[1]!) });
+      // a left operand scattered from k of its n contracted entries: (n - k) / n are structural zeros
+      const from = producer.get(n.inputs[0]!);
+      if (from?.op === 'scatterAlongAxis' && (from.attrs as { axis: number }).axis === a.length - 1) {
+        const u = resolveShape(valueInfo(g, from.inputs[0]!).shape, bindings);
+        const k = u[u.length - 1]!, size = a[a.length - 1]!;
+        if (k < size) unread += f * (size - k) / size;
+      }
       // read only through picks of k of the n last-axis columns: (n - k) / n of it is unread
       const y = n.outputs[0]!.id, readers = consumers.get(y) ?? [], cols = out[out.length - 1]!;
       if (!readOutputs.has(y) && readers.length > 0 && readers.every((r) => r.op === 'gatherAlongAxis' && r.inputs[0] === y && (r.attrs as { axis: number }).axis === out.length - 1)) {

@@ -104,6 +104,8 @@ export interface Float16Summary {
   readonly clampedConstants: number;
   /** boundary casts added (float32 inputs in, float32 outputs out) */
   readonly boundaryCasts: number;
+  /** ScatterElements with reduction 'add' kept in float32 between casts (no float16 CPU kernel) */
+  readonly float32Scatters: number;
 }
 
 /**
@@ -113,7 +115,7 @@ export interface Float16Summary {
 export function convertToFloat16(model: O.IModelProto): Float16Summary {
   const g = model.graph;
   if (!g) throw new Error('convertToFloat16: the model has no graph');
-  const nodes = g.node ?? [];
+  let nodes = g.node ?? [];
   let initializers = 0;
   let clampedConstants = 0;
   for (const t of g.initializer ?? []) {
@@ -142,6 +144,21 @@ export function convertToFloat16(model: O.IModelProto): Float16Summary {
     used.add(name);
     return name;
   };
+  // ONNX Runtime's CPU ScatterElements has no float16 kernel for reduction 'add': such a scatter
+  // runs in float32 between casts (exact: the sums of float16 values are rounded once, at the end)
+  const casting = (input: string, to: number, name: string): O.INodeProto =>
+    ({ name: fresh(`${name}/to_${to === FLOAT ? 'float32' : 'float16'}`), opType: 'Cast', input: [input], output: [fresh(`${input}/${to === FLOAT ? 'float32' : 'float16'}`)], attribute: [{ name: 'to', type: 2, i: to }] });
+  let scatters = 0;
+  nodes = nodes.flatMap((n) => {
+    const add = n.opType === 'ScatterElements' && (n.attribute ?? []).some((a) => a.name === 'reduction' && new TextDecoder().decode(a.s ?? new Uint8Array()) === 'add');
+    if (!add) return [n];
+    scatters++;
+    const [data, indices, updates] = n.input!;
+    const toData = casting(data!, FLOAT, n.name!), toUpdates = casting(updates!, FLOAT, n.name!);
+    const y = n.output![0]!, y32 = fresh(`${y}/float32`);
+    return [toData, toUpdates, { ...n, input: [toData.output![0]!, indices!, toUpdates.output![0]!], output: [y32] },
+      { name: fresh(`${n.name}/to_float16`), opType: 'Cast', input: [y32], output: [y], attribute: [{ name: 'to', type: 2, i: FLOAT16 }] }];
+  });
   const isFloat = (v: O.IValueInfoProto) => v.type?.tensorType?.elemType === FLOAT;
   const entry: O.INodeProto[] = [];
   const exit: O.INodeProto[] = [];
@@ -162,5 +179,5 @@ export function convertToFloat16(model: O.IModelProto): Float16Summary {
     exit.push({ name: fresh(`${out.name}/to_float32`), opType: 'Cast', input: [half], output: [out.name!], attribute: [{ name: 'to', type: 2, i: FLOAT }] });
   }
   g.node = [...entry, ...nodes, ...exit];
-  return { initializers, clampedConstants, boundaryCasts: entry.length + exit.length };
+  return { initializers, clampedConstants, boundaryCasts: entry.length + exit.length, float32Scatters: scatters };
 }

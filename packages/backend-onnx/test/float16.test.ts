@@ -81,6 +81,22 @@ describe('float16 export', () => {
     expect(() => exportOnnx(g, initWeights(g, 1), { precision: 'bfloat16' as never })).toThrow('precision: expected one of float32, float16, got "bfloat16"');
   });
 
+  it("a scatter with reduction 'add' runs in float32 between casts (ONNX Runtime's CPU has no float16 kernel for it)", async () => {
+    const b = new GraphBuilder('f16_scatter', { u: { dtype: 'float32', shape: ['batch', 2] }, i: { dtype: 'int32', shape: ['batch', 2] } });
+    const g = b.build({ y: b.scatterAlongAxis(b.inputs.u, b.inputs.i, 3) });
+    const m = decodeModel(exportOnnx(g, initWeights(g, 1), { precision: 'float16' }));
+    const ops = m.graph!.node!.map((n) => n.opType);
+    const at = ops.indexOf('ScatterElements');
+    expect(ops.slice(at - 2, at + 2)).toEqual(['Cast', 'Cast', 'ScatterElements', 'Cast']);
+    const s = await OnnxSession.create(exportOnnx(g, initWeights(g, 1), { precision: 'float16' }), g, { provider: 'cpu' });
+    try {
+      const out = await s.run({ u: { dtype: 'float32', shape: [2, 2], data: Float32Array.from([1.5, 2, -3, 0.25]) }, i: { dtype: 'int32', shape: [2, 2], data: Int32Array.from([2, 2, 0, 1]) } });
+      expect(Array.from(out.y.data as Float32Array)).toEqual([0, 0, 3.5, -3, 0.25, 0]);
+    } finally {
+      await s.release();
+    }
+  });
+
   it('demo model: float16 within 2e-3 of float32 in ONNX Runtime (probabilities)', async () => {
     const g = buildDemo();
     const feeds = randomFeeds(g, { batch: 16, seq: 40 }, 5, { user: gen.ints(200), history: gen.ints(1000), candidate: gen.ints(1000), historyMask: gen.prefixMask() });

@@ -60,7 +60,8 @@ function everyOpGraph() {
   const valid = b.logicalAnd(b.gatherAlongAxis(mask, top.indices, 1), b.logicalNot(b.logicalOr(b.equal(top.values, b.scalar(0)), b.less(top.values, b.scalar(-1e30)))));
   const keep = b.cast(b.greater(b.where(valid, b.reshape(picked, ['batch', 2]), b.scalar(0)), b.scalar(-1e30)), 'float32');
   const ln = b.layerNorm(b.l2Normalize(b.reduceSum(rows, 1)), gamma, beta);
-  const out = b.add(b.stopGradient(ln), b.mul(b.reduceSum(keep, 1, true), b.constant([1, 2, 3, 4], [4])));
+  const spread = b.scatterAlongAxis(keep, top.indices, 4, 1); // [batch, 4]: the kept picks back at their positions
+  const out = b.add(b.add(b.stopGradient(ln), spread), b.mul(b.reduceSum(keep, 1, true), b.constant([1, 2, 3, 4], [4])));
   return b.build({ out });
 }
 

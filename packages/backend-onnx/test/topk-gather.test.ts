@@ -183,6 +183,21 @@ describe('gather', () => {
   });
 });
 
+describe('scatterAlongAxis', () => {
+  it('rows into zeros along axis 1, repeats summed (int32 indices); trailing features (int64 indices)', async () => {
+    const b = new GraphBuilder('scatter_rows', { u: { dtype: 'float32', shape: ['batch', 3] }, i: { dtype: 'int32', shape: ['batch', 3] } });
+    const { y } = await runOnce(b.build({ y: b.scatterAlongAxis(b.inputs.u, b.inputs.i, 4, 1) }), {
+      u: f32([2, 3], [1, 2, 3, 10, 20, 30]), i: i32([2, 3], [3, 0, 3, 1, 2, 0]),
+    });
+    expectTensor(y, 'float32', [2, 4], [2, 0, 0, 4, 30, 10, 20, 0]);
+    const t = new GraphBuilder('scatter_trailing', { u: { dtype: 'float32', shape: [2, 2, 2] }, i: { dtype: 'int64', shape: [2, 2] } });
+    const out = await runOnce(t.build({ y: t.scatterAlongAxis(t.inputs.u, t.inputs.i, 3, 1) }), {
+      u: f32([2, 2, 2], [1, 2, 3, 4, 5, 6, 7, 8]), i: i64([2, 2], [2, 2, 0, 1]),
+    });
+    expectTensor(out.y, 'float32', [2, 3, 2], [0, 0, 0, 0, 4, 6, 5, 6, 7, 8, 0, 0]);
+  });
+});
+
 describe('gatherAlongAxis', () => {
   it('axis 1: rows of x [batch, n, d] picked per batch row by int32 indices [batch, k]', async () => {
     const b = new GraphBuilder('along1', { x: { dtype: 'float32', shape: ['batch', 3, 2] }, i: { dtype: 'int32', shape: ['batch', 2] } });

@@ -154,9 +154,10 @@ export function checkIndexRange(idx: tf.Tensor, size: number, ctx: KernelContext
  * gatherAlongAxis as a plain row gather: x as [lead * n, post], the k ids of leading index l read
  * rows l * n + idx (the offsets are added inside the row kernels: group k, stride n).
  */
-function flatRows(x: tf.Tensor, idx: tf.Tensor, axis: number): { rows: number; ids: tf.Tensor1D; post: number; groups: { group: number; stride: number } } {
-  const lead = prod(x.shape.slice(0, axis)), n = x.shape[axis]!, k = idx.shape[axis]!;
-  const post = prod(x.shape.slice(axis + 1));
+function flatRows(x: tf.Tensor | readonly number[], idx: tf.Tensor, axis: number): { rows: number; ids: tf.Tensor1D; post: number; groups: { group: number; stride: number } } {
+  const shape = Array.isArray(x) ? x as readonly number[] : (x as tf.Tensor).shape;
+  const lead = prod(shape.slice(0, axis)), n = shape[axis]!, k = idx.shape[axis]!;
+  const post = prod(shape.slice(axis + 1));
   return { rows: lead * n, ids: tf.reshape(idx, [lead * k]), post, groups: lead === 1 ? { group: 0, stride: 0 } : { group: k, stride: n } };
 }
 
@@ -350,6 +351,19 @@ export const KERNELS: KernelTable = {
       const { rows, ids, post, groups } = flatRows(x!, idx!, axis);
       const s = scatterRowsAdd(tf.reshape(dy, [ids.size, post]), ids, rows, groups);
       return [tf.reshape(s, x!.shape), null];
+    },
+  },
+  // gatherAlongAxis' adjoint, on the same row kernels: forward is its backward, backward its forward
+  scatterAlongAxis: {
+    forward: ([updates, idx], { axis, size }, ctx) => {
+      checkIndexRange(idx!, size, ctx, `axis ${axis} of the scattered output`);
+      const out = ctx.outShape();
+      const { rows, ids, post, groups } = flatRows(out, idx!, axis);
+      return [tf.reshape(scatterRowsAdd(tf.reshape(updates!, [ids.size, post]), ids, rows, groups), out)];
+    },
+    backward: (dy, [updates, idx], _y, { axis }) => {
+      const { rows, ids, post, groups } = flatRows(dy, idx!, axis);
+      return [tf.reshape(gatherRows(tf.reshape(dy, [rows, post]), ids, groups), updates!.shape), null];
     },
   },
   topk: noGrad(([x, mask], { k }, ctx) => {

@@ -130,7 +130,7 @@ export function compileTfjs<S extends FeatureSchema, O extends string>(graph: Gr
       const a = node.attrs as { dtype: ValueInfo['dtype']; values: number[] };
       constantData(a.dtype, a.values, `constant '${node.id}'`); // int64 values must fit int32: fail at compile time
     }
-    const isGather = node.op === 'gather' || node.op === 'gatherAlongAxis';
+    const isGather = node.op === 'gather' || node.op === 'gatherAlongAxis' || node.op === 'scatterAlongAxis';
     return {
       node, kernel, attrs: node.attrs as never, inputInfo, outputInfo: node.outputs, gradIdx,
       checkIndices: isGather && !checkedByFeeds.has(node.id) && !fromTopk(node.inputs[1]!),

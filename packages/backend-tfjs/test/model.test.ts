@@ -235,6 +235,16 @@ describe.each(BACKENDS)('compileTfjs on %s', (backend) => {
       expect(tf.memory().numTensors).toBe(before);
       m.dispose();
     });
+    it('a computed scatter index out of range is caught before tfjs sees it', () => {
+      const b = new GraphBuilder('scatter', { u: { dtype: 'float32', shape: [1, 2] }, i: { dtype: 'int32', shape: [1, 2] } } as const);
+      const m = compileTfjs(b.build({ y: b.scatterAlongAxis(b.inputs.u, b.add(b.inputs.i, b.constant(1, [], 'int32')), 3) }));
+      expect(nums(m.run({ u: f32([1, 2], [1, 2]), i: i32([1, 2], [1, 1]) }).y)).toEqual([0, 0, 3]);
+      const before = tf.memory().numTensors;
+      expect(() => m.run({ u: f32([1, 2], [1, 2]), i: i32([1, 2], [0, 2]) })).toThrow(
+        "node 'scatterAlongAxis_2' (scatterAlongAxis): index 3 at flat position 1 is out of range for 3 entries along axis 1 of the scattered output (valid 0..2)");
+      expect(tf.memory().numTensors).toBe(before);
+      m.dispose();
+    });
     it('bad outputs, cotangents and losses', () => {
       expectClean((m: M) => m.gradients(good, 'nope' as never), "gradients: graph 'm' has no output 'nope' (outputs: loss, logit, top, extra)");
       expectClean((m: M) => m.gradients(good, 'top'), "gradients: output 'top' is int32; only float32 outputs have gradients");

@@ -119,6 +119,10 @@ add('gatherAlongAxis', 'axis 2', { x: F([2, 2, 3]), i: I([2, 2, 1]) }, (b) => b.
 add('gatherAlongAxis', 'bool mask by symbolic batch', { m: B(['batch', 3]), i: I(['batch', 2]) }, (b) => b.gatherAlongAxis(b.inputs.m, b.inputs.i, 1),
   { m: bool([2, 3], [1, 0, 1, 0, 0, 1]), i: i32([2, 2], [2, 1, 2, 0]) }, { dtype: 'bool', shape: [2, 2], values: [1, 0, 1, 0] });
 
+add('scatterAlongAxis', 'rows of 3 into 4, a repeated index sums', { u: F([2, 3]), i: I([2, 3]) }, (b) => b.scatterAlongAxis(b.inputs.u, b.inputs.i, 4, 1),
+  { u: f32([2, 3], [1, 2, 3, 10, 20, 30]), i: i32([2, 3], [3, 0, 3, 1, 2, 0]) }, { dtype: 'float32', shape: [2, 4], values: [2, 0, 0, 4, 30, 10, 20, 0] });
+add('scatterAlongAxis', 'with trailing features, symbolic rows', { u: F(['batch', 1, 2]), i: I(['batch', 1]) }, (b) => b.scatterAlongAxis(b.inputs.u, b.inputs.i, 3, 1),
+  { u: f32([2, 1, 2], [4, 5, 12, 13]), i: i32([2, 1], [2, 0]) }, { dtype: 'float32', shape: [2, 3, 2], values: [0, 0, 0, 0, 4, 5, 12, 13, 0, 0, 0, 0] });
 // ---- topk (values; indices are checked in their own tests below)
 add('topk', 'values with ties', { x: F([5]) }, (b) => b.topk(b.inputs.x, 3).values, { x: f32([5], [3, 1, 3, 2, 3]) }, { dtype: 'float32', shape: [3], values: [3, 3, 3] });
 add('topk', 'indices with ties: lower index first', { x: F([5]) }, (b) => b.topk(b.inputs.x, 3).indices, { x: f32([5], [3, 1, 3, 2, 3]) }, { dtype: 'int32', shape: [3], values: [0, 2, 4] });

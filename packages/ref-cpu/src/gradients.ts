@@ -183,6 +183,19 @@ export const GRADIENTS: GradTable = {
     }
     return [g, null];
   },
+  scatterAlongAxis: ({ inputs: [updates, indices], dys: [dy], attrs: { axis, size } }) => {
+    // the adjoint's adjoint: each update's gradient is dy at its index
+    const { outer, n: k, inner } = splitAt(updates!.shape, axis);
+    const idx = indices!.data;
+    const g = new Float64Array(updates!.data.length);
+    for (let o = 0; o < outer; o++) {
+      for (let j = 0; j < k; j++) {
+        const src = (o * size + idx[o * k + j]!) * inner, dst = (o * k + j) * inner;
+        for (let i = 0; i < inner; i++) g[dst + i] = dy![src + i]!;
+      }
+    }
+    return [g, null];
+  },
   topk: none('selection is discrete: neither values nor indices carry gradient; gather what you need by the indices (gatherAlongAxis carries gradient)'),
   where: ({ inputs: [cond, a, b], outputs: [y], dys: [dy] }) => {
     const mc = broadcastMap(cond!.shape, y!.shape), ma = broadcastMap(a!.shape, y!.shape), mb = broadcastMap(b!.shape, y!.shape);

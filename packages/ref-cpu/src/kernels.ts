@@ -254,6 +254,26 @@ export const KERNELS: KernelTable = {
     }
     return [tensor(x!.dtype, shape, out)];
   },
+  scatterAlongAxis: ([updates, indices], { axis, size }, { node }) => {
+    const { outer, n: k, inner } = splitAt(updates!.shape, axis);
+    const idx = indices!.data;
+    for (let j = 0; j < idx.length; j++) {
+      const v = idx[j]!;
+      if (!(Number.isInteger(v) && v >= 0 && v < size)) {
+        throw new Error(`index ${v} at flat position ${j} of '${node.inputs[1]}' is out of range for a scatter of '${node.inputs[0]}' into ${size} entries along axis ${axis} (valid 0..${size - 1})`);
+      }
+    }
+    const shape = [...updates!.shape.slice(0, axis), size, ...updates!.shape.slice(axis + 1)];
+    const out = new Float64Array(outer * size * inner);
+    const U = updates!.data;
+    for (let o = 0; o < outer; o++) {
+      for (let j = 0; j < k; j++) {
+        const dst = (o * size + idx[o * k + j]!) * inner, src = (o * k + j) * inner;
+        for (let i = 0; i < inner; i++) out[dst + i] += U[src + i]!;
+      }
+    }
+    return [tensor(updates!.dtype, shape, out)];
+  },
   topk: ([x, mask], { k }) => {
     const n = x!.shape[x!.shape.length - 1]!;
     if (k > n) throw new Error(`k = ${k} is greater than the last axis (${n})`);

@@ -217,6 +217,19 @@ const FORWARD: { readonly [N in OpName]: () => void } = {
       { x: f32([3, 2], [0, 1, 2, 3, 4, 5]), i: i32([2], [2, 0]) }),
     'float32', [2, 2], [4, 5, 0, 1]);
   },
+  scatterAlongAxis: () => {
+    // each row's updates added into zeros at its indices; a repeated index sums
+    expectTensor(run1({ u: { dtype: 'float32', shape: [2, 3] }, i: { dtype: 'int32', shape: [2, 3] } }, (b) => b.scatterAlongAxis(b.inputs.u, b.inputs.i, 4),
+      { u: f32([2, 3], [1, 2, 3, 10, 20, 30]), i: i32([2, 3], [3, 0, 3, 1, 2, 0]) }),
+    'float32', [2, 4], [2, 0, 0, 4, 30, 10, 20, 0]);
+    // rows of trailing features: [B, k, d] into [B, size, d]
+    expectTensor(run1({ u: { dtype: 'float32', shape: [2, 1, 2] }, i: { dtype: 'int32', shape: [2, 1] } }, (b) => b.scatterAlongAxis(b.inputs.u, b.inputs.i, 3),
+      { u: f32([2, 1, 2], [4, 5, 12, 13]), i: i32([2, 1], [2, 0]) }),
+    'float32', [2, 3, 2], [0, 0, 0, 0, 4, 5, 12, 13, 0, 0, 0, 0]);
+    // a computed index outside [0, size) (an input's are checked with the feeds) names the indices, the updates and the size
+    expect(() => run1({ u: { dtype: 'float32', shape: [1, 2] }, i: { dtype: 'int32', shape: [1, 2] } }, (b) => b.scatterAlongAxis(b.inputs.u, b.add(b.inputs.i, b.constant(1, [], 'int32')), 3),
+      { u: f32([1, 2], [1, 2]), i: i32([1, 2], [0, 2]) })).toThrow("ref-cpu: node 'scatterAlongAxis_2' (scatterAlongAxis): index 3 at flat position 1 of 'add_1:0' is out of range for a scatter of 'u' into 3 entries along axis 1 (valid 0..2)");
+  },
   topk: () => {
     // ties: the lower index wins
     const b = new GraphBuilder('t', { x: { dtype: 'float32', shape: [2, 5] } });

@@ -168,6 +168,14 @@ const CASES: { readonly [N in OpName]: Entry } = {
         { params: { x: { shape: [2, 3, 4] } }, feeds: { i: i32([2, 3, 2], [3, 3, 0, 1, 2, 0, 1, 1, 3, 2, 0, 3]) } }),
     ],
   },
+  scatterAlongAxis: {
+    grad: [
+      gradCase('scatterAlongAxis axis 1, a repeated index', { i: { dtype: 'int32', shape: [2, 3] } }, (b, p) => b.scatterAlongAxis(p.u!, b.inputs.i, 5),
+        { params: { u: { shape: [2, 3, 2] } }, feeds: { i: i32([2, 3], [4, 0, 4, 1, 2, 3]) } }),
+      gradCase('scatterAlongAxis last axis', { i: { dtype: 'int32', shape: [3, 2] } }, (b, p) => b.scatterAlongAxis(p.u!, b.inputs.i, 4),
+        { params: { u: { shape: [3, 2] } }, feeds: { i: i32([3, 2], [3, 1, 0, 2, 2, 2]) } }),
+    ],
+  },
   topk: {
     zero: () => {
       const b = new GraphBuilder('t', { m: { dtype: 'bool', shape: [2, 4] } });

@@ -83,7 +83,7 @@ export function requestSchemaOf(g: Graph): RequestSchema {
   };
   for (const u of indexUses(g)) {
     const table = valueInfo(g, u.table);
-    const rows = table.shape[u.axis < 0 ? u.axis + table.shape.length : u.axis];
+    const rows = u.size ?? table.shape[u.axis < 0 ? u.axis + table.shape.length : u.axis];
     if (typeof rows === 'number') add(u.input, { table: u.table, rows, ...(u.column ? { column: u.column.index } : {}) });
   }
   const features = g.inputs.map((i): FeatureSpec => {

@@ -196,6 +196,8 @@ export class GraphBuilder<S extends FeatureSchema = FeatureSchema> {
   expand<D extends DType>(x: Value<D>, shape: readonly Dim[]): Value<D> { return this.one('expand', [x], { shape: [...shape] }); }
   gather<D extends DType>(table: Value<D>, indices: Int, axis = 0): Value<D> { return this.one('gather', [table, indices], { axis }); }
   gatherAlongAxis<D extends DType>(x: Value<D>, indices: Int, axis = 1): Value<D> { return this.one('gatherAlongAxis', [x, indices], { axis }); }
+  /** gatherAlongAxis' adjoint: updates added into zeros of `size` along axis at indices (repeats sum). */
+  scatterAlongAxis(updates: Float, indices: Int, size: number, axis = 1): Float { return this.one('scatterAlongAxis', [updates, indices], { axis, size }); }
   /** k largest along the last axis; masked positions come after every valid one. No gradient. */
   topk(x: Float, k: number, mask?: Bool): { values: Float; indices: Value<'int32'> } {
     const [values, indices] = this.node('topk', mask ? [x, mask] : [x], { k });

@@ -21,6 +21,8 @@ const VALUE_PRESERVING = new Set(['reshape', 'transpose', 'expand', 'cast', 'sto
 
 export interface IndexUse {
   input: string; node: string; op: string; table: string; axis: number;
+  /** a scatter's output size along `axis` (then `table` is its updates; the range is [0, size)) */
+  size?: number;
   /** set when only one column of the input is used: its last-axis coordinate `index` of `width` (a gather with a constant index) */
   column?: { index: number; width: number };
 }
@@ -43,12 +45,13 @@ export function indexUses(g: Graph): IndexUse[] {
   const inputNames = new Set(g.inputs.map((i) => i.name));
   const uses: IndexUse[] = [];
   for (const n of g.nodes) {
-    if (n.op !== 'gather' && n.op !== 'gatherAlongAxis') continue;
+    if (n.op !== 'gather' && n.op !== 'gatherAlongAxis' && n.op !== 'scatterAlongAxis') continue;
+    const size = n.op === 'scatterAlongAxis' ? { size: n.attrs['size'] as number } : {};
     let id = n.inputs[1]!;
     let column: IndexUse['column'];
     for (;;) {
       if (inputNames.has(id)) {
-        uses.push({ input: id, node: n.id, op: n.op, table: n.inputs[0]!, axis: n.attrs['axis'] as number, ...(column ? { column } : {}) });
+        uses.push({ input: id, node: n.id, op: n.op, table: n.inputs[0]!, axis: n.attrs['axis'] as number, ...size, ...(column ? { column } : {}) });
         break;
       }
       const p = producer.get(id);
@@ -113,15 +116,15 @@ export function checkFeeds(g: Graph, feeds: Readonly<Record<string, HostTensor |
     if (t.data.length !== n) throw new InputError(`input '${decl.name}': shape ${formatShape(t.shape)} needs ${n} values, got ${t.data.length}`);
   }
   for (const use of indexUses(g)) {
-    const table = valueInfo(g, use.table);
-    const rows = resolveDim(table.shape[use.axis]!, bindings);
+    const rows = use.size ?? resolveDim(valueInfo(g, use.table).shape[use.axis]!, bindings);
     const t = feeds[use.input]!;
     const [start, step] = use.column ? [use.column.index, use.column.width] : [0, 1];
     for (let i = start; i < t.data.length; i += step) {
       const v = elementAt(t, i);
       if (!(v >= 0 && v < rows)) {
         const where = use.column ? `flat position ${i} (column ${use.column.index} of the last axis)` : `flat position ${i}`;
-        throw new InputError(`input '${use.input}' holds index ${v} at ${where}, out of range for ${use.op} '${use.node}' on '${use.table}' with ${rows} entries along axis ${use.axis} (valid 0..${rows - 1})`);
+        const target = use.size === undefined ? `on '${use.table}' with ${rows} entries` : `of '${use.table}' into ${rows} entries`;
+        throw new InputError(`input '${use.input}' holds index ${v} at ${where}, out of range for ${use.op} '${use.node}' ${target} along axis ${use.axis} (valid 0..${rows - 1})`);
       }
     }
   }

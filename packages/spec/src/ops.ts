@@ -33,6 +33,7 @@ export interface OpAttrs {
   expand: { shape: Dim[] };
   gather: AxisAttrs;
   gatherAlongAxis: AxisAttrs;
+  scatterAlongAxis: { axis: number; size: number };
   topk: { k: number };
   where: NoAttrs;
   equal: NoAttrs; greater: NoAttrs; less: NoAttrs;
@@ -299,6 +300,23 @@ export const OPS: { readonly [N in OpName]: OpDef<N> } = {
       if (idx!.shape.length !== a.axis + 1) fail(`indices must have rank ${a.axis + 1} (x.shape[:${a.axis}] + [k]), got ${show(idx!)}`);
       lead.forEach((d, i) => { if (!dimEquals(d, idx!.shape[i]!)) fail(`indices axis ${i} is ${idx!.shape[i]}, x has ${d}`); });
       return [{ dtype: x!.dtype, shape: [...lead, idx!.shape[a.axis]!, ...x!.shape.slice(a.axis + 1)].map(canonicalDim) }];
+    },
+  },
+  scatterAlongAxis: {
+    name: 'scatterAlongAxis',
+    doc: 'the adjoint of gatherAlongAxis: per leading index, add the entries of updates into zeros along axis at indices; ' +
+      'indices is updates.shape[:axis] + [k], out = updates.shape[:axis] + [size] + updates.shape[axis+1:]; repeated indices sum; ' +
+      'indices must lie in [0, size). (A k-of-n weight row as a dense [.., n] row, e.g. for one dense product instead of a gather.)',
+    inputs: [{ name: 'updates', grad: true }, { name: 'indices', grad: false }], outputs: Y,
+    attrs: { axis: { kind: 'int', default: 1 }, size: { kind: 'int' } },
+    normalize: ([u], a) => ({ axis: axisOf(a.axis, u!.shape.length), size: a.size }),
+    infer: ([u, idx], a) => {
+      wantDtype(u!, 'updates', FLOAT);
+      wantDtype(idx!, 'indices', INTS);
+      if (!Number.isInteger(a.size) || a.size < 1) fail(`size must be a positive integer, got ${a.size}`);
+      if (idx!.shape.length !== a.axis + 1) fail(`indices must have rank ${a.axis + 1} (updates.shape[:${a.axis + 1}]), got ${show(idx!)}`);
+      idx!.shape.forEach((d, i) => { if (!dimEquals(d, u!.shape[i]!)) fail(`indices axis ${i} is ${d}, updates has ${u!.shape[i]}`); });
+      return [{ dtype: u!.dtype, shape: [...u!.shape.slice(0, a.axis), a.size, ...u!.shape.slice(a.axis + 1)].map(canonicalDim) }];
     },
   },
   topk: {

@@ -43,6 +43,13 @@ describe('checkFeeds', () => {
     expect(() => checkFeeds(g, { ...ok, ids: i32([2, 5], -1) })).toThrow("input 'ids' holds index -1 at flat position 0");
     expect(() => checkFeeds(g, { ids: i32([2, 2]), x: f32([2, 4]), m: bool([2, 2]) })).toThrow("topk 'topk_4' takes k = 3 along 'seq', which is 2 in these inputs (k must be <= 2)");
   });
+  it('range-checks the indices a scatter takes from an input against its size', () => {
+    const b = new GraphBuilder('s', { u: { dtype: 'float32', shape: ['batch', 2] }, i: { dtype: 'int32', shape: ['batch', 2] } } as const);
+    const sg = b.build({ y: b.scatterAlongAxis(b.inputs.u, b.inputs.i, 3) });
+    expect(checkFeeds(sg, { u: f32([1, 2]), i: i32([1, 2], 2) })).toEqual({ batch: 1 });
+    expect(() => checkFeeds(sg, { u: f32([1, 2]), i: i32([1, 2], 3) })).toThrow(
+      "input 'i' holds index 3 at flat position 0, out of range for scatterAlongAxis 'scatterAlongAxis_0' of 'u' into 3 entries along axis 1 (valid 0..2)");
+  });
 });
 
 describe('index checks through slices', () => {

@@ -91,6 +91,19 @@ export const opset17: { readonly [N in OpName]: Lowering<N> } = {
     const idx = ctx.emit1('Unsqueeze', [idx64, ctx.int64s([-1])]);
     return [ctx.emit1('GatherND', [x!, idx], { batch_dims: attr.int(a.axis) })];
   },
+  // Zeros of the output's shape (Expand of a 0) and one ScatterElements with reduction 'add'
+  // (opset 16+); its indices have the updates' shape, so indices with trailing dims after the axis
+  // are broadcast over them first.
+  scatterAlongAxis: (ctx, _n, [updates, indices], a) => {
+    const zeros = ctx.emit1('Expand', [ctx.scalar(0), ctx.shapeTensor(outputShape(ctx))]);
+    let idx64 = ctx.inputInfo[1]!.dtype === 'int64' ? indices! : ctx.emit1('Cast', [indices!], { to: attr.int(ONNX_DTYPE.int64) });
+    const uShape = ctx.inputInfo[0]!.shape;
+    if (uShape.length > a.axis + 1) {
+      const trailing = Array.from({ length: uShape.length - a.axis - 1 }, (_, i) => a.axis + 1 + i);
+      idx64 = ctx.emit1('Expand', [ctx.emit1('Unsqueeze', [idx64, ctx.int64s(trailing)]), ctx.shapeTensor(uShape)]);
+    }
+    return [ctx.emit1('ScatterElements', [zeros, idx64, updates!], { axis: attr.int(a.axis), reduction: attr.string('add') })];
+  },
   // The spec's ranking key, then a plain sorted TopK (ONNX Runtime breaks ties by the lower index):
   // key = mask ? max(x, FLOAT32_LOWEST) : -Infinity (a NaN at a valid position counts as
   // FLOAT32_LOWEST), values = the key, indices cast to int32. When every x is finite (the sum of

@@ -304,14 +304,18 @@ export function msa(b: B, name: string, layout: SeqLayout, inputs: LapLevelInput
     if (layout.kind === 'shared') {
       // serving: the N keys are projected once per request, so one [C, da] x [da, N] product scores
       // every position and the picked columns are read from it (no [C, K1, da] gather, multiply and
-      // sum); the pool is a [1, K1] x [K1, da] product per row. The same math as below: padding
+      // sum). The pool: the K1 weights scattered into a [C, N] row of zeros and one [C, N] x [N, da]
+      // product (2.8 ms at C = 1,000 vs 4.25 for gathering [C, K1, da] values and a batched
+      // [1, K1] x [K1, da] product, which stays for a symbolic N). The same math as below: padding
       // rows are zeroed before projecting, so a padding pick scores 0 and adds 0.
       const seqRows = zeroPadding(b, layout, b.concat([inputs.items, inputs.context], -1), inputs.mask);
       const keysAll = b.matmul(seqRows, wk), valuesAll = b.matmul(seqRows, wv);            // [N, da]
       const scoresAll = layout.scores(b.matmul(inputs.query, wq), keysAll);                 // [C, N]
       const scores = b.div(b.gatherAlongAxis(scoresAll, inputs.picks.indices, 1), b.scalar(Math.sqrt(da))); // [C, K1]
-      const picked = layout.pick(valuesAll, inputs.picks.indices);                           // [C, K1, da]
-      const pooled = b.reshape(b.matmul(b.reshape(weigh(scores), [rows, 1, k]), picked), [rows, da]);
+      const n = inputs.items.shape[0]!;
+      const pooled = isStaticDim(n)
+        ? b.matmul(b.scatterAlongAxis(weigh(scores), inputs.picks.indices, n, 1), valuesAll)
+        : b.reshape(b.matmul(b.reshape(weigh(scores), [rows, 1, k]), layout.pick(valuesAll, inputs.picks.indices)), [rows, da]);
       return { pooled, scores };
     }
     const q = b.reshape(b.matmul(inputs.query, wq), [rows, 1, da]);

@@ -119,6 +119,11 @@ add('gatherAlongAxis/symbolic', 'gatherAlongAxis', { x: { dtype: 'float32', shap
   (b, i) => b.gatherAlongAxis(b.mul(f(i.x!), P(b, 'w', [4])), b.expectDtype(i.ids!, 'int32'), 1), { dims: SEQ_DIMS, gens: { ids: gen.ints(3) } });
 add('gatherAlongAxis/last-axis', 'gatherAlongAxis', { ids: { dtype: 'int32', shape: [2, 3, 2] } }, (b, i) => b.gatherAlongAxis(P(b, 'x', [2, 3, 5]), b.expectDtype(i.ids!, 'int32'), 2), { gens: { ids: gen.ints(5) } });
 
+add('scatterAlongAxis/static-repeats', 'scatterAlongAxis', { ids: { dtype: 'int32', shape: [2, 4] } }, (b, i) => b.scatterAlongAxis(P(b, 'u', [2, 4]), b.expectDtype(i.ids!, 'int32'), 6, 1), { gens: { ids: gen.values([5, 0, 0, 2, 1, 1, 3, 4]) } });
+add('scatterAlongAxis/symbolic-rows', 'scatterAlongAxis', { x: { dtype: 'float32', shape: ['batch', 3] }, ids: { dtype: 'int32', shape: ['batch', 3] } },
+  (b, i) => b.matmul(b.scatterAlongAxis(b.mul(f(i.x!), P(b, 'w', [3])), b.expectDtype(i.ids!, 'int32'), 5, 1), P(b, 'v', [5, 2])), { dims: [{ batch: 2 }, { batch: 4 }], gens: { ids: gen.ints(5) } });
+add('scatterAlongAxis/trailing-dims', 'scatterAlongAxis', { ids: { dtype: 'int32', shape: [2, 3] } }, (b, i) => b.scatterAlongAxis(P(b, 'u', [2, 3, 2]), b.expectDtype(i.ids!, 'int32'), 4, 1), { gens: { ids: gen.ints(4) } });
+
 // ---- topk: forward (indices and values) and the gather-by-indices pattern that carries gradient ----
 const TK: FeatureSchema = { s: { dtype: 'float32', shape: ['batch', 'seq'] }, m: { dtype: 'bool', shape: ['batch', 'seq'] } };
 add('topk/indices-masked', 'topk', TK, (b, i) => b.topk(f(i.s!), 3, b.expectDtype(i.m!, 'bool')).indices, { dims: [{ batch: 4, seq: 6 }, { batch: 3, seq: 3 }], gens: { m: gen.prefixMask() } });

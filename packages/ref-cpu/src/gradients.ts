@@ -5,7 +5,7 @@
  * `gradInputs` (float inputs of slots marked grad); a rule returns null for the others.
  */
 import { type DimBindings, type NodeDecl, type OpAttrs, type OpName, sizeOf } from '@lctr/spec';
-import { keepDimsShape, lanes, layerNormStats } from './kernels.ts';
+import { gatherAlong, keepDimsShape, lanes, layerNormStats, scatterAlong } from './kernels.ts';
 import { type RefTensor, broadcastMap, broadcastStatic, splitAt, stridesOf, unbroadcast, walk } from './tensor.ts';
 
 export interface GradContext<A> {
@@ -173,28 +173,12 @@ export const GRADIENTS: GradTable = {
   },
   gatherAlongAxis: ({ inputs: [x, indices], dys: [dy], attrs: { axis } }) => {
     const { outer, n: rows, inner } = splitAt(x!.shape, axis);
-    const k = indices!.shape[axis]!, idx = indices!.data;
-    const g = new Float64Array(x!.data.length);
-    for (let o = 0; o < outer; o++) {
-      for (let j = 0; j < k; j++) {
-        const dst = (o * rows + idx[o * k + j]!) * inner, src = (o * k + j) * inner;
-        for (let i = 0; i < inner; i++) g[dst + i] += dy![src + i]!;
-      }
-    }
-    return [g, null];
+    return [scatterAlong(dy!, { outer, n: rows, k: indices!.shape[axis]!, inner }, indices!.data), null];
   },
+  // the adjoint's adjoint: each update's gradient is dy at its index
   scatterAlongAxis: ({ inputs: [updates, indices], dys: [dy], attrs: { axis, size } }) => {
-    // the adjoint's adjoint: each update's gradient is dy at its index
     const { outer, n: k, inner } = splitAt(updates!.shape, axis);
-    const idx = indices!.data;
-    const g = new Float64Array(updates!.data.length);
-    for (let o = 0; o < outer; o++) {
-      for (let j = 0; j < k; j++) {
-        const src = (o * size + idx[o * k + j]!) * inner, dst = (o * k + j) * inner;
-        for (let i = 0; i < inner; i++) g[dst + i] = dy![src + i]!;
-      }
-    }
-    return [g, null];
+    return [gatherAlong(dy!, { outer, n: size, k, inner }, indices!.data), null];
   },
   topk: none('selection is discrete: neither values nor indices carry gradient; gather what you need by the indices (gatherAlongAxis carries gradient)'),
   where: ({ inputs: [cond, a, b], outputs: [y], dys: [dy] }) => {

@@ -80,6 +80,33 @@ export function reshapeTarget(target: readonly (number | string)[], size: number
 }
 
 /** Check one gather index; the error names the node, the index and the valid range. */
+/** Sizes of a gather or scatter along an axis: outer leading rows, n entries along the axis, k picked, inner after it. */
+export interface AlongAxis { outer: number; n: number; k: number; inner: number }
+
+/** x [outer, n, inner] at idx [outer, k] -> [outer, k, inner] (gatherAlongAxis; its adjoint's gradient). */
+export function gatherAlong(x: ArrayLike<number>, { outer, n, k, inner }: AlongAxis, idx: ArrayLike<number>): Float64Array {
+  const out = new Float64Array(outer * k * inner);
+  for (let o = 0; o < outer; o++) {
+    for (let j = 0; j < k; j++) {
+      const src = (o * n + idx[o * k + j]!) * inner, dst = (o * k + j) * inner;
+      for (let i = 0; i < inner; i++) out[dst + i] = x[src + i]!;
+    }
+  }
+  return out;
+}
+
+/** u [outer, k, inner] added into zeros [outer, n, inner] at idx [outer, k], repeats summed (scatterAlongAxis; gatherAlongAxis' gradient). */
+export function scatterAlong(u: ArrayLike<number>, { outer, n, k, inner }: AlongAxis, idx: ArrayLike<number>): Float64Array {
+  const out = new Float64Array(outer * n * inner);
+  for (let o = 0; o < outer; o++) {
+    for (let j = 0; j < k; j++) {
+      const dst = (o * n + idx[o * k + j]!) * inner, src = (o * k + j) * inner;
+      for (let i = 0; i < inner; i++) out[dst + i] += u[src + i]!;
+    }
+  }
+  return out;
+}
+
 function checkIndex(v: number, pos: number, rows: number, axis: number, node: NodeDecl): void {
   if (!(Number.isInteger(v) && v >= 0 && v < rows)) {
     throw new Error(`index ${v} at flat position ${pos} of '${node.inputs[1]}' is out of range for '${node.inputs[0]}' ` +
@@ -244,15 +271,7 @@ export const KERNELS: KernelTable = {
     const idx = indices!.data;
     for (let j = 0; j < idx.length; j++) checkIndex(idx[j]!, j, rows, axis, node);
     const shape = [...x!.shape.slice(0, axis), k, ...x!.shape.slice(axis + 1)];
-    const out = new Float64Array(outer * k * inner);
-    const X = x!.data;
-    for (let o = 0; o < outer; o++) {
-      for (let j = 0; j < k; j++) {
-        const src = (o * rows + idx[o * k + j]!) * inner, dst = (o * k + j) * inner;
-        for (let i = 0; i < inner; i++) out[dst + i] = X[src + i]!;
-      }
-    }
-    return [tensor(x!.dtype, shape, out)];
+    return [tensor(x!.dtype, shape, gatherAlong(x!.data, { outer, n: rows, k, inner }, idx))];
   },
   scatterAlongAxis: ([updates, indices], { axis, size }, { node }) => {
     const { outer, n: k, inner } = splitAt(updates!.shape, axis);
@@ -264,15 +283,7 @@ export const KERNELS: KernelTable = {
       }
     }
     const shape = [...updates!.shape.slice(0, axis), size, ...updates!.shape.slice(axis + 1)];
-    const out = new Float64Array(outer * size * inner);
-    const U = updates!.data;
-    for (let o = 0; o < outer; o++) {
-      for (let j = 0; j < k; j++) {
-        const dst = (o * size + idx[o * k + j]!) * inner, src = (o * k + j) * inner;
-        for (let i = 0; i < inner; i++) out[dst + i] += U[src + i]!;
-      }
-    }
-    return [tensor(updates!.dtype, shape, out)];
+    return [tensor(updates!.dtype, shape, scatterAlong(updates!.data, { outer, n: size, k, inner }, idx))];
   },
   topk: ([x, mask], { k }) => {
     const n = x!.shape[x!.shape.length - 1]!;

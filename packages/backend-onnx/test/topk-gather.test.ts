@@ -198,6 +198,20 @@ describe('scatterAlongAxis', () => {
   });
 });
 
+describe('scatterAlongAxis of top-k indices', () => {
+  it("assigns (reduction 'none': the picks of a row never repeat) and gives the same values; other indices add", async () => {
+    const b = new GraphBuilder('scatter_topk', { x: { dtype: 'float32', shape: ['batch', 5] }, i: { dtype: 'int32', shape: ['batch', 2] } });
+    const top = b.topk(b.inputs.x, 2);
+    const g = b.build({ fromTopk: b.scatterAlongAxis(top.values, top.indices, 5), fromInput: b.scatterAlongAxis(top.values, b.inputs.i, 5) });
+    const reductions = decodeModel(exportForTest(g)).graph!.node!.filter((n) => n.opType === 'ScatterElements')
+      .map((n) => new TextDecoder().decode(n.attribute!.find((a) => a.name === 'reduction')!.s!));
+    expect(reductions).toEqual(['none', 'add']);
+    const out = await runOnce(g, { x: f32([2, 5], [1, 5, 3, 5, 0, -1, -2, 4, 0, 0]), i: i32([2, 2], [4, 4, 0, 1]) });
+    expectTensor(out.fromTopk, 'float32', [2, 5], [0, 5, 0, 5, 0, 0, 0, 4, 0, 0]);
+    expectTensor(out.fromInput, 'float32', [2, 5], [0, 0, 0, 0, 10, 4, 0, 0, 0, 0]);
+  });
+});
+
 describe('gatherAlongAxis', () => {
   it('axis 1: rows of x [batch, n, d] picked per batch row by int32 indices [batch, k]', async () => {
     const b = new GraphBuilder('along1', { x: { dtype: 'float32', shape: ['batch', 3, 2] }, i: { dtype: 'int32', shape: ['batch', 2] } });

@@ -93,8 +93,11 @@ export const opset17: { readonly [N in OpName]: Lowering<N> } = {
   },
   // Zeros of the output's shape (Expand of a 0) and one ScatterElements with reduction 'add'
   // (opset 16+); its indices have the updates' shape, so indices with trailing dims after the axis
-  // are broadcast over them first.
-  scatterAlongAxis: (ctx, _n, [updates, indices], a) => {
+  // are broadcast over them first. Indices straight from a top-k along the same axis never repeat
+  // within a row, so plain assignment gives the same sums (and ONNX Runtime runs it a little faster).
+  scatterAlongAxis: (ctx, node, [updates, indices], a) => {
+    const from = ctx.graph.nodes.find((p) => p.outputs.some((o) => o.id === node.inputs[1]));
+    const distinct = from?.op === 'topk' && from.outputs[1]!.id === node.inputs[1] && a.axis === ctx.inputInfo[1]!.shape.length - 1;
     const zeros = ctx.emit1('Expand', [ctx.scalar(0), ctx.shapeTensor(outputShape(ctx))]);
     let idx64 = ctx.inputInfo[1]!.dtype === 'int64' ? indices! : ctx.emit1('Cast', [indices!], { to: attr.int(ONNX_DTYPE.int64) });
     const uShape = ctx.inputInfo[0]!.shape;
@@ -102,7 +105,7 @@ export const opset17: { readonly [N in OpName]: Lowering<N> } = {
       const trailing = Array.from({ length: uShape.length - a.axis - 1 }, (_, i) => a.axis + 1 + i);
       idx64 = ctx.emit1('Expand', [ctx.emit1('Unsqueeze', [idx64, ctx.int64s(trailing)]), ctx.shapeTensor(uShape)]);
     }
-    return [ctx.emit1('ScatterElements', [zeros, idx64, updates!], { axis: attr.int(a.axis), reduction: attr.string('add') })];
+    return [ctx.emit1('ScatterElements', [zeros, idx64, updates!], { axis: attr.int(a.axis), reduction: attr.string(distinct ? 'none' : 'add') })];
   },
   // The spec's ranking key, then a plain sorted TopK (ONNX Runtime breaks ties by the lower index):
   // key = mask ? max(x, FLOAT32_LOWEST) : -Infinity (a NaN at a valid position counts as

@@ -118,11 +118,12 @@ describe('exporting a trained checkpoint', () => {
     expect(folded.onnxTolerance).toBe(1e-5);
     // per DIN attention (target and source sequences): 4 row slices of the first-layer weight,
     // their add and sub, and the serving form's reshapes of W_p and of the sub; FSA's first FFN
-    // layer with its bias as one more row (a reshape and a concat)
-    expect(folded.constantFolding).toMatchObject({ enabled: true, foldedNodes: 18 });
-    expect(folded.constantFolding.nodesAfter).toBe(folded.constantFolding.nodesBefore - 18);
+    // layer with its bias as one more row (a reshape and a concat); the main MLP's first weight
+    // split into the user's and the candidates' rows (2 slices)
+    expect(folded.constantFolding).toMatchObject({ enabled: true, foldedNodes: 20 });
+    expect(folded.constantFolding.nodesAfter).toBe(folded.constantFolding.nodesBefore - 20);
     expect(folded.constantFolding.parametersAfter).toBeLessThan(folded.constantFolding.parametersBefore);
-    expect(folded.constantFolding.addedParameters.every((n) => n.startsWith('folded/din/') || n.startsWith('folded/lap/fsa/ffn/l0/'))).toBe(true);
+    expect(folded.constantFolding.addedParameters.every((n) => ['folded/din/', 'folded/lap/fsa/ffn/l0/', 'folded/mlp/l0/'].some((p) => n.startsWith(p)))).toBe(true);
 
     const res16 = await exportCheckpoint({ checkpoint: step(runs['lcn']!), out: repo, name: 'lcn-f16', precision: 'float16', latencyRequests: 0 });
     const r16 = readReport(res16.dir);

@@ -60,8 +60,8 @@ describe('foldParameters', () => {
     const g = buildLifelong(LIFELONG_TEST_CONFIG);
     const w = initWeights(g, 11);
     const f = foldParameters(g, w);
-    expect(f.foldedNodes.length).toBe(18);   // per DIN attention: 4 slices, add, sub, 2 reshapes; FSA's [w1; b1]: reshape, concat
-    expect(f.graph.nodes.length).toBe(g.nodes.length - 18);
+    expect(f.foldedNodes.length).toBe(20);   // per DIN attention: 4 slices, add, sub, 2 reshapes; FSA's [w1; b1]: reshape, concat; the MLP's user and candidate rows: 2 slices
+    expect(f.graph.nodes.length).toBe(g.nodes.length - 20);
     const feeds = randomFeeds(g, { cand: 20 }, 4, lifelongGens()) as Record<string, HostTensor>;
     const ref = runRef(g, w, feeds as never).prob.data;
     expect(maxAbs(ref, runRef(f.graph, f.weights, feeds as never).prob.data)).toBeLessThan(1e-7);

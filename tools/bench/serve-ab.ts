@@ -10,21 +10,19 @@
  *   npx tsx tools/bench/serve-ab.ts --write before.onnx            (the current tree's model)
  *   npx tsx tools/bench/serve-ab.ts before.onnx after.onnx [--rounds 12] [--cands 1000] [--profile]
  */
-import { readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import * as ort from 'onnxruntime-node';
-import { type FeatureSchema, type Graph, type HostTensor, type LifelongConfig, LIFELONG_DEFAULTS, buildLifelong, initWeights } from '@lctr/spec';
-import { lifelongGens, randomFeeds } from '@lctr/spec/testing';
+import { type FeatureSchema, type Graph, type HostTensor, buildLifelong, initWeights } from '@lctr/spec';
+import { randomFeeds } from '@lctr/spec/testing';
 import { exportOnnx } from '@lctr/backend-onnx';
+import { fullMaskGens, lcnServingConfig, readOrtProfile } from './lcn-serving.ts';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
   options: { write: { type: 'string' }, rounds: { type: 'string', default: '12' }, cands: { type: 'string', default: '1000' }, profile: { type: 'boolean', default: false } },
 });
-const cfg: Partial<LifelongConfig> = {
-  ...LIFELONG_DEFAULTS, module: 'lap', dim: 64, lifelongLen: 2000, users: 1000, targetItems: 2000, sourceItems: 20000, categories: 32,
-  lap: { ...LIFELONG_DEFAULTS.lap, k1: 200, k2: 50 }, crp: { ...LIFELONG_DEFAULTS.crp, lambda: 0 },
-};
+const cfg = lcnServingConfig();
 const graph = buildLifelong(cfg) as Graph<FeatureSchema, string>;
 
 if (values.write) {
@@ -34,8 +32,7 @@ if (values.write) {
 }
 if (positionals.length < 2) throw new Error('serve-ab: give two or more .onnx files to compare (or --write FILE)');
 
-const fullMask = () => (_rng: unknown, shape: readonly number[]) => new Uint8Array(shape.reduce((p, d) => p * d, 1)).fill(1);
-const gens = { ...lifelongGens(cfg), lifelongMask: fullMask(), targetSeqMask: fullMask(), sourceSeqMask: fullMask() };
+const gens = fullMaskGens(cfg);
 const feeds = randomFeeds(graph, { cand: Number(values.cands) }, 7, gens) as Record<string, HostTensor>;
 const ortFeeds: Record<string, ort.Tensor> = {};
 for (const i of graph.inputs) {
@@ -70,22 +67,12 @@ if (values.profile) {
   const runs = 20;
   for (const f of positionals) {
     const s = await ort.InferenceSession.create(readFileSync(f), { executionProviders: ['cpu'], enableProfiling: true, profileFilePrefix: 'lctr-ab-prof' });
-    for (let r = 0; r < runs + 3; r++) await s.run(ortFeeds);
+    for (let r = 0; r < runs + 3; r++) await s.run(ortFeeds);   // 3 warm-up runs
     (s as unknown as { endProfiling(): unknown }).endProfiling();
     await s.release();
-    const path = readdirSync('.').filter((x) => x.startsWith('lctr-ab-prof') && x.endsWith('.json')).sort().pop()!;
-    const events = (JSON.parse(readFileSync(path, 'utf8')) as Array<{ cat: string; name: string; dur: number; args?: { op_name?: string } }>)
-      .filter((e) => e.cat === 'Node' && e.name.endsWith('_kernel_time'));
-    rmSync(path, { force: true });
-    const timed = events.slice(Math.round(events.length / (runs + 3) * 3));  // after 3 warm-up runs
     const byOp = new Map<string, number>();
     let total = 0;
-    for (const e of timed) {
-      const op = e.args?.op_name ?? '?';
-      if (op === 'If') continue;                                            // its branch's nodes are listed
-      byOp.set(op, (byOp.get(op) ?? 0) + e.dur);
-      total += e.dur;
-    }
+    for (const e of readOrtProfile('lctr-ab-prof', runs + 3, 3)) { byOp.set(e.op, (byOp.get(e.op) ?? 0) + e.us); total += e.us; }
     const perRun = (us: number) => (us / runs / 1e3).toFixed(1);
     console.log(`  ${f} kernel time ${perRun(total)} ms per run: ${[...byOp].sort((a, b) => b[1] - a[1]).slice(0, 12).map(([op, us]) => `${op} ${perRun(us)}`).join(', ')}`);
   }

@@ -27,12 +27,13 @@ import { writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { parseArgs } from 'node:util';
 import {
-  type FeatureSchema, type Graph, type HostTensor, type LifelongConfig, GraphBuilder, LIFELONG_DEFAULTS, buildLifelong, buildLifelongTrain, initWeights, weightsFor,
+  type FeatureSchema, type Graph, type HostTensor, GraphBuilder, buildLifelong, buildLifelongTrain, initWeights, weightsFor,
 } from '@lctr/spec';
-import { lifelongGens, randomFeeds } from '@lctr/spec/testing';
+import { randomFeeds } from '@lctr/spec/testing';
 import * as ort from 'onnxruntime-node';
 import { OnnxSession, exportOnnx, onnx } from '@lctr/backend-onnx';
 import { type MatmulShape, countFlops } from './flops.ts';
+import { fullMaskGens, lcnServingConfig } from './lcn-serving.ts';
 
 const { values } = parseArgs({ options: {
   cands: { type: 'string', default: '100,1000' }, n: { type: 'string', default: '2000' }, dim: { type: 'string', default: '64' },
@@ -42,12 +43,8 @@ const { values } = parseArgs({ options: {
 const N = Number(values.n), dim = Number(values.dim), requests = Number(values.requests), threads = Number(values.threads);
 const sessionOpts = { provider: 'cpu' as const, ...(threads > 0 ? { intraOpNumThreads: threads } : {}) };
 
-const cfg: Partial<LifelongConfig> = {
-  ...LIFELONG_DEFAULTS, module: 'lap', dim, lifelongLen: N, users: 1000, targetItems: 2000, sourceItems: 20000, categories: 32,
-  lap: { ...LIFELONG_DEFAULTS.lap, k1: 200, k2: 50 }, crp: { ...LIFELONG_DEFAULTS.crp, lambda: 0 },
-};
-const fullMask = () => (_rng: unknown, shape: readonly number[]) => new Uint8Array(shape.reduce((p, d) => p * d, 1)).fill(1);
-const gens = { ...lifelongGens(cfg), lifelongMask: fullMask(), targetSeqMask: fullMask(), sourceSeqMask: fullMask() };
+const cfg = lcnServingConfig({ n: N, dim });
+const gens = fullMaskGens(cfg);
 
 const percentile = (xs: number[], p: number) => { const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.ceil(p * s.length) - 1)]!; };
 

@@ -10,7 +10,7 @@ import type { Bool, Float, GraphBuilder } from '../builder.ts';
 import type { FeatureSchema } from '../graph.ts';
 import { init } from '../builder.ts';
 import { mulDims } from '../dims.ts';
-import { type Activation, activate, dense } from './common.ts';
+import { type Activation, activate, dense, matmulBiasRow } from './common.ts';
 
 type B = GraphBuilder<FeatureSchema>;
 
@@ -61,17 +61,14 @@ export function dinAttention(b: B, name: string, keys: Float, mask: Bool, query:
     if (sharedLen !== undefined) {
       // keys shared by every query row (serving): with T_l = diag(k_l) W_p + (W_q - W_d) [d, h0] and
       // S_l = k_l (W_k + W_d) + b, the first layer at (row r, position l) is q_r T_l + S_l, so it
-      // is ONE [R, d + 1] x [d + 1, L·h0] product, [q_r, 1] [T ; S]: no [R, L, d] product k ⊙ q
-      // and no add over [R, L, h0] (ONNX Runtime's Gemm with that bias ran 1.4x slower than the
-      // product with S as its last row). T and S are built from the L keys once per request.
-      // Same sum, another order.
+      // is ONE [R, d + 1] x [d + 1, L·h0] product, [q_r, 1] [T ; S] (matmulBiasRow): no [R, L, d]
+      // product k ⊙ q and no add over [R, L, h0]. T and S are built from the L keys once per
+      // request. Same sum, another order.
       const keys2 = b.reshape(k, [sharedLen, d]);
       const keysT = b.reshape(b.transpose(keys2, [1, 0]), [d, sharedLen, 1]);                   // [d, L, 1]
       const perPos = b.add(b.mul(keysT, b.reshape(wp, [d, 1, h0])), b.reshape(b.sub(wq, wd), [d, 1, h0])); // T [d, L, h0]
       const shared = b.add(b.matmul(keys2, b.add(wk, wd)), bias);                            // S [L, h0]
-      const rows = query.shape[0]!;
-      const ones = b.expand(b.constant([1], [1, 1]), [rows, 1]);
-      h = b.matmul(b.concat([query, ones], 1), b.concat([b.reshape(perPos, [d, sharedLen * h0]), b.reshape(shared, [1, sharedLen * h0])], 0));
+      h = matmulBiasRow(b, query, b.reshape(perPos, [d, sharedLen * h0]), shared);          // [R, L·h0]
       if (sizes.length > 1) h = activate(b, h, act);
       // the next layers as 2-D products too, [R·L, h] (ONNX Runtime fuses each with its bias and ReLU)
       h = b.reshape(h, [mulDims(query.shape[0]!, sharedLen), h0]);

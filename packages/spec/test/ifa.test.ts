@@ -202,6 +202,20 @@ describe('ifa graphs', () => {
     expect(crossing({ ...T, module: 'fullAttention' })[0]).toBe('matmul [1, cand, seq]');
   });
 
+  it("serving: the user's features (and avgPool's user-side A) meet each tower's first layer once per request, not per candidate", () => {
+    const l0Products = (g: ReturnType<typeof buildIfa>) => {
+      const shape = new Map<string, readonly Dim[]>([...g.inputs.map((i) => [i.name, i.shape] as const), ...g.params.map((p) => [p.name, p.shape] as const)]);
+      for (const n of g.nodes) for (const o of n.outputs) shape.set(o.id, o.shape);
+      return g.nodes.filter((n) => n.op === 'matmul' && n.id.startsWith('towers/click/l0/')).map((n) => `[${shape.get(n.inputs[0]!)!.join(', ')}] x [${shape.get(n.inputs[1]!)!.join(', ')}]`);
+    };
+    // T: U = user + 2 profile columns of dim 4 (12); Cf 4 + 2, X 2 x 2, A (ifa: attnDim 3; avgPool:
+    // S = 4 + 2 + 2 x 2 = 10), Rl 3
+    expect(l0Products(buildIfa(T))).toEqual(['[1, 1, 12] x [12, 6]', '[1, cand, 16] x [16, 6]']);
+    expect(l0Products(buildIfa({ ...T, module: 'avgPool' }))).toEqual(['[1, 1, 22] x [22, 6]', '[1, cand, 13] x [13, 6]']);
+    // training keeps one product over H0 with U repeated per candidate row
+    expect(l0Products(buildIfaTrain(T))).toEqual(['[batch, 5, 28] x [28, 6]']);
+  });
+
   it('graph JSON round-trips; the config in meta rebuilds the same graph', () => {
     const g = buildIfaTrain({ ...T, objectives: ['like'], kernel: 'elu1' });
     expect(serializeGraph(graphFromJSON(serializeGraph(g)))).toEqual(serializeGraph(g));

@@ -58,6 +58,53 @@ export function mlp(b: B, name: string, x: Float, sizes: readonly number[], act:
   }, x));
 }
 
+/**
+ * One input of mlpOverParts, in the order of the concatenation it stands for: `x` [.., w];
+ * `perRequest` = the same for every candidate row of a request (the user's features), given
+ * once per request with a size-1 candidate axis ([1, w] against candidate parts [C, w], or
+ * [R, 1, w] against [R, C, w]).
+ */
+export interface MlpPart { x: Float; perRequest: boolean }
+
+/**
+ * mlp() over the concatenation of `parts` on the last axis (same parameters `<name>/l<i>/{w,b}`,
+ * same value) without repeating the per-request parts per candidate: the first layer is a sum of
+ * products over the rows of its weight, [u ‖ x] W + b = (u W_u + b) + x W_x, so u meets W_u once
+ * per request and broadcasts over the candidates (SPEC: work that depends only on the user is
+ * done once). The slices of W are of a parameter, so an export folds them.
+ */
+export function mlpOverParts(b: B, name: string, parts: readonly MlpPart[], sizes: readonly number[], act: Activation = 'relu', lastAct: Activation = 'none'): Float {
+  const widths = parts.map((p, i) => {
+    const w = p.x.shape[p.x.shape.length - 1];
+    if (typeof w !== 'number') throw new Error(`mlpOverParts '${name}': the last dim of part ${i} must be static, got '${w}'`);
+    return w;
+  });
+  if (!parts.some((p) => p.perRequest) || !parts.some((p) => !p.perRequest)) {
+    throw new Error(`mlpOverParts '${name}': needs at least one per-request part and one candidate part, got ${parts.map((p) => (p.perRequest ? 'perRequest' : 'candidate')).join(', ')}`);
+  }
+  return b.scope(name, () => {
+    const first = b.scope('l0', () => {
+      const w = b.param('w', [widths.reduce((s, x) => s + x, 0), sizes[0]!], init.xavierUniform());
+      const bias = b.param('b', [sizes[0]!], init.zeros());
+      // each side: its parts concatenated, against the rows of W they meet in the concatenation
+      const side = (perRequest: boolean): Float => {
+        const xs: Float[] = [], rows: Float[] = [];
+        let at = 0;
+        parts.forEach((p, i) => {
+          if (p.perRequest === perRequest) { xs.push(p.x); rows.push(b.slice(w, [at], [at + widths[i]!], [0])); }
+          at += widths[i]!;
+        });
+        return b.matmul(xs.length === 1 ? xs[0]! : b.concat(xs, -1), rows.length === 1 ? rows[0]! : b.concat(rows, 0));
+      };
+      const once = b.add(side(true), bias);
+      return b.add(side(false), once);
+    });
+    let h = activate(b, first, sizes.length === 1 ? lastAct : act);
+    for (let i = 1; i < sizes.length; i++) h = activate(b, dense(b, `l${i}`, h, sizes[i]!), i === sizes.length - 1 ? lastAct : act);
+    return h;
+  });
+}
+
 /** An embedding table `<name>` of [vocab, dim] looked up by ids. */
 export function embed(b: B, name: string, ids: Int, vocab: number, dim: number, initializer: Initializer = init.normal(0.05)): Float {
   return b.gather(b.param(name, [vocab, dim], initializer), ids);

@@ -2,6 +2,7 @@
  * IFA (papers/ifa-2024.txt; SPEC.md "IFA"): the request-level model. One request = one user, C
  * candidate target-domain items, the user's lifelong source sequence (N events). Per request:
  *   U  = user ‖ profile embeddings, repeated for the C candidate rows          [R, C, du]
+ *        (serving keeps it [R, 1, du]: the towers' first layers meet it once per request)
  *   Cf = candidate item ‖ category embeddings                                  [R, C, dc]
  *   X  = the candidate's user x item cross-feature embeddings                  [R, C, dx]
  *   S  = sequence item ‖ category ‖ context embeddings                         [R, N, ds]
@@ -47,7 +48,7 @@ import { type Bool, type Float, GraphBuilder, type Int, type Value, init } from 
 import type { DType } from '../dtype.ts';
 import type { Dim } from '../dims.ts';
 import type { FeatureSchema, Graph } from '../graph.ts';
-import { maskedMean, maskedSoftmax, mlp } from '../blocks/common.ts';
+import { type MlpPart, maskedMean, maskedSoftmax, mlp, mlpOverParts } from '../blocks/common.ts';
 import { type EsmmExtra, IFA_KERNELS, type IfaKernel, candidateSelfAttention, crossAttention, esmmLoss } from '../blocks/ifa.ts';
 import { type SeqLayout, candidateRows, requestCandidates, seqLayout } from '../blocks/layout.ts';
 import { type SimHardOptions, type SimSoftOptions, simHard, simSoft } from '../blocks/sim.ts';
@@ -338,7 +339,11 @@ function body(b: B, c: IfaConfig, graph: 'train' | 'serve'): Body {
   const u = userParts.length === 1 ? userParts[0]! : b.concat(userParts, -1);
   const du = c.dim * userParts.length;
   const perCandidate = (x: Float, width: number) => b.expand(b.reshape(x, [R, 1, width]), [R, C, width]);
-  const U = perCandidate(u, du);
+  // serving: user-side features stay [R, 1, w] and meet the towers' first layers once per request
+  // (mlpOverParts); training repeats them per candidate row
+  const serve = graph === 'serve';
+  const perRequest = (x: Float, width: number) => (serve ? b.reshape(x, [R, 1, width]) : perCandidate(x, width));
+  const U = perRequest(u, du);
 
   // Cf: candidate item ‖ category [R, C, dc]
   const Cf = b.concat([b.gather(table('targetItem', c.targetItems, c.dim), cand), b.gather(catTable, int('candCategory'))], -1);
@@ -355,7 +360,7 @@ function body(b: B, c: IfaConfig, graph: 'train' | 'serve'): Body {
   let auxLogit: Float | undefined;
   switch (c.module) {
     case 'ifa': A = b.scope('ifa', () => crossAttention(b, 'cross', Cf, S, seqMask, att, candMask)); break;
-    case 'avgPool': A = perCandidate(maskedMean(b, S, seqMask, 1), ds); break;
+    case 'avgPool': A = perRequest(maskedMean(b, S, seqMask, 1), ds); break;
     case 'fullAttention': A = b.scope('fullAttention', () => {
       const dc = c.dim + c.categoryDim;
       const q = b.matmul(Cf, b.param('w_q', [dc, c.attnDim]));                            // [R, C, d]
@@ -372,10 +377,10 @@ function body(b: B, c: IfaConfig, graph: 'train' | 'serve'): Body {
       break;
     }
   }
-  const parts: Float[] = [U, Cf, ...X, A];
-  if (c.relationAware) parts.push(b.scope('ifa', () => candidateSelfAttention(b, 'self', Cf, candMask, att)));
-  const H0 = b.concat(parts, -1);
-  const tower = (name: string) => b.reshape(mlp(b, name, H0, [...c.towers, 1]), [R, C]);
+  const parts: MlpPart[] = [{ x: U, perRequest: serve }, ...[Cf, ...X].map((x) => ({ x, perRequest: false })), { x: A, perRequest: serve && c.module === 'avgPool' }];
+  if (c.relationAware) parts.push({ x: b.scope('ifa', () => candidateSelfAttention(b, 'self', Cf, candMask, att)), perRequest: false });
+  const H0 = serve ? undefined : b.concat(parts.map((p) => p.x), -1);
+  const tower = (name: string) => b.reshape(H0 ? mlp(b, name, H0, [...c.towers, 1]) : mlpOverParts(b, name, parts, [...c.towers, 1]), [R, C]);
   return b.scope('towers', () => ({
     impLogit: tower('impression'), clickLogit: tower('click'), extraLogits: c.objectives.map((o) => tower(o)), candMask, auxLogit,
   }));

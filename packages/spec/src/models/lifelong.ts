@@ -22,7 +22,7 @@
 import { type Bool, type Float, GraphBuilder, init } from '../builder.ts';
 import type { Dim } from '../dims.ts';
 import type { FeatureSchema, Graph, InputDecl } from '../graph.ts';
-import { bceWithLogits, dense, mlp } from '../blocks/common.ts';
+import { bceWithLogits, mlp, mlpOverParts } from '../blocks/common.ts';
 import { dinAttention } from '../blocks/din.ts';
 import { type SeqLayout, seqLayout } from '../blocks/layout.ts';
 import { LAP_DEFAULTS, type LapOptions, lap } from '../blocks/lap.ts';
@@ -150,7 +150,7 @@ function body(b: GraphBuilder<FeatureSchema>, c: LifelongConfig, layout: SeqLayo
   const perRow = <T extends Float | Bool>(x: T): T => (shared ? b.expand(x, [rows, ...x.shape.slice(1)]) as T : x);
   const pooled = b.scope('din', () => e.sequences.map((s) =>
     b.scope(s.name, () => dinAttention(b, 'att', s.items, s.mask, e.candidate, { hidden: c.attention }))));
-  // serving: the user's features meet their rows of the MLP's first layer once per request (userSplitMlp)
+  // serving: the user's features meet their rows of the MLP's first layer once per request (mlpOverParts)
   const splitUser = shared && e.context.length > 0;
   const features: Float[] = [...(splitUser ? [] : e.context.map(perRow)), e.candidate, ...pooled];
   let auxLogit: Float | undefined;
@@ -162,35 +162,12 @@ function body(b: GraphBuilder<FeatureSchema>, c: LifelongConfig, layout: SeqLayo
       auxLogit = b.reshape(b.scope('simSoft', () => mlp(b, 'aux', b.concat([m.gsuPooled!, e.candidate], 1), [...c.hidden, 1])), [rows]);
     }
   }
-  const head = splitUser ? userSplitMlp(b, e.context, b.concat(features, 1), c.hidden) : mlp(b, 'mlp', b.concat(features, 1), [...c.hidden, 1]);
+  const x = b.concat(features, 1);
+  const head = splitUser
+    ? mlpOverParts(b, 'mlp', [{ x: e.context.length === 1 ? e.context[0]! : b.concat(e.context, 1), perRequest: true }, { x, perRequest: false }], [...c.hidden, 1])
+    : mlp(b, 'mlp', x, [...c.hidden, 1]);
   const logit = b.reshape(head, [rows]);
   return { logit, prob: b.sigmoid(logit), embeddings: e, auxLogit };
-}
-
-/**
- * The main MLP of a serving graph, `mlp/l<i>` over [user ‖ candidate] features, with its first
- * layer split by the rows of its weight: [u ‖ x] W = u W_user + x W_cand, so the user's features
- * [1, u] meet W_user once per request (SPEC: work that depends only on the user is done once) and
- * are never repeated per candidate. Same parameters, same sum.
- */
-function userSplitMlp(b: GraphBuilder<FeatureSchema>, userParts: readonly Float[], cand: Float, hidden: readonly number[]): Float {
-  const user = userParts.length === 1 ? userParts[0]! : b.concat([...userParts], 1);          // [1, u]
-  const u = user.shape[1] as number, rest = cand.shape[1] as number;
-  const sizes = [...hidden, 1];
-  return b.scope('mlp', () => {
-    const first = b.scope('l0', () => {
-      const w = b.param('w', [u + rest, sizes[0]!], init.xavierUniform());
-      const bias = b.param('b', [sizes[0]!], init.zeros());
-      const userTerm = b.add(b.matmul(user, b.slice(w, [0], [u], [0])), bias);                // [1, h0]
-      return b.add(b.matmul(cand, b.slice(w, [u], [u + rest], [0])), userTerm);               // [C, h0]
-    });
-    let h = sizes.length > 1 ? b.relu(first) : first;
-    for (let i = 1; i < sizes.length; i++) {
-      h = dense(b, `l${i}`, h, sizes[i]!);
-      if (i < sizes.length - 1) h = b.relu(h);
-    }
-    return h;
-  });
 }
 
 /** A table under `emb/`, shared with the base when it already made it (same name, same init). */

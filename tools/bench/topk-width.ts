@@ -8,31 +8,17 @@
  */
 import { parseArgs } from 'node:util';
 import * as ort from 'onnxruntime-node';
-import { onnx, ortTopkWidth } from '@lctr/backend-onnx';
+import { ortTopkWidth } from '@lctr/backend-onnx';
+import { topkOnlyModel } from './lcn-serving.ts';
 
 const { values } = parseArgs({ options: { rows: { type: 'string', default: '1000' }, n: { type: 'string', default: '1000,2000' }, runs: { type: 'string', default: '15' } } });
 const rows = Number(values.rows), runs = Number(values.runs);
 
-/** TopK(x [rows, n], k) -> ReduceSum of the values (a scalar out, so no large copy back to JS counts). */
-function topkModel(n: number, k: number): Uint8Array {
-  const g = onnx.GraphProto.create({
-    name: 'topk', initializer: [onnx.TensorProto.create({ name: 'k', dataType: 7, dims: [1], int64Data: [k] })],
-    node: [
-      onnx.NodeProto.create({ opType: 'TopK', input: ['x', 'k'], output: ['v', 'i'], attribute: [{ name: 'axis', type: 2, i: -1 }, { name: 'sorted', type: 2, i: 1 }] }),
-      onnx.NodeProto.create({ opType: 'ReduceSum', input: ['v'], output: ['o'], attribute: [{ name: 'keepdims', type: 2, i: 0 }] }),
-    ],
-    input: [onnx.ValueInfoProto.create({ name: 'x', type: { tensorType: { elemType: 1, shape: { dim: [{ dimValue: rows }, { dimValue: n }] } } } })],
-    output: [onnx.ValueInfoProto.create({ name: 'o', type: { tensorType: { elemType: 1 } } })],
-  });
-  return onnx.ModelProto.encode(onnx.ModelProto.create({ irVersion: 8, opsetImport: [{ domain: '', version: 17 }], graph: g })).finish();
-}
-
 async function timeTopk(n: number, k: number, x: Float32Array): Promise<number> {
-  const s = await ort.InferenceSession.create(topkModel(n, k), { executionProviders: ['cpu'] });
-  const feed = { x: new ort.Tensor('float32', x, [rows, n]) };
-  for (let i = 0; i < 3; i++) await s.run(feed);
+  const s = await ort.InferenceSession.create(topkOnlyModel(x, rows, n, k, true), { executionProviders: ['cpu'], graphOptimizationLevel: 'disabled' });
+  for (let i = 0; i < 3; i++) await s.run({});
   const ms: number[] = [];
-  for (let i = 0; i < runs; i++) { const t = performance.now(); await s.run(feed); ms.push(performance.now() - t); }
+  for (let i = 0; i < runs; i++) { const t = performance.now(); await s.run({}); ms.push(performance.now() - t); }
   await s.release();
   return ms.sort((a, b) => a - b)[Math.floor(runs / 2)]!;
 }

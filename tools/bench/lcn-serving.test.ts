@@ -1,7 +1,7 @@
 /** The serving benchmarks' helpers: the TopK-only model against a hand-ranked row, and the budget arithmetic against hand-computed shares. */
 import { describe, expect, it } from 'vitest';
 import * as ort from 'onnxruntime-node';
-import { servingBudget, topkOnlyModel } from './lcn-serving.ts';
+import { pseudoScores, servingBudget, topkOnlyModel } from './lcn-serving.ts';
 
 describe('topkOnlyModel', () => {
   it('ranks each row of its initializer: the first row\'s best value and index come out, sorted or not', async () => {
@@ -25,12 +25,24 @@ describe('topkOnlyModel', () => {
   });
 });
 
+describe('pseudoScores', () => {
+  it('is the same fixed sequence every call, in [-1, 1)', () => {
+    const a = pseudoScores(1000);
+    expect(Array.from(a)).toEqual(Array.from(pseudoScores(1000)));
+    expect(a[0]).toBe(0);
+    expect(Math.min(...a)).toBeGreaterThanOrEqual(-1);
+    expect(Math.max(...a)).toBeLessThan(1);
+    expect(new Set(a).size).toBeGreaterThan(990);
+  });
+});
+
 describe('servingBudget', () => {
   it('splits the p50 into products, the K1 top-k and the rest, and what the rest may take at the goal', () => {
     const b = servingBudget({ floorMs: 20, p50: 50, productsMs: 22, topkMs: 15, topkFastestMs: 11 });
     expect(b.restMs).toBeCloseTo(50 - 22 - 15, 12);              // 13 ms
-    expect(b.restBudgetMs).toBeCloseTo(2 * 20 - 22 - 11, 12);     // 7 ms
-    expect(b.shares).toEqual({ products: 1.1, topk: 0.75, topkFastest: 0.55, rest: 0.65, restBudget: 0.35 });
-    expect(servingBudget({ floorMs: 10, p50: 30, productsMs: 10, topkMs: 5, topkFastestMs: 5 }, 3).restBudgetMs).toBe(15);
+    expect(b.restBudgetMs).toBeCloseTo(2 * 20 - 22 - 15, 12);     // 3 ms with the TopK as emitted
+    expect(b.restBudgetFastestMs).toBeCloseTo(2 * 20 - 22 - 11, 12); // 7 ms with the fastest
+    expect(b.shares).toEqual({ products: 1.1, topk: 0.75, topkFastest: 0.55, rest: 0.65, restBudget: 0.15, restBudgetFastest: 0.35 });
+    expect(servingBudget({ floorMs: 10, p50: 30, productsMs: 10, topkMs: 5, topkFastestMs: 4 }, 3).restBudgetFastestMs).toBe(16);
   });
 });

@@ -9,7 +9,7 @@
 import { parseArgs } from 'node:util';
 import * as ort from 'onnxruntime-node';
 import { ortTopkWidth } from '@lctr/backend-onnx';
-import { topkOnlyModel } from './lcn-serving.ts';
+import { pseudoScores, topkOnlyModel } from './lcn-serving.ts';
 
 const { values } = parseArgs({ options: { rows: { type: 'string', default: '1000' }, n: { type: 'string', default: '1000,2000' }, runs: { type: 'string', default: '15' } } });
 const rows = Number(values.rows), runs = Number(values.runs);
@@ -26,7 +26,7 @@ async function timeTopk(n: number, k: number, x: Float32Array): Promise<number> 
 console.log(`ONNX Runtime CPU TopK (sorted) over ${rows} rows, median of ${runs}; the heap/partition switch at k = ceil(n^0.725)`);
 console.log('| n | k | ms | k the exporter asks for | its ms |\n|---:|---:|---:|---:|---:|');
 for (const n of values.n.split(',').map(Number)) {
-  const x = Float32Array.from({ length: rows * n }, (_, i) => (Math.sin(i * 12.9898) * 43758.5453) % 1);
+  const x = pseudoScores(rows * n);
   const limit = Math.ceil(n ** 0.725);
   for (const k of [...new Set([Math.round(n / 40), Math.round(n / 20), Math.round(limit * 0.6), Math.round(limit * 0.8), limit - 1, limit, Math.round(n / 4)])].filter((k) => k >= 1 && k <= n).sort((a, b) => a - b)) {
     const wide = ortTopkWidth(k, n);

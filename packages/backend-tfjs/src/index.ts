@@ -8,4 +8,5 @@ export { KERNELS, type KernelTable, type TfjsKernel, type KernelContext, sumToSh
 export { FLT_MAX, topkRows } from './topk.ts';
 export { tfDtype, toTensor, fromTensor, int64ToInt32 } from './convert.ts';
 export { compileTfjs, type TfjsModel, type CompileOptions } from './model.ts';
-export * from './train/index.ts';
+export { Adam, type AdamConfig, type AdamState } from './adam.ts';
+export { DataParallel, type DataParallelOptions, shardBounds, shardInputs } from './parallel.ts';

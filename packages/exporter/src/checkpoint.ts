@@ -18,10 +18,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { type FeatureSchema, type Graph, type HostTensor, checkWeights, encodeSafetensors, initWeights, readWeightsFile, serializeGraph, weightsFor } from '@lctr/spec';
-import {
-  type Checkpoint, type TrainConfig, CheckpointError, ConfigError, checkSameGraph, getTrainModel, latestCheckpointDir, parseJsonText,
-  parseTrainConfig, readCheckpoint, trainModelNames, writeCheckpoint,
-} from '@lctr/backend-tfjs';
+import { type Checkpoint, type TrainConfig, CheckpointError, ConfigError, checkSameGraph, getTrainModel, latestCheckpointDir, parseJsonText, parseTrainConfig, readCheckpoint, trainModelNames, writeCheckpoint } from '@lctr/train';
 import type { Precision } from '@lctr/backend-onnx';
 import {
   type CheckerRecord, type ServingFile, DEFAULT_REPOSITORY, ExportError, ONNX_FILE, parameterCount, runOnnxChecker, servingTarget, sha256, writeServingDir,

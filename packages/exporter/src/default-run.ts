@@ -1,6 +1,6 @@
 /**
  * The default job of `nx run exporter:onnx` (no arguments): the default LCN
- * (packages/backend-tfjs/configs/lcn-default.json: the small synthetic world) trained into a fixed
+ * (packages/train/configs/lcn-default.json: the small synthetic world) trained into a fixed
  * run directory by the Nx target `exporter:train-default` (cached by Nx: its `outputs` is the run
  * directory), then exported from there.
  *
@@ -19,20 +19,17 @@ import { createRequire } from 'node:module';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { type FeatureSchema, type Graph } from '@lctr/spec';
-import {
-  type TrainConfig, CheckpointError, ConfigError, checkSameGraph, getTrainModel, latestCheckpointDir, parseJsonText, parseTrainConfig,
-  readCheckpoint, totalSteps, trainModelNames,
-} from '@lctr/backend-tfjs';
+import { type TrainConfig, CheckpointError, ConfigError, checkSameGraph, getTrainModel, latestCheckpointDir, parseJsonText, parseTrainConfig, readCheckpoint, totalSteps, trainModelNames } from '@lctr/train';
 import { ExportError } from './errors.ts';
 
 /** The default job: trainer model, config and run directory (relative to the workspace root). */
 export const DEFAULT_JOB = {
   model: 'lcn',
-  config: 'packages/backend-tfjs/configs/lcn-default.json',
+  config: 'packages/train/configs/lcn-default.json',
   runDir: 'out/train/lcn-default',
 } as const;
 
-const TRAIN_CLI = fileURLToPath(new URL('../../backend-tfjs/src/train/cli.ts', import.meta.url));
+const TRAIN_CLI = fileURLToPath(new URL('../../train/src/cli.ts', import.meta.url));
 /** What the trainer writes into a run directory (backend-tfjs train/trainer.ts). */
 const RUN_ENTRIES = new Set(['metrics.jsonl', 'checkpoints']);
 

@@ -11,7 +11,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type HostTensor, buildDin, buildLifelong, checkWeights, encodeSafetensors, graphFromJSON, readWeightsFile, serializeGraph } from '@lctr/spec';
-import { decodeChecked, encodeChecked, initTfjs, trainModelNames } from '@lctr/backend-tfjs';
+import { initTfjs } from '@lctr/backend-tfjs';
+import { decodeChecked, encodeChecked, trainModelNames } from '@lctr/train';
 import { type CheckpointReport, ExportError, ONNX_FILE, PARITY_PAIRS, exportCheckpoint, exportWeights } from '../src/index.ts';
 import { type Run, STEPS, lifelongArch, shortArch, stepDir as step, trainTiny } from './tiny-runs.ts';
 

@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { latestCheckpointDir, parseTrainConfig, readCheckpoint, trainModelNames } from '@lctr/backend-tfjs';
+import { latestCheckpointDir, parseTrainConfig, readCheckpoint, trainModelNames } from '@lctr/train';
 import { DEFAULT_JOB, ExportError, ensureTrainedRun } from '../src/index.ts';
 import { STEPS, lifelongArch, tinyConfig } from './tiny-runs.ts';
 
@@ -79,7 +79,7 @@ describe('ensureTrainedRun', () => {
     const config = parseTrainConfig(json, DEFAULT_JOB.config);
     expect(json.data).toEqual({ dataset: 'synthetic', world: 'small', worldSeed: 1 });
     expect(config.model).toMatchObject({ lap: expect.any(Object), crp: expect.any(Object) });
-    expect(DEFAULT_JOB).toEqual({ model: 'lcn', config: 'packages/backend-tfjs/configs/lcn-default.json', runDir: 'out/train/lcn-default' });
+    expect(DEFAULT_JOB).toEqual({ model: 'lcn', config: 'packages/train/configs/lcn-default.json', runDir: 'out/train/lcn-default' });
     const project = JSON.parse(readFileSync(join(root, 'packages/exporter/project.json'), 'utf8')) as {
       targets: Record<string, { dependsOn?: string[]; cache?: boolean; inputs?: string[]; outputs?: string[] }>;
     };

@@ -90,7 +90,7 @@ describe('exporter', () => {
   });
 
   it('the README tour runs and its three backends agree', () => {
-    const r = spawnSync('npx', ['tsx', 'tools/examples/tour.ts'], { cwd: root, encoding: 'utf8', env: { ...process.env, ORT_DISABLE_TELEMETRY: '1' } });
+    const r = spawnSync('npx', ['tsx', 'examples/tour.ts'], { cwd: root, encoding: 'utf8', env: { ...process.env, ORT_DISABLE_TELEMETRY: '1' } });
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/^tfjs backend: wasm /m);
     const diffs = [...r.stdout.matchAll(/max \|diff\| ([0-9.e+-]+)/g)].map((m) => Number(m[1]));

@@ -7,14 +7,15 @@ import { readFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { getTrainModel, initTfjs, parseTrainConfig, train } from '@lctr/backend-tfjs';
+import { initTfjs } from '@lctr/backend-tfjs';
+import { getTrainModel, parseTrainConfig, train } from '@lctr/train';
 import { decodeModel } from '@lctr/backend-onnx';
 import { type CheckpointReport, PARITY_PAIRS, exportCheckpoint } from '../src/index.ts';
 
 const root = resolve(import.meta.dirname, '../../..');
 const base = mkdtempSync(join(tmpdir(), 'lctr-export-ifa-'));
 afterAll(() => rmSync(base, { recursive: true, force: true }));
-const tiny = JSON.parse(readFileSync(join(root, 'packages/backend-tfjs/configs/ifa-tiny.json'), 'utf8')) as Record<string, unknown>;
+const tiny = JSON.parse(readFileSync(join(root, 'packages/train/configs/ifa-tiny.json'), 'utf8')) as Record<string, unknown>;
 
 async function trainTiny(name: string): Promise<string> {
   const json = { ...tiny, steps: 6, evalEvery: 6, checkpointEvery: 6 };

@@ -4,7 +4,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { getTrainModel, parseTrainConfig, train } from '@lctr/backend-tfjs';
+import { getTrainModel, parseTrainConfig, train } from '@lctr/train';
 
 export const small = { dataset: 'synthetic', world: 'small', worldSeed: 3 };
 export const shortArch = { dim: 4, categoryDim: 2, seqLen: 8, hidden: [8], attention: [4] };

@@ -10,7 +10,8 @@ import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readWeightsFile } from '@lctr/spec';
 import { runRef } from '@lctr/ref-cpu';
-import { getTrainModel, initTfjs, parseTrainConfig, train } from '@lctr/backend-tfjs';
+import { initTfjs } from '@lctr/backend-tfjs';
+import { getTrainModel, parseTrainConfig, train } from '@lctr/train';
 import { exportCheckpoint } from '@lctr/exporter';
 import { type HealthReport, RequestError, ScoringServer, exampleRequest, parseScoreRequest } from '../src/index.ts';
 
@@ -21,7 +22,7 @@ let dir: string;
 
 beforeAll(async () => {
   await initTfjs({ backend: 'cpu', log: () => {} });
-  const json = { ...JSON.parse(readFileSync(join(root, 'packages/backend-tfjs/configs/ifa-tiny.json'), 'utf8')), steps: 4, evalEvery: 4, checkpointEvery: 4 };
+  const json = { ...JSON.parse(readFileSync(join(root, 'packages/train/configs/ifa-tiny.json'), 'utf8')), steps: 4, evalEvery: 4, checkpointEvery: 4 };
   const path = join(base, 'ifa.json');
   writeFileSync(path, JSON.stringify(json));
   const config = parseTrainConfig(json, path);

@@ -24,7 +24,7 @@ const outputShape = (ctx: LowerCtx): readonly Dim[] => ctx.outputInfo[0]!.shape;
  * nth_element and sorts the k. Just below that switch the heap is the slower one: over 1,000 rows
  * of n = 2,000, k = 200 takes 19.4 ms and k = 248 (the switch) 15.1 ms; at n = 1,000, k = 100
  * takes 10.4 and k = 150 8.2 ms; the two cost the same near k = 0.6 n^0.725 at both n
- * (tools/bench/topk-width.ts). So a k from 0.65 of the switch up asks for the switch's k and
+ * (bench/topk-width.ts). So a k from 0.65 of the switch up asks for the switch's k and
  * slices: the same values and indices, as the output is sorted. Other providers and runtimes get
  * the same (correct) graph.
  */

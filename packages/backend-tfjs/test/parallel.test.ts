@@ -1,0 +1,59 @@
+/**
+ * Data-parallel steps over worker threads: a step over 2 (and 3) shards equals trainStep on the
+ * whole batch for a mean-over-samples loss (float32 summation order aside), for several steps
+ * (the workers get the updated weights each time); shard bounds; errors.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type HostTensor, buildDinTrain, initWeights } from '@lctr/spec';
+import { gen, randomFeeds } from '@lctr/spec/testing';
+import { Adam, DataParallel, compileTfjs, initTfjs, shardBounds } from '../src/index.ts';
+
+const cfg = { dim: 4, categoryDim: 2, seqLen: 6, users: 20, targetItems: 40, sourceItems: 50, categories: 5, profile: [3], hidden: [8], attention: [4] };
+const graph = buildDinTrain(cfg);
+const gens = {
+  user: gen.ints(20), profile: gen.ints(3), candidate: gen.ints(40), candidateCategory: gen.ints(5),
+  targetSeq: gen.ints(40), targetSeqCategory: gen.ints(5), targetSeqMask: gen.prefixMask(),
+  sourceSeq: gen.ints(50), sourceSeqCategory: gen.ints(5), sourceSeqMask: gen.prefixMask(), label: gen.ints(2),
+};
+const adam = { name: 'adam' as const, lr: 0.01, beta1: 0.9, beta2: 0.999, epsilon: 1e-8 };
+const batches = [1, 2, 3].map((s) => randomFeeds(graph, { batch: 13 }, s, gens));
+
+beforeAll(async () => { await initTfjs({ backend: 'cpu', log: () => {} }); });
+
+describe('data-parallel training steps', () => {
+  it('shard bounds: near-equal contiguous shards, larger first, none empty', () => {
+    expect(shardBounds(13, 2)).toEqual([[0, 7], [7, 13]]);
+    expect(shardBounds(13, 3)).toEqual([[0, 5], [5, 9], [9, 13]]);
+    expect(shardBounds(2, 3)).toEqual([[0, 1], [1, 2]]);
+  });
+
+  it.each([2, 3])('%i shards: three steps equal trainStep on the whole batch (weights and losses)', async (shards) => {
+    const w0 = initWeights(graph, 5);
+    const single = compileTfjs(graph, { weights: w0 });
+    const opt = new Adam(single.variables, adam);
+    const dp = await DataParallel.create(graph, w0, adam, { shards, backend: 'cpu' });
+    try {
+      for (const b of batches) {
+        const want = single.trainStep(b, 'loss', opt);
+        const got = await dp.step(b);
+        expect(Math.abs(got - want)).toBeLessThan(1e-6);
+      }
+      const a = single.getWeights(), c = dp.model.getWeights();
+      let worst = 0;
+      for (const [name, t] of a) {
+        const u = c.get(name)!.data as Float32Array;
+        (t.data as Float32Array).forEach((v, i) => { worst = Math.max(worst, Math.abs(v - u[i]!) / Math.max(1e-3, Math.abs(v))); });
+      }
+      expect(worst).toBeLessThan(1e-4);
+      expect(dp.optimizer.steps).toBe(3);
+    } finally {
+      await dp.dispose();
+      single.dispose();
+      opt.dispose();
+    }
+  }, 60_000);
+
+  it('refuses a bad shard count', async () => {
+    await expect(DataParallel.create(graph, initWeights(graph, 1), adam, { shards: 0, backend: 'cpu' })).rejects.toThrow('DataParallel: shards must be an integer >= 1, got 0');
+  });
+});

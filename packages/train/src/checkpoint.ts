@@ -1,0 +1,302 @@
+/**
+ * Checkpoints: <outDir>/checkpoints/step-<N>/ holds
+ *   weights.safetensors    the parameters (float32), keyed by parameter path
+ *   optimizer.safetensors  Adam's m/<path> and v/<path>; step and beta powers in the metadata
+ *   graph.json             the training graph (spec JSON)
+ *   state.json             step, epoch, config, source size, wall time, sha256 of graph.json
+ * and <outDir>/checkpoints/latest names the newest complete one ("step-<N>").
+ *
+ * Writing: every file is written atomically (spec's atomicWriteFile: temp file, fsync, rename)
+ * into a temporary directory `.step-<N>.tmp-<pid>`, which is fsynced and renamed to `step-<N>`;
+ * only then is `latest` replaced (atomically). A process killed at any moment leaves `latest`
+ * naming a complete checkpoint (or no `latest` at all); leftovers are a temp directory or an
+ * unreferenced step directory, both ignored by readers and removed by the next writer.
+ *
+ * Each safetensors file carries `sha256` (of its tensor data section: everything after the
+ * header) in `__metadata__`; state.json carries the sha256 of graph.json. Reading verifies them
+ * and fails with the file's path.
+ */
+import { createHash } from 'node:crypto';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  type FeatureSchema, type Graph, type HostTensor, type Weights, SafetensorsError, atomicWriteFile, checkWeights,
+  decodeSafetensors, encodeSafetensors, formatShape, graphFromJSON, graphToJSON, serializeGraph,
+} from '@lctr/spec';
+import type { AdamState } from '@lctr/backend-tfjs';
+import type { TrainConfig } from './config.ts';
+
+export const CHECKPOINT_FORMAT = 'lctr-checkpoint';
+export const CHECKPOINT_VERSION = 1;
+export const CHECKPOINT_FILES = ['weights.safetensors', 'optimizer.safetensors', 'graph.json', 'state.json'] as const;
+
+export class CheckpointError extends Error {
+  constructor(message: string) { super(message); this.name = 'CheckpointError'; }
+}
+
+export interface CheckpointState {
+  readonly format: typeof CHECKPOINT_FORMAT;
+  readonly version: typeof CHECKPOINT_VERSION;
+  /** optimizer steps taken */
+  readonly step: number;
+  /** step / steps per epoch (fractional) */
+  readonly epoch: number;
+  /** samples trained on so far */
+  readonly samples: number;
+  /** seconds spent in training runs up to this checkpoint, over all resumes */
+  readonly wallSeconds: number;
+  /** the tfjs backend that trained it (a resume on another backend is not bit-identical) */
+  readonly backend: string;
+  /** number of samples of the training source (the order depends on it) */
+  readonly trainSize: number;
+  readonly config: TrainConfig;
+  /** sha256 (hex) of graph.json */
+  readonly graphSha256: string;
+  /** when it was written (ISO 8601) */
+  readonly time: string;
+}
+
+export interface Checkpoint {
+  readonly dir: string;
+  readonly state: CheckpointState;
+  readonly graph: Graph;
+  readonly weights: Map<string, HostTensor<'float32'>>;
+  readonly optimizer: AdamState;
+}
+
+const sha256 = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
+
+/** The tensor data section of an encoded safetensors file (after the 8-byte length and the header). */
+function dataSection(bytes: Uint8Array): Uint8Array {
+  const headLen = Number(new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getBigUint64(0, true));
+  return bytes.subarray(8 + headLen);
+}
+
+/** safetensors bytes whose metadata carries the sha256 of the tensor data. */
+export function encodeChecked(tensors: ReadonlyMap<string, HostTensor>, metadata: Record<string, string>): Uint8Array {
+  const digest = sha256(dataSection(encodeSafetensors(tensors)));
+  return encodeSafetensors(tensors, { ...metadata, sha256: digest });
+}
+
+/** Decode and verify the checksum; every error names the file. */
+export function decodeChecked(bytes: Uint8Array, path: string): { tensors: Map<string, HostTensor>; metadata: Record<string, string> } {
+  let file;
+  try {
+    file = decodeSafetensors(bytes, path);
+  } catch (e) {
+    if (e instanceof SafetensorsError) throw new CheckpointError(`corrupt checkpoint file ${path}: ${e.message.slice(path.length + 2)}`);
+    throw e;
+  }
+  const want = file.metadata.sha256;
+  if (typeof want !== 'string') throw new CheckpointError(`corrupt checkpoint file ${path}: no sha256 in the safetensors metadata`);
+  const got = sha256(dataSection(bytes));
+  if (got !== want) throw new CheckpointError(`corrupt checkpoint file ${path}: sha256 of the tensor data is ${got}, the header says ${want}`);
+  return file;
+}
+
+/** fsync a directory so a rename inside it is durable. */
+function fsyncDir(dir: string): void {
+  const fd = openSync(dir, 'r');
+  try { fsyncSync(fd); } finally { closeSync(fd); }
+}
+
+export const checkpointsDir = (outDir: string): string => join(outDir, 'checkpoints');
+export const stepDirName = (step: number): string => `step-${step}`;
+
+/** Steps of the complete-looking step-<N> directories, ascending (leftover temp directories are not listed). */
+export function listCheckpointSteps(outDir: string): number[] {
+  const dir = checkpointsDir(outDir);
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir)
+    .map((n) => /^step-(\d+)$/.exec(n))
+    .filter((m): m is RegExpExecArray => m !== null)
+    .map((m) => Number(m[1]))
+    .sort((a, b) => a - b);
+}
+
+/** The directory `latest` names, or undefined when there is no `latest` (no complete checkpoint yet). */
+export function latestCheckpointDir(outDir: string): string | undefined {
+  const pointer = join(checkpointsDir(outDir), 'latest');
+  if (!existsSync(pointer)) return undefined;
+  const text = readFileSync(pointer, 'utf8').trim();
+  if (!/^step-\d+$/.test(text)) throw new CheckpointError(`${pointer}: expected 'step-<N>', got ${JSON.stringify(text.slice(0, 60))}`);
+  const dir = join(checkpointsDir(outDir), text);
+  if (!existsSync(dir)) throw new CheckpointError(`${pointer} names ${text}, but ${dir} does not exist`);
+  return dir;
+}
+
+export interface WriteCheckpointArgs {
+  readonly step: number;
+  readonly epoch: number;
+  readonly samples: number;
+  readonly wallSeconds: number;
+  readonly trainSize: number;
+  readonly backend: string;
+  readonly config: TrainConfig;
+  readonly graph: Graph;
+  readonly weights: Weights;
+  readonly optimizer: AdamState;
+}
+
+/**
+ * Write step-<N> completely, then point `latest` at it, then keep only the newest `keep`
+ * checkpoints. Returns the checkpoint directory.
+ */
+export function writeCheckpoint(outDir: string, a: WriteCheckpointArgs, keep: number): string {
+  const root = checkpointsDir(outDir);
+  mkdirSync(root, { recursive: true });
+  const name = stepDirName(a.step);
+  const current = latestCheckpointDir(outDir);
+  if (current !== undefined && current === join(root, name)) {
+    throw new CheckpointError(`refusing to overwrite ${current}: checkpoints/latest names it`);
+  }
+  const tmp = join(root, `.${name}.tmp-${process.pid}`);
+  rmSync(tmp, { recursive: true, force: true });
+  mkdirSync(tmp);
+
+  atomicWriteFile(join(tmp, 'weights.safetensors'), encodeChecked(a.weights as ReadonlyMap<string, HostTensor>, {
+    format: `${CHECKPOINT_FORMAT}/weights`, graph: a.graph.name, step: String(a.step),
+  }));
+  const moments = new Map<string, HostTensor>();
+  for (const [k, t] of a.optimizer.m) moments.set(`m/${k}`, t);
+  for (const [k, t] of a.optimizer.v) moments.set(`v/${k}`, t);
+  atomicWriteFile(join(tmp, 'optimizer.safetensors'), encodeChecked(moments, {
+    format: `${CHECKPOINT_FORMAT}/adam`, step: String(a.optimizer.step),
+    beta1Power: String(a.optimizer.beta1Power), beta2Power: String(a.optimizer.beta2Power),
+  }));
+  const graphText = serializeGraph(a.graph) + '\n';
+  atomicWriteFile(join(tmp, 'graph.json'), graphText);
+  const state: CheckpointState = {
+    format: CHECKPOINT_FORMAT, version: CHECKPOINT_VERSION, step: a.step, epoch: a.epoch, samples: a.samples,
+    wallSeconds: a.wallSeconds, backend: a.backend, trainSize: a.trainSize, config: a.config,
+    graphSha256: sha256(Buffer.from(graphText, 'utf8')), time: new Date().toISOString(),
+  };
+  atomicWriteFile(join(tmp, 'state.json'), JSON.stringify(state, null, 1) + '\n');
+  fsyncDir(tmp);
+
+  const final = join(root, name);
+  rmSync(final, { recursive: true, force: true }); // an unreferenced leftover of a killed run
+  renameSync(tmp, final);
+  fsyncDir(root);
+  atomicWriteFile(join(root, 'latest'), `${name}\n`);
+  fsyncDir(root);
+  pruneCheckpoints(outDir, keep, a.step);
+  return final;
+}
+
+/** Keep the `keep` newest checkpoints up to `latestStep`; remove older ones, newer unreferenced ones, temp directories and temp files of `latest`. */
+export function pruneCheckpoints(outDir: string, keep: number, latestStep: number): void {
+  const root = checkpointsDir(outDir);
+  if (!existsSync(root)) return;
+  const steps = listCheckpointSteps(outDir);
+  const kept = new Set(steps.filter((s) => s <= latestStep).slice(-Math.max(1, keep)));
+  for (const s of steps) if (!kept.has(s)) rmSync(join(root, stepDirName(s)), { recursive: true, force: true });
+  for (const n of readdirSync(root)) if (/^\.(step-\d+|latest)\.tmp-/.test(n)) rmSync(join(root, n), { recursive: true, force: true });
+}
+
+function readJsonFile(path: string): unknown {
+  if (!existsSync(path)) throw new CheckpointError(`incomplete checkpoint: ${path} is missing`);
+  try {
+    return JSON.parse(readFileSync(path, 'utf8')) as unknown;
+  } catch (e) {
+    throw new CheckpointError(`corrupt checkpoint file ${path}: not valid JSON (${(e as Error).message})`);
+  }
+}
+
+function readBytes(path: string): Uint8Array {
+  if (!existsSync(path)) throw new CheckpointError(`incomplete checkpoint: ${path} is missing`);
+  return readFileSync(path);
+}
+
+/** Read one checkpoint directory and verify every file (checksums, shapes, step agreement). */
+export function readCheckpoint(dir: string): Checkpoint {
+  const statePath = join(dir, 'state.json');
+  const state = readJsonFile(statePath) as CheckpointState;
+  if (state === null || typeof state !== 'object' || state.format !== CHECKPOINT_FORMAT) {
+    throw new CheckpointError(`${statePath}: not an lctr checkpoint state (format ${JSON.stringify((state as { format?: unknown } | null)?.format)})`);
+  }
+  if (state.version !== CHECKPOINT_VERSION) throw new CheckpointError(`${statePath}: checkpoint version ${state.version}; this trainer reads version ${CHECKPOINT_VERSION}`);
+  if (!Number.isInteger(state.step) || state.step < 0) throw new CheckpointError(`${statePath}: step must be a non-negative integer, got ${JSON.stringify(state.step)}`);
+
+  const graphPath = join(dir, 'graph.json');
+  const graphBytes = readBytes(graphPath);
+  const graphSum = sha256(graphBytes);
+  if (graphSum !== state.graphSha256) throw new CheckpointError(`corrupt checkpoint file ${graphPath}: sha256 is ${graphSum}, ${statePath} says ${state.graphSha256}`);
+  const graph = graphFromJSON(Buffer.from(graphBytes).toString('utf8'), graphPath);
+
+  const weightsPath = join(dir, 'weights.safetensors');
+  const wf = decodeChecked(readBytes(weightsPath), weightsPath);
+  const weights = new Map<string, HostTensor<'float32'>>();
+  for (const [k, t] of wf.tensors) {
+    if (t.dtype !== 'float32') throw new CheckpointError(`${weightsPath}: tensor '${k}' is ${t.dtype}; weights must be float32`);
+    weights.set(k, t as HostTensor<'float32'>);
+  }
+  try {
+    checkWeights(graph, weights);
+  } catch (e) {
+    throw new CheckpointError(`${weightsPath}: ${(e as Error).message}`);
+  }
+  if (wf.metadata.step !== String(state.step)) throw new CheckpointError(`${weightsPath}: written at step ${wf.metadata.step}, ${statePath} says step ${state.step}`);
+
+  const optPath = join(dir, 'optimizer.safetensors');
+  const of = decodeChecked(readBytes(optPath), optPath);
+  const num = (k: string): number => {
+    const s = of.metadata[k];
+    const v = s === undefined ? NaN : Number(s);
+    if (!Number.isFinite(v)) throw new CheckpointError(`${optPath}: metadata '${k}' must be a number, got ${JSON.stringify(s)}`);
+    return v;
+  };
+  const optStep = num('step');
+  if (optStep !== state.step) throw new CheckpointError(`${optPath}: optimizer step ${optStep}, ${statePath} says step ${state.step}`);
+  const m = new Map<string, HostTensor<'float32'>>();
+  const v = new Map<string, HostTensor<'float32'>>();
+  for (const [k, t] of of.tensors) {
+    const mm = /^([mv])\/(.+)$/.exec(k);
+    if (!mm) throw new CheckpointError(`${optPath}: unexpected tensor '${k}' (expected m/<parameter> and v/<parameter>)`);
+    (mm[1] === 'm' ? m : v).set(mm[2]!, t as HostTensor<'float32'>);
+  }
+  for (const p of graph.params) {
+    for (const [which, map] of [['m', m], ['v', v]] as const) {
+      const t = map.get(p.name);
+      if (!t) throw new CheckpointError(`${optPath}: no '${which}/${p.name}' for parameter '${p.name}'`);
+      if (t.dtype !== 'float32' || t.shape.length !== p.shape.length || t.shape.some((d, i) => d !== p.shape[i])) {
+        throw new CheckpointError(`${optPath}: '${which}/${p.name}' must be float32${formatShape(p.shape)}, got ${t.dtype}${formatShape(t.shape)}`);
+      }
+    }
+  }
+  const optimizer: AdamState = { step: optStep, beta1Power: num('beta1Power'), beta2Power: num('beta2Power'), m, v };
+  return { dir, state, graph, weights, optimizer };
+}
+
+/**
+ * The checkpoint's graph must be the model's graph: same features (name, dtype, shape), same
+ * parameters (path, shape), same nodes. The error names every mismatching feature and parameter.
+ */
+export function checkSameGraph(ckpt: Graph, model: Graph<FeatureSchema, string>, where: string): void {
+  const problems: string[] = [];
+  const feats = (g: Graph) => new Map(g.inputs.map((i) => [i.name, `${i.dtype}${formatShape(i.shape)}`]));
+  const params = (g: Graph) => new Map(g.params.map((p) => [p.name, formatShape(p.shape)]));
+  for (const [what, a, b] of [['feature', feats(ckpt), feats(model)], ['parameter', params(ckpt), params(model)]] as const) {
+    const onlyCkpt = [...a.keys()].filter((k) => !b.has(k));
+    const onlyModel = [...b.keys()].filter((k) => !a.has(k));
+    if (onlyModel.length) problems.push(`${what}(s) of the model missing from the checkpoint: ${onlyModel.join(', ')}`);
+    if (onlyCkpt.length) problems.push(`${what}(s) in the checkpoint that the model lacks: ${onlyCkpt.join(', ')}`);
+    for (const [k, s] of a) {
+      const t = b.get(k);
+      if (t !== undefined && t !== s) problems.push(`${what} '${k}' is ${s} in the checkpoint, ${t} in the model`);
+    }
+  }
+  if (!problems.length) {
+    const na = graphToJSON(ckpt).nodes as unknown[];
+    const nb = graphToJSON(model as Graph).nodes as unknown[];
+    const i = na.findIndex((n, j) => JSON.stringify(n) !== JSON.stringify(nb[j]));
+    if (na.length !== nb.length || i >= 0) {
+      const at = i >= 0 ? i : Math.min(na.length, nb.length);
+      const id = (n: unknown) => (n as { id?: string } | undefined)?.id ?? '(none)';
+      problems.push(`same features and parameters, but the computation differs (${na.length} nodes in the checkpoint, ${nb.length} in the model; first difference at node #${at}: '${id(na[at])}' vs '${id(nb[at])}')`);
+    }
+  }
+  if (problems.length) {
+    throw new CheckpointError(`checkpoint ${where} was written for a different model than '${model.name}':\n  ${problems.join('\n  ')}`);
+  }
+}

@@ -1,0 +1,386 @@
+/**
+ * The training loop: Adam on a graph's scalar `loss` output, batches in a seeded per-epoch order,
+ * evaluation (AUC, GAUC, logloss of the `prob` output) every `evalEvery` steps and at the end, a
+ * metrics file (JSON lines), progress callbacks, and checkpoints that a resumed run continues
+ * from bit for bit. A source with evaluation targets (several scored slots per sample, e.g. the C
+ * candidates of a request) is evaluated per target instead: the first target's numbers fill the
+ * usual fields, the others go under `objectives`.
+ */
+import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import type { EvalTarget, SampleSource } from '@lctr/data';
+import { auc, gauc, logloss } from '@lctr/metrics';
+import { type FeatureSchema, type Graph, type HostTensor, atomicWriteFile, formatShape, initWeights, valueInfo } from '@lctr/spec';
+import { Adam, type AdamState, DataParallel, type TfjsModel, compileTfjs } from '@lctr/backend-tfjs';
+import { type TrainConfig, totalSteps } from './config.ts';
+import {
+  type Checkpoint, CheckpointError, checkSameGraph, latestCheckpointDir, pruneCheckpoints, readCheckpoint, writeCheckpoint,
+} from './checkpoint.ts';
+import { BatchOrder } from './order.ts';
+import type { TrainProgress } from './progress.ts';
+
+export class TrainError extends Error {
+  constructor(message: string) { super(message); this.name = 'TrainError'; }
+}
+
+export interface TrainOptions<S extends FeatureSchema> {
+  /** the training graph: a float32 scalar output `loss` and a float32 [batch] output `prob` */
+  readonly graph: Graph<S, string>;
+  readonly train: SampleSource<S>;
+  /** evaluated every config.evalEvery steps and at the end */
+  readonly eval?: SampleSource<S>;
+  readonly config: TrainConfig;
+  /** metrics.jsonl and checkpoints/ go here */
+  readonly outDir: string;
+  /** continue from <outDir>/checkpoints/latest (from step 0 when there is none yet) */
+  readonly resume?: boolean;
+  /** stop once this many steps are done (with a checkpoint), as if interrupted */
+  readonly stopAt?: number;
+  /** stop at the next step boundary (with a checkpoint) once aborted */
+  readonly signal?: AbortSignal;
+  /** human-readable lines (start, resume, evals, checkpoints); default: none */
+  readonly log?: (line: string) => void;
+  /** called after every step */
+  readonly onProgress?: (p: TrainProgress) => void;
+}
+
+/** The metrics of one scored objective. */
+export interface ObjectiveMetrics {
+  /** scored samples (for a target: its valid slots) */
+  readonly samples: number;
+  readonly positives: number;
+  readonly auc: number;
+  readonly gauc: number;
+  /** users with both labels (the ones GAUC averages over) */
+  readonly gaucUsers: number;
+  readonly logloss: number;
+  /** AUC of the source's true click probabilities, when it has them */
+  readonly bayesAuc?: number;
+}
+
+export interface EvalMetrics extends ObjectiveMetrics {
+  /** a source with targets: the headline target's name (its numbers are the fields above) */
+  readonly target?: string;
+  /** a source with targets: the other targets' metrics, by name */
+  readonly objectives?: Readonly<Record<string, ObjectiveMetrics>>;
+}
+
+/** One line of metrics.jsonl. */
+export type MetricsRecord =
+  | { readonly kind: 'start'; readonly step: number; readonly totalSteps: number; readonly resumed: boolean; readonly backend: string; readonly trainSize: number; readonly evalSize: number; readonly wallSeconds: number; readonly time: string }
+  | { readonly kind: 'train'; readonly step: number; readonly epoch: number; readonly loss: number; readonly samplesPerSec: number; readonly wallSeconds: number; readonly time: string }
+  | ({ readonly kind: 'eval'; readonly step: number; readonly epoch: number; readonly evalSeconds: number; readonly wallSeconds: number; readonly time: string } & EvalMetrics);
+
+export interface TrainResult {
+  /** steps done (over all resumes) */
+  readonly step: number;
+  readonly totalSteps: number;
+  readonly epoch: number;
+  /** step === totalSteps */
+  readonly finished: boolean;
+  /** the step this process resumed from (undefined for a fresh run) */
+  readonly resumedFrom?: number;
+  /** final parameters and optimizer state (host copies) */
+  readonly weights: Map<string, HostTensor<'float32'>>;
+  readonly optimizer: AdamState;
+  /** evaluations done by this process */
+  readonly evals: ReadonlyArray<Extract<MetricsRecord, { kind: 'eval' }>>;
+  /** the last checkpoint written (or resumed from) */
+  readonly checkpoint?: string;
+  /** training samples per second in this process (eval and checkpoint time excluded); NaN if no step ran */
+  readonly samplesPerSec: number;
+}
+
+const METRICS_FILE = 'metrics.jsonl';
+
+/**
+ * Predict `prob` for every sample of `source` in batches of `batchSize` (model.run), then AUC, GAUC
+ * and logloss. A source with `targets` is scored per target (evaluateTargets).
+ */
+export function evaluate<S extends FeatureSchema>(model: TfjsModel<S, string>, source: SampleSource<S>, batchSize: number): EvalMetrics {
+  if (source.targets !== undefined) return evaluateTargets(model, source, batchSize);
+  const n = source.size;
+  const probs = new Float32Array(n);
+  for (let start = 0; start < n; start += batchSize) {
+    const end = Math.min(n, start + batchSize);
+    const idx = new Int32Array(end - start);
+    for (let i = 0; i < idx.length; i++) idx[i] = start + i;
+    const p = model.run(source.batch(idx)).prob;
+    if (!p || p.data.length !== idx.length) {
+      throw new TrainError(`evaluate: output 'prob' must hold one value per sample (${idx.length}), got ${p ? `${p.dtype}${formatShape(p.shape)}` : 'nothing'}`);
+    }
+    probs.set(p.data as Float32Array, start);
+  }
+  let positives = 0;
+  for (let i = 0; i < n; i++) positives += source.labels[i]!;
+  const g = gauc(source.labels, probs, source.groups);
+  return {
+    samples: n, positives, auc: auc(source.labels, probs), gauc: g.gauc, gaucUsers: g.users, logloss: logloss(source.labels, probs),
+    ...(source.trueProbability ? { bayesAuc: auc(source.labels, source.trueProbability) } : {}),
+  };
+}
+
+/** The metrics of `scores` against `labels` at the slots where `valid` is 1. */
+function objectiveMetrics(t: EvalTarget, scores: Float32Array): ObjectiveMetrics {
+  let m = 0;
+  for (let i = 0; i < t.valid.length; i++) m += t.valid[i] ? 1 : 0;
+  const labels = new Uint8Array(m), s = new Float32Array(m), groups = new Int32Array(m), truth = t.trueProbability ? new Float32Array(m) : undefined;
+  let positives = 0;
+  for (let i = 0, j = 0; i < t.valid.length; i++) {
+    if (!t.valid[i]) continue;
+    labels[j] = t.labels[i]!; s[j] = scores[i]!; groups[j] = t.groups[i]!;
+    if (truth) truth[j] = t.trueProbability![i]!;
+    positives += labels[j]!;
+    j++;
+  }
+  const g = gauc(labels, s, groups);
+  return {
+    samples: m, positives, auc: auc(labels, s), gauc: g.gauc, gaucUsers: g.users, logloss: logloss(labels, s),
+    ...(truth ? { bayesAuc: auc(labels, truth) } : {}),
+  };
+}
+
+/**
+ * Evaluate a multi-slot source: run the model in batches, collect every target's output
+ * ([batch, slots] each), then per target AUC, GAUC (by its groups) and logloss over its valid
+ * slots. The first target is the headline (the usual fields); the others go under `objectives`.
+ */
+export function evaluateTargets<S extends FeatureSchema>(model: TfjsModel<S, string>, source: SampleSource<S>, batchSize: number): EvalMetrics {
+  checkTargets(source, 'eval');
+  const n = source.size, C = source.slots!, targets = source.targets!;
+  const outputs = [...new Set(targets.map((t) => t.output))];
+  const scores = new Map(outputs.map((o) => [o, new Float32Array(n * C)]));
+  for (let start = 0; start < n; start += batchSize) {
+    const end = Math.min(n, start + batchSize), B = end - start;
+    const idx = new Int32Array(B);
+    for (let i = 0; i < B; i++) idx[i] = start + i;
+    const res = model.run(source.batch(idx)) as Record<string, HostTensor | undefined>;
+    for (const o of outputs) {
+      const p = res[o];
+      const users = targets.filter((t) => t.output === o).map((t) => `'${t.name}'`).join(', ');
+      if (!p || p.dtype !== 'float32' || p.shape.length !== 2 || p.shape[0] !== B || p.shape[1] !== C || p.data.length !== B * C) {
+        throw new TrainError(`evaluate: output '${o}' (target ${users}) must be float32 [${B}, ${C}] (one value per sample and slot), got ${p ? `${p.dtype} ${formatShape(p.shape)}` : 'nothing'}`);
+      }
+      scores.get(o)!.set(p.data as Float32Array, start * C);
+    }
+  }
+  const per = targets.map((t) => [t.name, objectiveMetrics(t, scores.get(t.output)!)] as const);
+  const [headName, head] = per[0]!;
+  return { ...head, target: headName, objectives: Object.fromEntries(per.slice(1)) };
+}
+
+/** A source's targets: at least one, distinct names, `slots` a positive integer, every array size * slots long. */
+function checkTargets(src: SampleSource, what: string): void {
+  const targets = src.targets!, C = src.slots;
+  if (!Array.isArray(targets) || targets.length === 0) throw new TrainError(`${what} source: targets must be a non-empty array when present, got ${Array.isArray(targets) ? 'an empty array' : typeof targets}`);
+  if (!Number.isInteger(C) || C! < 1) throw new TrainError(`${what} source: slots must be a positive integer with targets, got ${String(C)}`);
+  const want = src.size * C!;
+  const names = new Set<string>();
+  for (const t of targets) {
+    if (names.has(t.name)) throw new TrainError(`${what} source: target '${t.name}' is listed twice`);
+    names.add(t.name);
+    for (const f of ['labels', 'valid', 'groups', 'trueProbability'] as const) {
+      const a = t[f];
+      if (a === undefined && f === 'trueProbability') continue;
+      if (!a || a.length !== want) throw new TrainError(`${what} source: target '${t.name}': ${f} must hold one entry per sample and slot (${src.size} x ${C} = ${want}), got ${a ? a.length : 'nothing'}`);
+    }
+  }
+}
+
+function checkSource<S extends FeatureSchema>(graph: Graph<S, string>, src: SampleSource<S>, what: string): void {
+  const schema = src.schema as FeatureSchema;
+  const missing = graph.inputs.filter((i) => !(i.name in schema)).map((i) => i.name);
+  if (missing.length) throw new TrainError(`${what} source has no feature(s) ${missing.join(', ')} that graph '${graph.name}' takes (it has ${Object.keys(schema).join(', ')})`);
+  for (const i of graph.inputs) {
+    if (schema[i.name]!.dtype !== i.dtype) throw new TrainError(`${what} source: feature '${i.name}' is ${schema[i.name]!.dtype}, graph '${graph.name}' takes ${i.dtype}`);
+  }
+  if (!Number.isInteger(src.size) || src.size < 1) throw new TrainError(`${what} source must hold at least one sample, got size ${src.size}`);
+  if (src.labels.length !== src.size) throw new TrainError(`${what} source: labels has ${src.labels.length} entries for ${src.size} samples`);
+  if (src.groups.length !== src.size) throw new TrainError(`${what} source: groups has ${src.groups.length} entries for ${src.size} samples`);
+  if (src.targets !== undefined) {
+    checkTargets(src, what);
+    for (const t of src.targets) {
+      const id = (graph.outputs as Record<string, string>)[t.output];
+      if (id === undefined) throw new TrainError(`${what} source: target '${t.name}' scores output '${t.output}', which graph '${graph.name}' lacks (outputs: ${Object.keys(graph.outputs).join(', ')})`);
+      const info = valueInfo(graph as Graph, id);
+      const slotDim = info.shape[1];
+      if (info.dtype !== 'float32' || info.shape.length !== 2 || (typeof slotDim === 'number' && slotDim !== src.slots)) {
+        throw new TrainError(`${what} source: target '${t.name}' needs output '${t.output}' float32 [batch, ${src.slots}] (one value per slot), graph '${graph.name}' gives ${info.dtype} ${formatShape(info.shape)}`);
+      }
+    }
+  }
+}
+
+function checkGraph(graph: Graph): void {
+  for (const name of ['loss', 'prob']) {
+    const id = (graph.outputs as Record<string, string>)[name];
+    if (id === undefined) throw new TrainError(`graph '${graph.name}' has no output '${name}' (outputs: ${Object.keys(graph.outputs).join(', ')}); the trainer needs a scalar 'loss' and a 'prob' per sample`);
+    const info = valueInfo(graph, id);
+    if (info.dtype !== 'float32') throw new TrainError(`graph '${graph.name}': output '${name}' must be float32, got ${info.dtype}${formatShape(info.shape)}`);
+  }
+}
+
+/** Training settings that fix the trajectory: a resumed run must use the same ones. */
+function checkResumableConfig(saved: TrainConfig, now: TrainConfig, where: string): void {
+  const diffs: string[] = [];
+  const keys = ['optimizer', 'batchSize', 'seed', 'data', 'shards'] as const;
+  for (const k of keys) {
+    const a = JSON.stringify(saved[k]), b = JSON.stringify(now[k]);
+    if (a !== b) diffs.push(`${k}: ${a} in the checkpoint, ${b} now`);
+  }
+  if (diffs.length) throw new CheckpointError(`cannot resume from ${where}: the config changed in settings that fix the training trajectory:\n  ${diffs.join('\n  ')}`);
+}
+
+/** Keep only complete JSON lines of steps <= `step` (a killed run may have logged past its last checkpoint). */
+function trimMetrics(path: string, step: number): void {
+  if (!existsSync(path)) return;
+  const text = readFileSync(path, 'utf8');
+  const lines = text.split('\n');
+  lines.pop(); // the part after the last newline: empty, or a line cut by a kill
+  const kept = lines.filter((l) => {
+    try {
+      const r = JSON.parse(l) as { step?: unknown };
+      return typeof r.step === 'number' && r.step <= step;
+    } catch {
+      return false;
+    }
+  });
+  atomicWriteFile(path, kept.map((l) => l + '\n').join(''));
+}
+
+const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+export async function train<S extends FeatureSchema>(opts: TrainOptions<S>): Promise<TrainResult> {
+  const { graph, config, outDir } = opts;
+  const log = opts.log ?? (() => {});
+  checkGraph(graph as Graph);
+  checkSource(graph, opts.train, 'training');
+  if (opts.eval) checkSource(graph, opts.eval, 'eval');
+  const total = totalSteps(config, opts.train.size);
+  const order = new BatchOrder(config.seed, opts.train.size, config.batchSize);
+  const metricsPath = join(outDir, METRICS_FILE);
+
+  let ckpt: Checkpoint | undefined;
+  if (opts.resume) {
+    const dir = latestCheckpointDir(outDir);
+    if (dir) {
+      ckpt = readCheckpoint(dir);
+      checkSameGraph(ckpt.graph, graph, dir);
+      checkResumableConfig(ckpt.state.config, config, dir);
+      if (ckpt.state.trainSize !== opts.train.size) {
+        throw new CheckpointError(`cannot resume from ${dir}: the training source held ${ckpt.state.trainSize} samples, now ${opts.train.size} (the sample order depends on it)`);
+      }
+      if (ckpt.state.step > total) throw new TrainError(`cannot resume from ${dir}: it is at step ${ckpt.state.step}, past this config's ${total} steps`);
+    } else {
+      log(`no checkpoint in ${join(outDir, 'checkpoints')} yet: starting at step 0`);
+    }
+  } else if (latestCheckpointDir(outDir) !== undefined || existsSync(metricsPath)) {
+    throw new TrainError(`${outDir} already holds a training run (${existsSync(metricsPath) ? METRICS_FILE : 'checkpoints/latest'}); resume it (--resume) or choose another output directory`);
+  }
+
+  mkdirSync(outDir, { recursive: true });
+  const startStep = ckpt?.state.step ?? 0;
+  if (opts.resume) {
+    trimMetrics(metricsPath, startStep);
+    pruneCheckpoints(outDir, Infinity, startStep); // drops unreferenced leftovers of a killed run
+  }
+
+  // more than one shard: the data-parallel step owns the model and the optimizer (worker threads)
+  const parallel = (config.shards ?? 1) > 1
+    ? await DataParallel.create(graph, initWeights(graph as Graph, config.seed), config.optimizer, { shards: config.shards!, backend: tf.getBackend() })
+    : undefined;
+  const model = parallel?.model ?? compileTfjs(graph, { seed: config.seed });
+  const adam = parallel?.optimizer ?? new Adam(model.variables, config.optimizer);
+  if (parallel) log(`data-parallel: ${config.shards} shards per step (this thread and ${config.shards! - 1} worker thread${config.shards! > 2 ? 's' : ''})`);
+  try {
+    if (ckpt) {
+      model.setWeights(ckpt.weights);
+      adam.setState(ckpt.optimizer, join(ckpt.dir, 'optimizer.safetensors'));
+      log(`resumed from ${ckpt.dir} (step ${startStep} of ${total})`);
+      if (ckpt.state.backend !== tf.getBackend()) {
+        log(`warning: ${ckpt.dir} was trained on tfjs backend '${ckpt.state.backend}', this run uses '${tf.getBackend()}': the continuation is not bit-identical to an uninterrupted run`);
+      }
+    }
+    const wallBase = ckpt?.state.wallSeconds ?? 0;
+    const t0 = performance.now();
+    const wall = () => wallBase + (performance.now() - t0) / 1000;
+    const record = (r: MetricsRecord) => appendFileSync(metricsPath, JSON.stringify(r) + '\n');
+    const epochAt = (s: number) => s / order.perEpoch;
+    record({
+      kind: 'start', step: startStep, totalSteps: total, resumed: ckpt !== undefined, backend: tf.getBackend(),
+      trainSize: opts.train.size, evalSize: opts.eval?.size ?? 0, wallSeconds: wall(), time: new Date().toISOString(),
+    });
+
+    let step = startStep;
+    let samples = ckpt?.state.samples ?? 0;
+    let trainMs = 0, trainSamples = 0, trainSteps = 0;
+    let winLoss = 0, winSteps = 0, winSamples = 0, winMs = 0;
+    let lastLoss = NaN;
+    let lastCheckpoint = ckpt?.dir;
+    let lastCheckpointStep = startStep;
+    const evals: Array<Extract<MetricsRecord, { kind: 'eval' }>> = [];
+
+    const doEval = () => {
+      if (!opts.eval) return;
+      const e0 = performance.now();
+      const m = evaluate(model, opts.eval, config.evalBatchSize);
+      const r = { kind: 'eval' as const, step, epoch: epochAt(step), ...m, evalSeconds: (performance.now() - e0) / 1000, wallSeconds: wall(), time: new Date().toISOString() };
+      record(r);
+      evals.push(r);
+      const others = Object.entries(m.objectives ?? {}).map(([k, o]) => `; ${k} auc ${o.auc.toFixed(4)}${o.bayesAuc !== undefined ? ` (Bayes ${o.bayesAuc.toFixed(4)})` : ''}`).join('');
+      log(`eval at step ${step}: ${m.target !== undefined ? `${m.target} ` : ''}auc ${m.auc.toFixed(4)} gauc ${m.gauc.toFixed(4)} logloss ${m.logloss.toFixed(4)}${m.bayesAuc !== undefined ? ` (Bayes auc ${m.bayesAuc.toFixed(4)})` : ''} on ${m.samples} samples${others} in ${r.evalSeconds.toFixed(1)} s`);
+    };
+    const doCheckpoint = () => {
+      const c0 = performance.now();
+      lastCheckpoint = writeCheckpoint(outDir, {
+        step, epoch: epochAt(step), samples, wallSeconds: wall(), backend: tf.getBackend(), trainSize: opts.train.size, config, graph: graph as Graph,
+        weights: model.getWeights(), optimizer: adam.getState(),
+      }, config.keep);
+      lastCheckpointStep = step;
+      log(`checkpoint ${lastCheckpoint} (${Math.round(performance.now() - c0)} ms)`);
+    };
+
+    const stopAt = Math.min(total, opts.stopAt ?? total);
+    while (step < stopAt && !opts.signal?.aborted) {
+      const s0 = performance.now();
+      const { indices } = order.at(step);
+      const loss = parallel ? await parallel.step(opts.train.batch(indices)) : model.trainStep(opts.train.batch(indices), 'loss', adam);
+      const ms = performance.now() - s0;
+      if (!Number.isFinite(loss)) {
+        throw new TrainError(`the loss is ${loss} at step ${step + 1} (epoch ${epochAt(step).toFixed(3)}); last checkpoint: ${lastCheckpoint ?? 'none'}`);
+      }
+      step++;
+      samples += indices.length;
+      trainMs += ms; trainSamples += indices.length; trainSteps++;
+      winLoss += loss; winSteps++; winSamples += indices.length; winMs += ms;
+      lastLoss = winLoss / winSteps;
+      if (step % config.logEvery === 0) {
+        record({ kind: 'train', step, epoch: epochAt(step), loss: winLoss / winSteps, samplesPerSec: (1000 * winSamples) / winMs, wallSeconds: wall(), time: new Date().toISOString() });
+        winLoss = 0; winSteps = 0; winSamples = 0; winMs = 0;
+      }
+      opts.onProgress?.({
+        step, totalSteps: total, epoch: epochAt(step), loss: lastLoss,
+        samplesPerSec: (1000 * trainSamples) / trainMs, etaSeconds: ((total - step) * trainMs) / trainSteps / 1000,
+      });
+      // the final eval comes before the final checkpoint: a run resumed at its last step has nothing left to do
+      if ((config.evalEvery > 0 && step % config.evalEvery === 0) || step === total) doEval();
+      if ((config.checkpointEvery > 0 && step % config.checkpointEvery === 0) || step === stopAt) doCheckpoint();
+      await yieldToEventLoop();
+    }
+    if (step !== lastCheckpointStep) doCheckpoint(); // stopped by the signal
+    return {
+      step, totalSteps: total, epoch: epochAt(step), finished: step === total,
+      ...(ckpt ? { resumedFrom: startStep } : {}),
+      weights: model.getWeights(), optimizer: adam.getState(), evals,
+      ...(lastCheckpoint ? { checkpoint: lastCheckpoint } : {}),
+      samplesPerSec: trainSteps ? (1000 * trainSamples) / trainMs : NaN,
+    };
+  } finally {
+    if (parallel) await parallel.dispose();
+    else {
+      adam.dispose();
+      model.dispose();
+    }
+  }
+}

@@ -50,3 +50,44 @@ export function readWeightsFile(path: string): { weights: Map<string, HostTensor
   }
   return { weights, metadata };
 }
+
+/**
+ * Exit codes every command of the project uses. `storage` is its own code so a script can tell
+ * "the disk is full / not writable" (retry elsewhere) from a failed computation.
+ */
+export const EXIT_CODES = { ok: 0, failure: 1, usage: 2, storage: 3 } as const;
+
+/** Error codes of the file system that mean "the storage cannot take this write", not "a bug". */
+const STORAGE_CODES: Readonly<Record<string, string>> = {
+  ENOSPC: 'no space left on the device',
+  EDQUOT: 'disk quota exceeded',
+  EROFS: 'read-only file system',
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  EFBIG: 'file too large for the file system',
+  EMFILE: 'too many open files',
+};
+
+/**
+ * A write the storage refused (disk full, read-only, no permission), as one clear line:
+ * `cannot write checkpoint out/run/checkpoints/step-5: no space left on the device (ENOSPC)`.
+ * Commands catch it, remove their temp files, leave the previous state intact and exit with
+ * EXIT_CODES.storage.
+ */
+export class StorageError extends Error {
+  readonly code: string;
+  readonly path: string;
+  constructor(action: string, path: string, code: string) {
+    super(`cannot ${action} ${path}: ${STORAGE_CODES[code] ?? code} (${code})`);
+    this.name = 'StorageError';
+    this.code = code;
+    this.path = path;
+  }
+}
+
+/** `e` as a StorageError when it is a storage refusal (ENOSPC, EROFS, ...), else undefined. */
+export function asStorageError(e: unknown, action: string, path: string): StorageError | undefined {
+  if (e instanceof StorageError) return e;
+  const code = (e as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && code in STORAGE_CODES ? new StorageError(action, path, code) : undefined;
+}

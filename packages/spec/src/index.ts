@@ -25,3 +25,4 @@ export * from './blocks/ifa.ts';
 export * from './models/ifa.ts';
 export * from './blocks/keep.ts';
 export * from './models/keep.ts';
+export * from './config.ts';

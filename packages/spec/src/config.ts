@@ -1,0 +1,133 @@
+/**
+ * The one way configs are validated (training configs, model sections, data sections, dataset
+ * configs): field rules that both check a parsed JSON value and describe it, so the error
+ * messages and the published JSON Schema come from the same table. Every problem names the
+ * source file and the key path, what was expected and what was found; unknown keys are errors
+ * (a misspelt key must not silently fall back to a default).
+ */
+
+export class ConfigError extends Error {
+  /** one line per problem, each starting with the source and the key path */
+  readonly problems: readonly string[];
+  constructor(problems: readonly string[]) {
+    super(problems.join('\n'));
+    this.name = 'ConfigError';
+    this.problems = problems;
+  }
+}
+
+/** What a field accepts, as the error messages phrase it. */
+export type FieldRule =
+  | { readonly kind: 'int'; readonly min: number; readonly max?: number }
+  | { readonly kind: 'number'; readonly gt?: number; readonly min?: number; readonly lt?: number }
+  | { readonly kind: 'object' }
+  /** a non-empty array of integers >= min */
+  | { readonly kind: 'ints'; readonly min: number }
+  /** one of the listed strings */
+  | { readonly kind: 'string'; readonly oneOf: readonly string[] }
+  /** a non-empty array of distinct listed strings */
+  | { readonly kind: 'strings'; readonly oneOf: readonly string[] }
+  /** any string (a path, a name) */
+  | { readonly kind: 'text' }
+  | { readonly kind: 'bool' };
+
+type Rule = FieldRule;
+
+/** A value as error messages show it: JSON, cut to 60 characters, with its JSON type when that is the problem. */
+export function showValue(v: unknown): string {
+  const kind = v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v === 'object' ? 'an object' : typeof v === 'string' ? 'a string' : typeof v === 'boolean' ? 'a boolean' : typeof v;
+  const text = v === undefined ? 'undefined' : (JSON.stringify(v) ?? String(v));
+  const cut = text.length > 60 ? `${text.slice(0, 57)}...` : text;
+  return kind === 'number' || kind === 'undefined' || kind === 'null' ? cut : `${cut} (${kind})`;
+}
+
+export function describeRule(r: Rule): string {
+  if (r.kind === 'object') return 'an object';
+  if (r.kind === 'string') return `one of ${r.oneOf.map((x) => JSON.stringify(x)).join(', ')}`;
+  if (r.kind === 'strings') return `a non-empty array of distinct values from ${r.oneOf.map((x) => JSON.stringify(x)).join(', ')}`;
+  if (r.kind === 'text') return 'a string';
+  if (r.kind === 'bool') return 'true or false';
+  if (r.kind === 'ints') return `a non-empty array of integers >= ${r.min}`;
+  if (r.kind === 'int') return r.max !== undefined ? `an integer in [${r.min}, ${r.max}]` : `an integer >= ${r.min}`;
+  const parts: string[] = [];
+  if (r.gt !== undefined) parts.push(`> ${r.gt}`);
+  if (r.min !== undefined) parts.push(`>= ${r.min}`);
+  if (r.lt !== undefined) parts.push(`< ${r.lt}`);
+  return `a number ${parts.join(' and ')}`.trimEnd();
+}
+
+export function fits(r: Rule, v: unknown): boolean {
+  if (r.kind === 'object') return v !== null && typeof v === 'object' && !Array.isArray(v);
+  if (r.kind === 'string') return typeof v === 'string' && r.oneOf.includes(v);
+  if (r.kind === 'strings') return Array.isArray(v) && v.length > 0 && new Set(v).size === v.length && v.every((x) => typeof x === 'string' && r.oneOf.includes(x));
+  if (r.kind === 'text') return typeof v === 'string' && v.length > 0;
+  if (r.kind === 'bool') return typeof v === 'boolean';
+  if (r.kind === 'ints') return Array.isArray(v) && v.length > 0 && v.every((x) => Number.isInteger(x) && (x as number) >= r.min);
+  if (typeof v !== 'number' || !Number.isFinite(v)) return false;
+  if (r.kind === 'int') return Number.isInteger(v) && v >= r.min && (r.max === undefined || v <= r.max);
+  return (r.gt === undefined || v > r.gt) && (r.min === undefined || v >= r.min) && (r.lt === undefined || v < r.lt);
+}
+
+/** Keys of `obj` that `known` lacks, as problems ("unknown key, expected one of ..."). */
+export function unknownKeys(obj: Readonly<Record<string, unknown>>, known: readonly string[], path: string, source: string): string[] {
+  return Object.keys(obj).filter((k) => !known.includes(k)).map((k) => `${source}: ${path}.${k}: unknown key (expected one of ${known.join(', ')})`);
+}
+
+/** JSON text to a value; a syntax error names the file, line and column. */
+export function parseJsonText(text: string, source: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (e) {
+    const msg = (e as Error).message;
+    const m = /position (\d+)/.exec(msg);
+    let where = '';
+    if (m) {
+      const pos = Number(m[1]);
+      const before = text.slice(0, pos).split('\n');
+      where = `:${before.length}:${before[before.length - 1]!.length + 1}`;
+    }
+    throw new ConfigError([`${source}${where}: not valid JSON (${msg})`]);
+  }
+}
+
+/**
+ * Check a free-form config section (`config.model`, `config.data`) against field rules and fill
+ * in defaults: unknown keys and bad values are ConfigErrors naming `path.key`.
+ */
+export function checkSection<T extends Record<string, unknown>>(
+  obj: Readonly<Record<string, unknown>>, rules: { readonly [K in keyof T]: FieldRule }, defaults: T, path: string, source = 'config',
+): T {
+  const problems = unknownKeys(obj, Object.keys(rules), path, source);
+  for (const [k, rule] of Object.entries(rules) as Array<[string, FieldRule]>) {
+    if (k in obj && !fits(rule, obj[k])) problems.push(`${source}: ${path}.${k}: expected ${describeRule(rule)}, got ${showValue(obj[k])}`);
+  }
+  if (problems.length) throw new ConfigError(problems);
+  return { ...defaults, ...obj } as T;
+}
+
+/** A JSON Schema (draft 2020-12) fragment for one field rule. */
+export function ruleToJsonSchema(r: FieldRule, description?: string): Record<string, unknown> {
+  const d = description === undefined ? {} : { description };
+  switch (r.kind) {
+    case 'int': return { type: 'integer', minimum: r.min, ...(r.max !== undefined ? { maximum: r.max } : {}), ...d };
+    case 'number': return {
+      type: 'number', ...(r.gt !== undefined ? { exclusiveMinimum: r.gt } : {}), ...(r.min !== undefined ? { minimum: r.min } : {}),
+      ...(r.lt !== undefined ? { exclusiveMaximum: r.lt } : {}), ...d,
+    };
+    case 'object': return { type: 'object', ...d };
+    case 'ints': return { type: 'array', minItems: 1, items: { type: 'integer', minimum: r.min }, ...d };
+    case 'string': return { enum: [...r.oneOf], ...d };
+    case 'strings': return { type: 'array', minItems: 1, uniqueItems: true, items: { enum: [...r.oneOf] }, ...d };
+    case 'text': return { type: 'string', minLength: 1, ...d };
+    case 'bool': return { type: 'boolean', ...d };
+  }
+}
+
+/** A JSON Schema object for a rule table: its properties, the required keys, no other keys. */
+export function rulesToJsonSchema(
+  rules: Readonly<Record<string, FieldRule>>, opts: { required?: readonly string[]; descriptions?: Readonly<Record<string, string>>; nested?: Readonly<Record<string, Record<string, unknown>>> } = {},
+): Record<string, unknown> {
+  const properties: Record<string, unknown> = {};
+  for (const [k, r] of Object.entries(rules)) properties[k] = opts.nested?.[k] ?? ruleToJsonSchema(r, opts.descriptions?.[k]);
+  return { type: 'object', properties, ...(opts.required?.length ? { required: [...opts.required] } : {}), additionalProperties: false };
+}

@@ -1,6 +1,6 @@
 #!/usr/bin/env tsx
 /**
- * The whole benchmark suite in one command (issue 8, item 5): runs every benchmark of tools/bench
+ * The whole benchmark suite in one command (issue 8, item 5): runs every benchmark of bench/
  * one after the other (never two at once: they would time each other), each under its own time
  * limit, and rewrites BENCHMARKS.md: the output of each benchmark replaces the block between its
  * markers `<!-- bench:<id> -->` and `<!-- /bench:<id> -->`, with the command, the date, the

@@ -1,0 +1,1 @@
+export { type Subcommand, SUBCOMMANDS, run, usage } from './main.ts';

@@ -22,7 +22,7 @@
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { atomicWriteFile } from '@lctr/spec';
+import { atomicWriteFile, displayPath } from '@lctr/spec';
 import { gauc } from '@lctr/metrics';
 import { initTfjs } from '@lctr/backend-tfjs';
 import { ConfigError, TrainError, getTrainModel, parseTrainConfig, train } from '@lctr/train';
@@ -64,7 +64,7 @@ async function trainRun(out: string, name: string, model: string, cfg: Json, log
   const resultPath = join(dir, 'result.json');
   if (existsSync(resultPath)) {
     const r = JSON.parse(readFileSync(resultPath, 'utf8')) as { config: Json; result: RunResult };
-    if (JSON.stringify(r.config) === JSON.stringify(cfg)) { log(`${name}: reusing ${resultPath}`); return r.result; }
+    if (JSON.stringify(r.config) === JSON.stringify(cfg)) { log(`${name}: reusing ${displayPath(resultPath)}`); return r.result; }
   }
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
@@ -197,7 +197,7 @@ async function main(): Promise<number> {
     atomicWriteFile(join(out, 'table.md'), md);
     atomicWriteFile(join(out, 'results.json'), `${JSON.stringify({ quick, seeds, extractors, variants: variants.map((v) => ({ id: v.id, label: v.label, runs: results.get(v.id) })) }, null, 2)}\n`);
     console.log(md);
-    console.error(`keep: wrote ${join(out, 'table.md')} and results.json`);
+    console.error(`keep: wrote ${displayPath(join(out, 'table.md'))} and results.json`);
     return 0;
   } catch (e) {
     if (e instanceof ConfigError || e instanceof TrainError) { console.error(`keep: ${e.message}`); return e instanceof ConfigError ? 2 : 1; }

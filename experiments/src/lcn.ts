@@ -25,7 +25,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
 import {
-  type FeatureSchema, type Graph, type HostTensor, type InputsOf, type LifelongConfig, Rng, atomicWriteFile, hashSeed, lifelongConfig,
+  type FeatureSchema, type Graph, type HostTensor, type InputsOf, type LifelongConfig, Rng, atomicWriteFile, displayPath, hashSeed, lifelongConfig,
 } from '@lctr/spec';
 import { runRef, toHost } from '@lctr/ref-cpu';
 import { type TfjsModel, compileTfjs, initTfjs } from '@lctr/backend-tfjs';
@@ -227,7 +227,7 @@ function runsJson(outcomes: readonly RunOutcome[]): Json[] {
   return outcomes.map((o) => {
     const r = o.record?.result;
     return {
-      variant: o.variant.id, seed: o.seed, status: o.status, dir: o.dir,
+      variant: o.variant.id, seed: o.seed, status: o.status, dir: displayPath(o.dir, ROOT),
       ...(o.record ? { configHash: o.record.configHash, graphSha256: o.record.graphSha256, model: o.record.model } : {}),
       ...(r ? {
         step: r.step, totalSteps: r.totalSteps, auc: r.final.auc, gauc: r.final.gauc, logloss: r.final.logloss, ...(r.final.bayesAuc !== undefined ? { bayesAuc: r.final.bayesAuc } : {}),
@@ -553,11 +553,11 @@ async function probeCheckpoint(f: Flags, dir: string, seed: number, k1s: readonl
   } finally {
     runner.dispose();
   }
-  log(`figure5: probed ${dir} on ${n} eval samples with ${f.probe} in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  log(`figure5: probed ${displayPath(dir)} on ${n} eval samples with ${f.probe} in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   // a sample whose real set is empty (no valid item) counts in no share, and in no chance either
   const chance = (k: number) => meanFinite(validLengths.map((v) => (v > 0 ? Math.min(1, k / v) : NaN)));
   return {
-    checkpoint: dir, seed, ...(cfg.lap.k1 !== undefined ? { trainedK1: cfg.lap.k1 } : {}), k2, samples: n, meanValid: validLengths.reduce((a, b) => a + b, 0) / n,
+    checkpoint: displayPath(dir, ROOT), seed, ...(cfg.lap.k1 !== undefined ? { trainedK1: cfg.lap.k1 } : {}), k2, samples: n, meanValid: validLengths.reduce((a, b) => a + b, 0) / n,
     chanceK1: new Map(usable.map((k) => [k, chance(k)])), chanceK2: chance(k2),
     k1Share: new Map([...k1Rows].map(([k, v]) => [k, meanFinite(v)])), k2Share: new Map([...k2Rows].map(([k, v]) => [k, meanFinite(v)])),
     csaK2Share: meanFinite(csaRows),
@@ -661,14 +661,14 @@ async function main(argv: readonly string[]): Promise<number> {
     mkdirSync(f.out, { recursive: true });
     const json: JsonObject = {
       format: 'lctr-experiment', version: 1, command: f.command, createdAt: new Date().toISOString(), argv: [...argv],
-      setup: { overrides: { ...f.overrides } as JsonObject, seeds: [...f.seeds], backend: tf.getBackend(), quick: f.quick, out: f.out },
+      setup: { overrides: { ...f.overrides } as JsonObject, seeds: [...f.seeds], backend: tf.getBackend(), quick: f.quick, out: displayPath(f.out, ROOT) },
       ...out.json,
     };
     atomicWriteFile(join(f.out, 'table.md'), out.markdown);
     atomicWriteFile(join(f.out, 'results.json'), JSON.stringify(json, null, 1) + '\n');
     atomicWriteFile(join(f.out, 'chart.svg'), out.svg);
     console.log(out.markdown);
-    log(`lcn ${f.command}: wrote ${join(f.out, 'table.md')}, results.json, chart.svg in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    log(`lcn ${f.command}: wrote ${displayPath(join(f.out, 'table.md'))}, results.json, chart.svg in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
     return 0;
   } catch (e) {
     if (e instanceof UsageError) { console.error(`lcn: ${e.message}`); return 2; }

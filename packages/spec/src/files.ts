@@ -1,6 +1,6 @@
 /** Files: atomic writes (temp + fsync + rename) and clear errors for missing or foreign files. */
 import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, writeSync, unlinkSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import type { HostTensor } from './dtype.ts';
 import type { Graph, Weights } from './graph.ts';
 import { decodeSafetensors, encodeSafetensors } from './safetensors.ts';
@@ -90,4 +90,18 @@ export function asStorageError(e: unknown, action: string, path: string): Storag
   if (e instanceof StorageError) return e;
   const code = (e as { code?: unknown } | null)?.code;
   return typeof code === 'string' && code in STORAGE_CODES ? new StorageError(action, path, code) : undefined;
+}
+
+/**
+ * A path as a command prints it or a result file records it: relative to `from` (the current
+ * directory by default) with '/' separators when it lies inside `from`, else absolute. Output that
+ * is committed or pasted into the docs then names `out/models/lcn`, not the checkout path of the
+ * machine that produced it.
+ */
+export function displayPath(path: string, from: string = process.cwd()): string {
+  const abs = resolve(from, path);
+  const rel = relative(resolve(from), abs);
+  if (rel === '') return '.';
+  if (rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel)) return abs;
+  return rel.split(sep).join('/');
 }

@@ -7,3 +7,4 @@ export * from './synthetic/requests.ts';
 export * from './samples/request-source.ts';
 export * from './synthetic/keep.ts';
 export * from './samples/keep-source.ts';
+export * from './dataset/index.ts';

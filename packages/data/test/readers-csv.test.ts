@@ -104,6 +104,20 @@ describe('openCsv', () => {
     expect(got).toEqual(['ü'.repeat(50)]);
   });
 
+  it('invalid UTF-8 fails with the line of the bad byte, in any chunk size; a file cut inside a character fails too', async () => {
+    const p = join(tmp, 'bad-utf8.csv');
+    const lines = ['name', 'ü'.repeat(20), 'ok', 'x'];
+    writeFileSync(p, Buffer.concat([Buffer.from(lines.join('\n') + '\n'), Buffer.from([0x61, 0xc3, 0x28, 0x0a])]));
+    const size = Buffer.byteLength(lines.join('\n') + '\n');
+    for (const chunkBytes of [3, 7, 1 << 20]) {
+      await expect(forEachRow(openCsv(p, { chunkBytes }), () => {}), `chunkBytes ${chunkBytes}`)
+        .rejects.toThrow(`${p}:5: invalid UTF-8 (byte 0xc3 at file offset ${size + 1}); the file must be UTF-8 encoded`);
+    }
+    const cut = join(tmp, 'cut-utf8.csv');
+    writeFileSync(cut, Buffer.concat([Buffer.from('name\nab'), Buffer.from([0xe2, 0x82])]));
+    await expect(forEachRow(openCsv(cut), () => {})).rejects.toThrow(`${cut}:2: invalid UTF-8 (the file ends inside a multi-byte character); the file must be UTF-8 encoded`);
+  });
+
   it('fails with file and line on a wrong field count, a duplicate column, an empty or missing file', async () => {
     const short = write('short.csv', 'a,b,c\n1,2,3\n4,5\n');
     await expect(forEachRow(openCsv(short), () => {})).rejects.toThrow(`${short}:3: expected 3 fields as in the header, got 2`);

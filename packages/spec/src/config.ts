@@ -29,6 +29,10 @@ export type FieldRule =
   | { readonly kind: 'strings'; readonly oneOf: readonly string[] }
   /** any string (a path, a name) */
   | { readonly kind: 'text' }
+  /** a non-empty array of non-empty strings (file names, raw values) */
+  | { readonly kind: 'texts' }
+  /** a non-empty array of finite numbers, strictly ascending (bucket boundaries) */
+  | { readonly kind: 'ascending' }
   | { readonly kind: 'bool' };
 
 type Rule = FieldRule;
@@ -46,6 +50,8 @@ export function describeRule(r: Rule): string {
   if (r.kind === 'string') return `one of ${r.oneOf.map((x) => JSON.stringify(x)).join(', ')}`;
   if (r.kind === 'strings') return `a non-empty array of distinct values from ${r.oneOf.map((x) => JSON.stringify(x)).join(', ')}`;
   if (r.kind === 'text') return 'a string';
+  if (r.kind === 'texts') return 'a non-empty array of non-empty strings';
+  if (r.kind === 'ascending') return 'a non-empty array of strictly ascending numbers';
   if (r.kind === 'bool') return 'true or false';
   if (r.kind === 'ints') return `a non-empty array of integers >= ${r.min}`;
   if (r.kind === 'int') return r.max !== undefined ? `an integer in [${r.min}, ${r.max}]` : `an integer >= ${r.min}`;
@@ -61,6 +67,8 @@ export function fits(r: Rule, v: unknown): boolean {
   if (r.kind === 'string') return typeof v === 'string' && r.oneOf.includes(v);
   if (r.kind === 'strings') return Array.isArray(v) && v.length > 0 && new Set(v).size === v.length && v.every((x) => typeof x === 'string' && r.oneOf.includes(x));
   if (r.kind === 'text') return typeof v === 'string' && v.length > 0;
+  if (r.kind === 'texts') return Array.isArray(v) && v.length > 0 && v.every((x) => typeof x === 'string' && x.length > 0);
+  if (r.kind === 'ascending') return Array.isArray(v) && v.length > 0 && v.every((x, i) => typeof x === 'number' && Number.isFinite(x) && (i === 0 || x > (v[i - 1] as number)));
   if (r.kind === 'bool') return typeof v === 'boolean';
   if (r.kind === 'ints') return Array.isArray(v) && v.length > 0 && v.every((x) => Number.isInteger(x) && (x as number) >= r.min);
   if (typeof v !== 'number' || !Number.isFinite(v)) return false;
@@ -119,6 +127,8 @@ export function ruleToJsonSchema(r: FieldRule, description?: string): Record<str
     case 'string': return { enum: [...r.oneOf], ...d };
     case 'strings': return { type: 'array', minItems: 1, uniqueItems: true, items: { enum: [...r.oneOf] }, ...d };
     case 'text': return { type: 'string', minLength: 1, ...d };
+    case 'texts': return { type: 'array', minItems: 1, items: { type: 'string', minLength: 1 }, ...d };
+    case 'ascending': return { type: 'array', minItems: 1, items: { type: 'number' }, ...d };
     case 'bool': return { type: 'boolean', ...d };
   }
 }

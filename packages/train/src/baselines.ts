@@ -2,9 +2,12 @@
  * AvgPooling and DIN (SPEC Baselines) registered for the trainer on two data sets:
  * - `synthetic`: the planted world of @lctr/data (true click probabilities known, so the eval
  *   source carries them and the trainer reports the Bayes AUC next to the model's);
- * - `ml-100k`: MovieLens 100K in RecBole's atomic layout (../shared/data/ml-100k), label =
- *   rating >= 4, Animation/Children's movies the target domain; split by time: the last
- *   `testFraction` of target events (by timestamp) are the eval set.
+ * - `file`: any event log a dataset config describes (`config`: its path from the repository root;
+ *   packages/data README "Dataset configs"); train/eval are the config's train/test split;
+ * - `ml-100k`: the dataset config datasets/ml-100k.json (MovieLens 100K, label = rating >= 4,
+ *   Animation/Children's movies the target domain, the last `testFraction` of target events by
+ *   timestamp the eval set); it gives the samples the former hand-written reader gave, row for row
+ *   (packages/data/test/dataset.test.ts).
  * Vocabulary sizes come from the data, so config.model holds only the architecture.
  */
 import {
@@ -12,14 +15,14 @@ import {
   sequenceLength,
 } from '@lctr/spec';
 import {
-  type EventLog, type EventLogMeta, type SampleSource, type WorldConfig, SMALL_WORLD_CONFIG, buildSampleIndex, createSampleSource, generateWorld, readMovieLens,
+  type EventLog, type EventLogMeta, type SampleSource, type WorldConfig, SMALL_WORLD_CONFIG, createSampleSource, generateWorld, loadDataset, readDatasetConfig,
 } from '@lctr/data';
 import { resolve } from 'node:path';
-import { checkSection } from './config.ts';
+import { ConfigError, checkSection } from './config.ts';
 import { registerTrainModel } from './models.ts';
 
 export interface DataConfig extends Record<string, unknown> {
-  dataset: 'synthetic' | 'ml-100k';
+  dataset: 'synthetic' | 'ml-100k' | 'file';
   /** synthetic: 'small' (500 users) or 'default' (SPEC sizes, 10,000 users) */
   world: 'small' | 'default';
   worldSeed: number;
@@ -27,12 +30,17 @@ export interface DataConfig extends Record<string, unknown> {
   worldUsers: number;
   /** synthetic: one category id per topic in both domains (else separate id ranges per domain) */
   sharedCategories: boolean;
-  /** ml-100k: folder of the atomic files */
+  /** ml-100k: folder of the atomic files (only the default: the files are named in datasets/ml-100k.json) */
   dir: string;
-  /** ml-100k: share of target events (latest by time) held out for eval */
+  /** ml-100k: share of target events (latest by time) held out for eval (overrides the dataset config's split) */
   testFraction: number;
+  /** file: the dataset config, relative to the repository root */
+  config: string;
 }
-const DATA_DEFAULTS: DataConfig = { dataset: 'synthetic', world: 'small', worldSeed: 1, worldUsers: 0, sharedCategories: false, dir: '../shared/data/ml-100k', testFraction: 0.2 };
+const ML100K_CONFIG = 'datasets/ml-100k.json';
+const DATA_DEFAULTS: DataConfig = {
+  dataset: 'synthetic', world: 'small', worldSeed: 1, worldUsers: 0, sharedCategories: false, dir: '../shared/data/ml-100k', testFraction: 0.2, config: ML100K_CONFIG,
+};
 
 const REPO_ROOT = resolve(import.meta.dirname, '../../..');
 
@@ -40,10 +48,15 @@ interface Prepared { log: EventLog; train: Int32Array; eval: Int32Array; truePro
 const cache = new Map<string, Promise<Prepared>>();
 
 export function dataConfig(data: Readonly<Record<string, unknown>>, where: string): DataConfig {
-  return checkSection<DataConfig>(data, {
-    dataset: { kind: 'string', oneOf: ['synthetic', 'ml-100k'] }, world: { kind: 'string', oneOf: ['small', 'default'] },
+  const d = checkSection<DataConfig>(data, {
+    dataset: { kind: 'string', oneOf: ['synthetic', 'ml-100k', 'file'] }, world: { kind: 'string', oneOf: ['small', 'default'] },
     worldSeed: { kind: 'int', min: 0, max: 4294967295 }, worldUsers: { kind: 'int', min: 0 }, sharedCategories: { kind: 'bool' }, dir: { kind: 'text' }, testFraction: { kind: 'number', gt: 0, lt: 1 },
+    config: { kind: 'text' },
   }, { ...DATA_DEFAULTS }, 'config.data', where);
+  if (d.dataset === 'ml-100k' && resolve(REPO_ROOT, d.dir) !== resolve(REPO_ROOT, DATA_DEFAULTS.dir)) {
+    throw new ConfigError([`${where}: config.data.dir: expected ${JSON.stringify(DATA_DEFAULTS.dir)} (ml-100k reads the files ${ML100K_CONFIG} names; for other files write a dataset config and use "dataset": "file"), got ${JSON.stringify(d.dir)}`]);
+  }
+  return d;
 }
 
 /** Load (once per process) the event log and its train/eval sample index. */
@@ -57,13 +70,11 @@ export function prepareData(d: DataConfig): Promise<Prepared> {
         const world = generateWorld({ ...base, sharedCategories: d.sharedCategories, ...(d.worldUsers > 0 ? { users: d.worldUsers } : {}) }, d.worldSeed);
         return { log: world.log, train: world.train, eval: world.test, trueProbability: world.trueProbability };
       }
-      // a relative folder is taken from the repository root, so the CLI works from any directory
-      const { log } = await readMovieLens(resolve(REPO_ROOT, d.dir));
-      const times: number[] = [];
-      for (let i = 0; i < log.size; i++) if (log.domain[i] === 0) times.push(log.timestamp[i]!);
-      times.sort((a, b) => a - b);
-      const cut = times[Math.floor(times.length * (1 - d.testFraction))]!;
-      return { log, train: buildSampleIndex(log, { to: cut }), eval: buildSampleIndex(log, { from: cut }) };
+      // a relative path is taken from the repository root, so the CLI works from any directory
+      const loaded = readDatasetConfig(resolve(REPO_ROOT, d.dataset === 'ml-100k' ? ML100K_CONFIG : d.config));
+      const config = d.dataset === 'ml-100k' ? { ...loaded.config, split: { testFraction: d.testFraction } } : loaded.config;
+      const ds = await loadDataset({ ...loaded, config });
+      return { log: ds.log, train: ds.train, eval: ds.test };
     })();
     cache.set(key, p);
   }

@@ -2,10 +2,10 @@
  * Streaming CSV / TSV: a small RFC 4180 state machine fed chunk by chunk from fs.createReadStream.
  * Quoted fields may hold delimiters, doubled quotes and line breaks; a record may span chunks.
  * Deviations from RFC 4180, all lenient: LF or CRLF (or lone CR) line ends, blank lines are skipped,
- * a quote inside an unquoted field is literal, a UTF-8 byte-order mark is dropped.
+ * a quote inside an unquoted field is literal, a UTF-8 byte-order mark is dropped. Invalid UTF-8 is
+ * an error naming the line (never replaced by U+FFFD).
  */
 import { createReadStream, statSync } from 'node:fs';
-import { StringDecoder } from 'node:string_decoder';
 import { type Cell, type ProgressCallback, ReaderError, type Table, type TableBatch } from './table.ts';
 
 export interface CsvRecord {
@@ -137,6 +137,8 @@ export interface CsvOptions {
   atomicHeader?: boolean;
   /** bytes per read (default 1 MiB); progress is reported once per chunk */
   chunkBytes?: number;
+  /** the column names of a file without a header line (the Taobao UserBehavior layout); its first line is then data */
+  header?: readonly string[];
 }
 
 const TSV_EXT = /\.(tsv|tab|inter|item|user)$/i;
@@ -151,8 +153,22 @@ export function openCsv(path: string, options: CsvOptions = {}): Table {
   let skip = 0;                          // records of `pending` already taken (the header)
   let source: AsyncIterator<Buffer> | undefined;
   let bytes = 0, totalBytes = 0, ended = false;
-  const decoder = new StringDecoder('utf8');
+  // fatal: a byte sequence that is not UTF-8 must fail, not turn silently into U+FFFD
+  const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+  let newlines = 0;                      // '\n' bytes in the chunks decoded so far (line numbers of encoding errors)
   let first = true;
+  const decode = (chunk: Uint8Array | undefined): string => {
+    try {
+      return chunk ? decoder.decode(chunk, { stream: true }) : decoder.decode();
+    } catch {
+      const at = chunk ? firstInvalidUtf8(chunk) : 0;
+      const c = chunk ?? new Uint8Array(0);
+      let line = newlines + 1;
+      for (let i = 0; i < at; i++) if (c[i] === 10) line++;
+      const what = at < c.length ? `byte 0x${c[at]!.toString(16).padStart(2, '0')} at file offset ${bytes - c.length + at}` : 'the file ends inside a multi-byte character';
+      throw new ReaderError(`${path}:${line}: invalid UTF-8 (${what}); the file must be UTF-8 encoded`);
+    }
+  };
 
   /** read one more chunk into `pending`; false at end of file */
   const pull = async (): Promise<boolean> => {
@@ -163,7 +179,11 @@ export function openCsv(path: string, options: CsvOptions = {}): Table {
     }
     const next = await source.next();
     let text: string;
-    if (next.done) { ended = true; text = decoder.end(); } else { bytes += next.value.length; text = decoder.write(next.value); }
+    if (next.done) { ended = true; text = decode(undefined); } else {
+      bytes += next.value.length;
+      text = decode(next.value);
+      for (let i = next.value.indexOf(10); i >= 0; i = next.value.indexOf(10, i + 1)) newlines++;
+    }
     if (first && text.length) { first = false; if (text.charCodeAt(0) === 0xfeff) text = text.slice(1); }
     parser.feed(text, ended, pending);
     return true;
@@ -174,6 +194,15 @@ export function openCsv(path: string, options: CsvOptions = {}): Table {
     headerWhere: `${path}:1`,
     async open() {
       if (header) return header;
+      if (options.header) {
+        header = options.header.map((h) => h.trim());
+        const seen = new Set<string>();
+        for (const name of header) {
+          if (seen.has(name)) throw new ReaderError(`${path}: duplicate column '${name}' in the given header`);
+          seen.add(name);
+        }
+        return header;
+      }
       while (pending.ends.length === 0 && await pull()) { /* until the header record is complete */ }
       if (pending.ends.length === 0) throw new ReaderError(`${path}: empty file (no header line)`);
       const h = pending.fields.slice(0, pending.ends[0]);
@@ -222,4 +251,38 @@ function csvBatch(path: string, recs: CsvRecords, first: number, width: number):
     cell: (r: number, c: number): Cell => fields[base + r * width + c],
     where: (r: number) => `${path}:${lines[first + r]}`,
   };
+}
+
+/**
+ * Index of the first byte of `b` that does not continue valid UTF-8 (b.length if none). Up to three
+ * continuation bytes at the start are taken to complete a character begun in the previous chunk.
+ */
+export function firstInvalidUtf8(b: Uint8Array): number {
+  const n = b.length;
+  let i = 0;
+  while (i < 3 && i < n && (b[i]! & 0xc0) === 0x80) i++;
+  while (i < n) {
+    const c = b[i]!;
+    if (c < 0x80) { i++; continue; }
+    let need: number, lo = 0x80, hi = 0xbf;
+    if (c >= 0xc2 && c <= 0xdf) need = 1;
+    else if (c >= 0xe0 && c <= 0xef) { need = 2; if (c === 0xe0) lo = 0xa0; if (c === 0xed) hi = 0x9f; }
+    else if (c >= 0xf0 && c <= 0xf4) { need = 3; if (c === 0xf0) lo = 0x90; if (c === 0xf4) hi = 0x8f; }
+    else return i;
+    if (i + need >= n) return allContinuations(b, i + 1, n, lo, hi) ? n : i;   // cut by the chunk's end
+    const b1 = b[i + 1]!;
+    if (b1 < lo || b1 > hi) return i;
+    for (let k = 2; k <= need; k++) if ((b[i + k]! & 0xc0) !== 0x80) return i;
+    i += need + 1;
+  }
+  return n;
+}
+
+/** a character cut by the chunk's end: every byte present is a valid continuation */
+function allContinuations(b: Uint8Array, from: number, n: number, lo: number, hi: number): boolean {
+  for (let k = from; k < n; k++) {
+    const x = b[k]!;
+    if (k === from ? x < lo || x > hi : (x & 0xc0) !== 0x80) return false;
+  }
+  return true;
 }

@@ -83,6 +83,12 @@ export interface AddOptions {
   readonly unknownIds?: UnknownIds;
   /** rows for which it returns false are skipped (counted in `skipped`) */
   readonly filter?: (row: Row) => boolean;
+  /**
+   * A row whose cells are bad (unparseable number, missing field, unknown closed value ...) is passed
+   * here and skipped (counted in `refused`) instead of failing the read; the callback may throw to
+   * stop (a dataset's `maxBadRows`). Errors of the file itself (field count, encoding) still fail.
+   */
+  readonly onBadRow?: (error: ReaderError, where: string) => void;
 }
 
 export interface AddReport {
@@ -93,6 +99,8 @@ export interface AddReport {
   readonly taken: number;
   /** rows skipped by `filter` or by the 'skip' policy */
   readonly skipped: number;
+  /** bad rows passed to `onBadRow` and skipped (absent without `onBadRow`) */
+  readonly refused?: number;
 }
 
 export interface ReadResult {
@@ -223,7 +231,8 @@ export class EventReader {
     const ctxNew: (string | undefined)[] = new Array(this.context.length);
     let lastTs = -Infinity, lastWhere = '';
     let lastByUser = new Float64Array(0);
-    let rows = 0, taken = 0, skipped = 0;
+    let rows = 0, taken = 0, skipped = 0, refused = 0;
+    const onBadRow = options.onBadRow;
 
     const unknown = (policy: UnknownIdPolicy, what: string, raw: string, desc: string): boolean => {
       if (policy === 'error') row.fail(`unknown ${what} '${raw}' (${desc}): not in the vocabulary`);
@@ -234,70 +243,77 @@ export class EventReader {
       row.batch = batch;
       for (let r = 0; r < batch.length; r++) {
         row.r = r; rows++;
-        if (options.filter && !options.filter(row)) { skipped++; continue; }
-        // look everything up first, add to vocabularies only when the row is taken
-        const rawUser = cellText(userOf(row));
-        if (rawUser === '') row.fail(`missing user id (${userDesc})`);
-        const u0 = this.users.get(rawUser);
-        if (u0 === undefined && unknown(pol.users, 'user id', rawUser, userDesc)) { skipped++; continue; }
-        const d = domainOf(row);
-        const items = this.items[d];
-        const rawItem = cellText(itemOf(row));
-        if (rawItem === '') row.fail(`missing item id (${itemDesc})`);
-        const i0 = items.get(rawItem);
-        if (i0 === undefined && unknown(pol.items, `${d === TARGET ? 'target' : 'source'} item id`, rawItem, itemDesc)) { skipped++; continue; }
-        let rawCat = '', c0: number | undefined = 0;
-        if (catOf) {
-          rawCat = cellText(catOf(row));
-          if (rawCat === '') row.fail(`missing category (${catDesc})`);
-          c0 = this.categories.get(rawCat);
-          if (c0 === undefined && unknown(pol.categories, 'category', rawCat, catDesc)) { skipped++; continue; }
-        }
-        const ts = timeOf(row);
-        if (ts === undefined) row.fail(`missing timestamp (${tsDesc})`);
-        const label = labelOf(row);
-        let skip = false;
-        for (let k = 0; k < ctxOf.length; k++) {
-          const src = ctxOf[k];
-          ctxNew[k] = undefined;
-          if (!src) { ctxIds[k] = 0; continue; }
-          const f = this.context[k]!;
-          const cell = src.get(row);
-          if (f.buckets) {
-            const v = parseNumber(cell, row.where, src.what);
-            ctxIds[k] = v === undefined ? 0 : f.bucket(v);
-            continue;
+        try {
+          if (options.filter && !options.filter(row)) { skipped++; continue; }
+          // look everything up first, add to vocabularies only when the row is taken
+          const rawUser = cellText(userOf(row));
+          if (rawUser === '') row.fail(`missing user id (${userDesc})`);
+          const u0 = this.users.get(rawUser);
+          if (u0 === undefined && unknown(pol.users, 'user id', rawUser, userDesc)) { skipped++; continue; }
+          const d = domainOf(row);
+          const items = this.items[d];
+          const rawItem = cellText(itemOf(row));
+          if (rawItem === '') row.fail(`missing item id (${itemDesc})`);
+          const i0 = items.get(rawItem);
+          if (i0 === undefined && unknown(pol.items, `${d === TARGET ? 'target' : 'source'} item id`, rawItem, itemDesc)) { skipped++; continue; }
+          let rawCat = '', c0: number | undefined = 0;
+          if (catOf) {
+            rawCat = cellText(catOf(row));
+            if (rawCat === '') row.fail(`missing category (${catDesc})`);
+            c0 = this.categories.get(rawCat);
+            if (c0 === undefined && unknown(pol.categories, 'category', rawCat, catDesc)) { skipped++; continue; }
           }
-          const text = cellText(cell);
-          if (text === '') { ctxIds[k] = 0; continue; }
-          const id = f.vocab!.get(text);
-          if (id !== undefined) { ctxIds[k] = id + 1; continue; }
-          if (f.closed) row.fail(`unknown value '${text}' for context '${f.name}' (${src.desc}); known values: ${f.vocab!.values.join(', ')}`);
-          if (unknown(pol.values, `value for context '${f.name}'`, text, src.desc)) { skip = true; break; }
-          ctxNew[k] = text;
+          const ts = timeOf(row);
+          if (ts === undefined) row.fail(`missing timestamp (${tsDesc})`);
+          const label = labelOf(row);
+          let skip = false;
+          for (let k = 0; k < ctxOf.length; k++) {
+            const src = ctxOf[k];
+            ctxNew[k] = undefined;
+            if (!src) { ctxIds[k] = 0; continue; }
+            const f = this.context[k]!;
+            const cell = src.get(row);
+            if (f.buckets) {
+              const v = parseNumber(cell, row.where, src.what);
+              ctxIds[k] = v === undefined ? 0 : f.bucket(v);
+              continue;
+            }
+            const text = cellText(cell);
+            if (text === '') { ctxIds[k] = 0; continue; }
+            const id = f.vocab!.get(text);
+            if (id !== undefined) { ctxIds[k] = id + 1; continue; }
+            if (f.closed) row.fail(`unknown value '${text}' for context '${f.name}' (${src.desc}); known values: ${f.vocab!.values.join(', ')}`);
+            if (unknown(pol.values, `value for context '${f.name}'`, text, src.desc)) { skip = true; break; }
+            ctxNew[k] = text;
+          }
+          if (skip) { skipped++; continue; }
+          if (options.requireSorted === 'file') {
+            if (ts < lastTs) row.fail(`timestamp ${ts} is earlier than ${lastTs} on the previous row (${lastWhere}); this input must be sorted by time (requireSorted: 'file')`);
+            lastTs = ts; lastWhere = row.where;
+          }
+          // commit
+          const u = u0 ?? this.users.add(rawUser);
+          if (options.requireSorted === 'user') {
+            if (u >= lastByUser.length) { const b = new Float64Array(Math.max(1024, 2 * u + 2)).fill(-Infinity); b.set(lastByUser); lastByUser = b; }
+            if (ts < lastByUser[u]!) row.fail(`timestamp ${ts} is earlier than ${lastByUser[u]}, the previous event of user '${rawUser}'; this input must be sorted by time within each user (requireSorted: 'user')`);
+            lastByUser[u] = ts;
+          }
+          const i = ev.reserve();
+          ev.user[i] = u;
+          ev.item[i] = i0 ?? items.add(rawItem);
+          ev.category[i] = c0 ?? this.categories.add(rawCat);
+          ev.domain[i] = d; ev.timestamp[i] = ts; ev.label[i] = label;
+          for (let k = 0; k < ctxIds.length; k++) ev.context[k]![i] = ctxNew[k] === undefined ? ctxIds[k]! : this.context[k]!.vocab!.add(ctxNew[k]!) + 1;
+          taken++;
+        } catch (e) {
+          // every check above runs before the commit, so a refused row leaves no trace in the vocabularies or columns
+          if (!onBadRow || !(e instanceof ReaderError)) throw e;
+          refused++;
+          onBadRow(e, row.where);
         }
-        if (skip) { skipped++; continue; }
-        if (options.requireSorted === 'file') {
-          if (ts < lastTs) row.fail(`timestamp ${ts} is earlier than ${lastTs} on the previous row (${lastWhere}); this input must be sorted by time (requireSorted: 'file')`);
-          lastTs = ts; lastWhere = row.where;
-        }
-        // commit
-        const u = u0 ?? this.users.add(rawUser);
-        if (options.requireSorted === 'user') {
-          if (u >= lastByUser.length) { const b = new Float64Array(Math.max(1024, 2 * u + 2)).fill(-Infinity); b.set(lastByUser); lastByUser = b; }
-          if (ts < lastByUser[u]!) row.fail(`timestamp ${ts} is earlier than ${lastByUser[u]}, the previous event of user '${rawUser}'; this input must be sorted by time within each user (requireSorted: 'user')`);
-          lastByUser[u] = ts;
-        }
-        const i = ev.reserve();
-        ev.user[i] = u;
-        ev.item[i] = i0 ?? items.add(rawItem);
-        ev.category[i] = c0 ?? this.categories.add(rawCat);
-        ev.domain[i] = d; ev.timestamp[i] = ts; ev.label[i] = label;
-        for (let k = 0; k < ctxIds.length; k++) ev.context[k]![i] = ctxNew[k] === undefined ? ctxIds[k]! : this.context[k]!.vocab!.add(ctxNew[k]!) + 1;
-        taken++;
       }
     }
-    const report = { file: table.file, rows, taken, skipped };
+    const report = { file: table.file, rows, taken, skipped, ...(onBadRow ? { refused } : {}) };
     this.reports.push(report);
     return report;
   }

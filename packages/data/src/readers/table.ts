@@ -58,11 +58,25 @@ export function parseNumber(v: Cell, where: string, what: string): number | unde
     if (!Number.isFinite(v)) throw new ReaderError(`${where}: bad number in ${what}: ${v}`);
     return v;
   }
-  if (typeof v === 'bigint') return Number(v);
+  if (typeof v === 'bigint') {
+    if (v > MAX_EXACT || v < -MAX_EXACT) throw beyondExact(where, what, String(v));
+    return Number(v);
+  }
   if (typeof v === 'boolean') return v ? 1 : 0;
-  if (typeof v === 'string' && NUMBER.test(v)) return Number(v);
+  if (typeof v === 'string' && NUMBER.test(v)) {
+    const x = Number(v);
+    // never store a different value than the file holds: 1e999 is not a number, and an integer past 2^53 would be rounded
+    if (!Number.isFinite(x)) throw new ReaderError(`${where}: bad number in ${what}: '${v}' (out of the float64 range)`);
+    if (!Number.isSafeInteger(x) && INTEGER.test(v)) throw beyondExact(where, what, v);
+    return x;
+  }
   throw new ReaderError(`${where}: bad number in ${what}: '${String(v)}'`);
 }
+
+const INTEGER = /^[+-]?\d+$/;
+const MAX_EXACT = BigInt(Number.MAX_SAFE_INTEGER);
+const beyondExact = (where: string, what: string, text: string): ReaderError =>
+  new ReaderError(`${where}: integer ${text} in ${what} is beyond 2^53 - 1 (${Number.MAX_SAFE_INTEGER}) and cannot be stored exactly; store it as a string id or scale it down`);
 
 /** A cell as an id / vocabulary key: strings as they are, numbers and bigints in decimal ('' when missing). */
 export function cellText(v: Cell): string {

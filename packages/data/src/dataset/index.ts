@@ -1,0 +1,4 @@
+export * from './config.ts';
+export * from './load.ts';
+export * from './inspect.ts';
+export * from './compile.ts';

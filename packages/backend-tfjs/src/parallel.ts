@@ -32,12 +32,13 @@ export interface DataParallelOptions {
 }
 
 /**
- * The worker's boot code: the package is source-only TypeScript, so a worker registers tsx's
- * loader, then imports the worker module (tsx's ESM entry: require.resolve finds the CJS one, whose
- * register() does not load here). Resolved when the first worker starts, so importing this module
- * does not need tsx.
+ * The worker's boot code. Built (dist/*.js, an installed package): import the worker module.
+ * From the sources (TypeScript in the repository): register tsx's loader first, then import it
+ * (tsx's ESM entry: require.resolve finds the CJS one, whose register() does not load here).
+ * Resolved when the first worker starts, so importing this module does not need tsx.
  */
 function workerBoot(): string {
+  if (import.meta.url.endsWith('.js')) return `import(${JSON.stringify(new URL('./parallel-worker.js', import.meta.url).href)})`;
   const tsxApi = pathToFileURL(createRequire(import.meta.url).resolve('tsx/esm/api').replace(/index\.cjs$/, 'index.mjs')).href;
   return `import(${JSON.stringify(tsxApi)}).then((m) => { m.register(); return import(${JSON.stringify(new URL('./parallel-worker.ts', import.meta.url).href)}); })`;
 }

@@ -13,6 +13,8 @@ export interface Subcommand {
 
 /** Subcommands by the words that name them (`data generate` is two words). */
 export const SUBCOMMANDS: Readonly<Record<string, Subcommand>> = {
+  'data inspect': { what: 'what to check first about a dataset config\'s event log', run: async (a) => (await import('@lctr/data/cli')).inspectMain(a) },
+  'data compile': { what: 'write the columnar form training reads (reused when nothing changed)', run: async (a) => (await import('@lctr/data/cli')).compileMain(a) },
   'data generate': { what: 'generate the synthetic world and write it to a folder', run: async (a) => (await import('./commands/gen-synthetic.ts')).main(a) },
   'check-run': { what: "check a finished training run's last eval against a bar", run: async (a) => (await import('./commands/check-run.ts')).main(a) },
   'parity-report': { what: 'every model and op through every backend against ref-cpu, as PARITY.md', run: async (a) => (await import('./commands/parity-report.ts')).main(a) },

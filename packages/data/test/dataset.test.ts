@@ -176,12 +176,12 @@ describe('lctr data (cli main)', () => {
   it('--help prints usage and exits 0 with no side effect; a bad config exits 2 with one line', async () => {
     const h = io();
     expect(await main(['compile', 'nowhere.json', '--help'], h.io)).toBe(0);
-    expect(h.out[0]).toMatch(/^usage: lctr data inspect/);
+    expect(h.out[0]).toMatch(/^usage: lctr data compile/);
     expect(existsSync('out/datasets') && existsSync('nowhere.json')).toBe(false);
     const b = io();
     const cfg = writeJson('bad-key.json', { ...base('tiny.csv'), splits: {} });
     expect(await main(['inspect', cfg, '--quiet'], b.io)).toBe(2);
-    expect(b.err).toEqual([`${cfg}: config.splits: unknown key (expected one of $schema, name, events, items, domain, profile, context, sequences, split, maxBadRows)`]);
+    expect(b.err).toEqual([`lctr data inspect: ${cfg}: config.splits: unknown key (expected one of $schema, name, events, items, domain, profile, context, sequences, split, maxBadRows)`]);
     const u = io();
     expect(await main(['frobnicate', cfg], u.io)).toBe(2);
     expect(u.err[0]!.split('\n')[0]).toBe('lctr data: unknown command "frobnicate" (expected inspect or compile)');

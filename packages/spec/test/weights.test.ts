@@ -93,7 +93,7 @@ describe('safetensors and files', () => {
     const head = Buffer.from('{"a":{"dtype":"F32","shape":[4],"data_offsets":[0,8]}}');
     const buf = new Uint8Array(8 + head.length + 8);
     new DataView(buf.buffer).setBigUint64(0, BigInt(head.length), true); buf.set(head, 8);
-    expect(() => decodeSafetensors(buf, 'w.safetensors')).toThrow("w.safetensors: tensor 'a' F32[4] needs 16 bytes, offsets [0, 8] with 8 data bytes");
+    expect(() => decodeSafetensors(buf, 'w.safetensors')).toThrow("w.safetensors: tensor 'a' F32[4] needs 16 bytes, but its data_offsets [0, 8] span 8");
     new DataView(buf.buffer).setBigUint64(0, 1000n, true);
     expect(() => decodeSafetensors(buf, 'w.safetensors')).toThrow('w.safetensors: header length 1000 runs past the end of the file');
   });

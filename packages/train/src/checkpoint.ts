@@ -3,7 +3,8 @@
  *   weights.safetensors    the parameters (float32), keyed by parameter path
  *   optimizer.safetensors  Adam's m/<path> and v/<path>; step and beta powers in the metadata
  *   graph.json             the training graph (spec JSON)
- *   state.json             step, epoch, config, source size, wall time, sha256 of graph.json
+ *   state.json             step, epoch, config, source size, wall time, and the sha256 of each
+ *                          other file, whole (written last, so it covers what was written)
  * and <outDir>/checkpoints/latest names the newest complete one ("step-<N>").
  *
  * Writing: every file is written atomically (spec's atomicWriteFile: temp file, fsync, rename)
@@ -12,22 +13,34 @@
  * naming a complete checkpoint (or no `latest` at all); leftovers are a temp directory or an
  * unreferenced step directory, both ignored by readers and removed by the next writer.
  *
- * Each safetensors file carries `sha256` (of its tensor data section: everything after the
- * header) in `__metadata__`; state.json carries the sha256 of graph.json. Reading verifies them
- * and fails with the file's path.
+ * Integrity (version 2): state.json carries the sha256 of every other file, whole, header
+ * included: a checksum of the tensor data alone let a changed header (two tensors' offsets
+ * swapped, one shifted) load the wrong bytes. Each safetensors file also carries `sha256` of its
+ * tensor data in `__metadata__` (so a lone copied file still checks its data). Reading validates
+ * every header (spec's readSafetensorsHeader), then that it has the layout this writer gives
+ * (tensors in name order, back to back: a same-size swap is refused with the tensor's name),
+ * then the checksums. Version-1 checkpoints (data checksums only) still load with the same
+ * header and layout checks; what they cannot detect is a changed metadata value or shape, which
+ * the cross-checks with state.json and the graph mostly catch.
+ *
+ * Storage refusals (disk full, read-only, ...) while writing become spec's StorageError
+ * (`cannot write checkpoint <dir>: no space left on the device (ENOSPC)`), with this writer's temp
+ * files removed and `latest` untouched.
  */
 import { createHash } from 'node:crypto';
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import {
-  type FeatureSchema, type Graph, type HostTensor, type Weights, SafetensorsError, atomicWriteFile, checkWeights,
-  decodeSafetensors, encodeSafetensors, formatShape, graphFromJSON, graphToJSON, serializeGraph,
+  type FeatureSchema, type Graph, type HostTensor, type Weights, SafetensorsError, asStorageError, atomicWriteFile, checkWeights,
+  decodeSafetensors, encodeSafetensors, formatShape, graphFromJSON, graphToJSON, readSafetensorsHeader, serializeGraph,
 } from '@lctr/spec';
 import type { AdamState } from '@lctr/backend-tfjs';
 import type { TrainConfig } from './config.ts';
 
 export const CHECKPOINT_FORMAT = 'lctr-checkpoint';
-export const CHECKPOINT_VERSION = 1;
+/** 2: state.json checksums every file whole; 1 (still read): the safetensors data sections only */
+export const CHECKPOINT_VERSION = 2;
+const READABLE_VERSIONS: readonly number[] = [1, 2];
 export const CHECKPOINT_FILES = ['weights.safetensors', 'optimizer.safetensors', 'graph.json', 'state.json'] as const;
 
 export class CheckpointError extends Error {
@@ -36,7 +49,8 @@ export class CheckpointError extends Error {
 
 export interface CheckpointState {
   readonly format: typeof CHECKPOINT_FORMAT;
-  readonly version: typeof CHECKPOINT_VERSION;
+  /** CHECKPOINT_VERSION when written by this trainer; 1 for older checkpoints */
+  readonly version: 1 | 2;
   /** optimizer steps taken */
   readonly step: number;
   /** step / steps per epoch (fractional) */
@@ -52,6 +66,9 @@ export interface CheckpointState {
   readonly config: TrainConfig;
   /** sha256 (hex) of graph.json */
   readonly graphSha256: string;
+  /** sha256 (hex) of weights.safetensors and optimizer.safetensors, whole (version 2 on) */
+  readonly weightsSha256?: string;
+  readonly optimizerSha256?: string;
   /** when it was written (ISO 8601) */
   readonly time: string;
 }
@@ -78,19 +95,32 @@ export function encodeChecked(tensors: ReadonlyMap<string, HostTensor>, metadata
   return encodeSafetensors(tensors, { ...metadata, sha256: digest });
 }
 
-/** Decode and verify the checksum; every error names the file. */
+/**
+ * Decode, check the layout encodeSafetensors gives (tensors in name order, back to back from
+ * byte 0) and verify the data checksum; every error names the file, and a header error the tensor.
+ */
 export function decodeChecked(bytes: Uint8Array, path: string): { tensors: Map<string, HostTensor>; metadata: Record<string, string> } {
+  const corrupt = (msg: string) => new CheckpointError(`corrupt checkpoint file ${path}: ${msg}`);
   let file;
   try {
+    const header = readSafetensorsHeader(bytes, path);
+    let at = 0;
+    for (const e of [...header.entries].sort((a, b) => (a.name < b.name ? -1 : 1))) {
+      const size = e.offsets[1] - e.offsets[0];
+      if (e.offsets[0] !== at) {
+        throw corrupt(`tensor '${e.name}' is at data_offsets [${e.offsets.join(', ')}], where this writer puts it at [${at}, ${at + size}] (tensors in name order, back to back): the header was changed`);
+      }
+      at += size;
+    }
     file = decodeSafetensors(bytes, path);
   } catch (e) {
-    if (e instanceof SafetensorsError) throw new CheckpointError(`corrupt checkpoint file ${path}: ${e.message.slice(path.length + 2)}`);
+    if (e instanceof SafetensorsError) throw corrupt(e.message.slice(path.length + 2));
     throw e;
   }
   const want = file.metadata.sha256;
-  if (typeof want !== 'string') throw new CheckpointError(`corrupt checkpoint file ${path}: no sha256 in the safetensors metadata`);
+  if (typeof want !== 'string') throw corrupt('no sha256 in the safetensors metadata');
   const got = sha256(dataSection(bytes));
-  if (got !== want) throw new CheckpointError(`corrupt checkpoint file ${path}: sha256 of the tensor data is ${got}, the header says ${want}`);
+  if (got !== want) throw corrupt(`sha256 of the tensor data is ${got}, the header says ${want}`);
   return file;
 }
 
@@ -114,15 +144,56 @@ export function listCheckpointSteps(outDir: string): number[] {
     .sort((a, b) => a - b);
 }
 
-/** The directory `latest` names, or undefined when there is no `latest` (no complete checkpoint yet). */
-export function latestCheckpointDir(outDir: string): string | undefined {
+/** The step-<N> name `latest` holds, or undefined when there is no `latest`. */
+function latestName(outDir: string): string | undefined {
   const pointer = join(checkpointsDir(outDir), 'latest');
   if (!existsSync(pointer)) return undefined;
   const text = readFileSync(pointer, 'utf8').trim();
   if (!/^step-\d+$/.test(text)) throw new CheckpointError(`${pointer}: expected 'step-<N>', got ${JSON.stringify(text.slice(0, 60))}`);
+  return text;
+}
+
+/** The directory `latest` names, or undefined when there is no `latest` (no complete checkpoint yet). */
+export function latestCheckpointDir(outDir: string): string | undefined {
+  const text = latestName(outDir);
+  if (text === undefined) return undefined;
   const dir = join(checkpointsDir(outDir), text);
-  if (!existsSync(dir)) throw new CheckpointError(`${pointer} names ${text}, but ${dir} does not exist`);
+  if (!existsSync(dir)) throw new CheckpointError(`${join(checkpointsDir(outDir), 'latest')} names ${text}, but ${dir} does not exist`);
   return dir;
+}
+
+/** A checkpoint a resume passed over, and why (the CheckpointError's message). */
+export interface SkippedCheckpoint {
+  readonly dir: string;
+  readonly reason: string;
+}
+
+/**
+ * What a resume continues from: the checkpoint `latest` names or, when that one is missing or
+ * fails to read and verify, the newest older step-<N> that does (newer unreferenced ones are
+ * leftovers of a killed run and never taken). `checkpoint` is undefined when there is no `latest`
+ * (nothing to resume); when no checkpoint is intact, a CheckpointError lists each with its reason.
+ */
+export function newestIntactCheckpoint(outDir: string): { checkpoint?: Checkpoint; skipped: SkippedCheckpoint[] } {
+  const name = latestName(outDir);
+  if (name === undefined) return { skipped: [] };
+  const root = checkpointsDir(outDir);
+  const latestStep = Number(name.slice('step-'.length));
+  const steps = listCheckpointSteps(outDir).filter((s) => s <= latestStep).reverse();
+  const skipped: SkippedCheckpoint[] = [];
+  if (steps[0] !== latestStep) skipped.push({ dir: join(root, name), reason: `${join(root, name)} does not exist (checkpoints/latest names it)` });
+  for (const s of steps) {
+    const dir = join(root, stepDirName(s));
+    try {
+      const checkpoint = readCheckpoint(dir);
+      if (checkpoint.state.step !== s) throw new CheckpointError(`${join(dir, 'state.json')} says step ${checkpoint.state.step}`);
+      return { checkpoint, skipped };
+    } catch (e) {
+      if (!(e instanceof CheckpointError)) throw e;
+      skipped.push({ dir, reason: e.message });
+    }
+  }
+  throw new CheckpointError(`no intact checkpoint to resume from in ${root}:\n  ${skipped.map((k) => `${basename(k.dir)}: ${k.reason}`).join('\n  ')}`);
 }
 
 export interface WriteCheckpointArgs {
@@ -140,48 +211,89 @@ export interface WriteCheckpointArgs {
 
 /**
  * Write step-<N> completely, then point `latest` at it, then keep only the newest `keep`
- * checkpoints. Returns the checkpoint directory.
+ * checkpoints. Returns the checkpoint directory. A storage refusal (ENOSPC, EROFS, ...) throws
+ * spec's StorageError naming step-<N>, after removing this writer's temp directory (and step-<N>
+ * itself when `latest` could not be moved to it): `latest` and the checkpoints it names stay as
+ * they were.
  */
 export function writeCheckpoint(outDir: string, a: WriteCheckpointArgs, keep: number): string {
   const root = checkpointsDir(outDir);
-  mkdirSync(root, { recursive: true });
   const name = stepDirName(a.step);
+  const final = join(root, name);
+  const tmp = join(root, `.${name}.tmp-${process.pid}`);
+  const refused = (e: unknown) => asStorageError(e, 'write checkpoint', final) ?? e;
+  try {
+    mkdirSync(root, { recursive: true });
+  } catch (e) {
+    throw refused(e);
+  }
   const current = latestCheckpointDir(outDir);
-  if (current !== undefined && current === join(root, name)) {
+  if (current !== undefined && current === final) {
     throw new CheckpointError(`refusing to overwrite ${current}: checkpoints/latest names it`);
   }
-  const tmp = join(root, `.${name}.tmp-${process.pid}`);
-  rmSync(tmp, { recursive: true, force: true });
-  mkdirSync(tmp);
-
-  atomicWriteFile(join(tmp, 'weights.safetensors'), encodeChecked(a.weights as ReadonlyMap<string, HostTensor>, {
-    format: `${CHECKPOINT_FORMAT}/weights`, graph: a.graph.name, step: String(a.step),
-  }));
-  const moments = new Map<string, HostTensor>();
-  for (const [k, t] of a.optimizer.m) moments.set(`m/${k}`, t);
-  for (const [k, t] of a.optimizer.v) moments.set(`v/${k}`, t);
-  atomicWriteFile(join(tmp, 'optimizer.safetensors'), encodeChecked(moments, {
-    format: `${CHECKPOINT_FORMAT}/adam`, step: String(a.optimizer.step),
-    beta1Power: String(a.optimizer.beta1Power), beta2Power: String(a.optimizer.beta2Power),
-  }));
-  const graphText = serializeGraph(a.graph) + '\n';
-  atomicWriteFile(join(tmp, 'graph.json'), graphText);
-  const state: CheckpointState = {
-    format: CHECKPOINT_FORMAT, version: CHECKPOINT_VERSION, step: a.step, epoch: a.epoch, samples: a.samples,
-    wallSeconds: a.wallSeconds, backend: a.backend, trainSize: a.trainSize, config: a.config,
-    graphSha256: sha256(Buffer.from(graphText, 'utf8')), time: new Date().toISOString(),
-  };
-  atomicWriteFile(join(tmp, 'state.json'), JSON.stringify(state, null, 1) + '\n');
-  fsyncDir(tmp);
-
-  const final = join(root, name);
-  rmSync(final, { recursive: true, force: true }); // an unreferenced leftover of a killed run
-  renameSync(tmp, final);
-  fsyncDir(root);
-  atomicWriteFile(join(root, 'latest'), `${name}\n`);
+  try {
+    rmSync(tmp, { recursive: true, force: true });
+    mkdirSync(tmp);
+    const weightBytes = encodeChecked(a.weights as ReadonlyMap<string, HostTensor>, {
+      format: `${CHECKPOINT_FORMAT}/weights`, graph: a.graph.name, step: String(a.step),
+    });
+    atomicWriteFile(join(tmp, 'weights.safetensors'), weightBytes);
+    const moments = new Map<string, HostTensor>();
+    for (const [k, t] of a.optimizer.m) moments.set(`m/${k}`, t);
+    for (const [k, t] of a.optimizer.v) moments.set(`v/${k}`, t);
+    const optBytes = encodeChecked(moments, {
+      format: `${CHECKPOINT_FORMAT}/adam`, step: String(a.optimizer.step),
+      beta1Power: String(a.optimizer.beta1Power), beta2Power: String(a.optimizer.beta2Power),
+    });
+    atomicWriteFile(join(tmp, 'optimizer.safetensors'), optBytes);
+    const graphText = serializeGraph(a.graph) + '\n';
+    atomicWriteFile(join(tmp, 'graph.json'), graphText);
+    const state: CheckpointState = {
+      format: CHECKPOINT_FORMAT, version: CHECKPOINT_VERSION, step: a.step, epoch: a.epoch, samples: a.samples,
+      wallSeconds: a.wallSeconds, backend: a.backend, trainSize: a.trainSize, config: a.config,
+      graphSha256: sha256(Buffer.from(graphText, 'utf8')), weightsSha256: sha256(weightBytes), optimizerSha256: sha256(optBytes),
+      time: new Date().toISOString(),
+    };
+    atomicWriteFile(join(tmp, 'state.json'), JSON.stringify(state, null, 1) + '\n');
+    fsyncDir(tmp);
+    rmSync(final, { recursive: true, force: true }); // an unreferenced leftover of a killed run
+    renameSync(tmp, final);
+  } catch (e) {
+    rmSync(tmp, { recursive: true, force: true });
+    throw refused(e);
+  }
+  try {
+    fsyncDir(root);
+    replaceLatest(root, name);
+  } catch (e) {
+    // latest still names the previous checkpoint (its replacement is atomic): drop the unreferenced one
+    rmSync(final, { recursive: true, force: true });
+    throw refused(e);
+  }
   fsyncDir(root);
   pruneCheckpoints(outDir, keep, a.step);
   return final;
+}
+
+/** Replace `latest` atomically; when that fails, `latest` is unchanged and its temp file removed. */
+function replaceLatest(root: string, name: string): void {
+  try {
+    atomicWriteFile(join(root, 'latest'), `${name}\n`);
+  } catch (e) {
+    for (const n of readdirSync(root)) if (n.startsWith(`.latest.tmp-${process.pid}-`)) rmSync(join(root, n), { force: true });
+    throw e;
+  }
+}
+
+/** Point `latest` at step-<N> (a resume that fell back to an older checkpoint); durable once this returns. */
+export function pointLatestAt(outDir: string, step: number): void {
+  const root = checkpointsDir(outDir);
+  try {
+    replaceLatest(root, stepDirName(step));
+    fsyncDir(root);
+  } catch (e) {
+    throw asStorageError(e, 'update', join(root, 'latest')) ?? e;
+  }
 }
 
 /** Keep the `keep` newest checkpoints up to `latestStep`; remove older ones, newer unreferenced ones, temp directories and temp files of `latest`. */
@@ -215,7 +327,13 @@ export function readCheckpoint(dir: string): Checkpoint {
   if (state === null || typeof state !== 'object' || state.format !== CHECKPOINT_FORMAT) {
     throw new CheckpointError(`${statePath}: not an lctr checkpoint state (format ${JSON.stringify((state as { format?: unknown } | null)?.format)})`);
   }
-  if (state.version !== CHECKPOINT_VERSION) throw new CheckpointError(`${statePath}: checkpoint version ${state.version}; this trainer reads version ${CHECKPOINT_VERSION}`);
+  if (!READABLE_VERSIONS.includes(state.version)) throw new CheckpointError(`${statePath}: checkpoint version ${state.version}; this trainer reads versions ${READABLE_VERSIONS.join(' and ')}`);
+  /** version 2: the whole file against state.json, last: the checks before it name the tensor or parameter */
+  const checkWhole = (path: string, bytes: Uint8Array, want: string | undefined) => {
+    if (state.version < 2) return;
+    const got = sha256(bytes);
+    if (got !== want) throw new CheckpointError(`corrupt checkpoint file ${path}: sha256 is ${got}, ${statePath} says ${want ?? '(no checksum)'}`);
+  };
   if (!Number.isInteger(state.step) || state.step < 0) throw new CheckpointError(`${statePath}: step must be a non-negative integer, got ${JSON.stringify(state.step)}`);
 
   const graphPath = join(dir, 'graph.json');
@@ -225,7 +343,8 @@ export function readCheckpoint(dir: string): Checkpoint {
   const graph = graphFromJSON(Buffer.from(graphBytes).toString('utf8'), graphPath);
 
   const weightsPath = join(dir, 'weights.safetensors');
-  const wf = decodeChecked(readBytes(weightsPath), weightsPath);
+  const weightBytes = readBytes(weightsPath);
+  const wf = decodeChecked(weightBytes, weightsPath);
   const weights = new Map<string, HostTensor<'float32'>>();
   for (const [k, t] of wf.tensors) {
     if (t.dtype !== 'float32') throw new CheckpointError(`${weightsPath}: tensor '${k}' is ${t.dtype}; weights must be float32`);
@@ -237,9 +356,11 @@ export function readCheckpoint(dir: string): Checkpoint {
     throw new CheckpointError(`${weightsPath}: ${(e as Error).message}`);
   }
   if (wf.metadata.step !== String(state.step)) throw new CheckpointError(`${weightsPath}: written at step ${wf.metadata.step}, ${statePath} says step ${state.step}`);
+  checkWhole(weightsPath, weightBytes, state.weightsSha256);
 
   const optPath = join(dir, 'optimizer.safetensors');
-  const of = decodeChecked(readBytes(optPath), optPath);
+  const optBytes = readBytes(optPath);
+  const of = decodeChecked(optBytes, optPath);
   const num = (k: string): number => {
     const s = of.metadata[k];
     const v = s === undefined ? NaN : Number(s);
@@ -265,6 +386,7 @@ export function readCheckpoint(dir: string): Checkpoint {
     }
   }
   const optimizer: AdamState = { step: optStep, beta1Power: num('beta1Power'), beta2Power: num('beta2Power'), m, v };
+  checkWhole(optPath, optBytes, state.optimizerSha256);
   return { dir, state, graph, weights, optimizer };
 }
 

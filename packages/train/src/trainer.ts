@@ -15,7 +15,7 @@ import { type FeatureSchema, type Graph, type HostTensor, atomicWriteFile, forma
 import { Adam, type AdamState, DataParallel, type TfjsModel, compileTfjs } from '@lctr/backend-tfjs';
 import { type TrainConfig, totalSteps } from './config.ts';
 import {
-  type Checkpoint, CheckpointError, checkSameGraph, latestCheckpointDir, pruneCheckpoints, readCheckpoint, writeCheckpoint,
+  type Checkpoint, CheckpointError, checkSameGraph, latestCheckpointDir, newestIntactCheckpoint, pointLatestAt, pruneCheckpoints, writeCheckpoint,
 } from './checkpoint.ts';
 import { BatchOrder } from './order.ts';
 import type { TrainProgress } from './progress.ts';
@@ -262,10 +262,15 @@ export async function train<S extends FeatureSchema>(opts: TrainOptions<S>): Pro
   const metricsPath = join(outDir, METRICS_FILE);
 
   let ckpt: Checkpoint | undefined;
+  let fellBack = false;
   if (opts.resume) {
-    const dir = latestCheckpointDir(outDir);
-    if (dir) {
-      ckpt = readCheckpoint(dir);
+    // a corrupt latest is passed over for the newest intact older checkpoint, saying why
+    const found = newestIntactCheckpoint(outDir);
+    for (const s of found.skipped) log(`skipped checkpoint ${s.dir}: ${s.reason}`);
+    fellBack = found.skipped.length > 0;
+    if (found.checkpoint) {
+      ckpt = found.checkpoint;
+      const dir = ckpt.dir;
       checkSameGraph(ckpt.graph, graph, dir);
       checkResumableConfig(ckpt.state.config, config, dir);
       if (ckpt.state.trainSize !== opts.train.size) {
@@ -283,6 +288,8 @@ export async function train<S extends FeatureSchema>(opts: TrainOptions<S>): Pro
   const startStep = ckpt?.state.step ?? 0;
   if (opts.resume) {
     trimMetrics(metricsPath, startStep);
+    // after a fallback, latest names the checkpoint resumed from; the skipped newer ones go with the leftovers
+    if (fellBack && ckpt) pointLatestAt(outDir, startStep);
     pruneCheckpoints(outDir, Infinity, startStep); // drops unreferenced leftovers of a killed run
   }
 

@@ -15,10 +15,8 @@
  *   On other backends (tfjs-node) tfjs' own kernels are used.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { sameShape } from '@lctr/spec';
 
-function sameShape(a: readonly number[], b: readonly number[]): boolean {
-  return a.length === b.length && a.every((d, i) => d === b[i]);
-}
 
 /** x broadcast to shape (numpy rules), without Tile. */
 export function broadcastTo(x: tf.Tensor, shape: readonly number[]): tf.Tensor {

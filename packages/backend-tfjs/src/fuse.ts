@@ -9,10 +9,9 @@
  * backends the kernel runs the gathers and the concat as before.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { type Graph, type NodeDecl, type OpName, type ValueInfo, valueInfo } from '@lctr/spec';
+import { type Graph, type NodeDecl, type OpName, type ValueInfo, sizeOf as prod, valueInfo } from '@lctr/spec';
 import { type RowGroups, gatherConcat, scatterColumnsAdd } from './fast.ts';
-import { type KernelContext, type TfjsKernel, checkIndexRange } from './kernels.ts';
-import type { CompiledNode } from './model.ts';
+import { type CompiledNode, type KernelContext, type TfjsKernel, checkIndexRange } from './kernels.ts';
 
 interface Part {
   /** 'gather': a table [rows, w] at ids of any shape; 'along': x [lead.., n, w] at idx [lead.., k] along `axis` */
@@ -23,7 +22,6 @@ interface Part {
   readonly checkIndices: boolean;
 }
 
-const prod = (s: readonly number[]) => s.reduce((p, d) => p * d, 1);
 
 /** The part's source as rows [R, w], its ids as [rows] and its row groups. */
 function partRows(part: Part, x: tf.Tensor, idx: tf.Tensor, rows: number, ctx: KernelContext): { source: tf.Tensor2D; ids: tf.Tensor1D; groups: RowGroups; sourceRows: number; width: number } {

@@ -7,11 +7,24 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import {
-  type DimBindings, type NodeDecl, type OpAttrs, type OpName, type ValueInfo, InputError, formatShape,
+  type DimBindings, type NodeDecl, type OpAttrs, type OpName, type ValueInfo, InputError, formatShape, sameShape, sizeOf as prod,
 } from '@lctr/spec';
 import { constantData, tfDtype } from './convert.ts';
 import { FLT_MAX, topkRows } from './topk.ts';
 import { broadcastTo, concat, gatherAxis, gatherRows, reluGrad, scatterRowsAdd, select, split } from './fast.ts';
+
+
+/** A graph node compiled for tfjs: its kernel, value infos and which inputs carry gradient (model.ts, fuse.ts). */
+export interface CompiledNode {
+  readonly node: NodeDecl;
+  readonly kernel: TfjsKernel<OpName>;
+  readonly attrs: never;
+  readonly inputInfo: readonly ValueInfo[];
+  readonly outputInfo: readonly ValueInfo[];
+  /** indices of inputs that carry gradient. */
+  readonly gradIdx: readonly number[];
+  readonly checkIndices: boolean;
+}
 
 export interface KernelContext {
   readonly node: NodeDecl;
@@ -50,8 +63,6 @@ export type KernelTable = { readonly [N in OpName]: TfjsKernel<N> };
  */
 export const alias = (t: tf.Tensor): tf.Tensor => tf.reshape(t, t.shape);
 
-const prod = (s: readonly number[]) => s.reduce((p, d) => p * d, 1);
-const sameShape = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((d, i) => d === b[i]);
 const scalar = (v: number, dtype: 'float32' | 'int32' = 'float32') => tf.scalar(v, dtype);
 
 /** Sum a broadcast gradient back to an input's shape (numpy broadcasting, leading and size-1 axes). */

@@ -10,10 +10,12 @@ import '@tensorflow/tfjs-backend-cpu';
 import {
   type DimBindings, type FeatureSchema, type Graph, type HostTensor, type InputsOf, type NodeDecl,
   type OpName, type ValueInfo, type Weights, InputError, checkFeeds, checkWeights, formatShape, gradInputs,
-  indexUses, initWeights, resolveShape, sizeOf, valueInfo,
+  indexUses, initWeights, prepareFeeds, resolveShape, sizeOf, valueInfo,
 } from '@lctr/spec';
 import { constantData, fromTensor, tfDtype, toTensor } from './convert.ts';
-import { KERNELS, type KernelContext, type TfjsKernel, alias, describeTensor } from './kernels.ts';
+import { type CompiledNode, KERNELS, type KernelContext, type TfjsKernel, alias, describeTensor } from './kernels.ts';
+
+export type { CompiledNode } from './kernels.ts';
 import { fuseGatherConcat } from './fuse.ts';
 import { registerFastKernels } from './segment-sum.ts';
 
@@ -27,7 +29,10 @@ export interface TfjsModel<S extends FeatureSchema = FeatureSchema, O extends st
   getWeights(): Map<string, HostTensor<'float32'>>;
   /** fresh values from each parameter's initializer (spec's initWeights). */
   initWeights(seed: number): void;
-  /** checkFeeds, then the inputs as tensors (int64 as int32) and the symbolic dim bindings; the caller disposes them (or runs in tf.tidy). */
+  /**
+   * spec's prepareFeeds (checkFeeds, then ids at padded positions replaced by 0), then the inputs as
+   * tensors (int64 as int32) and the symbolic dim bindings; the caller disposes them (or runs in tf.tidy).
+   */
   toFeeds(inputs: InputsOf<S>): { feeds: Record<string, tf.Tensor>; bindings: DimBindings };
   /** the graph on tensors, for use inside tf.tidy / tf.variableGrads; outputs may be feeds or variables themselves, do not dispose those. */
   forward(feeds: Readonly<Record<string, tf.Tensor>>, bindings: DimBindings): Record<O, tf.Tensor>;
@@ -54,17 +59,6 @@ export interface CompileOptions {
   readonly weights?: Weights;
   /** seed for the initial weights when none are given (default 0). */
   readonly seed?: number;
-}
-
-export interface CompiledNode {
-  readonly node: NodeDecl;
-  readonly kernel: TfjsKernel<OpName>;
-  readonly attrs: never;
-  readonly inputInfo: readonly ValueInfo[];
-  readonly outputInfo: readonly ValueInfo[];
-  /** indices of inputs that carry gradient. */
-  readonly gradIdx: readonly number[];
-  readonly checkIndices: boolean;
 }
 
 /** Ops whose output holds the input's values, only rearranged (as spec's feeds check traces them). */
@@ -100,7 +94,7 @@ export function compileTfjs<S extends FeatureSchema, O extends string>(graph: Gr
   const modelId = ++modelCounter;
   const outputNames = Object.keys(graph.outputs) as O[];
 
-  // Index inputs that spec's checkFeeds range-checks, and topk indices, need no run-time check.
+  // Index inputs that spec's checkFeeds range-checks (prepareFeeds zeroes their padded positions), and topk indices, need no run-time check.
   const checkedByFeeds = new Set(indexUses(graph).map((u) => u.node));
   const producer = new Map<string, NodeDecl>();
   for (const n of graph.nodes) for (const o of n.outputs) producer.set(o.id, n);
@@ -174,10 +168,10 @@ export function compileTfjs<S extends FeatureSchema, O extends string>(graph: Gr
   };
 
   const toFeeds = (inputs: InputsOf<S>) => {
-    const bindings = checkFeeds(graph, inputs as Record<string, HostTensor>);
+    const { bindings, feeds: host } = prepareFeeds(graph, inputs as Record<string, HostTensor>);
     const feeds: Record<string, tf.Tensor> = {};
     try {
-      for (const decl of graph.inputs) feeds[decl.name] = toTensor((inputs as Record<string, HostTensor>)[decl.name]!, `input '${decl.name}'`);
+      for (const decl of graph.inputs) feeds[decl.name] = toTensor(host[decl.name]!, `input '${decl.name}'`);
     } catch (e) {
       tf.dispose(Object.values(feeds));
       throw e;

@@ -5,7 +5,8 @@
  */
 
 /** Float32's largest finite magnitude: a valid -Infinity is clamped to -FLT_MAX so it still ranks above padding. */
-export const FLT_MAX = 3.4028234663852886e38;
+export { FLOAT32_MAX as FLT_MAX } from '@lctr/spec';
+import { FLOAT32_MAX as FLT_MAX } from '@lctr/spec';
 
 /** Keys arrive NaN-free (the kernel maps a valid NaN to -FLT_MAX); kept as a guard so a NaN can never outrank a number. */
 const NAN_RANK = -Number.MAX_VALUE;

@@ -16,7 +16,8 @@ export type Kernel<A> = (inputs: RefTensor[], attrs: A, ctx: KernelContext) => R
 export type KernelTable = { readonly [N in OpName]: Kernel<OpAttrs[N]> };
 
 /** The most negative finite float32: a valid -Infinity is clamped to it so it still ranks above padding. */
-export const FLOAT32_LOWEST = -3.4028234663852886e38;
+export { FLOAT32_LOWEST } from '@lctr/spec';
+import { FLOAT32_LOWEST } from '@lctr/spec';
 
 const tensor = (dtype: DType, shape: readonly number[], data: Float64Array): RefTensor => ({ dtype, shape: [...shape], data });
 

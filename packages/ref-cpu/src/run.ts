@@ -5,7 +5,7 @@
  */
 import {
   type DimBindings, type FeatureSchema, type Graph, type HostTensor, type InputsOf, type NodeDecl, type OpAttrs, type OpName,
-  type ValueInfo, type Weights, checkFeeds, checkWeights, formatShape, gradInputs, resolveShape, valueInfo,
+  type ValueInfo, type Weights, checkWeights, formatShape, gradInputs, prepareFeeds, resolveShape, valueInfo,
 } from '@lctr/spec';
 import { GRADIENTS, type GradContext, type GradRule, isNoGradient } from './gradients.ts';
 import { KERNELS, type Kernel, type KernelContext } from './kernels.ts';
@@ -17,7 +17,7 @@ export interface RunOptions {
 }
 
 export interface Evaluation {
-  /** Run-time value of every symbolic dim, from checkFeeds. */
+  /** Run-time value of every symbolic dim, from checkFeeds (inside prepareFeeds). */
   readonly bindings: DimBindings;
   /** Every value of the graph by id: inputs, parameters and node outputs ('nodeId:k'). */
   readonly values: ReadonlyMap<string, RefTensor>;
@@ -48,9 +48,13 @@ function runNode(node: NodeDecl, inputs: RefTensor[], ctx: KernelContext): RefTe
   return outs;
 }
 
-/** Run a graph and keep every intermediate value (for debugging a backend against the oracle). */
-export function evaluateRef(graph: Graph, weights: Weights, inputs: Readonly<Record<string, HostTensor>>, opts: RunOptions = {}): Evaluation {
-  const bindings = checkFeeds(graph, inputs);
+/**
+ * Run a graph and keep every intermediate value (for debugging a backend against the oracle). The
+ * inputs go through spec's prepareFeeds: checked, and ids at padded positions read as 0 (the
+ * values map holds the inputs as computed on).
+ */
+export function evaluateRef(graph: Graph, weights: Weights, given: Readonly<Record<string, HostTensor>>, opts: RunOptions = {}): Evaluation {
+  const { bindings, feeds: inputs } = prepareFeeds(graph, given);
   checkWeights(graph, weights, { allowExtra: opts.allowExtraWeights ?? false });
   const values = new Map<string, RefTensor>();
   for (const decl of graph.inputs) values.set(decl.name, fromHost(inputs[decl.name]!));

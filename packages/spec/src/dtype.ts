@@ -29,6 +29,19 @@ export interface HostTensor<D extends DType = DType> {
   readonly data: DataFor[D];
 }
 
+/**
+ * Float32's largest finite magnitude. Top-k ranks a valid position by max(x, FLOAT32_LOWEST) so a
+ * valid -Infinity (or NaN) still ranks above padding (-Infinity); masked maxima start from it.
+ * Declared once here: every backend's top-k and every block that masks a max reads these.
+ */
+export const FLOAT32_MAX = 3.4028234663852886e38;
+export const FLOAT32_LOWEST = -FLOAT32_MAX;
+
+/** Same rank and the same dims. */
+export function sameShape(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((d, i) => d === b[i]);
+}
+
 export function sizeOf(shape: readonly number[]): number {
   let n = 1;
   for (const d of shape) n *= d;

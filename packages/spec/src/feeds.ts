@@ -1,10 +1,12 @@
 /**
  * Run-time checks every backend makes before it computes: the inputs record against the graph's
  * feature schema (names, dtypes, shapes, consistent symbolic dims), integer indices that feed a
- * gather against the table size, and top-k's k against the run-time sequence length.
+ * gather against the table size (at valid positions only, where the id input has a padding mask),
+ * and top-k's k against the run-time sequence length; then `prepareFeeds`, the feeds every backend
+ * computes on: ids at padded positions replaced by 0 (SPEC, "Conventions every backend follows").
  */
 import { type HostTensor, elementAt, isDType, sizeOf } from './dtype.ts';
-import { type DimBindings, formatShape, resolveDim, symbolsOf } from './dims.ts';
+import { type DimBindings, dimEquals, formatShape, resolveDim, symbolsOf } from './dims.ts';
 import type { Graph, NodeDecl } from './graph.ts';
 import { valueInfo } from './graph.ts';
 
@@ -25,6 +27,32 @@ export interface IndexUse {
   size?: number;
   /** set when only one column of the input is used: its last-axis coordinate `index` of `width` (a gather with a constant index) */
   column?: { index: number; width: number };
+  /**
+   * the bool input marking the input's valid positions (paddingMaskOf): padded positions are not
+   * checked and are set to 0 (prepareFeeds). Only on a gather (an embedding lookup), whose ONNX
+   * lowering also reads row 0 for any id; other ops' indices are checked everywhere.
+   */
+  mask?: string;
+}
+
+/**
+ * The bool input that marks the valid positions of id input `input`, or undefined (then every
+ * position is valid). The graph does not record the pairing (a field in the graph JSON would change
+ * the hash of every training graph), so it is derived here, in one place, from the schema naming
+ * convention every model follows: the id input's name with trailing camelCase words dropped, one
+ * at a time, then 'Mask', whose shape is the leading dims of the id input's shape:
+ * lifelongSeqCategory -> lifelongSeqCategoryMask, lifelongSeqMask, lifelongMask; seqContext ->
+ * seqMask; candCategory -> candMask; targetSeq -> targetSeqMask; behaviourItem -> behaviourMask.
+ */
+export function paddingMaskOf(g: Graph, input: string): string | undefined {
+  const ids = g.inputs.find((i) => i.name === input);
+  if (!ids) return undefined;
+  const words = input.split(/(?=[A-Z])/);
+  for (let n = words.length; n >= 1; n--) {
+    const m = g.inputs.find((i) => i.name === `${words.slice(0, n).join('')}Mask`);
+    if (m && m.dtype === 'bool' && m.shape.length >= 1 && m.shape.length <= ids.shape.length && m.shape.every((d, k) => dimEquals(d, ids.shape[k]!))) return m.name;
+  }
+  return undefined;
 }
 
 /** The scalar value of a constant node's output, when id is one. */
@@ -44,6 +72,7 @@ export function indexUses(g: Graph): IndexUse[] {
   for (const n of g.nodes) for (const o of n.outputs) producer.set(o.id, n);
   const inputNames = new Set(g.inputs.map((i) => i.name));
   const uses: IndexUse[] = [];
+  const masks = new Map(g.inputs.map((i) => [i.name, paddingMaskOf(g, i.name)]));
   for (const n of g.nodes) {
     if (n.op !== 'gather' && n.op !== 'gatherAlongAxis' && n.op !== 'scatterAlongAxis') continue;
     const size = n.op === 'scatterAlongAxis' ? { size: n.attrs['size'] as number } : {};
@@ -51,7 +80,8 @@ export function indexUses(g: Graph): IndexUse[] {
     let column: IndexUse['column'];
     for (;;) {
       if (inputNames.has(id)) {
-        uses.push({ input: id, node: n.id, op: n.op, table: n.inputs[0]!, axis: n.attrs['axis'] as number, ...size, ...(column ? { column } : {}) });
+        const mask = n.op === 'gather' ? masks.get(id) : undefined;
+        uses.push({ input: id, node: n.id, op: n.op, table: n.inputs[0]!, axis: n.attrs['axis'] as number, ...size, ...(column ? { column } : {}), ...(mask ? { mask } : {}) });
         break;
       }
       const p = producer.get(id);
@@ -118,11 +148,13 @@ export function checkFeeds(g: Graph, feeds: Readonly<Record<string, HostTensor |
   for (const use of indexUses(g)) {
     const rows = use.size ?? resolveDim(valueInfo(g, use.table).shape[use.axis]!, bindings);
     const t = feeds[use.input]!;
+    const valid = validAt(t, use.mask === undefined ? undefined : feeds[use.mask]!);
     const [start, step] = use.column ? [use.column.index, use.column.width] : [0, 1];
     for (let i = start; i < t.data.length; i += step) {
       const v = elementAt(t, i);
-      if (!(v >= 0 && v < rows)) {
-        const where = use.column ? `flat position ${i} (column ${use.column.index} of the last axis)` : `flat position ${i}`;
+      if (!(v >= 0 && v < rows) && valid(i)) {
+        const notes = [...(use.column ? [`column ${use.column.index} of the last axis`] : []), ...(use.mask ? [`valid in '${use.mask}'`] : [])];
+        const where = `flat position ${i}${notes.length ? ` (${notes.join(', ')})` : ''}`;
         const target = use.size === undefined ? `on '${use.table}' with ${rows} entries` : `of '${use.table}' into ${rows} entries`;
         throw new InputError(`input '${use.input}' holds index ${v} at ${where}, out of range for ${use.op} '${use.node}' ${target} along axis ${use.axis} (valid 0..${rows - 1})`);
       }
@@ -138,4 +170,39 @@ export function checkFeeds(g: Graph, feeds: Readonly<Record<string, HostTensor |
     if (k > len) throw new InputError(`topk '${n.id}' takes k = ${k} along '${last}', which is ${len} in these inputs (k must be <= ${len})`);
   }
   return bindings;
+}
+
+/** Whether flat position i of `ids` is valid under `mask` (whose shape is the leading dims of the ids' shape). */
+function validAt(ids: HostTensor, mask: HostTensor | undefined): (i: number) => boolean {
+  if (!mask) return () => true;
+  const per = mask.data.length === 0 ? 1 : ids.data.length / mask.data.length;   // ids per mask flag
+  const flags = mask.data as Uint8Array;
+  return (i) => flags[Math.floor(i / per)] !== 0;
+}
+
+/**
+ * checkFeeds, then the feeds to compute on: every id input with a padding mask (paddingMaskOf) has
+ * its padded positions replaced by 0, so padding (-1, a stale id, anything) never reaches a lookup,
+ * while an id out of range at a valid position was an error above. ref-cpu's run and tfjs' toFeeds
+ * both call this, so the backends agree by construction; an input that needs no change is passed
+ * on as it is (not copied), the caller's tensors are never written to.
+ */
+export function prepareFeeds(g: Graph, feeds: Readonly<Record<string, HostTensor | undefined>>): { bindings: DimBindings; feeds: Record<string, HostTensor> } {
+  const bindings = checkFeeds(g, feeds);
+  const out: Record<string, HostTensor> = {};
+  for (const decl of g.inputs) out[decl.name] = feeds[decl.name]!;
+  const masked = new Map<string, string>();
+  for (const use of indexUses(g)) if (use.mask !== undefined) masked.set(use.input, use.mask);
+  for (const [input, mask] of masked) {
+    const t = out[input]!;
+    const valid = validAt(t, out[mask]!);
+    let data: HostTensor['data'] | undefined;
+    for (let i = 0; i < t.data.length; i++) {
+      if (valid(i) || elementAt(t, i) === 0) continue;
+      data ??= t.data.slice();
+      if (data instanceof BigInt64Array) data[i] = 0n; else data[i] = 0;
+    }
+    if (data) out[input] = { ...t, data } as HostTensor;
+  }
+  return { bindings, feeds: out };
 }

@@ -6,12 +6,13 @@
  * Opset-17 traps followed here: ReduceSum, Unsqueeze and Slice take axes as an INPUT, ReduceMean
  * and ReduceMax as an ATTRIBUTE; TopK takes K as a 1-D int64 input and returns int64 indices.
  */
-import { type Dim, type OpName, dimEquals, isStaticDim, productOf } from '@lctr/spec';
+import { type DType, type Dim, type Graph, type OpName, dimEquals, isStaticDim, productOf } from '@lctr/spec';
 import { ONNX_DTYPE } from '../proto.ts';
 import { type LowerCtx, type Lowering, attr } from './context.ts';
 
 /** The most negative finite float32: a valid -Infinity is clamped to it so it still ranks above padding. */
-export const FLOAT32_LOWEST = -3.4028234663852886e38;
+export { FLOAT32_LOWEST } from '@lctr/spec';
+import { FLOAT32_LOWEST } from '@lctr/spec';
 
 const direct = (opType: string): Lowering<OpName> => (ctx, _node, inputs) => [ctx.emit1(opType, inputs)];
 
@@ -31,6 +32,34 @@ const outputShape = (ctx: LowerCtx): readonly Dim[] => ctx.outputInfo[0]!.shape;
 export function ortTopkWidth(k: number, n: number): number {
   const heapLimit = Math.ceil(n ** 0.725);
   return k < heapLimit && k >= 0.65 * heapLimit && heapLimit <= n ? heapLimit : k;
+}
+
+/** Ops that only rearrange or subset their input's values: indices in range stay in range through them. */
+const KEEPS_RANGE = new Set<string>(['reshape', 'transpose', 'expand', 'slice', 'cast', 'stopGradient']);
+
+/** Indices in range by construction: a constant (checked when the graph was built) or a top-k's indices. */
+function inRangeByConstruction(g: Graph, id: string): boolean {
+  for (;;) {
+    const p = g.nodes.find((n) => n.outputs.some((o) => o.id === id));
+    if (!p) return false;                                                    // a graph input
+    if (p.op === 'constant') return true;
+    if (p.op === 'topk') return id === p.outputs[1]!.id;
+    if (!KEEPS_RANGE.has(p.op)) return false;
+    id = p.inputs[0]!;
+  }
+}
+
+/**
+ * indices where they lie in [0, rows), 0 elsewhere (SPEC: padding reads row 0). ONNX Gather reads
+ * a negative index from the end and runtimes differ past the end (CPU raises, CUDA reads whatever
+ * is there), while a Triton client reaches the model with no check of ours: so -1 at a padded
+ * position, or any hostile id, reads the out-of-vocabulary row 0 instead.
+ */
+function indicesOrZero(ctx: LowerCtx, indices: string, dtype: DType, rows: Dim): string {
+  const zero = ctx.constant(dtype, [], [0]);
+  const n = isStaticDim(rows) ? ctx.constant(dtype, [], [rows]) : ctx.emit1('Cast', [ctx.shapeTensor([rows])], { to: attr.int(ONNX_DTYPE[dtype]) });
+  const ok = ctx.emit1('And', [ctx.emit1('GreaterOrEqual', [indices, zero]), ctx.emit1('Less', [indices, n])]);
+  return ctx.emit1('Where', [ok, indices, zero]);
 }
 
 export const opset17: { readonly [N in OpName]: Lowering<N> } = {
@@ -81,7 +110,13 @@ export const opset17: { readonly [N in OpName]: Lowering<N> } = {
   // starts/ends are already normalised and clamped by the spec, axes non-negative.
   slice: (ctx, _n, [x], a) => [ctx.emit1('Slice', [x!, ctx.int64s(a.starts), ctx.int64s(a.ends), ctx.int64s(a.axes)])],
   expand: (ctx, _n, [x]) => [ctx.emit1('Expand', [x!, ctx.shapeTensor(outputShape(ctx))])],
-  gather: (ctx, _n, [table, indices], a) => [ctx.emit1('Gather', [table!, indices!], { axis: attr.int(a.axis) })],
+  // Indices from the request or computed from it (a pick of ids) are guarded (indicesOrZero):
+  // 4 elementwise ops over the ids, not over the gathered rows.
+  gather: (ctx, node, [table, indices], a) => {
+    const idx = inRangeByConstruction(ctx.graph, node.inputs[1]!) ? indices!
+      : indicesOrZero(ctx, indices!, ctx.inputInfo[1]!.dtype, ctx.inputInfo[0]!.shape[a.axis]!);
+    return [ctx.emit1('Gather', [table!, idx], { axis: attr.int(a.axis) })];
+  },
   // tf.gather with batchDims = axis: GatherND over int64 indices [...lead, k, 1] with batch_dims = axis;
   // with no dims after the axis it is GatherElements, which ONNX Runtime runs about 10x faster
   // (0.18 vs 1.8 ms picking [1000, 200] of [1000, 2000]).

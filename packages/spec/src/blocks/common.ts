@@ -3,12 +3,12 @@
  * Masks are bool, true = valid; padded positions never contribute and may hold anything, NaN
  * included, so blocks select with `where` before using a value.
  */
+import { FLOAT32_MAX } from '../dtype.ts';
 import { type Bool, type Float, type GraphBuilder, type Int, init } from '../builder.ts';
 import type { Initializer } from '../graph.ts';
 import type { FeatureSchema } from '../graph.ts';
 
 type B = GraphBuilder<FeatureSchema>;
-const FLOAT32_MAX = 3.4028234663852886e38;
 
 export interface DenseOptions { bias?: boolean; init?: Initializer }
 

@@ -3,3 +3,4 @@ export * from './op-cases.ts';
 export * from './lifelong.ts';
 export * from './ifa.ts';
 export * from './keep.ts';
+export * from './padding.ts';

@@ -17,12 +17,14 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { type FeatureSchema, type Graph, type HostTensor, checkWeights, encodeSafetensors, initWeights, readWeightsFile, serializeGraph, weightsFor } from '@lctr/spec';
+import { type FeatureSchema, type Graph, type HostTensor, asStorageError, checkWeights, displayPath, encodeSafetensors, initWeights, readWeightsFile, serializeGraph, weightsFor } from '@lctr/spec';
 import { type Checkpoint, type TrainConfig, CheckpointError, ConfigError, checkSameGraph, getTrainModel, latestCheckpointDir, parseJsonText, parseTrainConfig, readCheckpoint, trainModelNames, writeCheckpoint } from '@lctr/train';
 import type { Precision } from '@lctr/backend-onnx';
 import {
-  type CheckerRecord, type ServingFile, DEFAULT_REPOSITORY, ExportError, ONNX_FILE, parameterCount, runOnnxChecker, servingTarget, sha256, writeServingDir,
+  type CheckerRecord, type ExportOutcome, type ServingFile, DEFAULT_REPOSITORY, ExportError, ONNX_FILE, parameterCount, runOnnxChecker, servingTarget, settleExport,
+  sha256, stageServingDir,
 } from './serving-dir.ts';
+import { type FileRecord, fileRecord } from './staging.ts';
 import { buildServingGraph, servingSpecOf } from './serving.ts';
 import { type HeldOutOptions, type HeldOutParity, type ServingLayout, formatHeldOutLine, heldOutParity, servingLayoutOf } from './heldout.ts';
 import { type TritonInstanceKind, formatTritonConfig, tritonConfigOf } from './triton.ts';
@@ -60,7 +62,7 @@ export interface CheckpointExportOptions extends Omit<HeldOutOptions, 'seed'> {
   readonly precision?: Precision;
 }
 
-export interface FileRecord { readonly bytes: number; readonly sha256: string }
+export type { FileRecord } from './staging.ts';
 
 /** What report.json says of the Triton configuration. */
 export interface TritonRecord {
@@ -101,12 +103,11 @@ export interface CheckpointReport {
   readonly latency?: LatencyReport;
 }
 
-export interface CheckpointExportResult {
+export interface CheckpointExportResult extends ExportOutcome {
   /** the model directory <repository>/<name> */
   readonly dir: string;
   readonly repository: string;
   readonly name: string;
-  readonly files: string[];
   readonly parity: HeldOutParity;
   readonly checkerOk: boolean | null;
   readonly report: CheckpointReport;
@@ -161,7 +162,7 @@ export async function exportCheckpoint(opts: CheckpointExportOptions): Promise<C
     throw new ExportError(`--model: unknown trainer model '${name}'; known: ${trainModelNames().join(', ')}`);
   }
   const trainer = getTrainModel(name);
-  const target = servingTarget(opts.out ?? DEFAULT_REPOSITORY, opts.name ?? name, opts.force ?? false);
+  const target = servingTarget(opts.out ?? DEFAULT_REPOSITORY, opts.name ?? name, opts.force ?? false, log);
   const latencyRequests = opts.latencyRequests ?? 50;
   if (!Number.isInteger(latencyRequests) || latencyRequests < 0) {
     throw new ExportError(`latency requests: expected an integer >= 0, got ${JSON.stringify(latencyRequests)}`);
@@ -190,7 +191,7 @@ export async function exportCheckpoint(opts: CheckpointExportOptions): Promise<C
   }
   const servingNames = new Set(serving.params.map((p) => p.name));
   const dropped = ckpt.graph.params.map((p) => p.name).filter((n) => !servingNames.has(n));
-  log(`${opts.sourceName ?? `checkpoint ${dir}`} (step ${ckpt.state.step}): trainer model '${name}', serving graph '${serving.name}' (${servingLayoutOf(serving)} layout), ` +
+  log(`${opts.sourceName ?? `checkpoint ${displayPath(dir)}`} (step ${ckpt.state.step}): trainer model '${name}', serving graph '${serving.name}' (${servingLayoutOf(serving)} layout), ` +
     `${serving.params.length} of ${ckpt.graph.params.length} parameters${dropped.length ? ` (training-only: ${dropped.join(', ')})` : ''}`);
 
   const { bytes: onnxBytes, optimisations } = servingOnnx(serving, weights, {
@@ -203,7 +204,6 @@ export async function exportCheckpoint(opts: CheckpointExportOptions): Promise<C
   const weightBytes = encodeSafetensors(weights, {
     model: name, servingModel: spec.model, step: String(ckpt.state.step), checkpointGraphSha256: ckpt.state.graphSha256, graphSha256: sha256(graphJson),
   });
-  const checker = runOnnxChecker(onnxBytes, log);
   const triton = tritonConfigOf(serving, target.name, {
     ...(opts.maxBatchSize !== undefined ? { maxBatchSize: opts.maxBatchSize } : {}),
     ...(opts.instanceKind !== undefined ? { instanceKind: opts.instanceKind } : {}),
@@ -213,67 +213,70 @@ export async function exportCheckpoint(opts: CheckpointExportOptions): Promise<C
     triton.maxBatchSize > 0 ? `the leading 'batch' dim of every tensor is Triton's batch dim` : `one request = one user (user-side inputs lead with 1) and its candidates (-1 = 'cand')`,
   ]);
 
-  const source = await trainer.source({ split: 'eval', seed: config.seed, data: config.data, model: config.model, where });
-  log(`parity on held-out data (the eval split of '${name}', ${source.size} samples): ONNX Runtime vs tfjs (serving and training graphs) vs ref-cpu (float64)`);
-  const parity = await heldOutParity({
-    serving, servingWeights: weights, onnx: onnxBytes, training: ckpt.graph, trainingWeights: ckpt.weights,
-    source,
-  }, {
-    seed, log,
-    ...(opts.samples !== undefined ? { samples: opts.samples } : {}),
-    ...(opts.requests !== undefined ? { requests: opts.requests } : {}),
-    ...(opts.candidates !== undefined ? { candidates: opts.candidates } : {}),
-    ...(opts.tolerance !== undefined ? { tolerance: opts.tolerance } : {}),
-    onnxTolerance: optimisations.onnxTolerance,
-    ...(opts.tfjsBackend !== undefined ? { tfjsBackend: opts.tfjsBackend } : {}),
-  });
-
-  let latency: LatencyReport | undefined;
-  let latencyLine: string | undefined;
-  if (latencyRequests > 0) {
-    latency = await measureLatency(serving, onnxBytes, source, {
-      seed, requests: latencyRequests, ...(opts.latencyCandidates !== undefined ? { candidates: opts.latencyCandidates } : {}),
+  // staged beside the target; the checker, parity and latency run on the staged ONNX file, and it
+  // is swapped in only when parity and the checker pass
+  const staged = stageServingDir(target, { 'config.pbtxt': pbtxt, [ONNX_FILE]: onnxBytes, 'weights.safetensors': weightBytes, 'graph.json': graphJson });
+  try {
+    const stagedOnnx = staged.read(ONNX_FILE);
+    const checker = runOnnxChecker(stagedOnnx, log);
+    const source = await trainer.source({ split: 'eval', seed: config.seed, data: config.data, model: config.model, where });
+    log(`parity on held-out data (the eval split of '${name}', ${source.size} samples): ONNX Runtime vs tfjs (serving and training graphs) vs ref-cpu (float64)`);
+    const parity = await heldOutParity({
+      serving, servingWeights: weights, onnx: stagedOnnx, training: ckpt.graph, trainingWeights: ckpt.weights,
+      source,
+    }, {
+      seed, log,
+      ...(opts.samples !== undefined ? { samples: opts.samples } : {}),
+      ...(opts.requests !== undefined ? { requests: opts.requests } : {}),
+      ...(opts.candidates !== undefined ? { candidates: opts.candidates } : {}),
+      ...(opts.tolerance !== undefined ? { tolerance: opts.tolerance } : {}),
+      onnxTolerance: optimisations.onnxTolerance,
+      ...(opts.tfjsBackend !== undefined ? { tfjsBackend: opts.tfjsBackend } : {}),
     });
-    latencyLine = formatLatencyLine(latency);
-  }
 
-  const record = (b: Uint8Array | string): FileRecord => ({ bytes: typeof b === 'string' ? Buffer.byteLength(b) : b.length, sha256: sha256(b) });
-  const st = ckpt.state;
-  const report: CheckpointReport = {
-    producer: 'lctr-exporter',
-    model: name,
-    servingModel: spec.model,
-    layout: parity.layout,
-    checkpoint: { dir: opts.sourceName ?? dir, step: st.step, epoch: st.epoch, samples: st.samples, backend: st.backend, time: st.time, graphSha256: st.graphSha256 },
-    config: { source: where, sameAsCheckpoint: sameJson(config.model, st.config.model) && sameJson(config.data, st.config.data) },
-    seed,
-    onnx: { opset: 17, irVersion: 8, checker },
-    optimisations,
-    nodes: serving.nodes.length,
-    parameters: parameterCount(serving.params),
-    trainingParameters: parameterCount(ckpt.graph.params),
-    droppedParameters: dropped,
-    files: {
-      'config.pbtxt': record(pbtxt), [ONNX_FILE]: record(onnxBytes), 'weights.safetensors': record(weightBytes), 'graph.json': record(graphJson),
-    },
-    triton: { name: triton.name, platform: triton.platform, maxBatchSize: triton.maxBatchSize, instanceKind: triton.instanceGroup.kind },
-    parity,
-    ...(latency ? { latency } : {}),
-  };
-  const files = writeServingDir(target.dir, {
-    'config.pbtxt': pbtxt,
-    [ONNX_FILE]: onnxBytes,
-    'weights.safetensors': weightBytes,
-    'graph.json': graphJson,
-    'report.json': JSON.stringify(report, null, 2) + '\n',
-  } satisfies Record<ServingFile, string | Uint8Array>, { model: name, name: target.name, checkpointStep: st.step });
-  const line = formatHeldOutLine(name, st.step, parity);
-  log(line);
-  if (latencyLine) log(latencyLine);
-  return {
-    dir: target.dir, repository: target.repository, name: target.name, files, parity, checkerOk: checker.ok, report, line,
-    ...(latencyLine ? { latencyLine } : {}),
-  };
+    let latency: LatencyReport | undefined;
+    let latencyLine: string | undefined;
+    if (latencyRequests > 0) {
+      latency = await measureLatency(serving, stagedOnnx, source, {
+        seed, requests: latencyRequests, ...(opts.latencyCandidates !== undefined ? { candidates: opts.latencyCandidates } : {}),
+      });
+      latencyLine = formatLatencyLine(latency);
+    }
+
+    const st = ckpt.state;
+    const report: CheckpointReport = {
+      producer: 'lctr-exporter',
+      model: name,
+      servingModel: spec.model,
+      layout: parity.layout,
+      checkpoint: { dir: opts.sourceName ?? dir, step: st.step, epoch: st.epoch, samples: st.samples, backend: st.backend, time: st.time, graphSha256: st.graphSha256 },
+      config: { source: where, sameAsCheckpoint: sameJson(config.model, st.config.model) && sameJson(config.data, st.config.data) },
+      seed,
+      onnx: { opset: 17, irVersion: 8, checker },
+      optimisations,
+      nodes: serving.nodes.length,
+      parameters: parameterCount(serving.params),
+      trainingParameters: parameterCount(ckpt.graph.params),
+      droppedParameters: dropped,
+      files: {
+        'config.pbtxt': fileRecord(pbtxt), [ONNX_FILE]: fileRecord(stagedOnnx), 'weights.safetensors': fileRecord(weightBytes), 'graph.json': fileRecord(graphJson),
+      },
+      triton: { name: triton.name, platform: triton.platform, maxBatchSize: triton.maxBatchSize, instanceKind: triton.instanceGroup.kind },
+      parity,
+      ...(latency ? { latency } : {}),
+    };
+    const line = formatHeldOutLine(name, st.step, parity);
+    log(line);
+    if (latencyLine) log(latencyLine);
+    const outcome = settleExport(staged, { parityOk: parity.ok, checkerOk: checker.ok }, JSON.stringify(report, null, 2) + '\n',
+      { model: name, name: target.name, checkpointStep: st.step }, opts.force ?? false, log);
+    return {
+      dir: target.dir, repository: target.repository, name: target.name, ...outcome, parity, checkerOk: checker.ok, report, line,
+      ...(latencyLine ? { latencyLine } : {}),
+    };
+  } finally {
+    staged.discard();
+  }
 }
 
 export interface WeightsExportOptions extends Omit<CheckpointExportOptions, 'checkpoint' | 'config' | 'model' | 'sourceName'> {
@@ -329,14 +332,19 @@ export async function exportWeights(opts: WeightsExportOptions): Promise<Checkpo
     throw new ExportError(`--weights ${file}: training graph '${training.name}' of trainer model '${opts.model}': ${(e as Error).message}`);
   }
   const zeros = new Map(training.params.map((p) => [p.name, { dtype: 'float32' as const, shape: [...p.shape], data: new Float32Array(p.shape.reduce((a, d) => a * d, 1)) }]));
-  const tmp = mkdtempSync(join(tmpdir(), 'lctr-export-weights-'));
+  let tmp: string | undefined;
   try {
-    writeCheckpoint(tmp, {
-      step: 0, epoch: 0, samples: 0, wallSeconds: 0, trainSize: 0, backend: 'weights file', config, graph: training, weights,
-      optimizer: { step: 0, beta1Power: 1, beta2Power: 1, m: zeros, v: zeros },
-    }, 1);
+    try {
+      tmp = mkdtempSync(join(tmpdir(), 'lctr-export-weights-'));
+      writeCheckpoint(tmp, {
+        step: 0, epoch: 0, samples: 0, wallSeconds: 0, trainSize: 0, backend: 'weights file', config, graph: training, weights,
+        optimizer: { step: 0, beta1Power: 1, beta2Power: 1, m: zeros, v: zeros },
+      }, 1);
+    } catch (e) {
+      throw asStorageError(e, 'write the temporary checkpoint', tmp ?? tmpdir()) ?? e;
+    }
     return await exportCheckpoint({ ...opts, checkpoint: tmp, config: opts.config, model: opts.model, sourceName: `weights ${file}` });
   } finally {
-    rmSync(tmp, { recursive: true, force: true });
+    if (tmp !== undefined) rmSync(tmp, { recursive: true, force: true });
   }
 }

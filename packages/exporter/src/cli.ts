@@ -6,7 +6,9 @@
  * `nx run exporter:onnx -- --checkpoint RUN_OR_CHECKPOINT_DIR [--config FILE] [--model TRAINER_MODEL] ...`: a trained model;
  * `nx run exporter:onnx -- --model demo ...`: the untrained demo model.
  * Every export writes <out>/<name>/ of a Triton model repository (serving-dir.ts).
- * Exit codes: 0 exported with parity, 1 an export error or a parity/checker failure, 2 bad usage.
+ * Exit codes (spec's EXIT_CODES): 0 exported with parity, 1 an export error or a parity/checker
+ * failure (the model directory is then left as it was), 2 bad usage, 3 a storage refusal (disk full,
+ * read-only, no permission: one line; the temp directory is removed, the previous export intact).
  */
 import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -17,6 +19,8 @@ import { DEFAULT_REPOSITORY, ExportError } from './serving-dir.ts';
 import { DEFAULT_MAX_BATCH_SIZE } from './triton.ts';
 import { FLOAT16_TOLERANCE } from './optimise.ts';
 import { type Precision, PRECISIONS } from '@lctr/backend-onnx';
+import { EXIT_CODES, StorageError, displayPath } from '@lctr/spec';
+import { rejectionOf } from './serving-dir.ts';
 
 const USAGE = `usage: nx run exporter:onnx                       the default job: the default LCN (trained by exporter:train-default)
        nx run exporter:onnx -- --checkpoint DIR [--config FILE] [--model NAME] [--samples N] [--requests N] [--candidates N]
@@ -42,7 +46,10 @@ const USAGE = `usage: nx run exporter:onnx                       the default job
   --precision    float16: half-precision tensors inside model.onnx (inputs and outputs stay float32), checked
                  against the float32 reference with its own bar (${FLOAT16_TOLERANCE}); default float32
   --no-fold      keep parameter-only subgraphs as nodes (by default they are folded into parameters)
-  --force        replace a model directory <out>/<name> that the exporter did not write`;
+  --force        replace a model directory <out>/<name> that the exporter did not write, or the files in the way of
+                 a re-export (a file it wrote and someone changed); other files it did not write are always kept
+  exit codes     0 exported; 1 an error, or parity/checker failed (the directory is left as it was); 2 usage; 3 disk full
+                 or another storage refusal (the previous export is intact)`;
 
 /** Error classes whose message is the whole story (named thing, expected, actual): printed without a stack. */
 const REPORTED = /^(Export|Checkpoint|Config|Weights|Input|Graph|Safetensors)Error$/;
@@ -52,6 +59,13 @@ function intFlag(flag: string, v: string | undefined, min: number): number | und
   const n = Number(v);
   if (!Number.isInteger(n) || n < min) throw new Error(`--${flag} must be an integer >= ${min}, got '${v}'`);
   return n;
+}
+
+/** A failed gate: the failures, and that the model directory was left as it was. */
+function rejected(res: { readonly dir: string; readonly parity: { readonly ok: boolean; readonly failures: readonly string[] }; readonly checkerOk: boolean | null }): number {
+  for (const f of res.parity.failures) console.error(`parity failure: ${f}`);
+  console.error(`exporter: not exported (${rejectionOf(res.parity.ok, res.checkerOk) ?? 'rejected'}): ${displayPath(res.dir)} ${existsSync(res.dir) ? 'left as it was' : 'not created'}`);
+  return EXIT_CODES.failure;
 }
 
 async function main(): Promise<number> {
@@ -108,11 +122,11 @@ async function main(): Promise<number> {
     }
   } catch (e) {
     console.error(`exporter: ${(e as Error).message}\n${USAGE}`);
-    return 2;
+    return EXIT_CODES.usage;
   }
   if (values.help) {
     console.log(USAGE);
-    return 0;
+    return EXIT_CODES.ok;
   }
   const log = (l: string) => console.log(l);
   const common = {
@@ -156,23 +170,23 @@ async function main(): Promise<number> {
           ...(values.model !== undefined ? { model: values.model } : {}),
         });
       }
-      console.log(`wrote ${res.files.join(', ')} to ${res.dir} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-      console.log(`serve it: tritonserver --model-repository ${res.repository} (model '${res.name}')`);
-      for (const f of res.parity.failures) console.error(`parity failure: ${f}`);
-      return res.parity.ok && res.checkerOk !== false ? 0 : 1;
+      if (!res.written) return rejected(res);
+      console.log(`wrote ${res.files.join(', ')} to ${displayPath(res.dir)} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+      console.log(`serve it: tritonserver --model-repository ${displayPath(res.repository)} (model '${res.name}')`);
+      return EXIT_CODES.ok;
     }
     const res = await exportModel({ ...common, model: values.model });
-    console.log(`wrote ${res.files.join(', ')} to ${res.dir} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-    if (!res.parity.ok) {
-      for (const f of res.parity.failures) console.error(`parity failure: ${f}`);
-      return 1;
-    }
-    if (res.checkerOk === false) return 1;
-    return 0;
+    if (!res.written) return rejected(res);
+    console.log(`wrote ${res.files.join(', ')} to ${displayPath(res.dir)} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    return EXIT_CODES.ok;
   } catch (e) {
+    if (e instanceof StorageError) {
+      console.error(`exporter: ${e.message}`);
+      return EXIT_CODES.storage;
+    }
     if (e instanceof Error && REPORTED.test(e.name)) {
       console.error(`exporter: ${e.message}`);
-      return 1;
+      return EXIT_CODES.failure;
     }
     throw e;
   }

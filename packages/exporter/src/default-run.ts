@@ -18,7 +18,7 @@ import { existsSync, readFileSync, readdirSync, renameSync, rmSync } from 'node:
 import { createRequire } from 'node:module';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { type FeatureSchema, type Graph } from '@lctr/spec';
+import { type FeatureSchema, type Graph, displayPath } from '@lctr/spec';
 import { type TrainConfig, CheckpointError, ConfigError, checkSameGraph, getTrainModel, latestCheckpointDir, parseJsonText, parseTrainConfig, readCheckpoint, totalSteps, trainModelNames } from '@lctr/train';
 import { ExportError } from './errors.ts';
 
@@ -151,17 +151,17 @@ export async function ensureTrainedRun(opts: TrainedRunOptions): Promise<Trained
     const why = await whyNotReusable(runDir, opts.model, config, opts.config);
     if (why === undefined) {
       const step = readCheckpoint(latestCheckpointDir(runDir)!).state.step;
-      log(`reusing the finished run ${runDir} (step ${step}, trained with ${opts.config})`);
+      log(`reusing the finished run ${displayPath(runDir)} (step ${step}, trained with ${opts.config})`);
       return { runDir, reused: true, step };
     }
-    log(`not reusing ${runDir}: ${why}; training anew`);
+    log(`not reusing ${displayPath(runDir)}: ${why}; training anew`);
   }
 
   removeStaleTemps(runDir);
   const tmp = join(dirname(runDir), `.${basename(runDir)}.tmp-${process.pid}`);
   rmSync(tmp, { recursive: true, force: true });
   try {
-    log(`training '${opts.model}' with ${opts.config} into ${tmp} (swapped into ${runDir} once finished)`);
+    log(`training '${opts.model}' with ${opts.config} into ${displayPath(tmp)} (swapped into ${displayPath(runDir)} once finished)`);
     const code = await runTrainer(['--model', opts.model, '--config', opts.config, '--out', tmp, ...(opts.trainerArgs ?? [])]);
     if (code !== 0) throw new ExportError(`the trainer exited with code ${code}; ${runDir} is left as it was`);
     const why = await whyNotReusable(tmp, opts.model, config, opts.config);
@@ -178,6 +178,6 @@ export async function ensureTrainedRun(opts: TrainedRunOptions): Promise<Trained
     rmSync(tmp, { recursive: true, force: true });
   }
   const step = readCheckpoint(latestCheckpointDir(runDir)!).state.step;
-  log(`trained run: ${runDir} (step ${step})`);
+  log(`trained run: ${displayPath(runDir)} (step ${step})`);
   return { runDir, reused: false, step };
 }

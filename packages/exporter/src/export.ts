@@ -3,7 +3,8 @@
  * <out>/<name>/config.pbtxt, 1/model.onnx, weights.safetensors, graph.json (the spec JSON) and
  * report.json (parity of ONNX Runtime and tfjs against ref-cpu on a seeded batch)). An existing
  * model directory is replaced only when an earlier export wrote it; anything else needs `force`,
- * so nothing a user saved is overwritten by surprise.
+ * so nothing a user saved is overwritten by surprise. All or nothing: a failed parity check or
+ * ONNX checker leaves the directory as it was (`written: false`).
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -14,7 +15,7 @@ import { randomFeeds, gen } from '@lctr/spec/testing';
 import { exportOnnx } from '@lctr/backend-onnx';
 import { type ParityReport, checkParity, formatParityLine } from '@lctr/parity';
 import {
-  type ServingFile, DEFAULT_REPOSITORY, ExportError, ONNX_FILE, parameterCount, runOnnxChecker, servingTarget, sha256, writeServingDir,
+  type ExportOutcome, DEFAULT_REPOSITORY, ExportError, ONNX_FILE, parameterCount, runOnnxChecker, servingTarget, settleExport, sha256, stageServingDir,
 } from './serving-dir.ts';
 import { type TritonInstanceKind, formatTritonConfig, tritonConfigOf } from './triton.ts';
 
@@ -55,12 +56,11 @@ export interface ExportOptions {
   log?: (line: string) => void;
 }
 
-export interface ExportResult {
+export interface ExportResult extends ExportOutcome {
   /** the model directory <repository>/<name> */
   dir: string;
   repository: string;
   name: string;
-  files: string[];
   parity: ParityReport;
   checkerOk: boolean | null;
   report: Record<string, unknown>;
@@ -70,7 +70,7 @@ export async function exportModel(opts: ExportOptions): Promise<ExportResult> {
   const log = opts.log ?? (() => {});
   const entry = MODELS[opts.model];
   if (!entry) throw new ExportError(`unknown model '${opts.model}'; known models: ${Object.keys(MODELS).join(', ')}`);
-  const target = servingTarget(opts.out ?? DEFAULT_REPOSITORY, opts.name ?? opts.model, opts.force ?? false);
+  const target = servingTarget(opts.out ?? DEFAULT_REPOSITORY, opts.name ?? opts.model, opts.force ?? false, log);
   const seed = opts.seed ?? 20240801;
   const graph = entry.build();
   const weights = opts.weights ?? initWeights(graph, seed);
@@ -79,42 +79,42 @@ export async function exportModel(opts: ExportOptions): Promise<ExportResult> {
   const onnxBytes = exportOnnx(graph, weights);
   const graphJson = serializeGraph(graph) + '\n';
   const weightBytes = encodeSafetensors(weights, { model: opts.model, seed: String(seed), graphSha256: sha256(graphJson) });
-  const inputs = entry.sampleInputs(graph, seed + 1);
-  log(`checking parity of '${opts.model}' on a seeded batch: ref-cpu (float64) vs tfjs (cpu, wasm) vs ONNX Runtime (cpu)`);
-  const parity = await checkParity({ name: opts.model, graph, weights, inputs }, {});
-  const checker = runOnnxChecker(onnxBytes, log);
   const triton = tritonConfigOf(graph, target.name, {
     ...(opts.maxBatchSize !== undefined ? { maxBatchSize: opts.maxBatchSize } : {}),
     ...(opts.instanceKind !== undefined ? { instanceKind: opts.instanceKind } : {}),
   });
   const pbtxt = formatTritonConfig(triton, [`written by lctr-exporter: model '${opts.model}' (seed ${seed}), graph '${graph.name}'`]);
 
-  const report = {
-    producer: 'lctr-exporter',
-    model: opts.model,
-    seed,
-    onnx: { opset: 17, irVersion: 8, bytes: onnxBytes.length, sha256: sha256(onnxBytes), checker },
-    triton: { name: triton.name, platform: triton.platform, maxBatchSize: triton.maxBatchSize, instanceKind: triton.instanceGroup.kind, configSha256: sha256(pbtxt) },
-    nodes: graph.nodes.length,
-    parameters: parameterCount(graph.params),
-    parity: {
-      ok: parity.ok,
-      worst: parity.worst,
-      failures: parity.failures,
-      batch: Object.fromEntries(Object.entries(inputs).map(([k, t]) => [k, t.shape])),
-    },
-  };
-
-  // written into a temp dir beside the target, then swapped in
-  const files = writeServingDir(target.dir, {
-    'config.pbtxt': pbtxt,
-    [ONNX_FILE]: onnxBytes,
-    'weights.safetensors': weightBytes,
-    'graph.json': graphJson,
-    'report.json': JSON.stringify(report, null, 2) + '\n',
-  } satisfies Record<ServingFile, string | Uint8Array>, { model: opts.model, name: target.name, seed });
-  log(formatParityLine(parity));
-  return { dir: target.dir, repository: target.repository, name: target.name, files, parity, checkerOk: checker.ok, report };
+  // staged beside the target, checked there, swapped in only when parity and the checker pass
+  const staged = stageServingDir(target, { 'config.pbtxt': pbtxt, [ONNX_FILE]: onnxBytes, 'weights.safetensors': weightBytes, 'graph.json': graphJson });
+  try {
+    const inputs = entry.sampleInputs(graph, seed + 1);
+    log(`checking parity of '${opts.model}' on a seeded batch: ref-cpu (float64) vs tfjs (cpu, wasm) vs ONNX Runtime (cpu)`);
+    const parity = await checkParity({ name: opts.model, graph, weights, inputs }, {});
+    const stagedOnnx = staged.read(ONNX_FILE);
+    const checker = runOnnxChecker(stagedOnnx, log);
+    const report = {
+      producer: 'lctr-exporter',
+      model: opts.model,
+      seed,
+      onnx: { opset: 17, irVersion: 8, bytes: stagedOnnx.length, sha256: sha256(stagedOnnx), checker },
+      triton: { name: triton.name, platform: triton.platform, maxBatchSize: triton.maxBatchSize, instanceKind: triton.instanceGroup.kind, configSha256: sha256(pbtxt) },
+      nodes: graph.nodes.length,
+      parameters: parameterCount(graph.params),
+      parity: {
+        ok: parity.ok,
+        worst: parity.worst,
+        failures: parity.failures,
+        batch: Object.fromEntries(Object.entries(inputs).map(([k, t]) => [k, t.shape])),
+      },
+    };
+    log(formatParityLine(parity));
+    const outcome = settleExport(staged, { parityOk: parity.ok, checkerOk: checker.ok }, JSON.stringify(report, null, 2) + '\n',
+      { model: opts.model, name: target.name, seed }, opts.force ?? false, log);
+    return { dir: target.dir, repository: target.repository, name: target.name, ...outcome, parity, checkerOk: checker.ok, report };
+  } finally {
+    staged.discard();
+  }
 }
 
 /** report.json of a model directory. */

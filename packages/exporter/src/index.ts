@@ -1,8 +1,11 @@
 export * from './export.ts';
 export {
-  sha256, prepareTarget, servingTarget, writeServingDir, runOnnxChecker, parameterCount, DEFAULT_REPOSITORY, ONNX_FILE,
-  type CheckerRecord, type ServingFile, type ServingTarget,
+  sha256, prepareTarget, servingTarget, stageServingDir, settleExport, rejectionOf, runOnnxChecker, parameterCount, DEFAULT_REPOSITORY, ONNX_FILE,
+  SERVING_FILES, type CheckerRecord, type ExportOutcome, type ServingFile, type ServingTarget,
 } from './serving-dir.ts';
+export {
+  StagedModelDir, inspectModelDir, recoverInterrupted, type Committed, type ExportManifest, type InTheWay, type ModelDirContents,
+} from './staging.ts';
 export * from './serving.ts';
 export * from './heldout.ts';
 export * from './checkpoint.ts';

@@ -1,34 +1,37 @@
 /**
  * What every export shares: the layout (a Triton model repository: `<out>/<name>/` is one model),
  * the output-directory guard (an existing model directory is replaced only when an earlier export
- * wrote it, else `force`), the temp-dir-then-swap write, and the python ONNX checker (recorded as
- * "not run" where python3-onnx is missing).
+ * wrote it, else `force`), the all-or-nothing write (staging.ts: staged, gated, swapped in; files
+ * the exporter did not write are kept), and the python ONNX checker (recorded as "not run" where
+ * python3-onnx is missing).
  *
  *   <out>/                     the model repository (`tritonserver --model-repository <out>`); other models may sit beside
  *     <name>/                  one model: the unit the exporter writes and swaps (marker .lctr-export)
  *       config.pbtxt           Triton model configuration (triton.ts)
  *       1/model.onnx           version 1: the ONNX model (opset 17, IR 8)
  *       weights.safetensors    serving weights; graph.json the serving graph's spec JSON; report.json
+ *       .lctr-export           marker and manifest: the files the exporter wrote, with sha256
  *
  * Triton reads config.pbtxt and the numeric version directories and ignores the other files.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { basename, dirname, join, resolve } from 'node:path';
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { OnnxCheckerUnavailableError, checkOnnxModel } from '@lctr/backend-onnx';
 import { ExportError } from './errors.ts';
+import { EXPORT_MARKER, StagedModelDir, checkModelDir, inspectModelDir, recoverInterrupted } from './staging.ts';
 import { TRITON_VERSION, checkModelName } from './triton.ts';
 
 export { ExportError } from './errors.ts';
-
-export const EXPORT_MARKER = '.lctr-export';
+export { EXPORT_MARKER } from './staging.ts';
 /** Where the ONNX model sits inside a model directory. */
 export const ONNX_FILE = `${TRITON_VERSION}/model.onnx`;
 /** Default --out: a Triton model repository. */
 export const DEFAULT_REPOSITORY = 'out/models';
 
-/** The files of a model directory, in the order they are listed. */
-export type ServingFile = 'config.pbtxt' | typeof ONNX_FILE | 'weights.safetensors' | 'graph.json' | 'report.json';
+/** The files an export writes into a model directory, in the order they are listed (the marker aside). */
+export const SERVING_FILES = ['config.pbtxt', ONNX_FILE, 'weights.safetensors', 'graph.json', 'report.json'] as const;
+export type ServingFile = (typeof SERVING_FILES)[number];
 
 export interface ServingTarget {
   /** the model repository (--out) */
@@ -41,15 +44,17 @@ export interface ServingTarget {
 
 /**
  * Resolve and guard `<out>/<name>`: a valid model name; `out` is not a serving directory of the
- * earlier flat layout; the model directory is absent, empty, an earlier export, or `force` is set.
+ * earlier flat layout; leftovers of a killed export of it are undone (staging.ts); the model
+ * directory is absent, empty, or an earlier export with nothing in the way, or `force` is set.
  */
-export function servingTarget(out: string, name: string, force: boolean): ServingTarget {
+export function servingTarget(out: string, name: string, force: boolean, log: (line: string) => void = () => {}): ServingTarget {
   checkModelName(name, '--name (the Triton model name)');
   const repository = resolve(out);
   if (existsSync(join(repository, EXPORT_MARKER))) {
     throw new ExportError(`--out ${repository}: expected a Triton model repository (one directory per model), got a serving directory of the earlier flat layout (it holds ${EXPORT_MARKER}); remove it or choose another --out`);
   }
   const dir = join(repository, name);
+  for (const line of recoverInterrupted(dir)) log(line);
   prepareTarget(dir, force);
   return { repository, name, dir };
 }
@@ -58,41 +63,61 @@ export function sha256(bytes: Uint8Array | string): string {
   return createHash('sha256').update(bytes).digest('hex');
 }
 
-/** Throws unless `out` is absent, empty, an earlier export, or `force` is set. */
+/** Throws unless `out` is absent, empty, or an earlier export with nothing in the way of a new one, or `force` is set. */
 export function prepareTarget(out: string, force: boolean): void {
-  if (!existsSync(out)) return;
-  const entries = readdirSync(out);
-  if (entries.length === 0 || entries.includes(EXPORT_MARKER) || force) return;
-  throw new ExportError(`output directory ${out} exists and was not written by the exporter (it holds ${entries.slice(0, 5).join(', ')}${entries.length > 5 ? ', ...' : ''}); pass --force to replace it or choose another --out`);
+  checkModelDir(inspectModelDir(out, SERVING_FILES), out, force);
 }
 
 /**
- * Write `files` (paths relative to `out`, '/'-separated) and the marker into a temp directory
- * beside `out`, then swap it in, so a crash never leaves a half-written export. Returns the paths
- * written, marker excluded.
+ * Stage the files of an export of `target` (staging.ts): written into `.<name>.tmp-<pid>` beside
+ * the model directory, checked there, then committed (report.json, the marker with the manifest,
+ * the swap) or discarded, leaving the directory as it was.
  */
-export function writeServingDir(out: string, files: Readonly<Record<string, string | Uint8Array>>, marker: Readonly<Record<string, unknown>>): string[] {
-  mkdirSync(dirname(out), { recursive: true });
-  const tmp = join(dirname(out), `.${basename(out)}.tmp-${process.pid}`);
-  rmSync(tmp, { recursive: true, force: true });
-  mkdirSync(tmp);
-  for (const [name, data] of Object.entries(files)) {
-    const path = join(tmp, ...name.split('/'));
-    mkdirSync(dirname(path), { recursive: true });
-    writeFileSync(path, data);
+export function stageServingDir(target: ServingTarget, files: Readonly<Record<Exclude<ServingFile, 'report.json'>, string | Uint8Array>>): StagedModelDir {
+  const staged = new StagedModelDir(target.dir);
+  try {
+    staged.write(files);
+  } catch (e) {
+    staged.discard();
+    throw e;
   }
-  writeFileSync(join(tmp, EXPORT_MARKER), JSON.stringify(marker) + '\n');
-  if (existsSync(out)) {
-    const old = join(dirname(out), `.${basename(out)}.old-${process.pid}`);
-    renameSync(out, old);
-    renameSync(tmp, out);
-    rmSync(old, { recursive: true, force: true });
-  } else {
-    renameSync(tmp, out);
-  }
-  return Object.keys(files);
+  return staged;
 }
 
+/** Why an export is not swapped in (a failed parity check or ONNX checker), or undefined when it passes. */
+export function rejectionOf(parityOk: boolean, checkerOk: boolean | null): string | undefined {
+  const why = [parityOk ? '' : 'parity failed', checkerOk === false ? 'the ONNX checker failed' : ''].filter((w) => w !== '');
+  return why.length === 0 ? undefined : why.join(' and ');
+}
+
+export interface ExportOutcome {
+  /** false: the gate failed and the model directory was left as it was */
+  readonly written: boolean;
+  /** the files written (none when not written) */
+  readonly files: string[];
+  /** what the directory held that the exporter did not write, kept (directories end with '/') */
+  readonly kept: string[];
+}
+
+/**
+ * The gate of every export: commit `staged` (report.json last) when parity passed and the checker
+ * did not fail, else discard it and leave the model directory as it was. Logs what it did.
+ */
+export function settleExport(
+  staged: StagedModelDir, gate: { readonly parityOk: boolean; readonly checkerOk: boolean | null }, report: string,
+  details: Readonly<Record<string, unknown>>, force: boolean, log: (line: string) => void,
+): ExportOutcome {
+  const rejected = rejectionOf(gate.parityOk, gate.checkerOk);
+  if (rejected !== undefined) {
+    staged.discard();
+    log(`not exported: ${rejected}; ${staged.dir} ${existsSync(staged.dir) ? 'left as it was' : 'not created'}`);
+    return { written: false, files: [], kept: [] };
+  }
+  const c = staged.commit({ 'report.json': report }, details, force);
+  if (c.kept.length > 0) log(`kept what the exporter did not write in ${staged.dir}: ${c.kept.join(', ')}`);
+  for (const n of c.notes) log(n);
+  return { written: true, files: c.files, kept: c.kept };
+}
 
 export interface CheckerRecord {
   /** null: the checker could not run (no python3-onnx) */

@@ -269,4 +269,15 @@ describe('exporting a trained checkpoint', () => {
     expect(bad.status).toBe(1);
     expect(bad.stderr).toContain(`exporter: checkpoint ${join(base, 'no-such-run')} does not exist`);
   });
+
+  it('prints the paths inside the current directory relative to it (output that can be pasted into docs)', () => {
+    const r = spawnSync(join(root, 'node_modules', '.bin', 'tsx'), [join(root, 'packages/exporter/src/cli.ts'), '--checkpoint', runs['din']!.runDir,
+      '--config', runs['din']!.configPath, '--out', 'cli-relative', '--samples', '4', '--latency-requests', '1', '--latency-candidates', '2'],
+    { cwd: base, encoding: 'utf8', env: { ...process.env, ORT_DISABLE_TELEMETRY: '1' } });
+    expect(r.status, r.stderr).toBe(0);
+    const ckpt = step(runs['din']!).slice(base.length + 1);
+    expect(r.stdout).toContain(`checkpoint ${ckpt} (step ${STEPS}): trainer model 'din'`);
+    expect(r.stdout).toContain(`wrote config.pbtxt, 1/model.onnx, weights.safetensors, graph.json, report.json to cli-relative/din in `);
+    expect(r.stdout).toContain(`serve it: tritonserver --model-repository cli-relative (model 'din')`);
+  });
 });

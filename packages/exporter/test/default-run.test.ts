@@ -7,7 +7,7 @@
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { latestCheckpointDir, parseTrainConfig, readCheckpoint, trainModelNames } from '@lctr/train';
 import { DEFAULT_JOB, ExportError, ensureTrainedRun } from '../src/index.ts';
 import { STEPS, lifelongArch, tinyConfig } from './tiny-runs.ts';
@@ -37,6 +37,16 @@ describe('ensureTrainedRun', () => {
     expect(again).toEqual({ runDir, reused: true, step: STEPS });
     expect(lines).toEqual([`reusing the finished run ${runDir} (step ${STEPS}, trained with ${configPath})`]);
     expect(statSync(join(runDir, 'metrics.jsonl')).mtimeMs).toBe(written);
+
+    // printed paths are relative to the current directory when they lie inside it (pasteable output, no checkout path)
+    lines.length = 0;
+    const cwd = vi.spyOn(process, 'cwd').mockReturnValue(base);
+    try {
+      await ensureTrainedRun({ model: 'lcn', config: configPath, runDir, trainerArgs, log: (l) => lines.push(l) });
+    } finally {
+      cwd.mockRestore();
+    }
+    expect(lines).toEqual([`reusing the finished run train/lcn-tiny (step ${STEPS}, trained with ${configPath})`]);
   });
 
   it('retrains when the config changed, and replaces the old run only with a finished one', async () => {

@@ -13,6 +13,7 @@ export interface Subcommand {
 
 /** Subcommands by the words that name them (`data generate` is two words). */
 export const SUBCOMMANDS: Readonly<Record<string, Subcommand>> = {
+  export: { what: 'export a trained model as a Triton model directory (ONNX, config.pbtxt, parity report)', run: async (a) => (await import('@lctr/exporter/cli')).main(a) },
   'data inspect': { what: 'what to check first about a dataset config\'s event log', run: async (a) => (await import('@lctr/data/cli')).inspectMain(a) },
   'data compile': { what: 'write the columnar form training reads (reused when nothing changed)', run: async (a) => (await import('@lctr/data/cli')).compileMain(a) },
   'data generate': { what: 'generate the synthetic world and write it to a folder', run: async (a) => (await import('./commands/gen-synthetic.ts')).main(a) },

@@ -1,8 +1,7 @@
-#!/usr/bin/env tsx
 /**
- * `nx run exporter:onnx` (no --model, no --checkpoint): the default job: the default LCN that
- * `nx run exporter:train-default` trained into out/train/lcn-default (a dependency of the onnx
- * target), exported with held-out parity and a latency summary;
+ * `lctr export` / `nx run exporter:onnx` (no --model, no --checkpoint): the default job: the default
+ * LCN trained into out/train/lcn-default (or reused there when a finished run with the same config
+ * and graph is present: default-run.ts), exported with held-out parity and a latency summary;
  * `nx run exporter:onnx -- --checkpoint RUN_OR_CHECKPOINT_DIR [--config FILE] [--model TRAINER_MODEL] ...`: a trained model;
  * `nx run exporter:onnx -- --model demo ...`: the untrained demo model.
  * Every export writes <out>/<name>/ of a Triton model repository (serving-dir.ts).
@@ -11,18 +10,18 @@
  * read-only, no permission: one line; the temp directory is removed, the previous export intact).
  */
 import { existsSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import { MODELS, exportModel } from './export.ts';
 import { exportCheckpoint, exportWeights } from './checkpoint.ts';
-import { DEFAULT_JOB } from './default-run.ts';
+import { DEFAULT_JOB, ensureTrainedRun } from './default-run.ts';
 import { DEFAULT_REPOSITORY, ExportError } from './serving-dir.ts';
 import { DEFAULT_MAX_BATCH_SIZE } from './triton.ts';
 import { FLOAT16_TOLERANCE } from './optimise.ts';
 import { type Precision, PRECISIONS } from '@lctr/backend-onnx';
-import { EXIT_CODES, StorageError, displayPath } from '@lctr/spec';
+import { EXIT_CODES, displayPath } from '@lctr/spec';
+import { UsageError, intFlag, isMainModule, runCommand } from '@lctr/spec/cli';
 import { rejectionOf } from './serving-dir.ts';
 
-const USAGE = `usage: nx run exporter:onnx                       the default job: the default LCN (trained by exporter:train-default)
+const USAGE = `usage: nx run exporter:onnx                       the default job: the default LCN (trained first unless already trained)
        nx run exporter:onnx -- --checkpoint DIR [--config FILE] [--model NAME] [--samples N] [--requests N] [--candidates N]
                                 [--latency-requests N] [--latency-candidates N] [--precision float32|float16] [--no-fold]
        nx run exporter:onnx -- --weights FILE.safetensors --model TRAINER_MODEL --config FILE [the --checkpoint options]
@@ -51,53 +50,30 @@ const USAGE = `usage: nx run exporter:onnx                       the default job
   exit codes     0 exported; 1 an error, or parity/checker failed (the directory is left as it was); 2 usage; 3 disk full
                  or another storage refusal (the previous export is intact)`;
 
-/** Error classes whose message is the whole story (named thing, expected, actual): printed without a stack. */
-const REPORTED = /^(Export|Checkpoint|Config|Weights|Input|Graph|Safetensors)Error$/;
-
-function intFlag(flag: string, v: string | undefined, min: number): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min) throw new Error(`--${flag} must be an integer >= ${min}, got '${v}'`);
-  return n;
-}
-
 /** A failed gate: the failures, and that the model directory was left as it was. */
 function rejected(res: { readonly dir: string; readonly parity: { readonly ok: boolean; readonly failures: readonly string[] }; readonly checkerOk: boolean | null }): number {
   for (const f of res.parity.failures) console.error(`parity failure: ${f}`);
-  console.error(`exporter: not exported (${rejectionOf(res.parity.ok, res.checkerOk) ?? 'rejected'}): ${displayPath(res.dir)} ${existsSync(res.dir) ? 'left as it was' : 'not created'}`);
+  console.error(`lctr export: not exported (${rejectionOf(res.parity.ok, res.checkerOk) ?? 'rejected'}): ${displayPath(res.dir)} ${existsSync(res.dir) ? 'left as it was' : 'not created'}`);
   return EXIT_CODES.failure;
 }
 
-async function main(): Promise<number> {
-  let values;
-  let seed: number;
-  const ints: Partial<Record<'samples' | 'requests' | 'candidates' | 'max-batch-size' | 'latency-requests' | 'latency-candidates', number>> = {};
-  try {
-    ({ values } = parseArgs({
-      options: {
-        model: { type: 'string' },
-        checkpoint: { type: 'string' },
-        weights: { type: 'string' },
-        config: { type: 'string' },
-        out: { type: 'string' },
-        name: { type: 'string' },
-        seed: { type: 'string', default: '20240801' },
-        samples: { type: 'string' },
-        requests: { type: 'string' },
-        candidates: { type: 'string' },
-        'max-batch-size': { type: 'string' },
-        'latency-requests': { type: 'string' },
-        'latency-candidates': { type: 'string' },
-        gpu: { type: 'boolean', default: false },
-        precision: { type: 'string' },
-        'no-fold': { type: 'boolean', default: false },
-        force: { type: 'boolean', default: false },
-        help: { type: 'boolean', default: false },
-      },
-      strict: true,
-    }));
-    seed = Number(values.seed);
-    if (!Number.isInteger(seed)) throw new Error(`--seed must be an integer, got '${values.seed}'`);
+export const EXPORT = {
+  name: 'lctr export',
+  usage: USAGE,
+  options: {
+    model: { type: 'string' }, checkpoint: { type: 'string' }, weights: { type: 'string' }, config: { type: 'string' },
+    out: { type: 'string' }, name: { type: 'string' }, seed: { type: 'string' }, samples: { type: 'string' },
+    requests: { type: 'string' }, candidates: { type: 'string' }, 'max-batch-size': { type: 'string' },
+    'latency-requests': { type: 'string' }, 'latency-candidates': { type: 'string' }, gpu: { type: 'boolean' },
+    precision: { type: 'string' }, 'no-fold': { type: 'boolean' }, force: { type: 'boolean' },
+  },
+} as const;
+
+/** `lctr export ...` (also `nx run exporter:onnx -- ...`): the exit code. */
+export function main(argv: readonly string[]): Promise<number> {
+  return runCommand(EXPORT, argv, async ({ values }) => {
+    const seed = intFlag('seed', values.seed, -(2 ** 31)) ?? 20240801;
+    const ints: Partial<Record<'samples' | 'requests' | 'candidates' | 'max-batch-size' | 'latency-requests' | 'latency-candidates', number>> = {};
     for (const flag of ['samples', 'requests', 'candidates', 'max-batch-size', 'latency-candidates'] as const) {
       const n = intFlag(flag, values[flag], 1);
       if (n !== undefined) ints[flag] = n;
@@ -105,91 +81,74 @@ async function main(): Promise<number> {
     const lr = intFlag('latency-requests', values['latency-requests'], 0);
     if (lr !== undefined) ints['latency-requests'] = lr;
     if (values.precision !== undefined && !(PRECISIONS as readonly string[]).includes(values.precision)) {
-      throw new Error(`--precision must be one of ${PRECISIONS.join(', ')}, got '${values.precision}'`);
+      throw new UsageError(`--precision must be one of ${PRECISIONS.join(', ')}, got '${values.precision}'`);
     }
     if (values.model !== undefined && values.checkpoint === undefined && values.weights === undefined) {
-      if (values.precision !== undefined || values['no-fold']) throw new Error('--precision and --no-fold apply to trained models: they need --checkpoint (or no --model: the default job)');
+      if (values.precision !== undefined || values['no-fold']) throw new UsageError('--precision and --no-fold apply to trained models: they need --checkpoint (or no --model: the default job)');
       for (const flag of ['config', 'samples', 'requests', 'candidates', 'latency-requests', 'latency-candidates'] as const) {
-        if (values[flag] !== undefined) throw new Error(`--${flag} needs --checkpoint (or no --model: the default job)`);
+        if (values[flag] !== undefined) throw new UsageError(`--${flag} needs --checkpoint (or no --model: the default job)`);
       }
     }
     if (values.weights !== undefined) {
-      if (values.checkpoint !== undefined) throw new Error('--weights and --checkpoint exclude each other');
-      if (values.model === undefined || values.config === undefined) throw new Error('--weights needs --model (the trainer model) and --config (its training config)');
+      if (values.checkpoint !== undefined) throw new UsageError('--weights and --checkpoint exclude each other');
+      if (values.model === undefined || values.config === undefined) throw new UsageError('--weights needs --model (the trainer model) and --config (its training config)');
     }
     if (values.model === undefined && values.checkpoint === undefined && values.config !== undefined) {
-      throw new Error('--config needs --checkpoint');
+      throw new UsageError('--config needs --checkpoint');
     }
-  } catch (e) {
-    console.error(`exporter: ${(e as Error).message}\n${USAGE}`);
-    return EXIT_CODES.usage;
-  }
-  if (values.help) {
-    console.log(USAGE);
-    return EXIT_CODES.ok;
-  }
+    return exportMain(values, seed, ints);
+  });
+}
+
+type Values = Parameters<Parameters<typeof runCommand<typeof EXPORT.options>>[2]>[0]['values'];
+
+async function exportMain(values: Values, seed: number, ints: Partial<Record<'samples' | 'requests' | 'candidates' | 'max-batch-size' | 'latency-requests' | 'latency-candidates', number>>): Promise<number> {
   const log = (l: string) => console.log(l);
   const common = {
-    force: values.force, seed, log,
+    force: values.force ?? false, seed, log,
     ...(values.out !== undefined ? { out: values.out } : {}),
     ...(values.name !== undefined ? { name: values.name } : {}),
     ...(ints['max-batch-size'] !== undefined ? { maxBatchSize: ints['max-batch-size'] } : {}),
     ...(values.gpu ? { instanceKind: 'KIND_GPU' as const } : {}),
   };
-  try {
-    const t0 = Date.now();
-    // what a trained export (checkpoint or weights file) takes besides the common flags
-    const trained = {
-      ...common,
-      ...(ints.samples !== undefined ? { samples: ints.samples } : {}),
-      ...(ints.requests !== undefined ? { requests: ints.requests } : {}),
-      ...(ints.candidates !== undefined ? { candidates: ints.candidates } : {}),
-      ...(ints['latency-requests'] !== undefined ? { latencyRequests: ints['latency-requests'] } : {}),
-      ...(ints['latency-candidates'] !== undefined ? { latencyCandidates: ints['latency-candidates'] } : {}),
-      ...(values.precision !== undefined ? { precision: values.precision as Precision } : {}),
-      ...(values['no-fold'] ? { fold: false } : {}),
-    };
-    if (values.weights !== undefined || values.model === undefined || values.checkpoint !== undefined) {
-      let res;
-      if (values.weights !== undefined) {
-        res = await exportWeights({ ...trained, weights: values.weights, model: values.model!, config: values.config! });
-      } else {
-        let checkpoint = values.checkpoint;
-        if (checkpoint === undefined) {
-          if (!existsSync(DEFAULT_JOB.runDir)) {
-            throw new ExportError(`the default job exports the default LCN run ${DEFAULT_JOB.runDir}, and it does not exist: ` +
-              `run \`npx nx run exporter:onnx\` (its dependency exporter:train-default trains it with ${DEFAULT_JOB.config}), ` +
-              `or pass --checkpoint RUN_DIR or --model demo`);
-          }
-          checkpoint = DEFAULT_JOB.runDir;
-          log(`default job: the default LCN (${DEFAULT_JOB.config}, the small synthetic world) trained in ${DEFAULT_JOB.runDir}`);
-        }
-        res = await exportCheckpoint({
-          ...trained, checkpoint,
-          ...(values.config !== undefined ? { config: values.config } : {}),
-          ...(values.model !== undefined ? { model: values.model } : {}),
-        });
+  const t0 = Date.now();
+  // what a trained export (checkpoint or weights file) takes besides the common flags
+  const trained = {
+    ...common,
+    ...(ints.samples !== undefined ? { samples: ints.samples } : {}),
+    ...(ints.requests !== undefined ? { requests: ints.requests } : {}),
+    ...(ints.candidates !== undefined ? { candidates: ints.candidates } : {}),
+    ...(ints['latency-requests'] !== undefined ? { latencyRequests: ints['latency-requests'] } : {}),
+    ...(ints['latency-candidates'] !== undefined ? { latencyCandidates: ints['latency-candidates'] } : {}),
+    ...(values.precision !== undefined ? { precision: values.precision as Precision } : {}),
+    ...(values['no-fold'] ? { fold: false } : {}),
+  };
+  if (values.weights !== undefined || values.model === undefined || values.checkpoint !== undefined) {
+    let res;
+    if (values.weights !== undefined) {
+      res = await exportWeights({ ...trained, weights: values.weights, model: values.model!, config: values.config! });
+    } else {
+      let checkpoint = values.checkpoint;
+      if (checkpoint === undefined) {
+        log(`default job: the default LCN (${DEFAULT_JOB.config}, the small synthetic world) in ${DEFAULT_JOB.runDir}`);
+        await ensureTrainedRun({ ...DEFAULT_JOB, log });
+        checkpoint = DEFAULT_JOB.runDir;
       }
-      if (!res.written) return rejected(res);
-      console.log(`wrote ${res.files.join(', ')} to ${displayPath(res.dir)} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-      console.log(`serve it: tritonserver --model-repository ${displayPath(res.repository)} (model '${res.name}')`);
-      return EXIT_CODES.ok;
+      res = await exportCheckpoint({
+        ...trained, checkpoint,
+        ...(values.config !== undefined ? { config: values.config } : {}),
+        ...(values.model !== undefined ? { model: values.model } : {}),
+      });
     }
-    const res = await exportModel({ ...common, model: values.model });
     if (!res.written) return rejected(res);
     console.log(`wrote ${res.files.join(', ')} to ${displayPath(res.dir)} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    console.log(`serve it: tritonserver --model-repository ${displayPath(res.repository)} (model '${res.name}')`);
     return EXIT_CODES.ok;
-  } catch (e) {
-    if (e instanceof StorageError) {
-      console.error(`exporter: ${e.message}`);
-      return EXIT_CODES.storage;
-    }
-    if (e instanceof Error && REPORTED.test(e.name)) {
-      console.error(`exporter: ${e.message}`);
-      return EXIT_CODES.failure;
-    }
-    throw e;
   }
+  const res = await exportModel({ ...common, model: values.model! });
+  if (!res.written) return rejected(res);
+  console.log(`wrote ${res.files.join(', ')} to ${displayPath(res.dir)} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  return EXIT_CODES.ok;
 }
 
-process.exitCode = await main();
+if (isMainModule(import.meta.filename)) process.exitCode = await main(process.argv.slice(2));

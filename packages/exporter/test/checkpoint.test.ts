@@ -267,7 +267,7 @@ describe('exporting a trained checkpoint', () => {
     expect(readReport(join(out, 'din')).triton).toMatchObject({ maxBatchSize: 64, instanceKind: 'KIND_GPU' });
     const bad = spawnSync('npx', ['tsx', 'packages/exporter/src/cli.ts', '--checkpoint', join(base, 'no-such-run')], { cwd: root, encoding: 'utf8', env });
     expect(bad.status).toBe(1);
-    expect(bad.stderr).toContain(`exporter: checkpoint ${join(base, 'no-such-run')} does not exist`);
+    expect(bad.stderr).toContain(`lctr export: checkpoint ${join(base, 'no-such-run')} does not exist`);
   });
 
   it('prints the paths inside the current directory relative to it (output that can be pasted into docs)', () => {

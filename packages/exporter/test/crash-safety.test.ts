@@ -94,7 +94,7 @@ describe('a full disk', () => {
       const before = snapshot(dir);
       const r = spawnSync(process.execPath, ['--import', tsx, '--import', join(here, 'enospc-preload.ts'), cli, '--model', 'demo', '--out', repo, '--seed', '2'],
         { encoding: 'utf8', env: { ...env, LCTR_TEST_ENOSPC: file } });
-      expect(r.stderr).toBe(`exporter: cannot write model directory ${dir}: no space left on the device (ENOSPC)\n`);
+      expect(r.stderr).toBe(`lctr export: cannot write model directory ${dir}: no space left on the device (ENOSPC)\n`);
       expect(r.status).toBe(3);
       expect(snapshot(dir)).toEqual(before);
       expect(readdirSync(repo)).toEqual(['demo']);
@@ -130,7 +130,7 @@ describe('the parity gate on a trained checkpoint', () => {
     expect(r.status, r.stderr).toBe(1);
     expect(r.stdout).toMatch(/^din step 4: 8 held-out eval samples \| max \|Δprob\| .* FAIL$/m);
     expect(r.stderr).toMatch(/^parity failure: /m);
-    expect(r.stderr.trim().split('\n').at(-1)).toBe(`exporter: not exported (parity failed): ${dir} left as it was`);
+    expect(r.stderr.trim().split('\n').at(-1)).toBe(`lctr export: not exported (parity failed): ${dir} left as it was`);
     expect(snapshot(dir)).toEqual(before);
     expect(readdirSync(repo)).toEqual(['din']);
   });

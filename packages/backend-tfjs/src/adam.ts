@@ -53,6 +53,8 @@ export class Adam extends tf.Optimizer {
 
   readonly config: AdamConfig;
   private step = 0;
+  /** the rate the next step uses: config.lr until setLearningRate (a schedule sets it before every step) */
+  private lr: number;
   private beta1Power = 1;
   private beta2Power = 1;
   private readonly params: ReadonlyMap<string, tf.Variable>;
@@ -66,6 +68,7 @@ export class Adam extends tf.Optimizer {
   constructor(params: ReadonlyMap<string, tf.Variable>, config: AdamConfig) {
     super();
     this.config = config;
+    this.lr = config.lr;
     this.params = params;
     const id = ++adamCounter;
     tf.tidy(() => {
@@ -82,10 +85,25 @@ export class Adam extends tf.Optimizer {
     return this.step;
   }
 
+  /** the learning rate the next step uses */
+  get learningRate(): number {
+    return this.lr;
+  }
+
+  /**
+   * Set the rate of the following steps (a schedule calls it before each step). Not part of the
+   * state: a schedule is a pure function of the step, so a resume sets it again from the step.
+   */
+  setLearningRate(lr: number): void {
+    if (typeof lr !== 'number' || !(lr >= 0) || !Number.isFinite(lr)) throw new Error(`Adam.setLearningRate: expected a finite number >= 0, got ${lr}`);
+    this.lr = lr;
+  }
+
   override applyGradients(grads: tf.NamedTensorMap | Array<{ name: string; tensor: tf.Tensor }>): void {
     if (this.disposed) throw new Error('Adam: the optimizer was disposed');
     const list = Array.isArray(grads) ? grads : Object.entries(grads).map(([name, tensor]) => ({ name, tensor }));
-    const { beta1, beta2, epsilon, lr } = this.config;
+    const { beta1, beta2, epsilon } = this.config;
+    const lr = this.lr;
     const b1p = this.beta1Power * beta1;
     const b2p = this.beta2Power * beta2;
     tf.tidy(() => {
@@ -152,7 +170,7 @@ export class Adam extends tf.Optimizer {
   }
 
   override getConfig(): tf.serialization.ConfigDict {
-    return { learningRate: this.config.lr, beta1: this.config.beta1, beta2: this.config.beta2, epsilon: this.config.epsilon };
+    return { learningRate: this.lr, beta1: this.config.beta1, beta2: this.config.beta2, epsilon: this.config.epsilon };
   }
 
   override dispose(): void {

@@ -44,7 +44,7 @@ const DATA_DEFAULTS: DataConfig = {
 
 const REPO_ROOT = resolve(import.meta.dirname, '../../..');
 
-interface Prepared { log: EventLog; train: Int32Array; eval: Int32Array; trueProbability?: Float32Array }
+export interface Prepared { log: EventLog; train: Int32Array; eval: Int32Array; trueProbability?: Float32Array }
 const cache = new Map<string, Promise<Prepared>>();
 
 export function dataConfig(data: Readonly<Record<string, unknown>>, where: string): DataConfig {
@@ -79,6 +79,12 @@ export function prepareData(d: DataConfig): Promise<Prepared> {
     cache.set(key, p);
   }
   return p;
+}
+
+/** The timestamp of every sample of a split (a sample is a target event; its source keeps the split's order). */
+export function eventTimes(p: Prepared, split: 'train' | 'eval'): Float64Array {
+  const positions = split === 'train' ? p.train : p.eval;
+  return Float64Array.from(positions, (i) => p.log.timestamp[i]!);
 }
 
 /** Vocabulary sizes of a data set, as the baseline configs name them. */
@@ -126,6 +132,7 @@ function register(name: 'avgpool' | 'din'): void {
         ...(prepared.trueProbability ? { eventProbability: prepared.trueProbability } : {}),
       });
     },
+    sampleTimes: async (req) => eventTimes(await prepareData(dataConfig(req.data, req.where)), req.split),
   });
 }
 

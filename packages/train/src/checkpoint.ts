@@ -144,9 +144,9 @@ export function listCheckpointSteps(outDir: string): number[] {
     .sort((a, b) => a - b);
 }
 
-/** The step-<N> name `latest` holds, or undefined when there is no `latest`. */
-function latestName(outDir: string): string | undefined {
-  const pointer = join(checkpointsDir(outDir), 'latest');
+/** The step-<N> name a pointer file (`latest`, `best`) holds, or undefined when there is no such file. */
+function latestName(outDir: string, file: 'latest' | 'best' = 'latest'): string | undefined {
+  const pointer = join(checkpointsDir(outDir), file);
   if (!existsSync(pointer)) return undefined;
   const text = readFileSync(pointer, 'utf8').trim();
   if (!/^step-\d+$/.test(text)) throw new CheckpointError(`${pointer}: expected 'step-<N>', got ${JSON.stringify(text.slice(0, 60))}`);
@@ -160,6 +160,29 @@ export function latestCheckpointDir(outDir: string): string | undefined {
   const dir = join(checkpointsDir(outDir), text);
   if (!existsSync(dir)) throw new CheckpointError(`${join(checkpointsDir(outDir), 'latest')} names ${text}, but ${dir} does not exist`);
   return dir;
+}
+
+/**
+ * The directory `best` names (the best step by the validation metric, kept through pruning), or
+ * undefined when there is no `best` (no validation set) or it names a checkpoint that is gone.
+ */
+export function bestCheckpointDir(outDir: string): string | undefined {
+  const text = latestName(outDir, 'best');
+  if (text === undefined) return undefined;
+  const dir = join(checkpointsDir(outDir), text);
+  return existsSync(dir) ? dir : undefined;
+}
+
+/** Point `best` at step-<N> (written atomically like `latest`; a checkpoint it names survives pruning). */
+export function pointBestAt(outDir: string, step: number): void {
+  const root = checkpointsDir(outDir);
+  try {
+    atomicWriteFile(join(root, 'best'), `${stepDirName(step)}\n`);
+    fsyncDir(root);
+  } catch (e) {
+    for (const n of readdirSync(root)) if (n.startsWith(`.best.tmp-${process.pid}-`)) rmSync(join(root, n), { force: true });
+    throw asStorageError(e, 'update', join(root, 'best')) ?? e;
+  }
 }
 
 /** A checkpoint a resume passed over, and why (the CheckpointError's message). */
@@ -296,14 +319,19 @@ export function pointLatestAt(outDir: string, step: number): void {
   }
 }
 
-/** Keep the `keep` newest checkpoints up to `latestStep`; remove older ones, newer unreferenced ones, temp directories and temp files of `latest`. */
+/**
+ * Keep the `keep` newest checkpoints up to `latestStep` and the one `best` names; remove older
+ * ones, newer unreferenced ones, temp directories and temp files of `latest` and `best`.
+ */
 export function pruneCheckpoints(outDir: string, keep: number, latestStep: number): void {
   const root = checkpointsDir(outDir);
   if (!existsSync(root)) return;
   const steps = listCheckpointSteps(outDir);
   const kept = new Set(steps.filter((s) => s <= latestStep).slice(-Math.max(1, keep)));
+  const best = latestName(outDir, 'best');
+  if (best !== undefined && Number(best.slice('step-'.length)) <= latestStep) kept.add(Number(best.slice('step-'.length)));
   for (const s of steps) if (!kept.has(s)) rmSync(join(root, stepDirName(s)), { recursive: true, force: true });
-  for (const n of readdirSync(root)) if (/^\.(step-\d+|latest)\.tmp-/.test(n)) rmSync(join(root, n), { recursive: true, force: true });
+  for (const n of readdirSync(root)) if (/^\.(step-\d+|latest|best)\.tmp-/.test(n)) rmSync(join(root, n), { recursive: true, force: true });
 }
 
 function readJsonFile(path: string): unknown {

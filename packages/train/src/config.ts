@@ -5,7 +5,8 @@
  * keys are errors (a misspelt key must not silently fall back to a default).
  */
 import type { AdamConfig } from '@lctr/backend-tfjs';
-import { ConfigError, type FieldRule, describeRule, fits, showValue, unknownKeys } from '@lctr/spec';
+import { ConfigError, type FieldRule, checkSection, describeRule, fits, showValue, unknownKeys } from '@lctr/spec';
+import { LR_SCHEDULE_DEFAULTS, type LrSchedule } from './schedule.ts';
 
 export { ConfigError, type FieldRule, checkSection, parseJsonText, showValue, unknownKeys } from '@lctr/spec';
 type Rule = FieldRule;
@@ -17,8 +18,8 @@ export interface TrainConfig {
   /** exactly one of `epochs` and `steps` is set */
   readonly epochs?: number;
   readonly steps?: number;
-  /** evaluate every N steps (0: only at the end); always at the end when an eval source is given */
-  readonly evalEvery: number;
+  /** evaluate every N steps (0: only at the end) or at every epoch's end; always at the end when an eval source is given */
+  readonly evalEvery: number | 'epoch';
   /** samples per forward batch during evaluation (default 1024) */
   readonly evalBatchSize: number;
   /** a `train` line in metrics.jsonl every N steps (default 50) */
@@ -38,6 +39,27 @@ export interface TrainConfig {
    * same trajectory as one thread up to float32 summation order for mean-over-samples losses.
    */
   readonly shards?: number;
+  /** a validation split carved from the training samples by time; it chooses the best step and stops early (absent: none) */
+  readonly validation?: ValidationConfig;
+  /** a learning-rate schedule over optimizer.lr (absent: the constant lr) */
+  readonly lrSchedule?: LrSchedule;
+  /** train lines also carry clickLoss (mean BCE of `prob`) and auxLoss = loss - clickLoss (one more forward pass per step) */
+  readonly logClickLoss?: true;
+  /** a `summary` line at start: parameters per top-level scope, FLOPs per sample */
+  readonly summary?: true;
+}
+
+/** Metrics a validation set can rank steps by; logloss is minimised, the others maximised. */
+export const VALIDATION_METRICS = ['auc', 'gauc', 'logloss'] as const;
+export type ValidationMetric = (typeof VALIDATION_METRICS)[number];
+
+export interface ValidationConfig {
+  /** the latest share of the training samples by time, held out of training, in (0, 1) */
+  readonly fraction: number;
+  /** what chooses the best step (default 'auc') */
+  readonly metric: ValidationMetric;
+  /** stop after this many validation evaluations in a row without a better value (absent: never stop early) */
+  readonly patience?: number;
 }
 
 const U32_MAX = 4294967295;
@@ -56,6 +78,22 @@ const TOP_RULES: Record<string, Rule> = {
   model: { kind: 'object' },
   data: { kind: 'object' },
   shards: { kind: 'int', min: 1, max: 64 },
+  validation: { kind: 'object' },
+  lrSchedule: { kind: 'object' },
+  logClickLoss: { kind: 'bool' },
+  summary: { kind: 'bool' },
+};
+const VALIDATION_RULES: Record<keyof ValidationConfig, Rule> = {
+  fraction: { kind: 'number', gt: 0, lt: 1 },
+  metric: { kind: 'string', oneOf: VALIDATION_METRICS },
+  patience: { kind: 'int', min: 1 },
+};
+const SCHEDULE_RULES: Record<keyof LrSchedule, Rule> = {
+  warmupSteps: { kind: 'int', min: 0 },
+  decay: { kind: 'string', oneOf: ['none', 'cosine', 'step'] },
+  minLr: { kind: 'number', min: 0 },
+  stepEvery: { kind: 'int', min: 1 },
+  gamma: { kind: 'number', gt: 0, lt: 1 },
 };
 const REQUIRED_TOP = ['optimizer', 'batchSize', 'seed'];
 
@@ -85,7 +123,8 @@ export function parseTrainConfig(json: unknown, source = 'config'): TrainConfig 
       if (REQUIRED_TOP.includes(k)) problems.push(`${source}: config.${k}: missing (expected ${describeRule(rule)})`);
       continue;
     }
-    if (!fits(rule, o[k])) problems.push(`${source}: config.${k}: expected ${describeRule(rule)}, got ${showValue(o[k])}`);
+    if (k === 'evalEvery' && o[k] === 'epoch') continue;
+    if (!fits(rule, o[k])) problems.push(`${source}: config.${k}: expected ${describeRule(rule)}${k === 'evalEvery' ? ' or "epoch"' : ''}, got ${showValue(o[k])}`);
   }
   if (('epochs' in o) === ('steps' in o)) {
     problems.push(`${source}: config: give exactly one of 'epochs' and 'steps', got ${'epochs' in o ? 'both' : 'neither'}`);
@@ -108,13 +147,15 @@ export function parseTrainConfig(json: unknown, source = 'config'): TrainConfig 
       epsilon: (opt.epsilon as number | undefined) ?? CONFIG_DEFAULTS.epsilon,
     };
   }
+  const validation = fits(TOP_RULES.validation!, o.validation) ? validationSection(o.validation as Record<string, unknown>, source, problems) : undefined;
+  const lrSchedule = fits(TOP_RULES.lrSchedule!, o.lrSchedule) ? scheduleSection(o.lrSchedule as Record<string, unknown>, optimizer, source, problems) : undefined;
   if (problems.length) throw new ConfigError(problems);
   const num = (k: keyof typeof CONFIG_DEFAULTS & string): number => (o[k] as number | undefined) ?? CONFIG_DEFAULTS[k];
   const cfg: TrainConfig = {
     optimizer: optimizer!,
     batchSize: o.batchSize as number,
     ...('epochs' in o ? { epochs: o.epochs as number } : { steps: o.steps as number }),
-    evalEvery: num('evalEvery'),
+    evalEvery: o.evalEvery === 'epoch' ? 'epoch' : num('evalEvery'),
     evalBatchSize: num('evalBatchSize'),
     logEvery: num('logEvery'),
     seed: o.seed as number,
@@ -124,8 +165,48 @@ export function parseTrainConfig(json: unknown, source = 'config'): TrainConfig 
     data: (o.data as Record<string, unknown> | undefined) ?? {},
     // left out at 1 so configs that never name it keep their hashes (experiment runs are reused by them)
     ...(typeof o.shards === 'number' && o.shards > 1 ? { shards: o.shards } : {}),
+    // the keys below are left out when absent (or false) for the same reason
+    ...(validation ? { validation } : {}),
+    ...(lrSchedule ? { lrSchedule } : {}),
+    ...(o.logClickLoss === true ? { logClickLoss: true as const } : {}),
+    ...(o.summary === true ? { summary: true as const } : {}),
   };
   return cfg;
+}
+
+/** config.validation: the rules, `fraction` required; problems are added to `problems`. */
+function validationSection(v: Record<string, unknown>, source: string, problems: string[]): ValidationConfig | undefined {
+  const n = problems.length;
+  try {
+    checkSection(v, VALIDATION_RULES, {}, 'config.validation', source);
+  } catch (e) {
+    problems.push(...(e as ConfigError).problems);
+  }
+  if (!('fraction' in v)) problems.push(`${source}: config.validation.fraction: missing (expected ${describeRule(VALIDATION_RULES.fraction)})`);
+  if (problems.length > n) return undefined;
+  return { fraction: v.fraction as number, metric: (v.metric as ValidationMetric | undefined) ?? 'auc', ...(v.patience !== undefined ? { patience: v.patience as number } : {}) };
+}
+
+/** config.lrSchedule: the rules, plus the keys each decay needs and takes. */
+function scheduleSection(v: Record<string, unknown>, optimizer: AdamConfig | undefined, source: string, problems: string[]): LrSchedule | undefined {
+  const n = problems.length;
+  try {
+    checkSection(v, SCHEDULE_RULES, {}, 'config.lrSchedule', source);
+  } catch (e) {
+    problems.push(...(e as ConfigError).problems);
+  }
+  if (problems.length > n) return undefined;
+  const s = { ...LR_SCHEDULE_DEFAULTS, ...v } as LrSchedule;
+  const only = (key: 'minLr' | 'stepEvery' | 'gamma', decay: LrSchedule['decay']) => {
+    if (key in v && s.decay !== decay) problems.push(`${source}: config.lrSchedule.${key}: only used with decay ${JSON.stringify(decay)}, got decay ${JSON.stringify(s.decay)}`);
+  };
+  only('minLr', 'cosine'); only('stepEvery', 'step'); only('gamma', 'step');
+  if (s.decay === 'step' && !('stepEvery' in v)) problems.push(`${source}: config.lrSchedule.stepEvery: missing (expected ${describeRule(SCHEDULE_RULES.stepEvery)} with decay "step")`);
+  if (s.decay === 'cosine' && optimizer && fits(ADAM_RULES.lr!, optimizer.lr) && !(s.minLr < optimizer.lr)) {
+    problems.push(`${source}: config.lrSchedule.minLr: expected a number below config.optimizer.lr (${optimizer.lr}), got ${s.minLr}`);
+  }
+  if (s.decay === 'none' && s.warmupSteps === 0) problems.push(`${source}: config.lrSchedule: a schedule without warm-up or decay is the constant rate; give warmupSteps > 0 or decay "cosine" or "step", got ${showValue(v)}`);
+  return problems.length > n ? undefined : s;
 }
 
 /** Total optimizer steps of a run: `steps`, or `epochs` x ceil(size / batchSize). */

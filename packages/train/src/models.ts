@@ -6,7 +6,7 @@ import type { SampleSource } from '@lctr/data';
 import {
   DEMO_DEFAULTS, type DemoConfig, type FeatureSchema, type Graph, type InputsOf, Rng, buildDemoTrain, demoTrainSchema, hashSeed,
 } from '@lctr/spec';
-import { ConfigError, checkSection } from './config.ts';
+import { ConfigError, type TrainConfig, checkSection } from './config.ts';
 
 export interface SourceRequest {
   readonly split: 'train' | 'eval';
@@ -26,6 +26,80 @@ export interface TrainModel<S extends FeatureSchema = FeatureSchema> {
   /** `data` is config.data: vocabulary sizes of a data set come from it */
   buildTrain(model: Readonly<Record<string, unknown>>, where: string, data: Readonly<Record<string, unknown>>): Graph<S, string> | Promise<Graph<S, string>>;
   source(req: SourceRequest): SampleSource<S> | Promise<SampleSource<S>>;
+  /**
+   * The time of every sample of `source(req)`, in the data's own unit (a validation split takes
+   * the latest share of the training samples by it). A model without it cannot take
+   * config.validation.
+   */
+  sampleTimes?(req: SourceRequest): Float64Array | Promise<Float64Array>;
+}
+
+/** The samples of `src` at `positions` (ascending), as a source of their own: batches, labels, groups, targets alike. */
+export function subsetSource<S extends FeatureSchema>(src: SampleSource<S>, positions: Int32Array): SampleSource<S> {
+  const n = positions.length;
+  const pick = <A extends Uint8Array | Int32Array | Float32Array>(a: A, per = 1): A => {
+    const out = new (a.constructor as new (k: number) => A)(n * per);
+    for (let i = 0; i < n; i++) out.set(a.subarray(positions[i]! * per, (positions[i]! + 1) * per), i * per);
+    return out;
+  };
+  const C = src.slots ?? 1;
+  return {
+    schema: src.schema, size: n, labels: pick(src.labels), groups: pick(src.groups),
+    ...(src.trueProbability ? { trueProbability: pick(src.trueProbability) } : {}),
+    ...(src.targets ? {
+      slots: src.slots!,
+      targets: src.targets.map((t) => ({
+        ...t, labels: pick(t.labels, C), valid: pick(t.valid, C), groups: pick(t.groups, C),
+        ...(t.trueProbability ? { trueProbability: pick(t.trueProbability, C) } : {}),
+      })),
+    } : {}),
+    batch(indices: Int32Array) {
+      const mapped = new Int32Array(indices.length);
+      for (let r = 0; r < indices.length; r++) {
+        const i = indices[r]!;
+        if (!(i >= 0 && i < n)) throw new RangeError(`subset source: sample index ${i} at batch position ${r} is outside [0, ${n})`);
+        mapped[r] = positions[i]!;
+      }
+      return src.batch(mapped);
+    },
+  };
+}
+
+/**
+ * Cut sample positions 0..n-1 by time: the latest floor(n * fraction) (ties by position, the
+ * later one latest) are validation, the others train; each part in ascending position order.
+ */
+export function splitByTime(times: Float64Array, fraction: number, where: string): { train: Int32Array; validation: Int32Array } {
+  const n = times.length;
+  const k = Math.floor(n * fraction);
+  if (k < 1 || k >= n) {
+    throw new ConfigError([`${where}: config.validation.fraction: ${fraction} of ${n} training samples leaves ${k < 1 ? 'no validation sample' : 'no training sample'} (expected at least one of each)`]);
+  }
+  const order = Int32Array.from({ length: n }, (_, i) => i).sort((a, b) => times[a]! - times[b]! || a - b);
+  const isVal = new Uint8Array(n);
+  for (let j = n - k; j < n; j++) isVal[order[j]!] = 1;
+  const train = new Int32Array(n - k), validation = new Int32Array(k);
+  for (let i = 0, t = 0, v = 0; i < n; i++) if (isVal[i]) validation[v++] = i; else train[t++] = i;
+  return { train, validation };
+}
+
+/**
+ * The sources of a run: train, test (the recipe's 'eval' split) and, with config.validation, the
+ * validation set carved from the train split by time (the train source is then the rest).
+ */
+export async function trainSources(entry: TrainModel, name: string, config: TrainConfig, where: string): Promise<{ train: SampleSource; eval: SampleSource; validation?: SampleSource }> {
+  const req = (split: 'train' | 'eval'): SourceRequest => ({ split, seed: config.seed, data: config.data, model: config.model, where });
+  const train = await entry.source(req('train'));
+  const test = await entry.source(req('eval'));
+  if (!config.validation) return { train, eval: test };
+  if (!entry.sampleTimes) {
+    const known = trainModelNames().filter((n) => registry.get(n)!.sampleTimes !== undefined);
+    throw new ConfigError([`${where}: config.validation: model '${name}' gives no sample times to carve a validation split by time (models that do: ${known.join(', ')})`]);
+  }
+  const times = await entry.sampleTimes(req('train'));
+  if (times.length !== train.size) throw new Error(`model '${name}': sampleTimes gave ${times.length} times for ${train.size} training samples`);
+  const cut = splitByTime(times, config.validation.fraction, where);
+  return { train: subsetSource(train, cut.train), validation: subsetSource(train, cut.validation), eval: test };
 }
 
 const registry = new Map<string, TrainModel>();
@@ -146,5 +220,10 @@ registerTrainModel<DemoTrainSchema>('demo', {
       split: req.split, seed: d.seed ?? req.seed, size: req.split === 'train' ? d.samples : d.evalSamples,
       seqLen: d.seqLen, clusters: d.clusters, items: m.items, users: m.users,
     });
+  },
+  // the demo's samples are independent draws: the index is their order
+  sampleTimes(req) {
+    const n = req.split === 'train' ? ((req.data.samples as number | undefined) ?? DEMO_DATA_DEFAULTS.samples) : ((req.data.evalSamples as number | undefined) ?? DEMO_DATA_DEFAULTS.evalSamples);
+    return Float64Array.from({ length: n }, (_, i) => i);
   },
 });

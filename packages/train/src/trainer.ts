@@ -5,6 +5,11 @@
  * from bit for bit. A source with evaluation targets (several scored slots per sample, e.g. the C
  * candidates of a request) is evaluated per target instead: the first target's numbers fill the
  * usual fields, the others go under `objectives`.
+ *
+ * With config.validation the periodic evaluations score the validation source (lines of kind
+ * `validation`), the best step by its metric keeps its checkpoint (`checkpoints/best`), patience
+ * stops the run early, and the `eval` source is the test set: scored once, at the end, on the
+ * best step's weights (a `test` line), so no number is chosen on it.
  */
 import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -13,10 +18,13 @@ import type { EvalTarget, SampleSource } from '@lctr/data';
 import { auc, gauc, logloss } from '@lctr/metrics';
 import { type FeatureSchema, type Graph, type HostTensor, atomicWriteFile, formatShape, initWeights, valueInfo } from '@lctr/spec';
 import { Adam, type AdamState, DataParallel, type TfjsModel, compileTfjs } from '@lctr/backend-tfjs';
-import { type TrainConfig, totalSteps } from './config.ts';
+import { type TrainConfig, type ValidationMetric, totalSteps } from './config.ts';
 import {
-  type Checkpoint, CheckpointError, checkSameGraph, latestCheckpointDir, newestIntactCheckpoint, pointLatestAt, pruneCheckpoints, writeCheckpoint,
+  type Checkpoint, CheckpointError, bestCheckpointDir, checkSameGraph, latestCheckpointDir, newestIntactCheckpoint, pointBestAt, pointLatestAt,
+  pruneCheckpoints, readCheckpoint, writeCheckpoint,
 } from './checkpoint.ts';
+import { learningRateAt } from './schedule.ts';
+import { type ModelSummary, formatSummary, modelSummary } from './summary.ts';
 import { BatchOrder } from './order.ts';
 import type { TrainProgress } from './progress.ts';
 
@@ -28,8 +36,10 @@ export interface TrainOptions<S extends FeatureSchema> {
   /** the training graph: a float32 scalar output `loss` and a float32 [batch] output `prob` */
   readonly graph: Graph<S, string>;
   readonly train: SampleSource<S>;
-  /** evaluated every config.evalEvery steps and at the end */
+  /** evaluated every config.evalEvery steps and at the end; with `validation`: the test set, scored once at the end */
   readonly eval?: SampleSource<S>;
+  /** required with config.validation: scored every config.evalEvery steps and at the end, it chooses the best step */
+  readonly validation?: SampleSource<S>;
   readonly config: TrainConfig;
   /** metrics.jsonl and checkpoints/ go here */
   readonly outDir: string;
@@ -66,11 +76,28 @@ export interface EvalMetrics extends ObjectiveMetrics {
   readonly objectives?: Readonly<Record<string, ObjectiveMetrics>>;
 }
 
+type EvalLine<K extends 'eval' | 'validation'> = { readonly kind: K; readonly step: number; readonly epoch: number; readonly evalSeconds: number; readonly wallSeconds: number; readonly time: string } & EvalMetrics;
+
 /** One line of metrics.jsonl. */
 export type MetricsRecord =
-  | { readonly kind: 'start'; readonly step: number; readonly totalSteps: number; readonly resumed: boolean; readonly backend: string; readonly trainSize: number; readonly evalSize: number; readonly wallSeconds: number; readonly time: string }
-  | { readonly kind: 'train'; readonly step: number; readonly epoch: number; readonly loss: number; readonly samplesPerSec: number; readonly wallSeconds: number; readonly time: string }
-  | ({ readonly kind: 'eval'; readonly step: number; readonly epoch: number; readonly evalSeconds: number; readonly wallSeconds: number; readonly time: string } & EvalMetrics);
+  | { readonly kind: 'start'; readonly step: number; readonly totalSteps: number; readonly resumed: boolean; readonly backend: string; readonly trainSize: number; readonly evalSize: number; readonly validationSize?: number; readonly wallSeconds: number; readonly time: string }
+  | ({ readonly kind: 'summary'; readonly step: number } & ModelSummary)
+  | {
+    readonly kind: 'train'; readonly step: number; readonly epoch: number; readonly loss: number;
+    /** config.logClickLoss: mean BCE of `prob` (clipped like logloss) and loss - clickLoss, averaged like loss */
+    readonly clickLoss?: number; readonly auxLoss?: number;
+    /** config.lrSchedule: the rate of this line's last step */
+    readonly lr?: number;
+    readonly samplesPerSec: number; readonly wallSeconds: number; readonly time: string;
+  }
+  | EvalLine<'eval'>
+  /** config.validation: the periodic evaluations score the validation set */
+  | EvalLine<'validation'>
+  /** the test set on the best validation step's weights (`bestStep`), once, at the end; `step` is where training ended */
+  | ({ readonly kind: 'test'; readonly step: number; readonly bestStep: number; readonly epoch: number; readonly evalSeconds: number; readonly wallSeconds: number; readonly time: string } & EvalMetrics);
+
+export type EvalRecord = Extract<MetricsRecord, { kind: 'eval' | 'validation' }>;
+export type TestRecord = Extract<MetricsRecord, { kind: 'test' }>;
 
 export interface TrainResult {
   /** steps done (over all resumes) */
@@ -84,8 +111,14 @@ export interface TrainResult {
   /** final parameters and optimizer state (host copies) */
   readonly weights: Map<string, HostTensor<'float32'>>;
   readonly optimizer: AdamState;
-  /** evaluations done by this process */
-  readonly evals: ReadonlyArray<Extract<MetricsRecord, { kind: 'eval' }>>;
+  /** evaluations done by this process (kind `validation` with config.validation) */
+  readonly evals: ReadonlyArray<EvalRecord>;
+  /** config.validation: the best step so far by the validation metric (its checkpoint is checkpoints/best) */
+  readonly bestStep?: number;
+  /** config.validation.patience ran out: the run ended before totalSteps */
+  readonly stoppedEarly?: boolean;
+  /** config.validation with an eval source, once the run is done: the test line (by this process, or found from an earlier one) */
+  readonly test?: TestRecord;
   /** the last checkpoint written (or resumed from) */
   readonly checkpoint?: string;
   /** training samples per second in this process (eval and checkpoint time excluded); NaN if no step ran */
@@ -212,6 +245,21 @@ function checkSource<S extends FeatureSchema>(graph: Graph<S, string>, src: Samp
   }
 }
 
+/**
+ * Mean BCE of the `prob` output on one training batch (the metrics' logloss: probabilities clipped
+ * to [1e-7, 1 - 1e-7]). The graph's `loss` is the click BCE plus any auxiliary terms (CRP, SIM's
+ * GSU loss); computing the click part here from `prob` keeps the training graph, and its hash, as is.
+ */
+function clickLoss<S extends FeatureSchema>(model: TfjsModel<S, string>, batch: ReturnType<SampleSource<S>['batch']>, labels: Uint8Array, indices: Int32Array): number {
+  const p = model.run(batch).prob;
+  if (!p || p.data.length !== indices.length) {
+    throw new TrainError(`config.logClickLoss needs output 'prob' with one value per sample (${indices.length}), got ${p ? `${p.dtype}${formatShape(p.shape)}` : 'nothing'}`);
+  }
+  const y = new Uint8Array(indices.length);
+  for (let i = 0; i < y.length; i++) y[i] = labels[indices[i]!]!;
+  return logloss(y, p.data as Float32Array);
+}
+
 function checkGraph(graph: Graph): void {
   for (const name of ['loss', 'prob']) {
     const id = (graph.outputs as Record<string, string>)[name];
@@ -224,7 +272,7 @@ function checkGraph(graph: Graph): void {
 /** Training settings that fix the trajectory: a resumed run must use the same ones. */
 function checkResumableConfig(saved: TrainConfig, now: TrainConfig, where: string): void {
   const diffs: string[] = [];
-  const keys = ['optimizer', 'batchSize', 'seed', 'data', 'shards'] as const;
+  const keys = ['optimizer', 'batchSize', 'seed', 'data', 'shards', 'validation', 'lrSchedule'] as const;
   for (const k of keys) {
     const a = JSON.stringify(saved[k]), b = JSON.stringify(now[k]);
     if (a !== b) diffs.push(`${k}: ${a} in the checkpoint, ${b} now`);
@@ -249,6 +297,20 @@ function trimMetrics(path: string, step: number): void {
   atomicWriteFile(path, kept.map((l) => l + '\n').join(''));
 }
 
+/** Whether validation value `v` beats `best` (undefined: nothing yet); an undefined metric (NaN, null) never does. */
+export function isBetter(metric: ValidationMetric, v: number | null | undefined, best: number | undefined): boolean {
+  if (typeof v !== 'number' || !Number.isFinite(v)) return false;
+  if (best === undefined) return true;
+  return metric === 'logloss' ? v < best : v > best;
+}
+
+/** The validation and test lines metrics.jsonl already holds (a resume re-derives best, patience and whether the test ran from them). */
+function priorLines(path: string): MetricsRecord[] {
+  if (!existsSync(path)) return [];
+  return readFileSync(path, 'utf8').split('\n').filter((l) => l.length > 0).map((l) => JSON.parse(l) as MetricsRecord)
+    .filter((r) => r.kind === 'validation' || r.kind === 'test');
+}
+
 const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 export async function train<S extends FeatureSchema>(opts: TrainOptions<S>): Promise<TrainResult> {
@@ -256,9 +318,13 @@ export async function train<S extends FeatureSchema>(opts: TrainOptions<S>): Pro
   const log = opts.log ?? (() => {});
   checkGraph(graph as Graph);
   checkSource(graph, opts.train, 'training');
-  if (opts.eval) checkSource(graph, opts.eval, 'eval');
+  if (opts.eval) checkSource(graph, opts.eval, config.validation ? 'test' : 'eval');
+  if (config.validation && !opts.validation) throw new TrainError('config.validation is set, but no validation source was given (train({ validation }))');
+  if (!config.validation && opts.validation) throw new TrainError('a validation source was given, but config.validation is not set (it names the metric that chooses the best step)');
+  if (opts.validation) checkSource(graph, opts.validation, 'validation');
   const total = totalSteps(config, opts.train.size);
   const order = new BatchOrder(config.seed, opts.train.size, config.batchSize);
+  const evalEvery = config.evalEvery === 'epoch' ? order.perEpoch : config.evalEvery;
   const metricsPath = join(outDir, METRICS_FILE);
 
   let ckpt: Checkpoint | undefined;
@@ -275,6 +341,10 @@ export async function train<S extends FeatureSchema>(opts: TrainOptions<S>): Pro
       checkResumableConfig(ckpt.state.config, config, dir);
       if (ckpt.state.trainSize !== opts.train.size) {
         throw new CheckpointError(`cannot resume from ${dir}: the training source held ${ckpt.state.trainSize} samples, now ${opts.train.size} (the sample order depends on it)`);
+      }
+      // a cosine schedule decays over the run's length: another length would change the rates already used
+      if (config.lrSchedule?.decay === 'cosine' && totalSteps(ckpt.state.config, ckpt.state.trainSize) !== total) {
+        throw new CheckpointError(`cannot resume from ${dir}: config.lrSchedule decays over the run's ${totalSteps(ckpt.state.config, ckpt.state.trainSize)} steps, this config has ${total} (keep epochs/steps with a cosine schedule)`);
       }
       if (ckpt.state.step > total) throw new TrainError(`cannot resume from ${dir}: it is at step ${ckpt.state.step}, past this config's ${total} steps`);
     } else {
@@ -316,27 +386,71 @@ export async function train<S extends FeatureSchema>(opts: TrainOptions<S>): Pro
     const epochAt = (s: number) => s / order.perEpoch;
     record({
       kind: 'start', step: startStep, totalSteps: total, resumed: ckpt !== undefined, backend: tf.getBackend(),
-      trainSize: opts.train.size, evalSize: opts.eval?.size ?? 0, wallSeconds: wall(), time: new Date().toISOString(),
+      trainSize: opts.train.size, evalSize: opts.eval?.size ?? 0, ...(opts.validation ? { validationSize: opts.validation.size } : {}),
+      wallSeconds: wall(), time: new Date().toISOString(),
     });
+    if (config.summary) {
+      const summary = modelSummary(graph as Graph);
+      record({ kind: 'summary', step: startStep, ...summary });
+      log(formatSummary(summary));
+    }
+    // best, patience and the test line of earlier processes, from the (trimmed) metrics file
+    const metric = config.validation?.metric ?? 'auc';
+    let best: number | undefined, bestStep: number | undefined, sinceBest = 0;
+    let test: TestRecord | undefined;
+    for (const r of priorLines(metricsPath)) {
+      if (r.kind === 'test') test = r;
+      else if (r.kind === 'validation') {
+        if (isBetter(metric, r[metric], best)) { best = r[metric]; bestStep = r.step; sinceBest = 0; } else sinceBest++;
+      }
+    }
+    const patience = config.validation?.patience;
+    let stoppedEarly = patience !== undefined && bestStep !== undefined && sinceBest >= patience;
 
     let step = startStep;
     let samples = ckpt?.state.samples ?? 0;
     let trainMs = 0, trainSamples = 0, trainSteps = 0;
-    let winLoss = 0, winSteps = 0, winSamples = 0, winMs = 0;
+    let winLoss = 0, winSteps = 0, winSamples = 0, winMs = 0, winClick = 0;
     let lastLoss = NaN;
     let lastCheckpoint = ckpt?.dir;
     let lastCheckpointStep = startStep;
-    const evals: Array<Extract<MetricsRecord, { kind: 'eval' }>> = [];
+    const evals: EvalRecord[] = [];
+    const describe = (m: EvalMetrics, secs: number) => {
+      const others = Object.entries(m.objectives ?? {}).map(([k, o]) => `; ${k} auc ${o.auc.toFixed(4)}${o.bayesAuc !== undefined ? ` (Bayes ${o.bayesAuc.toFixed(4)})` : ''}`).join('');
+      return `${m.target !== undefined ? `${m.target} ` : ''}auc ${m.auc.toFixed(4)} gauc ${m.gauc.toFixed(4)} logloss ${m.logloss.toFixed(4)}${m.bayesAuc !== undefined ? ` (Bayes auc ${m.bayesAuc.toFixed(4)})` : ''} on ${m.samples} samples${others} in ${secs.toFixed(1)} s`;
+    };
 
-    const doEval = () => {
-      if (!opts.eval) return;
+    /** Evaluate the periodic source (validation when configured, else eval); true when it is a new best validation value. */
+    const doEval = (): boolean => {
+      const src = opts.validation ?? opts.eval;
+      if (!src) return false;
+      const kind = opts.validation ? 'validation' as const : 'eval' as const;
       const e0 = performance.now();
-      const m = evaluate(model, opts.eval, config.evalBatchSize);
-      const r = { kind: 'eval' as const, step, epoch: epochAt(step), ...m, evalSeconds: (performance.now() - e0) / 1000, wallSeconds: wall(), time: new Date().toISOString() };
+      const m = evaluate(model, src, config.evalBatchSize);
+      const r: EvalRecord = { kind, step, epoch: epochAt(step), ...m, evalSeconds: (performance.now() - e0) / 1000, wallSeconds: wall(), time: new Date().toISOString() };
       record(r);
       evals.push(r);
-      const others = Object.entries(m.objectives ?? {}).map(([k, o]) => `; ${k} auc ${o.auc.toFixed(4)}${o.bayesAuc !== undefined ? ` (Bayes ${o.bayesAuc.toFixed(4)})` : ''}`).join('');
-      log(`eval at step ${step}: ${m.target !== undefined ? `${m.target} ` : ''}auc ${m.auc.toFixed(4)} gauc ${m.gauc.toFixed(4)} logloss ${m.logloss.toFixed(4)}${m.bayesAuc !== undefined ? ` (Bayes auc ${m.bayesAuc.toFixed(4)})` : ''} on ${m.samples} samples${others} in ${r.evalSeconds.toFixed(1)} s`);
+      log(`${kind} at step ${step}: ${describe(m, r.evalSeconds)}`);
+      if (!opts.validation) return false;
+      if (isBetter(metric, m[metric], best)) { best = m[metric]; bestStep = step; sinceBest = 0; return true; }
+      sinceBest++;
+      if (patience !== undefined && sinceBest >= patience) {
+        stoppedEarly = true;
+        log(`early stop at step ${step}: validation ${metric} has not beaten ${best?.toFixed(4) ?? 'nothing'} (step ${bestStep ?? '-'}) for ${sinceBest} evaluations (patience ${patience})`);
+      }
+      return false;
+    };
+    /** The test set on the best step's weights, once; the model keeps them afterwards (the caller took the final ones). */
+    const doTest = () => {
+      if (!opts.eval || !opts.validation || test) return;
+      const dir = bestCheckpointDir(outDir);
+      if (dir === undefined || bestStep === undefined) throw new TrainError(`cannot score the test set: no best checkpoint in ${join(outDir, 'checkpoints')} (no validation step had a defined ${metric})`);
+      model.setWeights(readCheckpoint(dir).weights);
+      const e0 = performance.now();
+      const m = evaluate(model, opts.eval, config.evalBatchSize);
+      test = { kind: 'test', step, bestStep, epoch: epochAt(bestStep), ...m, evalSeconds: (performance.now() - e0) / 1000, wallSeconds: wall(), time: new Date().toISOString() };
+      record(test);
+      log(`test on the weights of step ${bestStep} (best validation ${metric}): ${describe(m, test.evalSeconds)}`);
     };
     const doCheckpoint = () => {
       const c0 = performance.now();
@@ -349,10 +463,16 @@ export async function train<S extends FeatureSchema>(opts: TrainOptions<S>): Pro
     };
 
     const stopAt = Math.min(total, opts.stopAt ?? total);
-    while (step < stopAt && !opts.signal?.aborted) {
+    let lr = config.optimizer.lr;
+    while (step < stopAt && !opts.signal?.aborted && !stoppedEarly) {
       const s0 = performance.now();
       const { indices } = order.at(step);
-      const loss = parallel ? await parallel.step(opts.train.batch(indices)) : model.trainStep(opts.train.batch(indices), 'loss', adam);
+      // a pure function of the step: a resumed run sets the same rate
+      if (config.lrSchedule) adam.setLearningRate(lr = learningRateAt(config.lrSchedule, config.optimizer.lr, step, total));
+      const batch = opts.train.batch(indices);
+      // the click loss on the weights the step's loss is computed with (before the update)
+      if (config.logClickLoss) winClick += clickLoss(model, batch, opts.train.labels, indices);
+      const loss = parallel ? await parallel.step(batch) : model.trainStep(batch, 'loss', adam);
       const ms = performance.now() - s0;
       if (!Number.isFinite(loss)) {
         throw new TrainError(`the loss is ${loss} at step ${step + 1} (epoch ${epochAt(step).toFixed(3)}); last checkpoint: ${lastCheckpoint ?? 'none'}`);
@@ -363,23 +483,39 @@ export async function train<S extends FeatureSchema>(opts: TrainOptions<S>): Pro
       winLoss += loss; winSteps++; winSamples += indices.length; winMs += ms;
       lastLoss = winLoss / winSteps;
       if (step % config.logEvery === 0) {
-        record({ kind: 'train', step, epoch: epochAt(step), loss: winLoss / winSteps, samplesPerSec: (1000 * winSamples) / winMs, wallSeconds: wall(), time: new Date().toISOString() });
-        winLoss = 0; winSteps = 0; winSamples = 0; winMs = 0;
+        record({
+          kind: 'train', step, epoch: epochAt(step), loss: winLoss / winSteps,
+          ...(config.logClickLoss ? { clickLoss: winClick / winSteps, auxLoss: (winLoss - winClick) / winSteps } : {}),
+          ...(config.lrSchedule ? { lr } : {}),
+          samplesPerSec: (1000 * winSamples) / winMs, wallSeconds: wall(), time: new Date().toISOString(),
+        });
+        winLoss = 0; winSteps = 0; winSamples = 0; winMs = 0; winClick = 0;
       }
       opts.onProgress?.({
         step, totalSteps: total, epoch: epochAt(step), loss: lastLoss,
         samplesPerSec: (1000 * trainSamples) / trainMs, etaSeconds: ((total - step) * trainMs) / trainSteps / 1000,
       });
       // the final eval comes before the final checkpoint: a run resumed at its last step has nothing left to do
-      if ((config.evalEvery > 0 && step % config.evalEvery === 0) || step === total) doEval();
-      if ((config.checkpointEvery > 0 && step % config.checkpointEvery === 0) || step === stopAt) doCheckpoint();
+      const improved = (evalEvery > 0 && step % evalEvery === 0) || step === total ? doEval() : false;
+      if ((config.checkpointEvery > 0 && step % config.checkpointEvery === 0) || step === stopAt || improved || stoppedEarly) doCheckpoint();
+      if (improved) {
+        // after the checkpoint exists; then pruning may drop the previous best
+        pointBestAt(outDir, step);
+        pruneCheckpoints(outDir, config.keep, step);
+      }
       await yieldToEventLoop();
     }
     if (step !== lastCheckpointStep) doCheckpoint(); // stopped by the signal
+    const weights = model.getWeights(), optimizer = adam.getState();
+    const done = step === total || stoppedEarly;
+    if (done) doTest();
     return {
-      step, totalSteps: total, epoch: epochAt(step), finished: step === total,
+      step, totalSteps: total, epoch: epochAt(step), finished: done,
       ...(ckpt ? { resumedFrom: startStep } : {}),
-      weights: model.getWeights(), optimizer: adam.getState(), evals,
+      weights, optimizer, evals,
+      ...(bestStep !== undefined ? { bestStep } : {}),
+      ...(stoppedEarly ? { stoppedEarly } : {}),
+      ...(test && done ? { test } : {}),
       ...(lastCheckpoint ? { checkpoint: lastCheckpoint } : {}),
       samplesPerSec: trainSteps ? (1000 * trainSamples) / trainMs : NaN,
     };

@@ -31,10 +31,10 @@ describe('parseTrainConfig', () => {
     expect(problems(() => parseTrainConfig({
       optimizer: { name: 'sgd', lr: -1, beta2: 1, momentum: 0.9 }, batchSize: '256', epochs: 0, seed: -3, keep: 0, evalEvery: 1.5, extra: true,
     }, 'run.json'))).toEqual([
-      'run.json: config.extra: unknown key (expected one of optimizer, batchSize, epochs, steps, evalEvery, evalBatchSize, logEvery, seed, checkpointEvery, keep, model, data, shards)',
+      'run.json: config.extra: unknown key (expected one of optimizer, batchSize, epochs, steps, evalEvery, evalBatchSize, logEvery, seed, checkpointEvery, keep, model, data, shards, validation, lrSchedule, logClickLoss, summary)',
       'run.json: config.batchSize: expected an integer >= 1, got "256" (a string)',
       'run.json: config.epochs: expected an integer >= 1, got 0',
-      'run.json: config.evalEvery: expected an integer >= 0, got 1.5',
+      'run.json: config.evalEvery: expected an integer >= 0 or "epoch", got 1.5',
       'run.json: config.seed: expected an integer in [0, 4294967295], got -3',
       'run.json: config.keep: expected an integer >= 1, got 0',
       'run.json: config.optimizer.momentum: unknown key (expected one of name, lr, beta1, beta2, epsilon)',

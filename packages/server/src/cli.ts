@@ -2,15 +2,20 @@
 /**
  * `nx run server:serve -- --model-dir out/models/lcn [--port 8080] [--host 127.0.0.1] [--provider auto|cpu|cuda] ...`
  * Loads one model directory, opens one ONNX Runtime session, serves until SIGINT/SIGTERM.
- * Exit codes: 0 stopped by a signal, 1 the model could not be loaded or the port not bound, 2 bad usage.
+ * Exit codes: 0 stopped by a signal, 1 the model could not be loaded (a failed export included) or the
+ * port not bound, 2 bad usage (a non-loopback --host without --token-file or --insecure included).
  */
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { ProviderRequest } from '@lctr/backend-onnx';
 import { DEFAULTS, ScoringServer } from './server.ts';
+import { checkBind } from './security.ts';
 
 const USAGE = `usage: nx run server:serve -- --model-dir DIR [--port ${DEFAULTS.port}] [--host ${DEFAULTS.host}] [--provider auto|cpu|cuda]
                                 [--max-candidates ${DEFAULTS.maxCandidates}] [--max-body-bytes ${DEFAULTS.maxBodyBytes}] [--max-inflight ${DEFAULTS.maxInflight}]
-                                [--max-queue ${DEFAULTS.maxQueue}] [--threads ${DEFAULTS.intraOpNumThreads}]
+                                [--max-queue ${DEFAULTS.maxQueue}] [--threads ${DEFAULTS.intraOpNumThreads}] [--body-budget-bytes ${DEFAULTS.bodyBudgetBytes}]
+                                [--body-timeout-ms ${DEFAULTS.bodyTimeoutMs}] [--max-connections ${DEFAULTS.maxConnections}]
+                                [--token-file FILE] [--insecure] [--allowed-hosts localhost,127.0.0.1,::1]
   --model-dir       a model directory written by the exporter: graph.json and 1/model.onnx (e.g. out/models/lcn)
   --port, --host    where to listen (port 0: any free port; the chosen one is printed)
   --provider        ONNX Runtime provider: auto (CUDA when it really loads, else CPU; default), cpu, cuda (fails without CUDA)
@@ -18,16 +23,35 @@ const USAGE = `usage: nx run server:serve -- --model-dir DIR [--port ${DEFAULTS.
   --max-body-bytes  largest request body (bigger ones get 413)
   --max-inflight    runs at once (one session runs one request at a time in onnxruntime-node 1.30)
   --max-queue       requests waiting for a run before the server answers 503
-  --threads         ONNX Runtime intra-op threads (0: ONNX Runtime's default, one per core)`;
+  --threads         ONNX Runtime intra-op threads (0: ONNX Runtime's default, one per core)
+  --body-budget-bytes  request-body bytes held at once over all requests (a new one past it: 503 before its body is read)
+  --body-timeout-ms    a body (or headers) not received within this time: 408, connection closed
+  --max-connections    open connections; a new one over it is closed at accept
+  --token-file      a file holding a bearer token every request must send (Authorization: Bearer <token>)
+  --insecure        allow a non-loopback --host without --token-file
+  --allowed-hosts   Host header values accepted, comma-separated ('*': any; default: loopback names and --host)`;
 
 /** Error classes whose message is the whole story: printed without a stack. */
-const REPORTED = /^(ModelDir|Schema|GraphFormat|Graph|Provider|Range)Error$/;
+const REPORTED = /^(ModelDir|Schema|GraphFormat|Graph|Provider|Range|Security)Error$/;
 
 function intFlag(flag: string, v: string | undefined, min: number): number | undefined {
   if (v === undefined) return undefined;
   const n = Number(v);
   if (!/^[0-9]+$/.test(v) || !Number.isInteger(n) || n < min) throw new Error(`--${flag} must be an integer >= ${min}, got '${v}'`);
   return n;
+}
+
+/** The token of --token-file: its text without surrounding whitespace (a trailing newline is common). */
+function readToken(path: string): string {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new Error(`--token-file ${path}: expected a readable file holding the bearer token, got ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  const token = text.trim();
+  if (token === '') throw new Error(`--token-file ${path}: expected a non-empty bearer token, got an empty file`);
+  return token;
 }
 
 async function main(): Promise<number> {
@@ -46,6 +70,12 @@ async function main(): Promise<number> {
         'max-inflight': { type: 'string' },
         'max-queue': { type: 'string' },
         threads: { type: 'string' },
+        'body-budget-bytes': { type: 'string' },
+        'body-timeout-ms': { type: 'string' },
+        'max-connections': { type: 'string' },
+        'token-file': { type: 'string' },
+        insecure: { type: 'boolean', default: false },
+        'allowed-hosts': { type: 'string' },
         help: { type: 'boolean', default: false },
       },
       strict: true,
@@ -61,6 +91,13 @@ async function main(): Promise<number> {
     const maxInflight = intFlag('max-inflight', values['max-inflight'], 1);
     const maxQueue = intFlag('max-queue', values['max-queue'], 0);
     const threads = intFlag('threads', values.threads, 0);
+    const bodyBudgetBytes = intFlag('body-budget-bytes', values['body-budget-bytes'], 1);
+    const bodyTimeoutMs = intFlag('body-timeout-ms', values['body-timeout-ms'], 1);
+    const maxConnections = intFlag('max-connections', values['max-connections'], 1);
+    const token = values['token-file'] === undefined ? undefined : readToken(values['token-file']);
+    checkBind(host, token !== undefined, values.insecure);
+    const allowedHosts = values['allowed-hosts']?.split(',').map((h) => h.trim()).filter((h) => h !== '');
+    if (allowedHosts?.length === 0) throw new Error(`--allowed-hosts must name at least one host ('*': any), got '${values['allowed-hosts']}'`);
     opts = {
       modelDir: values['model-dir'], provider: values.provider as ProviderRequest, log: (l: string) => console.log(`server: ${l}`),
       ...(maxCandidates === undefined ? {} : { maxCandidates }),
@@ -68,6 +105,12 @@ async function main(): Promise<number> {
       ...(maxInflight === undefined ? {} : { maxInflight }),
       ...(maxQueue === undefined ? {} : { maxQueue }),
       ...(threads === undefined ? {} : { intraOpNumThreads: threads }),
+      ...(bodyBudgetBytes === undefined ? {} : { bodyBudgetBytes }),
+      ...(bodyTimeoutMs === undefined ? {} : { bodyTimeoutMs }),
+      ...(maxConnections === undefined ? {} : { maxConnections }),
+      ...(token === undefined ? {} : { token }),
+      ...(allowedHosts === undefined ? {} : { allowedHosts }),
+      insecure: values.insecure,
     };
   } catch (e) {
     console.error(`server: ${(e as Error).message}\n${USAGE}`);

@@ -6,3 +6,6 @@ export * from './metrics.ts';
 export * from './server.ts';
 export * from './example.ts';
 export * from './spawn.ts';
+export * from './body.ts';
+export * from './json-keys.ts';
+export * from './security.ts';

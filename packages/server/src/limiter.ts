@@ -18,13 +18,18 @@ export class Limiter {
 
   get inflight(): number { return this.active; }
   get queued(): number { return this.waiting.length; }
+  /** true when a new run would be refused: lets the server answer 503 before reading a body */
+  get full(): boolean { return this.active >= this.maxInflight && this.waiting.length >= this.maxQueue; }
+
+  /** The BusyError a refused run gets. */
+  busyError(): BusyError {
+    return new BusyError(`server busy: ${this.active} run(s) in flight and ${this.waiting.length} queued (--max-inflight ${this.maxInflight}, --max-queue ${this.maxQueue})`);
+  }
 
   /** Run `fn` when a slot is free; throws BusyError at once when the queue is full. */
   async run<T>(fn: () => Promise<T>): Promise<T> {
     if (this.active >= this.maxInflight) {
-      if (this.waiting.length >= this.maxQueue) {
-        throw new BusyError(`server busy: ${this.active} run(s) in flight and ${this.waiting.length} queued (--max-inflight ${this.maxInflight}, --max-queue ${this.maxQueue})`);
-      }
+      if (this.waiting.length >= this.maxQueue) throw this.busyError();
       await new Promise<void>((resolve) => this.waiting.push(resolve));
     } else {
       this.active++;

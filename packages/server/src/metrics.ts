@@ -11,12 +11,14 @@ export interface MetricsSnapshot {
   readonly score: {
     readonly requests: number;
     readonly ok: number;
-    /** 4xx: rejected input (400, 413), wrong method (405) */
+    /** 4xx: rejected input (400, 413, 415), too slow a body (408), wrong method (405), refused host or token (403, 401) */
     readonly clientErrors: number;
-    /** 503: queue full */
+    /** 503: queue full or body budget spent */
     readonly busy: number;
-    /** 500: a run failed */
+    /** 500: a run failed, or gave a non-finite score */
     readonly serverErrors: number;
+    /** of serverErrors: runs whose output held a NaN or an infinity (never answered as 200) */
+    readonly nonFinite: number;
     readonly candidates: number;
   };
   /** 4xx + 5xx over every route */
@@ -24,6 +26,10 @@ export interface MetricsSnapshot {
   readonly latencyMs: { readonly window: number; readonly count: number; readonly p50: number | null; readonly p99: number | null; readonly mean: number | null; readonly max: number | null };
   readonly inflight: number;
   readonly queued: number;
+  /** open TCP connections, the cap (--max-connections), and those closed at accept for being over it */
+  readonly connections: { readonly open: number; readonly max: number; readonly dropped: number };
+  /** request-body bytes held now (reserved from the first byte read until the answer), and the budget */
+  readonly bodies: { readonly heldBytes: number; readonly budgetBytes: number };
   readonly memory: { readonly rssBytes: number; readonly heapUsedBytes: number; readonly externalBytes: number };
 }
 
@@ -44,7 +50,10 @@ export class ServerMetrics {
   scoreClientErrors = 0;
   scoreBusy = 0;
   scoreServerErrors = 0;
+  scoreNonFinite = 0;
   candidates = 0;
+  connectionsOpen = 0;
+  connectionsDropped = 0;
 
   constructor(readonly window = 10_000) {
     this.latencies = new Float64Array(window);
@@ -56,7 +65,11 @@ export class ServerMetrics {
     this.filled = Math.min(this.filled + 1, this.window);
   }
 
-  snapshot(queue: { inflight: number; queued: number }): MetricsSnapshot {
+  snapshot(
+    queue: { inflight: number; queued: number },
+    bodies: MetricsSnapshot['bodies'] = { heldBytes: 0, budgetBytes: 0 },
+    maxConnections = 0,
+  ): MetricsSnapshot {
     const lat = this.latencies.slice(0, this.filled).sort();
     const n = lat.length;
     const mem = process.memoryUsage();
@@ -65,7 +78,7 @@ export class ServerMetrics {
       requests: this.requests,
       score: {
         requests: this.scoreRequests, ok: this.scoreOk, clientErrors: this.scoreClientErrors,
-        busy: this.scoreBusy, serverErrors: this.scoreServerErrors, candidates: this.candidates,
+        busy: this.scoreBusy, serverErrors: this.scoreServerErrors, nonFinite: this.scoreNonFinite, candidates: this.candidates,
       },
       errors: this.errors,
       latencyMs: {
@@ -75,6 +88,8 @@ export class ServerMetrics {
       },
       inflight: queue.inflight,
       queued: queue.queued,
+      connections: { open: this.connectionsOpen, max: maxConnections, dropped: this.connectionsDropped },
+      bodies: { heldBytes: bodies.heldBytes, budgetBytes: bodies.budgetBytes },
       memory: { rssBytes: mem.rss, heapUsedBytes: mem.heapUsed, externalBytes: mem.external },
     };
   }

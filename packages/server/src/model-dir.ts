@@ -4,7 +4,7 @@
  * (the highest numeric version directory holding a model.onnx, as Triton's default version policy
  * picks). Every way a directory can fail to be one gets its own message: missing, not a directory,
  * a model repository given instead of one of its models, a missing file, a graph file of another
- * format or version, a graph the server cannot serve.
+ * format or version, a graph the server cannot serve, an export whose report.json says it failed.
  */
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
@@ -15,6 +15,7 @@ export class ModelDirError extends Error {
 }
 
 export const GRAPH_FILE = 'graph.json';
+export const REPORT_FILE = 'report.json';
 export const ONNX_FILE_NAME = 'model.onnx';
 
 export interface ModelDir {
@@ -28,6 +29,49 @@ export interface ModelDir {
   readonly onnxPath: string;
   readonly onnx: Uint8Array;
   readonly graph: Graph;
+  /** what report.json says of the export's checks; null: the directory has no report.json */
+  readonly exportChecks: ExportChecks | null;
+}
+
+export interface ExportChecks {
+  /** parity of ONNX Runtime (and tfjs) against ref-cpu: always true here (a failed one is refused) */
+  readonly parity: true;
+  /** the python ONNX checker: true passed, null not run (no python3-onnx); a failed one is refused */
+  readonly checker: true | null;
+}
+
+const isRecord = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
+
+/**
+ * The export's own verdict, from report.json: a directory whose parity check or ONNX checker
+ * failed is refused. An export that failed parity still writes its files (so the failure can be
+ * inspected), and serving it answered `{"scores": [null, ...]}` (issue 17, item 2).
+ */
+function exportChecksOf(dir: string): ExportChecks | null {
+  const path = join(dir, REPORT_FILE);
+  if (!existsSync(path)) return null;
+  let report: unknown;
+  try {
+    report = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (e) {
+    throw new ModelDirError(`model dir ${dir}: cannot load ${REPORT_FILE}: not valid JSON (${(e as Error).message})`);
+  }
+  const refuse = (field: string, actual: string) =>
+    new ModelDirError(`model dir ${dir}: ${REPORT_FILE} says the export failed: ${field}: expected true, got ${actual}; refusing to serve it (re-export, and check the exporter's log)`);
+  const parity = isRecord(report) && isRecord(report['parity']) ? report['parity'] : undefined;
+  if (parity?.['ok'] !== true) {
+    const failures = Array.isArray(parity?.['failures']) ? (parity['failures'] as unknown[]).map(String) : [];
+    const shown = failures.length ? ` (${failures.slice(0, 2).join('; ')}${failures.length > 2 ? `; ${failures.length - 2} more` : ''})` : '';
+    throw refuse('parity.ok', `${parity === undefined ? 'nothing (no parity record)' : JSON.stringify(parity['ok'])}${shown}`);
+  }
+  const onnx = isRecord(report) && isRecord(report['onnx']) ? report['onnx'] : undefined;
+  const checker = isRecord(onnx?.['checker']) ? onnx['checker'] as Record<string, unknown> : undefined;
+  const checkerOk = checker?.['ok'];
+  if (checkerOk !== true && checkerOk !== null) {
+    const message = typeof checker?.['message'] === 'string' ? ` (${checker['message']})` : '';
+    throw refuse('onnx.checker.ok', `${checker === undefined ? 'nothing (no checker record)' : JSON.stringify(checkerOk)}${message}`);
+  }
+  return { parity: true, checker: checkerOk };
 }
 
 const isModelDir = (d: string): boolean => existsSync(join(d, GRAPH_FILE)) && versionsOf(d).length > 0;
@@ -64,7 +108,8 @@ export function loadModelDir(path: string): ModelDir {
   } catch (e) {
     throw new ModelDirError(`model dir ${dir}: cannot load ${GRAPH_FILE}: ${(e as Error).message}`);
   }
+  const exportChecks = exportChecksOf(dir);
   const version = versions[0]!;
   const onnxPath = join(dir, String(version), ONNX_FILE_NAME);
-  return { dir, name: basename(dir), version, onnxPath, onnx: readFileSync(onnxPath), graph };
+  return { dir, name: basename(dir), version, onnxPath, onnx: readFileSync(onnxPath), graph, exportChecks };
 }

@@ -2,7 +2,8 @@
  * A score request's JSON body -> the graph's input tensors, checked field by field BEFORE anything
  * runs: unknown and missing fields, JSON types, array lengths (static dims, and symbolic dims bound
  * consistently across the request), element types and int32 range, ids against their embedding
- * table (schema.ts), the candidate (sample) count. Every failure is a RequestError naming the field
+ * table (schema.ts; at valid positions only, where the feature has a mask), the candidate (sample)
+ * count. Every failure is a RequestError naming the field
  * (a JSON path such as `user.lifelongSeq[7]`), what was expected and what came; its message is
  * always `<field>: expected <expected>, got <actual>`.
  *
@@ -87,6 +88,8 @@ function rangeCheckOf(f: FeatureSpec): RangeCheck {
 /** One feature of one request being read: values in row-major order. */
 class FeatureReader {
   readonly values: Array<number | bigint> = [];
+  /** ids out of range where the feature has a mask: an error only if the mask holds there (checkPadding) */
+  readonly outOfRange: Array<{ readonly at: number; readonly error: RequestError }> = [];
   private readonly range: RangeCheck;
 
   constructor(readonly spec: FeatureSpec, private readonly bindings: Bindings) {
@@ -175,11 +178,14 @@ class FeatureReader {
         if (typeof v !== 'number' || !Number.isInteger(v)) throw this.bad(v, col);
         if (dtype === 'int32' ? v < -2147483648 || v > 2147483647 : !Number.isSafeInteger(v)) throw this.bad(v, col);
         const r = (col !== undefined ? this.range.columns.get(col) : undefined) ?? this.range.all;
-        if (r && !(v >= 0 && v < r.rows)) throw this.bad(v, col);
+        let error: RequestError | undefined;
+        if (r && !(v >= 0 && v < r.rows)) error = this.bad(v, col);
         // a column range and a whole-input range can both apply: hold the value to both
-        if (r !== this.range.all && this.range.all && !(v >= 0 && v < this.range.all.rows)) {
-          throw this.bad(v, col, `${dtype === 'int32' ? 'an int32' : 'an int64'} id in 0..${this.range.all.rows - 1} (rows of ${this.range.all.table})`);
+        else if (r !== this.range.all && this.range.all && !(v >= 0 && v < this.range.all.rows)) {
+          error = this.bad(v, col, `${dtype === 'int32' ? 'an int32' : 'an int64'} id in 0..${this.range.all.rows - 1} (rows of ${this.range.all.table})`);
         }
+        if (error && this.spec.mask === undefined) throw error;
+        if (error) this.outOfRange.push({ at: this.values.length, error });
         this.values.push(dtype === 'int64' ? BigInt(v) : v);
         return;
       }
@@ -231,6 +237,17 @@ function checkList(v: unknown, field: string, what: string, limits: RequestLimit
   return v;
 }
 
+/** The first id out of range at a valid position (its mask true there); padded positions may hold anything. */
+function checkPadding(readers: readonly FeatureReader[]): void {
+  for (const r of readers) {
+    if (r.outOfRange.length === 0) continue;
+    const mask = readers.find((m) => m.spec.name === r.spec.mask);
+    const per = mask && mask.values.length > 0 ? r.values.length / mask.values.length : 0;
+    const bad = r.outOfRange.find((x) => !mask || mask.values[Math.floor(x.at / per)] !== 0);
+    if (bad) throw bad.error;
+  }
+}
+
 /** Parse and check a request body (already JSON-decoded) against the schema; throws RequestError. */
 export function parseScoreRequest(body: unknown, schema: RequestSchema, limits: RequestLimits, model: string): ParsedRequest {
   const bindings: Bindings = new Map();
@@ -247,6 +264,7 @@ export function parseScoreRequest(body: unknown, schema: RequestSchema, limits: 
     const list = checkList(body['candidates'], 'candidates', 'candidate objects', limits);
     bindings.set('cand', { value: list.length, from: 'candidates' });
     list.forEach((c, i) => readObject(c, `candidates[${i}]`, 'candidate', cand, schema.features));
+    checkPadding(readers);
     for (const r of user) feeds[r.spec.name] = r.tensor(1);
     for (const r of cand) {
       const t = r.tensor(list.length);
@@ -262,6 +280,7 @@ export function parseScoreRequest(body: unknown, schema: RequestSchema, limits: 
   const list = checkList(body['samples'], 'samples', 'sample objects', limits);
   bindings.set('batch', { value: list.length, from: 'samples' });
   list.forEach((s, i) => readObject(s, `samples[${i}]`, 'sample', readers, schema.features));
+  checkPadding(readers);
   for (const r of readers) feeds[r.spec.name] = r.tensor(list.length);
   return { feeds, count: list.length };
 }

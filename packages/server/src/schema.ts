@@ -15,7 +15,8 @@
  * Id ranges: spec's indexUses gives the inputs whose values index a table (all of them, or one
  * column of the last axis, as profile and context columns are picked), the same ranges checkFeeds
  * enforces; ONNX Runtime's CPU provider raises on such an id and CUDA reads garbage, so every id is
- * checked here, with the request's field names, before a run.
+ * checked here, with the request's field names, before a run. Ids at padded positions (where the
+ * feature's mask, spec's paddingMaskOf, is false) may hold anything: the model reads row 0 there.
  */
 import { type DType, type Dim, type Graph, formatShape, indexUses, valueInfo } from '@lctr/spec';
 
@@ -45,6 +46,8 @@ export interface FeatureSpec {
   readonly ids: readonly IdRange[];
   /** filled by the server, not read from the request (a candidate-set model's candidate mask: all true) */
   readonly filled?: boolean;
+  /** the bool feature marking this id feature's valid positions: ids where it is false are not range-checked */
+  readonly mask?: string;
 }
 
 export interface RequestSchema {
@@ -81,11 +84,15 @@ export function requestSchemaOf(g: Graph): RequestSchema {
     if (!list.some((x) => x.table === r.table && x.rows === r.rows && x.column === r.column)) list.push(r);
     ranges.set(input, list);
   };
+  const masks = new Map<string, string>();
   for (const u of indexUses(g)) {
+    // a mask the server fills (all true) leaves every position valid
+    if (u.mask !== undefined && !(layout === 'candidateSet' && u.mask === CANDIDATE_MASK)) masks.set(u.input, u.mask);
     const table = valueInfo(g, u.table);
     const rows = u.size ?? table.shape[u.axis < 0 ? u.axis + table.shape.length : u.axis];
     if (typeof rows === 'number') add(u.input, { table: u.table, rows, ...(u.column ? { column: u.column.index } : {}) });
   }
+  const maskOf = (name: string) => { const mask = masks.get(name); return mask === undefined ? {} : { mask }; };
   const features = g.inputs.map((i): FeatureSpec => {
     const first = i.shape[0];
     let side: Side;
@@ -95,11 +102,11 @@ export function requestSchemaOf(g: Graph): RequestSchema {
     } else if (layout === 'candidateSet') {
       const candidate = i.shape[1] === 'cand';
       const filled = candidate && i.name === CANDIDATE_MASK && i.dtype === 'bool' && i.shape.length === 2;
-      return { name: i.name, dtype: i.dtype, side: candidate ? 'candidate' : 'user', graphShape: i.shape, shape: i.shape.slice(candidate ? 2 : 1), ids: ranges.get(i.name) ?? [], ...(filled ? { filled } : {}) };
+      return { name: i.name, dtype: i.dtype, side: candidate ? 'candidate' : 'user', graphShape: i.shape, shape: i.shape.slice(candidate ? 2 : 1), ids: ranges.get(i.name) ?? [], ...(filled ? { filled } : {}), ...maskOf(i.name) };
     } else if (first === 'cand') side = 'candidate';
     else if (first === 1) side = 'user';
     else throw new SchemaError(`graph '${g.name}' (per-request layout): input '${i.name}' must lead with 1 (user side) or 'cand' (candidates), got ${i.dtype}${formatShape(i.shape)}`);
-    return { name: i.name, dtype: i.dtype, side, graphShape: i.shape, shape: i.shape.slice(1), ids: ranges.get(i.name) ?? [] };
+    return { name: i.name, dtype: i.dtype, side, graphShape: i.shape, shape: i.shape.slice(1), ids: ranges.get(i.name) ?? [], ...maskOf(i.name) };
   });
   return { layout, features, output };
 }

@@ -11,9 +11,16 @@
  * bounded queue in front of the session. Note: onnxruntime-node 1.30 runs a session synchronously
  * on the JS thread (its `run` is the native call inside a setImmediate), so runs of one session do
  * not overlap whatever the queue allows; parallelism comes from ONNX Runtime's intra-op threads.
+ *
+ * Careless and hostile clients (issue 17): every /score request is checked in this order, each
+ * refusal BEFORE the body is read: Host allow-list (403), bearer token (401), route (404, 405),
+ * Content-Type (415), declared length (413), queue full (503), body budget (503); then the body is
+ * read with a cap (413) and a timeout (408), parsed (400, duplicate keys included) and scored; a
+ * non-finite score is a 500, never a 200 with nulls. Over --max-connections, Node closes a new
+ * connection at accept.
  */
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { type HostTensor, InputError, formatShape } from '@lctr/spec';
 import { OnnxSession, type Provider, type ProviderRequest } from '@lctr/backend-onnx';
 import { type ModelDir, loadModelDir } from './model-dir.ts';
@@ -21,6 +28,9 @@ import { type FeatureSpec, type IdRange, type Layout, type RequestSchema, reques
 import { RequestError, parseScoreRequest } from './request.ts';
 import { BusyError, Limiter } from './limiter.ts';
 import { type MetricsSnapshot, ServerMetrics } from './metrics.ts';
+import { BodyBudget, ClientGoneError, bodyTooLarge, declaredLength, readBody } from './body.ts';
+import { checkDuplicateKeys } from './json-keys.ts';
+import { TokenAuth, checkBind, checkHostHeader, checkJsonContentType, defaultAllowedHosts, isLoopbackHost } from './security.ts';
 
 export const DEFAULTS = {
   port: 8080,
@@ -31,6 +41,10 @@ export const DEFAULTS = {
   maxInflight: 1,
   maxQueue: 1024,
   intraOpNumThreads: 1,
+  /** 32 bodies of the default 1 MiB cap, or about 3,200 of the default LCN's 10 KiB requests */
+  bodyBudgetBytes: 32 << 20,
+  bodyTimeoutMs: 10_000,
+  maxConnections: 1024,
 } as const;
 
 export interface ServerOptions {
@@ -52,6 +66,18 @@ export interface ServerOptions {
    * 1 thread served 289 vs 150 requests/s (lcn, C = 100) on a busy 2-core machine.
    */
   readonly intraOpNumThreads?: number;
+  /** request-body bytes held at once over all requests (body.ts); at least maxBodyBytes */
+  readonly bodyBudgetBytes?: number;
+  /** a body not received within this many ms after its headers gets 408 and the connection closed */
+  readonly bodyTimeoutMs?: number;
+  /** open TCP connections; over it Node closes a new connection at accept */
+  readonly maxConnections?: number;
+  /** bearer token every request must carry (`Authorization: Bearer <token>`); none: no auth */
+  readonly token?: string;
+  /** allow listening on a non-loopback address without a token */
+  readonly insecure?: boolean;
+  /** Host header values accepted ('*': any); default: localhost, 127.0.0.1, ::1 and the bound address */
+  readonly allowedHosts?: readonly string[];
   readonly log?: (line: string) => void;
 }
 
@@ -76,13 +102,19 @@ export interface HealthReport {
   readonly model: string;
   readonly graph: string;
   readonly version: number;
-  readonly dir: string;
   readonly layout: Layout;
   readonly provider: Provider;
   readonly providerNotes: readonly string[];
   readonly output: string;
   readonly inputs: readonly HealthInput[];
-  readonly limits: { readonly maxCandidates: number; readonly maxBodyBytes: number; readonly maxInflight: number; readonly maxQueue: number };
+  readonly limits: {
+    readonly maxCandidates: number; readonly maxBodyBytes: number; readonly maxInflight: number; readonly maxQueue: number;
+    readonly bodyBudgetBytes: number; readonly bodyTimeoutMs: number; readonly maxConnections: number;
+  };
+  /** 'bearer': every request needs the token */
+  readonly auth: 'bearer' | 'none';
+  /** what the export's report.json says (a failed export is never served); null: no report.json */
+  readonly exportChecks: { readonly parity: true; readonly checker: true | null } | null;
   /** ONNX Runtime intra-op threads; null: ONNX Runtime's default */
   readonly intraOpNumThreads: number | null;
 }
@@ -93,10 +125,13 @@ export interface ScoreResponse {
   readonly provider: Provider;
 }
 
-/** The client went away before its request body ended: nothing to answer. */
-class ClientGoneError extends Error {
-  constructor() { super('the client closed the connection before the request body ended'); this.name = 'ClientGoneError'; }
+/** A run whose output holds a NaN or an infinity: a 500, never a 200 with nulls (JSON has no NaN). */
+export class NonFiniteScoreError extends Error {
+  constructor(message: string) { super(message); this.name = 'NonFiniteScoreError'; }
 }
+
+/** Absolute paths in a provider note (a CUDA library that failed to load) cut to their last part: /health shows no path. */
+const withoutPaths = (note: string) => note.replace(/(?<![\w.])\/(?:[^\s/'"():;,]+\/)+([^\s/'"():;,]+)/g, '$1');
 
 const ROUTES: Readonly<Record<string, string>> = { '/score': 'POST', '/health': 'GET', '/metrics': 'GET' };
 
@@ -110,6 +145,8 @@ const fieldOf = (f: FeatureSpec) => (f.side === 'user' ? `user.${f.name}` : f.si
 export class ScoringServer {
   readonly metrics = new ServerMetrics();
   private readonly limiter: Limiter;
+  private readonly budget: BodyBudget;
+  private allowedHosts: readonly string[] = [];
   private http: Server | undefined;
 
   private constructor(
@@ -119,8 +156,11 @@ export class ScoringServer {
     private readonly limits: HealthReport['limits'],
     private readonly threads: number | null,
     private readonly log: (line: string) => void,
+    private readonly auth: TokenAuth | undefined,
+    private readonly access: Pick<ServerOptions, 'insecure' | 'allowedHosts'>,
   ) {
     this.limiter = new Limiter(limits.maxInflight, limits.maxQueue);
+    this.budget = new BodyBudget(limits.bodyBudgetBytes);
   }
 
   /** Load the model directory and open its one session; logs the provider that really runs. */
@@ -131,7 +171,17 @@ export class ScoringServer {
       maxBodyBytes: positiveInt('maxBodyBytes', opts.maxBodyBytes ?? DEFAULTS.maxBodyBytes),
       maxInflight: positiveInt('maxInflight', opts.maxInflight ?? DEFAULTS.maxInflight),
       maxQueue: positiveInt('maxQueue', opts.maxQueue ?? DEFAULTS.maxQueue, 0),
+      bodyBudgetBytes: positiveInt('bodyBudgetBytes', opts.bodyBudgetBytes ?? DEFAULTS.bodyBudgetBytes),
+      bodyTimeoutMs: positiveInt('bodyTimeoutMs', opts.bodyTimeoutMs ?? DEFAULTS.bodyTimeoutMs),
+      maxConnections: positiveInt('maxConnections', opts.maxConnections ?? DEFAULTS.maxConnections),
     };
+    // a budget below the per-body cap would refuse a body the cap allows, forever
+    if (limits.bodyBudgetBytes < limits.maxBodyBytes) {
+      throw new RangeError(`bodyBudgetBytes (--body-budget-bytes) must be at least maxBodyBytes (--max-body-bytes, ${limits.maxBodyBytes}), got ${limits.bodyBudgetBytes}`);
+    }
+    // an empty token fails here, before the session opens
+    const auth = opts.token === undefined ? undefined : new TokenAuth(opts.token);
+    const access = { insecure: opts.insecure ?? false, ...(opts.allowedHosts ? { allowedHosts: opts.allowedHosts } : {}) };
     const threads = positiveInt('intraOpNumThreads', opts.intraOpNumThreads ?? DEFAULTS.intraOpNumThreads, 0) || null;
     const model = loadModelDir(opts.modelDir);
     const schema = requestSchemaOf(model.graph);
@@ -139,29 +189,32 @@ export class ScoringServer {
       provider: opts.provider ?? DEFAULTS.provider,
       ...(threads === null ? {} : { intraOpNumThreads: threads }),
     });
-    const server = new ScoringServer(model, schema, session, limits, threads, log);
+    const server = new ScoringServer(model, schema, session, limits, threads, log, auth, access);
     const names = (side: FeatureSpec['side']) => schema.features.filter((f) => f.side === side).map((f) => f.name).join(', ');
     const inputs = schema.layout !== 'batch' ? `user: ${names('user')}; candidates: ${names('candidate')}` : `samples: ${names('sample')}`;
     const words = { request: 'per-request', candidateSet: 'candidate-set', batch: 'batch' }[schema.layout];
     log(`model '${model.name}' (graph '${model.graph.name}', version ${model.version}, ${words} layout; ${inputs}; scores from '${schema.output}') from ${model.dir}`);
+    log(`export checks (report.json): ${model.exportChecks === null ? 'none (no report.json)' : `parity ok, ONNX checker ${model.exportChecks.checker ? 'ok' : 'not run'}`}`);
     log(`ONNX Runtime provider: ${session.provider}${session.providerNotes.length ? ` (${session.providerNotes.join('; ')})` : ''}; intra-op threads: ${threads ?? 'ONNX Runtime default'}`);
     return server;
   }
 
   health(): HealthReport {
     return {
-      status: 'ok', model: this.model.name, graph: this.model.graph.name, version: this.model.version, dir: this.model.dir,
-      layout: this.schema.layout, provider: this.session.provider, providerNotes: this.session.providerNotes, output: this.schema.output,
+      status: 'ok', model: this.model.name, graph: this.model.graph.name, version: this.model.version,
+      layout: this.schema.layout, provider: this.session.provider, providerNotes: this.session.providerNotes.map(withoutPaths), output: this.schema.output,
       inputs: this.schema.features.map((f) => ({
         name: f.name, side: f.side, field: fieldOf(f), dtype: f.dtype, shape: [...f.graphShape], valueShape: [...f.shape], ids: f.ids, ...(f.filled ? { filled: true } : {}),
       })),
       limits: this.limits,
+      auth: this.auth ? 'bearer' : 'none',
+      exportChecks: this.model.exportChecks,
       intraOpNumThreads: this.threads,
     };
   }
 
   metricsSnapshot(): MetricsSnapshot {
-    return this.metrics.snapshot(this.limiter);
+    return this.metrics.snapshot(this.limiter, { heldBytes: this.budget.heldBytes, budgetBytes: this.budget.budgetBytes }, this.limits.maxConnections);
   }
 
   /** Score a decoded request body (no HTTP): throws RequestError (bad input), BusyError (queue full) or the run's error. */
@@ -177,15 +230,35 @@ export class ScoringServer {
       }
     });
     const scores = (out as Record<string, HostTensor>)[this.schema.output]!;
-    if (scores.data.length !== count) throw new Error(`output '${this.schema.output}' has ${scores.data.length} values for ${count} ${this.schema.layout === 'batch' ? 'samples' : 'candidates'} (shape ${formatShape(scores.shape)})`);
+    const what = this.schema.layout === 'batch' ? 'sample' : 'candidate';
+    if (scores.data.length !== count) throw new Error(`output '${this.schema.output}' has ${scores.data.length} values for ${count} ${what}s (shape ${formatShape(scores.shape)})`);
+    const values = Array.from(scores.data as Float32Array);
+    const bad = values.findIndex((v) => !Number.isFinite(v));
+    if (bad !== -1) {
+      this.metrics.scoreNonFinite++;
+      throw new NonFiniteScoreError(`output '${this.schema.output}' is ${values[bad]} for ${what} ${bad} of ${count}; a non-finite score is never served`);
+    }
     this.metrics.candidates += count;
-    return { scores: Array.from(scores.data as Float32Array), model: this.model.name, provider: this.session.provider };
+    return { scores: values, model: this.model.name, provider: this.session.provider };
   }
 
   /** Start listening (port 0: an ephemeral port); resolves with the address really bound. */
   async listen(port: number = DEFAULTS.port, host: string = DEFAULTS.host): Promise<{ host: string; port: number; url: string }> {
     if (this.http) throw new Error('the server is already listening');
-    const http = createServer((req, res) => { void this.handle(req, res); });
+    checkBind(host, this.auth !== undefined, this.access.insecure ?? false);
+    if (!isLoopbackHost(host) && !this.auth) this.log(`warning: listening on ${host} without a token (--insecure): anyone who can reach it can use it`);
+    this.allowedHosts = this.access.allowedHosts ?? defaultAllowedHosts(host);
+    const timeout = this.limits.bodyTimeoutMs;
+    // headers get the body's timeout too (a client dribbling its headers is cut off by Node with a
+    // 408); requestTimeout is only a backstop behind readBody's own timer, which answers in JSON
+    const http = createServer({ headersTimeout: timeout, requestTimeout: 2 * timeout, connectionsCheckingInterval: Math.min(30_000, timeout) },
+      (req, res) => { void this.handle(req, res); });
+    http.maxConnections = this.limits.maxConnections;
+    http.on('connection', (socket: Socket) => {
+      this.metrics.connectionsOpen++;
+      socket.once('close', () => { this.metrics.connectionsOpen--; });
+    });
+    http.on('drop', () => { this.metrics.connectionsDropped++; });
     this.http = http;
     try {
       await new Promise<void>((resolve, reject) => {
@@ -225,6 +298,8 @@ export class ScoringServer {
     const path = (req.url ?? '/').split('?')[0]!;
     const isScore = path === '/score';
     if (isScore) this.metrics.scoreRequests++;
+    let bodyRead = false;
+    let reserved = 0;
     const fail = (status: number, body: unknown, headers: Record<string, string> = {}) => {
       this.metrics.errors++;
       if (isScore) {
@@ -232,62 +307,57 @@ export class ScoringServer {
         else if (status >= 500) this.metrics.scoreServerErrors++;
         else this.metrics.scoreClientErrors++;
       }
-      this.send(res, status, body, headers);
+      // refused before (or while) its body was read: close rather than read or keep the rest
+      const unread = !bodyRead && declaredLength(req) !== 0;
+      this.send(res, status, body, unread ? { ...headers, connection: 'close' } : headers);
     };
     try {
+      checkHostHeader(req.headers.host, this.allowedHosts);
+      this.auth?.check(req.headers.authorization);
       const method = ROUTES[path];
       if (method === undefined) {
-        req.resume();
         return fail(404, new RequestError('path', `one of ${Object.entries(ROUTES).map(([p, m]) => `${m} ${p}`).join(', ')}`, `'${path}'`, 404).toJSON());
       }
       if (req.method !== method) {
-        req.resume();
         return fail(405, new RequestError('method', `${method} for ${path}`, String(req.method), 405).toJSON(), { allow: method });
       }
       if (path === '/health') return this.send(res, 200, this.health());
       if (path === '/metrics') return this.send(res, 200, this.metricsSnapshot());
-      const text = await this.readBody(req);
+      checkJsonContentType(req.headers['content-type']);
+      const limit = this.limits.maxBodyBytes;
+      const declared = declaredLength(req);
+      if (declared !== 'chunked' && declared > limit) throw bodyTooLarge(limit, `${declared} bytes`);
+      if (this.limiter.full) throw this.limiter.busyError();
+      const want = declared === 'chunked' ? limit : declared;
+      if (!this.budget.tryReserve(want)) {
+        throw new BusyError(`server busy: request bodies of ${this.budget.heldBytes} bytes held, ${want} more would pass the budget of ${this.budget.budgetBytes} bytes (--body-budget-bytes)`);
+      }
+      reserved = want;
+      const text = await readBody(req, limit, this.limits.bodyTimeoutMs);
+      bodyRead = true;
       let body: unknown;
       try {
         body = JSON.parse(text);
       } catch (e) {
         throw new RequestError('body', 'a JSON object', `invalid JSON (${(e as Error).message})`);
       }
+      checkDuplicateKeys(text);
       const result = await this.score(body);
       this.send(res, 200, result);
       this.metrics.scoreOk++;
       this.metrics.recordLatency(performance.now() - t0);
     } catch (e) {
-      if (e instanceof RequestError) return fail(e.status, e.toJSON());
+      if (e instanceof RequestError) return fail(e.status, e.toJSON(), e.status === 401 ? { 'www-authenticate': 'Bearer' } : {});
       if (e instanceof BusyError) return fail(503, { error: e.message }, { 'retry-after': '1' });
-      if (e instanceof ClientGoneError || req.destroyed) { this.metrics.errors++; if (isScore) this.metrics.scoreClientErrors++; return; }
-      this.log(`error: ${isScore ? 'scoring' : path} failed: ${(e as Error).stack ?? String(e)}`);
+      // not req.destroyed: on Node 20 a request is destroyed once its body is read, so a run failing
+      // after that went unanswered (the client hung until its own timeout); the socket tells
+      if (e instanceof ClientGoneError || req.socket.destroyed) { this.metrics.errors++; if (isScore) this.metrics.scoreClientErrors++; return; }
+      // a non-finite score is the model's fault, not the request's: logged without a stack
+      this.log(`error: ${isScore ? 'scoring' : path} failed: ${e instanceof NonFiniteScoreError ? e.message : (e as Error).stack ?? String(e)}`);
       if (!res.headersSent) fail(500, { error: `scoring failed: ${(e as Error).message}` });
       else res.destroy();
+    } finally {
+      this.budget.release(reserved);
     }
-  }
-
-  /** The body as text; a body over the limit is read to its end and dropped, then refused with 413. */
-  private readBody(req: IncomingMessage): Promise<string> {
-    const limit = this.limits.maxBodyBytes;
-    // past this much, stop draining and cut the connection
-    const hardLimit = Math.max(limit * 16, 64 << 20);
-    return new Promise((resolve, reject) => {
-      const chunks: Buffer[] = [];
-      let size = 0;
-      let ended = false;
-      req.on('data', (c: Buffer) => {
-        size += c.length;
-        if (size <= limit) chunks.push(c);
-        else if (size > hardLimit) req.destroy();
-      });
-      req.on('end', () => {
-        ended = true;
-        if (size > limit) reject(new RequestError('body', `at most ${limit} bytes (--max-body-bytes)`, `${size} bytes`, 413));
-        else resolve(Buffer.concat(chunks, size).toString('utf8'));
-      });
-      req.on('error', reject);
-      req.on('close', () => { if (!ended) reject(new ClientGoneError()); });
-    });
   }
 }

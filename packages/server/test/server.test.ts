@@ -86,7 +86,8 @@ describe('health', () => {
   it('names the model, the provider that runs, and every input with dtype, shape and id range', async () => {
     const h = await get(lcnUrl, '/health') as unknown as HealthReport;
     expect(h).toMatchObject({ status: 'ok', model: 'lcn', graph: 'lifelong', version: 1, layout: 'request', provider: 'cpu', output: 'prob' });
-    expect(h.limits).toEqual({ maxCandidates: MAX_CANDIDATES, maxBodyBytes: MAX_BODY, maxInflight: 1, maxQueue: 1024 });
+    expect(h.limits).toEqual({ maxCandidates: MAX_CANDIDATES, maxBodyBytes: MAX_BODY, maxInflight: 1, maxQueue: 1024, bodyBudgetBytes: 32 << 20, bodyTimeoutMs: 10_000, maxConnections: 1024 });
+    expect([h.auth, h.exportChecks?.parity]).toEqual(['none', true]);
     expect(h.intraOpNumThreads).toBe(1);
     const by = Object.fromEntries(h.inputs.map((i) => [i.name, i]));
     expect(by['lifelongSeq']).toMatchObject({ side: 'user', field: 'user.lifelongSeq', dtype: 'int32', shape: [1, 40], valueShape: [40] });
@@ -198,7 +199,7 @@ describe('POST /score', () => {
     const { port } = new URL(lcnUrl);
     await new Promise<void>((ok) => {
       const sock = connect(Number(port), '127.0.0.1', () => {
-        sock.write('POST /score HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n{"user": {');
+        sock.write('POST /score HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n{"user": {');
         setTimeout(() => { sock.destroy(); ok(); }, 50);
       });
     });
@@ -226,7 +227,7 @@ describe('POST /score', () => {
     await Promise.all(Array.from({ length: 8 }, async () => {
       while (next < 1000) {
         const i = next++;
-        const r = await fetch(`${lcnUrl}/score`, { method: 'POST', body: bodies[i % bodies.length] });
+        const r = await fetch(`${lcnUrl}/score`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: bodies[i % bodies.length] });
         if (r.status !== 200) failed++;
         await r.arrayBuffer();
       }

@@ -8,10 +8,14 @@
  *   npx nx run gkc:load -- --list [--store DIR | --redis URL]
  *
  * --store defaults to out/gkc (the embedded store). An existing version id is refused unless
- * --force. Exit 0 on success, 1 on any error (message on stderr), 2 on bad arguments.
+ * --force. --max-versions sets the store's own bound (kept in the store) on a load; --list only
+ * reads, so it refuses the flag rather than evict. Exit codes (spec's EXIT_CODES): 0 success, 1 any
+ * error (message on stderr), 2 bad arguments, 3 the storage refused a write (disk full, read-only,
+ * ...): one line, the load's temp files removed, the store as it was.
  */
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { EXIT_CODES, StorageError, asStorageError } from '@lctr/spec';
 import { GkcError } from './errors.ts';
 import { openStore } from './open.ts';
 import type { KnowledgeStore, VersionManifest } from './store.ts';
@@ -35,41 +39,45 @@ export async function main(argv: string[]): Promise<number> {
     } }));
   } catch (e) {
     process.stderr.write(`gkc load: ${(e as Error).message}\n${USAGE}\n`);
-    return 2;
+    return EXIT_CODES.usage;
   }
-  if (values.help) { process.stdout.write(`${USAGE}\n`); return 0; }
-  const bad = (msg: string) => { process.stderr.write(`gkc load: ${msg}\n${USAGE}\n`); return 2; };
+  if (values.help) { process.stdout.write(`${USAGE}\n`); return EXIT_CODES.ok; }
+  const bad = (msg: string) => { process.stderr.write(`gkc load: ${msg}\n${USAGE}\n`); return EXIT_CODES.usage; };
   if (values.store && values.redis) return bad('give --store DIR or --redis URL, not both');
   if (!values.list && (!values.tables || !values.version)) return bad(`--tables and --version are required (got ${values.tables ? '' : 'no --tables'}${!values.tables && !values.version ? ', ' : ''}${values.version ? '' : 'no --version'})`);
+  if (values.list && values['max-versions'] !== undefined) return bad(`--list only reads and never evicts; --max-versions sets the store's bound on a load (got --max-versions ${values['max-versions']})`);
   const maxVersions = values['max-versions'] === undefined ? undefined : Number(values['max-versions']);
   if (maxVersions !== undefined && (!Number.isInteger(maxVersions) || maxVersions < 1)) return bad(`--max-versions must be an integer >= 1; got ${values['max-versions']}`);
   if (values.redis && !/^rediss?:\/\//.test(values.redis)) return bad(`--redis must be a redis:// URL; got ${values.redis}`);
   const target = values.redis ?? resolve(values.store ?? 'out/gkc');
   const where = values.redis ? `redis ${values.redis} (prefix '${values.prefix ?? 'gkc'}')` : `embedded store ${target}`;
   let store: KnowledgeStore | undefined;
-  const storeOptions = { ...(maxVersions ? { maxVersions } : {}), ...(values.prefix ? { prefix: values.prefix } : {}) };
+  // the bound is the store's own: it is not an open option here but a load's (putVersion maxVersions)
+  const storeOptions = values.prefix ? { prefix: values.prefix } : {};
   try {
     if (values.list) {
       store = await openStore(target, storeOptions);
       const versions = await store.versions();
-      process.stdout.write(`${where}: ${versions.length} version(s), oldest first\n`);
+      process.stdout.write(`${where}: ${versions.length} version(s), oldest first, at most ${store.maxVersions} kept\n`);
       for (const m of versions) process.stdout.write(`  ${describe(m)}\n`);
-      return 0;
+      return EXIT_CODES.ok;
     }
     const file = resolve(values.tables!);
     const t0 = performance.now();
     const { tables, metadata } = readKnowledgeTables(file); // a bad file fails before any store is touched
     store = await openStore(target, storeOptions);
     const source = values.source ?? [file, ...Object.entries(metadata).map(([k, v]) => `${k}=${v}`)].join(' ');
-    const result = await store.putVersion(values.version!, tables, { force: values.force, source });
+    const result = await store.putVersion(values.version!, tables, { force: values.force, source, ...(maxVersions ? { maxVersions } : {}) });
     const ms = performance.now() - t0;
     process.stdout.write(`loaded into ${where} in ${(ms / 1000).toFixed(2)} s\n  ${describe(result.manifest)}\n`);
     process.stdout.write(`  replaced: ${result.replaced ? `yes (the earlier '${values.version}' is gone)` : 'no'}\n`);
     process.stdout.write(`  evicted: ${result.evicted.length ? result.evicted.join(', ') : 'none'}\n`);
-    process.stdout.write(`  versions now (oldest first): ${result.versions.join(', ')}\n`);
-    return 0;
+    process.stdout.write(`  versions now (oldest first): ${result.versions.join(', ')} (at most ${store.maxVersions} kept)\n`);
+    return EXIT_CODES.ok;
   } catch (e) {
-    if (e instanceof GkcError) { process.stderr.write(`gkc load: ${e.message}\n`); return 1; }
+    if (e instanceof GkcError) { process.stderr.write(`gkc load: ${e.message}\n`); return EXIT_CODES.failure; }
+    const storage = e instanceof StorageError ? e : asStorageError(e, 'write to the knowledge store', target);
+    if (storage) { process.stderr.write(`gkc load: ${storage.message}\n`); return EXIT_CODES.storage; }
     throw e;
   } finally {
     await store?.close();

@@ -1,7 +1,7 @@
 /**
  * The embedded store (the default): a directory on local disk, read into memory per version.
  *
- *   DIR/gkc-store.json                      marker {format: 'gkc-store/1'}
+ *   DIR/gkc-store.json                      marker {format: 'gkc-store/1', maxVersions}: the store's own bound
  *   DIR/versions/<seq>-<id>/tables.safetensors   the sorted tables (knowledge-table file format)
  *   DIR/versions/<seq>-<id>/manifest.json        written last
  *   DIR/staging/…  DIR/trash/…              loads in progress / versions being removed
@@ -11,6 +11,10 @@
  * the dir into versions/ (one atomic rename) and fsyncs versions/. Readers list versions/ only, so
  * a crash at any point leaves either the old set of versions or the new one, never half a version;
  * the leftovers in staging/ and trash/ are removed by the next open or load (whoever holds the lock).
+ * The bound on versions is the store's (its marker), not a reader's option: opening a store (a
+ * `--list`) never evicts a visible version; only a load evicts, or changes the bound.
+ * A load the storage refuses (ENOSPC, EROFS, ...) removes its staging directory, leaves the
+ * versions, the marker and the lock as they were, and throws spec's StorageError (one line).
  * The directory name carries the registration sequence number: a forced reload of an id is a new
  * directory that wins over the old one the moment it is renamed in, so replacing is atomic too.
  *
@@ -23,9 +27,10 @@
  * row order.
  */
 import {
-  closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync, writeSync,
+  closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, writeSync,
 } from 'node:fs';
 import { join } from 'node:path';
+import { StorageError, asStorageError, atomicWriteFile } from '@lctr/spec';
 import { GkcError } from './errors.ts';
 import {
   type KnowledgeStore, type GkcMetrics, type LookupBatch, MissCounter, type PutOptions, type PutResult, type VersionManifest,
@@ -41,7 +46,11 @@ const MANIFEST_FILE = 'manifest.json';
 const DIR_NAME = /^(\d{10})-([A-Za-z0-9][A-Za-z0-9._-]{0,63})$/;
 
 export interface EmbeddedStoreOptions {
-  /** Versions kept (default 5). */
+  /**
+   * The bound of a store this call creates (default 5); it is then kept in the store's marker. On an
+   * existing store a different value is an error: a reader never changes the bound (a load does:
+   * PutOptions.maxVersions).
+   */
   readonly maxVersions?: number;
 }
 
@@ -55,7 +64,8 @@ interface LoadedVersion {
 export class EmbeddedStore implements KnowledgeStore {
   readonly kind = 'embedded' as const;
   readonly dir: string;
-  readonly maxVersions: number;
+  /** The store's bound on versions, as its marker says (re-read by refresh()). */
+  maxVersions: number;
   /** What the last open or load removed: leftovers of crashed loads or evictions (paths relative to dir). */
   cleaned: string[] = [];
   private visible: VersionEntry[] = [];
@@ -65,26 +75,38 @@ export class EmbeddedStore implements KnowledgeStore {
 
   private constructor(dir: string, maxVersions: number) { this.dir = dir; this.maxVersions = maxVersions; }
 
+
   /** Open (creating when missing) a store directory; cleans crash leftovers when no other process is writing. */
   static async open(dir: string, options: EmbeddedStoreOptions = {}): Promise<EmbeddedStore> { return EmbeddedStore.openSync(dir, options); }
 
   static openSync(dir: string, options: EmbeddedStoreOptions = {}): EmbeddedStore {
-    const maxVersions = options.maxVersions ?? DEFAULT_MAX_VERSIONS;
-    if (!Number.isInteger(maxVersions) || maxVersions < 1) throw new GkcError(`embedded store: maxVersions must be an integer >= 1; got ${maxVersions}`);
+    if (options.maxVersions !== undefined) checkMaxVersions(options.maxVersions, 'embedded store: maxVersions');
     const marker = join(dir, MARKER);
     if (existsSync(dir) && !existsSync(marker) && readdirSync(dir).length > 0) {
       throw new GkcError(`embedded store ${dir}: the directory exists, is not empty and has no ${MARKER}; refusing to use it as a knowledge store`);
     }
-    for (const sub of ['versions', 'staging', 'trash']) mkdirSync(join(dir, sub), { recursive: true });
-    if (!existsSync(marker)) { writeFileSync(marker, JSON.stringify({ format: 'gkc-store/1' }) + '\n'); fsyncPath(dir); }
-    const store = new EmbeddedStore(dir, maxVersions);
-    const lock = store.tryLock();
+    if (existsSync(marker)) {
+      const bound = readBound(dir);
+      if (options.maxVersions !== undefined && options.maxVersions !== bound) {
+        throw new GkcError(`embedded store ${dir} keeps at most ${bound} versions (its ${MARKER}); got maxVersions ${options.maxVersions}: opening a store never changes its bound, a load does (putVersion with maxVersions; CLI: a load with --max-versions)`);
+      }
+    }
+    try {
+      for (const sub of ['versions', 'staging', 'trash']) mkdirSync(join(dir, sub), { recursive: true });
+      if (!existsSync(marker)) { writeMarker(dir, options.maxVersions ?? DEFAULT_MAX_VERSIONS); fsyncPath(dir); }
+    } catch (e) {
+      throw asStorageError(e, 'create the knowledge store', dir) ?? e;
+    }
+    const store = new EmbeddedStore(dir, readBound(dir));
+    let lock: { release(): void } | null = null;
+    try { lock = store.tryLock(); } catch (e) { if (!(e instanceof StorageError)) throw e; } // a full or read-only store still reads
     if (lock) { try { store.cleanup(); } finally { lock.release(); } } else store.refresh();
     return store;
   }
 
   /** Re-read the list of versions from disk (another process may have loaded or evicted some). */
   refresh(): void {
+    this.maxVersions = readBound(this.dir); // another process's load may have changed it
     const all = this.scan();
     const newest = new Map<string, VersionEntry>();
     for (const e of all) newest.set(e.manifest.version, e); // scan is in seq order: the last one wins
@@ -102,6 +124,7 @@ export class EmbeddedStore implements KnowledgeStore {
   async putVersion(version: string, tables: KnowledgeTables, options: PutOptions = {}): Promise<PutResult> {
     this.assertOpen();
     checkVersionId(version);
+    if (options.maxVersions !== undefined) checkMaxVersions(options.maxVersions, 'putVersion: maxVersions');
     const lock = this.tryLock();
     if (!lock) throw new GkcError(`embedded store ${this.dir}: another process (pid ${this.lockHolder()}) is loading a version; try again when it is done`);
     try {
@@ -114,16 +137,25 @@ export class EmbeddedStore implements KnowledgeStore {
       const { sorted, manifest } = prepareVersion(version, tables, seq, options.source ?? '');
       const name = `${String(seq).padStart(10, '0')}-${version}`;
       const staging = join(this.dir, 'staging', `${name}.${process.pid}`);
-      mkdirSync(staging);
-      writeDurably(join(staging, TABLES_FILE), encodeKnowledgeTables(sorted, { 'gkc.version': version, 'gkc.sha256': manifest.sha256 }));
-      await options.onStep?.('tables');
-      writeDurably(join(staging, MANIFEST_FILE), Buffer.from(JSON.stringify(manifest, null, 2) + '\n'));
-      await options.onStep?.('manifest');
-      fsyncPath(staging);
-      renameSync(staging, join(this.dir, 'versions', name));
+      try {
+        mkdirSync(staging);
+        writeDurably(join(staging, TABLES_FILE), encodeKnowledgeTables(sorted, { 'gkc.version': version, 'gkc.sha256': manifest.sha256 }));
+        await options.onStep?.('tables');
+        writeDurably(join(staging, MANIFEST_FILE), Buffer.from(JSON.stringify(manifest, null, 2) + '\n'));
+        await options.onStep?.('manifest');
+        fsyncPath(staging);
+        renameSync(staging, join(this.dir, 'versions', name));
+      } catch (e) {
+        // nothing is visible yet: drop the half-written staging dir so a full disk gets its space back
+        const storage = asStorageError(e, `load knowledge version '${version}' into`, this.dir);
+        if (storage) rmSync(staging, { recursive: true, force: true });
+        throw storage ?? e;
+      }
       fsyncPath(join(this.dir, 'versions'));
       fsyncPath(join(this.dir, 'staging'));
       await options.onStep?.('renamed');
+      // the new bound goes in after the version is in: a crash in between keeps the old bound, never loses the load
+      if (options.maxVersions !== undefined && options.maxVersions !== this.maxVersions) writeMarker(this.dir, options.maxVersions);
       const before = this.visible.map((e) => e.manifest.version);
       this.refresh();
       const after = this.visible.map((e) => e.manifest.version);
@@ -250,11 +282,15 @@ export class EmbeddedStore implements KnowledgeStore {
     for (let attempt = 0; attempt < 2; attempt++) {
       try {
         const fd = openSync(path, 'wx');
-        writeSync(fd, String(process.pid));
+        try { writeSync(fd, String(process.pid)); } catch (e) {
+          closeSync(fd);
+          rmSync(path, { force: true }); // an empty lock would read as a dead writer's; leave none
+          throw e;
+        }
         closeSync(fd);
         return { release: () => rmSync(path, { force: true }) };
       } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw asStorageError(e, 'take the load lock of', this.dir) ?? e;
         const holder = this.lockHolder();
         if (holder !== null && holder !== process.pid && isAlive(holder)) return null;
         if (holder === process.pid) return null;
@@ -277,6 +313,29 @@ function loadedFrom(manifest: VersionManifest, tables: KnowledgeTables, where: s
     values[t] = tab.values;
   }
   return { manifest, index, values };
+}
+
+interface StoreMarker { readonly format: 'gkc-store/1'; readonly maxVersions?: number }
+
+function checkMaxVersions(n: number, what: string): void {
+  if (!Number.isInteger(n) || n < 1) throw new GkcError(`${what} must be an integer >= 1; got ${n}`);
+}
+
+/** The store's bound from its marker (5 for stores made before the marker held it). */
+function readBound(dir: string): number {
+  const path = join(dir, MARKER);
+  let m: StoreMarker;
+  try { m = JSON.parse(readFileSync(path, 'utf8')) as StoreMarker; } catch (e) { throw new GkcError(`${path}: cannot read the store marker (${(e as Error).message})`); }
+  if (m === null || typeof m !== 'object' || m.format !== 'gkc-store/1') throw new GkcError(`${path}: not a gkc-store/1 marker`);
+  if (m.maxVersions === undefined) return DEFAULT_MAX_VERSIONS;
+  checkMaxVersions(m.maxVersions, `${path}: maxVersions`);
+  return m.maxVersions;
+}
+
+/** Atomically (temp + fsync + rename): a reader sees the old bound or the new one. */
+function writeMarker(dir: string, maxVersions: number): void {
+  const marker: StoreMarker = { format: 'gkc-store/1', maxVersions };
+  atomicWriteFile(join(dir, MARKER), JSON.stringify(marker) + '\n');
 }
 
 function isAlive(pid: number): boolean {

@@ -7,6 +7,7 @@
  *   P:v:<id>:<table>          hash: field '<key>' (user, item) or '<key>:<key2>' (pairs) -> float32 LE row bytes
  *   P:staging:<seq>:<table>   a load in progress (expires after an hour, so a crashed load vanishes)
  *   P:seq                     counter for registration order
+ *   P:max-versions            the store's own bound on versions (written by every load; a reader never changes it)
  *   P:lock                    the loader holding the store (SET NX with a token, renewed while loading)
  * A load fills staging hashes with pipelined HSETs, then one MULTI/EXEC renames them into place,
  * writes the manifest, updates the registry and deletes the versions beyond the bound (WATCH on the
@@ -25,7 +26,10 @@ import {
 import { KEY_ARITY, KEY_FIELDS, type KnowledgeTables, type TableName, tablesOfParts } from './tables.ts';
 
 export interface RedisStoreOptions {
-  /** Versions kept (default 5). */
+  /**
+   * The bound of a store that has none yet (default 5; the first load records it). A store that
+   * records another bound refuses to open: a reader never changes it (a load does: PutOptions.maxVersions).
+   */
   readonly maxVersions?: number;
   /** Key prefix (default 'gkc'); several stores can share one Redis under different prefixes. */
   readonly prefix?: string;
@@ -43,7 +47,8 @@ interface CachedManifest { readonly raw: string; readonly manifest: VersionManif
 export class RedisStore implements KnowledgeStore {
   readonly kind = 'redis' as const;
   readonly prefix: string;
-  readonly maxVersions: number;
+  /** The store's bound as of open, the last versions() or the last load. */
+  maxVersions: number;
   /** Keys the last load removed before writing (leftovers of crashed loads). */
   cleaned: string[] = [];
   private readonly redis: Redis;
@@ -71,12 +76,33 @@ export class RedisStore implements KnowledgeStore {
       redis.disconnect();
       throw new GkcError(`redis store: cannot reach ${url} (${(e as Error).message})`);
     }
-    return new RedisStore(redis, options);
+    try {
+      const store = new RedisStore(redis, options);
+      const bound = await store.storedBound();
+      if (bound !== null && options.maxVersions !== undefined && options.maxVersions !== bound) {
+        throw new GkcError(`redis store '${store.prefix}' keeps at most ${bound} versions (key ${store.key('max-versions')}); got maxVersions ${options.maxVersions}: opening a store never changes its bound, a load does (putVersion with maxVersions; CLI: a load with --max-versions)`);
+      }
+      if (bound !== null) store.maxVersions = bound;
+      return store;
+    } catch (e) {
+      redis.disconnect();
+      throw e;
+    }
+  }
+
+  /** The bound the store records (null before its first load). */
+  private async storedBound(): Promise<number | null> {
+    const raw = await this.redis.get(this.key('max-versions'));
+    if (raw === null) return null;
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n < 1) throw new GkcError(`redis store '${this.prefix}': ${this.key('max-versions')} must be an integer >= 1; got ${JSON.stringify(raw)}`);
+    return n;
   }
 
   private key(...parts: (string | number)[]): string { return [this.prefix, ...parts].join(':'); }
 
   async versions(): Promise<VersionManifest[]> {
+    this.maxVersions = (await this.storedBound()) ?? this.maxVersions;
     const ids = await this.redis.lrange(this.key('versions'), 0, -1);
     if (ids.length === 0) return [];
     const raws = await this.redis.mget(...ids.map((id) => this.key('v', id, 'manifest')));
@@ -93,6 +119,9 @@ export class RedisStore implements KnowledgeStore {
 
   async putVersion(version: string, tables: KnowledgeTables, options: PutOptions = {}): Promise<PutResult> {
     checkVersionId(version);
+    if (options.maxVersions !== undefined && (!Number.isInteger(options.maxVersions) || options.maxVersions < 1)) {
+      throw new GkcError(`putVersion: maxVersions must be an integer >= 1; got ${options.maxVersions}`);
+    }
     const r = this.redis;
     const lockKey = this.key('lock'), token = `${process.pid}:${randomUUID()}`;
     if ((await r.set(lockKey, token, 'PX', LOCK_MS, 'NX')) !== 'OK') {
@@ -129,14 +158,15 @@ export class RedisStore implements KnowledgeStore {
         await options.onStep?.(`table:${t}`);
       }
       // register: one transaction, retried if the registry changed under us
-      let evicted: string[] = [];
+      let evicted: string[] = [], bound = this.maxVersions;
       for (let attempt = 0; ; attempt++) {
         if (attempt === 10) throw new GkcError(`redis store '${this.prefix}': the registry kept changing while registering '${version}'`);
         await renew();
-        await r.watch(this.key('versions'));
+        await r.watch(this.key('versions'), this.key('max-versions'));
+        bound = options.maxVersions ?? (await this.storedBound()) ?? this.maxVersions;
         const ids = await r.lrange(this.key('versions'), 0, -1);
         const after = [...ids.filter((id) => id !== version), version];
-        evicted = after.slice(0, Math.max(0, after.length - this.maxVersions));
+        evicted = after.slice(0, Math.max(0, after.length - bound));
         const oldRaw = await r.get(this.key('v', version, 'manifest'));
         const oldTables = oldRaw ? tablesOfParts(parseManifest(oldRaw, version).parts) : [];
         const m = r.multi();
@@ -146,6 +176,7 @@ export class RedisStore implements KnowledgeStore {
         }
         for (const t of oldTables) if (!names.includes(t)) m.unlink(this.key('v', version, t));
         m.set(this.key('v', version, 'manifest'), JSON.stringify(manifest));
+        m.set(this.key('max-versions'), String(bound));
         m.lrem(this.key('versions'), 0, version);
         m.rpush(this.key('versions'), version);
         for (const e of evicted) {
@@ -158,6 +189,7 @@ export class RedisStore implements KnowledgeStore {
         failed(res, `registering version '${version}'`);
         break;
       }
+      this.maxVersions = bound;
       for (const e of evicted) { await this.unlinkMatching(this.key('v', e, '*')); this.manifests.delete(e); }
       this.manifests.delete(version);
       await options.onStep?.('registered');

@@ -44,6 +44,11 @@ export interface PutOptions {
   readonly source?: string;
   /** Replace an existing version with the same id (it becomes the newest). */
   readonly force?: boolean;
+  /**
+   * Set the store's bound on versions (kept in the store, so later loads and readers follow it);
+   * this load then evicts beyond it. Absent: the store's current bound.
+   */
+  readonly maxVersions?: number;
   /** Test hook, called after each step of a load (file or key written); a throw or a kill here simulates a crash. */
   readonly onStep?: (step: string) => void | Promise<void>;
 }
@@ -71,6 +76,8 @@ export interface GkcMetrics {
 
 export interface KnowledgeStore {
   readonly kind: 'embedded' | 'redis';
+  /** The store's own bound on versions (kept in the store; a load's PutOptions.maxVersions changes it). */
+  readonly maxVersions: number;
   /** The versions held, oldest first. */
   versions(): Promise<VersionManifest[]>;
   /** The manifest of one version; throws naming the known versions when unknown. */

@@ -4,7 +4,9 @@
  * layout; a dead writer's lock is taken over; another process's load is seen after refresh.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import fs, { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { syncBuiltinESMExports } from 'node:module';
+import { StorageError } from '@lctr/spec';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { EmbeddedStore, GkcError, decodeKnowledgeTables } from '../src/index.ts';
@@ -104,12 +106,63 @@ describe('embedded store: crash safety', () => {
     expect(Array.from(tables.userCategory!.keys)).toEqual([3, 100, 7, 100, 7, 200]);
     expect(Array.from(tables.userCategory!.values)).toEqual([1, 1, 1, 2, 2, 2, 3, 3, 3]);
     expect(metadata).toEqual({ 'gkc.version': 'v1', 'gkc.sha256': manifest.sha256 });
-    expect(JSON.parse(readFileSync(join(dir, 'gkc-store.json'), 'utf8'))).toEqual({ format: 'gkc-store/1' });
+    expect(JSON.parse(readFileSync(join(dir, 'gkc-store.json'), 'utf8'))).toEqual({ format: 'gkc-store/1', maxVersions: 5 });
   });
 
   it('refuses a non-empty directory that is not a store', async () => {
     const dir = fresh();
     mkdirSync(join(dir, 'x'));
     await expect(EmbeddedStore.open(dir)).rejects.toThrow(new GkcError(`embedded store ${dir}: the directory exists, is not empty and has no gkc-store.json; refusing to use it as a knowledge store`));
+  });
+});
+
+describe('embedded store: the version bound is the store\'s own (issue 17, item 4)', () => {
+  it('opening with another bound is refused and evicts nothing; a load sets it and readers follow', async () => {
+    const dir = fresh();
+    const s = await EmbeddedStore.open(dir);
+    for (const v of ['a', 'b', 'c', 'd', 'e']) await s.putVersion(v, handTables());
+    // before: an open with maxVersions 1 took the lock and deleted four of the five versions
+    await expect(EmbeddedStore.open(dir, { maxVersions: 1 })).rejects.toThrow(new GkcError(`embedded store ${dir} keeps at most 5 versions (its gkc-store.json); got maxVersions 1: opening a store never changes its bound, a load does (putVersion with maxVersions; CLI: a load with --max-versions)`));
+    expect(readdirSync(join(dir, 'versions'))).toHaveLength(5);
+    const reader = await EmbeddedStore.open(dir, { maxVersions: 5 });
+    expect((await reader.versions()).map((m) => m.version)).toEqual(['a', 'b', 'c', 'd', 'e']);
+    const r = await s.putVersion('f', handTables(), { maxVersions: 2 });
+    expect([r.evicted, r.versions]).toEqual([['a', 'b', 'c', 'd'], ['e', 'f']]);
+    expect((await reader.versions()).map((m) => m.version)).toEqual(['e', 'f']);
+    expect(reader.maxVersions).toBe(2);
+    expect((await (await EmbeddedStore.open(dir)).putVersion('g', handTables())).versions).toEqual(['f', 'g']);
+    await expect(s.putVersion('h', handTables(), { maxVersions: 0 })).rejects.toThrow(new GkcError('putVersion: maxVersions must be an integer >= 1; got 0'));
+  });
+
+  it('a store made before the marker held the bound keeps 5', async () => {
+    const dir = fresh();
+    const s = await EmbeddedStore.open(dir, { maxVersions: 2 });
+    writeFileSync(join(dir, 'gkc-store.json'), JSON.stringify({ format: 'gkc-store/1' }) + '\n');
+    expect((await EmbeddedStore.open(dir)).maxVersions).toBe(5);
+    await s.close();
+  });
+});
+
+describe('embedded store: a full disk during a load (issue 17, item 8)', () => {
+  it('throws one StorageError line, removes the staging files and leaves versions and lock as they were', async () => {
+    const dir = fresh();
+    const s = await EmbeddedStore.open(dir);
+    await s.putVersion('v1', handTables());
+    // node's own ENOSPC from write(2), after half the bytes reached the disk
+    const realWrite = fs.writeSync;
+    fs.writeSync = ((fd: number, buf: Uint8Array, ...rest: unknown[]) => {
+      if (buf.length > 100) { realWrite(fd, buf.subarray(0, buf.length >> 1)); throw Object.assign(new Error('ENOSPC: no space left on device, write'), { errno: -28, code: 'ENOSPC', syscall: 'write' }); }
+      return (realWrite as (...a: unknown[]) => number)(fd, buf, ...rest);
+    }) as typeof fs.writeSync;
+    syncBuiltinESMExports();
+    let err: unknown;
+    try { await s.putVersion('v2', handTables(2)); } catch (e) { err = e; } finally { fs.writeSync = realWrite; syncBuiltinESMExports(); }
+    expect(err).toBeInstanceOf(StorageError);
+    expect((err as StorageError).message).toBe(`cannot load knowledge version 'v2' into ${dir}: no space left on the device (ENOSPC)`);
+    expect((err as StorageError).code).toBe('ENOSPC');
+    expect(readdirSync(join(dir, 'staging'))).toEqual([]);
+    expect(readdirSync(join(dir, 'versions'))).toEqual(['0000000001-v1']);
+    expect(existsSync(join(dir, '.lock'))).toBe(false);
+    expect((await s.putVersion('v2', handTables(2))).versions).toEqual(['v1', 'v2']);
   });
 });

@@ -35,7 +35,8 @@ describe.skipIf(skip !== null)(`redis store${skip ? ` (SKIPPED: ${skip})` : ''}`
     const s = await RedisStore.open(server.url, { prefix: 'keys', maxVersions: 2, chunkRows: 1 });
     try {
       await s.putVersion('v1', handTables());
-      expect((await raw.keys('keys:*')).sort()).toEqual(['keys:seq', 'keys:v:v1:item', 'keys:v:v1:manifest', 'keys:v:v1:user', 'keys:v:v1:userCategory', 'keys:versions']);
+      expect((await raw.keys('keys:*')).sort()).toEqual(['keys:max-versions', 'keys:seq', 'keys:v:v1:item', 'keys:v:v1:manifest', 'keys:v:v1:user', 'keys:v:v1:userCategory', 'keys:versions']);
+      expect(await raw.get('keys:max-versions')).toBe('2');
       expect(await raw.hlen('keys:v:v1:userCategory')).toBe(3);
       expect(await raw.ttl('keys:v:v1:user')).toBe(-1); // renamed from staging: the expiry is removed
       expect(Array.from(new Float32Array(new Uint8Array(await raw.hgetBuffer('keys:v:v1:user', '7') as Buffer).buffer))).toEqual([1, 2]);
@@ -52,6 +53,22 @@ describe.skipIf(skip !== null)(`redis store${skip ? ` (SKIPPED: ${skip})` : ''}`
       expect(await raw.keys('keys:v:v1:*')).toEqual([]);
       expect(await raw.lrange('keys:versions', 0, -1)).toEqual(['v2', 'v3']);
     } finally { await s.close(); raw.disconnect(); }
+  });
+
+  it('the bound is the store\'s own (key P:max-versions): opening with another is refused, a load sets it', async () => {
+    const s = await RedisStore.open(server.url, { prefix: 'bound' });
+    try {
+      for (const v of ['a', 'b', 'c']) await s.putVersion(v, handTables());
+      await expect(RedisStore.open(server.url, { prefix: 'bound', maxVersions: 1 })).rejects.toThrow("redis store 'bound' keeps at most 5 versions (key bound:max-versions); got maxVersions 1: opening a store never changes its bound, a load does (putVersion with maxVersions; CLI: a load with --max-versions)");
+      const reader = await RedisStore.open(server.url, { prefix: 'bound' });
+      expect((await reader.versions()).map((m) => m.version)).toEqual(['a', 'b', 'c']);
+      const r = await s.putVersion('d', handTables(), { maxVersions: 2 });
+      expect([r.evicted, r.versions]).toEqual([['a', 'b'], ['c', 'd']]);
+      expect((await reader.versions()).map((m) => m.version)).toEqual(['c', 'd']);
+      expect(reader.maxVersions).toBe(2);
+      expect((await reader.putVersion('e', handTables())).versions).toEqual(['d', 'e']);
+      await reader.close();
+    } finally { await s.close(); }
   });
 
   it('a lookup through a client that cached an evicted version answers unknown version, not zeros', async () => {

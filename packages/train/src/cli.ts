@@ -2,15 +2,22 @@
 /**
  * `nx run train:train -- --model NAME --config FILE [--resume] [--out DIR] [--backend wasm|cpu]`
  * (or `npx tsx packages/train/src/cli.ts ...`). Exit codes: 0 done (or stopped by
- * SIGINT/SIGTERM after a checkpoint), 1 a training or checkpoint error, 2 bad usage or config.
+ * SIGINT/SIGTERM after a checkpoint), 1 a training or checkpoint error, 2 bad usage or config,
+ * including a config whose estimated step memory does not fit the machine (memory.ts) or whose
+ * shards exceed the machine's parallelism (without --oversubscribe), 3 the storage refused a write
+ * (disk full, read-only, ...): one line, temp files removed, the previous checkpoint intact
+ * (spec's EXIT_CODES).
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
 import { initTfjs } from '@lctr/backend-tfjs';
+import { EventLogError, ReaderError } from '@lctr/data';
+import { EXIT_CODES, asStorageError } from '@lctr/spec';
 import { CheckpointError } from './checkpoint.ts';
 import { ConfigError, parseJsonText, parseTrainConfig } from './config.ts';
-import { getTrainModel, trainModelNames } from './models.ts';
+import { checkTrainFits, checkWasmHeap, estimateTrainMemory, machineLimits } from './memory.ts';
+import { getTrainModel, trainModelNames, trainSources } from './models.ts';
 import './baselines.ts'; // registers avgpool and din
 import './lifelong.ts'; // registers lcn, sim-soft, sim-hard, twin
 import './requests.ts'; // registers ifa, ifa-avgpool, ifa-full-attention, ifa-sim-soft, ifa-sim-hard, ifa-twin
@@ -18,12 +25,14 @@ import './keep.ts'; // registers keep, keep-two-tower, keep-degenerate, keep-din
 import { progressPrinter } from './progress.ts';
 import { TrainError, train } from './trainer.ts';
 
-const USAGE = `usage: nx run train:train -- --model NAME --config FILE [--resume] [--out DIR] [--backend wasm|cpu|tensorflow|tensorflow-gpu] [--stop-at STEP]
+const USAGE = `usage: nx run train:train -- --model NAME --config FILE [--resume] [--out DIR] [--backend wasm|cpu|tensorflow|tensorflow-gpu] [--stop-at STEP] [--memory-gib N] [--oversubscribe]
   --model     one of: ${trainModelNames().join(', ')}
   --config    training config (JSON): optimizer, batchSize, epochs|steps, evalEvery, seed, checkpointEvery, keep, logEvery, evalBatchSize, model, data
   --out       output directory (default out/train/<model>): metrics.jsonl, checkpoints/
   --resume    continue from <out>/checkpoints/latest, bit for bit
-  --stop-at   stop after this step (with a checkpoint)`;
+  --stop-at   stop after this step (with a checkpoint)
+  --memory-gib     memory one training step may use (default: the machine's, os.totalmem() or the cgroup limit)
+  --oversubscribe  run config.shards above os.availableParallelism() (refused otherwise)`;
 
 async function main(): Promise<number> {
   let values;
@@ -36,6 +45,8 @@ async function main(): Promise<number> {
         resume: { type: 'boolean', default: false },
         backend: { type: 'string' },
         'stop-at': { type: 'string' },
+        'memory-gib': { type: 'string' },
+        oversubscribe: { type: 'boolean', default: false },
         help: { type: 'boolean', default: false },
       },
       strict: true,
@@ -60,6 +71,14 @@ async function main(): Promise<number> {
       return 2;
     }
   }
+  let memoryGib: number | undefined;
+  if (values['memory-gib'] !== undefined) {
+    memoryGib = Number(values['memory-gib']);
+    if (!Number.isFinite(memoryGib) || memoryGib <= 0) {
+      console.error(`train: --memory-gib must be a number > 0, got '${values['memory-gib']}'`);
+      return 2;
+    }
+  }
   const where = values.config;
   let prepared;
   try {
@@ -72,13 +91,25 @@ async function main(): Promise<number> {
     }
     const config = parseTrainConfig(parseJsonText(text, where), where);
     const graph = await entry.buildTrain(config.model, where, config.data);
-    const trainSrc = await entry.source({ split: 'train', seed: config.seed, data: config.data, model: config.model, where });
-    const evalSrc = await entry.source({ split: 'eval', seed: config.seed, data: config.data, model: config.model, where });
-    prepared = { config, graph, trainSrc, evalSrc };
+    // before the sources: they allocate per batch what the estimate refuses (lifelong sequences, CRP pairs)
+    const estimate = estimateTrainMemory(graph, { batchSize: config.batchSize, ...(config.shards ? { shards: config.shards } : {}) });
+    for (const w of checkTrainFits(config, estimate, machineLimits(memoryGib), { where, oversubscribe: values.oversubscribe })) console.error(`train: ${w}`);
+    const sources = await trainSources(entry, values.model, config, where);
+    prepared = { config, graph, trainSrc: sources.train, evalSrc: sources.eval, validationSrc: sources.validation, estimate };
   } catch (e) {
     if (e instanceof ConfigError) {
       console.error(e.message.split('\n').map((l) => `train: ${l}`).join('\n'));
       return 2;
+    }
+    // the data's files (a missing folder, a file where a folder is expected) are the config's problem, like a bad key
+    if (e instanceof ReaderError || e instanceof EventLogError) {
+      console.error(`train: ${e.message.split('\n')[0]}`);
+      return EXIT_CODES.usage;
+    }
+    const reader = readerError(e);
+    if (reader) {
+      console.error(`train: ${where}: ${reader}`);
+      return EXIT_CODES.usage;
     }
     throw e;
   }
@@ -87,9 +118,10 @@ async function main(): Promise<number> {
   const out = values.out ?? `out/train/${values.model}`;
   const printer = progressPrinter(process.stderr);
   try {
-    await initTfjs({ ...(values.backend ? { backend: values.backend, requestedFrom: '--backend' } : {}), log: (l) => printer.log(l) });
+    const init = await initTfjs({ ...(values.backend ? { backend: values.backend, requestedFrom: '--backend' } : {}), log: (l) => printer.log(l) });
+    if (init.engineBackend === 'wasm') checkWasmHeap(prepared.config, prepared.estimate, where);
   } catch (e) {
-    console.error(`train: ${(e as Error).message}`);
+    console.error((e instanceof ConfigError ? e.message.split('\n') : [(e as Error).message]).map((l) => `train: ${l}`).join('\n'));
     return 2;
   }
   const abort = new AbortController();
@@ -101,11 +133,11 @@ async function main(): Promise<number> {
   process.on('SIGINT', () => onSignal('SIGINT'));
   process.on('SIGTERM', () => onSignal('SIGTERM'));
 
-  const { config, graph, trainSrc, evalSrc } = prepared;
+  const { config, graph, trainSrc, evalSrc, validationSrc } = prepared;
   try {
     const t0 = performance.now();
     const res = await train({
-      graph, train: trainSrc, eval: evalSrc, config, outDir: out, resume: values.resume,
+      graph, train: trainSrc, eval: evalSrc, ...(validationSrc ? { validation: validationSrc } : {}), config, outDir: out, resume: values.resume,
       ...(stopAt !== undefined ? { stopAt } : {}),
       signal: abort.signal, log: (l) => printer.log(l), onProgress: (p) => printer.update(p),
     });
@@ -114,17 +146,33 @@ async function main(): Promise<number> {
     const secs = (performance.now() - t0) / 1000;
     const rate = Number.isFinite(res.samplesPerSec) ? `, ${Math.round(res.samplesPerSec).toLocaleString('en-US')} samples/s` : '';
     console.log(`${res.finished ? 'done' : 'stopped'}: step ${res.step}/${res.totalSteps} in ${secs.toFixed(1)} s${rate}` +
-      (last ? `; eval auc ${last.auc.toFixed(4)} gauc ${last.gauc.toFixed(4)} logloss ${last.logloss.toFixed(4)}` : '') +
+      (last ? `; ${last.kind} auc ${last.auc.toFixed(4)} gauc ${last.gauc.toFixed(4)} logloss ${last.logloss.toFixed(4)}` : '') +
+      (res.test ? `; test (weights of step ${res.test.bestStep}) auc ${res.test.auc.toFixed(4)} gauc ${res.test.gauc.toFixed(4)} logloss ${res.test.logloss.toFixed(4)}` : '') +
       (res.checkpoint ? `; checkpoint ${res.checkpoint}` : '') + (res.finished ? '' : ` (continue with --resume)`));
     return 0;
   } catch (e) {
     printer.done();
     if (e instanceof TrainError || e instanceof CheckpointError || e instanceof ConfigError) {
       console.error(`train: ${e.message}`);
-      return 1;
+      return EXIT_CODES.failure;
+    }
+    // a checkpoint's refusal arrives as a StorageError naming it; any other write (metrics.jsonl) names the run
+    const storage = asStorageError(e, 'write to', out);
+    if (storage) {
+      console.error(`train: ${storage.message}`);
+      return EXIT_CODES.storage;
     }
     throw e;
   }
+}
+
+/** A file-system error of reading the data (ENOENT, ENOTDIR, EISDIR, EACCES) as one line, or undefined for any other error. */
+function readerError(e: unknown): string | undefined {
+  const code = (e as NodeJS.ErrnoException | undefined)?.code;
+  const what: Record<string, string> = { ENOENT: 'no such file or folder', ENOTDIR: 'a file where a folder is expected', EISDIR: 'a folder where a file is expected', EACCES: 'permission denied' };
+  if (typeof code !== 'string' || !(code in what)) return undefined;
+  const path = (e as NodeJS.ErrnoException).path;
+  return `cannot read the data${path ? ` ${path}` : ''}: ${what[code]} (${code})`;
 }
 
 process.exitCode = await main();

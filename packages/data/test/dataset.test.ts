@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
-  type Dataset, type EventLog, TARGET, buildSampleIndex, compileDataset, createSampleSource, datasetJsonSchema, datasetKey, inspectDataset,
+  type Dataset, type EventLog, TARGET, buildSampleIndex, compileDataset, createSampleSource, datasetJsonSchema, datasetKey, formatReport, inspectDataset,
   loadDataset, parseDatasetConfig, readCompiledDataset, readDatasetConfig, readMovieLens, sampleSchema,
 } from '../src/index.ts';
 import { main } from '../src/cli.ts';
@@ -57,29 +57,39 @@ describe('ml-100k through datasets/ml-100k.json', () => {
 
 describe('the Taobao UserBehavior sample through datasets/taobao-sample.json', () => {
   const awk = (prog: string) => execFileSync('awk', ['-F,', prog, UB], { encoding: 'utf8' }).trim();
-  it('inspect counts match an independent awk pass over the raw file', async () => {
+  it('inspect counts match an independent awk pass over the raw file; the row outside the documented dates is refused and counted', async () => {
     const cfg = readDatasetConfig(TAOBAO);
     const r = inspectDataset(await loadDataset(cfg), cfg.config);
-    const T = '$3=="3607361"||$3=="4145813"||$3=="4756105"';
+    // the config's timeRange: 2017-11-25 to 2017-12-03 in China time (UTC+8), as ../shared/data/README.md documents
+    const IN = '$5>=1511539200&&$5<1512316800';
+    const T = `${IN}&&($3=="3607361"||$3=="4145813"||$3=="4756105")`;
     const POS = '($4=="cart"||$4=="fav"||$4=="buy")';
-    expect(r.users).toBe(Number(awk('!u[$1]++{n++} END{print n}')));
-    expect(r.categories).toBe(Number(awk('!c[$3]++{n++} END{print n}')));
-    expect(r.events.total).toBe(4321);
+    expect(r.users).toBe(Number(awk(`${IN}&&!u[$1]++{n++} END{print n}`)));
+    expect(r.categories).toBe(Number(awk(`${IN}&&!c[$3]++{n++} END{print n}`)));
+    expect(r.events.total).toBe(4320);
     expect(r.events.target).toBe(Number(awk(`${T}{n++} END{print n}`)));
     expect(r.items.target).toBe(Number(awk(`(${T})&&!i[$2]++{n++} END{print n}`)));
-    expect(r.items.source).toBe(Number(awk(`!(${T})&&!i[$2]++{n++} END{print n}`)));
-    expect(r.labelRate.all).toBeCloseTo(Number(awk(`${POS}{p++} END{print p}`)) / 4321, 12);
+    expect(r.items.source).toBe(Number(awk(`${IN}&&!(${T})&&!i[$2]++{n++} END{print n}`)));
+    expect(r.labelRate.all).toBeCloseTo(Number(awk(`${IN}&&${POS}{p++} END{print p}`)) / 4320, 12);
     expect(r.labelRate.target).toBeCloseTo(Number(awk(`(${T})&&${POS}{p++} END{print p}`)) / r.events.target, 12);
-    expect(r.time).toEqual({ min: Number(awk('NR==1||$5<m{m=$5} END{print m}')), max: Number(awk('NR==1||$5>m{m=$5} END{print m}')) });
-    expect(r.tiedTimestamps.events).toBe(Number(awk('{k[$1","$5]++} END{for(x in k) if(k[x]>1) n+=k[x]; print n+0}')));
+    expect(r.time).toEqual({ min: Number(awk(`${IN}&&(!n++||$5<m){m=$5} END{print m}`)), max: Number(awk(`${IN}&&(!n++||$5>m){m=$5} END{print m}`)) });
+    expect(r.tiedTimestamps.events).toBe(Number(awk(`${IN}{k[$1","$5]++} END{for(x in k) if(k[x]>1) n+=k[x]; print n+0}`)));
     // the split: the target event at position floor(0.8 n) by time starts the test set
     const times = awk(`${T}{print $5}`).split('\n').map(Number).sort((a, b) => a - b);
     const cut = times[Math.floor(times.length * 0.8)]!;
     expect(r.split.splitTime).toBe(cut);
     expect(r.split.test.samples).toBe(times.filter((t) => t >= cut).length);
-    expect(r.refused).toEqual({ total: 0, reasons: [] });
+    // the one outlier of the sample, 1000169,1328010,959452,pv,1505117799 (2017-09-11), on line 4171
+    expect(awk('$5<1511539200||$5>=1512316800{print NR": "$0}')).toBe('4171: 1000169,1328010,959452,pv,1505117799');
+    expect(r.refused).toEqual({ total: 1, reasons: [
+      { reason: "timestamp … is outside config.timeRange [1511539200, 1512316800) (column 'timestamp')", count: 1, first: `${UB}:4171` },
+    ] });
+    expect(formatReport(r, cfg.config).slice(-2)).toEqual([
+      'refused rows: 1 (maxBadRows 1)',
+      `  1 x timestamp … is outside config.timeRange [1511539200, 1512316800) (column 'timestamp') (first at ${UB}:4171)`,
+    ]);
     // hand-written values, so the awk programs above are checked too
-    expect([r.users, r.events.target, r.split.train.samples, r.split.test.samples]).toEqual([43, 945, 756, 189]);
+    expect([r.users, r.time.min, r.events.target, r.split.train.samples, r.split.test.samples]).toEqual([43, 1511539241, 945, 756, 189]);
   });
 });
 
@@ -94,7 +104,7 @@ describe('bad configs: one error naming the key path or the column, the expected
   const load = (cfg: unknown) => loadDataset({ config: parseDatasetConfig(cfg, 'tiny.json'), path: 'tiny.json', dir: tmp });
   it('unknown key, wrong type, missing key, two forms at once', () => {
     expect(() => parseDatasetConfig({ ...base(csv), extra: 1 }, 'tiny.json')).toThrow(
-      'tiny.json: config.extra: unknown key (expected one of $schema, name, events, items, domain, profile, context, sequences, split, maxBadRows)');
+      'tiny.json: config.extra: unknown key (expected one of $schema, name, events, items, domain, profile, context, sequences, split, maxBadRows, timeRange, minCounts, negatives)');
     expect(() => parseDatasetConfig({ ...base(csv), split: { testFraction: 'a fifth' } }, 'tiny.json')).toThrow(
       'tiny.json: config.split.testFraction: expected a number > 0 and < 1, got "a fifth" (a string)');
     const { label: _l, ...noLabel } = base(csv).events;
@@ -181,7 +191,7 @@ describe('lctr data (cli main)', () => {
     const b = io();
     const cfg = writeJson('bad-key.json', { ...base('tiny.csv'), splits: {} });
     expect(await main(['inspect', cfg, '--quiet'], b.io)).toBe(2);
-    expect(b.err).toEqual([`lctr data inspect: ${cfg}: config.splits: unknown key (expected one of $schema, name, events, items, domain, profile, context, sequences, split, maxBadRows)`]);
+    expect(b.err).toEqual([`lctr data inspect: ${cfg}: config.splits: unknown key (expected one of $schema, name, events, items, domain, profile, context, sequences, split, maxBadRows, timeRange, minCounts, negatives)`]);
     const u = io();
     expect(await main(['frobnicate', cfg], u.io)).toBe(2);
     expect(u.err[0]!.split('\n')[0]).toBe('lctr data: unknown command "frobnicate" (expected inspect or compile)');

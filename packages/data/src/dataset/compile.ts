@@ -18,7 +18,8 @@ import { type DatasetReport, inspectDataset } from './inspect.ts';
 import { type Dataset, type LoadOptions, expandFiles, loadDataset } from './load.ts';
 
 export const COMPILED_FORMAT = 'lctr-dataset';
-export const COMPILED_VERSION = 1;
+/** 2: the report carries `folded` and `negatives` (minimum counts, negative sampling) */
+export const COMPILED_VERSION = 2;
 
 type Column = Int32Array | Uint8Array | Float64Array;
 
@@ -130,6 +131,6 @@ export function readCompiledDataset(dir: string): Dataset & { readonly key: stri
   const vocabulary = JSON.parse(readFileSync(join(dir, 'vocabulary.json'), 'utf8')) as Vocabulary;
   return {
     name: j.name, log, vocabulary, train: i32('train'), test: i32('test'), splitTime: j.splitTime, refused: j.report.refused,
-    files: j.files, key: j.key, report: j.report,
+    folded: j.report.folded, negatives: j.report.negatives, files: j.files, key: j.key, report: j.report,
   };
 }

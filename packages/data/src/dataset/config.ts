@@ -89,6 +89,24 @@ export interface SequencesConfig { readonly target: number; readonly source: num
 /** Exactly one: the latest `testFraction` of target events (by timestamp), or every target event at or after `testFrom`. */
 export interface SplitConfig { readonly testFraction?: number; readonly testFrom?: number }
 
+/**
+ * Minimum counts (each optional, an integer >= 1): users with fewer than `userEvents` events are
+ * dropped with their events; then items (per domain) seen fewer than `items` times and categories
+ * seen fewer than `categories` times share the out-of-vocabulary row 0 of their table.
+ */
+export interface MinCountsConfig { readonly userEvents?: number; readonly items?: number; readonly categories?: number }
+
+/**
+ * Negative sampling for implicit-only logs: for each target-domain event with label 1, `perPositive`
+ * distinct target items drawn (`draw`: by their count of target events, or uniformly) with a seeded
+ * generator, each a label-0 event of the same user at the same timestamp, never an item the user
+ * had a target event with at or before that time.
+ */
+export interface NegativesConfig { readonly perPositive: number; readonly draw: 'popularity' | 'uniform'; readonly seed: number }
+
+/** Timestamps (in the log's units, after `timestampFormat`) must lie in [from, to); a row outside is a bad row. */
+export interface TimeRangeConfig { readonly from?: number; readonly to?: number }
+
 export interface DatasetConfig {
   readonly name: string;
   readonly events: EventsConfig;
@@ -100,6 +118,9 @@ export interface DatasetConfig {
   readonly split: SplitConfig;
   /** rows with a bad cell skipped and counted (inspect reports them) instead of failing; default 0 (the first bad row fails with file:line) */
   readonly maxBadRows: number;
+  readonly timeRange?: TimeRangeConfig;
+  readonly minCounts?: MinCountsConfig;
+  readonly negatives?: NegativesConfig;
 }
 
 const FORMATS = ['csv', 'tsv', 'atomic', 'parquet'] as const;
@@ -109,6 +130,7 @@ export const DATASET_RULES = {
   top: {
     $schema: { kind: 'text' }, name: { kind: 'text' }, events: { kind: 'object' }, items: { kind: 'object' }, domain: { kind: 'object' },
     profile: { kind: 'object' }, context: { kind: 'object' }, sequences: { kind: 'object' }, split: { kind: 'object' }, maxBadRows: { kind: 'int', min: 0 },
+    timeRange: { kind: 'object' }, minCounts: { kind: 'object' }, negatives: { kind: 'object' },
   },
   events: {
     ...FILES_RULES, user: { kind: 'text' }, item: { kind: 'text' }, timestamp: { kind: 'text' },
@@ -124,6 +146,9 @@ export const DATASET_RULES = {
   profile: { ...FILES_RULES, user: { kind: 'text' }, users: { kind: 'string', oneOf: ['add', 'skip'] }, features: { kind: 'object' } },
   sequences: { target: { kind: 'int', min: 1 }, source: { kind: 'int', min: 0 }, lifelong: { kind: 'int', min: 0 } },
   split: { testFraction: { kind: 'number', gt: 0, lt: 1 }, testFrom: { kind: 'number' } },
+  timeRange: { from: { kind: 'number' }, to: { kind: 'number' } },
+  minCounts: { userEvents: { kind: 'int', min: 1 }, items: { kind: 'int', min: 1 }, categories: { kind: 'int', min: 1 } },
+  negatives: { perPositive: { kind: 'int', min: 1 }, draw: { kind: 'string', oneOf: ['popularity', 'uniform'] }, seed: { kind: 'int', min: 0 } },
 } as const satisfies Record<string, Record<string, FieldRule>>;
 
 type Rules = Readonly<Record<string, FieldRule>>;
@@ -203,9 +228,25 @@ export function parseDatasetConfig(json: unknown, source = 'dataset'): DatasetCo
   const sequences = section<SequencesConfig>((top.sequences ?? {}) as Obj, R.sequences, [], 'config.sequences', source, { target: 50, source: 50, lifelong: 2000 });
   const split = section<SplitConfig>(top.split as Obj, R.split, [], 'config.split', source);
   exactlyOne(split as Obj, ['testFraction', 'testFrom'], 'config.split', source);
+  let timeRange: TimeRangeConfig | undefined;
+  if (top.timeRange !== undefined) {
+    timeRange = section<TimeRangeConfig>(top.timeRange as Obj, R.timeRange, [], 'config.timeRange', source);
+    if (timeRange.from === undefined && timeRange.to === undefined) throw new ConfigError([`${source}: config.timeRange: give 'from', 'to' or both, got none`]);
+    if (timeRange.from !== undefined && timeRange.to !== undefined && !(timeRange.from < timeRange.to)) {
+      throw new ConfigError([`${source}: config.timeRange.to: expected a number > from (${timeRange.from}), got ${timeRange.to}`]);
+    }
+  }
+  let minCounts: MinCountsConfig | undefined;
+  if (top.minCounts !== undefined) {
+    minCounts = section<MinCountsConfig>(top.minCounts as Obj, R.minCounts, [], 'config.minCounts', source);
+    if (Object.keys(minCounts).length === 0) throw new ConfigError([`${source}: config.minCounts: give at least one of 'userEvents', 'items', 'categories', got none`]);
+  }
+  const negatives = top.negatives === undefined ? undefined
+    : section<NegativesConfig>(top.negatives as Obj, R.negatives, ['perPositive', 'seed'], 'config.negatives', source, { draw: 'popularity' });
   return {
     name: top.name as string, events: { ...events, label }, ...(items ? { items } : {}), domain, ...(profile ? { profile } : {}),
     context, sequences, split, maxBadRows: (top.maxBadRows as number | undefined) ?? 0,
+    ...(timeRange ? { timeRange } : {}), ...(minCounts ? { minCounts } : {}), ...(negatives ? { negatives } : {}),
   };
 }
 
@@ -239,6 +280,9 @@ export function datasetJsonSchema(): Record<string, unknown> {
         context: featureMap,
         sequences: rulesToJsonSchema(R.sequences),
         split: rulesToJsonSchema(R.split),
+        timeRange: rulesToJsonSchema(R.timeRange),
+        minCounts: rulesToJsonSchema(R.minCounts),
+        negatives: rulesToJsonSchema(R.negatives, { required: ['perPositive', 'seed'] }),
       },
     }),
   };

@@ -2,3 +2,4 @@ export * from './config.ts';
 export * from './load.ts';
 export * from './inspect.ts';
 export * from './compile.ts';
+export * from './negatives.ts';

@@ -1,7 +1,9 @@
 /** What a practitioner checks first about a dataset, computed from the loaded log (plain counting). */
 import { SOURCE, TARGET } from '../event-log.ts';
 import type { DatasetConfig } from './config.ts';
+import type { FoldReport } from '../readers/events.ts';
 import type { Dataset, RefusedRows } from './load.ts';
+import type { NegativesReport } from './negatives.ts';
 
 export interface Percentiles { readonly p50: number; readonly p90: number; readonly p99: number; readonly max: number }
 
@@ -28,9 +30,13 @@ export interface DatasetReport {
     readonly source: Percentiles & { readonly truncated: number; readonly truncatedLifelong: number };
   };
   readonly time: { readonly min: number; readonly max: number };
-  /** events sharing (user, timestamp) with another event of the same user */
+  /** events sharing (user, timestamp) with another event of the same user (sampled negatives left out) */
   readonly tiedTimestamps: { readonly events: number; readonly share: number };
   readonly refused: RefusedRows;
+  /** users dropped and ids (with their events) folded into the out-of-vocabulary rows by `minCounts` */
+  readonly folded: FoldReport;
+  /** negatives added by `negatives` (null without it) */
+  readonly negatives: NegativesReport | null;
 }
 
 /** nearest-rank percentile of sorted values */
@@ -47,14 +53,23 @@ export function inspectDataset(d: Dataset, cfg: DatasetConfig): DatasetReport {
     if (log.domain[i] === TARGET) { target++; posTarget += log.label[i]!; }
   }
   const histTarget = new Int32Array(target), histSource = new Int32Array(target);
+  // sampled negatives share their positive's timestamp by construction: ties count the log's own events
+  // (with negatives on, every label-0 target event is taken for a sampled one)
+  const real = cfg.negatives ? (i: number) => log.domain[i] !== TARGET || log.label[i] === 1 : () => true;
+  let realEvents = 0;
+  for (let i = 0; i < n; i++) if (real(i)) realEvents++;
   let k = 0;
   for (let u = 0; u < log.meta.users; u++) {
     const a = log.userStart[u]!, b = log.userStart[u + 1]!;
     let tPos = 0, src = 0;
     for (let i = a; i < b; i++) {
       // ties: the user's events are in (timestamp, arrival) order, so "before" is "earlier position"
-      const tiedHere = (i > a && log.timestamp[i - 1] === log.timestamp[i]) || (i + 1 < b && log.timestamp[i + 1] === log.timestamp[i]);
-      if (tiedHere) tied++;
+      if (real(i)) {
+        let tiedHere = false;
+        for (let j = i - 1; j >= a && log.timestamp[j] === log.timestamp[i] && !tiedHere; j--) tiedHere = real(j);
+        for (let j = i + 1; j < b && log.timestamp[j] === log.timestamp[i] && !tiedHere; j++) tiedHere = real(j);
+        if (tiedHere) { tied++; }
+      }
       if (log.domain[i] === TARGET) { histTarget[k] = tPos; histSource[k] = src; k++; tPos += log.label[i]!; } else if (log.domain[i] === SOURCE) src++;
     }
   }
@@ -71,8 +86,10 @@ export function inspectDataset(d: Dataset, cfg: DatasetConfig): DatasetReport {
       source: { ...pct(histSource), truncated: over(histSource, cfg.sequences.source), truncatedLifelong: over(histSource, cfg.sequences.lifelong) },
     },
     time: { min: n ? tMin : 0, max: n ? tMax : 0 },
-    tiedTimestamps: { events: tied, share: n ? tied / n : 0 },
+    tiedTimestamps: { events: tied, share: realEvents ? tied / realEvents : 0 },
     refused: d.refused,
+    folded: d.folded,
+    negatives: d.negatives,
   };
 }
 
@@ -98,5 +115,19 @@ export function formatReport(r: DatasetReport, cfg: DatasetConfig): string[] {
     `refused rows: ${int(r.refused.total)}${r.refused.total ? ` (maxBadRows ${cfg.maxBadRows})` : ''}`,
   ];
   for (const x of r.refused.reasons) lines.push(`  ${int(x.count)} x ${x.reason} (first at ${x.first})`);
+  const mc = cfg.minCounts, f = r.folded;
+  if (mc) {
+    const parts: string[] = [];
+    if (mc.userEvents) parts.push(`dropped ${int(f.users.dropped)} users with fewer than ${mc.userEvents} events (${int(f.users.events)} events)`);
+    if (mc.items) {
+      parts.push(`folded ${int(f.items.target.folded)} target items (${int(f.items.target.events)} events) and ${int(f.items.source.folded)} source items (${int(f.items.source.events)} events) seen fewer than ${mc.items} times into row 0`);
+    }
+    if (mc.categories) parts.push(`folded ${int(f.categories.folded)} categories (${int(f.categories.events)} events) seen fewer than ${mc.categories} times into row 0`);
+    lines.push(`min counts: ${parts.join('; ')}`);
+  }
+  const ng = r.negatives;
+  if (ng) {
+    lines.push(`negatives: ${int(ng.negatives)} label-0 events sampled (${ng.perPositive} per positive, ${ng.draw}, seed ${ng.seed}) for ${int(ng.positives)} target positives; ${int(ng.short)} positives got fewer`);
+  }
   return lines;
 }

@@ -11,12 +11,13 @@ import { ConfigError } from '@lctr/spec';
 import { type Domain, type EventLog, SOURCE, TARGET } from '../event-log.ts';
 import { buildSampleIndex } from '../samples.ts';
 import { openCsv } from '../readers/csv.ts';
-import { type CellSource, type DomainSpec, EventReader, type LabelSpec } from '../readers/events.ts';
+import { type CellSource, type DomainSpec, EventReader, type FoldReport, type LabelSpec } from '../readers/events.ts';
 import { openAtomic } from '../readers/movielens.ts';
 import { openParquet } from '../readers/parquet.ts';
 import { type Cell, type ProgressCallback, ReaderError, type Row, type Table, cellText, forEachRow, isMissing, parseNumber, requireColumns } from '../readers/table.ts';
 import type { FeatureDef, Vocabulary } from '../readers/vocab.ts';
 import type { DatasetConfig, FeatureConfig, FileFormat, FilesConfig, LoadedDatasetConfig } from './config.ts';
+import { type NegativesReport, sampleNegatives } from './negatives.ts';
 
 /** Bad rows skipped under `maxBadRows`, by reason (the message without its location and values). */
 export interface RefusedRows {
@@ -33,6 +34,10 @@ export interface Dataset {
   readonly test: Int32Array;
   readonly splitTime: number;
   readonly refused: RefusedRows;
+  /** users dropped and ids folded into the out-of-vocabulary rows by `minCounts` (zeros without it) */
+  readonly folded: FoldReport;
+  /** what `negatives` added (null without it) */
+  readonly negatives: NegativesReport | null;
   /** the files read, in order (paths as resolved) */
   readonly files: readonly string[];
 }
@@ -81,7 +86,7 @@ interface ItemRow { readonly domain: Domain; readonly category: string; readonly
 
 const reasonOf = (message: string, where: string): string =>
   (message.startsWith(`${where}: `) ? message.slice(where.length + 2) : message)
-    .replace(/: '[^']*'/g, ": '…'").replace(/(value|id) '[^']*'/g, "$1 '…'");
+    .replace(/: '[^']*'/g, ": '…'").replace(/(value|id) '[^']*'/g, "$1 '…'").replace(/^timestamp \S+ is outside/, 'timestamp … is outside');
 
 /** Read a dataset: the EventLog, its vocabulary and the split; a bad config or bad data is a ConfigError / ReaderError naming the key or file:line. */
 export async function loadDataset(loaded: LoadedDatasetConfig, options: LoadOptions = {}): Promise<Dataset> {
@@ -200,13 +205,22 @@ export async function loadDataset(loaded: LoadedDatasetConfig, options: LoadOpti
     await reader.add(openTable(file, ev), {
       user: ev.user, item: ev.item, ...(categoryOf ? { category: categoryOf } : {}), domain,
       timestamp: { column: ev.timestamp, format: ev.timestampFormat }, label, context,
-    }, { ...(progress ? { onProgress: progress } : {}), ...(onBadRow ? { onBadRow } : {}) });
+    }, {
+      ...(progress ? { onProgress: progress } : {}), ...(onBadRow ? { onBadRow } : {}),
+      ...(cfg.timeRange ? { timeRange: { ...cfg.timeRange, name: 'config.timeRange' } } : {}),
+    });
   }
   if (cfg.profile && cfg.profile.users === 'skip') await readProfiles();
-  const { log, vocabulary } = reader.finish();
+  const mc = cfg.minCounts;
+  const read = reader.finish(mc ? {
+    ...(mc.userEvents ? { minUserEvents: mc.userEvents } : {}), ...(mc.items ? { minItemCount: mc.items } : {}), ...(mc.categories ? { minCategoryCount: mc.categories } : {}),
+  } : {});
+  const { vocabulary, folded } = read;
+  let log = read.log, negatives: NegativesReport | null = null;
+  if (cfg.negatives) ({ log, report: negatives } = sampleNegatives(log, cfg.negatives, vocabulary.oov?.items ? 1 : 0));
   const { train, test, splitTime } = splitDataset(log, cfg, source);
   return {
-    name: cfg.name, log, vocabulary, train, test, splitTime, files,
+    name: cfg.name, log, vocabulary, train, test, splitTime, files, folded, negatives,
     refused: { total: refused, reasons: [...reasons].map(([reason, r]) => ({ reason, ...r })).sort((a, b) => b.count - a.count) },
   };
 }

@@ -89,7 +89,38 @@ export interface AddOptions {
    * stop (a dataset's `maxBadRows`). Errors of the file itself (field count, encoding) still fail.
    */
   readonly onBadRow?: (error: ReaderError, where: string) => void;
+  /**
+   * Timestamps must lie in [from, to) (either end optional); a row outside is a bad row (an error
+   * with file:line, or passed to `onBadRow`). `name` is how the message names the range (default
+   * 'timeRange'; a dataset passes its config key).
+   */
+  readonly timeRange?: { readonly from?: number; readonly to?: number; readonly name?: string };
 }
+
+/**
+ * Minimum counts applied by `finish()`, in this order: users with fewer than `minUserEvents` events
+ * are dropped with their events (and their profile rows); then, over the remaining events, items
+ * (per domain) seen fewer than `minItemCount` times and categories seen fewer than
+ * `minCategoryCount` times share one out-of-vocabulary row. When a rule is on for a kind, dense id 0
+ * of that kind is the out-of-vocabulary row (its vocabulary list starts with '' at index 0, a value
+ * no raw id can take, and `Vocabulary.oov` names the kind) and the kept ids are 1.. in their order
+ * of first appearance; without a rule the ids are exactly as read.
+ */
+export interface VocabularyRules {
+  readonly minUserEvents?: number;
+  readonly minItemCount?: number;
+  readonly minCategoryCount?: number;
+}
+
+/** What the rules of `finish()` dropped and folded (ids and the events that carry them). */
+export interface FoldReport {
+  readonly users: { readonly dropped: number; readonly events: number };
+  readonly items: { readonly target: { readonly folded: number; readonly events: number }; readonly source: { readonly folded: number; readonly events: number } };
+  readonly categories: { readonly folded: number; readonly events: number };
+}
+
+/** The value at index 0 of a vocabulary list whose id 0 is the out-of-vocabulary row. */
+export const OOV_VALUE = '';
 
 export interface AddReport {
   readonly file: string;
@@ -107,6 +138,8 @@ export interface ReadResult {
   readonly log: EventLog;
   readonly vocabulary: Vocabulary;
   readonly reports: readonly AddReport[];
+  /** what `finish(rules)` dropped and folded (all zeros without rules) */
+  readonly folded: FoldReport;
 }
 
 type Policies = { users: UnknownIdPolicy; items: UnknownIdPolicy; categories: UnknownIdPolicy; values: UnknownIdPolicy };
@@ -230,6 +263,8 @@ export class EventReader {
     const ctxIds = new Int32Array(this.context.length);
     const ctxNew: (string | undefined)[] = new Array(this.context.length);
     let lastTs = -Infinity, lastWhere = '';
+    const tFrom = options.timeRange?.from ?? -Infinity, tTo = options.timeRange?.to ?? Infinity, rangeName = options.timeRange?.name ?? 'timeRange';
+    const rangeText = `[${options.timeRange?.from ?? '-inf'}, ${options.timeRange?.to ?? 'inf'})`;
     let lastByUser = new Float64Array(0);
     let rows = 0, taken = 0, skipped = 0, refused = 0;
     const onBadRow = options.onBadRow;
@@ -265,6 +300,7 @@ export class EventReader {
           }
           const ts = timeOf(row);
           if (ts === undefined) row.fail(`missing timestamp (${tsDesc})`);
+          if (!(ts >= tFrom && ts < tTo)) row.fail(`timestamp ${ts} is outside ${rangeName} ${rangeText} (${tsDesc})`);
           const label = labelOf(row);
           let skip = false;
           for (let k = 0; k < ctxOf.length; k++) {
@@ -392,35 +428,90 @@ export class EventReader {
     };
   }
 
-  /** Sort into the EventLog (by user, then time, ties in reading order). The reader cannot be used afterwards. */
-  finish(): ReadResult {
+  /**
+   * Sort into the EventLog (by user, then time, ties in reading order), after the minimum-count
+   * `rules` (see VocabularyRules; none: ids exactly as read). The reader cannot be used afterwards.
+   */
+  finish(rules: VocabularyRules = {}): ReadResult {
     if (this.finished) throw new Error('EventReader: finish() called twice');
     this.finished = true;
+    const ev = this.ev, n = ev.n, C = this.context.length;
+    const minUser = rules.minUserEvents ?? 0, minItem = rules.minItemCount ?? 0, minCat = rules.minCategoryCount ?? 0;
+    // old id -> new id (-1: dropped); identity when no rule is on for the kind
+    let userMap: Int32Array | undefined, droppedUsers = 0, droppedEvents = 0;
+    if (minUser > 0) {
+      const count = new Int32Array(this.users.size);
+      for (let i = 0; i < n; i++) count[ev.user[i]!]!++;
+      userMap = new Int32Array(this.users.size);
+      let next = 0;
+      for (let u = 0; u < count.length; u++) {
+        if (count[u]! >= minUser) userMap[u] = next++;
+        else { userMap[u] = -1; droppedUsers++; droppedEvents += count[u]!; }
+      }
+    }
+    const kept = (i: number) => userMap === undefined || userMap[ev.user[i]!]! >= 0;
+    /** ids seen fewer than k times (among kept events) -> 0, the others -> 1.. in their order */
+    const fold = (size: number, column: Int32Array, k: number, inDomain?: Domain) => {
+      const count = new Int32Array(size);
+      for (let i = 0; i < n; i++) if ((inDomain === undefined || ev.domain[i] === inDomain) && kept(i)) count[column[i]!]!++;
+      const map = new Int32Array(size);
+      let next = 1, folded = 0, events = 0;
+      for (let x = 0; x < size; x++) {
+        if (count[x]! >= k) map[x] = next++;
+        else if (count[x]! > 0) { folded++; events += count[x]!; }  // ids only dropped users had are gone, not folded
+      }
+      return { map, folded, events };
+    };
+    const none = { map: undefined, folded: 0, events: 0 };
+    const itemFold = [TARGET, SOURCE].map((d) => (minItem > 0 ? fold(this.items[d].size, ev.item, minItem, d as Domain) : none));
+    const catFold = minCat > 0 ? fold(this.categories.size, ev.category, minCat) : none;
+    /** the vocabulary list after a fold: '' (the OOV row) first, then the kept values */
+    const keptValues = (values: readonly string[], map: Int32Array | undefined) => (map === undefined ? [...values] : [OOV_VALUE, ...values.filter((_, x) => map[x]! > 0)]);
+    const users = userMap === undefined ? [...this.users.values] : this.users.values.filter((_, u) => userMap![u]! >= 0);
+    const itemValues = [keptValues(this.items[TARGET].values, itemFold[TARGET]!.map), keptValues(this.items[SOURCE].values, itemFold[SOURCE]!.map)] as const;
+    const categoryValues = keptValues(this.categories.values, catFold.map);
+
     const meta: EventLogMeta = {
-      users: this.users.size,
-      items: { target: this.items[TARGET].size, source: this.items[SOURCE].size },
-      categories: Math.max(1, this.categories.size),
+      users: users.length,
+      items: { target: itemValues[TARGET].length, source: itemValues[SOURCE].length },
+      categories: Math.max(1, categoryValues.length),
       context: this.context.map((f) => ({ name: f.name, cardinality: f.cardinality })),
       profile: this.profile.map((f) => ({ name: f.name, cardinality: f.cardinality })),
     };
-    const ev = this.ev, n = ev.n, C = this.context.length;
-    const b = new EventLogBuilder(meta, n);
+    const b = new EventLogBuilder(meta, n - droppedEvents);
     const ctx = new Array<number>(C);
+    const tMap = itemFold[TARGET]!.map, sMap = itemFold[SOURCE]!.map, cMap = catFold.map;
     for (let i = 0; i < n; i++) {
+      const u = userMap === undefined ? ev.user[i]! : userMap[ev.user[i]!]!;
+      if (u < 0) continue;
       for (let k = 0; k < C; k++) ctx[k] = ev.context[k]![i]!;
-      b.push({ user: ev.user[i]!, item: ev.item[i]!, category: ev.category[i]!, domain: ev.domain[i] as Domain, timestamp: ev.timestamp[i]!, label: ev.label[i]!, context: ctx });
+      const d = ev.domain[i] as Domain, item = ev.item[i]!, cat = ev.category[i]!;
+      const map = d === TARGET ? tMap : sMap;
+      b.push({ user: u, item: map ? map[item]! : item, category: cMap ? cMap[cat]! : cat, domain: d, timestamp: ev.timestamp[i]!, label: ev.label[i]!, context: ctx });
     }
     ev.release();                                                       // peak memory: two copies of the columns, not three
-    this.profileRoom(meta.users);
+    this.profileRoom(this.users.size);
     if (this.profile.length) {
       const vals = new Array<number>(this.profile.length);
-      for (let u = 0; u < meta.users; u++) {
-        if (!this.profileSet[u]) continue;
+      for (let u = 0; u < this.users.size; u++) {
+        const v = userMap === undefined ? u : userMap[u]!;
+        if (!this.profileSet[u] || v < 0) continue;
         for (let k = 0; k < vals.length; k++) vals[k] = this.profileValues[k]![u]!;
-        b.setProfile(u, vals);
+        b.setProfile(v, vals);
       }
     }
-    return { log: b.finish(), vocabulary: this.vocabulary(), reports: [...this.reports] };
+    const features = (fs: readonly FeatureEncoder[]) => Object.fromEntries(fs.map((f) => [f.name, f.toJSON()]));
+    const oov = { ...(minItem > 0 ? { items: true } : {}), ...(minCat > 0 ? { categories: true } : {}) };
+    const vocabulary: Vocabulary = {
+      users, items: { target: itemValues[TARGET], source: itemValues[SOURCE] }, categories: categoryValues,
+      context: features(this.context), profile: features(this.profile), ...(Object.keys(oov).length ? { oov } : {}),
+    };
+    const folded: FoldReport = {
+      users: { dropped: droppedUsers, events: droppedEvents },
+      items: { target: { folded: itemFold[TARGET]!.folded, events: itemFold[TARGET]!.events }, source: { folded: itemFold[SOURCE]!.folded, events: itemFold[SOURCE]!.events } },
+      categories: { folded: catFold.folded, events: catFold.events },
+    };
+    return { log: b.finish(), vocabulary, reports: [...this.reports], folded };
   }
 }
 

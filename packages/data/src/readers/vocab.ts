@@ -76,6 +76,12 @@ export interface Vocabulary {
   readonly context: Readonly<Record<string, FeatureVocabulary>>;
   /** per profile feature, in EventLogMeta.profile order */
   readonly profile: Readonly<Record<string, FeatureVocabulary>>;
+  /**
+   * Kinds whose dense id 0 is the shared out-of-vocabulary row (a dataset's `minCounts`): ids seen
+   * too rarely in training were folded into it, and a raw id the list lacks belongs there too. Their
+   * lists hold '' at index 0 (no raw id is empty). Absent: every id is a real one.
+   */
+  readonly oov?: { readonly items?: boolean; readonly categories?: boolean };
 }
 
 /** A FeatureDef (or saved FeatureVocabulary) compiled into a cell -> id function. */

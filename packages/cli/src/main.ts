@@ -13,10 +13,12 @@ export interface Subcommand {
 
 /** Subcommands by the words that name them (`data generate` is two words). */
 export const SUBCOMMANDS: Readonly<Record<string, Subcommand>> = {
+  train: { what: 'train a model of the zoo with tfjs (configs: packages/train/configs)', run: async (a) => (await import('@lctr/train/cli')).main(a) },
   export: { what: 'export a trained model as a Triton model directory (ONNX, config.pbtxt, parity report)', run: async (a) => (await import('@lctr/exporter/cli')).main(a) },
   'data inspect': { what: 'what to check first about a dataset config\'s event log', run: async (a) => (await import('@lctr/data/cli')).inspectMain(a) },
   'data compile': { what: 'write the columnar form training reads (reused when nothing changed)', run: async (a) => (await import('@lctr/data/cli')).compileMain(a) },
   'data generate': { what: 'generate the synthetic world and write it to a folder', run: async (a) => (await import('./commands/gen-synthetic.ts')).main(a) },
+  'gkc load': { what: "load KEEP knowledge tables into the General Knowledge Center (or --list its versions)", run: async (a) => (await import('@lctr/gkc/cli')).main(a) },
   'check-run': { what: "check a finished training run's last eval against a bar", run: async (a) => (await import('./commands/check-run.ts')).main(a) },
   'parity-report': { what: 'every model and op through every backend against ref-cpu, as PARITY.md', run: async (a) => (await import('./commands/parity-report.ts')).main(a) },
 };

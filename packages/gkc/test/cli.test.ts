@@ -35,7 +35,7 @@ describe('gkc load CLI', () => {
     const again = run('--tables', file, '--version', 'v3', '--store', store);
     expect(again.status).toBe(1);
     expect(again.stdout).toBe('');
-    expect(again.stderr).toMatch(/^gkc load: knowledge version 'v3' already exists in .*; pass force: true \(CLI: --force\) to replace it\n$/);
+    expect(again.stderr).toMatch(/^lctr gkc load: knowledge version 'v3' already exists in .*; pass force: true \(CLI: --force\) to replace it\n$/);
     const forced = run('--tables', file, '--version', 'v3', '--store', store, '--force');
     expect(forced.status).toBe(0);
     // no --max-versions: the bound of 2 the store recorded at its first load still holds
@@ -51,13 +51,13 @@ describe('gkc load CLI', () => {
     writeFileSync(file, Uint8Array.of(1, 2, 3));
     const r = run('--tables', file, '--version', 'v1', '--store', join(dir, 'store2'));
     expect(r.status).toBe(1);
-    expect(r.stderr).toBe(`gkc load: ${file}: too short (3 bytes) to hold a header\n`);
+    expect(r.stderr).toBe(`lctr gkc load: ${file}: too short (3 bytes) to hold a header\n`);
     const a = run('--version', 'v1');
     expect(a.status).toBe(2);
-    expect(a.stderr.split('\n')[0]).toBe('gkc load: --tables and --version are required (got no --tables)');
+    expect(a.stderr.split('\n')[0]).toBe('lctr gkc load: --tables and --version are required (got no --tables)');
     const b = run('--tables', file, '--version', 'v1', '--store', 'x', '--redis', 'redis://127.0.0.1:1');
     expect(b.status).toBe(2);
-    expect(b.stderr.split('\n')[0]).toBe('gkc load: give --store DIR or --redis URL, not both');
+    expect(b.stderr.split('\n')[0]).toBe('lctr gkc load: give --store DIR or --redis URL, not both');
   }, 60_000);
 
   it('the version bound is the store\'s own: --list --max-versions is refused and evicts nothing; a load sets the bound', async () => {
@@ -72,7 +72,7 @@ describe('gkc load CLI', () => {
     // the issue: this deleted four of the five versions
     const listed = run('--list', '--max-versions', '1', '--store', store);
     expect(listed.status).toBe(2);
-    expect(listed.stderr.split('\n')[0]).toBe("gkc load: --list only reads and never evicts; --max-versions sets the store's bound on a load (got --max-versions 1)");
+    expect(listed.stderr.split('\n')[0]).toBe("lctr gkc load: --list only reads and never evicts; --max-versions sets the store's bound on a load (got --max-versions 1)");
     expect(readdirSync(join(store, 'versions')).sort()).toEqual(dirs);
     expect(run('--list', '--store', store).stdout.split('\n')[0]).toBe(`embedded store ${store}: 5 version(s), oldest first, at most 5 kept`);
     // a load changes the bound, evicts down to it, and the store keeps it for later loads and lists
@@ -91,7 +91,7 @@ describe('gkc load CLI', () => {
     const marker = readFileSync(join(store, 'gkc-store.json'), 'utf8');
     for (const failing of ['tables.safetensors', 'manifest.json']) {
       const r = spawnSync(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'fixtures/enospc-load.ts'), failing, '--tables', file, '--version', 'v2', '--store', store, '--max-versions', '1'], { encoding: 'utf8', timeout: 60_000 });
-      expect(r.stderr).toBe(`gkc load: cannot load knowledge version 'v2' into ${store}: no space left on the device (ENOSPC)\n`);
+      expect(r.stderr).toBe(`lctr gkc load: cannot load knowledge version 'v2' into ${store}: no space left on the device (ENOSPC)\n`);
       expect(r.status).toBe(3);
       expect(r.stdout).toBe('');
       expect(readdirSync(join(store, 'staging'))).toEqual([]);

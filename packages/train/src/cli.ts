@@ -1,7 +1,6 @@
-#!/usr/bin/env tsx
 /**
- * `nx run train:train -- --model NAME --config FILE [--resume] [--out DIR] [--backend wasm|cpu]`
- * (or `npx tsx packages/train/src/cli.ts ...`). Exit codes: 0 done (or stopped by
+ * `lctr train --model NAME --config FILE [--resume] [--out DIR] [--backend wasm|cpu]` (also
+ * `nx run train:train -- ...` and `npx tsx packages/train/src/cli.ts ...`). Exit codes: 0 done (or stopped by
  * SIGINT/SIGTERM after a checkpoint), 1 a training or checkpoint error, 2 bad usage or config,
  * including a config whose estimated step memory does not fit the machine (memory.ts) or whose
  * shards exceed the machine's parallelism (without --oversubscribe), 3 the storage refused a write
@@ -9,11 +8,11 @@
  * (spec's EXIT_CODES).
  */
 import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
 import { initTfjs } from '@lctr/backend-tfjs';
 import { EventLogError, ReaderError } from '@lctr/data';
 import { EXIT_CODES, asStorageError } from '@lctr/spec';
+import { UsageError, intFlag, isMainModule, numberFlag, runCommand } from '@lctr/spec/cli';
 import { CheckpointError } from './checkpoint.ts';
 import { ConfigError, parseJsonText, parseTrainConfig } from './config.ts';
 import { checkTrainFits, checkWasmHeap, estimateTrainMemory, machineLimits } from './memory.ts';
@@ -25,7 +24,7 @@ import './keep.ts'; // registers keep, keep-two-tower, keep-degenerate, keep-din
 import { progressPrinter } from './progress.ts';
 import { TrainError, train } from './trainer.ts';
 
-const USAGE = `usage: nx run train:train -- --model NAME --config FILE [--resume] [--out DIR] [--backend wasm|cpu|tensorflow|tensorflow-gpu] [--stop-at STEP] [--memory-gib N] [--oversubscribe]
+const USAGE = `usage: lctr train --model NAME --config FILE [--resume] [--out DIR] [--backend wasm|cpu|tensorflow|tensorflow-gpu] [--stop-at STEP] [--memory-gib N] [--oversubscribe]
   --model     one of: ${trainModelNames().join(', ')}
   --config    training config (JSON): optimizer, batchSize, epochs|steps, evalEvery, seed, checkpointEvery, keep, logEvery, evalBatchSize, model, data
   --out       output directory (default out/train/<model>): metrics.jsonl, checkpoints/
@@ -34,51 +33,29 @@ const USAGE = `usage: nx run train:train -- --model NAME --config FILE [--resume
   --memory-gib     memory one training step may use (default: the machine's, os.totalmem() or the cgroup limit)
   --oversubscribe  run config.shards above os.availableParallelism() (refused otherwise)`;
 
-async function main(): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      options: {
-        model: { type: 'string' },
-        config: { type: 'string' },
-        out: { type: 'string' },
-        resume: { type: 'boolean', default: false },
-        backend: { type: 'string' },
-        'stop-at': { type: 'string' },
-        'memory-gib': { type: 'string' },
-        oversubscribe: { type: 'boolean', default: false },
-        help: { type: 'boolean', default: false },
-      },
-      strict: true,
-    }));
-  } catch (e) {
-    console.error(`train: ${(e as Error).message}\n${USAGE}`);
-    return 2;
-  }
-  if (values.help) {
-    console.log(USAGE);
-    return 0;
-  }
-  if (!values.model || !values.config) {
-    console.error(`train: ${!values.model ? '--model' : '--config'} is required\n${USAGE}`);
-    return 2;
-  }
-  let stopAt: number | undefined;
-  if (values['stop-at'] !== undefined) {
-    stopAt = Number(values['stop-at']);
-    if (!Number.isInteger(stopAt) || stopAt < 0) {
-      console.error(`train: --stop-at must be a non-negative integer, got '${values['stop-at']}'`);
-      return 2;
-    }
-  }
-  let memoryGib: number | undefined;
-  if (values['memory-gib'] !== undefined) {
-    memoryGib = Number(values['memory-gib']);
-    if (!Number.isFinite(memoryGib) || memoryGib <= 0) {
-      console.error(`train: --memory-gib must be a number > 0, got '${values['memory-gib']}'`);
-      return 2;
-    }
-  }
+export const TRAIN = {
+  name: 'lctr train',
+  usage: USAGE,
+  options: {
+    model: { type: 'string' }, config: { type: 'string' }, out: { type: 'string' }, resume: { type: 'boolean' },
+    backend: { type: 'string' }, 'stop-at': { type: 'string' }, 'memory-gib': { type: 'string' }, oversubscribe: { type: 'boolean' },
+  },
+} as const;
+
+/** `lctr train ...`: the exit code. */
+export function main(argv: readonly string[]): Promise<number> {
+  return runCommand(TRAIN, argv, ({ values }) => {
+    if (!values.model || !values.config) throw new UsageError(`${!values.model ? '--model' : '--config'} is required`);
+    const stopAt = intFlag('stop-at', values['stop-at'], 0);
+    const memoryGib = numberFlag('memory-gib', values['memory-gib']);
+    if (memoryGib !== undefined && !(memoryGib > 0)) throw new UsageError(`--memory-gib must be a number > 0, got '${values['memory-gib']}'`);
+    return trainMain({ ...values, model: values.model, config: values.config, resume: values.resume ?? false, oversubscribe: values.oversubscribe ?? false }, stopAt, memoryGib);
+  });
+}
+
+interface TrainFlags { model: string; config: string; out?: string; resume: boolean; backend?: string; oversubscribe: boolean }
+
+async function trainMain(values: TrainFlags, stopAt: number | undefined, memoryGib: number | undefined): Promise<number> {
   const where = values.config;
   let prepared;
   try {
@@ -93,22 +70,22 @@ async function main(): Promise<number> {
     const graph = await entry.buildTrain(config.model, where, config.data);
     // before the sources: they allocate per batch what the estimate refuses (lifelong sequences, CRP pairs)
     const estimate = estimateTrainMemory(graph, { batchSize: config.batchSize, ...(config.shards ? { shards: config.shards } : {}) });
-    for (const w of checkTrainFits(config, estimate, machineLimits(memoryGib), { where, oversubscribe: values.oversubscribe })) console.error(`train: ${w}`);
+    for (const w of checkTrainFits(config, estimate, machineLimits(memoryGib), { where, oversubscribe: values.oversubscribe })) console.error(`lctr train: ${w}`);
     const sources = await trainSources(entry, values.model, config, where);
     prepared = { config, graph, trainSrc: sources.train, evalSrc: sources.eval, validationSrc: sources.validation, estimate };
   } catch (e) {
     if (e instanceof ConfigError) {
-      console.error(e.message.split('\n').map((l) => `train: ${l}`).join('\n'));
+      console.error(e.message.split('\n').map((l) => `lctr train: ${l}`).join('\n'));
       return 2;
     }
     // the data's files (a missing folder, a file where a folder is expected) are the config's problem, like a bad key
     if (e instanceof ReaderError || e instanceof EventLogError) {
-      console.error(`train: ${e.message.split('\n')[0]}`);
+      console.error(`lctr train: ${e.message.split('\n')[0]}`);
       return EXIT_CODES.usage;
     }
     const reader = readerError(e);
     if (reader) {
-      console.error(`train: ${where}: ${reader}`);
+      console.error(`lctr train: ${where}: ${reader}`);
       return EXIT_CODES.usage;
     }
     throw e;
@@ -121,7 +98,7 @@ async function main(): Promise<number> {
     const init = await initTfjs({ ...(values.backend ? { backend: values.backend, requestedFrom: '--backend' } : {}), log: (l) => printer.log(l) });
     if (init.engineBackend === 'wasm') checkWasmHeap(prepared.config, prepared.estimate, where);
   } catch (e) {
-    console.error((e instanceof ConfigError ? e.message.split('\n') : [(e as Error).message]).map((l) => `train: ${l}`).join('\n'));
+    console.error((e instanceof ConfigError ? e.message.split('\n') : [(e as Error).message]).map((l) => `lctr train: ${l}`).join('\n'));
     return 2;
   }
   const abort = new AbortController();
@@ -153,13 +130,13 @@ async function main(): Promise<number> {
   } catch (e) {
     printer.done();
     if (e instanceof TrainError || e instanceof CheckpointError || e instanceof ConfigError) {
-      console.error(`train: ${e.message}`);
+      console.error(`lctr train: ${e.message}`);
       return EXIT_CODES.failure;
     }
     // a checkpoint's refusal arrives as a StorageError naming it; any other write (metrics.jsonl) names the run
     const storage = asStorageError(e, 'write to', out);
     if (storage) {
-      console.error(`train: ${storage.message}`);
+      console.error(`lctr train: ${storage.message}`);
       return EXIT_CODES.storage;
     }
     throw e;
@@ -175,4 +152,4 @@ function readerError(e: unknown): string | undefined {
   return `cannot read the data${path ? ` ${path}` : ''}: ${what[code]} (${code})`;
 }
 
-process.exitCode = await main();
+if (isMainModule(import.meta.filename)) process.exitCode = await main(process.argv.slice(2));

@@ -255,7 +255,7 @@ describe('a full disk while writing a checkpoint', () => {
     const second = await cli(['--resume'], { LCTR_TEST_FAIL_WRITES: '\\.step-4\\.tmp-' });
     expect(second.code, second.stderr).toBe(EXIT_CODES.storage);
     expect(second.stdout).toBe('');
-    expect(second.stderr.endsWith(`\ntrain: ${full(out, 4)}\n`), second.stderr).toBe(true);
+    expect(second.stderr.endsWith(`\nlctr train: ${full(out, 4)}\n`), second.stderr).toBe(true);
     expect(second.stderr).not.toMatch(/^\s+at /m); // no stack
     expect(leftovers(out)).toEqual([]);
     expect(readFileSync(join(out, 'checkpoints', 'latest'), 'utf8')).toBe('step-2\n');

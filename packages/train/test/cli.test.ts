@@ -118,15 +118,15 @@ describe('the CLI (nx run train:train)', () => {
     writeFileSync(file, JSON.stringify({ ...config(5), batchSize: 0, optimizer: { name: 'adam', lr: 0.1, beta: 0.9 }, model: { items: 60, dims: 4 } }));
     const bad = await cli(['--model', 'demo', '--config', file]);
     expect([bad.code, bad.stdout, bad.stderr]).toEqual([2, '', [
-      `train: ${file}: config.batchSize: expected an integer >= 1, got 0`,
-      `train: ${file}: config.optimizer.beta: unknown key (expected one of name, lr, beta1, beta2, epsilon)`, '',
+      `lctr train: ${file}: config.batchSize: expected an integer >= 1, got 0`,
+      `lctr train: ${file}: config.optimizer.beta: unknown key (expected one of name, lr, beta1, beta2, epsilon)`, '',
     ].join('\n')]);
     writeFileSync(file, JSON.stringify({ ...config(5), model: { items: 60, dims: 4 } }));
     const badModel = await cli(['--model', 'demo', '--config', file]);
-    expect([badModel.code, badModel.stderr]).toEqual([2, `train: ${file}: config.model.dims: unknown key (expected one of items, users, dim, topK, hidden)\n`]);
+    expect([badModel.code, badModel.stderr]).toEqual([2, `lctr train: ${file}: config.model.dims: unknown key (expected one of items, users, dim, topK, hidden)\n`]);
     const unknown = await cli(['--model', 'nope', '--config', file]);
     // the CLI registers every model the package index exports (the same list this process sees)
-    expect([unknown.code, unknown.stderr]).toEqual([2, `train: unknown model 'nope' (known: ${trainModelNames().join(', ')})\n`]);
+    expect([unknown.code, unknown.stderr]).toEqual([2, `lctr train: unknown model 'nope' (known: ${trainModelNames().join(', ')})\n`]);
     expect(trainModelNames()).toEqual(expect.arrayContaining(['avgpool', 'demo', 'din', 'lcn', 'sim-hard', 'sim-soft', 'twin', 'ifa']));
   });
 });

@@ -132,13 +132,13 @@ describe('the CLI refuses at start (exit 2) before any data or tensor is allocat
     const r = cli({ batchSize: 1_000_000 }, '--memory-gib', '1');
     expect(r.status).toBe(2);
     expect(r.stdout).toBe('');
-    expect(r.stderr).toMatch(new RegExp(`^train: ${r.file.replace(/[.]/g, '\\.')}: config\\.batchSize: 1000000 needs about [\\d.,]+ GiB for one training step at batchSize 1000000 \\(estimate: .*\\); this machine has 1\\.0 GiB \\(--memory-gib\\)\n$`));
-    expect(cli({ batchSize: 8 }, '--memory-gib', '0').stderr.split('\n')[0]).toBe("train: --memory-gib must be a number > 0, got '0'");
+    expect(r.stderr).toMatch(new RegExp(`^lctr train: ${r.file.replace(/[.]/g, '\\.')}: config\\.batchSize: 1000000 needs about [\\d.,]+ GiB for one training step at batchSize 1000000 \\(estimate: .*\\); this machine has 1\\.0 GiB \\(--memory-gib\\)\n$`));
+    expect(cli({ batchSize: 8 }, '--memory-gib', '0').stderr.split('\n')[0]).toBe("lctr train: --memory-gib must be a number > 0, got '0'");
   }, 120_000);
 
   it.skipIf(availableParallelism() >= 64)('shards above the machine parallelism, unless --oversubscribe', () => {
     const r = cli({ batchSize: 64, shards: 64 });
     expect(r.status).toBe(2);
-    expect(r.stderr).toMatch(new RegExp(`^train: .*: config\\.shards: 64 is above this machine's parallelism \\(${availableParallelism()}, os\\.availableParallelism\\(\\)\\); .*; use at most ${availableParallelism()}, or pass --oversubscribe to run it anyway\n$`));
+    expect(r.stderr).toMatch(new RegExp(`^lctr train: .*: config\\.shards: 64 is above this machine's parallelism \\(${availableParallelism()}, os\\.availableParallelism\\(\\)\\); .*; use at most ${availableParallelism()}, or pass --oversubscribe to run it anyway\n$`));
   }, 120_000);
 });

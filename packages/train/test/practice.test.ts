@@ -233,6 +233,6 @@ describe('the CLI', () => {
     child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
     const code = await new Promise<number | null>((res) => child.on('close', res));
     const f = join(dir, 'afile', 'x.item');
-    expect([code, stdout, stderr]).toEqual([2, '', `train: ${f}: cannot open: ENOTDIR: not a directory, stat '${f}'\n`]);
+    expect([code, stdout, stderr]).toEqual([2, '', `lctr train: ${f}: cannot open: ENOTDIR: not a directory, stat '${f}'\n`]);
   }, 60_000);
 });

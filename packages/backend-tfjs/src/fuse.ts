@@ -10,7 +10,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { type Graph, type NodeDecl, type OpName, type ValueInfo, sizeOf as prod, valueInfo } from '@lctr/spec';
-import { type RowGroups, gatherConcat, scatterColumnsAdd } from './fast.ts';
+import { type RowGroups, gatherConcat, scatterColumnsAdd } from './fast/index.ts';
 import { type CompiledNode, type KernelContext, type TfjsKernel, checkIndexRange } from './kernels.ts';
 
 interface Part {

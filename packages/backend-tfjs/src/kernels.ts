@@ -11,7 +11,7 @@ import {
 } from '@lctr/spec';
 import { constantData, tfDtype } from './convert.ts';
 import { FLT_MAX, topkRows } from './topk.ts';
-import { broadcastTo, concat, gatherAxis, gatherRows, reluGrad, scatterRowsAdd, select, split } from './fast.ts';
+import { broadcastTo, concat, gatherAxis, gatherRows, reluGrad, scatterRowsAdd, select, split } from './fast/index.ts';
 
 
 /** A graph node compiled for tfjs: its kernel, value infos and which inputs carry gradient (model.ts, fuse.ts). */

@@ -1,7 +1,7 @@
 /** The Tile-free broadcast/select and the row gather agree exactly with tfjs' own kernels. */
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { broadcastTo, concat, gatherAxis, gatherRows, reluGrad, scatterRowsAdd, select, split } from '../src/fast.ts';
+import { broadcastTo, concat, gatherAxis, gatherRows, reluGrad, scatterRowsAdd, select, split } from '../src/fast/index.ts';
 import { BACKENDS, useBackend } from './helpers.ts';
 
 const same = (a: tf.Tensor, b: tf.Tensor) => {

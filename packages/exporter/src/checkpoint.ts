@@ -19,10 +19,10 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { type FeatureSchema, type Graph, type HostTensor, asStorageError, checkWeights, displayPath, encodeSafetensors, initWeights, readWeightsFile, serializeGraph, weightsFor } from '@lctr/spec';
 import { type Checkpoint, type TrainConfig, CheckpointError, ConfigError, checkSameGraph, getTrainModel, latestCheckpointDir, parseJsonText, parseTrainConfig, readCheckpoint, trainModelNames, writeCheckpoint } from '@lctr/train';
-import type { Precision } from '@lctr/backend-onnx';
+import type { Int8Options, Precision } from '@lctr/backend-onnx';
 import {
-  type CheckerRecord, type ExportOutcome, type ServingFile, DEFAULT_REPOSITORY, ExportError, ONNX_FILE, parameterCount, runOnnxChecker, servingTarget, settleExport,
-  sha256, stageServingDir,
+  type CheckerRecord, type ExportOutcome, type NonFiniteWeight, type ServingFile, DEFAULT_REPOSITORY, ExportError, ONNX_FILE,
+  formatNonFinite, nonFiniteWeights, parameterCount, runOnnxChecker, servingTarget, settleExport, sha256, stageServingDir,
 } from './serving-dir.ts';
 import { type FileRecord, fileRecord } from './staging.ts';
 import { buildServingGraph, servingSpecOf } from './serving.ts';
@@ -30,6 +30,7 @@ import { type HeldOutOptions, type HeldOutParity, type ServingLayout, formatHeld
 import { type TritonInstanceKind, formatTritonConfig, tritonConfigOf } from './triton.ts';
 import { type LatencyReport, formatLatencyLine, measureLatency } from './latency.ts';
 import { type ServingOptimisations, formatOptimisations, servingOnnx } from './optimise.ts';
+import { type Int8Bar, INT8_AUC_BAR, formatInt8Bar, int8Bar } from './int8-bar.ts';
 
 /** The held-out parity options (samples, requests, candidates, tolerance, tfjs backend, log) plus where to read and write. */
 export interface CheckpointExportOptions extends Omit<HeldOutOptions, 'seed'> {
@@ -58,8 +59,13 @@ export interface CheckpointExportOptions extends Omit<HeldOutOptions, 'seed'> {
   readonly sourceName?: string;
   /** fold parameter-only subgraphs into parameters (default true) */
   readonly fold?: boolean;
-  /** 'float32' (default) or 'float16' (checked with its own bar, FLOAT16_TOLERANCE unless onnxTolerance says) */
+  /**
+   * 'float32' (default), 'float16' (checked with its own bar, FLOAT16_TOLERANCE unless onnxTolerance
+   * says) or 'int8' (also gated by the held-out AUC bar of int8-bar.ts)
+   */
   readonly precision?: Precision;
+  /** int8: which products are worth quantizing (backend-onnx Int8Options) */
+  readonly int8?: Int8Options;
 }
 
 export type { FileRecord } from './staging.ts';
@@ -101,6 +107,8 @@ export interface CheckpointReport {
   readonly parity: HeldOutParity;
   /** ONNX Runtime latency on held-out requests; absent when not measured */
   readonly latency?: LatencyReport;
+  /** int8 exports: the held-out AUC bar against the float32 export, |Δprob|, top-k pick differences */
+  readonly int8?: Int8Bar;
 }
 
 export interface CheckpointExportResult extends ExportOutcome {
@@ -110,11 +118,15 @@ export interface CheckpointExportResult extends ExportOutcome {
   readonly name: string;
   readonly parity: HeldOutParity;
   readonly checkerOk: boolean | null;
+  /** serving weights holding a non-finite value: any fails the gate (empty when all are finite) */
+  readonly nonFinite: readonly NonFiniteWeight[];
   readonly report: CheckpointReport;
   /** the one-line parity summary (also logged) */
   readonly line: string;
   /** the latency line (also logged); absent when not measured */
   readonly latencyLine?: string;
+  /** int8 exports: the held-out AUC bar (it gates the export like parity) */
+  readonly int8?: Int8Bar;
 }
 
 /** The checkpoint directory `path` names: itself (holds state.json) or a run's checkpoints/latest. */
@@ -189,13 +201,17 @@ export async function exportCheckpoint(opts: CheckpointExportOptions): Promise<C
   } catch (e) {
     throw new ExportError(`${join(dir, 'weights.safetensors')}: serving graph '${serving.name}' of model '${spec.model}': ${(e as Error).message}`);
   }
+  // parity cannot catch an infinite weight that saturates every probability alike in every run
+  const nonFinite = nonFiniteWeights(weights);
+  for (const w of nonFinite) log(`non-finite ${formatNonFinite(w)}`);
   const servingNames = new Set(serving.params.map((p) => p.name));
   const dropped = ckpt.graph.params.map((p) => p.name).filter((n) => !servingNames.has(n));
   log(`${opts.sourceName ?? `checkpoint ${displayPath(dir)}`} (step ${ckpt.state.step}): trainer model '${name}', serving graph '${serving.name}' (${servingLayoutOf(serving)} layout), ` +
     `${serving.params.length} of ${ckpt.graph.params.length} parameters${dropped.length ? ` (training-only: ${dropped.join(', ')})` : ''}`);
 
+  const exportOptions = { ...(opts.fold !== undefined ? { fold: opts.fold } : {}), ...(opts.int8 !== undefined ? { int8: opts.int8 } : {}) };
   const { bytes: onnxBytes, optimisations } = servingOnnx(serving, weights, {
-    ...(opts.fold !== undefined ? { fold: opts.fold } : {}),
+    ...exportOptions,
     ...(opts.precision !== undefined ? { precision: opts.precision } : {}),
     ...(opts.onnxTolerance !== undefined ? { onnxTolerance: opts.onnxTolerance } : {}),
   });
@@ -234,6 +250,14 @@ export async function exportCheckpoint(opts: CheckpointExportOptions): Promise<C
       ...(opts.tfjsBackend !== undefined ? { tfjsBackend: opts.tfjsBackend } : {}),
     });
 
+    let int8: Int8Bar | undefined;
+    if (optimisations.precision === 'int8') {
+      log(`int8 bar on held-out data: the eval split scored by the float32 export and by the int8 file (test AUC within ${INT8_AUC_BAR.toExponential(0)}, |Δprob|, top-k picks)`);
+      int8 = await int8Bar({ serving, weights, int8: stagedOnnx, source, exportOptions }, { seed, log });
+      log(formatInt8Bar(int8));
+      for (const f of int8.failures) log(f);
+    }
+
     let latency: LatencyReport | undefined;
     let latencyLine: string | undefined;
     if (latencyRequests > 0) {
@@ -264,15 +288,18 @@ export async function exportCheckpoint(opts: CheckpointExportOptions): Promise<C
       triton: { name: triton.name, platform: triton.platform, maxBatchSize: triton.maxBatchSize, instanceKind: triton.instanceGroup.kind },
       parity,
       ...(latency ? { latency } : {}),
+      ...(int8 ? { int8 } : {}),
     };
     const line = formatHeldOutLine(name, st.step, parity);
     log(line);
     if (latencyLine) log(latencyLine);
-    const outcome = settleExport(staged, { parityOk: parity.ok, checkerOk: checker.ok }, JSON.stringify(report, null, 2) + '\n',
+    const outcome = settleExport(staged, { parityOk: parity.ok && (int8?.ok ?? true), checkerOk: checker.ok, nonFinite }, JSON.stringify(report, null, 2) + '\n',
       { model: name, name: target.name, checkpointStep: st.step }, opts.force ?? false, log);
     return {
-      dir: target.dir, repository: target.repository, name: target.name, ...outcome, parity, checkerOk: checker.ok, report, line,
+      dir: target.dir, repository: target.repository, name: target.name, ...outcome, parity, checkerOk: checker.ok, nonFinite,
+      report, line,
       ...(latencyLine ? { latencyLine } : {}),
+      ...(int8 ? { int8 } : {}),
     };
   } finally {
     staged.discard();

@@ -5,9 +5,10 @@
  * `nx run exporter:onnx -- --checkpoint RUN_OR_CHECKPOINT_DIR [--config FILE] [--model TRAINER_MODEL] ...`: a trained model;
  * `nx run exporter:onnx -- --model demo ...`: the untrained demo model.
  * Every export writes <out>/<name>/ of a Triton model repository (serving-dir.ts).
- * Exit codes (spec's EXIT_CODES): 0 exported with parity, 1 an export error or a parity/checker
- * failure (the model directory is then left as it was), 2 bad usage, 3 a storage refusal (disk full,
- * read-only, no permission: one line; the temp directory is removed, the previous export intact).
+ * Exit codes (spec's EXIT_CODES): 0 exported with parity, 1 an export error or a failed gate (a
+ * non-finite weight, parity or the ONNX checker; the model directory is then left as it was),
+ * 2 bad usage, 3 a storage refusal (disk full, read-only, no permission: one line; the temp
+ * directory is removed, the previous export intact).
  */
 import { existsSync } from 'node:fs';
 import { MODELS, exportModel } from './export.ts';
@@ -19,7 +20,7 @@ import { FLOAT16_TOLERANCE } from './optimise.ts';
 import { type Precision, PRECISIONS } from '@lctr/backend-onnx';
 import { EXIT_CODES, displayPath } from '@lctr/spec';
 import { UsageError, intFlag, isMainModule, runCommand } from '@lctr/spec/cli';
-import { rejectionOf } from './serving-dir.ts';
+import { type NonFiniteWeight, formatNonFinite, rejectionOf } from './serving-dir.ts';
 
 const USAGE = `usage: nx run exporter:onnx                       the default job: the default LCN (trained first unless already trained)
        nx run exporter:onnx -- --checkpoint DIR [--config FILE] [--model NAME] [--samples N] [--requests N] [--candidates N]
@@ -47,13 +48,18 @@ const USAGE = `usage: nx run exporter:onnx                       the default job
   --no-fold      keep parameter-only subgraphs as nodes (by default they are folded into parameters)
   --force        replace a model directory <out>/<name> that the exporter did not write, or the files in the way of
                  a re-export (a file it wrote and someone changed); other files it did not write are always kept
-  exit codes     0 exported; 1 an error, or parity/checker failed (the directory is left as it was); 2 usage; 3 disk full
-                 or another storage refusal (the previous export is intact)`;
+  exit codes     0 exported; 1 an error, or a non-finite weight, parity or the checker failed (the directory is left as it
+                 was); 2 usage; 3 disk full or another storage refusal (the previous export is intact)`;
 
-/** A failed gate: the failures, and that the model directory was left as it was. */
-function rejected(res: { readonly dir: string; readonly parity: { readonly ok: boolean; readonly failures: readonly string[] }; readonly checkerOk: boolean | null }): number {
+/** A failed gate: the failures (non-finite weights first), and that the model directory was left as it was. */
+function rejected(res: {
+  readonly dir: string; readonly parity: { readonly ok: boolean; readonly failures: readonly string[] };
+  readonly checkerOk: boolean | null; readonly nonFinite: readonly NonFiniteWeight[];
+}): number {
+  for (const w of res.nonFinite) console.error(`weight failure: ${formatNonFinite(w)}`);
   for (const f of res.parity.failures) console.error(`parity failure: ${f}`);
-  console.error(`lctr export: not exported (${rejectionOf(res.parity.ok, res.checkerOk) ?? 'rejected'}): ${displayPath(res.dir)} ${existsSync(res.dir) ? 'left as it was' : 'not created'}`);
+  const why = rejectionOf(res.parity.ok, res.checkerOk, res.nonFinite) ?? 'rejected';
+  console.error(`lctr export: not exported (${why}): ${displayPath(res.dir)} ${existsSync(res.dir) ? 'left as it was' : 'not created'}`);
   return EXIT_CODES.failure;
 }
 

@@ -3,19 +3,19 @@
  * <out>/<name>/config.pbtxt, 1/model.onnx, weights.safetensors, graph.json (the spec JSON) and
  * report.json (parity of ONNX Runtime and tfjs against ref-cpu on a seeded batch)). An existing
  * model directory is replaced only when an earlier export wrote it; anything else needs `force`,
- * so nothing a user saved is overwritten by surprise. All or nothing: a failed parity check or
- * ONNX checker leaves the directory as it was (`written: false`).
+ * so nothing a user saved is overwritten by surprise. All or nothing: a non-finite weight, a failed
+ * parity check or ONNX checker leaves the directory as it was (`written: false`).
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  type Graph, type HostTensor, type Weights, buildDemo, checkWeights, initWeights, serializeGraph, encodeSafetensors,
+  type Graph, type HostTensor, type Weights, buildDemo, checkWeights, gen, initWeights, randomFeeds, serializeGraph, encodeSafetensors,
 } from '@lctr/spec';
-import { randomFeeds, gen } from '@lctr/spec/testing';
 import { exportOnnx } from '@lctr/backend-onnx';
 import { type ParityReport, checkParity, formatParityLine } from '@lctr/parity';
 import {
-  type ExportOutcome, DEFAULT_REPOSITORY, ExportError, ONNX_FILE, parameterCount, runOnnxChecker, servingTarget, settleExport, sha256, stageServingDir,
+  type ExportOutcome, type NonFiniteWeight, DEFAULT_REPOSITORY, ExportError, ONNX_FILE, formatNonFinite, nonFiniteWeights, parameterCount,
+  runOnnxChecker, servingTarget, settleExport, sha256, stageServingDir,
 } from './serving-dir.ts';
 import { type TritonInstanceKind, formatTritonConfig, tritonConfigOf } from './triton.ts';
 
@@ -63,6 +63,8 @@ export interface ExportResult extends ExportOutcome {
   name: string;
   parity: ParityReport;
   checkerOk: boolean | null;
+  /** weights holding a non-finite value: any fails the gate (empty when all are finite) */
+  nonFinite: readonly NonFiniteWeight[];
   report: Record<string, unknown>;
 }
 
@@ -75,6 +77,8 @@ export async function exportModel(opts: ExportOptions): Promise<ExportResult> {
   const graph = entry.build();
   const weights = opts.weights ?? initWeights(graph, seed);
   checkWeights(graph, weights);
+  const nonFinite = nonFiniteWeights(weights);
+  for (const w of nonFinite) log(`non-finite ${formatNonFinite(w)}`);
 
   const onnxBytes = exportOnnx(graph, weights);
   const graphJson = serializeGraph(graph) + '\n';
@@ -109,9 +113,11 @@ export async function exportModel(opts: ExportOptions): Promise<ExportResult> {
       },
     };
     log(formatParityLine(parity));
-    const outcome = settleExport(staged, { parityOk: parity.ok, checkerOk: checker.ok }, JSON.stringify(report, null, 2) + '\n',
+    const outcome = settleExport(staged, { parityOk: parity.ok, checkerOk: checker.ok, nonFinite }, JSON.stringify(report, null, 2) + '\n',
       { model: opts.model, name: target.name, seed }, opts.force ?? false, log);
-    return { dir: target.dir, repository: target.repository, name: target.name, ...outcome, parity, checkerOk: checker.ok, report };
+    return {
+      dir: target.dir, repository: target.repository, name: target.name, ...outcome, parity, checkerOk: checker.ok, nonFinite, report,
+    };
   } finally {
     staged.discard();
   }

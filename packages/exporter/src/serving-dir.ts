@@ -18,6 +18,7 @@ import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { OnnxCheckerUnavailableError, checkOnnxModel } from '@lctr/backend-onnx';
+import { type Weights, sizeOf } from '@lctr/spec';
 import { ExportError } from './errors.ts';
 import { EXPORT_MARKER, StagedModelDir, checkModelDir, inspectModelDir, recoverInterrupted } from './staging.ts';
 import { TRITON_VERSION, checkModelName } from './triton.ts';
@@ -84,10 +85,64 @@ export function stageServingDir(target: ServingTarget, files: Readonly<Record<Ex
   return staged;
 }
 
-/** Why an export is not swapped in (a failed parity check or ONNX checker), or undefined when it passes. */
-export function rejectionOf(parityOk: boolean, checkerOk: boolean | null): string | undefined {
-  const why = [parityOk ? '' : 'parity failed', checkerOk === false ? 'the ONNX checker failed' : ''].filter((w) => w !== '');
+/** The first non-finite entry (NaN, ±Infinity) of one weight, and how many it holds. */
+export interface NonFiniteWeight {
+  /** the parameter path */
+  readonly name: string;
+  readonly shape: readonly number[];
+  /** flat index of the first non-finite entry, and that entry's position in `shape` */
+  readonly index: number;
+  readonly position: readonly number[];
+  readonly value: number;
+  /** non-finite entries of this weight in all */
+  readonly count: number;
+}
+
+/**
+ * Every weight holding a non-finite value, in the order given. Part of the gate: parity cannot
+ * catch an infinite weight that saturates every probability identically in every backend.
+ */
+export function nonFiniteWeights(weights: Weights): NonFiniteWeight[] {
+  const out: NonFiniteWeight[] = [];
+  for (const [name, t] of weights) {
+    let first = -1, count = 0;
+    for (let i = 0; i < t.data.length; i++) {
+      if (Number.isFinite(t.data[i]!)) continue;
+      if (first < 0) first = i;
+      count++;
+    }
+    if (first < 0) continue;
+    const position: number[] = [];
+    for (let axis = t.shape.length - 1, rest = first; axis >= 0; axis--) {
+      position.unshift(rest % t.shape[axis]!);
+      rest = Math.floor(rest / t.shape[axis]!);
+    }
+    out.push({ name, shape: [...t.shape], index: first, position, value: t.data[first]!, count });
+  }
+  return out;
+}
+
+/** One line per bad weight: the parameter, what was expected, the first bad index and value. */
+export function formatNonFinite(w: NonFiniteWeight): string {
+  return `weight '${w.name}' [${w.shape.join(', ')}]: expected every value finite, got ${w.value} at index ${w.index} ` +
+    `(position [${w.position.join(', ')}]); ${w.count} of ${sizeOf(w.shape)} values non-finite`;
+}
+
+/** Why an export is not swapped in (a non-finite weight, a failed parity check or ONNX checker), or undefined when it passes. */
+export function rejectionOf(parityOk: boolean, checkerOk: boolean | null, nonFinite: readonly NonFiniteWeight[] = []): string | undefined {
+  const why = [
+    nonFinite.length === 0 ? '' : nonFinite.length === 1 ? 'a weight is not finite' : `${nonFinite.length} weights are not finite`,
+    parityOk ? '' : 'parity failed', checkerOk === false ? 'the ONNX checker failed' : '',
+  ].filter((w) => w !== '');
   return why.length === 0 ? undefined : why.join(' and ');
+}
+
+/** What the gate of every export checks. */
+export interface ExportGate {
+  readonly parityOk: boolean;
+  readonly checkerOk: boolean | null;
+  /** weights with a non-finite value (nonFiniteWeights): any fails the gate */
+  readonly nonFinite: readonly NonFiniteWeight[];
 }
 
 export interface ExportOutcome {
@@ -100,14 +155,15 @@ export interface ExportOutcome {
 }
 
 /**
- * The gate of every export: commit `staged` (report.json last) when parity passed and the checker
- * did not fail, else discard it and leave the model directory as it was. Logs what it did.
+ * The gate of every export: commit `staged` (report.json last) when every weight is finite, parity
+ * passed and the checker did not fail, else discard it and leave the model directory as it was.
+ * Logs what it did.
  */
 export function settleExport(
-  staged: StagedModelDir, gate: { readonly parityOk: boolean; readonly checkerOk: boolean | null }, report: string,
+  staged: StagedModelDir, gate: ExportGate, report: string,
   details: Readonly<Record<string, unknown>>, force: boolean, log: (line: string) => void,
 ): ExportOutcome {
-  const rejected = rejectionOf(gate.parityOk, gate.checkerOk);
+  const rejected = rejectionOf(gate.parityOk, gate.checkerOk, gate.nonFinite);
   if (rejected !== undefined) {
     staged.discard();
     log(`not exported: ${rejected}; ${staged.dir} ${existsSync(staged.dir) ? 'left as it was' : 'not created'}`);

@@ -49,7 +49,8 @@ describe('all or nothing', () => {
     const res = await exportModel({ model: 'demo', out: repo, seed: 2, weights: perturbedWeights(2), log: (l) => lines.push(l) });
     expect(res.parity.ok).toBe(false);
     expect(res).toMatchObject({ written: false, files: [], kept: [] });
-    expect(lines.at(-1)).toBe(`not exported: parity failed; ${join(repo, 'demo')} left as it was`);
+    expect(res.nonFinite.map((w) => [w.name, w.index, w.value])).toEqual([['mlp/l0/w', 0, Number.NaN]]);
+    expect(lines.at(-1)).toBe(`not exported: a weight is not finite and parity failed; ${join(repo, 'demo')} left as it was`);
     expect(snapshot(join(repo, 'demo'))).toEqual(before);
     expect(seedOf(join(repo, 'demo'))).toBe(1);
     expect(readdirSync(repo)).toEqual(['demo']);

@@ -2,8 +2,9 @@
  * Export crash-safety (issue 17): child processes killed with SIGKILL mid-export leave the
  * previous export intact (and the next export removes their temp directories); a full disk
  * (ENOSPC, injected by test/enospc-preload.ts) is one line and exit 3 with the previous export
- * intact and no temp directory left; a checkpoint with a perturbed weight fails the parity gate,
- * exits 1 and leaves the previous export of that model as it was.
+ * intact and no temp directory left; a checkpoint with a non-finite weight (NaN, which parity
+ * catches too, or +Infinity, which it does not) fails the gate, exits 1 naming the weight and
+ * leaves the previous export of that model as it was.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -12,13 +13,13 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type HostTensor, Rng } from '@lctr/spec';
 import { initTfjs } from '@lctr/backend-tfjs';
 import { decodeChecked, encodeChecked } from '@lctr/train';
 import { EXPORT_MARKER, type ExportManifest, exportCheckpoint, exportModel } from '../src/index.ts';
 import { snapshot } from './snapshot.ts';
-import { shortArch, stepDir, trainTiny } from './tiny-runs.ts';
+import { type Run, shortArch, stepDir, trainTiny } from './tiny-runs.ts';
 
 const here = import.meta.dirname;
 const cli = resolve(here, '../src/cli.ts');
@@ -102,35 +103,67 @@ describe('a full disk', () => {
   }
 });
 
-describe('the parity gate on a trained checkpoint', () => {
-  it('a perturbed weight fails the export: exit 1, the parity failures named, the previous export left as it was', async () => {
+describe('the gate on a trained checkpoint', () => {
+  const repo = join(base, 'models');
+  const dir = join(repo, 'din');
+  let run: Run;
+  beforeAll(async () => {
     await initTfjs({ backend: 'cpu', log: () => {} });
-    const run = await trainTiny(base, 'din', shortArch);
-    const repo = join(base, 'models');
-    const dir = join(repo, 'din');
+    run = await trainTiny(base, 'din', shortArch);
     await exportCheckpoint({ checkpoint: run.runDir, out: repo, samples: 8, latencyRequests: 0 });
-    const before = snapshot(dir);
-    // the checkpoint's weights with one entry NaN (checksums kept valid, so it loads): NaN reaches
-    // every float32 run's probabilities. (An infinite entry can saturate every probability to the
-    // same 0 or 1 in all four runs and pass.)
-    const bad = join(base, 'perturbed');
-    cpSync(stepDir(run), bad, { recursive: true });
-    const path = join(bad, 'weights.safetensors');
+  });
+
+  /**
+   * A copy of the checkpoint with din's mlp/l0/w[index] = value (checksums kept valid, so it
+   * loads); returns the copy and the weight's shape.
+   */
+  function perturbed(tag: string, index: number, value: number): { ckpt: string; shape: readonly number[] } {
+    const ckpt = join(base, `perturbed-${tag}`);
+    cpSync(stepDir(run), ckpt, { recursive: true });
+    const path = join(ckpt, 'weights.safetensors');
     const { tensors, metadata } = decodeChecked(readFileSync(path), path);
     const { sha256: _s, ...meta } = metadata;
     const w = tensors.get('mlp/l0/w') as HostTensor<'float32'>;
-    w.data[3] = Number.NaN;
+    w.data[index] = value;
     const bytes = encodeChecked(tensors, meta);
     writeFileSync(path, bytes);
     // checkpoints of version 2 on also record the whole file's sha256 in state.json
-    const statePath = join(bad, 'state.json');
+    const statePath = join(ckpt, 'state.json');
     const state = JSON.parse(readFileSync(statePath, 'utf8')) as Record<string, unknown>;
-    if ('weightsSha256' in state) writeFileSync(statePath, JSON.stringify({ ...state, weightsSha256: createHash('sha256').update(bytes).digest('hex') }));
-    const r = spawnSync(process.execPath, ['--import', tsx, cli, '--checkpoint', bad, '--out', repo, '--samples', '8', '--latency-requests', '0'], { encoding: 'utf8', env });
+    if ('weightsSha256' in state) {
+      writeFileSync(statePath, JSON.stringify({ ...state, weightsSha256: createHash('sha256').update(bytes).digest('hex') }));
+    }
+    return { ckpt, shape: w.shape };
+  }
+  const exportCli = (ckpt: string) => spawnSync(process.execPath,
+    ['--import', tsx, cli, '--checkpoint', ckpt, '--out', repo, '--samples', '8', '--latency-requests', '0'], { encoding: 'utf8', env });
+  /** The line naming the bad weight: the parameter, its shape, the first bad index and value. */
+  const weightLine = (shape: readonly number[], value: string) =>
+    `weight failure: weight 'mlp/l0/w' [${shape.join(', ')}]: expected every value finite, got ${value} at index 3 (position [0, 3]); ` +
+    `1 of ${shape.reduce((a, d) => a * d, 1)} values non-finite\n`;
+
+  it('a NaN weight fails the export: exit 1, the weight and the parity failures named, the previous export left as it was', () => {
+    const before = snapshot(dir);
+    // NaN reaches every float32 run's probabilities: parity fails too
+    const { ckpt, shape } = perturbed('nan', 3, Number.NaN);
+    const r = exportCli(ckpt);
     expect(r.status, r.stderr).toBe(1);
     expect(r.stdout).toMatch(/^din step 4: 8 held-out eval samples \| max \|Δprob\| .* FAIL$/m);
+    expect(r.stderr).toContain(weightLine(shape, 'NaN'));
     expect(r.stderr).toMatch(/^parity failure: /m);
-    expect(r.stderr.trim().split('\n').at(-1)).toBe(`lctr export: not exported (parity failed): ${dir} left as it was`);
+    const last = r.stderr.trim().split('\n').at(-1);
+    expect(last).toBe(`lctr export: not exported (a weight is not finite and parity failed): ${dir} left as it was`);
+    expect(snapshot(dir)).toEqual(before);
+    expect(readdirSync(repo)).toEqual(['din']);
+  });
+
+  it('an infinite weight, which parity passes (every run saturates alike), fails the export naming the parameter, index and value', () => {
+    const before = snapshot(dir);
+    const { ckpt, shape } = perturbed('inf', 3, Number.POSITIVE_INFINITY);
+    const r = exportCli(ckpt);
+    expect(r.status, r.stderr).toBe(1);
+    expect(r.stdout).toMatch(/^din step 4: 8 held-out eval samples \| max \|Δprob\| .* OK$/m);
+    expect(r.stderr).toBe(`${weightLine(shape, 'Infinity')}lctr export: not exported (a weight is not finite): ${dir} left as it was\n`);
     expect(snapshot(dir)).toEqual(before);
     expect(readdirSync(repo)).toEqual(['din']);
   });

@@ -179,7 +179,8 @@ export const KERNELS: KernelTable = {
   exp: unary(Math.exp),
   log: unary(Math.log),
   sqrt: unary(Math.sqrt),
-  relu: unary((v) => (v > 0 ? v : 0)),
+  // max(x, 0) as IEEE's maximum: NaN stays NaN (like tfjs and ONNX Runtime); `x > 0 ? x : 0` turned it into 0
+  relu: unary((v) => Math.max(v, 0)),
   sigmoid: unary(sigmoid),
   tanh: unary(Math.tanh),
   softplus: unary(softplus),

@@ -28,3 +28,4 @@ export * from './blocks/keep.ts';
 export * from './models/keep.ts';
 export * from './config.ts';
 export * from './flops.ts';
+export * from './serving.ts';

@@ -3,7 +3,7 @@
  * LAP's selection section on ONNX Runtime CPU, in the forms issue 8's serving budget weighs: from
  * the K1 scores r [C, N] and MSA's scores of all N positions [C, N] to MSA's pool [C, da] and the
  * K2 picks (sequence positions), at LCN-200-50's sizes (C = 1,000, N = 2,000, K1 = 200, K2 = 50).
- *   exported        what the exporter emits: TopK(k 248, sorted) sliced to K1, GatherElements of
+ *   exported        what the exporter emitted before K1 became a set: TopK(k 248, sorted) sliced to K1, GatherElements of
  *                   the K1 scores, Softmax, ScatterElements of the weights into a [C, N] row of
  *                   zeros (Expand), one [C, N] x [N, da] product; TopK(K2, sorted) of the K1
  *                   scores, the picks mapped back (GatherElements).
@@ -12,7 +12,9 @@
  *                   key (the value, then the lower index: finite values only, as here), a 0 / -inf
  *                   bias scattered at the picks, one Softmax over [C, N] and the product; K2 as an
  *                   unsorted TopK of the masked row. Ties at K2's boundary go to the earlier
- *                   sequence position instead of the better K1 rank: not the model's rule.
+ *                   sequence position: SPEC's rule since 2026-12, and the exporter's form since
+ *                   (blocks/lap.ts msa 'shared', lower/opset17.ts picksAsSet / exactTopOfSet;
+ *                   its off-pick entries are a finite -2^96, not -inf).
  *   set, sorted K2  the same with a sorted K2.
  * Scores: seeded, 30% of the positions repeat an earlier one (a repeated item scores the same).
  * Each form's sum of the pool and of its K2 positions is printed (equal sums: the same picks).

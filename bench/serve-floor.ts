@@ -23,7 +23,11 @@
  *    latencies, and of peak memory: each layout runs in its own child process that reports its
  *    max RSS over a baseline taken after its session was created.
  *
- *   npx tsx bench/serve-floor.ts [--cands 100,1000] [--n 2000] [--dim 64] [--requests 30] [--threads 0] [--json FILE]
+ * 3. With --int8 (issue 22, item 2): the int8 export (the exporter's servingOnnx: folded, products by
+ *    wide weights dynamically quantized) timed in the same blocks, its p50 against the float32
+ *    floor, and its largest |Δprob| from the float32 model on the request.
+ *
+ *   npx tsx bench/serve-floor.ts [--cands 100,1000] [--n 2000] [--dim 64] [--requests 30] [--threads 0] [--int8] [--json FILE]
  *   (--threads 0 = ONNX Runtime's default: all cores)
  */
 import { spawnSync } from 'node:child_process';
@@ -36,13 +40,14 @@ import {
 import { randomFeeds } from '@lctr/spec/testing';
 import * as ort from 'onnxruntime-node';
 import { OnnxSession, exportOnnx, onnx, ortTopkWidth } from '@lctr/backend-onnx';
+import { servingOnnx } from '@lctr/exporter';
 import { type MatmulShape, countFlops } from './flops.ts';
 import { fullMaskGens, lcnServingConfig, pseudoScores, servingBudget, topkOnlyModel } from './lcn-serving.ts';
 
 const { values } = parseArgs({ options: {
   cands: { type: 'string', default: '100,1000' }, n: { type: 'string', default: '2000' }, dim: { type: 'string', default: '64' },
   requests: { type: 'string', default: '30' }, threads: { type: 'string', default: '0' }, json: { type: 'string' },
-  child: { type: 'string' }, c: { type: 'string' },
+  child: { type: 'string' }, c: { type: 'string' }, int8: { type: 'boolean', default: false },
 } });
 const N = Number(values.n), dim = Number(values.dim), requests = Number(values.requests), threads = Number(values.threads);
 const sessionOpts = { provider: 'cpu' as const, ...(threads > 0 ? { intraOpNumThreads: threads } : {}) };
@@ -203,11 +208,12 @@ if (values.child) {
     const top = flops.topMatmuls[0]!;
     const square = matmulCase(1024, 1024, 1024);
     const { serve } = requestFeeds(serving, training, C);
-    // the K1 top-k over the [C, N] scores as the exporter emits it, and ONNX Runtime's two other
-    // TopK forms with k >= K1 (unsorted: a heap of K1, or the partition at the switch's k); any
-    // exact K1 selection runs one of them over [C, N]. Scores: fixed pseudo-random values.
+    // the K1 top-k over the [C, N] scores as the exporter emits it (K1 is a set: unsorted, at the
+    // switch's k, then cut to K1 over [C, k]: opset17.ts exactTopOfSet, not timed here), and ONNX
+    // Runtime's other TopK forms with k >= K1 (sorted at the switch's k, as emitted before; a heap
+    // of K1); any exact K1 selection runs one of them over [C, N]. Scores: fixed pseudo-random values.
     const k1 = cfg.lap!.k1!, width = ortTopkWidth(k1, N);
-    const topkForms = [{ k: width, sorted: true }, { k: k1, sorted: false }, ...(width !== k1 ? [{ k: width, sorted: false }] : [])];
+    const topkForms = [{ k: width, sorted: width === k1 }, ...(width !== k1 ? [{ k: width, sorted: true }] : []), { k: k1, sorted: false }];
     const scores = pseudoScores(C * N);
     const cases: TimedCase[] = [
       await graphCase(exportOnnx(serving, weightsFor(serving, weights)), serving, serve),
@@ -215,7 +221,11 @@ if (values.child) {
       await graphCase(square.bytes, square.graph, square.feeds),
     ];
     for (const f of topkForms) cases.push(await noInputCase(topkOnlyModel(scores, C, N, f.k, f.sorted)));
-    const [modelMs, sameMs, squareMs, ...topkMs] = await interleaved(cases, requests);
+    const int8Bytes = values.int8 ? servingOnnx(serving, weightsFor(serving, weights), { precision: 'int8' }).bytes : undefined;
+    if (int8Bytes) cases.push(await graphCase(int8Bytes, serving, serve));
+    const timed = await interleaved(cases, requests);
+    const int8Ms = int8Bytes ? timed.pop() : undefined;
+    const [modelMs, sameMs, squareMs, ...topkMs] = timed;
     const rateSame = flops.matmul / (percentile(sameMs!, 0.5) / 1e3) / 1e9;
     const rateSquare = square.flops / (percentile(squareMs!, 0.5) / 1e3) / 1e9;
     const floorMs = flops.useful / (rateSame * 1e9) * 1e3;
@@ -239,7 +249,17 @@ if (values.child) {
       topk: topkForms.map((f, i) => ({ ...f, ms: topkP50[i]! })), budget,
       memoryMB: { shared: (sh.peakRss - sh.baseRss) / 2 ** 20, naive: (nv.peakRss - nv.baseRss) / 2 ** 20, sharedPeak: sh.peakRss / 2 ** 20, naivePeak: nv.peakRss / 2 ** 20 },
     };
-    rows.push(row);
+    let int8: { p50: number; p99: number; ratioP50: number; maxAbsProb: number } | undefined;
+    if (int8Ms && int8Bytes) {
+      const probOf = async (bytes: Uint8Array) => {
+        const s = await OnnxSession.create(bytes, serving, sessionOpts);
+        try { return (await s.run(serve as never)).prob.data as Float32Array; } finally { await s.release(); }
+      };
+      const [p32, p8] = [await probOf(exportOnnx(serving, weightsFor(serving, weights))), await probOf(int8Bytes)];
+      const p50i = percentile(int8Ms, 0.5);
+      int8 = { p50: p50i, p99: percentile(int8Ms, 0.99), ratioP50: p50i / floorMs, maxAbsProb: p32.reduce((m, v, i) => Math.max(m, Math.abs(v - p8[i]!)), 0) };
+    }
+    rows.push({ ...row, ...(int8 ? { int8 } : {}) });
     console.log(`C ${C}: ${row.gflop.toFixed(3)} GFLOP (the graph computes ${row.graphGflop.toFixed(3)}; matmul ${(100 * row.matmulShare).toFixed(0)}% in ${row.matmuls} products; largest ${row.largestMatmul}); ` +
       `ORT matmul rate ${rateSame.toFixed(1)} GFLOP/s on the same-size MatMul model (its ${row.matmuls} products alone: ${row.sameSizeMs.toFixed(2)} ms) -> floor ${floorMs.toFixed(2)} ms; ` +
       `peak ${rateSquare.toFixed(1)} GFLOP/s at 1024³ -> ${peakFloorMs.toFixed(2)} ms`);
@@ -248,10 +268,14 @@ if (values.child) {
       `peak memory over the loaded session ${row.memoryMB.shared.toFixed(0)} MB vs ${row.memoryMB.naive.toFixed(0)} MB (${(row.memoryMB.naive / Math.max(1, row.memoryMB.shared)).toFixed(1)}x)`);
     const f = (ms: number, share: number) => `${ms.toFixed(2)} ms (${share.toFixed(2)} floor)`;
     console.log(`  budget at ${budget.goal}x the floor (${(budget.goal * floorMs).toFixed(2)} ms): products alone ${f(row.sameSizeMs, budget.shares.products)}; ` +
-      `K1 TopK over [${C}, ${N}] as emitted (k ${width}, sorted) ${f(topkP50[0]!, budget.shares.topk)}, ` +
-      `ORT's other forms ${topkForms.slice(1).map((t, i) => `k ${t.k} unsorted ${topkP50[i + 1]!.toFixed(2)} ms`).join(', ')}; ` +
+      `K1 TopK over [${C}, ${N}] as emitted (k ${width}, ${topkForms[0]!.sorted ? 'sorted' : 'unsorted'}) ${f(topkP50[0]!, budget.shares.topk)}, ` +
+      `ORT's other forms ${topkForms.slice(1).map((t, i) => `k ${t.k} ${t.sorted ? 'sorted' : 'unsorted'} ${topkP50[i + 1]!.toFixed(2)} ms`).join(', ')}; ` +
       `everything else takes ${f(budget.restMs, budget.shares.rest)} of the p50 and would have ${f(budget.restBudgetMs, budget.shares.restBudget)} with the TopK as emitted, ` +
       `${f(budget.restBudgetFastestMs, budget.shares.restBudgetFastest)} with the fastest`);
+    if (int8) {
+      console.log(`  int8 export (products by weights >= 32 x 32 quantized, interleaved in the same blocks): p50 ${int8.p50.toFixed(2)} ms, p99 ${int8.p99.toFixed(2)} ms = ${int8.ratioP50.toFixed(2)}x the float32 floor ` +
+        `(float32 ${row.ratioP50.toFixed(2)}x; goal 1.5x); max |Δprob| vs float32 on this request ${int8.maxAbsProb.toExponential(2)}`);
+    }
   }
   if (values.json) writeFileSync(values.json, JSON.stringify({ N, dim, threads, rows }, null, 2) + '\n');
 }

@@ -129,7 +129,12 @@ function oracleLap(w: Weights, row: Row, opts: Partial<LapOptions>): { out: numb
     const V = p1.map((i) => vecMat(xs(i), 'msa/wv'));
     out.push(...Array.from({ length: o.attentionDim }, (_, j) => V.reduce((acc, v, k) => acc + a[k]! * v[j]!, 0)));
     res.k1 = p1;
-    if (o.k2 !== undefined) p2 = topk(s, v1, o.k2).map((k) => p1[k]!);
+    // SPEC: K2's ties among the K1 picks go to the earlier sequence position, not the better K1 rank
+    if (o.k2 !== undefined) {
+      p2 = p1.map((p, k) => ({ p, k }))
+        .sort((x, y) => Number(v1[y.k]) - Number(v1[x.k]) || (v1[x.k] ? s[y.k]! - s[x.k]! : 0) || x.p - y.p)
+        .slice(0, o.k2).map((x) => x.p);
+    }
   } else if (o.k2 !== undefined) {
     p2 = topk(r, row.mask, o.k2);
   }
@@ -286,7 +291,7 @@ describe('LAP edge cases', () => {
     expect([...k1.slice(0, 2)].sort((a, b) => a - b)).toEqual([1, 8]);
     expect(k1.slice(2)).toEqual([0, 2, 3, 4]);
     expect([...k2.slice(0, 2)].sort((a, b) => a - b)).toEqual([1, 8]);
-    expect(k2[2]).toBe(k1[2]);                  // the first padding K1 pick
+    expect(k2[2]).toBe(0);                      // the first padding position
     expect(Array.from(got['out']!.data).every(Number.isFinite)).toBe(true);
     expectClose(Array.from(got['out']!.data), oracleLap(w, row, SMALL).out, 1e-9);
     expect(got['out']!.data.length).toBe(width);

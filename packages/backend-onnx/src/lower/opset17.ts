@@ -6,7 +6,7 @@
  * Opset-17 traps followed here: ReduceSum, Unsqueeze and Slice take axes as an INPUT, ReduceMean
  * and ReduceMax as an ATTRIBUTE; TopK takes K as a 1-D int64 input and returns int64 indices.
  */
-import { type DType, type Dim, type Graph, type OpName, dimEquals, isStaticDim, productOf } from '@lctr/spec';
+import { type DType, type Dim, type Graph, type NodeDecl, type OpName, dimEquals, isStaticDim, productOf, valueTable } from '@lctr/spec';
 import { ONNX_DTYPE } from '../proto.ts';
 import { type LowerCtx, type Lowering, attr } from './context.ts';
 
@@ -32,6 +32,37 @@ const outputShape = (ctx: LowerCtx): readonly Dim[] => ctx.outputInfo[0]!.shape;
 export function ortTopkWidth(k: number, n: number): number {
   const heapLimit = Math.ceil(n ** 0.725);
   return k < heapLimit && k >= 0.65 * heapLimit && heapLimit <= n ? heapLimit : k;
+}
+
+/** Elementwise ops: with scalar other operands, they map a permutation of their input to the same permutation of their output. */
+const ELEMENTWISE = new Set<string>(['greater', 'less', 'equal', 'cast', 'logicalNot', 'neg', 'abs', 'add', 'sub', 'mul', 'div', 'maximum', 'minimum', 'where']);
+
+/**
+ * Whether a top-k's picks may come in any order: its indices only feed scatterAlongAxis along the
+ * picked axis, and its values reach nothing but those scatters' updates, through elementwise ops
+ * with scalar other operands (each pick's update stays with its index), and neither is a graph
+ * output. A scatter of distinct indices is the same for any order of (index, update) pairs: LAP's
+ * K1 row in the serving graph (blocks/lap.ts) is such a set.
+ */
+export function picksAsSet(g: Graph, node: NodeDecl): boolean {
+  const [values, indices] = node.outputs.map((o) => o.id) as [string, string];
+  if (Object.values<string>(g.outputs).some((id) => id === values || id === indices)) return false;
+  const consumers = (id: string) => g.nodes.filter((n) => n.inputs.includes(id));
+  const axis = node.outputs[1]!.shape.length - 1;
+  const scatters = consumers(indices);
+  if (scatters.length === 0 || !scatters.every((c) => c.op === 'scatterAlongAxis' && c.inputs[1] === indices && c.inputs[0] !== indices && c.attrs['axis'] === axis)) return false;
+  const table = valueTable(g);
+  const scalar = (id: string) => table.get(id)?.shape.length === 0;
+  const todo = [values];
+  while (todo.length) {
+    const id = todo.pop()!;
+    for (const c of consumers(id)) {
+      if (c.op === 'scatterAlongAxis' && c.inputs[0] === id && c.inputs[1] === indices) continue;
+      if (!ELEMENTWISE.has(c.op) || !c.inputs.every((i) => i === id || scalar(i)) || Object.values<string>(g.outputs).includes(c.outputs[0]!.id)) return false;
+      todo.push(c.outputs[0]!.id);
+    }
+  }
+  return true;
 }
 
 /** Ops that only rearrange or subset their input's values: indices in range stay in range through them. */
@@ -60,6 +91,28 @@ function indicesOrZero(ctx: LowerCtx, indices: string, dtype: DType, rows: Dim):
   const n = isStaticDim(rows) ? ctx.constant(dtype, [], [rows]) : ctx.emit1('Cast', [ctx.shapeTensor([rows])], { to: attr.int(ONNX_DTYPE[dtype]) });
   const ok = ctx.emit1('And', [ctx.emit1('GreaterOrEqual', [indices, zero]), ctx.emit1('Less', [indices, n])]);
   return ctx.emit1('Where', [ok, indices, zero]);
+}
+
+/**
+ * The exact top `k` of an unsorted TopK of width k' > k (ortTopkWidth's faster width): `values`
+ * [.., k'] (the ranking key: at least FLOAT32_LOWEST at valid positions, -Infinity at padding) and
+ * their sequence indices `idx64`, in no order, cut to the top k by value, ties to the lower
+ * sequence index (the order of an unsorted output is arbitrary, so its own "lower index" would
+ * not do). One more TopK, over a float64 key [.., k']: key = v - index · max(|v|, 2^-126) ·
+ * 2^-(25 + ⌈log2 n⌉), v = max(value, 2 · FLOAT32_LOWEST) (padding below every valid key and in
+ * index order too). The tie term is under half a float32 step of v, so distinct values keep their
+ * order, and two indices' terms differ by at least |v| · 2^-(25 + ⌈log2 n⌉), far above float64's
+ * step |v| · 2^-52 (n < 2^27), so equal values rank by the lower index. Over [1000, 248] that is a
+ * few small ops; bench/lap-select.ts times the whole form.
+ */
+function exactTopOfSet(c: LowerCtx, values: string, idx64: string, k: number, n: number, axis: number): [string, string] {
+  const f64 = (x: string) => c.emit1('Cast', [x], { to: attr.int(11) });         // ONNX DOUBLE; constants fold at load
+  const v = c.emit1('Max', [f64(values), c.emit1('Mul', [f64(c.scalar(FLOAT32_LOWEST)), f64(c.scalar(2))])]);
+  const mag = c.emit1('Max', [c.emit1('Abs', [v]), f64(c.scalar(2 ** -126))]);
+  const step = f64(c.scalar(2 ** -(25 + Math.ceil(Math.log2(n)))));
+  const key = c.emit1('Sub', [v, c.emit1('Mul', [c.emit1('Mul', [f64(idx64), mag]), step])]);
+  const [, sel] = c.emit('TopK', [key, c.int64s([k])], { axis: attr.int(axis), largest: attr.int(1), sorted: attr.int(0) }, 2);
+  return [c.emit1('GatherElements', [values, sel!], { axis: attr.int(axis) }), c.emit1('GatherElements', [idx64, sel!], { axis: attr.int(axis) })];
 }
 
 export const opset17: { readonly [N in OpName]: Lowering<N> } = {
@@ -148,8 +201,11 @@ export const opset17: { readonly [N in OpName]: Lowering<N> } = {
   // x is finite), the key is x itself at valid positions, so an If takes that branch and skips
   // three passes over x, two of them Where, which ONNX Runtime's CPU runs several times slower
   // than an Add (4-5 ms vs 0.6 over [1000, 2000]); a mask that broadcasts becomes a 0 / -Infinity
-  // bias row added to x. Any NaN or infinity takes the exact branch.
-  topk: (ctx, _n, [x, mask], a) => {
+  // bias row added to x. Any NaN or infinity takes the exact branch. Picks that only feed a scatter
+  // (picksAsSet: LAP's K1 in the serving graph) come unsorted: ONNX Runtime's unsorted TopK is
+  // its partition without the sort of the k (10.4-10.8 vs 15.2 ms at k 248 of [1000, 2000], issue
+  // 8's budget), its set the same as the sorted one's (its comparator breaks ties by the lower index).
+  topk: (ctx, node, [x, mask], a) => {
     const shape = ctx.inputInfo[0]!.shape;
     const maskShape = mask === undefined ? undefined : ctx.inputInfo[1]!.shape;
     const fullMask = maskShape !== undefined && maskShape.length === shape.length && maskShape.every((d, i) => dimEquals(d, shape[i]!));
@@ -165,10 +221,13 @@ export const opset17: { readonly [N in OpName]: Lowering<N> } = {
     };
     const n = shape[shape.length - 1]!;
     const k = isStaticDim(n) ? ortTopkWidth(a.k, n) : a.k;
+    const asSet = picksAsSet(ctx.graph, node);
     // the top-k of a key, inside each branch, so the If passes on [.., k] results, not the key
     const topk = (c: LowerCtx, key: string): string[] => {
-      let [values, idx64] = c.emit('TopK', [key, c.int64s([k])], { axis: attr.int(-1), largest: attr.int(1), sorted: attr.int(1) }, 2);
-      if (k > a.k) {
+      let [values, idx64] = c.emit('TopK', [key, c.int64s([k])], { axis: attr.int(-1), largest: attr.int(1), sorted: attr.int(asSet ? 0 : 1) }, 2);
+      if (asSet && k > a.k) {
+        [values, idx64] = exactTopOfSet(c, values!, idx64!, a.k, n as number, shape.length - 1);
+      } else if (k > a.k) {
         // the first a.k of a sorted top-k' (descending, ties by the lower index) are the top-a.k
         const [starts, ends, axes] = [c.int64s([0]), c.int64s([a.k]), c.int64s([shape.length - 1])];
         values = c.emit1('Slice', [values!, starts, ends, axes]);

@@ -6,7 +6,8 @@
  *                    top-K1 by raw r.
  *   MSA over K1:     Q = e^v W_Q,  K_k = [e^h_k ‖ e^c_k] W_K,  V_k = [e^h_k ‖ e^c_k] W_V   (da wide)
  *                    s_k = Q·K_k / √da,  IR_MSA = Σ_k a_k V_k,  a = masked softmax(s) (or s);
- *                    top-K2 by s among the valid K1 picks.
+ *                    top-K2 by s among the valid K1 picks, ties to the earlier sequence position
+ *                    (SPEC "Top-k order"), so K1's picks are a set: their order changes nothing.
  *   FSA over K2:     per head h: Q_h = e^v W^Q_h, K_h = [E^h ‖ E^c] W^K_h, V_h = [E^h ‖ E^c] W^V_h,
  *                    a_h = masked softmax(Q_h K_hᵀ / √dh);  H_k = ‖_h a_{h,k} V_{h,k};
  *                    H'_k = ReLU(H_k w1 + b1) w2 + b2;  IR_FSA = mean over valid k of H'_k
@@ -21,6 +22,7 @@
  */
 import { type Bool, type Float, type GraphBuilder, type Int, type Value, init } from '../builder.ts';
 import { type Dim, dimEquals, formatShape, isStaticDim } from '../dims.ts';
+import { FLOAT32_MAX } from '../dtype.ts';
 import type { FeatureSchema } from '../graph.ts';
 import { dense, maskedMean, maskedSoftmax, matmulBiasRow, mlp } from './common.ts';
 import { type SeqLayout, pickedMask } from './layout.ts';
@@ -130,8 +132,14 @@ export interface MsaOptions {
 export interface MsaOutput {
   /** IR_MSA [R, da] */
   pooled: Float;
-  /** Q·K_k / √da [R, K1] (0 at padding picks; rank it with picks.valid) */
+  /** Q·K_k / √da [R, K1] in the order of the picks (0 at padding picks; rank it with picks.valid) */
   scores: Float;
+  /**
+   * The top-k of the valid picks by score as sequence positions [R, k] (SPEC "Top-k order": valid
+   * first, then score descending, then the earlier position in the sequence, whatever the order
+   * of the picks; padding picks after them in position order, valid false).
+   */
+  select(k: number): LapPicks;
 }
 
 export interface FsaOptions {
@@ -236,6 +244,29 @@ function topPicks(b: B, scores: Float, k: number, mask: Bool): LapPicks {
 }
 
 /**
+ * The top-k of scores [R, K] (aligned with picks [R, K]) among the valid picks, as sequence
+ * positions, ties to the earlier position: the picks are first put in position order (a top-K of
+ * -position over the valid picks; padding picks keep their order after them, which a masked top-k
+ * gives in position order), so the top-k's "lower index" is the earlier position.
+ */
+function selectByPosition(b: B, scores: Float, picks: LapPicks, k: number): LapPicks {
+  const order = b.topk(b.neg(b.cast(picks.indices, 'float32')), picks.indices.shape[1] as number, picks.valid);
+  const positions = b.gatherAlongAxis(picks.indices, order.indices, 1);
+  const sub = topPicks(b, b.gatherAlongAxis(scores, order.indices, 1), k, pickedMask(b, order.values));
+  return { indices: b.gatherAlongAxis(positions, sub.indices, 1), valid: sub.valid };
+}
+
+/**
+ * Serving's off-pick offset for MSA's [C, N] score row: a position that is not a valid K1 pick
+ * scores s - 2^96, which rounds to -2^96 exactly (|s| < 2^42 in float64, 2^71 in float32), so
+ * its softmax weight is exactly 0 and all such positions tie and rank after every valid pick in
+ * position order. Finite, unlike -Infinity: the row's sum stays finite (C·N < 2^32) so ONNX's
+ * top-k takes its fast branch, and a row with no valid pick is uniform over zeroed values (zeros,
+ * no NaN). A valid pick scoring -2^96 or less would rank with the padding: no trained model does.
+ */
+const OFF_PICK = 2 ** 96;
+
+/**
  * [e^h ‖ e^c] W for each W, at the picked positions: [R, K, width] per weight, exactly 0 at padding
  * picks. 'shared' projects the N rows once (zeroed first, so a NaN row cannot reach W's gradient)
  * and then picks; 'perSample' picks the K rows, zeroes the padding picks, then projects.
@@ -303,26 +334,37 @@ export function msa(b: B, name: string, layout: SeqLayout, inputs: LapLevelInput
     const weigh = (scores: Float) => normalize === 'softmax' ? maskedSoftmax(b, scores, valid) : b.where(valid, scores, b.scalar(0));
     if (layout.kind === 'shared') {
       // serving: the N keys are projected once per request, so one [C, da] x [da, N] product scores
-      // every position and the picked columns are read from it (no [C, K1, da] gather, multiply and
-      // sum). The pool: the K1 weights scattered into a [C, N] row of zeros and one [C, N] x [N, da]
-      // product, instead of gathering [C, K1, da] values (51 MB at C = 1,000) for a batched
-      // [1, K1] x [K1, da] product, which stays for a symbolic N: as fast or a little faster, and
-      // a third less peak memory per request. The same math as below: padding rows are zeroed
-      // before projecting, so a padding pick scores 0 and adds 0.
+      // every position (the query scaled by 1/√da first: [C, da], not [C, N]); padding rows are
+      // zeroed before projecting, so a padding position scores 0 and adds 0.
       const seqRows = zeroPadding(b, layout, b.concat([inputs.items, inputs.context], -1), inputs.mask);
       const keysAll = b.matmul(seqRows, wk), valuesAll = b.matmul(seqRows, wv);            // [N, da]
-      const scoresAll = layout.scores(b.matmul(inputs.query, wq), keysAll);                 // [C, N]
-      const scores = b.div(b.gatherAlongAxis(scoresAll, inputs.picks.indices, 1), b.scalar(Math.sqrt(da))); // [C, K1]
+      const scoresAll = layout.scores(b.div(b.matmul(inputs.query, wq), b.scalar(Math.sqrt(da))), keysAll); // [C, N]
+      const scores = b.gatherAlongAxis(scoresAll, inputs.picks.indices, 1);                  // [C, K1]
       const n = inputs.items.shape[0]!;
-      const pooled = isStaticDim(n)
-        ? b.matmul(b.scatterAlongAxis(weigh(scores), inputs.picks.indices, n, 1), valuesAll)
-        : b.reshape(b.matmul(b.reshape(weigh(scores), [rows, 1, k]), layout.pick(valuesAll, inputs.picks.indices)), [rows, da]);
-      return { pooled, scores };
+      if (isStaticDim(n)) {
+        // K1's picks as a set: a [C, N] row, 1 at the valid picks (scattered: their order changes
+        // nothing, so the exporter may select K1 unsorted), the scores there and -2^96 elsewhere.
+        // The weights are one softmax over the row and the pool one [C, N] x [N, da] product (no
+        // [C, K1, da] gather, 51 MB at C = 1,000); K2 is a top-k of the row itself, whose lower
+        // index is the earlier sequence position, as SPEC's tie rule asks.
+        const picked = b.scatterAlongAxis(b.cast(valid, 'float32'), inputs.picks.indices, n, 1);   // [C, N]
+        const row = b.add(scoresAll, b.mul(b.sub(picked, b.scalar(1)), b.scalar(OFF_PICK)));
+        const w = normalize === 'softmax' ? b.softmax(row, -1) : b.mul(scoresAll, picked);
+        const select = (k: number): LapPicks => {
+          const t = b.topk(row, k);
+          return { indices: t.indices, valid: b.greater(b.gatherAlongAxis(picked, t.indices, 1), b.scalar(0)) };
+        };
+        return { pooled: b.matmul(w, valuesAll), scores, select };
+      }
+      // a symbolic N: the picked values gathered, a batched [1, K1] x [K1, da] product per row
+      const pooled = b.reshape(b.matmul(b.reshape(weigh(scores), [rows, 1, k]), layout.pick(valuesAll, inputs.picks.indices)), [rows, da]);
+      return { pooled, scores, select: (k2: number) => selectByPosition(b, scores, inputs.picks, k2) };
     }
     const q = b.reshape(b.matmul(inputs.query, wq), [rows, 1, da]);
     const [keys, values] = projectPicked(b, layout, inputs, [wk, wv]) as [Float, Float];  // [R, K1, da]
     const scores = b.div(b.reduceSum(b.mul(keys, q), [2]), b.scalar(Math.sqrt(da)));       // [R, K1]
-    return { pooled: b.reduceSum(b.mul(values, b.reshape(weigh(scores), [rows, k, 1])), [1]), scores };
+    const pooled = b.reduceSum(b.mul(values, b.reshape(weigh(scores), [rows, k, 1])), [1]);
+    return { pooled, scores, select: (k2: number) => selectByPosition(b, scores, inputs.picks, k2) };
   });
 }
 
@@ -425,11 +467,8 @@ export function lap(b: B, name: string, layout: SeqLayout, inputs: LapInputs, op
       width += o.attentionDim;
       out.k1Picks = p1.indices;
       out.k1Valid = p1.valid;
-      if (k2 !== undefined) {
-        // top-K2 among the K1 picks, mapped back to sequence positions
-        const sub = topPicks(b, median.scores, k2, p1.valid);
-        fsaPicks = { indices: b.gatherAlongAxis(p1.indices, sub.indices, 1), valid: sub.valid };
-      }
+      // top-K2 among the K1 picks as sequence positions, ties to the earlier position
+      if (k2 !== undefined) fsaPicks = median.select(k2);
     } else if (k2 !== undefined) {
       fsaPicks = topPicks(b, coarse.scores, k2, inputs.mask);
     }

@@ -10,7 +10,7 @@
  *
  * Reports client-side latency p50/p99 (nearest rank, per request: send to last byte read),
  * throughput (requests/s, candidates/s), errors (any non-200 or transport error), the server's own
- * p50/p99 (GET /metrics) and the server's rss at start (model loaded, before any request), after
+ * p50/p99 (GET /metrics.json) and the server's rss at start (model loaded, before any request), after
  * 1,000 requests and after all of them. Exits 1 on any error or when rss grows more than 20%
  * between 1k and the end.
  *
@@ -73,7 +73,7 @@ try {
   const bodies = Array.from({ length: 32 }, (_, k) => JSON.stringify(exampleRequest(health, { candidates, seed: 1000 + k })));
   console.log(`serve-load: model '${health.model}' (${health.layout} layout, ${health.inputs.length} inputs, longest user-side sequence N = ${n}) on ONNX Runtime ${health.provider} (intra-op threads ${health.intraOpNumThreads ?? 'default'}); ` +
     `${total} requests x ${candidates} candidates, concurrency ${concurrency}, bodies ${Math.round(Buffer.byteLength(bodies[0]!) / 1024)} KiB`);
-  const rssStart = (await getJson<MetricsSnapshot>(`${base}/metrics`)).memory.rssBytes;
+  const rssStart = (await getJson<MetricsSnapshot>(`${base}/metrics.json`)).memory.rssBytes;
 
   const latency = new Float64Array(total);
   const errors: string[] = [];
@@ -96,10 +96,10 @@ try {
   };
   const t0 = performance.now();
   await runPhase(0, FIRST);
-  const rss1k = (await getJson<MetricsSnapshot>(`${base}/metrics`)).memory.rssBytes;
+  const rss1k = (await getJson<MetricsSnapshot>(`${base}/metrics.json`)).memory.rssBytes;
   await runPhase(FIRST, total);
   const seconds = (performance.now() - t0) / 1000;
-  const server = await getJson<MetricsSnapshot>(`${base}/metrics`);
+  const server = await getJson<MetricsSnapshot>(`${base}/metrics.json`);
   const rssEnd = server.memory.rssBytes;
   const sorted = latency.slice().sort();
   const growth = (rssEnd - rss1k) / rss1k;

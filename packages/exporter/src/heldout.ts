@@ -12,14 +12,16 @@
  * training-only inputs, CRP pairs and label, are the eval batch's own: they do not change prob).
  */
 import {
-  type FeatureSchema, type Graph, type HostData, type HostTensor, type InputsOf, type Weights, Rng, hashSeed, sizeOf,
+  type FeatureSchema, type Graph, type HostData, type HostTensor, type InputsOf, type ServingLayout, type Weights,
+  Rng, hashSeed, servingLayoutOf, sizeOf,
 } from '@lctr/spec';
 import { runRef } from '@lctr/ref-cpu';
 import { compileTfjs, initTfjs } from '@lctr/backend-tfjs';
 import { OnnxSession } from '@lctr/backend-onnx';
 import { ExportError } from './errors.ts';
 
-export type ServingLayout = 'batch' | 'request' | 'candidateSet';
+// the layout is spec's serving contract (graph meta first, shapes otherwise): re-exported for checkpoint.ts and latency.ts
+export { type ServingLayout, servingLayoutOf } from '@lctr/spec';
 export const PARITY_RUNS = ['onnx', 'tfjs', 'tfjs-train', 'ref-cpu'] as const;
 export type ParityRun = (typeof PARITY_RUNS)[number];
 export const PARITY_PAIRS = ['onnx-vs-tfjs', 'onnx-vs-tfjs-train', 'onnx-vs-ref-cpu', 'tfjs-vs-ref-cpu'] as const;
@@ -81,16 +83,6 @@ export interface HeldOutParity {
   readonly tfjsBackend: string;
   readonly onnxProvider: string;
   readonly failures: readonly string[];
-}
-
-/**
- * 'request' when the serving graph has candidates on a leading 'cand' dim (user side then needs a
- * leading 1: the lifelong family); 'candidateSet' when every input leads with 1 (one request whose
- * candidates sit on axis 1: IFA, whose eval samples are whole requests); else 'batch'.
- */
-export function servingLayoutOf(g: Graph): ServingLayout {
-  if (g.inputs.some((i) => i.shape[0] === 'cand')) return 'request';
-  return g.inputs.length > 0 && g.inputs.every((i) => i.shape[0] === 1) ? 'candidateSet' : 'batch';
 }
 
 /** `n` distinct integers of [0, size), seeded. */

@@ -13,7 +13,7 @@
  * dribbling its body is cut off after --body-timeout-ms, not Node's 300 s request timeout).
  */
 import type { IncomingMessage } from 'node:http';
-import { RequestError } from './request.ts';
+import { RequestError } from '@lctr/spec';
 
 export class BodyBudget {
   private held = 0;

@@ -132,7 +132,7 @@ async function main(): Promise<number> {
     await server.close();
     return 1;
   }
-  console.log(`server: listening on ${address.url} (POST /score, GET /health, GET /metrics)`);
+  console.log(`server: listening on ${address.url} (POST /score, POST /v2/models/${server.model.name}/infer, GET /health, GET /metrics, GET /metrics.json)`);
   return new Promise<number>((resolve) => {
     const stop = (signal: string) => {
       console.log(`server: ${signal}: closing`);

@@ -1,6 +1,5 @@
 export * from './model-dir.ts';
-export * from './schema.ts';
-export * from './request.ts';
+export * from './contract.ts';
 export * from './limiter.ts';
 export * from './metrics.ts';
 export * from './server.ts';

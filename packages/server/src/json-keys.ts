@@ -8,7 +8,7 @@
  * took 19-26 ms/MB against JSON.parse's 11-19 ms/MB (busy 2-core machine), so about 0.2 ms for the
  * default LCN's 10 KiB request; a regex scan for the structural characters was no faster.
  */
-import { RequestError } from './request.ts';
+import { RequestError } from '@lctr/spec';
 
 interface ObjectFrame { readonly object: true; readonly path: string; readonly keys: Set<string>; key: string }
 interface ArrayFrame { readonly object: false; readonly path: string; index: number }

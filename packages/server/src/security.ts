@@ -10,7 +10,7 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { isIP } from 'node:net';
-import { RequestError } from './request.ts';
+import { RequestError } from '@lctr/spec';
 
 export class SecurityError extends Error {
   constructor(message: string) { super(message); this.name = 'SecurityError'; }

@@ -2,11 +2,13 @@
  * The scoring server: one model directory, ONE OnnxSession opened at start and reused by every
  * request (creating sessions is slow and leaks), node:http in front.
  *
- *   POST /score    score one request (request.ts: per-request or batch layout) -> { scores, model, provider }
- *   GET  /health   model, provider (the one that really runs, with the reasons for any fallback), inputs
- *   GET  /metrics  request counts, errors, latency p50/p99, memory (metrics.ts)
+ *   POST /score         score one request (per-request or batch layout) -> { scores, model, provider }
+ *   GET  /health        model, provider (the one that really runs, with the reasons for any fallback), inputs
+ *   GET  /metrics       Prometheus text (prometheus.ts): requests and errors by route and status, latency, queue, memory
+ *   GET  /metrics.json  request counts, errors, latency p50/p99, memory (metrics.ts)
+ *   /v2/...             the Open Inference Protocol (KServe v2, Triton's): health, model metadata, infer (v2.ts)
  *
- * Every request is checked against the graph's feature schema before it runs (request.ts), so bad
+ * Every request is checked against the graph's feature schema before it runs (spec's serving.ts), so bad
  * input is a 400 that names the field, never an ONNX Runtime error. Runs go through a Limiter: a
  * bounded queue in front of the session. Note: onnxruntime-node 1.30 runs a session synchronously
  * on the JS thread (its `run` is the native call inside a setImmediate), so runs of one session do
@@ -21,13 +23,16 @@
  */
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { type HostTensor, InputError, formatShape } from '@lctr/spec';
+import {
+  type FeatureSpec, type HostTensor, type IdRange, type RequestSchema, type ServingLayout, IdOutOfRangeError, InputError, RequestError, formatShape,
+  parseScoreRequest, parseTensorRequest, requestSchemaOf,
+} from '@lctr/spec';
 import { OnnxSession, type Provider, type ProviderRequest } from '@lctr/backend-onnx';
 import { type ModelDir, loadModelDir } from './model-dir.ts';
-import { type FeatureSpec, type IdRange, type Layout, type RequestSchema, requestSchemaOf } from './schema.ts';
-import { RequestError, parseScoreRequest } from './request.ts';
 import { BusyError, Limiter } from './limiter.ts';
 import { type MetricsSnapshot, ServerMetrics } from './metrics.ts';
+import { PromMetrics } from './prometheus.ts';
+import { type V2InferResponse, type V2ModelMetadata, readV2Request, v2Metadata, v2Output } from './v2.ts';
 import { BodyBudget, ClientGoneError, bodyTooLarge, declaredLength, readBody } from './body.ts';
 import { checkDuplicateKeys } from './json-keys.ts';
 import { TokenAuth, checkBind, checkHostHeader, checkJsonContentType, defaultAllowedHosts, isLoopbackHost } from './security.ts';
@@ -102,7 +107,7 @@ export interface HealthReport {
   readonly model: string;
   readonly graph: string;
   readonly version: number;
-  readonly layout: Layout;
+  readonly layout: ServingLayout;
   readonly provider: Provider;
   readonly providerNotes: readonly string[];
   readonly output: string;
@@ -133,7 +138,28 @@ export class NonFiniteScoreError extends Error {
 /** Absolute paths in a provider note (a CUDA library that failed to load) cut to their last part: /health shows no path. */
 const withoutPaths = (note: string) => note.replace(/(?<![\w.])\/(?:[^\s/'"():;,]+\/)+([^\s/'"():;,]+)/g, '$1');
 
-const ROUTES: Readonly<Record<string, string>> = { '/score': 'POST', '/health': 'GET', '/metrics': 'GET' };
+type RouteKind = 'score' | 'health' | 'metrics' | 'metricsJson' | 'v2Live' | 'v2Ready' | 'v2Model' | 'v2ModelReady' | 'v2Infer';
+
+interface Route {
+  readonly kind: RouteKind;
+  readonly method: 'GET' | 'POST';
+  /** the path pattern: the `route` label of /metrics */
+  readonly label: string;
+}
+
+const ROUTES: readonly Route[] = [
+  { kind: 'score', method: 'POST', label: '/score' },
+  { kind: 'health', method: 'GET', label: '/health' },
+  { kind: 'metrics', method: 'GET', label: '/metrics' },
+  { kind: 'metricsJson', method: 'GET', label: '/metrics.json' },
+  { kind: 'v2Live', method: 'GET', label: '/v2/health/live' },
+  { kind: 'v2Ready', method: 'GET', label: '/v2/health/ready' },
+  { kind: 'v2Model', method: 'GET', label: '/v2/models/{name}' },
+  { kind: 'v2ModelReady', method: 'GET', label: '/v2/models/{name}/ready' },
+  { kind: 'v2Infer', method: 'POST', label: '/v2/models/{name}/infer' },
+];
+const FIXED = new Map(ROUTES.filter((r) => !r.label.includes('{')).map((r) => [r.label, r]));
+const V2_MODEL_PATH = /^\/v2\/models\/([^/]+)(?:\/versions\/([^/]+))?(\/ready|\/infer)?$/;
 
 function positiveInt(name: string, v: number, min = 1): number {
   if (!Number.isInteger(v) || v < min) throw new RangeError(`${name} must be an integer >= ${min}, got ${v}`);
@@ -144,6 +170,7 @@ const fieldOf = (f: FeatureSpec) => (f.side === 'user' ? `user.${f.name}` : f.si
 
 export class ScoringServer {
   readonly metrics = new ServerMetrics();
+  readonly prometheus: PromMetrics;
   private readonly limiter: Limiter;
   private readonly budget: BodyBudget;
   private allowedHosts: readonly string[] = [];
@@ -161,6 +188,10 @@ export class ScoringServer {
   ) {
     this.limiter = new Limiter(limits.maxInflight, limits.maxQueue);
     this.budget = new BodyBudget(limits.bodyBudgetBytes);
+    this.prometheus = new PromMetrics({
+      inflight: () => this.limiter.inflight, queued: () => this.limiter.queued,
+      connections: () => this.metrics.connectionsOpen, heldBodyBytes: () => this.budget.heldBytes,
+    });
   }
 
   /** Load the model directory and open its one session; logs the provider that really runs. */
@@ -220,6 +251,31 @@ export class ScoringServer {
   /** Score a decoded request body (no HTTP): throws RequestError (bad input), BusyError (queue full) or the run's error. */
   async score(body: unknown): Promise<ScoreResponse> {
     const { feeds, count } = parseScoreRequest(body, this.schema, this.limits, this.model.name);
+    const out = await this.run(feeds, count, [this.schema.output]);
+    this.metrics.candidates += count;
+    this.prometheus.candidates.inc({ route: '/score' }, count);
+    return { scores: Array.from(out[this.schema.output]!.data as Float32Array), model: this.model.name, provider: this.session.provider };
+  }
+
+  /** The Open Inference Protocol's model metadata (v2.ts): names, datatypes and shapes of config.pbtxt. */
+  v2Metadata(): V2ModelMetadata {
+    return v2Metadata(this.model.graph, this.schema, this.model.name, this.model.version);
+  }
+
+  /** Run a decoded Open Inference Protocol infer body (no HTTP); throws as score() does. */
+  async infer(body: unknown): Promise<V2InferResponse> {
+    const request = readV2Request(body, this.schema, this.model.graph);
+    const { feeds, count } = parseTensorRequest(request.inputs, this.schema, this.limits);
+    const out = await this.run(feeds, count, request.outputs);
+    this.prometheus.candidates.inc({ route: '/v2/models/{name}/infer' }, count);
+    return {
+      model_name: this.model.name, model_version: String(this.model.version), ...(request.id === undefined ? {} : { id: request.id }),
+      outputs: request.outputs.map((o) => v2Output(this.model.graph, o, out[o]!, this.schema.layout)),
+    };
+  }
+
+  /** One run through the queue; the scoring output must hold one value per candidate, every output returned must be finite. */
+  private async run(feeds: Record<string, HostTensor>, count: number, outputs: readonly string[]): Promise<Record<string, HostTensor>> {
     const out = await this.limiter.run(async () => {
       try {
         return await this.session.run(feeds);
@@ -228,18 +284,22 @@ export class ScoringServer {
         if (e instanceof InputError) throw new RequestError('body', `inputs graph '${this.model.graph.name}' accepts`, e.message);
         throw e;
       }
-    });
-    const scores = (out as Record<string, HostTensor>)[this.schema.output]!;
+    }) as Record<string, HostTensor>;
+    const scores = out[this.schema.output]!;
     const what = this.schema.layout === 'batch' ? 'sample' : 'candidate';
     if (scores.data.length !== count) throw new Error(`output '${this.schema.output}' has ${scores.data.length} values for ${count} ${what}s (shape ${formatShape(scores.shape)})`);
-    const values = Array.from(scores.data as Float32Array);
-    const bad = values.findIndex((v) => !Number.isFinite(v));
-    if (bad !== -1) {
+    for (const name of outputs) {
+      const t = out[name]!;
+      if (t.dtype !== 'float32') continue;
+      const values = t.data as Float32Array;
+      const bad = values.findIndex((v) => !Number.isFinite(v));
+      if (bad === -1) continue;
       this.metrics.scoreNonFinite++;
-      throw new NonFiniteScoreError(`output '${this.schema.output}' is ${values[bad]} for ${what} ${bad} of ${count}; a non-finite score is never served`);
+      this.prometheus.nonFinite.inc();
+      const at = values.length === count ? `${what} ${bad} of ${count}` : `value ${bad} of ${values.length}`;
+      throw new NonFiniteScoreError(`output '${name}' is ${values[bad]} for ${at}; a non-finite score is never served`);
     }
-    this.metrics.candidates += count;
-    return { scores: values, model: this.model.name, provider: this.session.provider };
+    return out;
   }
 
   /** Start listening (port 0: an ephemeral port); resolves with the address really bound. */
@@ -258,7 +318,7 @@ export class ScoringServer {
       this.metrics.connectionsOpen++;
       socket.once('close', () => { this.metrics.connectionsOpen--; });
     });
-    http.on('drop', () => { this.metrics.connectionsDropped++; });
+    http.on('drop', () => { this.metrics.connectionsDropped++; this.prometheus.dropped.inc(); });
     this.http = http;
     try {
       await new Promise<void>((resolve, reject) => {
@@ -292,14 +352,42 @@ export class ScoringServer {
     res.end(text);
   }
 
+  /** The route of `path`; a 404 for an unknown path, or a v2 path naming another model or version (with its route, for the label). */
+  private routeOf(path: string): { route?: Route; error?: RequestError } {
+    const fixed = FIXED.get(path);
+    if (fixed) return { route: fixed };
+    const m = V2_MODEL_PATH.exec(path);
+    if (!m) {
+      const all = ROUTES.map((r) => `${r.method} ${r.label.replace('{name}', this.model.name)}`).join(', ');
+      return { error: new RequestError('path', `one of ${all}`, `'${path}'`, 404) };
+    }
+    const kind: RouteKind = m[3] === '/ready' ? 'v2ModelReady' : m[3] === '/infer' ? 'v2Infer' : 'v2Model';
+    const route = ROUTES.find((r) => r.kind === kind)!;
+    let name = m[1]!;
+    try { name = decodeURIComponent(name); } catch { /* shown as sent */ }
+    if (name !== this.model.name) return { route, error: new RequestError('model', `'${this.model.name}' (the model this server serves)`, `'${name}'`, 404) };
+    if (m[2] !== undefined && m[2] !== String(this.model.version)) {
+      return { route, error: new RequestError('version', `${this.model.version} (the version of model '${name}' served)`, `'${m[2]}'`, 404) };
+    }
+    return { route };
+  }
+
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const t0 = performance.now();
     this.metrics.requests++;
     const path = (req.url ?? '/').split('?')[0]!;
-    const isScore = path === '/score';
+    const { route, error: notFound } = this.routeOf(path);
+    const label = route?.label ?? 'other';
+    const isScore = route?.kind === 'score';
+    // the Open Inference Protocol's error body is { error } alone
+    const v2 = path.startsWith('/v2/');
     if (isScore) this.metrics.scoreRequests++;
     let bodyRead = false;
     let reserved = 0;
+    const reply = (status: number, body: unknown, headers: Record<string, string> = {}) => {
+      this.send(res, status, body, headers);
+      this.prometheus.record(label, String(req.method), status, (performance.now() - t0) / 1000);
+    };
     const fail = (status: number, body: unknown, headers: Record<string, string> = {}) => {
       this.metrics.errors++;
       if (isScore) {
@@ -309,20 +397,36 @@ export class ScoringServer {
       }
       // refused before (or while) its body was read: close rather than read or keep the rest
       const unread = !bodyRead && declaredLength(req) !== 0;
-      this.send(res, status, body, unread ? { ...headers, connection: 'close' } : headers);
+      reply(status, body, unread ? { ...headers, connection: 'close' } : headers);
     };
+    const refuse = (e: RequestError, headers: Record<string, string> = {}) => fail(e.status, v2 ? { error: e.message } : e.toJSON(), headers);
     try {
       checkHostHeader(req.headers.host, this.allowedHosts);
       this.auth?.check(req.headers.authorization);
-      const method = ROUTES[path];
-      if (method === undefined) {
-        return fail(404, new RequestError('path', `one of ${Object.entries(ROUTES).map(([p, m]) => `${m} ${p}`).join(', ')}`, `'${path}'`, 404).toJSON());
+      if (notFound || !route) return refuse(notFound!);
+      if (req.method !== route.method) {
+        return refuse(new RequestError('method', `${route.method} for ${path}`, String(req.method), 405), { allow: route.method });
       }
-      if (req.method !== method) {
-        return fail(405, new RequestError('method', `${method} for ${path}`, String(req.method), 405).toJSON(), { allow: method });
+      switch (route.kind) {
+        case 'health': return reply(200, this.health());
+        case 'metricsJson': return reply(200, this.metricsSnapshot());
+        case 'metrics': {
+          const text = await this.prometheus.text();
+          res.writeHead(200, { 'content-type': this.prometheus.contentType, 'content-length': Buffer.byteLength(text) });
+          res.end(text);
+          this.prometheus.record(label, String(req.method), 200, (performance.now() - t0) / 1000);
+          return;
+        }
+        case 'v2Live': return reply(200, { live: true });
+        case 'v2Ready': return reply(200, { ready: true });
+        case 'v2Model': return reply(200, this.v2Metadata());
+        case 'v2ModelReady': return reply(200, { name: this.model.name, ready: true });
+        case 'score': case 'v2Infer': break;
       }
-      if (path === '/health') return this.send(res, 200, this.health());
-      if (path === '/metrics') return this.send(res, 200, this.metricsSnapshot());
+      const binary = req.headers['inference-header-content-length'];
+      if (route.kind === 'v2Infer' && binary !== undefined) {
+        throw new RequestError('inference-header-content-length', 'no such header: a JSON body (the binary tensor extension is not supported)', `'${String(binary)}'`);
+      }
       checkJsonContentType(req.headers['content-type']);
       const limit = this.limits.maxBodyBytes;
       const declared = declaredLength(req);
@@ -342,19 +446,28 @@ export class ScoringServer {
         throw new RequestError('body', 'a JSON object', `invalid JSON (${(e as Error).message})`);
       }
       checkDuplicateKeys(text);
+      if (route.kind === 'v2Infer') return reply(200, await this.infer(body));
       const result = await this.score(body);
-      this.send(res, 200, result);
+      reply(200, result);
       this.metrics.scoreOk++;
       this.metrics.recordLatency(performance.now() - t0);
     } catch (e) {
-      if (e instanceof RequestError) return fail(e.status, e.toJSON(), e.status === 401 ? { 'www-authenticate': 'Bearer' } : {});
+      if (e instanceof IdOutOfRangeError) this.prometheus.idsOutOfRange.inc({ route: label, input: e.input });
+      if (e instanceof RequestError) return refuse(e, e.status === 401 ? { 'www-authenticate': 'Bearer' } : {});
       if (e instanceof BusyError) return fail(503, { error: e.message }, { 'retry-after': '1' });
       // not req.destroyed: on Node 20 a request is destroyed once its body is read, so a run failing
       // after that went unanswered (the client hung until its own timeout); the socket tells
-      if (e instanceof ClientGoneError || req.socket.destroyed) { this.metrics.errors++; if (isScore) this.metrics.scoreClientErrors++; return; }
+      if (e instanceof ClientGoneError || req.socket.destroyed) {
+        this.metrics.errors++;
+        if (isScore) this.metrics.scoreClientErrors++;
+        // nginx's "client closed request": no answer was written
+        this.prometheus.record(label, String(req.method), 499);
+        return;
+      }
       // a non-finite score is the model's fault, not the request's: logged without a stack
-      this.log(`error: ${isScore ? 'scoring' : path} failed: ${e instanceof NonFiniteScoreError ? e.message : (e as Error).stack ?? String(e)}`);
-      if (!res.headersSent) fail(500, { error: `scoring failed: ${(e as Error).message}` });
+      const what = isScore ? 'scoring' : route?.kind === 'v2Infer' ? 'inference' : path;
+      this.log(`error: ${what} failed: ${e instanceof NonFiniteScoreError ? e.message : (e as Error).stack ?? String(e)}`);
+      if (!res.headersSent) fail(500, { error: `${route?.kind === 'v2Infer' ? 'inference' : 'scoring'} failed: ${(e as Error).message}` });
       else res.destroy();
     } finally {
       this.budget.release(reserved);

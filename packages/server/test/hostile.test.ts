@@ -40,7 +40,7 @@ async function post(url: string, text: string, headers: Record<string, string> =
   const r = await fetch(`${url}/score`, { method: 'POST', headers, body: text });
   return { status: r.status, headers: r.headers, json: await r.json() as Record<string, unknown> };
 }
-const metrics = async (url: string) => (await fetch(`${url}/metrics`)).json() as Promise<Record<string, any>>;
+const metrics = async (url: string) => (await fetch(`${url}/metrics.json`)).json() as Promise<Record<string, any>>;
 
 interface RawAnswer { status: number; headers: Record<string, string>; json: Record<string, unknown> | undefined; closed: boolean }
 

@@ -190,12 +190,16 @@ describe('POST /score', () => {
       expect([h.status, h.headers.get('allow')]).toEqual([405, 'GET']);
       const n = await fetch(`${lcnUrl}/predict`, { method: 'POST', body: '{}' });
       expect(n.status).toBe(404);
-      expect(await n.json()).toMatchObject({ error: "path: expected one of POST /score, GET /health, GET /metrics, got '/predict'", field: 'path' });
+      expect(await n.json()).toMatchObject({
+        error: 'path: expected one of POST /score, GET /health, GET /metrics, GET /metrics.json, GET /v2/health/live, GET /v2/health/ready, '
+          + "GET /v2/models/lcn, GET /v2/models/lcn/ready, POST /v2/models/lcn/infer, got '/predict'",
+        field: 'path',
+      });
     });
   });
 
   it('drops a client that hangs up mid-body, and goes on serving', async () => {
-    const before = await get(lcnUrl, '/metrics') as any;
+    const before = await get(lcnUrl, '/metrics.json') as any;
     const { port } = new URL(lcnUrl);
     await new Promise<void>((ok) => {
       const sock = connect(Number(port), '127.0.0.1', () => {
@@ -204,7 +208,7 @@ describe('POST /score', () => {
       });
     });
     await new Promise((ok) => setTimeout(ok, 50));
-    const after = await get(lcnUrl, '/metrics') as any;
+    const after = await get(lcnUrl, '/metrics.json') as any;
     expect(after.score.clientErrors - before.score.clientErrors).toBe(1);
     expect(after.score.serverErrors).toBe(0);
     expect((await post(lcnUrl, exampleRequest(lcn.health(), { candidates: 2, seed: 5 }))).status).toBe(200);
@@ -220,7 +224,7 @@ describe('POST /score', () => {
   });
 
   it('load: 1,000 requests of 20 candidates, 8 at a time, no errors, in under 30 s; /metrics counts them', async () => {
-    const before = await get(lcnUrl, '/metrics') as any;
+    const before = await get(lcnUrl, '/metrics.json') as any;
     const bodies = Array.from({ length: 16 }, (_, k) => JSON.stringify(exampleRequest(lcn.health(), { candidates: 20, seed: 200 + k })));
     const t0 = performance.now();
     let next = 0, failed = 0;
@@ -235,7 +239,7 @@ describe('POST /score', () => {
     const seconds = (performance.now() - t0) / 1000;
     expect(failed).toBe(0);
     expect(seconds).toBeLessThan(30);
-    const m = await get(lcnUrl, '/metrics') as any;
+    const m = await get(lcnUrl, '/metrics.json') as any;
     expect(m.score.ok - before.score.ok).toBe(1000);
     expect(m.score.candidates - before.score.candidates).toBe(20_000);
     expect(m.score.serverErrors).toBe(0);

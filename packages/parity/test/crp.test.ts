@@ -5,7 +5,7 @@
  * and ONNX Runtime, forward and gradients into both item tables.
  */
 import { describe, expect, it } from 'vitest';
-import { type CrpOptions, GraphBuilder, type HostTensor, type Weights, crpInputsOf, crpLoss, crpSchema, init, initWeights } from '@lctr/spec';
+import { CRP_DEFAULTS, type CrpOptions, GraphBuilder, type HostTensor, type Weights, crpInputsOf, crpLoss, crpSchema, init, initWeights } from '@lctr/spec';
 import { type FeedGen, gen, randomFeeds } from '@lctr/spec/testing';
 import { gradRef, runRef } from '@lctr/ref-cpu';
 import { checkParity } from '../src/index.ts';
@@ -41,8 +41,11 @@ function cosine(x: readonly number[], y: readonly number[]): number {
   for (let k = 0; k < x.length; k++) { xy += x[k]! * y[k]!; xx += x[k]! ** 2; yy += y[k]! ** 2; }
   return xy / (Math.max(Math.sqrt(xx), 1e-12) * Math.max(Math.sqrt(yy), 1e-12));
 }
-/** -(1/|valid i|) Σ_i log( exp(s_i/τ) / Σ_valid j exp(s_j/τ) ); InfoNCE adds exp(s_i/τ) to the denominator. 0 when nothing is valid. */
-function oracleTerm(t1: Table, t2: Table, pos: Side, neg: Side, tau: number, infoNce: boolean): number {
+/**
+ * -(1/|valid i|) Σ_i log( exp(s_i/τ) / Σ_valid j exp(s_j/τ) ); InfoNCE adds exp(s_i/τ) to the denominator;
+ * meanNegatives divides the denominator by its number of terms; scaleByTemperature multiplies by τ. 0 when nothing is valid.
+ */
+function oracleTerm(t1: Table, t2: Table, pos: Side, neg: Side, tau: number, infoNce: boolean, meanNegatives = false, scaleByTemperature = false): number {
   const sim = ([a, b]: Pair) => cosine(t1[a]!, t2[b]!) / tau;
   const negs = neg.pairs.filter((_, j) => neg.mask[j]).map(sim);
   const poss = pos.pairs.filter((_, i) => pos.mask[i]).map(sim);
@@ -52,13 +55,15 @@ function oracleTerm(t1: Table, t2: Table, pos: Side, neg: Side, tau: number, inf
     let den = 0;
     for (const n of negs) den += Math.exp(n);
     if (infoNce) den += Math.exp(z);
+    if (meanNegatives) den /= negs.length + (infoNce ? 1 : 0);
     sum += -Math.log(Math.exp(z) / den);
   }
-  return sum / poss.length;
+  return (scaleByTemperature ? tau : 1) * sum / poss.length;
 }
 function oracle(T: Table, S: Table, c: Case, o: Partial<CrpOptions> = {}) {
   const tau = o.temperature ?? 0.1, nce = o.infoNce ?? false, w = { pt: 1, ps: 1, pc: 1, ...o.weights };
-  const pt = oracleTerm(T, T, c.pt, c.ptNeg, tau, nce), ps = oracleTerm(S, S, c.ps, c.psNeg, tau, nce), pc = oracleTerm(T, S, c.pc, c.pcNeg, tau, nce);
+  const term = (t1: Table, t2: Table, pos: Side, neg: Side) => oracleTerm(t1, t2, pos, neg, tau, nce, o.meanNegatives ?? CRP_DEFAULTS.meanNegatives, o.scaleByTemperature ?? CRP_DEFAULTS.scaleByTemperature);
+  const pt = term(T, T, c.pt, c.ptNeg), ps = term(S, S, c.ps, c.psNeg), pc = term(T, S, c.pc, c.pcNeg);
   return { loss: w.pt * pt + w.ps * ps + w.pc * pc, pt, ps, pc };
 }
 
@@ -87,13 +92,59 @@ function runHand(c: Case, opts: Partial<CrpOptions>, target: Table = TARGET, sou
 describe('crpLoss against the float64 formula', () => {
   for (const infoNce of [false, true]) {
     it(`${infoNce ? 'InfoNCE' : 'printed denominator'}: loss and terms, masked pairs with garbage ids ignored`, () => {
-      const { got, want } = runHand(HAND, { infoNce });
+      const { got, want } = runHand(HAND, { infoNce, meanNegatives: false, scaleByTemperature: false });
       for (const k of ['loss', 'pt', 'ps', 'pc'] as const) close(got[k], want[k]);
       expect(want.pt).not.toBe(0);
       // InfoNCE: the positive is in its own denominator, so each -log(...) is > 0 (a printed term may be negative)
       if (infoNce) for (const k of ['pt', 'ps', 'pc'] as const) expect(want[k]).toBeGreaterThan(0);
     });
   }
+
+  for (const infoNce of [false, true]) {
+    for (const [meanNegatives, scaleByTemperature] of [[true, false], [false, true], [true, true]] as const) {
+      it(`${infoNce ? 'InfoNCE' : 'printed'} with meanNegatives ${meanNegatives}, scaleByTemperature ${scaleByTemperature}: loss and terms`, () => {
+        const opts = { infoNce, meanNegatives, scaleByTemperature, temperature: 0.25 };
+        const { got, want } = runHand(HAND, opts);
+        for (const k of ['loss', 'pt', 'ps', 'pc'] as const) close(got[k], want[k]);
+        // the plain form of the same case, shifted by log(count) and/or scaled by τ, term by term
+        const plain = oracle(TARGET, SOURCE, HAND, { infoNce, temperature: 0.25, meanNegatives: false, scaleByTemperature: false });
+        const valid = { pt: 4, ps: 4, pc: 4 }; // valid negatives per type in HAND
+        for (const k of ['pt', 'ps', 'pc'] as const) {
+          const shift = meanNegatives ? Math.log(valid[k] + (infoNce ? 1 : 0)) : 0;
+          close(got[k], (scaleByTemperature ? 0.25 : 1) * (plain[k] - shift));
+        }
+      });
+    }
+  }
+
+  it('hand-computed: one positive, two negatives, τ = 0.5, every denominator form', () => {
+    // target rows a = (1, 0), b = (0, 1), c = (1, 1); positive (a, c): cos 1/√2, so z = √2;
+    // negatives (a, b): cos 0 and (b, c): cos 1/√2, so n = (0, √2). PS and PC have no valid positive (0).
+    const T2: Table = [[1, 0], [0, 1], [1, 1]], S2: Table = [[1, 0]];
+    const one = (p: Pair, ok: boolean): Side => side([p], [ok]);
+    const c: Case = {
+      pt: one([0, 2], true), ps: one([0, 0], false), pc: one([0, 0], false),
+      ptNeg: side([[0, 1], [1, 2]], [true, true]), psNeg: side([[0, 0], [0, 0]], [true, true]), pcNeg: side([[0, 0], [0, 0]], [true, true]),
+    };
+    const run = (o: Partial<CrpOptions>) => {
+      const g = crpGraph(2, { temperature: 0.5, meanNegatives: false, scaleByTemperature: false, ...o }, 3, 1, 2);
+      const out = runRef(g, weightsOf(T2, S2), feeds(c));
+      expect(out.ps.data[0]).toBe(0);
+      expect(out.pc.data[0]).toBe(0);
+      return out.pt.data[0]!;
+    };
+    const z = Math.SQRT2, ez = Math.exp(z);
+    // printed: log(e^0 + e^√2) - √2 = 0.2176217...; log-mean-exp: minus log 2 = -0.4755254...; x τ: -0.2377627...
+    close(run({}), Math.log(1 + ez) - z);
+    close(run({}), 0.21762172158174353);
+    close(run({ meanNegatives: true }), -0.47552545897820175);
+    close(run({ meanNegatives: true, scaleByTemperature: true }), -0.23776272948910088);
+    close(run({ meanNegatives: true }), run({ ...CRP_DEFAULTS, temperature: 0.5 })); // the default form: log-mean-exp, not τ-scaled
+    // InfoNCE: log(e^√2 + 1 + e^√2) - √2 = 0.8078663...; log-mean-exp over 3 terms: -0.2907460...; x τ: -0.1453730...
+    close(run({ infoNce: true }), 0.807866298068906);
+    close(run({ infoNce: true, meanNegatives: true }), -0.2907459905992038);
+    close(run({ infoNce: true, meanNegatives: true, scaleByTemperature: true }), -0.1453729952996019);
+  });
 
   it('temperature and term weights', () => {
     const opts = { temperature: 0.5, weights: { pt: 2, ps: 0.5, pc: 0 } };
@@ -126,8 +177,8 @@ describe('crpLoss against the float64 formula', () => {
   });
 
   it('gradients into both tables match finite differences of the formula; rows only masked pairs name get none', () => {
-    for (const infoNce of [false, true]) {
-      const opts = { infoNce, temperature: 0.3, weights: { pt: 1, ps: 0.7, pc: 1.3 } };
+    for (const [infoNce, meanNegatives, scaleByTemperature] of [[false, false, false], [true, false, false], [false, true, true], [true, true, true]] as const) {
+      const opts = { infoNce, meanNegatives, scaleByTemperature, temperature: 0.3, weights: { pt: 1, ps: 0.7, pc: 1.3 } };
       const g = crpGraph(M, opts, TARGET.length, SOURCE.length, 3);
       const grads = gradRef(g, weightsOf(TARGET, SOURCE, true), feeds(HAND), 'loss').paramGrads;
       const h = 1e-6;
@@ -152,9 +203,9 @@ describe('crpLoss parity: ref-cpu vs tfjs cpu/wasm vs ONNX Runtime, forward and 
   // pair ids: first column below bound1, second below bound2 (PC: a target id, then a source id)
   const ids = (bound1: number, bound2: number): FeedGen => (rng, s) =>
     Array.from({ length: s[0]! * 2 }, (_, i) => rng.int(i % 2 === 0 ? bound1 : bound2));
-  for (const infoNce of [false, true]) {
-    it(`random case, masks with gaps, ${infoNce ? 'InfoNCE' : 'printed'}`, async () => {
-      const g = crpGraph(m, { infoNce }, vt, vs, d);
+  for (const [infoNce, meanNegatives, scaleByTemperature] of [[false, false, false], [true, false, false], [true, true, true]] as const) {
+    it(`random case, masks with gaps, ${infoNce ? 'InfoNCE' : 'printed'}${meanNegatives ? ', meanNegatives, scaleByTemperature' : ''}`, async () => {
+      const g = crpGraph(m, { infoNce, meanNegatives, scaleByTemperature }, vt, vs, d);
       const inputs = randomFeeds(g, { batch: 5 }, infoNce ? 21 : 20, {
         crpPt: ids(vt, vt), crpPs: ids(vs, vs), crpPc: ids(vt, vs), crpPtNeg: ids(vt, vt), crpPsNeg: ids(vs, vs), crpPcNeg: ids(vt, vs),
         crpPtMask: gen.mask(0.7), crpPsMask: gen.mask(0.7), crpPcMask: gen.mask(0.7),
@@ -170,7 +221,7 @@ describe('crpLoss parity: ref-cpu vs tfjs cpu/wasm vs ONNX Runtime, forward and 
       const ref = runRef(g, weights, inputs);
       expect(ref.pc.data[0]).toBe(0);
       expect(Number.isFinite(ref.loss.data[0]!) && ref.loss.data[0] !== 0).toBe(true);
-      const r = await checkParity({ name: `crp-${infoNce ? 'infonce' : 'printed'}`, graph: g, weights, inputs, gradOutput: 'loss' });
+      const r = await checkParity({ name: `crp-${infoNce ? 'infonce' : 'printed'}${meanNegatives ? '-lme-tau' : ''}`, graph: g, weights, inputs, gradOutput: 'loss' });
       expect(r.failures).toEqual([]);
       expect(r.entries.filter((e) => e.kind === 'grad').map((e) => e.name).sort()).toEqual(['emb/sourceItem', 'emb/sourceItem', 'emb/targetItem', 'emb/targetItem']);
     });

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import {
-  CRP_DEFAULTS, CRP_FEATURES, type CrpInputs, GraphBuilder, crpInputsOf, crpLoss, crpSchema, graphFromJSON, init,
+  CRP_DEFAULTS, CRP_FEATURES, CRP_PAPER, type CrpInputs, GraphBuilder, crpInputsOf, crpLoss, crpSchema, graphFromJSON, init, lifelongConfig,
   resolveCrpOptions, serializeGraph, valueInfo, withoutCrpFeatures,
 } from '../src/index.ts';
 
@@ -36,9 +36,22 @@ describe('crp schema and options', () => {
     expect(withoutCrpFeatures(full)).toEqual({ label: { dtype: 'float32', shape: ['batch'] } });
   });
 
-  it('defaults: τ = 0.1, weights 1, printed denominator, λ_CRP = 0.1', () => {
-    expect(CRP_DEFAULTS).toEqual({ temperature: 0.1, weights: { pt: 1, ps: 1, pc: 1 }, infoNce: false, lambda: 0.1 });
-    expect(resolveCrpOptions({ infoNce: true, temperature: 0.5 })).toEqual({ temperature: 0.5, weights: { pt: 1, ps: 1, pc: 1 }, infoNce: true, lambda: 0.1 });
+  it('defaults: τ = 0.1, weights 1, printed denominator, λ_CRP = 0.1, log-mean-exp, not τ-scaled (issue 19); CRP_PAPER is the printed form', () => {
+    const scaled = { meanNegatives: true, scaleByTemperature: false };
+    expect(CRP_DEFAULTS).toEqual({ temperature: 0.1, weights: { pt: 1, ps: 1, pc: 1 }, infoNce: false, lambda: 0.1, ...scaled });
+    expect(resolveCrpOptions({ infoNce: true, temperature: 0.5 })).toEqual({ temperature: 0.5, weights: { pt: 1, ps: 1, pc: 1 }, infoNce: true, lambda: 0.1, ...scaled });
+    expect(CRP_PAPER).toEqual({ ...CRP_DEFAULTS, meanNegatives: false, scaleByTemperature: false });
+    expect(lifelongConfig({ targetItems: 7, sourceItems: 9, categories: 3, profile: [2] }).crp).toEqual({ ...CRP_DEFAULTS, negatives: 256 });
+  });
+
+  it('the scalings add nodes only when on: the paper form has no log-count and no τ multiply', () => {
+    const count = (o: Partial<typeof CRP_DEFAULTS>, op: string) => {
+      const { b, inputs } = setup();
+      return b.build({ y: crpLoss(b, inputs, o).terms.pt }).nodes.filter((n) => n.op === op).length;
+    };
+    expect(count({}, 'log') - count(CRP_PAPER, 'log')).toBe(1);
+    expect(count({}, 'mul') - count(CRP_PAPER, 'mul')).toBe(0);
+    expect(count({ scaleByTemperature: true }, 'mul') - count(CRP_PAPER, 'mul')).toBe(1);
   });
 
   it('option errors name the option, the expectation and the value', () => {
@@ -46,8 +59,16 @@ describe('crp schema and options', () => {
     expect(() => resolveCrpOptions({ temperature: NaN })).toThrow('crp: temperature must be a positive number, got NaN');
     expect(() => resolveCrpOptions({ weights: { pt: 1, ps: -1, pc: 1 } })).toThrow('crp: weights.ps must be a number >= 0, got -1');
     expect(() => resolveCrpOptions({ lambda: Infinity })).toThrow('crp: lambda must be a number >= 0, got Infinity');
+    expect(() => resolveCrpOptions({ meanNegatives: 1 as unknown as boolean })).toThrow('crp: meanNegatives must be true or false, got 1');
+    expect(() => resolveCrpOptions({ scaleByTemperature: 'yes' as unknown as boolean })).toThrow('crp: scaleByTemperature must be true or false, got yes');
     const { b, inputs } = setup();
     expect(() => crpLoss(b, inputs, { temperature: -1 })).toThrow('crp: temperature must be a positive number, got -1');
+  });
+
+  it('the lifelong config checks the new keys of its crp section, naming the key', () => {
+    const sizes = { targetItems: 7, sourceItems: 9, categories: 3, profile: [2] };
+    expect(() => lifelongConfig({ ...sizes, crp: { meanNegatives: 'no' } as never })).toThrow('lifelong config: crp.meanNegatives must be true or false, got "no"');
+    expect(() => lifelongConfig({ ...sizes, crp: { scaleByTemperature: 0 } as never })).toThrow('lifelong config: crp.scaleByTemperature must be true or false, got 0');
   });
 });
 

@@ -6,6 +6,18 @@
  *   with I the valid positives and J the valid negatives of the term; option `infoNce` adds the
  *   positive to its own denominator (standard InfoNCE: logsumexp over {z_i} ∪ {n_j}).
  *   L_CRP = w_pt L_PT + w_ps L_PS + w_pc L_PC.
+ * Two scalings (issue 19; evidence and commands in experiments/crp/README.md):
+ * - `meanNegatives` (default on): log-mean-exp instead of logsumexp (minus log of the number of
+ *   valid entries), so a term reads the same at any M. Value only: the gradient is unchanged (the
+ *   printed form's push over the negatives is a softmax, 1/τ in total at any M).
+ * - `scaleByTemperature` (default off): each term times τ, so its gradient loses the 1/τ factor
+ *   (at τ 0.1: the push of λ 0.01). With the printed push at τ 0.1, λ 0.1, CRP's gradient on the
+ *   item tables was 100x (target) and 300x (source) the click loss's at step 0 on ml-100k (3 seeds)
+ *   and LCN trailed LCN without CRP by 0.012 test AUC after epoch 1; scaled by τ that gap is gone.
+ *   It stays off because the same evidence shows the full push paying later: validation-selected
+ *   over 6 epochs on the small synthetic world the printed push beat no CRP by 0.014, the scaled
+ *   one fell 0.005 short; on ml-100k all three were within one standard error.
+ * The paper's printed form is `{ meanNegatives: false, scaleByTemperature: false }` (CRP_PAPER).
  * PT pairs two target-domain items, PS two source-domain items, PC a target item (first) with a
  * source item (second). The loss reads the item-id embedding tables directly (no projection
  * head), so gradients flow into the table rows the pairs name. The pairs are item ids drawn by
@@ -20,12 +32,12 @@
  * λ_CRP is carried in the options (CRP_DEFAULTS.lambda = 0.1) but not applied here: the model
  * adds λ_CRP · loss to the click loss, so `loss` stays the plain L_CRP the paper's terms define.
  */
+import { FLOAT32_MAX } from '../dtype.ts';
 import type { Bool, Float, GraphBuilder, Int, Value } from '../builder.ts';
 import type { FeatureSchema } from '../graph.ts';
 import type { Shape } from '../dims.ts';
 
 type B = GraphBuilder<FeatureSchema>;
-const FLOAT32_MAX = 3.4028234663852886e38;
 
 export interface CrpOptions {
   /** τ, the softmax temperature of every term; SPEC default 0.1 */
@@ -36,6 +48,19 @@ export interface CrpOptions {
   infoNce: boolean;
   /** λ_CRP, the weight of L_CRP in the total loss (0.1); applied by the model, not by crpLoss */
   lambda: number;
+  /**
+   * true: the denominator is the mean, not the sum, of its exp terms (log-mean-exp: log of the
+   * number of valid entries, M or M + 1 with infoNce, is subtracted). Only the value moves (the
+   * gradient is the same): a term then reads the same at any M (the printed form is about log M at
+   * random init, so λ would weigh a different number at every M).
+   */
+  meanNegatives: boolean;
+  /**
+   * true: each term is multiplied by τ, so its gradient per pair does not grow as 1/τ (the raw
+   * term's gradient on a cosine is (1/τ) x a probability); λ then weighs a loss whose gradient
+   * scale is that of a mean BCE at any τ.
+   */
+  scaleByTemperature: boolean;
 }
 
 export const CRP_DEFAULTS: Readonly<CrpOptions> = Object.freeze({
@@ -43,7 +68,12 @@ export const CRP_DEFAULTS: Readonly<CrpOptions> = Object.freeze({
   weights: Object.freeze({ pt: 1, ps: 1, pc: 1 }),
   infoNce: false,
   lambda: 0.1,
+  meanNegatives: true,
+  scaleByTemperature: false,
 });
+
+/** The paper's printed form (SPEC Eqs. 3-6 as written): raw logsumexp over the negatives, no τ scaling. */
+export const CRP_PAPER: Readonly<CrpOptions> = Object.freeze({ ...CRP_DEFAULTS, meanNegatives: false, scaleByTemperature: false });
 
 /** Fill defaults and check every option; throws an error naming the option, the expected and the actual value. */
 export function resolveCrpOptions(opts: Partial<CrpOptions> = {}): CrpOptions {
@@ -52,6 +82,8 @@ export function resolveCrpOptions(opts: Partial<CrpOptions> = {}): CrpOptions {
     weights: { ...CRP_DEFAULTS.weights, ...opts.weights },
     infoNce: opts.infoNce ?? CRP_DEFAULTS.infoNce,
     lambda: opts.lambda ?? CRP_DEFAULTS.lambda,
+    meanNegatives: opts.meanNegatives ?? CRP_DEFAULTS.meanNegatives,
+    scaleByTemperature: opts.scaleByTemperature ?? CRP_DEFAULTS.scaleByTemperature,
   };
   const finite = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
   if (!finite(o.temperature) || o.temperature <= 0) throw new Error(`crp: temperature must be a positive number, got ${String(o.temperature)}`);
@@ -61,6 +93,9 @@ export function resolveCrpOptions(opts: Partial<CrpOptions> = {}): CrpOptions {
   }
   if (typeof o.infoNce !== 'boolean') throw new Error(`crp: infoNce must be true or false, got ${String(o.infoNce)}`);
   if (!finite(o.lambda) || o.lambda < 0) throw new Error(`crp: lambda must be a number >= 0, got ${String(o.lambda)}`);
+  for (const k of ['meanNegatives', 'scaleByTemperature'] as const) {
+    if (typeof o[k] !== 'boolean') throw new Error(`crp: ${k} must be true or false, got ${String(o[k])}`);
+  }
   return o;
 }
 
@@ -154,6 +189,7 @@ function crpTerm(b: B, t1: Float, t2: Float, pos: Int, posMask: Bool, neg: Int, 
   const m = neg.shape[0]!;
   const zNeg = b.reshape(b.mul(pairCosine(b, t1, t2, safeIds(b, neg, negMask)), invTau), [1, m]); // [1, M]
   const negRow = b.reshape(negMask, [1, m]);
+  const negCount = b.reduceSum(b.cast(negMask, 'float32'), [0]);                           // []
   // max over the valid negatives, -FLT_MAX when there is none (the term is then gated to 0)
   const negMax = b.reduceMax(b.where(negRow, zNeg, b.scalar(-FLOAT32_MAX)), [1], true);   // [1, 1]
   let perRow: Float;                                                                      // -log(...) per positive, [R, 1]
@@ -162,20 +198,21 @@ function crpTerm(b: B, t1: Float, t2: Float, pos: Int, posMask: Bool, neg: Int, 
     const shift = b.stopGradient(b.where(b.greater(negMax, b.scalar(-1e38)), negMax, b.scalar(0)));
     const e = b.exp(b.where(negRow, b.sub(zNeg, shift), b.scalar(-Infinity)));            // exp(-inf) = 0 at masked negatives
     const lse = b.add(shift, b.log(b.maximum(b.reduceSum(e, [1], true), b.scalar(1e-30)))); // [1, 1]
-    perRow = b.sub(lse, zPos);
+    perRow = b.sub(o.meanNegatives ? b.sub(lse, b.log(b.maximum(negCount, b.scalar(1)))) : lse, zPos);
   } else {
     // the positive joins its own denominator: shift by max(z_i, max_j n_j), finite since z_i is
     const shift = b.stopGradient(b.maximum(zPos, negMax));                                 // [R, 1]
     const eNeg = b.exp(b.where(negRow, b.sub(zNeg, shift), b.scalar(-Infinity)));         // [R, M]
     const den = b.add(b.exp(b.sub(zPos, shift)), b.reduceSum(eNeg, [1], true));            // [R, 1], >= 1
-    perRow = b.sub(b.add(shift, b.log(den)), zPos);
+    const lse = b.add(shift, b.log(den));
+    perRow = b.sub(o.meanNegatives ? b.sub(lse, b.log(b.add(negCount, b.scalar(1)))) : lse, zPos);
   }
   const posCol = b.reshape(posMask, [...posMask.shape, 1]);
   const sum = b.reduceSum(b.where(posCol, perRow, b.scalar(0)), [0, 1]);
   const count = b.reduceSum(b.cast(posMask, 'float32'), [0]);
-  const mean = b.div(sum, b.maximum(count, b.scalar(1)));                                 // 0 when no positive is valid
-  const anyNeg = b.greater(b.reduceSum(b.cast(negMask, 'float32'), [0]), b.scalar(0));
-  return b.where(anyNeg, mean, b.scalar(0));
+  let mean = b.div(sum, b.maximum(count, b.scalar(1)));                                   // 0 when no positive is valid
+  if (o.scaleByTemperature) mean = b.mul(mean, b.scalar(o.temperature));
+  return b.where(b.greater(negCount, b.scalar(0)), mean, b.scalar(0));
 }
 
 /**

@@ -1,5 +1,6 @@
 /** A small lifelong-family config and index-range generators for it: shared by the parity tests and the parity report. */
 import type { LifelongConfig } from '../models/lifelong.ts';
+import { CRP_DEFAULTS } from '../blocks/crp.ts';
 import { type FeedGen, gen } from './random-feeds.ts';
 
 /** N = 12, d = 4 + 2, K1 = 6, K2 = 3, K = 4, M = 5: every level, pick and mask rule is exercised in milliseconds. */
@@ -8,7 +9,7 @@ export const LIFELONG_TEST_CONFIG: Partial<LifelongConfig> = {
   attention: [4], lifelongLen: 12, context: [5, 3], contextDim: 2,
   lap: { k1: 6, k2: 3, attentionDim: 4, heads: 2, headDim: 2, ffnDim: 4, outDim: 3, csaNormalize: 'softmax', msaNormalize: 'softmax', fsaPool: 'mean' },
   simSoft: { k: 4, gsuDim: 3, attentionDim: 4, auxWeight: 1 }, simHard: { k: 4, attentionDim: 4 }, twin: { k: 4, heads: 2, headDim: 2 },
-  crp: { temperature: 0.1, weights: { pt: 1, ps: 1, pc: 1 }, infoNce: false, lambda: 0.1, negatives: 5 },
+  crp: { ...CRP_DEFAULTS, lambda: 0.1, negatives: 5 },
 };
 
 /** Generators that keep every id inside its table for config c (prefix masks: short and empty rows occur). */

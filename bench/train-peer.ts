@@ -22,6 +22,7 @@ import { type Graph, type HostTensor, encodeSafetensors, initWeights } from '@lc
 import { runRef } from '@lctr/ref-cpu';
 import { Adam, DataParallel, compileTfjs, initTfjs } from '@lctr/backend-tfjs';
 import { getTrainModel, parseTrainConfig } from '@lctr/train';
+import { PY_SAFETENSORS, torchSource } from '@lctr/backend-torch';
 
 const { values } = parseArgs({ options: {
   n: { type: 'string', default: '500' }, batch: { type: 'string', default: '256' }, steps: { type: 'string', default: '5' },
@@ -146,6 +147,48 @@ for (const t of [...new Set([1, cpus().length])]) {
       const p = python(['bench', join(out, 'bench'), String(steps), String(t)], blas) as PeerRun;
       torchVersion = p.torch;
       return p.msPerStep;
+    },
+  });
+}
+// the module @lctr/backend-torch generates from the same graph (float32, torch.optim.Adam), on the same batch and weights
+const GENERATED_BENCH = String.raw`
+import importlib.util, json, struct, sys, time
+import torch
+${PY_SAFETENSORS}
+spec = importlib.util.spec_from_file_location("lctr_generated", sys.argv[1])
+mod = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(mod)
+case, steps, threads = sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+torch.set_num_threads(threads)
+m = mod.Model()
+m.load_spec_weights(read_safetensors(case + "/weights.safetensors"))
+b = read_safetensors(case + "/batch.safetensors")
+inputs = {n: b[n].clone() for n in mod.Model.INPUTS}
+opt = torch.optim.Adam(m.parameters(), lr=1e-3)
+def step():
+    opt.zero_grad(set_to_none=True)
+    loss = m(**inputs)["loss"]
+    loss.backward()
+    opt.step()
+for _ in range(2):
+    step()
+t0 = time.perf_counter()
+for _ in range(steps):
+    step()
+ms = (time.perf_counter() - t0) / steps * 1000
+print(json.dumps({"msPerStep": ms, "torch": torch.__version__}))
+`;
+writeFileSync(join(out, 'generated.py'), torchSource(graph, { dtype: 'float32' }));
+writeFileSync(join(out, 'generated_bench.py'), GENERATED_BENCH);
+for (const t of [...new Set([1, cpus().length])]) {
+  runners.push({
+    runtime: `generated module (${t} intra-op thread${t > 1 ? 's' : ''}, ${blas ? 'OpenBLAS' : 'its own BLAS'})`,
+    async time() {
+      const env = { ...process.env, ...(blas ? { LD_LIBRARY_PATH: blas } : {}) };
+      const r = spawnSync('/usr/bin/python3', [join(out, 'generated_bench.py'), join(out, 'generated.py'), join(out, 'bench'), String(steps), String(t)], { env, encoding: 'utf8', maxBuffer: 1 << 26 });
+      const line = r.stdout.trim().split('\n').pop() ?? '';
+      if (r.status !== 0 || !line.startsWith('{')) throw new Error(`generated module bench failed (exit ${r.status}): ${r.stderr.slice(-3000)}`);
+      return (JSON.parse(line) as { msPerStep: number }).msPerStep;
     },
   });
 }

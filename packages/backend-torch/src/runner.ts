@@ -52,15 +52,8 @@ export interface TorchRunOptions {
   readonly timeoutMs?: number;
 }
 
-// argv[1]: the manifest. stdout: one JSON object. A case's failure is reported, not fatal.
-const RUNNER = String.raw`
-import importlib.util, json, struct, sys, traceback
-try:
-    import torch
-except Exception as e:
-    sys.stdout.write(json.dumps({"unavailable": "%s: %s" % (type(e).__name__, e)}))
-    sys.exit(0)
-
+/** safetensors in and out for python (torch 1.13 has no safetensors package); shared with the training script. */
+export const PY_SAFETENSORS = String.raw`
 CODES = {"F32": torch.float32, "F64": torch.float64, "I32": torch.int32, "I64": torch.int64, "BOOL": torch.bool}
 NAMES = {v: k for k, v in CODES.items()}
 
@@ -100,7 +93,18 @@ def write_safetensors(path, tensors):
         f.write(head)
         for b in blobs:
             f.write(b)
+`;
 
+// argv[1]: the manifest. stdout: one JSON object. A case's failure is reported, not fatal.
+const RUNNER = String.raw`
+import importlib.util, json, struct, sys, traceback
+try:
+    import torch
+except Exception as e:
+    sys.stdout.write(json.dumps({"unavailable": "%s: %s" % (type(e).__name__, e)}))
+    sys.exit(0)
+
+${PY_SAFETENSORS}
 manifest = json.load(open(sys.argv[1]))
 torch.set_num_threads(manifest["threads"])
 modules, results = {}, []

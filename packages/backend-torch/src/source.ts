@@ -12,6 +12,7 @@ import { OPS } from '@lctr/spec';
 import { TORCH_DTYPE, type TorchCtx, pyLiteral } from './lower/context.ts';
 import { LOWERINGS, loweringOf } from './lower/table.ts';
 import { PRELUDE } from './prelude.ts';
+import { DISTRIBUTED_PRELUDE, batchReductions } from './distributed.ts';
 
 export type TorchDType = 'float64' | 'float32';
 
@@ -20,6 +21,12 @@ export interface TorchSourceOptions {
   readonly dtype: TorchDType;
   /** Name of the nn.Module subclass; 'Model' by default. */
   readonly className?: string;
+  /**
+   * Data-parallel form (src/distributed.ts): reductions over the batch axis become all-reduces
+   * over the ranks of the module's BATCH_GROUP (plain reductions while it is None); a graph that
+   * mixes samples any other way is refused. Default false.
+   */
+  readonly distributed?: boolean;
 }
 
 /** Thrown when a graph cannot be written as a module (a node with no lowering, a bad class name). */
@@ -80,6 +87,14 @@ export function torchSource(graph: Graph, opts: TorchSourceOptions): string {
   if (opts.dtype !== 'float64' && opts.dtype !== 'float32') {
     throw new TorchSourceError(`dtype must be 'float64' or 'float32', got ${JSON.stringify(opts.dtype)}`);
   }
+  let global = new Set<string>();
+  if (opts.distributed) {
+    try {
+      global = batchReductions(graph);
+    } catch (e) {
+      throw new TorchSourceError((e as Error).message);
+    }
+  }
   const names = new Names();
   const valueVar = new Map<string, string>();
   const init: string[] = [];
@@ -133,7 +148,12 @@ export function torchSource(graph: Graph, opts: TorchSourceOptions): string {
       if (v === undefined) throw new TorchSourceError(`node '${node.id}' (${node.op}) reads '${id}', which no earlier node, input or parameter of graph '${graph.name}' defines`);
       return v;
     });
-    const expr = lower(ctx, node, args, node.attrs as OpAttrs[typeof node.op]);
+    let expr = lower(ctx, node, args, node.attrs as OpAttrs[typeof node.op]);
+    if (global.has(node.id)) {
+      // a reduction across samples: summed over the ranks (src/distributed.ts)
+      const { axes, keepDims } = node.attrs as unknown as OpAttrs['reduceSum'];
+      expr = `${node.op === 'reduceSum' ? '_batch_sum' : '_batch_mean'}(${args[0]}, (${axes.join(', ')}${axes.length === 1 ? ',' : ''}), ${keepDims ? 'True' : 'False'})`;
+    }
     const outNames = (OPS[node.op].outputs as readonly string[]);
     const vars = node.outputs.map((o, k) => {
       const v = names.take(node.outputs.length === 1 ? node.id : `${node.id}_${outNames[k] ?? k}`);
@@ -165,9 +185,11 @@ export function torchSource(graph: Graph, opts: TorchSourceOptions): string {
     ``,
     `DTYPE = torch.${opts.dtype}`,
     PRELUDE,
+    ...(opts.distributed ? [DISTRIBUTED_PRELUDE] : []),
     ``,
     `class ${className}(nn.Module):`,
     `    GRAPH = ${JSON.stringify(graph.name)}`,
+    `    DISTRIBUTED = ${opts.distributed ? 'True' : 'False'}  # ${global.size} reduction(s) across samples are all-reduced over BATCH_GROUP`,
     `    INPUTS = {`,
     ...inputTable,
     `    }`,

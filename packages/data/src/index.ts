@@ -8,3 +8,4 @@ export * from './samples/request-source.ts';
 export * from './synthetic/keep.ts';
 export * from './samples/keep-source.ts';
 export * from './dataset/index.ts';
+export * from './shards.ts';

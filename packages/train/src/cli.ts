@@ -24,7 +24,8 @@ import './keep.ts'; // registers keep, keep-two-tower, keep-degenerate, keep-din
 import { progressPrinter } from './progress.ts';
 import { TrainError, train } from './trainer.ts';
 
-const USAGE = `usage: lctr train --model NAME --config FILE [--resume] [--out DIR] [--backend wasm|cpu|tensorflow|tensorflow-gpu] [--stop-at STEP] [--memory-gib N] [--oversubscribe]
+const USAGE = `usage: lctr train --model NAME --config FILE [--engine tfjs|torch] [--resume] [--out DIR] [--backend wasm|cpu|tensorflow|tensorflow-gpu] [--stop-at STEP] [--memory-gib N] [--oversubscribe]
+  --engine    tfjs (default) or torch: PyTorch DDP on the module generated from the graph (lctr train --engine torch --help)
   --model     one of: ${trainModelNames().join(', ')}
   --config    training config (JSON): optimizer, batchSize, epochs|steps, evalEvery, seed, checkpointEvery, keep, logEvery, evalBatchSize, model, data
   --out       output directory (default out/train/<model>): metrics.jsonl, checkpoints/
@@ -43,7 +44,20 @@ export const TRAIN = {
 } as const;
 
 /** `lctr train ...`: the exit code. */
-export function main(argv: readonly string[]): Promise<number> {
+export async function main(argv: readonly string[]): Promise<number> {
+  // `--engine torch`: PyTorch DDP on the module generated from the graph (src/torch.ts, its own flags)
+  const at = argv.findIndex((a) => a === '--engine' || a.startsWith('--engine='));
+  if (at >= 0) {
+    const inline = argv[at]!.includes('=');
+    const engine = inline ? argv[at]!.slice('--engine='.length) : argv[at + 1];
+    const rest = argv.filter((_, i) => i !== at && (inline || i !== at + 1));
+    if (engine === 'torch') return (await import('./torch.ts')).main(rest);
+    if (engine !== 'tfjs') {
+      console.error(`lctr train: --engine must be one of tfjs, torch, got '${engine ?? ''}'`);
+      return EXIT_CODES.usage;
+    }
+    argv = rest;
+  }
   return runCommand(TRAIN, argv, ({ values }) => {
     if (!values.model || !values.config) throw new UsageError(`${!values.model ? '--model' : '--config'} is required`);
     const stopAt = intFlag('stop-at', values['stop-at'], 0);

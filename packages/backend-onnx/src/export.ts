@@ -14,6 +14,7 @@ import {
 import { type LowerCtx, type OnnxAttr, type ResolvedLowerings } from './lower/context.ts';
 import { loweringsFor } from './lower/table.ts';
 import { convertToFloat16 } from './float16.ts';
+import { type Int8Options, type Int8Summary, convertToInt8 } from './int8.ts';
 import { DEFAULT_OPSET, IR_VERSION, ONNX_DTYPE, type SupportedOpset, nodesWithin, onnx, rawBytes } from './proto.ts';
 
 export const PRODUCER_NAME = '@lctr/backend-onnx';
@@ -25,14 +26,17 @@ export interface ExportOptions {
   /** Stored as the model's doc_string. */
   docString?: string;
   /**
-   * 'float32' (default) or 'float16': float tensors inside the graph in half precision, the
-   * graph's inputs and outputs unchanged (float16.ts; check it with its own tolerance).
+   * 'float32' (default); 'float16': float tensors inside the graph in half precision (float16.ts);
+   * 'int8': the products by wide weights dynamically quantized (int8.ts). The graph's inputs and
+   * outputs are unchanged; check either against float32 with its own bar.
    */
   precision?: Precision;
+  /** options of the int8 pass (precision 'int8') */
+  int8?: Int8Options;
 }
 
-export type Precision = 'float32' | 'float16';
-export const PRECISIONS: readonly Precision[] = ['float32', 'float16'];
+export type Precision = 'float32' | 'float16' | 'int8';
+export const PRECISIONS: readonly Precision[] = ['float32', 'float16', 'int8'];
 
 /** An error while lowering a graph to ONNX; names the IR node and op. */
 export class OnnxExportError extends Error {
@@ -294,6 +298,11 @@ class ModelWriter {
 
 /** Lower a graph with its weights to an ONNX ModelProto (checks the weights against the graph first). */
 export function toModelProto(graph: Graph, weights: Weights, opts: ExportOptions = {}): O.ModelProto {
+  return lowerModel(graph, weights, opts).model;
+}
+
+/** toModelProto, with what the precision pass did (int8: the products quantized). */
+export function lowerModel(graph: Graph, weights: Weights, opts: ExportOptions = {}): { model: O.ModelProto; int8?: Int8Summary } {
   checkWeights(graph, weights);
   const precision = opts.precision ?? 'float32';
   if (!PRECISIONS.includes(precision)) throw new OnnxExportError(`precision: expected one of ${PRECISIONS.join(', ')}, got ${JSON.stringify(precision)}`);
@@ -328,11 +337,11 @@ export function toModelProto(graph: Graph, weights: Weights, opts: ExportOptions
     metadataProps: [
       { key: 'lctr.graph', value: graph.name },
       { key: 'lctr.meta', value: JSON.stringify(graph.meta) },
-      ...(precision === 'float16' ? [{ key: 'lctr.precision', value: 'float16' }] : []),
+      ...(precision !== 'float32' ? [{ key: 'lctr.precision', value: precision }] : []),
     ],
   });
   if (precision === 'float16') convertToFloat16(model);
-  return model;
+  return precision === 'int8' ? { model, int8: convertToInt8(model, opts.int8) } : { model };
 }
 
 /** Lower a graph with its weights to serialized ONNX bytes (a .onnx file's content). */

@@ -78,7 +78,7 @@ describe('float16 export', () => {
     const casts = m.graph!.node!.filter((n) => n.opType === 'Cast').map((n) => [n.input![0], n.output![0], Number(n.attribute![0]!.i)]);
     expect(casts).toContainEqual(['x', 'x/float16', 10]);
     expect(casts).toContainEqual(['y/float16', 'y', 1]);
-    expect(() => exportOnnx(g, initWeights(g, 1), { precision: 'bfloat16' as never })).toThrow('precision: expected one of float32, float16, got "bfloat16"');
+    expect(() => exportOnnx(g, initWeights(g, 1), { precision: 'bfloat16' as never })).toThrow('precision: expected one of float32, float16, int8, got "bfloat16"');
   });
 
   it("a scatter with reduction 'add' runs in float32 between casts (ONNX Runtime's CPU has no float16 kernel for it)", async () => {

@@ -31,6 +31,7 @@ import { type TritonInstanceKind, formatTritonConfig, tritonConfigOf } from './t
 import { type LatencyReport, formatLatencyLine, measureLatency } from './latency.ts';
 import { type ServingOptimisations, formatOptimisations, servingOnnx } from './optimise.ts';
 import { type Int8Bar, INT8_AUC_BAR, formatInt8Bar, int8Bar } from './int8-bar.ts';
+import { type ExplainParity, type ExplainRecord, EXPLAIN_GRAPH_FILE, EXPLAIN_ONNX_FILE, explainExport, explainGraphOf, explainParity, formatExplainLine } from './explain.ts';
 
 /** The held-out parity options (samples, requests, candidates, tolerance, tfjs backend, log) plus where to read and write. */
 export interface CheckpointExportOptions extends Omit<HeldOutOptions, 'seed'> {
@@ -109,6 +110,8 @@ export interface CheckpointReport {
   readonly latency?: LatencyReport;
   /** int8 exports: the held-out AUC bar against the float32 export, |Δprob|, top-k pick differences */
   readonly int8?: Int8Bar;
+  /** models with an attention pyramid (LCN): the explain variant exported beside the model (explain.ts) */
+  readonly explain?: ExplainRecord;
 }
 
 export interface CheckpointExportResult extends ExportOutcome {
@@ -127,6 +130,8 @@ export interface CheckpointExportResult extends ExportOutcome {
   readonly latencyLine?: string;
   /** int8 exports: the held-out AUC bar (it gates the export like parity) */
   readonly int8?: Int8Bar;
+  /** LCN: the explain file's prob against the scoring file's (it gates the export like parity) and its picks against ref-cpu's */
+  readonly explain?: ExplainParity;
 }
 
 /** The checkpoint directory `path` names: itself (holds state.json) or a run's checkpoints/latest. */
@@ -216,6 +221,8 @@ export async function exportCheckpoint(opts: CheckpointExportOptions): Promise<C
     ...(opts.onnxTolerance !== undefined ? { onnxTolerance: opts.onnxTolerance } : {}),
   });
   log(formatOptimisations(optimisations));
+  const explainGraph = explainGraphOf(spec, graphPath);
+  const explain = explainGraph ? explainExport(explainGraph, ckpt.weights, exportOptions) : undefined;
   const graphJson = serializeGraph(serving) + '\n';
   const weightBytes = encodeSafetensors(weights, {
     model: name, servingModel: spec.model, step: String(ckpt.state.step), checkpointGraphSha256: ckpt.state.graphSha256, graphSha256: sha256(graphJson),
@@ -233,8 +240,10 @@ export async function exportCheckpoint(opts: CheckpointExportOptions): Promise<C
   // is swapped in only when parity and the checker pass
   const staged = stageServingDir(target, { 'config.pbtxt': pbtxt, [ONNX_FILE]: onnxBytes, 'weights.safetensors': weightBytes, 'graph.json': graphJson });
   try {
+    if (explain) staged.write(explain.files);
     const stagedOnnx = staged.read(ONNX_FILE);
     const checker = runOnnxChecker(stagedOnnx, log);
+    const explainChecker = explain ? runOnnxChecker(staged.read(EXPLAIN_ONNX_FILE), (l) => log(`${EXPLAIN_ONNX_FILE}: ${l}`)) : undefined;
     const source = await trainer.source({ split: 'eval', seed: config.seed, data: config.data, model: config.model, where });
     log(`parity on held-out data (the eval split of '${name}', ${source.size} samples): ONNX Runtime vs tfjs (serving and training graphs) vs ref-cpu (float64)`);
     const parity = await heldOutParity({
@@ -256,6 +265,15 @@ export async function exportCheckpoint(opts: CheckpointExportOptions): Promise<C
       int8 = await int8Bar({ serving, weights, int8: stagedOnnx, source, exportOptions }, { seed, log });
       log(formatInt8Bar(int8));
       for (const f of int8.failures) log(f);
+    }
+
+    let explained: ExplainParity | undefined;
+    if (explain) {
+      explained = await explainParity({
+        serving, scoringOnnx: stagedOnnx, explain, explainOnnx: staged.read(EXPLAIN_ONNX_FILE), source, requests: parity.requests ?? [],
+      }, { tolerance: optimisations.onnxTolerance });
+      log(formatExplainLine(explained));
+      for (const f of explained.failures) log(f);
     }
 
     let latency: LatencyReport | undefined;
@@ -289,17 +307,24 @@ export async function exportCheckpoint(opts: CheckpointExportOptions): Promise<C
       parity,
       ...(latency ? { latency } : {}),
       ...(int8 ? { int8 } : {}),
+      ...(explain && explained ? {
+        explain: {
+          files: { [EXPLAIN_ONNX_FILE]: fileRecord(explain.files[EXPLAIN_ONNX_FILE]), [EXPLAIN_GRAPH_FILE]: fileRecord(explain.files[EXPLAIN_GRAPH_FILE]) },
+          outputs: Object.keys(explain.graph.outputs), precision: 'float32' as const, onnxNodes: explain.onnxNodes, checker: explainChecker!, parity: explained,
+        },
+      } : {}),
     };
     const line = formatHeldOutLine(name, st.step, parity);
     log(line);
     if (latencyLine) log(latencyLine);
-    const outcome = settleExport(staged, { parityOk: parity.ok && (int8?.ok ?? true), checkerOk: checker.ok, nonFinite }, JSON.stringify(report, null, 2) + '\n',
+    const outcome = settleExport(staged, { parityOk: parity.ok && (int8?.ok ?? true) && (explained?.ok ?? true), checkerOk: explainChecker?.ok === false ? false : checker.ok, nonFinite }, JSON.stringify(report, null, 2) + '\n',
       { model: name, name: target.name, checkpointStep: st.step }, opts.force ?? false, log);
     return {
       dir: target.dir, repository: target.repository, name: target.name, ...outcome, parity, checkerOk: checker.ok, nonFinite,
       report, line,
       ...(latencyLine ? { latencyLine } : {}),
       ...(int8 ? { int8 } : {}),
+      ...(explained ? { explain: explained } : {}),
     };
   } finally {
     staged.discard();

@@ -17,14 +17,15 @@ import { DEFAULT_JOB, ensureTrainedRun } from './default-run.ts';
 import { DEFAULT_REPOSITORY, ExportError } from './serving-dir.ts';
 import { DEFAULT_MAX_BATCH_SIZE } from './triton.ts';
 import { FLOAT16_TOLERANCE } from './optimise.ts';
-import { type Precision, PRECISIONS } from '@lctr/backend-onnx';
+import { INT8_AUC_BAR } from './int8-bar.ts';
+import { type Precision, INT8_MIN_DIM, PRECISIONS } from '@lctr/backend-onnx';
 import { EXIT_CODES, displayPath } from '@lctr/spec';
 import { UsageError, intFlag, isMainModule, runCommand } from '@lctr/spec/cli';
 import { type NonFiniteWeight, formatNonFinite, rejectionOf } from './serving-dir.ts';
 
 const USAGE = `usage: nx run exporter:onnx                       the default job: the default LCN (trained first unless already trained)
        nx run exporter:onnx -- --checkpoint DIR [--config FILE] [--model NAME] [--samples N] [--requests N] [--candidates N]
-                                [--latency-requests N] [--latency-candidates N] [--precision float32|float16] [--no-fold]
+                                [--latency-requests N] [--latency-candidates N] [--precision float32|float16|int8] [--no-fold]
        nx run exporter:onnx -- --weights FILE.safetensors --model TRAINER_MODEL --config FILE [the --checkpoint options]
        nx run exporter:onnx -- --model ${Object.keys(MODELS).join('|')}
   common:        [--out DIR] [--name NAME] [--max-batch-size N] [--gpu] [--seed N] [--force]
@@ -44,7 +45,9 @@ const USAGE = `usage: nx run exporter:onnx                       the default job
   --latency-requests, --latency-candidates   ONNX Runtime CPU latency: timed requests (default 50; 0 skips it)
                  and candidates per request (default 100)
   --precision    float16: half-precision tensors inside model.onnx (inputs and outputs stay float32), checked
-                 against the float32 reference with its own bar (${FLOAT16_TOLERANCE}); default float32
+                 against the float32 reference with its own bar (${FLOAT16_TOLERANCE}); int8: products by weights of
+                 at least ${INT8_MIN_DIM} x ${INT8_MIN_DIM} dynamically quantized (CPU serving), exported only when the held-out
+                 test AUC is within ${INT8_AUC_BAR} of the float32 export's; default float32
   --no-fold      keep parameter-only subgraphs as nodes (by default they are folded into parameters)
   --force        replace a model directory <out>/<name> that the exporter did not write, or the files in the way of
                  a re-export (a file it wrote and someone changed); other files it did not write are always kept

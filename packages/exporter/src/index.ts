@@ -16,3 +16,4 @@ export * from './default-run.ts';
 export * from './fold.ts';
 export * from './optimise.ts';
 export * from './int8-bar.ts';
+export * from './explain.ts';

@@ -21,16 +21,16 @@ export type FieldRule =
   | { readonly kind: 'int'; readonly min: number; readonly max?: number }
   | { readonly kind: 'number'; readonly gt?: number; readonly min?: number; readonly lt?: number }
   | { readonly kind: 'object' }
-  /** a non-empty array of integers >= min */
-  | { readonly kind: 'ints'; readonly min: number }
+  /** a non-empty array of integers >= min (`empty`: an empty array too) */
+  | { readonly kind: 'ints'; readonly min: number; readonly empty?: true }
   /** one of the listed strings */
   | { readonly kind: 'string'; readonly oneOf: readonly string[] }
   /** a non-empty array of distinct listed strings */
   | { readonly kind: 'strings'; readonly oneOf: readonly string[] }
   /** any string (a path, a name) */
   | { readonly kind: 'text' }
-  /** a non-empty array of non-empty strings (file names, raw values) */
-  | { readonly kind: 'texts' }
+  /** a non-empty array of non-empty strings (file names, raw values; `empty`: an empty array too) */
+  | { readonly kind: 'texts'; readonly empty?: true }
   /** a non-empty array of finite numbers, strictly ascending (bucket boundaries) */
   | { readonly kind: 'ascending' }
   | { readonly kind: 'bool' };
@@ -50,10 +50,10 @@ export function describeRule(r: Rule): string {
   if (r.kind === 'string') return `one of ${r.oneOf.map((x) => JSON.stringify(x)).join(', ')}`;
   if (r.kind === 'strings') return `a non-empty array of distinct values from ${r.oneOf.map((x) => JSON.stringify(x)).join(', ')}`;
   if (r.kind === 'text') return 'a string';
-  if (r.kind === 'texts') return 'a non-empty array of non-empty strings';
+  if (r.kind === 'texts') return `${r.empty ? 'an' : 'a non-empty'} array of non-empty strings`;
   if (r.kind === 'ascending') return 'a non-empty array of strictly ascending numbers';
   if (r.kind === 'bool') return 'true or false';
-  if (r.kind === 'ints') return `a non-empty array of integers >= ${r.min}`;
+  if (r.kind === 'ints') return `${r.empty ? 'an' : 'a non-empty'} array of integers >= ${r.min}`;
   if (r.kind === 'int') return r.max !== undefined ? `an integer in [${r.min}, ${r.max}]` : `an integer >= ${r.min}`;
   const parts: string[] = [];
   if (r.gt !== undefined) parts.push(`> ${r.gt}`);
@@ -67,10 +67,10 @@ export function fits(r: Rule, v: unknown): boolean {
   if (r.kind === 'string') return typeof v === 'string' && r.oneOf.includes(v);
   if (r.kind === 'strings') return Array.isArray(v) && v.length > 0 && new Set(v).size === v.length && v.every((x) => typeof x === 'string' && r.oneOf.includes(x));
   if (r.kind === 'text') return typeof v === 'string' && v.length > 0;
-  if (r.kind === 'texts') return Array.isArray(v) && v.length > 0 && v.every((x) => typeof x === 'string' && x.length > 0);
+  if (r.kind === 'texts') return Array.isArray(v) && (v.length > 0 || r.empty === true) && v.every((x) => typeof x === 'string' && x.length > 0);
   if (r.kind === 'ascending') return Array.isArray(v) && v.length > 0 && v.every((x, i) => typeof x === 'number' && Number.isFinite(x) && (i === 0 || x > (v[i - 1] as number)));
   if (r.kind === 'bool') return typeof v === 'boolean';
-  if (r.kind === 'ints') return Array.isArray(v) && v.length > 0 && v.every((x) => Number.isInteger(x) && (x as number) >= r.min);
+  if (r.kind === 'ints') return Array.isArray(v) && (v.length > 0 || r.empty === true) && v.every((x) => Number.isInteger(x) && (x as number) >= r.min);
   if (typeof v !== 'number' || !Number.isFinite(v)) return false;
   if (r.kind === 'int') return Number.isInteger(v) && v >= r.min && (r.max === undefined || v <= r.max);
   return (r.gt === undefined || v > r.gt) && (r.min === undefined || v >= r.min) && (r.lt === undefined || v < r.lt);
@@ -123,11 +123,11 @@ export function ruleToJsonSchema(r: FieldRule, description?: string): Record<str
       ...(r.lt !== undefined ? { exclusiveMaximum: r.lt } : {}), ...d,
     };
     case 'object': return { type: 'object', ...d };
-    case 'ints': return { type: 'array', minItems: 1, items: { type: 'integer', minimum: r.min }, ...d };
+    case 'ints': return { type: 'array', ...(r.empty ? {} : { minItems: 1 }), items: { type: 'integer', minimum: r.min }, ...d };
     case 'string': return { enum: [...r.oneOf], ...d };
     case 'strings': return { type: 'array', minItems: 1, uniqueItems: true, items: { enum: [...r.oneOf] }, ...d };
     case 'text': return { type: 'string', minLength: 1, ...d };
-    case 'texts': return { type: 'array', minItems: 1, items: { type: 'string', minLength: 1 }, ...d };
+    case 'texts': return { type: 'array', ...(r.empty ? {} : { minItems: 1 }), items: { type: 'string', minLength: 1 }, ...d };
     case 'ascending': return { type: 'array', minItems: 1, items: { type: 'number' }, ...d };
     case 'bool': return { type: 'boolean', ...d };
   }
@@ -140,4 +140,128 @@ export function rulesToJsonSchema(
   const properties: Record<string, unknown> = {};
   for (const [k, r] of Object.entries(rules)) properties[k] = opts.nested?.[k] ?? ruleToJsonSchema(r, opts.descriptions?.[k]);
   return { type: 'object', properties, ...(opts.required?.length ? { required: [...opts.required] } : {}), additionalProperties: false };
+}
+
+/** A rule table without some of its keys, in the table's order (the trainer's model section is the model's table less what the data sets). */
+export function withoutKeys(rules: Readonly<Record<string, FieldRule>>, keys: readonly string[]): Record<string, FieldRule> {
+  return Object.fromEntries(Object.entries(rules).filter(([k]) => !keys.includes(k)));
+}
+
+// ---------------------------------------------------------------- the model builders' wording
+
+const quoted = (xs: readonly string[]) => (xs.length === 2 ? `'${xs[0]}' or '${xs[1]}'` : `one of ${xs.map((x) => `'${x}'`).join(', ')}`);
+
+/**
+ * A rule as spec's model builders phrase it (`lifelong config: lifelongLen must be a positive
+ * integer, got 0`): programmatic callers read these, the training CLI words the same rule with
+ * describeRule. One table, two phrasings.
+ */
+export function mustBe(r: FieldRule): string {
+  switch (r.kind) {
+    case 'int':
+      if (r.max !== undefined) return `an integer in [${r.min}, ${r.max}]`;
+      return r.min === 1 ? 'a positive integer' : r.min === 0 ? 'a non-negative integer' : `an integer >= ${r.min}`;
+    case 'number': {
+      const parts = [r.gt !== undefined ? `> ${r.gt}` : '', r.min !== undefined ? `>= ${r.min}` : '', r.lt !== undefined ? `< ${r.lt}` : ''].filter((p) => p);
+      return `a finite number${parts.length ? ` ${parts.join(' and ')}` : ''}`;
+    }
+    case 'ints': return `a${r.empty ? 'n' : ' non-empty'} array of ${r.min === 1 ? 'positive integers' : `integers >= ${r.min}`}`;
+    case 'string': return quoted(r.oneOf);
+    case 'bool': return 'true or false';
+    default: return describeRule(r);
+  }
+}
+
+/**
+ * Check a model config's fields against its rule table, in table order, the way spec's builders
+ * report: the first problem throws `Error('<model> config: <prefix><key> must be ..., got <JSON>')`;
+ * arrays name the element (`hidden[1]`). `optional` keys may be absent (undefined; LAP's k1 and
+ * k2, TWIN's outDim), `skip` keys are not checked (fields another field switches off, e.g.
+ * `categories` when categoryDim is 0); unknown keys are the caller's (each builder words them its
+ * own way).
+ */
+export function checkModelFields(
+  model: string, c: Readonly<Record<string, unknown>>, rules: Readonly<Record<string, FieldRule>>,
+  opts: { prefix?: string; skip?: readonly string[]; optional?: readonly string[] } = {},
+): void {
+  const say = (field: string, text: string): never => { throw new Error(`${model} config: ${opts.prefix ?? ''}${field} ${text}`); };
+  const fail = (field: string, expected: string, got: unknown): never => say(field, `must be ${expected}, got ${JSON.stringify(got)}`);
+  for (const [k, r] of Object.entries(rules)) {
+    const v = c[k];
+    if ((v === undefined && opts.optional?.includes(k)) || opts.skip?.includes(k) || fits(r, v)) continue;
+    if (r.kind === 'ints' && Array.isArray(v) && (v.length > 0 || r.empty)) {
+      const element: FieldRule = { kind: 'int', min: r.min };
+      v.forEach((x, i) => { if (!fits(element, x)) fail(`${k}[${i}]`, mustBe(element), x); });
+    }
+    if (r.kind === 'strings') {
+      if (!Array.isArray(v) || v.length === 0) say(k, `must list at least one of ${r.oneOf.map((x) => `'${x}'`).join(', ')}, got ${JSON.stringify(v)}`);
+      (v as unknown[]).forEach((x, i) => {
+        if (typeof x !== 'string' || !r.oneOf.includes(x)) fail(`${k}[${i}]`, quoted(r.oneOf), x);
+        if ((v as unknown[]).indexOf(x) !== i) say(k, `lists '${String(x)}' twice`);
+      });
+    }
+    fail(k, mustBe(r), v);
+  }
+}
+
+// ---------------------------------------------------------------- checking a value against an emitted schema
+
+type JsonSchema = Readonly<Record<string, unknown>>;
+/** The keywords ruleToJsonSchema and rulesToJsonSchema emit; jsonSchemaProblems refuses any other, so it never passes what it does not read. */
+const SCHEMA_KEYWORDS = [
+  '$schema', 'title', 'description', 'type', 'enum', 'minimum', 'maximum', 'exclusiveMinimum', 'exclusiveMaximum',
+  'minLength', 'minItems', 'uniqueItems', 'items', 'properties', 'required', 'additionalProperties', 'anyOf',
+];
+
+function jsonType(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'array';
+  if (typeof v === 'number') return Number.isInteger(v) ? 'integer' : 'number';
+  return typeof v;
+}
+
+/**
+ * The problems of a JSON value against a schema of the subset this project emits (types, enum,
+ * bounds, exclusive bounds, minLength, minItems, uniqueItems, items, properties, required,
+ * additionalProperties false or a schema, anyOf), one line each naming the path (`$.model.dim`). Not a
+ * general JSON Schema validator: an unknown keyword is an error, not ignored.
+ */
+export function jsonSchemaProblems(schema: JsonSchema, v: unknown, path = '$'): string[] {
+  const unknown = Object.keys(schema).filter((k) => !SCHEMA_KEYWORDS.includes(k));
+  if (unknown.length) throw new Error(`jsonSchemaProblems: ${path}: unsupported keyword(s) ${unknown.join(', ')}`);
+  const out: string[] = [];
+  const bad = (what: string) => out.push(`${path}: ${what}, got ${showValue(v)}`);
+  if (Array.isArray(schema.anyOf) && !schema.anyOf.some((s) => jsonSchemaProblems(s as JsonSchema, v, path).length === 0)) {
+    bad(`expected ${schema.anyOf.map((s) => JSON.stringify(s)).join(' or ')}`);
+  }
+  const t = jsonType(v);
+  if (schema.type !== undefined && !(schema.type === t || (schema.type === 'number' && t === 'integer'))) {
+    bad(`expected type ${String(schema.type)}`);
+    return out;
+  }
+  if (Array.isArray(schema.enum) && !schema.enum.some((e) => e === v)) bad(`expected one of ${schema.enum.map((e) => JSON.stringify(e)).join(', ')}`);
+  if (typeof v === 'number') {
+    const n = (k: string) => schema[k] as number | undefined;
+    if (n('minimum') !== undefined && !(v >= n('minimum')!)) bad(`expected >= ${n('minimum')}`);
+    if (n('maximum') !== undefined && !(v <= n('maximum')!)) bad(`expected <= ${n('maximum')}`);
+    if (n('exclusiveMinimum') !== undefined && !(v > n('exclusiveMinimum')!)) bad(`expected > ${n('exclusiveMinimum')}`);
+    if (n('exclusiveMaximum') !== undefined && !(v < n('exclusiveMaximum')!)) bad(`expected < ${n('exclusiveMaximum')}`);
+  }
+  if (typeof v === 'string' && typeof schema.minLength === 'number' && v.length < schema.minLength) bad(`expected at least ${schema.minLength} characters`);
+  if (Array.isArray(v)) {
+    if (typeof schema.minItems === 'number' && v.length < schema.minItems) bad(`expected at least ${schema.minItems} items`);
+    if (schema.uniqueItems === true && new Set(v.map((x) => JSON.stringify(x))).size !== v.length) bad('expected distinct items');
+    if (schema.items !== undefined) v.forEach((x, i) => out.push(...jsonSchemaProblems(schema.items as JsonSchema, x, `${path}[${i}]`)));
+  }
+  if (t === 'object') {
+    const o = v as Record<string, unknown>;
+    const props = (schema.properties ?? {}) as Record<string, JsonSchema>;
+    for (const k of (schema.required ?? []) as string[]) if (!(k in o)) out.push(`${path}.${k}: missing (required)`);
+    for (const [k, x] of Object.entries(o)) {
+      if (k in props) out.push(...jsonSchemaProblems(props[k]!, x, `${path}.${k}`));
+      else if (schema.additionalProperties === false) out.push(`${path}.${k}: not allowed (additionalProperties false; expected one of ${Object.keys(props).join(', ')})`);
+      else if (typeof schema.additionalProperties === 'object' && schema.additionalProperties !== null) out.push(...jsonSchemaProblems(schema.additionalProperties as JsonSchema, x, `${path}.${k}`));
+    }
+  }
+  return out;
 }

@@ -11,8 +11,8 @@
  * Vocabulary sizes come from the data, so config.model holds only the architecture.
  */
 import {
-  type BaselineConfig, type DinConfig, type FeatureSchema, type Graph, AVGPOOL_DEFAULTS, DIN_DEFAULTS, buildAvgPoolTrain, buildDinTrain,
-  sequenceLength,
+  type BaselineConfig, type DinConfig, type FeatureSchema, type FieldRule, type Graph, AVGPOOL_DEFAULTS, BASELINE_DATA_KEYS, BASELINE_RULES, DIN_DEFAULTS, DIN_RULES,
+  buildAvgPoolTrain, buildDinTrain, sequenceLength, withoutKeys,
 } from '@lctr/spec';
 import {
   type EventLog, type EventLogMeta, type SampleSource, type WorldConfig, SMALL_WORLD_CONFIG, createSampleSource, generateWorld, loadDataset, readDatasetConfig,
@@ -42,17 +42,20 @@ const DATA_DEFAULTS: DataConfig = {
   dataset: 'synthetic', world: 'small', worldSeed: 1, worldUsers: 0, sharedCategories: false, dir: '../shared/data/ml-100k', testFraction: 0.2, config: ML100K_CONFIG,
 };
 
+/** config.data of the baselines and the lifelong models (also their published JSON Schema, schemas.ts). */
+export const DATA_RULES: { readonly [K in keyof DataConfig]: FieldRule } = {
+  dataset: { kind: 'string', oneOf: ['synthetic', 'ml-100k', 'file'] }, world: { kind: 'string', oneOf: ['small', 'default'] },
+  worldSeed: { kind: 'int', min: 0, max: 4294967295 }, worldUsers: { kind: 'int', min: 0 }, sharedCategories: { kind: 'bool' }, dir: { kind: 'text' },
+  testFraction: { kind: 'number', gt: 0, lt: 1 }, config: { kind: 'text' },
+};
+
 const REPO_ROOT = resolve(import.meta.dirname, '../../..');
 
 export interface Prepared { log: EventLog; train: Int32Array; eval: Int32Array; trueProbability?: Float32Array }
 const cache = new Map<string, Promise<Prepared>>();
 
 export function dataConfig(data: Readonly<Record<string, unknown>>, where: string): DataConfig {
-  const d = checkSection<DataConfig>(data, {
-    dataset: { kind: 'string', oneOf: ['synthetic', 'ml-100k', 'file'] }, world: { kind: 'string', oneOf: ['small', 'default'] },
-    worldSeed: { kind: 'int', min: 0, max: 4294967295 }, worldUsers: { kind: 'int', min: 0 }, sharedCategories: { kind: 'bool' }, dir: { kind: 'text' }, testFraction: { kind: 'number', gt: 0, lt: 1 },
-    config: { kind: 'text' },
-  }, { ...DATA_DEFAULTS }, 'config.data', where);
+  const d = checkSection<DataConfig>(data, DATA_RULES, { ...DATA_DEFAULTS }, 'config.data', where);
   if (d.dataset === 'ml-100k' && resolve(REPO_ROOT, d.dir) !== resolve(REPO_ROOT, DATA_DEFAULTS.dir)) {
     throw new ConfigError([`${where}: config.data.dir: expected ${JSON.stringify(DATA_DEFAULTS.dir)} (ml-100k reads the files ${ML100K_CONFIG} names; for other files write a dataset config and use "dataset": "file"), got ${JSON.stringify(d.dir)}`]);
   }
@@ -95,10 +98,9 @@ export function sizes(meta: EventLogMeta) {
   };
 }
 
-export const ARCH_RULES = {
-  dim: { kind: 'int', min: 1 }, categoryDim: { kind: 'int', min: 0 }, seqLen: { kind: 'int', min: 1 }, sourceSeqLen: { kind: 'int', min: 0 },
-  sequences: { kind: 'strings', oneOf: ['target', 'source'] }, hidden: { kind: 'ints', min: 1 }, l2: { kind: 'number', min: 0 },
-} as const;
+/** config.model of AvgPooling: spec's table less what the data sets (DIN adds `attention`: DIN_MODEL_RULES). */
+export const ARCH_RULES = withoutKeys(BASELINE_RULES, BASELINE_DATA_KEYS);
+export const DIN_MODEL_RULES = withoutKeys(DIN_RULES, BASELINE_DATA_KEYS);
 
 export function schemaOf(g: Graph): FeatureSchema {
   return Object.fromEntries(g.inputs.map((i) => [i.name, { dtype: i.dtype, shape: i.shape }]));
@@ -106,7 +108,7 @@ export function schemaOf(g: Graph): FeatureSchema {
 
 function register(name: 'avgpool' | 'din'): void {
   const defaults = name === 'din' ? DIN_DEFAULTS : AVGPOOL_DEFAULTS;
-  const rules = name === 'din' ? { ...ARCH_RULES, attention: { kind: 'ints', min: 1 } as const } : ARCH_RULES;
+  const rules = name === 'din' ? DIN_MODEL_RULES : ARCH_RULES;
   const arch = (model: Readonly<Record<string, unknown>>, where: string) => {
     const { users: _u, targetItems: _t, sourceItems: _s, categories: _c, profile: _p, ...archDefaults } = defaults as DinConfig;
     return checkSection<Record<string, unknown>>(model, rules, { ...archDefaults }, 'config.model', where);

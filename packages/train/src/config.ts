@@ -64,7 +64,7 @@ export interface ValidationConfig {
 
 const U32_MAX = 4294967295;
 
-const TOP_RULES: Record<string, Rule> = {
+export const TOP_RULES: Record<string, Rule> = {
   optimizer: { kind: 'object' },
   batchSize: { kind: 'int', min: 1 },
   epochs: { kind: 'int', min: 1 },
@@ -83,21 +83,23 @@ const TOP_RULES: Record<string, Rule> = {
   logClickLoss: { kind: 'bool' },
   summary: { kind: 'bool' },
 };
-const VALIDATION_RULES: Record<keyof ValidationConfig, Rule> = {
+export const VALIDATION_RULES: Record<keyof ValidationConfig, Rule> = {
   fraction: { kind: 'number', gt: 0, lt: 1 },
   metric: { kind: 'string', oneOf: VALIDATION_METRICS },
   patience: { kind: 'int', min: 1 },
 };
-const SCHEDULE_RULES: Record<keyof LrSchedule, Rule> = {
+export const SCHEDULE_RULES: Record<keyof LrSchedule, Rule> = {
   warmupSteps: { kind: 'int', min: 0 },
   decay: { kind: 'string', oneOf: ['none', 'cosine', 'step'] },
   minLr: { kind: 'number', min: 0 },
   stepEvery: { kind: 'int', min: 1 },
   gamma: { kind: 'number', gt: 0, lt: 1 },
 };
-const REQUIRED_TOP = ['optimizer', 'batchSize', 'seed'];
+/** the top-level "$schema" (ignored; not in TOP_RULES, so it is not listed among the keys a config sets) */
+export const SCHEMA_RULE: Rule = { kind: 'text' };
+export const REQUIRED_TOP = ['optimizer', 'batchSize', 'seed'];
 
-const ADAM_RULES: Record<string, Rule> = {
+export const ADAM_RULES: Record<string, Rule> = {
   lr: { kind: 'number', gt: 0 },
   beta1: { kind: 'number', min: 0, lt: 1 },
   beta2: { kind: 'number', min: 0, lt: 1 },
@@ -116,7 +118,9 @@ export const CONFIG_DEFAULTS = {
 export function parseTrainConfig(json: unknown, source = 'config'): TrainConfig {
   const problems: string[] = [];
   if (json === null || typeof json !== 'object' || Array.isArray(json)) throw new ConfigError([`${source}: config: expected an object, got ${showValue(json)}`]);
-  const o = json as Record<string, unknown>;
+  // "$schema" names the config's JSON Schema for editors (packages/train/schemas): left out here, so it changes neither the config nor any hash of it
+  const { $schema, ...o } = json as Record<string, unknown>;
+  if ($schema !== undefined && !fits(SCHEMA_RULE, $schema)) problems.push(`${source}: config.$schema: expected ${describeRule(SCHEMA_RULE)} (the path or URL of the config's JSON Schema), got ${showValue($schema)}`);
   problems.push(...unknownKeys(o, Object.keys(TOP_RULES), 'config', source));
   for (const [k, rule] of Object.entries(TOP_RULES)) {
     if (!(k in o)) {

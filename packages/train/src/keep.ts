@@ -37,16 +37,17 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import {
-  DIN_DEFAULTS, type DinConfig, type FeatureSchema, type Graph, type HostTensor, KEEP_DEFAULTS, KEEP_TWO_TOWER_DEFAULTS, type KeepConfig, type KeepTwoTowerConfig,
+  DIN_DEFAULTS, type DinConfig, type FeatureSchema, type Graph, type HostTensor, KEEP_DATA_KEYS, KEEP_DEFAULTS, KEEP_RULES, KEEP_TWO_TOWER_DEFAULTS, KEEP_TWO_TOWER_RULES,
+  type KeepConfig, type KeepTwoTowerConfig,
   atomicWriteFile, buildDinTrain, buildKeepItemTable, buildKeepKnowledge, buildKeepServedKnowledge, buildKeepTrain, buildKeepTwoTowerTrain, buildKeepUserCategoryTable,
-  buildKeepUserTable, encodeSafetensors, keepConfig, keepKnowledgeLayout, keepSchema, keepTwoTowerConfig, keepTwoTowerSchema, weightsFor,
+  buildKeepUserTable, encodeSafetensors, keepConfig, keepKnowledgeLayout, keepSchema, keepTwoTowerConfig, keepTwoTowerSchema, weightsFor, withoutKeys,
 } from '@lctr/spec';
 import {
   type KeepWorld, type KeepWorldConfig, type SampleSource, KeepWorldConfigError, SMALL_KEEP_WORLD_CONFIG, concatKeepSources, createKeepSource, generateKeepWorld,
   keepClickSequences, keepSplit, resolveKeepWorldConfig,
 } from '@lctr/data';
 import { type TfjsModel, compileTfjs } from '@lctr/backend-tfjs';
-import { ARCH_RULES, schemaOf } from './baselines.ts';
+import { DIN_MODEL_RULES, schemaOf } from './baselines.ts';
 import { type Checkpoint, CheckpointError, latestCheckpointDir, readCheckpoint } from './checkpoint.ts';
 import { ConfigError, type FieldRule, checkSection } from './config.ts';
 import { registerTrainModel } from './models.ts';
@@ -77,7 +78,8 @@ export const KEEP_DATA_DEFAULTS: KeepDataConfig = { preset: 'small', world: {}, 
 
 type ModelKind = 'extractor' | 'din' | 'din-base';
 const COMMON_DATA_RULES: Record<string, FieldRule> = { preset: { kind: 'string', oneOf: ['small', 'default'] }, world: { kind: 'object' } };
-const DATA_RULES: Record<ModelKind, Record<string, FieldRule>> = {
+/** config.data per KEEP model kind (also the published JSON Schema, schemas.ts). */
+export const KEEP_DATA_RULES: Record<ModelKind, Record<string, FieldRule>> = {
   extractor: { ...COMMON_DATA_RULES, domain: { kind: 'string', oneOf: ['super', 'sub'] }, behaviours: { kind: 'string', oneOf: ['super', 'sub'] }, days: { kind: 'int', min: 0 } },
   din: { ...COMMON_DATA_RULES, knowledge: { kind: 'object' } },
   'din-base': { ...COMMON_DATA_RULES, merge: { kind: 'bool' }, days: { kind: 'int', min: 0 } },
@@ -85,7 +87,7 @@ const DATA_RULES: Record<ModelKind, Record<string, FieldRule>> = {
 
 /** config.data of a KEEP model, defaults filled; ConfigErrors name `config.data.<key>`. */
 export function keepDataConfig(data: Readonly<Section>, where: string, kind: ModelKind = 'extractor'): KeepDataConfig {
-  return checkSection<KeepDataConfig>(data, DATA_RULES[kind] as { [K in keyof KeepDataConfig]: FieldRule }, { ...KEEP_DATA_DEFAULTS }, 'config.data', where);
+  return checkSection<KeepDataConfig>(data, KEEP_DATA_RULES[kind] as { [K in keyof KeepDataConfig]: FieldRule }, { ...KEEP_DATA_DEFAULTS }, 'config.data', where);
 }
 
 const worlds = new Map<string, KeepWorld>();
@@ -119,11 +121,9 @@ function specConfig<T>(where: string, f: () => T): T {
 
 // ---------------------------------------------------------------- extractors
 
-const FEATURE_RULES: Record<string, FieldRule> = {
-  userDim: { kind: 'int', min: 1 }, featureDim: { kind: 'int', min: 1 }, seqLen: { kind: 'int', min: 1 }, alpha: { kind: 'number', min: 0 },
-};
-const EXTRACTOR_RULES: Record<string, FieldRule> = { ...FEATURE_RULES, attention: { kind: 'ints', min: 1 }, tower: { kind: 'ints', min: 1 } };
-const TWO_TOWER_RULES: Record<string, FieldRule> = { ...FEATURE_RULES, userTower: { kind: 'ints', min: 1 }, itemTower: { kind: 'ints', min: 1 } };
+/** config.model of the extractors: spec's tables less the world's vocabularies (and `target`, which the model name fixes). */
+export const EXTRACTOR_RULES = withoutKeys(KEEP_RULES, [...KEEP_DATA_KEYS, 'target']);
+export const TWO_TOWER_RULES = withoutKeys(KEEP_TWO_TOWER_RULES, KEEP_DATA_KEYS);
 
 function stripVocab<T extends Section>(c: T): Section {
   const { users: _u, items: _i, shops: _s, categories: _c, target: _t, ...rest } = c;
@@ -183,11 +183,11 @@ function stripDinVocab(c: DinConfig): Section {
   const { users: _u, targetItems: _t, sourceItems: _s, categories: _c, profile: _p, knowledge: _k, ...rest } = c;
   return rest;
 }
-const DIN_RULES: Record<string, FieldRule> = { ...ARCH_RULES, attention: { kind: 'ints', min: 1 } };
-const PLUGIN_RULES: Record<string, FieldRule> = { layer: { kind: 'int', min: 1 }, hidden: { kind: 'int', min: 1 } };
+/** config.model.knowledge of keep-din (its `dim` comes from the data) */
+export const PLUGIN_RULES: Record<string, FieldRule> = { layer: { kind: 'int', min: 1 }, hidden: { kind: 'int', min: 1 } };
 
 function dinConfig(model: Readonly<Section>, w: KeepWorld, where: string, knowledgeDim: number | undefined): DinConfig {
-  const rules = knowledgeDim === undefined ? DIN_RULES : { ...DIN_RULES, knowledge: { kind: 'object' } as FieldRule };
+  const rules = knowledgeDim === undefined ? DIN_MODEL_RULES : { ...DIN_MODEL_RULES, knowledge: { kind: 'object' } as FieldRule };
   const arch = checkSection<Section>(model, rules, { ...KEEP_DIN_DEFAULTS }, 'config.model', where);
   const sizes = { users: 0, targetItems: w.config.items, sourceItems: w.config.items, categories: w.config.categories, profile: [] };
   if (knowledgeDim !== undefined) {
@@ -197,6 +197,15 @@ function dinConfig(model: Readonly<Section>, w: KeepWorld, where: string, knowle
   return { ...arch, ...sizes } as unknown as DinConfig;
 }
 
+/** The rules of config.data.knowledge for a knowledge kind (an unknown kind: those of 'keep', so the kind's own error shows). */
+export function knowledgeRules(kind: KeepKnowledgeKind): Record<string, FieldRule> {
+  return {
+    checkpoint: { kind: 'text' }, kind: { kind: 'string', oneOf: ['keep', 'served'] },
+    parts: { kind: 'strings', oneOf: (KEEP_KNOWLEDGE_PARTS[kind] ?? KEEP_KNOWLEDGE_PARTS.keep) as unknown as string[] },
+    ...(kind === 'served' ? { userCategoryCheckpoint: { kind: 'text' } as FieldRule } : {}),
+  };
+}
+
 /** config.data.knowledge of keep-din, checked: ConfigErrors name `config.data.knowledge.<key>`. */
 export function keepKnowledgeSpec(d: KeepDataConfig, where: string): KeepKnowledgeSpec {
   if (d.knowledge === undefined) {
@@ -204,12 +213,7 @@ export function keepKnowledgeSpec(d: KeepDataConfig, where: string): KeepKnowled
   }
   const k = d.knowledge;
   const kind = (typeof k['kind'] === 'string' ? k['kind'] : 'keep') as KeepKnowledgeKind;
-  const rules: Record<string, FieldRule> = {
-    checkpoint: { kind: 'text' }, kind: { kind: 'string', oneOf: ['keep', 'served'] },
-    parts: { kind: 'strings', oneOf: (KEEP_KNOWLEDGE_PARTS[kind] ?? KEEP_KNOWLEDGE_PARTS.keep) as unknown as string[] },
-    ...(kind === 'served' ? { userCategoryCheckpoint: { kind: 'text' } as FieldRule } : {}),
-  };
-  const s = checkSection<KeepKnowledgeSpec>(k, rules as { [K in keyof KeepKnowledgeSpec]: FieldRule }, { kind: 'keep' } as KeepKnowledgeSpec, 'config.data.knowledge', where);
+  const s = checkSection<KeepKnowledgeSpec>(k, knowledgeRules(kind) as { [K in keyof KeepKnowledgeSpec]: FieldRule }, { kind: 'keep' } as KeepKnowledgeSpec, 'config.data.knowledge', where);
   const missing = ['checkpoint', ...(s.kind === 'served' ? ['userCategoryCheckpoint'] : [])].filter((f) => !(f in k));
   if (missing.length) {
     throw new ConfigError(missing.map((f) => `${where}: config.data.knowledge.${f}: missing (expected a string: a checkpoint directory or a training output directory${f === 'userCategoryCheckpoint' ? " of 'keep-degenerate'" : s.kind === 'served' ? " of 'keep-two-tower'" : " of 'keep'"})`));

@@ -7,47 +7,30 @@
  * data. LAP levels switch off with k1 = 0 / k2 = 0 (Table 3); CRP with crp.lambda = 0.
  */
 import {
-  type FeatureSchema, type Graph, type LifelongConfig, LIFELONG_DEFAULTS, LIFELONG_PRESETS, buildLifelongTrain, hasCrp, lifelongConfig, lifelongSchema, sequenceLength, withoutCrpFeatures,
+  type FeatureSchema, type Graph, type LifelongConfig, CRP_WEIGHT_RULES, LIFELONG_DATA_KEYS, LIFELONG_DEFAULTS, LIFELONG_PRESETS, LIFELONG_RULES, LIFELONG_SECTION_RULES,
+  buildLifelongTrain, crpLambdaScaleFeeds, hasCrp, lifelongConfig, lifelongSchema, sequenceLength, withoutCrpFeatures, withoutKeys,
 } from '@lctr/spec';
 import { type SampleSource, createSampleSource, withCrpPairs } from '@lctr/data';
-import { ConfigError, type FieldRule, checkSection } from './config.ts';
+import { ConfigError, checkSection } from './config.ts';
 import { registerTrainModel } from './models.ts';
-import { ARCH_RULES, dataConfig, prepareData, sizes } from './baselines.ts';
+import { dataConfig, eventTimes, prepareData, sizes } from './baselines.ts';
 
 type Preset = keyof typeof LIFELONG_PRESETS;
 type Section = Record<string, unknown>;
 
-const TOP_RULES: Record<string, FieldRule> = {
-  ...ARCH_RULES, attention: { kind: 'ints', min: 1 }, lifelongLen: { kind: 'int', min: 1 }, contextDim: { kind: 'int', min: 1 },
-  lap: { kind: 'object' }, simSoft: { kind: 'object' }, simHard: { kind: 'object' }, twin: { kind: 'object' }, crp: { kind: 'object' },
-};
-const SECTION_RULES: Record<'lap' | 'simSoft' | 'simHard' | 'twin' | 'crp', Record<string, FieldRule>> = {
-  lap: {
-    k1: { kind: 'int', min: 0 }, k2: { kind: 'int', min: 0 }, attentionDim: { kind: 'int', min: 1 }, heads: { kind: 'int', min: 1 },
-    headDim: { kind: 'int', min: 1 }, ffnDim: { kind: 'int', min: 1 }, outDim: { kind: 'int', min: 1 },
-    csaNormalize: { kind: 'string', oneOf: ['softmax', 'none'] }, msaNormalize: { kind: 'string', oneOf: ['softmax', 'none'] },
-    fsaPool: { kind: 'string', oneOf: ['mean', 'sumThenFfn'] },
-  },
-  simSoft: { k: { kind: 'int', min: 1 }, gsuDim: { kind: 'int', min: 1 }, attentionDim: { kind: 'int', min: 1 }, auxWeight: { kind: 'number', min: 0 } },
-  simHard: { k: { kind: 'int', min: 1 }, attentionDim: { kind: 'int', min: 1 } },
-  twin: { k: { kind: 'int', min: 1 }, heads: { kind: 'int', min: 1 }, headDim: { kind: 'int', min: 1 }, outDim: { kind: 'int', min: 1 } },
-  crp: {
-    lambda: { kind: 'number', min: 0 }, negatives: { kind: 'int', min: 1 }, temperature: { kind: 'number', gt: 0 },
-    infoNce: { kind: 'bool' }, weights: { kind: 'object' },
-  },
-};
-const WEIGHT_RULES: Record<string, FieldRule> = { pt: { kind: 'number', min: 0 }, ps: { kind: 'number', min: 0 }, pc: { kind: 'number', min: 0 } };
+/** config.model of the lifelong models: spec's tables less what the data sets and `module` (the preset's). */
+export const LIFELONG_MODEL_RULES = withoutKeys(LIFELONG_RULES, [...LIFELONG_DATA_KEYS, 'module']);
 
 /** config.model of a preset -> the spec config (without the data's sizes); ConfigErrors name the key. */
 export function lifelongArch(preset: Preset, model: Readonly<Section>, where: string): Partial<LifelongConfig> {
   const base = { ...LIFELONG_DEFAULTS, ...LIFELONG_PRESETS[preset] };
   const { users: _u, targetItems: _t, sourceItems: _s, categories: _c, profile: _p, context: _x, ...defaults } = base;
-  const top = checkSection<Section>(model, TOP_RULES, { ...defaults }, 'config.model', where);
+  const top = checkSection<Section>(model, LIFELONG_MODEL_RULES, { ...defaults }, 'config.model', where);
   const out: Section = { ...top };
-  for (const name of Object.keys(SECTION_RULES) as Array<keyof typeof SECTION_RULES>) {
+  for (const name of Object.keys(LIFELONG_SECTION_RULES) as Array<keyof typeof LIFELONG_SECTION_RULES>) {
     const given = (model[name] ?? {}) as Section;
-    const sec = checkSection<Section>(given, SECTION_RULES[name], { ...(base[name] as unknown as Section) }, `config.model.${name}`, where);
-    if (name === 'crp') sec['weights'] = checkSection<Section>((given['weights'] ?? {}) as Section, WEIGHT_RULES, { ...base.crp.weights }, 'config.model.crp.weights', where);
+    const sec = checkSection<Section>(given, LIFELONG_SECTION_RULES[name], { ...(base[name] as unknown as Section) }, `config.model.${name}`, where);
+    if (name === 'crp') sec['weights'] = checkSection<Section>((given['weights'] ?? {}) as Section, CRP_WEIGHT_RULES, { ...base.crp.weights }, 'config.model.crp.weights', where);
     out[name] = sec;
   }
   return out as Partial<LifelongConfig>;
@@ -86,6 +69,13 @@ function register(preset: Preset): void {
       });
       // eval batches need the pair inputs too (the training graph reads them); they do not change `prob`
       return hasCrp(cfg) ? withCrpPairs(inner, { negatives: cfg.crp.negatives, seed: req.seed }) : inner;
+    },
+    sampleTimes: async (req) => eventTimes(await prepareData(dataConfig(req.data, req.where)), req.split),
+    // λ_CRP's warm-up (crp.warmupSteps > 0 with CRP on): the graph's crpLambdaScale, fed per step
+    stepFeeds(model, where) {
+      const crp = lifelongArch(preset, model, where).crp!;
+      const feeds = crp.lambda > 0 ? crpLambdaScaleFeeds(crp.warmupSteps ?? 0) : undefined;
+      return feeds && ((step: number) => feeds(step));
     },
   });
 }

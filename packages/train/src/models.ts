@@ -4,9 +4,9 @@
  */
 import type { SampleSource } from '@lctr/data';
 import {
-  DEMO_DEFAULTS, type DemoConfig, type FeatureSchema, type Graph, type InputsOf, Rng, buildDemoTrain, demoTrainSchema, hashSeed,
+  DEMO_DEFAULTS, type DemoConfig, type FeatureSchema, type Graph, type HostTensor, type InputsOf, Rng, buildDemoTrain, demoTrainSchema, hashSeed,
 } from '@lctr/spec';
-import { ConfigError, type TrainConfig, checkSection } from './config.ts';
+import { ConfigError, type FieldRule, type TrainConfig, checkSection } from './config.ts';
 
 export interface SourceRequest {
   readonly split: 'train' | 'eval';
@@ -32,7 +32,19 @@ export interface TrainModel<S extends FeatureSchema = FeatureSchema> {
    * config.validation.
    */
   sampleTimes?(req: SourceRequest): Float64Array | Promise<Float64Array>;
+  /**
+   * Inputs of the training graph that the trainer feeds per step instead of the data (e.g. LCN's
+   * `crpLambdaScale` warm-up), from config.model; undefined when this config's graph takes none.
+   */
+  stepFeeds?(model: Readonly<Record<string, unknown>>, where: string): StepFeeds | undefined;
 }
+
+/**
+ * Per-step inputs: float32 scalars by graph input name, for the step about to run (`step`, 0-based,
+ * of `totalSteps`). It must be a pure function of its arguments: a resumed run feeds the same
+ * values, so it continues bit for bit. Evaluations get the values at the number of steps done.
+ */
+export type StepFeeds = (step: number, totalSteps: number) => Readonly<Record<string, HostTensor<'float32'>>>;
 
 /** The samples of `src` at `positions` (ascending), as a source of their own: batches, labels, groups, targets alike. */
 export function subsetSource<S extends FeatureSchema>(src: SampleSource<S>, positions: Int32Array): SampleSource<S> {
@@ -199,21 +211,25 @@ export function demoSource(opts: {
   };
 }
 
+/** config.model and config.data of the demo (also its published JSON Schema, schemas.ts) */
+export const DEMO_MODEL_RULES: { readonly [K in keyof DemoConfig]: FieldRule } = {
+  items: { kind: 'int', min: 2 }, users: { kind: 'int', min: 1 }, dim: { kind: 'int', min: 1 },
+  topK: { kind: 'int', min: 1 }, hidden: { kind: 'ints', min: 1 },
+};
+export const DEMO_DATA_RULES: { readonly [K in keyof DemoDataConfig]-?: FieldRule } = {
+  samples: { kind: 'int', min: 1 }, evalSamples: { kind: 'int', min: 1 }, seqLen: { kind: 'int', min: 1 },
+  clusters: { kind: 'int', min: 1 }, seed: { kind: 'int', min: 0, max: 4294967295 },
+};
+
 const demoModelConfig = (model: Readonly<Record<string, unknown>>, where: string): DemoConfig =>
-  checkSection<DemoConfig & Record<string, unknown>>(model, {
-    items: { kind: 'int', min: 2 }, users: { kind: 'int', min: 1 }, dim: { kind: 'int', min: 1 },
-    topK: { kind: 'int', min: 1 }, hidden: { kind: 'ints', min: 1 },
-  }, { ...DEMO_DEFAULTS }, 'config.model', where);
+  checkSection<DemoConfig & Record<string, unknown>>(model, DEMO_MODEL_RULES, { ...DEMO_DEFAULTS }, 'config.model', where);
 
 registerTrainModel<DemoTrainSchema>('demo', {
   description: "spec's demo model (masked top-k attention over a history) on a seeded random world with clustered interests",
   buildTrain: (model, where) => buildDemoTrain(demoModelConfig(model, where)),
   source(req) {
     const m = demoModelConfig(req.model, req.where);
-    const d = checkSection<DemoDataConfig>(req.data, {
-      samples: { kind: 'int', min: 1 }, evalSamples: { kind: 'int', min: 1 }, seqLen: { kind: 'int', min: 1 },
-      clusters: { kind: 'int', min: 1 }, seed: { kind: 'int', min: 0, max: 4294967295 },
-    }, DEMO_DATA_DEFAULTS, 'config.data', req.where);
+    const d = checkSection<DemoDataConfig>(req.data, DEMO_DATA_RULES, DEMO_DATA_DEFAULTS, 'config.data', req.where);
     if (d.seqLen < m.topK) throw new ConfigError([`${req.where}: config.data.seqLen: must be >= config.model.topK (${m.topK}), got ${d.seqLen}`]);
     if (d.clusters > m.items) throw new ConfigError([`${req.where}: config.data.clusters: must be <= config.model.items (${m.items}), got ${d.clusters}`]);
     return demoSource({

@@ -16,7 +16,8 @@
  *   (every field of RequestConfig; see DEFAULT_REQUEST_CONFIG).
  */
 import {
-  type FeatureSchema, type Graph, type IfaConfig, type IfaConfigInput, IFA_DEFAULTS, IFA_KERNELS, IFA_MODULES, type IfaModule, buildIfaTrain, ifaConfig, ifaSchema, ifaSeqLen,
+  type FeatureSchema, type Graph, type IfaConfig, type IfaConfigInput, IFA_DATA_KEYS, IFA_DEFAULTS, IFA_RULES, IFA_SECTION_RULES, type IfaModule, buildIfaTrain, ifaConfig,
+  ifaSchema, ifaSeqLen, withoutKeys,
 } from '@lctr/spec';
 import {
   DEFAULT_REQUEST_CONFIG, type RequestConfig, type RequestContext, type RequestSet, type SampleSource, SMALL_WORLD_CONFIG, type World, type WorldConfig,
@@ -43,33 +44,24 @@ export interface RequestDataConfig extends Section {
 
 export const REQUEST_DATA_DEFAULTS: RequestDataConfig = { world: 'small', worldSeed: 1, worldUsers: 0, sharedCategories: false, seqLen: 256, requests: {} };
 
-const DATA_RULES: Record<string, FieldRule> = {
+/** config.data (and config.data.requests) of the request models (also their published JSON Schema, schemas.ts). */
+export const REQUEST_DATA_RULES: Record<string, FieldRule> = {
   world: { kind: 'string', oneOf: ['small', 'default'] }, worldSeed: { kind: 'int', min: 0, max: 4294967295 }, worldUsers: { kind: 'int', min: 0 },
   sharedCategories: { kind: 'bool' }, seed: { kind: 'int', min: 0, max: 4294967295 }, seqLen: { kind: 'int', min: 1 }, requests: { kind: 'object' },
 };
-const REQUEST_RULES: { readonly [K in keyof RequestConfig]: FieldRule } = {
+export const REQUEST_RULES: { readonly [K in keyof RequestConfig]: FieldRule } = {
   candidates: { kind: 'int', min: 1 }, minCandidates: { kind: 'int', min: 0 }, candidateInterestShare: { kind: 'number', min: 0 },
   requestsPerUser: { kind: 'int', min: 1 }, evalRequestsPerUser: { kind: 'int', min: 1 }, users: { kind: 'int', min: 0 },
   impressionScale: { kind: 'number', min: 0 }, impressionBias: { kind: 'number' }, policyNoise: { kind: 'number', min: 0 },
   clickScale: { kind: 'number', min: 0 }, clickBias: { kind: 'number' }, redundancy: { kind: 'number', min: 0 },
   crossWindow: { kind: 'int', min: 1 }, crossBuckets: { kind: 'int', min: 2 },
 };
-const ARCH_RULES: Record<string, FieldRule> = {
-  dim: { kind: 'int', min: 1 }, categoryDim: { kind: 'int', min: 1 }, crossDim: { kind: 'int', min: 1 }, contextDim: { kind: 'int', min: 1 },
-  attnDim: { kind: 'int', min: 1 }, kernel: { kind: 'string', oneOf: IFA_KERNELS }, eps: { kind: 'number', gt: 0 }, towers: { kind: 'ints', min: 1 },
-  module: { kind: 'string', oneOf: IFA_MODULES }, fullSequence: { kind: 'bool' }, shortLen: { kind: 'int', min: 1 }, relationAware: { kind: 'bool' },
-  simSoft: { kind: 'object' }, simHard: { kind: 'object' }, twin: { kind: 'object' },
-};
-/** the module sections of config.model (read only by their module) */
-const SECTION_RULES: Record<'simSoft' | 'simHard' | 'twin', Record<string, FieldRule>> = {
-  simSoft: { k: { kind: 'int', min: 1 }, gsuDim: { kind: 'int', min: 1 }, attentionDim: { kind: 'int', min: 1 }, auxWeight: { kind: 'number', min: 0 } },
-  simHard: { k: { kind: 'int', min: 1 }, attentionDim: { kind: 'int', min: 1 } },
-  twin: { k: { kind: 'int', min: 1 }, heads: { kind: 'int', min: 1 }, headDim: { kind: 'int', min: 1 }, outDim: { kind: 'int', min: 1 } },
-};
+/** config.model of the request models: spec's tables less what the data sets. */
+export const IFA_MODEL_RULES = withoutKeys(IFA_RULES, IFA_DATA_KEYS);
 
 /** config.data of a request model, defaults filled; ConfigErrors name `config.data.key` / `config.data.requests.key`. */
 export function requestDataConfig(data: Readonly<Section>, where: string): ResolvedData {
-  const d = checkSection<RequestDataConfig>(data, DATA_RULES as { [K in keyof RequestDataConfig]: FieldRule }, { ...REQUEST_DATA_DEFAULTS }, 'config.data', where);
+  const d = checkSection<RequestDataConfig>(data, REQUEST_DATA_RULES as { [K in keyof RequestDataConfig]: FieldRule }, { ...REQUEST_DATA_DEFAULTS }, 'config.data', where);
   const requests = checkSection<RequestConfig & Section>(d.requests, REQUEST_RULES, { ...DEFAULT_REQUEST_CONFIG }, 'config.data.requests', where);
   return { ...d, requests };
 }
@@ -120,9 +112,9 @@ export function requestSet(d: ResolvedData, seed: number, split: 'train' | 'eval
 /** config.model (+ the data's sizes) -> the spec config; ConfigErrors name the key. */
 export function ifaTrainConfig(module: IfaModule, model: Readonly<Section>, data: Readonly<Section>, where: string, seed: number): { cfg: IfaConfig; d: ResolvedData } {
   const { users: _u, targetItems: _t, sourceItems: _s, categories: _c, profile: _p, cross: _x, context: _q, candidates: _n, seqLen: _l, objectives: _o, ...defaults } = IFA_DEFAULTS;
-  const arch = checkSection<Section>(model, ARCH_RULES, { ...defaults, module }, 'config.model', where);
-  for (const name of Object.keys(SECTION_RULES) as Array<keyof typeof SECTION_RULES>) {
-    arch[name] = checkSection<Section>((model[name] ?? {}) as Section, SECTION_RULES[name], { ...(IFA_DEFAULTS[name] as unknown as Section) }, `config.model.${name}`, where);
+  const arch = checkSection<Section>(model, IFA_MODEL_RULES, { ...defaults, module }, 'config.model', where);
+  for (const name of Object.keys(IFA_SECTION_RULES) as Array<keyof typeof IFA_SECTION_RULES>) {
+    arch[name] = checkSection<Section>((model[name] ?? {}) as Section, IFA_SECTION_RULES[name], { ...(IFA_DEFAULTS[name] as unknown as Section) }, `config.model.${name}`, where);
   }
   const d = requestDataConfig(data, where);
   const ctx = requestContextOf(d, d.seed ?? seed, where);

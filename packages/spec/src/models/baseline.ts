@@ -20,6 +20,7 @@
 import { type Bool, type Float, GraphBuilder, init } from '../builder.ts';
 import type { FeatureSchema, InputDecl } from '../graph.ts';
 import { bceWithLogits, embed } from '../blocks/common.ts';
+import { type FieldRule, checkModelFields } from '../config.ts';
 
 export type ShortSequence = 'target' | 'source';
 
@@ -56,37 +57,35 @@ export const BASELINE_DEFAULTS: BaselineConfig = {
   targetItems: 2000, sourceItems: 20000, categories: 32, profile: [8, 2], hidden: [200, 80], l2: 0,
 };
 
-const SEQUENCE_NAMES: readonly ShortSequence[] = ['target', 'source'];
+/**
+ * The one declaration of the baseline configs' keys, types and ranges: spec's builders check with
+ * it (checkBaselineConfig) and the trainer's recipes check and publish (JSON Schema) its model
+ * section from it, less BASELINE_DATA_KEYS. Order = BASELINE_DEFAULTS' (error messages list keys in it).
+ */
+export const BASELINE_RULES = {
+  dim: { kind: 'int', min: 1 }, categoryDim: { kind: 'int', min: 0 }, seqLen: { kind: 'int', min: 1 }, sourceSeqLen: { kind: 'int', min: 0 },
+  sequences: { kind: 'strings', oneOf: ['target', 'source'] }, users: { kind: 'int', min: 0 }, targetItems: { kind: 'int', min: 1 },
+  sourceItems: { kind: 'int', min: 1 }, categories: { kind: 'int', min: 1 }, profile: { kind: 'ints', min: 1, empty: true },
+  hidden: { kind: 'ints', min: 1, empty: true }, l2: { kind: 'number', min: 0 },
+} as const satisfies { readonly [K in keyof BaselineConfig]-?: FieldRule };
+/** DIN's: the baseline's and the attention MLP's sizes (din.ts). */
+export const DIN_RULES = { ...BASELINE_RULES, attention: { kind: 'ints', min: 1, empty: true } } as const satisfies Record<string, FieldRule>;
+/** Keys the data sets (vocabularies, profile cardinalities): a training config's `model` section leaves them out. */
+export const BASELINE_DATA_KEYS = ['users', 'targetItems', 'sourceItems', 'categories', 'profile'] as const;
 
-function positiveInt(model: string, field: string, v: unknown): void {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw new Error(`${model} config: ${field} must be a positive integer, got ${JSON.stringify(v)}`);
-}
-function nonNegativeInt(model: string, field: string, v: unknown): void {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) throw new Error(`${model} config: ${field} must be a non-negative integer, got ${JSON.stringify(v)}`);
-}
-export function checkConfigSizes(model: string, field: string, v: readonly number[], allowEmpty: boolean): void {
-  if (!Array.isArray(v) || (!allowEmpty && v.length === 0)) throw new Error(`${model} config: ${field} must be a${allowEmpty ? 'n' : ' non-empty'} array of positive integers, got ${JSON.stringify(v)}`);
-  v.forEach((x, i) => positiveInt(model, `${field}[${i}]`, x));
-}
+/** The two-stage lifelong baselines' sections (blocks/sim.ts, twin.ts), shared by the lifelong and the IFA models. */
+export const SIM_SOFT_RULES = {
+  k: { kind: 'int', min: 1 }, gsuDim: { kind: 'int', min: 1 }, attentionDim: { kind: 'int', min: 1 }, auxWeight: { kind: 'number', min: 0 },
+} as const satisfies Record<string, FieldRule>;
+export const SIM_HARD_RULES = { k: { kind: 'int', min: 1 }, attentionDim: { kind: 'int', min: 1 } } as const satisfies Record<string, FieldRule>;
+export const TWIN_RULES = {
+  k: { kind: 'int', min: 1 }, heads: { kind: 'int', min: 1 }, headDim: { kind: 'int', min: 1 }, outDim: { kind: 'int', min: 1 },
+} as const satisfies Record<string, FieldRule>;
 
-/** Throws an Error naming the model, the field, what is expected and what was given. */
-export function checkBaselineConfig(model: string, c: BaselineConfig): void {
-  positiveInt(model, 'dim', c.dim);
-  nonNegativeInt(model, 'categoryDim', c.categoryDim);
-  positiveInt(model, 'seqLen', c.seqLen);
-  nonNegativeInt(model, 'sourceSeqLen', c.sourceSeqLen);
-  nonNegativeInt(model, 'users', c.users);
-  positiveInt(model, 'targetItems', c.targetItems);
-  positiveInt(model, 'sourceItems', c.sourceItems);
-  if (c.categoryDim > 0) positiveInt(model, 'categories', c.categories);
-  checkConfigSizes(model, 'profile', c.profile, true);
-  checkConfigSizes(model, 'hidden', c.hidden, true);
-  if (typeof c.l2 !== 'number' || !(c.l2 >= 0) || !Number.isFinite(c.l2)) throw new Error(`${model} config: l2 must be a finite number >= 0, got ${JSON.stringify(c.l2)}`);
-  if (!Array.isArray(c.sequences) || c.sequences.length === 0) throw new Error(`${model} config: sequences must list at least one of 'target', 'source', got ${JSON.stringify(c.sequences)}`);
-  c.sequences.forEach((s, i) => {
-    if (!SEQUENCE_NAMES.includes(s)) throw new Error(`${model} config: sequences[${i}] must be 'target' or 'source', got ${JSON.stringify(s)}`);
-    if (c.sequences.indexOf(s) !== i) throw new Error(`${model} config: sequences lists '${s}' twice`);
-  });
+/** Throws an Error naming the model, the field, what is expected and what was given (`rules`: BASELINE_RULES or a model's superset). */
+export function checkBaselineConfig(model: string, c: BaselineConfig, rules: Readonly<Record<string, FieldRule>> = BASELINE_RULES): void {
+  // categories is read only when categoryDim > 0
+  checkModelFields(model, c as unknown as Record<string, unknown>, rules, { skip: c.categoryDim > 0 ? [] : ['categories'] });
 }
 
 /** Static length of one of the short sequences under this config. */

@@ -14,7 +14,7 @@ import type { FeatureSchema, Graph } from '../graph.ts';
 import { mlp } from '../blocks/common.ts';
 import { dinAttention } from '../blocks/din.ts';
 import { type KnowledgePluginConfig, knowledgeHook, knowledgePluginConfig, withKnowledgeInput } from '../blocks/keep.ts';
-import { BASELINE_DEFAULTS, type BaselineConfig, baselineEmbeddings, baselineLoss, baselineSchema, checkBaselineConfig, checkConfigSizes } from './baseline.ts';
+import { BASELINE_DEFAULTS, type BaselineConfig, DIN_RULES, baselineEmbeddings, baselineLoss, baselineSchema, checkBaselineConfig } from './baseline.ts';
 
 export interface DinConfig extends BaselineConfig {
   /** hidden sizes of the attention MLP (ReLU); a final layer of size 1 gives a(e_j, e_v) */
@@ -32,8 +32,7 @@ export type DinOptions = Partial<Omit<DinConfig, 'knowledge'>> & { readonly know
 function config(cfg: DinOptions): DinConfig {
   const { knowledge: k, ...rest } = { ...DIN_DEFAULTS, ...cfg };
   const c: DinConfig = rest;
-  checkBaselineConfig('din', c);
-  checkConfigSizes('din', 'attention', c.attention, true);
+  checkBaselineConfig('din', c, DIN_RULES);
   const knowledge = knowledgePluginConfig('din', k, c.hidden);
   return knowledge ? { ...c, knowledge } : c;
 }

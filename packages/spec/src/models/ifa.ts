@@ -53,6 +53,8 @@ import { type EsmmExtra, IFA_KERNELS, type IfaKernel, candidateSelfAttention, cr
 import { type SeqLayout, candidateRows, requestCandidates, seqLayout } from '../blocks/layout.ts';
 import { type SimHardOptions, type SimSoftOptions, simHard, simSoft } from '../blocks/sim.ts';
 import { type TwinOptions, twin } from '../blocks/twin.ts';
+import { type FieldRule, checkModelFields } from '../config.ts';
+import { SIM_HARD_RULES, SIM_SOFT_RULES, TWIN_RULES } from './baseline.ts';
 
 export type IfaModule = 'ifa' | 'avgPool' | 'fullAttention' | 'simSoft' | 'simHard' | 'twin';
 export const IFA_MODULES: readonly IfaModule[] = ['ifa', 'avgPool', 'fullAttention', 'simSoft', 'simHard', 'twin'];
@@ -135,10 +137,27 @@ export const IFA_DEFAULTS: IfaConfig = Object.freeze({
   twin: Object.freeze({ k: 50, heads: 2, headDim: 16 }),
 });
 
-const SECTION_KEYS = { simSoft: ['k', 'gsuDim', 'attentionDim', 'auxWeight'], simHard: ['k', 'attentionDim'], twin: ['k', 'heads', 'headDim', 'outDim'] } as const;
-type Section = keyof typeof SECTION_KEYS;
+/**
+ * The one declaration of the IFA config's keys, types and ranges (ifaConfig checks with it; the
+ * trainer's request recipe checks `config.model` and publishes its JSON Schema from it, less
+ * IFA_DATA_KEYS). Cross-field rules (k <= N, twin needs context, objective names) stay in
+ * ifaConfig. Order = IFA_DEFAULTS'.
+ */
+export const IFA_SECTION_RULES = { simSoft: SIM_SOFT_RULES, simHard: SIM_HARD_RULES, twin: TWIN_RULES } as const;
+export const IFA_RULES = {
+  users: { kind: 'int', min: 1 }, targetItems: { kind: 'int', min: 1 }, sourceItems: { kind: 'int', min: 1 }, categories: { kind: 'int', min: 1 },
+  profile: { kind: 'ints', min: 1, empty: true }, cross: { kind: 'ints', min: 1, empty: true }, context: { kind: 'ints', min: 1, empty: true },
+  candidates: { kind: 'int', min: 1 }, seqLen: { kind: 'int', min: 1 },
+  dim: { kind: 'int', min: 1 }, categoryDim: { kind: 'int', min: 1 }, crossDim: { kind: 'int', min: 1 }, contextDim: { kind: 'int', min: 1 },
+  attnDim: { kind: 'int', min: 1 }, kernel: { kind: 'string', oneOf: IFA_KERNELS }, eps: { kind: 'number', gt: 0 }, towers: { kind: 'ints', min: 1, empty: true },
+  module: { kind: 'string', oneOf: IFA_MODULES }, fullSequence: { kind: 'bool' }, shortLen: { kind: 'int', min: 1 }, relationAware: { kind: 'bool' },
+  objectives: { kind: 'texts', empty: true }, simSoft: { kind: 'object' }, simHard: { kind: 'object' }, twin: { kind: 'object' },
+} as const satisfies { readonly [K in keyof IfaConfig]-?: FieldRule };
+/** Keys the data sets (sizes, and the extra objectives its labels allow): a training config's `model` section leaves them out. */
+export const IFA_DATA_KEYS = ['users', 'targetItems', 'sourceItems', 'categories', 'profile', 'cross', 'context', 'candidates', 'seqLen', 'objectives'] as const;
+type Section = keyof typeof IFA_SECTION_RULES;
 
-const KEYS = Object.keys(IFA_DEFAULTS) as Array<keyof IfaConfig>;
+const KEYS = Object.keys(IFA_RULES) as Array<keyof IfaConfig>;
 const OBJECTIVE_NAME = /^[a-z][A-Za-z0-9]*$/;
 const RESERVED = new Set(['user', 'profile', 'cand', 'candCategory', 'candMask', 'candCross', 'seq', 'seqCategory', 'seqMask', 'seqContext',
   'impression', 'click', 'loss', 'prob']);
@@ -146,18 +165,11 @@ const RESERVED = new Set(['user', 'profile', 'cand', 'candCategory', 'candMask',
 function fail(field: string, expected: string, got: unknown): never {
   throw new Error(`ifa config: ${field} must be ${expected}, got ${JSON.stringify(got)}`);
 }
-function positiveInt(field: string, v: unknown): void {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) fail(field, 'a positive integer', v);
-}
-function sizes(field: string, v: unknown, allowEmpty: boolean): void {
-  if (!Array.isArray(v) || (!allowEmpty && v.length === 0)) fail(field, `a${allowEmpty ? 'n' : ' non-empty'} array of positive integers`, v);
-  (v as unknown[]).forEach((x, i) => positiveInt(`${field}[${i}]`, x));
-}
 
 function section<K extends Section>(name: K, given: unknown): IfaConfig[K] {
   if (given === undefined) return { ...IFA_DEFAULTS[name] };
   if (given === null || typeof given !== 'object' || Array.isArray(given)) fail(name, 'an object', given);
-  const known: readonly string[] = SECTION_KEYS[name];
+  const known = Object.keys(IFA_SECTION_RULES[name]);
   const unknown = Object.keys(given).filter((k) => !known.includes(k));
   if (unknown.length) throw new Error(`ifa config: unknown field(s) ${unknown.map((k) => `'${name}.${k}'`).join(', ')}; known fields of ${name}: ${known.join(', ')}`);
   const defined = Object.fromEntries(Object.entries(given).filter(([, v]) => v !== undefined));
@@ -174,27 +186,14 @@ export function ifaConfig(partial: IfaConfigInput = {}): IfaConfig {
     ...IFA_DEFAULTS, ...defined as Partial<IfaConfig>,
     simSoft: section('simSoft', defined.simSoft), simHard: section('simHard', defined.simHard), twin: section('twin', defined.twin),
   };
-  for (const f of ['users', 'targetItems', 'sourceItems', 'categories', 'candidates', 'seqLen', 'dim', 'categoryDim', 'crossDim', 'contextDim', 'attnDim', 'shortLen'] as const) positiveInt(f, c[f]);
-  sizes('profile', c.profile, true);
-  sizes('cross', c.cross, true);
-  sizes('context', c.context, true);
-  sizes('towers', c.towers, true);
-  if (!IFA_KERNELS.includes(c.kernel)) fail('kernel', `one of ${IFA_KERNELS.map((k) => `'${k}'`).join(', ')}`, c.kernel);
-  if (typeof c.eps !== 'number' || !(c.eps > 0) || !Number.isFinite(c.eps)) fail('eps', 'a finite number > 0', c.eps);
-  if (!IFA_MODULES.includes(c.module)) fail('module', `one of ${IFA_MODULES.map((m) => `'${m}'`).join(', ')}`, c.module);
-  if (typeof c.fullSequence !== 'boolean') fail('fullSequence', 'a boolean', c.fullSequence);
-  if (typeof c.relationAware !== 'boolean') fail('relationAware', 'a boolean', c.relationAware);
-  if (!Array.isArray(c.objectives)) fail('objectives', 'an array of names', c.objectives);
+  const fields = (v: object) => v as Readonly<Record<string, unknown>>;
+  checkModelFields('ifa', fields(c), IFA_RULES);
+  for (const name of Object.keys(IFA_SECTION_RULES) as Section[]) checkModelFields('ifa', fields(c[name]), IFA_SECTION_RULES[name], { prefix: `${name}.`, optional: ['outDim'] });
   c.objectives.forEach((o, i) => {
-    if (typeof o !== 'string' || !OBJECTIVE_NAME.test(o)) fail(`objectives[${i}]`, 'a name of letters and digits starting with a lower-case letter', o);
+    if (!OBJECTIVE_NAME.test(o)) fail(`objectives[${i}]`, 'a name of letters and digits starting with a lower-case letter', o);
     if (RESERVED.has(o)) fail(`objectives[${i}]`, `a name other than the model's inputs and outputs (${[...RESERVED].join(', ')})`, o);
     if (c.objectives.indexOf(o) !== i) fail(`objectives[${i}]`, 'a name not listed twice', o);
   });
-  for (const f of ['k', 'gsuDim', 'attentionDim'] as const) positiveInt(`simSoft.${f}`, c.simSoft[f]);
-  if (typeof c.simSoft.auxWeight !== 'number' || !(c.simSoft.auxWeight >= 0) || !Number.isFinite(c.simSoft.auxWeight)) fail('simSoft.auxWeight', 'a finite number >= 0', c.simSoft.auxWeight);
-  for (const f of ['k', 'attentionDim'] as const) positiveInt(`simHard.${f}`, c.simHard[f]);
-  for (const f of ['k', 'heads', 'headDim'] as const) positiveInt(`twin.${f}`, c.twin[f]);
-  if (c.twin.outDim !== undefined) positiveInt('twin.outDim', c.twin.outDim);
   if (c.module === 'simSoft' || c.module === 'simHard' || c.module === 'twin') {
     const n = c.fullSequence ? c.seqLen : Math.min(c.shortLen, c.seqLen);
     const k = c[c.module].k;

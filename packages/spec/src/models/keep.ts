@@ -41,6 +41,7 @@ import type { Dim } from '../dims.ts';
 import { maskedMean, mlp } from '../blocks/common.ts';
 import { dinAttention } from '../blocks/din.ts';
 import { keepTaskLoss, keepTower, servedKnowledge } from '../blocks/keep.ts';
+import { type FieldRule, checkModelFields } from '../config.ts';
 
 export const KEEP_TASKS = ['click', 'conv', 'cart'] as const;
 export type KeepTask = (typeof KEEP_TASKS)[number];
@@ -96,38 +97,42 @@ function checkKnown(model: string, cfg: object, defaults: object): void {
     if (!(key in defaults)) throw new Error(`${model} config: '${key}' is not a field (known: ${Object.keys(defaults).join(', ')})`);
   }
 }
-function checkSizes(model: string, field: string, v: unknown, allowEmpty: boolean): void {
-  if (!Array.isArray(v) || (!allowEmpty && v.length === 0)) fail(model, field, `a${allowEmpty ? 'n' : ' non-empty'} array of positive integers`, v);
-  (v as unknown[]).forEach((x, i) => { if (typeof x !== 'number' || !Number.isInteger(x) || x < 1) fail(model, `${field}[${i}]`, 'a positive integer', x); });
-}
-function checkFeatures(model: string, c: KeepFeatureConfig): void {
-  for (const f of ['users', 'items', 'shops', 'categories', 'userDim', 'featureDim', 'seqLen'] as const) {
-    const v = c[f];
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) fail(model, f, 'a positive integer', v);
-  }
-  if (typeof c.alpha !== 'number' || !Number.isFinite(c.alpha) || c.alpha < 0) fail(model, 'alpha', 'a finite number >= 0', c.alpha);
-}
+/**
+ * The one declaration of the KEEP configs' keys, types and ranges (keepConfig, keepTwoTowerConfig
+ * and buildKeepServedKnowledge check with them; the trainer's KEEP recipe checks `config.model` and
+ * publishes its JSON Schema from them, less KEEP_DATA_KEYS). Cross-field rules (the tower's last
+ * size, equal tower widths) stay in the functions. Order = the defaults'.
+ */
+const KEEP_FEATURE_RULES = {
+  users: { kind: 'int', min: 1 }, items: { kind: 'int', min: 1 }, shops: { kind: 'int', min: 1 }, categories: { kind: 'int', min: 1 },
+  userDim: { kind: 'int', min: 1 }, featureDim: { kind: 'int', min: 1 }, seqLen: { kind: 'int', min: 1 }, alpha: { kind: 'number', min: 0 },
+} as const satisfies { readonly [K in keyof KeepFeatureConfig]-?: FieldRule };
+export const KEEP_RULES = {
+  ...KEEP_FEATURE_RULES, attention: { kind: 'ints', min: 1, empty: true }, tower: { kind: 'ints', min: 1 }, target: { kind: 'string', oneOf: ['item', 'category'] },
+} as const satisfies { readonly [K in keyof KeepConfig]-?: FieldRule };
+export const KEEP_TWO_TOWER_RULES = {
+  ...KEEP_FEATURE_RULES, userTower: { kind: 'ints', min: 1 }, itemTower: { kind: 'ints', min: 1 },
+} as const satisfies { readonly [K in keyof KeepTwoTowerConfig]-?: FieldRule };
+const SERVED_KNOWLEDGE_RULES = { dim: { kind: 'int', min: 1 }, userCategoryDim: { kind: 'int', min: 1 } } as const satisfies Record<string, FieldRule>;
+/** Keys the KEEP world sets (vocabularies): a training config's `model` section leaves them out. */
+export const KEEP_DATA_KEYS = ['users', 'items', 'shops', 'categories'] as const;
+const fields = (v: object) => v as Readonly<Record<string, unknown>>;
 
 /** Defaults filled and every field checked; errors name `keep config: <field>`, expected and actual. */
 export function keepConfig(cfg: Partial<KeepConfig> = {}): KeepConfig {
-  checkKnown('keep', cfg, KEEP_DEFAULTS);
+  checkKnown('keep', cfg, KEEP_RULES);
   const c = { ...KEEP_DEFAULTS, ...cfg };
-  checkFeatures('keep', c);
-  checkSizes('keep', 'attention', c.attention, true);
-  checkSizes('keep', 'tower', c.tower, false);
+  checkModelFields('keep', fields(c), KEEP_RULES);
   if (c.tower.length < 2 || c.tower[c.tower.length - 1] !== 2) fail('keep', 'tower', 'at least 2 sizes ending with 2 (the 2-way output, s = z1 - z0)', c.tower);
-  if (c.target !== 'item' && c.target !== 'category') fail('keep', 'target', "'item' or 'category'", c.target);
   return c;
 }
 
 /** Defaults filled and every field checked; errors name `keep-two-tower config: <field>`. */
 export function keepTwoTowerConfig(cfg: Partial<KeepTwoTowerConfig> = {}): KeepTwoTowerConfig {
   const model = 'keep-two-tower';
-  checkKnown(model, cfg, KEEP_TWO_TOWER_DEFAULTS);
+  checkKnown(model, cfg, KEEP_TWO_TOWER_RULES);
   const c = { ...KEEP_TWO_TOWER_DEFAULTS, ...cfg };
-  checkFeatures(model, c);
-  checkSizes(model, 'userTower', c.userTower, false);
-  checkSizes(model, 'itemTower', c.itemTower, false);
+  checkModelFields(model, fields(c), KEEP_TWO_TOWER_RULES);
   const du = c.userTower[c.userTower.length - 1], di = c.itemTower[c.itemTower.length - 1];
   if (du !== di) fail(model, 'itemTower', `an array ending with the userTower's width ${String(du)} (⟨K̂_u, K̂_i⟩ and K̂_u ⊙ K̂_i need equal widths)`, c.itemTower);
   return c;
@@ -349,11 +354,9 @@ export const SERVED_KNOWLEDGE_DEFAULTS: ServedKnowledgeConfig = { dim: 64, userC
  * `knowledge` [batch, 3 dim + userCategoryDim] = [K̂_u ‖ K̂_i ‖ K̂_u ⊙ K̂_i ‖ K̂_uc] (256 with the defaults).
  */
 export function buildKeepServedKnowledge(cfg: Partial<ServedKnowledgeConfig> = {}): Graph<FeatureSchema, 'knowledge'> {
-  checkKnown('keep-served-knowledge', cfg, SERVED_KNOWLEDGE_DEFAULTS);
+  checkKnown('keep-served-knowledge', cfg, SERVED_KNOWLEDGE_RULES);
   const c = { ...SERVED_KNOWLEDGE_DEFAULTS, ...cfg };
-  for (const f of ['dim', 'userCategoryDim'] as const) {
-    if (typeof c[f] !== 'number' || !Number.isInteger(c[f]) || c[f] < 1) fail('keep-served-knowledge', f, 'a positive integer', c[f]);
-  }
+  checkModelFields('keep-served-knowledge', fields(c), SERVED_KNOWLEDGE_RULES);
   const b = new GraphBuilder('keep-served-knowledge', {
     userKnowledge: { dtype: 'float32', shape: ['batch', c.dim] },
     itemKnowledge: { dtype: 'float32', shape: ['batch', c.dim] },

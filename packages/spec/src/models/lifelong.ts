@@ -19,18 +19,21 @@
  * The serving graph's parameters are the training graph's (CRP has none of its own: it reads the
  * item tables), less SIM soft's auxiliary head.
  */
-import { type Bool, type Float, GraphBuilder, init } from '../builder.ts';
+import { type Bool, type Float, GraphBuilder, type Value, init } from '../builder.ts';
 import type { Dim } from '../dims.ts';
 import type { FeatureSchema, Graph, InputDecl } from '../graph.ts';
 import { bceWithLogits, mlp, mlpOverParts } from '../blocks/common.ts';
 import { dinAttention } from '../blocks/din.ts';
 import { type SeqLayout, seqLayout } from '../blocks/layout.ts';
-import { LAP_DEFAULTS, type LapOptions, lap } from '../blocks/lap.ts';
+import { LAP_DEFAULTS, type LapExplain, type LapOptions, lap } from '../blocks/lap.ts';
 import { type SimHardOptions, type SimSoftOptions, simHard, simSoft } from '../blocks/sim.ts';
 import { type TwinOptions, twin } from '../blocks/twin.ts';
-import { CRP_DEFAULTS, type CrpOptions, crpLoss, crpSchema } from '../blocks/crp.ts';
+import { CRP_DEFAULTS, CRP_LAMBDA_SCALE, type CrpOptions, crpLoss, crpSchema } from '../blocks/crp.ts';
 import { DIN_DEFAULTS, type DinConfig } from './din.ts';
-import { baselineEmbeddings, baselineLoss, baselineSchema, checkBaselineConfig, checkConfigSizes } from './baseline.ts';
+import {
+  BASELINE_DATA_KEYS, DIN_RULES, SIM_HARD_RULES, SIM_SOFT_RULES, TWIN_RULES, baselineEmbeddings, baselineLoss, baselineSchema,
+} from './baseline.ts';
+import { type FieldRule, checkModelFields } from '../config.ts';
 
 export type LifelongModule = 'lap' | 'simSoft' | 'simHard' | 'twin' | 'none';
 export const LIFELONG_MODULES: readonly LifelongModule[] = ['lap', 'simSoft', 'simHard', 'twin', 'none'];
@@ -40,6 +43,12 @@ export interface CrpConfig extends CrpOptions {
   readonly lambda: number;
   /** M: negative pairs per type per batch */
   readonly negatives: number;
+  /**
+   * λ's linear warm-up over this many training steps (crpLambdaScaleAt); absent or 0: none. With
+   * W > 0 the training graph takes the scalar input CRP_LAMBDA_SCALE (the trainer feeds it); with
+   * 0 graphs and hashes are those of configs without the key.
+   */
+  readonly warmupSteps?: number;
 }
 
 export interface LifelongConfig extends DinConfig {
@@ -81,9 +90,36 @@ export const LIFELONG_PRESETS: Readonly<Record<'lcn' | 'sim-soft' | 'sim-hard' |
   twin: { module: 'twin', crp: { ...LIFELONG_DEFAULTS.crp, lambda: 0 } },
 };
 
-function fail(field: string, expected: string, got: unknown): never {
-  throw new Error(`lifelong config: ${field} must be ${expected}, got ${JSON.stringify(got)}`);
-}
+/**
+ * The one declaration of the lifelong configs' keys, types and ranges (lifelongConfig checks with
+ * it; the trainer's lifelong recipe checks `config.model` and publishes its JSON Schema from it,
+ * less LIFELONG_DATA_KEYS and `module`, which the preset fixes). Cross-field rules stay in
+ * lifelongConfig. Order = LIFELONG_DEFAULTS'.
+ */
+export const LAP_RULES = {
+  k1: { kind: 'int', min: 0 }, k2: { kind: 'int', min: 0 }, attentionDim: { kind: 'int', min: 1 }, heads: { kind: 'int', min: 1 },
+  headDim: { kind: 'int', min: 1 }, ffnDim: { kind: 'int', min: 1 }, outDim: { kind: 'int', min: 1 },
+  csaNormalize: { kind: 'string', oneOf: ['softmax', 'none'] }, msaNormalize: { kind: 'string', oneOf: ['softmax', 'none'] },
+  fsaPool: { kind: 'string', oneOf: ['mean', 'sumThenFfn'] },
+} as const satisfies { readonly [K in keyof LapOptions]-?: FieldRule };
+export const CRP_RULES = {
+  lambda: { kind: 'number', min: 0 }, negatives: { kind: 'int', min: 1 }, temperature: { kind: 'number', gt: 0 },
+  infoNce: { kind: 'bool' }, meanNegatives: { kind: 'bool' }, scaleByTemperature: { kind: 'bool' }, weights: { kind: 'object' },
+  warmupSteps: { kind: 'int', min: 0 },
+} as const satisfies { readonly [K in keyof CrpConfig]-?: FieldRule };
+export const CRP_WEIGHT_RULES = { pt: { kind: 'number', min: 0 }, ps: { kind: 'number', min: 0 }, pc: { kind: 'number', min: 0 } } as const satisfies Record<string, FieldRule>;
+/** The nested sections of a lifelong config (crp.weights is CRP_WEIGHT_RULES). */
+export const LIFELONG_SECTION_RULES = { lap: LAP_RULES, simSoft: SIM_SOFT_RULES, simHard: SIM_HARD_RULES, twin: TWIN_RULES, crp: CRP_RULES } as const;
+export const LIFELONG_RULES = {
+  ...DIN_RULES,
+  module: { kind: 'string', oneOf: LIFELONG_MODULES }, lifelongLen: { kind: 'int', min: 1 }, context: { kind: 'ints', min: 1, empty: true },
+  contextDim: { kind: 'int', min: 1 }, lap: { kind: 'object' }, simSoft: { kind: 'object' }, simHard: { kind: 'object' }, twin: { kind: 'object' },
+  crp: { kind: 'object' },
+} as const satisfies { readonly [K in Exclude<keyof LifelongConfig, 'knowledge'>]-?: FieldRule };
+/** Section keys that may be absent: LAP's levels (absent = off) and TWIN's outDim (absent = heads x headDim). */
+const SECTION_OPTIONAL = ['k1', 'k2', 'outDim', 'warmupSteps'];
+/** Keys the data sets: a training config's `model` section leaves them out. */
+export const LIFELONG_DATA_KEYS = [...BASELINE_DATA_KEYS, 'context'] as const;
 
 /** Fill defaults (nested sections merged key by key) and check every field. */
 export function lifelongConfig(cfg: Partial<LifelongConfig> = {}): LifelongConfig {
@@ -93,24 +129,30 @@ export function lifelongConfig(cfg: Partial<LifelongConfig> = {}): LifelongConfi
     lap: { ...d.lap, ...cfg.lap }, simSoft: { ...d.simSoft, ...cfg.simSoft }, simHard: { ...d.simHard, ...cfg.simHard },
     twin: { ...d.twin, ...cfg.twin }, crp: { ...d.crp, ...cfg.crp, weights: { ...d.crp.weights, ...cfg.crp?.weights } },
   };
-  checkBaselineConfig('lifelong', c);
-  checkConfigSizes('lifelong', 'attention', c.attention, true);
-  checkConfigSizes('lifelong', 'context', c.context, true);
-  if (!LIFELONG_MODULES.includes(c.module)) fail('module', `one of ${LIFELONG_MODULES.map((m) => `'${m}'`).join(', ')}`, c.module);
-  if (!Number.isInteger(c.lifelongLen) || c.lifelongLen < 1) fail('lifelongLen', 'a positive integer', c.lifelongLen);
-  if (c.context.length > 0 && (!Number.isInteger(c.contextDim) || c.contextDim < 1)) fail('contextDim', 'a positive integer', c.contextDim);
+  const fields = (v: object) => v as Readonly<Record<string, unknown>>;
+  // categories is read only with categoryDim > 0, contextDim only with context columns, crp.negatives only with crp.lambda > 0
+  checkModelFields('lifelong', fields(c), LIFELONG_RULES, { skip: [...(c.categoryDim > 0 ? [] : ['categories']), ...(c.context.length > 0 ? [] : ['contextDim'])] });
+  for (const [name, rules] of Object.entries(LIFELONG_SECTION_RULES)) {
+    checkModelFields('lifelong', fields(c[name as keyof typeof LIFELONG_SECTION_RULES]), rules, {
+      prefix: `${name}.`, skip: name === 'crp' && c.crp.lambda === 0 ? ['negatives'] : [], optional: SECTION_OPTIONAL,
+    });
+  }
+  checkModelFields('lifelong', fields(c.crp.weights), CRP_WEIGHT_RULES, { prefix: 'crp.weights.' });
+  const fail = (field: string, expected: string, got: unknown): never => {
+    throw new Error(`lifelong config: ${field} must be ${expected}, got ${JSON.stringify(got)}`);
+  };
   if ((c.module === 'lap' || c.module === 'twin') && c.context.length === 0) fail('context', `at least one context column for module '${c.module}'`, c.context);
-  if (!(c.simSoft.auxWeight >= 0) || !Number.isFinite(c.simSoft.auxWeight)) fail('simSoft.auxWeight', 'a finite number >= 0', c.simSoft.auxWeight);
-  if (!(c.crp.lambda >= 0) || !Number.isFinite(c.crp.lambda)) fail('crp.lambda', 'a finite number >= 0', c.crp.lambda);
-  if (c.crp.lambda > 0) {
-    if (!Number.isInteger(c.crp.negatives) || c.crp.negatives < 1) fail('crp.negatives', 'a positive integer', c.crp.negatives);
-    if (!c.sequences.includes('target') || !c.sequences.includes('source')) fail('sequences', "both 'target' and 'source' when crp.lambda > 0 (CRP pairs come from both)", c.sequences);
+  if (c.crp.lambda > 0 && (!c.sequences.includes('target') || !c.sequences.includes('source'))) {
+    fail('sequences', "both 'target' and 'source' when crp.lambda > 0 (CRP pairs come from both)", c.sequences);
   }
   return c;
 }
 
 /** True when the training graph carries the CRP loss (and its pair inputs). */
 export const hasCrp = (c: LifelongConfig): boolean => c.crp.lambda > 0;
+
+/** λ's warm-up steps of the training graph: > 0 only with CRP on and crp.warmupSteps > 0 (then it takes CRP_LAMBDA_SCALE). */
+export const crpWarmupSteps = (c: LifelongConfig): number => (hasCrp(c) ? c.crp.warmupSteps ?? 0 : 0);
 
 /**
  * Feature schema. Training: the baseline's (batch-leading) + lifelongSeq, lifelongSeqCategory
@@ -134,6 +176,7 @@ export function lifelongSchema(cfg: Partial<LifelongConfig> = {}, graph: 'train'
   }
   if (train) {
     if (hasCrp(c)) Object.assign(out, crpSchema(c.crp.negatives));
+    if (crpWarmupSteps(c) > 0) out[CRP_LAMBDA_SCALE] = { dtype: 'float32', shape: [] };
     out['label'] = { dtype: 'float32', shape: ['batch'] };
   }
   return out;
@@ -154,8 +197,10 @@ function body(b: GraphBuilder<FeatureSchema>, c: LifelongConfig, layout: SeqLayo
   const splitUser = shared && e.context.length > 0;
   const features: Float[] = [...(splitUser ? [] : e.context.map(perRow)), e.candidate, ...pooled];
   let auxLogit: Float | undefined;
+  let explain: (() => LapExplain) | undefined;
   if (c.module !== 'none') {
     const m = lifelongModule(b, c, layout, e.candidate);
+    explain = m.explain;
     features.push(m.output);
     // SIM's auxiliary CTR head on the GSU's pooled vector (training only: the serving graph drops it)
     if (m.gsuPooled && !shared && c.simSoft.auxWeight > 0) {
@@ -167,7 +212,7 @@ function body(b: GraphBuilder<FeatureSchema>, c: LifelongConfig, layout: SeqLayo
     ? mlpOverParts(b, 'mlp', [{ x: e.context.length === 1 ? e.context[0]! : b.concat(e.context, 1), perRequest: true }, { x, perRequest: false }], [...c.hidden, 1])
     : mlp(b, 'mlp', x, [...c.hidden, 1]);
   const logit = b.reshape(head, [rows]);
-  return { logit, prob: b.sigmoid(logit), embeddings: e, auxLogit };
+  return { logit, prob: b.sigmoid(logit), embeddings: e, auxLogit, explain };
 }
 
 /** A table under `emb/`, shared with the base when it already made it (same name, same init). */
@@ -177,7 +222,7 @@ function table(b: GraphBuilder<FeatureSchema>, name: string, shape: readonly num
 }
 
 /** The lifelong module's output [rows, width] (and SIM soft's GSU-pooled vector); the candidate `query` is [rows, itemDim]. */
-function lifelongModule(b: GraphBuilder<FeatureSchema>, c: LifelongConfig, layout: SeqLayout, query: Float): { output: Float; gsuPooled?: Float } {
+function lifelongModule(b: GraphBuilder<FeatureSchema>, c: LifelongConfig, layout: SeqLayout, query: Float): { output: Float; gsuPooled?: Float; explain?: () => LapExplain } {
   const shared = layout.kind === 'shared';
   const N = c.lifelongLen;
   const int = (name: string) => b.expectDtype(b.value(name), 'int32');
@@ -215,7 +260,13 @@ function build(c: LifelongConfig, graph: 'train' | 'serve'): Graph<FeatureSchema
   const b = new GraphBuilder(name, lifelongSchema(c, graph));
   const layout = seqLayout(b, graph === 'train' ? 'perSample' : 'shared');
   const out = body(b, c, layout);
-  const meta = { model: 'lifelong', config: c, layout: layout.kind };
+  // CRP's options newer than the paper's form are recorded only where CRP is in the graph, so models
+  // without it (sim-soft, twin, lambda 0) keep the graph hashes their finished runs are reused by
+  const { meanNegatives, scaleByTemperature, warmupSteps, ...paperCrp } = c.crp;
+  // likewise warmupSteps: recorded only when > 0 (absent and 0 build the same graph); rest copies keep the key order
+  const { warmupSteps: _w, ...crpNoWarmup } = c.crp;
+  const metaConfig = hasCrp(c) ? (crpWarmupSteps(c) > 0 ? c : { ...c, crp: crpNoWarmup }) : { ...c, crp: paperCrp };
+  const meta = { model: 'lifelong', config: metaConfig, layout: layout.kind };
   if (graph === 'serve') return b.build({ prob: out.prob }, meta);
   let loss = baselineLoss(b, c, out.embeddings, out.logit);
   if (out.auxLogit) loss = b.add(loss, b.mul(b.scalar(c.simSoft.auxWeight), bceWithLogits(b, out.auxLogit, b.expectDtype(b.value('label'), 'float32'))));
@@ -228,7 +279,9 @@ function build(c: LifelongConfig, graph: 'train' | 'serve'): Graph<FeatureSchema
       pt: i('crpPt'), ptMask: m('crpPtMask'), ps: i('crpPs'), psMask: m('crpPsMask'), pc: i('crpPc'), pcMask: m('crpPcMask'),
       ptNeg: i('crpPtNeg'), ptNegMask: m('crpPtNegMask'), psNeg: i('crpPsNeg'), psNegMask: m('crpPsNegMask'), pcNeg: i('crpPcNeg'), pcNegMask: m('crpPcNegMask'),
     }, c.crp);
-    loss = b.add(loss, b.mul(b.scalar(c.crp.lambda), crp.loss));
+    // warm-up: λ · scale, scale fed per step (crpLambdaScaleAt); λ · 1 would be the same value, not the same graph
+    const lambda = crpWarmupSteps(c) > 0 ? b.mul(b.scalar(c.crp.lambda), b.expectDtype(b.value(CRP_LAMBDA_SCALE), 'float32')) : b.scalar(c.crp.lambda);
+    loss = b.add(loss, b.mul(lambda, crp.loss));
   }
   return b.build({ prob: out.prob, loss }, meta);
 }
@@ -241,4 +294,58 @@ export function buildLifelong(cfg: Partial<LifelongConfig> = {}): Graph<FeatureS
 /** Training graph (perSample layout): outputs `loss` and `prob` [batch]. */
 export function buildLifelongTrain(cfg: Partial<LifelongConfig> = {}): Graph<FeatureSchema, 'prob' | 'loss'> {
   return build(lifelongConfig(cfg), 'train') as Graph<FeatureSchema, 'prob' | 'loss'>;
+}
+
+/** Whether a lifelong config has an explain variant: LCN (module 'lap') with K1 or K2 on. */
+export function hasLifelongExplain(cfg: Partial<LifelongConfig> = {}): boolean {
+  const c = lifelongConfig(cfg);
+  return c.module === 'lap' && Boolean(c.lap.k1 || c.lap.k2);
+}
+
+function explainRefused(c: LifelongConfig): never {
+  if (c.module !== 'lap') {
+    throw new Error(`lifelong explain: module '${c.module}' has no attention pyramid to explain; only module 'lap' (LCN, preset 'lcn') has an explain variant`);
+  }
+  throw new Error(`lifelong explain: lap.k1 and lap.k2 are both 0, so the pyramid picks nothing (CSA alone pools over the whole sequence); expected k1 or k2 > 0, got ${JSON.stringify({ k1: c.lap.k1, k2: c.lap.k2 })}`);
+}
+
+/** Outputs of the explain variant of LCN's serving graph, besides `prob` (see buildLifelongExplain). */
+export const LIFELONG_EXPLAIN_LEVELS = ['csa', 'msa', 'fsa'] as const;
+export type LifelongExplainLevel = (typeof LIFELONG_EXPLAIN_LEVELS)[number];
+
+/** The explain graph's meta.explain: each level present and its K (the width of its outputs). */
+export type LifelongExplainMeta = Partial<Record<LifelongExplainLevel, number>>;
+
+/**
+ * The explain variant of LCN's serving graph (one request, shared layout, same inputs and
+ * parameters): `prob` ['cand'], the very subgraph of buildLifelong's (node for node: the scoring
+ * graph is not changed by it), plus what each level of the pyramid picked for each candidate, in
+ * its rank order (SPEC "Top-k order"), each [cand, K]:
+ *   csaPositions int32, csaWeights, csaValid bool: CSA's top-K1 (top-K2 when MSA is off), weighted
+ *     by CSA's softmax over all N (r itself with csaNormalize 'none');
+ *   msaPositions, msaWeights, msaValid (MSA and FSA on): MSA's top-K2 of the K1 picks, as
+ *     positions in the original sequence, weighted by MSA's softmax over the K1 picks;
+ *   fsaPositions, fsaWeights, fsaValid (FSA on): FSA's picks (MSA's top-K2, or CSA's when MSA is
+ *     off), weighted by FSA's attention averaged over its heads.
+ * Padding picks (fewer valid positions than K) have valid false, position -1 and weight 0. Item
+ * ids are the caller's: `lifelongSeq` at the positions. meta.explain gives each level's K.
+ * Only LCN (module 'lap') with K1 or K2 on has a pyramid; any other module is an error.
+ */
+export function buildLifelongExplain(cfg: Partial<LifelongConfig> = {}): Graph<FeatureSchema, string> {
+  const c = lifelongConfig(cfg);
+  if (!hasLifelongExplain(c)) explainRefused(c);
+  const b = new GraphBuilder('lifelong-explain', lifelongSchema(c, 'serve'));
+  const layout = seqLayout(b, 'shared');
+  const out = body(b, c, layout);
+  // made after the scoring graph's nodes, so prob's subgraph keeps its node ids
+  const levels = out.explain!();
+  const outputs: Record<string, Value> = { prob: out.prob };
+  const meta: LifelongExplainMeta = {};
+  for (const name of LIFELONG_EXPLAIN_LEVELS) {
+    const l = levels[name];
+    if (!l) continue;
+    Object.assign(outputs, { [`${name}Positions`]: l.positions, [`${name}Weights`]: l.weights, [`${name}Valid`]: l.valid });
+    meta[name] = l.positions.shape[1] as number;
+  }
+  return b.build(outputs, { model: 'lifelong', config: c, layout: layout.kind, variant: 'explain', explain: meta });
 }

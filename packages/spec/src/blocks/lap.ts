@@ -86,6 +86,33 @@ export interface LapOutput {
   k2Picks?: Int;
   /** [R, K2] which K2 picks are valid positions, when FSA is on */
   k2Valid?: Bool;
+  /**
+   * What each level picked, with the weights it gave them (the explain variant of a serving
+   * graph). Its nodes are made only when called, after the block's own, so a graph that does not
+   * call it is node for node what it was (the scoring graph's hash does not change).
+   */
+  explain(): LapExplain;
+}
+
+/** One level's picks, [R, K] each, in the level's rank order (SPEC "Top-k order"). */
+export interface LapLevelExplain {
+  /** sequence positions; -1 at padding picks */
+  positions: Int;
+  /** the weight the level pools the pick with (its softmax over what it attends to, or the raw score with normalize 'none'); 0 at padding picks */
+  weights: Float;
+  /** false at padding picks (fewer valid positions than K) */
+  valid: Bool;
+}
+
+/**
+ * csa: CSA's top-K1 (its top-K2 when MSA is off) with CSA's weight over all N; msa (MSA and FSA
+ * on): MSA's top-K2 of the K1 picks with MSA's weight over the K1 picks; fsa (FSA on): FSA's picks
+ * with its attention averaged over the heads.
+ */
+export interface LapExplain {
+  csa: LapLevelExplain;
+  msa?: LapLevelExplain;
+  fsa?: LapLevelExplain;
 }
 
 /** Picked sequence positions of a masked top-k: indices [R, K] int32, valid [R, K] (false for padding picks). */
@@ -105,6 +132,8 @@ export interface CsaOutput {
   pooled: Float;
   /** raw r [R, N] (0 at padding; rank it with the mask) */
   scores: Float;
+  /** w [R, N], what IR_CSA pools with (in serving, NaN across a row with no valid position: mask it) */
+  weights: Float;
 }
 
 /**
@@ -140,6 +169,8 @@ export interface MsaOutput {
    * of the picks; padding picks after them in position order, valid false).
    */
   select(k: number): LapPicks;
+  /** The weights a [R, K1] (what IR_MSA pools with) at sequence positions [R, k] that are valid picks (new nodes; anything at other positions). */
+  weightsAt(positions: Int): Float;
 }
 
 export interface FsaOptions {
@@ -257,6 +288,17 @@ function selectByPosition(b: B, scores: Float, picks: LapPicks, k: number): LapP
 }
 
 /**
+ * Weights a [R, K] aligned with picks [R, K], read at sequence positions [R, k]: the weight of the
+ * valid pick holding each position (valid picks hold distinct positions), 0 where none does.
+ */
+function weightsAtPicks(b: B, a: Float, picks: LapPicks, positions: Int): Float {
+  const [rows, k] = [positions.shape[0]!, positions.shape[1]!];
+  const kp = picks.indices.shape[1]!;
+  const same = b.logicalAnd(b.equal(b.reshape(positions, [rows, k, 1]), b.reshape(picks.indices, [rows, 1, kp])), b.reshape(picks.valid, [rows, 1, kp]));
+  return b.reduceSum(b.where(same, b.reshape(a, [rows, 1, kp]), b.scalar(0)), [2]);
+}
+
+/**
  * Serving's off-pick offset for MSA's [C, N] score row: a position that is not a valid K1 pick
  * scores s - 2^96, which rounds to -2^96 exactly (|s| < 2^42 in float64, 2^71 in float32), so
  * its softmax weight is exactly 0 and all such positions tie and rank after every valid pick in
@@ -304,10 +346,10 @@ export function csa(b: B, name: string, layout: SeqLayout, inputs: CsaInputs, op
       const bias = b.where(inputs.mask, b.scalar(0), b.scalar(-Infinity));
       const w = b.softmax(b.add(scores, bias), -1);
       const anyValid = b.greater(b.reduceMax(b.cast(inputs.mask, 'float32'), [1], true), b.scalar(0)); // [1, 1]
-      return { pooled: b.where(anyValid, layout.pool(w, items), b.scalar(0)), scores };
+      return { pooled: b.where(anyValid, layout.pool(w, items), b.scalar(0)), scores, weights: w };
     }
     const w = normalize === 'softmax' ? maskedSoftmax(b, scores, inputs.mask) : b.where(inputs.mask, scores, b.scalar(0));
-    return { pooled: layout.pool(w, items), scores };
+    return { pooled: layout.pool(w, items), scores, weights: w };
   });
 }
 
@@ -354,17 +396,19 @@ export function msa(b: B, name: string, layout: SeqLayout, inputs: LapLevelInput
           const t = b.topk(row, k);
           return { indices: t.indices, valid: b.greater(b.gatherAlongAxis(picked, t.indices, 1), b.scalar(0)) };
         };
-        return { pooled: b.matmul(w, valuesAll), scores, select };
+        return { pooled: b.matmul(w, valuesAll), scores, select, weightsAt: (positions) => b.gatherAlongAxis(w, positions, 1) };
       }
       // a symbolic N: the picked values gathered, a batched [1, K1] x [K1, da] product per row
-      const pooled = b.reshape(b.matmul(b.reshape(weigh(scores), [rows, 1, k]), layout.pick(valuesAll, inputs.picks.indices)), [rows, da]);
-      return { pooled, scores, select: (k2: number) => selectByPosition(b, scores, inputs.picks, k2) };
+      const a = weigh(scores);
+      const pooled = b.reshape(b.matmul(b.reshape(a, [rows, 1, k]), layout.pick(valuesAll, inputs.picks.indices)), [rows, da]);
+      return { pooled, scores, select: (k2: number) => selectByPosition(b, scores, inputs.picks, k2), weightsAt: (positions) => weightsAtPicks(b, a, inputs.picks, positions) };
     }
     const q = b.reshape(b.matmul(inputs.query, wq), [rows, 1, da]);
     const [keys, values] = projectPicked(b, layout, inputs, [wk, wv]) as [Float, Float];  // [R, K1, da]
     const scores = b.div(b.reduceSum(b.mul(keys, q), [2]), b.scalar(Math.sqrt(da)));       // [R, K1]
-    const pooled = b.reduceSum(b.mul(values, b.reshape(weigh(scores), [rows, k, 1])), [1]);
-    return { pooled, scores, select: (k2: number) => selectByPosition(b, scores, inputs.picks, k2) };
+    const a = weigh(scores);
+    const pooled = b.reduceSum(b.mul(values, b.reshape(a, [rows, k, 1])), [1]);
+    return { pooled, scores, select: (k2: number) => selectByPosition(b, scores, inputs.picks, k2), weightsAt: (positions) => weightsAtPicks(b, a, inputs.picks, positions) };
   });
 }
 
@@ -375,6 +419,11 @@ export function msa(b: B, name: string, layout: SeqLayout, inputs: LapLevelInput
  * (head h in columns [h·dh, (h+1)·dh)), `<name>/ffn/l0/{w,b}` [l·dh, d_ff], `<name>/ffn/l1/{w,b}` [d_ff, out].
  */
 export function fsa(b: B, name: string, layout: SeqLayout, inputs: LapLevelInputs, opts: Partial<FsaOptions> = {}): Float {
+  return fsaLevel(b, name, layout, inputs, opts).output;
+}
+
+/** fsa, with its attention a [R, K2, l] (softmax over the picks, per head; what explain reads). */
+function fsaLevel(b: B, name: string, layout: SeqLayout, inputs: LapLevelInputs, opts: Partial<FsaOptions>): { output: Float; attention: Float } {
   const who = `fsa '${name}'`;
   const { rows, d, c, k } = checkLevelInputs(who, layout, inputs);
   const l = positiveInt(who, 'heads', opts.heads ?? LAP_DEFAULTS.heads);
@@ -408,7 +457,7 @@ export function fsa(b: B, name: string, layout: SeqLayout, inputs: LapLevelInput
       : maskedSoftmax(b, scores, b.reshape(valid, [rows, k, 1]), 1);                       // softmax over K2, per head
     const h = b.reshape(b.mul(values, b.reshape(a, [rows, k, l, 1])), [rows, k, l * dh]); // H_k, heads side by side
     if (pool === 'mean') {
-      if (layout.kind !== 'shared') return maskedMean(b, mlp(b, 'ffn', h, [ffnDim, outDim]), valid);
+      if (layout.kind !== 'shared') return { output: maskedMean(b, mlp(b, 'ffn', h, [ffnDim, outDim]), valid), attention: a };
       // serving: the FFN's last layer is affine, so mean_k(x_k w2 + b2) = (mean_k x_k) w2 + b2: one
       // [C, d_ff] x [d_ff, out] product instead of C·K2 rows (same parameters, same value). The
       // mean is a [1, K2] x [K2, d_ff] product per row with weights valid / count (no broadcast
@@ -425,12 +474,12 @@ export function fsa(b: B, name: string, layout: SeqLayout, inputs: LapLevelInput
         const mean = b.reshape(b.matmul(b.reshape(weights, [rows, 1, k]), hidden), [rows, ffnDim]);
         return dense(b, 'l1', mean, outDim);
       });
-      return b.where(b.slice(valid, [0], [1], [1]), y, b.scalar(0));
+      return { output: b.where(b.slice(valid, [0], [1], [1]), y, b.scalar(0)), attention: a };
     }
     // padding picks add exact zeros to the sum (a = 0, V = 0); FFN(0) = ReLU(b1) w2 + b2 is not 0,
     // so a row with no valid pick is masked; valid picks come first, so pick 0 tells.
     const y = mlp(b, 'ffn', b.reduceSum(h, [1]), [ffnDim, outDim]);
-    return b.where(b.slice(valid, [0], [1], [1]), y, b.scalar(0));
+    return { output: b.where(b.slice(valid, [0], [1], [1]), y, b.scalar(0)), attention: a };
   });
 }
 
@@ -457,12 +506,12 @@ export function lap(b: B, name: string, layout: SeqLayout, inputs: LapInputs, op
     const level = { items: inputs.items, context: inputs.context, mask: inputs.mask, query: inputs.query };
     const coarse = csa(b, 'csa', layout, level, { normalize: o.csaNormalize });
     const parts: Float[] = [coarse.pooled];
-    const out: Omit<LapOutput, 'output' | 'width'> = {};
+    const out: Omit<LapOutput, 'output' | 'width' | 'explain'> = {};
     let width = d;
-    let fsaPicks: LapPicks | undefined;
+    let p1: LapPicks | undefined, median: MsaOutput | undefined, fsaPicks: LapPicks | undefined, fsaAttention: Float | undefined;
     if (k1 !== undefined) {
-      const p1 = topPicks(b, coarse.scores, k1, inputs.mask);
-      const median = msa(b, 'msa', layout, { ...level, picks: p1 }, { attentionDim: o.attentionDim, normalize: o.msaNormalize });
+      p1 = topPicks(b, coarse.scores, k1, inputs.mask);
+      median = msa(b, 'msa', layout, { ...level, picks: p1 }, { attentionDim: o.attentionDim, normalize: o.msaNormalize });
       parts.push(median.pooled);
       width += o.attentionDim;
       out.k1Picks = p1.indices;
@@ -473,11 +522,27 @@ export function lap(b: B, name: string, layout: SeqLayout, inputs: LapInputs, op
       fsaPicks = topPicks(b, coarse.scores, k2, inputs.mask);
     }
     if (fsaPicks) {
-      parts.push(fsa(b, 'fsa', layout, { ...level, picks: fsaPicks }, { heads: o.heads, headDim: o.headDim, ffnDim: o.ffnDim, outDim: o.outDim, pool: o.fsaPool }));
+      const focused = fsaLevel(b, 'fsa', layout, { ...level, picks: fsaPicks }, { heads: o.heads, headDim: o.headDim, ffnDim: o.ffnDim, outDim: o.outDim, pool: o.fsaPool });
+      parts.push(focused.output);
+      fsaAttention = focused.attention;
       width += o.outDim;
       out.k2Picks = fsaPicks.indices;
       out.k2Valid = fsaPicks.valid;
     }
-    return { output: parts.length === 1 ? parts[0]! : b.concat(parts, 1), width, ...out };
+    const explain = (): LapExplain => b.scope(name, () => b.scope('explain', () => {
+      const at = (picks: LapPicks, weights: Float): LapLevelExplain => ({
+        positions: b.where(picks.valid, picks.indices, b.constant(-1, [], 'int32')),
+        weights: b.where(picks.valid, weights, b.scalar(0)),
+        valid: picks.valid,
+      });
+      // CSA's picks are what the next level reads: K1 for MSA, or K2 for FSA when MSA is off
+      const csaPicks = p1 ?? fsaPicks;
+      if (!csaPicks) throw new Error(`${who}: nothing to explain: k1 and k2 are both off (CSA alone pools over the whole sequence and picks nothing)`);
+      const r: LapExplain = { csa: at(csaPicks, b.gatherAlongAxis(coarse.weights, csaPicks.indices, 1)) };
+      if (median && fsaPicks) r.msa = at(fsaPicks, median.weightsAt(fsaPicks.indices));
+      if (fsaPicks && fsaAttention) r.fsa = at(fsaPicks, b.reduceMean(fsaAttention, [2]));
+      return r;
+    }));
+    return { output: parts.length === 1 ? parts[0]! : b.concat(parts, 1), width, ...out, explain };
   });
 }

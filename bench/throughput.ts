@@ -67,7 +67,7 @@ for (const file of CONFIGS) {
 }
 
 // the widest batch: every sample feature, lifelong 2,000 with context (what LCN reads)
-const { log, train } = await prepareData({ dataset: 'synthetic', world, worldSeed: 1, worldUsers: 0, sharedCategories: true, dir: '', testFraction: 0.2 });
+const { log, train } = await prepareData({ dataset: 'synthetic', world, worldSeed: 1, worldUsers: 0, sharedCategories: true, dir: '', testFraction: 0.2, config: '' });
 const wide = createSampleSource(log, train, sampleSchema(log.meta, { targetLength: 50, sourceLength: 50, lifelongLength: 2000 }),
   { targetLength: 50, sourceLength: 50, lifelongLength: 2000 });
 const wideOrder = shuffledBatches(wide.size, 256, batches, 2);

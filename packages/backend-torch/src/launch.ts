@@ -121,11 +121,15 @@ export async function launchRanks(o: LaunchOptions): Promise<{ masterPort: numbe
     };
     lines(child.stdout!, false);
     lines(child.stderr!, true);
-    const done = new Promise<{ code: number | null; signal: string | null }>((resolve) => {
-      child.once('error', (e) => { tail.push(e.message); resolve({ code: null, signal: null }); });
+    // the moment the process ended ('exit'), not when its pipes closed ('close'): which rank failed
+    // first is told by it (a rank whose peer died fails too, moments later, in a collective)
+    const proc = { rank, child, tail, exited: false, exitAt: Infinity, done: undefined as unknown as Promise<{ code: number | null; signal: string | null }> };
+    child.once('exit', () => { proc.exitAt = performance.now(); });
+    proc.done = new Promise<{ code: number | null; signal: string | null }>((resolve) => {
+      child.once('error', (e) => { tail.push(e.message); proc.exitAt = Math.min(proc.exitAt, performance.now()); resolve({ code: null, signal: null }); });
       child.once('close', (code, signal) => resolve({ code, signal }));
     });
-    return { rank, child, tail, done, exited: false };
+    return proc;
   });
 
   let failure: RankFailedError | undefined;
@@ -141,16 +145,22 @@ export async function launchRanks(o: LaunchOptions): Promise<{ masterPort: numbe
     failure ??= new RankFailedError(`the run took longer than ${o.timeoutMs} ms: every rank stopped`, -1, null, null);
     stopOthers();
   }, o.timeoutMs);
+  const failed: Array<{ p: (typeof procs)[number]; code: number | null; signal: string | null }> = [];
   await Promise.all(procs.map(async (p) => {
     const { code, signal } = await p.done;
     p.exited = true;
-    if (code === 0 || failure) return;
-    const last = p.tail.filter((l) => l.trim()).slice(-12).join('\n    ');
-    failure = new RankFailedError(
-      `rank ${p.rank} of ${world} failed (${code !== null ? `exit code ${code}` : `signal ${signal ?? 'unknown'}`}); the other ranks were stopped${last ? `. Its last lines:\n    ${last}` : ''}`,
-      p.rank, code, signal);
+    if (code === 0) return;
+    failed.push({ p, code, signal });
     stopOthers();
   }));
+  // report the rank that ended first on its own (not one this launcher stopped)
+  const first = failed.filter((f) => f.signal === null).sort((a, b) => a.p.exitAt - b.p.exitAt)[0] ?? failed[0];
+  if (first && !failure) {
+    const last = first.p.tail.filter((l) => l.trim()).slice(-12).join('\n    ');
+    failure = new RankFailedError(
+      `rank ${first.p.rank} of ${world} failed (${first.code !== null ? `exit code ${first.code}` : `signal ${first.signal ?? 'unknown'}`}); the other ranks were stopped${last ? `. Its last lines:\n    ${last}` : ''}`,
+      first.p.rank, first.code, first.signal);
+  }
   if (timer) clearTimeout(timer);
   if (failure) throw failure;
   return { masterPort, worldSize: world };

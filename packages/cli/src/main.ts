@@ -15,6 +15,7 @@ export interface Subcommand {
 export const SUBCOMMANDS: Readonly<Record<string, Subcommand>> = {
   train: { what: 'train a model of the zoo with tfjs (configs: packages/train/configs)', run: async (a) => (await import('@lctr/train/cli')).main(a) },
   export: { what: 'export a trained model as a Triton model directory (ONNX, config.pbtxt, parity report)', run: async (a) => (await import('@lctr/exporter/cli')).main(a) },
+  serve: { what: 'serve an exported model directory over HTTP (/score, raw requests with features.json, /v2, /metrics)', run: async (a) => (await import('@lctr/server/cli')).main(a) },
   'data inspect': { what: 'what to check first about a dataset config\'s event log', run: async (a) => (await import('@lctr/data/cli')).inspectMain(a) },
   'data compile': { what: 'write the columnar form training reads (reused when nothing changed)', run: async (a) => (await import('@lctr/data/cli')).compileMain(a) },
   'data generate': { what: 'generate the synthetic world and write it to a folder', run: async (a) => (await import('./commands/gen-synthetic.ts')).main(a) },

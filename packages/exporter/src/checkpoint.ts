@@ -32,6 +32,7 @@ import { type LatencyReport, formatLatencyLine, measureLatency } from './latency
 import { type ServingOptimisations, formatOptimisations, servingOnnx } from './optimise.ts';
 import { type Int8Bar, INT8_AUC_BAR, formatInt8Bar, int8Bar } from './int8-bar.ts';
 import { type ExplainParity, type ExplainRecord, EXPLAIN_GRAPH_FILE, EXPLAIN_ONNX_FILE, explainExport, explainGraphOf, explainParity, formatExplainLine } from './explain.ts';
+import { type FeaturesRecord, FEATURES_FILE, featurePipelineOf } from './features.ts';
 
 /** The held-out parity options (samples, requests, candidates, tolerance, tfjs backend, log) plus where to read and write. */
 export interface CheckpointExportOptions extends Omit<HeldOutOptions, 'seed'> {
@@ -112,6 +113,8 @@ export interface CheckpointReport {
   readonly int8?: Int8Bar;
   /** models with an attention pyramid (LCN): the explain variant exported beside the model (explain.ts) */
   readonly explain?: ExplainRecord;
+  /** data read through a dataset config: the feature pipeline written as features.json (features.ts) */
+  readonly features?: FeaturesRecord & { readonly file: FileRecord };
 }
 
 export interface CheckpointExportResult extends ExportOutcome {
@@ -245,6 +248,15 @@ export async function exportCheckpoint(opts: CheckpointExportOptions): Promise<C
     const checker = runOnnxChecker(stagedOnnx, log);
     const explainChecker = explain ? runOnnxChecker(staged.read(EXPLAIN_ONNX_FILE), (l) => log(`${EXPLAIN_ONNX_FILE}: ${l}`)) : undefined;
     const source = await trainer.source({ split: 'eval', seed: config.seed, data: config.data, model: config.model, where });
+    // raw requests: the feature pipeline of the dataset config, with the eval source's sequence filters
+    const pipelineOf = await featurePipelineOf(config.data, serving, 'options' in source ? (source as { options: Parameters<typeof featurePipelineOf>[2] }).options : {});
+    let features: CheckpointReport['features'];
+    if ('pipeline' in pipelineOf) {
+      const p = pipelineOf.pipeline, text = JSON.stringify(p) + '\n';
+      staged.write({ [FEATURES_FILE]: text });
+      features = { dataset: p.dataset.name, key: p.dataset.key, sequences: p.sequences, file: fileRecord(text) };
+      log(`${FEATURES_FILE}: the feature pipeline of dataset '${p.dataset.name}' (key ${p.dataset.key.slice(0, 12)}): raw requests in the log's own ids`);
+    } else log(`no ${FEATURES_FILE} (raw requests off): ${pipelineOf.reason}`);
     log(`parity on held-out data (the eval split of '${name}', ${source.size} samples): ONNX Runtime vs tfjs (serving and training graphs) vs ref-cpu (float64)`);
     const parity = await heldOutParity({
       serving, servingWeights: weights, onnx: stagedOnnx, training: ckpt.graph, trainingWeights: ckpt.weights,
@@ -307,6 +319,7 @@ export async function exportCheckpoint(opts: CheckpointExportOptions): Promise<C
       parity,
       ...(latency ? { latency } : {}),
       ...(int8 ? { int8 } : {}),
+      ...(features ? { features } : {}),
       ...(explain && explained ? {
         explain: {
           files: { [EXPLAIN_ONNX_FILE]: fileRecord(explain.files[EXPLAIN_ONNX_FILE]), [EXPLAIN_GRAPH_FILE]: fileRecord(explain.files[EXPLAIN_GRAPH_FILE]) },

@@ -1,19 +1,21 @@
 #!/usr/bin/env tsx
 /**
- * `nx run server:serve -- --model-dir out/models/lcn [--port 8080] [--host 127.0.0.1] [--provider auto|cpu|cuda] ...`
+ * `lctr serve --model-dir out/models/lcn [--port 8080]` (also `nx run server:serve -- ...`) [--host 127.0.0.1] [--provider auto|cpu|cuda] ...`
  * Loads one model directory, opens one ONNX Runtime session, serves until SIGINT/SIGTERM.
  * Exit codes: 0 stopped by a signal, 1 the model could not be loaded (a failed export included) or the
  * port not bound, 2 bad usage (a non-loopback --host without --token-file or --insecure included).
  */
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import type { ProviderRequest } from '@lctr/backend-onnx';
 import { DEFAULTS, ScoringServer } from './server.ts';
 import { checkBind } from './security.ts';
+import { isMainModule } from '@lctr/spec/cli';
 
-const USAGE = `usage: nx run server:serve -- --model-dir DIR [--port ${DEFAULTS.port}] [--host ${DEFAULTS.host}] [--provider auto|cpu|cuda]
+const USAGE = `usage: lctr serve --model-dir DIR [--port ${DEFAULTS.port}] [--host ${DEFAULTS.host}] [--provider auto|cpu|cuda]
                                 [--max-candidates ${DEFAULTS.maxCandidates}] [--max-body-bytes ${DEFAULTS.maxBodyBytes}] [--max-inflight ${DEFAULTS.maxInflight}]
-                                [--max-queue ${DEFAULTS.maxQueue}] [--threads ${DEFAULTS.intraOpNumThreads}] [--body-budget-bytes ${DEFAULTS.bodyBudgetBytes}]
+                                [--max-queue ${DEFAULTS.maxQueue}] [--threads ${DEFAULTS.intraOpNumThreads}] [--workers N] [--body-budget-bytes ${DEFAULTS.bodyBudgetBytes}]
                                 [--body-timeout-ms ${DEFAULTS.bodyTimeoutMs}] [--max-connections ${DEFAULTS.maxConnections}]
                                 [--token-file FILE] [--insecure] [--allowed-hosts localhost,127.0.0.1,::1]
   --model-dir       a model directory written by the exporter: graph.json and 1/model.onnx (e.g. out/models/lcn)
@@ -24,6 +26,7 @@ const USAGE = `usage: nx run server:serve -- --model-dir DIR [--port ${DEFAULTS.
   --max-inflight    runs at once (one session runs one request at a time in onnxruntime-node 1.30)
   --max-queue       requests waiting for a run before the server answers 503
   --threads         ONNX Runtime intra-op threads (0: ONNX Runtime's default, one per core)
+  --workers         ONNX Runtime sessions, each in a worker thread (default: the machine's parallelism; 1: one session on the main thread)
   --body-budget-bytes  request-body bytes held at once over all requests (a new one past it: 503 before its body is read)
   --body-timeout-ms    a body (or headers) not received within this time: 408, connection closed
   --max-connections    open connections; a new one over it is closed at accept
@@ -54,12 +57,14 @@ function readToken(path: string): string {
   return token;
 }
 
-async function main(): Promise<number> {
+/** `lctr serve ...` (also `nx run server:serve -- ...`): resolves with the exit code once the server stops. */
+export async function main(argv: readonly string[]): Promise<number> {
   let opts;
   let port: number;
   let host: string;
   try {
     const { values } = parseArgs({
+      args: [...argv],
       options: {
         'model-dir': { type: 'string' },
         port: { type: 'string' },
@@ -70,6 +75,7 @@ async function main(): Promise<number> {
         'max-inflight': { type: 'string' },
         'max-queue': { type: 'string' },
         threads: { type: 'string' },
+        workers: { type: 'string' },
         'body-budget-bytes': { type: 'string' },
         'body-timeout-ms': { type: 'string' },
         'max-connections': { type: 'string' },
@@ -91,6 +97,8 @@ async function main(): Promise<number> {
     const maxInflight = intFlag('max-inflight', values['max-inflight'], 1);
     const maxQueue = intFlag('max-queue', values['max-queue'], 0);
     const threads = intFlag('threads', values.threads, 0);
+    // one session per core: onnxruntime-node's run blocks its thread, so more would only queue
+    const workers = intFlag('workers', values.workers, 1) ?? availableParallelism();
     const bodyBudgetBytes = intFlag('body-budget-bytes', values['body-budget-bytes'], 1);
     const bodyTimeoutMs = intFlag('body-timeout-ms', values['body-timeout-ms'], 1);
     const maxConnections = intFlag('max-connections', values['max-connections'], 1);
@@ -105,6 +113,7 @@ async function main(): Promise<number> {
       ...(maxInflight === undefined ? {} : { maxInflight }),
       ...(maxQueue === undefined ? {} : { maxQueue }),
       ...(threads === undefined ? {} : { intraOpNumThreads: threads }),
+      workers,
       ...(bodyBudgetBytes === undefined ? {} : { bodyBudgetBytes }),
       ...(bodyTimeoutMs === undefined ? {} : { bodyTimeoutMs }),
       ...(maxConnections === undefined ? {} : { maxConnections }),
@@ -143,4 +152,4 @@ async function main(): Promise<number> {
   });
 }
 
-process.exitCode = await main();
+if (isMainModule(import.meta.filename)) process.exitCode = await main(process.argv.slice(2));

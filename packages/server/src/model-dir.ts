@@ -9,6 +9,7 @@
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { type Graph, graphFromJSON } from '@lctr/spec';
+import { type FeaturePipeline, FEATURES_FILE, FEATURES_FORMAT, FEATURES_VERSION } from '@lctr/data';
 
 export class ModelDirError extends Error {
   constructor(message: string) { super(message); this.name = 'ModelDirError'; }
@@ -31,6 +32,8 @@ export interface ModelDir {
   readonly graph: Graph;
   /** what report.json says of the export's checks; null: the directory has no report.json */
   readonly exportChecks: ExportChecks | null;
+  /** features.json: the feature pipeline raw requests go through; null: none exported (raw requests refused) */
+  readonly features: FeaturePipeline | null;
 }
 
 export interface ExportChecks {
@@ -111,5 +114,22 @@ export function loadModelDir(path: string): ModelDir {
   const exportChecks = exportChecksOf(dir);
   const version = versions[0]!;
   const onnxPath = join(dir, String(version), ONNX_FILE_NAME);
-  return { dir, name: basename(dir), version, onnxPath, onnx: readFileSync(onnxPath), graph, exportChecks };
+  return { dir, name: basename(dir), version, onnxPath, onnx: readFileSync(onnxPath), graph, exportChecks, features: featuresOf(dir) };
+}
+
+/** features.json (the exporter's features.ts), checked for its format and version; null when absent. */
+function featuresOf(dir: string): FeaturePipeline | null {
+  const path = join(dir, FEATURES_FILE);
+  if (!existsSync(path)) return null;
+  let json: unknown;
+  try {
+    json = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (e) {
+    throw new ModelDirError(`model dir ${dir}: cannot load ${FEATURES_FILE}: not valid JSON (${(e as Error).message})`);
+  }
+  const r = isRecord(json) ? json : {};
+  if (r['format'] !== FEATURES_FORMAT || r['version'] !== FEATURES_VERSION) {
+    throw new ModelDirError(`model dir ${dir}: ${FEATURES_FILE}: expected format '${FEATURES_FORMAT}' version ${FEATURES_VERSION}, got ${JSON.stringify(r['format'])} version ${JSON.stringify(r['version'])}; re-export the model`);
+  }
+  return json as FeaturePipeline;
 }

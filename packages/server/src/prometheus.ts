@@ -33,6 +33,8 @@ export class PromMetrics {
   readonly nonFinite: Counter;
   readonly dropped: Counter;
   readonly idsOutOfRange: Counter<'route' | 'input'>;
+  readonly rawUnknown: Counter<'feature'>;
+  readonly rawDropped: Counter;
 
   constructor(sources: PromSources) {
     const registers = [this.registry];
@@ -54,6 +56,11 @@ export class PromMetrics {
       name: 'lctr_ids_out_of_range_total', help: 'requests refused (400) for an id outside its embedding table: out of vocabulary, by route and input',
       labelNames: ['route', 'input'], registers,
     });
+    this.rawUnknown = new Counter({
+      name: 'lctr_raw_unknown_ids_total', help: "raw requests: ids the exported vocabulary lacks (mapped to the out-of-vocabulary row, or left out), by feature",
+      labelNames: ['feature'], registers,
+    });
+    this.rawDropped = new Counter({ name: 'lctr_raw_history_events_dropped_total', help: 'raw requests: history events left out (an unknown id and no out-of-vocabulary row)', registers });
     this.dropped = new Counter({ name: 'lctr_connections_dropped_total', help: 'connections closed at accept, over --max-connections', registers });
     const gauge = (name: string, help: string, read: () => number) =>
       new Gauge({ name, help, registers, collect() { this.set(read()); } });

@@ -3,3 +3,4 @@ export * from './load.ts';
 export * from './inspect.ts';
 export * from './compile.ts';
 export * from './negatives.ts';
+export * from './features.ts';

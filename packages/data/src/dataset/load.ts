@@ -70,7 +70,7 @@ function formatOf(file: string, format: FileFormat | undefined): FileFormat {
   return 'csv';
 }
 
-function openTable(file: string, f: FilesConfig): Table {
+export function openTable(file: string, f: FilesConfig): Table {
   const format = formatOf(file, f.format);
   if (format === 'parquet') return openParquet(file);
   if (format === 'atomic') return openAtomic(file);

@@ -35,9 +35,11 @@ describe('lctr', () => {
       const before = readdirSync(tmp).length;
       const lines: string[] = [];
       const write = process.stdout.write.bind(process.stdout);
+      const log = console.log;
       process.stdout.write = ((t: string) => { lines.push(t); return true; }) as typeof process.stdout.write;
+      console.log = (t: string) => { lines.push(t); };
       let code: number;
-      try { code = await sub.run(['--help']); } finally { process.stdout.write = write; }
+      try { code = await sub.run(['--help']); } finally { process.stdout.write = write; console.log = log; }
       expect(code, name).toBe(0);
       expect(lines.join('\n'), name).toMatch(new RegExp(`^usage: lctr ${name}`));
       expect(readdirSync(tmp).length, name).toBe(before);

@@ -23,11 +23,12 @@ import { EXIT_CODES, displayPath } from '@lctr/spec';
 import { UsageError, intFlag, isMainModule, runCommand } from '@lctr/spec/cli';
 import { type NonFiniteWeight, formatNonFinite, rejectionOf } from './serving-dir.ts';
 
-const USAGE = `usage: nx run exporter:onnx                       the default job: the default LCN (trained first unless already trained)
-       nx run exporter:onnx -- --checkpoint DIR [--config FILE] [--model NAME] [--samples N] [--requests N] [--candidates N]
+const USAGE = `usage: lctr export                                  the default job: the default LCN (trained first unless already trained)
+       lctr export --checkpoint DIR [--config FILE] [--model NAME] [--samples N] [--requests N] [--candidates N]
                                 [--latency-requests N] [--latency-candidates N] [--precision float32|float16|int8] [--no-fold]
-       nx run exporter:onnx -- --weights FILE.safetensors --model TRAINER_MODEL --config FILE [the --checkpoint options]
-       nx run exporter:onnx -- --model ${Object.keys(MODELS).join('|')}
+       lctr export --weights FILE.safetensors --model TRAINER_MODEL --config FILE [the --checkpoint options]
+       lctr export --model ${Object.keys(MODELS).join('|')}
+  (the Nx target takes the same options: npx nx run exporter:onnx -- ...)
   common:        [--out DIR] [--name NAME] [--max-batch-size N] [--gpu] [--seed N] [--force]
   --checkpoint   a training run directory (its checkpoints/latest) or a checkpoint directory (step-<N>)
   --config       training config (JSON); default: the config saved in the checkpoint's state.json

@@ -83,7 +83,7 @@ describe('exporter', () => {
     const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
     const r = spawnSync(process.execPath, ['--import', tsx, join(root, 'packages/exporter/src/cli.ts'), '--help'], { cwd, encoding: 'utf8' });
     expect([r.status, r.stderr]).toEqual([0, '']);
-    expect(r.stdout).toMatch(/^usage: nx run exporter:onnx {5,}the default job/);
+    expect(r.stdout).toMatch(/^usage: lctr export {5,}the default job/);
     expect(readdirSync(cwd)).toEqual([]);
   });
 

@@ -15,7 +15,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { closeSync, existsSync, mkdtempSync, openSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
+import { scriptArgs } from '@lctr/spec/cli';
 import { Rng } from '@lctr/spec';
 import { compileDataset, createSampleSource, readCompiledDataset, readDatasetConfig, sampleSchema, withCrpPairs } from '@lctr/data';
 
@@ -38,7 +38,7 @@ if (process.argv[2] === '--child-compile') {
   process.exit(0);
 }
 
-const { values } = parseArgs({ options: {
+const { values } = scriptArgs(import.meta.filename, { options: {
   users: { type: 'string', default: '20000' }, 'events-per-user': { type: 'string', default: '500' }, batches: { type: 'string', default: '100' },
   seed: { type: 'string', default: '1' }, keep: { type: 'boolean', default: false },
 } });

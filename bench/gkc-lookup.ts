@@ -23,10 +23,10 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
+import { scriptArgs } from '@lctr/spec/cli';
 import { EmbeddedStore, type KnowledgeStore, type KnowledgeTables, type LookupBatch, RedisStore } from '@lctr/gkc';
 
-const { values } = parseArgs({ options: {
+const { values } = scriptArgs(import.meta.filename, { options: {
   users: { type: 'string', default: '100000' }, items: { type: 'string', default: '50000' },
   'uc-per-user': { type: 'string', default: '3' }, dim: { type: 'string', default: '64' },
   batch: { type: 'string', default: '1000' }, batches: { type: 'string', default: '500' }, warmup: { type: 'string', default: '50' },

@@ -42,7 +42,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { resolve } from 'node:path';
-import { parseArgs } from 'node:util';
+import { scriptArgs } from '@lctr/spec/cli';
 import {
   type FeatureSchema, type Graph, type HostTensor, type IfaConfig, type LifelongConfig,
   IFA_DEFAULTS, IFA_KERNELS, type IfaKernel, LIFELONG_DEFAULTS, buildIfa, buildLifelong, initWeights,
@@ -53,7 +53,7 @@ import { compileTfjs, initTfjs } from '@lctr/backend-tfjs';
 import { type LinearFit, type LogLogFit, linearFit, logLogChart, logLogSlope, sideBySide } from './loglog.ts';
 import { PALETTE } from '@lctr/experiments/svg';
 
-const { values } = parseArgs({ options: {
+const { values } = scriptArgs(import.meta.filename, { options: {
   quick: { type: 'boolean', default: false },
   ns: { type: 'string' }, cs: { type: 'string' }, 'c-fixed': { type: 'string', default: '1000' }, 'n-fixed': { type: 'string', default: '2000' },
   models: { type: 'string', default: 'ifa,fullAttention,simSoft' }, backends: { type: 'string', default: 'ort,tfjs' },

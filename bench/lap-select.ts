@@ -20,11 +20,11 @@
  * Each form's sum of the pool and of its K2 positions is printed (equal sums: the same picks).
  *   npx tsx bench/lap-select.ts [--rounds 8]
  */
-import { parseArgs } from 'node:util';
+import { scriptArgs } from '@lctr/spec/cli';
 import * as ort from 'onnxruntime-node';
 import { onnx, ortTopkWidth } from '@lctr/backend-onnx';
 
-const { values } = parseArgs({ options: { rounds: { type: 'string', default: '8' } } });
+const { values } = scriptArgs(import.meta.filename, { options: { rounds: { type: 'string', default: '8' } } });
 const C = 1000, N = 2000, DA = 64, K1 = 200, K2 = 50;
 const WIDTH = ortTopkWidth(K1, N);
 

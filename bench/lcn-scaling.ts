@@ -14,7 +14,7 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
+import { scriptArgs } from '@lctr/spec/cli';
 import {
   type FeatureSchema, type Graph, type HostTensor, type LifelongConfig, LIFELONG_DEFAULTS, buildLifelong, buildLifelongTrain, initWeights, weightsFor,
 } from '@lctr/spec';
@@ -23,7 +23,7 @@ import { OnnxSession, exportOnnx } from '@lctr/backend-onnx';
 import { Adam, compileTfjs, initTfjs } from '@lctr/backend-tfjs';
 import { logLogChart, logLogSlope } from './loglog.ts';
 
-const { values } = parseArgs({ options: {
+const { values } = scriptArgs(import.meta.filename, { options: {
   ns: { type: 'string', default: '500,1000,2000,4000' }, cs: { type: 'string', default: '50,100,200,500,1000' },
   'c-fixed': { type: 'string', default: '100' }, 'n-fixed': { type: 'string', default: '2000' }, 'train-ns': { type: 'string', default: '250,500,1000' },
   batch: { type: 'string', default: '64' }, budget: { type: 'string', default: '1.5' }, out: { type: 'string', default: 'out/bench/lcn-scaling' },

@@ -5,14 +5,14 @@
  * by node and by op type.
  *   npx tsx bench/profile-serve.ts [--cands 1000] [--n 2000] [--k1 200] [--k2 50] [--runs 10] [--top 25]
  */
-import { parseArgs } from 'node:util';
+import { scriptArgs } from '@lctr/spec/cli';
 import * as ort from 'onnxruntime-node';
 import { type FeatureSchema, type Graph, type HostTensor, buildLifelong, initWeights } from '@lctr/spec';
 import { randomFeeds } from '@lctr/spec/testing';
 import { exportOnnx } from '@lctr/backend-onnx';
 import { fullMaskGens, lcnServingConfig, readOrtProfile } from './lcn-serving.ts';
 
-const { values } = parseArgs({ options: {
+const { values } = scriptArgs(import.meta.filename, { options: {
   cands: { type: 'string', default: '1000' }, n: { type: 'string', default: '2000' }, dim: { type: 'string', default: '64' },
   k1: { type: 'string', default: '200' }, k2: { type: 'string', default: '50' }, runs: { type: 'string', default: '10' }, top: { type: 'string', default: '25' },
 } });

@@ -6,7 +6,7 @@
  *     [--backend wasm|cpu] [--world small|default] [--steps 3]
  * --world overrides config.data.world (the small world builds in a second; its histories are shorter).
  */
-import { parseArgs } from 'node:util';
+import { scriptArgs } from '@lctr/spec/cli';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
@@ -14,7 +14,7 @@ import { initWeights } from '@lctr/spec';
 import { Adam, compileTfjs, initTfjs } from '@lctr/backend-tfjs';
 import { getTrainModel, parseTrainConfig } from '@lctr/train';
 
-const { values } = parseArgs({ options: {
+const { values } = scriptArgs(import.meta.filename, { options: {
   model: { type: 'string', default: 'din' }, config: { type: 'string' }, backend: { type: 'string', default: 'wasm' },
   world: { type: 'string' }, steps: { type: 'string', default: '3' },
 } });

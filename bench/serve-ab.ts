@@ -14,14 +14,14 @@
  *   inter-op threads, intra-op threads as --intra, default ORT's own).
  */
 import { readFileSync, writeFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
+import { scriptArgs } from '@lctr/spec/cli';
 import * as ort from 'onnxruntime-node';
 import { type FeatureSchema, type Graph, type HostTensor, buildIfa, buildLifelong, ifaConfig, initWeights } from '@lctr/spec';
 import { ifaGens, randomFeeds } from '@lctr/spec/testing';
 import { exportOnnx } from '@lctr/backend-onnx';
 import { fullMaskGens, lcnServingConfig, readOrtProfile } from './lcn-serving.ts';
 
-const { values, positionals } = parseArgs({
+const { values, positionals } = scriptArgs(import.meta.filename, {
   allowPositionals: true,
   options: {
     write: { type: 'string' }, rounds: { type: 'string', default: '12' }, cands: { type: 'string', default: '1000' }, profile: { type: 'boolean', default: false },

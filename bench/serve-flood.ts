@@ -24,11 +24,11 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
+import { scriptArgs } from '@lctr/spec/cli';
 import { type HealthReport, exampleRequest, spawnServer } from '@lctr/server';
 import { writeTinyModelDir } from '../packages/server/test/tiny-model-dir.ts';
 
-const { values, positionals } = parseArgs({ options: {
+const { values, positionals } = scriptArgs(import.meta.filename, { options: {
   'model-dir': { type: 'string' }, clients: { type: 'string', default: '1200' }, 'body-bytes': { type: 'string', default: '1000000' },
   'settle-s': { type: 'string', default: '5' }, 'max-growth-mib': { type: 'string', default: '256' }, unbounded: { type: 'boolean', default: false },
 }, allowPositionals: true });

@@ -33,7 +33,7 @@
 import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
-import { parseArgs } from 'node:util';
+import { scriptArgs } from '@lctr/spec/cli';
 import {
   type FeatureSchema, type Graph, type HostTensor, GraphBuilder, buildLifelong, buildLifelongTrain, initWeights, weightsFor,
 } from '@lctr/spec';
@@ -44,7 +44,7 @@ import { servingOnnx } from '@lctr/exporter';
 import { type MatmulShape, countFlops } from './flops.ts';
 import { fullMaskGens, lcnServingConfig, pseudoScores, servingBudget, topkOnlyModel } from './lcn-serving.ts';
 
-const { values } = parseArgs({ options: {
+const { values } = scriptArgs(import.meta.filename, { options: {
   cands: { type: 'string', default: '100,1000' }, n: { type: 'string', default: '2000' }, dim: { type: 'string', default: '64' },
   requests: { type: 'string', default: '30' }, threads: { type: 'string', default: '0' }, json: { type: 'string' },
   child: { type: 'string' }, c: { type: 'string' }, int8: { type: 'boolean', default: false },

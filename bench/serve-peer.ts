@@ -17,7 +17,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
+import { scriptArgs } from '@lctr/spec/cli';
 import {
   type FeatureSchema, type Graph, type HostTensor, type Weights, buildLifelong, buildLifelongTrain, decodeSafetensors, encodeSafetensors,
   graphFromJSON, initWeights, readWeightsFile, weightsFor,
@@ -28,7 +28,7 @@ import { PY_SAFETENSORS, torchSource } from '@lctr/backend-torch';
 import { servingOnnx } from '@lctr/exporter';
 import { fullMaskGens, lcnServingConfig } from './lcn-serving.ts';
 
-const { values } = parseArgs({ options: {
+const { values } = scriptArgs(import.meta.filename, { options: {
   cands: { type: 'string', default: '100,1000' }, threads: { type: 'string', default: '1,2' }, runs: { type: 'string', default: '20' },
   'model-dir': { type: 'string' }, json: { type: 'string' },
 } });

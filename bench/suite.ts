@@ -15,7 +15,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { resolve } from 'node:path';
-import { parseArgs } from 'node:util';
+import { scriptArgs } from '@lctr/spec/cli';
 import { blockOf, replaceBlock } from './blocks.ts';
 
 export interface BenchEntry {
@@ -74,7 +74,7 @@ function clean(output: string): string {
 }
 
 {
-  const { values } = parseArgs({ options: {
+  const { values } = scriptArgs(import.meta.filename, { options: {
     only: { type: 'string' }, skip: { type: 'string' }, file: { type: 'string', default: 'BENCHMARKS.md' },
     'dry-run': { type: 'boolean', default: false }, list: { type: 'boolean', default: false },
   } });

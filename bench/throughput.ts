@@ -8,7 +8,7 @@
  * sample feature, lifelong length 2,000 with context), the input LCN will read.
  *   npx tsx bench/throughput.ts [--world small|default] [--batches 20] [--steps 5] [--cpu-steps 2]
  */
-import { parseArgs } from 'node:util';
+import { scriptArgs } from '@lctr/spec/cli';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Rng, initWeights } from '@lctr/spec';
@@ -16,7 +16,7 @@ import { createSampleSource, sampleSchema } from '@lctr/data';
 import { Adam, compileTfjs, initTfjs } from '@lctr/backend-tfjs';
 import { getTrainModel, parseTrainConfig, prepareData } from '@lctr/train';
 
-const { values } = parseArgs({ options: {
+const { values } = scriptArgs(import.meta.filename, { options: {
   world: { type: 'string', default: 'default' }, batches: { type: 'string', default: '20' },
   steps: { type: 'string', default: '5' }, 'cpu-steps': { type: 'string', default: '2' },
 } });

@@ -6,12 +6,12 @@
  * (backend-onnx ortTopkWidth) asks for the switch's k and slices; this bench is the evidence.
  *   npx tsx bench/topk-width.ts [--rows 1000] [--n 1000,2000] [--runs 15]
  */
-import { parseArgs } from 'node:util';
+import { scriptArgs } from '@lctr/spec/cli';
 import * as ort from 'onnxruntime-node';
 import { ortTopkWidth } from '@lctr/backend-onnx';
 import { pseudoScores, topkOnlyModel } from './lcn-serving.ts';
 
-const { values } = parseArgs({ options: { rows: { type: 'string', default: '1000' }, n: { type: 'string', default: '1000,2000' }, runs: { type: 'string', default: '15' } } });
+const { values } = scriptArgs(import.meta.filename, { options: { rows: { type: 'string', default: '1000' }, n: { type: 'string', default: '1000,2000' }, runs: { type: 'string', default: '15' } } });
 const rows = Number(values.rows), runs = Number(values.runs);
 
 async function timeTopk(n: number, k: number, x: Float32Array): Promise<number> {

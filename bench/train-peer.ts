@@ -17,14 +17,14 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
+import { scriptArgs } from '@lctr/spec/cli';
 import { type Graph, type HostTensor, encodeSafetensors, initWeights } from '@lctr/spec';
 import { runRef } from '@lctr/ref-cpu';
 import { Adam, DataParallel, compileTfjs, initTfjs } from '@lctr/backend-tfjs';
 import { getTrainModel, parseTrainConfig } from '@lctr/train';
 import { PY_SAFETENSORS, torchSource } from '@lctr/backend-torch';
 
-const { values } = parseArgs({ options: {
+const { values } = scriptArgs(import.meta.filename, { options: {
   n: { type: 'string', default: '500' }, batch: { type: 'string', default: '256' }, steps: { type: 'string', default: '5' },
   world: { type: 'string', default: 'default' }, backends: { type: 'string', default: 'wasm,cpu' }, shards: { type: 'string', default: '2' }, out: { type: 'string', default: 'out/bench/peer' }, json: { type: 'string' },
   rounds: { type: 'string', default: '3' },

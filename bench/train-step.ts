@@ -4,7 +4,7 @@
  * model on tfjs cpu and wasm, and of its serving forward pass on tfjs and ONNX Runtime, in one run.
  *   npx tsx bench/train-step.ts [--batch 256] [--seq 200] [--steps 10]
  */
-import { parseArgs } from 'node:util';
+import { scriptArgs } from '@lctr/spec/cli';
 import * as tf from '@tensorflow/tfjs-core';
 import { buildDemo, buildDemoTrain, initWeights } from '@lctr/spec';
 import { gen, randomFeeds } from '@lctr/spec/testing';
@@ -12,7 +12,7 @@ import { compileTfjs, initTfjs } from '@lctr/backend-tfjs';
 import { OnnxSession, exportOnnx } from '@lctr/backend-onnx';
 import { runRef } from '@lctr/ref-cpu';
 
-const { values } = parseArgs({ options: { batch: { type: 'string', default: '256' }, seq: { type: 'string', default: '200' }, steps: { type: 'string', default: '10' } } });
+const { values } = scriptArgs(import.meta.filename, { options: { batch: { type: 'string', default: '256' }, seq: { type: 'string', default: '200' }, steps: { type: 'string', default: '10' } } });
 const batch = Number(values.batch), seq = Number(values.seq), steps = Number(values.steps);
 const cfg = { items: 20000, users: 2000, dim: 32, topK: 16, hidden: [64, 32] };
 const gens = { user: gen.ints(cfg.users), history: gen.ints(cfg.items), candidate: gen.ints(cfg.items), historyMask: gen.prefixMask(), label: gen.ints(2) };

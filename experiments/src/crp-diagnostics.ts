@@ -21,9 +21,9 @@
  */
 import { appendFileSync, mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
+import { scriptArgs } from '@lctr/spec/cli';
 import {
-  CRP_DEFAULTS, CRP_PAPER, type CrpOptions, type FeatureSchema, type HostTensor, type LifelongConfig, EXIT_CODES, GraphBuilder, StorageError, asStorageError,
+  CRP_DEFAULTS, CRP_LAMBDA_SCALE, CRP_PAPER, crpLambdaScaleAt, crpWarmupSteps, type CrpOptions, type FeatureSchema, type HostTensor, type LifelongConfig, EXIT_CODES, GraphBuilder, StorageError, asStorageError,
   buildLifelongTrain, crpInputsOf, crpLoss, crpSchema, init, lifelongConfig, lifelongSchema, sequenceLength, withoutCrpFeatures,
 } from '@lctr/spec';
 import { Adam, type TfjsModel, compileTfjs, initTfjs } from '@lctr/backend-tfjs';
@@ -34,10 +34,15 @@ import { type EvalRecord, summarize } from './crp-select.ts';
 const ROOT = resolve(import.meta.dirname, '../..');
 
 /** A CRP variant: a patch of the paper's printed form (λ 0.1, M 256 as the configs; `default` is the spec's default instead). */
-type CrpPatch = Partial<Omit<LifelongConfig['crp'], 'weights'>> & { weights?: Partial<CrpOptions['weights']> };
+type CrpPatch = Partial<Omit<LifelongConfig['crp'], 'weights'>> & {
+  weights?: Partial<CrpOptions['weights']>;
+  /** λ's linear warm-up in epochs of this data's training split (crp.warmupSteps = round(epochs x steps per epoch)) */
+  warmupEpochs?: number;
+};
 export const VARIANTS: Readonly<Record<string, CrpPatch>> = {
-  paper: { ...CRP_PAPER, negatives: 256 },
-  default: { ...CRP_DEFAULTS, negatives: 256 },
+  // no warm-up unless a variant says so (the lcn preset's default has one)
+  paper: { ...CRP_PAPER, negatives: 256, warmupSteps: 0 },
+  default: { ...CRP_DEFAULTS, negatives: 256, warmupSteps: 0 },
   lambda0: { lambda: 0 },
   'lambda0.01': { lambda: 0.01 },
   'lambda1': { lambda: 1 },
@@ -53,6 +58,9 @@ export const VARIANTS: Readonly<Record<string, CrpPatch>> = {
   'lme-tau': { meanNegatives: true, scaleByTemperature: true },
   'lme-tau-lambda0.01': { meanNegatives: true, scaleByTemperature: true, lambda: 0.01 },
   'pc-only': { weights: { pt: 0, ps: 0, pc: 1 } },
+  // the paper's push, λ ramped linearly from 0 over one epoch / half an epoch (issue 19 item 2)
+  'warmup1': { warmupEpochs: 1 },
+  'warmup0.5': { warmupEpochs: 0.5 },
   'no-pc': { weights: { pt: 1, ps: 1, pc: 0 } },
 };
 
@@ -86,7 +94,9 @@ function variantCrp(name: string): CrpPatch {
   return name === 'default' ? v : { ...paper, ...v, weights: { ...paper.weights, ...v.weights } };
 }
 
-function configOf(d: DataSetup, p: Prepared, patch: CrpPatch): LifelongConfig {
+function configOf(d: DataSetup, p: Prepared, variant: CrpPatch): LifelongConfig {
+  const { warmupEpochs, ...patch } = variant;
+  if (warmupEpochs !== undefined) patch.warmupSteps = Math.round(warmupEpochs * new BatchOrder(0, p.train.length, d.batchSize).perEpoch);
   const arch = lifelongArch('lcn', d.model, 'crp-diagnostics');
   const m = p.log.meta;
   const base = lifelongConfig({
@@ -165,7 +175,7 @@ function diagnose(click: TfjsModel, crp: TfjsModel<FeatureSchema, 'pt' | 'ps' | 
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({
+  const { values } = scriptArgs(import.meta.filename, {
     options: {
       data: { type: 'string', default: 'ml100k' }, variants: { type: 'string', default: 'paper,lambda0' }, seeds: { type: 'string', default: '1' },
       epochs: { type: 'string', default: '1' }, 'diag-every': { type: 'string', default: '0' }, 'init-only': { type: 'boolean', default: false },
@@ -224,7 +234,10 @@ async function main(): Promise<void> {
         const steps = maxSteps > 0 ? Math.min(maxSteps, epochs * order.perEpoch) : epochs * order.perEpoch;
         let lossSum = 0;
         for (let step = 1; step <= steps; step++) {
-          const loss = model.trainStep(train.batch(order.at(step - 1).indices) as never, 'loss', adam);
+          const feeds: Record<string, HostTensor> = { ...train.batch(order.at(step - 1).indices) as Record<string, HostTensor> };
+          // λ's warm-up: the graph takes the scale as an input, a pure function of the step (as the trainer feeds it)
+          if (crpWarmupSteps(c) > 0) feeds[CRP_LAMBDA_SCALE] = { dtype: 'float32', shape: [], data: Float32Array.of(crpLambdaScaleAt(crpWarmupSteps(c), step - 1)) };
+          const loss = model.trainStep(feeds as never, 'loss', adam);
           if (!Number.isFinite(loss)) throw new Error(`${name} seed ${seed}: the loss is ${loss} at step ${step}`);
           lossSum += loss;
           if (diagEvery > 0 && step % diagEvery === 0) diag(step);

@@ -15,7 +15,7 @@
  * (path, step) and the world config (JSON).
  */
 import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
+import { scriptArgs } from '@lctr/spec/cli';
 import { initTfjs } from '@lctr/backend-tfjs';
 import { ConfigError, keepDataConfig, keepKnowledgeTables, keepWorldOf, loadKeepCheckpoint, parseJsonText, parseTrainConfig, writeKnowledgeTables } from '@lctr/train';
 
@@ -24,7 +24,7 @@ const USAGE = 'usage: npx tsx experiments/src/keep-tables.ts --config TRAIN.json
 async function main(): Promise<number> {
   let values;
   try {
-    ({ values } = parseArgs({
+    ({ values } = scriptArgs(import.meta.filename, {
       options: {
         config: { type: 'string' }, 'two-tower': { type: 'string' }, degenerate: { type: 'string' }, out: { type: 'string' },
         backend: { type: 'string' }, help: { type: 'boolean', default: false },

@@ -21,7 +21,7 @@
  */
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
+import { scriptArgs } from '@lctr/spec/cli';
 import { atomicWriteFile, displayPath } from '@lctr/spec';
 import { gauc } from '@lctr/metrics';
 import { initTfjs } from '@lctr/backend-tfjs';
@@ -97,7 +97,7 @@ const fmt = (xs: number[]) => { const { mean, std } = meanStd(xs); return Number
 async function main(): Promise<number> {
   let values;
   try {
-    ({ values } = parseArgs({
+    ({ values } = scriptArgs(import.meta.filename, {
       options: { quick: { type: 'boolean', default: false }, seeds: { type: 'string', default: '1' }, steps: { type: 'string' }, 'extractor-steps': { type: 'string' }, world: { type: 'string' }, out: { type: 'string' }, backend: { type: 'string' }, help: { type: 'boolean', default: false } },
       strict: true,
     }));

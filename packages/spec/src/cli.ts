@@ -150,3 +150,30 @@ export function isMainModule(importMetaFilename: string): boolean {
   const strip = (p: string) => resolve(p).replace(/\.(ts|js|mjs)$/, '');
   return strip(importMetaFilename) === strip(entry);
 }
+
+/**
+ * parseArgs for a script (a benchmark, an experiment): `--help` prints `usage` (or one generated
+ * from the options) and exits 0 before the script does anything; a bad option prints the message
+ * and the usage and exits 2. Same config as node:util's parseArgs, strict.
+ */
+export function scriptArgs<T extends { options: Options; allowPositionals?: boolean }>(
+  script: string, config: T & { usage?: string; args?: readonly string[] },
+): ReturnType<typeof parseArgs<T & { strict: true }>> {
+  const argv = config.args ?? process.argv.slice(2);
+  const name = script.replace(/^.*\/(bench|experiments|examples)\//, '$1/');
+  const usage = config.usage ?? `usage: npx tsx ${name}${Object.entries(config.options).map(([k, o]) => {
+    const d = (o as { default?: unknown }).default;
+    return ` [--${k}${o.type === 'boolean' ? '' : ` ${d === undefined ? 'V' : String(d)}`}]`;
+  }).join('')}${config.allowPositionals ? ' [ARGS...]' : ''}`;
+  if (wantsHelp(argv)) {
+    process.stdout.write(`${usage}\n`);
+    process.exit(EXIT_CODES.ok);
+  }
+  try {
+    const { usage: _usage, args: _args, ...parseConfig } = config;
+    return parseArgs({ ...parseConfig, args: [...argv], strict: true } as unknown as T & { strict: true });
+  } catch (e) {
+    process.stderr.write(`${name}: ${(e as Error).message.split('. To ')[0]}\n${usage}\n`);
+    process.exit(EXIT_CODES.usage);
+  }
+}

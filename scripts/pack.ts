@@ -54,6 +54,8 @@ export function packAll(out: string, build = true): string[] {
     mkdirSync(stage, { recursive: true });
     if (!existsSync(join(built, dir, 'src'))) throw new Error(`${dir}: no build output in ${join(built, dir, 'src')} (run without --skip-build)`);
     cpSync(join(built, dir, 'src'), join(stage, 'dist'), { recursive: true });
+    // files the code reads beside itself (a page, a worker entry): everything in src/ that is not TypeScript
+    cpSync(join(pkgDir, 'src'), join(stage, 'dist'), { recursive: true, filter: (f) => statSync(f).isDirectory() || !f.endsWith('.ts') });
     fixDeclarations(join(stage, 'dist'));
     for (const f of SHIPPED) if (existsSync(join(pkgDir, f))) cpSync(join(pkgDir, f), join(stage, f), { recursive: true });
     cpSync(join(ROOT, 'LICENSE'), join(stage, 'LICENSE'));

@@ -15,6 +15,7 @@ const NEEDS = [
   ['python3-sklearn', () => pyHas('sklearn'), 'the independent AUC / log-loss oracle'],
   ['python3-torch', () => pyHas('torch'), "the PyTorch backend's parity and distributed tests"],
   ['redis-server', () => onPath('redis-server'), "the knowledge center's Redis store tests"],
+  ['chromium', () => onPath('chromium'), "the server's explain page test (headless)"],
 ];
 
 const missing = NEEDS.filter(([, present]) => !present());

@@ -8,3 +8,5 @@ export * from './spawn.ts';
 export * from './body.ts';
 export * from './json-keys.ts';
 export * from './security.ts';
+export * from './explain.ts';
+export * from './pool.ts';

@@ -25,7 +25,7 @@ import { type IncomingMessage, type Server, type ServerResponse, createServer } 
 import type { AddressInfo, Socket } from 'node:net';
 import {
   type FeatureSpec, type HostTensor, type IdRange, type RequestSchema, type ServingLayout, IdOutOfRangeError, InputError, RequestError, formatShape,
-  parseScoreRequest, parseTensorRequest, requestSchemaOf,
+  parseScoreRequest, parseTensorRequest, requestSchemaOf, serializeGraph,
 } from '@lctr/spec';
 import { OnnxSession, type Provider, type ProviderRequest } from '@lctr/backend-onnx';
 import { type ModelDir, loadModelDir } from './model-dir.ts';
@@ -35,6 +35,10 @@ import { PromMetrics } from './prometheus.ts';
 import { type V2InferResponse, type V2ModelMetadata, readV2Request, v2Metadata, v2Output } from './v2.ts';
 import { BodyBudget, ClientGoneError, bodyTooLarge, declaredLength, readBody } from './body.ts';
 import { checkDuplicateKeys } from './json-keys.ts';
+import { type RawScoring, rawScoring } from './raw.ts';
+import { type ExplainResponse, Explainer, explainPageHtml, noExplainError } from './explain.ts';
+import { exampleRequest } from './example.ts';
+import { SessionPool } from './pool.ts';
 import { TokenAuth, checkBind, checkHostHeader, checkJsonContentType, defaultAllowedHosts, isLoopbackHost } from './security.ts';
 
 export const DEFAULTS = {
@@ -50,6 +54,8 @@ export const DEFAULTS = {
   bodyBudgetBytes: 32 << 20,
   bodyTimeoutMs: 10_000,
   maxConnections: 1024,
+  /** 1: one session on the main thread; N > 1: N sessions in worker threads (pool.ts; the CLI's default is os.availableParallelism()) */
+  workers: 1,
 } as const;
 
 export interface ServerOptions {
@@ -77,6 +83,11 @@ export interface ServerOptions {
   readonly bodyTimeoutMs?: number;
   /** open TCP connections; over it Node closes a new connection at accept */
   readonly maxConnections?: number;
+  /**
+   * ONNX Runtime sessions (pool.ts): 1 (default) runs the one session on the main thread; N > 1 runs N
+   * sessions in worker threads, so N requests run at once (maxInflight defaults to N then).
+   */
+  readonly workers?: number;
   /** bearer token every request must carry (`Authorization: Bearer <token>`); none: no auth */
   readonly token?: string;
   /** allow listening on a non-loopback address without a token */
@@ -122,12 +133,16 @@ export interface HealthReport {
   readonly exportChecks: { readonly parity: true; readonly checker: true | null } | null;
   /** ONNX Runtime intra-op threads; null: ONNX Runtime's default */
   readonly intraOpNumThreads: number | null;
+  /** scoring sessions: 1 on the main thread, or that many worker threads (pool.ts) */
+  readonly workers: number;
 }
 
 export interface ScoreResponse {
   readonly scores: number[];
   readonly model: string;
   readonly provider: Provider;
+  /** raw requests: ids the vocabulary lacks per feature, and history events left out (raw.ts) */
+  readonly raw?: { readonly unknown: Readonly<Record<string, number>>; readonly dropped: number };
 }
 
 /** A run whose output holds a NaN or an infinity: a 500, never a 200 with nulls (JSON has no NaN). */
@@ -138,7 +153,7 @@ export class NonFiniteScoreError extends Error {
 /** Absolute paths in a provider note (a CUDA library that failed to load) cut to their last part: /health shows no path. */
 const withoutPaths = (note: string) => note.replace(/(?<![\w.])\/(?:[^\s/'"():;,]+\/)+([^\s/'"():;,]+)/g, '$1');
 
-type RouteKind = 'score' | 'health' | 'metrics' | 'metricsJson' | 'v2Live' | 'v2Ready' | 'v2Model' | 'v2ModelReady' | 'v2Infer';
+type RouteKind = 'score' | 'explain' | 'explainPage' | 'explainExample' | 'health' | 'metrics' | 'metricsJson' | 'v2Live' | 'v2Ready' | 'v2Model' | 'v2ModelReady' | 'v2Infer';
 
 interface Route {
   readonly kind: RouteKind;
@@ -149,6 +164,9 @@ interface Route {
 
 const ROUTES: readonly Route[] = [
   { kind: 'score', method: 'POST', label: '/score' },
+  { kind: 'explain', method: 'POST', label: '/explain' },
+  { kind: 'explainPage', method: 'GET', label: '/explain.html' },
+  { kind: 'explainExample', method: 'GET', label: '/explain/example' },
   { kind: 'health', method: 'GET', label: '/health' },
   { kind: 'metrics', method: 'GET', label: '/metrics' },
   { kind: 'metricsJson', method: 'GET', label: '/metrics.json' },
@@ -175,6 +193,11 @@ export class ScoringServer {
   private readonly budget: BodyBudget;
   private allowedHosts: readonly string[] = [];
   private http: Server | undefined;
+  private readonly raw: RawScoring | undefined;
+  /** the explain variant's session (explain.ts); undefined: the model has no pyramid */
+  private explainer: Explainer | undefined;
+  /** the worker-thread sessions (pool.ts) that score when --workers > 1; undefined: `session` scores */
+  private pool: SessionPool | undefined;
 
   private constructor(
     readonly model: ModelDir,
@@ -187,6 +210,7 @@ export class ScoringServer {
     private readonly access: Pick<ServerOptions, 'insecure' | 'allowedHosts'>,
   ) {
     this.limiter = new Limiter(limits.maxInflight, limits.maxQueue);
+    this.raw = model.features ? rawScoring(model.features, schema) : undefined;
     this.budget = new BodyBudget(limits.bodyBudgetBytes);
     this.prometheus = new PromMetrics({
       inflight: () => this.limiter.inflight, queued: () => this.limiter.queued,
@@ -200,7 +224,7 @@ export class ScoringServer {
     const limits = {
       maxCandidates: positiveInt('maxCandidates', opts.maxCandidates ?? DEFAULTS.maxCandidates),
       maxBodyBytes: positiveInt('maxBodyBytes', opts.maxBodyBytes ?? DEFAULTS.maxBodyBytes),
-      maxInflight: positiveInt('maxInflight', opts.maxInflight ?? DEFAULTS.maxInflight),
+      maxInflight: positiveInt('maxInflight', opts.maxInflight ?? Math.max(DEFAULTS.maxInflight, opts.workers ?? DEFAULTS.workers)),
       maxQueue: positiveInt('maxQueue', opts.maxQueue ?? DEFAULTS.maxQueue, 0),
       bodyBudgetBytes: positiveInt('bodyBudgetBytes', opts.bodyBudgetBytes ?? DEFAULTS.bodyBudgetBytes),
       bodyTimeoutMs: positiveInt('bodyTimeoutMs', opts.bodyTimeoutMs ?? DEFAULTS.bodyTimeoutMs),
@@ -213,6 +237,7 @@ export class ScoringServer {
     // an empty token fails here, before the session opens
     const auth = opts.token === undefined ? undefined : new TokenAuth(opts.token);
     const access = { insecure: opts.insecure ?? false, ...(opts.allowedHosts ? { allowedHosts: opts.allowedHosts } : {}) };
+    const workers = positiveInt('workers', opts.workers ?? DEFAULTS.workers);
     const threads = positiveInt('intraOpNumThreads', opts.intraOpNumThreads ?? DEFAULTS.intraOpNumThreads, 0) || null;
     const model = loadModelDir(opts.modelDir);
     const schema = requestSchemaOf(model.graph);
@@ -221,6 +246,20 @@ export class ScoringServer {
       ...(threads === null ? {} : { intraOpNumThreads: threads }),
     });
     const server = new ScoringServer(model, schema, session, limits, threads, log, auth, access);
+    server.explainer = await Explainer.open(model, { provider: opts.provider ?? DEFAULTS.provider, ...(threads === null ? {} : { intraOpNumThreads: threads }) });
+    if (workers > 1) {
+      // the workers open the provider the main session really got (no second fallback decision)
+      try {
+        server.pool = await SessionPool.open(workers, {
+          onnxPath: model.onnxPath, graphJson: serializeGraph(model.graph), provider: session.provider, ...(threads === null ? {} : { intraOpNumThreads: threads }),
+        });
+      } catch (e) {
+        await server.close();
+        throw e;
+      }
+      log(`scoring on ${workers} ONNX Runtime sessions in worker threads (--workers ${workers}), at most ${limits.maxInflight} runs at once`);
+    }
+    if (server.explainer) log(`explain variant (explain/): levels ${JSON.stringify(server.explainer.levels)}; POST /explain, page GET /explain.html`);
     const names = (side: FeatureSpec['side']) => schema.features.filter((f) => f.side === side).map((f) => f.name).join(', ');
     const inputs = schema.layout !== 'batch' ? `user: ${names('user')}; candidates: ${names('candidate')}` : `samples: ${names('sample')}`;
     const words = { request: 'per-request', candidateSet: 'candidate-set', batch: 'batch' }[schema.layout];
@@ -241,6 +280,7 @@ export class ScoringServer {
       auth: this.auth ? 'bearer' : 'none',
       exportChecks: this.model.exportChecks,
       intraOpNumThreads: this.threads,
+      workers: this.pool?.size ?? 1,
     };
   }
 
@@ -250,11 +290,40 @@ export class ScoringServer {
 
   /** Score a decoded request body (no HTTP): throws RequestError (bad input), BusyError (queue full) or the run's error. */
   async score(body: unknown): Promise<ScoreResponse> {
+    // a raw request (the log's own ids) becomes the pre-mapped request, then takes the same checks
+    let raw: ScoreResponse['raw'];
+    if (body !== null && typeof body === 'object' && !Array.isArray(body) && Object.prototype.hasOwnProperty.call(body, 'raw')) {
+      if (!this.raw) throw new RequestError('raw', `a model directory exported with its feature pipeline (${'features.json'}: training data read through a dataset config)`, `model '${this.model.name}' without one`);
+      const mapped = this.raw.map(body as Record<string, unknown>);
+      for (const [feature, n] of Object.entries(mapped.unknown)) this.prometheus.rawUnknown.inc({ feature }, n);
+      if (mapped.dropped) this.prometheus.rawDropped.inc(mapped.dropped);
+      body = mapped.body;
+      raw = { unknown: mapped.unknown, dropped: mapped.dropped };
+    }
     const { feeds, count } = parseScoreRequest(body, this.schema, this.limits, this.model.name);
     const out = await this.run(feeds, count, [this.schema.output]);
     this.metrics.candidates += count;
     this.prometheus.candidates.inc({ route: '/score' }, count);
-    return { scores: Array.from(out[this.schema.output]!.data as Float32Array), model: this.model.name, provider: this.session.provider };
+    return { scores: Array.from(out[this.schema.output]!.data as Float32Array), model: this.model.name, provider: this.session.provider, ...(raw ? { raw } : {}) };
+  }
+
+  /** What the pyramid picked per candidate for a decoded /score body (explain.ts); 404 RequestError on a model without one. */
+  async explain(body: unknown): Promise<ExplainResponse> {
+    const explainer = this.explainer;
+    if (!explainer) throw noExplainError(this.model);
+    const { feeds, count } = parseScoreRequest(body, this.schema, this.limits, this.model.name);
+    const out = await this.limiter.run(async () => {
+      try {
+        return await explainer.session.run(feeds);
+      } catch (e) {
+        // as run(): what checkFeeds refuses is the request's fault
+        if (e instanceof InputError) throw new RequestError('body', `inputs graph '${explainer.graph.name}' accepts`, e.message);
+        throw e;
+      }
+    }) as Record<string, HostTensor>;
+    const bad = (out['prob']!.data as Float32Array).findIndex((v) => !Number.isFinite(v));
+    if (bad !== -1) throw new NonFiniteScoreError(`output 'prob' of the explain variant is ${out['prob']!.data[bad]} for candidate ${bad} of ${count}; a non-finite score is never served`);
+    return explainer.answer(feeds, out, this.model.name);
   }
 
   /** The Open Inference Protocol's model metadata (v2.ts): names, datatypes and shapes of config.pbtxt. */
@@ -278,7 +347,7 @@ export class ScoringServer {
   private async run(feeds: Record<string, HostTensor>, count: number, outputs: readonly string[]): Promise<Record<string, HostTensor>> {
     const out = await this.limiter.run(async () => {
       try {
-        return await this.session.run(feeds);
+        return await (this.pool ? this.pool.run(feeds) : this.session.run(feeds));
       } catch (e) {
         // checkFeeds (inside run) still refuses what the JSON checks cannot see (e.g. a top-k k above the candidate count)
         if (e instanceof InputError) throw new RequestError('body', `inputs graph '${this.model.graph.name}' accepts`, e.message);
@@ -344,6 +413,8 @@ export class ScoringServer {
       await closed;
     }
     await this.session.release();
+    await this.explainer?.release();
+    await this.pool?.close();
   }
 
   private send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
@@ -358,7 +429,8 @@ export class ScoringServer {
     if (fixed) return { route: fixed };
     const m = V2_MODEL_PATH.exec(path);
     if (!m) {
-      const all = ROUTES.map((r) => `${r.method} ${r.label.replace('{name}', this.model.name)}`).join(', ');
+      // the explain routes are offered only where there is something to explain
+      const all = ROUTES.filter((r) => this.explainer || !r.kind.startsWith('explain')).map((r) => `${r.method} ${r.label.replace('{name}', this.model.name)}`).join(', ');
       return { error: new RequestError('path', `one of ${all}`, `'${path}'`, 404) };
     }
     const kind: RouteKind = m[3] === '/ready' ? 'v2ModelReady' : m[3] === '/infer' ? 'v2Infer' : 'v2Model';
@@ -421,6 +493,16 @@ export class ScoringServer {
         case 'v2Ready': return reply(200, { ready: true });
         case 'v2Model': return reply(200, this.v2Metadata());
         case 'v2ModelReady': return reply(200, { name: this.model.name, ready: true });
+        case 'explainPage': {
+          const html = explainPageHtml();
+          res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'content-length': Buffer.byteLength(html) });
+          res.end(html);
+          this.prometheus.record(label, String(req.method), 200, (performance.now() - t0) / 1000);
+          return;
+        }
+        case 'explainExample': return reply(200, exampleRequest(this.health(), { candidates: 3, seed: 1 }));
+        // a model without a pyramid is refused before its body is read
+        case 'explain': if (!this.explainer) return refuse(noExplainError(this.model)); break;
         case 'score': case 'v2Infer': break;
       }
       const binary = req.headers['inference-header-content-length'];
@@ -447,6 +529,7 @@ export class ScoringServer {
       }
       checkDuplicateKeys(text);
       if (route.kind === 'v2Infer') return reply(200, await this.infer(body));
+      if (route.kind === 'explain') return reply(200, await this.explain(body));
       const result = await this.score(body);
       reply(200, result);
       this.metrics.scoreOk++;

@@ -191,7 +191,7 @@ describe('POST /score', () => {
       const n = await fetch(`${lcnUrl}/predict`, { method: 'POST', body: '{}' });
       expect(n.status).toBe(404);
       expect(await n.json()).toMatchObject({
-        error: 'path: expected one of POST /score, GET /health, GET /metrics, GET /metrics.json, GET /v2/health/live, GET /v2/health/ready, '
+        error: 'path: expected one of POST /score, POST /explain, GET /explain.html, GET /explain/example, GET /health, GET /metrics, GET /metrics.json, GET /v2/health/live, GET /v2/health/ready, '
           + "GET /v2/models/lcn, GET /v2/models/lcn/ready, POST /v2/models/lcn/infer, got '/predict'",
         field: 'path',
       });

@@ -1,4 +1,3 @@
-#!/usr/bin/env tsx
 /**
  * `lctr serve --model-dir out/models/lcn [--port 8080]` (also `nx run server:serve -- ...`) [--host 127.0.0.1] [--provider auto|cpu|cuda] ...`
  * Loads one model directory, opens one ONNX Runtime session, serves until SIGINT/SIGTERM.
@@ -7,11 +6,10 @@
  */
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { parseArgs } from 'node:util';
 import type { ProviderRequest } from '@lctr/backend-onnx';
 import { DEFAULTS, ScoringServer } from './server.ts';
 import { checkBind } from './security.ts';
-import { isMainModule } from '@lctr/spec/cli';
+import { UsageError, choiceFlag, intFlag, isMainModule, runCommand } from '@lctr/spec/cli';
 
 const USAGE = `usage: lctr serve --model-dir DIR [--port ${DEFAULTS.port}] [--host ${DEFAULTS.host}] [--provider auto|cpu|cuda]
                                 [--max-candidates ${DEFAULTS.maxCandidates}] [--max-body-bytes ${DEFAULTS.maxBodyBytes}] [--max-inflight ${DEFAULTS.maxInflight}]
@@ -34,64 +32,38 @@ const USAGE = `usage: lctr serve --model-dir DIR [--port ${DEFAULTS.port}] [--ho
   --insecure        allow a non-loopback --host without --token-file
   --allowed-hosts   Host header values accepted, comma-separated ('*': any; default: loopback names and --host)`;
 
-/** Error classes whose message is the whole story: printed without a stack. */
-const REPORTED = /^(ModelDir|Schema|GraphFormat|Graph|Provider|Range|Security)Error$/;
-
-function intFlag(flag: string, v: string | undefined, min: number): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!/^[0-9]+$/.test(v) || !Number.isInteger(n) || n < min) throw new Error(`--${flag} must be an integer >= ${min}, got '${v}'`);
-  return n;
-}
-
 /** The token of --token-file: its text without surrounding whitespace (a trailing newline is common). */
 function readToken(path: string): string {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
   } catch (e) {
-    throw new Error(`--token-file ${path}: expected a readable file holding the bearer token, got ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    throw new UsageError(`--token-file ${path}: expected a readable file holding the bearer token, got ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
   const token = text.trim();
-  if (token === '') throw new Error(`--token-file ${path}: expected a non-empty bearer token, got an empty file`);
+  if (token === '') throw new UsageError(`--token-file ${path}: expected a non-empty bearer token, got an empty file`);
   return token;
 }
 
+export const SERVE = {
+  name: 'lctr serve',
+  usage: USAGE,
+  options: {
+    'model-dir': { type: 'string' }, port: { type: 'string' }, host: { type: 'string' }, provider: { type: 'string' },
+    'max-candidates': { type: 'string' }, 'max-body-bytes': { type: 'string' }, 'max-inflight': { type: 'string' },
+    'max-queue': { type: 'string' }, threads: { type: 'string' }, workers: { type: 'string' }, 'body-budget-bytes': { type: 'string' },
+    'body-timeout-ms': { type: 'string' }, 'max-connections': { type: 'string' }, 'token-file': { type: 'string' },
+    insecure: { type: 'boolean' }, 'allowed-hosts': { type: 'string' },
+  },
+} as const;
+
 /** `lctr serve ...` (also `nx run server:serve -- ...`): resolves with the exit code once the server stops. */
-export async function main(argv: readonly string[]): Promise<number> {
-  let opts;
-  let port: number;
-  let host: string;
-  try {
-    const { values } = parseArgs({
-      args: [...argv],
-      options: {
-        'model-dir': { type: 'string' },
-        port: { type: 'string' },
-        host: { type: 'string', default: DEFAULTS.host },
-        provider: { type: 'string', default: DEFAULTS.provider },
-        'max-candidates': { type: 'string' },
-        'max-body-bytes': { type: 'string' },
-        'max-inflight': { type: 'string' },
-        'max-queue': { type: 'string' },
-        threads: { type: 'string' },
-        workers: { type: 'string' },
-        'body-budget-bytes': { type: 'string' },
-        'body-timeout-ms': { type: 'string' },
-        'max-connections': { type: 'string' },
-        'token-file': { type: 'string' },
-        insecure: { type: 'boolean', default: false },
-        'allowed-hosts': { type: 'string' },
-        help: { type: 'boolean', default: false },
-      },
-      strict: true,
-    });
-    if (values.help) { console.log(USAGE); return 0; }
-    if (!values['model-dir']) throw new Error('--model-dir is required');
-    if (!['auto', 'cpu', 'cuda'].includes(values.provider)) throw new Error(`--provider must be auto, cpu or cuda, got '${values.provider}'`);
-    port = intFlag('port', values.port, 0) ?? DEFAULTS.port;
-    if (port > 65535) throw new Error(`--port must be at most 65535, got ${port}`);
-    host = values.host;
+export function main(argv: readonly string[]): Promise<number> {
+  return runCommand(SERVE, argv, async ({ values }) => {
+    if (!values['model-dir']) throw new UsageError('--model-dir is required');
+    const provider = choiceFlag('provider', values.provider, ['auto', 'cpu', 'cuda'] as const) ?? (DEFAULTS.provider as ProviderRequest);
+    const port = intFlag('port', values.port, 0, 65535) ?? DEFAULTS.port;
+    const host = values.host ?? DEFAULTS.host;
     const maxCandidates = intFlag('max-candidates', values['max-candidates'], 1);
     const maxBodyBytes = intFlag('max-body-bytes', values['max-body-bytes'], 1);
     const maxInflight = intFlag('max-inflight', values['max-inflight'], 1);
@@ -103,11 +75,16 @@ export async function main(argv: readonly string[]): Promise<number> {
     const bodyTimeoutMs = intFlag('body-timeout-ms', values['body-timeout-ms'], 1);
     const maxConnections = intFlag('max-connections', values['max-connections'], 1);
     const token = values['token-file'] === undefined ? undefined : readToken(values['token-file']);
-    checkBind(host, token !== undefined, values.insecure);
+    const insecure = values.insecure ?? false;
+    try {
+      checkBind(host, token !== undefined, insecure);
+    } catch (e) {
+      throw new UsageError((e as Error).message);
+    }
     const allowedHosts = values['allowed-hosts']?.split(',').map((h) => h.trim()).filter((h) => h !== '');
-    if (allowedHosts?.length === 0) throw new Error(`--allowed-hosts must name at least one host ('*': any), got '${values['allowed-hosts']}'`);
-    opts = {
-      modelDir: values['model-dir'], provider: values.provider as ProviderRequest, log: (l: string) => console.log(`server: ${l}`),
+    if (allowedHosts?.length === 0) throw new UsageError(`--allowed-hosts must name at least one host ('*': any), got '${values['allowed-hosts']}'`);
+    return serve({
+      modelDir: values['model-dir'], provider, log: (l: string) => console.log(`server: ${l}`),
       ...(maxCandidates === undefined ? {} : { maxCandidates }),
       ...(maxBodyBytes === undefined ? {} : { maxBodyBytes }),
       ...(maxInflight === undefined ? {} : { maxInflight }),
@@ -119,25 +96,19 @@ export async function main(argv: readonly string[]): Promise<number> {
       ...(maxConnections === undefined ? {} : { maxConnections }),
       ...(token === undefined ? {} : { token }),
       ...(allowedHosts === undefined ? {} : { allowedHosts }),
-      insecure: values.insecure,
-    };
-  } catch (e) {
-    console.error(`server: ${(e as Error).message}\n${USAGE}`);
-    return 2;
-  }
-  let server: ScoringServer;
-  try {
-    server = await ScoringServer.open(opts);
-  } catch (e) {
-    const err = e as Error;
-    console.error(`server: ${REPORTED.test(err.name) ? err.message : err.stack ?? err.message}`);
-    return 1;
-  }
+      insecure,
+    }, port, host);
+  });
+}
+
+async function serve(opts: Parameters<typeof ScoringServer.open>[0], port: number, host: string): Promise<number> {
+  // a model directory that cannot be served (a failed export, a missing file) is a named error: one line, exit 1
+  const server = await ScoringServer.open(opts);
   let address;
   try {
     address = await server.listen(port, host);
   } catch (e) {
-    console.error(`server: cannot listen on ${host}:${port}: ${(e as Error).message}`);
+    console.error(`lctr serve: cannot listen on ${host}:${port}: ${(e as Error).message}`);
     await server.close();
     return 1;
   }
@@ -145,7 +116,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   return new Promise<number>((resolve) => {
     const stop = (signal: string) => {
       console.log(`server: ${signal}: closing`);
-      server.close().then(() => resolve(0), (e: Error) => { console.error(`server: close failed: ${e.message}`); resolve(1); });
+      server.close().then(() => resolve(0), (e: Error) => { console.error(`lctr serve: close failed: ${e.message}`); resolve(1); });
     };
     process.once('SIGINT', () => stop('SIGINT'));
     process.once('SIGTERM', () => stop('SIGTERM'));

@@ -100,7 +100,7 @@ describe('item 2: a failed export is never served', () => {
     const parity = variant('cli-parity', { ...PASSED_REPORT, parity: { ok: false, failures: [] } });
     const r = spawnSync(process.execPath, ['--import', 'tsx', 'packages/server/src/cli.ts', '--model-dir', parity, '--port', '0'], { cwd: root, encoding: 'utf8', env: { ...process.env, ORT_DISABLE_TELEMETRY: '1' }, timeout: 60_000 });
     expect(r.status).toBe(1);
-    expect(r.stderr).toBe(`server: model dir ${parity}: report.json says the export failed: parity.ok: expected true, got false; refusing to serve it (re-export, and check the exporter's log)\n`);
+    expect(r.stderr).toBe(`lctr serve: model dir ${parity}: report.json says the export failed: parity.ok: expected true, got false; refusing to serve it (re-export, and check the exporter's log)\n`);
   });
 
   it('a non-finite score is a 500 (never 200 with nulls), counted in /metrics; the next request is served', async () => {
@@ -316,11 +316,11 @@ describe('item 12: who may talk to the server', () => {
     await expect(server.listen(0, '0.0.0.0')).rejects.toThrow(message);
     const cli = (args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', 'packages/server/src/cli.ts', '--model-dir', dir, '--port', '0', ...args], { cwd: root, encoding: 'utf8', timeout: 60_000 });
     const r = cli(['--host', '0.0.0.0']);
-    expect([r.status, r.stderr.split('\n')[0]]).toEqual([2, `server: ${message}`]);
+    expect([r.status, r.stderr.split('\n')[0]]).toEqual([2, `lctr serve: ${message}`]);
     const empty = join(base, 'empty-token');
     writeFileSync(empty, '\n');
     const e = cli(['--token-file', empty]);
-    expect([e.status, e.stderr.split('\n')[0]]).toEqual([2, `server: --token-file ${empty}: expected a non-empty bearer token, got an empty file`]);
+    expect([e.status, e.stderr.split('\n')[0]]).toEqual([2, `lctr serve: --token-file ${empty}: expected a non-empty bearer token, got an empty file`]);
   });
 
   it('/health shows no absolute filesystem path', async () => {

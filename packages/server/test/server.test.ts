@@ -307,9 +307,9 @@ describe('the CLI (nx run server:serve)', () => {
   it('exits 1 naming a bad model dir, 2 on bad usage', () => {
     const bad = spawnSync(process.execPath, [...cli, '--model-dir', join(base, 'nope')], { cwd: root, env, encoding: 'utf8' });
     expect(bad.status).toBe(1);
-    expect(bad.stderr).toContain(`server: model dir ${join(base, 'nope')} does not exist`);
+    expect(bad.stderr).toContain(`lctr serve: model dir ${join(base, 'nope')} does not exist`);
     const usage = spawnSync(process.execPath, [...cli, '--model-dir', join(repo, 'lcn'), '--provider', 'gpu'], { cwd: root, env, encoding: 'utf8' });
     expect(usage.status).toBe(2);
-    expect(usage.stderr).toContain("server: --provider must be auto, cpu or cuda, got 'gpu'");
+    expect(usage.stderr).toContain("lctr serve: --provider must be one of auto, cpu, cuda, got 'gpu'");
   });
 });

@@ -4,7 +4,9 @@ import { blockOf, replaceBlock } from './blocks.ts';
 describe('benchmark blocks', () => {
   const doc = '# B\n\nprose before\n\n<!-- bench:a -->\nold a\n<!-- /bench:a -->\n\nprose after\n';
   it('replaces the body between the markers and keeps the prose around them', () => {
-    expect(replaceBlock(doc, 'a', 'new a\nline 2')).toBe('# B\n\nprose before\n\n<!-- bench:a -->\nnew a\nline 2\n<!-- /bench:a -->\n\nprose after\n');
+    expect(replaceBlock(doc, 'a', 'new a\nline 2')).toBe(
+      '# B\n\nprose before\n\n<!-- bench:a -->\nnew a\nline 2\n<!-- /bench:a -->\n\nprose after\n',
+    );
     expect(blockOf(doc, 'a')).toBe('old a');
     expect(blockOf(replaceBlock(doc, 'a', 'x'), 'a')).toBe('x');
   });

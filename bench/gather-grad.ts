@@ -13,7 +13,10 @@ const steps = Number(process.argv[process.argv.indexOf('--steps') + 1]) || 10;
 const builtinCpu = tf.getKernel('UnsortedSegmentSum', 'cpu'); // before ours replaces it
 
 function graph() {
-  const b = new GraphBuilder('emb', { ids: { dtype: 'int32', shape: ['batch', 'seq'] }, y: { dtype: 'float32', shape: ['batch'] } } as const);
+  const b = new GraphBuilder('emb', {
+    ids: { dtype: 'int32', shape: ['batch', 'seq'] },
+    y: { dtype: 'float32', shape: ['batch'] },
+  } as const);
   const table = b.param('table', [5000, 32], init.normal(0.1));
   const w = b.param('w', [32, 1]);
   const logit = b.reshape(b.matmul(b.reduceMean(b.gather(table, b.inputs.ids), 1), w), ['batch']);
@@ -28,12 +31,14 @@ async function time(backend: 'cpu' | 'wasm', kernel: 'builtin' | 'ours'): Promis
     tf.registerKernel(builtinCpu);
   }
   const m = compileTfjs(graph(), { seed: 1 });
-  if (kernel === 'builtin') { // compileTfjs registered ours again: put the built-in back for this run
+  if (kernel === 'builtin') {
+    // compileTfjs registered ours again: put the built-in back for this run
     tf.unregisterKernel('UnsortedSegmentSum', 'cpu');
     tf.registerKernel(builtinCpu);
   }
   const rng = new Rng(2);
-  const B = 64, L = 50;
+  const B = 64,
+    L = 50;
   const inputs = {
     ids: { dtype: 'int32', shape: [B, L], data: Int32Array.from({ length: B * L }, () => rng.int(5000)) },
     y: { dtype: 'float32', shape: [B], data: new Float32Array(B).fill(1) },
@@ -44,7 +49,10 @@ async function time(backend: 'cpu' | 'wasm', kernel: 'builtin' | 'ours'): Promis
   const t0 = performance.now();
   for (let i = 0; i < n; i++) m.trainStep(inputs, 'loss', opt);
   const ms = (performance.now() - t0) / n;
-  console.log(`${backend.padEnd(5)} ${kernel.padEnd(8)} UnsortedSegmentSum: ${ms.toFixed(1)} ms per step (batch ${B} x ${L} ids, table [5000, 32], Adam)`);
+  console.log(
+    `${backend.padEnd(5)} ${kernel.padEnd(8)} UnsortedSegmentSum: ${ms.toFixed(1)} ms per step (batch ${B} x ${L} ids, table [5000, 32], ` +
+      `Adam)`,
+  );
   m.dispose();
   opt.dispose();
   registerFastKernels();

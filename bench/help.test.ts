@@ -14,24 +14,36 @@ const root = resolve(import.meta.dirname, '..');
 const scripts = [
   ...readdirSync(join(root, 'bench')).map((f) => `bench/${f}`),
   ...readdirSync(join(root, 'experiments/src')).map((f) => `experiments/src/${f}`),
-].filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts') && /scriptArgs\(|function parseFlags/.test(readFileSync(join(root, f), 'utf8')));
+].filter(
+  (f) => f.endsWith('.ts') && !f.endsWith('.test.ts') && /scriptArgs\(|function parseFlags/.test(readFileSync(join(root, f), 'utf8')),
+);
 const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
 const cwd = mkdtempSync(join(tmpdir(), 'lctr-help-'));
 afterAll(() => rmSync(cwd, { recursive: true, force: true }));
 
 function run(script: string, arg: string): Promise<{ code: number | null; out: string; err: string }> {
   return new Promise((done) => {
-    const child = spawn(process.execPath, ['--import', tsx, join(root, script), arg], { cwd, env: { ...process.env, ORT_DISABLE_TELEMETRY: '1' } });
-    let out = '', err = '';
-    child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
-    child.stderr.on('data', (d: Buffer) => { err += d.toString(); });
+    const child = spawn(process.execPath, ['--import', tsx, join(root, script), arg], {
+      cwd,
+      env: { ...process.env, ORT_DISABLE_TELEMETRY: '1' },
+    });
+    let out = '',
+      err = '';
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      err += d.toString();
+    });
     child.on('close', (code) => done({ code, out, err }));
   });
 }
 
 describe('scripts: --help and bad options', () => {
   it('finds the scripts (benchmarks and experiments)', () => {
-    expect(scripts).toEqual(expect.arrayContaining(['bench/suite.ts', 'bench/serve-load.ts', 'bench/train-step.ts', 'experiments/src/lcn.ts']));
+    expect(scripts).toEqual(
+      expect.arrayContaining(['bench/suite.ts', 'bench/serve-load.ts', 'bench/train-step.ts', 'experiments/src/lcn.ts']),
+    );
   });
 
   it('every script: --help prints a usage and exits 0 writing nothing; --no-such-flag exits 2 naming it', async () => {

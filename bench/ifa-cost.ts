@@ -32,7 +32,8 @@
  *
  *   npx tsx bench/ifa-cost.ts [--quick] [--ns 500,...,16000] [--cs 50,...,2000] [--c-fixed 1000]
  *        [--n-fixed 2000] [--models ifa,fullAttention,simSoft] [--backends ort,tfjs] [--budget 1.5]
- *        [--warmup 2] [--min-runs 3] [--max-runs 100] [--stat median|min] [--kernel softplus|relu|elu1] [--threads 1] [--seed 1] [--out out/bench/ifa-cost]
+ * [--warmup 2] [--min-runs 3] [--max-runs 100] [--stat median|min] [--kernel softplus|relu|elu1] [--threads 1] [--seed 1] [--out
+ * out/bench/ifa-cost]
  *   --quick: N in {500, 2000, 8000}, C in {50, 100, 500}, budget 0.25 s (under a minute).
  *   --stat min: report the fastest run instead of the median (steadier on a loaded machine: load only adds time).
  *   --kernel: φ of the linear attentions (default softplus, the model's default; the candidate self attention of
@@ -44,8 +45,18 @@ import { cpus } from 'node:os';
 import { resolve } from 'node:path';
 import { scriptArgs } from '@lctr/spec/cli';
 import {
-  type FeatureSchema, type Graph, type HostTensor, type IfaConfig, type LifelongConfig,
-  IFA_DEFAULTS, IFA_KERNELS, type IfaKernel, LIFELONG_DEFAULTS, buildIfa, buildLifelong, initWeights,
+  type FeatureSchema,
+  type Graph,
+  type HostTensor,
+  type IfaConfig,
+  type LifelongConfig,
+  IFA_DEFAULTS,
+  IFA_KERNELS,
+  type IfaKernel,
+  LIFELONG_DEFAULTS,
+  buildIfa,
+  buildLifelong,
+  initWeights,
 } from '@lctr/spec';
 import { type FeedGen, ifaGens, lifelongGens, randomFeeds } from '@lctr/spec/testing';
 import { OnnxSession, exportOnnx } from '@lctr/backend-onnx';
@@ -53,49 +64,74 @@ import { compileTfjs, initTfjs } from '@lctr/backend-tfjs';
 import { type LinearFit, type LogLogFit, linearFit, logLogChart, logLogSlope, sideBySide } from './loglog.ts';
 import { PALETTE } from '@lctr/experiments/svg';
 
-const { values } = scriptArgs(import.meta.filename, { options: {
-  quick: { type: 'boolean', default: false },
-  ns: { type: 'string' }, cs: { type: 'string' }, 'c-fixed': { type: 'string', default: '1000' }, 'n-fixed': { type: 'string', default: '2000' },
-  models: { type: 'string', default: 'ifa,fullAttention,simSoft' }, backends: { type: 'string', default: 'ort,tfjs' },
-  budget: { type: 'string' }, warmup: { type: 'string', default: '2' }, 'min-runs': { type: 'string', default: '3' }, 'max-runs': { type: 'string', default: '100' },
-  stat: { type: 'string', default: 'median' }, kernel: { type: 'string', default: 'softplus' }, threads: { type: 'string', default: '1' }, seed: { type: 'string', default: '1' }, out: { type: 'string', default: 'out/bench/ifa-cost' },
-} });
+const { values } = scriptArgs(import.meta.filename, {
+  options: {
+    quick: { type: 'boolean', default: false },
+    ns: { type: 'string' },
+    cs: { type: 'string' },
+    'c-fixed': { type: 'string', default: '1000' },
+    'n-fixed': { type: 'string', default: '2000' },
+    models: { type: 'string', default: 'ifa,fullAttention,simSoft' },
+    backends: { type: 'string', default: 'ort,tfjs' },
+    budget: { type: 'string' },
+    warmup: { type: 'string', default: '2' },
+    'min-runs': { type: 'string', default: '3' },
+    'max-runs': { type: 'string', default: '100' },
+    stat: { type: 'string', default: 'median' },
+    kernel: { type: 'string', default: 'softplus' },
+    threads: { type: 'string', default: '1' },
+    seed: { type: 'string', default: '1' },
+    out: { type: 'string', default: 'out/bench/ifa-cost' },
+  },
+});
 
 function intList(flag: string, s: string): number[] {
   const v = s.split(',').map((x) => Number(x.trim()));
-  v.forEach((x) => { if (!Number.isInteger(x) || x < 1) throw new Error(`--${flag}: expected a comma-separated list of positive integers, got '${s}'`); });
+  v.forEach((x) => {
+    if (!Number.isInteger(x) || x < 1) throw new Error(`--${flag}: expected a comma-separated list of positive integers, got '${s}'`);
+  });
   if (new Set(v).size !== v.length) throw new Error(`--${flag}: values must be distinct, got '${s}'`);
   return v;
 }
 function num(flag: string, s: string, min: number, integer = false): number {
   const x = Number(s);
-  if (!Number.isFinite(x) || x < min || (integer && !Number.isInteger(x))) throw new Error(`--${flag}: expected ${integer ? 'an integer' : 'a number'} >= ${min}, got '${s}'`);
+  if (!Number.isFinite(x) || x < min || (integer && !Number.isInteger(x)))
+    throw new Error(`--${flag}: expected ${integer ? 'an integer' : 'a number'} >= ${min}, got '${s}'`);
   return x;
 }
 const MODELS = ['ifa', 'fullAttention', 'simSoft'] as const;
-type ModelKey = typeof MODELS[number];
+type ModelKey = (typeof MODELS)[number];
 const BACKENDS = ['ort', 'tfjs'] as const;
-type BackendKey = typeof BACKENDS[number];
+type BackendKey = (typeof BACKENDS)[number];
 function pick<T extends string>(flag: string, s: string, known: readonly T[]): T[] {
   const v = s.split(',').map((x) => x.trim());
-  v.forEach((x) => { if (!known.includes(x as T)) throw new Error(`--${flag}: '${x}' is not one of ${known.join(', ')}`); });
+  v.forEach((x) => {
+    if (!known.includes(x as T)) throw new Error(`--${flag}: '${x}' is not one of ${known.join(', ')}`);
+  });
   return v as T[];
 }
 
 const quick = values.quick!;
 const NS = intList('ns', values.ns ?? (quick ? '500,2000,8000' : '500,1000,2000,4000,8000,16000'));
 const CS = intList('cs', values.cs ?? (quick ? '50,100,500' : '50,100,200,500,1000,2000'));
-const C_FIXED = num('c-fixed', values['c-fixed']!, 1, true), N_FIXED = num('n-fixed', values['n-fixed']!, 1, true);
+const C_FIXED = num('c-fixed', values['c-fixed']!, 1, true),
+  N_FIXED = num('n-fixed', values['n-fixed']!, 1, true);
 const BUDGET_MS = 1000 * num('budget', values.budget ?? (quick ? '0.25' : '1.5'), 0);
-const WARMUP = num('warmup', values.warmup!, 1, true), MIN_RUNS = num('min-runs', values['min-runs']!, 1, true), MAX_RUNS = num('max-runs', values['max-runs']!, 1, true);
+const WARMUP = num('warmup', values.warmup!, 1, true),
+  MIN_RUNS = num('min-runs', values['min-runs']!, 1, true),
+  MAX_RUNS = num('max-runs', values['max-runs']!, 1, true);
 if (MIN_RUNS > MAX_RUNS) throw new Error(`--min-runs (${MIN_RUNS}) must be <= --max-runs (${MAX_RUNS})`);
-const THREADS = num('threads', values.threads!, 0, true), SEED = num('seed', values.seed!, 0, true);
-const MODEL_KEYS = pick('models', values.models!, MODELS), BACKEND_KEYS = pick('backends', values.backends!, BACKENDS);
+const THREADS = num('threads', values.threads!, 0, true),
+  SEED = num('seed', values.seed!, 0, true);
+const MODEL_KEYS = pick('models', values.models!, MODELS),
+  BACKEND_KEYS = pick('backends', values.backends!, BACKENDS);
 const OUT = resolve(values.out!);
 if (values.stat !== 'median' && values.stat !== 'min') throw new Error(`--stat: expected 'median' or 'min', got '${values.stat}'`);
 const STAT = values.stat as 'median' | 'min';
-if (!(IFA_KERNELS as readonly string[]).includes(values.kernel!)) throw new Error(`--kernel: expected one of ${IFA_KERNELS.join(', ')}, got '${values.kernel}'`);
-if (NS.length < 2 || CS.length < 2) throw new Error(`--ns and --cs need at least 2 values each for a slope, got ${NS.length} and ${CS.length}`);
+if (!(IFA_KERNELS as readonly string[]).includes(values.kernel!))
+  throw new Error(`--kernel: expected one of ${IFA_KERNELS.join(', ')}, got '${values.kernel}'`);
+if (NS.length < 2 || CS.length < 2)
+  throw new Error(`--ns and --cs need at least 2 values each for a slope, got ${NS.length} and ${CS.length}`);
 
 // ---------------------------------------------------------------------------------------------
 // models
@@ -104,10 +140,22 @@ if (NS.length < 2 || CS.length < 2) throw new Error(`--ns and --cs need at least
 const IFA_BENCH: Partial<IfaConfig> = { ...IFA_DEFAULTS, kernel: values.kernel as IfaKernel };
 /** SIM soft from the lifelong family with the same sizes as IFA_BENCH (fallback only): k = 50, GSU 16, attention 32. */
 const lifelongBench = (N: number): Partial<LifelongConfig> => ({
-  ...LIFELONG_DEFAULTS, module: 'simSoft', lifelongLen: N, users: IFA_BENCH.users!, targetItems: IFA_BENCH.targetItems!, sourceItems: IFA_BENCH.sourceItems!,
-  categories: IFA_BENCH.categories!, profile: [...IFA_BENCH.profile!], dim: IFA_BENCH.dim!, categoryDim: IFA_BENCH.categoryDim!,
-  context: [...IFA_BENCH.context!], contextDim: IFA_BENCH.contextDim!, hidden: [...IFA_BENCH.towers!], sequences: ['source'],
-  simSoft: { k: 50, gsuDim: 16, attentionDim: IFA_BENCH.attnDim!, auxWeight: 1 }, crp: { ...LIFELONG_DEFAULTS.crp, lambda: 0 },
+  ...LIFELONG_DEFAULTS,
+  module: 'simSoft',
+  lifelongLen: N,
+  users: IFA_BENCH.users!,
+  targetItems: IFA_BENCH.targetItems!,
+  sourceItems: IFA_BENCH.sourceItems!,
+  categories: IFA_BENCH.categories!,
+  profile: [...IFA_BENCH.profile!],
+  dim: IFA_BENCH.dim!,
+  categoryDim: IFA_BENCH.categoryDim!,
+  context: [...IFA_BENCH.context!],
+  contextDim: IFA_BENCH.contextDim!,
+  hidden: [...IFA_BENCH.towers!],
+  sequences: ['source'],
+  simSoft: { k: 50, gsuDim: 16, attentionDim: IFA_BENCH.attnDim!, auxWeight: 1 },
+  crp: { ...LIFELONG_DEFAULTS.crp, lambda: 0 },
 });
 
 const ones: FeedGen = (_rng, shape) => new Uint8Array(shape.reduce((p, d) => p * d, 1)).fill(1);
@@ -135,20 +183,28 @@ function ifaModel(key: 'ifa' | 'fullAttention'): ModelSpec {
 
 function simSoftModel(): ModelSpec {
   const cache = new Map<number, Graph<FeatureSchema, string>>();
-  const cached = (N: number, make: () => Graph<FeatureSchema, string>) => { if (!cache.has(N)) cache.set(N, make()); return cache.get(N)!; };
+  const cached = (N: number, make: () => Graph<FeatureSchema, string>) => {
+    if (!cache.has(N)) cache.set(N, make());
+    return cache.get(N)!;
+  };
   try {
     const probe = buildIfa({ ...IFA_BENCH, module: 'simSoft', seqLen: NS[0]! });
     const symbolic = probe.inputs.find((i) => i.name === 'seq')!.shape[1] === 'seq';
     return {
-      key: 'simSoft', source: `buildIfa({ module: 'simSoft' }) (${symbolic ? "symbolic 'seq'" : 'static N: one graph per N'})`, symbolicSeq: symbolic,
-      graph: (N) => (symbolic ? probe : cached(N, () => buildIfa({ ...IFA_BENCH, module: 'simSoft', seqLen: N }))), feeds: ifaFeeds,
+      key: 'simSoft',
+      source: `buildIfa({ module: 'simSoft' }) (${symbolic ? "symbolic 'seq'" : 'static N: one graph per N'})`,
+      symbolicSeq: symbolic,
+      graph: (N) => (symbolic ? probe : cached(N, () => buildIfa({ ...IFA_BENCH, module: 'simSoft', seqLen: N }))),
+      feeds: ifaFeeds,
     };
   } catch (e) {
     if (!/not wired/.test((e as Error).message)) throw e;
     const gens = { ...lifelongGens(lifelongBench(1)), lifelongMask: ones, sourceSeqMask: ones, targetSeqMask: ones };
     return {
-      key: 'simSoft', symbolicSeq: false,
-      source: "buildLifelong({ module: 'simSoft', lifelongLen: N }) (the IFA request model's 'simSoft' is not wired yet; " +
+      key: 'simSoft',
+      symbolicSeq: false,
+      source:
+        "buildLifelong({ module: 'simSoft', lifelongLen: N }) (the IFA request model's 'simSoft' is not wired yet; " +
         "lifelong family's SIM soft serving graph: shared layout, + DIN over 50 short source events; static N: one graph per N)",
       graph: (N) => cached(N, () => buildLifelong(lifelongBench(N)) as Graph<FeatureSchema, string>),
       feeds: (g, _N, C) => randomFeeds(g, { cand: C }, SEED, gens) as Record<string, HostTensor>,
@@ -161,13 +217,21 @@ const modelSpecs: ModelSpec[] = MODEL_KEYS.map((k) => (k === 'simSoft' ? simSoft
 // ---------------------------------------------------------------------------------------------
 // backends: a runner per graph, made once and reused for every point of that graph
 
-interface Runner { run(feeds: Record<string, HostTensor>): Promise<unknown>; release(): Promise<void> }
-interface Backend { readonly key: BackendKey; describe: string; open(g: Graph<FeatureSchema, string>): Promise<Runner> }
+interface Runner {
+  run(feeds: Record<string, HostTensor>): Promise<unknown>;
+  release(): Promise<void>;
+}
+interface Backend {
+  readonly key: BackendKey;
+  describe: string;
+  open(g: Graph<FeatureSchema, string>): Promise<Runner>;
+}
 
 async function ortBackend(): Promise<Backend> {
   const opts = { provider: 'cpu' as const, ...(THREADS > 0 ? { intraOpNumThreads: THREADS } : {}) };
   return {
-    key: 'ort', describe: `ONNX Runtime (onnxruntime-node) cpu provider, ${THREADS > 0 ? `${THREADS} intra-op thread(s)` : 'default threads'}`,
+    key: 'ort',
+    describe: `ONNX Runtime (onnxruntime-node) cpu provider, ${THREADS > 0 ? `${THREADS} intra-op thread(s)` : 'default threads'}`,
     async open(g) {
       // provider 'cpu' asked explicitly: the session runs on the CPU or create() throws
       const s = await OnnxSession.create(exportOnnx(g, initWeights(g, SEED)), g, opts);
@@ -179,7 +243,8 @@ async function ortBackend(): Promise<Backend> {
 async function tfjsBackend(): Promise<Backend> {
   const init = await initTfjs({ backend: 'wasm', log: () => {} });
   return {
-    key: 'tfjs', describe: `tfjs ${init.engineBackend} (${init.reason})`,
+    key: 'tfjs',
+    describe: `tfjs ${init.engineBackend} (${init.reason})`,
     async open(g) {
       const m = compileTfjs(g, { weights: initWeights(g, SEED) });
       return { run: async (f) => m.run(f as never), release: async () => m.dispose() };
@@ -191,15 +256,24 @@ async function tfjsBackend(): Promise<Backend> {
 // timing
 
 interface Point {
-  backend: BackendKey; model: ModelKey; N: number; C: number;
+  backend: BackendKey;
+  model: ModelKey;
+  N: number;
+  C: number;
   /** median ms per request */
-  ms: number; q1Ms: number; q3Ms: number; minMs: number; runs: number;
+  ms: number;
+  q1Ms: number;
+  q3Ms: number;
+  minMs: number;
+  runs: number;
   /** median µs per candidate */
   usPerCandidate: number;
 }
 
 const quantile = (sorted: readonly number[], q: number) => {
-  const at = (sorted.length - 1) * q, lo = Math.floor(at), hi = Math.ceil(at);
+  const at = (sorted.length - 1) * q,
+    lo = Math.floor(at),
+    hi = Math.ceil(at);
   return sorted[lo]! + (sorted[hi]! - sorted[lo]!) * (at - lo);
 };
 
@@ -211,8 +285,20 @@ const summary = (ms: number[]) => {
 /** Seeded Fisher-Yates (mulberry32): the order of the timed runs inside a round. */
 function shuffler(seed: number): <T>(xs: T[]) => T[] {
   let a = seed >>> 0;
-  const next = () => { a = (a + 0x6d2b79f5) >>> 0; let t = a; t = Math.imul(t ^ (t >>> 15), t | 1); t ^= t + Math.imul(t ^ (t >>> 7), t | 61); return ((t ^ (t >>> 14)) >>> 0) / 4294967296; };
-  return (xs) => { for (let i = xs.length - 1; i > 0; i--) { const j = Math.floor(next() * (i + 1)); [xs[i], xs[j]] = [xs[j]!, xs[i]!]; } return xs; };
+  const next = () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  return (xs) => {
+    for (let i = xs.length - 1; i > 0; i--) {
+      const j = Math.floor(next() * (i + 1));
+      [xs[i], xs[j]] = [xs[j]!, xs[i]!];
+    }
+    return xs;
+  };
 }
 
 /** The grid: N sweep at C_FIXED, C sweep at N_FIXED (a shared point once). */
@@ -234,7 +320,14 @@ for (const bk of BACKEND_KEYS) {
   const be = bk === 'ort' ? await ortBackend() : await tfjsBackend();
   backends.push(be);
   const runners = new Map<Graph<FeatureSchema, string>, Runner>();
-  const combos: Array<{ model: ModelKey; N: number; C: number; graph: Graph<FeatureSchema, string>; run: () => Promise<unknown>; ms: number[] }> = [];
+  const combos: Array<{
+    model: ModelKey;
+    N: number;
+    C: number;
+    graph: Graph<FeatureSchema, string>;
+    run: () => Promise<unknown>;
+    ms: number[];
+  }> = [];
   for (const m of modelSpecs) {
     for (const { N, C } of grid) {
       const g = m.graph(N);
@@ -251,18 +344,29 @@ for (const bk of BACKEND_KEYS) {
     const extra = warmed.has(c.graph) ? 0 : 1;
     warmed.add(c.graph);
     let last = 0;
-    for (let i = 0; i < WARMUP + extra; i++) { const t = performance.now(); await c.run(); last = performance.now() - t; }
+    for (let i = 0; i < WARMUP + extra; i++) {
+      const t = performance.now();
+      await c.run();
+      last = performance.now() - t;
+    }
     round += last;
   }
   const k = Math.max(MIN_RUNS, Math.min(MAX_RUNS, Math.floor((BUDGET_MS * combos.length) / Math.max(round, 1e-3))));
   console.error(`${bk}: ${combos.length} combinations, one round about ${round.toFixed(0)} ms, ${k} rounds`);
   for (let r = 0; r < k; r++) {
-    for (const c of shuffle([...combos])) { const t = performance.now(); await c.run(); c.ms.push(performance.now() - t); }
+    for (const c of shuffle([...combos])) {
+      const t = performance.now();
+      await c.run();
+      c.ms.push(performance.now() - t);
+    }
   }
   for (const c of combos) {
     const r = summary(c.ms);
     points.push({ backend: bk, model: c.model, N: c.N, C: c.C, ...r, usPerCandidate: (1000 * r.ms) / c.C });
-    console.error(`${bk} ${c.model} N ${c.N} C ${c.C}: ${r.ms.toFixed(2)} ms (IQR ${r.q1Ms.toFixed(2)}-${r.q3Ms.toFixed(2)}, min ${r.minMs.toFixed(2)})`);
+    console.error(
+      `${bk} ${c.model} N ${c.N} C ${c.C}: ${r.ms.toFixed(2)} ms (IQR ${r.q1Ms.toFixed(2)}-${r.q3Ms.toFixed(2)}, min ` +
+        `${r.minMs.toFixed(2)})`,
+    );
   }
   for (const r of runners.values()) await r.release();
 }
@@ -272,20 +376,56 @@ const elapsedS = (performance.now() - t0) / 1000;
 // slopes, report, files
 
 /** fits on the reported statistic (STAT), and the log-log slopes on the fastest run of each point (load only adds time) */
-interface Slopes { backend: BackendKey; model: ModelKey; vsN: LogLogFit; vsC: LogLogFit; linN: LinearFit; linC: LinearFit; vsNMin: LogLogFit; vsCMin: LogLogFit }
-const at = (bk: BackendKey, mk: ModelKey, N: number, C: number) => points.find((p) => p.backend === bk && p.model === mk && p.N === N && p.C === C)!;
-const slopes: Slopes[] = [];
-for (const bk of BACKEND_KEYS) for (const mk of MODEL_KEYS) {
-  const nPts = NS.map((N) => at(bk, mk, N, C_FIXED)), cPts = CS.map((C) => at(bk, mk, N_FIXED, C));
-  slopes.push({
-    backend: bk, model: mk, vsN: logLogSlope(NS, nPts.map((p) => p.ms)), vsC: logLogSlope(CS, cPts.map((p) => p.ms)),
-    linN: linearFit(NS, nPts.map((p) => p.ms)), linC: linearFit(CS, cPts.map((p) => p.ms)),
-    vsNMin: logLogSlope(NS, nPts.map((p) => p.minMs)), vsCMin: logLogSlope(CS, cPts.map((p) => p.minMs)),
-  });
+interface Slopes {
+  backend: BackendKey;
+  model: ModelKey;
+  vsN: LogLogFit;
+  vsC: LogLogFit;
+  linN: LinearFit;
+  linC: LinearFit;
+  vsNMin: LogLogFit;
+  vsCMin: LogLogFit;
 }
+const at = (bk: BackendKey, mk: ModelKey, N: number, C: number) =>
+  points.find((p) => p.backend === bk && p.model === mk && p.N === N && p.C === C)!;
+const slopes: Slopes[] = [];
+for (const bk of BACKEND_KEYS)
+  for (const mk of MODEL_KEYS) {
+    const nPts = NS.map((N) => at(bk, mk, N, C_FIXED)),
+      cPts = CS.map((C) => at(bk, mk, N_FIXED, C));
+    slopes.push({
+      backend: bk,
+      model: mk,
+      vsN: logLogSlope(
+        NS,
+        nPts.map((p) => p.ms),
+      ),
+      vsC: logLogSlope(
+        CS,
+        cPts.map((p) => p.ms),
+      ),
+      linN: linearFit(
+        NS,
+        nPts.map((p) => p.ms),
+      ),
+      linC: linearFit(
+        CS,
+        cPts.map((p) => p.ms),
+      ),
+      vsNMin: logLogSlope(
+        NS,
+        nPts.map((p) => p.minMs),
+      ),
+      vsCMin: logLogSlope(
+        CS,
+        cPts.map((p) => p.minMs),
+      ),
+    });
+  }
 
 const claim = BACKEND_KEYS.map((bk) => {
-  const ifa = slopes.find((s) => s.backend === bk && s.model === 'ifa'), full = slopes.find((s) => s.backend === bk && s.model === 'fullAttention');
+  const ifa = slopes.find((s) => s.backend === bk && s.model === 'ifa'),
+    full = slopes.find((s) => s.backend === bk && s.model === 'fullAttention');
   if (!ifa || !full) return { backend: bk, checked: false, holds: true, ifaSlopeN: NaN, fullSlopeN: NaN };
   return { backend: bk, checked: true, holds: ifa.vsN.slope < full.vsN.slope, ifaSlopeN: ifa.vsN.slope, fullSlopeN: full.vsN.slope };
 });
@@ -295,10 +435,14 @@ const BLABEL: Record<BackendKey, string> = { ort: 'ORT', tfjs: 'tfjs' };
 const f2 = (x: number) => (x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2));
 const cols = BACKEND_KEYS.flatMap((bk) => MODEL_KEYS.map((mk) => ({ bk, mk })));
 const cell = (p: Point) => `${f2(p.ms)} (${f2(p.usPerCandidate)})`;
-const fit = (f: LogLogFit) => `${f.slope.toFixed(2)}${Number.isFinite(f.slopeStdErr) ? ` ± ${f.slopeStdErr.toFixed(2)}` : ''} (R² ${f.r2.toFixed(3)})`;
+const fit = (f: LogLogFit) =>
+  `${f.slope.toFixed(2)}${Number.isFinite(f.slopeStdErr) ? ` ± ${f.slopeStdErr.toFixed(2)}` : ''} (R² ${f.r2.toFixed(3)})`;
 
 const md: string[] = [];
-md.push(`Forward time of one request: ${STAT} ms per request (µs per candidate); ${grid.length} grid points x ${MODEL_KEYS.length} models x ${BACKEND_KEYS.length} backends in ${elapsedS.toFixed(0)} s.`);
+md.push(
+  `Forward time of one request: ${STAT} ms per request (µs per candidate); ${grid.length} grid points x ${MODEL_KEYS.length} models x ` +
+    `${BACKEND_KEYS.length} backends in ${elapsedS.toFixed(0)} s.`,
+);
 md.push('');
 md.push(`N sweep at C = ${C_FIXED}:`);
 md.push('');
@@ -312,42 +456,90 @@ md.push(`| C | ${cols.map((c) => `${LABEL[c.mk]} · ${BLABEL[c.bk]}`).join(' | '
 md.push(`|---|${cols.map(() => '---').join('|')}|`);
 for (const C of CS) md.push(`| ${C} | ${cols.map((c) => cell(at(c.bk, c.mk, N_FIXED, C))).join(' | ')} |`);
 md.push('');
-md.push(`Log-log slopes (least squares, ± standard error) of time per request vs N at C = ${C_FIXED} (per-candidate time has the same slope) ` +
-  `and vs C at N = ${N_FIXED} (per-candidate slope = that - 1); a linear fit time = fixed + marginal x (N sweep: µs per 1,000 events ` +
-  `at C = ${C_FIXED}; C sweep: µs per extra candidate at N = ${N_FIXED}); the log-log slopes again on each point's fastest run:`);
+md.push(
+  `Log-log slopes (least squares, ± standard error) of time per request vs N at C = ${C_FIXED} (per-candidate time has the same slope) ` +
+    `and vs C at N = ${N_FIXED} (per-candidate slope = that - 1); a linear fit time = fixed + marginal x (N sweep: µs per 1,000 events ` +
+    `at C = ${C_FIXED}; C sweep: µs per extra candidate at N = ${N_FIXED}); the log-log slopes again on each point's fastest run:`,
+);
 md.push('');
-md.push(`| backend | model | slope vs N | slope vs C | per-candidate slope vs C | fixed ms + µs / 1k events (N sweep) | µs / extra candidate (C sweep) | slopes vs N, C on the fastest runs |`);
+md.push(
+  `| backend | model | slope vs N | slope vs C | per-candidate slope vs C | fixed ms + µs / 1k events (N sweep) | µs / extra candidate ` +
+    `(C sweep) | slopes vs N, C on the fastest runs |`,
+);
 md.push('|---|---|---|---|---|---|---|---|');
 for (const s of slopes) {
-  md.push(`| ${BLABEL[s.backend]} | ${LABEL[s.model]} | ${fit(s.vsN)} | ${fit(s.vsC)} | ${(s.vsC.slope - 1).toFixed(2)} | ` +
-    `${f2(s.linN.intercept)} + ${f2(1e6 * s.linN.slope)} (R² ${s.linN.r2.toFixed(3)}) | ${f2(1e3 * s.linC.slope)} (R² ${s.linC.r2.toFixed(3)}) | ${s.vsNMin.slope.toFixed(2)}, ${s.vsCMin.slope.toFixed(2)} |`);
+  md.push(
+    `| ${BLABEL[s.backend]} | ${LABEL[s.model]} | ${fit(s.vsN)} | ${fit(s.vsC)} | ${(s.vsC.slope - 1).toFixed(2)} | ` +
+      `${f2(s.linN.intercept)} + ${f2(1e6 * s.linN.slope)} (R² ${s.linN.r2.toFixed(3)}) | ${f2(1e3 * s.linC.slope)} (R² ` +
+      `${s.linC.r2.toFixed(3)}) | ${s.vsNMin.slope.toFixed(2)}, ${s.vsCMin.slope.toFixed(2)} |`,
+  );
 }
 md.push('');
 for (const c of claim) {
-  md.push(c.checked
-    ? `Claim on ${BLABEL[c.backend]}: IFA's slope vs N ${c.ifaSlopeN.toFixed(3)} ${c.holds ? '<' : '>='} full attention's ${c.fullSlopeN.toFixed(3)}: ${c.holds ? 'holds' : 'FAILS'}.`
-    : `Claim on ${BLABEL[c.backend]}: not checked (needs both ifa and fullAttention in --models).`);
+  md.push(
+    c.checked
+      ? `Claim on ${BLABEL[c.backend]}: IFA's slope vs N ${c.ifaSlopeN.toFixed(3)} ${c.holds ? '<' : '>='} full attention's ${c.fullSlopeN.toFixed(3)}: ${c.holds ? 'holds' : 'FAILS'}.`
+      : `Claim on ${BLABEL[c.backend]}: not checked (needs both ifa and fullAttention in --models).`,
+  );
 }
 const relIqr = points.map((p) => (p.q3Ms - p.q1Ms) / p.ms).sort((a, b) => a - b);
-md.push(`Noise: interquartile range / ${STAT} over the points: median ${quantile(relIqr, 0.5).toFixed(2)}, max ${relIqr[relIqr.length - 1]!.toFixed(2)}.`);
+md.push(
+  `Noise: interquartile range / ${STAT} over the points: median ${quantile(relIqr, 0.5).toFixed(2)}, max ` +
+    `${relIqr[relIqr.length - 1]!.toFixed(2)}.`,
+);
 const table = md.join('\n');
 
 const setup = {
-  machine: `${cpus().length} x ${cpus()[0]?.model ?? 'unknown cpu'}`, node: process.version, quick,
+  machine: `${cpus().length} x ${cpus()[0]?.model ?? 'unknown cpu'}`,
+  node: process.version,
+  quick,
   backends: backends.map((b) => ({ key: b.key, describe: b.describe })),
   models: modelSpecs.map((m) => ({ key: m.key, source: m.source, symbolicSeq: m.symbolicSeq })),
-  config: IFA_BENCH, ns: NS, cs: CS, cFixed: C_FIXED, nFixed: N_FIXED, budgetMs: BUDGET_MS, warmup: WARMUP, minRuns: MIN_RUNS, maxRuns: MAX_RUNS,
-  stat: STAT, threads: THREADS, seed: SEED, feeds: 'randomFeeds(seed), every sequence position and candidate valid', elapsedS,
+  config: IFA_BENCH,
+  ns: NS,
+  cs: CS,
+  cFixed: C_FIXED,
+  nFixed: N_FIXED,
+  budgetMs: BUDGET_MS,
+  warmup: WARMUP,
+  minRuns: MIN_RUNS,
+  maxRuns: MAX_RUNS,
+  stat: STAT,
+  threads: THREADS,
+  seed: SEED,
+  feeds: 'randomFeeds(seed), every sequence position and candidate valid',
+  elapsedS,
 };
 
-const series = (x: 'N' | 'C') => cols.map((c) => ({
-  name: `${LABEL[c.mk]} · ${BLABEL[c.bk]}`, dashed: c.bk === 'tfjs', color: PALETTE[MODELS.indexOf(c.mk)]!,
-  points: (x === 'N' ? NS.map((N) => at(c.bk, c.mk, N, C_FIXED)) : CS.map((C) => at(c.bk, c.mk, N_FIXED, C))).map((p) => ({ x: x === 'N' ? p.N : p.C, y: p.ms })),
-}));
-const sub = (x: 'N' | 'C') => slopes.map((s) => `${LABEL[s.model]} · ${BLABEL[s.backend]} ${(x === 'N' ? s.vsN : s.vsC).slope.toFixed(2)}`).join(', ');
+const series = (x: 'N' | 'C') =>
+  cols.map((c) => ({
+    name: `${LABEL[c.mk]} · ${BLABEL[c.bk]}`,
+    dashed: c.bk === 'tfjs',
+    color: PALETTE[MODELS.indexOf(c.mk)]!,
+    points: (x === 'N' ? NS.map((N) => at(c.bk, c.mk, N, C_FIXED)) : CS.map((C) => at(c.bk, c.mk, N_FIXED, C))).map((p) => ({
+      x: x === 'N' ? p.N : p.C,
+      y: p.ms,
+    })),
+  }));
+const sub = (x: 'N' | 'C') =>
+  slopes.map((s) => `${LABEL[s.model]} · ${BLABEL[s.backend]} ${(x === 'N' ? s.vsN : s.vsC).slope.toFixed(2)}`).join(', ');
 const svg = sideBySide([
-  logLogChart({ title: `Forward time vs sequence length N (C = ${C_FIXED})`, subtitle: `log-log slopes: ${sub('N')}`, xLabel: 'N (sequence events)', yLabel: `ms per request (${STAT})`, xTicks: NS, series: series('N') }),
-  logLogChart({ title: `Forward time vs candidates C (N = ${N_FIXED})`, subtitle: `log-log slopes: ${sub('C')}`, xLabel: 'C (candidates per request)', yLabel: `ms per request (${STAT})`, xTicks: CS, series: series('C') }),
+  logLogChart({
+    title: `Forward time vs sequence length N (C = ${C_FIXED})`,
+    subtitle: `log-log slopes: ${sub('N')}`,
+    xLabel: 'N (sequence events)',
+    yLabel: `ms per request (${STAT})`,
+    xTicks: NS,
+    series: series('N'),
+  }),
+  logLogChart({
+    title: `Forward time vs candidates C (N = ${N_FIXED})`,
+    subtitle: `log-log slopes: ${sub('C')}`,
+    xLabel: 'C (candidates per request)',
+    yLabel: `ms per request (${STAT})`,
+    xTicks: CS,
+    series: series('C'),
+  }),
 ]);
 
 mkdirSync(OUT, { recursive: true });
@@ -358,8 +550,16 @@ writeFileSync(resolve(OUT, 'chart.svg'), svg);
 console.log(`IFA cost benchmark: ${setup.machine}, node ${setup.node}`);
 for (const b of backends) console.log(`- ${b.key}: ${b.describe}`);
 for (const m of modelSpecs) console.log(`- ${m.key}: ${m.source}`);
-console.log(`- IFA config: dim ${IFA_BENCH.dim}, categoryDim ${IFA_BENCH.categoryDim}, context ${IFA_BENCH.context!.length} x ${IFA_BENCH.contextDim}, attnDim ${IFA_BENCH.attnDim}, kernel ${IFA_BENCH.kernel}, towers ${IFA_BENCH.towers!.join('-')}, relationAware ${IFA_BENCH.relationAware}; SIM soft ${JSON.stringify((IFA_BENCH as Record<string, unknown>)['simSoft'] ?? 'lifelong defaults')}`);
-console.log(`- timing: ${WARMUP} warm-up runs, then k in [${MIN_RUNS}, ${MAX_RUNS}] interleaved rounds for about ${BUDGET_MS / 1000} s per point (one more warm-up run on a fresh session), ${STAT}`);
+console.log(
+  `- IFA config: dim ${IFA_BENCH.dim}, categoryDim ${IFA_BENCH.categoryDim}, context ${IFA_BENCH.context!.length} x ` +
+    `${IFA_BENCH.contextDim}, attnDim ${IFA_BENCH.attnDim}, kernel ${IFA_BENCH.kernel}, towers ${IFA_BENCH.towers!.join('-')}, ` +
+    `relationAware ${IFA_BENCH.relationAware}; SIM soft ` +
+    `${JSON.stringify((IFA_BENCH as Record<string, unknown>)['simSoft'] ?? 'lifelong defaults')}`,
+);
+console.log(
+  `- timing: ${WARMUP} warm-up runs, then k in [${MIN_RUNS}, ${MAX_RUNS}] interleaved rounds for about ${BUDGET_MS / 1000} s per point ` +
+    `(one more warm-up run on a fresh session), ${STAT}`,
+);
 console.log('');
 console.log(table);
 console.log('');

@@ -1,13 +1,18 @@
-/** The serving benchmarks' helpers: the TopK-only model against a hand-ranked row, and the budget arithmetic against hand-computed shares. */
+/**
+ * The serving benchmarks' helpers: the TopK-only model against a hand-ranked row, and the budget arithmetic against hand-computed shares.
+ */
 import { describe, expect, it } from 'vitest';
 import * as ort from 'onnxruntime-node';
 import { pseudoScores, servingBudget, topkOnlyModel } from './lcn-serving.ts';
 
 describe('topkOnlyModel', () => {
-  it('ranks each row of its initializer: the first row\'s best value and index come out, sorted or not', async () => {
+  it("ranks each row of its initializer: the first row's best value and index come out, sorted or not", async () => {
     const x = Float32Array.from([0.5, 2, -1, 2, 7, 3, /* row 2 */ 9, 9, 9, 9, 9, 9]);
     for (const sorted of [true, false]) {
-      const s = await ort.InferenceSession.create(topkOnlyModel(x, 2, 6, 3, sorted), { executionProviders: ['cpu'], graphOptimizationLevel: 'disabled' });
+      const s = await ort.InferenceSession.create(topkOnlyModel(x, 2, 6, 3, sorted), {
+        executionProviders: ['cpu'],
+        graphOptimizationLevel: 'disabled',
+      });
       const out = await s.run({});
       await s.release();
       if (sorted) {
@@ -39,8 +44,8 @@ describe('pseudoScores', () => {
 describe('servingBudget', () => {
   it('splits the p50 into products, the K1 top-k and the rest, and what the rest may take at the goal', () => {
     const b = servingBudget({ floorMs: 20, p50: 50, productsMs: 22, topkMs: 15, topkFastestMs: 11 });
-    expect(b.restMs).toBeCloseTo(50 - 22 - 15, 12);              // 13 ms
-    expect(b.restBudgetMs).toBeCloseTo(2 * 20 - 22 - 15, 12);     // 3 ms with the TopK as emitted
+    expect(b.restMs).toBeCloseTo(50 - 22 - 15, 12); // 13 ms
+    expect(b.restBudgetMs).toBeCloseTo(2 * 20 - 22 - 15, 12); // 3 ms with the TopK as emitted
     expect(b.restBudgetFastestMs).toBeCloseTo(2 * 20 - 22 - 11, 12); // 7 ms with the fastest
     expect(b.shares).toEqual({ products: 1.1, topk: 0.75, topkFastest: 0.55, rest: 0.65, restBudget: 0.15, restBudgetFastest: 0.35 });
     expect(servingBudget({ floorMs: 10, p50: 30, productsMs: 10, topkMs: 5, topkFastestMs: 4 }, 3).restBudgetFastestMs).toBe(16);

@@ -11,8 +11,16 @@ import { lifelongGens } from '@lctr/spec/testing';
 /** LCN with LAP (K1, K2) over N lifelong items of width d, no CRP (serving drops it). */
 export function lcnServingConfig(opts: { n?: number; dim?: number; k1?: number; k2?: number } = {}): Partial<LifelongConfig> {
   return {
-    ...LIFELONG_DEFAULTS, module: 'lap', dim: opts.dim ?? 64, lifelongLen: opts.n ?? 2000, users: 1000, targetItems: 2000, sourceItems: 20000, categories: 32,
-    lap: { ...LIFELONG_DEFAULTS.lap, k1: opts.k1 ?? 200, k2: opts.k2 ?? 50 }, crp: { ...LIFELONG_DEFAULTS.crp, lambda: 0 },
+    ...LIFELONG_DEFAULTS,
+    module: 'lap',
+    dim: opts.dim ?? 64,
+    lifelongLen: opts.n ?? 2000,
+    users: 1000,
+    targetItems: 2000,
+    sourceItems: 20000,
+    categories: 32,
+    lap: { ...LIFELONG_DEFAULTS.lap, k1: opts.k1 ?? 200, k2: opts.k2 ?? 50 },
+    crp: { ...LIFELONG_DEFAULTS.crp, lambda: 0 },
   };
 }
 
@@ -23,7 +31,11 @@ export function fullMaskGens(cfg: Partial<LifelongConfig>) {
 }
 
 /** One ONNX node's kernel time in one run. */
-export interface KernelEvent { node: string; op: string; us: number }
+export interface KernelEvent {
+  node: string;
+  op: string;
+  us: number;
+}
 
 /**
  * The kernel times of the profile onnxruntime-node wrote under `prefix` in the working folder
@@ -31,11 +43,19 @@ export interface KernelEvent { node: string; op: string; us: number }
  * run); the file is removed. An If is left out: its time is its branch's nodes', listed themselves.
  */
 export function readOrtProfile(prefix: string, runs: number, warmup: number, file?: unknown): KernelEvent[] {
-  const path = typeof file === 'string' && file ? file : readdirSync('.').filter((f) => f.startsWith(prefix) && f.endsWith('.json')).sort().pop()!;
-  const events = (JSON.parse(readFileSync(path, 'utf8')) as Array<{ cat: string; name: string; dur: number; args?: { op_name?: string } }>)
-    .filter((e) => e.cat === 'Node' && e.name.endsWith('_kernel_time'));
+  const path =
+    typeof file === 'string' && file
+      ? file
+      : readdirSync('.')
+          .filter((f) => f.startsWith(prefix) && f.endsWith('.json'))
+          .sort()
+          .pop()!;
+  const events = (
+    JSON.parse(readFileSync(path, 'utf8')) as Array<{ cat: string; name: string; dur: number; args?: { op_name?: string } }>
+  ).filter((e) => e.cat === 'Node' && e.name.endsWith('_kernel_time'));
   rmSync(path, { force: true });
-  return events.slice(Math.round(events.length / runs * warmup))
+  return events
+    .slice(Math.round((events.length / runs) * warmup))
     .map((e) => ({ node: e.name.replace(/_kernel_time$/, ''), op: e.args?.op_name ?? '?', us: e.dur }))
     .filter((e) => e.op !== 'If');
 }
@@ -50,14 +70,29 @@ export function topkOnlyModel(x: Float32Array, rows: number, n: number, k: numbe
   const ints = (name: string, v: number[]) => onnx.TensorProto.create({ name, dataType: 7, dims: [v.length], int64Data: v });
   const g = onnx.GraphProto.create({
     name: 'topk',
-    initializer: [onnx.TensorProto.create({ name: 'x', dataType: 1, dims: [rows, n], rawData: new Uint8Array(x.buffer, x.byteOffset, x.byteLength) }),
-      ints('k', [k]), ints('start', [0, 0]), ints('end', [1, 1])],
+    initializer: [
+      onnx.TensorProto.create({ name: 'x', dataType: 1, dims: [rows, n], rawData: new Uint8Array(x.buffer, x.byteOffset, x.byteLength) }),
+      ints('k', [k]),
+      ints('start', [0, 0]),
+      ints('end', [1, 1]),
+    ],
     node: [
-      onnx.NodeProto.create({ opType: 'TopK', input: ['x', 'k'], output: ['v', 'i'], attribute: [{ name: 'axis', type: 2, i: -1 }, { name: 'sorted', type: 2, i: sorted ? 1 : 0 }] }),
+      onnx.NodeProto.create({
+        opType: 'TopK',
+        input: ['x', 'k'],
+        output: ['v', 'i'],
+        attribute: [
+          { name: 'axis', type: 2, i: -1 },
+          { name: 'sorted', type: 2, i: sorted ? 1 : 0 },
+        ],
+      }),
       onnx.NodeProto.create({ opType: 'Slice', input: ['v', 'start', 'end'], output: ['v0'] }),
       onnx.NodeProto.create({ opType: 'Slice', input: ['i', 'start', 'end'], output: ['i0'] }),
     ],
-    output: [onnx.ValueInfoProto.create({ name: 'v0', type: { tensorType: { elemType: 1 } } }), onnx.ValueInfoProto.create({ name: 'i0', type: { tensorType: { elemType: 7 } } })],
+    output: [
+      onnx.ValueInfoProto.create({ name: 'v0', type: { tensorType: { elemType: 1 } } }),
+      onnx.ValueInfoProto.create({ name: 'i0', type: { tensorType: { elemType: 7 } } }),
+    ],
   });
   return onnx.ModelProto.encode(onnx.ModelProto.create({ irVersion: 8, opsetImport: [{ domain: '', version: 17 }], graph: g })).finish();
 }
@@ -89,10 +124,17 @@ export function servingBudget(t: ServingTimes, goal = 2) {
   const restBudgetMs = goal * t.floorMs - t.productsMs - t.topkMs;
   const restBudgetFastestMs = goal * t.floorMs - t.productsMs - t.topkFastestMs;
   return {
-    goal, restMs, restBudgetMs, restBudgetFastestMs,
+    goal,
+    restMs,
+    restBudgetMs,
+    restBudgetFastestMs,
     shares: {
-      products: share(t.productsMs), topk: share(t.topkMs), topkFastest: share(t.topkFastestMs), rest: share(restMs),
-      restBudget: share(restBudgetMs), restBudgetFastest: share(restBudgetFastestMs),
+      products: share(t.productsMs),
+      topk: share(t.topkMs),
+      topkFastest: share(t.topkFastestMs),
+      rest: share(restMs),
+      restBudget: share(restBudgetMs),
+      restBudgetFastest: share(restBudgetFastestMs),
     },
   };
 }

@@ -6,7 +6,10 @@ const count = (s: string, re: RegExp) => (s.match(re) ?? []).length;
 describe('logLogSlope', () => {
   it('recovers an exact power law y = 3 x^2', () => {
     const xs = [500, 1000, 2000, 4000, 8000, 16000];
-    const f = logLogSlope(xs, xs.map((x) => 3 * x * x));
+    const f = logLogSlope(
+      xs,
+      xs.map((x) => 3 * x * x),
+    );
     expect(f.slope).toBeCloseTo(2, 12);
     expect(f.intercept).toBeCloseTo(Math.log(3), 10);
     expect(f.r2).toBeCloseTo(1, 12);
@@ -78,10 +81,28 @@ describe('logTicks and shortNumber', () => {
 
 describe('logLogChart', () => {
   const spec = {
-    title: 'cost <N> & co', xLabel: 'N', yLabel: 'ms', xTicks: [500, 2000, 8000],
+    title: 'cost <N> & co',
+    xLabel: 'N',
+    yLabel: 'ms',
+    xTicks: [500, 2000, 8000],
     series: [
-      { name: 'ifa · ort', points: [{ x: 500, y: 1 }, { x: 2000, y: 2 }, { x: 8000, y: 4 }] },
-      { name: 'full', points: [{ x: 8000, y: 64 }, { x: 500, y: 4 }, { x: 2000, y: 0 }], dashed: true },
+      {
+        name: 'ifa · ort',
+        points: [
+          { x: 500, y: 1 },
+          { x: 2000, y: 2 },
+          { x: 8000, y: 4 },
+        ],
+      },
+      {
+        name: 'full',
+        points: [
+          { x: 8000, y: 64 },
+          { x: 500, y: 4 },
+          { x: 2000, y: 0 },
+        ],
+        dashed: true,
+      },
     ],
   };
   it('draws a marker per positive point, a line per series, escaped text, the given x ticks', () => {
@@ -107,7 +128,9 @@ describe('logLogChart', () => {
     expect(cx[0]![1] - cx[1]![1]).toBeCloseTo(cx[1]![1] - cx[2]![1], 1);
   });
   it('refuses a chart without a drawable point', () => {
-    expect(() => logLogChart({ ...spec, series: [{ name: 'x', points: [{ x: 1, y: 0 }] }] })).toThrow("logLogChart 'cost <N> & co': no point with finite x > 0 and y > 0");
+    expect(() => logLogChart({ ...spec, series: [{ name: 'x', points: [{ x: 1, y: 0 }] }] })).toThrow(
+      "logLogChart 'cost <N> & co': no point with finite x > 0 and y > 0",
+    );
   });
   it('puts charts side by side', () => {
     const a = logLogChart({ ...spec, width: 300, height: 200 });

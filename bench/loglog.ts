@@ -26,23 +26,50 @@ export interface LogLogFit {
 export function logLogSlope(xs: readonly number[], ys: readonly number[]): LogLogFit {
   if (xs.length !== ys.length) throw new RangeError(`logLogSlope: xs and ys must have the same length, got ${xs.length} and ${ys.length}`);
   if (xs.length < 2) throw new RangeError(`logLogSlope: need at least 2 points, got ${xs.length}`);
-  xs.forEach((x, i) => { if (!(Number.isFinite(x) && x > 0)) throw new RangeError(`logLogSlope: xs[${i}] must be a finite number > 0, got ${x}`); });
-  ys.forEach((y, i) => { if (!(Number.isFinite(y) && y > 0)) throw new RangeError(`logLogSlope: ys[${i}] must be a finite number > 0, got ${y}`); });
-  const fit = leastSquares(xs.map(Math.log), ys.map(Math.log), (sxx) => sxx > 1e-24, () => `logLogSlope: need at least two distinct x values, got [${xs.join(', ')}]`);
+  xs.forEach((x, i) => {
+    if (!(Number.isFinite(x) && x > 0)) throw new RangeError(`logLogSlope: xs[${i}] must be a finite number > 0, got ${x}`);
+  });
+  ys.forEach((y, i) => {
+    if (!(Number.isFinite(y) && y > 0)) throw new RangeError(`logLogSlope: ys[${i}] must be a finite number > 0, got ${y}`);
+  });
+  const fit = leastSquares(
+    xs.map(Math.log),
+    ys.map(Math.log),
+    (sxx) => sxx > 1e-24,
+    () => `logLogSlope: need at least two distinct x values, got [${xs.join(', ')}]`,
+  );
   const slopeStdErr = fit.n > 2 ? Math.sqrt(fit.sse / (fit.n - 2) / fit.sxx) : NaN;
   return { slope: fit.slope, intercept: fit.intercept, slopeStdErr, r2: fit.r2, n: fit.n };
 }
 
 /** Ordinary least squares of y on x (inputs already checked but for distinct x, which `distinct` decides from sxx and the mean of x). */
-function leastSquares(xs: readonly number[], ys: readonly number[], distinct: (sxx: number, mx: number) => boolean, notDistinct: () => string) {
+function leastSquares(
+  xs: readonly number[],
+  ys: readonly number[],
+  distinct: (sxx: number, mx: number) => boolean,
+  notDistinct: () => string,
+) {
   const n = xs.length;
-  const mx = xs.reduce((a, b) => a + b, 0) / n, my = ys.reduce((a, b) => a + b, 0) / n;
-  let sxx = 0, sxy = 0, syy = 0;
-  for (let i = 0; i < n; i++) { const dx = xs[i]! - mx, dy = ys[i]! - my; sxx += dx * dx; sxy += dx * dy; syy += dy * dy; }
+  const mx = xs.reduce((a, b) => a + b, 0) / n,
+    my = ys.reduce((a, b) => a + b, 0) / n;
+  let sxx = 0,
+    sxy = 0,
+    syy = 0;
+  for (let i = 0; i < n; i++) {
+    const dx = xs[i]! - mx,
+      dy = ys[i]! - my;
+    sxx += dx * dx;
+    sxy += dx * dy;
+    syy += dy * dy;
+  }
   if (!distinct(sxx, mx)) throw new RangeError(notDistinct());
-  const slope = sxy / sxx, intercept = my - slope * mx;
+  const slope = sxy / sxx,
+    intercept = my - slope * mx;
   let sse = 0;
-  for (let i = 0; i < n; i++) { const r = ys[i]! - intercept - slope * xs[i]!; sse += r * r; }
+  for (let i = 0; i < n; i++) {
+    const r = ys[i]! - intercept - slope * xs[i]!;
+    sse += r * r;
+  }
   return { slope, intercept, sse, sxx, r2: syy > 0 ? Math.max(0, 1 - sse / syy) : 1, n };
 }
 
@@ -62,9 +89,18 @@ export interface LinearFit {
 export function linearFit(xs: readonly number[], ys: readonly number[]): LinearFit {
   if (xs.length !== ys.length) throw new RangeError(`linearFit: xs and ys must have the same length, got ${xs.length} and ${ys.length}`);
   if (xs.length < 2) throw new RangeError(`linearFit: need at least 2 points, got ${xs.length}`);
-  xs.forEach((x, i) => { if (!Number.isFinite(x)) throw new RangeError(`linearFit: xs[${i}] must be finite, got ${x}`); });
-  ys.forEach((y, i) => { if (!Number.isFinite(y)) throw new RangeError(`linearFit: ys[${i}] must be finite, got ${y}`); });
-  const fit = leastSquares(xs, ys, (sxx, mx) => sxx > 1e-24 * Math.max(1, mx * mx), () => `linearFit: need at least two distinct x values, got [${xs.join(', ')}]`);
+  xs.forEach((x, i) => {
+    if (!Number.isFinite(x)) throw new RangeError(`linearFit: xs[${i}] must be finite, got ${x}`);
+  });
+  ys.forEach((y, i) => {
+    if (!Number.isFinite(y)) throw new RangeError(`linearFit: ys[${i}] must be finite, got ${y}`);
+  });
+  const fit = leastSquares(
+    xs,
+    ys,
+    (sxx, mx) => sxx > 1e-24 * Math.max(1, mx * mx),
+    () => `linearFit: need at least two distinct x values, got [${xs.join(', ')}]`,
+  );
   return { slope: fit.slope, intercept: fit.intercept, r2: fit.r2, n: fit.n };
 }
 
@@ -119,43 +155,66 @@ const FONT = 'font-family="Helvetica, Arial, sans-serif"';
  * <= 0 are left out. Deterministic: the same spec gives the same bytes.
  */
 export function logLogChart(spec: LogLogChartSpec): string {
-  const width = spec.width ?? 760, height = spec.height ?? 460;
+  const width = spec.width ?? 760,
+    height = spec.height ?? 460;
   const ok = (p: { x: number; y: number }) => Number.isFinite(p.x) && Number.isFinite(p.y) && p.x > 0 && p.y > 0;
   const pts = spec.series.flatMap((s) => s.points.filter(ok));
   if (!pts.length) throw new RangeError(`logLogChart '${spec.title}': no point with finite x > 0 and y > 0`);
   const xTicks = spec.xTicks?.length ? [...spec.xTicks] : logTicks(Math.min(...pts.map((p) => p.x)), Math.max(...pts.map((p) => p.x)));
-  const xs = [...pts.map((p) => p.x), ...xTicks], ys = pts.map((p) => p.y);
-  const xLo = Math.log10(Math.min(...xs)) - 0.05, xHi = Math.log10(Math.max(...xs)) + 0.05;
-  let yLo = Math.log10(Math.min(...ys)), yHi = Math.log10(Math.max(...ys));
+  const xs = [...pts.map((p) => p.x), ...xTicks],
+    ys = pts.map((p) => p.y);
+  const xLo = Math.log10(Math.min(...xs)) - 0.05,
+    xHi = Math.log10(Math.max(...xs)) + 0.05;
+  let yLo = Math.log10(Math.min(...ys)),
+    yHi = Math.log10(Math.max(...ys));
   const pad = Math.max(0.05, (yHi - yLo) * 0.06);
-  yLo -= pad; yHi += pad;
+  yLo -= pad;
+  yHi += pad;
   let yTicks = logTicks(10 ** yLo, 10 ** yHi);
   if (yTicks.length > 9) yTicks = yTicks.filter((t) => Math.abs(Math.log10(t) - Math.round(Math.log10(t))) < 1e-9);
   if (yTicks.length < 2) yTicks = [10 ** yLo, 10 ** yHi].map((t) => Number(t.toPrecision(2)));
 
   const sub = spec.subtitle ? wrapText(spec.subtitle, Math.floor((width - 40) / 6)) : [];
-  const left = 72, right = 24, bottom = 56;
-  let lx = left, row = 0;
+  const left = 72,
+    right = 24,
+    bottom = 56;
+  let lx = left,
+    row = 0;
   const legendAt = spec.series.map((s, i) => {
     const w = 36 + s.name.length * 7;
-    if (i > 0 && lx + w > width - right) { lx = left; row++; }
+    if (i > 0 && lx + w > width - right) {
+      lx = left;
+      row++;
+    }
     const at = { x: lx, row };
     lx += w;
     return at;
   });
   const legendTop = 24 + sub.length * 14 + 14;
   const top = legendTop + (row + 1) * 18 + 8;
-  const plotW = width - left - right, plotH = height - top - bottom;
+  const plotW = width - left - right,
+    plotH = height - top - bottom;
   const X = (v: number) => left + (plotW * (Math.log10(v) - xLo)) / (xHi - xLo);
   const Y = (v: number) => top + plotH * (1 - (Math.log10(v) - yLo) / (yHi - yLo));
 
   const out: string[] = [];
   out.push(`<rect x="0" y="0" width="${width}" height="${height}" fill="#ffffff"/>`);
-  out.push(`<text x="${c2(width / 2)}" y="22" text-anchor="middle" font-size="16" font-weight="bold" ${FONT}>${escapeXml(spec.title)}</text>`);
-  sub.forEach((line, i) => out.push(`<text x="${c2(width / 2)}" y="${40 + i * 14}" text-anchor="middle" font-size="11" fill="#555555" ${FONT}>${escapeXml(line)}</text>`));
+  out.push(
+    `<text x="${c2(width / 2)}" y="22" text-anchor="middle" font-size="16" font-weight="bold" ${FONT}>${escapeXml(spec.title)}</text>`,
+  );
+  sub.forEach((line, i) =>
+    out.push(
+      `<text x="${c2(width / 2)}" y="${40 + i * 14}" text-anchor="middle" font-size="11" fill="#555555" ${FONT}>${escapeXml(line)}</text>`,
+    ),
+  );
   spec.series.forEach((s, i) => {
-    const color = s.color ?? PALETTE[i % PALETTE.length]!, x = legendAt[i]!.x, y = legendTop + legendAt[i]!.row * 18;
-    out.push(`<line x1="${c2(x)}" y1="${c2(y + 6)}" x2="${c2(x + 14)}" y2="${c2(y + 6)}" stroke="${color}" stroke-width="2.5"${s.dashed ? ' stroke-dasharray="4 3"' : ''}/>`);
+    const color = s.color ?? PALETTE[i % PALETTE.length]!,
+      x = legendAt[i]!.x,
+      y = legendTop + legendAt[i]!.row * 18;
+    out.push(
+      `<line x1="${c2(x)}" y1="${c2(y + 6)}" x2="${c2(x + 14)}" y2="${c2(y + 6)}" stroke="${color}" ` +
+        `stroke-width="2.5"${s.dashed ? ' stroke-dasharray="4 3"' : ''}/>`,
+    );
     out.push(`<text x="${c2(x + 18)}" y="${c2(y + 10)}" font-size="12" ${FONT}>${escapeXml(s.name)}</text>`);
   });
   const base = height - bottom;
@@ -169,14 +228,30 @@ export function logLogChart(spec: LogLogChartSpec): string {
   }
   out.push(`<line x1="${left}" y1="${top}" x2="${left}" y2="${base}" stroke="#333333" stroke-width="1"/>`);
   out.push(`<line x1="${left}" y1="${base}" x2="${width - right}" y2="${base}" stroke="#333333" stroke-width="1"/>`);
-  out.push(`<text x="${c2(left + plotW / 2)}" y="${height - 14}" text-anchor="middle" font-size="13" ${FONT}>${escapeXml(spec.xLabel)}</text>`);
+  out.push(
+    `<text x="${c2(left + plotW / 2)}" y="${height - 14}" text-anchor="middle" font-size="13" ${FONT}>${escapeXml(spec.xLabel)}</text>`,
+  );
   const midY = (top + base) / 2;
-  out.push(`<text x="18" y="${c2(midY)}" text-anchor="middle" font-size="13" transform="rotate(-90 18 ${c2(midY)})" ${FONT}>${escapeXml(spec.yLabel)}</text>`);
+  out.push(
+    `<text x="18" y="${c2(midY)}" text-anchor="middle" font-size="13" transform="rotate(-90 18 ${c2(midY)})" ` +
+      `${FONT}>${escapeXml(spec.yLabel)}</text>`,
+  );
   spec.series.forEach((s, si) => {
     const color = s.color ?? PALETTE[si % PALETTE.length]!;
-    const p = s.points.filter(ok).slice().sort((a, b) => a.x - b.x);
-    if (p.length > 1) out.push(`<path d="${p.map((q, i) => `${i ? 'L' : 'M'}${c2(X(q.x))} ${c2(Y(q.y))}`).join('')}" stroke="${color}" stroke-width="2" fill="none"${s.dashed ? ' stroke-dasharray="6 4"' : ''}/>`);
-    for (const q of p) out.push(`<circle cx="${c2(X(q.x))}" cy="${c2(Y(q.y))}" r="3.5" fill="${color}"><title>${escapeXml(`${s.name}: x ${shortNumber(q.x)}, y ${Number(q.y.toPrecision(4))}`)}</title></circle>`);
+    const p = s.points
+      .filter(ok)
+      .slice()
+      .sort((a, b) => a.x - b.x);
+    if (p.length > 1)
+      out.push(
+        `<path d="${p.map((q, i) => `${i ? 'L' : 'M'}${c2(X(q.x))} ${c2(Y(q.y))}`).join('')}" stroke="${color}" stroke-width="2" ` +
+          `fill="none"${s.dashed ? ' stroke-dasharray="6 4"' : ''}/>`,
+      );
+    for (const q of p)
+      out.push(
+        `<circle cx="${c2(X(q.x))}" cy="${c2(Y(q.y))}" r="3.5" ` +
+          `fill="${color}"><title>${escapeXml(`${s.name}: x ${shortNumber(q.x)}, y ${Number(q.y.toPrecision(4))}`)}</title></circle>`,
+      );
   });
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}">\n${out.join('\n')}\n</svg>\n`;
 }
@@ -191,7 +266,12 @@ export function sideBySide(charts: readonly string[]): string {
   });
   let x = 0;
   const parts = charts.map((svg, i) => {
-    const body = svg.trimEnd().replace(/^<svg [^>]*>/, `<svg x="${x}" y="0" width="${sizes[i]!.w}" height="${sizes[i]!.h}" viewBox="0 0 ${sizes[i]!.w} ${sizes[i]!.h}">`);
+    const body = svg
+      .trimEnd()
+      .replace(
+        /^<svg [^>]*>/,
+        `<svg x="${x}" y="0" width="${sizes[i]!.w}" height="${sizes[i]!.h}" viewBox="0 0 ${sizes[i]!.w} ${sizes[i]!.h}">`,
+      );
     x += sizes[i]!.w;
     return body;
   });

@@ -24,8 +24,13 @@ import { fullMaskGens, lcnServingConfig, readOrtProfile } from './lcn-serving.ts
 const { values, positionals } = scriptArgs(import.meta.filename, {
   allowPositionals: true,
   options: {
-    write: { type: 'string' }, rounds: { type: 'string', default: '12' }, cands: { type: 'string', default: '1000' }, profile: { type: 'boolean', default: false },
-    executor: { type: 'string', default: 'sequential' }, intra: { type: 'string', default: '0' }, model: { type: 'string', default: 'lcn' },
+    write: { type: 'string' },
+    rounds: { type: 'string', default: '12' },
+    cands: { type: 'string', default: '1000' },
+    profile: { type: 'boolean', default: false },
+    executor: { type: 'string', default: 'sequential' },
+    intra: { type: 'string', default: '0' },
+    model: { type: 'string', default: 'lcn' },
   },
 });
 const N = 2000;
@@ -35,13 +40,24 @@ const MODELS = {
     const graph = buildLifelong(cfg) as Graph<FeatureSchema, string>;
     return { graph, feeds: (C: number) => randomFeeds(graph, { cand: C }, 7, fullMaskGens(cfg)) };
   },
-  ...Object.fromEntries((['ifa', 'avgPool'] as const).map((module) => [module === 'ifa' ? 'ifa' : 'ifa-avgpool', () => {
-    const graph = buildIfa({ module }) as Graph<FeatureSchema, string>;
-    const ones = (_rng: unknown, shape: readonly number[]) => new Uint8Array(shape.reduce((p, d) => p * d, 1)).fill(1);
-    return { graph, feeds: (C: number) => randomFeeds(graph, { cand: C, seq: N }, 7, { ...ifaGens(ifaConfig({ module })), candMask: ones, seqMask: ones }) };
-  }])),
+  ...Object.fromEntries(
+    (['ifa', 'avgPool'] as const).map((module) => [
+      module === 'ifa' ? 'ifa' : 'ifa-avgpool',
+      () => {
+        const graph = buildIfa({ module }) as Graph<FeatureSchema, string>;
+        const ones = (_rng: unknown, shape: readonly number[]) => new Uint8Array(shape.reduce((p, d) => p * d, 1)).fill(1);
+        return {
+          graph,
+          feeds: (C: number) =>
+            randomFeeds(graph, { cand: C, seq: N }, 7, { ...ifaGens(ifaConfig({ module })), candMask: ones, seqMask: ones }),
+        };
+      },
+    ]),
+  ),
 } as const;
-const make = (MODELS as Record<string, (() => { graph: Graph<FeatureSchema, string>; feeds(C: number): unknown }) | undefined>)[values.model];
+const make = (MODELS as Record<string, (() => { graph: Graph<FeatureSchema, string>; feeds(C: number): unknown }) | undefined>)[
+  values.model
+];
 if (!make) throw new Error(`serve-ab: --model must be one of ${Object.keys(MODELS).join(', ')}, got '${values.model}'`);
 const { graph, feeds: feedsFor } = make();
 
@@ -55,7 +71,7 @@ const feeds = feedsFor(Number(values.cands)) as Record<string, HostTensor>;
 const ortFeeds: Record<string, ort.Tensor> = {};
 for (const i of graph.inputs) {
   const t = feeds[i.name]!;
-  ortFeeds[i.name] = new ort.Tensor(t.dtype === 'bool' ? 'bool' : t.dtype as 'float32', t.data as Float32Array, [...t.shape]);
+  ortFeeds[i.name] = new ort.Tensor(t.dtype === 'bool' ? 'bool' : (t.dtype as 'float32'), t.data as Float32Array, [...t.shape]);
 }
 const median = (xs: readonly number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
@@ -64,11 +80,21 @@ const executors = values.executor.split(',').map((e): 'sequential' | 'parallel' 
   return e;
 });
 const intra = Number(values.intra);
-const runsOf = positionals.flatMap((file) => executors.map((executor) => ({ file, executor, label: executors.length > 1 ? `${file} [${executor}]` : file })));
-if (runsOf.length < 2) throw new Error('serve-ab: give two or more .onnx files to compare, or one with two --executor values (or --write FILE)');
-const sessions = await Promise.all(runsOf.map(({ file, executor }) => ort.InferenceSession.create(readFileSync(file), {
-  executionProviders: ['cpu'], executionMode: executor, ...(executor === 'parallel' ? { interOpNumThreads: 2 } : {}), ...(intra > 0 ? { intraOpNumThreads: intra } : {}),
-})));
+const runsOf = positionals.flatMap((file) =>
+  executors.map((executor) => ({ file, executor, label: executors.length > 1 ? `${file} [${executor}]` : file })),
+);
+if (runsOf.length < 2)
+  throw new Error('serve-ab: give two or more .onnx files to compare, or one with two --executor values (or --write FILE)');
+const sessions = await Promise.all(
+  runsOf.map(({ file, executor }) =>
+    ort.InferenceSession.create(readFileSync(file), {
+      executionProviders: ['cpu'],
+      executionMode: executor,
+      ...(executor === 'parallel' ? { interOpNumThreads: 2 } : {}),
+      ...(intra > 0 ? { intraOpNumThreads: intra } : {}),
+    }),
+  ),
+);
 const ms: number[][] = runsOf.map(() => []);
 const probs: Float32Array[] = [];
 for (let round = 0; round < Number(values.rounds); round++) {
@@ -83,24 +109,43 @@ for (let round = 0; round < Number(values.rounds); round++) {
   }
 }
 await Promise.all(sessions.map((s) => s.release()));
-console.log(`serving A/B: ${values.model === 'lcn' ? 'LCN-200-50' : values.model}, C ${values.cands}, N ${N}; ${values.rounds} rounds of 5 timed runs per model, interleaved`);
+console.log(
+  `serving A/B: ${values.model === 'lcn' ? 'LCN-200-50' : values.model}, C ${values.cands}, N ${N}; ${values.rounds} rounds of 5 timed ` +
+    `runs per model, interleaved`,
+);
 runsOf.forEach(({ label: f }, i) => {
   let d = 0;
   for (let j = 0; j < probs[0]!.length; j++) d = Math.max(d, Math.abs(probs[i]![j]! - probs[0]![j]!));
-  console.log(`  ${f}: p50 ${median(ms[i]!).toFixed(2)} ms (${(median(ms[i]!) / median(ms[0]!)).toFixed(3)}x the first); max |prob - first's| ${d.toExponential(2)}`);
+  console.log(
+    `  ${f}: p50 ${median(ms[i]!).toFixed(2)} ms (${(median(ms[i]!) / median(ms[0]!)).toFixed(3)}x the first); max |prob - first's| ` +
+      `${d.toExponential(2)}`,
+  );
 });
 
 if (values.profile) {
   const runs = 20;
   for (const f of positionals) {
-    const s = await ort.InferenceSession.create(readFileSync(f), { executionProviders: ['cpu'], enableProfiling: true, profileFilePrefix: 'lctr-ab-prof' });
-    for (let r = 0; r < runs + 3; r++) await s.run(ortFeeds);   // 3 warm-up runs
+    const s = await ort.InferenceSession.create(readFileSync(f), {
+      executionProviders: ['cpu'],
+      enableProfiling: true,
+      profileFilePrefix: 'lctr-ab-prof',
+    });
+    for (let r = 0; r < runs + 3; r++) await s.run(ortFeeds); // 3 warm-up runs
     (s as unknown as { endProfiling(): unknown }).endProfiling();
     await s.release();
     const byOp = new Map<string, number>();
     let total = 0;
-    for (const e of readOrtProfile('lctr-ab-prof', runs + 3, 3)) { byOp.set(e.op, (byOp.get(e.op) ?? 0) + e.us); total += e.us; }
+    for (const e of readOrtProfile('lctr-ab-prof', runs + 3, 3)) {
+      byOp.set(e.op, (byOp.get(e.op) ?? 0) + e.us);
+      total += e.us;
+    }
     const perRun = (us: number) => (us / runs / 1e3).toFixed(1);
-    console.log(`  ${f} kernel time ${perRun(total)} ms per run: ${[...byOp].sort((a, b) => b[1] - a[1]).slice(0, 12).map(([op, us]) => `${op} ${perRun(us)}`).join(', ')}`);
+    console.log(
+      `  ${f} kernel time ${perRun(total)} ms per run: ${[...byOp]
+        .sort((a, b) => b[1] - a[1])
+        .slice(0, 12)
+        .map(([op, us]) => `${op} ${perRun(us)}`)
+        .join(', ')}`,
+    );
   }
 }

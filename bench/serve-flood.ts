@@ -28,11 +28,21 @@ import { scriptArgs } from '@lctr/spec/cli';
 import { type HealthReport, exampleRequest, spawnServer } from '@lctr/server';
 import { writeTinyModelDir } from '../packages/server/test/tiny-model-dir.ts';
 
-const { values, positionals } = scriptArgs(import.meta.filename, { options: {
-  'model-dir': { type: 'string' }, clients: { type: 'string', default: '1200' }, 'body-bytes': { type: 'string', default: '1000000' },
-  'settle-s': { type: 'string', default: '5' }, 'max-growth-mib': { type: 'string', default: '256' }, unbounded: { type: 'boolean', default: false },
-}, allowPositionals: true });
-const clients = Number(values.clients), bodyBytes = Number(values['body-bytes']), settleS = Number(values['settle-s']), maxGrowthMiB = Number(values['max-growth-mib']);
+const { values, positionals } = scriptArgs(import.meta.filename, {
+  options: {
+    'model-dir': { type: 'string' },
+    clients: { type: 'string', default: '1200' },
+    'body-bytes': { type: 'string', default: '1000000' },
+    'settle-s': { type: 'string', default: '5' },
+    'max-growth-mib': { type: 'string', default: '256' },
+    unbounded: { type: 'boolean', default: false },
+  },
+  allowPositionals: true,
+});
+const clients = Number(values.clients),
+  bodyBytes = Number(values['body-bytes']),
+  settleS = Number(values['settle-s']),
+  maxGrowthMiB = Number(values['max-growth-mib']);
 const root = resolve(import.meta.dirname, '..');
 const mib = (b: number) => b / (1 << 20);
 
@@ -50,45 +60,88 @@ if (!values['model-dir'] && !existsSync(modelDir)) {
   modelDir = writeTinyModelDir(join(tmp, 'din'));
 }
 const limits = values.unbounded ? ['--body-budget-bytes', String(2 ** 40), '--max-connections', '1000000', '--max-queue', '1000000'] : [];
-const args = ['--model-dir', modelDir, '--port', '0', '--provider', 'cpu', '--max-body-bytes', String(Math.max(bodyBytes, 1 << 20)), ...limits, ...positionals];
+const args = [
+  '--model-dir',
+  modelDir,
+  '--port',
+  '0',
+  '--provider',
+  'cpu',
+  '--max-body-bytes',
+  String(Math.max(bodyBytes, 1 << 20)),
+  ...limits,
+  ...positionals,
+];
 const { url, child, output } = await spawnServer(args, root);
 for (const line of output().trim().split('\n')) console.log(`  ${line}`);
 const pid = child.pid!;
 let exit = 0;
 try {
-  const health = await (await fetch(`${url}/health`)).json() as HealthReport;
+  const health = (await (await fetch(`${url}/health`)).json()) as HealthReport;
   const text = JSON.stringify(exampleRequest(health, { candidates: Math.min(100, health.limits.maxCandidates), seed: 1 }));
   if (text.length > bodyBytes) throw new Error(`--body-bytes ${bodyBytes} is below the request itself (${text.length} bytes)`);
   // one Buffer shared by every client: the client process must not hold 1,200 copies
   const body = Buffer.from(text + ' '.repeat(bodyBytes - text.length));
-  console.log(`serve-flood: ${clients} clients at once, one ${bodyBytes.toLocaleString('en-US')}-byte POST /score each (model '${health.model}', limits ${JSON.stringify(health.limits)})`);
+  console.log(
+    `serve-flood: ${clients} clients at once, one ${bodyBytes.toLocaleString('en-US')}-byte POST /score each (model '${health.model}', ` +
+      `limits ${JSON.stringify(health.limits)})`,
+  );
   const start = memoryOf(pid);
 
   const outcomes = new Map<string, number>();
   const count = (k: string) => outcomes.set(k, (outcomes.get(k) ?? 0) + 1);
   const t0 = performance.now();
-  await Promise.all(Array.from({ length: clients }, () => new Promise<void>((done) => {
-    let answered = false;
-    const req = request(`${url}/score`, { method: 'POST', agent: false, headers: { 'content-type': 'application/json', 'content-length': body.length } }, (res) => {
-      answered = true;
-      count(String(res.statusCode));
-      res.resume();
-      res.on('end', done);
-      res.on('error', () => done());
-    });
-    // an error after the answer (the server closed with the body unread) is not a lost answer
-    req.on('error', (e: NodeJS.ErrnoException) => { if (!answered) { count(e.code ?? e.message); done(); } });
-    req.end(body);
-  })));
+  await Promise.all(
+    Array.from(
+      { length: clients },
+      () =>
+        new Promise<void>((done) => {
+          let answered = false;
+          const req = request(
+            `${url}/score`,
+            { method: 'POST', agent: false, headers: { 'content-type': 'application/json', 'content-length': body.length } },
+            (res) => {
+              answered = true;
+              count(String(res.statusCode));
+              res.resume();
+              res.on('end', done);
+              res.on('error', () => done());
+            },
+          );
+          // an error after the answer (the server closed with the body unread) is not a lost answer
+          req.on('error', (e: NodeJS.ErrnoException) => {
+            if (!answered) {
+              count(e.code ?? e.message);
+              done();
+            }
+          });
+          req.end(body);
+        }),
+    ),
+  );
   const seconds = (performance.now() - t0) / 1000;
   const after = memoryOf(pid);
   await new Promise((ok) => setTimeout(ok, settleS * 1000));
   const settled = memoryOf(pid);
   const growth = mib(after.peak - start.rss);
-  console.log(`  answers: ${[...outcomes].sort().map(([k, n]) => `${k} x${n}`).join(', ')} (${seconds.toFixed(1)} s)`);
-  console.log(`  server rss (MiB): start ${mib(start.rss).toFixed(0)}, peak ${mib(after.peak).toFixed(0)} (+${growth.toFixed(0)}), after ${mib(after.rss).toFixed(0)}, after ${settleS} s more ${mib(settled.rss).toFixed(0)}`);
-  if (!outcomes.get('200')) { console.log('serve-flood: FAILED: no request was served'); exit = 1; }
-  if (growth > maxGrowthMiB) { console.log(`serve-flood: FAILED: peak rss grew ${growth.toFixed(0)} MiB (bar ${maxGrowthMiB} MiB)`); exit = 1; }
+  console.log(
+    `  answers: ${[...outcomes]
+      .sort()
+      .map(([k, n]) => `${k} x${n}`)
+      .join(', ')} (${seconds.toFixed(1)} s)`,
+  );
+  console.log(
+    `  server rss (MiB): start ${mib(start.rss).toFixed(0)}, peak ${mib(after.peak).toFixed(0)} (+${growth.toFixed(0)}), after ` +
+      `${mib(after.rss).toFixed(0)}, after ${settleS} s more ${mib(settled.rss).toFixed(0)}`,
+  );
+  if (!outcomes.get('200')) {
+    console.log('serve-flood: FAILED: no request was served');
+    exit = 1;
+  }
+  if (growth > maxGrowthMiB) {
+    console.log(`serve-flood: FAILED: peak rss grew ${growth.toFixed(0)} MiB (bar ${maxGrowthMiB} MiB)`);
+    exit = 1;
+  }
   if (exit === 0) console.log('serve-flood: OK');
 } finally {
   const exited = new Promise((ok) => child.on('exit', ok));

@@ -4,7 +4,8 @@
  * LCN-200-50 (N = 2,000 lifelong items, d = 64, K1 = 200, K2 = 50) scoring one user with C
  * candidates (default C = 100 and 1,000).
  * 1. The floor: the model's FLOPs (flops.ts `useful`: what the serving graph computes, less the
- *    columns of a product that only picks read) at ONNX Runtime's own matmul rate on this machine, measured with a same-size MatMul model: every matmul of the serving graph at its
+ * columns of a product that only picks read) at ONNX Runtime's own matmul rate on this machine, measured with a same-size MatMul model:
+ * every matmul of the serving graph at its
  *    own shapes, and nothing else, in one ONNX model (operands as initializers, a weight operand
  *    pre-packed as in the real model, an activation operand not; each product's first element
  *    out, so no large copy leaves ONNX Runtime; graph optimisations off so nothing is folded at
@@ -35,7 +36,14 @@ import { writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { scriptArgs } from '@lctr/spec/cli';
 import {
-  type FeatureSchema, type Graph, type HostTensor, GraphBuilder, buildLifelong, buildLifelongTrain, initWeights, weightsFor,
+  type FeatureSchema,
+  type Graph,
+  type HostTensor,
+  GraphBuilder,
+  buildLifelong,
+  buildLifelongTrain,
+  initWeights,
+  weightsFor,
 } from '@lctr/spec';
 import { randomFeeds } from '@lctr/spec/testing';
 import * as ort from 'onnxruntime-node';
@@ -44,18 +52,32 @@ import { servingOnnx } from '@lctr/exporter';
 import { type MatmulShape, countFlops } from './flops.ts';
 import { fullMaskGens, lcnServingConfig, pseudoScores, servingBudget, topkOnlyModel } from './lcn-serving.ts';
 
-const { values } = scriptArgs(import.meta.filename, { options: {
-  cands: { type: 'string', default: '100,1000' }, n: { type: 'string', default: '2000' }, dim: { type: 'string', default: '64' },
-  requests: { type: 'string', default: '30' }, threads: { type: 'string', default: '0' }, json: { type: 'string' },
-  child: { type: 'string' }, c: { type: 'string' }, int8: { type: 'boolean', default: false },
-} });
-const N = Number(values.n), dim = Number(values.dim), requests = Number(values.requests), threads = Number(values.threads);
+const { values } = scriptArgs(import.meta.filename, {
+  options: {
+    cands: { type: 'string', default: '100,1000' },
+    n: { type: 'string', default: '2000' },
+    dim: { type: 'string', default: '64' },
+    requests: { type: 'string', default: '30' },
+    threads: { type: 'string', default: '0' },
+    json: { type: 'string' },
+    child: { type: 'string' },
+    c: { type: 'string' },
+    int8: { type: 'boolean', default: false },
+  },
+});
+const N = Number(values.n),
+  dim = Number(values.dim),
+  requests = Number(values.requests),
+  threads = Number(values.threads);
 const sessionOpts = { provider: 'cpu' as const, ...(threads > 0 ? { intraOpNumThreads: threads } : {}) };
 
 const cfg = lcnServingConfig({ n: N, dim });
 const gens = fullMaskGens(cfg);
 
-const percentile = (xs: number[], p: number) => { const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.ceil(p * s.length) - 1)]!; };
+const percentile = (xs: number[], p: number) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.ceil(p * s.length) - 1)]!;
+};
 
 /** A MatMul-only model [m, k] x [k, n] (a fed, b a weight), its feeds and its FLOPs. */
 function matmulCase(m: number, k: number, n: number) {
@@ -81,12 +103,16 @@ function sameSizeMatmulModel(matmuls: readonly MatmulShape[]): Uint8Array {
     for (let i = 0; i < n; i++) data[i] = Math.sin(i * 0.37 + dims.length);
     initializer.push(onnx.TensorProto.create({ name, dataType: 1, dims, rawData: new Uint8Array(data.buffer) }));
   };
-  const ints = (name: string, v: number[]) => initializer.push(onnx.TensorProto.create({ name, dataType: 7, dims: [v.length], int64Data: v }));
+  const ints = (name: string, v: number[]) =>
+    initializer.push(onnx.TensorProto.create({ name, dataType: 7, dims: [v.length], int64Data: v }));
   matmuls.forEach((mm, i) => {
     tensor(`a${i}`, mm.a);
     tensor(`b${i}`, mm.b);
     let bName = `b${i}`;
-    if (!mm.constantB) { node.push(onnx.NodeProto.create({ opType: 'Identity', input: [bName], output: [`b${i}/live`] })); bName = `b${i}/live`; }
+    if (!mm.constantB) {
+      node.push(onnx.NodeProto.create({ opType: 'Identity', input: [bName], output: [`b${i}/live`] }));
+      bName = `b${i}/live`;
+    }
     node.push(onnx.NodeProto.create({ opType: 'MatMul', input: [`a${i}`, bName], output: [`y${i}`] }));
     const rank = Math.max(mm.a.length, mm.b.length);
     ints(`s${i}`, new Array(rank).fill(0));
@@ -98,17 +124,24 @@ function sameSizeMatmulModel(matmuls: readonly MatmulShape[]): Uint8Array {
   return onnx.ModelProto.encode(onnx.ModelProto.create({ irVersion: 8, opsetImport: [{ domain: '', version: 17 }], graph })).finish();
 }
 
-interface TimedCase { run(): Promise<unknown>; release(): Promise<void> }
+interface TimedCase {
+  run(): Promise<unknown>;
+  release(): Promise<void>;
+}
 
 async function graphCase(bytes: Uint8Array, graph: Graph, feeds: Record<string, HostTensor>): Promise<TimedCase> {
   const s = await OnnxSession.create(bytes, graph, sessionOpts);
   return { run: () => s.run(feeds as never), release: () => s.release() };
 }
 
-/** A model without inputs (the same-size MatMul model, a TopK over an initializer), graph optimisations off so nothing is folded at load. */
+/**
+ * A model without inputs (the same-size MatMul model, a TopK over an initializer), graph optimisations off so nothing is folded at load.
+ */
 async function noInputCase(bytes: Uint8Array): Promise<TimedCase> {
   const s = await ort.InferenceSession.create(bytes, {
-    executionProviders: ['cpu'], graphOptimizationLevel: 'disabled', ...(threads > 0 ? { intraOpNumThreads: threads } : {}),
+    executionProviders: ['cpu'],
+    graphOptimizationLevel: 'disabled',
+    ...(threads > 0 ? { intraOpNumThreads: threads } : {}),
   });
   return { run: () => s.run({}), release: () => s.release() };
 }
@@ -126,7 +159,7 @@ async function interleaved(cases: readonly TimedCase[], runs: number, block = 5)
     const ms: number[][] = cases.map(() => []);
     while (ms[0]!.length < runs) {
       for (let i = 0; i < cases.length; i++) {
-        await new Promise((done) => setTimeout(done, 50));   // the last session's spinning threads go idle
+        await new Promise((done) => setTimeout(done, 50)); // the last session's spinning threads go idle
         for (let r = 0; r < block + 2; r++) {
           const t = performance.now();
           await cases[i]!.run();
@@ -147,7 +180,10 @@ function requestFeeds(serving: Graph, train: Graph, C: number) {
   for (const inp of train.inputs) {
     const s = serve[inp.name];
     if (!s) continue;
-    if (inp.name === 'candidate' || inp.name === 'candidateCategory') { naive[inp.name] = s; continue; }
+    if (inp.name === 'candidate' || inp.name === 'candidateCategory') {
+      naive[inp.name] = s;
+      continue;
+    }
     const row = s.data.length;
     const data = new (s.data.constructor as new (n: number) => Int32Array)(row * C);
     for (let r = 0; r < C; r++) data.set(s.data as Int32Array, r * row);
@@ -171,8 +207,12 @@ function naiveGraph(train: Graph): Graph {
   const nodes = train.nodes.filter((n) => keep.has(n.id));
   const read = new Set(nodes.flatMap((n) => n.inputs));
   return {
-    ...train, name: `${train.name}-naive`, nodes, outputs: { prob: train.outputs['prob' as never] },
-    inputs: train.inputs.filter((i) => read.has(i.name)), params: train.params.filter((p) => read.has(p.name)),
+    ...train,
+    name: `${train.name}-naive`,
+    nodes,
+    outputs: { prob: train.outputs['prob' as never] },
+    inputs: train.inputs.filter((i) => read.has(i.name)),
+    params: train.params.filter((p) => read.has(p.name)),
   };
 }
 
@@ -201,7 +241,10 @@ if (values.child) {
   await child(values.child as 'shared' | 'naive', Number(values.c));
 } else {
   const cands = values.cands.split(',').map(Number);
-  console.log(`LCN-200-50 serving: N ${N}, d ${dim}, K1 200, K2 50; ONNX Runtime cpu, ${threads > 0 ? `${threads} intra-op threads` : `default threads (${cpus().length} cores)`}; ${cpus()[0]?.model ?? ''}`);
+  console.log(
+    `LCN-200-50 serving: N ${N}, d ${dim}, K1 200, K2 50; ONNX Runtime cpu, ` +
+      `${threads > 0 ? `${threads} intra-op threads` : `default threads (${cpus().length} cores)`}; ${cpus()[0]?.model ?? ''}`,
+  );
   const rows: Array<Record<string, unknown>> = [];
   for (const C of cands) {
     const flops = countFlops(serving, { cand: C });
@@ -212,7 +255,8 @@ if (values.child) {
     // switch's k, then cut to K1 over [C, k]: opset17.ts exactTopOfSet, not timed here), and ONNX
     // Runtime's other TopK forms with k >= K1 (sorted at the switch's k, as emitted before; a heap
     // of K1); any exact K1 selection runs one of them over [C, N]. Scores: fixed pseudo-random values.
-    const k1 = cfg.lap!.k1!, width = ortTopkWidth(k1, N);
+    const k1 = cfg.lap!.k1!,
+      width = ortTopkWidth(k1, N);
     const topkForms = [{ k: width, sorted: width === k1 }, ...(width !== k1 ? [{ k: width, sorted: true }] : []), { k: k1, sorted: false }];
     const scores = pseudoScores(C * N);
     const cases: TimedCase[] = [
@@ -228,53 +272,123 @@ if (values.child) {
     const [modelMs, sameMs, squareMs, ...topkMs] = timed;
     const rateSame = flops.matmul / (percentile(sameMs!, 0.5) / 1e3) / 1e9;
     const rateSquare = square.flops / (percentile(squareMs!, 0.5) / 1e3) / 1e9;
-    const floorMs = flops.useful / (rateSame * 1e9) * 1e3;
-    const peakFloorMs = flops.useful / (rateSquare * 1e9) * 1e3;
+    const floorMs = (flops.useful / (rateSame * 1e9)) * 1e3;
+    const peakFloorMs = (flops.useful / (rateSquare * 1e9)) * 1e3;
     const topkP50 = topkMs.map((ms) => percentile(ms, 0.5));
-    const budget = servingBudget({ floorMs, p50: percentile(modelMs!, 0.5), productsMs: percentile(sameMs!, 0.5), topkMs: topkP50[0]!, topkFastestMs: Math.min(...topkP50) });
+    const budget = servingBudget({
+      floorMs,
+      p50: percentile(modelMs!, 0.5),
+      productsMs: percentile(sameMs!, 0.5),
+      topkMs: topkP50[0]!,
+      topkFastestMs: Math.min(...topkP50),
+    });
     const runs: Record<string, { p50: number; p99: number; baseRss: number; peakRss: number }> = {};
     for (const layout of ['shared', 'naive'] as const) {
-      const r = spawnSync(process.execPath, [...process.execArgv, import.meta.filename, '--child', layout, '--c', String(C), '--n', String(N), '--dim', String(dim), '--requests', String(requests), '--threads', String(threads)], { encoding: 'utf8', maxBuffer: 1 << 24 });
+      const r = spawnSync(
+        process.execPath,
+        [
+          ...process.execArgv,
+          import.meta.filename,
+          '--child',
+          layout,
+          '--c',
+          String(C),
+          '--n',
+          String(N),
+          '--dim',
+          String(dim),
+          '--requests',
+          String(requests),
+          '--threads',
+          String(threads),
+        ],
+        { encoding: 'utf8', maxBuffer: 1 << 24 },
+      );
       const line = r.stdout.trim().split('\n').pop() ?? '';
-      if (r.status !== 0 || !line.startsWith('{')) { console.error(r.stderr.slice(-2000)); throw new Error(`child ${layout} C=${C} failed (exit ${r.status})`); }
+      if (r.status !== 0 || !line.startsWith('{')) {
+        console.error(r.stderr.slice(-2000));
+        throw new Error(`child ${layout} C=${C} failed (exit ${r.status})`);
+      }
       runs[layout] = JSON.parse(line);
     }
-    const sh = runs['shared']!, nv = runs['naive']!;
-    const p50 = percentile(modelMs!, 0.5), p99 = percentile(modelMs!, 0.99);
+    const sh = runs['shared']!,
+      nv = runs['naive']!;
+    const p50 = percentile(modelMs!, 0.5),
+      p99 = percentile(modelMs!, 0.99);
     const row = {
-      C, gflop: flops.useful / 1e9, graphGflop: flops.total / 1e9, matmulShare: flops.matmul / flops.total, matmuls: flops.matmuls.length, largestMatmul: `${top.node} [${top.a.join(', ')}] x [${top.b.join(', ')}]`,
-      ortMatmulGflops: { sameSize: rateSame, square1024: rateSquare }, sameSizeMs: percentile(sameMs!, 0.5),
-      floorMs, p50, p99, ratioP50: p50 / floorMs, peakFloorMs, ratioP50AtPeak: p50 / peakFloorMs, ownProcess: { p50: sh.p50, p99: sh.p99 },
-      naive: { p50: nv.p50, p99: nv.p99 }, latencyRatio: nv.p50 / sh.p50,
-      topk: topkForms.map((f, i) => ({ ...f, ms: topkP50[i]! })), budget,
-      memoryMB: { shared: (sh.peakRss - sh.baseRss) / 2 ** 20, naive: (nv.peakRss - nv.baseRss) / 2 ** 20, sharedPeak: sh.peakRss / 2 ** 20, naivePeak: nv.peakRss / 2 ** 20 },
+      C,
+      gflop: flops.useful / 1e9,
+      graphGflop: flops.total / 1e9,
+      matmulShare: flops.matmul / flops.total,
+      matmuls: flops.matmuls.length,
+      largestMatmul: `${top.node} [${top.a.join(', ')}] x [${top.b.join(', ')}]`,
+      ortMatmulGflops: { sameSize: rateSame, square1024: rateSquare },
+      sameSizeMs: percentile(sameMs!, 0.5),
+      floorMs,
+      p50,
+      p99,
+      ratioP50: p50 / floorMs,
+      peakFloorMs,
+      ratioP50AtPeak: p50 / peakFloorMs,
+      ownProcess: { p50: sh.p50, p99: sh.p99 },
+      naive: { p50: nv.p50, p99: nv.p99 },
+      latencyRatio: nv.p50 / sh.p50,
+      topk: topkForms.map((f, i) => ({ ...f, ms: topkP50[i]! })),
+      budget,
+      memoryMB: {
+        shared: (sh.peakRss - sh.baseRss) / 2 ** 20,
+        naive: (nv.peakRss - nv.baseRss) / 2 ** 20,
+        sharedPeak: sh.peakRss / 2 ** 20,
+        naivePeak: nv.peakRss / 2 ** 20,
+      },
     };
     let int8: { p50: number; p99: number; ratioP50: number; maxAbsProb: number } | undefined;
     if (int8Ms && int8Bytes) {
       const probOf = async (bytes: Uint8Array) => {
         const s = await OnnxSession.create(bytes, serving, sessionOpts);
-        try { return (await s.run(serve as never)).prob.data as Float32Array; } finally { await s.release(); }
+        try {
+          return (await s.run(serve as never)).prob.data as Float32Array;
+        } finally {
+          await s.release();
+        }
       };
       const [p32, p8] = [await probOf(exportOnnx(serving, weightsFor(serving, weights))), await probOf(int8Bytes)];
       const p50i = percentile(int8Ms, 0.5);
-      int8 = { p50: p50i, p99: percentile(int8Ms, 0.99), ratioP50: p50i / floorMs, maxAbsProb: p32.reduce((m, v, i) => Math.max(m, Math.abs(v - p8[i]!)), 0) };
+      int8 = {
+        p50: p50i,
+        p99: percentile(int8Ms, 0.99),
+        ratioP50: p50i / floorMs,
+        maxAbsProb: p32.reduce((m, v, i) => Math.max(m, Math.abs(v - p8[i]!)), 0),
+      };
     }
     rows.push({ ...row, ...(int8 ? { int8 } : {}) });
-    console.log(`C ${C}: ${row.gflop.toFixed(3)} GFLOP (the graph computes ${row.graphGflop.toFixed(3)}; matmul ${(100 * row.matmulShare).toFixed(0)}% in ${row.matmuls} products; largest ${row.largestMatmul}); ` +
-      `ORT matmul rate ${rateSame.toFixed(1)} GFLOP/s on the same-size MatMul model (its ${row.matmuls} products alone: ${row.sameSizeMs.toFixed(2)} ms) -> floor ${floorMs.toFixed(2)} ms; ` +
-      `peak ${rateSquare.toFixed(1)} GFLOP/s at 1024³ -> ${peakFloorMs.toFixed(2)} ms`);
-    console.log(`  per-request layout: p50 ${p50.toFixed(2)} ms, p99 ${p99.toFixed(2)} ms = ${row.ratioP50.toFixed(2)}x the floor (${row.ratioP50AtPeak.toFixed(2)}x the floor at peak rate; interleaved with the MatMul models in blocks; alone in its own process p50 ${sh.p50.toFixed(2)} ms); ` +
-      `naive (sequence repeated per candidate): p50 ${nv.p50.toFixed(2)} ms, p99 ${nv.p99.toFixed(2)} ms = ${row.latencyRatio.toFixed(1)}x slower; ` +
-      `peak memory over the loaded session ${row.memoryMB.shared.toFixed(0)} MB vs ${row.memoryMB.naive.toFixed(0)} MB (${(row.memoryMB.naive / Math.max(1, row.memoryMB.shared)).toFixed(1)}x)`);
+    console.log(
+      `C ${C}: ${row.gflop.toFixed(3)} GFLOP (the graph computes ${row.graphGflop.toFixed(3)}; matmul ${(100 * row.matmulShare).toFixed(0)}% in ${row.matmuls} products; largest ${row.largestMatmul}); ` +
+        `ORT matmul rate ${rateSame.toFixed(1)} GFLOP/s on the same-size MatMul model (its ${row.matmuls} products alone: ${row.sameSizeMs.toFixed(2)} ms) -> floor ${floorMs.toFixed(2)} ms; ` +
+        `peak ${rateSquare.toFixed(1)} GFLOP/s at 1024³ -> ${peakFloorMs.toFixed(2)} ms`,
+    );
+    console.log(
+      `  per-request layout: p50 ${p50.toFixed(2)} ms, p99 ${p99.toFixed(2)} ms = ${row.ratioP50.toFixed(2)}x the floor (${row.ratioP50AtPeak.toFixed(2)}x the floor at peak rate; interleaved with the MatMul models in blocks; alone in its own process p50 ${sh.p50.toFixed(2)} ms); ` +
+        `naive (sequence repeated per candidate): p50 ${nv.p50.toFixed(2)} ms, p99 ${nv.p99.toFixed(2)} ms = ${row.latencyRatio.toFixed(1)}x slower; ` +
+        `peak memory over the loaded session ${row.memoryMB.shared.toFixed(0)} MB vs ${row.memoryMB.naive.toFixed(0)} MB ` +
+        `(${(row.memoryMB.naive / Math.max(1, row.memoryMB.shared)).toFixed(1)}x)`,
+    );
     const f = (ms: number, share: number) => `${ms.toFixed(2)} ms (${share.toFixed(2)} floor)`;
-    console.log(`  budget at ${budget.goal}x the floor (${(budget.goal * floorMs).toFixed(2)} ms): products alone ${f(row.sameSizeMs, budget.shares.products)}; ` +
-      `K1 TopK over [${C}, ${N}] as emitted (k ${width}, ${topkForms[0]!.sorted ? 'sorted' : 'unsorted'}) ${f(topkP50[0]!, budget.shares.topk)}, ` +
-      `ORT's other forms ${topkForms.slice(1).map((t, i) => `k ${t.k} ${t.sorted ? 'sorted' : 'unsorted'} ${topkP50[i + 1]!.toFixed(2)} ms`).join(', ')}; ` +
-      `everything else takes ${f(budget.restMs, budget.shares.rest)} of the p50 and would have ${f(budget.restBudgetMs, budget.shares.restBudget)} with the TopK as emitted, ` +
-      `${f(budget.restBudgetFastestMs, budget.shares.restBudgetFastest)} with the fastest`);
+    console.log(
+      `  budget at ${budget.goal}x the floor (${(budget.goal * floorMs).toFixed(2)} ms): products alone ${f(row.sameSizeMs, budget.shares.products)}; ` +
+        `K1 TopK over [${C}, ${N}] as emitted (k ${width}, ${topkForms[0]!.sorted ? 'sorted' : 'unsorted'}) ${f(topkP50[0]!, budget.shares.topk)}, ` +
+        `ORT's other forms ${topkForms
+          .slice(1)
+          .map((t, i) => `k ${t.k} ${t.sorted ? 'sorted' : 'unsorted'} ${topkP50[i + 1]!.toFixed(2)} ms`)
+          .join(', ')}; ` +
+        `everything else takes ${f(budget.restMs, budget.shares.rest)} of the p50 and would have ${f(budget.restBudgetMs, budget.shares.restBudget)} with the TopK as emitted, ` +
+        `${f(budget.restBudgetFastestMs, budget.shares.restBudgetFastest)} with the fastest`,
+    );
     if (int8) {
-      console.log(`  int8 export (products by weights >= 32 x 32 quantized, interleaved in the same blocks): p50 ${int8.p50.toFixed(2)} ms, p99 ${int8.p99.toFixed(2)} ms = ${int8.ratioP50.toFixed(2)}x the float32 floor ` +
-        `(float32 ${row.ratioP50.toFixed(2)}x; goal 1.5x); max |Δprob| vs float32 on this request ${int8.maxAbsProb.toExponential(2)}`);
+      console.log(
+        `  int8 export (products by weights >= 32 x 32 quantized, interleaved in the same blocks): p50 ${int8.p50.toFixed(2)} ms, p99 ${int8.p99.toFixed(2)} ms = ${int8.ratioP50.toFixed(2)}x the float32 floor ` +
+          `(float32 ${row.ratioP50.toFixed(2)}x; goal 1.5x); max |Δprob| vs float32 on this request ${int8.maxAbsProb.toExponential(2)}`,
+      );
     }
   }
   if (values.json) writeFileSync(values.json, JSON.stringify({ N, dim, threads, rows }, null, 2) + '\n');

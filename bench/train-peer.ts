@@ -24,21 +24,38 @@ import { Adam, DataParallel, compileTfjs, initTfjs } from '@lctr/backend-tfjs';
 import { getTrainModel, parseTrainConfig } from '@lctr/train';
 import { PY_SAFETENSORS, torchSource } from '@lctr/backend-torch';
 
-const { values } = scriptArgs(import.meta.filename, { options: {
-  n: { type: 'string', default: '500' }, batch: { type: 'string', default: '256' }, steps: { type: 'string', default: '5' },
-  world: { type: 'string', default: 'default' }, backends: { type: 'string', default: 'wasm,cpu' }, shards: { type: 'string', default: '2' }, out: { type: 'string', default: 'out/bench/peer' }, json: { type: 'string' },
-  rounds: { type: 'string', default: '3' },
-} });
+const { values } = scriptArgs(import.meta.filename, {
+  options: {
+    n: { type: 'string', default: '500' },
+    batch: { type: 'string', default: '256' },
+    steps: { type: 'string', default: '5' },
+    world: { type: 'string', default: 'default' },
+    backends: { type: 'string', default: 'wasm,cpu' },
+    shards: { type: 'string', default: '2' },
+    out: { type: 'string', default: 'out/bench/peer' },
+    json: { type: 'string' },
+    rounds: { type: 'string', default: '3' },
+  },
+});
 const root = resolve(import.meta.dirname, '..');
 const out = resolve(root, values.out!);
-const N = Number(values.n), batchSize = Number(values.batch), steps = Number(values.steps), rounds = Number(values.rounds);
+const N = Number(values.n),
+  batchSize = Number(values.batch),
+  steps = Number(values.steps),
+  rounds = Number(values.rounds);
 mkdirSync(out, { recursive: true });
 
 const configPath = join(root, 'packages/train/configs/lcn-synthetic.json');
-const raw = JSON.parse(readFileSync(configPath, 'utf8')) as { model: Record<string, unknown>; data: Record<string, unknown> } & Record<string, unknown>;
-const cfg = parseTrainConfig({ ...raw, batchSize, model: { ...raw.model, lifelongLen: N }, data: { ...raw.data, world: values.world } }, configPath);
+const raw = JSON.parse(readFileSync(configPath, 'utf8')) as { model: Record<string, unknown>; data: Record<string, unknown> } & Record<
+  string,
+  unknown
+>;
+const cfg = parseTrainConfig(
+  { ...raw, batchSize, model: { ...raw.model, lifelongLen: N }, data: { ...raw.data, world: values.world } },
+  configPath,
+);
 const lcn = getTrainModel('lcn');
-const graph = await lcn.buildTrain(cfg.model, configPath, cfg.data) as Graph;
+const graph = (await lcn.buildTrain(cfg.model, configPath, cfg.data)) as Graph;
 const src = await lcn.source({ split: 'train', seed: cfg.seed, data: cfg.data, model: cfg.model, where: configPath });
 const weights = initWeights(graph, 1);
 const batchOf = (n: number) => src.batch(Int32Array.from({ length: n }, (_, i) => (i * 7919) % src.size)) as Record<string, HostTensor>;
@@ -72,19 +89,31 @@ function openblasDir(): string | undefined {
 }
 
 function python(args: string[], blas: string | undefined): Record<string, unknown> {
-  const env = { ...process.env, ...(blas ? { LD_LIBRARY_PATH: `${blas}${process.env['LD_LIBRARY_PATH'] ? `:${process.env['LD_LIBRARY_PATH']}` : ''}` } : {}) };
+  const env = {
+    ...process.env,
+    ...(blas ? { LD_LIBRARY_PATH: `${blas}${process.env['LD_LIBRARY_PATH'] ? `:${process.env['LD_LIBRARY_PATH']}` : ''}` } : {}),
+  };
   const r = spawnSync('/usr/bin/python3', [join(root, 'bench/peer/lcn_peer.py'), ...args], { env, encoding: 'utf8', maxBuffer: 1 << 26 });
   const line = r.stdout.trim().split('\n').pop() ?? '';
-  if (r.status !== 0 || !line.startsWith('{')) throw new Error(`lcn_peer.py ${args[0]} failed (exit ${r.status}): ${r.stderr.slice(-3000)}`);
+  if (r.status !== 0 || !line.startsWith('{'))
+    throw new Error(`lcn_peer.py ${args[0]} failed (exit ${r.status}): ${r.stderr.slice(-3000)}`);
   return JSON.parse(line) as Record<string, unknown>;
 }
 
 const blas = openblasDir();
-console.log(`LCN training step: lifelong N ${N}, batch ${batchSize}, ${values.world} world, lcn-synthetic.json architecture; ${cpus().length} cores (${cpus()[0]?.model ?? ''})`);
+console.log(
+  `LCN training step: lifelong N ${N}, batch ${batchSize}, ${values.world} world, lcn-synthetic.json architecture; ${cpus().length} ` +
+    `cores (${cpus()[0]?.model ?? ''})`,
+);
 writeCase(join(out, 'check'), batchOf(32), true);
-const check = python(['check', join(out, 'check')], blas) as { float64: { maxAbsProb: number; absLoss: number }; float32: { maxAbsProb: number; absLoss: number } };
-console.log(`peer check (32 samples, same weights) vs ref-cpu: float64 max |Δprob| ${check.float64.maxAbsProb.toExponential(1)}, |Δloss| ${check.float64.absLoss.toExponential(1)}; ` +
-  `float32 max |Δprob| ${check.float32.maxAbsProb.toExponential(1)}, |Δloss| ${check.float32.absLoss.toExponential(1)}`);
+const check = python(['check', join(out, 'check')], blas) as {
+  float64: { maxAbsProb: number; absLoss: number };
+  float32: { maxAbsProb: number; absLoss: number };
+};
+console.log(
+  `peer check (32 samples, same weights) vs ref-cpu: float64 max |Δprob| ${check.float64.maxAbsProb.toExponential(1)}, |Δloss| ${check.float64.absLoss.toExponential(1)}; ` +
+    `float32 max |Δprob| ${check.float32.maxAbsProb.toExponential(1)}, |Δloss| ${check.float32.absLoss.toExponential(1)}`,
+);
 if (!(check.float64.maxAbsProb < 1e-9 && check.float32.maxAbsProb < 1e-5)) {
   console.error('the peer does not compute the same model (bars: 1e-9 in float64, 1e-5 in float32)');
   process.exitCode = 1;
@@ -185,9 +214,14 @@ for (const t of [...new Set([1, cpus().length])]) {
     runtime: `generated module (${t} intra-op thread${t > 1 ? 's' : ''}, ${blas ? 'OpenBLAS' : 'its own BLAS'})`,
     async time() {
       const env = { ...process.env, ...(blas ? { LD_LIBRARY_PATH: blas } : {}) };
-      const r = spawnSync('/usr/bin/python3', [join(out, 'generated_bench.py'), join(out, 'generated.py'), join(out, 'bench'), String(steps), String(t)], { env, encoding: 'utf8', maxBuffer: 1 << 26 });
+      const r = spawnSync(
+        '/usr/bin/python3',
+        [join(out, 'generated_bench.py'), join(out, 'generated.py'), join(out, 'bench'), String(steps), String(t)],
+        { env, encoding: 'utf8', maxBuffer: 1 << 26 },
+      );
       const line = r.stdout.trim().split('\n').pop() ?? '';
-      if (r.status !== 0 || !line.startsWith('{')) throw new Error(`generated module bench failed (exit ${r.status}): ${r.stderr.slice(-3000)}`);
+      if (r.status !== 0 || !line.startsWith('{'))
+        throw new Error(`generated module bench failed (exit ${r.status}): ${r.stderr.slice(-3000)}`);
       return (JSON.parse(line) as { msPerStep: number }).msPerStep;
     },
   });
@@ -195,14 +229,30 @@ for (const t of [...new Set([1, cpus().length])]) {
 const times: number[][] = runners.map(() => []);
 for (let r = 0; r < rounds; r++) for (let i = 0; i < runners.length; i++) times[i]!.push(await runners[i]!.time());
 for (const r of runners) await r.dispose?.();
-const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2; };
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
 const rows = runners.map((r, i) => {
   const ms = median(times[i]!);
-  return { runtime: r.runtime.replace(/^PyTorch/, `PyTorch ${torchVersion}`), msPerStep: ms, samplesPerSec: 1000 * batchSize / ms, rounds: times[i]! };
+  return {
+    runtime: r.runtime.replace(/^PyTorch/, `PyTorch ${torchVersion}`),
+    msPerStep: ms,
+    samplesPerSec: (1000 * batchSize) / ms,
+    rounds: times[i]!,
+  };
 });
 const peers = rows.filter((r) => r.runtime.startsWith('PyTorch'));
 const peer = peers.reduce((a, b) => (b.samplesPerSec > a.samplesPerSec ? b : a));
 console.log(`${rounds} rounds of ${steps} steps (after 2 warm-up steps each), every runtime once per round; medians over rounds`);
-console.log(`| runtime | ms / step | samples/s | vs PyTorch (best: ${peer.runtime.match(/\((\d+) intra/)?.[1] ?? '?'} thread) | ms per round |\n|---|---:|---:|---:|---|`);
-for (const r of rows) console.log(`| ${r.runtime} | ${r.msPerStep.toFixed(0)} | ${r.samplesPerSec.toFixed(0)} | ${(r.samplesPerSec / peer.samplesPerSec).toFixed(2)} | ${r.rounds.map((x) => x.toFixed(0)).join(', ')} |`);
-if (values.json) writeFileSync(values.json, JSON.stringify({ N, batchSize, steps, rounds, world: values.world, check, rows }, null, 2) + '\n');
+console.log(
+  `| runtime | ms / step | samples/s | vs PyTorch (best: ${peer.runtime.match(/\((\d+) intra/)?.[1] ?? '?'} thread) | ms per round ` +
+    `|\n|---|---:|---:|---:|---|`,
+);
+for (const r of rows)
+  console.log(
+    `| ${r.runtime} | ${r.msPerStep.toFixed(0)} | ${r.samplesPerSec.toFixed(0)} | ${(r.samplesPerSec / peer.samplesPerSec).toFixed(2)} | ` +
+      `${r.rounds.map((x) => x.toFixed(0)).join(', ')} |`,
+  );
+if (values.json)
+  writeFileSync(values.json, JSON.stringify({ N, batchSize, steps, rounds, world: values.world, check, rows }, null, 2) + '\n');

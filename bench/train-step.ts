@@ -12,11 +12,22 @@ import { compileTfjs, initTfjs } from '@lctr/backend-tfjs';
 import { OnnxSession, exportOnnx } from '@lctr/backend-onnx';
 import { runRef } from '@lctr/ref-cpu';
 
-const { values } = scriptArgs(import.meta.filename, { options: { batch: { type: 'string', default: '256' }, seq: { type: 'string', default: '200' }, steps: { type: 'string', default: '10' } } });
-const batch = Number(values.batch), seq = Number(values.seq), steps = Number(values.steps);
+const { values } = scriptArgs(import.meta.filename, {
+  options: { batch: { type: 'string', default: '256' }, seq: { type: 'string', default: '200' }, steps: { type: 'string', default: '10' } },
+});
+const batch = Number(values.batch),
+  seq = Number(values.seq),
+  steps = Number(values.steps);
 const cfg = { items: 20000, users: 2000, dim: 32, topK: 16, hidden: [64, 32] };
-const gens = { user: gen.ints(cfg.users), history: gen.ints(cfg.items), candidate: gen.ints(cfg.items), historyMask: gen.prefixMask(), label: gen.ints(2) };
-const train = buildDemoTrain(cfg), serve = buildDemo(cfg);
+const gens = {
+  user: gen.ints(cfg.users),
+  history: gen.ints(cfg.items),
+  candidate: gen.ints(cfg.items),
+  historyMask: gen.prefixMask(),
+  label: gen.ints(2),
+};
+const train = buildDemoTrain(cfg),
+  serve = buildDemo(cfg);
 const trainInputs = randomFeeds(train, { batch, seq }, 1, gens);
 const serveInputs = randomFeeds(serve, { batch, seq }, 1, gens);
 const weights = initWeights(train, 7);
@@ -40,24 +51,28 @@ for (const backend of ['wasm', 'cpu'] as const) {
   const opt = tf.train.adam(1e-3);
   for (let i = 0; i < 2; i++) model.trainStep(trainInputs, 'loss', opt);
   const ms = time(steps, () => model.trainStep(trainInputs, 'loss', opt));
-  rows.push(`| tfjs ${backend} | train step (fwd + grad + Adam) | ${ms.toFixed(1)} | ${(batch / ms * 1000).toFixed(0)} |`);
+  rows.push(`| tfjs ${backend} | train step (fwd + grad + Adam) | ${ms.toFixed(1)} | ${((batch / ms) * 1000).toFixed(0)} |`);
   const sm = compileTfjs(serve);
   sm.setWeights(weights);
   sm.run(serveInputs);
   const fms = time(steps, () => sm.run(serveInputs));
-  rows.push(`| tfjs ${backend} | serving forward | ${fms.toFixed(1)} | ${(batch / fms * 1000).toFixed(0)} |`);
-  model.dispose(); sm.dispose(); opt.dispose();
+  rows.push(`| tfjs ${backend} | serving forward | ${fms.toFixed(1)} | ${((batch / fms) * 1000).toFixed(0)} |`);
+  model.dispose();
+  sm.dispose();
+  opt.dispose();
 }
 const serveWeights = new Map([...weights].filter(([k]) => serve.params.some((p) => p.name === k)));
 const session = await OnnxSession.create(exportOnnx(serve, serveWeights), serve, { provider: 'cpu' });
 await session.run(serveInputs);
 const oms = await timeAsync(steps, () => session.run(serveInputs));
-rows.push(`| ONNX Runtime cpu | serving forward | ${oms.toFixed(1)} | ${(batch / oms * 1000).toFixed(0)} |`);
+rows.push(`| ONNX Runtime cpu | serving forward | ${oms.toFixed(1)} | ${((batch / oms) * 1000).toFixed(0)} |`);
 await session.release();
 const rms = time(1, () => runRef(serve, serveWeights, serveInputs));
-rows.push(`| ref-cpu (float64) | serving forward | ${rms.toFixed(1)} | ${(batch / rms * 1000).toFixed(0)} |`);
+rows.push(`| ref-cpu (float64) | serving forward | ${rms.toFixed(1)} | ${((batch / rms) * 1000).toFixed(0)} |`);
 
-console.log(`demo model: batch ${batch}, seq ${seq}, items ${cfg.items}, dim ${cfg.dim}, top-k ${cfg.topK}; mean of ${steps} runs after warm-up`);
+console.log(
+  `demo model: batch ${batch}, seq ${seq}, items ${cfg.items}, dim ${cfg.dim}, top-k ${cfg.topK}; mean of ${steps} runs after warm-up`,
+);
 console.log('| backend | what | ms | samples/s |');
 console.log('|---|---|---|---|');
 for (const r of rows) console.log(r);

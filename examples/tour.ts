@@ -18,12 +18,12 @@ const schema = {
 // 2. record the graph; dtypes and shapes are checked as each node is added
 const b = new GraphBuilder('tiny', schema);
 const table = b.scope('emb', () => b.param('item', [1000, 16], init.normal(0.05)));
-const seq = b.gather(table, b.inputs.history);                          // [batch, seq, 16]
-const cand = b.gather(table, b.inputs.candidate);                       // [batch, 16]
+const seq = b.gather(table, b.inputs.history); // [batch, seq, 16]
+const cand = b.gather(table, b.inputs.candidate); // [batch, 16]
 const scores = b.reduceSum(b.mul(seq, b.reshape(cand, ['batch', 1, 16])), [2]);
-const top = b.topk(scores, 8, b.inputs.historyMask);                    // masked, ties to the lower index
-const picked = b.gatherAlongAxis(seq, top.indices, 1);                  // [batch, 8, 16]
-const pickedValid = b.greater(top.values, b.scalar(-Infinity));         // padding picks are -Infinity
+const top = b.topk(scores, 8, b.inputs.historyMask); // masked, ties to the lower index
+const picked = b.gatherAlongAxis(seq, top.indices, 1); // [batch, 8, 16]
+const pickedValid = b.greater(top.values, b.scalar(-Infinity)); // padding picks are -Infinity
 const weights = maskedSoftmax(b, b.gatherAlongAxis(scores, top.indices, 1), pickedValid);
 const interest = b.reduceSum(b.mul(picked, b.reshape(weights, ['batch', 8, 1])), [1]);
 const prob = b.sigmoid(b.reshape(mlp(b, 'mlp', b.concat([cand, interest], 1), [32, 1]), ['batch']));
@@ -32,14 +32,19 @@ const graph = b.build({ prob });
 
 // 3. the same weights and inputs on three backends
 const w = initWeights(graph, 42);
-const batch = 4, len = 20;
+const batch = 4,
+  len = 20;
 const inputs: InputsOf<typeof schema> = {
   history: { dtype: 'int32', shape: [batch, len], data: Int32Array.from({ length: batch * len }, (_, i) => (i * 37) % 1000) },
-  historyMask: { dtype: 'bool', shape: [batch, len], data: Uint8Array.from({ length: batch * len }, (_, i) => (i % len < 5 + 4 * Math.floor(i / len) ? 1 : 0)) },
+  historyMask: {
+    dtype: 'bool',
+    shape: [batch, len],
+    data: Uint8Array.from({ length: batch * len }, (_, i) => (i % len < 5 + 4 * Math.floor(i / len) ? 1 : 0)),
+  },
   candidate: { dtype: 'int32', shape: [batch], data: Int32Array.from([3, 14, 159, 265]) },
 };
-const ref = runRef(graph, w, inputs).prob.data;                          // float64 oracle
-await initTfjs();                                                        // logs which tfjs backend runs
+const ref = runRef(graph, w, inputs).prob.data; // float64 oracle
+await initTfjs(); // logs which tfjs backend runs
 const model = compileTfjs(graph);
 model.setWeights(w);
 const viaTfjs = model.run(inputs).prob.data;

@@ -41,7 +41,11 @@ function fixDeclarations(dir: string): void {
 }
 
 export function packAll(out: string, build = true): string[] {
-  if (build) execFileSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', join(ROOT, 'tsconfig.build.json')], { stdio: 'inherit', cwd: ROOT });
+  if (build)
+    execFileSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', join(ROOT, 'tsconfig.build.json')], {
+      stdio: 'inherit',
+      cwd: ROOT,
+    });
   const built = join(ROOT, 'out/build');
   rmSync(out, { recursive: true, force: true });
   mkdirSync(out, { recursive: true });
@@ -49,10 +53,17 @@ export function packAll(out: string, build = true): string[] {
   for (const dir of readdirSync(join(ROOT, 'packages')).sort()) {
     const pkgDir = join(ROOT, 'packages', dir);
     if (!existsSync(join(pkgDir, 'package.json'))) continue;
-    const pkg = JSON.parse(readFileSync(join(pkgDir, 'package.json'), 'utf8')) as { name: string; exports?: Exports; scripts?: unknown; devDependencies?: unknown; files?: string[] };
+    const pkg = JSON.parse(readFileSync(join(pkgDir, 'package.json'), 'utf8')) as {
+      name: string;
+      exports?: Exports;
+      scripts?: unknown;
+      devDependencies?: unknown;
+      files?: string[];
+    };
     const stage = join(out, 'stage', dir);
     mkdirSync(stage, { recursive: true });
-    if (!existsSync(join(built, dir, 'src'))) throw new Error(`${dir}: no build output in ${join(built, dir, 'src')} (run without --skip-build)`);
+    if (!existsSync(join(built, dir, 'src')))
+      throw new Error(`${dir}: no build output in ${join(built, dir, 'src')} (run without --skip-build)`);
     cpSync(join(built, dir, 'src'), join(stage, 'dist'), { recursive: true });
     // files the code reads beside itself (a page, a worker entry): everything in src/ that is not TypeScript
     cpSync(join(pkgDir, 'src'), join(stage, 'dist'), { recursive: true, filter: (f) => statSync(f).isDirectory() || !f.endsWith('.ts') });
@@ -67,7 +78,10 @@ export function packAll(out: string, build = true): string[] {
     const { scripts: _s, devDependencies: _d, ...rest } = pkg;
     const files = ['dist', ...SHIPPED.filter((f) => existsSync(join(stage, f)) && f !== 'README.md')];
     writeFileSync(join(stage, 'package.json'), `${JSON.stringify({ ...rest, exports, files }, null, 2)}\n`);
-    const name = execFileSync('npm', ['pack', '--silent', '--pack-destination', out], { cwd: stage, encoding: 'utf8' }).trim().split('\n').at(-1)!;
+    const name = execFileSync('npm', ['pack', '--silent', '--pack-destination', out], { cwd: stage, encoding: 'utf8' })
+      .trim()
+      .split('\n')
+      .at(-1)!;
     tarballs.push(join(out, name));
   }
   return tarballs;

@@ -20,7 +20,9 @@ const NEEDS = [
 
 const missing = NEEDS.filter(([, present]) => !present());
 if (missing.length) {
-  console.error(`The tests need Debian packages that are missing (${missing.map(([p, , why]) => `${p}: ${why}`).join('; ')}). Install them with:\n` +
-    `  apt-get update && apt-get install -y ${missing.map(([p]) => p).join(' ')}`);
+  console.error(
+    `The tests need Debian packages that are missing (${missing.map(([p, , why]) => `${p}: ${why}`).join('; ')}). Install them with:\n` +
+      `  apt-get update && apt-get install -y ${missing.map(([p]) => p).join(' ')}`,
+  );
   process.exit(1);
 }

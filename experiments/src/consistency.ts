@@ -13,8 +13,20 @@
  * (items and the candidate carry their category embedding when categoryDim > 0).
  */
 import {
-  type Bool, type FeatureSchema, type Float, type Graph, GraphBuilder, type HostTensor, type LifelongConfig, type Weights,
-  csa, lap, maskedSoftmax, pickedMask, seqLayout, weightsFor,
+  type Bool,
+  type FeatureSchema,
+  type Float,
+  type Graph,
+  GraphBuilder,
+  type HostTensor,
+  type LifelongConfig,
+  type Weights,
+  csa,
+  lap,
+  maskedSoftmax,
+  pickedMask,
+  seqLayout,
+  weightsFor,
 } from '@lctr/spec';
 import { foundShare } from './rows.ts';
 
@@ -60,39 +72,58 @@ function embeddings(b: B, c: LifelongConfig) {
 function checkLap(c: LifelongConfig, what: string): void {
   if (c.module !== 'lap') throw new Error(`${what}: the checkpoint's model has module '${c.module}', expected 'lap' (an LCN checkpoint)`);
   if (c.context.length === 0) throw new Error(`${what}: the checkpoint's model has no context columns; LAP needs them`);
-  if (c.lap.k2 === undefined) throw new Error(`${what}: the checkpoint's LCN was trained with FSA off (lap.k2 unset), so there are no lap/fsa weights to probe`);
-  if (c.lap.k1 === undefined) throw new Error(`${what}: the checkpoint's LCN was trained with MSA off (lap.k1 unset), so there are no lap/msa weights to pick the K2 items with`);
+  if (c.lap.k2 === undefined)
+    throw new Error(`${what}: the checkpoint's LCN was trained with FSA off (lap.k2 unset), so there are no lap/fsa weights to probe`);
+  if (c.lap.k1 === undefined)
+    throw new Error(
+      `${what}: the checkpoint's LCN was trained with MSA off (lap.k1 unset), so there are no lap/msa weights to pick the K2 items with`,
+    );
 }
 
 /**
  * The K1-independent probe: outputs fsaTop / fsaTopValid [batch, top] (the real set) and csaTopK2 /
  * csaTopK2Valid [batch, k2] (CSA's own top-K2).
  */
-export function buildFsaProbe(c: LifelongConfig, opts: { readonly top: number; readonly k2: number; readonly score: FsaScore }): Graph<FeatureSchema, string> {
+export function buildFsaProbe(
+  c: LifelongConfig,
+  opts: { readonly top: number; readonly k2: number; readonly score: FsaScore },
+): Graph<FeatureSchema, string> {
   checkLap(c, 'buildFsaProbe');
   const N = c.lifelongLen;
-  for (const [name, k] of [['top', opts.top], ['k2', opts.k2]] as const) {
-    if (!Number.isInteger(k) || k < 1 || k > N) throw new Error(`buildFsaProbe: ${name} must be an integer in [1, ${N}] (the lifelong length), got ${k}`);
+  for (const [name, k] of [
+    ['top', opts.top],
+    ['k2', opts.k2],
+  ] as const) {
+    if (!Number.isInteger(k) || k < 1 || k > N)
+      throw new Error(`buildFsaProbe: ${name} must be an integer in [1, ${N}] (the lifelong length), got ${k}`);
   }
   const b = new GraphBuilder('lcn-consistency-fsa', probeSchema(c));
   const layout = seqLayout(b, 'perSample');
   const { query, items, context, mask } = embeddings(b, c);
   const { heads: l, headDim: dh } = c.lap;
-  const itemDim = c.dim + c.categoryDim, ctxDim = c.context.length * c.contextDim;
-  const fsaW = b.scope('lap', () => b.scope('fsa', () => ({ wq: b.param('wq', [itemDim, l * dh]), wk: b.param('wk', [itemDim + ctxDim, l * dh]) })));
-  const rows = b.where(b.reshape(mask, ['batch', N, 1]), b.concat([items, context], -1), b.scalar(0));   // [R, N, d + c], padding zeroed
+  const itemDim = c.dim + c.categoryDim,
+    ctxDim = c.context.length * c.contextDim;
+  const fsaW = b.scope('lap', () =>
+    b.scope('fsa', () => ({ wq: b.param('wq', [itemDim, l * dh]), wk: b.param('wk', [itemDim + ctxDim, l * dh]) })),
+  );
+  const rows = b.where(b.reshape(mask, ['batch', N, 1]), b.concat([items, context], -1), b.scalar(0)); // [R, N, d + c], padding zeroed
   const q = b.reshape(b.matmul(query, fsaW.wq), ['batch', 1, l, dh]);
   const keys = b.reshape(b.matmul(rows, fsaW.wk), ['batch', N, l, dh]);
-  const logits = b.div(b.reduceSum(b.mul(keys, q), [3]), b.scalar(Math.sqrt(dh)));                      // [R, N, l]
+  const logits = b.div(b.reduceSum(b.mul(keys, q), [3]), b.scalar(Math.sqrt(dh))); // [R, N, l]
   const perHead = opts.score === 'softmax' ? maskedSoftmax(b, logits, b.reshape(mask, ['batch', N, 1]), 1) : logits;
-  const score = b.reduceMean(perHead, [2]);                                                            // [R, N]
+  const score = b.reduceMean(perHead, [2]); // [R, N]
   const fsaTop = b.topk(score, opts.top, mask);
   const coarse = csa(b, 'csa', layout, { items, mask, query }, { normalize: c.lap.csaNormalize });
   const csaTop = b.topk(coarse.scores, opts.k2, mask);
-  return b.build({
-    fsaTop: fsaTop.indices, fsaTopValid: pickedMask(b, fsaTop.values),
-    csaTopK2: csaTop.indices, csaTopK2Valid: pickedMask(b, csaTop.values),
-  }, { probe: 'fsa', top: opts.top, k2: opts.k2, score: opts.score });
+  return b.build(
+    {
+      fsaTop: fsaTop.indices,
+      fsaTopValid: pickedMask(b, fsaTop.values),
+      csaTopK2: csaTop.indices,
+      csaTopK2Valid: pickedMask(b, csaTop.values),
+    },
+    { probe: 'fsa', top: opts.top, k2: opts.k2, score: opts.score },
+  );
 }
 
 /**
@@ -106,7 +137,10 @@ export function buildPicksProbe(c: LifelongConfig, k1: number, k2: number): Grap
   const layout = seqLayout(b, 'perSample');
   const { query, items, context, mask } = embeddings(b, c);
   const out = lap(b, 'lap', layout, { items, context, mask, query }, { ...c.lap, k1, k2 });
-  return b.build({ k1Picks: out.k1Picks!, k1Valid: out.k1Valid!, k2Picks: out.k2Picks!, k2Valid: out.k2Valid! }, { probe: 'picks', k1, k2 });
+  return b.build(
+    { k1Picks: out.k1Picks!, k1Valid: out.k1Valid!, k2Picks: out.k2Picks!, k2Valid: out.k2Valid! },
+    { probe: 'picks', k1, k2 },
+  );
 }
 
 /** The graph's weights out of a training checkpoint's (checked: every parameter present with its shape). */
@@ -114,12 +148,21 @@ export function probeWeights(g: Graph, trained: Weights): Map<string, HostTensor
   return weightsFor(g, trained);
 }
 
-/** Per-row share of the valid real picks (`real` [R, kr]) found among the valid test picks ([R, kt]); NaN for a row without valid real picks. */
+/**
+ * Per-row share of the valid real picks (`real` [R, kr]) found among the valid test picks ([R, kt]); NaN for a row without valid real
+ * picks.
+ */
 export function rowShares(
-  rows: number, real: ArrayLike<number>, realValid: ArrayLike<boolean | number>, test: ArrayLike<number>, testValid: ArrayLike<boolean | number>,
+  rows: number,
+  real: ArrayLike<number>,
+  realValid: ArrayLike<boolean | number>,
+  test: ArrayLike<number>,
+  testValid: ArrayLike<boolean | number>,
 ): number[] {
-  const kr = real.length / rows, kt = test.length / rows;
-  if (!Number.isInteger(kr) || !Number.isInteger(kt)) throw new RangeError(`rowShares: ${real.length} real and ${test.length} test picks do not split into ${rows} rows`);
+  const kr = real.length / rows,
+    kt = test.length / rows;
+  if (!Number.isInteger(kr) || !Number.isInteger(kt))
+    throw new RangeError(`rowShares: ${real.length} real and ${test.length} test picks do not split into ${rows} rows`);
   const part = (a: ArrayLike<number | boolean>, k: number, r: number) => Array.from({ length: k }, (_, i) => a[r * k + i]!);
   const out: number[] = [];
   for (let r = 0; r < rows; r++) {

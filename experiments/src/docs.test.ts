@@ -9,13 +9,17 @@ import { describe, expect, it } from 'vitest';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const DOCS = join(ROOT, 'docs');
-const docPages = readdirSync(DOCS).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`);
+const docPages = readdirSync(DOCS)
+  .filter((f) => f.endsWith('.md'))
+  .map((f) => `docs/${f}`);
 const pages = ['README.md', 'BENCHMARKS.md', 'EXPERIMENTS.md', 'PARITY.md', ...docPages];
 
 /** Relative link targets of a markdown page ([text](target), no scheme, no pure #anchor), without their #anchor. */
 function relativeLinks(md: string): string[] {
-  return [...md.matchAll(/\]\(([^)\s]+)\)/g)].map((m) => m[1]!)
-    .filter((t) => !/^[a-z]+:/i.test(t) && !t.startsWith('#')).map((t) => t.split('#')[0]!);
+  return [...md.matchAll(/\]\(([^)\s]+)\)/g)]
+    .map((m) => m[1]!)
+    .filter((t) => !/^[a-z]+:/i.test(t) && !t.startsWith('#'))
+    .map((t) => t.split('#')[0]!);
 }
 
 describe('documents', () => {

@@ -10,7 +10,9 @@ import { describe, expect, it } from 'vitest';
 const ROOT = resolve(import.meta.dirname, '../..');
 const EXPERIMENTS = resolve(import.meta.dirname, '..');
 const folders = readdirSync(EXPERIMENTS, { withFileTypes: true })
-  .filter((e) => e.isDirectory() && existsSync(join(EXPERIMENTS, e.name, 'results.json'))).map((e) => e.name).sort();
+  .filter((e) => e.isDirectory() && existsSync(join(EXPERIMENTS, e.name, 'results.json')))
+  .map((e) => e.name)
+  .sort();
 
 /** Every string under a key that holds a path (`out`, `dir`, `checkpoint`), with its JSON path. */
 function pathValues(v: unknown, at: string, out: Array<[string, string]>): Array<[string, string]> {
@@ -36,7 +38,7 @@ describe('committed experiment results', () => {
     expect(md.includes(ROOT)).toBe(false);
     expect(md.match(/(?:^|[\s(`'"])\/(?:home|tmp|root|work|srv|Users|mnt)\/\S*/gm) ?? []).toEqual([]);
   });
-  it('name the analyses\' own output folders as lcn.ts writes them (out/experiments/<command>)', () => {
+  it("name the analyses' own output folders as lcn.ts writes them (out/experiments/<command>)", () => {
     for (const name of folders.filter((n) => n !== 'keep')) {
       const setup = (JSON.parse(readFileSync(join(EXPERIMENTS, name, 'results.json'), 'utf8')) as { setup?: { out?: string } }).setup;
       expect(setup?.out).toBe(`out/experiments/${name}`);

@@ -3,11 +3,11 @@ import { formatDelta, formatSummary, foundShare, gapShare, markdownTable, metric
 
 describe('summarize', () => {
   it('gives mean, sample standard deviation, min and max', () => {
-    const s = summarize([0.70, 0.72, 0.74]);
+    const s = summarize([0.7, 0.72, 0.74]);
     expect(s.n).toBe(3);
     expect(s.mean).toBeCloseTo(0.72, 12);
     expect(s.spread).toBeCloseTo(0.02, 12);
-    expect([s.min, s.max]).toEqual([0.70, 0.74]);
+    expect([s.min, s.max]).toEqual([0.7, 0.74]);
   });
   it('has no spread for one value, nothing for none, and refuses NaN', () => {
     expect(summarize([0.7]).spread).toBeNaN();
@@ -24,7 +24,7 @@ describe('gapShare and metricRow', () => {
   });
   it('summarises each metric over seeds, the gap share per seed', () => {
     const row = metricRow('lcn', 'LCN', [
-      { seed: 1, metrics: { auc: 0.70, gauc: 0.69, logloss: 0.5, bayesAuc: 0.9 } },
+      { seed: 1, metrics: { auc: 0.7, gauc: 0.69, logloss: 0.5, bayesAuc: 0.9 } },
       { seed: 2, metrics: { auc: 0.74, gauc: 0.71, logloss: 0.48, bayesAuc: 0.9 } },
     ]);
     expect(row.seeds).toEqual([1, 2]);
@@ -36,7 +36,7 @@ describe('gapShare and metricRow', () => {
 
 describe('formatting', () => {
   it('prints mean ± spread, or the mean alone for one seed', () => {
-    expect(formatSummary(summarize([0.70, 0.72, 0.74]))).toBe('0.7200 ± 0.0200');
+    expect(formatSummary(summarize([0.7, 0.72, 0.74]))).toBe('0.7200 ± 0.0200');
     expect(formatSummary(summarize([0.7]))).toBe('0.7000');
     expect(formatSummary(summarize([0.55]), 1, 100)).toBe('55.0');
     expect(formatSummary(summarize([]))).toBe('–');

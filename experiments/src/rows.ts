@@ -14,7 +14,9 @@ export interface Summary {
   readonly max: number;
 }
 
-/** Mean, sample standard deviation, min and max of finite values; NaN values are an error (a run that diverged must not vanish from a mean). */
+/**
+ * Mean, sample standard deviation, min and max of finite values; NaN values are an error (a run that diverged must not vanish from a mean).
+ */
 export function summarize(values: readonly number[]): Summary {
   const bad = values.findIndex((v) => !Number.isFinite(v));
   if (bad >= 0) throw new RangeError(`summarize: value ${bad} is ${values[bad]}, expected a finite number`);
@@ -57,11 +59,17 @@ export interface MetricRow {
 }
 
 /** A table row from the runs of one variant (one per seed). */
-export function metricRow(variant: string, label: string, runs: ReadonlyArray<{ readonly seed: number; readonly metrics: RunMetrics }>): MetricRow {
+export function metricRow(
+  variant: string,
+  label: string,
+  runs: ReadonlyArray<{ readonly seed: number; readonly metrics: RunMetrics }>,
+): MetricRow {
   const bayes = runs.flatMap((r) => (r.metrics.bayesAuc === undefined ? [] : [r.metrics.bayesAuc]));
   const shares = runs.flatMap((r) => (r.metrics.bayesAuc === undefined ? [] : [gapShare(r.metrics.auc, r.metrics.bayesAuc)]));
   return {
-    variant, label, seeds: runs.map((r) => r.seed),
+    variant,
+    label,
+    seeds: runs.map((r) => r.seed),
     auc: summarize(runs.map((r) => r.metrics.auc)),
     gauc: summarize(runs.map((r) => r.metrics.gauc)),
     logloss: summarize(runs.map((r) => r.metrics.logloss)),
@@ -84,7 +92,11 @@ export function formatDelta(d: number, digits = 4): string {
 }
 
 /** A GitHub markdown table; every row must have as many cells as the header. `|` inside a cell is escaped. */
-export function markdownTable(header: readonly string[], rows: ReadonlyArray<readonly string[]>, align: ReadonlyArray<'left' | 'right'> = []): string {
+export function markdownTable(
+  header: readonly string[],
+  rows: ReadonlyArray<readonly string[]>,
+  align: ReadonlyArray<'left' | 'right'> = [],
+): string {
   rows.forEach((r, i) => {
     if (r.length !== header.length) throw new RangeError(`markdownTable: row ${i} has ${r.length} cells, the header has ${header.length}`);
   });
@@ -100,12 +112,15 @@ export function markdownTable(header: readonly string[], rows: ReadonlyArray<rea
  * default to all true.
  */
 export function foundShare(
-  real: ArrayLike<number>, test: ArrayLike<number>,
-  realValid?: ArrayLike<boolean | number>, testValid?: ArrayLike<boolean | number>,
+  real: ArrayLike<number>,
+  test: ArrayLike<number>,
+  realValid?: ArrayLike<boolean | number>,
+  testValid?: ArrayLike<boolean | number>,
 ): number {
   const inTest = new Set<number>();
   for (let i = 0; i < test.length; i++) if (!testValid || testValid[i]) inTest.add(test[i]!);
-  let total = 0, found = 0;
+  let total = 0,
+    found = 0;
   for (let i = 0; i < real.length; i++) {
     if (realValid && !realValid[i]) continue;
     total++;

@@ -19,8 +19,14 @@ describe('niceTicks', () => {
 
 describe('barChart', () => {
   const spec = {
-    title: 'CRP <ablation> & co', xLabel: 'variant', yLabel: 'AUC', groups: ['none', 'PT+PS', 'all'],
-    series: [{ name: 'AUC', values: [0.70, 0.71, NaN], errors: [0.002, 0, NaN] }, { name: 'GAUC', values: [0.69, 0.7, 0.72] }],
+    title: 'CRP <ablation> & co',
+    xLabel: 'variant',
+    yLabel: 'AUC',
+    groups: ['none', 'PT+PS', 'all'],
+    series: [
+      { name: 'AUC', values: [0.7, 0.71, NaN], errors: [0.002, 0, NaN] },
+      { name: 'GAUC', values: [0.69, 0.7, 0.72] },
+    ],
     reference: { label: 'Bayes AUC', value: 0.84 },
   };
   it('draws one bar per finite value, error bars only where positive, the reference line, escaped text', () => {
@@ -42,9 +48,19 @@ describe('barChart', () => {
 describe('lineChart', () => {
   it('draws a path per series with 2+ points and a marker per point', () => {
     const svg = lineChart({
-      title: 'consistency', xLabel: 'K1', yLabel: 'share', xTicks: [50, 100, 200],
+      title: 'consistency',
+      xLabel: 'K1',
+      yLabel: 'share',
+      xTicks: [50, 100, 200],
       series: [
-        { name: 'K1 picks', points: [{ x: 200, y: 0.9, error: 0.01 }, { x: 50, y: 0.5 }, { x: 100, y: 0.7 }] },
+        {
+          name: 'K1 picks',
+          points: [
+            { x: 200, y: 0.9, error: 0.01 },
+            { x: 50, y: 0.5 },
+            { x: 100, y: 0.7 },
+          ],
+        },
         { name: 'flat', points: [{ x: 50, y: 0.4 }], dashed: true },
       ],
     });

@@ -23,7 +23,10 @@ const INSTALL_HINT = 'install with apt-get install -y python3-onnx';
 
 /** Thrown when the checker cannot run at all (no python, no onnx module). */
 export class OnnxCheckerUnavailableError extends Error {
-  constructor(message: string) { super(message); this.name = 'OnnxCheckerUnavailableError'; }
+  constructor(message: string) {
+    super(message);
+    this.name = 'OnnxCheckerUnavailableError';
+  }
 }
 
 // stdin: for each model an 8-byte little-endian length, then the bytes. stdout: one JSON object.
@@ -62,7 +65,9 @@ export function checkOnnxModels(models: readonly Uint8Array[], opts: CheckerOpti
     parts.push(len, Buffer.from(m.buffer, m.byteOffset, m.byteLength));
   }
   const r = spawnSync(python, ['-c', SCRIPT], {
-    input: Buffer.concat(parts), maxBuffer: 64 * 1024 * 1024, timeout: opts.timeoutMs ?? 120_000,
+    input: Buffer.concat(parts),
+    maxBuffer: 64 * 1024 * 1024,
+    timeout: opts.timeoutMs ?? 120_000,
   });
   if (r.error) {
     throw new OnnxCheckerUnavailableError(`cannot run the ONNX checker with ${python}: ${r.error.message}; ${INSTALL_HINT}`);
@@ -72,7 +77,9 @@ export function checkOnnxModels(models: readonly Uint8Array[], opts: CheckerOpti
   try {
     parsed = JSON.parse(stdout) as typeof parsed;
   } catch {
-    throw new Error(`the ONNX checker (${python}) exited with ${r.status ?? r.signal} and no result: ${r.stderr.toString('utf8').trim().slice(-2000)}`);
+    throw new Error(
+      `the ONNX checker (${python}) exited with ${r.status ?? r.signal} and no result: ${r.stderr.toString('utf8').trim().slice(-2000)}`,
+    );
   }
   if (parsed.unavailable !== undefined) {
     throw new OnnxCheckerUnavailableError(`python3-onnx is missing for ${python} (${parsed.unavailable}); ${INSTALL_HINT}`);

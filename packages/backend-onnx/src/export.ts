@@ -8,8 +8,16 @@
  */
 import type { onnx as O } from 'onnx-proto';
 import {
-  type DType, type Dim, type Graph, type NodeDecl, type OpName, type ValueInfo, type Weights,
-  canonicalDim, checkWeights, valueInfo,
+  type DType,
+  type Dim,
+  type Graph,
+  type NodeDecl,
+  type OpName,
+  type ValueInfo,
+  type Weights,
+  canonicalDim,
+  checkWeights,
+  valueInfo,
 } from '@lctr/spec';
 import { type LowerCtx, type OnnxAttr, type ResolvedLowerings } from './lower/context.ts';
 import { loweringsFor } from './lower/table.ts';
@@ -40,7 +48,11 @@ export const PRECISIONS: readonly Precision[] = ['float32', 'float16', 'int8'];
 
 /** An error while lowering a graph to ONNX; names the IR node and op. */
 export class OnnxExportError extends Error {
-  constructor(message: string, readonly node?: string, readonly op?: OpName) {
+  constructor(
+    message: string,
+    readonly node?: string,
+    readonly op?: OpName,
+  ) {
     super(message);
     this.name = 'OnnxExportError';
   }
@@ -50,12 +62,18 @@ const ATTR_TYPE = onnx.AttributeProto.AttributeType;
 
 function attributeProto(name: string, a: OnnxAttr): O.IAttributeProto {
   switch (a.kind) {
-    case 'int': return { name, type: ATTR_TYPE.INT, i: a.value };
-    case 'float': return { name, type: ATTR_TYPE.FLOAT, f: a.value };
-    case 'ints': return { name, type: ATTR_TYPE.INTS, ints: [...a.value] };
-    case 'floats': return { name, type: ATTR_TYPE.FLOATS, floats: [...a.value] };
-    case 'string': return { name, type: ATTR_TYPE.STRING, s: new TextEncoder().encode(a.value) };
-    case 'graph': return { name, type: ATTR_TYPE.GRAPH, g: a.value };
+    case 'int':
+      return { name, type: ATTR_TYPE.INT, i: a.value };
+    case 'float':
+      return { name, type: ATTR_TYPE.FLOAT, f: a.value };
+    case 'ints':
+      return { name, type: ATTR_TYPE.INTS, ints: [...a.value] };
+    case 'floats':
+      return { name, type: ATTR_TYPE.FLOATS, floats: [...a.value] };
+    case 'string':
+      return { name, type: ATTR_TYPE.STRING, s: new TextEncoder().encode(a.value) };
+    case 'graph':
+      return { name, type: ATTR_TYPE.GRAPH, g: a.value };
   }
 }
 
@@ -81,7 +99,8 @@ function factors(d: Dim): { coef: number; symbols: string[] } {
   let coef = 1;
   const symbols: string[] = [];
   for (const p of parts) {
-    if (/^\d+$/.test(p)) coef *= Number(p); else symbols.push(p);
+    if (/^\d+$/.test(p)) coef *= Number(p);
+    else symbols.push(p);
   }
   return { coef, symbols };
 }
@@ -98,7 +117,10 @@ class ModelWriter {
   /** Output name -> IR value id, for outputs that need an Identity (inputs, params, shared values). */
   private readonly identityOutputs: Array<[string, string]> = [];
 
-  constructor(readonly graph: Graph, readonly opset: number) {
+  constructor(
+    readonly graph: Graph,
+    readonly opset: number,
+  ) {
     const inputNames = new Set(graph.inputs.map((i) => i.name));
     for (const i of graph.inputs) {
       this.reserve(i.name);
@@ -112,7 +134,10 @@ class ModelWriter {
     const claimed = new Map<string, string>(); // value id -> output name naming it directly
     for (const [out, id] of Object.entries(graph.outputs) as Array<[string, string]>) {
       if (inputNames.has(out)) {
-        if (id !== out) throw new OnnxExportError(`graph '${graph.name}': output '${out}' has the name of a graph input but is value '${id}'; ONNX names must be unique`);
+        if (id !== out)
+          throw new OnnxExportError(
+            `graph '${graph.name}': output '${out}' has the name of a graph input but is value '${id}'; ONNX names must be unique`,
+          );
         continue; // the input itself is the output
       }
       this.reserve(out);
@@ -124,7 +149,8 @@ class ModelWriter {
   }
 
   private reserve(name: string): void {
-    if (this.used.has(name)) throw new OnnxExportError(`graph '${this.graph.name}': the name '${name}' is used twice among inputs and outputs`);
+    if (this.used.has(name))
+      throw new OnnxExportError(`graph '${this.graph.name}': the name '${name}' is used twice among inputs and outputs`);
     this.used.add(name);
   }
 
@@ -166,12 +192,21 @@ class ModelWriter {
       const { coef, symbols } = factors(d);
       if (symbols.length === 1 && coef === 1) {
         const src = this.symbolSource.get(key);
-        if (!src) throw new OnnxExportError(`graph '${this.graph.name}': symbolic dim '${key}' is not a dim of any graph input, so its run-time value is unknown`);
+        if (!src)
+          throw new OnnxExportError(
+            `graph '${this.graph.name}': symbolic dim '${key}' is not a dim of any graph input, so its run-time value is unknown`,
+          );
         // Shape with start/end (opset 15+) reads one dim as a 1-D int64 tensor of length 1.
         name = this.fresh(`dim/${key}`);
         this.nodes.push({
-          name: this.freshNodeName(`dim/${key}`), opType: 'Shape', input: [src.input], output: [name],
-          attribute: [attributeProto('start', { kind: 'int', value: src.axis }), attributeProto('end', { kind: 'int', value: src.axis + 1 })],
+          name: this.freshNodeName(`dim/${key}`),
+          opType: 'Shape',
+          input: [src.input],
+          output: [name],
+          attribute: [
+            attributeProto('start', { kind: 'int', value: src.axis }),
+            attributeProto('end', { kind: 'int', value: src.axis + 1 }),
+          ],
         });
       } else {
         let acc = this.dimTensor(symbols[0]!);
@@ -212,7 +247,10 @@ class ModelWriter {
         const outs = Array.from({ length: outputs }, (_, k) => this.fresh(outputs === 1 ? base : `${base}:${k}`));
         if (!branchName) for (const o of outs) ownValues.add(o);
         into.push({
-          name: branchName ? this.freshNodeName(base) : base, opType, input: [...inputs], output: outs,
+          name: branchName ? this.freshNodeName(base) : base,
+          opType,
+          input: [...inputs],
+          output: outs,
           attribute: Object.entries(attrs).map(([k, a]) => attributeProto(k, a)),
         });
         return outs;
@@ -230,10 +268,16 @@ class ModelWriter {
         shapeTensor: (dims) => {
           const pieces: string[] = [];
           let run: number[] = [];
-          const flush = () => { if (run.length) pieces.push(constant('int64', [run.length], run)); run = []; };
+          const flush = () => {
+            if (run.length) pieces.push(constant('int64', [run.length], run));
+            run = [];
+          };
           for (const d of dims) {
             if (typeof d === 'number') run.push(d);
-            else { flush(); pieces.push(this.dimTensor(d)); }
+            else {
+              flush();
+              pieces.push(this.dimTensor(d));
+            }
           }
           flush();
           if (pieces.length === 0) return constant('int64', [0], []);
@@ -243,7 +287,12 @@ class ModelWriter {
           const sub: O.INodeProto[] = [];
           const full = `${branchName ?? node.id}/${name}`;
           const outs = build(context(sub, full));
-          if (outs.length !== outputs.length) throw new OnnxExportError(`node '${node.id}' (${node.op}): branch '${name}' returned ${outs.length} outputs for ${outputs.length} dtypes`, node.id, node.op);
+          if (outs.length !== outputs.length)
+            throw new OnnxExportError(
+              `node '${node.id}' (${node.op}): branch '${name}' returned ${outs.length} outputs for ${outputs.length} dtypes`,
+              node.id,
+              node.op,
+            );
           const output = outs.map((o, k) => ({ name: o, type: { tensorType: { elemType: ONNX_DTYPE[outputs[k]!] } } }));
           return { kind: 'graph', value: { name: full, node: sub, output } };
         },
@@ -255,13 +304,26 @@ class ModelWriter {
     const lower = lowerings[node.op] as (c: LowerCtx, n: NodeDecl, i: readonly string[], a: unknown) => string[];
     let results: string[];
     try {
-      results = lower(ctx, node, node.inputs.map((id) => this.nameOf(id)), node.attrs);
+      results = lower(
+        ctx,
+        node,
+        node.inputs.map((id) => this.nameOf(id)),
+        node.attrs,
+      );
     } catch (e) {
       if (e instanceof OnnxExportError) throw e;
-      throw new OnnxExportError(`node '${node.id}' (${node.op}): lowering to ONNX opset ${this.opset} failed: ${(e as Error).message}`, node.id, node.op);
+      throw new OnnxExportError(
+        `node '${node.id}' (${node.op}): lowering to ONNX opset ${this.opset} failed: ${(e as Error).message}`,
+        node.id,
+        node.op,
+      );
     }
     if (results.length !== node.outputs.length) {
-      throw new OnnxExportError(`node '${node.id}' (${node.op}): the lowering returned ${results.length} outputs, the IR node has ${node.outputs.length}`, node.id, node.op);
+      throw new OnnxExportError(
+        `node '${node.id}' (${node.op}): the lowering returned ${results.length} outputs, the IR node has ${node.outputs.length}`,
+        node.id,
+        node.op,
+      );
     }
     const outputNames = new Set(Object.keys(this.graph.outputs));
     node.outputs.forEach((o, k) => {
@@ -305,7 +367,8 @@ export function toModelProto(graph: Graph, weights: Weights, opts: ExportOptions
 export function lowerModel(graph: Graph, weights: Weights, opts: ExportOptions = {}): { model: O.ModelProto; int8?: Int8Summary } {
   checkWeights(graph, weights);
   const precision = opts.precision ?? 'float32';
-  if (!PRECISIONS.includes(precision)) throw new OnnxExportError(`precision: expected one of ${PRECISIONS.join(', ')}, got ${JSON.stringify(precision)}`);
+  if (!PRECISIONS.includes(precision))
+    throw new OnnxExportError(`precision: expected one of ${PRECISIONS.join(', ')}, got ${JSON.stringify(precision)}`);
   const opset = opts.opset ?? DEFAULT_OPSET;
   const lowerings = loweringsFor(opset);
   const w = new ModelWriter(graph, opset);

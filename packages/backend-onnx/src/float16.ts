@@ -31,24 +31,29 @@ export function float16Bits(x: number): number {
   const sign = (bits >>> 16) & 0x8000;
   const exp = (bits >>> 23) & 0xff;
   let mant = bits & 0x7fffff;
-  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);             // inf, NaN
+  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0); // inf, NaN
   let e = exp - 127 + 15;
-  if (e >= 0x1f) return sign | 0x7c00;                                       // overflow -> inf
-  if (e <= 0) {                                                              // subnormal or zero
+  if (e >= 0x1f) return sign | 0x7c00; // overflow -> inf
+  if (e <= 0) {
+    // subnormal or zero
     if (e < -10) return sign;
     mant |= 0x800000;
     const shift = 14 - e;
     const half = 1 << (shift - 1);
     let m = mant >>> shift;
     const rest = mant & ((1 << shift) - 1);
-    if (rest > half || (rest === half && (m & 1))) m++;
-    return sign | m;                                                         // a carry into the exponent is still right
+    if (rest > half || (rest === half && m & 1)) m++;
+    return sign | m; // a carry into the exponent is still right
   }
   let m = mant >>> 13;
   const rest = mant & 0x1fff;
-  if (rest > 0x1000 || (rest === 0x1000 && (m & 1))) {
+  if (rest > 0x1000 || (rest === 0x1000 && m & 1)) {
     m++;
-    if (m === 0x400) { m = 0; e++; if (e >= 0x1f) return sign | 0x7c00; }
+    if (m === 0x400) {
+      m = 0;
+      e++;
+      if (e >= 0x1f) return sign | 0x7c00;
+    }
   }
   return sign | (e << 10) | m;
 }
@@ -127,15 +132,18 @@ export function convertToFloat16(model: O.IModelProto): Float16Summary {
   for (const v of g.valueInfo ?? []) retypeValueInfo(v);
   for (const n of nodesWithin(nodes)) {
     // If branches: their outputs (and any value_info) are typed like the main graph's values
-    for (const a of n.attribute ?? []) for (const sub of [...(a.g ? [a.g] : []), ...(a.graphs ?? [])]) {
-      for (const v of [...(sub.output ?? []), ...(sub.valueInfo ?? [])]) retypeValueInfo(v);
-    }
+    for (const a of n.attribute ?? [])
+      for (const sub of [...(a.g ? [a.g] : []), ...(a.graphs ?? [])]) {
+        for (const v of [...(sub.output ?? []), ...(sub.valueInfo ?? [])]) retypeValueInfo(v);
+      }
     if (n.opType !== 'Cast') continue;
     for (const a of n.attribute ?? []) if (a.name === 'to' && Number(a.i) === FLOAT) a.i = FLOAT16;
   }
 
   const used = new Set<string>([
-    ...(g.input ?? []).map((i) => i.name!), ...(g.output ?? []).map((o) => o.name!), ...(g.initializer ?? []).map((t) => t.name!),
+    ...(g.input ?? []).map((i) => i.name!),
+    ...(g.output ?? []).map((o) => o.name!),
+    ...(g.initializer ?? []).map((t) => t.name!),
     ...[...nodesWithin(nodes)].flatMap((n) => [...(n.input ?? []), ...(n.output ?? [])]),
   ]);
   const fresh = (base: string): string => {
@@ -146,18 +154,31 @@ export function convertToFloat16(model: O.IModelProto): Float16Summary {
   };
   // ONNX Runtime's CPU ScatterElements has no float16 kernel for reduction 'add': such a scatter
   // runs in float32 between casts (exact: the sums of float16 values are rounded once, at the end)
-  const casting = (input: string, to: number, name: string): O.INodeProto =>
-    ({ name: fresh(`${name}/to_${to === FLOAT ? 'float32' : 'float16'}`), opType: 'Cast', input: [input], output: [fresh(`${input}/${to === FLOAT ? 'float32' : 'float16'}`)], attribute: [{ name: 'to', type: 2, i: to }] });
+  const casting = (input: string, to: number, name: string): O.INodeProto => ({
+    name: fresh(`${name}/to_${to === FLOAT ? 'float32' : 'float16'}`),
+    opType: 'Cast',
+    input: [input],
+    output: [fresh(`${input}/${to === FLOAT ? 'float32' : 'float16'}`)],
+    attribute: [{ name: 'to', type: 2, i: to }],
+  });
   let scatters = 0;
   nodes = nodes.flatMap((n) => {
-    const add = n.opType === 'ScatterElements' && (n.attribute ?? []).some((a) => a.name === 'reduction' && new TextDecoder().decode(a.s ?? new Uint8Array()) === 'add');
+    const add =
+      n.opType === 'ScatterElements' &&
+      (n.attribute ?? []).some((a) => a.name === 'reduction' && new TextDecoder().decode(a.s ?? new Uint8Array()) === 'add');
     if (!add) return [n];
     scatters++;
     const [data, indices, updates] = n.input!;
-    const toData = casting(data!, FLOAT, n.name!), toUpdates = casting(updates!, FLOAT, n.name!);
-    const y = n.output![0]!, y32 = fresh(`${y}/float32`);
-    return [toData, toUpdates, { ...n, input: [toData.output![0]!, indices!, toUpdates.output![0]!], output: [y32] },
-      { name: fresh(`${n.name}/to_float16`), opType: 'Cast', input: [y32], output: [y], attribute: [{ name: 'to', type: 2, i: FLOAT16 }] }];
+    const toData = casting(data!, FLOAT, n.name!),
+      toUpdates = casting(updates!, FLOAT, n.name!);
+    const y = n.output![0]!,
+      y32 = fresh(`${y}/float32`);
+    return [
+      toData,
+      toUpdates,
+      { ...n, input: [toData.output![0]!, indices!, toUpdates.output![0]!], output: [y32] },
+      { name: fresh(`${n.name}/to_float16`), opType: 'Cast', input: [y32], output: [y], attribute: [{ name: 'to', type: 2, i: FLOAT16 }] },
+    ];
   });
   const isFloat = (v: O.IValueInfoProto) => v.type?.tensorType?.elemType === FLOAT;
   const entry: O.INodeProto[] = [];
@@ -166,7 +187,13 @@ export function convertToFloat16(model: O.IModelProto): Float16Summary {
     if (!isFloat(inp)) continue;
     const half = fresh(`${inp.name}/float16`);
     for (const n of nodesWithin(nodes)) n.input = (n.input ?? []).map((x) => (x === inp.name ? half : x));
-    entry.push({ name: fresh(`${inp.name}/to_float16`), opType: 'Cast', input: [inp.name!], output: [half], attribute: [{ name: 'to', type: 2, i: FLOAT16 }] });
+    entry.push({
+      name: fresh(`${inp.name}/to_float16`),
+      opType: 'Cast',
+      input: [inp.name!],
+      output: [half],
+      attribute: [{ name: 'to', type: 2, i: FLOAT16 }],
+    });
   }
   for (const out of g.output ?? []) {
     if (!isFloat(out)) continue;
@@ -176,7 +203,13 @@ export function convertToFloat16(model: O.IModelProto): Float16Summary {
       n.output = (n.output ?? []).map((x) => (x === out.name ? half : x));
     }
     // an output that is a graph input or an initializer directly: its Identity already exists
-    exit.push({ name: fresh(`${out.name}/to_float32`), opType: 'Cast', input: [half], output: [out.name!], attribute: [{ name: 'to', type: 2, i: FLOAT }] });
+    exit.push({
+      name: fresh(`${out.name}/to_float32`),
+      opType: 'Cast',
+      input: [half],
+      output: [out.name!],
+      attribute: [{ name: 'to', type: 2, i: FLOAT }],
+    });
   }
   g.node = [...entry, ...nodes, ...exit];
   return { initializers, clampedConstants, boundaryCasts: entry.length + exit.length, float32Scatters: scatters };

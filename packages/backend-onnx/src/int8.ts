@@ -58,7 +58,10 @@ export interface Int8Summary {
 
 /** The graph has no product worth quantizing; names what it has. */
 export class Int8QuantizationError extends Error {
-  constructor(message: string) { super(message); this.name = 'Int8QuantizationError'; }
+  constructor(message: string) {
+    super(message);
+    this.name = 'Int8QuantizationError';
+  }
 }
 
 /** x rounded to the nearest integer, ties to even (as ONNX's QuantizeLinear rounds). */
@@ -116,7 +119,9 @@ export function convertToInt8(model: O.IModelProto, opts: Int8Options = {}): Int
   const inits = new Map((g.initializer ?? []).map((t) => [t.name!, t]));
   const nodes = g.node ?? [];
   const used = new Set<string>([
-    ...(g.input ?? []).map((i) => i.name!), ...(g.output ?? []).map((o) => o.name!), ...inits.keys(),
+    ...(g.input ?? []).map((i) => i.name!),
+    ...(g.output ?? []).map((o) => o.name!),
+    ...inits.keys(),
     ...nodes.flatMap((n) => [...(n.input ?? []), ...(n.output ?? []), n.name ?? '']),
   ]);
   const fresh = (base: string): string => {
@@ -129,7 +134,8 @@ export function convertToInt8(model: O.IModelProto, opts: Int8Options = {}): Int
   const products: Int8Product[] = [];
   let floatMatmuls = 0;
   let widest: { node: string; dims: number[] } | undefined;
-  let before = 0, after = 0;
+  let before = 0,
+    after = 0;
   // a weight read by several products is quantized once
   const quantized = new Map<string, { q: string; scale: string; zero: string; maxError: number }>();
   const out: O.INodeProto[] = [];
@@ -137,7 +143,8 @@ export function convertToInt8(model: O.IModelProto, opts: Int8Options = {}): Int
     const w = n.opType === 'MatMul' ? inits.get(n.input?.[1] ?? '') : undefined;
     const dims = (w?.dims ?? []).map(Number);
     const activation = n.opType === 'MatMul' && !inits.has(n.input?.[0] ?? '');
-    if (n.opType === 'MatMul' && w && (!widest || dims[0]! * dims[1]! > widest.dims[0]! * widest.dims[1]!)) widest = { node: n.name ?? '?', dims };
+    if (n.opType === 'MatMul' && w && (!widest || dims[0]! * dims[1]! > widest.dims[0]! * widest.dims[1]!))
+      widest = { node: n.name ?? '?', dims };
     if (!w || !activation || w.dataType !== FLOAT || dims.length !== 2 || dims[0]! < minDim || dims[1]! < minDim) {
       if (n.opType === 'MatMul') floatMatmuls++;
       out.push(n);
@@ -160,7 +167,9 @@ export function convertToInt8(model: O.IModelProto, opts: Int8Options = {}): Int
     }
     const base = n.name ?? wName;
     const [aq, as, azp] = [fresh(`${base}/a_int8`), fresh(`${base}/a_scale`), fresh(`${base}/a_zero_point`)];
-    const scales = fresh(`${base}/scales`), acc = fresh(`${base}/int32`), accF = fresh(`${base}/int32_float`);
+    const scales = fresh(`${base}/scales`),
+      acc = fresh(`${base}/int32`),
+      accF = fresh(`${base}/int32_float`);
     out.push(
       { name: fresh(`${base}/DynamicQuantizeLinear`), opType: 'DynamicQuantizeLinear', input: [n.input![0]!], output: [aq, as, azp] },
       { name: fresh(`${base}/scales`), opType: 'Mul', input: [as, qw.scale], output: [scales] },
@@ -172,7 +181,10 @@ export function convertToInt8(model: O.IModelProto, opts: Int8Options = {}): Int
   }
   if (products.length === 0) {
     const what = widest ? `the widest weight [${widest.dims.join(', ')}] (${widest.node})` : 'no weight product';
-    throw new Int8QuantizationError(`--precision int8: graph '${g.name}' has no product worth quantizing: expected a MatMul of an activation by a float32 weight [k, n] with k, n >= ${minDim}, got ${floatMatmuls} MatMul node${floatMatmuls === 1 ? '' : 's'}, ${what}`);
+    throw new Int8QuantizationError(
+      `--precision int8: graph '${g.name}' has no product worth quantizing: expected a MatMul of an activation by a float32 weight [k, ` +
+        `n] with k, n >= ${minDim}, got ${floatMatmuls} MatMul node${floatMatmuls === 1 ? '' : 's'}, ${what}`,
+    );
   }
   g.node = out;
   // float weights no node reads any more leave the file

@@ -30,10 +30,18 @@ export function rawBytes(dtype: DType, values: ArrayLike<number | bigint>): Uint
   for (let i = 0; i < n; i++) {
     const v = values[i]!;
     switch (dtype) {
-      case 'float32': view.setFloat32(i * 4, Number(v), true); break;
-      case 'int32': view.setInt32(i * 4, Number(v), true); break;
-      case 'int64': view.setBigInt64(i * 8, typeof v === 'bigint' ? v : BigInt(Math.trunc(v)), true); break;
-      case 'bool': buf[i] = v ? 1 : 0; break;
+      case 'float32':
+        view.setFloat32(i * 4, Number(v), true);
+        break;
+      case 'int32':
+        view.setInt32(i * 4, Number(v), true);
+        break;
+      case 'int64':
+        view.setBigInt64(i * 8, typeof v === 'bigint' ? v : BigInt(Math.trunc(v)), true);
+        break;
+      case 'bool':
+        buf[i] = v ? 1 : 0;
+        break;
     }
   }
   return buf;

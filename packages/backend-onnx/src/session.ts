@@ -8,8 +8,15 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import ort from 'onnxruntime-node';
 import {
-  type DType, type FeatureSchema, type Graph, type HostTensor, type InputsOf,
-  checkFeeds, formatShape, resolveShape, valueInfo,
+  type DType,
+  type FeatureSchema,
+  type Graph,
+  type HostTensor,
+  type InputsOf,
+  checkFeeds,
+  formatShape,
+  resolveShape,
+  valueInfo,
 } from '@lctr/spec';
 
 export type ProviderRequest = 'auto' | 'cuda' | 'cpu';
@@ -31,7 +38,10 @@ export interface ProviderPlan {
 }
 
 export class ProviderError extends Error {
-  constructor(message: string) { super(message); this.name = 'ProviderError'; }
+  constructor(message: string) {
+    super(message);
+    this.name = 'ProviderError';
+  }
 }
 
 /**
@@ -46,7 +56,8 @@ export function chooseProviders(request: ProviderRequest, availability: Provider
       ? 'the CUDA provider libraries (libonnxruntime_providers_cuda.so, libonnxruntime_providers_shared.so) are not installed next to the onnxruntime-node binding (its install script downloads them)'
       : undefined;
   switch (request) {
-    case 'cpu': return { candidates: ['cpu'], notes: [] };
+    case 'cpu':
+      return { candidates: ['cpu'], notes: [] };
     case 'cuda':
       if (cudaMissing) throw new ProviderError(`provider 'cuda' was requested but ${cudaMissing}; use provider 'auto' or 'cpu'`);
       return { candidates: ['cuda'], notes: [] };
@@ -82,7 +93,10 @@ export interface OnnxSessionOptions {
 }
 
 const ORT_TYPE: { readonly [D in DType]: 'float32' | 'int32' | 'int64' | 'bool' } = {
-  float32: 'float32', int32: 'int32', int64: 'int64', bool: 'bool',
+  float32: 'float32',
+  int32: 'int32',
+  int64: 'int64',
+  bool: 'bool',
 };
 
 function toOrtTensor(t: HostTensor): ort.Tensor {
@@ -92,9 +106,12 @@ function toOrtTensor(t: HostTensor): ort.Tensor {
       const d = t.data as Float32Array | Float64Array;
       return new ort.Tensor('float32', d instanceof Float32Array ? d : Float32Array.from(d), dims);
     }
-    case 'int32': return new ort.Tensor('int32', t.data as Int32Array, dims);
-    case 'int64': return new ort.Tensor('int64', t.data as BigInt64Array, dims);
-    case 'bool': return new ort.Tensor('bool', t.data as Uint8Array, dims);
+    case 'int32':
+      return new ort.Tensor('int32', t.data as Int32Array, dims);
+    case 'int64':
+      return new ort.Tensor('int64', t.data as BigInt64Array, dims);
+    case 'bool':
+      return new ort.Tensor('bool', t.data as Uint8Array, dims);
   }
 }
 
@@ -102,9 +119,12 @@ function fromOrtTensor(name: string, dtype: DType, t: ort.Tensor): HostTensor {
   if (t.type !== ORT_TYPE[dtype]) throw new Error(`output '${name}': ONNX Runtime returned ${t.type}, the graph declares ${dtype}`);
   const shape = t.dims.map(Number);
   switch (dtype) {
-    case 'float32': return { dtype, shape, data: t.data as Float32Array };
-    case 'int32': return { dtype, shape, data: t.data as Int32Array };
-    case 'int64': return { dtype, shape, data: t.data as BigInt64Array };
+    case 'float32':
+      return { dtype, shape, data: t.data as Float32Array };
+    case 'int32':
+      return { dtype, shape, data: t.data as Int32Array };
+    case 'int64':
+      return { dtype, shape, data: t.data as BigInt64Array };
     case 'bool': {
       const d = t.data as Uint8Array | boolean[];
       return { dtype, shape, data: d instanceof Uint8Array ? d : Uint8Array.from(d, (v) => (v ? 1 : 0)) };
@@ -132,7 +152,9 @@ export class OnnxSession<S extends FeatureSchema = FeatureSchema, O extends stri
    * tries CUDA, then the CPU; `provider` and `providerNotes` say what runs and why.
    */
   static async create<S extends FeatureSchema, O extends string>(
-    model: Uint8Array | string, graph: Graph<S, O>, opts: OnnxSessionOptions = {},
+    model: Uint8Array | string,
+    graph: Graph<S, O>,
+    opts: OnnxSessionOptions = {},
   ): Promise<OnnxSession<S, O>> {
     const plan = chooseProviders(opts.provider ?? 'auto', opts.availability ?? detectProviderAvailability());
     const notes = [...plan.notes];
@@ -143,9 +165,8 @@ export class OnnxSession<S extends FeatureSchema = FeatureSchema, O extends stri
       };
       let session: ort.InferenceSession;
       try {
-        session = typeof model === 'string'
-          ? await ort.InferenceSession.create(model, options)
-          : await ort.InferenceSession.create(model, options);
+        session =
+          typeof model === 'string' ? await ort.InferenceSession.create(model, options) : await ort.InferenceSession.create(model, options);
       } catch (e) {
         const msg = `${provider} failed: ${(e as Error).message}`;
         if (provider === plan.candidates[plan.candidates.length - 1]) {
@@ -158,9 +179,11 @@ export class OnnxSession<S extends FeatureSchema = FeatureSchema, O extends stri
       const missingOut = Object.keys(graph.outputs).filter((n) => !session.outputNames.includes(n));
       if (missingIn.length || missingOut.length) {
         await session.release();
-        throw new Error(`the ONNX model does not match graph '${graph.name}': ` +
-          `${missingIn.length ? `inputs missing: ${missingIn.join(', ')}; ` : ''}${missingOut.length ? `outputs missing: ${missingOut.join(', ')}; ` : ''}` +
-          `model inputs: ${session.inputNames.join(', ')}, model outputs: ${session.outputNames.join(', ')}`);
+        throw new Error(
+          `the ONNX model does not match graph '${graph.name}': ` +
+            `${missingIn.length ? `inputs missing: ${missingIn.join(', ')}; ` : ''}${missingOut.length ? `outputs missing: ${missingOut.join(', ')}; ` : ''}` +
+            `model inputs: ${session.inputNames.join(', ')}, model outputs: ${session.outputNames.join(', ')}`,
+        );
       }
       return new OnnxSession(session, graph, provider, notes);
     }
@@ -181,7 +204,10 @@ export class OnnxSession<S extends FeatureSchema = FeatureSchema, O extends stri
       const t = fromOrtTensor(name, info.dtype, results[name] as ort.Tensor);
       const want = resolveShape(info.shape, bindings);
       if (t.shape.length !== want.length || t.shape.some((d, i) => d !== want[i])) {
-        throw new Error(`output '${name}' of graph '${this.graph.name}': ONNX Runtime returned shape ${formatShape(t.shape)}, the graph declares ${formatShape(info.shape)} = ${formatShape(want)}`);
+        throw new Error(
+          `output '${name}' of graph '${this.graph.name}': ONNX Runtime returned shape ${formatShape(t.shape)}, the graph declares ` +
+            `${formatShape(info.shape)} = ${formatShape(want)}`,
+        );
       }
       out[name] = t;
     }

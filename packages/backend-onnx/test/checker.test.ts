@@ -48,6 +48,8 @@ describe('checkOnnxModels', () => {
     const fake = join(mkdtempSync(join(tmpdir(), 'lctr-py-')), 'python3');
     writeFileSync(fake, '#!/bin/sh\nexec /usr/bin/python3 -S "$@"\n');
     chmodSync(fake, 0o755);
-    expect(() => checkOnnxModel(valid(), { python: fake })).toThrow(/^python3-onnx is missing for .*ModuleNotFoundError: No module named 'onnx'\); install with apt-get install -y python3-onnx$/);
+    expect(() => checkOnnxModel(valid(), { python: fake })).toThrow(
+      /^python3-onnx is missing for .*ModuleNotFoundError: No module named 'onnx'\); install with apt-get install -y python3-onnx$/,
+    );
   });
 });

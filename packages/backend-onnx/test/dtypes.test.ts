@@ -14,7 +14,10 @@ describe.each(ALL)('structural ops on %s', (dtype) => {
   const t = (shape: number[], v: number[]): HostTensor => tensor(dtype, shape, v);
   it('concat, reshape, transpose, slice, expand, gather, gatherAlongAxis, where, stopGradient, cast to itself', async () => {
     const b = new GraphBuilder(`structural_${dtype}`, {
-      x: { dtype, shape: [2, 3] }, c: { dtype: 'bool', shape: [3] }, i: { dtype: 'int32', shape: [2] }, k: { dtype: 'int64', shape: [2, 1] },
+      x: { dtype, shape: [2, 3] },
+      c: { dtype: 'bool', shape: [3] },
+      i: { dtype: 'int32', shape: [2] },
+      k: { dtype: 'int64', shape: [2, 1] },
     });
     const x = b.inputs.x as Value<DType>;
     const g = b.build({
@@ -29,7 +32,12 @@ describe.each(ALL)('structural ops on %s', (dtype) => {
       stop: b.stopGradient(x),
       same: b.cast(x, dtype),
     });
-    const out = await runOnce(g, { x: t([2, 3], x6), c: tensor('bool', [3], [1, 0, 0]), i: tensor('int32', [2], [2, 0]), k: tensor('int64', [2, 1], [1, 2]) });
+    const out = await runOnce(g, {
+      x: t([2, 3], x6),
+      c: tensor('bool', [3], [1, 0, 0]),
+      i: tensor('int32', [2], [2, 0]),
+      k: tensor('int64', [2, 1], [1, 2]),
+    });
     // every output comes back, in the graph's dtype (values checked one by one below)
     expect(Object.keys(out).sort()).toEqual(Object.keys(g.outputs).sort());
     expect(Object.values(out).every((o) => o.dtype === dtype)).toBe(true);
@@ -51,8 +59,13 @@ describe.each(NUMERIC)('compare ops and casts from %s', (dtype) => {
     const b = new GraphBuilder(`compare_${dtype}`, { a: { dtype, shape: [3] }, b: { dtype, shape: [3] } });
     const { a, b: bb } = b.inputs;
     const g = b.build({
-      eq: b.equal(a as Value<typeof dtype>, bb as Value<typeof dtype>), gt: b.greater(a as Value<typeof dtype>, bb as Value<typeof dtype>), lt: b.less(a as Value<typeof dtype>, bb as Value<typeof dtype>),
-      f: b.cast(a, 'float32'), i: b.cast(a, 'int32'), l: b.cast(a, 'int64'), m: b.cast(a, 'bool'),
+      eq: b.equal(a as Value<typeof dtype>, bb as Value<typeof dtype>),
+      gt: b.greater(a as Value<typeof dtype>, bb as Value<typeof dtype>),
+      lt: b.less(a as Value<typeof dtype>, bb as Value<typeof dtype>),
+      f: b.cast(a, 'float32'),
+      i: b.cast(a, 'int32'),
+      l: b.cast(a, 'int64'),
+      m: b.cast(a, 'bool'),
     });
     const out = await runOnce(g, { a: tensor(dtype, [3], [-2, 0, 5]), b: tensor(dtype, [3], [-2, 1, 3]) });
     expectTensor(out.eq, 'bool', [3], [1, 0, 0]);

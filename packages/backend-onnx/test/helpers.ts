@@ -1,8 +1,16 @@
 /** Test helpers: host tensors, export + run in ONNX Runtime, and one batched checker call per file. */
 import { expect, it } from 'vitest';
 import {
-  type DType, type DataFor, type FeatureSchema, type Graph, type HostTensor, type InputsOf, type Weights,
-  dataFromNumbers, initWeights, toFloat64,
+  type DType,
+  type DataFor,
+  type FeatureSchema,
+  type Graph,
+  type HostTensor,
+  type InputsOf,
+  type Weights,
+  dataFromNumbers,
+  initWeights,
+  toFloat64,
 } from '@lctr/spec';
 import { OnnxSession, checkOnnxModels, exportOnnx } from '../src/index.ts';
 
@@ -25,13 +33,18 @@ export function exportForTest(g: Graph, weights?: Weights): Uint8Array {
   return bytes;
 }
 
-export async function openSession<S extends FeatureSchema, O extends string>(g: Graph<S, O>, weights?: Weights): Promise<OnnxSession<S, O>> {
+export async function openSession<S extends FeatureSchema, O extends string>(
+  g: Graph<S, O>,
+  weights?: Weights,
+): Promise<OnnxSession<S, O>> {
   return OnnxSession.create(exportForTest(g, weights), g, { provider: 'cpu', intraOpNumThreads: 1 });
 }
 
 /** Export, open, run once, release. */
 export async function runOnce<S extends FeatureSchema, O extends string>(
-  g: Graph<S, O>, inputs: InputsOf<S>, weights?: Weights,
+  g: Graph<S, O>,
+  inputs: InputsOf<S>,
+  weights?: Weights,
 ): Promise<Record<O, HostTensor>> {
   const s = await openSession(g, weights);
   try {

@@ -31,11 +31,21 @@ describe('unary float ops', () => {
     it(`${name} matches the float64 reference`, async () => {
       const g = unaryGraph(name, fn);
       const { y } = await runOnce(g, { x: f32([input.length], input) });
-      expectTensor(y, 'float32', [input.length], input.map((v) => ref(fr(v))), 1e-7, 2e-7);
+      expectTensor(
+        y,
+        'float32',
+        [input.length],
+        input.map((v) => ref(fr(v))),
+        1e-7,
+        2e-7,
+      );
     });
   }
   it('softplus is finite and exact at +-100 and +-1e4 (no overflow)', async () => {
-    const { y } = await runOnce(unaryGraph('softplus_big', (b, x) => b.softplus(x)), { x: f32([4], [100, -100, 1e4, -1e4]) });
+    const { y } = await runOnce(
+      unaryGraph('softplus_big', (b, x) => b.softplus(x)),
+      { x: f32([4], [100, -100, 1e4, -1e4]) },
+    );
     expect(values(y)).toEqual([100, 0, 1e4, 0]);
   });
 });
@@ -45,8 +55,12 @@ describe('binary ops with numpy broadcasting', () => {
   const b3 = [2, 0.5, -3];
   const bcast = (f: (p: number, q: number) => number) => a.map((v, i) => f(v, b3[i % 3]!));
   const cases: Array<[string, (p: number, q: number) => number]> = [
-    ['add', (p, q) => p + q], ['sub', (p, q) => p - q], ['mul', (p, q) => p * q], ['div', (p, q) => p / q],
-    ['maximum', Math.max], ['minimum', Math.min],
+    ['add', (p, q) => p + q],
+    ['sub', (p, q) => p - q],
+    ['mul', (p, q) => p * q],
+    ['div', (p, q) => p / q],
+    ['maximum', Math.max],
+    ['minimum', Math.min],
   ];
   for (const [op, f] of cases) {
     it(`${op} float32 [2, 3] with [3]`, async () => {
@@ -58,7 +72,10 @@ describe('binary ops with numpy broadcasting', () => {
   }
   it('pow float32: a ** b with broadcasting, including 0 ** 0 = 1 and a negative base with an integer exponent', async () => {
     const b = new GraphBuilder('pow', { a: { dtype: 'float32', shape: [2, 3] }, b: { dtype: 'float32', shape: [1, 3] } });
-    const { y } = await runOnce(b.build({ y: b.pow(b.inputs.a, b.inputs.b) }), { a: f32([2, 3], [2, 0, -2, 9, 4, 1.5]), b: f32([1, 3], [3, 0, 2]) });
+    const { y } = await runOnce(b.build({ y: b.pow(b.inputs.a, b.inputs.b) }), {
+      a: f32([2, 3], [2, 0, -2, 9, 4, 1.5]),
+      b: f32([1, 3], [3, 0, 2]),
+    });
     expectTensor(y, 'float32', [2, 3], [8, 1, 4, 729, 1, 2.25], 0, 1e-6);
   });
   for (const dtype of ['int32', 'int64'] as const) {
@@ -66,9 +83,15 @@ describe('binary ops with numpy broadcasting', () => {
       const b = new GraphBuilder(`int_${dtype}`, { a: { dtype, shape: [4] }, b: { dtype, shape: [1] } });
       const { a: A, b: B } = b.inputs;
       const g = b.build({
-        add: b.add(A, B), sub: b.sub(A, B), mul: b.mul(A, B), max: b.maximum(A, B), min: b.minimum(A, B), neg: b.neg(A),
+        add: b.add(A, B),
+        sub: b.sub(A, B),
+        mul: b.mul(A, B),
+        max: b.maximum(A, B),
+        min: b.minimum(A, B),
+        neg: b.neg(A),
       });
-      const t = (v: number[], s: number[]) => ({ dtype, shape: s, data: dtype === 'int32' ? Int32Array.from(v) : BigInt64Array.from(v.map(BigInt)) }) as HostTensor<typeof dtype>;
+      const t = (v: number[], s: number[]) =>
+        ({ dtype, shape: s, data: dtype === 'int32' ? Int32Array.from(v) : BigInt64Array.from(v.map(BigInt)) }) as HostTensor<typeof dtype>;
       const out = await runOnce(g, { a: t([5, -7, 0, 2], [4]), b: t([-3], [1]) } as never);
       expectTensor(out.add, dtype, [4], [2, -10, -3, -1]);
       expectTensor(out.sub, dtype, [4], [8, -4, 3, 5]);
@@ -91,19 +114,34 @@ describe('binary ops with numpy broadcasting', () => {
 describe('matmul', () => {
   it('[2, 3] @ [3, 2]', async () => {
     const b = new GraphBuilder('matmul2d', { a: { dtype: 'float32', shape: [2, 3] }, b: { dtype: 'float32', shape: [3, 2] } });
-    const { y } = await runOnce(b.build({ y: b.matmul(b.inputs.a, b.inputs.b) }), { a: f32([2, 3], [1, 2, 3, 4, 5, 6]), b: f32([3, 2], [7, 8, 9, 10, 11, 12]) });
+    const { y } = await runOnce(b.build({ y: b.matmul(b.inputs.a, b.inputs.b) }), {
+      a: f32([2, 3], [1, 2, 3, 4, 5, 6]),
+      b: f32([3, 2], [7, 8, 9, 10, 11, 12]),
+    });
     expectTensor(y, 'float32', [2, 2], [58, 64, 139, 154], 0, 0);
   });
   it('batch dims broadcast: [1, 2, 2] @ [3, 2, 1] -> [3, 2, 1]', async () => {
-    const b = new GraphBuilder('matmul_batch', { a: { dtype: 'float32', shape: [1, 2, 2] }, b: { dtype: 'float32', shape: ['batch', 2, 1] } });
-    const { y } = await runOnce(b.build({ y: b.matmul(b.inputs.a, b.inputs.b) }), { a: f32([1, 2, 2], [1, 2, 3, 4]), b: f32([3, 2, 1], [1, 0, 0, 1, 1, 1]) });
+    const b = new GraphBuilder('matmul_batch', {
+      a: { dtype: 'float32', shape: [1, 2, 2] },
+      b: { dtype: 'float32', shape: ['batch', 2, 1] },
+    });
+    const { y } = await runOnce(b.build({ y: b.matmul(b.inputs.a, b.inputs.b) }), {
+      a: f32([1, 2, 2], [1, 2, 3, 4]),
+      b: f32([3, 2, 1], [1, 0, 0, 1, 1, 1]),
+    });
     expectTensor(y, 'float32', [3, 2, 1], [1, 3, 2, 4, 3, 7], 0, 0);
   });
 });
 
 describe('softmax and logSoftmax', () => {
   const x = [1, 2, 3, 1000, 1000, 999];
-  const softmaxRows = (rows: number[][]) => rows.map((r) => { const m = Math.max(...r); const e = r.map((v) => Math.exp(v - m)); const s = e.reduce((p, q) => p + q); return e.map((v) => v / s); });
+  const softmaxRows = (rows: number[][]) =>
+    rows.map((r) => {
+      const m = Math.max(...r);
+      const e = r.map((v) => Math.exp(v - m));
+      const s = e.reduce((p, q) => p + q);
+      return e.map((v) => v / s);
+    });
   it('last axis, max-subtracted (no overflow at 1000)', async () => {
     const b = new GraphBuilder('softmax', { x: { dtype: 'float32', shape: [2, 3] } });
     const out = await runOnce(b.build({ s: b.softmax(b.inputs.x), l: b.logSoftmax(b.inputs.x) }), { x: f32([2, 3], x) });
@@ -114,7 +152,11 @@ describe('softmax and logSoftmax', () => {
   it('axis 0', async () => {
     const b = new GraphBuilder('softmax0', { x: { dtype: 'float32', shape: [2, 3] } });
     const out = await runOnce(b.build({ s: b.softmax(b.inputs.x, 0), l: b.logSoftmax(b.inputs.x, 0) }), { x: f32([2, 3], x) });
-    const cols = softmaxRows([[1, 1000], [2, 1000], [3, 999]]);
+    const cols = softmaxRows([
+      [1, 1000],
+      [2, 1000],
+      [3, 999],
+    ]);
     const want = [cols[0]![0]!, cols[1]![0]!, cols[2]![0]!, cols[0]![1]!, cols[1]![1]!, cols[2]![1]!];
     expectTensor(out.s, 'float32', [2, 3], want, 1e-7, 1e-6);
     expectTensor(out.l, 'float32', [2, 3], [1 - 1000, 2 - 1000, 3 - 999, 0, 0, 0], 1e-4, 1e-6);
@@ -127,7 +169,12 @@ describe('reductions', () => {
   const graph = (keepDims: boolean) => {
     const b = new GraphBuilder(`reduce_${keepDims}`, { x: { dtype: 'float32', shape: [2, 2, 3] } });
     const x = b.inputs.x;
-    return b.build({ sum: b.reduceSum(x, [0, 2], keepDims), mean: b.reduceMean(x, [0, 2], keepDims), max: b.reduceMax(x, [0, 2], keepDims), last: b.reduceSum(x, -1, keepDims) });
+    return b.build({
+      sum: b.reduceSum(x, [0, 2], keepDims),
+      mean: b.reduceMean(x, [0, 2], keepDims),
+      max: b.reduceMax(x, [0, 2], keepDims),
+      last: b.reduceSum(x, -1, keepDims),
+    });
   };
   it('axes [0, 2] without keepDims', async () => {
     const out = await runOnce(graph(false), { x: f32([2, 2, 3], xv) });
@@ -146,7 +193,13 @@ describe('reductions', () => {
   it('over a symbolic axis: the run-time count divides; an empty axis gives sum 0, mean NaN, max -Infinity', async () => {
     const b = new GraphBuilder('reduce_sym', { x: { dtype: 'float32', shape: ['batch', 'n'] } });
     const x = b.inputs.x;
-    const g = b.build({ sum: b.reduceSum(x, 1), mean: b.reduceMean(x, 1), all: b.reduceMean(x, [0, 1]), keep: b.reduceMean(x, 1, true), max: b.reduceMax(x, 1) });
+    const g = b.build({
+      sum: b.reduceSum(x, 1),
+      mean: b.reduceMean(x, 1),
+      all: b.reduceMean(x, [0, 1]),
+      keep: b.reduceMean(x, 1, true),
+      max: b.reduceMax(x, 1),
+    });
     const s = await openSession(g);
     try {
       const out = await s.run({ x: f32([2, 3], [1, 2, 6, -3, 0, 0]) });
@@ -164,7 +217,9 @@ describe('reductions', () => {
   });
   it('reduceMax of a row holding -Infinity and ties', async () => {
     const b = new GraphBuilder('reduce_max_inf', { x: { dtype: 'float32', shape: [2, 3] } });
-    const { y } = await runOnce(b.build({ y: b.reduceMax(b.inputs.x, 1) }), { x: f32([2, 3], [-Infinity, -Infinity, -Infinity, 4, 4, -1]) });
+    const { y } = await runOnce(b.build({ y: b.reduceMax(b.inputs.x, 1) }), {
+      x: f32([2, 3], [-Infinity, -Infinity, -Infinity, 4, 4, -1]),
+    });
     expectTensor(y, 'float32', [2], [-Infinity, 4]);
   });
 });
@@ -172,7 +227,10 @@ describe('reductions', () => {
 describe('shape ops', () => {
   it('concat of three inputs along axis 1', async () => {
     const b = new GraphBuilder('concat', { a: { dtype: 'float32', shape: [2, 1] }, b: { dtype: 'float32', shape: [2, 2] } });
-    const { y } = await runOnce(b.build({ y: b.concat([b.inputs.a, b.inputs.b, b.inputs.a], 1) }), { a: f32([2, 1], [1, 2]), b: f32([2, 2], [3, 4, 5, 6]) });
+    const { y } = await runOnce(b.build({ y: b.concat([b.inputs.a, b.inputs.b, b.inputs.a], 1) }), {
+      a: f32([2, 1], [1, 2]),
+      b: f32([2, 2], [3, 4, 5, 6]),
+    });
     expectTensor(y, 'float32', [2, 4], [1, 3, 4, 1, 2, 5, 6, 2]);
   });
   it('concat of one input is the input', async () => {
@@ -211,22 +269,49 @@ describe('shape ops', () => {
 
 describe('where, compare and logical ops', () => {
   it('where broadcasts cond, a and b', async () => {
-    const b = new GraphBuilder('where', { c: { dtype: 'bool', shape: [2, 1] }, a: { dtype: 'float32', shape: [3] }, b: { dtype: 'float32', shape: [] } });
-    const { y } = await runOnce(b.build({ y: b.where(b.inputs.c, b.inputs.a, b.inputs.b) }), { c: bool([2, 1], [1, 0]), a: f32([3], [1, 2, 3]), b: f32([], [-1]) });
+    const b = new GraphBuilder('where', {
+      c: { dtype: 'bool', shape: [2, 1] },
+      a: { dtype: 'float32', shape: [3] },
+      b: { dtype: 'float32', shape: [] },
+    });
+    const { y } = await runOnce(b.build({ y: b.where(b.inputs.c, b.inputs.a, b.inputs.b) }), {
+      c: bool([2, 1], [1, 0]),
+      a: f32([3], [1, 2, 3]),
+      b: f32([], [-1]),
+    });
     expectTensor(y, 'float32', [2, 3], [1, 2, 3, -1, -1, -1]);
   });
   it('where on int64 and on bool', async () => {
-    const b = new GraphBuilder('where_int', { c: { dtype: 'bool', shape: [3] }, a: { dtype: 'int64', shape: [3] }, m: { dtype: 'bool', shape: [3] } });
+    const b = new GraphBuilder('where_int', {
+      c: { dtype: 'bool', shape: [3] },
+      a: { dtype: 'int64', shape: [3] },
+      m: { dtype: 'bool', shape: [3] },
+    });
     const { c, a, m } = b.inputs;
-    const out = await runOnce(b.build({ i: b.where(c, a, b.neg(a)), mm: b.where(c, m, b.logicalNot(m)) }), { c: bool([3], [1, 0, 1]), a: i64([3], [4, 5, 6]), m: bool([3], [0, 0, 1]) });
+    const out = await runOnce(b.build({ i: b.where(c, a, b.neg(a)), mm: b.where(c, m, b.logicalNot(m)) }), {
+      c: bool([3], [1, 0, 1]),
+      a: i64([3], [4, 5, 6]),
+      m: bool([3], [0, 0, 1]),
+    });
     expectTensor(out.i, 'int64', [3], [4, -5, 6]);
     expectTensor(out.mm, 'bool', [3], [0, 1, 1]);
   });
   it('equal, greater, less on float32 and int32', async () => {
-    const b = new GraphBuilder('compare', { a: { dtype: 'float32', shape: [4] }, b: { dtype: 'float32', shape: [4] }, i: { dtype: 'int32', shape: [4] } });
+    const b = new GraphBuilder('compare', {
+      a: { dtype: 'float32', shape: [4] },
+      b: { dtype: 'float32', shape: [4] },
+      i: { dtype: 'int32', shape: [4] },
+    });
     const { a, b: bb, i } = b.inputs;
     const zero = b.constant(1, [], 'int32');
-    const g = b.build({ eq: b.equal(a, bb), gt: b.greater(a, bb), lt: b.less(a, bb), ieq: b.equal(i, zero), igt: b.greater(i, zero), ilt: b.less(i, zero) });
+    const g = b.build({
+      eq: b.equal(a, bb),
+      gt: b.greater(a, bb),
+      lt: b.less(a, bb),
+      ieq: b.equal(i, zero),
+      igt: b.greater(i, zero),
+      ilt: b.less(i, zero),
+    });
     const out = await runOnce(g, { a: f32([4], [1, 2, NaN, -Infinity]), b: f32([4], [1, 3, 0, -1]), i: i32([4], [0, 1, 2, -5]) });
     expectTensor(out.eq, 'bool', [4], [1, 0, 0, 0]);
     expectTensor(out.gt, 'bool', [4], [0, 0, 0, 0]);
@@ -238,7 +323,10 @@ describe('where, compare and logical ops', () => {
   it('logicalAnd, logicalOr (broadcasting), logicalNot', async () => {
     const b = new GraphBuilder('logical', { p: { dtype: 'bool', shape: [4] }, q: { dtype: 'bool', shape: [2, 1] } });
     const { p, q } = b.inputs;
-    const out = await runOnce(b.build({ and: b.logicalAnd(p, q), or: b.logicalOr(p, q), not: b.logicalNot(p) }), { p: bool([4], [0, 1, 0, 1]), q: bool([2, 1], [0, 1]) });
+    const out = await runOnce(b.build({ and: b.logicalAnd(p, q), or: b.logicalOr(p, q), not: b.logicalNot(p) }), {
+      p: bool([4], [0, 1, 0, 1]),
+      q: bool([2, 1], [0, 1]),
+    });
     expectTensor(out.and, 'bool', [2, 4], [0, 0, 0, 0, 0, 1, 0, 1]);
     expectTensor(out.or, 'bool', [2, 4], [0, 1, 0, 1, 1, 1, 1, 1]);
     expectTensor(out.not, 'bool', [4], [1, 0, 1, 0]);
@@ -259,9 +347,20 @@ describe('cast', () => {
     expect(values(nan.m)[0]).toBe(1);
   });
   it('bool -> float32 is 0/1, int -> float, int32 <-> int64, int -> bool', async () => {
-    const b = new GraphBuilder('cast_other', { m: { dtype: 'bool', shape: [3] }, i: { dtype: 'int32', shape: [3] }, l: { dtype: 'int64', shape: [3] } });
+    const b = new GraphBuilder('cast_other', {
+      m: { dtype: 'bool', shape: [3] },
+      i: { dtype: 'int32', shape: [3] },
+      l: { dtype: 'int64', shape: [3] },
+    });
     const { m, i, l } = b.inputs;
-    const g = b.build({ mf: b.cast(m, 'float32'), mi: b.cast(m, 'int32'), if: b.cast(i, 'float32'), il: b.cast(i, 'int64'), li: b.cast(l, 'int32'), ib: b.cast(i, 'bool') });
+    const g = b.build({
+      mf: b.cast(m, 'float32'),
+      mi: b.cast(m, 'int32'),
+      if: b.cast(i, 'float32'),
+      il: b.cast(i, 'int64'),
+      li: b.cast(l, 'int32'),
+      ib: b.cast(i, 'bool'),
+    });
     const out = await runOnce(g, { m: bool([3], [1, 0, 1]), i: i32([3], [-3, 0, 9]), l: i64([3], [5, -6, 0]) });
     expectTensor(out.mf, 'float32', [3], [1, 0, 1]);
     expectTensor(out.mi, 'int32', [3], [1, 0, 1]);
@@ -278,8 +377,15 @@ describe('layerNorm and l2Normalize', () => {
     const gamma = b.param('ln/gamma', [4]);
     const beta = b.param('ln/beta', [4]);
     const g = b.build({ y: b.layerNorm(b.inputs.x, gamma, beta, 1e-3) });
-    const weights = new Map([['ln/gamma', f32([4], [1, 2, 0.5, -1])], ['ln/beta', f32([4], [0, 1, 0, 10])]]);
-    const rows = [[1, 2, 3, 4], [5, 5, 5, 5], [1000, 1001, 1002, 1003]];
+    const weights = new Map([
+      ['ln/gamma', f32([4], [1, 2, 0.5, -1])],
+      ['ln/beta', f32([4], [0, 1, 0, 10])],
+    ]);
+    const rows = [
+      [1, 2, 3, 4],
+      [5, 5, 5, 5],
+      [1000, 1001, 1002, 1003],
+    ];
     const { y } = await runOnce(g, { x: f32([3, 4], rows.flat()) }, weights);
     const want = rows.flatMap((r) => {
       const mean = r.reduce((p, q) => p + q) / 4;

@@ -13,7 +13,11 @@ import { exportForTest, itPassesChecker } from './helpers.ts';
 
 const ortTensor = (t: HostTensor): ort.Tensor => new ort.Tensor(t.dtype, t.data as never, [...t.shape]);
 
-async function runRaw(bytes: Uint8Array, g: Graph<FeatureSchema, string>, feeds: Readonly<Record<string, HostTensor>>): Promise<Record<string, number[]>> {
+async function runRaw(
+  bytes: Uint8Array,
+  g: Graph<FeatureSchema, string>,
+  feeds: Readonly<Record<string, HostTensor>>,
+): Promise<Record<string, number[]>> {
   const s = await ort.InferenceSession.create(bytes, { executionProviders: ['cpu'], intraOpNumThreads: 1 });
   try {
     const r = await s.run(Object.fromEntries(g.inputs.map((i) => [i.name, ortTensor(feeds[i.name]!)])));
@@ -25,7 +29,8 @@ async function runRaw(bytes: Uint8Array, g: Graph<FeatureSchema, string>, feeds:
 
 const withValue = (t: HostTensor, i: number, v: number): HostTensor => {
   const data = t.data.slice();
-  if (data instanceof BigInt64Array) data[i] = BigInt(v); else data[i] = v;
+  if (data instanceof BigInt64Array) data[i] = BigInt(v);
+  else data[i] = v;
   return { ...t, data } as HostTensor;
 };
 
@@ -59,12 +64,21 @@ describe('the exported LCN serving graph', () => {
 
   it('-1, rows and 2^31 - 1 in place of an id at a valid or a padded position score what 0 there scores', async () => {
     const mask = base['lifelongMask']!.data as Uint8Array;
-    const valid = mask.indexOf(1), padded = mask.indexOf(0);
+    const valid = mask.indexOf(1),
+      padded = mask.indexOf(0);
     expect(valid).toBeGreaterThanOrEqual(0);
     expect(padded).toBeGreaterThan(0);
-    const cases: Array<[string, number]> = [['lifelongSeq', valid], ['lifelongSeq', padded], ['candidate', 1], ['targetSeq', 0], ['profile', 1]];
+    const cases: Array<[string, number]> = [
+      ['lifelongSeq', valid],
+      ['lifelongSeq', padded],
+      ['candidate', 1],
+      ['targetSeq', 0],
+      ['profile', 1],
+    ];
     for (const [input, at] of cases) {
-      const rows = { lifelongSeq: cfg.sourceItems!, candidate: cfg.targetItems!, targetSeq: cfg.targetItems!, profile: cfg.profile![1]! }[input]!;
+      const rows = { lifelongSeq: cfg.sourceItems!, candidate: cfg.targetItems!, targetSeq: cfg.targetItems!, profile: cfg.profile![1]! }[
+        input
+      ]!;
       const want = await runRaw(bytes, g, { ...base, [input]: withValue(base[input]!, at, 0) });
       for (const v of [-1, rows, 2147483647]) {
         expect(await runRaw(bytes, g, { ...base, [input]: withValue(base[input]!, at, v) }), `${input}[${at}] = ${v}`).toEqual(want);

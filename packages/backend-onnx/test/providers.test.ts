@@ -4,7 +4,9 @@ import { GraphBuilder } from '@lctr/spec';
 import { OnnxSession, ProviderError, chooseProviders, detectProviderAvailability, exportOnnx } from '../src/index.ts';
 import { expectTensor, f32 } from './helpers.ts';
 
-const NO_LIBS = 'the CUDA provider libraries (libonnxruntime_providers_cuda.so, libonnxruntime_providers_shared.so) are not installed next to the onnxruntime-node binding (its install script downloads them)';
+const NO_LIBS =
+  'the CUDA provider libraries (libonnxruntime_providers_cuda.so, libonnxruntime_providers_shared.so) are not installed next to the ' +
+  'onnxruntime-node binding (its install script downloads them)';
 
 describe('chooseProviders (pure)', () => {
   const withCuda = { backends: ['cpu', 'webgpu', 'cuda', 'tensorrt'], cudaLibraries: true };
@@ -19,14 +21,21 @@ describe('chooseProviders (pure)', () => {
   });
   it("'auto' without CUDA runs on the CPU and says why", () => {
     expect(chooseProviders('auto', listedNoLibs)).toEqual({ candidates: ['cpu'], notes: [`cuda skipped: ${NO_LIBS}`] });
-    expect(chooseProviders('auto', cpuOnly)).toEqual({ candidates: ['cpu'], notes: ['cuda skipped: this onnxruntime-node build has no CUDA backend (backends: cpu)'] });
+    expect(chooseProviders('auto', cpuOnly)).toEqual({
+      candidates: ['cpu'],
+      notes: ['cuda skipped: this onnxruntime-node build has no CUDA backend (backends: cpu)'],
+    });
   });
   it("'cuda' is CUDA only, and an error when CUDA is not available (never a silent CPU run)", () => {
     expect(chooseProviders('cuda', withCuda)).toEqual({ candidates: ['cuda'], notes: [] });
-    expect(() => chooseProviders('cuda', listedNoLibs)).toThrow(new ProviderError(`provider 'cuda' was requested but ${NO_LIBS}; use provider 'auto' or 'cpu'`));
+    expect(() => chooseProviders('cuda', listedNoLibs)).toThrow(
+      new ProviderError(`provider 'cuda' was requested but ${NO_LIBS}; use provider 'auto' or 'cpu'`),
+    );
   });
   it('an unknown request is an error', () => {
-    expect(() => chooseProviders('tpu' as 'cpu', withCuda)).toThrow(new ProviderError("unknown provider 'tpu': expected 'auto', 'cuda' or 'cpu'"));
+    expect(() => chooseProviders('tpu' as 'cpu', withCuda)).toThrow(
+      new ProviderError("unknown provider 'tpu': expected 'auto', 'cuda' or 'cpu'"),
+    );
   });
 });
 
@@ -62,8 +71,9 @@ describe('sessions', () => {
     }
   });
   it.runIf(!here.cudaLibraries)("'cuda' that fails to open is an error naming the failure", async () => {
-    await expect(OnnxSession.create(model, g, { provider: 'cuda', availability: { backends: ['cpu', 'cuda'], cudaLibraries: true } }))
-      .rejects.toThrow(/^cannot open an ONNX Runtime session for graph 'prov': cuda failed: /);
+    await expect(
+      OnnxSession.create(model, g, { provider: 'cuda', availability: { backends: ['cpu', 'cuda'], cudaLibraries: true } }),
+    ).rejects.toThrow(/^cannot open an ONNX Runtime session for graph 'prov': cuda failed: /);
   });
   it('a .onnx path works like bytes', async () => {
     const { mkdtempSync, writeFileSync } = await import('node:fs');

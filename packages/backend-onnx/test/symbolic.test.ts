@@ -23,34 +23,51 @@ describe('symbolic dims', () => {
   it('graph inputs carry dim_param names; intermediate and output shapes keep products as dim_param', () => {
     const g = symbolicGraph();
     const m = decodeModel(exportOnnx(g, initWeights(g, 1)));
-    const dims = (v: { type?: { tensorType?: { shape?: { dim?: Array<{ dimValue?: unknown; dimParam?: string | null }> | null } | null } | null } | null }) =>
-      v.type!.tensorType!.shape!.dim!.map((d) => (d.dimParam ? d.dimParam : Number(d.dimValue)));
+    const dims = (v: {
+      type?: { tensorType?: { shape?: { dim?: Array<{ dimValue?: unknown; dimParam?: string | null }> | null } | null } | null } | null;
+    }) => v.type!.tensorType!.shape!.dim!.map((d) => (d.dimParam ? d.dimParam : Number(d.dimValue)));
     const x = m.graph!.input!.find((i) => i.name === 'x')!;
     expect(dims(x)).toEqual(['batch', 'seq', 4]);
     const outs = Object.fromEntries(m.graph!.output!.map((o) => [o.name, dims(o)]));
-    expect(outs).toEqual({ flat: ['batch', '4*seq'], rows: ['batch*seq', 4], split: ['batch', '2*seq', 2, 2], wide: ['batch', 'seq', 4], mean: ['batch', 4] });
+    expect(outs).toEqual({
+      flat: ['batch', '4*seq'],
+      rows: ['batch*seq', 4],
+      split: ['batch', '2*seq', 2, 2],
+      wide: ['batch', 'seq', 4],
+      mean: ['batch', 4],
+    });
     // one Shape node per symbol, read from the first input carrying it
     const shapes = m.graph!.node!.filter((n) => n.opType === 'Shape');
-    expect(shapes.map((n) => [n.name, n.input![0]])).toEqual([['dim/batch', 'x'], ['dim/seq', 'x']]);
+    expect(shapes.map((n) => [n.name, n.input![0]])).toEqual([
+      ['dim/batch', 'x'],
+      ['dim/seq', 'x'],
+    ]);
   });
   it('the same session runs batch 2 / seq 3 and batch 5 / seq 1', async () => {
     const s = await openSession(symbolicGraph());
     try {
-      for (const [batch, seq] of [[2, 3], [5, 1]] as const) {
+      for (const [batch, seq] of [
+        [2, 3],
+        [5, 1],
+      ] as const) {
         const xv = xValues(batch, seq);
         const out = await s.run({ x: f32([batch, seq, 4], xv), bias: f32([4], [1, 2, 3, 4]) });
         expectTensor(out.flat, 'float32', [batch, 4 * seq], xv);
         expectTensor(out.rows, 'float32', [batch * seq, 4], xv);
         const doubled: number[] = [];
-        for (let i = 0; i < batch; i++) { const row = xv.slice(i * seq * 4, (i + 1) * seq * 4); doubled.push(...row, ...row); }
+        for (let i = 0; i < batch; i++) {
+          const row = xv.slice(i * seq * 4, (i + 1) * seq * 4);
+          doubled.push(...row, ...row);
+        }
         expectTensor(out.split, 'float32', [batch, 2 * seq, 2, 2], doubled);
         expectTensor(out.wide, 'float32', [batch, seq, 4], Array.from({ length: batch * seq }, () => [1, 2, 3, 4]).flat());
         const mean: number[] = [];
-        for (let i = 0; i < batch; i++) for (let c = 0; c < 4; c++) {
-          let sum = 0;
-          for (let t = 0; t < seq; t++) sum += xv[(i * seq + t) * 4 + c]!;
-          mean.push(sum / seq);
-        }
+        for (let i = 0; i < batch; i++)
+          for (let c = 0; c < 4; c++) {
+            let sum = 0;
+            for (let t = 0; t < seq; t++) sum += xv[(i * seq + t) * 4 + c]!;
+            mean.push(sum / seq);
+          }
         expectTensor(out.mean, 'float32', [batch, 4], mean);
       }
     } finally {

@@ -2,7 +2,14 @@
 import { describe, expect, it } from 'vitest';
 import { GraphBuilder, OP_NAMES, type OpName, initWeights } from '@lctr/spec';
 import {
-  LOWERINGS, type Lowering, type LoweringTable, SUPPORTED_OPSETS, decodeModel, exportOnnx, loweringsFor, pickVersion,
+  LOWERINGS,
+  type Lowering,
+  type LoweringTable,
+  SUPPORTED_OPSETS,
+  decodeModel,
+  exportOnnx,
+  loweringsFor,
+  pickVersion,
 } from '../src/index.ts';
 import { f32, i32, bool, itPassesChecker, runOnce, values } from './helpers.ts';
 
@@ -20,13 +27,17 @@ describe('lowering table', () => {
     expect(() => loweringsFor(18)).toThrow('ONNX opset 18 is not supported');
   });
   it('picks the highest version not above the target opset (tf2onnx style)', () => {
-    const v = (tag: string): Lowering<'reduceMean'> => () => [tag];
+    const v =
+      (tag: string): Lowering<'reduceMean'> =>
+      () => [tag];
     const versions = { 13: v('13'), 17: v('17'), 18: v('18') };
     const run = (l: Lowering<'reduceMean'>) => l(undefined as never, undefined as never, [], { axes: [0], keepDims: false });
     expect(run(pickVersion('reduceMean', versions, 17))).toEqual(['17']);
     expect(run(pickVersion('reduceMean', versions, 16))).toEqual(['13']);
     expect(run(pickVersion('reduceMean', versions, 20))).toEqual(['18']);
-    expect(() => pickVersion('reduceMean', versions, 12)).toThrow("op 'reduceMean' has no ONNX lowering for opset 12 (lowerings exist from opset 13, 17, 18)");
+    expect(() => pickVersion('reduceMean', versions, 12)).toThrow(
+      "op 'reduceMean' has no ONNX lowering for opset 12 (lowerings exist from opset 13, 17, 18)",
+    );
   });
   it('a table missing an op is rejected by loweringsFor', () => {
     const partial = { ...LOWERINGS, topk: {} } as LoweringTable;
@@ -37,7 +48,9 @@ describe('lowering table', () => {
 /** One graph that uses every op of the vocabulary. */
 function everyOpGraph() {
   const b = new GraphBuilder('every_op', {
-    x: { dtype: 'float32', shape: ['batch', 4] }, ids: { dtype: 'int32', shape: ['batch', 2] }, mask: { dtype: 'bool', shape: ['batch', 4] },
+    x: { dtype: 'float32', shape: ['batch', 4] },
+    ids: { dtype: 'int32', shape: ['batch', 2] },
+    mask: { dtype: 'bool', shape: ['batch', 4] },
   });
   const { x, ids, mask } = b.inputs;
   const w = b.param('w', [4, 4]);
@@ -57,7 +70,10 @@ function everyOpGraph() {
   const rows = b.gather(emb, ids); // [batch, 2, 4]
   const top = b.topk(e, 2, mask);
   const picked = b.gatherAlongAxis(b.reshape(e, ['batch', 4, 1]), top.indices, 1); // [batch, 2, 1]
-  const valid = b.logicalAnd(b.gatherAlongAxis(mask, top.indices, 1), b.logicalNot(b.logicalOr(b.equal(top.values, b.scalar(0)), b.less(top.values, b.scalar(-1e30)))));
+  const valid = b.logicalAnd(
+    b.gatherAlongAxis(mask, top.indices, 1),
+    b.logicalNot(b.logicalOr(b.equal(top.values, b.scalar(0)), b.less(top.values, b.scalar(-1e30)))),
+  );
   const keep = b.cast(b.greater(b.where(valid, b.reshape(picked, ['batch', 2]), b.scalar(0)), b.scalar(-1e30)), 'float32');
   const ln = b.layerNorm(b.l2Normalize(b.reduceSum(rows, 1)), gamma, beta);
   const spread = b.scatterAlongAxis(keep, top.indices, 4, 1); // [batch, 4]: the kept picks back at their positions
@@ -78,10 +94,21 @@ describe('a graph using every op', () => {
     expect(new Set(onnxNames).size).toBe(onnxNames.length);
     for (const n of g.nodes) {
       if (n.op === 'constant') continue; // a constant becomes an initializer, not a node
-      expect(onnxNames.some((name) => name === n.id || name.startsWith(`${n.id}/`)), `ONNX node for ${n.id}`).toBe(true);
+      expect(
+        onnxNames.some((name) => name === n.id || name.startsWith(`${n.id}/`)),
+        `ONNX node for ${n.id}`,
+      ).toBe(true);
     }
     expect(m.graph!.initializer!.map((t) => t.name)).toEqual(expect.arrayContaining(['w', 'gamma', 'beta', 'emb']));
-    const { out } = await runOnce(g, { x: f32([3, 4], [1, -2, 3, 0.5, 0, 0, 0, 0, -1, 2, 5, 7]), ids: i32([3, 2], [0, 5, 2, 2, 1, 3]), mask: bool([3, 4], [1, 1, 0, 1, 0, 0, 0, 0, 1, 0, 1, 1]) }, initWeights(g, 3));
+    const { out } = await runOnce(
+      g,
+      {
+        x: f32([3, 4], [1, -2, 3, 0.5, 0, 0, 0, 0, -1, 2, 5, 7]),
+        ids: i32([3, 2], [0, 5, 2, 2, 1, 3]),
+        mask: bool([3, 4], [1, 1, 0, 1, 0, 0, 0, 0, 1, 0, 1, 1]),
+      },
+      initWeights(g, 3),
+    );
     expect(out.shape).toEqual([3, 4]);
     expect(values(out).every(Number.isFinite)).toBe(true);
   });

@@ -49,7 +49,9 @@ export interface AdamState {
 let adamCounter = 0;
 
 export class Adam extends tf.Optimizer {
-  static get className(): string { return 'LctrAdam'; }
+  static get className(): string {
+    return 'LctrAdam';
+  }
 
   readonly config: AdamConfig;
   private step = 0;
@@ -95,7 +97,8 @@ export class Adam extends tf.Optimizer {
    * state: a schedule is a pure function of the step, so a resume sets it again from the step.
    */
   setLearningRate(lr: number): void {
-    if (typeof lr !== 'number' || !(lr >= 0) || !Number.isFinite(lr)) throw new Error(`Adam.setLearningRate: expected a finite number >= 0, got ${lr}`);
+    if (typeof lr !== 'number' || !(lr >= 0) || !Number.isFinite(lr))
+      throw new Error(`Adam.setLearningRate: expected a finite number >= 0, got ${lr}`);
     this.lr = lr;
   }
 
@@ -135,7 +138,8 @@ export class Adam extends tf.Optimizer {
   getState(): AdamState {
     const host = (vars: Map<string, tf.Variable>) => {
       const out = new Map<string, HostTensor<'float32'>>();
-      for (const [k, t] of vars) out.set(k, { dtype: 'float32', shape: [...t.shape], data: Float32Array.from(t.dataSync() as Float32Array) });
+      for (const [k, t] of vars)
+        out.set(k, { dtype: 'float32', shape: [...t.shape], data: Float32Array.from(t.dataSync() as Float32Array) });
       return out;
     };
     return { step: this.step, beta1Power: this.beta1Power, beta2Power: this.beta2Power, m: host(this.m), v: host(this.v) };
@@ -144,18 +148,31 @@ export class Adam extends tf.Optimizer {
   /** Restore a state taken by getState (exactly one m and v of the right shape per parameter). */
   setState(s: AdamState, source = 'optimizer state'): void {
     if (!Number.isInteger(s.step) || s.step < 0) throw new Error(`${source}: step must be a non-negative integer, got ${s.step}`);
-    for (const [k, p] of [['beta1Power', s.beta1Power], ['beta2Power', s.beta2Power]] as const) {
+    for (const [k, p] of [
+      ['beta1Power', s.beta1Power],
+      ['beta2Power', s.beta2Power],
+    ] as const) {
       if (typeof p !== 'number' || !(p > 0 && p <= 1)) throw new Error(`${source}: ${k} must be a number in (0, 1], got ${p}`);
     }
-    for (const [which, moments] of [['m', s.m], ['v', s.v]] as const) {
+    for (const [which, moments] of [
+      ['m', s.m],
+      ['v', s.v],
+    ] as const) {
       const missing = [...this.params.keys()].filter((k) => !moments.has(k));
       const extra = [...moments.keys()].filter((k) => !this.params.has(k));
       if (missing.length) throw new Error(`${source}: no '${which}' moment for parameter(s) ${missing.join(', ')}`);
       if (extra.length) throw new Error(`${source}: '${which}' moment(s) for unknown parameter(s) ${extra.join(', ')}`);
       for (const [k, t] of moments) {
         const want = this.params.get(k)!.shape;
-        if (t.dtype !== 'float32' || t.shape.length !== want.length || t.shape.some((d, i) => d !== want[i]) || t.data.length !== sizeOf(want)) {
-          throw new Error(`${source}: '${which}' moment of '${k}' must be float32${formatShape(want)}, got ${t.dtype}${formatShape(t.shape)}`);
+        if (
+          t.dtype !== 'float32' ||
+          t.shape.length !== want.length ||
+          t.shape.some((d, i) => d !== want[i]) ||
+          t.data.length !== sizeOf(want)
+        ) {
+          throw new Error(
+            `${source}: '${which}' moment of '${k}' must be float32${formatShape(want)}, got ${t.dtype}${formatShape(t.shape)}`,
+          );
         }
       }
     }

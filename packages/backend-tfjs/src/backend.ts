@@ -21,7 +21,11 @@ export interface BackendInfo {
 }
 
 export const BACKEND_INFO: { readonly [N in TfjsBackendName]: BackendInfo } = {
-  'tensorflow-gpu': { pkg: '@tensorflow/tfjs-node-gpu', engineName: 'tensorflow', doc: 'libtensorflow with CUDA (falls back to its CPU kernels when CUDA/cuDNN cannot load)' },
+  'tensorflow-gpu': {
+    pkg: '@tensorflow/tfjs-node-gpu',
+    engineName: 'tensorflow',
+    doc: 'libtensorflow with CUDA (falls back to its CPU kernels when CUDA/cuDNN cannot load)',
+  },
   tensorflow: { pkg: '@tensorflow/tfjs-node', engineName: 'tensorflow', doc: 'libtensorflow on the CPU' },
   wasm: { pkg: '@tensorflow/tfjs-backend-wasm', engineName: 'wasm', doc: 'WebAssembly with SIMD, single thread in Node' },
   cpu: { pkg: '@tensorflow/tfjs-backend-cpu', engineName: 'cpu', doc: 'pure JavaScript' },
@@ -31,14 +35,23 @@ export const BACKEND_INFO: { readonly [N in TfjsBackendName]: BackendInfo } = {
 export const BACKEND_ENV = 'LCTR_TFJS_BACKEND';
 
 const ALIASES: Readonly<Record<string, TfjsBackendName>> = {
-  'tensorflow-gpu': 'tensorflow-gpu', 'tfjs-node-gpu': 'tensorflow-gpu', 'node-gpu': 'tensorflow-gpu',
-  tensorflow: 'tensorflow', 'tfjs-node': 'tensorflow', node: 'tensorflow',
-  wasm: 'wasm', 'tfjs-backend-wasm': 'wasm',
-  cpu: 'cpu', 'tfjs-backend-cpu': 'cpu',
+  'tensorflow-gpu': 'tensorflow-gpu',
+  'tfjs-node-gpu': 'tensorflow-gpu',
+  'node-gpu': 'tensorflow-gpu',
+  tensorflow: 'tensorflow',
+  'tfjs-node': 'tensorflow',
+  node: 'tensorflow',
+  wasm: 'wasm',
+  'tfjs-backend-wasm': 'wasm',
+  cpu: 'cpu',
+  'tfjs-backend-cpu': 'cpu',
 };
 
 export class BackendChoiceError extends Error {
-  constructor(message: string) { super(message); this.name = 'BackendChoiceError'; }
+  constructor(message: string) {
+    super(message);
+    this.name = 'BackendChoiceError';
+  }
 }
 
 const listChoices = () => TFJS_BACKENDS.join(', ');
@@ -80,16 +93,18 @@ export function chooseBackend(opts: ChooseBackendOptions): BackendChoice {
     if (!opts.available.has(name)) {
       throw new BackendChoiceError(
         `tfjs backend '${name}' was requested (${from}) but is not available here: ${whyNot(name)}; ` +
-        `available: ${availableList.join(', ') || 'none'} (choices: ${listChoices()})`);
+          `available: ${availableList.join(', ') || 'none'} (choices: ${listChoices()})`,
+      );
     }
     return { backend: name, reason: `requested by ${from}` };
   }
   const first = availableList[0];
   if (!first) throw new BackendChoiceError(`no tfjs backend is available (tried ${listChoices()})`);
   const skipped = unavailable.filter((b) => TFJS_BACKENDS.indexOf(b) < TFJS_BACKENDS.indexOf(first));
-  const reason = skipped.length === 0
-    ? 'first in the preference order'
-    : `first available in the preference order; skipped ${skipped.map((b) => `${b} (${whyNot(b)})`).join(', ')}`;
+  const reason =
+    skipped.length === 0
+      ? 'first in the preference order'
+      : `first available in the preference order; skipped ${skipped.map((b) => `${b} (${whyNot(b)})`).join(', ')}`;
   return { backend: first, reason };
 }
 
@@ -102,13 +117,17 @@ export interface BackendRequest {
  * The backend a command line or environment asks for: `--backend NAME` or `--backend=NAME` wins over
  * env LCTR_TFJS_BACKEND; undefined when neither is set. Throws when --backend has no value.
  */
-export function parseBackendFlag(argv: readonly string[], env: Readonly<Record<string, string | undefined>> = {}): BackendRequest | undefined {
+export function parseBackendFlag(
+  argv: readonly string[],
+  env: Readonly<Record<string, string | undefined>> = {},
+): BackendRequest | undefined {
   let found: BackendRequest | undefined;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (a === '--backend') {
       const v = argv[i + 1];
-      if (v === undefined || v.startsWith('--') || v.trim() === '') throw new BackendChoiceError(`--backend needs a value; choose one of: ${listChoices()}`);
+      if (v === undefined || v.startsWith('--') || v.trim() === '')
+        throw new BackendChoiceError(`--backend needs a value; choose one of: ${listChoices()}`);
       found = { value: v, source: '--backend' };
       i++;
     } else if (a.startsWith('--backend=')) {
@@ -140,7 +159,8 @@ async function load(b: TfjsBackendName): Promise<string | undefined> {
   if (b === 'cpu') return undefined; // imported statically above
   try {
     await import(BACKEND_INFO[b].pkg);
-    if (!tf.findBackendFactory(BACKEND_INFO[b].engineName)) return `${BACKEND_INFO[b].pkg} loaded but registered no '${BACKEND_INFO[b].engineName}' backend`;
+    if (!tf.findBackendFactory(BACKEND_INFO[b].engineName))
+      return `${BACKEND_INFO[b].pkg} loaded but registered no '${BACKEND_INFO[b].engineName}' backend`;
     return undefined;
   } catch (e) {
     const err = e as { code?: string; message?: string };
@@ -183,7 +203,10 @@ export async function initTfjs(opts: InitTfjsOptions = {}): Promise<TfjsInit> {
   let requestedFrom = opts.requestedFrom ?? '--backend';
   if (requested === undefined) {
     const fromEnv = parseBackendFlag([], opts.env ?? process.env);
-    if (fromEnv) { requested = fromEnv.value; requestedFrom = fromEnv.source; }
+    if (fromEnv) {
+      requested = fromEnv.value;
+      requestedFrom = fromEnv.source;
+    }
   }
   const why = new Map<TfjsBackendName, string>();
   for (const b of TFJS_BACKENDS) {

@@ -22,20 +22,31 @@ interface Part {
   readonly checkIndices: boolean;
 }
 
-
 /** The part's source as rows [R, w], its ids as [rows] and its row groups. */
-function partRows(part: Part, x: tf.Tensor, idx: tf.Tensor, rows: number, ctx: KernelContext): { source: tf.Tensor2D; ids: tf.Tensor1D; groups: RowGroups; sourceRows: number; width: number } {
+function partRows(
+  part: Part,
+  x: tf.Tensor,
+  idx: tf.Tensor,
+  rows: number,
+  ctx: KernelContext,
+): { source: tf.Tensor2D; ids: tf.Tensor1D; groups: RowGroups; sourceRows: number; width: number } {
   const partCtx: KernelContext = { ...ctx, node: part.node, checkIndices: part.checkIndices };
   if (part.kind === 'gather') {
     const [r, w] = x.shape as [number, number];
     checkIndexRange(idx, r, partCtx, `axis 0 of '${part.node.inputs[0]}'`);
     return { source: x as tf.Tensor2D, ids: tf.reshape(idx, [rows]), groups: { group: 0, stride: 0 }, sourceRows: r, width: w };
   }
-  const lead = prod(x.shape.slice(0, part.axis)), n = x.shape[part.axis]!, w = x.shape[part.axis + 1]!, k = idx.shape[part.axis]!;
+  const lead = prod(x.shape.slice(0, part.axis)),
+    n = x.shape[part.axis]!,
+    w = x.shape[part.axis + 1]!,
+    k = idx.shape[part.axis]!;
   checkIndexRange(idx, n, partCtx, `axis ${part.axis} of '${part.node.inputs[0]}'`);
   return {
-    source: tf.reshape(x, [lead * n, w]), ids: tf.reshape(idx, [lead * k]), groups: lead === 1 ? { group: 0, stride: 0 } : { group: k, stride: n },
-    sourceRows: lead * n, width: w,
+    source: tf.reshape(x, [lead * n, w]),
+    ids: tf.reshape(idx, [lead * k]),
+    groups: lead === 1 ? { group: 0, stride: 0 } : { group: k, stride: n },
+    sourceRows: lead * n,
+    width: w,
   };
 }
 
@@ -48,7 +59,16 @@ function gatherConcatKernel(parts: readonly Part[]): TfjsKernel<'concat'> {
   return {
     forward: (xs, _attrs, ctx) => {
       const l = layout(xs, ctx);
-      return [tf.reshape(gatherConcat(l.parts.map((p) => p.source), l.parts.map((p) => p.ids), l.parts.map((p) => p.groups)), l.out)];
+      return [
+        tf.reshape(
+          gatherConcat(
+            l.parts.map((p) => p.source),
+            l.parts.map((p) => p.ids),
+            l.parts.map((p) => p.groups),
+          ),
+          l.out,
+        ),
+      ];
     },
     backward: (dy, xs, _y, _attrs, ctx) => {
       const l = layout(xs, ctx);
@@ -56,7 +76,12 @@ function gatherConcatKernel(parts: readonly Part[]): TfjsKernel<'concat'> {
       let offset = 0;
       const grads: Array<tf.Tensor | null> = [];
       l.parts.forEach((p, t) => {
-        grads.push(ctx.gradIdx.includes(2 * t) ? tf.reshape(scatterColumnsAdd(dy2, p.ids, p.sourceRows, offset, p.width, p.groups), xs[2 * t]!.shape) : null, null);
+        grads.push(
+          ctx.gradIdx.includes(2 * t)
+            ? tf.reshape(scatterColumnsAdd(dy2, p.ids, p.sourceRows, offset, p.width, p.groups), xs[2 * t]!.shape)
+            : null,
+          null,
+        );
         offset += p.width;
       });
       return grads;
@@ -71,8 +96,10 @@ function partOf(graph: Graph, producer: CompiledNode | undefined, uses: number):
   const x: ValueInfo = valueInfo(graph, node.inputs[0]!);
   if (x.dtype !== 'float32') return undefined;
   const axis = (node.attrs as { axis: number }).axis;
-  if (node.op === 'gather' && axis === 0 && x.shape.length === 2) return { kind: 'gather', axis, node, checkIndices: producer.checkIndices };
-  if (node.op === 'gatherAlongAxis' && x.shape.length === axis + 2) return { kind: 'along', axis, node, checkIndices: producer.checkIndices };
+  if (node.op === 'gather' && axis === 0 && x.shape.length === 2)
+    return { kind: 'gather', axis, node, checkIndices: producer.checkIndices };
+  if (node.op === 'gatherAlongAxis' && x.shape.length === axis + 2)
+    return { kind: 'along', axis, node, checkIndices: producer.checkIndices };
   return undefined;
 }
 
@@ -89,14 +116,24 @@ export function fuseGatherConcat(graph: Graph, nodes: readonly CompiledNode[]): 
   for (const cn of nodes) {
     const { node } = cn;
     const out = node.outputs[0]!;
-    if (node.op !== 'concat' || node.inputs.length < 2 || out.dtype !== 'float32' || (node.attrs as { axis: number }).axis !== out.shape.length - 1) continue;
+    if (
+      node.op !== 'concat' ||
+      node.inputs.length < 2 ||
+      out.dtype !== 'float32' ||
+      (node.attrs as { axis: number }).axis !== out.shape.length - 1
+    )
+      continue;
     const producers = node.inputs.map((id) => producer.get(id));
     const parts = producers.map((p, i) => partOf(graph, p, uses.get(node.inputs[i]!) ?? 0));
     if (parts.some((p) => p === undefined) || new Set(producers).size !== producers.length) continue;
     const inputs = producers.flatMap((p) => [p!.node.inputs[0]!, p!.node.inputs[1]!]);
     const fused: CompiledNode = {
-      node: { ...node, inputs }, kernel: gatherConcatKernel(parts as Part[]) as unknown as TfjsKernel<OpName>, attrs: cn.attrs,
-      inputInfo: inputs.map((id) => valueInfo(graph, id)), outputInfo: cn.outputInfo, checkIndices: false,
+      node: { ...node, inputs },
+      kernel: gatherConcatKernel(parts as Part[]) as unknown as TfjsKernel<OpName>,
+      attrs: cn.attrs,
+      inputInfo: inputs.map((id) => valueInfo(graph, id)),
+      outputInfo: cn.outputInfo,
+      checkIndices: false,
       // a part's source carries gradient when its gather's table / x did
       gradIdx: producers.flatMap((p, t) => (p!.gradIdx.includes(0) ? [2 * t] : [])),
     };

@@ -1,7 +1,19 @@
 export {
-  TFJS_BACKENDS, type TfjsBackendName, BACKEND_INFO, type BackendInfo, BACKEND_ENV, BackendChoiceError,
-  normalizeBackendName, type BackendChoice, type ChooseBackendOptions, chooseBackend, type BackendRequest,
-  parseBackendFlag, type InitTfjsOptions, type TfjsInit, initTfjs,
+  TFJS_BACKENDS,
+  type TfjsBackendName,
+  BACKEND_INFO,
+  type BackendInfo,
+  BACKEND_ENV,
+  BackendChoiceError,
+  normalizeBackendName,
+  type BackendChoice,
+  type ChooseBackendOptions,
+  chooseBackend,
+  type BackendRequest,
+  parseBackendFlag,
+  type InitTfjsOptions,
+  type TfjsInit,
+  initTfjs,
 } from './backend.ts';
 export { registerFastKernels, hasFastKernels, unsortedSegmentSumJs } from './segment-sum.ts';
 export { KERNELS, type KernelTable, type TfjsKernel, type KernelContext, sumToShape } from './kernels.ts';

@@ -7,12 +7,19 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import {
-  type DimBindings, type NodeDecl, type OpAttrs, type OpName, type ValueInfo, InputError, formatShape, sameShape, sizeOf as prod,
+  type DimBindings,
+  type NodeDecl,
+  type OpAttrs,
+  type OpName,
+  type ValueInfo,
+  InputError,
+  formatShape,
+  sameShape,
+  sizeOf as prod,
 } from '@lctr/spec';
 import { constantData, tfDtype } from './convert.ts';
 import { FLT_MAX, topkRows } from './topk.ts';
 import { broadcastTo, concat, gatherAxis, gatherRows, reluGrad, scatterRowsAdd, select, split } from './fast/index.ts';
-
 
 /** A graph node compiled for tfjs: its kernel, value infos and which inputs carry gradient (model.ts, fuse.ts). */
 export interface CompiledNode {
@@ -78,7 +85,8 @@ function broadcastShape(a: readonly number[], b: readonly number[]): number[] {
   const n = Math.max(a.length, b.length);
   const out: number[] = [];
   for (let i = 0; i < n; i++) {
-    const da = a[a.length - n + i] ?? 1, db = b[b.length - n + i] ?? 1;
+    const da = a[a.length - n + i] ?? 1,
+      db = b[b.length - n + i] ?? 1;
     out.push(da === 1 ? db : da);
   }
   return out;
@@ -108,7 +116,8 @@ function bmm(a: tf.Tensor, b: tf.Tensor, transposeA = false, transposeB = false)
     const y = tf.matMul(tf.reshape(a, [-1, k]), b, false, transposeB);
     return tf.reshape(y, [...a.shape.slice(0, -1), y.shape[1]!]);
   }
-  const ba = a.shape.slice(0, -2), bb = b.shape.slice(0, -2);
+  const ba = a.shape.slice(0, -2),
+    bb = b.shape.slice(0, -2);
   const n = Math.max(ba.length, bb.length);
   const pad = (s: number[]) => [...new Array<number>(n - s.length).fill(1), ...s];
   const simple = prod(ba) === 1 || prod(bb) === 1 || sameShape(pad(ba), pad(bb));
@@ -156,7 +165,10 @@ export function checkIndexRange(idx: tf.Tensor, size: number, ctx: KernelContext
   for (let i = 0; i < data.length; i++) {
     const v = data[i]!;
     if (!(v >= 0 && v < size)) {
-      throw new InputError(`node '${ctx.node.id}' (${ctx.node.op}): index ${v} at flat position ${i} is out of range for ${size} entries along ${what} (valid 0..${size - 1})`);
+      throw new InputError(
+        `node '${ctx.node.id}' (${ctx.node.op}): index ${v} at flat position ${i} is out of range for ${size} entries along ${what} ` +
+          `(valid 0..${size - 1})`,
+      );
     }
   }
 }
@@ -165,9 +177,15 @@ export function checkIndexRange(idx: tf.Tensor, size: number, ctx: KernelContext
  * gatherAlongAxis as a plain row gather: x as [lead * n, post], the k ids of leading index l read
  * rows l * n + idx (the offsets are added inside the row kernels: group k, stride n).
  */
-function flatRows(x: tf.Tensor | readonly number[], idx: tf.Tensor, axis: number): { rows: number; ids: tf.Tensor1D; post: number; groups: { group: number; stride: number } } {
-  const shape = Array.isArray(x) ? x as readonly number[] : (x as tf.Tensor).shape;
-  const lead = prod(shape.slice(0, axis)), n = shape[axis]!, k = idx.shape[axis]!;
+function flatRows(
+  x: tf.Tensor | readonly number[],
+  idx: tf.Tensor,
+  axis: number,
+): { rows: number; ids: tf.Tensor1D; post: number; groups: { group: number; stride: number } } {
+  const shape = Array.isArray(x) ? (x as readonly number[]) : (x as tf.Tensor).shape;
+  const lead = prod(shape.slice(0, axis)),
+    n = shape[axis]!,
+    k = idx.shape[axis]!;
   const post = prod(shape.slice(axis + 1));
   return { rows: lead * n, ids: tf.reshape(idx, [lead * k]), post, groups: lead === 1 ? { group: 0, stride: 0 } : { group: k, stride: n } };
 }
@@ -208,7 +226,8 @@ export const KERNELS: KernelTable = {
       let db: tf.Tensor;
       if (b!.rank === 2 && a!.rank > 2) {
         // shared weight: fold the batch into rows, one matmul instead of a batch then a sum
-        const k = a!.shape[a!.rank - 1]!, n = dy.shape[dy.rank - 1]!;
+        const k = a!.shape[a!.rank - 1]!,
+          n = dy.shape[dy.rank - 1]!;
         db = tf.matMul(tf.transpose(tf.reshape(a!, [-1, k])), tf.reshape(dy, [-1, n]));
       } else {
         db = sumToShape(bmm(a!, dy, true, false), b!.shape);
@@ -216,10 +235,22 @@ export const KERNELS: KernelTable = {
       return [da, db];
     },
   },
-  add: elementwise((a, b) => tf.add(a, b), (dy) => [dy, dy]),
-  sub: elementwise((a, b) => tf.sub(a, b), (dy) => [dy, tf.neg(dy)]),
-  mul: elementwise((a, b) => tf.mul(a, b), (dy, a, b) => [tf.mul(dy, b), tf.mul(dy, a)]),
-  div: elementwise((a, b) => tf.div(a, b), (dy, a, b) => [tf.div(dy, b), tf.neg(tf.div(tf.mul(dy, a), tf.mul(b, b)))]),
+  add: elementwise(
+    (a, b) => tf.add(a, b),
+    (dy) => [dy, dy],
+  ),
+  sub: elementwise(
+    (a, b) => tf.sub(a, b),
+    (dy) => [dy, tf.neg(dy)],
+  ),
+  mul: elementwise(
+    (a, b) => tf.mul(a, b),
+    (dy, a, b) => [tf.mul(dy, b), tf.mul(dy, a)],
+  ),
+  div: elementwise(
+    (a, b) => tf.div(a, b),
+    (dy, a, b) => [tf.div(dy, b), tf.neg(tf.div(tf.mul(dy, a), tf.mul(b, b)))],
+  ),
   pow: elementwise(
     (a, b) => tf.pow(a, b),
     (dy, a, b, y) => {
@@ -247,14 +278,38 @@ export const KERNELS: KernelTable = {
       return [select(toA, dy, zero), select(toA, zero, dy)];
     },
   ),
-  neg: unary((x) => tf.neg(x), (dy) => tf.neg(dy)),
-  abs: unary((x) => tf.abs(x), (dy, x) => tf.mul(dy, tf.sign(x))), // sign(0) = 0: abs'(0) = 0
-  exp: unary((x) => tf.exp(x), (dy, _x, y) => tf.mul(dy, y)),
-  log: unary((x) => tf.log(x), (dy, x) => tf.div(dy, x)),
-  sqrt: unary((x) => tf.sqrt(x), (dy, _x, y) => tf.div(dy, tf.mul(y, scalar(2)))),
-  relu: unary((x) => tf.relu(x), (dy, x) => reluGrad(dy, x)), // relu'(0) = 0
-  sigmoid: unary((x) => tf.sigmoid(x), (dy, _x, y) => tf.mul(dy, tf.mul(y, tf.sub(scalar(1), y)))),
-  tanh: unary((x) => tf.tanh(x), (dy, _x, y) => tf.mul(dy, tf.sub(scalar(1), tf.mul(y, y)))),
+  neg: unary(
+    (x) => tf.neg(x),
+    (dy) => tf.neg(dy),
+  ),
+  abs: unary(
+    (x) => tf.abs(x),
+    (dy, x) => tf.mul(dy, tf.sign(x)),
+  ), // sign(0) = 0: abs'(0) = 0
+  exp: unary(
+    (x) => tf.exp(x),
+    (dy, _x, y) => tf.mul(dy, y),
+  ),
+  log: unary(
+    (x) => tf.log(x),
+    (dy, x) => tf.div(dy, x),
+  ),
+  sqrt: unary(
+    (x) => tf.sqrt(x),
+    (dy, _x, y) => tf.div(dy, tf.mul(y, scalar(2))),
+  ),
+  relu: unary(
+    (x) => tf.relu(x),
+    (dy, x) => reluGrad(dy, x),
+  ), // relu'(0) = 0
+  sigmoid: unary(
+    (x) => tf.sigmoid(x),
+    (dy, _x, y) => tf.mul(dy, tf.mul(y, tf.sub(scalar(1), y))),
+  ),
+  tanh: unary(
+    (x) => tf.tanh(x),
+    (dy, _x, y) => tf.mul(dy, tf.sub(scalar(1), tf.mul(y, y))),
+  ),
   softplus: unary(
     (x) => tf.add(tf.relu(x), log1p(tf.exp(tf.neg(tf.abs(x))))), // max(x, 0) + log1p(e^-|x|)
     (dy, x) => tf.mul(dy, tf.sigmoid(x)),
@@ -302,7 +357,14 @@ export const KERNELS: KernelTable = {
   },
   concat: {
     forward: (xs, { axis }) => [xs.length === 1 ? alias(xs[0]!) : concat(xs, axis)],
-    backward: (dy, xs, _y, { axis }) => (xs.length === 1 ? [dy] : split(dy, xs.map((x) => x.shape[axis]!), axis)),
+    backward: (dy, xs, _y, { axis }) =>
+      xs.length === 1
+        ? [dy]
+        : split(
+            dy,
+            xs.map((x) => x.shape[axis]!),
+            axis,
+          ),
   },
   reshape: {
     forward: ([x], _a, ctx) => [tf.reshape(x!, ctx.outShape())],
@@ -312,19 +374,27 @@ export const KERNELS: KernelTable = {
     forward: ([x], { perm }) => [tf.transpose(x!, perm)],
     backward: (dy, _xs, _y, { perm }) => {
       const inverse = new Array<number>(perm.length);
-      perm.forEach((p, i) => { inverse[p] = i; });
+      perm.forEach((p, i) => {
+        inverse[p] = i;
+      });
       return [tf.transpose(dy, inverse)];
     },
   },
   slice: {
     forward: ([x], { starts, ends, axes }) => {
-      const begin = x!.shape.map(() => 0), size = [...x!.shape];
-      axes.forEach((ax, i) => { begin[ax] = starts[i]!; size[ax] = ends[i]! - starts[i]!; });
+      const begin = x!.shape.map(() => 0),
+        size = [...x!.shape];
+      axes.forEach((ax, i) => {
+        begin[ax] = starts[i]!;
+        size[ax] = ends[i]! - starts[i]!;
+      });
       return [tf.slice(x!, begin, size)];
     },
     backward: (dy, [x], _y, { starts, ends, axes }) => {
       const pads = x!.shape.map((): [number, number] => [0, 0]);
-      axes.forEach((ax, i) => { pads[ax] = [starts[i]!, x!.shape[ax]! - ends[i]!]; });
+      axes.forEach((ax, i) => {
+        pads[ax] = [starts[i]!, x!.shape[ax]! - ends[i]!];
+      });
       return [tf.pad(dy, pads)];
     },
   },
@@ -342,7 +412,9 @@ export const KERNELS: KernelTable = {
     backward: (dy, [table, idx], _y, { axis }) => {
       // scatter-add dy rows back into the table through UnsortedSegmentSum
       const rows = table!.shape[axis]!;
-      const pre = prod(table!.shape.slice(0, axis)), post = prod(table!.shape.slice(axis + 1)), n = idx!.size;
+      const pre = prod(table!.shape.slice(0, axis)),
+        post = prod(table!.shape.slice(axis + 1)),
+        n = idx!.size;
       let g = tf.reshape(dy, [pre, n, post]);
       if (pre !== 1) g = tf.transpose(g, [1, 0, 2]);
       let s: tf.Tensor = scatterRowsAdd(tf.reshape(g, [n, pre * post]), tf.reshape(idx!, [n]), rows);

@@ -8,9 +8,26 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import {
-  type DimBindings, type FeatureSchema, type Graph, type HostTensor, type InputsOf, type NodeDecl,
-  type OpName, type ValueInfo, type Weights, InputError, checkFeeds, checkWeights, formatShape, gradInputs,
-  indexUses, initWeights, prepareFeeds, resolveShape, sizeOf, valueInfo,
+  type DimBindings,
+  type FeatureSchema,
+  type Graph,
+  type HostTensor,
+  type InputsOf,
+  type NodeDecl,
+  type OpName,
+  type ValueInfo,
+  type Weights,
+  InputError,
+  checkFeeds,
+  checkWeights,
+  formatShape,
+  gradInputs,
+  indexUses,
+  initWeights,
+  prepareFeeds,
+  resolveShape,
+  sizeOf,
+  valueInfo,
 } from '@lctr/spec';
 import { constantData, fromTensor, tfDtype, toTensor } from './convert.ts';
 import { type CompiledNode, KERNELS, type KernelContext, type TfjsKernel, alias, describeTensor } from './kernels.ts';
@@ -34,7 +51,9 @@ export interface TfjsModel<S extends FeatureSchema = FeatureSchema, O extends st
    * tensors (int64 as int32) and the symbolic dim bindings; the caller disposes them (or runs in tf.tidy).
    */
   toFeeds(inputs: InputsOf<S>): { feeds: Record<string, tf.Tensor>; bindings: DimBindings };
-  /** the graph on tensors, for use inside tf.tidy / tf.variableGrads; outputs may be feeds or variables themselves, do not dispose those. */
+  /**
+   * the graph on tensors, for use inside tf.tidy / tf.variableGrads; outputs may be feeds or variables themselves, do not dispose those.
+   */
   forward(feeds: Readonly<Record<string, tf.Tensor>>, bindings: DimBindings): Record<O, tf.Tensor>;
   /**
    * Free what forward() kept for a backward pass that is over (done by the next forward, gradients,
@@ -47,7 +66,11 @@ export interface TfjsModel<S extends FeatureSchema = FeatureSchema, O extends st
    * value of one float32 output and the gradient of sum(output * cotangent) (cotangent default: ones)
    * with respect to every parameter (zeros for parameters the output does not depend on).
    */
-  gradients(inputs: InputsOf<S>, output: O, cotangent?: HostTensor<'float32'>): { value: HostTensor; grads: Map<string, HostTensor<'float32'>> };
+  gradients(
+    inputs: InputsOf<S>,
+    output: O,
+    cotangent?: HostTensor<'float32'>,
+  ): { value: HostTensor; grads: Map<string, HostTensor<'float32'>> };
   /** one optimizer step on a scalar (one-element) float32 output; returns the loss before the step. */
   trainStep(inputs: InputsOf<S>, lossOutput: O, optimizer: tf.Optimizer): number;
   /** free the variables; the model cannot be used afterwards. */
@@ -74,7 +97,10 @@ const detach = (t: tf.Tensor): tf.Tensor => tf.customGrad(() => ({ value: alias(
  * forward pass. tf.customGrad's own save() would clone them, which copies every activation on wasm.
  * A group is freed by its backward, or, when backprop never reaches it, once its tape is over.
  */
-interface SavedGroup { readonly tape: unknown; readonly tensors: tf.Tensor[] }
+interface SavedGroup {
+  readonly tape: unknown;
+  readonly tensors: tf.Tensor[];
+}
 
 /** sum(y * c) (c default ones) with its own gradient, so no tfjs kernel gradient is needed. */
 function weightedSum(y: tf.Tensor, c: tf.Tensor | undefined): tf.Tensor {
@@ -94,7 +120,8 @@ export function compileTfjs<S extends FeatureSchema, O extends string>(graph: Gr
   const modelId = ++modelCounter;
   const outputNames = Object.keys(graph.outputs) as O[];
 
-  // Index inputs that spec's checkFeeds range-checks (prepareFeeds zeroes their padded positions), and topk indices, need no run-time check.
+  // Index inputs that spec's checkFeeds range-checks (prepareFeeds zeroes their padded positions), and topk indices, need no run-time
+  // check.
   const checkedByFeeds = new Set(indexUses(graph).map((u) => u.node));
   const producer = new Map<string, NodeDecl>();
   for (const n of graph.nodes) for (const o of n.outputs) producer.set(o.id, n);
@@ -126,7 +153,12 @@ export function compileTfjs<S extends FeatureSchema, O extends string>(graph: Gr
     }
     const isGather = node.op === 'gather' || node.op === 'gatherAlongAxis' || node.op === 'scatterAlongAxis';
     return {
-      node, kernel, attrs: node.attrs as never, inputInfo, outputInfo: node.outputs, gradIdx,
+      node,
+      kernel,
+      attrs: node.attrs as never,
+      inputInfo,
+      outputInfo: node.outputs,
+      gradIdx,
       checkIndices: isGather && !checkedByFeeds.has(node.id) && !fromTopk(node.inputs[1]!),
     };
   });
@@ -154,12 +186,17 @@ export function compileTfjs<S extends FeatureSchema, O extends string>(graph: Gr
   tf.tidy(() => {
     for (const p of graph.params) {
       const w = initial.get(p.name)!;
-      variables.set(p.name, tf.variable(tf.tensor(Float32Array.from(w.data), [...p.shape], 'float32'), true, `lctr${modelId}:${graph.name}/${p.name}`));
+      variables.set(
+        p.name,
+        tf.variable(tf.tensor(Float32Array.from(w.data), [...p.shape], 'float32'), true, `lctr${modelId}:${graph.name}/${p.name}`),
+      );
     }
   });
 
   let disposed = false;
-  const alive = () => { if (disposed) throw new Error(`tfjs model of graph '${graph.name}' was disposed`); };
+  const alive = () => {
+    if (disposed) throw new Error(`tfjs model of graph '${graph.name}' was disposed`);
+  };
 
   const outputInfo = (output: string, what: string): ValueInfo => {
     const id = graph.outputs[output as O];
@@ -183,11 +220,17 @@ export function compileTfjs<S extends FeatureSchema, O extends string>(graph: Gr
     const values = new Map<string, tf.Tensor>();
     for (const decl of graph.inputs) {
       const t = feeds[decl.name];
-      if (!t) throw new InputError(`graph '${graph.name}' is missing input tensor '${decl.name}' (expected ${graph.inputs.map((i) => i.name).join(', ')})`);
+      if (!t)
+        throw new InputError(
+          `graph '${graph.name}' is missing input tensor '${decl.name}' (expected ${graph.inputs.map((i) => i.name).join(', ')})`,
+        );
       const want = resolveShape(decl.shape, bindings);
       const dtype = tfDtype(decl.dtype);
       if (t.dtype !== dtype || t.shape.length !== want.length || t.shape.some((d, i) => d !== want[i])) {
-        throw new InputError(`input tensor '${decl.name}': expected ${dtype}${formatShape(want)} (${decl.dtype}${formatShape(decl.shape)}), got ${describeTensor(t)}`);
+        throw new InputError(
+          `input tensor '${decl.name}': expected ${dtype}${formatShape(want)} (${decl.dtype}${formatShape(decl.shape)}), got ` +
+            `${describeTensor(t)}`,
+        );
       }
       values.set(decl.name, t);
     }
@@ -197,7 +240,13 @@ export function compileTfjs<S extends FeatureSchema, O extends string>(graph: Gr
     for (const cn of nodes) {
       const xs = cn.node.inputs.map((id) => values.get(id)!);
       const ctx: KernelContext = {
-        node: cn.node, bindings, inputInfo: cn.inputInfo, outputInfo: cn.outputInfo, backend, checkIndices: cn.checkIndices, gradIdx: cn.gradIdx,
+        node: cn.node,
+        bindings,
+        inputInfo: cn.inputInfo,
+        outputInfo: cn.outputInfo,
+        backend,
+        checkIndices: cn.checkIndices,
+        gradIdx: cn.gradIdx,
         outShape: (i = 0) => resolveShape(cn.outputInfo[i]!.shape, bindings),
       };
       // Outputs with no elements are made directly: wasm kernels mishandle empty tensors (gather leaks).
@@ -215,7 +264,10 @@ export function compileTfjs<S extends FeatureSchema, O extends string>(graph: Gr
         const want = resolveShape(o.shape, bindings);
         const dtype = tfDtype(o.dtype);
         if (!t || t.dtype !== dtype || t.shape.length !== want.length || t.shape.some((d, j) => d !== want[j])) {
-          throw new Error(`internal error in backend-tfjs: kernel '${cn.node.op}' of node '${cn.node.id}' gave output ${i} as ${t ? describeTensor(t) : 'nothing'}, expected ${dtype}${formatShape(want)}`);
+          throw new Error(
+            `internal error in backend-tfjs: kernel '${cn.node.op}' of node '${cn.node.id}' gave output ${i} as ` +
+              `${t ? describeTensor(t) : 'nothing'}, expected ${dtype}${formatShape(want)}`,
+          );
         }
         values.set(o.id, t);
       });
@@ -260,7 +312,8 @@ export function compileTfjs<S extends FeatureSchema, O extends string>(graph: Gr
     getWeights() {
       alive();
       const out = new Map<string, HostTensor<'float32'>>();
-      for (const [name, v] of variables) out.set(name, { dtype: 'float32', shape: [...v.shape], data: Float32Array.from(v.dataSync() as Float32Array) });
+      for (const [name, v] of variables)
+        out.set(name, { dtype: 'float32', shape: [...v.shape], data: Float32Array.from(v.dataSync() as Float32Array) });
       return out;
     },
     initWeights(seed) {
@@ -295,7 +348,10 @@ export function compileTfjs<S extends FeatureSchema, O extends string>(graph: Gr
       if (cotangent) {
         const okShape = cotangent.shape.length === shape.length && cotangent.shape.every((d, i) => d === shape[i]);
         if (cotangent.dtype !== 'float32' || !okShape || cotangent.data.length !== sizeOf(shape)) {
-          throw new InputError(`gradients: cotangent for output '${output}' must be float32${formatShape(shape)}, got ${cotangent.dtype}${formatShape(cotangent.shape)} with ${cotangent.data.length} values`);
+          throw new InputError(
+            `gradients: cotangent for output '${output}' must be float32${formatShape(shape)}, got ` +
+              `${cotangent.dtype}${formatShape(cotangent.shape)} with ${cotangent.data.length} values`,
+          );
         }
       }
       const params = reachingParams(output);
@@ -333,7 +389,9 @@ export function compileTfjs<S extends FeatureSchema, O extends string>(graph: Gr
       const bindings = checkFeeds(graph, inputs as Record<string, HostTensor>);
       const shape = resolveShape(info.shape, bindings);
       if (info.dtype !== 'float32' || sizeOf(shape) !== 1) {
-        throw new Error(`trainStep: loss output '${lossOutput}' must be a float32 scalar (one element), got ${info.dtype}${formatShape(shape)}`);
+        throw new Error(
+          `trainStep: loss output '${lossOutput}' must be a float32 scalar (one element), got ${info.dtype}${formatShape(shape)}`,
+        );
       }
       const params = reachingParams(lossOutput);
       if (params.length === 0) throw new Error(`trainStep: loss output '${lossOutput}' of graph '${graph.name}' depends on no parameter`);
@@ -370,7 +428,13 @@ function emptyKernel(cn: CompiledNode): TfjsKernel<OpName> {
  * (indices, masks, conditions) are closed over. Inputs and output are kept for the backward pass
  * in a SavedGroup (the forward pass runs inside tidies that would otherwise free them).
  */
-function runDifferentiable(cn: CompiledNode, kernel: TfjsKernel<OpName>, xs: readonly tf.Tensor[], ctx: KernelContext, saved: Set<SavedGroup>): tf.Tensor {
+function runDifferentiable(
+  cn: CompiledNode,
+  kernel: TfjsKernel<OpName>,
+  xs: readonly tf.Tensor[],
+  ctx: KernelContext,
+  saved: Set<SavedGroup>,
+): tf.Tensor {
   const f = tf.customGrad(() => {
     const y = kernel.forward(xs, cn.attrs, ctx)[0]!;
     const group: SavedGroup = { tape: tf.engine().state.activeTape, tensors: [...xs, y].map((t) => tf.keep(alias(t))) };
@@ -385,7 +449,10 @@ function runDifferentiable(cn: CompiledNode, kernel: TfjsKernel<OpName>, xs: rea
         // itself, would be freed under the other's feet. An alias shares the data (no copy).
         const grads = cn.gradIdx.map((i, j) => {
           const t = g[i];
-          if (!t) throw new Error(`internal error in backend-tfjs: backward of '${cn.node.op}' (node '${cn.node.id}') gave no gradient for input ${i}`);
+          if (!t)
+            throw new Error(
+              `internal error in backend-tfjs: backward of '${cn.node.op}' (node '${cn.node.id}') gave no gradient for input ${i}`,
+            );
           return t === dy || cn.gradIdx.slice(0, j).some((k) => g[k] === t) ? alias(t) : t;
         });
         saved.delete(group);

@@ -26,12 +26,17 @@ port.on('message', async (m: Message) => {
     }
     if (!model) throw new Error('data-parallel worker: step before init');
     if (m.weights) {
-      const w: Weights = new Map(m.weights.map(([name, shape, data]) => [name, { dtype: 'float32', shape, data } as HostTensor<'float32'>]));
+      const w: Weights = new Map(
+        m.weights.map(([name, shape, data]) => [name, { dtype: 'float32', shape, data } as HostTensor<'float32'>]),
+      );
       model.setWeights(w);
     }
     const { value, grads } = model.gradients(m.inputs as never, m.output);
     const list = [...grads].map(([name, g]) => [name, Float32Array.from(g.data as Float32Array)] as [string, Float32Array]);
-    port.postMessage({ loss: Number(value.data[0]), grads: list }, list.map(([, d]) => d.buffer as ArrayBuffer));
+    port.postMessage(
+      { loss: Number(value.data[0]), grads: list },
+      list.map(([, d]) => d.buffer as ArrayBuffer),
+    );
   } catch (e) {
     port.postMessage({ error: (e as Error).stack ?? String(e) });
   }

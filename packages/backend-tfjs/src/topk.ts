@@ -31,14 +31,20 @@ export function topkRows(keys: ArrayLike<number>, rows: number, n: number, k: nu
       const s = v !== v ? NAN_RANK : v;
       if (count === k && !(s > rank[k - 1]!)) continue;
       // first position whose rank is strictly below s (ranks are non-increasing)
-      let lo = 0, hi = count;
+      let lo = 0,
+        hi = count;
       while (lo < hi) {
         const mid = (lo + hi) >> 1;
-        if (rank[mid]! >= s) lo = mid + 1; else hi = mid;
+        if (rank[mid]! >= s) lo = mid + 1;
+        else hi = mid;
       }
       const end = count < k ? count : k - 1;
-      for (let j = end; j > lo; j--) { rank[j] = rank[j - 1]!; idx[j] = idx[j - 1]!; }
-      rank[lo] = s; idx[lo] = i;
+      for (let j = end; j > lo; j--) {
+        rank[j] = rank[j - 1]!;
+        idx[j] = idx[j - 1]!;
+      }
+      rank[lo] = s;
+      idx[lo] = i;
       if (count < k) count++;
     }
     for (let j = 0; j < k; j++) {
@@ -65,7 +71,8 @@ function topkRowsSorted(keys: Float32Array, rows: number, n: number, k: number):
   const bits = new Uint32Array(keys.buffer, keys.byteOffset, keys.length);
   const packed = new Float64Array(n);
   // orders doubled, so a NaN fits between -FLT_MAX and -Infinity (the insertion's NAN_RANK)
-  const nanOrder = 2 * descendingOrder(0xff800000) - 1, zeroOrder = 2 * descendingOrder(0);
+  const nanOrder = 2 * descendingOrder(0xff800000) - 1,
+    zeroOrder = 2 * descendingOrder(0);
   for (let r = 0; r < rows; r++) {
     const base = r * n;
     for (let i = 0; i < n; i++) {

@@ -9,7 +9,9 @@ const bits = (a: ArrayLike<number>): number[] => Array.from(new Uint32Array(Floa
 const cfg: AdamConfig = { name: 'adam', lr: 0.1, beta1: 0.9, beta2: 0.999, epsilon: 1e-8 };
 
 function params(values: Record<string, number[]>): Map<string, tf.Variable> {
-  return new Map(Object.entries(values).map(([k, v], i) => [k, tf.variable(tf.tensor1d(v), true, `adamtest${Date.now()}-${Math.random()}-${i}`)]));
+  return new Map(
+    Object.entries(values).map(([k, v], i) => [k, tf.variable(tf.tensor1d(v), true, `adamtest${Date.now()}-${Math.random()}-${i}`)]),
+  );
 }
 const step = (adam: Adam, ps: Map<string, tf.Variable>, grads: Record<string, number[]>) =>
   tf.tidy(() => adam.applyGradients(Object.entries(grads).map(([k, g]) => ({ name: ps.get(k)!.name, tensor: tf.tensor1d(g) }))));
@@ -27,8 +29,9 @@ describe.each(BACKENDS)('Adam on %s', (backend) => {
     values(ps.get('w')!).forEach((v, i) => expect(v).toBeCloseTo(w1[i]!, 6));
     // step 2 with g = [1, 0]: m = [0.145, -0.36], v = [0.00124975, 0.015984], bias corrections 0.19 and 0.001999
     step(adam, ps, { w: [1, 0] });
-    const m = [0.145, -0.36], v = [0.00124975, 0.015984];
-    const w2 = w1.map((w, i) => w - 0.1 * (m[i]! / 0.19) / (Math.sqrt(v[i]! / 0.001999) + 1e-8)); // [0.8034817, -1.8329940]
+    const m = [0.145, -0.36],
+      v = [0.00124975, 0.015984];
+    const w2 = w1.map((w, i) => w - (0.1 * (m[i]! / 0.19)) / (Math.sqrt(v[i]! / 0.001999) + 1e-8)); // [0.8034817, -1.8329940]
     values(ps.get('w')!).forEach((x, i) => expect(x).toBeCloseTo(w2[i]!, 6));
     expect(w2[0]).toBeCloseTo(0.8034817, 6);
     const s = adam.getState();
@@ -44,8 +47,10 @@ describe.each(BACKENDS)('Adam on %s', (backend) => {
   it('agrees with float64 Adam within 1e-6 and with tf.train.adam within 1e-5 (tfjs keeps beta^t in float32)', () => {
     const rng = new Rng(3);
     const init = Array.from({ length: 6 }, () => rng.normal());
-    const ours = params({ w: init }), theirs = params({ w: init });
-    const adam = new Adam(ours, cfg), ref = tf.train.adam(cfg.lr, cfg.beta1, cfg.beta2, cfg.epsilon);
+    const ours = params({ w: init }),
+      theirs = params({ w: init });
+    const adam = new Adam(ours, cfg),
+      ref = tf.train.adam(cfg.lr, cfg.beta1, cfg.beta2, cfg.epsilon);
     for (let k = 0; k < 8; k++) {
       const g = Array.from({ length: 6 }, () => rng.normal());
       step(adam, ours, { w: g });
@@ -53,22 +58,26 @@ describe.each(BACKENDS)('Adam on %s', (backend) => {
     }
     // float64 Adam with the same gradients
     const rng2 = new Rng(3);
-    const w = Array.from({ length: 6 }, () => rng2.normal()), m = new Array(6).fill(0), v = new Array(6).fill(0);
+    const w = Array.from({ length: 6 }, () => rng2.normal()),
+      m = new Array(6).fill(0),
+      v = new Array(6).fill(0);
     for (let t = 1; t <= 8; t++) {
       const g = Array.from({ length: 6 }, () => rng2.normal());
       for (let i = 0; i < 6; i++) {
         m[i] = 0.9 * m[i] + 0.1 * g[i]!;
         v[i] = 0.999 * v[i] + 0.001 * g[i]! ** 2;
-        w[i] = w[i]! - 0.1 * (m[i] / (1 - 0.9 ** t)) / (Math.sqrt(v[i] / (1 - 0.999 ** t)) + 1e-8);
+        w[i] = w[i]! - (0.1 * (m[i] / (1 - 0.9 ** t))) / (Math.sqrt(v[i] / (1 - 0.999 ** t)) + 1e-8);
       }
     }
-    const a = values(ours.get('w')!), b = values(theirs.get('w')!);
+    const a = values(ours.get('w')!),
+      b = values(theirs.get('w')!);
     const worst = (xs: number[]) => Math.max(...xs.map((x, i) => Math.abs(x - w[i]!)));
     // ours: float32 rounding only; tf.train.adam also carries beta2^t in float32, whose error 1 - beta2^t magnifies
     expect(worst(a)).toBeLessThan(1e-6);
     expect(worst(b)).toBeLessThan(1e-5);
     a.forEach((x, i) => expect(Math.abs(x - b[i]!)).toBeLessThan(1e-5));
-    adam.dispose(); ref.dispose();
+    adam.dispose();
+    ref.dispose();
     [...ours.values(), ...theirs.values()].forEach((p) => p.dispose());
   });
 
@@ -92,16 +101,33 @@ describe.each(BACKENDS)('Adam on %s', (backend) => {
     grads.slice(3).forEach((g) => step(again, againP, g));
 
     for (const k of ['a', 'b']) expect(bits(values(againP.get(k)!))).toEqual(bits(values(straightP.get(k)!)));
-    const s1 = straight.getState(), s2 = again.getState();
+    const s1 = straight.getState(),
+      s2 = again.getState();
     expect([s2.step, s2.beta1Power, s2.beta2Power]).toEqual([s1.step, s1.beta1Power, s1.beta2Power]);
     for (const k of ['a', 'b']) {
       expect(bits(s2.m.get(k)!.data)).toEqual(bits(s1.m.get(k)!.data));
       expect(bits(s2.v.get(k)!.data)).toEqual(bits(s1.v.get(k)!.data));
     }
-    expect(() => again.setState({ ...saved, m: new Map([['a', saved.m.get('a')!]]) }, 'opt.safetensors')).toThrow("opt.safetensors: no 'm' moment for parameter(s) b");
-    expect(() => again.setState({ ...saved, v: new Map([...saved.v, ['c', saved.v.get('b')!]]) }, 'opt.safetensors')).toThrow("opt.safetensors: 'v' moment(s) for unknown parameter(s) c");
-    expect(() => again.setState({ ...saved, m: new Map([['a', saved.m.get('b')!], ['b', saved.m.get('b')!]]) }, 'opt.safetensors')).toThrow("opt.safetensors: 'm' moment of 'a' must be float32[5], got float32[2]");
-    straight.dispose(); again.dispose();
+    expect(() => again.setState({ ...saved, m: new Map([['a', saved.m.get('a')!]]) }, 'opt.safetensors')).toThrow(
+      "opt.safetensors: no 'm' moment for parameter(s) b",
+    );
+    expect(() => again.setState({ ...saved, v: new Map([...saved.v, ['c', saved.v.get('b')!]]) }, 'opt.safetensors')).toThrow(
+      "opt.safetensors: 'v' moment(s) for unknown parameter(s) c",
+    );
+    expect(() =>
+      again.setState(
+        {
+          ...saved,
+          m: new Map([
+            ['a', saved.m.get('b')!],
+            ['b', saved.m.get('b')!],
+          ]),
+        },
+        'opt.safetensors',
+      ),
+    ).toThrow("opt.safetensors: 'm' moment of 'a' must be float32[5], got float32[2]");
+    straight.dispose();
+    again.dispose();
     [...straightP.values(), ...firstP.values(), ...againP.values()].forEach((p) => p.dispose());
   });
 });

@@ -1,8 +1,15 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import {
-  BACKEND_ENV, BackendChoiceError, TFJS_BACKENDS, type TfjsBackendName, chooseBackend, hasFastKernels, initTfjs,
-  normalizeBackendName, parseBackendFlag,
+  BACKEND_ENV,
+  BackendChoiceError,
+  TFJS_BACKENDS,
+  type TfjsBackendName,
+  chooseBackend,
+  hasFastKernels,
+  initTfjs,
+  normalizeBackendName,
+  parseBackendFlag,
 } from '../src/index.ts';
 import './helpers.ts';
 
@@ -36,7 +43,8 @@ describe('chooseBackend', () => {
     const c = chooseBackend({ available: new Set(['tensorflow', 'cpu']), why });
     expect(c).toEqual({
       backend: 'tensorflow',
-      reason: 'first available in the preference order; skipped tensorflow-gpu (@tensorflow/tfjs-node-gpu is not installed (MODULE_NOT_FOUND))',
+      reason:
+        'first available in the preference order; skipped tensorflow-gpu (@tensorflow/tfjs-node-gpu is not installed (MODULE_NOT_FOUND))',
     });
     expect(chooseBackend({ available: new Set(TFJS_BACKENDS) }).reason).toBe('first in the preference order');
   });
@@ -45,7 +53,10 @@ describe('chooseBackend', () => {
     for (const available of subsets()) {
       for (const requested of TFJS_BACKENDS) {
         if (available.has(requested)) {
-          expect(chooseBackend({ requested, requestedFrom: '--backend', available })).toEqual({ backend: requested, reason: 'requested by --backend' });
+          expect(chooseBackend({ requested, requestedFrom: '--backend', available })).toEqual({
+            backend: requested,
+            reason: 'requested by --backend',
+          });
         } else {
           expect(() => chooseBackend({ requested, requestedFrom: '--backend', available })).toThrow(BackendChoiceError);
         }
@@ -55,14 +66,18 @@ describe('chooseBackend', () => {
 
   it('an unavailable request is an error naming the reason and the choices', () => {
     const why = new Map<TfjsBackendName, string>([['tensorflow', '@tensorflow/tfjs-node is not installed (MODULE_NOT_FOUND)']]);
-    expect(() => chooseBackend({ requested: 'tensorflow', requestedFrom: 'LCTR_TFJS_BACKEND', available: new Set(['wasm', 'cpu']), why })).toThrow(
+    expect(() =>
+      chooseBackend({ requested: 'tensorflow', requestedFrom: 'LCTR_TFJS_BACKEND', available: new Set(['wasm', 'cpu']), why }),
+    ).toThrow(
       "tfjs backend 'tensorflow' was requested (LCTR_TFJS_BACKEND) but is not available here: @tensorflow/tfjs-node is not installed (MODULE_NOT_FOUND); " +
-      'available: wasm, cpu (choices: tensorflow-gpu, tensorflow, wasm, cpu)');
+        'available: wasm, cpu (choices: tensorflow-gpu, tensorflow, wasm, cpu)',
+    );
   });
 
   it('an unknown name is an error listing the choices', () => {
     expect(() => chooseBackend({ requested: 'webgl', requestedFrom: '--backend', available: new Set(['cpu']) })).toThrow(
-      "unknown tfjs backend 'webgl' (--backend); choose one of: tensorflow-gpu, tensorflow, wasm, cpu");
+      "unknown tfjs backend 'webgl' (--backend); choose one of: tensorflow-gpu, tensorflow, wasm, cpu",
+    );
   });
 
   it('accepts package names and any case; an empty request means no request', () => {
@@ -82,7 +97,9 @@ describe('parseBackendFlag', () => {
     expect(parseBackendFlag([], {})).toBeUndefined();
   });
   it('rejects a flag without a value', () => {
-    expect(() => parseBackendFlag(['--backend'], {})).toThrow('--backend needs a value; choose one of: tensorflow-gpu, tensorflow, wasm, cpu');
+    expect(() => parseBackendFlag(['--backend'], {})).toThrow(
+      '--backend needs a value; choose one of: tensorflow-gpu, tensorflow, wasm, cpu',
+    );
     expect(() => parseBackendFlag(['--backend', '--epochs', '3'], {})).toThrow('--backend needs a value');
     expect(() => parseBackendFlag(['--backend='], {})).toThrow('--backend needs a value');
   });
@@ -100,7 +117,9 @@ describe('initTfjs', () => {
     expect(tf.getBackend()).toBe('cpu');
     expect(tf.backend().constructor.name).toBe('MathBackendCPU');
     expect(lines).toHaveLength(2);
-    expect(lines[0]).toMatch(/^tfjs backend: wasm \(engine 'wasm', WebAssembly .*SIMD (on|off), threads (on|off)\) - requested by --backend$/);
+    expect(lines[0]).toMatch(
+      /^tfjs backend: wasm \(engine 'wasm', WebAssembly .*SIMD (on|off), threads (on|off)\) - requested by --backend$/,
+    );
     expect(lines[1]).toBe("tfjs backend: cpu (engine 'cpu', pure JavaScript) - requested by --backend");
     expect(hasFastKernels('cpu')).toBe(true);
     expect(hasFastKernels('wasm')).toBe(true);
@@ -124,8 +143,12 @@ describe('initTfjs', () => {
 
   it('an explicit request for a missing package is a clear error, not a fallback', async () => {
     await expect(initTfjs({ backend: 'tensorflow-gpu', log: () => {} })).rejects.toThrow(
-      "tfjs backend 'tensorflow-gpu' was requested (--backend) but is not available here: @tensorflow/tfjs-node-gpu is not installed (MODULE_NOT_FOUND)");
-    await expect(initTfjs({ backend: 'gpu', log: () => {} })).rejects.toThrow("unknown tfjs backend 'gpu' (--backend); choose one of: tensorflow-gpu, tensorflow, wasm, cpu");
+      "tfjs backend 'tensorflow-gpu' was requested (--backend) but is not available here: @tensorflow/tfjs-node-gpu is not installed " +
+        '(MODULE_NOT_FOUND)',
+    );
+    await expect(initTfjs({ backend: 'gpu', log: () => {} })).rejects.toThrow(
+      "unknown tfjs backend 'gpu' (--backend); choose one of: tensorflow-gpu, tensorflow, wasm, cpu",
+    );
     expect(tf.getBackend()).toBe('cpu'); // unchanged
   });
 });

@@ -1,9 +1,7 @@
 /** Test helpers: host tensors, one-op graphs, backend switching, finite differences. */
 import * as tf from '@tensorflow/tfjs-core';
 import { expect } from 'vitest';
-import {
-  type DType, type FeatureSchema, type Graph, type HostTensor, type InputsOf, type Value, GraphBuilder, sizeOf,
-} from '@lctr/spec';
+import { type DType, type FeatureSchema, type Graph, type HostTensor, type InputsOf, type Value, GraphBuilder, sizeOf } from '@lctr/spec';
 import { compileTfjs, initTfjs } from '../src/index.ts';
 
 export const BACKENDS = ['cpu', 'wasm'] as const;
@@ -17,10 +15,26 @@ export async function useBackend(name: TestBackend): Promise<void> {
   expect(tf.getBackend()).toBe(name);
 }
 
-export const f32 = (shape: number[], values: ArrayLike<number>): HostTensor<'float32'> => ({ dtype: 'float32', shape, data: Float32Array.from(values) });
-export const i32 = (shape: number[], values: ArrayLike<number>): HostTensor<'int32'> => ({ dtype: 'int32', shape, data: Int32Array.from(values) });
-export const i64 = (shape: number[], values: ArrayLike<number>): HostTensor<'int64'> => ({ dtype: 'int64', shape, data: BigInt64Array.from(Array.from(values), (v) => BigInt(v)) });
-export const bool = (shape: number[], values: ArrayLike<number>): HostTensor<'bool'> => ({ dtype: 'bool', shape, data: Uint8Array.from(values) });
+export const f32 = (shape: number[], values: ArrayLike<number>): HostTensor<'float32'> => ({
+  dtype: 'float32',
+  shape,
+  data: Float32Array.from(values),
+});
+export const i32 = (shape: number[], values: ArrayLike<number>): HostTensor<'int32'> => ({
+  dtype: 'int32',
+  shape,
+  data: Int32Array.from(values),
+});
+export const i64 = (shape: number[], values: ArrayLike<number>): HostTensor<'int64'> => ({
+  dtype: 'int64',
+  shape,
+  data: BigInt64Array.from(Array.from(values), (v) => BigInt(v)),
+});
+export const bool = (shape: number[], values: ArrayLike<number>): HostTensor<'bool'> => ({
+  dtype: 'bool',
+  shape,
+  data: Uint8Array.from(values),
+});
 
 /** Plain numbers of a host tensor (int64 via Number). */
 export function nums(t: HostTensor): number[] {
@@ -44,7 +58,8 @@ export function expectClose(actual: ArrayLike<number>, expected: readonly number
   expect(actual.length).toBe(expected.length);
   const bad: string[] = [];
   for (let i = 0; i < expected.length; i++) {
-    const a = actual[i]!, e = expected[i]!;
+    const a = actual[i]!,
+      e = expected[i]!;
     const ok = Number.isNaN(e) ? Number.isNaN(a) : !Number.isFinite(e) ? a === e : Math.abs(a - e) <= tol * Math.max(1, Math.abs(e));
     if (!ok) bad.push(`[${i}] got ${a}, expected ${e}`);
   }
@@ -54,10 +69,14 @@ export function expectClose(actual: ArrayLike<number>, expected: readonly number
 /** Host tensor of a dtype filled from plain numbers. */
 export function host(dtype: DType, shape: number[], values: ArrayLike<number>): HostTensor {
   switch (dtype) {
-    case 'float32': return f32(shape, values);
-    case 'int32': return i32(shape, values);
-    case 'int64': return i64(shape, values);
-    case 'bool': return bool(shape, values);
+    case 'float32':
+      return f32(shape, values);
+    case 'int32':
+      return i32(shape, values);
+    case 'int64':
+      return i64(shape, values);
+    case 'bool':
+      return bool(shape, values);
   }
 }
 
@@ -90,16 +109,21 @@ export function checkGradFD<S extends FeatureSchema>(g: Graph<S, 'y'>, inputs: I
     for (const [name, w] of base) {
       const fd: number[] = [];
       for (let i = 0; i < w.data.length; i++) {
-        const plus = new Map(base), minus = new Map(base);
-        const dp = Float32Array.from(w.data); dp[i]! += h;
-        const dm = Float32Array.from(w.data); dm[i]! -= h;
+        const plus = new Map(base),
+          minus = new Map(base);
+        const dp = Float32Array.from(w.data);
+        dp[i]! += h;
+        const dm = Float32Array.from(w.data);
+        dm[i]! -= h;
         plus.set(name, { ...w, data: dp });
         minus.set(name, { ...w, data: dm });
         fd.push((loss(plus) - loss(minus)) / (2 * h));
       }
       const got = Array.from(grads.get(name)!.data);
       const scale = Math.max(1, ...fd.map(Math.abs));
-      const bad = got.map((v, i) => (Math.abs(v - fd[i]!) > tol * scale ? `${name}[${i}] analytic ${v} vs fd ${fd[i]}` : '')).filter(Boolean);
+      const bad = got
+        .map((v, i) => (Math.abs(v - fd[i]!) > tol * scale ? `${name}[${i}] analytic ${v} vs fd ${fd[i]}` : ''))
+        .filter(Boolean);
       expect(bad, bad.join('; ')).toEqual([]);
     }
     m.setWeights(base);

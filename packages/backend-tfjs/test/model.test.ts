@@ -26,7 +26,10 @@ function model() {
   const logit = b.reshape(b.add(b.matmul(h, w), bias), ['batch']);
   const p = b.sigmoid(logit);
   const eps = b.scalar(1e-7);
-  const ll = b.add(b.mul(b.inputs.y, b.log(b.add(p, eps))), b.mul(b.sub(b.scalar(1), b.inputs.y), b.log(b.add(b.sub(b.scalar(1), p), eps))));
+  const ll = b.add(
+    b.mul(b.inputs.y, b.log(b.add(p, eps))),
+    b.mul(b.sub(b.scalar(1), b.inputs.y), b.log(b.add(b.sub(b.scalar(1), p), eps))),
+  );
   const loss = b.neg(b.reduceMean(ll, 0));
   return b.build({ loss, logit, top: top.indices, extra: b.tanh(b.reduceSum(emb, 1)) });
 }
@@ -34,10 +37,22 @@ function model() {
 function batch(seed: number, B = 3, L = 6) {
   const rng = new Rng(seed);
   return {
-    ids: i32([B, L], Array.from({ length: B * L }, () => rng.int(5))),
-    x: f32([B, 4], Array.from({ length: B * 4 }, () => rng.normal())),
-    m: bool([B, L], Array.from({ length: B * L }, (_, i) => (i % L < 4 ? 1 : 0))),
-    y: f32([B], Array.from({ length: B }, (_, i) => i % 2)),
+    ids: i32(
+      [B, L],
+      Array.from({ length: B * L }, () => rng.int(5)),
+    ),
+    x: f32(
+      [B, 4],
+      Array.from({ length: B * 4 }, () => rng.normal()),
+    ),
+    m: bool(
+      [B, L],
+      Array.from({ length: B * L }, (_, i) => (i % L < 4 ? 1 : 0)),
+    ),
+    y: f32(
+      [B],
+      Array.from({ length: B }, (_, i) => i % 2),
+    ),
   };
 }
 
@@ -112,7 +127,7 @@ describe.each(BACKENDS)('compileTfjs on %s', (backend) => {
     opt.dispose();
   });
 
-  it('forward works inside a caller\'s tf.variableGrads and matches gradients()', () => {
+  it("forward works inside a caller's tf.variableGrads and matches gradients()", () => {
     const m = compileTfjs(model(), { seed: 4 });
     const inputs = batch(5);
     const want = m.gradients(inputs, 'loss');
@@ -136,7 +151,10 @@ describe.each(BACKENDS)('compileTfjs on %s', (backend) => {
   });
 
   it('an empty batch runs and differentiates (zeros), and outputs may be a parameter or an input itself', () => {
-    const b = new GraphBuilder('e', { ids: { dtype: 'int32', shape: ['batch', 'seq'] }, m: { dtype: 'bool', shape: ['batch', 'seq'] } } as const);
+    const b = new GraphBuilder('e', {
+      ids: { dtype: 'int32', shape: ['batch', 'seq'] },
+      m: { dtype: 'bool', shape: ['batch', 'seq'] },
+    } as const);
     const t = b.param('t', [5, 3], init.normal(1));
     const e = b.gather(t, b.inputs.ids);
     const top = b.topk(b.reduceSum(e, 2), 2, b.inputs.m);
@@ -150,14 +168,26 @@ describe.each(BACKENDS)('compileTfjs on %s', (backend) => {
     expect(r.ids.shape).toEqual([0, 4]);
     expect(nums(m.gradients(empty, 's').grads.get('t')!)).toEqual(new Array(15).fill(0));
     const one = { ids: i32([1, 4], [0, 1, 2, 3]), m: bool([1, 4], [1, 1, 1, 1]) };
-    expect(nums(m.gradients(one, 't', f32([5, 3], Array.from({ length: 15 }, (_, i) => i))).grads.get('t')!)).toEqual(Array.from({ length: 15 }, (_, i) => i));
+    expect(
+      nums(
+        m
+          .gradients(
+            one,
+            't',
+            f32(
+              [5, 3],
+              Array.from({ length: 15 }, (_, i) => i),
+            ),
+          )
+          .grads.get('t')!,
+      ),
+    ).toEqual(Array.from({ length: 15 }, (_, i) => i));
     expect(nums(m.run(one).ids)).toEqual([0, 1, 2, 3]);
     expect(tf.memory().numTensors).toBe(before);
     m.dispose();
   });
 
-
-  it('add hands one gradient to both inputs; a later contribution to one does not free the other\'s (tfjs disposes as it accumulates)', () => {
+  it("add hands one gradient to both inputs; a later contribution to one does not free the other's (tfjs disposes as it accumulates)", () => {
     // node order a, c, v, u: backprop reaches u = a + c first (a and c get add's dy), then v (c
     // accumulates its contribution), then a's slice reads its gradient. dp = [x ; x + 2]
     const b = new GraphBuilder('shared_dy', { x: { dtype: 'float32', shape: [2, 3] } } as const);
@@ -188,15 +218,19 @@ describe.each(BACKENDS)('compileTfjs on %s', (backend) => {
     const m2 = compileTfjs(g2);
     const before = tf.memory().numTensors;
     expect(() => m2.run({ x: { dtype: 'int64', shape: [1], data: BigInt64Array.of(3000000000n) } })).toThrow(
-      "input 'x': int64 value 3000000000 at flat position 0 does not fit in int32, which tfjs uses for int64 (tfjs has no int64; valid -2147483648..2147483647)");
+      "input 'x': int64 value 3000000000 at flat position 0 does not fit in int32, which tfjs uses for int64 (tfjs has no int64; valid " +
+        '-2147483648..2147483647)',
+    );
     expect(tf.memory().numTensors).toBe(before);
     m2.dispose();
     const c = new GraphBuilder('c', {});
     expect(() => compileTfjs(c.build({ y: c.constant([1, 2 ** 40], [2], 'int64') }))).toThrow(
-      "constant 'constant_0': int64 value 1099511627776 at flat position 1 does not fit in int32, which tfjs uses for int64 (tfjs has no int64)");
+      "constant 'constant_0': int64 value 1099511627776 at flat position 1 does not fit in int32, which tfjs uses for int64 (tfjs has no " +
+        'int64)',
+    );
   });
 
-  describe('bad input surfaces the spec\'s messages, never a tfjs crash', () => {
+  describe("bad input surfaces the spec's messages, never a tfjs crash", () => {
     const g = model();
     const good = batch(2);
     type M = ReturnType<typeof compileTfjs<typeof schema, 'loss' | 'logit' | 'top' | 'extra'>>;
@@ -216,13 +250,23 @@ describe.each(BACKENDS)('compileTfjs on %s', (backend) => {
       sgd.dispose();
     });
     it('wrong dtype and shape', () => {
-      expectClean((m: M) => m.run({ ...good, x: i32([3, 4], new Array(12).fill(0)) } as never), "input 'x': expected dtype float32 (float32[batch, 4]), got int32[3, 4]");
-      expectClean((m: M) => m.run({ ...good, x: f32([2, 4], new Array(8).fill(0)) }), "input 'x': dim 0 ('batch') is 2, but 'batch' is 3 from ids dim 0");
+      expectClean(
+        (m: M) => m.run({ ...good, x: i32([3, 4], new Array(12).fill(0)) } as never),
+        "input 'x': expected dtype float32 (float32[batch, 4]), got int32[3, 4]",
+      );
+      expectClean(
+        (m: M) => m.run({ ...good, x: f32([2, 4], new Array(8).fill(0)) }),
+        "input 'x': dim 0 ('batch') is 2, but 'batch' is 3 from ids dim 0",
+      );
     });
     it('gather index out of range', () => {
       const ids = i32([3, 6], new Array(18).fill(0));
       ids.data[7] = 5;
-      expectClean((m: M) => m.run({ ...good, ids }), "input 'ids' holds index 5 at flat position 7, out of range for gather 'gather_0' on 'emb' with 5 entries along axis 0 (valid 0..4)");
+      expectClean(
+        (m: M) => m.run({ ...good, ids }),
+        "input 'ids' holds index 5 at flat position 7, out of range for gather 'gather_0' on 'emb' with 5 entries along axis 0 (valid " +
+          '0..4)',
+      );
     });
     it('a computed index out of range is caught before tfjs sees it', () => {
       const b = new GraphBuilder('calc', { a: { dtype: 'int32', shape: [2] }, c: { dtype: 'int32', shape: [2] } } as const);
@@ -231,7 +275,8 @@ describe.each(BACKENDS)('compileTfjs on %s', (backend) => {
       expect(nums(m.run({ a: i32([2], [1, 2]), c: i32([2], [2, 1]) }).y)).toHaveLength(4);
       const before = tf.memory().numTensors;
       expect(() => m.run({ a: i32([2], [1, 2]), c: i32([2], [2, 2]) })).toThrow(
-        "node 'gather_1' (gather): index 4 at flat position 1 is out of range for 4 entries along axis 0 of 't' (valid 0..3)");
+        "node 'gather_1' (gather): index 4 at flat position 1 is out of range for 4 entries along axis 0 of 't' (valid 0..3)",
+      );
       expect(tf.memory().numTensors).toBe(before);
       m.dispose();
     });
@@ -241,20 +286,34 @@ describe.each(BACKENDS)('compileTfjs on %s', (backend) => {
       expect(nums(m.run({ u: f32([1, 2], [1, 2]), i: i32([1, 2], [1, 1]) }).y)).toEqual([0, 0, 3]);
       const before = tf.memory().numTensors;
       expect(() => m.run({ u: f32([1, 2], [1, 2]), i: i32([1, 2], [0, 2]) })).toThrow(
-        "node 'scatterAlongAxis_2' (scatterAlongAxis): index 3 at flat position 1 is out of range for 3 entries along axis 1 of the scattered output (valid 0..2)");
+        "node 'scatterAlongAxis_2' (scatterAlongAxis): index 3 at flat position 1 is out of range for 3 entries along axis 1 of the " +
+          'scattered output (valid 0..2)',
+      );
       expect(tf.memory().numTensors).toBe(before);
       m.dispose();
     });
     it('bad outputs, cotangents and losses', () => {
-      expectClean((m: M) => m.gradients(good, 'nope' as never), "gradients: graph 'm' has no output 'nope' (outputs: loss, logit, top, extra)");
+      expectClean(
+        (m: M) => m.gradients(good, 'nope' as never),
+        "gradients: graph 'm' has no output 'nope' (outputs: loss, logit, top, extra)",
+      );
       expectClean((m: M) => m.gradients(good, 'top'), "gradients: output 'top' is int32; only float32 outputs have gradients");
-      expectClean((m: M) => m.gradients(good, 'logit', f32([2], [1, 1])), "gradients: cotangent for output 'logit' must be float32[3], got float32[2] with 2 values");
+      expectClean(
+        (m: M) => m.gradients(good, 'logit', f32([2], [1, 1])),
+        "gradients: cotangent for output 'logit' must be float32[3], got float32[2] with 2 values",
+      );
       const sgd = tf.train.sgd(0.1);
-      expectClean((m: M) => m.trainStep(good, 'logit', sgd), "trainStep: loss output 'logit' must be a float32 scalar (one element), got float32[3]");
+      expectClean(
+        (m: M) => m.trainStep(good, 'logit', sgd),
+        "trainStep: loss output 'logit' must be a float32 scalar (one element), got float32[3]",
+      );
       sgd.dispose();
     });
     it('bad weights and a disposed model', () => {
-      expectClean((m: M) => m.setWeights(new Map([...m.getWeights(), ['dense/w', f32([8], new Array(8).fill(0))]])), "weight 'dense/w': expected shape [8, 1], got [8]");
+      expectClean(
+        (m: M) => m.setWeights(new Map([...m.getWeights(), ['dense/w', f32([8], new Array(8).fill(0))]])),
+        "weight 'dense/w': expected shape [8, 1], got [8]",
+      );
       expectClean((m: M) => m.setWeights(new Map([...m.getWeights()].slice(1))), "weights for graph 'm' miss 1 parameter(s): emb");
       const m = compileTfjs(g);
       m.dispose();

@@ -6,7 +6,16 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it, beforeAll } from 'vitest';
-import { type FeatureSchema, type Graph, InputError, buildDinTrain, buildLifelong, buildLifelongTrain, indexUses, initWeights } from '@lctr/spec';
+import {
+  type FeatureSchema,
+  type Graph,
+  InputError,
+  buildDinTrain,
+  buildLifelong,
+  buildLifelongTrain,
+  indexUses,
+  initWeights,
+} from '@lctr/spec';
 import { LIFELONG_TEST_CONFIG, lifelongGens, paddedFeeds, withPaddingIds } from '@lctr/spec/testing';
 import { compileTfjs } from '../src/index.ts';
 import { BACKENDS, nums, useBackend } from './helpers.ts';
@@ -46,7 +55,7 @@ for (const backend of BACKENDS) {
           }
           if (loss) {
             const l = m.trainStep(withPaddingIds(g, zero, () => -1).feeds as never, loss, tf.train.sgd(0.1));
-            expect(l).toBeCloseTo(nums(want[loss]!)[0]!, 5);   // the loss before the step
+            expect(l).toBeCloseTo(nums(want[loss]!)[0]!, 5); // the loss before the step
           }
         } finally {
           m.dispose();
@@ -71,7 +80,7 @@ for (const backend of BACKENDS) {
       }
     });
 
-    it('an id out of range at a valid position is the spec\'s InputError, and nothing is left behind', () => {
+    it("an id out of range at a valid position is the spec's InputError, and nothing is left behind", () => {
       const g = buildLifelong(cfg);
       const m = compileTfjs(g, { seed: 1 });
       try {
@@ -81,7 +90,9 @@ for (const backend of BACKENDS) {
         const before = tf.memory().numTensors;
         expect(() => m.run(feeds as never)).toThrow(InputError);
         expect(() => m.run(feeds as never)).toThrow(
-          `input 'lifelongSeq' holds index 40 at flat position 1 (valid in 'lifelongMask'), out of range for gather '${node}' on 'emb/sourceItem' with 40 entries along axis 0 (valid 0..39)`);
+          `input 'lifelongSeq' holds index 40 at flat position 1 (valid in 'lifelongMask'), out of range for gather '${node}' on ` +
+            `'emb/sourceItem' with 40 entries along axis 0 (valid 0..39)`,
+        );
         expect(tf.memory().numTensors).toBe(before);
       } finally {
         m.dispose();

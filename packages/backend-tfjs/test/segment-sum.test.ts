@@ -17,7 +17,9 @@ function naive(x: Float32Array, ids: Int32Array, inner: number, segments: number
 describe('unsortedSegmentSumJs', () => {
   it('matches a naive loop, dropping ids out of range', () => {
     const rng = new Rng(5);
-    const n = 300, inner = 7, segments = 40;
+    const n = 300,
+      inner = 7,
+      segments = 40;
     const x = Float32Array.from({ length: n * inner }, () => rng.normal());
     const ids = Int32Array.from({ length: n }, () => rng.int(segments + 4) - 2);
     const got = unsortedSegmentSumJs(x, ids, segments);
@@ -32,7 +34,9 @@ describe.each(BACKENDS)('UnsortedSegmentSum kernel on %s', (backend) => {
     await useBackend(backend);
     expect(hasFastKernels(backend)).toBe(true);
     const rng = new Rng(11);
-    const n = 500, inner = 16, segments = 64;
+    const n = 500,
+      inner = 16,
+      segments = 64;
     const x = Float32Array.from({ length: n * inner }, () => rng.normal());
     const ids = Int32Array.from({ length: n }, () => rng.int(segments));
     const before = tf.memory().numTensors;
@@ -40,15 +44,39 @@ describe.each(BACKENDS)('UnsortedSegmentSum kernel on %s', (backend) => {
     expect(tf.memory().numTensors).toBe(before);
     expect(Array.from(got)).toEqual(Array.from(Float32Array.from(naive(x, ids, inner, segments))));
     // segment ids with rank 2 (a prefix of x's shape)
-    const two = tf.tidy(() => tf.unsortedSegmentSum(tf.tensor([[1, 2], [3, 4]]), tf.tensor([[1, 0], [1, 1]], [2, 2], 'int32') as unknown as tf.Tensor1D, 3).arraySync());
+    const two = tf.tidy(() =>
+      tf
+        .unsortedSegmentSum(
+          tf.tensor([
+            [1, 2],
+            [3, 4],
+          ]),
+          tf.tensor(
+            [
+              [1, 0],
+              [1, 1],
+            ],
+            [2, 2],
+            'int32',
+          ) as unknown as tf.Tensor1D,
+          3,
+        )
+        .arraySync(),
+    );
     expect(two).toEqual([2, 8, 0]);
     const none = tf.tidy(() => tf.unsortedSegmentSum(tf.zeros([0, 3]), tf.zeros([0], 'int32') as tf.Tensor1D, 2).arraySync());
-    expect(none).toEqual([[0, 0, 0], [0, 0, 0]]);
+    expect(none).toEqual([
+      [0, 0, 0],
+      [0, 0, 0],
+    ]);
   });
 
   it('trains through a gather on a [5000, 32] table in well under a second per step', async () => {
     await useBackend(backend);
-    const b = new GraphBuilder('emb', { ids: { dtype: 'int32', shape: ['batch', 'seq'] }, y: { dtype: 'float32', shape: ['batch'] } } as const);
+    const b = new GraphBuilder('emb', {
+      ids: { dtype: 'int32', shape: ['batch', 'seq'] },
+      y: { dtype: 'float32', shape: ['batch'] },
+    } as const);
     const table = b.param('table', [5000, 32], init.normal(0.1));
     const w = b.param('w', [32, 1]);
     const pooled = b.reduceMean(b.gather(table, b.inputs.ids), 1);
@@ -57,8 +85,15 @@ describe.each(BACKENDS)('UnsortedSegmentSum kernel on %s', (backend) => {
     const g = b.build({ loss: b.reduceMean(b.mul(d, d), 0) });
     const m = compileTfjs(g, { seed: 2 });
     const rng = new Rng(3);
-    const B = 64, L = 50;
-    const inputs = { ids: i32([B, L], Array.from({ length: B * L }, () => rng.int(5000))), y: f32([B], new Array(B).fill(1)) };
+    const B = 64,
+      L = 50;
+    const inputs = {
+      ids: i32(
+        [B, L],
+        Array.from({ length: B * L }, () => rng.int(5000)),
+      ),
+      y: f32([B], new Array(B).fill(1)),
+    };
     const opt = tf.train.adam(0.05);
     const first = m.trainStep(inputs, 'loss', opt);
     const t0 = performance.now();

@@ -31,13 +31,26 @@ function mixedAxes(graph: Graph, node: NodeDecl): { axes: number[]; input: numbe
   const norm = (a: number, k = 0) => (a < 0 ? a + rank(k) : a);
   const attrs = node.attrs as Record<string, unknown>;
   switch (node.op) {
-    case 'reduceMax': return [{ input: 0, axes: (attrs['axes'] as number[]).map((a) => norm(a)) }];
-    case 'softmax': case 'logSoftmax': case 'l2Normalize': case 'gatherAlongAxis': case 'scatterAlongAxis':
+    case 'reduceMax':
+      return [{ input: 0, axes: (attrs['axes'] as number[]).map((a) => norm(a)) }];
+    case 'softmax':
+    case 'logSoftmax':
+    case 'l2Normalize':
+    case 'gatherAlongAxis':
+    case 'scatterAlongAxis':
       return [{ input: 0, axes: [norm(attrs['axis'] as number)] }];
-    case 'gather': return [{ input: 0, axes: [norm(attrs['axis'] as number)] }];
-    case 'topk': case 'layerNorm': return [{ input: 0, axes: [rank(0) - 1] }];
-    case 'matmul': return [{ input: 0, axes: [rank(0) - 1] }, { input: 1, axes: [rank(1) - 2] }];
-    default: return [];
+    case 'gather':
+      return [{ input: 0, axes: [norm(attrs['axis'] as number)] }];
+    case 'topk':
+    case 'layerNorm':
+      return [{ input: 0, axes: [rank(0) - 1] }];
+    case 'matmul':
+      return [
+        { input: 0, axes: [rank(0) - 1] },
+        { input: 1, axes: [rank(1) - 2] },
+      ];
+    default:
+      return [];
   }
 }
 
@@ -50,7 +63,7 @@ export function batchReductions(graph: Graph): Set<string> {
   for (const node of graph.nodes) {
     if (node.op === 'reduceSum' || node.op === 'reduceMean') {
       const shape = valueInfo(graph, node.inputs[0]!).shape;
-      const axes = ((node.attrs as unknown as { axes: number[] }).axes).map((a) => (a < 0 ? a + shape.length : a));
+      const axes = (node.attrs as unknown as { axes: number[] }).axes.map((a) => (a < 0 ? a + shape.length : a));
       if (axes.some((a) => holdsBatch(shape[a]!))) out.add(node.id);
       continue;
     }
@@ -58,7 +71,11 @@ export function batchReductions(graph: Graph): Set<string> {
       const shape = valueInfo(graph, node.inputs[input]!).shape;
       const bad = axes.find((a) => shape[a] !== undefined && holdsBatch(shape[a]!));
       if (bad !== undefined) {
-        throw new Error(`graph '${graph.name}' cannot be trained data-parallel: node '${node.id}' (${node.op}) combines values along axis ${bad} of input ${input}, which holds the '${BATCH_DIM}' dim (${String(shape[bad])}); only reduceSum and reduceMean may run across samples (they become all-reduces)`);
+        throw new Error(
+          `graph '${graph.name}' cannot be trained data-parallel: node '${node.id}' (${node.op}) combines values along axis ${bad} of ` +
+            `input ${input}, which holds the '${BATCH_DIM}' dim (${String(shape[bad])}); only reduceSum and reduceMean may run across ` +
+            `samples (they become all-reduces)`,
+        );
       }
     }
   }

@@ -33,7 +33,12 @@ export interface LaunchOptions {
 
 /** One rank exited with an error (or was stopped because another one did). */
 export class RankFailedError extends Error {
-  constructor(message: string, readonly rank: number, readonly code: number | null, readonly signal: string | null) {
+  constructor(
+    message: string,
+    readonly rank: number,
+    readonly code: number | null,
+    readonly signal: string | null,
+  ) {
     super(message);
     this.name = 'RankFailedError';
   }
@@ -54,16 +59,23 @@ export function freePort(host = '127.0.0.1'): Promise<number> {
 
 /** torch's version for `python`, or TorchUnavailableError naming the apt-get line. */
 export function torchVersion(python = DEFAULT_TORCH_PYTHON): string {
-  const r = spawnSync(python, ['-c', 'import torch, torch.distributed as d; print(torch.__version__, d.is_available())'], { encoding: 'utf8' });
+  const r = spawnSync(python, ['-c', 'import torch, torch.distributed as d; print(torch.__version__, d.is_available())'], {
+    encoding: 'utf8',
+  });
   if (r.error) throw new TorchUnavailableError(`cannot run PyTorch with ${python}: ${r.error.message}; ${TORCH_INSTALL_HINT}`);
-  if (r.status !== 0) throw new TorchUnavailableError(`python3-torch is missing for ${python} (${r.stderr.trim().split('\n').pop() ?? `exit ${r.status}`}); ${TORCH_INSTALL_HINT}`);
+  if (r.status !== 0)
+    throw new TorchUnavailableError(
+      `python3-torch is missing for ${python} (${r.stderr.trim().split('\n').pop() ?? `exit ${r.status}`}); ${TORCH_INSTALL_HINT}`,
+    );
   const [version, dist] = r.stdout.trim().split(' ');
-  if (dist !== 'True') throw new TorchUnavailableError(`torch ${version} for ${python} was built without torch.distributed; ${TORCH_INSTALL_HINT}`);
+  if (dist !== 'True')
+    throw new TorchUnavailableError(`torch ${version} for ${python} was built without torch.distributed; ${TORCH_INSTALL_HINT}`);
   return version!;
 }
 
 function checkLaunch(o: LaunchOptions): { nnodes: number; nodeRank: number } {
-  const nnodes = o.nnodes ?? 1, nodeRank = o.nodeRank ?? 0;
+  const nnodes = o.nnodes ?? 1,
+    nodeRank = o.nodeRank ?? 0;
   const int = (name: string, v: number, min: number) => {
     if (!Number.isInteger(v) || v < min) throw new Error(`launch: ${name} must be an integer >= ${min}, got ${v}`);
   };
@@ -71,7 +83,8 @@ function checkLaunch(o: LaunchOptions): { nnodes: number; nodeRank: number } {
   int('nnodes', nnodes, 1);
   int('nodeRank', nodeRank, 0);
   if (nodeRank >= nnodes) throw new Error(`launch: nodeRank must be below nnodes (${nnodes}), got ${nodeRank}`);
-  if (nnodes > 1 && o.masterPort === undefined) throw new Error('launch: a run over several nodes needs masterPort (and masterAddr): every node must name the same rank-0 endpoint');
+  if (nnodes > 1 && o.masterPort === undefined)
+    throw new Error('launch: a run over several nodes needs masterPort (and masterAddr): every node must name the same rank-0 endpoint');
   return { nnodes, nodeRank };
 }
 
@@ -80,9 +93,22 @@ export function torchrunCommand(o: LaunchOptions & { readonly masterPort: number
   const { nnodes, nodeRank } = checkLaunch(o);
   const q = (s: string) => (/^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replaceAll("'", `'\\''`)}'`);
   return [
-    'torchrun', '--nnodes', String(nnodes), '--node-rank', String(nodeRank), '--nproc-per-node', String(o.nprocPerNode),
-    '--master-addr', o.masterAddr ?? '127.0.0.1', '--master-port', String(o.masterPort), o.script, ...o.args,
-  ].map(q).join(' ');
+    'torchrun',
+    '--nnodes',
+    String(nnodes),
+    '--node-rank',
+    String(nodeRank),
+    '--nproc-per-node',
+    String(o.nprocPerNode),
+    '--master-addr',
+    o.masterAddr ?? '127.0.0.1',
+    '--master-port',
+    String(o.masterPort),
+    o.script,
+    ...o.args,
+  ]
+    .map(q)
+    .join(' ');
 }
 
 /**
@@ -93,15 +119,22 @@ export function torchrunCommand(o: LaunchOptions & { readonly masterPort: number
 export async function launchRanks(o: LaunchOptions): Promise<{ masterPort: number; worldSize: number }> {
   const { nnodes, nodeRank } = checkLaunch(o);
   const masterAddr = o.masterAddr ?? '127.0.0.1';
-  const masterPort = o.masterPort ?? await freePort(masterAddr);
+  const masterPort = o.masterPort ?? (await freePort(masterAddr));
   const world = nnodes * o.nprocPerNode;
   const python = o.python ?? DEFAULT_TORCH_PYTHON;
   const procs = Array.from({ length: o.nprocPerNode }, (_, local) => {
     const rank = nodeRank * o.nprocPerNode + local;
     const env = {
-      ...process.env, ...o.env,
-      MASTER_ADDR: masterAddr, MASTER_PORT: String(masterPort), WORLD_SIZE: String(world), RANK: String(rank),
-      LOCAL_RANK: String(local), LOCAL_WORLD_SIZE: String(o.nprocPerNode), GROUP_RANK: String(nodeRank), NODE_RANK: String(nodeRank),
+      ...process.env,
+      ...o.env,
+      MASTER_ADDR: masterAddr,
+      MASTER_PORT: String(masterPort),
+      WORLD_SIZE: String(world),
+      RANK: String(rank),
+      LOCAL_RANK: String(local),
+      LOCAL_WORLD_SIZE: String(o.nprocPerNode),
+      GROUP_RANK: String(nodeRank),
+      NODE_RANK: String(nodeRank),
       PYTHONUNBUFFERED: '1',
     };
     const child = spawn(python, [o.script, ...o.args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -114,19 +147,40 @@ export async function launchRanks(o: LaunchOptions): Promise<{ masterPort: numbe
         rest = parts.pop()!;
         for (const l of parts) {
           o.onLine?.(rank, l);
-          if (keep) { tail.push(l); if (tail.length > 30) tail.shift(); }
+          if (keep) {
+            tail.push(l);
+            if (tail.length > 30) tail.shift();
+          }
         }
       });
-      stream.on('end', () => { if (rest) { o.onLine?.(rank, rest); if (keep) tail.push(rest); } });
+      stream.on('end', () => {
+        if (rest) {
+          o.onLine?.(rank, rest);
+          if (keep) tail.push(rest);
+        }
+      });
     };
     lines(child.stdout!, false);
     lines(child.stderr!, true);
     // the moment the process ended ('exit'), not when its pipes closed ('close'): which rank failed
     // first is told by it (a rank whose peer died fails too, moments later, in a collective)
-    const proc = { rank, child, tail, exited: false, exitAt: Infinity, done: undefined as unknown as Promise<{ code: number | null; signal: string | null }> };
-    child.once('exit', () => { proc.exitAt = performance.now(); });
+    const proc = {
+      rank,
+      child,
+      tail,
+      exited: false,
+      exitAt: Infinity,
+      done: undefined as unknown as Promise<{ code: number | null; signal: string | null }>,
+    };
+    child.once('exit', () => {
+      proc.exitAt = performance.now();
+    });
     proc.done = new Promise<{ code: number | null; signal: string | null }>((resolve) => {
-      child.once('error', (e) => { tail.push(e.message); proc.exitAt = Math.min(proc.exitAt, performance.now()); resolve({ code: null, signal: null }); });
+      child.once('error', (e) => {
+        tail.push(e.message);
+        proc.exitAt = Math.min(proc.exitAt, performance.now());
+        resolve({ code: null, signal: null });
+      });
       child.once('close', (code, signal) => resolve({ code, signal }));
     });
     return proc;
@@ -138,28 +192,43 @@ export async function launchRanks(o: LaunchOptions): Promise<{ masterPort: numbe
       if (p.exited || p.child.pid === undefined) continue;
       p.child.kill('SIGTERM');
       // a rank blocked in a collective may ignore SIGTERM's default handling through torch's handlers
-      setTimeout(() => { if (!p.exited) p.child.kill('SIGKILL'); }, 3000).unref();
+      setTimeout(() => {
+        if (!p.exited) p.child.kill('SIGKILL');
+      }, 3000).unref();
     }
   };
-  const timer = o.timeoutMs === undefined ? undefined : setTimeout(() => {
-    failure ??= new RankFailedError(`the run took longer than ${o.timeoutMs} ms: every rank stopped`, -1, null, null);
-    stopOthers();
-  }, o.timeoutMs);
+  const timer =
+    o.timeoutMs === undefined
+      ? undefined
+      : setTimeout(() => {
+          failure ??= new RankFailedError(`the run took longer than ${o.timeoutMs} ms: every rank stopped`, -1, null, null);
+          stopOthers();
+        }, o.timeoutMs);
   const failed: Array<{ p: (typeof procs)[number]; code: number | null; signal: string | null }> = [];
-  await Promise.all(procs.map(async (p) => {
-    const { code, signal } = await p.done;
-    p.exited = true;
-    if (code === 0) return;
-    failed.push({ p, code, signal });
-    stopOthers();
-  }));
+  await Promise.all(
+    procs.map(async (p) => {
+      const { code, signal } = await p.done;
+      p.exited = true;
+      if (code === 0) return;
+      failed.push({ p, code, signal });
+      stopOthers();
+    }),
+  );
   // report the rank that ended first on its own (not one this launcher stopped)
   const first = failed.filter((f) => f.signal === null).sort((a, b) => a.p.exitAt - b.p.exitAt)[0] ?? failed[0];
   if (first && !failure) {
-    const last = first.p.tail.filter((l) => l.trim()).slice(-12).join('\n    ');
+    const last = first.p.tail
+      .filter((l) => l.trim())
+      .slice(-12)
+      .join('\n    ');
     failure = new RankFailedError(
-      `rank ${first.p.rank} of ${world} failed (${first.code !== null ? `exit code ${first.code}` : `signal ${first.signal ?? 'unknown'}`}); the other ranks were stopped${last ? `. Its last lines:\n    ${last}` : ''}`,
-      first.p.rank, first.code, first.signal);
+      `rank ${first.p.rank} of ${world} failed ` +
+        `(${first.code !== null ? `exit code ${first.code}` : `signal ${first.signal ?? 'unknown'}`}); the other ranks were ` +
+        `stopped${last ? `. Its last lines:\n    ${last}` : ''}`,
+      first.p.rank,
+      first.code,
+      first.signal,
+    );
   }
   if (timer) clearTimeout(timer);
   if (failure) throw failure;

@@ -10,7 +10,15 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  type Graph, type HostTensor, type Weights, checkFeeds, checkWeights, decodeSafetensors, encodeSafetensors, formatShape, valueInfo,
+  type Graph,
+  type HostTensor,
+  type Weights,
+  checkFeeds,
+  checkWeights,
+  decodeSafetensors,
+  encodeSafetensors,
+  formatShape,
+  valueInfo,
 } from '@lctr/spec';
 import { type TorchDType, torchSource } from './source.ts';
 
@@ -19,7 +27,10 @@ export const TORCH_INSTALL_HINT = 'install it with apt-get install -y python3-to
 
 /** python3 or its torch package cannot be run at all. */
 export class TorchUnavailableError extends Error {
-  constructor(message: string) { super(message); this.name = 'TorchUnavailableError'; }
+  constructor(message: string) {
+    super(message);
+    this.name = 'TorchUnavailableError';
+  }
 }
 
 export interface TorchCase {
@@ -146,10 +157,16 @@ function checkCase(c: TorchCase, i: number): void {
   if (c.gradOutput === undefined) return;
   const id = (c.graph.outputs as Record<string, string>)[c.gradOutput];
   if (id === undefined) {
-    throw new Error(`case ${i}: graph '${c.graph.name}' has no output '${c.gradOutput}'; its outputs are: ${Object.keys(c.graph.outputs).join(', ')}`);
+    throw new Error(
+      `case ${i}: graph '${c.graph.name}' has no output '${c.gradOutput}'; its outputs are: ${Object.keys(c.graph.outputs).join(', ')}`,
+    );
   }
   const info = valueInfo(c.graph, id);
-  if (info.dtype !== 'float32') throw new Error(`case ${i}: output '${c.gradOutput}' of graph '${c.graph.name}' is ${info.dtype}${formatShape(info.shape)}; gradients need a float32 output`);
+  if (info.dtype !== 'float32')
+    throw new Error(
+      `case ${i}: output '${c.gradOutput}' of graph '${c.graph.name}' is ${info.dtype}${formatShape(info.shape)}; gradients need a ` +
+        `float32 output`,
+    );
 }
 
 /**
@@ -175,8 +192,12 @@ export function runTorchBatch(cases: readonly TorchCase[], opts: TorchRunOptions
       writeFileSync(file('weights'), encodeSafetensors(c.weights as ReadonlyMap<string, HostTensor>));
       if (c.cotangent) writeFileSync(file('cotangent'), encodeSafetensors(new Map([['cotangent', c.cotangent]])));
       return {
-        module, inputs: file('inputs'), weights: file('weights'), out: file('out'),
-        gradOutput: c.gradOutput ?? null, cotangent: c.cotangent ? file('cotangent') : null,
+        module,
+        inputs: file('inputs'),
+        weights: file('weights'),
+        out: file('out'),
+        gradOutput: c.gradOutput ?? null,
+        cotangent: c.cotangent ? file('cotangent') : null,
       };
     });
     const manifest = join(dir, 'manifest.json');
@@ -188,7 +209,10 @@ export function runTorchBatch(cases: readonly TorchCase[], opts: TorchRunOptions
     try {
       parsed = JSON.parse(stdout) as typeof parsed;
     } catch {
-      throw new Error(`the PyTorch runner (${python}) exited with ${r.status ?? r.signal} and no result: ${r.stderr.toString('utf8').trim().slice(-2000)}`);
+      throw new Error(
+        `the PyTorch runner (${python}) exited with ${r.status ?? r.signal} and no result: ` +
+          `${r.stderr.toString('utf8').trim().slice(-2000)}`,
+      );
     }
     if (parsed.unavailable !== undefined) {
       throw new TorchUnavailableError(`python3-torch is missing for ${python} (${parsed.unavailable}); ${TORCH_INSTALL_HINT}`);

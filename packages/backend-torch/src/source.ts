@@ -5,8 +5,16 @@
  * gradients are torch autograd's.
  */
 import {
-  type Dim, type Graph, type OpAttrs, type OpName, type ValueInfo, canonicalDim, formatShape, indexUses,
-  isStaticDim, valueInfo,
+  type Dim,
+  type Graph,
+  type OpAttrs,
+  type OpName,
+  type ValueInfo,
+  canonicalDim,
+  formatShape,
+  indexUses,
+  isStaticDim,
+  valueInfo,
 } from '@lctr/spec';
 import { OPS } from '@lctr/spec';
 import { TORCH_DTYPE, type TorchCtx, pyLiteral } from './lower/context.ts';
@@ -31,7 +39,10 @@ export interface TorchSourceOptions {
 
 /** Thrown when a graph cannot be written as a module (a node with no lowering, a bad class name). */
 export class TorchSourceError extends Error {
-  constructor(message: string) { super(message); this.name = 'TorchSourceError'; }
+  constructor(message: string) {
+    super(message);
+    this.name = 'TorchSourceError';
+  }
 }
 
 /**
@@ -47,11 +58,60 @@ export function specName(key: string): string {
 }
 
 const PY_RESERVED = new Set([
-  'False', 'None', 'True', 'and', 'as', 'assert', 'async', 'await', 'break', 'class', 'continue', 'def', 'del', 'elif', 'else',
-  'except', 'finally', 'for', 'from', 'global', 'if', 'import', 'in', 'is', 'lambda', 'nonlocal', 'not', 'or', 'pass', 'raise',
-  'return', 'try', 'while', 'with', 'yield', 'match', 'case',
+  'False',
+  'None',
+  'True',
+  'and',
+  'as',
+  'assert',
+  'async',
+  'await',
+  'break',
+  'class',
+  'continue',
+  'def',
+  'del',
+  'elif',
+  'else',
+  'except',
+  'finally',
+  'for',
+  'from',
+  'global',
+  'if',
+  'import',
+  'in',
+  'is',
+  'lambda',
+  'nonlocal',
+  'not',
+  'or',
+  'pass',
+  'raise',
+  'return',
+  'try',
+  'while',
+  'with',
+  'yield',
+  'match',
+  'case',
   // names the generated code itself uses
-  'self', 'inputs', 'p', 'torch', 'nn', 'F', 'math', 'DTYPE', 'FLOAT32_LOWEST', 'print', 'len', 'int', 'float', 'tuple', 'list', 'dict',
+  'self',
+  'inputs',
+  'p',
+  'torch',
+  'nn',
+  'F',
+  'math',
+  'DTYPE',
+  'FLOAT32_LOWEST',
+  'print',
+  'len',
+  'int',
+  'float',
+  'tuple',
+  'list',
+  'dict',
 ]);
 
 /** Unique Python identifiers derived from IR names ('lap/msa/w_q' -> lap_msa_w_q). */
@@ -73,9 +133,17 @@ const show = (v: ValueInfo) => `${v.dtype}${formatShape(v.shape)}`;
 function dimExpr(d: Dim, dimVar: ReadonlyMap<string, string>): string {
   const c = canonicalDim(d);
   if (isStaticDim(c)) return String(c);
-  return c.split('*').map((part) => (/^\d+$/.test(part) ? part : dimVar.get(part) ?? (() => {
-    throw new TorchSourceError(`symbolic dim '${part}' (in '${c}') is bound by no input of the graph`);
-  })())).join(' * ');
+  return c
+    .split('*')
+    .map((part) =>
+      /^\d+$/.test(part)
+        ? part
+        : (dimVar.get(part) ??
+          (() => {
+            throw new TorchSourceError(`symbolic dim '${part}' (in '${c}') is bound by no input of the graph`);
+          })()),
+    )
+    .join(' * ');
 }
 
 /** The generated module's source for a graph (see the file comment). */
@@ -139,13 +207,19 @@ export function torchSource(graph: Graph, opts: TorchSourceOptions): string {
       constant: (dtype, shape, values) => {
         const buf = `const_${names.take(node.id)}_${constants++}`;
         const lits = values.map((x) => pyLiteral(dtype, x)).join(', ');
-        init.push(`self.register_buffer(${JSON.stringify(buf)}, torch.tensor([${lits}], dtype=${TORCH_DTYPE[dtype]}).reshape(${`(${shape.join(', ')}${shape.length === 1 ? ',' : ''})`}), persistent=False)`);
+        init.push(
+          `self.register_buffer(${JSON.stringify(buf)}, torch.tensor([${lits}], ` +
+            `dtype=${TORCH_DTYPE[dtype]}).reshape(${`(${shape.join(', ')}${shape.length === 1 ? ',' : ''})`}), persistent=False)`,
+        );
         return `self.${buf}`;
       },
     };
     const args = node.inputs.map((id) => {
       const v = valueVar.get(id);
-      if (v === undefined) throw new TorchSourceError(`node '${node.id}' (${node.op}) reads '${id}', which no earlier node, input or parameter of graph '${graph.name}' defines`);
+      if (v === undefined)
+        throw new TorchSourceError(
+          `node '${node.id}' (${node.op}) reads '${id}', which no earlier node, input or parameter of graph '${graph.name}' defines`,
+        );
       return v;
     });
     let expr = lower(ctx, node, args, node.attrs as OpAttrs[typeof node.op]);
@@ -154,7 +228,7 @@ export function torchSource(graph: Graph, opts: TorchSourceOptions): string {
       const { axes, keepDims } = node.attrs as unknown as OpAttrs['reduceSum'];
       expr = `${node.op === 'reduceSum' ? '_batch_sum' : '_batch_mean'}(${args[0]}, (${axes.join(', ')}${axes.length === 1 ? ',' : ''}), ${keepDims ? 'True' : 'False'})`;
     }
-    const outNames = (OPS[node.op].outputs as readonly string[]);
+    const outNames = OPS[node.op].outputs as readonly string[];
     const vars = node.outputs.map((o, k) => {
       const v = names.take(node.outputs.length === 1 ? node.id : `${node.id}_${outNames[k] ?? k}`);
       valueVar.set(o.id, v);
@@ -165,7 +239,9 @@ export function torchSource(graph: Graph, opts: TorchSourceOptions): string {
 
   const outputs = Object.entries(graph.outputs as Record<string, string>);
   const ret = outputs.map(([name, id]) => `${JSON.stringify(name)}: ${valueVar.get(id)}`).join(', ');
-  const paramTable = graph.params.map((prm) => `        ${JSON.stringify(prm.name)}: (${prm.shape.join(', ')}${prm.shape.length === 1 ? ',' : ''}),`);
+  const paramTable = graph.params.map(
+    (prm) => `        ${JSON.stringify(prm.name)}: (${prm.shape.join(', ')}${prm.shape.length === 1 ? ',' : ''}),`,
+  );
   const inputTable = graph.inputs.map((i) => `        ${JSON.stringify(i.name)}: ${JSON.stringify(show(i))},`);
   const lines = [
     `"""`,
@@ -189,7 +265,8 @@ export function torchSource(graph: Graph, opts: TorchSourceOptions): string {
     ``,
     `class ${className}(nn.Module):`,
     `    GRAPH = ${JSON.stringify(graph.name)}`,
-    `    DISTRIBUTED = ${opts.distributed ? 'True' : 'False'}  # ${global.size} reduction(s) across samples are all-reduced over BATCH_GROUP`,
+    `    DISTRIBUTED = ${opts.distributed ? 'True' : 'False'}  # ${global.size} reduction(s) across samples are all-reduced over ` +
+      `BATCH_GROUP`,
     `    INPUTS = {`,
     ...inputTable,
     `    }`,
@@ -201,7 +278,8 @@ export function torchSource(graph: Graph, opts: TorchSourceOptions): string {
     `    def __init__(self):`,
     `        super().__init__()`,
     `        # zeros until load_spec_weights (the spec's initializers draw the first values, in @lctr/spec)`,
-    `        self.params = nn.ParameterDict({name.replace(".", "%2E"): nn.Parameter(torch.zeros(shape, dtype=DTYPE)) for name, shape in self.PARAMS.items()})`,
+    `        self.params = nn.ParameterDict({name.replace(".", "%2E"): nn.Parameter(torch.zeros(shape, dtype=DTYPE)) for name, shape in ` +
+      `self.PARAMS.items()})`,
     ...init.map((l) => `        ${l}`),
     ``,
     `    def spec_parameters(self):`,
@@ -232,4 +310,3 @@ export function torchSource(graph: Graph, opts: TorchSourceOptions): string {
 
 /** The ops the table lowers (every op of the vocabulary, by its type). */
 export const LOWERED_OPS = Object.keys(LOWERINGS) as OpName[];
-

@@ -15,14 +15,20 @@ import { type Expected, type ParityCase, compareCase, expectedOf } from './helpe
 const f32 = (shape: number[], data: number[]): HostTensor<'float32'> => ({ dtype: 'float32', shape, data: Float32Array.from(data) });
 const weights = (w: Record<string, HostTensor<'float32'>>): Weights => new Map(Object.entries(w));
 
-function graph(name: string, schema: FeatureSchema, params: Record<string, number[]>, build: (b: GraphBuilder<FeatureSchema>, p: Record<string, Float>, i: Record<string, Value>) => Value) {
+function graph(
+  name: string,
+  schema: FeatureSchema,
+  params: Record<string, number[]>,
+  build: (b: GraphBuilder<FeatureSchema>, p: Record<string, Float>, i: Record<string, Value>) => Value,
+) {
   const b = new GraphBuilder(name, schema);
   const p = Object.fromEntries(Object.entries(params).map(([k, s]) => [k, b.param(k, s)]));
   return b.build({ y: build(b, p, b.inputs as Record<string, Value>) });
 }
 
 const ties = graph('ties', {}, { a: [4], c: [4], x: [2, 3] }, (b, p) =>
-  b.concat([b.maximum(p.a!, p.c!), b.minimum(p.a!, p.c!), b.reduceMax(p.x!, 1)], 0));
+  b.concat([b.maximum(p.a!, p.c!), b.minimum(p.a!, p.c!), b.reduceMax(p.x!, 1)], 0),
+);
 const empty = graph('empty', { x: { dtype: 'float32', shape: ['batch', 'seq'] } }, { w: [1] }, (b, _, i) => {
   const x = b.mul(i.x as Float, _.w!);
   return b.concat([b.reduceMax(x, 1), b.reduceMean(x, 1), b.reduceSum(x, 1)], 0);
@@ -30,20 +36,35 @@ const empty = graph('empty', { x: { dtype: 'float32', shape: ['batch', 'seq'] } 
 const pow = graph('pow', {}, { a: [3], e: [3] }, (b, p) => b.pow(p.a!, p.e!));
 const softplus = graph('softplus', {}, { x: [5] }, (b, p) => b.softplus(p.x!));
 const l2 = graph('l2', {}, { x: [2, 3] }, (b, p) => b.l2Normalize(p.x!));
-const lookup = graph('lookup', { ids: { dtype: 'int32', shape: ['batch', 3] }, idsMask: { dtype: 'bool', shape: ['batch', 3] } }, { table: [4, 2] },
-  (b, p, i) => b.gather(p.table!, b.expectDtype(i.ids!, 'int32')));
-const shifted = graph('shifted', { ids: { dtype: 'int32', shape: [2] } }, { table: [4, 2] },
-  (b, p, i) => b.gather(p.table!, b.add(b.expectDtype(i.ids!, 'int32'), b.constant([3], [1], 'int32'))));
+const lookup = graph(
+  'lookup',
+  { ids: { dtype: 'int32', shape: ['batch', 3] }, idsMask: { dtype: 'bool', shape: ['batch', 3] } },
+  { table: [4, 2] },
+  (b, p, i) => b.gather(p.table!, b.expectDtype(i.ids!, 'int32')),
+);
+const shifted = graph('shifted', { ids: { dtype: 'int32', shape: [2] } }, { table: [4, 2] }, (b, p, i) =>
+  b.gather(p.table!, b.add(b.expectDtype(i.ids!, 'int32'), b.constant([3], [1], 'int32'))),
+);
 
 const cases: ParityCase[] = [
-  { name: 'ties', graph: ties, weights: weights({ a: f32([4], [1, 2, 3, 4]), c: f32([4], [1, 0, 3, 5]), x: f32([2, 3], [1, 3, 3, 2, 2, 2]) }), inputs: {} },
+  {
+    name: 'ties',
+    graph: ties,
+    weights: weights({ a: f32([4], [1, 2, 3, 4]), c: f32([4], [1, 0, 3, 5]), x: f32([2, 3], [1, 3, 3, 2, 2, 2]) }),
+    inputs: {},
+  },
   { name: 'empty axis', graph: empty, weights: weights({ w: f32([1], [2]) }), inputs: { x: f32([2, 0], []) } },
   { name: 'pow at a <= 0', graph: pow, weights: weights({ a: f32([3], [-1, 0, 2]), e: f32([3], [2, 3, 0.5]) }), inputs: {} },
   { name: 'softplus', graph: softplus, weights: weights({ x: f32([5], [0, 20.5, -20.5, 100, -100]) }), inputs: {} },
   { name: 'l2 zero row', graph: l2, weights: weights({ x: f32([2, 3], [0, 0, 0, 3, 4, 0]) }), inputs: {} },
   {
-    name: 'padded ids', graph: lookup, weights: weights({ table: f32([4, 2], [1, 2, 3, 4, 5, 6, 7, 8]) }),
-    inputs: { ids: { dtype: 'int32', shape: [2, 3], data: Int32Array.from([3, -1, 2 ** 31 - 1, 1, 2, -7]) }, idsMask: { dtype: 'bool', shape: [2, 3], data: Uint8Array.from([1, 0, 0, 1, 1, 0]) } },
+    name: 'padded ids',
+    graph: lookup,
+    weights: weights({ table: f32([4, 2], [1, 2, 3, 4, 5, 6, 7, 8]) }),
+    inputs: {
+      ids: { dtype: 'int32', shape: [2, 3], data: Int32Array.from([3, -1, 2 ** 31 - 1, 1, 2, -7]) },
+      idsMask: { dtype: 'bool', shape: [2, 3], data: Uint8Array.from([1, 0, 0, 1, 1, 0]) },
+    },
   },
 ];
 
@@ -63,11 +84,24 @@ describe('spec conventions where torch differs', () => {
     expected = cases.map(expectedOf);
     // one python process: each case with ones as the cotangent (so the hand-checked gradients below
     // read directly), then with ref-cpu's seeded cotangent, then a lookup by a computed id
-    const all = runTorchBatch([
-      ...cases.map((c) => ({ graph: c.graph, weights: c.weights, inputs: c.inputs, gradOutput: 'y' })),
-      ...cases.map((c, i) => ({ graph: c.graph, weights: c.weights, inputs: c.inputs, gradOutput: 'y', cotangent: expected[i]!.cotangent! })),
-      { graph: shifted, weights: weights({ table: f32([4, 2], [1, 2, 3, 4, 5, 6, 7, 8]) }), inputs: { ids: { dtype: 'int32', shape: [2], data: Int32Array.from([0, 1]) } } },
-    ], { dtype: 'float64' });
+    const all = runTorchBatch(
+      [
+        ...cases.map((c) => ({ graph: c.graph, weights: c.weights, inputs: c.inputs, gradOutput: 'y' })),
+        ...cases.map((c, i) => ({
+          graph: c.graph,
+          weights: c.weights,
+          inputs: c.inputs,
+          gradOutput: 'y',
+          cotangent: expected[i]!.cotangent!,
+        })),
+        {
+          graph: shifted,
+          weights: weights({ table: f32([4, 2], [1, 2, 3, 4, 5, 6, 7, 8]) }),
+          inputs: { ids: { dtype: 'int32', shape: [2], data: Int32Array.from([0, 1]) } },
+        },
+      ],
+      { dtype: 'float64' },
+    );
     got = [...all.slice(0, cases.length), all[all.length - 1]!];
     seeded = all.slice(cases.length, 2 * cases.length);
   });
@@ -103,7 +137,7 @@ describe('spec conventions where torch differs', () => {
     const r = ok(3);
     const want = [0, 20.5, -20.5, 100, -100].map((x) => Math.max(x, 0) + Math.log1p(Math.exp(-Math.abs(x))));
     values(r).forEach((v, i) => expect(Math.abs(v - want[i]!)).toBeLessThanOrEqual(1e-15 * Math.max(1, Math.abs(want[i]!))));
-    expect(values(r)[1]).not.toBe(20.5);   // F.softplus would return x itself above 20
+    expect(values(r)[1]).not.toBe(20.5); // F.softplus would return x itself above 20
     expect(grad(r, 'x')[0]).toBe(0.5);
   });
 

@@ -11,7 +11,14 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { type Graph, GraphBuilder, OP_NAMES, buildLifelongTrain, initWeights } from '@lctr/spec';
 import { LIFELONG_TEST_CONFIG } from '@lctr/spec/testing';
 import {
-  LOWERINGS, type TorchLoweringTable, TorchSourceError, TorchUnavailableError, paramKey, runTorch, specName, torchSource,
+  LOWERINGS,
+  type TorchLoweringTable,
+  TorchSourceError,
+  TorchUnavailableError,
+  paramKey,
+  runTorch,
+  specName,
+  torchSource,
 } from '../src/index.ts';
 
 function tiny(): Graph {
@@ -28,8 +35,14 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 describe('python3 or torch missing', () => {
   it('no python3 at the given path: names the package to install', () => {
     const g = tiny();
-    expect(() => runTorch({ graph: g, weights: initWeights(g, 1), inputs: { x, k } }, { dtype: 'float64', python: join(dir, 'no-python3') }))
-      .toThrow(new TorchUnavailableError(`cannot run PyTorch with ${join(dir, 'no-python3')}: spawnSync ${join(dir, 'no-python3')} ENOENT; install it with apt-get install -y python3-torch`));
+    expect(() =>
+      runTorch({ graph: g, weights: initWeights(g, 1), inputs: { x, k } }, { dtype: 'float64', python: join(dir, 'no-python3') }),
+    ).toThrow(
+      new TorchUnavailableError(
+        `cannot run PyTorch with ${join(dir, 'no-python3')}: spawnSync ${join(dir, 'no-python3')} ENOENT; install it with apt-get ` +
+          `install -y python3-torch`,
+      ),
+    );
   });
   it('a python3 without torch: names the import error and the package', () => {
     // Debian's dist-packages (where python3-torch lives) are added by site; -S leaves them out
@@ -37,8 +50,10 @@ describe('python3 or torch missing', () => {
     writeFileSync(python, '#!/bin/sh\nexec /usr/bin/python3 -S "$@"\n');
     chmodSync(python, 0o755);
     const g = tiny();
-    expect(() => runTorch({ graph: g, weights: initWeights(g, 1), inputs: { x, k } }, { dtype: 'float64', python }))
-      .toThrow(`python3-torch is missing for ${python} (ModuleNotFoundError: No module named 'torch'); install it with apt-get install -y python3-torch`);
+    expect(() => runTorch({ graph: g, weights: initWeights(g, 1), inputs: { x, k } }, { dtype: 'float64', python })).toThrow(
+      `python3-torch is missing for ${python} (ModuleNotFoundError: No module named 'torch'); install it with apt-get install -y ` +
+        `python3-torch`,
+    );
   });
 });
 
@@ -53,29 +68,40 @@ describe('an op without a lowering', () => {
   it('a graph naming an op the vocabulary lacks (a hand-edited graph file) is a clear error', () => {
     const g = tiny();
     const bad = { ...g, nodes: g.nodes.map((n) => (n.op === 'matmul' ? { ...n, op: 'einsum' } : n)) } as unknown as Graph;
-    expect(() => torchSource(bad, { dtype: 'float64' })).toThrow(new TorchSourceError("node 'matmul_0': op 'einsum' has no PyTorch lowering (graph 'tiny')"));
+    expect(() => torchSource(bad, { dtype: 'float64' })).toThrow(
+      new TorchSourceError("node 'matmul_0': op 'einsum' has no PyTorch lowering (graph 'tiny')"),
+    );
   });
   it('a dtype other than float64 or float32 is refused', () => {
-    expect(() => torchSource(tiny(), { dtype: 'float16' as never })).toThrow(new TorchSourceError(`dtype must be 'float64' or 'float32', got "float16"`));
+    expect(() => torchSource(tiny(), { dtype: 'float16' as never })).toThrow(
+      new TorchSourceError(`dtype must be 'float64' or 'float32', got "float16"`),
+    );
   });
 });
 
 describe('bad feeds, weights and gradient requests fail before python starts', () => {
   const g = tiny();
-  const python = join(dir, 'never-run');   // would throw TorchUnavailableError if reached
+  const python = join(dir, 'never-run'); // would throw TorchUnavailableError if reached
   it('feeds: the spec InputError', () => {
-    expect(() => runTorch({ graph: g, weights: initWeights(g, 1), inputs: { x: { ...x, shape: [2, 2], data: Float32Array.from([1, 2, 3, 4]) }, k } }, { dtype: 'float64', python }))
-      .toThrow("input 'k': dim 0 ('batch') is 1, but 'batch' is 2 from x dim 0");
+    expect(() =>
+      runTorch(
+        { graph: g, weights: initWeights(g, 1), inputs: { x: { ...x, shape: [2, 2], data: Float32Array.from([1, 2, 3, 4]) }, k } },
+        { dtype: 'float64', python },
+      ),
+    ).toThrow("input 'k': dim 0 ('batch') is 1, but 'batch' is 2 from x dim 0");
   });
   it('weights: the spec WeightsError', () => {
-    expect(() => runTorch({ graph: g, weights: new Map(), inputs: { x, k } }, { dtype: 'float64', python }))
-      .toThrow("weights for graph 'tiny' miss 1 parameter(s): mlp.v2/w");
+    expect(() => runTorch({ graph: g, weights: new Map(), inputs: { x, k } }, { dtype: 'float64', python })).toThrow(
+      "weights for graph 'tiny' miss 1 parameter(s): mlp.v2/w",
+    );
   });
   it('a gradient of an int output or of an unknown output', () => {
-    expect(() => runTorch({ graph: g, weights: initWeights(g, 1), inputs: { x, k }, gradOutput: 'k' }, { dtype: 'float64', python }))
-      .toThrow("case 0: output 'k' of graph 'tiny' is int32[batch]; gradients need a float32 output");
-    expect(() => runTorch({ graph: g, weights: initWeights(g, 1), inputs: { x, k }, gradOutput: 'z' }, { dtype: 'float64', python }))
-      .toThrow("case 0: graph 'tiny' has no output 'z'; its outputs are: y, k");
+    expect(() =>
+      runTorch({ graph: g, weights: initWeights(g, 1), inputs: { x, k }, gradOutput: 'k' }, { dtype: 'float64', python }),
+    ).toThrow("case 0: output 'k' of graph 'tiny' is int32[batch]; gradients need a float32 output");
+    expect(() =>
+      runTorch({ graph: g, weights: initWeights(g, 1), inputs: { x, k }, gradOutput: 'z' }, { dtype: 'float64', python }),
+    ).toThrow("case 0: graph 'tiny' has no output 'z'; its outputs are: y, k");
   });
 });
 
@@ -96,7 +122,8 @@ describe('parameter names', () => {
     const g = buildLifelongTrain(LIFELONG_TEST_CONFIG);
     const src = torchSource(g, { dtype: 'float32' });
     expect(src).toContain('DTYPE = torch.float32');
-    for (const p of g.params) expect(src).toContain(`        ${JSON.stringify(p.name)}: (${p.shape.join(', ')}${p.shape.length === 1 ? ',' : ''}),`);
+    for (const p of g.params)
+      expect(src).toContain(`        ${JSON.stringify(p.name)}: (${p.shape.join(', ')}${p.shape.length === 1 ? ',' : ''}),`);
     expect(src).toContain(`"lap/msa/wq": (`);
     for (const n of g.nodes) expect(src).toContain(`# ${n.id}: ${n.op} -> `);
   });

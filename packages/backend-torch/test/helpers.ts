@@ -27,7 +27,12 @@ export interface Expected {
   readonly grads?: Map<string, Float64Array>;
 }
 
-export interface CaseReport { readonly name: string; readonly failures: string[]; readonly forward: number; readonly grad: number }
+export interface CaseReport {
+  readonly name: string;
+  readonly failures: string[];
+  readonly forward: number;
+  readonly grad: number;
+}
 
 function gradOutputOf(c: ParityCase): string | undefined {
   if (c.gradOutput !== undefined) return c.gradOutput;
@@ -48,32 +53,46 @@ export function expectedOf(c: ParityCase): Expected {
   const r = gradRef(c.graph, c.weights, c.inputs as never, gradOutput, Float64Array.from(cot));
   return {
     outputs: Object.fromEntries(Object.entries(r.outputs).map(([k, v]) => [k, toHost(v)])),
-    gradOutput, cotangent: { dtype: 'float32', shape: y.shape, data: cot }, grads: r.paramGrads,
+    gradOutput,
+    cotangent: { dtype: 'float32', shape: y.shape, data: cot },
+    grads: r.paramGrads,
   };
 }
 
 /** Run every case through torch in one python process. */
 export function runCases(cases: readonly ParityCase[], expected: readonly Expected[], dtype: TorchDType): TorchOutcome[] {
-  return runTorchBatch(cases.map((c, i) => ({
-    graph: c.graph, weights: c.weights, inputs: c.inputs,
-    ...(expected[i]!.gradOutput ? { gradOutput: expected[i]!.gradOutput, cotangent: expected[i]!.cotangent! } : {}),
-  })), { dtype });
+  return runTorchBatch(
+    cases.map((c, i) => ({
+      graph: c.graph,
+      weights: c.weights,
+      inputs: c.inputs,
+      ...(expected[i]!.gradOutput ? { gradOutput: expected[i]!.gradOutput, cotangent: expected[i]!.cotangent! } : {}),
+    })),
+    { dtype },
+  );
 }
 
 export function compareCase(c: ParityCase, want: Expected, got: TorchOutcome, tol: Tolerance): CaseReport {
   if (!got.ok) return { name: c.name, failures: [`${c.name}: torch failed: ${got.error}`], forward: Infinity, grad: Infinity };
   const failures: string[] = [];
-  let forward = 0, grad = 0;
+  let forward = 0,
+    grad = 0;
   for (const [name, w] of Object.entries(want.outputs)) {
     const have = got.result.outputs[name];
-    if (!have) { failures.push(`${c.name}: output '${name}' missing`); continue; }
+    if (!have) {
+      failures.push(`${c.name}: output '${name}' missing`);
+      continue;
+    }
     const cmp = compareTensors(have, w, tol.forward);
     if (!cmp.ok) failures.push(`${c.name}: output '${name}': ${cmp.detail}`);
     if (w.dtype === 'float32') forward = Math.max(forward, cmp.maxErr);
   }
   for (const [param, w] of want.grads ?? []) {
     const have = got.result.grads.get(param);
-    if (!have) { failures.push(`${c.name}: gradient of '${param}' missing`); continue; }
+    if (!have) {
+      failures.push(`${c.name}: gradient of '${param}' missing`);
+      continue;
+    }
     const cmp = compareTensors(have, { dtype: 'float32', shape: have.shape, data: w }, tol.grad);
     if (!cmp.ok) failures.push(`${c.name}: gradient of '${param}': ${cmp.detail}`);
     grad = Math.max(grad, cmp.maxErr);
@@ -81,4 +100,5 @@ export function compareCase(c: ParityCase, want: Expected, got: TorchOutcome, to
   return { name: c.name, failures, forward, grad };
 }
 
-export const line = (r: CaseReport) => `${r.name}: fwd ${r.forward.toExponential(1)} grad ${r.grad.toExponential(1)}${r.failures.length ? '  FAIL' : ''}`;
+export const line = (r: CaseReport) =>
+  `${r.name}: fwd ${r.forward.toExponential(1)} grad ${r.grad.toExponential(1)}${r.failures.length ? '  FAIL' : ''}`;

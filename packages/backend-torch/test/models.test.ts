@@ -7,17 +7,39 @@
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
-  type DimBindings, type FeatureSchema, type Graph, buildIfaTrain, buildKeepTrain, buildLifelong, buildLifelongTrain, hashSeed, initWeights,
+  type DimBindings,
+  type FeatureSchema,
+  type Graph,
+  buildIfaTrain,
+  buildKeepTrain,
+  buildLifelong,
+  buildLifelongTrain,
+  hashSeed,
+  initWeights,
 } from '@lctr/spec';
 import {
-  IFA_TEST_CONFIG, KEEP_TEST_CONFIG, LIFELONG_TEST_CONFIG, ifaGens, keepGens, keepSpreadWeights, lifelongGens, nestKeepLabels, randomFeeds,
+  IFA_TEST_CONFIG,
+  KEEP_TEST_CONFIG,
+  LIFELONG_TEST_CONFIG,
+  ifaGens,
+  keepGens,
+  keepSpreadWeights,
+  lifelongGens,
+  nestKeepLabels,
+  randomFeeds,
   withPaddingIds,
 } from '@lctr/spec/testing';
 import { DEFAULT_TOLERANCE } from '@lctr/parity';
 import type { TorchOutcome } from '../src/index.ts';
 import { type Expected, type ParityCase, compareCase, expectedOf, line, runCases } from './helpers.ts';
 
-function modelCase(name: string, graph: Graph<FeatureSchema, string>, dims: DimBindings, gens: Parameters<typeof randomFeeds>[3], keep = false): ParityCase {
+function modelCase(
+  name: string,
+  graph: Graph<FeatureSchema, string>,
+  dims: DimBindings,
+  gens: Parameters<typeof randomFeeds>[3],
+  keep = false,
+): ParityCase {
   let feeds = randomFeeds(graph, dims, hashSeed(name), gens) as Record<string, never>;
   if (keep) feeds = nestKeepLabels(feeds);
   const { feeds: padded, written } = withPaddingIds(graph, feeds, (i) => (i % 2 ? -1 : 2 ** 31 - 1));
@@ -33,7 +55,13 @@ const cases: ParityCase[] = [
   modelCase('lcn train', lcnTrain, { batch: 6 }, lifelongGens()),
   modelCase('lcn serve', buildLifelong(LIFELONG_TEST_CONFIG), { cand: 4 }, lifelongGens()),
   ...(['simSoft', 'simHard', 'twin'] as const).map((module) =>
-    modelCase(`${module} train`, buildLifelongTrain({ ...LIFELONG_TEST_CONFIG, module, crp: { ...LIFELONG_TEST_CONFIG.crp!, lambda: 0 } }), { batch: 5 }, lifelongGens())),
+    modelCase(
+      `${module} train`,
+      buildLifelongTrain({ ...LIFELONG_TEST_CONFIG, module, crp: { ...LIFELONG_TEST_CONFIG.crp!, lambda: 0 } }),
+      { batch: 5 },
+      lifelongGens(),
+    ),
+  ),
   modelCase('ifa train', buildIfaTrain(IFA_TEST_CONFIG), { batch: 3 }, ifaGens()),
   modelCase('keep train', buildKeepTrain(KEEP_TEST_CONFIG), { batch: 8 }, keepGens(), true),
 ];

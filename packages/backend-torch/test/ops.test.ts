@@ -13,13 +13,15 @@ import { type CaseReport, type Expected, type ParityCase, compareCase, expectedO
 
 const FLOAT64_BAR = { forward: 1e-12, grad: 1e-12 };
 
-const cases: ParityCase[] = OP_CASES.flatMap((c) => c.dims.map((dims, k) => ({
-  name: `${c.name}${c.dims.length > 1 ? ` ${JSON.stringify(dims)}` : ''}`,
-  graph: c.graph,
-  weights: initWeights(c.graph, hashSeed(c.name)),
-  inputs: randomFeeds(c.graph, dims, hashSeed(c.name, k), c.gens),
-  ...(c.tol ? { tol: c.tol } : {}),
-})));
+const cases: ParityCase[] = OP_CASES.flatMap((c) =>
+  c.dims.map((dims, k) => ({
+    name: `${c.name}${c.dims.length > 1 ? ` ${JSON.stringify(dims)}` : ''}`,
+    graph: c.graph,
+    weights: initWeights(c.graph, hashSeed(c.name)),
+    inputs: randomFeeds(c.graph, dims, hashSeed(c.name, k), c.gens),
+    ...(c.tol ? { tol: c.tol } : {}),
+  })),
+);
 
 describe('op catalogue: generated PyTorch module vs ref-cpu', () => {
   let expected: Expected[];

@@ -13,15 +13,42 @@ export interface Subcommand {
 
 /** Subcommands by the words that name them (`data generate` is two words). */
 export const SUBCOMMANDS: Readonly<Record<string, Subcommand>> = {
-  train: { what: 'train a model of the zoo with tfjs (configs: packages/train/configs)', run: async (a) => (await import('@lctr/train/cli')).main(a) },
-  export: { what: 'export a trained model as a Triton model directory (ONNX, config.pbtxt, parity report)', run: async (a) => (await import('@lctr/exporter/cli')).main(a) },
-  serve: { what: 'serve an exported model directory over HTTP (/score, raw requests with features.json, /v2, /metrics)', run: async (a) => (await import('@lctr/server/cli')).main(a) },
-  'data inspect': { what: 'what to check first about a dataset config\'s event log', run: async (a) => (await import('@lctr/data/cli')).inspectMain(a) },
-  'data compile': { what: 'write the columnar form training reads (reused when nothing changed)', run: async (a) => (await import('@lctr/data/cli')).compileMain(a) },
-  'data generate': { what: 'generate the synthetic world and write it to a folder', run: async (a) => (await import('./commands/gen-synthetic.ts')).main(a) },
-  'gkc load': { what: "load KEEP knowledge tables into the General Knowledge Center (or --list its versions)", run: async (a) => (await import('@lctr/gkc/cli')).main(a) },
-  'check-run': { what: "check a finished training run's last eval against a bar", run: async (a) => (await import('./commands/check-run.ts')).main(a) },
-  'parity-report': { what: 'every model and op through every backend against ref-cpu, as PARITY.md', run: async (a) => (await import('./commands/parity-report.ts')).main(a) },
+  train: {
+    what: 'train a model of the zoo with tfjs (configs: packages/train/configs)',
+    run: async (a) => (await import('@lctr/train/cli')).main(a),
+  },
+  export: {
+    what: 'export a trained model as a Triton model directory (ONNX, config.pbtxt, parity report)',
+    run: async (a) => (await import('@lctr/exporter/cli')).main(a),
+  },
+  serve: {
+    what: 'serve an exported model directory over HTTP (/score, raw requests with features.json, /v2, /metrics)',
+    run: async (a) => (await import('@lctr/server/cli')).main(a),
+  },
+  'data inspect': {
+    what: "what to check first about a dataset config's event log",
+    run: async (a) => (await import('@lctr/data/cli')).inspectMain(a),
+  },
+  'data compile': {
+    what: 'write the columnar form training reads (reused when nothing changed)',
+    run: async (a) => (await import('@lctr/data/cli')).compileMain(a),
+  },
+  'data generate': {
+    what: 'generate the synthetic world and write it to a folder',
+    run: async (a) => (await import('./commands/gen-synthetic.ts')).main(a),
+  },
+  'gkc load': {
+    what: 'load KEEP knowledge tables into the General Knowledge Center (or --list its versions)',
+    run: async (a) => (await import('@lctr/gkc/cli')).main(a),
+  },
+  'check-run': {
+    what: "check a finished training run's last eval against a bar",
+    run: async (a) => (await import('./commands/check-run.ts')).main(a),
+  },
+  'parity-report': {
+    what: 'every model and op through every backend against ref-cpu, as PARITY.md',
+    run: async (a) => (await import('./commands/parity-report.ts')).main(a),
+  },
 };
 
 export function usage(): string {
@@ -37,7 +64,10 @@ export function usage(): string {
 }
 
 /** Find the subcommand named by the leading words of argv (the longest match) and run it. */
-export async function run(argv: readonly string[], io = { out: (t: string) => console.log(t), err: (t: string) => console.error(t) }): Promise<number> {
+export async function run(
+  argv: readonly string[],
+  io = { out: (t: string) => console.log(t), err: (t: string) => console.error(t) },
+): Promise<number> {
   if (argv.length === 0 || argv[0] === '--help' || argv[0] === '-h' || argv[0] === 'help') {
     io.out(usage());
     return argv.length === 0 ? EXIT_CODES.usage : EXIT_CODES.ok;
@@ -48,8 +78,10 @@ export async function run(argv: readonly string[], io = { out: (t: string) => co
     if (sub) return sub.run(argv.slice(words));
   }
   const group = Object.keys(SUBCOMMANDS).filter((n) => n.startsWith(`${argv[0]} `));
-  io.err(group.length
-    ? `lctr: '${argv.slice(0, 2).join(' ')}' is not a command; '${argv[0]}' has: ${group.map((g) => g.split(' ')[1]).join(', ')}`
-    : `lctr: unknown command '${argv[0]}'; commands: ${[...new Set(Object.keys(SUBCOMMANDS).map((n) => n.split(' ')[0]))].join(', ')}`);
+  io.err(
+    group.length
+      ? `lctr: '${argv.slice(0, 2).join(' ')}' is not a command; '${argv[0]}' has: ${group.map((g) => g.split(' ')[1]).join(', ')}`
+      : `lctr: unknown command '${argv[0]}'; commands: ${[...new Set(Object.keys(SUBCOMMANDS).map((n) => n.split(' ')[0]))].join(', ')}`,
+  );
   return EXIT_CODES.usage;
 }

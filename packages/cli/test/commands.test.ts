@@ -14,13 +14,22 @@ import { SUBCOMMANDS, run } from '../src/index.ts';
 const root = resolve(import.meta.dirname, '../../..');
 const tmp = mkdtempSync(join(tmpdir(), 'lctr-cli-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
-const lctr = (...args: string[]) => spawnSync(process.execPath, [join(root, 'packages/cli/bin/lctr.js'), ...args], { cwd: tmp, encoding: 'utf8' });
+const lctr = (...args: string[]) =>
+  spawnSync(process.execPath, [join(root, 'packages/cli/bin/lctr.js'), ...args], { cwd: tmp, encoding: 'utf8' });
 const TINY = { users: 12, targetItems: 40, sourceItems: 96, minSourceEvents: 120, maxSourceEvents: 160 } as const;
 
 describe('lctr', () => {
   it('--help lists every subcommand and exits 0; no command is a usage error (2); an unknown one names the choices', async () => {
-    const out: string[] = [], err: string[] = [];
-    const io = { out: (t: string) => { out.push(t); }, err: (t: string) => { err.push(t); } };
+    const out: string[] = [],
+      err: string[] = [];
+    const io = {
+      out: (t: string) => {
+        out.push(t);
+      },
+      err: (t: string) => {
+        err.push(t);
+      },
+    };
     expect(await run(['--help'], io)).toBe(0);
     for (const name of Object.keys(SUBCOMMANDS)) expect(out[0]).toContain(`  ${name} `);
     expect(await run([], io)).toBe(2);
@@ -36,10 +45,20 @@ describe('lctr', () => {
       const lines: string[] = [];
       const write = process.stdout.write.bind(process.stdout);
       const log = console.log;
-      process.stdout.write = ((t: string) => { lines.push(t); return true; }) as typeof process.stdout.write;
-      console.log = (t: string) => { lines.push(t); };
+      process.stdout.write = ((t: string) => {
+        lines.push(t);
+        return true;
+      }) as typeof process.stdout.write;
+      console.log = (t: string) => {
+        lines.push(t);
+      };
       let code: number;
-      try { code = await sub.run(['--help']); } finally { process.stdout.write = write; console.log = log; }
+      try {
+        code = await sub.run(['--help']);
+      } finally {
+        process.stdout.write = write;
+        console.log = log;
+      }
       expect(code, name).toBe(0);
       expect(lines.join('\n'), name).toMatch(new RegExp(`^usage: lctr ${name}`));
       expect(readdirSync(tmp).length, name).toBe(before);
@@ -60,7 +79,9 @@ describe('lctr data generate', () => {
     expect(r.status, r.stderr).toBe(0);
     const w = generateWorld(TINY, 9);
     expect(r.stdout).toContain(`synthetic world (seed 9, preset small): 12 users, ${w.stats.events.toLocaleString('en-US')} events`);
-    expect(r.stdout).toContain(`test: ${w.stats.test.impressions} impressions, CTR ${w.stats.test.ctr.toFixed(3)}, Bayes AUC ${w.stats.test.bayesAuc.toFixed(4)}`);
+    expect(r.stdout).toContain(
+      `test: ${w.stats.test.impressions} impressions, CTR ${w.stats.test.ctr.toFixed(3)}, Bayes AUC ${w.stats.test.bayesAuc.toFixed(4)}`,
+    );
     expect(r.stdout).toContain(`wrote events.safetensors, truth.safetensors, world.json to ${out}`);
     const direct = join(tmp, 'direct');
     writeWorld(w, direct);
@@ -74,7 +95,9 @@ describe('lctr data generate', () => {
     writeFileSync(join(tmp, 'busy', 'notes.txt'), 'mine');
     const refused = lctr('data', 'generate', '--out', join(tmp, 'busy'));
     expect(refused.status).toBe(2);
-    expect(refused.stderr).toMatch(new RegExp(`^lctr data generate: ${join(tmp, 'busy')} exists and does not hold a synthetic world; pass --force to write into it\n`));
+    expect(refused.stderr).toMatch(
+      new RegExp(`^lctr data generate: ${join(tmp, 'busy')} exists and does not hold a synthetic world; pass --force to write into it\n`),
+    );
     expect(existsSync(join(tmp, 'busy', 'world.json'))).toBe(false);
   }, 60_000);
 });
@@ -83,11 +106,17 @@ describe('lctr check-run', () => {
   const runDir = (name: string, evals: object[]) => {
     const d = join(tmp, name);
     mkdirSync(d, { recursive: true });
-    writeFileSync(join(d, 'metrics.jsonl'), [{ kind: 'start', step: 0 }, ...evals.map((e) => ({ kind: 'eval', ...e }))].map((r) => JSON.stringify(r)).join('\n') + '\n');
+    writeFileSync(
+      join(d, 'metrics.jsonl'),
+      [{ kind: 'start', step: 0 }, ...evals.map((e) => ({ kind: 'eval', ...e }))].map((r) => JSON.stringify(r)).join('\n') + '\n',
+    );
     return d;
   };
   it('passes and fails on the last eval: gap share (AUC 0.7 of Bayes 0.8 closes 66.7%) and --beats', () => {
-    const a = runDir('a', [{ step: 1, auc: 0.6, gauc: 0.6, logloss: 0.7, bayesAuc: 0.8 }, { step: 2, auc: 0.7, gauc: 0.65, logloss: 0.6, bayesAuc: 0.8 }]);
+    const a = runDir('a', [
+      { step: 1, auc: 0.6, gauc: 0.6, logloss: 0.7, bayesAuc: 0.8 },
+      { step: 2, auc: 0.7, gauc: 0.65, logloss: 0.6, bayesAuc: 0.8 },
+    ]);
     const b = runDir('b', [{ step: 2, auc: 0.69, gauc: 0.6, logloss: 0.6, bayesAuc: 0.8 }]);
     const pass = lctr('check-run', a, '--min-gap', '0.6', '--beats', b);
     expect(pass.status, pass.stderr).toBe(0);
@@ -99,6 +128,9 @@ describe('lctr check-run', () => {
     const badFlag = lctr('check-run', a, '--min-gap', '1.5');
     expect([badFlag.status, badFlag.stderr.split('\n')[0]]).toEqual([2, "lctr check-run: --min-gap must be a number in (0, 1], got '1.5'"]);
     const missing = lctr('check-run', join(tmp, 'none'));
-    expect([missing.status, missing.stderr.split('\n')[0]]).toEqual([2, `lctr check-run: ${join(tmp, 'none', 'metrics.jsonl')}: no such file (is ${join(tmp, 'none')} a training run's output directory?)`]);
+    expect([missing.status, missing.stderr.split('\n')[0]]).toEqual([
+      2,
+      `lctr check-run: ${join(tmp, 'none', 'metrics.jsonl')}: no such file (is ${join(tmp, 'none')} a training run's output directory?)`,
+    ]);
   }, 60_000);
 });

@@ -42,12 +42,18 @@ export { y, code };
 describe('packages another project can install', () => {
   it('builds, packs, installs outside the workspace, runs with plain node and typechecks with tsc --strict nodenext', () => {
     const tarballs = packAll(join(tmp, 'pack'), process.env.LCTR_PACK_SKIP_BUILD !== '1');
-    expect(tarballs.map((t) => t.split('/').at(-1))).toEqual(expect.arrayContaining(['lctr-spec-0.1.0.tgz', 'lctr-backend-onnx-0.1.0.tgz', 'lctr-cli-0.1.0.tgz']));
+    expect(tarballs.map((t) => t.split('/').at(-1))).toEqual(
+      expect.arrayContaining(['lctr-spec-0.1.0.tgz', 'lctr-backend-onnx-0.1.0.tgz', 'lctr-cli-0.1.0.tgz']),
+    );
     const app = join(tmp, 'app');
     execFileSync('mkdir', ['-p', app]);
     writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }));
     // every @lctr tarball: the CLI depends on the others, and none of them is on a registry
-    const install = spawnSync('npm', ['install', '--prefer-offline', '--ignore-scripts', '--omit=optional', '--no-audit', '--no-fund', ...tarballs], { cwd: app, encoding: 'utf8' });
+    const install = spawnSync(
+      'npm',
+      ['install', '--prefer-offline', '--ignore-scripts', '--omit=optional', '--no-audit', '--no-fund', ...tarballs],
+      { cwd: app, encoding: 'utf8' },
+    );
     expect(install.status, install.stderr).toBe(0);
     expect(existsSync(join(app, 'node_modules/@lctr/spec/dist/index.js'))).toBe(true);
     expect(existsSync(join(app, 'node_modules/@lctr/spec/src'))).toBe(false);
@@ -60,7 +66,8 @@ describe('packages another project can install', () => {
     const b = new GraphBuilder('tiny', { x: { dtype: 'float32', shape: ['batch', 3] } } as const);
     const w = b.param('w', [3, 1], { kind: 'normal', std: 0.5 });
     const g = b.build({ y: b.sigmoid(b.matmul(b.inputs.x, w)) });
-    const ref = runRef(g, initWeights(g, 7), { x: { dtype: 'float32', shape: [2, 3], data: Float32Array.from([1, 2, 3, 4, 5, 6]) } }).y.data;
+    const ref = runRef(g, initWeights(g, 7), { x: { dtype: 'float32', shape: [2, 3], data: Float32Array.from([1, 2, 3, 4, 5, 6]) } }).y
+      .data;
     const got = JSON.parse(r.stdout.trim()) as number[];
     expect(got).toHaveLength(2);
     got.forEach((v, i) => expect(Math.abs(v - ref[i]!)).toBeLessThan(1e-6));
@@ -72,14 +79,25 @@ describe('packages another project can install', () => {
 
     // tsc --strict, NodeNext, against the published .d.ts (long: onnx-proto's declarations name it)
     writeFileSync(join(app, 'use.ts'), TYPED);
-    writeFileSync(join(app, 'tsconfig.json'), JSON.stringify({
-      compilerOptions: {
-        strict: true, module: 'nodenext', moduleResolution: 'nodenext', target: 'es2022', noEmit: true,
-        types: ['node', 'long'], typeRoots: [join(root, 'node_modules/@types'), './node_modules/@types'],
-      },
-      files: ['use.ts'],
-    }));
-    const tsc = spawnSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json'], { cwd: app, encoding: 'utf8' });
+    writeFileSync(
+      join(app, 'tsconfig.json'),
+      JSON.stringify({
+        compilerOptions: {
+          strict: true,
+          module: 'nodenext',
+          moduleResolution: 'nodenext',
+          target: 'es2022',
+          noEmit: true,
+          types: ['node', 'long'],
+          typeRoots: [join(root, 'node_modules/@types'), './node_modules/@types'],
+        },
+        files: ['use.ts'],
+      }),
+    );
+    const tsc = spawnSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json'], {
+      cwd: app,
+      encoding: 'utf8',
+    });
     expect(tsc.status, tsc.stdout + tsc.stderr).toBe(0);
   }, 600_000);
 });

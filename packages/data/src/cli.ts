@@ -39,7 +39,10 @@ ${FOOTER}`,
   allowPositionals: true,
 } as const;
 
-export interface CliIo { out(line: string): void; err(line: string): void }
+export interface CliIo {
+  out(line: string): void;
+  err(line: string): void;
+}
 const STD: CliIo = { out: (l) => process.stdout.write(`${l}\n`), err: (l) => process.stderr.write(`${l}\n`) };
 
 /** progress on stderr, one line per file at every further 10% of its bytes */
@@ -50,7 +53,10 @@ function progressPrinter(io: CliIo): (p: ReadProgress) => void {
     if ((shown.get(p.file) ?? -1) >= tenth && !p.done) return;
     if (p.done && shown.get(p.file) === 11) return;
     shown.set(p.file, p.done ? 11 : tenth);
-    io.err(`${p.file}: ${p.rows.toLocaleString('en-US')} rows, ${Math.round((100 * p.bytes) / Math.max(1, p.totalBytes))}% of ${p.totalBytes.toLocaleString('en-US')} bytes${p.done ? ' (done)' : ''}`);
+    io.err(
+      `${p.file}: ${p.rows.toLocaleString('en-US')} rows, ${Math.round((100 * p.bytes) / Math.max(1, p.totalBytes))}% of ` +
+        `${p.totalBytes.toLocaleString('en-US')} bytes${p.done ? ' (done)' : ''}`,
+    );
   };
 }
 
@@ -66,22 +72,42 @@ async function withDataset<T>(positionals: readonly string[], f: (path: string) 
 }
 
 export function inspectMain(argv: readonly string[], io: CliIo = STD): Promise<number> {
-  return runCommand(INSPECT, argv, ({ values, positionals }) => withDataset(positionals, async (path) => {
-    const loaded = readDatasetConfig(path);
-    const report = inspectDataset(await loadDataset(loaded, values.quiet ? {} : { onProgress: progressPrinter(io) }), loaded.config);
-    if (values.json) io.out(JSON.stringify(report, null, 1));
-    else for (const l of formatReport(report, loaded.config)) io.out(l);
-    return 0;
-  }), io as CommandIO);
+  return runCommand(
+    INSPECT,
+    argv,
+    ({ values, positionals }) =>
+      withDataset(positionals, async (path) => {
+        const loaded = readDatasetConfig(path);
+        const report = inspectDataset(await loadDataset(loaded, values.quiet ? {} : { onProgress: progressPrinter(io) }), loaded.config);
+        if (values.json) io.out(JSON.stringify(report, null, 1));
+        else for (const l of formatReport(report, loaded.config)) io.out(l);
+        return 0;
+      }),
+    io as CommandIO,
+  );
 }
 
 export function compileMain(argv: readonly string[], io: CliIo = STD): Promise<number> {
-  return runCommand(COMPILE, argv, ({ values, positionals }) => withDataset(positionals, async (path) => {
-    const loaded = readDatasetConfig(path);
-    const r = await compileDataset(loaded, resolve(values.out ?? 'out/datasets'), values.quiet ? {} : { onProgress: progressPrinter(io) });
-    io.out(`${r.reused ? 'reused' : 'compiled'} ${r.dir} (key ${r.key.slice(0, 16)}; ${r.report.events.total.toLocaleString('en-US')} events, ${r.report.split.train.samples.toLocaleString('en-US')} train / ${r.report.split.test.samples.toLocaleString('en-US')} test samples)`);
-    return 0;
-  }), io as CommandIO);
+  return runCommand(
+    COMPILE,
+    argv,
+    ({ values, positionals }) =>
+      withDataset(positionals, async (path) => {
+        const loaded = readDatasetConfig(path);
+        const r = await compileDataset(
+          loaded,
+          resolve(values.out ?? 'out/datasets'),
+          values.quiet ? {} : { onProgress: progressPrinter(io) },
+        );
+        io.out(
+          `${r.reused ? 'reused' : 'compiled'} ${r.dir} (key ${r.key.slice(0, 16)}; ${r.report.events.total.toLocaleString('en-US')} ` +
+            `events, ${r.report.split.train.samples.toLocaleString('en-US')} train / ` +
+            `${r.report.split.test.samples.toLocaleString('en-US')} test samples)`,
+        );
+        return 0;
+      }),
+    io as CommandIO,
+  );
 }
 
 /** `inspect|compile ...` (the package's own bin; `lctr data inspect|compile` routes to the two above). */
@@ -89,7 +115,10 @@ export async function main(argv: readonly string[], io: CliIo = STD): Promise<nu
   const [command, ...rest] = argv;
   if (command === 'inspect') return inspectMain(rest, io);
   if (command === 'compile') return compileMain(rest, io);
-  if (command === undefined || command === '--help' || command === '-h') { io.out(`${INSPECT.usage}\n\n${COMPILE.usage}`); return command === undefined ? 2 : 0; }
+  if (command === undefined || command === '--help' || command === '-h') {
+    io.out(`${INSPECT.usage}\n\n${COMPILE.usage}`);
+    return command === undefined ? 2 : 0;
+  }
   io.err(`lctr data: unknown command ${JSON.stringify(command)} (expected inspect or compile)`);
   return 2;
 }

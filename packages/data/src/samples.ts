@@ -4,8 +4,16 @@
  */
 export { type SampleIndex, type SampleIndexOptions, buildSampleIndex } from './samples/sample-index.ts';
 export {
-  type EventFilter, type SequenceOptions, type SampleSchema, SAMPLE_DTYPES, type ResolvedSequenceOptions, DEFAULT_SEQUENCE_OPTIONS,
-  FeatureSchemaError, resolveSequenceOptions, sampleSchema, checkSampleSchema,
+  type EventFilter,
+  type SequenceOptions,
+  type SampleSchema,
+  SAMPLE_DTYPES,
+  type ResolvedSequenceOptions,
+  DEFAULT_SEQUENCE_OPTIONS,
+  FeatureSchemaError,
+  resolveSequenceOptions,
+  sampleSchema,
+  checkSampleSchema,
 } from './samples/schema.ts';
 export { type SampleSourceOptions, type LogSampleSource, createSampleSource } from './samples/log-source.ts';
 export * from './samples/crp-pairs.ts';

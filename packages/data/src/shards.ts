@@ -18,7 +18,14 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  type FeatureSchema, type HostTensor, asStorageError, atomicWriteFile, decodeSafetensors, encodeSafetensors, formatShape, sizeOf,
+  type FeatureSchema,
+  type HostTensor,
+  asStorageError,
+  atomicWriteFile,
+  decodeSafetensors,
+  encodeSafetensors,
+  formatShape,
+  sizeOf,
 } from '@lctr/spec';
 import type { SampleSource } from './source.ts';
 
@@ -67,7 +74,10 @@ export interface WriteShardsOptions {
 
 /** Thrown for a plan that cannot be sharded (a batch with fewer rows than ranks, bad numbers). */
 export class ShardError extends Error {
-  constructor(message: string) { super(message); this.name = 'ShardError'; }
+  constructor(message: string) {
+    super(message);
+    this.name = 'ShardError';
+  }
 }
 
 /**
@@ -103,11 +113,15 @@ const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
  * refusal (disk full, read-only) throws spec's StorageError after removing what this call wrote.
  */
 export function writeShards<S extends FeatureSchema>(
-  source: SampleSource<S>, batchAt: (step: number) => Int32Array, dir: string, opts: WriteShardsOptions,
+  source: SampleSource<S>,
+  batchAt: (step: number) => Int32Array,
+  dir: string,
+  opts: WriteShardsOptions,
 ): ShardManifest {
   const { world, from, to } = opts;
   const chunk = opts.chunkSteps ?? 64;
-  if (!Number.isInteger(from) || !Number.isInteger(to) || from < 0 || to <= from) throw new ShardError(`steps must be integers with 0 <= from < to, got [${from}, ${to})`);
+  if (!Number.isInteger(from) || !Number.isInteger(to) || from < 0 || to <= from)
+    throw new ShardError(`steps must be integers with 0 <= from < to, got [${from}, ${to})`);
   if (!Number.isInteger(chunk) || chunk < 1) throw new ShardError(`chunkSteps must be an integer >= 1, got ${chunk}`);
   const ranks = opts.ranks ?? Array.from({ length: world }, (_, r) => r);
   for (const r of ranks) if (!Number.isInteger(r) || r < 0 || r >= world) throw new ShardError(`rank ${r} is outside [0, ${world})`);
@@ -136,14 +150,30 @@ export function writeShards<S extends FeatureSchema>(
       }
       for (const r of ranks) {
         const rel = join(`rank-${r}`, `steps-${a}-${b}.safetensors`);
-        const bytes = encodeSafetensors(perRank.get(r)!, { format: SHARDS_FORMAT, rank: String(r), world: String(world), from: String(a), to: String(b) });
+        const bytes = encodeSafetensors(perRank.get(r)!, {
+          format: SHARDS_FORMAT,
+          rank: String(r),
+          world: String(world),
+          from: String(a),
+          to: String(b),
+        });
         mkdirSync(join(dir, `rank-${r}`), { recursive: true });
         written.push(join(dir, rel));
         atomicWriteFile(join(dir, rel), bytes);
         files.push({ rank: r, from: a, to: b, path: rel, sha256: sha256(bytes) });
       }
     }
-    const manifest: ShardManifest = { format: SHARDS_FORMAT, version: SHARDS_VERSION, world, from, to, chunkSteps: chunk, features, rows, files };
+    const manifest: ShardManifest = {
+      format: SHARDS_FORMAT,
+      version: SHARDS_VERSION,
+      world,
+      from,
+      to,
+      chunkSteps: chunk,
+      features,
+      rows,
+      files,
+    };
     written.push(join(dir, SHARDS_MANIFEST));
     atomicWriteFile(join(dir, SHARDS_MANIFEST), JSON.stringify(manifest) + '\n');
     return manifest;
@@ -162,14 +192,27 @@ export function readShardManifest(dir: string): ShardManifest {
   } catch (e) {
     throw new ShardError(`${path}: cannot read the shard manifest (${(e as Error).message})`);
   }
-  if (m?.format !== SHARDS_FORMAT || m.version !== SHARDS_VERSION) throw new ShardError(`${path}: expected format '${SHARDS_FORMAT}' version ${SHARDS_VERSION}, got ${JSON.stringify(m?.format)} version ${JSON.stringify(m?.version)}`);
+  if (m?.format !== SHARDS_FORMAT || m.version !== SHARDS_VERSION)
+    throw new ShardError(
+      `${path}: expected format '${SHARDS_FORMAT}' version ${SHARDS_VERSION}, got ${JSON.stringify(m?.format)} version ` +
+        `${JSON.stringify(m?.version)}`,
+    );
   return m;
 }
 
 /** Rank `rank`'s inputs of global step `step` (checked against the manifest's sha256 and schema). */
-export function readShardStep(dir: string, rank: number, step: number, manifest: ShardManifest = readShardManifest(dir)): Record<string, HostTensor> {
+export function readShardStep(
+  dir: string,
+  rank: number,
+  step: number,
+  manifest: ShardManifest = readShardManifest(dir),
+): Record<string, HostTensor> {
   const f = manifest.files.find((x) => x.rank === rank && x.from <= step && step < x.to);
-  if (!f) throw new ShardError(`${dir}: no shard file holds rank ${rank}, step ${step} (the files cover steps [${manifest.from}, ${manifest.to}) of ranks ${[...new Set(manifest.files.map((x) => x.rank))].join(', ')})`);
+  if (!f)
+    throw new ShardError(
+      `${dir}: no shard file holds rank ${rank}, step ${step} (the files cover steps [${manifest.from}, ${manifest.to}) of ranks ` +
+        `${[...new Set(manifest.files.map((x) => x.rank))].join(', ')})`,
+    );
   const path = join(dir, f.path);
   const bytes = readFileSync(path);
   const got = sha256(bytes);
@@ -179,7 +222,8 @@ export function readShardStep(dir: string, rank: number, step: number, manifest:
   for (const [name, decl] of Object.entries(manifest.features)) {
     const t = tensors.get(`${step}/${name}`);
     if (!t) throw new ShardError(`${path}: no tensor '${step}/${name}'`);
-    if (t.dtype !== decl.dtype) throw new ShardError(`${path}: tensor '${step}/${name}' is ${t.dtype}${formatShape(t.shape)}, the manifest says ${decl.dtype}`);
+    if (t.dtype !== decl.dtype)
+      throw new ShardError(`${path}: tensor '${step}/${name}' is ${t.dtype}${formatShape(t.shape)}, the manifest says ${decl.dtype}`);
     out[name] = t;
   }
   return out;

@@ -60,10 +60,20 @@ export interface EvalTarget {
  * right-padded (id 0, mask false).
  */
 export const SAMPLE_FEATURES = [
-  'user', 'profile', 'candidate', 'candidateCategory',
-  'targetSeq', 'targetSeqCategory', 'targetSeqMask',
-  'sourceSeq', 'sourceSeqCategory', 'sourceSeqMask',
-  'lifelongSeq', 'lifelongSeqCategory', 'lifelongMask', 'lifelongContext',
+  'user',
+  'profile',
+  'candidate',
+  'candidateCategory',
+  'targetSeq',
+  'targetSeqCategory',
+  'targetSeqMask',
+  'sourceSeq',
+  'sourceSeqCategory',
+  'sourceSeqMask',
+  'lifelongSeq',
+  'lifelongSeqCategory',
+  'lifelongMask',
+  'lifelongContext',
   'label',
 ] as const;
 export type SampleFeature = (typeof SAMPLE_FEATURES)[number];

@@ -7,7 +7,11 @@ import { CsvParser, type CsvRecord, type ReadProgress, csvRecords, emptyRecords,
 const fixture = (name: string) => join(import.meta.dirname, 'fixtures', name);
 const tmp = mkdtempSync(join(tmpdir(), 'lctr-csv-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
-const write = (name: string, text: string) => { const p = join(tmp, name); writeFileSync(p, text); return p; };
+const write = (name: string, text: string) => {
+  const p = join(tmp, name);
+  writeFileSync(p, text);
+  return p;
+};
 
 function parse(text: string, delimiter = ',', quote: string | null = '"'): CsvRecord[] {
   const out = emptyRecords();
@@ -30,11 +34,7 @@ describe('CsvParser (RFC 4180)', () => {
   });
 
   it('gives the same records however the text is split into chunks', () => {
-    const texts = [
-      readFileSync(fixture('events.csv'), 'utf8'),
-      'a,b\r\n"x""y","p\r\nq"\r\n,\r\n"",""\r\n"e"',
-      'h\n"a""""b"\n""""\n',
-    ];
+    const texts = [readFileSync(fixture('events.csv'), 'utf8'), 'a,b\r\n"x""y","p\r\nq"\r\n,\r\n"",""\r\n"e"', 'h\n"a""""b"\n""""\n'];
     for (const text of texts) {
       const whole = parse(text);
       for (let k = 0; k <= text.length; k++) {
@@ -61,11 +61,15 @@ describe('CsvParser (RFC 4180)', () => {
   });
 
   it('reports an unterminated quoted field with the line it opened on', () => {
-    expect(() => parse('a,b\n1,2\n3,"open\nstill open\n')).toThrow("t.csv:3: unterminated quoted field in column 2 (the file ends inside quotes)");
+    expect(() => parse('a,b\n1,2\n3,"open\nstill open\n')).toThrow(
+      't.csv:3: unterminated quoted field in column 2 (the file ends inside quotes)',
+    );
   });
 
   it('reports text after a closing quote with its line', () => {
-    expect(() => parse('a,b\n"x\ny"z,1\n')).toThrow('t.csv:3: unexpected character "z" after the closing quote of column 1; a quoted field must end at a delimiter or line end');
+    expect(() => parse('a,b\n"x\ny"z,1\n')).toThrow(
+      't.csv:3: unexpected character "z" after the closing quote of column 1; a quoted field must end at a delimiter or line end',
+    );
   });
 
   it('rejects a bad delimiter or quote', () => {
@@ -81,11 +85,18 @@ describe('openCsv', () => {
     const progress: ReadProgress[] = [];
     const users: string[] = [];
     const lines: string[] = [];
-    const n = await forEachRow(openCsv(path, { chunkBytes: 64 }), (row) => { users.push(row.text('user')); lines.push(row.where); }, (p) => progress.push(p));
+    const n = await forEachRow(
+      openCsv(path, { chunkBytes: 64 }),
+      (row) => {
+        users.push(row.text('user'));
+        lines.push(row.where);
+      },
+      (p) => progress.push(p),
+    );
     expect(n).toBe(8);
     expect(users).toEqual(['alice', 'bob', 'alice', 'carol', 'bob', 'alice', 'carol', 'dave']);
     expect(lines).toEqual([2, 3, 4, 6, 7, 8, 9, 10].map((l) => `${path}:${l}`));
-    expect(progress.length).toBe(Math.ceil(size / 64) + 1);           // one per chunk, then the end
+    expect(progress.length).toBe(Math.ceil(size / 64) + 1); // one per chunk, then the end
     for (let i = 1; i < progress.length; i++) expect(progress[i]!.bytes).toBeGreaterThanOrEqual(progress[i - 1]!.bytes);
     expect(progress.at(-1)).toEqual({ file: path, bytes: size, totalBytes: size, rows: 8, lines: 10, done: true });
     expect(progress.slice(0, -1).every((p) => !p.done)).toBe(true);
@@ -110,12 +121,16 @@ describe('openCsv', () => {
     writeFileSync(p, Buffer.concat([Buffer.from(lines.join('\n') + '\n'), Buffer.from([0x61, 0xc3, 0x28, 0x0a])]));
     const size = Buffer.byteLength(lines.join('\n') + '\n');
     for (const chunkBytes of [3, 7, 1 << 20]) {
-      await expect(forEachRow(openCsv(p, { chunkBytes }), () => {}), `chunkBytes ${chunkBytes}`)
-        .rejects.toThrow(`${p}:5: invalid UTF-8 (byte 0xc3 at file offset ${size + 1}); the file must be UTF-8 encoded`);
+      await expect(
+        forEachRow(openCsv(p, { chunkBytes }), () => {}),
+        `chunkBytes ${chunkBytes}`,
+      ).rejects.toThrow(`${p}:5: invalid UTF-8 (byte 0xc3 at file offset ${size + 1}); the file must be UTF-8 encoded`);
     }
     const cut = join(tmp, 'cut-utf8.csv');
     writeFileSync(cut, Buffer.concat([Buffer.from('name\nab'), Buffer.from([0xe2, 0x82])]));
-    await expect(forEachRow(openCsv(cut), () => {})).rejects.toThrow(`${cut}:2: invalid UTF-8 (the file ends inside a multi-byte character); the file must be UTF-8 encoded`);
+    await expect(forEachRow(openCsv(cut), () => {})).rejects.toThrow(
+      `${cut}:2: invalid UTF-8 (the file ends inside a multi-byte character); the file must be UTF-8 encoded`,
+    );
   });
 
   it('fails with file and line on a wrong field count, a duplicate column, an empty or missing file', async () => {
@@ -132,12 +147,22 @@ describe('openCsv', () => {
   it('Row accessors name file, line and column', async () => {
     const p = write('row.csv', 'a,b\n1,x\n2,\n');
     const seen: number[] = [];
-    await expect(forEachRow(openCsv(p), (row) => { seen.push(row.number('a')); row.number('b'); }))
-      .rejects.toThrow(`${p}:2: bad number in column 'b': 'x'`);
-    await expect(forEachRow(openCsv(p), (row) => { if (row.text('a') === '2') row.number('b'); }))
-      .rejects.toThrow(`${p}:3: missing value in column 'b'`);
-    await expect(forEachRow(openCsv(p), (row) => { row.get('c'); }))
-      .rejects.toThrow(`${p}:2: missing column 'c'; the header has: a, b`);
+    await expect(
+      forEachRow(openCsv(p), (row) => {
+        seen.push(row.number('a'));
+        row.number('b');
+      }),
+    ).rejects.toThrow(`${p}:2: bad number in column 'b': 'x'`);
+    await expect(
+      forEachRow(openCsv(p), (row) => {
+        if (row.text('a') === '2') row.number('b');
+      }),
+    ).rejects.toThrow(`${p}:3: missing value in column 'b'`);
+    await expect(
+      forEachRow(openCsv(p), (row) => {
+        row.get('c');
+      }),
+    ).rejects.toThrow(`${p}:2: missing column 'c'; the header has: a, b`);
     expect(seen).toEqual([1]);
   });
 });

@@ -5,9 +5,9 @@ import { type ReadProgress, forEachRow, openParquet, readCsvEvents, readParquetE
 import { CONTEXT, EVENTS, FIXTURES, MAPPING, expectEventsCsv } from './readers-fixtures.ts';
 
 // events.csv written by pyarrow 25 (make-parquet.py) and DuckDB 1.5.6 (make-parquet-duckdb.mjs)
-const SPARK = join(FIXTURES, 'events-spark.parquet');        // Spark flavour: INT96 timestamps, snappy, row groups of 3
-const GZIP = join(FIXTURES, 'events-int64-gzip.parquet');    // int64 epoch seconds, gzip, row groups of 4
-const DUCKDB = join(FIXTURES, 'events-duckdb.parquet');      // TIMESTAMP (INT64 micros), zstd, one row group
+const SPARK = join(FIXTURES, 'events-spark.parquet'); // Spark flavour: INT96 timestamps, snappy, row groups of 3
+const GZIP = join(FIXTURES, 'events-int64-gzip.parquet'); // int64 epoch seconds, gzip, row groups of 4
+const DUCKDB = join(FIXTURES, 'events-duckdb.parquet'); // TIMESTAMP (INT64 micros), zstd, one row group
 
 describe('Parquet', () => {
   it('Spark-, pyarrow- and DuckDB-written files give the same EventLog as the CSV they came from', async () => {
@@ -28,7 +28,12 @@ describe('Parquet', () => {
     for await (const b of table.batches((p) => progress.push(p))) batches.push(b.length);
     expect(batches).toEqual([3, 3, 2]);
     const size = statSync(SPARK).size;
-    expect(progress.map((p) => [p.rows, p.done])).toEqual([[3, false], [6, false], [8, false], [8, true]]);
+    expect(progress.map((p) => [p.rows, p.done])).toEqual([
+      [3, false],
+      [6, false],
+      [8, false],
+      [8, true],
+    ]);
     for (let i = 1; i < 3; i++) expect(progress[i]!.bytes).toBeGreaterThan(progress[i - 1]!.bytes);
     expect(progress[2]!.bytes).toBeLessThan(size);
     expect(progress[3]).toEqual({ file: SPARK, bytes: size, totalBytes: size, rows: 8, lines: 8, done: true });
@@ -49,14 +54,18 @@ describe('Parquet', () => {
   });
 
   it('names file and row in errors; lists the columns when one is missing', async () => {
-    await expect(readParquetEvents(SPARK, { ...MAPPING, label: { column: 'genre', atLeast: 4 } }, { context: CONTEXT }))
-      .rejects.toThrow(`${SPARK}:row 0: bad number in column 'genre': 'drama'`);
-    await expect(readParquetEvents(SPARK, { ...MAPPING, label: { column: 'clk' } }, { context: CONTEXT }))
-      .rejects.toThrow(`${SPARK}: missing column 'clk' (mapping.label); the header has: user, item, genre, shelf, ts, rating, watch, device, note`);
-    await expect(readParquetEvents(SPARK, { ...MAPPING, timestamp: 'watch' }, { context: CONTEXT }))
-      .rejects.toThrow(`${SPARK}:row 7: missing timestamp (column 'watch')`);
-    await expect(openParquet(SPARK, { columns: ['user', 'clk'] }).open())
-      .rejects.toThrow(`${SPARK}: missing column 'clk' (options.columns); the file has: user, item, genre, shelf, ts, rating, watch, device, note`);
+    await expect(readParquetEvents(SPARK, { ...MAPPING, label: { column: 'genre', atLeast: 4 } }, { context: CONTEXT })).rejects.toThrow(
+      `${SPARK}:row 0: bad number in column 'genre': 'drama'`,
+    );
+    await expect(readParquetEvents(SPARK, { ...MAPPING, label: { column: 'clk' } }, { context: CONTEXT })).rejects.toThrow(
+      `${SPARK}: missing column 'clk' (mapping.label); the header has: user, item, genre, shelf, ts, rating, watch, device, note`,
+    );
+    await expect(readParquetEvents(SPARK, { ...MAPPING, timestamp: 'watch' }, { context: CONTEXT })).rejects.toThrow(
+      `${SPARK}:row 7: missing timestamp (column 'watch')`,
+    );
+    await expect(openParquet(SPARK, { columns: ['user', 'clk'] }).open()).rejects.toThrow(
+      `${SPARK}: missing column 'clk' (options.columns); the file has: user, item, genre, shelf, ts, rating, watch, device, note`,
+    );
     await expect(openParquet(EVENTS).open()).rejects.toThrow(`${EVENTS}: cannot read Parquet metadata: `);
   });
 });

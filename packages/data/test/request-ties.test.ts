@@ -8,7 +8,14 @@ import { describe, expect, it } from 'vitest';
 import { SOURCE, TARGET } from '../src/event-log.ts';
 import { createRequestSource } from '../src/samples/request-source.ts';
 import { SMALL_WORLD_CONFIG, generateWorld } from '../src/synthetic/index.ts';
-import { REQUEST_CROSS_COLUMNS, crossBucket, generateRequest, generateRequests, historyEnd, requestContext } from '../src/synthetic/requests.ts';
+import {
+  REQUEST_CROSS_COLUMNS,
+  crossBucket,
+  generateRequest,
+  generateRequests,
+  historyEnd,
+  requestContext,
+} from '../src/synthetic/requests.ts';
 
 const N = 8;
 
@@ -16,7 +23,8 @@ describe('request source: events at exactly the request time', () => {
   it('are left out of the sequence, the history count and the cross features', () => {
     const world = generateWorld({ ...SMALL_WORLD_CONFIG, users: 40 }, 11);
     const ctx = requestContext(world, { candidates: 6, requestsPerUser: 2, evalRequestsPerUser: 1 }, 3);
-    const log = world.log, pos = ctx.sourcePositions;
+    const log = world.log,
+      pos = ctx.sourcePositions;
     const rows = [0, 5, 17, 30];
     const ties = new Map<number, number[]>(); // request row -> log positions moved onto its time
     for (const r of rows) {
@@ -38,12 +46,16 @@ describe('request source: events at exactly the request time', () => {
     let tiedClicks = 0;
     const countTiedClicks = (u: number, t: number) => {
       let n = 0;
-      for (let i = log.userStart[u]!; i < log.userStart[u + 1]!; i++) if (log.domain[i] === TARGET && log.label[i] === 1 && log.timestamp[i] === t) n++;
+      for (let i = log.userStart[u]!; i < log.userStart[u + 1]!; i++)
+        if (log.domain[i] === TARGET && log.label[i] === 1 && log.timestamp[i] === t) n++;
       return n;
     };
     rows.forEach((r, row) => {
-      const u = set.user[r]!, t = set.time[r]!;
-      const at: number[] = [], before: number[] = [], upTo: number[] = [];
+      const u = set.user[r]!,
+        t = set.time[r]!;
+      const at: number[] = [],
+        before: number[] = [],
+        upTo: number[] = [];
       for (let i = log.userStart[u]!; i < log.userStart[u + 1]!; i++) {
         if (log.domain[i] !== SOURCE) continue;
         if (log.timestamp[i] === t) at.push(i);

@@ -3,13 +3,25 @@ import { describe, expect, it } from 'vitest';
 import { SOURCE, TARGET } from '../src/event-log.ts';
 import { FeatureSchemaError } from '../src/samples/schema.ts';
 import {
-  REQUEST_FEATURES, checkRequestSchema, createRequestSource, requestModelSizes, requestSchema,
+  REQUEST_FEATURES,
+  checkRequestSchema,
+  createRequestSource,
+  requestModelSizes,
+  requestSchema,
 } from '../src/samples/request-source.ts';
 import { SMALL_WORLD_CONFIG, generateWorld } from '../src/synthetic/index.ts';
 import { exactAuc } from '../src/synthetic/auc.ts';
 import {
-  DEFAULT_REQUEST_CONFIG, REQUEST_CROSS_COLUMNS, RequestConfigError, type RequestSet, crossBucket, generateRequest, generateRequests,
-  requestContext, requestCount, resolveRequestConfig,
+  DEFAULT_REQUEST_CONFIG,
+  REQUEST_CROSS_COLUMNS,
+  RequestConfigError,
+  type RequestSet,
+  crossBucket,
+  generateRequest,
+  generateRequests,
+  requestContext,
+  requestCount,
+  resolveRequestConfig,
 } from '../src/synthetic/requests.ts';
 
 const world = generateWorld({ ...SMALL_WORLD_CONFIG, users: 200 }, 4);
@@ -18,22 +30,50 @@ const ctx = requestContext(world, { candidates: C, requestsPerUser: 6, evalReque
 const train = generateRequests(ctx, 'train');
 const evalSet = generateRequests(ctx, 'eval');
 
-const columns = (s: RequestSet) => [s.user, s.time, s.count, s.historyEnd, s.item, s.topic, s.category, s.mask, s.cross, s.impression, s.click, s.pImpression, s.pClick, s.pClickDrawn, s.sameTopicImpressed];
+const columns = (s: RequestSet) => [
+  s.user,
+  s.time,
+  s.count,
+  s.historyEnd,
+  s.item,
+  s.topic,
+  s.category,
+  s.mask,
+  s.cross,
+  s.impression,
+  s.click,
+  s.pImpression,
+  s.pClick,
+  s.pClickDrawn,
+  s.sameTopicImpressed,
+];
 const bytes = (a: ArrayBufferView) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
 
 describe('request config', () => {
   it('fills defaults and names the bad field, the expectation and the value', () => {
     expect(resolveRequestConfig()).toEqual(DEFAULT_REQUEST_CONFIG);
-    const err = (p: object) => { try { resolveRequestConfig(p, world); } catch (e) { expect(e).toBeInstanceOf(RequestConfigError); return (e as Error).message; } return 'no error'; };
+    const err = (p: object) => {
+      try {
+        resolveRequestConfig(p, world);
+      } catch (e) {
+        expect(e).toBeInstanceOf(RequestConfigError);
+        return (e as Error).message;
+      }
+      return 'no error';
+    };
     expect(err({ candidatez: 3 })).toMatch(/^request config: unknown field 'candidatez'; known fields: candidates, minCandidates, /);
     expect(err({ candidates: 0 })).toBe('request config: candidates must be an integer >= 1, got 0');
     expect(err({ candidates: 8, minCandidates: 9 })).toBe('request config: minCandidates must be <= candidates (8), got 9');
     expect(err({ candidateInterestShare: 1.5 })).toBe('request config: candidateInterestShare must be a number in [0, 1], got 1.5');
     expect(err({ redundancy: -1 })).toBe('request config: redundancy must be a finite number >= 0, got -1');
     expect(err({ users: 201 })).toBe("request config: users must be <= the world's users (200), or 0 for all, got 201");
-    expect(err({ candidates: 101 })).toBe("request config: candidates must be <= half the world's target items (100) so distinct candidates are easy to draw, got 101");
+    expect(err({ candidates: 101 })).toBe(
+      "request config: candidates must be <= half the world's target items (100) so distinct candidates are easy to draw, got 101",
+    );
     expect(() => requestContext(world, {}, -2)).toThrow('request config: seed must be an integer in 0..4294967295, got -2');
-    expect(() => generateRequest(ctx, 'train', 1200)).toThrow('generateRequest: index must be an integer in 0..1199 (train split), got 1200');
+    expect(() => generateRequest(ctx, 'train', 1200)).toThrow(
+      'generateRequest: index must be an integer in 0..1199 (train split), got 1200',
+    );
   });
 
   it('bucketises counts by powers of two', () => {
@@ -47,7 +87,8 @@ describe('requests', () => {
     columns(train).forEach((a, k) => expect(bytes(columns(again)[k]!).equals(bytes(a)), `column ${k}`).toBe(true));
     const other = generateRequests(requestContext(world, { candidates: C, requestsPerUser: 6, evalRequestsPerUser: 3 }, 8), 'train');
     expect(bytes(other.item).equals(bytes(train.item))).toBe(false);
-    const q = generateRequest(ctx, 'train', 77), o = 77 * C;
+    const q = generateRequest(ctx, 'train', 77),
+      o = 77 * C;
     expect([q.user, q.time, q.items.length]).toEqual([train.user[77], train.time[77], train.count[77]]);
     expect(Array.from(q.items)).toEqual(Array.from(train.item.subarray(o, o + q.items.length)));
     expect(Array.from(q.click)).toEqual(Array.from(train.click.subarray(o, o + q.items.length)));
@@ -69,14 +110,25 @@ describe('requests', () => {
           const i = r * C + k;
           expect(s.mask[i]).toBe(k < m ? 1 : 0);
           if (k >= m) {
-            expect([s.item[i], s.topic[i], s.category[i], s.impression[i], s.click[i], s.pImpression[i], s.pClick[i], s.cross[i * 2], s.cross[i * 2 + 1]]).toEqual([0, 0, 0, 0, 0, 0, 0, 0, 0]);
+            expect([
+              s.item[i],
+              s.topic[i],
+              s.category[i],
+              s.impression[i],
+              s.click[i],
+              s.pImpression[i],
+              s.pClick[i],
+              s.cross[i * 2],
+              s.cross[i * 2 + 1],
+            ]).toEqual([0, 0, 0, 0, 0, 0, 0, 0, 0]);
           } else {
             expect(s.topic[i]).toBe(world.truth.targetItemTopic[s.item[i]!]);
             expect(s.category[i]).toBe(world.truth.topicCategory[s.topic[i]!]);
           }
         }
         // time split without leakage
-        if (s.split === 'train') expect(s.time[r]).toBeLessThan(world.splitTime); else expect(s.time[r]).toBeGreaterThanOrEqual(world.splitTime);
+        if (s.split === 'train') expect(s.time[r]).toBeLessThan(world.splitTime);
+        else expect(s.time[r]).toBeGreaterThanOrEqual(world.splitTime);
       }
     }
     expect(seen.size).toBe(C / 2 + 1); // every size from C/2 to C occurs
@@ -97,7 +149,7 @@ describe('requests', () => {
     expect(train.stats.ctr).toBeLessThan(0.6);
   });
 
-  it('pClick is the exact expectation over the other same-topic candidates\' impressions (vs enumeration)', () => {
+  it("pClick is the exact expectation over the other same-topic candidates' impressions (vs enumeration)", () => {
     const c = ctx.config;
     let checked = 0;
     for (let r = 0; r < 300 && checked < 40; r++) {
@@ -109,8 +161,13 @@ describe('requests', () => {
         const base = Math.log(q.pClickDrawn[k]! / (1 - q.pClickDrawn[k]!)) + c.redundancy * q.sameTopicImpressed[k]!;
         let e = 0;
         for (let mask = 0; mask < 1 << others.length; mask++) {
-          let p = 1, n = 0;
-          others.forEach((j, b) => { const on = (mask >> b) & 1; p *= on ? q.pImpression[j]! : 1 - q.pImpression[j]!; n += on; });
+          let p = 1,
+            n = 0;
+          others.forEach((j, b) => {
+            const on = (mask >> b) & 1;
+            p *= on ? q.pImpression[j]! : 1 - q.pImpression[j]!;
+            n += on;
+          });
           e += p / (1 + Math.exp(-(base - c.redundancy * n)));
         }
         expect(q.pClick[k]).toBeCloseTo(e, 5);
@@ -131,7 +188,9 @@ describe('requests', () => {
       expect(train.click[i]! <= flat.click[i]!).toBe(true); // a click with redundancy is a click without
       const k = Math.min(3, train.sameTopicImpressed[i]!);
       const e = rate.get(k) ?? { with: 0, without: 0, n: 0 };
-      e.with += train.click[i]!; e.without += flat.click[i]!; e.n++;
+      e.with += train.click[i]!;
+      e.without += flat.click[i]!;
+      e.n++;
       rate.set(k, e);
     }
     const ratio = [0, 1, 2, 3].map((k) => rate.get(k)!.with / rate.get(k)!.without);
@@ -145,8 +204,13 @@ describe('requests', () => {
 
   it('have Bayes AUCs well above 0.5 for every target, recomputed from the arrays', () => {
     for (const s of [train, evalSet]) {
-      const valid: number[] = [], imp: number[] = [];
-      for (let i = 0; i < s.size * C; i++) if (s.mask[i]) { valid.push(i); if (s.impression[i]) imp.push(i); }
+      const valid: number[] = [],
+        imp: number[] = [];
+      for (let i = 0; i < s.size * C; i++)
+        if (s.mask[i]) {
+          valid.push(i);
+          if (s.impression[i]) imp.push(i);
+        }
       expect(s.stats.bayesAuc.impression).toBe(exactAuc(s.impression, s.pImpression, valid));
       expect(s.stats.bayesAuc.click).toBe(exactAuc(s.click, s.pClick, imp));
       expect(s.stats.bayesAuc.impression).toBeGreaterThan(0.75);
@@ -158,9 +222,11 @@ describe('requests', () => {
   });
 
   it('cross features count the category in the recent source events and the earlier target clicks', () => {
-    const log = world.log, c = ctx.config;
+    const log = world.log,
+      c = ctx.config;
     for (const r of [0, 5, 333, 1100]) {
-      const u = train.user[r]!, t = train.time[r]!;
+      const u = train.user[r]!,
+        t = train.time[r]!;
       const src: number[] = [];
       for (let i = log.userStart[u]!; i < log.userStart[u + 1]!; i++) if (log.domain[i] === SOURCE && log.timestamp[i]! < t) src.push(i);
       const recent = src.slice(-c.crossWindow);
@@ -169,8 +235,12 @@ describe('requests', () => {
         const srcCat = world.config.sharedCategories ? cat : cat + world.log.meta.categories / 2;
         const n0 = recent.filter((i) => log.category[i] === srcCat).length;
         let n1 = 0;
-        for (let i = log.userStart[u]!; i < log.userStart[u + 1]!; i++) if (log.domain[i] === TARGET && log.label[i] === 1 && log.timestamp[i]! < t && log.category[i] === cat) n1++;
-        expect([train.cross[(r * C + k) * 2], train.cross[(r * C + k) * 2 + 1]]).toEqual([crossBucket(n0, c.crossBuckets), crossBucket(n1, c.crossBuckets)]);
+        for (let i = log.userStart[u]!; i < log.userStart[u + 1]!; i++)
+          if (log.domain[i] === TARGET && log.label[i] === 1 && log.timestamp[i]! < t && log.category[i] === cat) n1++;
+        expect([train.cross[(r * C + k) * 2], train.cross[(r * C + k) * 2 + 1]]).toEqual([
+          crossBucket(n0, c.crossBuckets),
+          crossBucket(n1, c.crossBuckets),
+        ]);
       }
     }
   });
@@ -192,9 +262,14 @@ describe('request source', () => {
     }
     idx.forEach((r, row) => {
       expect(b['user']!.data[row]).toBe(train.user[r]);
-      expect([b['profile']!.data[row * 2], b['profile']!.data[row * 2 + 1]]).toEqual([world.log.profile[0]![train.user[r]!], world.log.profile[1]![train.user[r]!]]);
+      expect([b['profile']!.data[row * 2], b['profile']!.data[row * 2 + 1]]).toEqual([
+        world.log.profile[0]![train.user[r]!],
+        world.log.profile[1]![train.user[r]!],
+      ]);
       for (let k = 0; k < C; k++) {
-        const i = r * C + k, o = row * C + k, valid = train.mask[i]!;
+        const i = r * C + k,
+          o = row * C + k,
+          valid = train.mask[i]!;
         expect(b['candMask']!.data[o]).toBe(valid);
         expect(b['cand']!.data[o]).toBe(valid ? train.item[i]! + 1 : 0);
         expect(b['candCategory']!.data[o]).toBe(valid ? train.category[i]! + 1 : 0);
@@ -211,14 +286,23 @@ describe('request source', () => {
     const b = src.batch(Int32Array.from(rows)) as unknown as Record<string, { data: ArrayLike<number> }>;
     let padded = 0;
     rows.forEach((r, row) => {
-      const u = train.user[r]!, t = train.time[r]!;
+      const u = train.user[r]!,
+        t = train.time[r]!;
       const before: number[] = [];
       for (let i = log.userStart[u]!; i < log.userStart[u + 1]!; i++) if (log.domain[i] === SOURCE && log.timestamp[i]! < t) before.push(i);
       const want = before.slice(-N);
       for (let j = 0; j < N; j++) {
-        const o = row * N + j, p = want[j];
-        expect([b['seq']!.data[o], b['seqCategory']!.data[o], b['seqMask']!.data[o], b['seqContext']!.data[o * 2], b['seqContext']!.data[o * 2 + 1]])
-          .toEqual(p === undefined ? [0, 0, 0, 0, 0] : [log.item[p]! + 1, log.category[p]! + 1, 1, log.context[0]![p]!, log.context[1]![p]!]);
+        const o = row * N + j,
+          p = want[j];
+        expect([
+          b['seq']!.data[o],
+          b['seqCategory']!.data[o],
+          b['seqMask']!.data[o],
+          b['seqContext']!.data[o * 2],
+          b['seqContext']!.data[o * 2 + 1],
+        ]).toEqual(
+          p === undefined ? [0, 0, 0, 0, 0] : [log.item[p]! + 1, log.category[p]! + 1, 1, log.context[0]![p]!, log.context[1]![p]!],
+        );
       }
       if (want.length < N) padded++;
     });
@@ -234,7 +318,11 @@ describe('request source', () => {
 
   it('has the click (headline), impression and ranking targets with their true probabilities', () => {
     expect(src.slots).toBe(C);
-    expect(src.targets.map((t) => [t.name, t.output])).toEqual([['click', 'pClick'], ['impression', 'pImpression'], ['ranking', 'prob']]);
+    expect(src.targets.map((t) => [t.name, t.output])).toEqual([
+      ['click', 'pClick'],
+      ['impression', 'pImpression'],
+      ['ranking', 'prob'],
+    ]);
     const [click, imp, rank] = src.targets;
     for (let i = 0; i < train.size * C; i++) {
       expect(click!.valid[i]).toBe(train.mask[i]! & train.impression[i]!);
@@ -252,16 +340,39 @@ describe('request source', () => {
     const sub = { cand: { dtype: 'int32', shape: ['batch', C] }, seqMask: { dtype: 'bool', shape: ['batch', N] } } as const;
     const s2 = createRequestSource(train, { seqLen: N, schema: sub });
     expect(Object.keys(s2.batch(Int32Array.from([1])))).toEqual(['cand', 'seqMask']);
-    const err = (schema: object) => { try { checkRequestSchema(schema as never, dims); } catch (e) { expect(e).toBeInstanceOf(FeatureSchemaError); return (e as Error).message; } return 'no error'; };
-    expect(err({ cand: { dtype: 'int32', shape: ['batch', 20] } })).toBe("feature schema mismatch: feature 'cand' must be int32 [batch, 12] (C = candidates 12, N = seqLen 64, P 2, X 2, Q 2), got int32 [batch, 20]");
-    expect(err({ label: { dtype: 'float32', shape: ['batch'] } })).toBe(`feature schema mismatch: feature 'label' is unknown to the request source (known features: ${REQUEST_FEATURES.join(', ')})`);
+    const err = (schema: object) => {
+      try {
+        checkRequestSchema(schema as never, dims);
+      } catch (e) {
+        expect(e).toBeInstanceOf(FeatureSchemaError);
+        return (e as Error).message;
+      }
+      return 'no error';
+    };
+    expect(err({ cand: { dtype: 'int32', shape: ['batch', 20] } })).toBe(
+      "feature schema mismatch: feature 'cand' must be int32 [batch, 12] (C = candidates 12, N = seqLen 64, P 2, X 2, Q 2), got int32 " +
+        '[batch, 20]',
+    );
+    expect(err({ label: { dtype: 'float32', shape: ['batch'] } })).toBe(
+      `feature schema mismatch: feature 'label' is unknown to the request source (known features: ${REQUEST_FEATURES.join(', ')})`,
+    );
     expect(() => createRequestSource(train, { seqLen: 0 })).toThrow('createRequestSource: seqLen must be a positive integer, got 0');
-    expect(() => src.batch(Int32Array.from([1200]))).toThrow('batch: indices[0] is 1200, out of range for a source of 1200 requests (valid 0..1199)');
+    expect(() => src.batch(Int32Array.from([1200]))).toThrow(
+      'batch: indices[0] is 1200, out of range for a source of 1200 requests (valid 0..1199)',
+    );
   });
 
   it('gives the IfaConfig sizes (ids + 1 for padding)', () => {
     expect(requestModelSizes(ctx, N)).toEqual({
-      users: 200, targetItems: 201, sourceItems: 2001, categories: 65, profile: [7, 2], cross: [8, 8], context: [6, 4], candidates: C, seqLen: N,
+      users: 200,
+      targetItems: 201,
+      sourceItems: 2001,
+      categories: 65,
+      profile: [7, 2],
+      cross: [8, 8],
+      context: [6, 4],
+      candidates: C,
+      seqLen: N,
     });
   });
 });

@@ -1,8 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { FeatureSchema } from '@lctr/spec';
-import {
-  type EventInput, type EventLog, type EventLogMeta, EventLogBuilder, SOURCE, TARGET,
-} from '../src/event-log.ts';
+import { type EventInput, type EventLog, type EventLogMeta, EventLogBuilder, SOURCE, TARGET } from '../src/event-log.ts';
 import { SAMPLE_FEATURES } from '../src/source.ts';
 import { FeatureSchemaError, buildSampleIndex, checkSampleSchema, createSampleSource, sampleSchema } from '../src/samples.ts';
 
@@ -10,12 +8,25 @@ const meta: EventLogMeta = {
   users: 4,
   items: { target: 10, source: 20 },
   categories: 5,
-  context: [{ name: 'watch', cardinality: 4 }, { name: 'type', cardinality: 3 }],
-  profile: [{ name: 'age', cardinality: 5 }, { name: 'gender', cardinality: 2 }],
+  context: [
+    { name: 'watch', cardinality: 4 },
+    { name: 'type', cardinality: 3 },
+  ],
+  profile: [
+    { name: 'age', cardinality: 5 },
+    { name: 'gender', cardinality: 2 },
+  ],
 };
 
-const ev = (user: number, timestamp: number, domain: 0 | 1, item: number, category: number, label: number, context: number[]): EventInput =>
-  ({ user, timestamp, domain, item, category, label, context });
+const ev = (
+  user: number,
+  timestamp: number,
+  domain: 0 | 1,
+  item: number,
+  category: number,
+  label: number,
+  context: number[],
+): EventInput => ({ user, timestamp, domain, item, category, label, context });
 
 /**
  * The hand-built log, in arrival order. After sorting, positions are:
@@ -25,10 +36,10 @@ const ev = (user: number, timestamp: number, domain: 0 | 1, item: number, catego
 function handLog(): EventLog {
   const b = new EventLogBuilder(meta, 4);
   b.push(ev(0, 10, SOURCE, 1, 1, 1, [1, 0]));
-  b.push(ev(3, 2, TARGET, 8, 4, 1, [2, 0]));   // arrives before user 3's t1 event: time order wins
+  b.push(ev(3, 2, TARGET, 8, 4, 1, [2, 0])); // arrives before user 3's t1 event: time order wins
   b.push(ev(0, 20, TARGET, 2, 2, 1, [2, 1]));
-  b.push(ev(0, 20, SOURCE, 3, 3, 0, [3, 2]));  // same timestamp as the sample above, later arrival
-  b.push(ev(0, 15, SOURCE, 4, 1, 0, [0, 1]));  // arrives late, but happened earlier
+  b.push(ev(0, 20, SOURCE, 3, 3, 0, [3, 2])); // same timestamp as the sample above, later arrival
+  b.push(ev(0, 15, SOURCE, 4, 1, 0, [0, 1])); // arrives late, but happened earlier
   b.push(ev(2, 5, TARGET, 4, 0, 1, [0, 0]));
   b.push(ev(0, 30, TARGET, 5, 2, 0, [1, 1]));
   b.push(ev(3, 1, TARGET, 9, 4, 0, [1, 2]));
@@ -82,7 +93,14 @@ describe('createSampleSource on a hand-built log', () => {
   it('per-sample features: user, profile, candidate, category, label', () => {
     expect(src.size).toBe(6);
     expect(Array.from(b.user.data)).toEqual([0, 0, 0, 2, 3, 3]);
-    expect(rows(b.profile, 2)).toEqual([[3, 1], [3, 1], [3, 1], [1, 0], [0, 0], [0, 0]]);
+    expect(rows(b.profile, 2)).toEqual([
+      [3, 1],
+      [3, 1],
+      [3, 1],
+      [1, 0],
+      [0, 0],
+      [0, 0],
+    ]);
     expect(Array.from(b.candidate.data)).toEqual([2, 5, 6, 4, 9, 8]);
     expect(Array.from(b.candidateCategory.data)).toEqual([2, 2, 3, 0, 4, 4]);
     expect(b.label.data).toBeInstanceOf(Float32Array);
@@ -104,39 +122,159 @@ describe('createSampleSource on a hand-built log', () => {
 
   it('short-term target sequence: positive target events strictly before, oldest first, right-padded', () => {
     // sample 0 (t20): nothing before; 1 (t30): event 2; 2 (t40): event 2 (event 4 is a negative)
-    expect(rows(b.targetSeq, 2)).toEqual([[0, 0], [2, 0], [2, 0], [0, 0], [0, 0], [0, 0]]);
-    expect(rows(b.targetSeqCategory, 2)).toEqual([[0, 0], [2, 0], [2, 0], [0, 0], [0, 0], [0, 0]]);
-    expect(rows(b.targetSeqMask, 2)).toEqual([[0, 0], [1, 0], [1, 0], [0, 0], [0, 0], [0, 0]]);
+    expect(rows(b.targetSeq, 2)).toEqual([
+      [0, 0],
+      [2, 0],
+      [2, 0],
+      [0, 0],
+      [0, 0],
+      [0, 0],
+    ]);
+    expect(rows(b.targetSeqCategory, 2)).toEqual([
+      [0, 0],
+      [2, 0],
+      [2, 0],
+      [0, 0],
+      [0, 0],
+      [0, 0],
+    ]);
+    expect(rows(b.targetSeqMask, 2)).toEqual([
+      [0, 0],
+      [1, 0],
+      [1, 0],
+      [0, 0],
+      [0, 0],
+      [0, 0],
+    ]);
   });
 
   it('short-term source sequence: the most recent L source events, the same-timestamp later arrival left out', () => {
     // sample 0 (event 2, t20): events 0, 1 (event 3 has t20 but arrived later); samples 1, 2: last two of 0, 1, 3
-    expect(rows(b.sourceSeq, 2)).toEqual([[1, 4], [4, 3], [4, 3], [0, 0], [0, 0], [0, 0]]);
-    expect(rows(b.sourceSeqCategory, 2)).toEqual([[1, 1], [1, 3], [1, 3], [0, 0], [0, 0], [0, 0]]);
-    expect(rows(b.sourceSeqMask, 2)).toEqual([[1, 1], [1, 1], [1, 1], [0, 0], [0, 0], [0, 0]]);
+    expect(rows(b.sourceSeq, 2)).toEqual([
+      [1, 4],
+      [4, 3],
+      [4, 3],
+      [0, 0],
+      [0, 0],
+      [0, 0],
+    ]);
+    expect(rows(b.sourceSeqCategory, 2)).toEqual([
+      [1, 1],
+      [1, 3],
+      [1, 3],
+      [0, 0],
+      [0, 0],
+      [0, 0],
+    ]);
+    expect(rows(b.sourceSeqMask, 2)).toEqual([
+      [1, 1],
+      [1, 1],
+      [1, 1],
+      [0, 0],
+      [0, 0],
+      [0, 0],
+    ]);
   });
 
   it('lifelong sequence with context: shorter history than N is right-padded; users without history are all padding', () => {
-    expect(rows(b.lifelongSeq, 3)).toEqual([[1, 4, 0], [1, 4, 3], [1, 4, 3], [0, 0, 0], [0, 0, 0], [0, 0, 0]]);
-    expect(rows(b.lifelongSeqCategory, 3)).toEqual([[1, 1, 0], [1, 1, 3], [1, 1, 3], [0, 0, 0], [0, 0, 0], [0, 0, 0]]);
-    expect(rows(b.lifelongMask, 3)).toEqual([[1, 1, 0], [1, 1, 1], [1, 1, 1], [0, 0, 0], [0, 0, 0], [0, 0, 0]]);
+    expect(rows(b.lifelongSeq, 3)).toEqual([
+      [1, 4, 0],
+      [1, 4, 3],
+      [1, 4, 3],
+      [0, 0, 0],
+      [0, 0, 0],
+      [0, 0, 0],
+    ]);
+    expect(rows(b.lifelongSeqCategory, 3)).toEqual([
+      [1, 1, 0],
+      [1, 1, 3],
+      [1, 1, 3],
+      [0, 0, 0],
+      [0, 0, 0],
+      [0, 0, 0],
+    ]);
+    expect(rows(b.lifelongMask, 3)).toEqual([
+      [1, 1, 0],
+      [1, 1, 1],
+      [1, 1, 1],
+      [0, 0, 0],
+      [0, 0, 0],
+      [0, 0, 0],
+    ]);
     expect(rows(b.lifelongContext, 6)).toEqual([
-      [1, 0, 0, 1, 0, 0], [1, 0, 0, 1, 3, 2], [1, 0, 0, 1, 3, 2], [0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0],
+      [1, 0, 0, 1, 0, 0],
+      [1, 0, 0, 1, 3, 2],
+      [1, 0, 0, 1, 3, 2],
+      [0, 0, 0, 0, 0, 0],
+      [0, 0, 0, 0, 0, 0],
+      [0, 0, 0, 0, 0, 0],
     ]);
   });
 
   it("targetEvents 'all' and sourceEvents / lifelongEvents 'positive'", () => {
-    const s2 = createSampleSource(log, index, { targetSeq: full.targetSeq, targetSeqMask: full.targetSeqMask, sourceSeq: full.sourceSeq, lifelongSeq: full.lifelongSeq, lifelongMask: full.lifelongMask },
-      { ...small, targetEvents: 'all', sourceEvents: 'positive', lifelongEvents: 'positive' });
+    const s2 = createSampleSource(
+      log,
+      index,
+      {
+        targetSeq: full.targetSeq,
+        targetSeqMask: full.targetSeqMask,
+        sourceSeq: full.sourceSeq,
+        lifelongSeq: full.lifelongSeq,
+        lifelongMask: full.lifelongMask,
+      },
+      { ...small, targetEvents: 'all', sourceEvents: 'positive', lifelongEvents: 'positive' },
+    );
     const c = s2.batch(all(6));
     // sample 2 (t40) sees target events 2 and 4; sample 5 (user 3, t2) sees its negative at t1
-    expect(rows(c.targetSeq, 2)).toEqual([[0, 0], [2, 0], [2, 5], [0, 0], [0, 0], [9, 0]]);
-    expect(rows(c.targetSeqMask, 2)).toEqual([[0, 0], [1, 0], [1, 1], [0, 0], [0, 0], [1, 0]]);
+    expect(rows(c.targetSeq, 2)).toEqual([
+      [0, 0],
+      [2, 0],
+      [2, 5],
+      [0, 0],
+      [0, 0],
+      [9, 0],
+    ]);
+    expect(rows(c.targetSeqMask, 2)).toEqual([
+      [0, 0],
+      [1, 0],
+      [1, 1],
+      [0, 0],
+      [0, 0],
+      [1, 0],
+    ]);
     // only event 0 of user 0's source events before t40 is positive (event 6 is at t40 but arrived later)
-    expect(rows(c.sourceSeq, 2)).toEqual([[1, 0], [1, 0], [1, 0], [0, 0], [0, 0], [0, 0]]);
-    expect(rows(c.lifelongSeq, 3)).toEqual([[1, 0, 0], [1, 0, 0], [1, 0, 0], [0, 0, 0], [0, 0, 0], [0, 0, 0]]);
-    expect(rows(c.lifelongMask, 3)).toEqual([[1, 0, 0], [1, 0, 0], [1, 0, 0], [0, 0, 0], [0, 0, 0], [0, 0, 0]]);
-    expect(s2.options).toEqual({ targetLength: 2, sourceLength: 2, lifelongLength: 3, targetEvents: 'all', sourceEvents: 'positive', lifelongEvents: 'positive' });
+    expect(rows(c.sourceSeq, 2)).toEqual([
+      [1, 0],
+      [1, 0],
+      [1, 0],
+      [0, 0],
+      [0, 0],
+      [0, 0],
+    ]);
+    expect(rows(c.lifelongSeq, 3)).toEqual([
+      [1, 0, 0],
+      [1, 0, 0],
+      [1, 0, 0],
+      [0, 0, 0],
+      [0, 0, 0],
+      [0, 0, 0],
+    ]);
+    expect(rows(c.lifelongMask, 3)).toEqual([
+      [1, 0, 0],
+      [1, 0, 0],
+      [1, 0, 0],
+      [0, 0, 0],
+      [0, 0, 0],
+      [0, 0, 0],
+    ]);
+    expect(s2.options).toEqual({
+      targetLength: 2,
+      sourceLength: 2,
+      lifelongLength: 3,
+      targetEvents: 'all',
+      sourceEvents: 'positive',
+      lifelongEvents: 'positive',
+    });
   });
 
   it('L = 1 keeps only the most recent event', () => {
@@ -160,12 +298,22 @@ describe('createSampleSource on a hand-built log', () => {
   });
 
   it('builds only the features of the schema, typed by it', () => {
-    const s = createSampleSource(log, index, { candidate: { dtype: 'int32', shape: ['batch'] }, label: { dtype: 'float32', shape: ['batch'] } } as const);
+    const s = createSampleSource(log, index, {
+      candidate: { dtype: 'int32', shape: ['batch'] },
+      label: { dtype: 'float32', shape: ['batch'] },
+    } as const);
     const x = s.batch(Int32Array.of(1, 2));
     const cand: Int32Array = x.candidate.data; // typed by the schema
     expect(Object.keys(x)).toEqual(['candidate', 'label']);
     expect(Array.from(cand)).toEqual([5, 6]);
-    expect(s.options).toEqual({ targetLength: 50, sourceLength: 50, lifelongLength: 2000, targetEvents: 'positive', sourceEvents: 'all', lifelongEvents: 'all' });
+    expect(s.options).toEqual({
+      targetLength: 50,
+      sourceLength: 50,
+      lifelongLength: 2000,
+      targetEvents: 'positive',
+      sourceEvents: 'all',
+      lifelongEvents: 'all',
+    });
   });
 
   it('default lengths pad to 50 / 50 / 2000', () => {
@@ -182,18 +330,24 @@ describe('createSampleSource on a hand-built log', () => {
     const p = Float32Array.from({ length: log.size }, (_, i) => i / 16);
     const s = createSampleSource(log, index, { label: full.label }, { eventProbability: p });
     expect(Array.from(s.trueProbability!)).toEqual([2, 4, 5, 7, 8, 9].map((i) => i / 16));
-    expect(() => createSampleSource(log, index, {}, { eventProbability: new Float32Array(3) }))
-      .toThrow('createSampleSource: eventProbability must be a Float32Array with one value per event (10), got length 3');
+    expect(() => createSampleSource(log, index, {}, { eventProbability: new Float32Array(3) })).toThrow(
+      'createSampleSource: eventProbability must be a Float32Array with one value per event (10), got length 3',
+    );
   });
 
   it('rejects bad indices and bad sample positions', () => {
     expect(() => src.batch(Int32Array.of(0, 6))).toThrow('batch: indices[1] is 6, out of range for a source of 6 samples (valid 0..5)');
     expect(() => src.batch(Int32Array.of(-1))).toThrow('batch: indices[0] is -1, out of range for a source of 6 samples (valid 0..5)');
-    expect(() => createSampleSource(log, Int32Array.of(2, 3), {}))
-      .toThrow('createSampleSource: sample 1 is event 3, a source-domain event (samples must be target-domain events: the candidate is a target item)');
-    expect(() => createSampleSource(log, Int32Array.of(10), {}))
-      .toThrow('createSampleSource: sample 0 is event position 10, out of range for a log of 10 events (valid 0..9)');
-    expect(() => createSampleSource(log, index, {}, { lifelongLength: 0 })).toThrow('sample options: lifelongLength must be a positive integer, got 0');
+    expect(() => createSampleSource(log, Int32Array.of(2, 3), {})).toThrow(
+      'createSampleSource: sample 1 is event 3, a source-domain event (samples must be target-domain events: the candidate is a target ' +
+        'item)',
+    );
+    expect(() => createSampleSource(log, Int32Array.of(10), {})).toThrow(
+      'createSampleSource: sample 0 is event position 10, out of range for a log of 10 events (valid 0..9)',
+    );
+    expect(() => createSampleSource(log, index, {}, { lifelongLength: 0 })).toThrow(
+      'sample options: lifelongLength must be a positive integer, got 0',
+    );
   });
 });
 
@@ -224,42 +378,71 @@ describe('feature schema mismatch', () => {
   };
 
   it('unknown feature', () => {
-    fails({ user: { dtype: 'int32', shape: ['batch'] }, clicks: { dtype: 'int32', shape: ['batch'] } },
-      "feature schema mismatch: feature 'clicks' is unknown to the sample source (known features: user, profile, candidate, candidateCategory, targetSeq, targetSeqCategory, targetSeqMask, sourceSeq, sourceSeqCategory, sourceSeqMask, lifelongSeq, lifelongSeqCategory, lifelongMask, lifelongContext, label)");
+    fails(
+      { user: { dtype: 'int32', shape: ['batch'] }, clicks: { dtype: 'int32', shape: ['batch'] } },
+      "feature schema mismatch: feature 'clicks' is unknown to the sample source (known features: user, profile, candidate, " +
+        'candidateCategory, targetSeq, targetSeqCategory, targetSeqMask, sourceSeq, sourceSeqCategory, sourceSeqMask, lifelongSeq, ' +
+        'lifelongSeqCategory, lifelongMask, lifelongContext, label)',
+    );
   });
 
   it('wrong dtype', () => {
-    fails({ label: { dtype: 'int32', shape: ['batch'] } },
-      "feature schema mismatch: feature 'label' must be float32 [batch], got dtype int32 (int32 [batch])");
-    fails({ targetSeqMask: { dtype: 'float32', shape: ['batch', 50] } },
-      "feature schema mismatch: feature 'targetSeqMask' must be bool [batch, 50], got dtype float32 (float32 [batch, 50])");
+    fails(
+      { label: { dtype: 'int32', shape: ['batch'] } },
+      "feature schema mismatch: feature 'label' must be float32 [batch], got dtype int32 (int32 [batch])",
+    );
+    fails(
+      { targetSeqMask: { dtype: 'float32', shape: ['batch', 50] } },
+      "feature schema mismatch: feature 'targetSeqMask' must be bool [batch, 50], got dtype float32 (float32 [batch, 50])",
+    );
   });
 
   it('wrong rank', () => {
-    fails({ targetSeq: { dtype: 'int32', shape: ['batch'] } },
-      "feature schema mismatch: feature 'targetSeq' must be int32 [batch, 50], got rank 1 (int32 [batch]), expected rank 2");
-    fails({ lifelongContext: { dtype: 'int32', shape: ['batch', 2000] } },
-      "feature schema mismatch: feature 'lifelongContext' must be int32 [batch, 2000, 2], got rank 2 (int32 [batch, 2000]), expected rank 3");
+    fails(
+      { targetSeq: { dtype: 'int32', shape: ['batch'] } },
+      "feature schema mismatch: feature 'targetSeq' must be int32 [batch, 50], got rank 1 (int32 [batch]), expected rank 2",
+    );
+    fails(
+      { lifelongContext: { dtype: 'int32', shape: ['batch', 2000] } },
+      "feature schema mismatch: feature 'lifelongContext' must be int32 [batch, 2000, 2], got rank 2 (int32 [batch, 2000]), expected " +
+        'rank 3',
+    );
   });
 
   it('sequence lengths must be the static lengths of the options', () => {
-    fails({ lifelongSeq: { dtype: 'int32', shape: ['batch', 1000] } },
-      "feature schema mismatch: feature 'lifelongSeq' must be int32 [batch, 2000], got int32 [batch, 1000] (dim 1 must be the lifelong sequence length, options.lifelongLength = 2000, got 1000)");
-    fails({ targetSeqMask: { dtype: 'bool', shape: ['batch', 'seq'] } },
-      "feature schema mismatch: feature 'targetSeqMask' must be bool [batch, 50], got bool [batch, seq] (dim 1 must be the target sequence length, options.targetLength = 50, got \"seq\")");
-    expect(() => createSampleSource(log, index, { sourceSeq: { dtype: 'int32', shape: ['batch', 50] } }, { sourceLength: 20 }))
-      .toThrow("feature schema mismatch: feature 'sourceSeq' must be int32 [batch, 20], got int32 [batch, 50] (dim 1 must be the source sequence length, options.sourceLength = 20, got 50)");
+    fails(
+      { lifelongSeq: { dtype: 'int32', shape: ['batch', 1000] } },
+      "feature schema mismatch: feature 'lifelongSeq' must be int32 [batch, 2000], got int32 [batch, 1000] (dim 1 must be the lifelong " +
+        'sequence length, options.lifelongLength = 2000, got 1000)',
+    );
+    fails(
+      { targetSeqMask: { dtype: 'bool', shape: ['batch', 'seq'] } },
+      "feature schema mismatch: feature 'targetSeqMask' must be bool [batch, 50], got bool [batch, seq] (dim 1 must be the target " +
+        'sequence length, options.targetLength = 50, got "seq")',
+    );
+    expect(() => createSampleSource(log, index, { sourceSeq: { dtype: 'int32', shape: ['batch', 50] } }, { sourceLength: 20 })).toThrow(
+      "feature schema mismatch: feature 'sourceSeq' must be int32 [batch, 20], got int32 [batch, 50] (dim 1 must be the source sequence " +
+        'length, options.sourceLength = 20, got 50)',
+    );
   });
 
   it('profile and context widths come from the log', () => {
-    fails({ profile: { dtype: 'int32', shape: ['batch', 3] } },
-      "feature schema mismatch: feature 'profile' must be int32 [batch, 2], got int32 [batch, 3] (dim 1 must be the number of profile columns of the log, 2 (age, gender), got 3)");
-    fails({ lifelongContext: { dtype: 'int32', shape: ['batch', 2000, 3] } },
-      "feature schema mismatch: feature 'lifelongContext' must be int32 [batch, 2000, 2], got int32 [batch, 2000, 3] (dim 2 must be the number of context columns of the log, 2 (watch, type), got 3)");
+    fails(
+      { profile: { dtype: 'int32', shape: ['batch', 3] } },
+      "feature schema mismatch: feature 'profile' must be int32 [batch, 2], got int32 [batch, 3] (dim 1 must be the number of profile " +
+        'columns of the log, 2 (age, gender), got 3)',
+    );
+    fails(
+      { lifelongContext: { dtype: 'int32', shape: ['batch', 2000, 3] } },
+      "feature schema mismatch: feature 'lifelongContext' must be int32 [batch, 2000, 2], got int32 [batch, 2000, 3] (dim 2 must be the " +
+        'number of context columns of the log, 2 (watch, type), got 3)',
+    );
   });
 
   it("dim 0 must be the symbolic 'batch'", () => {
-    fails({ user: { dtype: 'int32', shape: [8] } },
-      "feature schema mismatch: feature 'user' must be int32 [batch], got int32 [8] (dim 0 must be the symbolic dim 'batch', got 8)");
+    fails(
+      { user: { dtype: 'int32', shape: [8] } },
+      "feature schema mismatch: feature 'user' must be int32 [batch], got int32 [8] (dim 0 must be the symbolic dim 'batch', got 8)",
+    );
   });
 });

@@ -21,11 +21,18 @@ const schema = {
 /** sample i: x = [i, 10 i]; neg depends on the whole batch (its first index), as CRP's draw does */
 function source(n: number): SampleSource<typeof schema> {
   return {
-    schema, size: n, labels: new Uint8Array(n).map((_, i) => i % 2), groups: new Int32Array(n),
+    schema,
+    size: n,
+    labels: new Uint8Array(n).map((_, i) => i % 2),
+    groups: new Int32Array(n),
     batch(idx: Int32Array): InputsOf<typeof schema> {
       const B = idx.length;
       return {
-        x: { dtype: 'float32', shape: [B, 2], data: Float32Array.from({ length: 2 * B }, (_, k) => (k % 2 ? 10 : 1) * idx[Math.floor(k / 2)]!) },
+        x: {
+          dtype: 'float32',
+          shape: [B, 2],
+          data: Float32Array.from({ length: 2 * B }, (_, k) => (k % 2 ? 10 : 1) * idx[Math.floor(k / 2)]!),
+        },
         label: { dtype: 'float32', shape: [B], data: Float32Array.from(idx, (i) => i % 2) },
         neg: { dtype: 'int32', shape: [3, 2], data: Int32Array.from({ length: 6 }, (_, k) => idx[0]! * 100 + k) },
       } as InputsOf<typeof schema>;
@@ -37,13 +44,26 @@ function source(n: number): SampleSource<typeof schema> {
 const order = (n: number) => (k: number) => Int32Array.from({ length: 7 }, (_, j) => (5 * k + j) % n);
 
 const dirs: string[] = [];
-const tmp = () => { const d = mkdtempSync(join(tmpdir(), 'lctr-shards-')); dirs.push(d); return d; };
-afterEach(() => { for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true }); });
+const tmp = () => {
+  const d = mkdtempSync(join(tmpdir(), 'lctr-shards-'));
+  dirs.push(d);
+  return d;
+};
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
 
 describe('rankBounds', () => {
   it('cuts contiguous near-equal shares, the larger ones first', () => {
-    expect(rankBounds(10, 3)).toEqual([[0, 4], [4, 7], [7, 10]]);
-    expect(rankBounds(7, 2)).toEqual([[0, 4], [4, 7]]);
+    expect(rankBounds(10, 3)).toEqual([
+      [0, 4],
+      [4, 7],
+      [7, 10],
+    ]);
+    expect(rankBounds(7, 2)).toEqual([
+      [0, 4],
+      [4, 7],
+    ]);
     expect(rankBounds(5, 1)).toEqual([[0, 5]]);
   });
   it('refuses a batch with fewer samples than ranks', () => {
@@ -53,10 +73,25 @@ describe('rankBounds', () => {
 
 describe('writeShards', () => {
   it('gives each rank its rows of every global batch; non-batch inputs whole', () => {
-    const src = source(40), dir = tmp();
+    const src = source(40),
+      dir = tmp();
     const m = writeShards(src, order(40), dir, { world: 3, from: 2, to: 7, chunkSteps: 2 });
-    expect(m.files.map((f) => `${f.rank}:${f.from}-${f.to}`)).toEqual(['0:2-4', '1:2-4', '2:2-4', '0:4-6', '1:4-6', '2:4-6', '0:6-7', '1:6-7', '2:6-7']);
-    expect(m.rows['3']).toEqual([[0, 3], [3, 5], [5, 7]]);
+    expect(m.files.map((f) => `${f.rank}:${f.from}-${f.to}`)).toEqual([
+      '0:2-4',
+      '1:2-4',
+      '2:2-4',
+      '0:4-6',
+      '1:4-6',
+      '2:4-6',
+      '0:6-7',
+      '1:6-7',
+      '2:6-7',
+    ]);
+    expect(m.rows['3']).toEqual([
+      [0, 3],
+      [3, 5],
+      [5, 7],
+    ]);
     for (let step = 2; step < 7; step++) {
       const whole = src.batch(order(40)(step)) as Record<string, HostTensor>;
       const parts = [0, 1, 2].map((r) => readShardStep(dir, r, step, m));
@@ -68,7 +103,8 @@ describe('writeShards', () => {
   });
 
   it('is deterministic (byte-identical files) and writes only the ranks asked for', () => {
-    const a = tmp(), b = tmp();
+    const a = tmp(),
+      b = tmp();
     const ma = writeShards(source(40), order(40), a, { world: 2, from: 0, to: 5 });
     const mb = writeShards(source(40), order(40), b, { world: 2, from: 0, to: 5, ranks: [1] });
     expect(readdirSync(b).sort()).toEqual(['rank-1', 'shards.json']);
@@ -80,12 +116,16 @@ describe('writeShards', () => {
   it('refuses a changed file and a step no file holds, naming them', () => {
     const dir = tmp();
     const m = writeShards(source(40), order(40), dir, { world: 2, from: 0, to: 3 });
-    expect(() => readShardStep(dir, 0, 3)).toThrow(`${dir}: no shard file holds rank 0, step 3 (the files cover steps [0, 3) of ranks 0, 1)`);
+    expect(() => readShardStep(dir, 0, 3)).toThrow(
+      `${dir}: no shard file holds rank 0, step 3 (the files cover steps [0, 3) of ranks 0, 1)`,
+    );
     const path = join(dir, m.files[0]!.path);
     const bytes = readFileSync(path);
     bytes[bytes.length - 1] ^= 1;
     writeFileSync(path, bytes);
-    expect(() => readShardStep(dir, 0, 1)).toThrow(new RegExp(`^${path.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: sha256 is [0-9a-f]{64}, shards.json says ${m.files[0]!.sha256}$`));
+    expect(() => readShardStep(dir, 0, 1)).toThrow(
+      new RegExp(`^${path.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: sha256 is [0-9a-f]{64}, shards.json says ${m.files[0]!.sha256}$`),
+    );
     expect(readShardManifest(dir).world).toBe(2);
   });
 

@@ -23,12 +23,22 @@ function expectSameWorld(a: World, b: World): void {
   expect(a.stats).toEqual(b.stats);
   expect(a.log.meta).toEqual(b.log.meta);
   const cols = (x: World) => ({
-    user: x.log.user, item: x.log.item, category: x.log.category, domain: x.log.domain, timestamp: x.log.timestamp, label: x.log.label,
-    userStart: x.log.userStart, ...Object.fromEntries(x.log.context.map((c, k) => [`context${k}`, c])),
+    user: x.log.user,
+    item: x.log.item,
+    category: x.log.category,
+    domain: x.log.domain,
+    timestamp: x.log.timestamp,
+    label: x.log.label,
+    userStart: x.log.userStart,
+    ...Object.fromEntries(x.log.context.map((c, k) => [`context${k}`, c])),
     ...Object.fromEntries(x.log.profile.map((c, k) => [`profile${k}`, c])),
-    trueProbability: x.trueProbability, train: x.train, test: x.test, ...x.truth,
+    trueProbability: x.trueProbability,
+    train: x.train,
+    test: x.test,
+    ...x.truth,
   });
-  const ca = cols(a), cb = cols(b);
+  const ca = cols(a),
+    cb = cols(b);
   expect(Object.keys(ca)).toEqual(Object.keys(cb));
   for (const [k, v] of Object.entries(ca)) {
     expect(v.constructor, k).toBe((cb as Record<string, ArrayBufferView>)[k]!.constructor);
@@ -47,18 +57,42 @@ describe('synthetic world files', () => {
     expect(json.stats.test.bayesAuc).toBe(w.stats.test.bayesAuc);
     const ev = decodeSafetensors(readFileSync(join(dir, WORLD_FILES.events)));
     expect(ev.metadata).toEqual({ format: 'lctr-synthetic-world', version: '1', seed: '3' });
-    expect([...ev.tensors.keys()].sort()).toEqual(['category', 'context.behaviourType', 'context.watchBucket', 'domain', 'item', 'label', 'noise',
-      'profile.age', 'profile.gender', 'test', 'timestamp', 'train', 'trueProbability', 'user', 'userStart']);
+    expect([...ev.tensors.keys()].sort()).toEqual([
+      'category',
+      'context.behaviourType',
+      'context.watchBucket',
+      'domain',
+      'item',
+      'label',
+      'noise',
+      'profile.age',
+      'profile.gender',
+      'test',
+      'timestamp',
+      'train',
+      'trueProbability',
+      'user',
+      'userStart',
+    ]);
     expect(ev.tensors.get('trueProbability')!.shape).toEqual([w.log.size]);
   });
 
   it('an undefined AUC (a split with one class or none) is null in world.json and NaN when read back', () => {
-    const w = generateWorld({ users: 3, targetItems: 32, sourceItems: 32, minSourceEvents: 1, maxSourceEvents: 1, targetImpressionsMean: 1 }, 4);
+    const w = generateWorld(
+      { users: 3, targetItems: 32, sourceItems: 32, minSourceEvents: 1, maxSourceEvents: 1, targetImpressionsMean: 1 },
+      4,
+    );
     expect(w.stats.test.impressions).toBe(0);
     const dir = join(tmp, 'empty-test');
     writeWorld(w, dir);
-    expect(JSON.parse(readFileSync(join(dir, WORLD_FILES.json), 'utf8')).stats.test).toEqual(
-      { impressions: 0, clicks: 0, ctr: null, bayesAuc: null, withoutDormantAuc: null, biasOnlyAuc: null });
+    expect(JSON.parse(readFileSync(join(dir, WORLD_FILES.json), 'utf8')).stats.test).toEqual({
+      impressions: 0,
+      clicks: 0,
+      ctr: null,
+      bayesAuc: null,
+      withoutDormantAuc: null,
+      biasOnlyAuc: null,
+    });
     const back = readWorld(dir);
     expect(back.stats.test.bayesAuc).toBeNaN();
     expectSameWorld(back, w);

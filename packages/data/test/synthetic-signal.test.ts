@@ -16,7 +16,10 @@ function* impressions(w: World) {
   for (let u = 0; u < log.meta.users; u++) {
     const src: number[] = [];
     for (let i = log.userStart[u]!; i < log.userStart[u + 1]!; i++) {
-      if (log.domain[i] !== TARGET) { src.push(i); continue; }
+      if (log.domain[i] !== TARGET) {
+        src.push(i);
+        continue;
+      }
       const t = log.timestamp[i]!;
       let n = src.length;
       while (n > 0 && log.timestamp[src[n - 1]!]! >= t) n--;
@@ -45,11 +48,15 @@ describe.each([1, 2])('planted signal of the small world, seed %i', (seed) => {
   const imps = [...impressions(w)];
 
   it('dormant interests never appear among the interest events of the last source events, only in old ones', () => {
-    let recentHits = 0, oldHits = 0, dormantUsers = 0;
+    let recentHits = 0,
+      oldHits = 0,
+      dormantUsers = 0;
     const seen = new Set<number>();
     for (const { u, history } of imps) {
       const dormant = w.truth.userDormant.subarray(u * T, (u + 1) * T);
-      history.slice(-w.config.dormantWindow).forEach((j) => { if (!w.truth.noise[j] && dormant[topicOfSource(w, j)]) recentHits++; });
+      history.slice(-w.config.dormantWindow).forEach((j) => {
+        if (!w.truth.noise[j] && dormant[topicOfSource(w, j)]) recentHits++;
+      });
       if (seen.has(u)) continue;
       seen.add(u);
       if (dormant.some((d) => d === 1)) dormantUsers++;
@@ -61,13 +68,24 @@ describe.each([1, 2])('planted signal of the small world, seed %i', (seed) => {
   });
 
   it('top interests from the full source history find clicks that the last 50 events miss', () => {
-    const groups = { fullOnly: { n: 0, clicks: 0 }, recentOnly: { n: 0, clicks: 0 }, both: { n: 0, clicks: 0 }, neither: { n: 0, clicks: 0 } };
-    const y: number[] = [], recentScore: number[] = [], lifelongScore: number[] = [], fullScore: number[] = [], fullLongScore: number[] = [];
+    const groups = {
+      fullOnly: { n: 0, clicks: 0 },
+      recentOnly: { n: 0, clicks: 0 },
+      both: { n: 0, clicks: 0 },
+      neither: { n: 0, clicks: 0 },
+    };
+    const y: number[] = [],
+      recentScore: number[] = [],
+      lifelongScore: number[] = [],
+      fullScore: number[] = [],
+      fullLongScore: number[] = [];
     for (const { topic, label, history } of imps) {
       const recent = history.slice(-RECENT);
-      const inFull = topK(countTopics(w, history, true), 3).has(topic), inRecent = topK(countTopics(w, recent, true), 3).has(topic);
+      const inFull = topK(countTopics(w, history, true), 3).has(topic),
+        inRecent = topK(countTopics(w, recent, true), 3).has(topic);
       const g = inFull ? (inRecent ? groups.both : groups.fullOnly) : inRecent ? groups.recentOnly : groups.neither;
-      g.n++; g.clicks += label;
+      g.n++;
+      g.clicks += label;
       // count-based scorers: the share of the impression's topic in the last 50 events, and in the full history
       const shareRecent = countTopics(w, recent, false)[topic]! / Math.max(1, recent.length);
       const shareFull = countTopics(w, history, false)[topic]! / Math.max(1, history.length);
@@ -76,13 +94,20 @@ describe.each([1, 2])('planted signal of the small world, seed %i', (seed) => {
       recentScore.push(shareRecent);
       lifelongScore.push(shareRecent + shareFull);
       fullScore.push(shareFull);
-      fullLongScore.push(longFull[topic]! / Math.max(1, longFull.reduce((a, b) => a + b, 0)));
+      fullLongScore.push(
+        longFull[topic]! /
+          Math.max(
+            1,
+            longFull.reduce((a, b) => a + b, 0),
+          ),
+      );
     }
     // impressions on a topic only the lifelong history ranks among the user's top 3 click about 3x as often as uninterested ones
     expect(groups.fullOnly.n).toBeGreaterThan(0.08 * imps.length);
     expect(rate(groups.fullOnly)).toBeGreaterThan(2.5 * rate(groups.neither));
     // adding the full history to the last 50 events ranks clicks better (about +0.05 AUC)
-    const aucRecent = exactAuc(y, recentScore), aucLifelong = exactAuc(y, lifelongScore);
+    const aucRecent = exactAuc(y, recentScore),
+      aucLifelong = exactAuc(y, lifelongScore);
     expect(aucLifelong).toBeGreaterThan(aucRecent + 0.035);
     expect(aucLifelong).toBeLessThan(Math.min(w.stats.train.bayesAuc, w.stats.test.bayesAuc));
     // leaving out short-watch events (mostly noise) helps the full-history share a little
@@ -90,11 +115,20 @@ describe.each([1, 2])('planted signal of the small world, seed %i', (seed) => {
   });
 
   it('noise events have short watch durations, interest events long ones', () => {
-    let noise = 0, noiseShort = 0, interest = 0, interestLong = 0;
+    let noise = 0,
+      noiseShort = 0,
+      interest = 0,
+      interestLong = 0;
     for (let i = 0; i < w.log.size; i++) {
       if (w.log.domain[i] === TARGET) continue;
       const long = w.log.context[0]![i]! >= 3;
-      if (w.truth.noise[i]) { noise++; if (!long) noiseShort++; } else { interest++; if (long) interestLong++; }
+      if (w.truth.noise[i]) {
+        noise++;
+        if (!long) noiseShort++;
+      } else {
+        interest++;
+        if (long) interestLong++;
+      }
     }
     expect(noise / (noise + interest)).toBeCloseTo(w.config.noiseShare, 1);
     expect(noiseShort / noise).toBeGreaterThan(0.75); // watchNoise puts 0.8 on buckets 1-2
@@ -102,11 +136,15 @@ describe.each([1, 2])('planted signal of the small world, seed %i', (seed) => {
   });
 
   it('a topic seen only in short-watch events predicts clicks no better than an unseen topic', () => {
-    const longSeen = { n: 0, clicks: 0 }, shortOnly = { n: 0, clicks: 0 }, unseen = { n: 0, clicks: 0 };
+    const longSeen = { n: 0, clicks: 0 },
+      shortOnly = { n: 0, clicks: 0 },
+      unseen = { n: 0, clicks: 0 };
     for (const { topic, label, history } of imps) {
-      const l = countTopics(w, history, true)[topic]!, all = countTopics(w, history, false)[topic]!;
+      const l = countTopics(w, history, true)[topic]!,
+        all = countTopics(w, history, false)[topic]!;
       const g = l > 0 ? longSeen : all > 0 ? shortOnly : unseen;
-      g.n++; g.clicks += label;
+      g.n++;
+      g.clicks += label;
     }
     expect(shortOnly.n).toBeGreaterThan(200);
     expect(rate(longSeen)).toBeGreaterThan(2 * rate(shortOnly));
@@ -114,7 +152,10 @@ describe.each([1, 2])('planted signal of the small world, seed %i', (seed) => {
   });
 
   it('the drift topic shows up only in the recent source events', () => {
-    let early = 0, earlyAll = 0, late = 0, lateAll = 0;
+    let early = 0,
+      earlyAll = 0,
+      late = 0,
+      lateAll = 0;
     const firstOf = new Map<number, number[]>();
     for (const im of imps) if (!firstOf.has(im.u)) firstOf.set(im.u, im.history);
     for (const [u, history] of firstOf) {
@@ -122,7 +163,13 @@ describe.each([1, 2])('planted signal of the small world, seed %i', (seed) => {
       history.forEach((j, n) => {
         if (w.truth.noise[j]) return;
         const hit = topicOfSource(w, j) === w.truth.userDrift[u] ? 1 : 0;
-        if (n < from) { early += hit; earlyAll++; } else { late += hit; lateAll++; }
+        if (n < from) {
+          early += hit;
+          earlyAll++;
+        } else {
+          late += hit;
+          lateAll++;
+        }
       });
     }
     expect(early / earlyAll).toBeLessThan(0.01);

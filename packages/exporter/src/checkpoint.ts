@@ -1,7 +1,8 @@
 /**
  * Export a TRAINED model: a training checkpoint (backend-tfjs train/checkpoint.ts) in, a model
  * directory of a Triton model repository out (serving-dir.ts: <out>/<name>/config.pbtxt,
- * 1/model.onnx, weights.safetensors, graph.json, report.json). The serving graph is rebuilt from the checkpoint graph's meta (serving.ts), its
+ * 1/model.onnx, weights.safetensors, graph.json, report.json). The serving graph is rebuilt from the checkpoint graph's meta (serving.ts),
+ * its
  * weights are picked out of the checkpoint (spec's weightsFor: training-only heads stay behind),
  * the ONNX file is checked by the python checker, and parity is proven on held-out data: the
  * eval split of the trainer model (heldout.ts).
@@ -17,21 +18,75 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { type FeatureSchema, type Graph, type HostTensor, asStorageError, checkWeights, displayPath, encodeSafetensors, initWeights, readWeightsFile, serializeGraph, weightsFor } from '@lctr/spec';
-import { type Checkpoint, type TrainConfig, CheckpointError, ConfigError, checkSameGraph, getTrainModel, latestCheckpointDir, parseJsonText, parseTrainConfig, readCheckpoint, trainModelNames, writeCheckpoint } from '@lctr/train';
+import {
+  type FeatureSchema,
+  type Graph,
+  type HostTensor,
+  asStorageError,
+  checkWeights,
+  displayPath,
+  encodeSafetensors,
+  initWeights,
+  readWeightsFile,
+  serializeGraph,
+  weightsFor,
+} from '@lctr/spec';
+import {
+  type Checkpoint,
+  type TrainConfig,
+  CheckpointError,
+  ConfigError,
+  checkSameGraph,
+  getTrainModel,
+  latestCheckpointDir,
+  parseJsonText,
+  parseTrainConfig,
+  readCheckpoint,
+  trainModelNames,
+  writeCheckpoint,
+} from '@lctr/train';
 import type { Int8Options, Precision } from '@lctr/backend-onnx';
 import {
-  type CheckerRecord, type ExportOutcome, type NonFiniteWeight, type ServingFile, DEFAULT_REPOSITORY, ExportError, ONNX_FILE,
-  formatNonFinite, nonFiniteWeights, parameterCount, runOnnxChecker, servingTarget, settleExport, sha256, stageServingDir,
+  type CheckerRecord,
+  type ExportOutcome,
+  type NonFiniteWeight,
+  type ServingFile,
+  DEFAULT_REPOSITORY,
+  ExportError,
+  ONNX_FILE,
+  formatNonFinite,
+  nonFiniteWeights,
+  parameterCount,
+  runOnnxChecker,
+  servingTarget,
+  settleExport,
+  sha256,
+  stageServingDir,
 } from './serving-dir.ts';
 import { type FileRecord, fileRecord } from './staging.ts';
 import { buildServingGraph, servingSpecOf } from './serving.ts';
-import { type HeldOutOptions, type HeldOutParity, type ServingLayout, formatHeldOutLine, heldOutParity, servingLayoutOf } from './heldout.ts';
+import {
+  type HeldOutOptions,
+  type HeldOutParity,
+  type ServingLayout,
+  formatHeldOutLine,
+  heldOutParity,
+  servingLayoutOf,
+} from './heldout.ts';
 import { type TritonInstanceKind, formatTritonConfig, tritonConfigOf } from './triton.ts';
 import { type LatencyReport, formatLatencyLine, measureLatency } from './latency.ts';
 import { type ServingOptimisations, formatOptimisations, servingOnnx } from './optimise.ts';
 import { type Int8Bar, INT8_AUC_BAR, formatInt8Bar, int8Bar } from './int8-bar.ts';
-import { type ExplainParity, type ExplainRecord, EXPLAIN_GRAPH_FILE, EXPLAIN_ONNX_FILE, explainExport, explainGraphOf, explainParity, formatExplainLine } from './explain.ts';
+import {
+  type ExplainParity,
+  type ExplainRecord,
+  EXPLAIN_GRAPH_FILE,
+  EXPLAIN_ONNX_FILE,
+  explainExport,
+  explainGraphOf,
+  explainParity,
+  formatExplainLine,
+} from './explain.ts';
 import { type FeaturesRecord, FEATURES_FILE, featurePipelineOf } from './features.ts';
 
 /** The held-out parity options (samples, requests, candidates, tolerance, tfjs backend, log) plus where to read and write. */
@@ -88,8 +143,13 @@ export interface CheckpointReport {
   readonly servingModel: string;
   readonly layout: ServingLayout;
   readonly checkpoint: {
-    readonly dir: string; readonly step: number; readonly epoch: number; readonly samples: number;
-    readonly backend: string; readonly time: string; readonly graphSha256: string;
+    readonly dir: string;
+    readonly step: number;
+    readonly epoch: number;
+    readonly samples: number;
+    readonly backend: string;
+    readonly time: string;
+    readonly graphSha256: string;
   };
   /** where the config came from, and whether its model and data sections are the checkpoint's */
   readonly config: { readonly source: string; readonly sameAsCheckpoint: boolean };
@@ -141,7 +201,10 @@ export interface CheckpointExportResult extends ExportOutcome {
 export function resolveCheckpointDir(path: string): string {
   const p = resolve(path);
   if (!existsSync(p)) {
-    throw new ExportError(`checkpoint ${p} does not exist (expected a training run directory holding checkpoints/, or a checkpoint directory holding state.json)`);
+    throw new ExportError(
+      `checkpoint ${p} does not exist (expected a training run directory holding checkpoints/, or a checkpoint directory holding ` +
+        `state.json)`,
+    );
   }
   if (existsSync(join(p, 'state.json'))) return p;
   if (existsSync(join(p, 'checkpoints'))) {
@@ -176,7 +239,10 @@ export async function exportCheckpoint(opts: CheckpointExportOptions): Promise<C
   const derived = spec.entry.trainModel(spec.config);
   const name = opts.model ?? derived;
   if (name === undefined) {
-    throw new ExportError(`${graphPath}: cannot tell which trainer model trained this '${spec.model}' graph (meta.config.module ${JSON.stringify(spec.config['module'])}); pass --model (one of ${trainModelNames().join(', ')})`);
+    throw new ExportError(
+      `${graphPath}: cannot tell which trainer model trained this '${spec.model}' graph (meta.config.module ` +
+        `${JSON.stringify(spec.config['module'])}); pass --model (one of ${trainModelNames().join(', ')})`,
+    );
   }
   if (!trainModelNames().includes(name)) {
     throw new ExportError(`--model: unknown trainer model '${name}'; known: ${trainModelNames().join(', ')}`);
@@ -200,24 +266,34 @@ export async function exportCheckpoint(opts: CheckpointExportOptions): Promise<C
     checkSameGraph(ckpt.graph, training as Graph<FeatureSchema, string>, dir);
   } catch (e) {
     if (!(e instanceof CheckpointError)) throw e;
-    throw new ExportError(`${where}: trainer model '${name}' with this config does not rebuild the checkpoint's training graph; ${e.message}`);
+    throw new ExportError(
+      `${where}: trainer model '${name}' with this config does not rebuild the checkpoint's training graph; ${e.message}`,
+    );
   }
   const serving = buildServingGraph(spec, graphPath);
   let weights;
   try {
     weights = weightsFor(serving, ckpt.weights);
   } catch (e) {
-    throw new ExportError(`${join(dir, 'weights.safetensors')}: serving graph '${serving.name}' of model '${spec.model}': ${(e as Error).message}`);
+    throw new ExportError(
+      `${join(dir, 'weights.safetensors')}: serving graph '${serving.name}' of model '${spec.model}': ${(e as Error).message}`,
+    );
   }
   // parity cannot catch an infinite weight that saturates every probability alike in every run
   const nonFinite = nonFiniteWeights(weights);
   for (const w of nonFinite) log(`non-finite ${formatNonFinite(w)}`);
   const servingNames = new Set(serving.params.map((p) => p.name));
   const dropped = ckpt.graph.params.map((p) => p.name).filter((n) => !servingNames.has(n));
-  log(`${opts.sourceName ?? `checkpoint ${displayPath(dir)}`} (step ${ckpt.state.step}): trainer model '${name}', serving graph '${serving.name}' (${servingLayoutOf(serving)} layout), ` +
-    `${serving.params.length} of ${ckpt.graph.params.length} parameters${dropped.length ? ` (training-only: ${dropped.join(', ')})` : ''}`);
+  log(
+    `${opts.sourceName ?? `checkpoint ${displayPath(dir)}`} (step ${ckpt.state.step}): trainer model '${name}', serving graph '${serving.name}' (${servingLayoutOf(serving)} layout), ` +
+      `${serving.params.length} of ${ckpt.graph.params.length} ` +
+      `parameters${dropped.length ? ` (training-only: ${dropped.join(', ')})` : ''}`,
+  );
 
-  const exportOptions = { ...(opts.fold !== undefined ? { fold: opts.fold } : {}), ...(opts.int8 !== undefined ? { int8: opts.int8 } : {}) };
+  const exportOptions = {
+    ...(opts.fold !== undefined ? { fold: opts.fold } : {}),
+    ...(opts.int8 !== undefined ? { int8: opts.int8 } : {}),
+  };
   const { bytes: onnxBytes, optimisations } = servingOnnx(serving, weights, {
     ...exportOptions,
     ...(opts.precision !== undefined ? { precision: opts.precision } : {}),
@@ -228,20 +304,32 @@ export async function exportCheckpoint(opts: CheckpointExportOptions): Promise<C
   const explain = explainGraph ? explainExport(explainGraph, ckpt.weights, exportOptions) : undefined;
   const graphJson = serializeGraph(serving) + '\n';
   const weightBytes = encodeSafetensors(weights, {
-    model: name, servingModel: spec.model, step: String(ckpt.state.step), checkpointGraphSha256: ckpt.state.graphSha256, graphSha256: sha256(graphJson),
+    model: name,
+    servingModel: spec.model,
+    step: String(ckpt.state.step),
+    checkpointGraphSha256: ckpt.state.graphSha256,
+    graphSha256: sha256(graphJson),
   });
   const triton = tritonConfigOf(serving, target.name, {
     ...(opts.maxBatchSize !== undefined ? { maxBatchSize: opts.maxBatchSize } : {}),
     ...(opts.instanceKind !== undefined ? { instanceKind: opts.instanceKind } : {}),
   });
   const pbtxt = formatTritonConfig(triton, [
-    `written by lctr-exporter: trainer model '${name}' step ${ckpt.state.step}, serving graph '${serving.name}' (${servingLayoutOf(serving)} layout)`,
-    triton.maxBatchSize > 0 ? `the leading 'batch' dim of every tensor is Triton's batch dim` : `one request = one user (user-side inputs lead with 1) and its candidates (-1 = 'cand')`,
+    `written by lctr-exporter: trainer model '${name}' step ${ckpt.state.step}, serving graph '${serving.name}' ` +
+      `(${servingLayoutOf(serving)} layout)`,
+    triton.maxBatchSize > 0
+      ? `the leading 'batch' dim of every tensor is Triton's batch dim`
+      : `one request = one user (user-side inputs lead with 1) and its candidates (-1 = 'cand')`,
   ]);
 
   // staged beside the target; the checker, parity and latency run on the staged ONNX file, and it
   // is swapped in only when parity and the checker pass
-  const staged = stageServingDir(target, { 'config.pbtxt': pbtxt, [ONNX_FILE]: onnxBytes, 'weights.safetensors': weightBytes, 'graph.json': graphJson });
+  const staged = stageServingDir(target, {
+    'config.pbtxt': pbtxt,
+    [ONNX_FILE]: onnxBytes,
+    'weights.safetensors': weightBytes,
+    'graph.json': graphJson,
+  });
   try {
     if (explain) staged.write(explain.files);
     const stagedOnnx = staged.read(ONNX_FILE);
@@ -249,31 +337,53 @@ export async function exportCheckpoint(opts: CheckpointExportOptions): Promise<C
     const explainChecker = explain ? runOnnxChecker(staged.read(EXPLAIN_ONNX_FILE), (l) => log(`${EXPLAIN_ONNX_FILE}: ${l}`)) : undefined;
     const source = await trainer.source({ split: 'eval', seed: config.seed, data: config.data, model: config.model, where });
     // raw requests: the feature pipeline of the dataset config, with the eval source's sequence filters
-    const pipelineOf = await featurePipelineOf(config.data, serving, 'options' in source ? (source as { options: Parameters<typeof featurePipelineOf>[2] }).options : {});
+    const pipelineOf = await featurePipelineOf(
+      config.data,
+      serving,
+      'options' in source ? (source as { options: Parameters<typeof featurePipelineOf>[2] }).options : {},
+    );
     let features: CheckpointReport['features'];
     if ('pipeline' in pipelineOf) {
-      const p = pipelineOf.pipeline, text = JSON.stringify(p) + '\n';
+      const p = pipelineOf.pipeline,
+        text = JSON.stringify(p) + '\n';
       staged.write({ [FEATURES_FILE]: text });
       features = { dataset: p.dataset.name, key: p.dataset.key, sequences: p.sequences, file: fileRecord(text) };
-      log(`${FEATURES_FILE}: the feature pipeline of dataset '${p.dataset.name}' (key ${p.dataset.key.slice(0, 12)}): raw requests in the log's own ids`);
+      log(
+        `${FEATURES_FILE}: the feature pipeline of dataset '${p.dataset.name}' (key ${p.dataset.key.slice(0, 12)}): raw requests in the ` +
+          `log's own ids`,
+      );
     } else log(`no ${FEATURES_FILE} (raw requests off): ${pipelineOf.reason}`);
-    log(`parity on held-out data (the eval split of '${name}', ${source.size} samples): ONNX Runtime vs tfjs (serving and training graphs) vs ref-cpu (float64)`);
-    const parity = await heldOutParity({
-      serving, servingWeights: weights, onnx: stagedOnnx, training: ckpt.graph, trainingWeights: ckpt.weights,
-      source,
-    }, {
-      seed, log,
-      ...(opts.samples !== undefined ? { samples: opts.samples } : {}),
-      ...(opts.requests !== undefined ? { requests: opts.requests } : {}),
-      ...(opts.candidates !== undefined ? { candidates: opts.candidates } : {}),
-      ...(opts.tolerance !== undefined ? { tolerance: opts.tolerance } : {}),
-      onnxTolerance: optimisations.onnxTolerance,
-      ...(opts.tfjsBackend !== undefined ? { tfjsBackend: opts.tfjsBackend } : {}),
-    });
+    log(
+      `parity on held-out data (the eval split of '${name}', ${source.size} samples): ONNX Runtime vs tfjs (serving and training graphs) ` +
+        `vs ref-cpu (float64)`,
+    );
+    const parity = await heldOutParity(
+      {
+        serving,
+        servingWeights: weights,
+        onnx: stagedOnnx,
+        training: ckpt.graph,
+        trainingWeights: ckpt.weights,
+        source,
+      },
+      {
+        seed,
+        log,
+        ...(opts.samples !== undefined ? { samples: opts.samples } : {}),
+        ...(opts.requests !== undefined ? { requests: opts.requests } : {}),
+        ...(opts.candidates !== undefined ? { candidates: opts.candidates } : {}),
+        ...(opts.tolerance !== undefined ? { tolerance: opts.tolerance } : {}),
+        onnxTolerance: optimisations.onnxTolerance,
+        ...(opts.tfjsBackend !== undefined ? { tfjsBackend: opts.tfjsBackend } : {}),
+      },
+    );
 
     let int8: Int8Bar | undefined;
     if (optimisations.precision === 'int8') {
-      log(`int8 bar on held-out data: the eval split scored by the float32 export and by the int8 file (test AUC within ${INT8_AUC_BAR.toExponential(0)}, |Δprob|, top-k picks)`);
+      log(
+        `int8 bar on held-out data: the eval split scored by the float32 export and by the int8 file (test AUC within ` +
+          `${INT8_AUC_BAR.toExponential(0)}, |Δprob|, top-k picks)`,
+      );
       int8 = await int8Bar({ serving, weights, int8: stagedOnnx, source, exportOptions }, { seed, log });
       log(formatInt8Bar(int8));
       for (const f of int8.failures) log(f);
@@ -281,9 +391,17 @@ export async function exportCheckpoint(opts: CheckpointExportOptions): Promise<C
 
     let explained: ExplainParity | undefined;
     if (explain) {
-      explained = await explainParity({
-        serving, scoringOnnx: stagedOnnx, explain, explainOnnx: staged.read(EXPLAIN_ONNX_FILE), source, requests: parity.requests ?? [],
-      }, { tolerance: optimisations.onnxTolerance });
+      explained = await explainParity(
+        {
+          serving,
+          scoringOnnx: stagedOnnx,
+          explain,
+          explainOnnx: staged.read(EXPLAIN_ONNX_FILE),
+          source,
+          requests: parity.requests ?? [],
+        },
+        { tolerance: optimisations.onnxTolerance },
+      );
       log(formatExplainLine(explained));
       for (const f of explained.failures) log(f);
     }
@@ -292,7 +410,9 @@ export async function exportCheckpoint(opts: CheckpointExportOptions): Promise<C
     let latencyLine: string | undefined;
     if (latencyRequests > 0) {
       latency = await measureLatency(serving, stagedOnnx, source, {
-        seed, requests: latencyRequests, ...(opts.latencyCandidates !== undefined ? { candidates: opts.latencyCandidates } : {}),
+        seed,
+        requests: latencyRequests,
+        ...(opts.latencyCandidates !== undefined ? { candidates: opts.latencyCandidates } : {}),
       });
       latencyLine = formatLatencyLine(latency);
     }
@@ -303,7 +423,15 @@ export async function exportCheckpoint(opts: CheckpointExportOptions): Promise<C
       model: name,
       servingModel: spec.model,
       layout: parity.layout,
-      checkpoint: { dir: opts.sourceName ?? dir, step: st.step, epoch: st.epoch, samples: st.samples, backend: st.backend, time: st.time, graphSha256: st.graphSha256 },
+      checkpoint: {
+        dir: opts.sourceName ?? dir,
+        step: st.step,
+        epoch: st.epoch,
+        samples: st.samples,
+        backend: st.backend,
+        time: st.time,
+        graphSha256: st.graphSha256,
+      },
       config: { source: where, sameAsCheckpoint: sameJson(config.model, st.config.model) && sameJson(config.data, st.config.data) },
       seed,
       onnx: { opset: 17, irVersion: 8, checker },
@@ -313,28 +441,57 @@ export async function exportCheckpoint(opts: CheckpointExportOptions): Promise<C
       trainingParameters: parameterCount(ckpt.graph.params),
       droppedParameters: dropped,
       files: {
-        'config.pbtxt': fileRecord(pbtxt), [ONNX_FILE]: fileRecord(stagedOnnx), 'weights.safetensors': fileRecord(weightBytes), 'graph.json': fileRecord(graphJson),
+        'config.pbtxt': fileRecord(pbtxt),
+        [ONNX_FILE]: fileRecord(stagedOnnx),
+        'weights.safetensors': fileRecord(weightBytes),
+        'graph.json': fileRecord(graphJson),
       },
       triton: { name: triton.name, platform: triton.platform, maxBatchSize: triton.maxBatchSize, instanceKind: triton.instanceGroup.kind },
       parity,
       ...(latency ? { latency } : {}),
       ...(int8 ? { int8 } : {}),
       ...(features ? { features } : {}),
-      ...(explain && explained ? {
-        explain: {
-          files: { [EXPLAIN_ONNX_FILE]: fileRecord(explain.files[EXPLAIN_ONNX_FILE]), [EXPLAIN_GRAPH_FILE]: fileRecord(explain.files[EXPLAIN_GRAPH_FILE]) },
-          outputs: Object.keys(explain.graph.outputs), precision: 'float32' as const, onnxNodes: explain.onnxNodes, checker: explainChecker!, parity: explained,
-        },
-      } : {}),
+      ...(explain && explained
+        ? {
+            explain: {
+              files: {
+                [EXPLAIN_ONNX_FILE]: fileRecord(explain.files[EXPLAIN_ONNX_FILE]),
+                [EXPLAIN_GRAPH_FILE]: fileRecord(explain.files[EXPLAIN_GRAPH_FILE]),
+              },
+              outputs: Object.keys(explain.graph.outputs),
+              precision: 'float32' as const,
+              onnxNodes: explain.onnxNodes,
+              checker: explainChecker!,
+              parity: explained,
+            },
+          }
+        : {}),
     };
     const line = formatHeldOutLine(name, st.step, parity);
     log(line);
     if (latencyLine) log(latencyLine);
-    const outcome = settleExport(staged, { parityOk: parity.ok && (int8?.ok ?? true) && (explained?.ok ?? true), checkerOk: explainChecker?.ok === false ? false : checker.ok, nonFinite }, JSON.stringify(report, null, 2) + '\n',
-      { model: name, name: target.name, checkpointStep: st.step }, opts.force ?? false, log);
+    const outcome = settleExport(
+      staged,
+      {
+        parityOk: parity.ok && (int8?.ok ?? true) && (explained?.ok ?? true),
+        checkerOk: explainChecker?.ok === false ? false : checker.ok,
+        nonFinite,
+      },
+      JSON.stringify(report, null, 2) + '\n',
+      { model: name, name: target.name, checkpointStep: st.step },
+      opts.force ?? false,
+      log,
+    );
     return {
-      dir: target.dir, repository: target.repository, name: target.name, ...outcome, parity, checkerOk: checker.ok, nonFinite,
-      report, line,
+      dir: target.dir,
+      repository: target.repository,
+      name: target.name,
+      ...outcome,
+      parity,
+      checkerOk: checker.ok,
+      nonFinite,
+      report,
+      line,
       ...(latencyLine ? { latencyLine } : {}),
       ...(int8 ? { int8 } : {}),
       ...(explained ? { explain: explained } : {}),
@@ -361,17 +518,21 @@ export interface WeightsExportOptions extends Omit<CheckpointExportOptions, 'che
  * `prob`. Then the same export as a checkpoint's (a temporary checkpoint is written and removed).
  */
 export async function exportWeights(opts: WeightsExportOptions): Promise<CheckpointExportResult> {
-  if (!trainModelNames().includes(opts.model)) throw new ExportError(`--model: unknown trainer model '${opts.model}'; known: ${trainModelNames().join(', ')}`);
+  if (!trainModelNames().includes(opts.model))
+    throw new ExportError(`--model: unknown trainer model '${opts.model}'; known: ${trainModelNames().join(', ')}`);
   const file = resolve(opts.weights);
-  if (!existsSync(file)) throw new ExportError(`--weights ${file} does not exist (expected a safetensors file of weights keyed by parameter path)`);
+  if (!existsSync(file))
+    throw new ExportError(`--weights ${file} does not exist (expected a safetensors file of weights keyed by parameter path)`);
   let text: string;
-  try { text = readFileSync(opts.config, 'utf8'); } catch (e) {
+  try {
+    text = readFileSync(opts.config, 'utf8');
+  } catch (e) {
     throw new ExportError(`--config ${opts.config}: cannot read it (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
   }
   const config = parseTrainConfig(parseJsonText(text, opts.config), opts.config);
   let training: Graph;
   try {
-    training = await getTrainModel(opts.model).buildTrain(config.model, opts.config, config.data) as Graph;
+    training = (await getTrainModel(opts.model).buildTrain(config.model, opts.config, config.data)) as Graph;
   } catch (e) {
     if (!(e instanceof ConfigError)) throw e;
     throw new ExportError(`trainer model '${opts.model}' rejects the config ${opts.config}:\n  ${e.problems.join('\n  ')}`);
@@ -396,15 +557,32 @@ export async function exportWeights(opts: WeightsExportOptions): Promise<Checkpo
   } catch (e) {
     throw new ExportError(`--weights ${file}: training graph '${training.name}' of trainer model '${opts.model}': ${(e as Error).message}`);
   }
-  const zeros = new Map(training.params.map((p) => [p.name, { dtype: 'float32' as const, shape: [...p.shape], data: new Float32Array(p.shape.reduce((a, d) => a * d, 1)) }]));
+  const zeros = new Map(
+    training.params.map((p) => [
+      p.name,
+      { dtype: 'float32' as const, shape: [...p.shape], data: new Float32Array(p.shape.reduce((a, d) => a * d, 1)) },
+    ]),
+  );
   let tmp: string | undefined;
   try {
     try {
       tmp = mkdtempSync(join(tmpdir(), 'lctr-export-weights-'));
-      writeCheckpoint(tmp, {
-        step: 0, epoch: 0, samples: 0, wallSeconds: 0, trainSize: 0, backend: 'weights file', config, graph: training, weights,
-        optimizer: { step: 0, beta1Power: 1, beta2Power: 1, m: zeros, v: zeros },
-      }, 1);
+      writeCheckpoint(
+        tmp,
+        {
+          step: 0,
+          epoch: 0,
+          samples: 0,
+          wallSeconds: 0,
+          trainSize: 0,
+          backend: 'weights file',
+          config,
+          graph: training,
+          weights,
+          optimizer: { step: 0, beta1Power: 1, beta2Power: 1, m: zeros, v: zeros },
+        },
+        1,
+      );
     } catch (e) {
       throw asStorageError(e, 'write the temporary checkpoint', tmp ?? tmpdir()) ?? e;
     }

@@ -57,8 +57,10 @@ const USAGE = `usage: lctr export                                  the default j
 
 /** A failed gate: the failures (non-finite weights first), and that the model directory was left as it was. */
 function rejected(res: {
-  readonly dir: string; readonly parity: { readonly ok: boolean; readonly failures: readonly string[] };
-  readonly checkerOk: boolean | null; readonly nonFinite: readonly NonFiniteWeight[];
+  readonly dir: string;
+  readonly parity: { readonly ok: boolean; readonly failures: readonly string[] };
+  readonly checkerOk: boolean | null;
+  readonly nonFinite: readonly NonFiniteWeight[];
 }): number {
   for (const w of res.nonFinite) console.error(`weight failure: ${formatNonFinite(w)}`);
   for (const f of res.parity.failures) console.error(`parity failure: ${f}`);
@@ -71,11 +73,23 @@ export const EXPORT = {
   name: 'lctr export',
   usage: USAGE,
   options: {
-    model: { type: 'string' }, checkpoint: { type: 'string' }, weights: { type: 'string' }, config: { type: 'string' },
-    out: { type: 'string' }, name: { type: 'string' }, seed: { type: 'string' }, samples: { type: 'string' },
-    requests: { type: 'string' }, candidates: { type: 'string' }, 'max-batch-size': { type: 'string' },
-    'latency-requests': { type: 'string' }, 'latency-candidates': { type: 'string' }, gpu: { type: 'boolean' },
-    precision: { type: 'string' }, 'no-fold': { type: 'boolean' }, force: { type: 'boolean' },
+    model: { type: 'string' },
+    checkpoint: { type: 'string' },
+    weights: { type: 'string' },
+    config: { type: 'string' },
+    out: { type: 'string' },
+    name: { type: 'string' },
+    seed: { type: 'string' },
+    samples: { type: 'string' },
+    requests: { type: 'string' },
+    candidates: { type: 'string' },
+    'max-batch-size': { type: 'string' },
+    'latency-requests': { type: 'string' },
+    'latency-candidates': { type: 'string' },
+    gpu: { type: 'boolean' },
+    precision: { type: 'string' },
+    'no-fold': { type: 'boolean' },
+    force: { type: 'boolean' },
   },
 } as const;
 
@@ -83,7 +97,9 @@ export const EXPORT = {
 export function main(argv: readonly string[]): Promise<number> {
   return runCommand(EXPORT, argv, async ({ values }) => {
     const seed = intFlag('seed', values.seed, -(2 ** 31)) ?? 20240801;
-    const ints: Partial<Record<'samples' | 'requests' | 'candidates' | 'max-batch-size' | 'latency-requests' | 'latency-candidates', number>> = {};
+    const ints: Partial<
+      Record<'samples' | 'requests' | 'candidates' | 'max-batch-size' | 'latency-requests' | 'latency-candidates', number>
+    > = {};
     for (const flag of ['samples', 'requests', 'candidates', 'max-batch-size', 'latency-candidates'] as const) {
       const n = intFlag(flag, values[flag], 1);
       if (n !== undefined) ints[flag] = n;
@@ -94,14 +110,16 @@ export function main(argv: readonly string[]): Promise<number> {
       throw new UsageError(`--precision must be one of ${PRECISIONS.join(', ')}, got '${values.precision}'`);
     }
     if (values.model !== undefined && values.checkpoint === undefined && values.weights === undefined) {
-      if (values.precision !== undefined || values['no-fold']) throw new UsageError('--precision and --no-fold apply to trained models: they need --checkpoint (or no --model: the default job)');
+      if (values.precision !== undefined || values['no-fold'])
+        throw new UsageError('--precision and --no-fold apply to trained models: they need --checkpoint (or no --model: the default job)');
       for (const flag of ['config', 'samples', 'requests', 'candidates', 'latency-requests', 'latency-candidates'] as const) {
         if (values[flag] !== undefined) throw new UsageError(`--${flag} needs --checkpoint (or no --model: the default job)`);
       }
     }
     if (values.weights !== undefined) {
       if (values.checkpoint !== undefined) throw new UsageError('--weights and --checkpoint exclude each other');
-      if (values.model === undefined || values.config === undefined) throw new UsageError('--weights needs --model (the trainer model) and --config (its training config)');
+      if (values.model === undefined || values.config === undefined)
+        throw new UsageError('--weights needs --model (the trainer model) and --config (its training config)');
     }
     if (values.model === undefined && values.checkpoint === undefined && values.config !== undefined) {
       throw new UsageError('--config needs --checkpoint');
@@ -112,10 +130,16 @@ export function main(argv: readonly string[]): Promise<number> {
 
 type Values = Parameters<Parameters<typeof runCommand<typeof EXPORT.options>>[2]>[0]['values'];
 
-async function exportMain(values: Values, seed: number, ints: Partial<Record<'samples' | 'requests' | 'candidates' | 'max-batch-size' | 'latency-requests' | 'latency-candidates', number>>): Promise<number> {
+async function exportMain(
+  values: Values,
+  seed: number,
+  ints: Partial<Record<'samples' | 'requests' | 'candidates' | 'max-batch-size' | 'latency-requests' | 'latency-candidates', number>>,
+): Promise<number> {
   const log = (l: string) => console.log(l);
   const common = {
-    force: values.force ?? false, seed, log,
+    force: values.force ?? false,
+    seed,
+    log,
     ...(values.out !== undefined ? { out: values.out } : {}),
     ...(values.name !== undefined ? { name: values.name } : {}),
     ...(ints['max-batch-size'] !== undefined ? { maxBatchSize: ints['max-batch-size'] } : {}),
@@ -145,7 +169,8 @@ async function exportMain(values: Values, seed: number, ints: Partial<Record<'sa
         checkpoint = DEFAULT_JOB.runDir;
       }
       res = await exportCheckpoint({
-        ...trained, checkpoint,
+        ...trained,
+        checkpoint,
         ...(values.config !== undefined ? { config: values.config } : {}),
         ...(values.model !== undefined ? { model: values.model } : {}),
       });

@@ -19,7 +19,19 @@ import { createRequire } from 'node:module';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { type FeatureSchema, type Graph, displayPath } from '@lctr/spec';
-import { type TrainConfig, CheckpointError, ConfigError, checkSameGraph, getTrainModel, latestCheckpointDir, parseJsonText, parseTrainConfig, readCheckpoint, totalSteps, trainModelNames } from '@lctr/train';
+import {
+  type TrainConfig,
+  CheckpointError,
+  ConfigError,
+  checkSameGraph,
+  getTrainModel,
+  latestCheckpointDir,
+  parseJsonText,
+  parseTrainConfig,
+  readCheckpoint,
+  totalSteps,
+  trainModelNames,
+} from '@lctr/train';
 import { ExportError } from './errors.ts';
 
 /** The default job: trainer model, config and run directory (relative to the workspace root). */
@@ -105,7 +117,9 @@ async function whyNotReusable(runDir: string, model: string, config: TrainConfig
 function runTrainer(args: readonly string[]): Promise<number> {
   const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
   const child = spawn(process.execPath, ['--import', tsx, TRAIN_CLI, ...args], { stdio: 'inherit' });
-  const pass = (sig: NodeJS.Signals) => { child.kill(sig); };
+  const pass = (sig: NodeJS.Signals) => {
+    child.kill(sig);
+  };
   process.on('SIGINT', pass);
   process.on('SIGTERM', pass);
   return new Promise<number>((res, rej) => {
@@ -139,14 +153,18 @@ function removeStaleTemps(runDir: string): void {
 
 export async function ensureTrainedRun(opts: TrainedRunOptions): Promise<TrainedRun> {
   const log = opts.log ?? (() => {});
-  if (!trainModelNames().includes(opts.model)) throw new ExportError(`trainer model: expected one of ${trainModelNames().join(', ')}, got '${opts.model}'`);
+  if (!trainModelNames().includes(opts.model))
+    throw new ExportError(`trainer model: expected one of ${trainModelNames().join(', ')}, got '${opts.model}'`);
   const runDir = resolve(opts.runDir);
   const config = readConfig(opts.config);
 
   if (existsSync(runDir)) {
     const foreign = readdirSync(runDir).filter((e) => !RUN_ENTRIES.has(e));
     if (foreign.length) {
-      throw new ExportError(`run directory ${runDir}: expected a training run (only ${[...RUN_ENTRIES].join(', ')}), got ${foreign.slice(0, 5).join(', ')}${foreign.length > 5 ? ', ...' : ''}; move it away, it is not replaced`);
+      throw new ExportError(
+        `run directory ${runDir}: expected a training run (only ${[...RUN_ENTRIES].join(', ')}), got ` +
+          `${foreign.slice(0, 5).join(', ')}${foreign.length > 5 ? ', ...' : ''}; move it away, it is not replaced`,
+      );
     }
     const why = await whyNotReusable(runDir, opts.model, config, opts.config);
     if (why === undefined) {

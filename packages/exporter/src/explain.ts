@@ -17,8 +17,16 @@
  * ref-cpu's explain graph (positions and validity per candidate row, max |Δweight|) are reported.
  */
 import {
-  type FeatureSchema, type Graph, type HostData, type HostTensor, type InputsOf, type Weights, buildLifelongExplain, hasLifelongExplain,
-  serializeGraph, weightsFor,
+  type FeatureSchema,
+  type Graph,
+  type HostData,
+  type HostTensor,
+  type InputsOf,
+  type Weights,
+  buildLifelongExplain,
+  hasLifelongExplain,
+  serializeGraph,
+  weightsFor,
 } from '@lctr/spec';
 import { runRef } from '@lctr/ref-cpu';
 import { OnnxSession } from '@lctr/backend-onnx';
@@ -52,7 +60,11 @@ export interface ExplainExport {
 }
 
 /** The explain files of `graph` with the checkpoint's weights (float32; `opts.fold` as the scoring file). */
-export function explainExport(graph: Graph<FeatureSchema, string>, checkpointWeights: Weights, opts: Pick<ServingOnnxOptions, 'fold'>): ExplainExport {
+export function explainExport(
+  graph: Graph<FeatureSchema, string>,
+  checkpointWeights: Weights,
+  opts: Pick<ServingOnnxOptions, 'fold'>,
+): ExplainExport {
   let weights: Weights;
   try {
     weights = weightsFor(graph, checkpointWeights);
@@ -60,7 +72,12 @@ export function explainExport(graph: Graph<FeatureSchema, string>, checkpointWei
     throw new ExportError(`explain graph '${graph.name}': ${(e as Error).message}`);
   }
   const { bytes, optimisations } = servingOnnx(graph, weights, { ...opts, precision: 'float32' });
-  return { graph, weights, files: { [EXPLAIN_ONNX_FILE]: bytes, [EXPLAIN_GRAPH_FILE]: serializeGraph(graph) + '\n' }, onnxNodes: optimisations.onnxNodes };
+  return {
+    graph,
+    weights,
+    files: { [EXPLAIN_ONNX_FILE]: bytes, [EXPLAIN_GRAPH_FILE]: serializeGraph(graph) + '\n' },
+    onnxNodes: optimisations.onnxNodes,
+  };
 }
 
 /** One pyramid level over the held-out requests: ONNX Runtime's explain file vs ref-cpu's explain graph. */
@@ -99,24 +116,37 @@ const numbers = (d: HostData): number[] => Array.from(d as ArrayLike<number | bi
  * Run the explain file (staged bytes) and the scoring file on the held-out requests (the parity
  * check's), and the explain graph on ref-cpu: prob vs the scoring file gates, picks are compared.
  */
-export async function explainParity(args: {
-  readonly serving: Graph; readonly scoringOnnx: Uint8Array; readonly explain: ExplainExport; readonly explainOnnx: Uint8Array;
-  readonly source: HeldOutSource; readonly requests: readonly HeldOutRequest[];
-}, opts: { readonly tolerance: number }): Promise<ExplainParity> {
+export async function explainParity(
+  args: {
+    readonly serving: Graph;
+    readonly scoringOnnx: Uint8Array;
+    readonly explain: ExplainExport;
+    readonly explainOnnx: Uint8Array;
+    readonly source: HeldOutSource;
+    readonly requests: readonly HeldOutRequest[];
+  },
+  opts: { readonly tolerance: number },
+): Promise<ExplainParity> {
   const { graph, weights } = args.explain;
   const levels = (graph.meta['explain'] ?? {}) as Readonly<Record<string, number>>;
-  const result: Record<string, { k: number; rows: number; rowsDiffer: number; maxAbsWeight: number }> =
-    Object.fromEntries(Object.entries(levels).map(([l, k]) => [l, { k, rows: 0, rowsDiffer: 0, maxAbsWeight: 0 }]));
+  const result: Record<string, { k: number; rows: number; rowsDiffer: number; maxAbsWeight: number }> = Object.fromEntries(
+    Object.entries(levels).map(([l, k]) => [l, { k, rows: 0, rowsDiffer: 0, maxAbsWeight: 0 }]),
+  );
   let maxAbsProb = 0;
   const explainSession = await OnnxSession.create(args.explainOnnx, graph, { provider: 'cpu' });
   const scoringSession = await OnnxSession.create(args.scoringOnnx, args.serving, { provider: 'cpu' });
   try {
     for (const q of args.requests) {
-      const feeds = servingFeedsOf(graph, args.source.batch(Int32Array.from({ length: q.candidates }, (_, i) => q.start + i))) as InputsOf<FeatureSchema>;
+      const feeds = servingFeedsOf(
+        graph,
+        args.source.batch(Int32Array.from({ length: q.candidates }, (_, i) => q.start + i)),
+      ) as InputsOf<FeatureSchema>;
       const ort: Record<string, HostTensor> = await explainSession.run(feeds);
       const ref = runRef(graph, weights, feeds) as Record<string, { data: HostData }>;
-      const scored = numbers((await scoringSession.run(feeds) as Record<string, HostTensor>)['prob']!.data);
-      numbers(ort['prob']!.data).forEach((p, i) => { maxAbsProb = Math.max(maxAbsProb, Math.abs(p - scored[i]!)); });
+      const scored = numbers(((await scoringSession.run(feeds)) as Record<string, HostTensor>)['prob']!.data);
+      numbers(ort['prob']!.data).forEach((p, i) => {
+        maxAbsProb = Math.max(maxAbsProb, Math.abs(p - scored[i]!));
+      });
       for (const [level, r] of Object.entries(result)) {
         const pair = (o: string) => [numbers(ort[level + o]!.data), numbers(ref[level + o]!.data)] as const;
         const [pos, ok, w] = [pair('Positions'), pair('Valid'), pair('Weights')];
@@ -125,19 +155,29 @@ export async function explainParity(args: {
           r.rows++;
           if (span(pos[0]) !== span(pos[1]) || span(ok[0]) !== span(ok[1])) r.rowsDiffer++;
         }
-        w[0].forEach((x, i) => { r.maxAbsWeight = Math.max(r.maxAbsWeight, Math.abs(x - w[1][i]!)); });
+        w[0].forEach((x, i) => {
+          r.maxAbsWeight = Math.max(r.maxAbsWeight, Math.abs(x - w[1][i]!));
+        });
       }
     }
   } finally {
     await explainSession.release();
     await scoringSession.release();
   }
-  const failures = maxAbsProb <= opts.tolerance ? [] : [`explain-vs-scoring: max |Δprob| ${maxAbsProb.toExponential(2)} exceeds ${opts.tolerance.toExponential(0)}`];
+  const failures =
+    maxAbsProb <= opts.tolerance
+      ? []
+      : [`explain-vs-scoring: max |Δprob| ${maxAbsProb.toExponential(2)} exceeds ${opts.tolerance.toExponential(0)}`];
   return { ok: failures.length === 0, tolerance: opts.tolerance, maxAbsProb, levels: result, failures };
 }
 
-/** `explain (explain/1/model.onnx): prob vs the scoring file max |Δ| 0.0e+0 (bar 1e-5); picks vs ref-cpu: csa (k 10) 0 of 64 rows differ, max |Δweight| 3.0e-8; ...  OK` */
+/**
+ * `explain (explain/1/model.onnx): prob vs the scoring file max |Δ| 0.0e+0 (bar 1e-5); picks vs ref-cpu: csa (k 10) 0 of 64 rows differ,
+ * max |Δweight| 3.0e-8; ...  OK`
+ */
 export function formatExplainLine(p: ExplainParity): string {
-  const levels = Object.entries(p.levels).map(([l, r]) => `${l} (k ${r.k}) ${r.rowsDiffer} of ${r.rows} rows differ, max |Δweight| ${r.maxAbsWeight.toExponential(1)}`).join('; ');
+  const levels = Object.entries(p.levels)
+    .map(([l, r]) => `${l} (k ${r.k}) ${r.rowsDiffer} of ${r.rows} rows differ, max |Δweight| ${r.maxAbsWeight.toExponential(1)}`)
+    .join('; ');
   return `explain (${EXPLAIN_ONNX_FILE}): prob vs the scoring file max |Δ| ${p.maxAbsProb.toExponential(1)} (bar ${p.tolerance.toExponential(0)}); picks vs ref-cpu: ${levels}  ${p.ok ? 'OK' : 'FAIL'}`;
 }

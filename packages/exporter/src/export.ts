@@ -9,13 +9,33 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  type Graph, type HostTensor, type Weights, buildDemo, checkWeights, gen, initWeights, randomFeeds, serializeGraph, encodeSafetensors,
+  type Graph,
+  type HostTensor,
+  type Weights,
+  buildDemo,
+  checkWeights,
+  gen,
+  initWeights,
+  randomFeeds,
+  serializeGraph,
+  encodeSafetensors,
 } from '@lctr/spec';
 import { exportOnnx } from '@lctr/backend-onnx';
 import { type ParityReport, checkParity, formatParityLine } from '@lctr/parity';
 import {
-  type ExportOutcome, type NonFiniteWeight, DEFAULT_REPOSITORY, ExportError, ONNX_FILE, formatNonFinite, nonFiniteWeights, parameterCount,
-  runOnnxChecker, servingTarget, settleExport, sha256, stageServingDir,
+  type ExportOutcome,
+  type NonFiniteWeight,
+  DEFAULT_REPOSITORY,
+  ExportError,
+  ONNX_FILE,
+  formatNonFinite,
+  nonFiniteWeights,
+  parameterCount,
+  runOnnxChecker,
+  servingTarget,
+  settleExport,
+  sha256,
+  stageServingDir,
 } from './serving-dir.ts';
 import { type TritonInstanceKind, formatTritonConfig, tritonConfigOf } from './triton.ts';
 
@@ -32,9 +52,13 @@ export const MODELS: Readonly<Record<string, ModelEntry>> = {
   demo: {
     description: 'candidate attention over the masked top-k of a user sequence, then an MLP (the foundation demo)',
     build: () => buildDemo(),
-    sampleInputs: (g, seed) => randomFeeds(g, { batch: 8, seq: 40 }, seed, {
-      user: gen.ints(200), history: gen.ints(1000), candidate: gen.ints(1000), historyMask: gen.prefixMask(),
-    }),
+    sampleInputs: (g, seed) =>
+      randomFeeds(g, { batch: 8, seq: 40 }, seed, {
+        user: gen.ints(200),
+        history: gen.ints(1000),
+        candidate: gen.ints(1000),
+        historyMask: gen.prefixMask(),
+      }),
   },
 };
 
@@ -90,7 +114,12 @@ export async function exportModel(opts: ExportOptions): Promise<ExportResult> {
   const pbtxt = formatTritonConfig(triton, [`written by lctr-exporter: model '${opts.model}' (seed ${seed}), graph '${graph.name}'`]);
 
   // staged beside the target, checked there, swapped in only when parity and the checker pass
-  const staged = stageServingDir(target, { 'config.pbtxt': pbtxt, [ONNX_FILE]: onnxBytes, 'weights.safetensors': weightBytes, 'graph.json': graphJson });
+  const staged = stageServingDir(target, {
+    'config.pbtxt': pbtxt,
+    [ONNX_FILE]: onnxBytes,
+    'weights.safetensors': weightBytes,
+    'graph.json': graphJson,
+  });
   try {
     const inputs = entry.sampleInputs(graph, seed + 1);
     log(`checking parity of '${opts.model}' on a seeded batch: ref-cpu (float64) vs tfjs (cpu, wasm) vs ONNX Runtime (cpu)`);
@@ -102,7 +131,13 @@ export async function exportModel(opts: ExportOptions): Promise<ExportResult> {
       model: opts.model,
       seed,
       onnx: { opset: 17, irVersion: 8, bytes: stagedOnnx.length, sha256: sha256(stagedOnnx), checker },
-      triton: { name: triton.name, platform: triton.platform, maxBatchSize: triton.maxBatchSize, instanceKind: triton.instanceGroup.kind, configSha256: sha256(pbtxt) },
+      triton: {
+        name: triton.name,
+        platform: triton.platform,
+        maxBatchSize: triton.maxBatchSize,
+        instanceKind: triton.instanceGroup.kind,
+        configSha256: sha256(pbtxt),
+      },
       nodes: graph.nodes.length,
       parameters: parameterCount(graph.params),
       parity: {
@@ -113,10 +148,23 @@ export async function exportModel(opts: ExportOptions): Promise<ExportResult> {
       },
     };
     log(formatParityLine(parity));
-    const outcome = settleExport(staged, { parityOk: parity.ok, checkerOk: checker.ok, nonFinite }, JSON.stringify(report, null, 2) + '\n',
-      { model: opts.model, name: target.name, seed }, opts.force ?? false, log);
+    const outcome = settleExport(
+      staged,
+      { parityOk: parity.ok, checkerOk: checker.ok, nonFinite },
+      JSON.stringify(report, null, 2) + '\n',
+      { model: opts.model, name: target.name, seed },
+      opts.force ?? false,
+      log,
+    );
     return {
-      dir: target.dir, repository: target.repository, name: target.name, ...outcome, parity, checkerOk: checker.ok, nonFinite, report,
+      dir: target.dir,
+      repository: target.repository,
+      name: target.name,
+      ...outcome,
+      parity,
+      checkerOk: checker.ok,
+      nonFinite,
+      report,
     };
   } finally {
     staged.discard();

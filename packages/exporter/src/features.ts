@@ -9,7 +9,15 @@
  */
 import { resolve } from 'node:path';
 import {
-  type EventFilter, type FeaturePipeline, type SequenceRule, DEFAULT_SEQUENCE_OPTIONS, FEATURES_FILE, buildFeaturePipeline, datasetKey, loadDataset, readDatasetConfig,
+  type EventFilter,
+  type FeaturePipeline,
+  type SequenceRule,
+  DEFAULT_SEQUENCE_OPTIONS,
+  FEATURES_FILE,
+  buildFeaturePipeline,
+  datasetKey,
+  loadDataset,
+  readDatasetConfig,
 } from '@lctr/data';
 import type { Graph } from '@lctr/spec';
 
@@ -20,8 +28,19 @@ const ML100K_CONFIG = 'datasets/ml-100k.json';
 
 /** The graph inputs a raw request can fill (RawRequestMapper). */
 const RAW_FEATURES = new Set([
-  'profile', 'candidate', 'candidateCategory', 'targetSeq', 'targetSeqCategory', 'targetSeqMask', 'sourceSeq', 'sourceSeqCategory', 'sourceSeqMask',
-  'lifelongSeq', 'lifelongSeqCategory', 'lifelongMask', 'lifelongContext',
+  'profile',
+  'candidate',
+  'candidateCategory',
+  'targetSeq',
+  'targetSeqCategory',
+  'targetSeqMask',
+  'sourceSeq',
+  'sourceSeqCategory',
+  'sourceSeqMask',
+  'lifelongSeq',
+  'lifelongSeqCategory',
+  'lifelongMask',
+  'lifelongContext',
 ]);
 
 export interface FeaturesRecord {
@@ -35,25 +54,35 @@ export interface FeaturesRecord {
  * through a dataset config (the synthetic world), or a serving input a raw request cannot fill.
  */
 export async function featurePipelineOf(
-  data: Readonly<Record<string, unknown>>, serving: Graph, options: { readonly targetEvents?: EventFilter; readonly sourceEvents?: EventFilter; readonly lifelongEvents?: EventFilter } = {},
+  data: Readonly<Record<string, unknown>>,
+  serving: Graph,
+  options: { readonly targetEvents?: EventFilter; readonly sourceEvents?: EventFilter; readonly lifelongEvents?: EventFilter } = {},
 ): Promise<{ pipeline: FeaturePipeline } | { reason: string }> {
   const dataset = data['dataset'];
-  if (dataset !== 'file' && dataset !== 'ml-100k') return { reason: `config.data.dataset is ${JSON.stringify(dataset ?? 'synthetic')}, not a dataset config` };
+  if (dataset !== 'file' && dataset !== 'ml-100k')
+    return { reason: `config.data.dataset is ${JSON.stringify(dataset ?? 'synthetic')}, not a dataset config` };
   const other = serving.inputs.find((i) => !RAW_FEATURES.has(i.name));
   if (other) return { reason: `serving input '${other.name}' is not a feature a raw request fills` };
   const loaded = readDatasetConfig(resolve(REPO_ROOT, dataset === 'ml-100k' ? ML100K_CONFIG : String(data['config'] ?? ML100K_CONFIG)));
   // the trainer's ml-100k override of the split changes the samples, not the mapping
-  const config = dataset === 'ml-100k' && typeof data['testFraction'] === 'number' ? { ...loaded.config, split: { testFraction: data['testFraction'] } } : loaded.config;
+  const config =
+    dataset === 'ml-100k' && typeof data['testFraction'] === 'number'
+      ? { ...loaded.config, split: { testFraction: data['testFraction'] } }
+      : loaded.config;
   const ds = await loadDataset({ ...loaded, config });
   const length = (name: string): number => {
     const i = serving.inputs.find((x) => x.name === name);
     const last = i?.shape[i.shape.length - 1];
     return typeof last === 'number' ? last : 0;
   };
-  const rule = (name: string, events: EventFilter | undefined, fallback: EventFilter): SequenceRule => ({ length: length(name), events: events ?? fallback });
+  const rule = (name: string, events: EventFilter | undefined, fallback: EventFilter): SequenceRule => ({
+    length: length(name),
+    events: events ?? fallback,
+  });
   const d = DEFAULT_SEQUENCE_OPTIONS;
   const sequences = {
-    target: rule('targetSeq', options.targetEvents, d.targetEvents), source: rule('sourceSeq', options.sourceEvents, d.sourceEvents),
+    target: rule('targetSeq', options.targetEvents, d.targetEvents),
+    source: rule('sourceSeq', options.sourceEvents, d.sourceEvents),
     lifelong: rule('lifelongSeq', options.lifelongEvents, d.lifelongEvents),
   };
   return { pipeline: await buildFeaturePipeline({ ...loaded, config }, ds, await datasetKey({ ...loaded, config }), sequences) };

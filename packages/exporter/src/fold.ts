@@ -45,7 +45,10 @@ export function foldParameters<G extends Graph>(graph: G, weights: Weights): Fol
   const constantNodes: NodeDecl[] = [];
   for (const n of graph.nodes) {
     if (n.op === 'constant') {
-      for (const o of n.outputs) { constant.add(o.id); sizes.set(o.id, staticSize(o.shape) ?? Infinity); }
+      for (const o of n.outputs) {
+        constant.add(o.id);
+        sizes.set(o.id, staticSize(o.shape) ?? Infinity);
+      }
       constantNodes.push(n);
       continue;
     }
@@ -56,17 +59,28 @@ export function foldParameters<G extends Graph>(graph: G, weights: Weights): Fol
     if (!n.outputs.every((o) => o.dtype === 'float32') || !(outSize <= inSize)) continue;
     folded.push(n);
     foldedIds.add(n.id);
-    n.outputs.forEach((o, k) => { constant.add(o.id); sizes.set(o.id, outSizes[k]!); });
+    n.outputs.forEach((o, k) => {
+      constant.add(o.id);
+      sizes.set(o.id, outSizes[k]!);
+    });
   }
   if (folded.length === 0) {
-    return { graph, weights: new Map(weights as Map<string, HostTensor<'float32'>>), foldedNodes: [], addedParameters: [], droppedParameters: [] };
+    return {
+      graph,
+      weights: new Map(weights as Map<string, HostTensor<'float32'>>),
+      foldedNodes: [],
+      addedParameters: [],
+      droppedParameters: [],
+    };
   }
 
   // values read by the nodes that stay (and by the graph outputs) that a folded node computes
   const kept = graph.nodes.filter((n) => !foldedIds.has(n.id));
   const foldedValue = new Set(folded.flatMap((n) => n.outputs.map((o) => o.id)));
-  const needed = new Set<string>([...kept.flatMap((n) => n.inputs), ...(Object.values(graph.outputs) as string[])].filter((id) => foldedValue.has(id)));
-  const frontier = folded.flatMap((n) => n.outputs.map((o) => o.id)).filter((id) => needed.has(id));   // graph order
+  const needed = new Set<string>(
+    [...kept.flatMap((n) => n.inputs), ...(Object.values(graph.outputs) as string[])].filter((id) => foldedValue.has(id)),
+  );
+  const frontier = folded.flatMap((n) => n.outputs.map((o) => o.id)).filter((id) => needed.has(id)); // graph order
 
   const taken = new Set<string>([...graph.params.map((p) => p.name), ...graph.inputs.map((i) => i.name)]);
   const rename = new Map<string, string>();
@@ -79,8 +93,12 @@ export function foldParameters<G extends Graph>(graph: G, weights: Weights): Fol
 
   // evaluate the folded nodes once: a graph with no inputs whose outputs are the frontier
   const probe: Graph = {
-    name: `${graph.name}/fold`, inputs: [], params: graph.params, nodes: [...constantNodes, ...folded],
-    outputs: Object.fromEntries(frontier.map((id) => [id, id])), meta: {},
+    name: `${graph.name}/fold`,
+    inputs: [],
+    params: graph.params,
+    nodes: [...constantNodes, ...folded],
+    outputs: Object.fromEntries(frontier.map((id) => [id, id])),
+    meta: {},
   };
   const { values } = evaluateRef(probe, weights, {});
   const newWeights = new Map<string, HostTensor<'float32'>>();
@@ -105,5 +123,11 @@ export function foldParameters<G extends Graph>(graph: G, weights: Weights): Fol
     outputs,
     meta: { ...graph.meta, folded: { nodes: folded.length, parameters: addedParams.length } },
   } as G;
-  return { graph: out, weights: newWeights, foldedNodes: folded.map((n) => n.id), addedParameters: addedParams.map((p) => p.name), droppedParameters };
+  return {
+    graph: out,
+    weights: newWeights,
+    foldedNodes: folded.map((n) => n.id),
+    addedParameters: addedParams.map((p) => p.name),
+    droppedParameters,
+  };
 }

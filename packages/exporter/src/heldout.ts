@@ -12,8 +12,17 @@
  * training-only inputs, CRP pairs and label, are the eval batch's own: they do not change prob).
  */
 import {
-  type FeatureSchema, type Graph, type HostData, type HostTensor, type InputsOf, type ServingLayout, type Weights,
-  Rng, hashSeed, servingLayoutOf, sizeOf,
+  type FeatureSchema,
+  type Graph,
+  type HostData,
+  type HostTensor,
+  type InputsOf,
+  type ServingLayout,
+  type Weights,
+  Rng,
+  hashSeed,
+  servingLayoutOf,
+  sizeOf,
 } from '@lctr/spec';
 import { runRef } from '@lctr/ref-cpu';
 import { compileTfjs, initTfjs } from '@lctr/backend-tfjs';
@@ -27,8 +36,10 @@ export type ParityRun = (typeof PARITY_RUNS)[number];
 export const PARITY_PAIRS = ['onnx-vs-tfjs', 'onnx-vs-tfjs-train', 'onnx-vs-ref-cpu', 'tfjs-vs-ref-cpu'] as const;
 export type ParityPair = (typeof PARITY_PAIRS)[number];
 const PAIR_RUNS: Readonly<Record<ParityPair, readonly [ParityRun, ParityRun]>> = {
-  'onnx-vs-tfjs': ['onnx', 'tfjs'], 'onnx-vs-tfjs-train': ['onnx', 'tfjs-train'],
-  'onnx-vs-ref-cpu': ['onnx', 'ref-cpu'], 'tfjs-vs-ref-cpu': ['tfjs', 'ref-cpu'],
+  'onnx-vs-tfjs': ['onnx', 'tfjs'],
+  'onnx-vs-tfjs-train': ['onnx', 'tfjs-train'],
+  'onnx-vs-ref-cpu': ['onnx', 'ref-cpu'],
+  'tfjs-vs-ref-cpu': ['tfjs', 'ref-cpu'],
 };
 
 /** The bar of the issue: ONNX Runtime within 1e-5 (absolute, on probabilities) of tfjs and of the reference. */
@@ -91,7 +102,9 @@ function pickDistinct(rng: Rng, size: number, n: number): number[] {
   const out: number[] = [];
   for (let i = 0; i < n; i++) {
     const j = i + rng.int(size - i);
-    const t = pool[i]!; pool[i] = pool[j]!; pool[j] = t;
+    const t = pool[i]!;
+    pool[i] = pool[j]!;
+    pool[j] = t;
     out.push(pool[i]!);
   }
   return out;
@@ -116,7 +129,10 @@ function repeatRow(t: HostTensor, n: number): HostTensor {
 
 function featureOf(batch: Readonly<Record<string, HostTensor>>, name: string, graph: Graph): HostTensor {
   const t = batch[name];
-  if (!t) throw new ExportError(`the eval source has no feature '${name}' that graph '${graph.name}' reads (it has ${Object.keys(batch).join(', ')})`);
+  if (!t)
+    throw new ExportError(
+      `the eval source has no feature '${name}' that graph '${graph.name}' reads (it has ${Object.keys(batch).join(', ')})`,
+    );
   return t;
 }
 
@@ -153,7 +169,10 @@ export function servingFeedsOf(serving: Graph, batch: Readonly<Record<string, Ho
     } else if (i.shape[0] === 1) {
       feeds[i.name] = rowOf(t, 0);
     } else {
-      throw new ExportError(`serving graph '${serving.name}': input '${i.name}' must lead with 1 (user side) or 'cand' (candidates), got ${JSON.stringify(i.shape)}`);
+      throw new ExportError(
+        `serving graph '${serving.name}': input '${i.name}' must lead with 1 (user side) or 'cand' (candidates), got ` +
+          `${JSON.stringify(i.shape)}`,
+      );
     }
   }
   return feeds;
@@ -198,10 +217,17 @@ function probOf(out: Readonly<Record<string, HostTensor>>, run: ParityRun): Floa
  * `training` and `trainingWeights` are the checkpoint's; `serving` and `servingWeights` what is exported.
  * Note: switches the process-wide tfjs backend to `tfjsBackend` (initTfjs) and leaves it there.
  */
-export async function heldOutParity(args: {
-  readonly serving: Graph; readonly servingWeights: Weights; readonly onnx: Uint8Array;
-  readonly training: Graph; readonly trainingWeights: Weights; readonly source: HeldOutSource;
-}, opts: HeldOutOptions): Promise<HeldOutParity> {
+export async function heldOutParity(
+  args: {
+    readonly serving: Graph;
+    readonly servingWeights: Weights;
+    readonly onnx: Uint8Array;
+    readonly training: Graph;
+    readonly trainingWeights: Weights;
+    readonly source: HeldOutSource;
+  },
+  opts: HeldOutOptions,
+): Promise<HeldOutParity> {
   const log = opts.log ?? (() => {});
   const tolerance = opts.tolerance ?? HELD_OUT_TOLERANCE;
   const onnxTolerance = opts.onnxTolerance ?? tolerance;
@@ -231,7 +257,9 @@ export async function heldOutParity(args: {
   } else {
     const c = Math.min(opts.candidates ?? 16, size);
     const r = Math.min(opts.requests ?? 4, size - c + 1);
-    requests = pickDistinct(rng, size - c + 1, r).sort((a, b) => a - b).map((start) => ({ start, candidates: c }));
+    requests = pickDistinct(rng, size - c + 1, r)
+      .sort((a, b) => a - b)
+      .map((start) => ({ start, candidates: c }));
     for (const q of requests) {
       const batch = args.source.batch(Int32Array.from({ length: c }, (_, i) => q.start + i));
       cases.push(requestCase(args.serving, args.training, batch, c));
@@ -239,7 +267,8 @@ export async function heldOutParity(args: {
   }
 
   const probs: Record<ParityRun, Float64Array[]> = { onnx: [], tfjs: [], 'tfjs-train': [], 'ref-cpu': [] };
-  for (const k of cases) probs['ref-cpu'].push(Float64Array.from(runRef(args.serving, args.servingWeights, k.serving as InputsOf<FeatureSchema>).prob.data));
+  for (const k of cases)
+    probs['ref-cpu'].push(Float64Array.from(runRef(args.serving, args.servingWeights, k.serving as InputsOf<FeatureSchema>).prob.data));
 
   const session = await OnnxSession.create(args.onnx, args.serving, { provider: 'cpu' });
   try {
@@ -266,30 +295,50 @@ export async function heldOutParity(args: {
     const parts = probs[run];
     const out = new Float64Array(parts.reduce((n, p) => n + p.length, 0));
     let o = 0;
-    for (const p of parts) { out.set(p, o); o += p.length; }
+    for (const p of parts) {
+      out.set(p, o);
+      o += p.length;
+    }
     return out;
   };
   const all = Object.fromEntries(PARITY_RUNS.map((r) => [r, flat(r)])) as Record<ParityRun, Float64Array>;
-  const maxAbs = Object.fromEntries(PARITY_PAIRS.map((p) => [p, maxAbsDiff(all[PAIR_RUNS[p][0]], all[PAIR_RUNS[p][1]])])) as Record<ParityPair, number>;
+  const maxAbs = Object.fromEntries(PARITY_PAIRS.map((p) => [p, maxAbsDiff(all[PAIR_RUNS[p][0]], all[PAIR_RUNS[p][1]])])) as Record<
+    ParityPair,
+    number
+  >;
   const bar = (p: ParityPair) => (PAIR_RUNS[p].includes('onnx') ? onnxTolerance : tolerance);
-  const failures = PARITY_PAIRS.filter((p) => !(maxAbs[p] <= bar(p)))
-    .map((p) => `${p}: max |Δprob| ${maxAbs[p].toExponential(2)} exceeds ${bar(p).toExponential(0)}`);
+  const failures = PARITY_PAIRS.filter((p) => !(maxAbs[p] <= bar(p))).map(
+    (p) => `${p}: max |Δprob| ${maxAbs[p].toExponential(2)} exceeds ${bar(p).toExponential(0)}`,
+  );
   return {
-    layout, ok: failures.length === 0, tolerance, onnxTolerance, maxAbs, scored: all['ref-cpu'].length,
+    layout,
+    ok: failures.length === 0,
+    tolerance,
+    onnxTolerance,
+    maxAbs,
+    scored: all['ref-cpu'].length,
     probRange: [Math.min(...all['ref-cpu']), Math.max(...all['ref-cpu'])],
-    ...(samples ? { samples } : {}), ...(requests ? { requests } : {}),
-    evalSize: size, tfjsBackend, onnxProvider: session.provider, failures,
+    ...(samples ? { samples } : {}),
+    ...(requests ? { requests } : {}),
+    evalSize: size,
+    tfjsBackend,
+    onnxProvider: session.provider,
+    failures,
   };
 }
 
 /** `din step 5: 64 held-out eval samples | max |Δprob| onnx-vs-tfjs 1.2e-8 ... (bar 1e-5)  OK` */
 export function formatHeldOutLine(name: string, step: number, p: HeldOutParity): string {
-  const what = p.layout === 'batch'
-    ? `${p.scored} held-out eval samples`
-    : p.layout === 'candidateSet'
-      ? `${p.requests!.length} held-out requests of ${p.requests![0]!.candidates} candidates (padding included)`
-      : `${p.requests!.length} held-out requests x ${p.requests![0]!.candidates} candidates`;
+  const what =
+    p.layout === 'batch'
+      ? `${p.scored} held-out eval samples`
+      : p.layout === 'candidateSet'
+        ? `${p.requests!.length} held-out requests of ${p.requests![0]!.candidates} candidates (padding included)`
+        : `${p.requests!.length} held-out requests x ${p.requests![0]!.candidates} candidates`;
   const pairs = PARITY_PAIRS.map((k) => `${k} ${p.maxAbs[k].toExponential(1)}`).join(', ');
-  const bars = p.onnxTolerance === p.tolerance ? p.tolerance.toExponential(0) : `${p.tolerance.toExponential(0)}, with onnx ${p.onnxTolerance.toExponential(0)}`;
+  const bars =
+    p.onnxTolerance === p.tolerance
+      ? p.tolerance.toExponential(0)
+      : `${p.tolerance.toExponential(0)}, with onnx ${p.onnxTolerance.toExponential(0)}`;
   return `${name} step ${step}: ${what} | max |Δprob| ${pairs} (bar ${bars})  ${p.ok ? 'OK' : 'FAIL'}`;
 }

@@ -1,11 +1,33 @@
 export * from './export.ts';
 export {
-  sha256, prepareTarget, servingTarget, stageServingDir, settleExport, rejectionOf, runOnnxChecker, parameterCount, DEFAULT_REPOSITORY, ONNX_FILE,
-  SERVING_FILES, type CheckerRecord, type ExportOutcome, type ServingFile, type ServingTarget,
-  nonFiniteWeights, formatNonFinite, type NonFiniteWeight, type ExportGate,
+  sha256,
+  prepareTarget,
+  servingTarget,
+  stageServingDir,
+  settleExport,
+  rejectionOf,
+  runOnnxChecker,
+  parameterCount,
+  DEFAULT_REPOSITORY,
+  ONNX_FILE,
+  SERVING_FILES,
+  type CheckerRecord,
+  type ExportOutcome,
+  type ServingFile,
+  type ServingTarget,
+  nonFiniteWeights,
+  formatNonFinite,
+  type NonFiniteWeight,
+  type ExportGate,
 } from './serving-dir.ts';
 export {
-  StagedModelDir, inspectModelDir, recoverInterrupted, type Committed, type ExportManifest, type InTheWay, type ModelDirContents,
+  StagedModelDir,
+  inspectModelDir,
+  recoverInterrupted,
+  type Committed,
+  type ExportManifest,
+  type InTheWay,
+  type ModelDirContents,
 } from './staging.ts';
 export * from './serving.ts';
 export * from './heldout.ts';

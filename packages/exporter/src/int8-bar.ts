@@ -49,7 +49,10 @@ export interface Int8Bar {
 
 type Feeds = Record<string, HostTensor>;
 /** A typed array of any dtype, seen through the two methods a row copy needs. */
-interface Rows { set(src: Rows, offset: number): void; subarray(begin: number, end: number): Rows }
+interface Rows {
+  set(src: Rows, offset: number): void;
+  subarray(begin: number, end: number): Rows;
+}
 
 /** The rows `rows` of t (along axis 0), with a leading dim of rows.length. */
 function rowsOf(t: HostTensor, rows: readonly number[]): HostTensor {
@@ -62,7 +65,9 @@ function rowsOf(t: HostTensor, rows: readonly number[]): HostTensor {
 
 /** The graph with every topk's indices as an extra output 'picks:<node id>'. */
 function withPicks(g: Graph): { graph: Graph; picks: Array<{ name: string; node: string; k: number }> } {
-  const picks = g.nodes.filter((n) => n.op === 'topk').map((n) => ({ name: `picks:${n.id}`, node: n.id, id: n.outputs[1]!.id, k: (n.attrs as { k: number }).k }));
+  const picks = g.nodes
+    .filter((n) => n.op === 'topk')
+    .map((n) => ({ name: `picks:${n.id}`, node: n.id, id: n.outputs[1]!.id, k: (n.attrs as { k: number }).k }));
   const outputs = { ...g.outputs, ...Object.fromEntries(picks.map((p) => [p.name, p.id])) } as Graph['outputs'];
   return { graph: { ...g, outputs }, picks: picks.map(({ name, node, k }) => ({ name, node, k })) };
 }
@@ -75,14 +80,22 @@ function requestsOf(serving: Graph, batch: Readonly<Record<string, HostTensor>>,
     return t;
   };
   const layout = servingLayoutOf(serving);
-  if (layout === 'batch') return [{ feeds: Object.fromEntries(serving.inputs.map((i) => [i.name, feature(i.name)])), rows: Array.from({ length: n }, (_, i) => i) }];
-  if (layout !== 'request') throw new ExportError(`int8 bar: graph '${serving.name}' has the ${layout} layout; the held-out AUC bar scores batch and per-request layouts (export this model float32 or float16)`);
+  if (layout === 'batch')
+    return [
+      { feeds: Object.fromEntries(serving.inputs.map((i) => [i.name, feature(i.name)])), rows: Array.from({ length: n }, (_, i) => i) },
+    ];
+  if (layout !== 'request')
+    throw new ExportError(
+      `int8 bar: graph '${serving.name}' has the ${layout} layout; the held-out AUC bar scores batch and per-request layouts (export ` +
+        `this model float32 or float16)`,
+    );
   const user = serving.inputs.filter((i) => i.shape[0] === 1);
   const groups = new Map<string, number[]>();
   for (let r = 0; r < n; r++) {
     const key = user.map((i) => Buffer.from(rowsOf(feature(i.name), [r]).data.buffer).toString('base64')).join('|');
     const g = groups.get(key);
-    if (g) g.push(r); else groups.set(key, [r]);
+    if (g) g.push(r);
+    else groups.set(key, [r]);
   }
   return [...groups.values()].map((rows) => ({
     rows,
@@ -95,25 +108,40 @@ function requestsOf(serving: Graph, batch: Readonly<Record<string, HostTensor>>,
  * top-k pick differences. `int8` is the staged file; the float32 export and the two pick siblings
  * are written here with `exportOptions` (fold, int8 options) as the exporter wrote the file.
  */
-export async function int8Bar(args: {
-  readonly serving: Graph; readonly weights: Weights; readonly int8: Uint8Array; readonly source: HeldOutSource;
-  readonly exportOptions: Omit<ServingOnnxOptions, 'precision' | 'onnxTolerance'>;
-}, opts: { readonly seed: number; readonly samples?: number; readonly bar?: number; readonly log?: (line: string) => void }): Promise<Int8Bar> {
+export async function int8Bar(
+  args: {
+    readonly serving: Graph;
+    readonly weights: Weights;
+    readonly int8: Uint8Array;
+    readonly source: HeldOutSource;
+    readonly exportOptions: Omit<ServingOnnxOptions, 'precision' | 'onnxTolerance'>;
+  },
+  opts: { readonly seed: number; readonly samples?: number; readonly bar?: number; readonly log?: (line: string) => void },
+): Promise<Int8Bar> {
   const bar = opts.bar ?? INT8_AUC_BAR;
   const size = args.source.size;
   const n = Math.min(opts.samples ?? INT8_BAR_SAMPLES, size);
   const rng = new Rng(hashSeed(opts.seed, 'exporter', 'int8-bar'));
   let indices = Array.from({ length: size }, (_, i) => i);
   if (n < size) {
-    for (let i = 0; i < n; i++) { const j = i + rng.int(size - i); [indices[i], indices[j]] = [indices[j]!, indices[i]!]; }
+    for (let i = 0; i < n; i++) {
+      const j = i + rng.int(size - i);
+      [indices[i], indices[j]] = [indices[j]!, indices[i]!];
+    }
     indices = indices.slice(0, n).sort((a, b) => a - b);
   }
   const batch = args.source.batch(Int32Array.from(indices));
   const labelT = batch['label'];
   if (!labelT) throw new ExportError(`int8 bar: the eval source has no 'label' (it has ${Object.keys(batch).join(', ')})`);
   const requests = requestsOf(args.serving, batch, n);
-  const labels = new Float64Array(n), p32 = new Float64Array(n), p8 = new Float64Array(n);
-  requests.flatMap((q) => q.rows).forEach((r, i) => { labels[i] = Number(labelT.data[r]); });
+  const labels = new Float64Array(n),
+    p32 = new Float64Array(n),
+    p8 = new Float64Array(n);
+  requests
+    .flatMap((q) => q.rows)
+    .forEach((r, i) => {
+      labels[i] = Number(labelT.data[r]);
+    });
 
   const { graph: sibling, picks } = withPicks(args.serving);
   const score = async (bytes: Uint8Array, graph: Graph, into: Float64Array): Promise<Array<Record<string, HostTensor>>> => {
@@ -122,7 +150,7 @@ export async function int8Bar(args: {
     try {
       let o = 0;
       for (const q of requests) {
-        const out = await session.run(q.feeds as InputsOf<FeatureSchema>) as Record<string, HostTensor>;
+        const out = (await session.run(q.feeds as InputsOf<FeatureSchema>)) as Record<string, HostTensor>;
         into.set(Float64Array.from(out['prob']!.data as Float32Array), o);
         o += q.rows.length;
         outs.push(out);
@@ -142,16 +170,22 @@ export async function int8Bar(args: {
     const a = await score(servingOnnx(sibling, args.weights, { ...args.exportOptions, precision: 'float32' }).bytes, sibling, scratch);
     const b = await score(servingOnnx(sibling, args.weights, { ...args.exportOptions, precision: 'int8' }).bytes, sibling, scratch);
     for (const p of picks) {
-      let rows = 0, rowsDiffer = 0, requestsDiffer = 0;
+      let rows = 0,
+        rowsDiffer = 0,
+        requestsDiffer = 0;
       a.forEach((out, q) => {
-        const x = out[p.name]!, y = b[q]![p.name]!;
+        const x = out[p.name]!,
+          y = b[q]![p.name]!;
         const width = Number(x.shape[x.shape.length - 1]);
         let differ = false;
         for (let r = 0; r * width < x.data.length; r++) {
           const sa = Array.from(x.data.slice(r * width, (r + 1) * width) as Int32Array).sort((u, v) => u - v);
           const sb = Array.from(y.data.slice(r * width, (r + 1) * width) as Int32Array).sort((u, v) => u - v);
           rows++;
-          if (sa.some((v, i) => v !== sb[i])) { rowsDiffer++; differ = true; }
+          if (sa.some((v, i) => v !== sb[i])) {
+            rowsDiffer++;
+            differ = true;
+          }
         }
         if (differ) requestsDiffer++;
       });
@@ -159,26 +193,54 @@ export async function int8Bar(args: {
     }
   }
 
-  let maxAbsProb = 0, sum = 0;
-  for (let i = 0; i < n; i++) { const d = Math.abs(p32[i]! - p8[i]!); sum += d; if (!(d <= maxAbsProb)) maxAbsProb = d; }
+  let maxAbsProb = 0,
+    sum = 0;
+  for (let i = 0; i < n; i++) {
+    const d = Math.abs(p32[i]! - p8[i]!);
+    sum += d;
+    if (!(d <= maxAbsProb)) maxAbsProb = d;
+  }
   const positives = labels.reduce((s, l) => s + (l > 0.5 ? 1 : 0), 0);
-  const a32 = auc(labels, p32), a8 = auc(labels, p8);
+  const a32 = auc(labels, p32),
+    a8 = auc(labels, p8);
   const delta = Math.abs(a8 - a32);
   const failures: string[] = [];
-  if (positives === 0 || positives === n) failures.push(`int8 bar: the ${n} held-out samples have one class only (${positives} positives): the AUC is undefined`);
-  else if (!(delta <= bar)) failures.push(`int8 bar: test AUC ${a8.toFixed(4)} (int8) vs ${a32.toFixed(4)} (float32): |Δ| ${delta.toExponential(2)} exceeds ${bar.toExponential(0)}`);
+  if (positives === 0 || positives === n)
+    failures.push(`int8 bar: the ${n} held-out samples have one class only (${positives} positives): the AUC is undefined`);
+  else if (!(delta <= bar))
+    failures.push(
+      `int8 bar: test AUC ${a8.toFixed(4)} (int8) vs ${a32.toFixed(4)} (float32): |Δ| ${delta.toExponential(2)} exceeds ` +
+        `${bar.toExponential(0)}`,
+    );
   return {
-    ok: failures.length === 0, bar, samples: n, requests: requests.length, positives,
-    auc: { float32: a32, int8: a8, delta }, maxAbsProb, meanAbsProb: sum / n, picks: differences, failures,
+    ok: failures.length === 0,
+    bar,
+    samples: n,
+    requests: requests.length,
+    positives,
+    auc: { float32: a32, int8: a8, delta },
+    maxAbsProb,
+    meanAbsProb: sum / n,
+    picks: differences,
+    failures,
   };
 }
 
-const pct = (a: number, b: number) => `${(100 * a / Math.max(1, b)).toFixed(1)}%`;
+const pct = (a: number, b: number) => `${((100 * a) / Math.max(1, b)).toFixed(1)}%`;
 
 /** `int8 bar: 812 held-out samples in 153 requests | test AUC 0.6931 int8 vs 0.6935 float32 (|Δ| 4.0e-4, bar 1e-3); ...  OK` */
 export function formatInt8Bar(b: Int8Bar): string {
-  const picks = b.picks.length === 0 ? 'the graph has no top-k'
-    : b.picks.map((p) => `${p.node} (k ${p.k}) differ in ${pct(p.rowsDiffer, p.rows)} of rows, ${pct(p.requestsDiffer, b.requests)} of requests`).join('; ');
-  return `int8 bar: ${b.samples} held-out samples in ${b.requests} request${b.requests === 1 ? '' : 's'} | test AUC ${b.auc.int8.toFixed(4)} int8 vs ${b.auc.float32.toFixed(4)} float32 ` +
-    `(|Δ| ${b.auc.delta.toExponential(1)}, bar ${b.bar.toExponential(0)}); max |Δprob| ${b.maxAbsProb.toExponential(2)} (mean ${b.meanAbsProb.toExponential(1)}); picks: ${picks}  ${b.ok ? 'OK' : 'FAIL'}`;
+  const picks =
+    b.picks.length === 0
+      ? 'the graph has no top-k'
+      : b.picks
+          .map(
+            (p) => `${p.node} (k ${p.k}) differ in ${pct(p.rowsDiffer, p.rows)} of rows, ${pct(p.requestsDiffer, b.requests)} of requests`,
+          )
+          .join('; ');
+  return (
+    `int8 bar: ${b.samples} held-out samples in ${b.requests} request${b.requests === 1 ? '' : 's'} | test AUC ${b.auc.int8.toFixed(4)} int8 vs ${b.auc.float32.toFixed(4)} float32 ` +
+    `(|Δ| ${b.auc.delta.toExponential(1)}, bar ${b.bar.toExponential(0)}); max |Δprob| ${b.maxAbsProb.toExponential(2)} (mean ` +
+    `${b.meanAbsProb.toExponential(1)}); picks: ${picks}  ${b.ok ? 'OK' : 'FAIL'}`
+  );
 }

@@ -45,10 +45,16 @@ export function percentile(sorted: readonly number[], q: number): number {
   return sorted[Math.min(sorted.length, Math.max(1, Math.ceil(q * sorted.length))) - 1]!;
 }
 
-export async function measureLatency(serving: Graph, onnx: Uint8Array, source: HeldOutSource, opts: LatencyOptions): Promise<LatencyReport> {
+export async function measureLatency(
+  serving: Graph,
+  onnx: Uint8Array,
+  source: HeldOutSource,
+  opts: LatencyOptions,
+): Promise<LatencyReport> {
   const requests = opts.requests ?? 50;
   const warmup = opts.warmup ?? 5;
-  if (!Number.isInteger(requests) || requests < 1) throw new ExportError(`latency requests: expected a positive integer, got ${JSON.stringify(requests)}`);
+  if (!Number.isInteger(requests) || requests < 1)
+    throw new ExportError(`latency requests: expected a positive integer, got ${JSON.stringify(requests)}`);
   if (source.size < 1) throw new ExportError('the eval split is empty: no held-out samples to time requests on');
   // a candidate-set request is one eval sample (its candidates are the sample's); otherwise c samples
   const oneSample = servingLayoutOf(serving) === 'candidateSet';
@@ -76,15 +82,25 @@ export async function measureLatency(serving: Graph, onnx: Uint8Array, source: H
   }
   const sorted = [...ms].sort((a, b) => a - b);
   return {
-    layout: servingLayoutOf(serving), provider: session.provider, requests, candidates: c, warmup,
-    p50Ms: percentile(sorted, 0.5), p99Ms: percentile(sorted, 0.99),
-    meanMs: ms.reduce((a, b) => a + b, 0) / ms.length, minMs: sorted[0]!, maxMs: sorted[sorted.length - 1]!,
+    layout: servingLayoutOf(serving),
+    provider: session.provider,
+    requests,
+    candidates: c,
+    warmup,
+    p50Ms: percentile(sorted, 0.5),
+    p99Ms: percentile(sorted, 0.99),
+    meanMs: ms.reduce((a, b) => a + b, 0) / ms.length,
+    minMs: sorted[0]!,
+    maxMs: sorted[sorted.length - 1]!,
   };
 }
 
 /** `latency (ONNX Runtime cpu): 50 requests x 100 candidates, 1 user each: p50 2.1 ms, p99 3.4 ms, mean 2.2 ms` */
 export function formatLatencyLine(l: LatencyReport): string {
-  const what = l.layout === 'request' ? `${l.requests} requests x ${l.candidates} candidates, 1 user each` : `${l.requests} batches of ${l.candidates} eval samples`;
+  const what =
+    l.layout === 'request'
+      ? `${l.requests} requests x ${l.candidates} candidates, 1 user each`
+      : `${l.requests} batches of ${l.candidates} eval samples`;
   const f = (x: number) => `${x < 10 ? x.toFixed(2) : x.toFixed(1)} ms`;
   return `latency (ONNX Runtime ${l.provider}, ${l.warmup} warm-up requests not counted): ${what}: p50 ${f(l.p50Ms)}, p99 ${f(l.p99Ms)}, mean ${f(l.meanMs)}`;
 }

@@ -2,12 +2,21 @@
  * The serving ONNX file of a graph, with the optimisations that keep parity (issue 7, item 3):
  * parameter-only subgraphs folded (fold.ts) and, on request, float16 tensors inside the graph
  * (backend-onnx float16.ts) or int8 products by wide weights (backend-onnx int8.ts; folding first
- * turns the MLP's and FSA's weight-with-bias-row blocks into initializers the pass can quantize). graph.json and weights.safetensors of a serving directory stay the
+ * turns the MLP's and FSA's weight-with-bias-row blocks into initializers the pass can quantize). graph.json and weights.safetensors of a
+ * serving directory stay the
  * UNoptimised spec form; the parity report compares this file against that form on tfjs and
  * ref-cpu, which is the proof each optimisation keeps the numbers.
  */
 import type { Graph, Weights } from '@lctr/spec';
-import { type Int8Options, type Int8Summary, type Precision, Int8QuantizationError, PRECISIONS, lowerModel, onnx } from '@lctr/backend-onnx';
+import {
+  type Int8Options,
+  type Int8Summary,
+  type Precision,
+  Int8QuantizationError,
+  PRECISIONS,
+  lowerModel,
+  onnx,
+} from '@lctr/backend-onnx';
 import { foldParameters } from './fold.ts';
 import { ExportError } from './serving-dir.ts';
 import { HELD_OUT_TOLERANCE } from './heldout.ts';
@@ -65,9 +74,14 @@ export interface ServingOnnxOptions {
 const scalars = (g: Graph) => g.params.reduce((n, p) => n + p.shape.reduce((a, d) => a * d, 1), 0);
 
 /** ONNX bytes of `graph` with `weights`, optimised for serving, and what was done. */
-export function servingOnnx(graph: Graph, weights: Weights, opts: ServingOnnxOptions = {}): { bytes: Uint8Array; optimisations: ServingOptimisations } {
+export function servingOnnx(
+  graph: Graph,
+  weights: Weights,
+  opts: ServingOnnxOptions = {},
+): { bytes: Uint8Array; optimisations: ServingOptimisations } {
   const precision = opts.precision ?? 'float32';
-  if (!PRECISIONS.includes(precision)) throw new ExportError(`--precision: expected one of ${PRECISIONS.join(', ')}, got ${JSON.stringify(precision)}`);
+  if (!PRECISIONS.includes(precision))
+    throw new ExportError(`--precision: expected one of ${PRECISIONS.join(', ')}, got ${JSON.stringify(precision)}`);
   const enabled = opts.fold ?? true;
   const folded = enabled ? foldParameters(graph, weights) : undefined;
   const g = folded?.graph ?? graph;
@@ -83,12 +97,17 @@ export function servingOnnx(graph: Graph, weights: Weights, opts: ServingOnnxOpt
     bytes,
     optimisations: {
       precision,
-      onnxTolerance: opts.onnxTolerance ?? (precision === 'float16' ? FLOAT16_TOLERANCE : precision === 'int8' ? INT8_TOLERANCE : HELD_OUT_TOLERANCE),
+      onnxTolerance:
+        opts.onnxTolerance ?? (precision === 'float16' ? FLOAT16_TOLERANCE : precision === 'int8' ? INT8_TOLERANCE : HELD_OUT_TOLERANCE),
       constantFolding: {
-        enabled, foldedNodes: folded?.foldedNodes.length ?? 0,
-        nodesBefore: graph.nodes.length, nodesAfter: g.nodes.length,
-        parametersBefore: scalars(graph), parametersAfter: scalars(g),
-        addedParameters: folded?.addedParameters ?? [], droppedParameters: folded?.droppedParameters ?? [],
+        enabled,
+        foldedNodes: folded?.foldedNodes.length ?? 0,
+        nodesBefore: graph.nodes.length,
+        nodesAfter: g.nodes.length,
+        parametersBefore: scalars(graph),
+        parametersAfter: scalars(g),
+        addedParameters: folded?.addedParameters ?? [],
+        droppedParameters: folded?.droppedParameters ?? [],
       },
       onnxNodes: lowered.model.graph?.node?.length ?? 0,
       ...(lowered.int8 ? { int8: lowered.int8 } : {}),
@@ -99,9 +118,12 @@ export function servingOnnx(graph: Graph, weights: Weights, opts: ServingOnnxOpt
 /** `optimised: 12 parameter-only nodes folded (212 -> 200 IR nodes, 2 parameters replaced by 4), float32` */
 export function formatOptimisations(o: ServingOptimisations): string {
   const f = o.constantFolding;
-  const fold = !f.enabled ? 'constant folding off'
+  const fold = !f.enabled
+    ? 'constant folding off'
     : `${f.foldedNodes} parameter-only nodes folded (${f.nodesBefore} -> ${f.nodesAfter} IR nodes, ${f.parametersBefore} -> ${f.parametersAfter} parameter scalars)`;
   const q = o.int8;
-  const int8 = q ? ` (${q.products.length} products quantized, ${q.floatMatmuls} MatMuls left float32; weights ${q.weightBytesBefore} -> ${q.weightBytesAfter} bytes)` : '';
+  const int8 = q
+    ? ` (${q.products.length} products quantized, ${q.floatMatmuls} MatMuls left float32; weights ${q.weightBytesBefore} -> ${q.weightBytesAfter} bytes)`
+    : '';
   return `optimised: ${fold}; ${o.precision}${int8}${o.precision !== 'float32' ? ` (checked against the float32 reference to ${o.onnxTolerance.toExponential(0)})` : ''}; ${o.onnxNodes} ONNX nodes`;
 }

@@ -52,7 +52,10 @@ export function servingTarget(out: string, name: string, force: boolean, log: (l
   checkModelName(name, '--name (the Triton model name)');
   const repository = resolve(out);
   if (existsSync(join(repository, EXPORT_MARKER))) {
-    throw new ExportError(`--out ${repository}: expected a Triton model repository (one directory per model), got a serving directory of the earlier flat layout (it holds ${EXPORT_MARKER}); remove it or choose another --out`);
+    throw new ExportError(
+      `--out ${repository}: expected a Triton model repository (one directory per model), got a serving directory of the earlier flat ` +
+        `layout (it holds ${EXPORT_MARKER}); remove it or choose another --out`,
+    );
   }
   const dir = join(repository, name);
   for (const line of recoverInterrupted(dir)) log(line);
@@ -74,7 +77,10 @@ export function prepareTarget(out: string, force: boolean): void {
  * the model directory, checked there, then committed (report.json, the marker with the manifest,
  * the swap) or discarded, leaving the directory as it was.
  */
-export function stageServingDir(target: ServingTarget, files: Readonly<Record<Exclude<ServingFile, 'report.json'>, string | Uint8Array>>): StagedModelDir {
+export function stageServingDir(
+  target: ServingTarget,
+  files: Readonly<Record<Exclude<ServingFile, 'report.json'>, string | Uint8Array>>,
+): StagedModelDir {
   const staged = new StagedModelDir(target.dir);
   try {
     staged.write(files);
@@ -105,7 +111,8 @@ export interface NonFiniteWeight {
 export function nonFiniteWeights(weights: Weights): NonFiniteWeight[] {
   const out: NonFiniteWeight[] = [];
   for (const [name, t] of weights) {
-    let first = -1, count = 0;
+    let first = -1,
+      count = 0;
     for (let i = 0; i < t.data.length; i++) {
       if (Number.isFinite(t.data[i]!)) continue;
       if (first < 0) first = i;
@@ -124,15 +131,18 @@ export function nonFiniteWeights(weights: Weights): NonFiniteWeight[] {
 
 /** One line per bad weight: the parameter, what was expected, the first bad index and value. */
 export function formatNonFinite(w: NonFiniteWeight): string {
-  return `weight '${w.name}' [${w.shape.join(', ')}]: expected every value finite, got ${w.value} at index ${w.index} ` +
-    `(position [${w.position.join(', ')}]); ${w.count} of ${sizeOf(w.shape)} values non-finite`;
+  return (
+    `weight '${w.name}' [${w.shape.join(', ')}]: expected every value finite, got ${w.value} at index ${w.index} ` +
+    `(position [${w.position.join(', ')}]); ${w.count} of ${sizeOf(w.shape)} values non-finite`
+  );
 }
 
 /** Why an export is not swapped in (a non-finite weight, a failed parity check or ONNX checker), or undefined when it passes. */
 export function rejectionOf(parityOk: boolean, checkerOk: boolean | null, nonFinite: readonly NonFiniteWeight[] = []): string | undefined {
   const why = [
     nonFinite.length === 0 ? '' : nonFinite.length === 1 ? 'a weight is not finite' : `${nonFinite.length} weights are not finite`,
-    parityOk ? '' : 'parity failed', checkerOk === false ? 'the ONNX checker failed' : '',
+    parityOk ? '' : 'parity failed',
+    checkerOk === false ? 'the ONNX checker failed' : '',
   ].filter((w) => w !== '');
   return why.length === 0 ? undefined : why.join(' and ');
 }
@@ -160,8 +170,12 @@ export interface ExportOutcome {
  * Logs what it did.
  */
 export function settleExport(
-  staged: StagedModelDir, gate: ExportGate, report: string,
-  details: Readonly<Record<string, unknown>>, force: boolean, log: (line: string) => void,
+  staged: StagedModelDir,
+  gate: ExportGate,
+  report: string,
+  details: Readonly<Record<string, unknown>>,
+  force: boolean,
+  log: (line: string) => void,
 ): ExportOutcome {
   const rejected = rejectionOf(gate.parityOk, gate.checkerOk, gate.nonFinite);
   if (rejected !== undefined) {
@@ -190,7 +204,10 @@ export function runOnnxChecker(onnxBytes: Uint8Array, log: (line: string) => voi
     if (!(e instanceof OnnxCheckerUnavailableError)) throw e;
     checker = { ok: null, message: e.message };
   }
-  log(`onnx checker (full_check, strict shape inference): ${checker.ok === null ? 'not run' : checker.ok ? 'ok' : 'FAILED'}${checker.ok ? '' : ` - ${checker.message}`}`);
+  log(
+    `onnx checker (full_check, strict shape inference): ` +
+      `${checker.ok === null ? 'not run' : checker.ok ? 'ok' : 'FAILED'}${checker.ok ? '' : ` - ${checker.message}`}`,
+  );
   return checker;
 }
 

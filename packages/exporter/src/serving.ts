@@ -5,8 +5,18 @@
  * held-out data for the parity check.
  */
 import {
-  type DemoConfig, type DinConfig, type FeatureSchema, type Graph, type IfaConfigInput, type LifelongConfig, type AvgPoolConfig,
-  buildAvgPool, buildDemo, buildDin, buildIfa, buildLifelong,
+  type DemoConfig,
+  type DinConfig,
+  type FeatureSchema,
+  type Graph,
+  type IfaConfigInput,
+  type LifelongConfig,
+  type AvgPoolConfig,
+  buildAvgPool,
+  buildDemo,
+  buildDin,
+  buildIfa,
+  buildLifelong,
 } from '@lctr/spec';
 import { ExportError } from './serving-dir.ts';
 
@@ -24,7 +34,12 @@ export interface ServingModel {
 const LIFELONG_TRAINERS: Readonly<Record<string, string>> = { lap: 'lcn', simSoft: 'sim-soft', simHard: 'sim-hard', twin: 'twin' };
 /** IFA module -> the trainer preset that selects it (backend-tfjs train/requests.ts) */
 const IFA_TRAINERS: Readonly<Record<string, string>> = {
-  ifa: 'ifa', avgPool: 'ifa-avgpool', fullAttention: 'ifa-full-attention', simSoft: 'ifa-sim-soft', simHard: 'ifa-sim-hard', twin: 'ifa-twin',
+  ifa: 'ifa',
+  avgPool: 'ifa-avgpool',
+  fullAttention: 'ifa-full-attention',
+  simSoft: 'ifa-sim-soft',
+  simHard: 'ifa-sim-hard',
+  twin: 'ifa-twin',
 };
 
 export const SERVING_MODELS: Readonly<Record<string, ServingModel>> = {
@@ -44,12 +59,14 @@ export const SERVING_MODELS: Readonly<Record<string, ServingModel>> = {
     trainModel: () => 'din',
   },
   lifelong: {
-    description: 'LCN / SIM soft / SIM hard / TWIN; per-request layout (user side leading 1, candidates on \'cand\')',
+    description: "LCN / SIM soft / SIM hard / TWIN; per-request layout (user side leading 1, candidates on 'cand')",
     build: (c) => buildLifelong(c as Partial<LifelongConfig>),
     trainModel: (c) => (typeof c['module'] === 'string' ? LIFELONG_TRAINERS[c['module']] : undefined),
   },
   ifa: {
-    description: "IFA request models; one candidate set per call (every input leads with 1, candidates on 'cand', the sequence on 'seq' where the module allows)",
+    description:
+      "IFA request models; one candidate set per call (every input leads with 1, candidates on 'cand', the sequence on 'seq' where the " +
+      'module allows)',
     // outputs pImpression, pClick and prob; the parity check and the server read 'prob'
     build: (c) => buildIfa(c as IfaConfigInput) as Graph<FeatureSchema, 'prob'>,
     trainModel: (c) => (typeof c['module'] === 'string' ? IFA_TRAINERS[c['module']] : undefined),

@@ -18,8 +18,21 @@
  */
 import { createHash } from 'node:crypto';
 import {
-  closeSync, copyFileSync, existsSync, fsyncSync, linkSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, readlinkSync,
-  renameSync, rmSync, symlinkSync, writeSync,
+  closeSync,
+  copyFileSync,
+  existsSync,
+  fsyncSync,
+  linkSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readdirSync,
+  readlinkSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  writeSync,
 } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { asStorageError } from '@lctr/spec';
@@ -29,7 +42,10 @@ import { TRITON_VERSION } from './triton.ts';
 /** Marker of a model directory the exporter wrote; its JSON holds the manifest (`files`). */
 export const EXPORT_MARKER = '.lctr-export';
 
-export interface FileRecord { readonly bytes: number; readonly sha256: string }
+export interface FileRecord {
+  readonly bytes: number;
+  readonly sha256: string;
+}
 
 /** The marker's JSON: who wrote the directory, what, and each file the exporter wrote (paths '/'-separated). */
 export interface ExportManifest {
@@ -38,8 +54,10 @@ export interface ExportManifest {
   readonly [detail: string]: unknown;
 }
 
-export const fileRecord = (b: Uint8Array | string): FileRecord =>
-  ({ bytes: typeof b === 'string' ? Buffer.byteLength(b) : b.length, sha256: createHash('sha256').update(b).digest('hex') });
+export const fileRecord = (b: Uint8Array | string): FileRecord => ({
+  bytes: typeof b === 'string' ? Buffer.byteLength(b) : b.length,
+  sha256: createHash('sha256').update(b).digest('hex'),
+});
 
 /** What the storage error of a failed write says: `cannot write model directory <dir>: ...`. */
 const STORAGE_ACTION = 'write model directory';
@@ -69,7 +87,9 @@ export function recoverInterrupted(dir: string): string[] {
   const re = new RegExp(`^\\.${name}\\.(old|tmp)-([0-9]+)$`);
   const done: string[] = [];
   // backups first: a restored backup must win over removing temp directories
-  const leftovers = readdirSync(parent).map((e) => re.exec(e)).filter((m): m is RegExpExecArray => m !== null && !isAlive(Number(m[2])))
+  const leftovers = readdirSync(parent)
+    .map((e) => re.exec(e))
+    .filter((m): m is RegExpExecArray => m !== null && !isAlive(Number(m[2])))
     .sort((a, b) => (a[1] === b[1] ? 0 : a[1] === 'old' ? -1 : 1));
   for (const m of leftovers) {
     const path = join(parent, m[0]);
@@ -106,7 +126,9 @@ function readManifest(dir: string, writes: readonly string[]): ReadonlyMap<strin
   let parsed: { files?: Record<string, FileRecord> } = {};
   try {
     parsed = JSON.parse(readFileSync(join(dir, EXPORT_MARKER), 'utf8')) as typeof parsed;
-  } catch { /* an empty or unreadable marker: an export before the manifest */ }
+  } catch {
+    /* an empty or unreadable marker: an export before the manifest */
+  }
   // a marker without a manifest (exports before it) wrote exactly the files exports write now
   return parsed.files !== undefined && typeof parsed.files === 'object'
     ? new Map(Object.entries(parsed.files))
@@ -135,7 +157,8 @@ export function inspectModelDir(dir: string, writes: readonly string[]): ModelDi
   walk('');
   const inTheWay: InTheWay[] = [];
   for (const f of foreign) {
-    if (writes.some((w) => w === f || w.startsWith(`${f}/`) || f.startsWith(`${w}/`))) inTheWay.push({ path: shown(dir, f), why: 'not written by the exporter' });
+    if (writes.some((w) => w === f || w.startsWith(`${f}/`) || f.startsWith(`${w}/`)))
+      inTheWay.push({ path: shown(dir, f), why: 'not written by the exporter' });
   }
   for (const [rel, rec] of manifest) {
     const path = join(dir, ...rel.split('/'));
@@ -153,10 +176,16 @@ export function checkModelDir(contents: ModelDirContents, dir: string, force: bo
   if (force || !contents.exists) return;
   if (!contents.marked && contents.entries.length > 0) {
     const e = contents.entries;
-    throw new ExportError(`output directory ${dir} exists and was not written by the exporter (it holds ${e.slice(0, 5).join(', ')}${e.length > 5 ? ', ...' : ''}); pass --force to replace it or choose another --out`);
+    throw new ExportError(
+      `output directory ${dir} exists and was not written by the exporter (it holds ` +
+        `${e.slice(0, 5).join(', ')}${e.length > 5 ? ', ...' : ''}); pass --force to replace it or choose another --out`,
+    );
   }
   if (contents.inTheWay.length > 0) {
-    throw new ExportError(`model directory ${dir} holds files in the way of the export: ${contents.inTheWay.map((w) => `${w.path} (${w.why})`).join(', ')}; move them away, or pass --force to replace them (other files the exporter did not write are kept)`);
+    throw new ExportError(
+      `model directory ${dir} holds files in the way of the export: ${contents.inTheWay.map((w) => `${w.path} (${w.why})`).join(', ')}; ` +
+        `move them away, or pass --force to replace them (other files the exporter did not write are kept)`,
+    );
   }
 }
 
@@ -259,8 +288,13 @@ export class StagedModelDir {
     // a directory the exporter did not write is replaced whole (with force); an export's foreign files are kept
     const keep = contents.marked ? contents.foreign.filter((f) => !inTheWay.has(f)) : [];
     const kept = keep.map((f) => shown(this.dir, f));
-    const notes = keep.filter((f) => /^[0-9]+$/.test(f) && Number(f) > TRITON_VERSION && existsSync(join(this.dir, f, 'model.onnx')))
-      .map((f) => `kept ${f}/ (not written by the exporter): Triton's default version policy serves the highest version, ${f}, not the ${TRITON_VERSION} just exported`);
+    const notes = keep
+      .filter((f) => /^[0-9]+$/.test(f) && Number(f) > TRITON_VERSION && existsSync(join(this.dir, f, 'model.onnx')))
+      .map(
+        (f) =>
+          `kept ${f}/ (not written by the exporter): Triton's default version policy serves the highest version, ${f}, not the ` +
+          `${TRITON_VERSION} just exported`,
+      );
     this.storage(() => {
       for (const f of keep) {
         const to = join(this.tmp, ...f.split('/'));
@@ -280,7 +314,11 @@ export class StagedModelDir {
         }
         this.done = true;
         // the export is in place; a backup that cannot be removed now is removed by the next export
-        try { rmSync(old, { recursive: true, force: true }); } catch { /* recoverInterrupted */ }
+        try {
+          rmSync(old, { recursive: true, force: true });
+        } catch {
+          /* recoverInterrupted */
+        }
       } else {
         renameSync(this.tmp, this.dir);
         this.done = true;

@@ -24,7 +24,10 @@ export const DEFAULT_MAX_BATCH_SIZE = 1024;
 
 /** inference.DataType names of the IR dtypes. */
 export const TRITON_DTYPE: { readonly [D in DType]: string } = {
-  float32: 'TYPE_FP32', int32: 'TYPE_INT32', int64: 'TYPE_INT64', bool: 'TYPE_BOOL',
+  float32: 'TYPE_FP32',
+  int32: 'TYPE_INT32',
+  int64: 'TYPE_INT64',
+  bool: 'TYPE_BOOL',
 };
 
 export type TritonInstanceKind = 'KIND_CPU' | 'KIND_GPU';
@@ -63,7 +66,10 @@ const MODEL_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 
 export function checkModelName(name: string, field = 'model name'): void {
   if (!MODEL_NAME.test(name)) {
-    throw new ExportError(`${field}: expected a Triton model name (letters, digits, '_', '.', '-'; not starting with '.', '_' or '-'), got ${JSON.stringify(name)}`);
+    throw new ExportError(
+      `${field}: expected a Triton model name (letters, digits, '_', '.', '-'; not starting with '.', '_' or '-'), got ` +
+        `${JSON.stringify(name)}`,
+    );
   }
 }
 
@@ -91,9 +97,11 @@ export function tritonConfigOf(g: Graph, name: string, opts: TritonOptions = {})
     throw new ExportError(`Triton max_batch_size: expected a positive integer, got ${JSON.stringify(maxBatchSize)}`);
   }
   const count = opts.instanceCount ?? 1;
-  if (!Number.isInteger(count) || count < 1) throw new ExportError(`Triton instance_group count: expected a positive integer, got ${JSON.stringify(count)}`);
+  if (!Number.isInteger(count) || count < 1)
+    throw new ExportError(`Triton instance_group count: expected a positive integer, got ${JSON.stringify(count)}`);
   const kind = opts.instanceKind ?? 'KIND_CPU';
-  if (kind !== 'KIND_CPU' && kind !== 'KIND_GPU') throw new ExportError(`Triton instance_group kind: expected KIND_CPU or KIND_GPU, got ${JSON.stringify(kind)}`);
+  if (kind !== 'KIND_CPU' && kind !== 'KIND_GPU')
+    throw new ExportError(`Triton instance_group kind: expected KIND_CPU or KIND_GPU, got ${JSON.stringify(kind)}`);
   return {
     name,
     platform: TRITON_PLATFORM,

@@ -60,7 +60,7 @@ describe('all or nothing', () => {
     expect(readdirSync(join(base, 'gate-new'))).toEqual([]);
   });
 
-  it("a re-export keeps what the exporter did not write (notes.txt, a 2/ version folder, a file inside 1/) and says Triton serves 2/", async () => {
+  it('a re-export keeps what the exporter did not write (notes.txt, a 2/ version folder, a file inside 1/) and says Triton serves 2/', async () => {
     const repo = join(base, 'keep');
     const dir = join(repo, 'demo');
     await exportModel({ model: 'demo', out: repo, seed: 1 });
@@ -97,9 +97,27 @@ describe('all or nothing', () => {
     // a manifest that does not list weights.safetensors: that file is the user's, and in the way
     const m = manifestOf(dir);
     const { 'weights.safetensors': _w, ...files } = m.files;
-    writeFileSync(join(dir, EXPORT_MARKER), JSON.stringify({ ...m, files: { ...files, 'config.pbtxt': { bytes: 0, sha256: createHash('sha256').update(readFileSync(join(dir, 'config.pbtxt'))).digest('hex') } } }));
-    await expect(exportModel({ model: 'demo', out: repo, seed: 2 })).rejects.toThrow(new ExportError(
-      `model directory ${dir} holds files in the way of the export: weights.safetensors (not written by the exporter); move them away, or pass --force to replace them (other files the exporter did not write are kept)`));
+    writeFileSync(
+      join(dir, EXPORT_MARKER),
+      JSON.stringify({
+        ...m,
+        files: {
+          ...files,
+          'config.pbtxt': {
+            bytes: 0,
+            sha256: createHash('sha256')
+              .update(readFileSync(join(dir, 'config.pbtxt')))
+              .digest('hex'),
+          },
+        },
+      }),
+    );
+    await expect(exportModel({ model: 'demo', out: repo, seed: 2 })).rejects.toThrow(
+      new ExportError(
+        `model directory ${dir} holds files in the way of the export: weights.safetensors (not written by the exporter); move them away, ` +
+          `or pass --force to replace them (other files the exporter did not write are kept)`,
+      ),
+    );
     const res = await exportModel({ model: 'demo', out: repo, seed: 2, force: true });
     expect(res.kept).toEqual(['notes.txt']);
     expect(seedOf(dir)).toBe(2);
@@ -108,7 +126,7 @@ describe('all or nothing', () => {
     expect(Object.keys(manifestOf(dir).files)).toEqual([...SERVING_FILES]);
   });
 
-  it('an export from before the manifest (a marker without files): its five files are the exporter\'s, the rest is kept', async () => {
+  it("an export from before the manifest (a marker without files): its five files are the exporter's, the rest is kept", async () => {
     const repo = join(base, 'legacy');
     const dir = join(repo, 'demo');
     await exportModel({ model: 'demo', out: repo, seed: 1 });
@@ -116,7 +134,15 @@ describe('all or nothing', () => {
     writeFileSync(join(dir, 'notes.txt'), 'keep me');
     const res = await exportModel({ model: 'demo', out: repo, seed: 2 });
     expect(res.kept).toEqual(['notes.txt']);
-    expect(readdirSync(dir).sort()).toEqual([EXPORT_MARKER, '1', 'config.pbtxt', 'graph.json', 'notes.txt', 'report.json', 'weights.safetensors']);
+    expect(readdirSync(dir).sort()).toEqual([
+      EXPORT_MARKER,
+      '1',
+      'config.pbtxt',
+      'graph.json',
+      'notes.txt',
+      'report.json',
+      'weights.safetensors',
+    ]);
   });
 
   it('undoes what a killed export left: a backup without the directory is renamed back, temp directories are removed', async () => {

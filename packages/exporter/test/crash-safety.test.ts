@@ -49,12 +49,19 @@ describe('SIGKILL mid-export', () => {
     let midExport = 0;
     for (let kill = 0; kill < 4; kill++) {
       const seed = 10 + kill;
-      const child = spawn(process.execPath, ['--import', tsx, join(here, 'export-child.ts'), repo, String(seed)], { stdio: ['ignore', 'pipe', 'pipe'], env });
+      const child = spawn(process.execPath, ['--import', tsx, join(here, 'export-child.ts'), repo, String(seed)], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env,
+      });
       let stderr = '';
-      child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+      child.stderr.on('data', (d: Buffer) => {
+        stderr += d.toString();
+      });
       const exited = new Promise<NodeJS.Signals | number | null>((r) => child.on('exit', (code, signal) => r(signal ?? code)));
       await new Promise<void>((res, rej) => {
-        child.stdout.on('data', (d: Buffer) => { if (d.toString().includes('exporting')) res(); });
+        child.stdout.on('data', (d: Buffer) => {
+          if (d.toString().includes('exporting')) res();
+        });
         child.on('exit', () => rej(new Error(`child exited before exporting: ${stderr}`)));
       });
       if (kill % 2 === 0) {
@@ -62,8 +69,16 @@ describe('SIGKILL mid-export', () => {
       } else {
         // as soon as the child's temp directory appears: it is then staging or checking
         await new Promise<void>((res) => {
-          const w = watch(repo, (_e, name) => { if (name === `.demo.tmp-${child.pid}`) { w.close(); res(); } });
-          child.on('exit', () => { w.close(); res(); });
+          const w = watch(repo, (_e, name) => {
+            if (name === `.demo.tmp-${child.pid}`) {
+              w.close();
+              res();
+            }
+          });
+          child.on('exit', () => {
+            w.close();
+            res();
+          });
         });
       }
       child.kill('SIGKILL');
@@ -87,14 +102,20 @@ describe('SIGKILL mid-export', () => {
 });
 
 describe('a full disk', () => {
-  for (const [when, file] of [['while staging the weights', 'weights.safetensors'], ['while writing the manifest, after the gate', EXPORT_MARKER]] as const) {
+  for (const [when, file] of [
+    ['while staging the weights', 'weights.safetensors'],
+    ['while writing the manifest, after the gate', EXPORT_MARKER],
+  ] as const) {
     it(`ENOSPC ${when}: one line, exit 3, the previous export intact, no temp directory left`, async () => {
       const repo = join(base, `enospc-${file}`);
       const dir = join(repo, 'demo');
       await exportModel({ model: 'demo', out: repo, seed: 1 });
       const before = snapshot(dir);
-      const r = spawnSync(process.execPath, ['--import', tsx, '--import', join(here, 'enospc-preload.ts'), cli, '--model', 'demo', '--out', repo, '--seed', '2'],
-        { encoding: 'utf8', env: { ...env, LCTR_TEST_ENOSPC: file } });
+      const r = spawnSync(
+        process.execPath,
+        ['--import', tsx, '--import', join(here, 'enospc-preload.ts'), cli, '--model', 'demo', '--out', repo, '--seed', '2'],
+        { encoding: 'utf8', env: { ...env, LCTR_TEST_ENOSPC: file } },
+      );
       expect(r.stderr).toBe(`lctr export: cannot write model directory ${dir}: no space left on the device (ENOSPC)\n`);
       expect(r.status).toBe(3);
       expect(snapshot(dir)).toEqual(before);
@@ -135,8 +156,11 @@ describe('the gate on a trained checkpoint', () => {
     }
     return { ckpt, shape: w.shape };
   }
-  const exportCli = (ckpt: string) => spawnSync(process.execPath,
-    ['--import', tsx, cli, '--checkpoint', ckpt, '--out', repo, '--samples', '8', '--latency-requests', '0'], { encoding: 'utf8', env });
+  const exportCli = (ckpt: string) =>
+    spawnSync(process.execPath, ['--import', tsx, cli, '--checkpoint', ckpt, '--out', repo, '--samples', '8', '--latency-requests', '0'], {
+      encoding: 'utf8',
+      env,
+    });
   /** The line naming the bad weight: the parameter, its shape, the first bad index and value. */
   const weightLine = (shape: readonly number[], value: string) =>
     `weight failure: weight 'mlp/l0/w' [${shape.join(', ')}]: expected every value finite, got ${value} at index 3 (position [0, 3]); ` +

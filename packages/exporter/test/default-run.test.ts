@@ -26,7 +26,9 @@ describe('ensureTrainedRun', () => {
     const lines: string[] = [];
     const first = await ensureTrainedRun({ model: 'lcn', config: configPath, runDir, trainerArgs, log: (l) => lines.push(l) });
     expect(first).toEqual({ runDir, reused: false, step: STEPS });
-    expect(lines[0]).toMatch(new RegExp(`^training 'lcn' with ${configPath} into ${join(runs, '.lcn-tiny.tmp-')}\\d+ \\(swapped into ${runDir} once finished\\)$`));
+    expect(lines[0]).toMatch(
+      new RegExp(`^training 'lcn' with ${configPath} into ${join(runs, '.lcn-tiny.tmp-')}\\d+ \\(swapped into ${runDir} once finished\\)$`),
+    );
     expect(readdirSync(runs)).toEqual(['lcn-tiny']);
     expect(readdirSync(runDir).sort()).toEqual(['checkpoints', 'metrics.jsonl']);
     expect(stateOf(runDir).config).toEqual(parseTrainConfig(JSON.parse(readFileSync(configPath, 'utf8')), configPath));
@@ -55,13 +57,17 @@ describe('ensureTrainedRun', () => {
     const lines: string[] = [];
     const res = await ensureTrainedRun({ model: 'lcn', config: changed, runDir, trainerArgs, log: (l) => lines.push(l) });
     expect(res).toEqual({ runDir, reused: false, step: STEPS + 1 });
-    expect(lines[0]).toBe(`not reusing ${runDir}: its config (${join(runDir, 'checkpoints', `step-${STEPS}`, 'state.json')}) differs from ${changed}; training anew`);
+    expect(lines[0]).toBe(
+      `not reusing ${runDir}: its config (${join(runDir, 'checkpoints', `step-${STEPS}`, 'state.json')}) differs from ${changed}; ` +
+        `training anew`,
+    );
     expect(stateOf(runDir).config.optimizer.lr).toBe(0.02);
     expect(readdirSync(runs)).toEqual(['lcn-tiny']);
 
     // a trainer that fails (the din trainer rejects the lcn config) leaves the run as it was
     await expect(ensureTrainedRun({ model: 'din', config: configPath, runDir, trainerArgs })).rejects.toThrow(
-      new ExportError(`the trainer exited with code 2; ${runDir} is left as it was`));
+      new ExportError(`the trainer exited with code 2; ${runDir} is left as it was`),
+    );
     expect(stateOf(runDir).config.optimizer.lr).toBe(0.02);
     expect(readdirSync(runs)).toEqual(['lcn-tiny']);
   });
@@ -70,16 +76,24 @@ describe('ensureTrainedRun', () => {
     const foreign = join(base, 'mine');
     mkdirSync(foreign);
     writeFileSync(join(foreign, 'notes.txt'), 'keep me');
-    await expect(ensureTrainedRun({ model: 'lcn', config: configPath, runDir: foreign })).rejects.toThrow(new ExportError(
-      `run directory ${foreign}: expected a training run (only metrics.jsonl, checkpoints), got notes.txt; move it away, it is not replaced`));
+    await expect(ensureTrainedRun({ model: 'lcn', config: configPath, runDir: foreign })).rejects.toThrow(
+      new ExportError(
+        `run directory ${foreign}: expected a training run (only metrics.jsonl, checkpoints), got notes.txt; move it away, it is not ` +
+          `replaced`,
+      ),
+    );
     expect(readdirSync(foreign)).toEqual(['notes.txt']);
     const bad = join(base, 'bad.json');
     writeFileSync(bad, JSON.stringify({ ...tinyConfig(lifelongArch), batchSize: 0 }));
-    await expect(ensureTrainedRun({ model: 'lcn', config: bad, runDir: join(base, 'never') })).rejects.toThrow(/^training config .*bad\.json:\n {2}.*batchSize/);
+    await expect(ensureTrainedRun({ model: 'lcn', config: bad, runDir: join(base, 'never') })).rejects.toThrow(
+      /^training config .*bad\.json:\n {2}.*batchSize/,
+    );
     await expect(ensureTrainedRun({ model: 'lcn', config: join(base, 'missing.json'), runDir: join(base, 'never') })).rejects.toThrow(
-      new ExportError(`training config ${join(base, 'missing.json')}: cannot read it (ENOENT)`));
+      new ExportError(`training config ${join(base, 'missing.json')}: cannot read it (ENOENT)`),
+    );
     await expect(ensureTrainedRun({ model: 'lcn-9000', config: configPath, runDir: join(base, 'never') })).rejects.toThrow(
-      new ExportError(`trainer model: expected one of ${trainModelNames().join(', ')}, got 'lcn-9000'`));
+      new ExportError(`trainer model: expected one of ${trainModelNames().join(', ')}, got 'lcn-9000'`),
+    );
     expect(existsSync(join(base, 'never'))).toBe(false);
   });
 

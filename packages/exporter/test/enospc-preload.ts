@@ -26,6 +26,9 @@ if (needle) {
     }
     return write(fd, buf, ...rest);
   }) as typeof fs.writeSync;
-  fs.closeSync = ((fd: number) => { doomed.delete(fd); closeSync(fd); }) as typeof fs.closeSync;
+  fs.closeSync = ((fd: number) => {
+    doomed.delete(fd);
+    closeSync(fd);
+  }) as typeof fs.closeSync;
   syncBuiltinESMExports();
 }

@@ -52,28 +52,46 @@ describe('exporter', () => {
     expect(readdirSync(repo).sort()).toEqual(['demo', 'demo-v2', 'other']);
     expect(readFileSync(join(repo, 'other', 'config.pbtxt'), 'utf8')).toBe('name: "other"\n');
     await expect(exportModel({ model: 'demo', out: repo, name: 'other' })).rejects.toThrow(
-      `output directory ${join(repo, 'other')} exists and was not written by the exporter (it holds config.pbtxt); pass --force to replace it or choose another --out`);
+      `output directory ${join(repo, 'other')} exists and was not written by the exporter (it holds config.pbtxt); pass --force to ` +
+        `replace it or choose another --out`,
+    );
     expect(readFileSync(join(repo, 'other', 'config.pbtxt'), 'utf8')).toBe('name: "other"\n');
     await exportModel({ model: 'demo', out: repo, name: 'other', force: true });
-    expect(readdirSync(join(repo, 'other')).sort()).toEqual(['.lctr-export', '1', 'config.pbtxt', 'graph.json', 'report.json', 'weights.safetensors']);
+    expect(readdirSync(join(repo, 'other')).sort()).toEqual([
+      '.lctr-export',
+      '1',
+      'config.pbtxt',
+      'graph.json',
+      'report.json',
+      'weights.safetensors',
+    ]);
     expect(readdirSync(base).filter((f) => f.startsWith('.'))).toEqual([]);
   });
 
   it('names an unknown model', async () => {
-    await expect(exportModel({ model: 'lcn-9000', out: join(base, 'x') })).rejects.toThrow(new ExportError("unknown model 'lcn-9000'; known models: demo"));
+    await expect(exportModel({ model: 'lcn-9000', out: join(base, 'x') })).rejects.toThrow(
+      new ExportError("unknown model 'lcn-9000'; known models: demo"),
+    );
     expect(existsSync(join(base, 'x'))).toBe(false);
   });
 
   it('runs as the nx target command and prints the parity line', () => {
     const out = join(base, 'cli');
-    const r = spawnSync('npx', ['tsx', 'packages/exporter/src/cli.ts', '--model', 'demo', '--out', out, '--seed', '9'], { cwd: root, encoding: 'utf8', env: { ...process.env, ORT_DISABLE_TELEMETRY: '1' } });
+    const r = spawnSync('npx', ['tsx', 'packages/exporter/src/cli.ts', '--model', 'demo', '--out', out, '--seed', '9'], {
+      cwd: root,
+      encoding: 'utf8',
+      env: { ...process.env, ORT_DISABLE_TELEMETRY: '1' },
+    });
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/demo: tfjs-cpu fwd .* OK/);
     expect(r.stdout).toContain(`wrote config.pbtxt, 1/model.onnx, weights.safetensors, graph.json, report.json to ${join(out, 'demo')}`);
     const bad = spawnSync('npx', ['tsx', 'packages/exporter/src/cli.ts', '--model', 'nope'], { cwd: root, encoding: 'utf8' });
     expect(bad.status).toBe(1);
     expect(bad.stderr).toContain("lctr export: unknown model 'nope'; known models: demo");
-    const usage = spawnSync('npx', ['tsx', 'packages/exporter/src/cli.ts', '--model', 'demo', '--requests', '3'], { cwd: root, encoding: 'utf8' });
+    const usage = spawnSync('npx', ['tsx', 'packages/exporter/src/cli.ts', '--model', 'demo', '--requests', '3'], {
+      cwd: root,
+      encoding: 'utf8',
+    });
     expect(usage.status).toBe(2);
     expect(usage.stderr).toContain('lctr export: --requests needs --checkpoint (or no --model: the default job)');
   });
@@ -81,14 +99,21 @@ describe('exporter', () => {
   it('--help prints the usage and exits 0 before anything trains or writes (the default job trains first otherwise)', () => {
     const cwd = mkdtempSync(join(tmpdir(), 'lctr-export-cwd-'));
     const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
-    const r = spawnSync(process.execPath, ['--import', tsx, join(root, 'packages/exporter/src/cli.ts'), '--help'], { cwd, encoding: 'utf8' });
+    const r = spawnSync(process.execPath, ['--import', tsx, join(root, 'packages/exporter/src/cli.ts'), '--help'], {
+      cwd,
+      encoding: 'utf8',
+    });
     expect([r.status, r.stderr]).toEqual([0, '']);
     expect(r.stdout).toMatch(/^usage: lctr export {5,}the default job/);
     expect(readdirSync(cwd)).toEqual([]);
   });
 
   it('the README tour runs and its three backends agree', () => {
-    const r = spawnSync('npx', ['tsx', 'examples/tour.ts'], { cwd: root, encoding: 'utf8', env: { ...process.env, ORT_DISABLE_TELEMETRY: '1' } });
+    const r = spawnSync('npx', ['tsx', 'examples/tour.ts'], {
+      cwd: root,
+      encoding: 'utf8',
+      env: { ...process.env, ORT_DISABLE_TELEMETRY: '1' },
+    });
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/^tfjs backend: wasm /m);
     const diffs = [...r.stdout.matchAll(/max \|diff\| ([0-9.e+-]+)/g)].map((m) => Number(m[1]));

@@ -23,7 +23,8 @@ describe('nonFiniteWeights', () => {
       { name: 'c', shape: [3], index: 0, position: [0], value: NaN, count: 1 },
     ]);
     expect(formatNonFinite(bad[0]!)).toBe(
-      "weight 'b' [2, 2, 2]: expected every value finite, got -Infinity at index 5 (position [1, 0, 1]); 3 of 8 values non-finite");
+      "weight 'b' [2, 2, 2]: expected every value finite, got -Infinity at index 5 (position [1, 0, 1]); 3 of 8 values non-finite",
+    );
     expect(nonFiniteWeights(new Map([['a', f32([2], [1, -0])]]))).toEqual([]);
   });
 
@@ -36,7 +37,7 @@ describe('nonFiniteWeights', () => {
 });
 
 describe('production code', () => {
-  it("imports nothing from @lctr/spec/testing (test helpers stay out of what ships)", () => {
+  it('imports nothing from @lctr/spec/testing (test helpers stay out of what ships)', () => {
     const src = join(import.meta.dirname, '../src');
     const imports = (f: string) => readFileSync(join(src, f), 'utf8').includes("'@lctr/spec/testing'");
     const offenders = readdirSync(src).filter((f) => f.endsWith('.ts') && imports(f));

@@ -38,25 +38,31 @@ beforeAll(async () => {
 }, 120_000);
 
 describe('exporting trained IFA models', () => {
-  it.each(['ifa', 'ifa-sim-soft'])('%s: candidate-set layout, held-out parity on whole eval requests, Triton config without batching', async (name) => {
-    const res = await exportCheckpoint({ checkpoint: runs[name]!, out: join(base, 'models'), latencyRequests: 3 });
-    const report = JSON.parse(readFileSync(join(res.dir, 'report.json'), 'utf8')) as CheckpointReport;
-    expect(report).toMatchObject({ model: name, servingModel: 'ifa', layout: 'candidateSet' });
-    for (const p of PARITY_PAIRS) expect(report.parity.maxAbs[p], p).toBeLessThanOrEqual(1e-5);
-    expect(report.parity.ok).toBe(true);
-    expect(report.parity.requests).toHaveLength(16);
-    expect(report.parity.requests!.every((r) => r.candidates === 8)).toBe(true);
-    expect(report.parity.scored).toBe(16 * 8);
-    expect(report.parity.probRange[1] - report.parity.probRange[0]).toBeGreaterThan(1e-3);
-    expect(report.onnx.checker).toEqual({ ok: true, message: 'ok' });
-    expect(report.latency).toMatchObject({ layout: 'candidateSet', requests: 3, candidates: 8 });
-    expect(res.line).toMatch(new RegExp(`^${name} step 6: 16 held-out requests of 8 candidates \\(padding included\\) \\| .* OK$`));
-    const pbtxt = readFileSync(join(res.dir, 'config.pbtxt'), 'utf8');
-    expect(pbtxt).toContain('max_batch_size: 0');
-    const dims = (n: string) => decodeModel(readFileSync(join(res.dir, '1', 'model.onnx'))).graph!.input!.find((i) => i.name === n)!
-      .type!.tensorType!.shape!.dim!.map((d) => (d.dimParam ? d.dimParam : Number(d.dimValue)));
-    expect(dims('cand')).toEqual([1, 'cand']);
-    // IFA's linear attention takes any sequence length; SIM soft's top-k needs the trained N
-    expect(dims('seq')).toEqual(name === 'ifa' ? [1, 'seq'] : [1, 32]);
-  }, 120_000);
+  it.each(['ifa', 'ifa-sim-soft'])(
+    '%s: candidate-set layout, held-out parity on whole eval requests, Triton config without batching',
+    async (name) => {
+      const res = await exportCheckpoint({ checkpoint: runs[name]!, out: join(base, 'models'), latencyRequests: 3 });
+      const report = JSON.parse(readFileSync(join(res.dir, 'report.json'), 'utf8')) as CheckpointReport;
+      expect(report).toMatchObject({ model: name, servingModel: 'ifa', layout: 'candidateSet' });
+      for (const p of PARITY_PAIRS) expect(report.parity.maxAbs[p], p).toBeLessThanOrEqual(1e-5);
+      expect(report.parity.ok).toBe(true);
+      expect(report.parity.requests).toHaveLength(16);
+      expect(report.parity.requests!.every((r) => r.candidates === 8)).toBe(true);
+      expect(report.parity.scored).toBe(16 * 8);
+      expect(report.parity.probRange[1] - report.parity.probRange[0]).toBeGreaterThan(1e-3);
+      expect(report.onnx.checker).toEqual({ ok: true, message: 'ok' });
+      expect(report.latency).toMatchObject({ layout: 'candidateSet', requests: 3, candidates: 8 });
+      expect(res.line).toMatch(new RegExp(`^${name} step 6: 16 held-out requests of 8 candidates \\(padding included\\) \\| .* OK$`));
+      const pbtxt = readFileSync(join(res.dir, 'config.pbtxt'), 'utf8');
+      expect(pbtxt).toContain('max_batch_size: 0');
+      const dims = (n: string) =>
+        decodeModel(readFileSync(join(res.dir, '1', 'model.onnx')))
+          .graph!.input!.find((i) => i.name === n)!
+          .type!.tensorType!.shape!.dim!.map((d) => (d.dimParam ? d.dimParam : Number(d.dimValue)));
+      expect(dims('cand')).toEqual([1, 'cand']);
+      // IFA's linear attention takes any sequence length; SIM soft's top-k needs the trained N
+      expect(dims('seq')).toEqual(name === 'ifa' ? [1, 'seq'] : [1, 32]);
+    },
+    120_000,
+  );
 });

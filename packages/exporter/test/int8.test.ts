@@ -27,7 +27,15 @@ beforeAll(async () => {
 describe('--precision int8', () => {
   it('a trained lcn: quantized products, the held-out AUC bar passes, |Δprob| and pick differences reported', async () => {
     const lines: string[] = [];
-    const res = await exportCheckpoint({ checkpoint: stepDir(run), out: repo, name: 'lcn-int8', precision: 'int8', int8: { minDim: 4 }, latencyRequests: 0, log: (l) => lines.push(l) });
+    const res = await exportCheckpoint({
+      checkpoint: stepDir(run),
+      out: repo,
+      name: 'lcn-int8',
+      precision: 'int8',
+      int8: { minDim: 4 },
+      latencyRequests: 0,
+      log: (l) => lines.push(l),
+    });
     expect(res.written).toBe(true);
     const r = JSON.parse(readFileSync(join(res.dir, 'report.json'), 'utf8')) as CheckpointReport;
     expect(r.optimisations).toMatchObject({ precision: 'int8', onnxTolerance: INT8_TOLERANCE });
@@ -41,24 +49,30 @@ describe('--precision int8', () => {
     expect(bar.ok).toBe(true);
     expect(bar.bar).toBe(INT8_AUC_BAR);
     expect(bar.samples).toBeGreaterThan(100);
-    expect(bar.requests).toBeLessThan(bar.samples);              // grouped by user
+    expect(bar.requests).toBeLessThan(bar.samples); // grouped by user
     expect(bar.positives).toBeGreaterThan(0);
     expect(bar.auc.delta).toBe(Math.abs(bar.auc.int8 - bar.auc.float32));
     expect(bar.auc.delta).toBeLessThanOrEqual(INT8_AUC_BAR);
-    expect(bar.maxAbsProb).toBeGreaterThan(0);                   // it really ran in int8
+    expect(bar.maxAbsProb).toBeGreaterThan(0); // it really ran in int8
     expect(bar.maxAbsProb).toBeLessThan(INT8_TOLERANCE);
     // K1 (CSA) and K2 (MSA) picks compared per candidate row
     expect(bar.picks.map((p) => p.k)).toEqual([10, 4]);
     for (const p of bar.picks) expect(p.rows).toBe(bar.samples);
     console.log(lines.find((l) => l.startsWith('int8 bar: ')));
-    expect(lines.find((l) => l.startsWith('int8 bar: '))).toMatch(/^int8 bar: \d+ held-out samples in \d+ requests \| test AUC 0\.\d{4} int8 vs 0\.\d{4} float32 .* OK$/);
+    expect(lines.find((l) => l.startsWith('int8 bar: '))).toMatch(
+      /^int8 bar: \d+ held-out samples in \d+ requests \| test AUC 0\.\d{4} int8 vs 0\.\d{4} float32 .* OK$/,
+    );
     expect(res.line).toMatch(/\(bar 1e-5, with onnx 5e-2\)  OK$/);
   });
 
   it('a graph without products worth quantizing (every weight narrower than 32): refused, nothing written', async () => {
     const target = join(repo, 'lcn-int8-narrow');
-    await expect(exportCheckpoint({ checkpoint: stepDir(run), out: repo, name: 'lcn-int8-narrow', precision: 'int8', latencyRequests: 0 })).rejects.toThrow(
-      "--precision int8: graph 'lifelong' has no product worth quantizing: expected a MatMul of an activation by a float32 weight [k, n] with k, n >= 32, got 25 MatMul nodes, the widest weight [32, 8] (mlp/l0/matmul_196)");
+    await expect(
+      exportCheckpoint({ checkpoint: stepDir(run), out: repo, name: 'lcn-int8-narrow', precision: 'int8', latencyRequests: 0 }),
+    ).rejects.toThrow(
+      "--precision int8: graph 'lifelong' has no product worth quantizing: expected a MatMul of an activation by a float32 weight [k, n] " +
+        'with k, n >= 32, got 25 MatMul nodes, the widest weight [32, 8] (mlp/l0/matmul_196)',
+    );
     expect(existsSync(target)).toBe(false);
   });
 
@@ -83,13 +97,22 @@ describe('--precision int8', () => {
     expect(first.written).toBe(true);
     const before = readFileSync(join(first.dir, '1', 'model.onnx'));
     const lines: string[] = [];
-    const res = await exportCheckpoint({ checkpoint: dir, out: repo, name: 'lcn-stuck', precision: 'int8', int8: { minDim: 1 }, latencyRequests: 0, log: (l) => lines.push(l) });
+    const res = await exportCheckpoint({
+      checkpoint: dir,
+      out: repo,
+      name: 'lcn-stuck',
+      precision: 'int8',
+      int8: { minDim: 1 },
+      latencyRequests: 0,
+      log: (l) => lines.push(l),
+    });
     expect(res.written).toBe(false);
     const bar = res.int8!;
     expect(bar.ok).toBe(false);
     expect(bar.auc.delta).toBeGreaterThan(INT8_AUC_BAR);
     expect(bar.failures).toEqual([
-      `int8 bar: test AUC ${bar.auc.int8.toFixed(4)} (int8) vs ${bar.auc.float32.toFixed(4)} (float32): |Δ| ${bar.auc.delta.toExponential(2)} exceeds 1e-3`,
+      `int8 bar: test AUC ${bar.auc.int8.toFixed(4)} (int8) vs ${bar.auc.float32.toFixed(4)} (float32): |Δ| ` +
+        `${bar.auc.delta.toExponential(2)} exceeds 1e-3`,
     ]);
     console.log(bar.failures[0]);
     expect(lines).toContain(bar.failures[0]);

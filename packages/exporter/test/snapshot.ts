@@ -9,7 +9,10 @@ export function snapshot(dir: string): Record<string, string> {
     for (const e of readdirSync(join(dir, rel)).sort()) {
       const r = rel === '' ? e : `${rel}/${e}`;
       if (statSync(join(dir, r)).isDirectory()) walk(r);
-      else out[r] = createHash('sha256').update(readFileSync(join(dir, r))).digest('hex');
+      else
+        out[r] = createHash('sha256')
+          .update(readFileSync(join(dir, r)))
+          .digest('hex');
     }
   };
   walk('');

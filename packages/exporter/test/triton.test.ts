@@ -19,7 +19,9 @@ import { type Run, lifelongArch, shortArch, trainTiny } from './tiny-runs.ts';
 // ---- a parser of the protobuf text format (the subset config.pbtxt files use) ----
 
 type Scalar = { readonly kind: 'string' | 'number' | 'enum'; readonly text: string };
-interface PbMessage { readonly [field: string]: Array<Scalar | PbMessage> }
+interface PbMessage {
+  readonly [field: string]: Array<Scalar | PbMessage>;
+}
 const isScalar = (v: Scalar | PbMessage): v is Scalar => typeof (v as Scalar).kind === 'string' && typeof (v as Scalar).text === 'string';
 
 function tokenize(text: string): string[] {
@@ -39,13 +41,20 @@ function parsePbtxt(text: string): PbMessage {
   const peek = () => tokens[i];
   const take = (want?: string) => {
     const t = tokens[i++];
-    if (t === undefined || (want !== undefined && t !== want)) throw new Error(`pbtxt: expected ${want ?? 'a token'} at token ${i - 1}, got ${t ?? 'the end'}`);
+    if (t === undefined || (want !== undefined && t !== want))
+      throw new Error(`pbtxt: expected ${want ?? 'a token'} at token ${i - 1}, got ${t ?? 'the end'}`);
     return t;
   };
   const scalar = (t: string): Scalar =>
-    t.startsWith('"') ? { kind: 'string', text: JSON.parse(t) as string }
-      : /^-?\d/.test(t) ? { kind: 'number', text: t }
-        : /^[A-Za-z_]/.test(t) ? { kind: 'enum', text: t } : (() => { throw new Error(`pbtxt: expected a value, got ${t}`); })();
+    t.startsWith('"')
+      ? { kind: 'string', text: JSON.parse(t) as string }
+      : /^-?\d/.test(t)
+        ? { kind: 'number', text: t }
+        : /^[A-Za-z_]/.test(t)
+          ? { kind: 'enum', text: t }
+          : (() => {
+              throw new Error(`pbtxt: expected a value, got ${t}`);
+            })();
   const value = (): Scalar | PbMessage => (peek() === '{' ? message(true) : scalar(take()));
   function message(braced: boolean): PbMessage {
     if (braced) take('{');
@@ -84,35 +93,44 @@ function scalarOf(msg: PbMessage, field: string, kind: Scalar['kind']): string {
   if (!isScalar(v) || v.kind !== kind) throw new Error(`pbtxt: '${field}' must be a ${kind}, got ${JSON.stringify(v)}`);
   return v.text;
 }
-const numbers = (msg: PbMessage, field: string): number[] => (msg[field] ?? []).map((v) => {
-  if (!isScalar(v) || v.kind !== 'number') throw new Error(`pbtxt: '${field}' must hold numbers, got ${JSON.stringify(v)}`);
-  return Number(v.text);
-});
-const messages = (msg: PbMessage, field: string): PbMessage[] => (msg[field] ?? []).map((v) => {
-  if (isScalar(v)) throw new Error(`pbtxt: '${field}' must hold messages, got ${JSON.stringify(v)}`);
-  return v;
-});
+const numbers = (msg: PbMessage, field: string): number[] =>
+  (msg[field] ?? []).map((v) => {
+    if (!isScalar(v) || v.kind !== 'number') throw new Error(`pbtxt: '${field}' must hold numbers, got ${JSON.stringify(v)}`);
+    return Number(v.text);
+  });
+const messages = (msg: PbMessage, field: string): PbMessage[] =>
+  (msg[field] ?? []).map((v) => {
+    if (isScalar(v)) throw new Error(`pbtxt: '${field}' must hold messages, got ${JSON.stringify(v)}`);
+    return v;
+  });
 
 // ---- config.pbtxt vs the ONNX ModelProto ----
 
 /** TensorProto.DataType codes -> inference.DataType names (FLOAT, INT32, INT64, BOOL). */
 const ONNX_TO_TRITON: Readonly<Record<number, string>> = { 1: 'TYPE_FP32', 6: 'TYPE_INT32', 7: 'TYPE_INT64', 9: 'TYPE_BOOL' };
 
-interface OnnxTensor { readonly name: string; readonly type: string; readonly dims: number[]; readonly leadsWithBatch: boolean }
+interface OnnxTensor {
+  readonly name: string;
+  readonly type: string;
+  readonly dims: number[];
+  readonly leadsWithBatch: boolean;
+}
 
 type ValueInfoProto = NonNullable<NonNullable<ReturnType<typeof onnx.ModelProto.decode>['graph']>['input']>[number];
 
 function onnxTensors(values: readonly ValueInfoProto[], skip: ReadonlySet<string>): OnnxTensor[] {
-  return values.filter((v) => !skip.has(v.name!)).map((v) => {
-    const t = v.type!.tensorType!;
-    const dims = t.shape!.dim!;
-    return {
-      name: v.name!,
-      type: ONNX_TO_TRITON[t.elemType!] ?? `ONNX type ${t.elemType}`,
-      dims: dims.map((d) => (d.dimParam ? -1 : Number(d.dimValue))),
-      leadsWithBatch: dims[0]?.dimParam === 'batch',
-    };
-  });
+  return values
+    .filter((v) => !skip.has(v.name!))
+    .map((v) => {
+      const t = v.type!.tensorType!;
+      const dims = t.shape!.dim!;
+      return {
+        name: v.name!,
+        type: ONNX_TO_TRITON[t.elemType!] ?? `ONNX type ${t.elemType}`,
+        dims: dims.map((d) => (d.dimParam ? -1 : Number(d.dimValue))),
+        leadsWithBatch: dims[0]?.dimParam === 'batch',
+      };
+    });
 }
 
 /** Every ONNX input and output appears once in config.pbtxt with the same type, rank and dims; nothing else does. */
@@ -130,7 +148,10 @@ function expectConfigMatchesOnnx(pbtxt: string, onnxBytes: Uint8Array, want: { n
 
   const model = onnx.ModelProto.decode(onnxBytes);
   const initializers = new Set(model.graph!.initializer!.map((t) => t.name!));
-  for (const [field, tensors] of [['input', onnxTensors(model.graph!.input!, initializers)], ['output', onnxTensors(model.graph!.output!, new Set())]] as const) {
+  for (const [field, tensors] of [
+    ['input', onnxTensors(model.graph!.input!, initializers)],
+    ['output', onnxTensors(model.graph!.output!, new Set())],
+  ] as const) {
     const entries = messages(cfg, field);
     expect(entries.map((e) => scalarOf(e, 'name', 'string')).sort(), `${field} names`).toEqual(tensors.map((t) => t.name).sort());
     for (const t of tensors) {
@@ -139,7 +160,11 @@ function expectConfigMatchesOnnx(pbtxt: string, onnxBytes: Uint8Array, want: { n
       const dims = numbers(e, 'dims');
       expect(dims.length, `${field} '${t.name}': Triton wants non-empty dims`).toBeGreaterThan(0);
       const reshape = e['reshape'] ? numbers(messages(e, 'reshape')[0]!, 'shape') : undefined;
-      if (reshape) expect(dims.reduce((a, b) => a * b, 1), `${field} '${t.name}': reshape keeps the element count`).toBe(reshape.reduce((a, b) => a * b, 1));
+      if (reshape)
+        expect(
+          dims.reduce((a, b) => a * b, 1),
+          `${field} '${t.name}': reshape keeps the element count`,
+        ).toBe(reshape.reduce((a, b) => a * b, 1));
       // the shape the model sees: Triton's batch dim (when batching) + the reshape, else the dims
       const seen = [...(maxBatch > 0 ? [-1] : []), ...(reshape ?? dims)];
       if (maxBatch > 0) expect(t.leadsWithBatch, `${field} '${t.name}' leads with 'batch' in the ONNX graph`).toBe(true);
@@ -167,7 +192,7 @@ beforeAll(async () => {
 });
 
 describe('config.pbtxt of an export matches its model.onnx', () => {
-  it('demo (batch layout): batch dim is Triton\'s, [batch] tensors are dims [1] reshaped to []', async () => {
+  it("demo (batch layout): batch dim is Triton's, [batch] tensors are dims [1] reshaped to []", async () => {
     await exportModel({ model: 'demo', out: repo, seed: 5 });
     const { pbtxt, onnx: bytes } = files('demo');
     expectConfigMatchesOnnx(pbtxt, bytes, { name: 'demo', maxBatchSize: 1024, kind: 'KIND_CPU' });
@@ -177,7 +202,14 @@ describe('config.pbtxt of an export matches its model.onnx', () => {
   });
 
   it('trained din (batch layout), max_batch_size from the options, on the GPU', async () => {
-    await exportCheckpoint({ checkpoint: runs['din']!.runDir, out: repo, samples: 8, latencyRequests: 0, maxBatchSize: 256, instanceKind: 'KIND_GPU' });
+    await exportCheckpoint({
+      checkpoint: runs['din']!.runDir,
+      out: repo,
+      samples: 8,
+      latencyRequests: 0,
+      maxBatchSize: 256,
+      instanceKind: 'KIND_GPU',
+    });
     const { pbtxt, onnx: bytes } = files('din');
     expectConfigMatchesOnnx(pbtxt, bytes, { name: 'din', maxBatchSize: 256, kind: 'KIND_GPU' });
     expect(pbtxt).toMatch(/\n {4}name: "prob"\n {4}data_type: TYPE_FP32\n {4}dims: \[ 1 \]\n {4}reshape: \{ shape: \[ \] \}\n/);
@@ -194,29 +226,44 @@ describe('config.pbtxt of an export matches its model.onnx', () => {
 
   it('the parser and the check catch a config that does not match', async () => {
     const { pbtxt, onnx: bytes } = files('demo');
-    expect(() => expectConfigMatchesOnnx(pbtxt.replace('TYPE_BOOL', 'TYPE_INT32'), bytes, { name: 'demo', maxBatchSize: 1024, kind: 'KIND_CPU' }))
-      .toThrow("input 'historyMask' data_type");
-    expect(() => expectConfigMatchesOnnx(pbtxt.replace('dims: [ -1 ]', 'dims: [ -1, 1 ]'), bytes, { name: 'demo', maxBatchSize: 1024, kind: 'KIND_CPU' }))
-      .toThrow("input 'history' rank");
-    expect(() => parsePbtxt('name: "x" input [ { name: "a" ')).toThrow("pbtxt: expected } at token 9, got the end");
+    expect(() =>
+      expectConfigMatchesOnnx(pbtxt.replace('TYPE_BOOL', 'TYPE_INT32'), bytes, { name: 'demo', maxBatchSize: 1024, kind: 'KIND_CPU' }),
+    ).toThrow("input 'historyMask' data_type");
+    expect(() =>
+      expectConfigMatchesOnnx(pbtxt.replace('dims: [ -1 ]', 'dims: [ -1, 1 ]'), bytes, {
+        name: 'demo',
+        maxBatchSize: 1024,
+        kind: 'KIND_CPU',
+      }),
+    ).toThrow("input 'history' rank");
+    expect(() => parsePbtxt('name: "x" input [ { name: "a" ')).toThrow('pbtxt: expected } at token 9, got the end');
   });
 });
 
 describe('tritonConfigOf', () => {
   it('names the field, the expected and the actual value', () => {
     const g = buildDemo();
-    expect(() => tritonConfigOf(g, 'demo', { maxBatchSize: 0 })).toThrow(new ExportError('Triton max_batch_size: expected a positive integer, got 0'));
-    expect(() => tritonConfigOf(g, 'demo', { instanceCount: 1.5 })).toThrow(new ExportError('Triton instance_group count: expected a positive integer, got 1.5'));
-    expect(() => tritonConfigOf(g, 'demo', { instanceKind: 'KIND_TPU' as 'KIND_CPU' })).toThrow(new ExportError('Triton instance_group kind: expected KIND_CPU or KIND_GPU, got "KIND_TPU"'));
+    expect(() => tritonConfigOf(g, 'demo', { maxBatchSize: 0 })).toThrow(
+      new ExportError('Triton max_batch_size: expected a positive integer, got 0'),
+    );
+    expect(() => tritonConfigOf(g, 'demo', { instanceCount: 1.5 })).toThrow(
+      new ExportError('Triton instance_group count: expected a positive integer, got 1.5'),
+    );
+    expect(() => tritonConfigOf(g, 'demo', { instanceKind: 'KIND_TPU' as 'KIND_CPU' })).toThrow(
+      new ExportError('Triton instance_group kind: expected KIND_CPU or KIND_GPU, got "KIND_TPU"'),
+    );
     expect(() => tritonConfigOf(g, '.hidden')).toThrow(/^model name: expected a Triton model name .*, got "\.hidden"$/);
   });
 
   it('per-request graphs ignore max_batch_size; the format round-trips through the parser', () => {
-    const c = tritonConfigOf(buildLifelong({ lifelongLen: 12, lap: { k1: 6, k2: 3 } } as Parameters<typeof buildLifelong>[0]), 'lcn', { maxBatchSize: 64 });
+    const c = tritonConfigOf(buildLifelong({ lifelongLen: 12, lap: { k1: 6, k2: 3 } } as Parameters<typeof buildLifelong>[0]), 'lcn', {
+      maxBatchSize: 64,
+    });
     expect(c.maxBatchSize).toBe(0);
     expect(c.dynamicBatching).toBe(false);
     const parsed = parsePbtxt(formatTritonConfig(c, ['a comment']));
-    expect(messages(parsed, 'input').map((e) => [scalarOf(e, 'name', 'string'), numbers(e, 'dims')]))
-      .toEqual(c.inputs.map((t) => [t.name, [...t.dims]]));
+    expect(messages(parsed, 'input').map((e) => [scalarOf(e, 'name', 'string'), numbers(e, 'dims')])).toEqual(
+      c.inputs.map((t) => [t.name, [...t.dims]]),
+    );
   });
 });

@@ -21,19 +21,30 @@ import { openStore } from './open.ts';
 import type { KnowledgeStore, VersionManifest } from './store.ts';
 import { readKnowledgeTables } from './tables.ts';
 
-const USAGE = 'usage: lctr gkc load --tables FILE --version V [--store DIR | --redis URL] [--force] [--source TEXT] [--prefix P] [--max-versions N]\n       lctr gkc load --list [--store DIR | --redis URL]';
+const USAGE =
+  'usage: lctr gkc load --tables FILE --version V [--store DIR | --redis URL] [--force] [--source TEXT] [--prefix P] [--max-versions ' +
+  'N]\n       lctr gkc load --list [--store DIR | --redis URL]';
 
 export const GKC_LOAD = {
   name: 'lctr gkc load',
   usage: USAGE,
   options: {
-    tables: { type: 'string' }, version: { type: 'string' }, store: { type: 'string' }, redis: { type: 'string' },
-    force: { type: 'boolean' }, source: { type: 'string' }, prefix: { type: 'string' }, 'max-versions': { type: 'string' }, list: { type: 'boolean' },
+    tables: { type: 'string' },
+    version: { type: 'string' },
+    store: { type: 'string' },
+    redis: { type: 'string' },
+    force: { type: 'boolean' },
+    source: { type: 'string' },
+    prefix: { type: 'string' },
+    'max-versions': { type: 'string' },
+    list: { type: 'boolean' },
   },
 } as const;
 
 function describe(m: VersionManifest): string {
-  const tables = Object.entries(m.tables).map(([t, s]) => `${t} ${s!.rows} x ${s!.dim}`).join(', ');
+  const tables = Object.entries(m.tables)
+    .map(([t, s]) => `${t} ${s!.rows} x ${s!.dim}`)
+    .join(', ');
   const layout = m.slots.map((s) => `${s.part}[${s.offset}:${s.offset + s.dim}]`).join(' ');
   return `version '${m.version}' (seq ${m.seq}, ${m.createdAt}): ${tables}; vector ${m.dim}-d = ${layout}; sha256 ${m.sha256}${m.source ? `; source ${m.source}` : ''}`;
 }
@@ -41,15 +52,25 @@ function describe(m: VersionManifest): string {
 export function main(argv: readonly string[]): Promise<number> {
   return runCommand(GKC_LOAD, argv, async ({ values }) => {
     if (values.store && values.redis) throw new UsageError('give --store DIR or --redis URL, not both');
-    if (!values.list && (!values.tables || !values.version)) throw new UsageError(`--tables and --version are required (got ${values.tables ? '' : 'no --tables'}${!values.tables && !values.version ? ', ' : ''}${values.version ? '' : 'no --version'})`);
-    if (values.list && values['max-versions'] !== undefined) throw new UsageError(`--list only reads and never evicts; --max-versions sets the store's bound on a load (got --max-versions ${values['max-versions']})`);
+    if (!values.list && (!values.tables || !values.version))
+      throw new UsageError(
+        `--tables and --version are required (got ` +
+          `${values.tables ? '' : 'no --tables'}${!values.tables && !values.version ? ', ' : ''}${values.version ? '' : 'no --version'})`,
+      );
+    if (values.list && values['max-versions'] !== undefined)
+      throw new UsageError(
+        `--list only reads and never evicts; --max-versions sets the store's bound on a load (got --max-versions ` +
+          `${values['max-versions']})`,
+      );
     const maxVersions = intFlag('max-versions', values['max-versions'], 1);
     if (values.redis && !/^rediss?:\/\//.test(values.redis)) throw new UsageError(`--redis must be a redis:// URL; got ${values.redis}`);
     return load(values, maxVersions);
   });
 }
 
-type LoadFlags = { readonly [K in keyof typeof GKC_LOAD.options]?: (typeof GKC_LOAD.options)[K] extends { type: 'boolean' } ? boolean : string };
+type LoadFlags = {
+  readonly [K in keyof typeof GKC_LOAD.options]?: (typeof GKC_LOAD.options)[K] extends { type: 'boolean' } ? boolean : string;
+};
 
 async function load(values: LoadFlags, maxVersions: number | undefined): Promise<number> {
   const target = values.redis ?? resolve(values.store ?? 'out/gkc');
@@ -70,7 +91,11 @@ async function load(values: LoadFlags, maxVersions: number | undefined): Promise
     const { tables, metadata } = readKnowledgeTables(file); // a bad file fails before any store is touched
     store = await openStore(target, storeOptions);
     const source = values.source ?? [file, ...Object.entries(metadata).map(([k, v]) => `${k}=${v}`)].join(' ');
-    const result = await store.putVersion(values.version!, tables, { force: values.force ?? false, source, ...(maxVersions ? { maxVersions } : {}) });
+    const result = await store.putVersion(values.version!, tables, {
+      force: values.force ?? false,
+      source,
+      ...(maxVersions ? { maxVersions } : {}),
+    });
     const ms = performance.now() - t0;
     process.stdout.write(`loaded into ${where} in ${(ms / 1000).toFixed(2)} s\n  ${describe(result.manifest)}\n`);
     process.stdout.write(`  replaced: ${result.replaced ? `yes (the earlier '${values.version}' is gone)` : 'no'}\n`);
@@ -78,9 +103,15 @@ async function load(values: LoadFlags, maxVersions: number | undefined): Promise
     process.stdout.write(`  versions now (oldest first): ${result.versions.join(', ')} (at most ${store.maxVersions} kept)\n`);
     return EXIT_CODES.ok;
   } catch (e) {
-    if (e instanceof GkcError) { process.stderr.write(`lctr gkc load: ${e.message}\n`); return EXIT_CODES.failure; }
+    if (e instanceof GkcError) {
+      process.stderr.write(`lctr gkc load: ${e.message}\n`);
+      return EXIT_CODES.failure;
+    }
     const storage = e instanceof StorageError ? e : asStorageError(e, 'write to the knowledge store', target);
-    if (storage) { process.stderr.write(`lctr gkc load: ${storage.message}\n`); return EXIT_CODES.storage; }
+    if (storage) {
+      process.stderr.write(`lctr gkc load: ${storage.message}\n`);
+      return EXIT_CODES.storage;
+    }
     throw e;
   } finally {
     await store?.close();

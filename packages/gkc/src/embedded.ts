@@ -26,19 +26,40 @@
  * no GC pressure. The files stay sorted so their bytes and sha256 do not depend on the exporter's
  * row order.
  */
-import {
-  closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, writeSync,
-} from 'node:fs';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { StorageError, asStorageError, atomicWriteFile } from '@lctr/spec';
 import { GkcError } from './errors.ts';
 import {
-  type KnowledgeStore, type GkcMetrics, type LookupBatch, MissCounter, type PutOptions, type PutResult, type VersionManifest,
-  DEFAULT_MAX_VERSIONS, assembleFromIndex, checkBatch, checkOut, checkVersionId, commonDim, groupByVersion, parseManifest, prepareVersion,
+  type KnowledgeStore,
+  type GkcMetrics,
+  type LookupBatch,
+  MissCounter,
+  type PutOptions,
+  type PutResult,
+  type VersionManifest,
+  DEFAULT_MAX_VERSIONS,
+  assembleFromIndex,
+  checkBatch,
+  checkOut,
+  checkVersionId,
+  commonDim,
+  groupByVersion,
+  parseManifest,
+  prepareVersion,
   scatterRows,
   unknownVersionError,
 } from './store.ts';
-import { KEY_ARITY, KEY_FIELDS, KeyIndex, type KnowledgeTables, type TableName, decodeKnowledgeTables, encodeKnowledgeTables, tablesOfParts } from './tables.ts';
+import {
+  KEY_ARITY,
+  KEY_FIELDS,
+  KeyIndex,
+  type KnowledgeTables,
+  type TableName,
+  decodeKnowledgeTables,
+  encodeKnowledgeTables,
+  tablesOfParts,
+} from './tables.ts';
 
 const MARKER = 'gkc-store.json';
 const TABLES_FILE = 'tables.safetensors';
@@ -54,7 +75,10 @@ export interface EmbeddedStoreOptions {
   readonly maxVersions?: number;
 }
 
-interface VersionEntry { readonly dir: string; readonly manifest: VersionManifest }
+interface VersionEntry {
+  readonly dir: string;
+  readonly manifest: VersionManifest;
+}
 interface LoadedVersion {
   readonly manifest: VersionManifest;
   readonly index: Partial<Record<TableName, KeyIndex>>;
@@ -73,34 +97,56 @@ export class EmbeddedStore implements KnowledgeStore {
   private readonly counter = new MissCounter();
   private closed = false;
 
-  private constructor(dir: string, maxVersions: number) { this.dir = dir; this.maxVersions = maxVersions; }
-
+  private constructor(dir: string, maxVersions: number) {
+    this.dir = dir;
+    this.maxVersions = maxVersions;
+  }
 
   /** Open (creating when missing) a store directory; cleans crash leftovers when no other process is writing. */
-  static async open(dir: string, options: EmbeddedStoreOptions = {}): Promise<EmbeddedStore> { return EmbeddedStore.openSync(dir, options); }
+  static async open(dir: string, options: EmbeddedStoreOptions = {}): Promise<EmbeddedStore> {
+    return EmbeddedStore.openSync(dir, options);
+  }
 
   static openSync(dir: string, options: EmbeddedStoreOptions = {}): EmbeddedStore {
     if (options.maxVersions !== undefined) checkMaxVersions(options.maxVersions, 'embedded store: maxVersions');
     const marker = join(dir, MARKER);
     if (existsSync(dir) && !existsSync(marker) && readdirSync(dir).length > 0) {
-      throw new GkcError(`embedded store ${dir}: the directory exists, is not empty and has no ${MARKER}; refusing to use it as a knowledge store`);
+      throw new GkcError(
+        `embedded store ${dir}: the directory exists, is not empty and has no ${MARKER}; refusing to use it as a knowledge store`,
+      );
     }
     if (existsSync(marker)) {
       const bound = readBound(dir);
       if (options.maxVersions !== undefined && options.maxVersions !== bound) {
-        throw new GkcError(`embedded store ${dir} keeps at most ${bound} versions (its ${MARKER}); got maxVersions ${options.maxVersions}: opening a store never changes its bound, a load does (putVersion with maxVersions; CLI: a load with --max-versions)`);
+        throw new GkcError(
+          `embedded store ${dir} keeps at most ${bound} versions (its ${MARKER}); got maxVersions ${options.maxVersions}: opening a ` +
+            `store never changes its bound, a load does (putVersion with maxVersions; CLI: a load with --max-versions)`,
+        );
       }
     }
     try {
       for (const sub of ['versions', 'staging', 'trash']) mkdirSync(join(dir, sub), { recursive: true });
-      if (!existsSync(marker)) { writeMarker(dir, options.maxVersions ?? DEFAULT_MAX_VERSIONS); fsyncPath(dir); }
+      if (!existsSync(marker)) {
+        writeMarker(dir, options.maxVersions ?? DEFAULT_MAX_VERSIONS);
+        fsyncPath(dir);
+      }
     } catch (e) {
       throw asStorageError(e, 'create the knowledge store', dir) ?? e;
     }
     const store = new EmbeddedStore(dir, readBound(dir));
     let lock: { release(): void } | null = null;
-    try { lock = store.tryLock(); } catch (e) { if (!(e instanceof StorageError)) throw e; } // a full or read-only store still reads
-    if (lock) { try { store.cleanup(); } finally { lock.release(); } } else store.refresh();
+    try {
+      lock = store.tryLock();
+    } catch (e) {
+      if (!(e instanceof StorageError)) throw e;
+    } // a full or read-only store still reads
+    if (lock) {
+      try {
+        store.cleanup();
+      } finally {
+        lock.release();
+      }
+    } else store.refresh();
     return store;
   }
 
@@ -116,22 +162,36 @@ export class EmbeddedStore implements KnowledgeStore {
     for (const d of [...this.loaded.keys()]) if (!dirs.has(d)) this.loaded.delete(d);
   }
 
-  async versions(): Promise<VersionManifest[]> { return this.versionsSync(); }
-  versionsSync(): VersionManifest[] { this.assertOpen(); this.refresh(); return this.visible.map((e) => e.manifest); }
+  async versions(): Promise<VersionManifest[]> {
+    return this.versionsSync();
+  }
+  versionsSync(): VersionManifest[] {
+    this.assertOpen();
+    this.refresh();
+    return this.visible.map((e) => e.manifest);
+  }
 
-  async manifest(version: string): Promise<VersionManifest> { return this.entry(version).manifest; }
+  async manifest(version: string): Promise<VersionManifest> {
+    return this.entry(version).manifest;
+  }
 
   async putVersion(version: string, tables: KnowledgeTables, options: PutOptions = {}): Promise<PutResult> {
     this.assertOpen();
     checkVersionId(version);
     if (options.maxVersions !== undefined) checkMaxVersions(options.maxVersions, 'putVersion: maxVersions');
     const lock = this.tryLock();
-    if (!lock) throw new GkcError(`embedded store ${this.dir}: another process (pid ${this.lockHolder()}) is loading a version; try again when it is done`);
+    if (!lock)
+      throw new GkcError(
+        `embedded store ${this.dir}: another process (pid ${this.lockHolder()}) is loading a version; try again when it is done`,
+      );
     try {
       this.cleanup();
       const existing = this.visible.find((e) => e.manifest.version === version);
       if (existing && !options.force) {
-        throw new GkcError(`knowledge version '${version}' already exists in ${this.dir} (registered ${existing.manifest.createdAt}, sha256 ${existing.manifest.sha256.slice(0, 12)}); pass force: true (CLI: --force) to replace it`);
+        throw new GkcError(
+          `knowledge version '${version}' already exists in ${this.dir} (registered ${existing.manifest.createdAt}, sha256 ` +
+            `${existing.manifest.sha256.slice(0, 12)}); pass force: true (CLI: --force) to replace it`,
+        );
       }
       const seq = this.scan().reduce((m, e) => Math.max(m, e.manifest.seq), 0) + 1;
       const { sorted, manifest } = prepareVersion(version, tables, seq, options.source ?? '');
@@ -167,7 +227,9 @@ export class EmbeddedStore implements KnowledgeStore {
     }
   }
 
-  async lookup(batch: LookupBatch, out?: Float32Array): Promise<Float32Array> { return this.lookupSync(batch, out); }
+  async lookup(batch: LookupBatch, out?: Float32Array): Promise<Float32Array> {
+    return this.lookupSync(batch, out);
+  }
 
   /** The lookup without a promise (everything is in memory once a version was read). */
   lookupSync(batch: LookupBatch, out?: Float32Array): Float32Array {
@@ -191,7 +253,8 @@ export class EmbeddedStore implements KnowledgeStore {
     for (const t of tablesOfParts(m.parts)) {
       const index = v.index[t]!;
       const [f0, f1] = KEY_FIELDS[t];
-      const a = batch[f0!], b = KEY_ARITY[t] === 2 ? batch[f1!] : null;
+      const a = batch[f0!],
+        b = KEY_ARITY[t] === 2 ? batch[f1!] : null;
       const idx = new Int32Array(n);
       let miss = 0;
       for (let r = 0; r < n; r++) {
@@ -208,18 +271,36 @@ export class EmbeddedStore implements KnowledgeStore {
     return result;
   }
 
-  metrics(): GkcMetrics { return this.counter.snapshot(); }
-  resetMetrics(): void { this.counter.reset(); }
-  async close(): Promise<void> { this.closed = true; this.loaded.clear(); }
+  metrics(): GkcMetrics {
+    return this.counter.snapshot();
+  }
+  resetMetrics(): void {
+    this.counter.reset();
+  }
+  async close(): Promise<void> {
+    this.closed = true;
+    this.loaded.clear();
+  }
 
   // ---------------------------------------------------------------- internals
 
-  private assertOpen(): void { if (this.closed) throw new GkcError(`embedded store ${this.dir} is closed`); }
+  private assertOpen(): void {
+    if (this.closed) throw new GkcError(`embedded store ${this.dir} is closed`);
+  }
 
   private entry(version: string): VersionEntry {
     let e = this.visible.find((x) => x.manifest.version === version);
-    if (!e) { this.refresh(); e = this.visible.find((x) => x.manifest.version === version); }
-    if (!e) { this.counter.unknownVersions++; throw unknownVersionError(version, this.visible.map((x) => x.manifest.version)); }
+    if (!e) {
+      this.refresh();
+      e = this.visible.find((x) => x.manifest.version === version);
+    }
+    if (!e) {
+      this.counter.unknownVersions++;
+      throw unknownVersionError(
+        version,
+        this.visible.map((x) => x.manifest.version),
+      );
+    }
     return e;
   }
 
@@ -230,16 +311,25 @@ export class EmbeddedStore implements KnowledgeStore {
     if (hit) return hit;
     const path = join(this.dir, 'versions', e.dir, TABLES_FILE);
     let bytes: Uint8Array;
-    try { bytes = readFileSync(path); } catch {
+    try {
+      bytes = readFileSync(path);
+    } catch {
       this.refresh(); // evicted by another process since our last look
       this.counter.unknownVersions++;
-      throw unknownVersionError(version, this.visible.map((x) => x.manifest.version));
+      throw unknownVersionError(
+        version,
+        this.visible.map((x) => x.manifest.version),
+      );
     }
     const { tables } = decodeKnowledgeTables(bytes, path);
     const m = e.manifest;
     for (const t of tablesOfParts(m.parts)) {
-      const s = m.tables[t]!, got = tables[t];
-      if (!got || got.rows !== s.rows || got.dim !== s.dim) throw new GkcError(`${path}: table '${t}' does not match the manifest (${s.rows} x ${s.dim}); got ${got ? `${got.rows} x ${got.dim}` : 'none'}`);
+      const s = m.tables[t]!,
+        got = tables[t];
+      if (!got || got.rows !== s.rows || got.dim !== s.dim)
+        throw new GkcError(
+          `${path}: table '${t}' does not match the manifest (${s.rows} x ${s.dim}); got ${got ? `${got.rows} x ${got.dim}` : 'none'}`,
+        );
     }
     const v = loadedFrom(m, tables, path);
     this.loaded.set(e.dir, v);
@@ -254,9 +344,16 @@ export class EmbeddedStore implements KnowledgeStore {
       const m = DIR_NAME.exec(dir);
       if (!m) continue;
       let text: string;
-      try { text = readFileSync(join(root, dir, MANIFEST_FILE), 'utf8'); } catch { continue; }
+      try {
+        text = readFileSync(join(root, dir, MANIFEST_FILE), 'utf8');
+      } catch {
+        continue;
+      }
       const manifest = parseManifest(text, join(root, dir, MANIFEST_FILE));
-      if (manifest.seq !== Number(m[1]) || manifest.version !== m[2]) throw new GkcError(`${join(root, dir)}: the manifest says version '${manifest.version}' seq ${manifest.seq}, the directory name says otherwise`);
+      if (manifest.seq !== Number(m[1]) || manifest.version !== m[2])
+        throw new GkcError(
+          `${join(root, dir)}: the manifest says version '${manifest.version}' seq ${manifest.seq}, the directory name says otherwise`,
+        );
       out.push({ dir, manifest });
     }
     return out.sort((a, b) => a.manifest.seq - b.manifest.seq);
@@ -266,14 +363,20 @@ export class EmbeddedStore implements KnowledgeStore {
   private cleanup(): void {
     const cleaned: string[] = [];
     for (const sub of ['staging', 'trash']) {
-      for (const d of readdirSync(join(this.dir, sub))) { rmSync(join(this.dir, sub, d), { recursive: true, force: true }); cleaned.push(`${sub}/${d}`); }
+      for (const d of readdirSync(join(this.dir, sub))) {
+        rmSync(join(this.dir, sub, d), { recursive: true, force: true });
+        cleaned.push(`${sub}/${d}`);
+      }
     }
     this.refresh();
     const keep = new Set(this.visible.map((e) => e.dir));
     const drop = readdirSync(join(this.dir, 'versions')).filter((d) => !keep.has(d));
     for (const d of drop) renameSync(join(this.dir, 'versions', d), join(this.dir, 'trash', d)); // gone from readers in one step
     if (drop.length) fsyncPath(join(this.dir, 'versions'));
-    for (const d of drop) { rmSync(join(this.dir, 'trash', d), { recursive: true, force: true }); cleaned.push(`versions/${d}`); }
+    for (const d of drop) {
+      rmSync(join(this.dir, 'trash', d), { recursive: true, force: true });
+      cleaned.push(`versions/${d}`);
+    }
     this.cleaned = cleaned;
   }
 
@@ -282,7 +385,9 @@ export class EmbeddedStore implements KnowledgeStore {
     for (let attempt = 0; attempt < 2; attempt++) {
       try {
         const fd = openSync(path, 'wx');
-        try { writeSync(fd, String(process.pid)); } catch (e) {
+        try {
+          writeSync(fd, String(process.pid));
+        } catch (e) {
           closeSync(fd);
           rmSync(path, { force: true }); // an empty lock would read as a dead writer's; leave none
           throw e;
@@ -301,12 +406,18 @@ export class EmbeddedStore implements KnowledgeStore {
   }
 
   private lockHolder(): number | null {
-    try { const pid = Number(readFileSync(join(this.dir, '.lock'), 'utf8')); return Number.isInteger(pid) && pid > 0 ? pid : null; } catch { return null; }
+    try {
+      const pid = Number(readFileSync(join(this.dir, '.lock'), 'utf8'));
+      return Number.isInteger(pid) && pid > 0 ? pid : null;
+    } catch {
+      return null;
+    }
   }
 }
 
 function loadedFrom(manifest: VersionManifest, tables: KnowledgeTables, where: string): LoadedVersion {
-  const index: Partial<Record<TableName, KeyIndex>> = {}, values: Partial<Record<TableName, Float32Array>> = {};
+  const index: Partial<Record<TableName, KeyIndex>> = {},
+    values: Partial<Record<TableName, Float32Array>> = {};
   for (const t of tablesOfParts(manifest.parts)) {
     const tab = tables[t]!;
     index[t] = new KeyIndex(tab.keys, tab.rows, KEY_ARITY[t], where, t);
@@ -315,7 +426,10 @@ function loadedFrom(manifest: VersionManifest, tables: KnowledgeTables, where: s
   return { manifest, index, values };
 }
 
-interface StoreMarker { readonly format: 'gkc-store/1'; readonly maxVersions?: number }
+interface StoreMarker {
+  readonly format: 'gkc-store/1';
+  readonly maxVersions?: number;
+}
 
 function checkMaxVersions(n: number, what: string): void {
   if (!Number.isInteger(n) || n < 1) throw new GkcError(`${what} must be an integer >= 1; got ${n}`);
@@ -325,7 +439,11 @@ function checkMaxVersions(n: number, what: string): void {
 function readBound(dir: string): number {
   const path = join(dir, MARKER);
   let m: StoreMarker;
-  try { m = JSON.parse(readFileSync(path, 'utf8')) as StoreMarker; } catch (e) { throw new GkcError(`${path}: cannot read the store marker (${(e as Error).message})`); }
+  try {
+    m = JSON.parse(readFileSync(path, 'utf8')) as StoreMarker;
+  } catch (e) {
+    throw new GkcError(`${path}: cannot read the store marker (${(e as Error).message})`);
+  }
   if (m === null || typeof m !== 'object' || m.format !== 'gkc-store/1') throw new GkcError(`${path}: not a gkc-store/1 marker`);
   if (m.maxVersions === undefined) return DEFAULT_MAX_VERSIONS;
   checkMaxVersions(m.maxVersions, `${path}: maxVersions`);
@@ -339,7 +457,12 @@ function writeMarker(dir: string, maxVersions: number): void {
 }
 
 function isAlive(pid: number): boolean {
-  try { process.kill(pid, 0); return true; } catch (e) { return (e as NodeJS.ErrnoException).code === 'EPERM'; }
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 function writeDurably(path: string, bytes: Uint8Array): void {
@@ -348,11 +471,16 @@ function writeDurably(path: string, bytes: Uint8Array): void {
     let off = 0;
     while (off < bytes.length) off += writeSync(fd, bytes, off, bytes.length - off);
     fsyncSync(fd);
-  } finally { closeSync(fd); }
+  } finally {
+    closeSync(fd);
+  }
 }
 
 function fsyncPath(dir: string): void {
   const fd = openSync(dir, 'r');
-  try { fsyncSync(fd); } finally { closeSync(fd); }
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
 }
-

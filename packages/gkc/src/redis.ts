@@ -19,9 +19,24 @@ import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { GkcError } from './errors.ts';
 import {
-  type KnowledgeStore, type GkcMetrics, type LookupBatch, MissCounter, type PutOptions, type PutResult, type VersionManifest,
-  DEFAULT_MAX_VERSIONS, assembleFromRows, checkBatch, checkOut, checkVersionId, commonDim, groupByVersion, parseManifest,
-  prepareVersion, scatterRows, unknownVersionError,
+  type KnowledgeStore,
+  type GkcMetrics,
+  type LookupBatch,
+  MissCounter,
+  type PutOptions,
+  type PutResult,
+  type VersionManifest,
+  DEFAULT_MAX_VERSIONS,
+  assembleFromRows,
+  checkBatch,
+  checkOut,
+  checkVersionId,
+  commonDim,
+  groupByVersion,
+  parseManifest,
+  prepareVersion,
+  scatterRows,
+  unknownVersionError,
 } from './store.ts';
 import { KEY_ARITY, KEY_FIELDS, type KnowledgeTables, type TableName, tablesOfParts } from './tables.ts';
 
@@ -42,7 +57,10 @@ const STAGING_MS = 3_600_000;
 const RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end";
 const RENEW = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end";
 
-interface CachedManifest { readonly raw: string; readonly manifest: VersionManifest }
+interface CachedManifest {
+  readonly raw: string;
+  readonly manifest: VersionManifest;
+}
 
 export class RedisStore implements KnowledgeStore {
   readonly kind = 'redis' as const;
@@ -61,14 +79,23 @@ export class RedisStore implements KnowledgeStore {
     this.prefix = options.prefix ?? 'gkc';
     this.maxVersions = options.maxVersions ?? DEFAULT_MAX_VERSIONS;
     this.chunkRows = options.chunkRows ?? 1000;
-    if (!Number.isInteger(this.maxVersions) || this.maxVersions < 1) throw new GkcError(`redis store: maxVersions must be an integer >= 1; got ${this.maxVersions}`);
-    if (!/^[A-Za-z0-9._-]{1,64}$/.test(this.prefix)) throw new GkcError(`redis store: prefix must be 1-64 of letters, digits, '.', '_', '-'; got ${JSON.stringify(this.prefix)}`);
+    if (!Number.isInteger(this.maxVersions) || this.maxVersions < 1)
+      throw new GkcError(`redis store: maxVersions must be an integer >= 1; got ${this.maxVersions}`);
+    if (!/^[A-Za-z0-9._-]{1,64}$/.test(this.prefix))
+      throw new GkcError(`redis store: prefix must be 1-64 of letters, digits, '.', '_', '-'; got ${JSON.stringify(this.prefix)}`);
   }
 
   /** Connect to `url` (redis://host:port/db); fails with the url named when Redis cannot be reached. */
   static async open(url: string, options: RedisStoreOptions = {}): Promise<RedisStore> {
-    const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 2, enableOfflineQueue: true, retryStrategy: (n) => (n > 3 ? null : 100 * n) });
-    redis.on('error', () => { /* surfaced through the command that fails */ });
+    const redis = new Redis(url, {
+      lazyConnect: true,
+      maxRetriesPerRequest: 2,
+      enableOfflineQueue: true,
+      retryStrategy: (n) => (n > 3 ? null : 100 * n),
+    });
+    redis.on('error', () => {
+      /* surfaced through the command that fails */
+    });
     try {
       await redis.connect();
       await redis.ping();
@@ -80,7 +107,11 @@ export class RedisStore implements KnowledgeStore {
       const store = new RedisStore(redis, options);
       const bound = await store.storedBound();
       if (bound !== null && options.maxVersions !== undefined && options.maxVersions !== bound) {
-        throw new GkcError(`redis store '${store.prefix}' keeps at most ${bound} versions (key ${store.key('max-versions')}); got maxVersions ${options.maxVersions}: opening a store never changes its bound, a load does (putVersion with maxVersions; CLI: a load with --max-versions)`);
+        throw new GkcError(
+          `redis store '${store.prefix}' keeps at most ${bound} versions (key ${store.key('max-versions')}); got maxVersions ` +
+            `${options.maxVersions}: opening a store never changes its bound, a load does (putVersion with maxVersions; CLI: a load with ` +
+            `--max-versions)`,
+        );
       }
       if (bound !== null) store.maxVersions = bound;
       return store;
@@ -95,11 +126,14 @@ export class RedisStore implements KnowledgeStore {
     const raw = await this.redis.get(this.key('max-versions'));
     if (raw === null) return null;
     const n = Number(raw);
-    if (!Number.isInteger(n) || n < 1) throw new GkcError(`redis store '${this.prefix}': ${this.key('max-versions')} must be an integer >= 1; got ${JSON.stringify(raw)}`);
+    if (!Number.isInteger(n) || n < 1)
+      throw new GkcError(`redis store '${this.prefix}': ${this.key('max-versions')} must be an integer >= 1; got ${JSON.stringify(raw)}`);
     return n;
   }
 
-  private key(...parts: (string | number)[]): string { return [this.prefix, ...parts].join(':'); }
+  private key(...parts: (string | number)[]): string {
+    return [this.prefix, ...parts].join(':');
+  }
 
   async versions(): Promise<VersionManifest[]> {
     this.maxVersions = (await this.storedBound()) ?? this.maxVersions;
@@ -107,7 +141,10 @@ export class RedisStore implements KnowledgeStore {
     if (ids.length === 0) return [];
     const raws = await this.redis.mget(...ids.map((id) => this.key('v', id, 'manifest')));
     const out: VersionManifest[] = [];
-    ids.forEach((id, i) => { const raw = raws[i]; if (raw) out.push(this.remember(id, raw)); });
+    ids.forEach((id, i) => {
+      const raw = raws[i];
+      if (raw) out.push(this.remember(id, raw));
+    });
     return out;
   }
 
@@ -123,23 +160,34 @@ export class RedisStore implements KnowledgeStore {
       throw new GkcError(`putVersion: maxVersions must be an integer >= 1; got ${options.maxVersions}`);
     }
     const r = this.redis;
-    const lockKey = this.key('lock'), token = `${process.pid}:${randomUUID()}`;
+    const lockKey = this.key('lock'),
+      token = `${process.pid}:${randomUUID()}`;
     if ((await r.set(lockKey, token, 'PX', LOCK_MS, 'NX')) !== 'OK') {
-      throw new GkcError(`redis store '${this.prefix}': another loader holds ${lockKey} (${await r.get(lockKey)}); try again when it is done`);
+      throw new GkcError(
+        `redis store '${this.prefix}': another loader holds ${lockKey} (${await r.get(lockKey)}); try again when it is done`,
+      );
     }
-    const renew = async () => { if ((await r.eval(RENEW, 1, lockKey, token, LOCK_MS)) !== 1) throw new GkcError(`redis store '${this.prefix}': lost the load lock ${lockKey}`); };
+    const renew = async () => {
+      if ((await r.eval(RENEW, 1, lockKey, token, LOCK_MS)) !== 1)
+        throw new GkcError(`redis store '${this.prefix}': lost the load lock ${lockKey}`);
+    };
     try {
       this.cleaned = await this.unlinkMatching(this.key('staging', '*'));
       const existingRaw = await r.get(this.key('v', version, 'manifest'));
       if (existingRaw && !options.force) {
         const old = parseManifest(existingRaw, `redis ${this.key('v', version, 'manifest')}`);
-        throw new GkcError(`knowledge version '${version}' already exists in redis '${this.prefix}' (registered ${old.createdAt}, sha256 ${old.sha256.slice(0, 12)}); pass force: true (CLI: --force) to replace it`);
+        throw new GkcError(
+          `knowledge version '${version}' already exists in redis '${this.prefix}' (registered ${old.createdAt}, sha256 ` +
+            `${old.sha256.slice(0, 12)}); pass force: true (CLI: --force) to replace it`,
+        );
       }
       const seq = await r.incr(this.key('seq'));
       const { sorted, manifest } = prepareVersion(version, tables, seq, options.source ?? '');
       const names = tablesOfParts(manifest.parts);
       for (const t of names) {
-        const tab = sorted[t]!, arity = KEY_ARITY[t], d = tab.dim;
+        const tab = sorted[t]!,
+          arity = KEY_ARITY[t],
+          d = tab.dim;
         const staging = this.key('staging', seq, t);
         const bytes = Buffer.from(tab.values.buffer, tab.values.byteOffset, tab.values.byteLength);
         for (let start = 0; start < tab.rows; start += this.chunkRows * 16) {
@@ -147,7 +195,10 @@ export class RedisStore implements KnowledgeStore {
           for (let c = start; c < Math.min(tab.rows, start + this.chunkRows * 16); c += this.chunkRows) {
             const args: (string | Buffer)[] = [];
             for (let i = c; i < Math.min(tab.rows, c + this.chunkRows); i++) {
-              args.push(arity === 1 ? String(tab.keys[i]) : `${tab.keys[2 * i]}:${tab.keys[2 * i + 1]}`, toLE(bytes, tab.values, i * d * 4, d));
+              args.push(
+                arity === 1 ? String(tab.keys[i]) : `${tab.keys[2 * i]}:${tab.keys[2 * i + 1]}`,
+                toLE(bytes, tab.values, i * d * 4, d),
+              );
             }
             p.hset(staging, ...args);
           }
@@ -158,7 +209,8 @@ export class RedisStore implements KnowledgeStore {
         await options.onStep?.(`table:${t}`);
       }
       // register: one transaction, retried if the registry changed under us
-      let evicted: string[] = [], bound = this.maxVersions;
+      let evicted: string[] = [],
+        bound = this.maxVersions;
       for (let attempt = 0; ; attempt++) {
         if (attempt === 10) throw new GkcError(`redis store '${this.prefix}': the registry kept changing while registering '${version}'`);
         await renew();
@@ -172,7 +224,10 @@ export class RedisStore implements KnowledgeStore {
         const m = r.multi();
         for (const t of names) {
           const dest = this.key('v', version, t);
-          if (sorted[t]!.rows > 0) { m.rename(this.key('staging', seq, t), dest); m.persist(dest); } else m.unlink(dest);
+          if (sorted[t]!.rows > 0) {
+            m.rename(this.key('staging', seq, t), dest);
+            m.persist(dest);
+          } else m.unlink(dest);
         }
         for (const t of oldTables) if (!names.includes(t)) m.unlink(this.key('v', version, t));
         m.set(this.key('v', version, 'manifest'), JSON.stringify(manifest));
@@ -190,7 +245,10 @@ export class RedisStore implements KnowledgeStore {
         break;
       }
       this.maxVersions = bound;
-      for (const e of evicted) { await this.unlinkMatching(this.key('v', e, '*')); this.manifests.delete(e); }
+      for (const e of evicted) {
+        await this.unlinkMatching(this.key('v', e, '*'));
+        this.manifests.delete(e);
+      }
       this.manifests.delete(version);
       await options.onStep?.('registered');
       const versions = await r.lrange(this.key('versions'), 0, -1);
@@ -216,20 +274,27 @@ export class RedisStore implements KnowledgeStore {
     const version = batch.version as string;
     const cached = this.manifests.get(version);
     const m0 = cached ? cached.manifest : await this.cachedManifest(version);
-    if (n === 0) { this.counter.batches++; return checkOut(out, 0, m0.dim); } // HMGET needs a field
+    if (n === 0) {
+      this.counter.batches++;
+      return checkOut(out, 0, m0.dim);
+    } // HMGET needs a field
     const names = tablesOfParts(m0.parts);
     const tx = this.redis.multi();
     tx.get(this.key('v', version, 'manifest'));
     for (const t of names) {
       const [f0, f1] = KEY_FIELDS[t];
-      const a = batch[f0!], b = KEY_ARITY[t] === 2 ? batch[f1!] : null;
+      const a = batch[f0!],
+        b = KEY_ARITY[t] === 2 ? batch[f1!] : null;
       const fields = new Array<string>(n);
       for (let r = 0; r < n; r++) fields[r] = b ? `${a[r]}:${b[r]}` : String(a[r]);
       tx.hmgetBuffer(this.key('v', version, t), ...fields);
     }
     const res = failed(await tx.exec(), `looking up version '${version}'`);
     const raw = res[0] as string | null;
-    if (raw === null) { this.manifests.delete(version); throw await this.unknown(version); }
+    if (raw === null) {
+      this.manifests.delete(version);
+      throw await this.unknown(version);
+    }
     let m = m0;
     if (raw !== this.manifests.get(version)?.raw) {
       m = this.remember(version, raw); // replaced (force) since we cached it
@@ -248,8 +313,15 @@ export class RedisStore implements KnowledgeStore {
       let miss = 0;
       for (let r = 0; r < n; r++) {
         const buf = bufs[r];
-        if (!buf) { rows[r] = null; miss++; continue; }
-        if (buf.length !== 4 * d) throw new GkcError(`redis store '${this.prefix}': ${this.key('v', version, t)} holds a row of ${buf.length} bytes; the manifest says ${d} floats`);
+        if (!buf) {
+          rows[r] = null;
+          miss++;
+          continue;
+        }
+        if (buf.length !== 4 * d)
+          throw new GkcError(
+            `redis store '${this.prefix}': ${this.key('v', version, t)} holds a row of ${buf.length} bytes; the manifest says ${d} floats`,
+          );
         rows[r] = fromLE(buf, d);
       }
       this.counter.misses[t] += miss;
@@ -261,12 +333,20 @@ export class RedisStore implements KnowledgeStore {
     return result;
   }
 
-  metrics(): GkcMetrics { return this.counter.snapshot(); }
-  resetMetrics(): void { this.counter.reset(); }
-  async close(): Promise<void> { await this.redis.quit().catch(() => this.redis.disconnect()); }
+  metrics(): GkcMetrics {
+    return this.counter.snapshot();
+  }
+  resetMetrics(): void {
+    this.counter.reset();
+  }
+  async close(): Promise<void> {
+    await this.redis.quit().catch(() => this.redis.disconnect());
+  }
 
   /** Delete every key of this store (tests, benches). */
-  async clear(): Promise<number> { return (await this.unlinkMatching(this.key('*'))).length; }
+  async clear(): Promise<number> {
+    return (await this.unlinkMatching(this.key('*'))).length;
+  }
 
   // ---------------------------------------------------------------- internals
 
@@ -292,7 +372,10 @@ export class RedisStore implements KnowledgeStore {
     do {
       const [next, keys] = await this.redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
       cursor = next;
-      if (keys.length) { await this.redis.unlink(...keys); removed.push(...keys); }
+      if (keys.length) {
+        await this.redis.unlink(...keys);
+        removed.push(...keys);
+      }
     } while (cursor !== '0');
     return removed;
   }

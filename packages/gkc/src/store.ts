@@ -4,8 +4,19 @@
  */
 import { GkcError } from './errors.ts';
 import {
-  KEY_ARITY, KEY_FIELDS, type KnowledgeTables, type PartName, type PartSlot, TABLE_NAMES, type TableName,
-  checkParts, layoutOf, sortTable, tablesOfParts, tablesSha256, validateTables,
+  KEY_ARITY,
+  KEY_FIELDS,
+  type KnowledgeTables,
+  type PartName,
+  type PartSlot,
+  TABLE_NAMES,
+  type TableName,
+  checkParts,
+  layoutOf,
+  sortTable,
+  tablesOfParts,
+  tablesSha256,
+  validateTables,
 } from './tables.ts';
 
 /** The issue's bound: at most this many versions are kept, the oldest evicted first. */
@@ -100,13 +111,20 @@ const VERSION_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
 export function checkVersionId(version: unknown, where = 'version'): string {
   if (typeof version !== 'string' || !VERSION_ID.test(version)) {
-    throw new GkcError(`${where} must be 1-64 characters of letters, digits, '.', '_', '-' starting with a letter or digit; got ${JSON.stringify(version)}`);
+    throw new GkcError(
+      `${where} must be 1-64 characters of letters, digits, '.', '_', '-' starting with a letter or digit; got ${JSON.stringify(version)}`,
+    );
   }
   return version;
 }
 
 /** Validate and sort tables and build the manifest of a version about to be registered. */
-export function prepareVersion(version: string, tables: KnowledgeTables, seq: number, source: string): { sorted: KnowledgeTables; manifest: VersionManifest } {
+export function prepareVersion(
+  version: string,
+  tables: KnowledgeTables,
+  seq: number,
+  source: string,
+): { sorted: KnowledgeTables; manifest: VersionManifest } {
   checkVersionId(version);
   const where = `knowledge version '${version}'`;
   validateTables(tables, where);
@@ -122,8 +140,16 @@ export function prepareVersion(version: string, tables: KnowledgeTables, seq: nu
   const sorted: KnowledgeTables = { parts, ...sortedParts };
   const { slots, dim } = layoutOf(parts, dims, where);
   const manifest: VersionManifest = {
-    format: 'gkc-version/1', version, seq, parts, dim, slots, tables: shapes,
-    createdAt: new Date().toISOString(), source, sha256: tablesSha256(sorted),
+    format: 'gkc-version/1',
+    version,
+    seq,
+    parts,
+    dim,
+    slots,
+    tables: shapes,
+    createdAt: new Date().toISOString(),
+    source,
+    sha256: tablesSha256(sorted),
   };
   return { sorted, manifest };
 }
@@ -131,14 +157,19 @@ export function prepareVersion(version: string, tables: KnowledgeTables, seq: nu
 /** Parse a stored manifest (JSON), checking the fields lookups rely on. */
 export function parseManifest(text: string, where: string): VersionManifest {
   let m: VersionManifest;
-  try { m = JSON.parse(text) as VersionManifest; } catch (e) { throw new GkcError(`${where}: manifest is not JSON (${(e as Error).message})`); }
+  try {
+    m = JSON.parse(text) as VersionManifest;
+  } catch (e) {
+    throw new GkcError(`${where}: manifest is not JSON (${(e as Error).message})`);
+  }
   if (m === null || typeof m !== 'object' || m.format !== 'gkc-version/1') throw new GkcError(`${where}: not a gkc-version/1 manifest`);
   checkVersionId(m.version, `${where}: version`);
   const parts = checkParts(m.parts, where);
   const dims: Partial<Record<TableName, number>> = {};
   for (const t of tablesOfParts(parts)) {
     const s = m.tables?.[t];
-    if (!s || !Number.isInteger(s.rows) || !Number.isInteger(s.dim)) throw new GkcError(`${where}: manifest lacks the shape of table '${t}'`);
+    if (!s || !Number.isInteger(s.rows) || !Number.isInteger(s.dim))
+      throw new GkcError(`${where}: manifest lacks the shape of table '${t}'`);
     dims[t] = s.dim;
   }
   const { dim } = layoutOf(parts, dims, where);
@@ -154,16 +185,24 @@ export function unknownVersionError(version: string, known: readonly string[]): 
 
 /** Check a lookup batch; returns n. Caller bugs (wrong types, lengths) throw, naming the field. */
 export function checkBatch(batch: LookupBatch): number {
-  if (batch === null || typeof batch !== 'object') throw new GkcError(`lookup: batch must be { users, items, categories, version }; got ${batch === null ? 'null' : typeof batch}`);
+  if (batch === null || typeof batch !== 'object')
+    throw new GkcError(`lookup: batch must be { users, items, categories, version }; got ${batch === null ? 'null' : typeof batch}`);
   const n = batch.users instanceof Int32Array ? batch.users.length : -1;
   for (const field of ['users', 'items', 'categories'] as const) {
     const a = batch[field];
-    if (!(a instanceof Int32Array)) throw new GkcError(`lookup: batch.${field} must be an Int32Array; got ${a === undefined ? 'undefined' : a === null ? 'null' : (a as object).constructor?.name ?? typeof a}`);
+    if (!(a instanceof Int32Array))
+      throw new GkcError(
+        `lookup: batch.${field} must be an Int32Array; got ` +
+          `${a === undefined ? 'undefined' : a === null ? 'null' : ((a as object).constructor?.name ?? typeof a)}`,
+      );
     if (a.length !== n) throw new GkcError(`lookup: batch.${field} has ${a.length} entries; batch.users has ${n}`);
   }
   const v = batch.version;
   if (typeof v !== 'string') {
-    if (!Array.isArray(v)) throw new GkcError(`lookup: batch.version must be a version id or an array of ${n} ids; got ${v === undefined ? 'undefined' : typeof v}`);
+    if (!Array.isArray(v))
+      throw new GkcError(
+        `lookup: batch.version must be a version id or an array of ${n} ids; got ${v === undefined ? 'undefined' : typeof v}`,
+      );
     if (v.length !== n) throw new GkcError(`lookup: batch.version has ${v.length} entries; batch.users has ${n}`);
   }
   return n;
@@ -172,13 +211,20 @@ export function checkBatch(batch: LookupBatch): number {
 export function checkOut(out: Float32Array | undefined, n: number, dim: number): Float32Array {
   if (out === undefined) return new Float32Array(n * dim);
   if (!(out instanceof Float32Array) || out.length !== n * dim) {
-    throw new GkcError(`lookup: out must be a Float32Array of ${n} x ${dim} = ${n * dim}; got ${out instanceof Float32Array ? `length ${out.length}` : typeof out}`);
+    throw new GkcError(
+      `lookup: out must be a Float32Array of ${n} x ${dim} = ${n * dim}; got ` +
+        `${out instanceof Float32Array ? `length ${out.length}` : typeof out}`,
+    );
   }
   return out;
 }
 
 /** The rows of a batch grouped by the version they name, each group a single-version sub-batch. */
-export interface VersionGroup { readonly version: string; readonly rows: Int32Array; readonly batch: LookupBatch }
+export interface VersionGroup {
+  readonly version: string;
+  readonly rows: Int32Array;
+  readonly batch: LookupBatch;
+}
 
 export function groupByVersion(batch: LookupBatch & { version: readonly string[] }, n: number): VersionGroup[] {
   const groups = new Map<string, number[]>();
@@ -186,23 +232,37 @@ export function groupByVersion(batch: LookupBatch & { version: readonly string[]
     const v = batch.version[r]!;
     if (typeof v !== 'string') throw new GkcError(`lookup: batch.version[${r}] must be a version id; got ${typeof v}`);
     let g = groups.get(v);
-    if (!g) groups.set(v, g = []);
+    if (!g) groups.set(v, (g = []));
     g.push(r);
   }
   return [...groups].map(([version, list]) => {
-    const k = list.length, rows = Int32Array.from(list);
-    const users = new Int32Array(k), items = new Int32Array(k), categories = new Int32Array(k);
-    for (let j = 0; j < k; j++) { const r = rows[j]!; users[j] = batch.users[r]!; items[j] = batch.items[r]!; categories[j] = batch.categories[r]!; }
+    const k = list.length,
+      rows = Int32Array.from(list);
+    const users = new Int32Array(k),
+      items = new Int32Array(k),
+      categories = new Int32Array(k);
+    for (let j = 0; j < k; j++) {
+      const r = rows[j]!;
+      users[j] = batch.users[r]!;
+      items[j] = batch.items[r]!;
+      categories[j] = batch.categories[r]!;
+    }
     return { version, rows, batch: { users, items, categories, version } };
   });
 }
 
 /** The one width the groups' versions assemble to; throws when they differ. */
 export function commonDim(manifests: readonly VersionManifest[]): number {
-  let dim = -1, first = '';
+  let dim = -1,
+    first = '';
   for (const m of manifests) {
-    if (dim < 0) { dim = m.dim; first = m.version; } else if (m.dim !== dim) {
-      throw new GkcError(`lookup: the rows of one batch must assemble to one width; version '${first}' gives ${dim}, version '${m.version}' gives ${m.dim}`);
+    if (dim < 0) {
+      dim = m.dim;
+      first = m.version;
+    } else if (m.dim !== dim) {
+      throw new GkcError(
+        `lookup: the rows of one batch must assemble to one width; version '${first}' gives ${dim}, version '${m.version}' gives ${m.dim}`,
+      );
     }
   }
   return Math.max(dim, 0);
@@ -224,7 +284,9 @@ export class MissCounter {
     return { batches: this.batches, rows: this.rows, misses: { ...this.misses }, unknownVersions: this.unknownVersions };
   }
   reset(): void {
-    this.batches = 0; this.rows = 0; this.unknownVersions = 0;
+    this.batches = 0;
+    this.rows = 0;
+    this.unknownVersions = 0;
     for (const t of TABLE_NAMES) this.misses[t] = 0;
   }
 }
@@ -242,25 +304,42 @@ export function keyOf(batch: LookupBatch, table: TableName, r: number): [number,
  * values (-1: unknown key, its parts stay zero). No per-row objects.
  */
 export function assembleFromIndex(
-  manifest: VersionManifest, values: Partial<Record<TableName, Float32Array>>,
-  rowOf: Partial<Record<TableName, Int32Array>>, n: number, out: Float32Array,
+  manifest: VersionManifest,
+  values: Partial<Record<TableName, Float32Array>>,
+  rowOf: Partial<Record<TableName, Int32Array>>,
+  n: number,
+  out: Float32Array,
 ): void {
   const dim = manifest.dim;
   for (const slot of manifest.slots) {
     const { offset, dim: d } = slot;
     if (slot.part === 'user*item') {
-      const U = values.user!, I = values.item!, ru = rowOf.user!, ri = rowOf.item!;
+      const U = values.user!,
+        I = values.item!,
+        ru = rowOf.user!,
+        ri = rowOf.item!;
       for (let r = 0; r < n; r++) {
-        const iu = ru[r]!, ii = ri[r]!, o = r * dim + offset;
-        if (iu < 0 || ii < 0) { for (let j = 0; j < d; j++) out[o + j] = 0; continue; }
-        const bu = iu * d, bi = ii * d;
+        const iu = ru[r]!,
+          ii = ri[r]!,
+          o = r * dim + offset;
+        if (iu < 0 || ii < 0) {
+          for (let j = 0; j < d; j++) out[o + j] = 0;
+          continue;
+        }
+        const bu = iu * d,
+          bi = ii * d;
         for (let j = 0; j < d; j++) out[o + j] = U[bu + j]! * I[bi + j]!;
       }
     } else {
-      const V = values[slot.part]!, rows = rowOf[slot.part]!;
+      const V = values[slot.part]!,
+        rows = rowOf[slot.part]!;
       for (let r = 0; r < n; r++) {
-        const i = rows[r]!, o = r * dim + offset;
-        if (i < 0) { for (let j = 0; j < d; j++) out[o + j] = 0; continue; }
+        const i = rows[r]!,
+          o = r * dim + offset;
+        if (i < 0) {
+          for (let j = 0; j < d; j++) out[o + j] = 0;
+          continue;
+        }
         const b = i * d; // a plain loop: out.set(V.subarray(..)) allocates a view per row
         for (let j = 0; j < d; j++) out[o + j] = V[b + j]!;
       }
@@ -270,23 +349,34 @@ export function assembleFromIndex(
 
 /** The same from per-row Float32Array views (null: unknown key), as a remote store returns them. */
 export function assembleFromRows(
-  manifest: VersionManifest, rowsOf: Partial<Record<TableName, readonly (Float32Array | null)[]>>, n: number, out: Float32Array,
+  manifest: VersionManifest,
+  rowsOf: Partial<Record<TableName, readonly (Float32Array | null)[]>>,
+  n: number,
+  out: Float32Array,
 ): void {
   const dim = manifest.dim;
   for (const slot of manifest.slots) {
     const { offset, dim: d } = slot;
     if (slot.part === 'user*item') {
-      const us = rowsOf.user!, is = rowsOf.item!;
+      const us = rowsOf.user!,
+        is = rowsOf.item!;
       for (let r = 0; r < n; r++) {
-        const u = us[r], i = is[r], o = r * dim + offset;
-        if (!u || !i) { out.fill(0, o, o + d); continue; }
+        const u = us[r],
+          i = is[r],
+          o = r * dim + offset;
+        if (!u || !i) {
+          out.fill(0, o, o + d);
+          continue;
+        }
         for (let j = 0; j < d; j++) out[o + j] = u[j]! * i[j]!;
       }
     } else {
       const rows = rowsOf[slot.part]!;
       for (let r = 0; r < n; r++) {
-        const v = rows[r], o = r * dim + offset;
-        if (!v) out.fill(0, o, o + d); else out.set(v, o);
+        const v = rows[r],
+          o = r * dim + offset;
+        if (!v) out.fill(0, o, o + d);
+        else out.set(v, o);
       }
     }
   }

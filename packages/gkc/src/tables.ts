@@ -33,7 +33,10 @@ export const EQ6_PARTS: readonly PartName[] = ['user', 'item', 'user*item', 'use
 export const KEY_ARITY: Readonly<Record<TableName, 1 | 2>> = { user: 1, item: 1, userCategory: 2, userItem: 2 };
 /** What each key column of a table is, in lookup-batch field names. */
 export const KEY_FIELDS: Readonly<Record<TableName, readonly ('users' | 'items' | 'categories')[]>> = {
-  user: ['users'], item: ['items'], userCategory: ['users', 'categories'], userItem: ['users', 'items'],
+  user: ['users'],
+  item: ['items'],
+  userCategory: ['users', 'categories'],
+  userItem: ['users', 'items'],
 };
 
 export interface KnowledgeTable {
@@ -54,22 +57,31 @@ export interface KnowledgeTables {
 }
 
 /** Where each part sits in the assembled vector. */
-export interface PartSlot { readonly part: PartName; readonly offset: number; readonly dim: number }
+export interface PartSlot {
+  readonly part: PartName;
+  readonly offset: number;
+  readonly dim: number;
+}
 
 /** The tables a list of parts reads ('user*item' reads user and item). */
 export function tablesOfParts(parts: readonly PartName[]): TableName[] {
   const need = new Set<TableName>();
   for (const p of parts) {
-    if (p === 'user*item') { need.add('user'); need.add('item'); } else need.add(p);
+    if (p === 'user*item') {
+      need.add('user');
+      need.add('item');
+    } else need.add(p);
   }
   return TABLE_NAMES.filter((t) => need.has(t));
 }
 
 export function checkParts(parts: unknown, where: string): PartName[] {
-  if (!Array.isArray(parts) || parts.length === 0) throw new GkcError(`${where}: parts must be a non-empty list of ${PART_NAMES.join(', ')}; got ${JSON.stringify(parts)}`);
+  if (!Array.isArray(parts) || parts.length === 0)
+    throw new GkcError(`${where}: parts must be a non-empty list of ${PART_NAMES.join(', ')}; got ${JSON.stringify(parts)}`);
   const seen = new Set<string>();
   for (const p of parts) {
-    if (typeof p !== 'string' || !(PART_NAMES as readonly string[]).includes(p)) throw new GkcError(`${where}: unknown part ${JSON.stringify(p)}; known parts: ${PART_NAMES.join(', ')}`);
+    if (typeof p !== 'string' || !(PART_NAMES as readonly string[]).includes(p))
+      throw new GkcError(`${where}: unknown part ${JSON.stringify(p)}; known parts: ${PART_NAMES.join(', ')}`);
     if (seen.has(p)) throw new GkcError(`${where}: part '${p}' is listed twice in ${JSON.stringify(parts)}`);
     seen.add(p);
   }
@@ -77,13 +89,18 @@ export function checkParts(parts: unknown, where: string): PartName[] {
 }
 
 /** Offsets of the parts in the assembled vector, given each table's dim. */
-export function layoutOf(parts: readonly PartName[], dims: Partial<Record<TableName, number>>, where = 'knowledge layout'): { slots: PartSlot[]; dim: number } {
+export function layoutOf(
+  parts: readonly PartName[],
+  dims: Partial<Record<TableName, number>>,
+  where = 'knowledge layout',
+): { slots: PartSlot[]; dim: number } {
   const slots: PartSlot[] = [];
   let offset = 0;
   for (const part of parts) {
     let dim: number;
     if (part === 'user*item') {
-      const du = dims.user, di = dims.item;
+      const du = dims.user,
+        di = dims.item;
       if (du === undefined || di === undefined) throw new GkcError(`${where}: part 'user*item' needs the user and item tables`);
       if (du !== di) throw new GkcError(`${where}: part 'user*item' needs equal user and item dims; got user ${du}, item ${di}`);
       dim = du;
@@ -127,13 +144,24 @@ function checkTable(name: TableName, t: KnowledgeTable, where: string): void {
   if (!(t.keys instanceof Int32Array)) throw new GkcError(`${where}: tensor '${name}.keys' must be an Int32Array`);
   if (!(t.values instanceof Float32Array)) throw new GkcError(`${where}: tensor '${name}.values' must be a Float32Array`);
   if (!Number.isInteger(t.rows) || t.rows < 0) throw new GkcError(`${where}: table '${name}' has a bad row count ${t.rows}`);
-  if (!Number.isInteger(t.dim) || t.dim < 1) throw new GkcError(`${where}: tensor '${name}.values' must have a row width >= 1; got ${t.dim}`);
-  if (t.keys.length !== t.rows * arity) throw new GkcError(`${where}: tensor '${name}.keys' must hold ${t.rows * arity} ids (${arity === 1 ? `[${t.rows}]` : `[${t.rows}, 2]`}); got ${t.keys.length}`);
-  if (t.values.length !== t.rows * t.dim) throw new GkcError(`${where}: tensor '${name}.values' must hold ${t.rows} x ${t.dim} = ${t.rows * t.dim} floats; got ${t.values.length}`);
+  if (!Number.isInteger(t.dim) || t.dim < 1)
+    throw new GkcError(`${where}: tensor '${name}.values' must have a row width >= 1; got ${t.dim}`);
+  if (t.keys.length !== t.rows * arity)
+    throw new GkcError(
+      `${where}: tensor '${name}.keys' must hold ${t.rows * arity} ids (${arity === 1 ? `[${t.rows}]` : `[${t.rows}, 2]`}); got ` +
+        `${t.keys.length}`,
+    );
+  if (t.values.length !== t.rows * t.dim)
+    throw new GkcError(
+      `${where}: tensor '${name}.values' must hold ${t.rows} x ${t.dim} = ${t.rows * t.dim} floats; got ${t.values.length}`,
+    );
   const v = t.values;
   for (let i = 0; i < v.length; i++) {
     const x = v[i]!;
-    if (x - x !== 0) throw new GkcError(`${where}: tensor '${name}.values' holds a non-finite value (${x}) at row ${Math.floor(i / t.dim)}, column ${i % t.dim}`);
+    if (x - x !== 0)
+      throw new GkcError(
+        `${where}: tensor '${name}.values' holds a non-finite value (${x}) at row ${Math.floor(i / t.dim)}, column ${i % t.dim}`,
+      );
   }
 }
 
@@ -143,7 +171,9 @@ function checkTable(name: TableName, t: KnowledgeTable, where: string): void {
  */
 export function sortTable(name: TableName, t: KnowledgeTable, where = 'knowledge tables'): KnowledgeTable {
   const arity = KEY_ARITY[name];
-  const n = t.rows, k = t.keys, d = t.dim;
+  const n = t.rows,
+    k = t.keys,
+    d = t.dim;
   const order = new Int32Array(n);
   for (let i = 0; i < n; i++) order[i] = i;
   let sorted = true;
@@ -153,14 +183,21 @@ export function sortTable(name: TableName, t: KnowledgeTable, where = 'knowledge
     if (compareKeys(k, arity, order[i - 1]!, order[i]!) === 0) {
       const r = order[i]!;
       const key = arity === 1 ? String(k[r]) : `(${k[2 * r]}, ${k[2 * r + 1]})`;
-      throw new GkcError(`${where}: tensor '${name}.keys' repeats the key ${key} (rows ${Math.min(order[i - 1]!, r)} and ${Math.max(order[i - 1]!, r)})`);
+      throw new GkcError(
+        `${where}: tensor '${name}.keys' repeats the key ${key} (rows ${Math.min(order[i - 1]!, r)} and ${Math.max(order[i - 1]!, r)})`,
+      );
     }
   }
   if (sorted) return t;
-  const keys = new Int32Array(k.length), values = new Float32Array(t.values.length);
+  const keys = new Int32Array(k.length),
+    values = new Float32Array(t.values.length);
   for (let i = 0; i < n; i++) {
     const r = order[i]!;
-    if (arity === 1) keys[i] = k[r]!; else { keys[2 * i] = k[2 * r]!; keys[2 * i + 1] = k[2 * r + 1]!; }
+    if (arity === 1) keys[i] = k[r]!;
+    else {
+      keys[2 * i] = k[2 * r]!;
+      keys[2 * i + 1] = k[2 * r + 1]!;
+    }
     values.set(t.values.subarray(r * d, (r + 1) * d), i * d);
   }
   return { keys, values, rows: n, dim: d };
@@ -174,12 +211,15 @@ function compareKeys(k: Int32Array, arity: 1 | 2, a: number, b: number): number 
 
 /** Row of `key` (or the pair (key, key2)) in a table sorted by sortTable, -1 when absent (binary search). */
 export function findRow(keys: Int32Array, rows: number, arity: 1 | 2, key: number, key2 = 0): number {
-  let lo = 0, hi = rows - 1;
+  let lo = 0,
+    hi = rows - 1;
   if (arity === 1) {
     while (lo <= hi) {
       const mid = (lo + hi) >>> 1;
       const m = keys[mid]!;
-      if (m < key) lo = mid + 1; else if (m > key) hi = mid - 1; else return mid;
+      if (m < key) lo = mid + 1;
+      else if (m > key) hi = mid - 1;
+      else return mid;
     }
     return -1;
   }
@@ -187,7 +227,9 @@ export function findRow(keys: Int32Array, rows: number, arity: 1 | 2, key: numbe
     const mid = (lo + hi) >>> 1;
     const m = keys[2 * mid]!;
     const c = m !== key ? m - key : keys[2 * mid + 1]! - key2;
-    if (c < 0) lo = mid + 1; else if (c > 0) hi = mid - 1; else return mid;
+    if (c < 0) lo = mid + 1;
+    else if (c > 0) hi = mid - 1;
+    else return mid;
   }
   return -1;
 }
@@ -203,17 +245,27 @@ export function findRow(keys: Int32Array, rows: number, arity: 1 | 2, key: numbe
 export class KeyIndex {
   private readonly slots: Int32Array;
   private readonly mask: number;
-  constructor(readonly keys: Int32Array, readonly rows: number, readonly arity: 1 | 2, where = 'knowledge tables', name = 'table') {
+  constructor(
+    readonly keys: Int32Array,
+    readonly rows: number,
+    readonly arity: 1 | 2,
+    where = 'knowledge tables',
+    name = 'table',
+  ) {
     let cap = 2;
     while (cap < 2 * rows) cap *= 2;
     this.mask = cap - 1;
-    const slots = this.slots = new Int32Array(cap).fill(-1);
+    const slots = (this.slots = new Int32Array(cap).fill(-1));
     for (let r = 0; r < rows; r++) {
-      const a = keys[arity * r]!, b = arity === 2 ? keys[2 * r + 1]! : 0;
+      const a = keys[arity * r]!,
+        b = arity === 2 ? keys[2 * r + 1]! : 0;
       let s = hashKey(a, b) & this.mask;
       for (;;) {
         const o = slots[s]!;
-        if (o < 0) { slots[s] = r; break; }
+        if (o < 0) {
+          slots[s] = r;
+          break;
+        }
         if (keys[arity * o] === a && (arity === 1 || keys[2 * o + 1] === b)) {
           throw new GkcError(`${where}: tensor '${name}.keys' repeats the key ${arity === 1 ? a : `(${a}, ${b})`} (rows ${o} and ${r})`);
         }
@@ -226,16 +278,26 @@ export class KeyIndex {
     const { slots, keys, mask } = this;
     let s = hashKey(a, b) & mask;
     if (this.arity === 1) {
-      for (;;) { const r = slots[s]!; if (r < 0 || keys[r] === a) return r; s = (s + 1) & mask; }
+      for (;;) {
+        const r = slots[s]!;
+        if (r < 0 || keys[r] === a) return r;
+        s = (s + 1) & mask;
+      }
     }
-    for (;;) { const r = slots[s]!; if (r < 0 || (keys[2 * r] === a && keys[2 * r + 1] === b)) return r; s = (s + 1) & mask; }
+    for (;;) {
+      const r = slots[s]!;
+      if (r < 0 || (keys[2 * r] === a && keys[2 * r + 1] === b)) return r;
+      s = (s + 1) & mask;
+    }
   }
 }
 
 function hashKey(a: number, b: number): number {
   let h = Math.imul(a, 0x9e3779b1) ^ b;
-  h ^= h >>> 16; h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13; h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
   return (h ^ (h >>> 16)) >>> 0;
 }
 
@@ -263,7 +325,8 @@ function leBytes(a: Int32Array | Float32Array): Uint8Array {
   const out = new Uint8Array(a.byteLength);
   const view = new DataView(out.buffer);
   for (let i = 0; i < a.length; i++) {
-    if (a instanceof Int32Array) view.setInt32(4 * i, a[i]!, true); else view.setFloat32(4 * i, a[i]!, true);
+    if (a instanceof Int32Array) view.setInt32(4 * i, a[i]!, true);
+    else view.setFloat32(4 * i, a[i]!, true);
   }
   return out;
 }
@@ -302,32 +365,63 @@ export function decodeKnowledgeTables(bytes: Uint8Array, source = 'knowledge tab
   const rawParts = metadata['gkc.parts'];
   if (rawParts !== undefined) {
     let parsed: unknown;
-    try { parsed = JSON.parse(rawParts); } catch { throw new GkcError(`${source}: metadata 'gkc.parts' is not JSON: ${JSON.stringify(rawParts)}`); }
+    try {
+      parsed = JSON.parse(rawParts);
+    } catch {
+      throw new GkcError(`${source}: metadata 'gkc.parts' is not JSON: ${JSON.stringify(rawParts)}`);
+    }
     parts = checkParts(parsed, `${source}: metadata 'gkc.parts'`);
   }
   const need = tablesOfParts(parts);
   const known = new Set<string>();
-  for (const name of TABLE_NAMES) { known.add(`${name}.keys`); known.add(`${name}.values`); }
+  for (const name of TABLE_NAMES) {
+    known.add(`${name}.keys`);
+    known.add(`${name}.values`);
+  }
   for (const name of tensors.keys()) {
-    if (!known.has(name)) throw new GkcError(`${source}: unexpected tensor '${name}'; a knowledge-table file holds ${need.map((t) => `${t}.keys, ${t}.values`).join(', ')}`);
+    if (!known.has(name))
+      throw new GkcError(
+        `${source}: unexpected tensor '${name}'; a knowledge-table file holds ${need.map((t) => `${t}.keys, ${t}.values`).join(', ')}`,
+      );
   }
   const out: Partial<Record<TableName, KnowledgeTable>> = {};
   for (const name of TABLE_NAMES) {
-    const keys = tensors.get(`${name}.keys`), values = tensors.get(`${name}.values`);
+    const keys = tensors.get(`${name}.keys`),
+      values = tensors.get(`${name}.values`);
     if (!need.includes(name)) {
-      if (keys || values) throw new GkcError(`${source}: tensor '${name}.${keys ? 'keys' : 'values'}' is present but no part uses the ${name} table (parts: ${parts.join(', ')})`);
+      if (keys || values)
+        throw new GkcError(
+          `${source}: tensor '${name}.${keys ? 'keys' : 'values'}' is present but no part uses the ${name} table (parts: ` +
+            `${parts.join(', ')})`,
+        );
       continue;
     }
     const arity = KEY_ARITY[name];
     const keyShape = arity === 1 ? '[n]' : '[n, 2]';
-    if (!keys) throw new GkcError(`${source}: tensor '${name}.keys' is missing; expected int32 ${keyShape} (parts ${parts.join(', ')} need the ${name} table)`);
-    if (!values) throw new GkcError(`${source}: tensor '${name}.values' is missing; expected float32 [n, d] (parts ${parts.join(', ')} need the ${name} table)`);
+    if (!keys)
+      throw new GkcError(
+        `${source}: tensor '${name}.keys' is missing; expected int32 ${keyShape} (parts ${parts.join(', ')} need the ${name} table)`,
+      );
+    if (!values)
+      throw new GkcError(
+        `${source}: tensor '${name}.values' is missing; expected float32 [n, d] (parts ${parts.join(', ')} need the ${name} table)`,
+      );
     const keyShapeOk = keys.shape.length === arity && (arity === 1 || keys.shape[1] === 2);
-    if (keys.dtype !== 'int32' || !keyShapeOk) throw new GkcError(`${source}: tensor '${name}.keys' must be int32 ${keyShape}; got ${keys.dtype} ${fmtShape(keys.shape)}`);
+    if (keys.dtype !== 'int32' || !keyShapeOk)
+      throw new GkcError(`${source}: tensor '${name}.keys' must be int32 ${keyShape}; got ${keys.dtype} ${fmtShape(keys.shape)}`);
     const rows = keys.shape[0]!;
-    if (values.dtype !== 'float32' || values.data instanceof Float64Array || values.shape.length !== 2 || values.shape[0] !== rows || values.shape[1]! < 1) {
+    if (
+      values.dtype !== 'float32' ||
+      values.data instanceof Float64Array ||
+      values.shape.length !== 2 ||
+      values.shape[0] !== rows ||
+      values.shape[1]! < 1
+    ) {
       const dt = values.data instanceof Float64Array ? 'float64' : values.dtype;
-      throw new GkcError(`${source}: tensor '${name}.values' must be float32 [${rows}, d] with d >= 1 (rows of ${name}.keys ${fmtShape(keys.shape)}); got ${dt} ${fmtShape(values.shape)}`);
+      throw new GkcError(
+        `${source}: tensor '${name}.values' must be float32 [${rows}, d] with d >= 1 (rows of ${name}.keys ${fmtShape(keys.shape)}); got ` +
+          `${dt} ${fmtShape(values.shape)}`,
+      );
     }
     out[name] = { keys: keys.data as Int32Array, values: values.data as Float32Array, rows, dim: values.shape[1]! };
   }
@@ -351,24 +445,37 @@ function decodeAligned(bytes: Uint8Array): { tensors: Map<string, HostTensor>; m
   const headLen = Number(view.getBigUint64(0, true));
   if (headLen > bytes.length - 8) return null;
   let header: Record<string, { dtype?: unknown; shape?: unknown; data_offsets?: unknown }>;
-  try { header = JSON.parse(Buffer.from(bytes.subarray(8, 8 + headLen)).toString('utf8')); } catch { return null; }
+  try {
+    header = JSON.parse(Buffer.from(bytes.subarray(8, 8 + headLen)).toString('utf8'));
+  } catch {
+    return null;
+  }
   if (header === null || typeof header !== 'object' || Array.isArray(header)) return null;
-  const base = 8 + headLen, dataLen = bytes.length - base;
+  const base = 8 + headLen,
+    dataLen = bytes.length - base;
   if ((bytes.byteOffset + base) % 4 !== 0) return null;
   const tensors = new Map<string, HostTensor>();
   let metadata: Record<string, string> = {};
   for (const [name, e] of Object.entries(header)) {
-    if (name === '__metadata__') { metadata = e as Record<string, string>; continue; }
-    const shape = e?.shape, offs = e?.data_offsets;
-    if ((e?.dtype !== 'F32' && e?.dtype !== 'I32') || !Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0)) return null;
+    if (name === '__metadata__') {
+      metadata = e as Record<string, string>;
+      continue;
+    }
+    const shape = e?.shape,
+      offs = e?.data_offsets;
+    if ((e?.dtype !== 'F32' && e?.dtype !== 'I32') || !Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0))
+      return null;
     if (!Array.isArray(offs) || offs.length !== 2 || !offs.every((o) => Number.isInteger(o))) return null;
     const [begin, end] = offs as [number, number];
     const n = (shape as number[]).reduce((a, b) => a * b, 1);
     if (begin < 0 || end > dataLen || end - begin !== 4 * n || begin % 4 !== 0) return null;
     const at = bytes.byteOffset + base + begin;
-    tensors.set(name, e.dtype === 'F32'
-      ? { dtype: 'float32', shape: shape as number[], data: new Float32Array(bytes.buffer, at, n) }
-      : { dtype: 'int32', shape: shape as number[], data: new Int32Array(bytes.buffer, at, n) });
+    tensors.set(
+      name,
+      e.dtype === 'F32'
+        ? { dtype: 'float32', shape: shape as number[], data: new Float32Array(bytes.buffer, at, n) }
+        : { dtype: 'int32', shape: shape as number[], data: new Int32Array(bytes.buffer, at, n) },
+    );
   }
   return { tensors, metadata };
 }
@@ -376,7 +483,9 @@ function decodeAligned(bytes: Uint8Array): { tensors: Map<string, HostTensor>; m
 /** Read and validate a knowledge-table file. */
 export function readKnowledgeTables(path: string): DecodedKnowledgeTables {
   let bytes: Uint8Array;
-  try { bytes = readFileSync(path); } catch (e) {
+  try {
+    bytes = readFileSync(path);
+  } catch (e) {
     throw new GkcError(`knowledge tables ${path}: cannot read the file (${(e as Error).message})`);
   }
   return decodeKnowledgeTables(bytes, path);

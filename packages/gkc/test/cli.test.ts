@@ -26,24 +26,39 @@ describe('gkc load CLI', () => {
     expect(first.status).toBe(0);
     expect(first.stdout).toMatch(new RegExp(`^loaded into embedded store ${store} in \\d+\\.\\d\\d s\n`));
     expect(first.stdout).toContain(`  version 'v1' (seq 1, `);
-    expect(first.stdout).toContain(`user 2 x 2, item 3 x 2, userCategory 3 x 3; vector 9-d = user[0:2] item[2:4] user*item[4:6] userCategory[6:9]; sha256 `);
+    expect(first.stdout).toContain(
+      `user 2 x 2, item 3 x 2, userCategory 3 x 3; vector 9-d = user[0:2] item[2:4] user*item[4:6] userCategory[6:9]; sha256 `,
+    );
     expect(first.stdout).toContain(`; source ${file} run=hand\n`);
     expect(first.stdout).toContain('  replaced: no\n  evicted: none\n  versions now (oldest first): v1 (at most 2 kept)\n');
     expect(run('--tables', file, '--version', 'v2', '--store', store, '--max-versions', '2').status).toBe(0);
     const third = run('--tables', file, '--version', 'v3', '--store', store, '--max-versions', '2', '--source', 'extractor run 3');
-    expect(third.stdout).toContain('; source extractor run 3\n  replaced: no\n  evicted: v1\n  versions now (oldest first): v2, v3 (at most 2 kept)\n');
+    expect(third.stdout).toContain(
+      '; source extractor run 3\n  replaced: no\n  evicted: v1\n  versions now (oldest first): v2, v3 (at most 2 kept)\n',
+    );
     const again = run('--tables', file, '--version', 'v3', '--store', store);
     expect(again.status).toBe(1);
     expect(again.stdout).toBe('');
-    expect(again.stderr).toMatch(/^lctr gkc load: knowledge version 'v3' already exists in .*; pass force: true \(CLI: --force\) to replace it\n$/);
+    expect(again.stderr).toMatch(
+      /^lctr gkc load: knowledge version 'v3' already exists in .*; pass force: true \(CLI: --force\) to replace it\n$/,
+    );
     const forced = run('--tables', file, '--version', 'v3', '--store', store, '--force');
     expect(forced.status).toBe(0);
     // no --max-versions: the bound of 2 the store recorded at its first load still holds
-    expect(forced.stdout).toContain("  replaced: yes (the earlier 'v3' is gone)\n  evicted: none\n  versions now (oldest first): v2, v3 (at most 2 kept)\n");
+    expect(forced.stdout).toContain(
+      "  replaced: yes (the earlier 'v3' is gone)\n  evicted: none\n  versions now (oldest first): v2, v3 (at most 2 kept)\n",
+    );
     const list = run('--list', '--store', store);
-    expect(list.stdout).toMatch(new RegExp(`^embedded store ${store}: 2 version\\(s\\), oldest first, at most 2 kept\n  version 'v2' \\(seq 2, .*\n  version 'v3' \\(seq 4, .*\n$`));
+    expect(list.stdout).toMatch(
+      new RegExp(
+        `^embedded store ${store}: 2 version\\(s\\), oldest first, at most 2 kept\n  version 'v2' \\(seq 2, .*\n  version 'v3' \\(seq 4, ` +
+          `.*\n$`,
+      ),
+    );
     const s = await EmbeddedStore.open(store);
-    expect(Array.from(await s.lookup({ users: Int32Array.of(7), items: Int32Array.of(20), categories: Int32Array.of(200), version: 'v3' }))).toEqual([1, 2, 2, 0.25, 2, 0.5, 3, 3, 3]);
+    expect(
+      Array.from(await s.lookup({ users: Int32Array.of(7), items: Int32Array.of(20), categories: Int32Array.of(200), version: 'v3' })),
+    ).toEqual([1, 2, 2, 0.25, 2, 0.5, 3, 3, 3]);
   }, 60_000);
 
   it('fails with the file error on a bad file, and 2 on bad arguments', () => {
@@ -60,7 +75,7 @@ describe('gkc load CLI', () => {
     expect(b.stderr.split('\n')[0]).toBe('lctr gkc load: give --store DIR or --redis URL, not both');
   }, 60_000);
 
-  it('the version bound is the store\'s own: --list --max-versions is refused and evicts nothing; a load sets the bound', async () => {
+  it("the version bound is the store's own: --list --max-versions is refused and evicts nothing; a load sets the bound", async () => {
     const file = join(dir, 'k.safetensors');
     writeFileSync(file, encodeKnowledgeTables(handTables()));
     const store = join(dir, 'store-bound');
@@ -72,15 +87,23 @@ describe('gkc load CLI', () => {
     // the issue: this deleted four of the five versions
     const listed = run('--list', '--max-versions', '1', '--store', store);
     expect(listed.status).toBe(2);
-    expect(listed.stderr.split('\n')[0]).toBe("lctr gkc load: --list only reads and never evicts; --max-versions sets the store's bound on a load (got --max-versions 1)");
+    expect(listed.stderr.split('\n')[0]).toBe(
+      "lctr gkc load: --list only reads and never evicts; --max-versions sets the store's bound on a load (got --max-versions 1)",
+    );
     expect(readdirSync(join(store, 'versions')).sort()).toEqual(dirs);
-    expect(run('--list', '--store', store).stdout.split('\n')[0]).toBe(`embedded store ${store}: 5 version(s), oldest first, at most 5 kept`);
+    expect(run('--list', '--store', store).stdout.split('\n')[0]).toBe(
+      `embedded store ${store}: 5 version(s), oldest first, at most 5 kept`,
+    );
     // a load changes the bound, evicts down to it, and the store keeps it for later loads and lists
     const lowered = run('--tables', file, '--version', 'f', '--store', store, '--max-versions', '3');
     expect(lowered.stdout).toContain('  evicted: a, b, c\n  versions now (oldest first): d, e, f (at most 3 kept)\n');
     expect(JSON.parse(readFileSync(join(store, 'gkc-store.json'), 'utf8'))).toEqual({ format: 'gkc-store/1', maxVersions: 3 });
-    expect(run('--tables', file, '--version', 'g', '--store', store).stdout).toContain('  evicted: d\n  versions now (oldest first): e, f, g (at most 3 kept)\n');
-    expect(run('--list', '--store', store).stdout.split('\n')[0]).toBe(`embedded store ${store}: 3 version(s), oldest first, at most 3 kept`);
+    expect(run('--tables', file, '--version', 'g', '--store', store).stdout).toContain(
+      '  evicted: d\n  versions now (oldest first): e, f, g (at most 3 kept)\n',
+    );
+    expect(run('--list', '--store', store).stdout.split('\n')[0]).toBe(
+      `embedded store ${store}: 3 version(s), oldest first, at most 3 kept`,
+    );
   }, 60_000);
 
   it('a full disk (ENOSPC) during a load: one line, exit 3, the staging files removed, the store as it was', async () => {
@@ -90,7 +113,24 @@ describe('gkc load CLI', () => {
     expect(run('--tables', file, '--version', 'v1', '--store', store).status).toBe(0);
     const marker = readFileSync(join(store, 'gkc-store.json'), 'utf8');
     for (const failing of ['tables.safetensors', 'manifest.json']) {
-      const r = spawnSync(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'fixtures/enospc-load.ts'), failing, '--tables', file, '--version', 'v2', '--store', store, '--max-versions', '1'], { encoding: 'utf8', timeout: 60_000 });
+      const r = spawnSync(
+        process.execPath,
+        [
+          '--import',
+          'tsx',
+          join(import.meta.dirname, 'fixtures/enospc-load.ts'),
+          failing,
+          '--tables',
+          file,
+          '--version',
+          'v2',
+          '--store',
+          store,
+          '--max-versions',
+          '1',
+        ],
+        { encoding: 'utf8', timeout: 60_000 },
+      );
       expect(r.stderr).toBe(`lctr gkc load: cannot load knowledge version 'v2' into ${store}: no space left on the device (ENOSPC)\n`);
       expect(r.status).toBe(3);
       expect(r.stdout).toBe('');
@@ -100,8 +140,12 @@ describe('gkc load CLI', () => {
       expect(readFileSync(join(store, 'gkc-store.json'), 'utf8')).toBe(marker); // the bound did not change either
     }
     const s = await EmbeddedStore.open(store);
-    expect(Array.from(await s.lookup({ users: Int32Array.of(7), items: Int32Array.of(20), categories: Int32Array.of(200), version: 'v1' }))).toEqual([1, 2, 2, 0.25, 2, 0.5, 3, 3, 3]);
+    expect(
+      Array.from(await s.lookup({ users: Int32Array.of(7), items: Int32Array.of(20), categories: Int32Array.of(200), version: 'v1' })),
+    ).toEqual([1, 2, 2, 0.25, 2, 0.5, 3, 3, 3]);
     // space back: the same load goes through
-    expect(run('--tables', file, '--version', 'v2', '--store', store).stdout).toContain('  versions now (oldest first): v1, v2 (at most 5 kept)\n');
+    expect(run('--tables', file, '--version', 'v2', '--store', store).stdout).toContain(
+      '  versions now (oldest first): v1, v2 (at most 5 kept)\n',
+    );
   }, 60_000);
 });

@@ -13,12 +13,21 @@ import { EmbeddedStore, GkcError, decodeKnowledgeTables } from '../src/index.ts'
 import { handTables, randomTables, tempDir } from './helpers.ts';
 
 const dirs: string[] = [];
-const fresh = () => { const d = tempDir('emb'); dirs.push(d); return d; };
-afterAll(() => { for (const d of dirs) rmSync(d, { recursive: true, force: true }); });
+const fresh = () => {
+  const d = tempDir('emb');
+  dirs.push(d);
+  return d;
+};
+afterAll(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
 
 /** node itself (with tsx as a loader, not the tsx CLI that would wrap it in a second process), so the kill hits the loader. */
 function crashLoad(dir: string, version: string, killAfter: string) {
-  return spawnSync(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'fixtures/crash-load.ts'), dir, version, killAfter], { encoding: 'utf8', timeout: 60_000 });
+  return spawnSync(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'fixtures/crash-load.ts'), dir, version, killAfter], {
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
 }
 
 describe('embedded store: crash safety', () => {
@@ -35,7 +44,9 @@ describe('embedded store: crash safety', () => {
       const staging = readdirSync(join(dir, 'staging'));
       expect(staging).toHaveLength(1);
       expect(staging[0]).toMatch(/^0000000002-v2\.\d+$/);
-      expect(readdirSync(join(dir, 'staging', staging[0]!)).sort()).toEqual(step === 'tables' ? ['tables.safetensors'] : ['manifest.json', 'tables.safetensors']);
+      expect(readdirSync(join(dir, 'staging', staging[0]!)).sort()).toEqual(
+        step === 'tables' ? ['tables.safetensors'] : ['manifest.json', 'tables.safetensors'],
+      );
       expect(existsSync(join(dir, '.lock'))).toBe(true);
       expect(readdirSync(join(dir, 'versions'))).toEqual(['0000000001-v1']);
       const s = await EmbeddedStore.open(dir);
@@ -43,7 +54,9 @@ describe('embedded store: crash safety', () => {
       expect(readdirSync(join(dir, 'staging'))).toEqual([]);
       expect(existsSync(join(dir, '.lock'))).toBe(false);
       expect((await s.versions()).map((m) => m.version)).toEqual(['v1']);
-      await expect(s.lookup({ users: Int32Array.of(1), items: Int32Array.of(1), categories: Int32Array.of(0), version: 'v2' })).rejects.toThrow("unknown knowledge version 'v2'; known versions (oldest first): v1");
+      await expect(
+        s.lookup({ users: Int32Array.of(1), items: Int32Array.of(1), categories: Int32Array.of(0), version: 'v2' }),
+      ).rejects.toThrow("unknown knowledge version 'v2'; known versions (oldest first): v1");
       const again = await s.putVersion('v2', handTables(2));
       expect(again.versions).toEqual(['v1', 'v2']);
       expect(again.manifest.seq).toBe(2);
@@ -72,7 +85,13 @@ describe('embedded store: crash safety', () => {
     await s.putVersion('a', handTables());
     await s.putVersion('b', handTables());
     // simulate: 'a' still on disk next to a newer pair (what a kill after the rename of 'c' leaves)
-    await s.putVersion('c', handTables(), { onStep: (st) => { if (st === 'renamed') throw new Error('killed'); } }).catch(() => undefined);
+    await s
+      .putVersion('c', handTables(), {
+        onStep: (st) => {
+          if (st === 'renamed') throw new Error('killed');
+        },
+      })
+      .catch(() => undefined);
     expect(readdirSync(join(dir, 'versions')).sort()).toEqual(['0000000001-a', '0000000002-b', '0000000003-c']);
     const t = await EmbeddedStore.open(dir, { maxVersions: 2 });
     expect(t.cleaned).toEqual(['versions/0000000001-a']);
@@ -84,13 +103,17 @@ describe('embedded store: crash safety', () => {
     const dir = fresh();
     const s = await EmbeddedStore.open(dir);
     writeFileSync(join(dir, '.lock'), String(process.ppid)); // a live process that is not us
-    await expect(s.putVersion('v1', handTables())).rejects.toThrow(new GkcError(`embedded store ${dir}: another process (pid ${process.ppid}) is loading a version; try again when it is done`));
+    await expect(s.putVersion('v1', handTables())).rejects.toThrow(
+      new GkcError(`embedded store ${dir}: another process (pid ${process.ppid}) is loading a version; try again when it is done`),
+    );
     const reader = await EmbeddedStore.open(dir);
     expect(reader.cleaned).toEqual([]);
     rmSync(join(dir, '.lock'));
     await s.putVersion('v1', handTables());
     // the reader sees the other process's load (lookup of an unknown id re-reads the directory)
-    expect(Array.from(await reader.lookup({ users: Int32Array.of(7), items: Int32Array.of(20), categories: Int32Array.of(200), version: 'v1' }))).toEqual([1, 2, 2, 0.25, 2, 0.5, 3, 3, 3]);
+    expect(
+      Array.from(await reader.lookup({ users: Int32Array.of(7), items: Int32Array.of(20), categories: Int32Array.of(200), version: 'v1' })),
+    ).toEqual([1, 2, 2, 0.25, 2, 0.5, 3, 3, 3]);
   });
 
   it('lays a version out as a sorted knowledge-table file plus a manifest', async () => {
@@ -112,26 +135,40 @@ describe('embedded store: crash safety', () => {
   it('refuses a non-empty directory that is not a store', async () => {
     const dir = fresh();
     mkdirSync(join(dir, 'x'));
-    await expect(EmbeddedStore.open(dir)).rejects.toThrow(new GkcError(`embedded store ${dir}: the directory exists, is not empty and has no gkc-store.json; refusing to use it as a knowledge store`));
+    await expect(EmbeddedStore.open(dir)).rejects.toThrow(
+      new GkcError(
+        `embedded store ${dir}: the directory exists, is not empty and has no gkc-store.json; refusing to use it as a knowledge store`,
+      ),
+    );
   });
 });
 
-describe('embedded store: the version bound is the store\'s own (issue 17, item 4)', () => {
+describe("embedded store: the version bound is the store's own (issue 17, item 4)", () => {
   it('opening with another bound is refused and evicts nothing; a load sets it and readers follow', async () => {
     const dir = fresh();
     const s = await EmbeddedStore.open(dir);
     for (const v of ['a', 'b', 'c', 'd', 'e']) await s.putVersion(v, handTables());
     // before: an open with maxVersions 1 took the lock and deleted four of the five versions
-    await expect(EmbeddedStore.open(dir, { maxVersions: 1 })).rejects.toThrow(new GkcError(`embedded store ${dir} keeps at most 5 versions (its gkc-store.json); got maxVersions 1: opening a store never changes its bound, a load does (putVersion with maxVersions; CLI: a load with --max-versions)`));
+    await expect(EmbeddedStore.open(dir, { maxVersions: 1 })).rejects.toThrow(
+      new GkcError(
+        `embedded store ${dir} keeps at most 5 versions (its gkc-store.json); got maxVersions 1: opening a store never changes its ` +
+          `bound, a load does (putVersion with maxVersions; CLI: a load with --max-versions)`,
+      ),
+    );
     expect(readdirSync(join(dir, 'versions'))).toHaveLength(5);
     const reader = await EmbeddedStore.open(dir, { maxVersions: 5 });
     expect((await reader.versions()).map((m) => m.version)).toEqual(['a', 'b', 'c', 'd', 'e']);
     const r = await s.putVersion('f', handTables(), { maxVersions: 2 });
-    expect([r.evicted, r.versions]).toEqual([['a', 'b', 'c', 'd'], ['e', 'f']]);
+    expect([r.evicted, r.versions]).toEqual([
+      ['a', 'b', 'c', 'd'],
+      ['e', 'f'],
+    ]);
     expect((await reader.versions()).map((m) => m.version)).toEqual(['e', 'f']);
     expect(reader.maxVersions).toBe(2);
     expect((await (await EmbeddedStore.open(dir)).putVersion('g', handTables())).versions).toEqual(['f', 'g']);
-    await expect(s.putVersion('h', handTables(), { maxVersions: 0 })).rejects.toThrow(new GkcError('putVersion: maxVersions must be an integer >= 1; got 0'));
+    await expect(s.putVersion('h', handTables(), { maxVersions: 0 })).rejects.toThrow(
+      new GkcError('putVersion: maxVersions must be an integer >= 1; got 0'),
+    );
   });
 
   it('a store made before the marker held the bound keeps 5', async () => {
@@ -151,12 +188,22 @@ describe('embedded store: a full disk during a load (issue 17, item 8)', () => {
     // node's own ENOSPC from write(2), after half the bytes reached the disk
     const realWrite = fs.writeSync;
     fs.writeSync = ((fd: number, buf: Uint8Array, ...rest: unknown[]) => {
-      if (buf.length > 100) { realWrite(fd, buf.subarray(0, buf.length >> 1)); throw Object.assign(new Error('ENOSPC: no space left on device, write'), { errno: -28, code: 'ENOSPC', syscall: 'write' }); }
+      if (buf.length > 100) {
+        realWrite(fd, buf.subarray(0, buf.length >> 1));
+        throw Object.assign(new Error('ENOSPC: no space left on device, write'), { errno: -28, code: 'ENOSPC', syscall: 'write' });
+      }
       return (realWrite as (...a: unknown[]) => number)(fd, buf, ...rest);
     }) as typeof fs.writeSync;
     syncBuiltinESMExports();
     let err: unknown;
-    try { await s.putVersion('v2', handTables(2)); } catch (e) { err = e; } finally { fs.writeSync = realWrite; syncBuiltinESMExports(); }
+    try {
+      await s.putVersion('v2', handTables(2));
+    } catch (e) {
+      err = e;
+    } finally {
+      fs.writeSync = realWrite;
+      syncBuiltinESMExports();
+    }
     expect(err).toBeInstanceOf(StorageError);
     expect((err as StorageError).message).toBe(`cannot load knowledge version 'v2' into ${dir}: no space left on the device (ENOSPC)`);
     expect((err as StorageError).code).toBe('ENOSPC');

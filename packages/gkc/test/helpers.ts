@@ -26,10 +26,23 @@ export function handTables(scale = 1): KnowledgeTables {
 /** Seeded random tables of the given sizes (mulberry32). */
 export function randomTables(seed: number, nu: number, ni: number, nuc: number, d: number, duc = d): KnowledgeTables {
   let s = seed >>> 0;
-  const rnd = () => { s = (s + 0x6d2b79f5) >>> 0; let t = s; t = Math.imul(t ^ (t >>> 15), t | 1); t ^= t + Math.imul(t ^ (t >>> 7), t | 61); return ((t ^ (t >>> 14)) >>> 0) / 4294967296; };
-  const vals = (n: number) => { const v = new Float32Array(n); for (let i = 0; i < n; i++) v[i] = rnd() * 2 - 1; return v; };
+  const rnd = () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const vals = (n: number) => {
+    const v = new Float32Array(n);
+    for (let i = 0; i < n; i++) v[i] = rnd() * 2 - 1;
+    return v;
+  };
   const ucKeys = new Int32Array(2 * nuc);
-  for (let i = 0; i < nuc; i++) { ucKeys[2 * i] = i % nu; ucKeys[2 * i + 1] = Math.floor(i / nu); }
+  for (let i = 0; i < nuc; i++) {
+    ucKeys[2 * i] = i % nu;
+    ucKeys[2 * i + 1] = Math.floor(i / nu);
+  }
   return {
     parts: ['user', 'item', 'user*item', 'userCategory'],
     user: { keys: Int32Array.from({ length: nu }, (_, i) => i), values: vals(nu * d), rows: nu, dim: d },
@@ -38,13 +51,18 @@ export function randomTables(seed: number, nu: number, ni: number, nuc: number, 
   };
 }
 
-export function tempDir(tag: string): string { return mkdtempSync(join(tmpdir(), `gkc-${tag}-`)); }
+export function tempDir(tag: string): string {
+  return mkdtempSync(join(tmpdir(), `gkc-${tag}-`));
+}
 
 async function freePort(): Promise<number> {
   return new Promise((resolveP, reject) => {
     const srv = createServer();
     srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => { const a = srv.address(); srv.close(() => resolveP((a as { port: number }).port)); });
+    srv.listen(0, '127.0.0.1', () => {
+      const a = srv.address();
+      srv.close(() => resolveP((a as { port: number }).port));
+    });
   });
 }
 
@@ -62,31 +80,51 @@ export function redisServerAvailable(): boolean {
 export function redisSkipReason(): string | null {
   if (redisServerAvailable()) return null;
   if (process.env['CI'] === 'true') {
-    throw new Error(`${REDIS_SERVER} not found, and CI=true: the Redis store tests must run in CI. Install Debian's redis-server (apt-get install -y redis-server), as .ci/run does.`);
+    throw new Error(
+      `${REDIS_SERVER} not found, and CI=true: the Redis store tests must run in CI. Install Debian's redis-server (apt-get install -y ` +
+        `redis-server), as .ci/run does.`,
+    );
   }
   return `${REDIS_SERVER} not found (apt-get install -y redis-server); the Redis store tests are SKIPPED outside CI`;
 }
 
-export interface RedisServer { readonly url: string; readonly port: number; stop(): Promise<void> }
+export interface RedisServer {
+  readonly url: string;
+  readonly port: number;
+  stop(): Promise<void>;
+}
 
 /** A private redis-server on a free port with a temp dir and no persistence; stop() kills it. */
 export async function startRedis(): Promise<RedisServer> {
   const port = await freePort();
   const dir = tempDir('redis');
-  const proc: ChildProcess = spawn(REDIS_SERVER, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: 'ignore' });
+  const proc: ChildProcess = spawn(
+    REDIS_SERVER,
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir],
+    { stdio: 'ignore' },
+  );
   const url = `redis://127.0.0.1:${port}`;
   const deadline = Date.now() + 10_000;
   for (;;) {
     const probe = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
     probe.on('error', () => undefined);
-    try { await probe.connect(); await probe.ping(); probe.disconnect(); break; } catch {
+    try {
+      await probe.connect();
+      await probe.ping();
       probe.disconnect();
-      if (proc.exitCode !== null || Date.now() > deadline) { proc.kill('SIGKILL'); throw new Error(`redis-server on port ${port} did not start (exit ${proc.exitCode})`); }
+      break;
+    } catch {
+      probe.disconnect();
+      if (proc.exitCode !== null || Date.now() > deadline) {
+        proc.kill('SIGKILL');
+        throw new Error(`redis-server on port ${port} did not start (exit ${proc.exitCode})`);
+      }
       await new Promise((r) => setTimeout(r, 50));
     }
   }
   return {
-    url, port,
+    url,
+    port,
     stop: async () => {
       if (proc.exitCode === null) {
         const exited = new Promise((r) => proc.once('exit', r));

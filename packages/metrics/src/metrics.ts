@@ -53,7 +53,8 @@ export interface CtrMetrics {
 }
 
 function checkLength(fn: string, a: ArrayLike<number>, aName: string, b: ArrayLike<number>, bName: string): void {
-  if (a.length !== b.length) throw new MetricsError(`${fn}: ${aName} and ${bName} must have the same length, got ${a.length} ${aName} and ${b.length} ${bName}`);
+  if (a.length !== b.length)
+    throw new MetricsError(`${fn}: ${aName} and ${bName} must have the same length, got ${a.length} ${aName} and ${b.length} ${bName}`);
 }
 
 function checkLabel(fn: string, labels: ArrayLike<number>, i: number): number {
@@ -73,7 +74,9 @@ function checkScore(fn: string, field: string, scores: ArrayLike<number>, i: num
  * sorted ascending: one merge walk, O(P + N). Counts are integers or halves, exact in float64.
  */
 function mannWhitney(pos: Float64Array, neg: Float64Array): number {
-  let lo = 0, hi = 0, sum = 0;
+  let lo = 0,
+    hi = 0,
+    sum = 0;
   for (let i = 0; i < pos.length; i++) {
     const s = pos[i]!;
     while (lo < neg.length && neg[lo]! < s) lo++;
@@ -90,17 +93,23 @@ export function aucDetail(labels: ArrayLike<number>, scores: ArrayLike<number>):
   checkLength(fn, labels, 'labels', scores, 'scores');
   const n = labels.length;
   let positives = 0;
-  for (let i = 0; i < n; i++) { positives += checkLabel(fn, labels, i); checkScore(fn, 'scores', scores, i); }
+  for (let i = 0; i < n; i++) {
+    positives += checkLabel(fn, labels, i);
+    checkScore(fn, 'scores', scores, i);
+  }
   const negatives = n - positives;
   if (n === 0) return { auc: NaN, positives, negatives, reason: 'no samples' };
   if (positives === 0 || negatives === 0) {
     return { auc: NaN, positives, negatives, reason: `only one class: ${positives} positive(s) and ${negatives} negative(s)` };
   }
-  const pos = new Float64Array(positives), neg = new Float64Array(negatives);
+  const pos = new Float64Array(positives),
+    neg = new Float64Array(negatives);
   for (let i = 0, p = 0, q = 0; i < n; i++) {
-    if (labels[i] === 1) pos[p++] = scores[i]!; else neg[q++] = scores[i]!;
+    if (labels[i] === 1) pos[p++] = scores[i]!;
+    else neg[q++] = scores[i]!;
   }
-  pos.sort(); neg.sort();
+  pos.sort();
+  neg.sort();
   return { auc: mannWhitney(pos, neg) / (positives * negatives), positives, negatives };
 }
 
@@ -133,17 +142,25 @@ export function gauc(labels: ArrayLike<number>, scores: ArrayLike<number>, group
   const order = new Uint32Array(n);
   for (let i = 0; i < n; i++) order[i] = i;
   order.sort((a, b) => g[a]! - g[b]! || a - b);
-  const posBuf = new Float64Array(n), negBuf = new Float64Array(n);
-  let weighted = 0, users = 0, impressions = 0, skippedUsers = 0;
-  for (let start = 0; start < n;) {
+  const posBuf = new Float64Array(n),
+    negBuf = new Float64Array(n);
+  let weighted = 0,
+    users = 0,
+    impressions = 0,
+    skippedUsers = 0;
+  for (let start = 0; start < n; ) {
     const group = g[order[start]!]!;
-    let end = start, p = 0, q = 0;
+    let end = start,
+      p = 0,
+      q = 0;
     for (; end < n && g[order[end]!] === group; end++) {
       const i = order[end]!;
-      if (labels[i] === 1) posBuf[p++] = scores[i]!; else negBuf[q++] = scores[i]!;
+      if (labels[i] === 1) posBuf[p++] = scores[i]!;
+      else negBuf[q++] = scores[i]!;
     }
     if (p > 0 && q > 0) {
-      const pos = posBuf.subarray(0, p).sort(), neg = negBuf.subarray(0, q).sort();
+      const pos = posBuf.subarray(0, p).sort(),
+        neg = negBuf.subarray(0, q).sort();
       const nu = p + q;
       weighted += nu * (mannWhitney(pos, neg) / (p * q));
       users++;
@@ -165,7 +182,8 @@ export function logloss(labels: ArrayLike<number>, probs: ArrayLike<number>): nu
   const fn = 'logloss';
   checkLength(fn, labels, 'labels', probs, 'probs');
   const n = labels.length;
-  let sum = 0, comp = 0;
+  let sum = 0,
+    comp = 0;
   for (let i = 0; i < n; i++) {
     const y = checkLabel(fn, labels, i);
     const raw = checkScore(fn, 'probs', probs, i);
@@ -185,7 +203,12 @@ export function evaluateCtr(labels: ArrayLike<number>, probs: ArrayLike<number>,
   const ll = logloss(labels, probs);
   const g = gauc(labels, probs, groups);
   return {
-    samples: labels.length, positives: a.positives, auc: a.auc,
-    gauc: g.gauc, gaucUsers: g.users, gaucImpressions: g.impressions, logloss: ll,
+    samples: labels.length,
+    positives: a.positives,
+    auc: a.auc,
+    gauc: g.gauc,
+    gaucUsers: g.users,
+    gaucImpressions: g.impressions,
+    logloss: ll,
   };
 }

@@ -20,21 +20,38 @@ describe('auc (hand-computed)', () => {
     const labels = [0, 1, 1, 0, 1];
     const scores = [0.1, 0.4, 0.35, 0.35, 0.4];
     expect(auc(Uint8Array.from([1, 0, 1, 0, 1]), Float32Array.from([0.4, 0.35, 0.4, 0.1, 0.35]))).toBe(5.5 / 6);
-    expect(auc(labels, scores.map((s) => Math.log(s) * 3 - 1))).toBe(5.5 / 6);
+    expect(
+      auc(
+        labels,
+        scores.map((s) => Math.log(s) * 3 - 1),
+      ),
+    ).toBe(5.5 / 6);
     expect(auc([1, 0, 0], [Infinity, -Infinity, 0])).toBe(1);
     expect(auc([1, 0], [-0, 0])).toBe(0.5);
   });
 
   it('is NaN with a reason when a class is missing or there are no samples', () => {
-    expect(aucDetail([1, 1, 1], [0.2, 0.5, 0.9])).toEqual({ auc: NaN, positives: 3, negatives: 0, reason: 'only one class: 3 positive(s) and 0 negative(s)' });
-    expect(aucDetail([0, 0], [0.2, 0.5])).toEqual({ auc: NaN, positives: 0, negatives: 2, reason: 'only one class: 0 positive(s) and 2 negative(s)' });
+    expect(aucDetail([1, 1, 1], [0.2, 0.5, 0.9])).toEqual({
+      auc: NaN,
+      positives: 3,
+      negatives: 0,
+      reason: 'only one class: 3 positive(s) and 0 negative(s)',
+    });
+    expect(aucDetail([0, 0], [0.2, 0.5])).toEqual({
+      auc: NaN,
+      positives: 0,
+      negatives: 2,
+      reason: 'only one class: 0 positive(s) and 2 negative(s)',
+    });
     expect(aucDetail([], [])).toEqual({ auc: NaN, positives: 0, negatives: 0, reason: 'no samples' });
     expect(aucDetail([0, 1], [0.3, 0.2])).toEqual({ auc: 0, positives: 1, negatives: 1 });
     expect(auc([1], [0.5])).toBeNaN();
   });
 
   it('rejects bad input with the field, position, expected and actual value', () => {
-    expect(() => auc([0, 1, 1], [0.1, 0.2])).toThrow(new MetricsError('auc: labels and scores must have the same length, got 3 labels and 2 scores'));
+    expect(() => auc([0, 1, 1], [0.1, 0.2])).toThrow(
+      new MetricsError('auc: labels and scores must have the same length, got 3 labels and 2 scores'),
+    );
     expect(() => auc([0, 1, 2], [0.1, 0.2, 0.3])).toThrow('auc: labels[2] must be 0 or 1, got 2');
     expect(() => auc([0, 0.5], [0.1, 0.2])).toThrow('auc: labels[1] must be 0 or 1, got 0.5');
     expect(() => auc([0, 1, 1], [0.1, NaN, 0.3])).toThrow('auc: scores[1] must be a number, got NaN');
@@ -48,16 +65,29 @@ describe('gauc (hand-computed)', () => {
     // user 3: pos {.6, .5} vs neg {.5, .1}: .6 -> 2, .5 -> ½ + 1 -> 3.5 / 4 = .875, n = 4
     // user 5 (two positives) and user 9 (one negative) have no AUC and are left out
     const rows: Array<[group: number, label: number, score: number]> = [
-      [7, 1, 0.9], [3, 1, 0.6], [5, 1, 0.3], [7, 0, 0.2], [3, 1, 0.5],
-      [9, 0, 0.4], [3, 0, 0.5], [7, 0, 0.95], [5, 1, 0.7], [3, 0, 0.1],
+      [7, 1, 0.9],
+      [3, 1, 0.6],
+      [5, 1, 0.3],
+      [7, 0, 0.2],
+      [3, 1, 0.5],
+      [9, 0, 0.4],
+      [3, 0, 0.5],
+      [7, 0, 0.95],
+      [5, 1, 0.7],
+      [3, 0, 0.1],
     ];
-    const r = gauc(rows.map((x) => x[1]), rows.map((x) => x[2]), rows.map((x) => x[0]));
+    const r = gauc(
+      rows.map((x) => x[1]),
+      rows.map((x) => x[2]),
+      rows.map((x) => x[0]),
+    );
     expect(r.gauc).toBeCloseTo((3 * 0.5 + 4 * 0.875) / 7, 15);
     expect(r).toMatchObject({ users: 2, impressions: 7, skippedUsers: 2 });
   });
 
   it('equals the AUC when there is one group, is NaN when no group has both labels', () => {
-    const labels = [0, 1, 1, 0, 1], scores = [0.1, 0.4, 0.35, 0.35, 0.4];
+    const labels = [0, 1, 1, 0, 1],
+      scores = [0.1, 0.4, 0.35, 0.35, 0.4];
     expect(gauc(labels, scores, [4, 4, 4, 4, 4])).toEqual({ gauc: 5.5 / 6, users: 1, impressions: 5, skippedUsers: 0 });
     expect(gauc([1, 0, 1], [0.1, 0.2, 0.3], [0, 1, 2])).toEqual({ gauc: NaN, users: 0, impressions: 0, skippedUsers: 3 });
     expect(gauc([], [], [])).toEqual({ gauc: NaN, users: 0, impressions: 0, skippedUsers: 0 });
@@ -102,7 +132,9 @@ describe('logloss (hand-computed)', () => {
 
 describe('evaluateCtr', () => {
   it('reports AUC, GAUC and logloss of one set', () => {
-    const labels = [1, 0, 1, 0, 0, 1], probs = [0.9, 0.2, 0.4, 0.6, 0.1, 0.7], groups = [0, 0, 0, 0, 1, 1];
+    const labels = [1, 0, 1, 0, 0, 1],
+      probs = [0.9, 0.2, 0.4, 0.6, 0.1, 0.7],
+      groups = [0, 0, 0, 0, 1, 1];
     // AUC: pos {.9,.4,.7} vs neg {.2,.6,.1}: .9 -> 3, .4 -> 2, .7 -> 3 => 8/9
     // user 0: pos {.9,.4} vs neg {.2,.6}: 2 + 1 = 3/4, n = 4; user 1: 1, n = 2 => (3 + 2)/6
     const m = evaluateCtr(labels, probs, groups);

@@ -33,8 +33,20 @@ for c in cases:
 json.dump({"sklearn": __import__("sklearn").__version__, "results": out}, sys.stdout)
 `;
 
-interface Case { name: string; labels: number[]; scores: number[]; groups: number[]; ties: boolean }
-interface SkResult { auc: number; logloss: number; gauc: number | null; users: number; impressions: number }
+interface Case {
+  name: string;
+  labels: number[];
+  scores: number[];
+  groups: number[];
+  ties: boolean;
+}
+interface SkResult {
+  auc: number;
+  logloss: number;
+  gauc: number | null;
+  users: number;
+  impressions: number;
+}
 
 /** mulberry32: a tiny seeded generator so this package keeps no dependencies */
 function rng(seed: number): () => number {
@@ -55,13 +67,17 @@ function rng(seed: number): () => number {
  */
 function makeCase(name: string, seed: number, n: number, rate: number, levels: number, users: number, extremes = false): Case {
   const r = rng(seed);
-  const labels: number[] = [], scores: number[] = [], groups: number[] = [];
+  const labels: number[] = [],
+    scores: number[] = [],
+    groups: number[] = [];
   for (let i = 0; i < n; i++) {
     const y = r() < rate ? 1 : 0;
     let s = Math.min(1, Math.max(0, 0.5 * r() + 0.3 * y + 0.2 * r()));
     if (levels > 0) s = Math.round(s * (levels - 1)) / (levels - 1);
     if (extremes && r() < 0.05) s = r() < 0.5 ? 0 : 1;
-    labels.push(y); scores.push(s); groups.push(Math.floor(r() * users) * 7 - 50);
+    labels.push(y);
+    scores.push(s);
+    groups.push(Math.floor(r() * users) * 7 - 50);
   }
   return { name, labels, scores, groups, ties: levels > 0 || extremes };
 }
@@ -83,7 +99,10 @@ let sk: { sklearn: string; results: SkResult[] };
 beforeAll(() => {
   const p = spawnSync(PYTHON, ['-c', SCRIPT], { input: JSON.stringify(CASES), encoding: 'utf8', maxBuffer: 64 << 20 });
   if (p.error || p.status !== 0) {
-    throw new Error(`the scikit-learn oracle could not run (${PYTHON}; install Debian's python3-sklearn: apt-get install -y python3-sklearn): ${p.error?.message ?? `exit ${p.status}: ${p.stderr.trim()}`}`);
+    throw new Error(
+      `the scikit-learn oracle could not run (${PYTHON}; install Debian's python3-sklearn: apt-get install -y python3-sklearn): ` +
+        `${p.error?.message ?? `exit ${p.status}: ${p.stderr.trim()}`}`,
+    );
   }
   sk = JSON.parse(p.stdout) as typeof sk;
   expect(sk.results.length).toBe(CASES.length);
@@ -104,12 +123,14 @@ describe('metrics vs scikit-learn on seeded random data', () => {
   });
 
   it.each(CASES.map((c, i) => [c.name, i] as const))('logloss, %s', (_name, i) => {
-    const c = CASES[i]!, want = sk.results[i]!.logloss;
+    const c = CASES[i]!,
+      want = sk.results[i]!.logloss;
     expect(Math.abs(logloss(c.labels, c.scores) - want) / want).toBeLessThan(1e-12);
   });
 
   it.each(CASES.map((c, i) => [c.name, i] as const))('gauc, %s', (_name, i) => {
-    const c = CASES[i]!, want = sk.results[i]!;
+    const c = CASES[i]!,
+      want = sk.results[i]!;
     const got = gauc(c.labels, c.scores, c.groups);
     expect(got.users).toBe(want.users);
     expect(got.impressions).toBe(want.impressions);

@@ -74,14 +74,20 @@ export async function checkParity(c: ParityCase, opts: ParityOptions = {}): Prom
     for (const name of outputNames) {
       const want = toHost(expected[name as keyof typeof expected]!);
       const have = got[name];
-      const comparison = have ? compareTensors(have, want, tol.forward) : { ok: false, maxErr: Infinity, maxAbs: Infinity, at: -1, detail: 'output missing' };
+      const comparison = have
+        ? compareTensors(have, want, tol.forward)
+        : { ok: false, maxErr: Infinity, maxAbs: Infinity, at: -1, detail: 'output missing' };
       entries.push({ kind: 'output', name, backend, comparison });
     }
   };
   for (const backend of backends) {
     if (backend === 'onnx') {
       const session = await OnnxSession.create(exportOnnx(c.graph, c.weights), c.graph, { provider: 'cpu' });
-      try { compareOutputs(backend, await session.run(c.inputs as never)); } finally { await session.release(); }
+      try {
+        compareOutputs(backend, await session.run(c.inputs as never));
+      } finally {
+        await session.release();
+      }
       continue;
     }
     await initTfjs({ backend: backend === 'tfjs-cpu' ? 'cpu' : 'wasm', log: () => {} });
@@ -105,7 +111,9 @@ export async function checkParity(c: ParityCase, opts: ParityOptions = {}): Prom
       model.dispose();
     }
   }
-  const failures = entries.filter((e) => !e.comparison.ok).map((e) => `${c.name}: ${e.backend} ${e.kind} '${e.name}': ${e.comparison.detail}`);
+  const failures = entries
+    .filter((e) => !e.comparison.ok)
+    .map((e) => `${c.name}: ${e.backend} ${e.kind} '${e.name}': ${e.comparison.detail}`);
   const worst: Partial<Record<ParityBackend, { forward: number; grad: number }>> = {};
   for (const e of entries) {
     const w = (worst[e.backend] ??= { forward: 0, grad: 0 });
@@ -117,7 +125,8 @@ export async function checkParity(c: ParityCase, opts: ParityOptions = {}): Prom
 
 /** One line: `name  tfjs-cpu fwd 1.2e-7 grad 3.4e-7 | tfjs-wasm ... | onnx fwd ...  OK`. */
 export function formatParityLine(r: ParityReport): string {
-  const parts = (Object.entries(r.worst) as Array<[ParityBackend, { forward: number; grad: number }]>).map(([b, w]) =>
-    `${b} fwd ${w.forward.toExponential(1)}${b === 'onnx' ? '' : ` grad ${w.grad.toExponential(1)}`}`);
+  const parts = (Object.entries(r.worst) as Array<[ParityBackend, { forward: number; grad: number }]>).map(
+    ([b, w]) => `${b} fwd ${w.forward.toExponential(1)}${b === 'onnx' ? '' : ` grad ${w.grad.toExponential(1)}`}`,
+  );
   return `${r.name}: ${parts.join(' | ')}  ${r.ok ? 'OK' : 'FAIL'}`;
 }

@@ -6,7 +6,10 @@ import { runRef } from '@lctr/ref-cpu';
 import { checkParity } from '../src/index.ts';
 
 function softmaxGraph() {
-  const b = new GraphBuilder('masked-softmax', { s: { dtype: 'float32', shape: ['batch', 'seq'] }, m: { dtype: 'bool', shape: ['batch', 'seq'] } } as const);
+  const b = new GraphBuilder('masked-softmax', {
+    s: { dtype: 'float32', shape: ['batch', 'seq'] },
+    m: { dtype: 'bool', shape: ['batch', 'seq'] },
+  } as const);
   const w = b.param('w', [1, 1]);
   const scores = b.mul(b.inputs.s, w);
   return b.build({ y: b.mul(maskedSoftmax(b, scores, b.inputs.m), b.scalar(3)) });
@@ -30,7 +33,10 @@ describe('block parity', () => {
   });
 
   it('maskedMean over a sequence with padding and an empty row', async () => {
-    const b = new GraphBuilder('masked-mean', { x: { dtype: 'float32', shape: ['batch', 'seq', 3] }, m: { dtype: 'bool', shape: ['batch', 'seq'] } } as const);
+    const b = new GraphBuilder('masked-mean', {
+      x: { dtype: 'float32', shape: ['batch', 'seq', 3] },
+      m: { dtype: 'bool', shape: ['batch', 'seq'] },
+    } as const);
     const g = b.build({ y: maskedMean(b, b.mul(b.inputs.x, b.param('w', [3])), b.inputs.m) });
     const inputs = randomFeeds(g, { batch: 4, seq: 6 }, 11, { m: gen.prefixMask() });
     (inputs.m!.data as Uint8Array).fill(0, 0, 6); // first row: no valid position
@@ -44,7 +50,11 @@ describe('block parity', () => {
     const g = buildDemoTrain({ items: 300, users: 50, dim: 8, topK: 4, hidden: [16, 8] });
     const weights = initWeights(g, 7);
     const inputs = randomFeeds(g, { batch: 6, seq: 12 }, 5, {
-      user: gen.ints(50), history: gen.ints(300), candidate: gen.ints(300), historyMask: gen.prefixMask(), label: gen.ints(2),
+      user: gen.ints(50),
+      history: gen.ints(300),
+      candidate: gen.ints(300),
+      historyMask: gen.prefixMask(),
+      label: gen.ints(2),
     });
     const r = await checkParity({ name: 'demo-train', graph: g, weights, inputs, gradOutput: 'loss' });
     expect(r.failures).toEqual([]);

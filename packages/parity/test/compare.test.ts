@@ -26,7 +26,9 @@ describe('compareTensors', () => {
     expect(compareTensors(i([1, 2, 3]), i([1, 2, 3]), 0).ok).toBe(true);
     expect(compareTensors(i([1, 5, 3]), i([1, 2, 3]), 0).detail).toBe('1 of 3 differ; first at 1: 5 vs 2');
     expect(compareTensors(f([1, 2]), f([1, 2], [2, 1]), 1).detail).toBe('shape [2] vs expected [2, 1]');
-    expect(compareTensors({ dtype: 'int64', shape: [1], data: BigInt64Array.from([3n]) }, i([3]), 0).detail).toBe('dtype int64 vs expected int32');
+    expect(compareTensors({ dtype: 'int64', shape: [1], data: BigInt64Array.from([3n]) }, i([3]), 0).detail).toBe(
+      'dtype int64 vs expected int32',
+    );
   });
   it('fails an actual below expected as it fails one above (a one-sided comparison would pass every parity gate)', () => {
     // expected [1, 2]: rms sqrt(2.5); 0.5 off either way is a scaled error of 0.5 / sqrt(2.5)
@@ -46,6 +48,12 @@ describe('compareTensors', () => {
     // ints and bools: a smaller value is unequal too
     const i = (d: number[]) => ({ dtype: 'int32', shape: [d.length], data: Int32Array.from(d) });
     expect(compareTensors(i([1, 0, 3]), i([1, 2, 3]), 0).detail).toBe('1 of 3 differ; first at 1: 0 vs 2');
-    expect(compareTensors({ dtype: 'bool', shape: [2], data: Uint8Array.from([0, 1]) }, { dtype: 'bool', shape: [2], data: Uint8Array.from([1, 1]) }, 0).ok).toBe(false);
+    expect(
+      compareTensors(
+        { dtype: 'bool', shape: [2], data: Uint8Array.from([0, 1]) },
+        { dtype: 'bool', shape: [2], data: Uint8Array.from([1, 1]) },
+        0,
+      ).ok,
+    ).toBe(false);
   });
 });

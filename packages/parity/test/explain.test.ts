@@ -14,8 +14,19 @@
  */
 import { describe, expect, it } from 'vitest';
 import {
-  type Graph, GraphBuilder, type HostData, type HostTensor, type LifelongConfig, Rng, type Value, type Weights, buildLifelong, buildLifelongExplain,
-  initWeights, lap, seqLayout,
+  type Graph,
+  GraphBuilder,
+  type HostData,
+  type HostTensor,
+  type LifelongConfig,
+  Rng,
+  type Value,
+  type Weights,
+  buildLifelong,
+  buildLifelongExplain,
+  initWeights,
+  lap,
+  seqLayout,
 } from '@lctr/spec';
 import { LIFELONG_TEST_CONFIG, lifelongGens, randomFeeds } from '@lctr/spec/testing';
 import { runRef } from '@lctr/ref-cpu';
@@ -25,12 +36,22 @@ type Feeds = Record<string, HostTensor>;
 const numbers = (d: HostData): number[] => Array.from(d as ArrayLike<number | bigint>, Number);
 const LEVELS = ['csa', 'msa', 'fsa'] as const;
 type Level = (typeof LEVELS)[number];
-interface Picked { positions: number[]; weights: number[]; valid: boolean[] }
+interface Picked {
+  positions: number[];
+  weights: number[];
+  valid: boolean[];
+}
 const C = 5;
 
 /** LCN's embedding tables and MSA's projections, each with the range of its integers. */
 const LCN_INTS: Readonly<Record<string, number>> = {
-  'emb/sourceItem': 2, 'emb/targetItem': 2, 'emb/category': 1, 'emb/context0': 1, 'emb/context1': 1, 'lap/msa/wq': 1, 'lap/msa/wk': 1,
+  'emb/sourceItem': 2,
+  'emb/targetItem': 2,
+  'emb/category': 1,
+  'emb/context0': 1,
+  'emb/context1': 1,
+  'lap/msa/wq': 1,
+  'lap/msa/wk': 1,
 };
 
 /** Integers in [-r, r] for the parameters of `ints` (exact ties); the rest as initialised (seeded). */
@@ -63,22 +84,29 @@ function requestFeeds(g: Graph, c: Partial<LifelongConfig>, seed: number, mask: 
 // ---- SPEC's rules, brute force in float64 ----
 
 /** Per candidate: each level's picks, and the raw scores r (CSA) and s (MSA, at the K1 picks) by position. */
-interface Brute extends Record<Level, Picked> { r: ReadonlyMap<number, number>; s: ReadonlyMap<number, number> }
+interface Brute extends Record<Level, Picked> {
+  r: ReadonlyMap<number, number>;
+  s: ReadonlyMap<number, number>;
+}
 
 function bruteForce(c: Partial<LifelongConfig>, w: Weights, f: Feeds): Brute[] {
   const lap = c.lap!;
   const [k1, k2, da, heads, dh] = [lap.k1!, lap.k2!, lap.attentionDim, lap.heads, lap.headDim];
   const row = (name: string, i: number) => {
-    const t = w.get(name)!, width = t.shape[1]!;
+    const t = w.get(name)!,
+      width = t.shape[1]!;
     return Array.from(t.data.slice(i * width, (i + 1) * width));
   };
   const times = (x: readonly number[], name: string, from = 0, to?: number) => {
-    const m = w.get(name)!, cols = m.shape[1]!;
+    const m = w.get(name)!,
+      cols = m.shape[1]!;
     return Array.from({ length: (to ?? cols) - from }, (_, j) => x.reduce((s, xi, i) => s + xi * m.data[i * cols + from + j]!, 0));
   };
   const dot = (a: readonly number[], b: readonly number[]) => a.reduce((s, x, i) => s + x * b[i]!, 0);
   const softmax = (x: readonly number[]) => {
-    const m = Math.max(...x), e = x.map((v) => Math.exp(v - m)), s = e.reduce((a, b) => a + b, 0);
+    const m = Math.max(...x),
+      e = x.map((v) => Math.exp(v - m)),
+      s = e.reduce((a, b) => a + b, 0);
     return e.map((v) => v / s);
   };
   const ids = (name: string) => Array.from(f[name]!.data, Number);
@@ -90,9 +118,13 @@ function bruteForce(c: Partial<LifelongConfig>, w: Weights, f: Feeds): Brute[] {
   /** valid positions by score descending, then position; then padding in position order (never picked as valid) */
   const ranked = (score: ReadonlyMap<number, number>, among: readonly number[], k: number) =>
     [...[...among].sort((a, b) => score.get(b)! - score.get(a)! || a - b), ...padding.map(() => -1)].slice(0, k);
-  const level = (picks: readonly number[], weight: ReadonlyMap<number, number>): Picked =>
-    ({ positions: [...picks], weights: picks.map((p) => (p < 0 ? 0 : weight.get(p)!)), valid: picks.map((p) => p >= 0) });
-  const cands = ids('candidate'), candCats = ids('candidateCategory');
+  const level = (picks: readonly number[], weight: ReadonlyMap<number, number>): Picked => ({
+    positions: [...picks],
+    weights: picks.map((p) => (p < 0 ? 0 : weight.get(p)!)),
+    valid: picks.map((p) => p >= 0),
+  });
+  const cands = ids('candidate'),
+    candCats = ids('candidateCategory');
   return cands.map((cand, ci) => {
     const ev = [...row('emb/targetItem', cand), ...row('emb/category', candCats[ci]!)];
     const r = new Map(valid.map((p) => [p, dot(eh[p]!, ev)]));
@@ -122,11 +154,20 @@ function picksOf(out: Readonly<Record<string, { data: HostData }>>, level: Level
 }
 
 function expectClose(got: readonly Picked[], want: readonly Picked[], tol: number, what: string): void {
-  expect(got.map((g) => g.positions), `${what}: positions`).toEqual(want.map((g) => g.positions));
-  expect(got.map((g) => g.valid), `${what}: valid`).toEqual(want.map((g) => g.valid));
-  got.forEach((g, i) => g.weights.forEach((x, j) => {
-    if (!(Math.abs(x - want[i]!.weights[j]!) <= tol)) expect.fail(`${what}: weight of candidate ${i} pick ${j}: expected ${want[i]!.weights[j]} (±${tol}), got ${x}`);
-  }));
+  expect(
+    got.map((g) => g.positions),
+    `${what}: positions`,
+  ).toEqual(want.map((g) => g.positions));
+  expect(
+    got.map((g) => g.valid),
+    `${what}: valid`,
+  ).toEqual(want.map((g) => g.valid));
+  got.forEach((g, i) =>
+    g.weights.forEach((x, j) => {
+      if (!(Math.abs(x - want[i]!.weights[j]!) <= tol))
+        expect.fail(`${what}: weight of candidate ${i} pick ${j}: expected ${want[i]!.weights[j]} (±${tol}), got ${x}`);
+    }),
+  );
 }
 
 const MASKS: ReadonlyArray<[string, number[]]> = [
@@ -165,7 +206,8 @@ describe('explain graph: ref-cpu and ONNX Runtime pick what SPEC says, ties incl
             }
             // prob: the explain graph scores as the scoring graph does
             expect(numbers(ref['prob'].data), what).toEqual(numbers(runRef(scoring, weights, feeds)['prob'].data));
-            const p = numbers((await scoringSession.run(feeds))['prob'].data), q = numbers(ort['prob'].data);
+            const p = numbers((await scoringSession.run(feeds))['prob'].data),
+              q = numbers(ort['prob'].data);
             p.forEach((x, i) => expect(Math.abs(x - q[i]!), `${what}: ONNX prob ${i}`).toBeLessThanOrEqual(1e-7));
             // ties at the boundary: the last pick's score equals the first valid non-pick's
             ties.csa += want.filter((x) => tieAtBoundary(x.csa, x.r)).length;
@@ -177,8 +219,8 @@ describe('explain graph: ref-cpu and ONNX Runtime pick what SPEC says, ties incl
       await session.release();
       await scoringSession.release();
     }
-    expect(ties.csa, 'candidate rows with a CSA tie at K1\'s boundary').toBeGreaterThan(10);
-    expect(ties.msa, 'candidate rows with an MSA tie at K2\'s boundary').toBeGreaterThan(10);
+    expect(ties.csa, "candidate rows with a CSA tie at K1's boundary").toBeGreaterThan(10);
+    expect(ties.msa, "candidate rows with an MSA tie at K2's boundary").toBeGreaterThan(10);
   }, 60_000);
 });
 
@@ -191,43 +233,69 @@ function tieAtBoundary(picked: Picked, scores: ReadonlyMap<number, number>): boo
 
 describe('lap().explain() in the training layout reads the same picks and weights as the serving layout', () => {
   // MSA's weights come from a [R, K1] row aligned with the picks there (weightsAt matches positions), from a [C, N] row in serving
-  const N = 8, D = 2, CTX = 1;
+  const N = 8,
+    D = 2,
+    CTX = 1;
   function explainGraph(kind: 'perSample' | 'shared'): Graph {
-    const schema = kind === 'perSample'
-      ? {
-        items: { dtype: 'float32', shape: ['batch', N, D] }, context: { dtype: 'float32', shape: ['batch', N, CTX] },
-        mask: { dtype: 'bool', shape: ['batch', N] }, query: { dtype: 'float32', shape: ['batch', D] },
-      } as const
-      : {
-        items: { dtype: 'float32', shape: [N, D] }, context: { dtype: 'float32', shape: [N, CTX] },
-        mask: { dtype: 'bool', shape: [1, N] }, query: { dtype: 'float32', shape: ['cand', D] },
-      } as const;
+    const schema =
+      kind === 'perSample'
+        ? ({
+            items: { dtype: 'float32', shape: ['batch', N, D] },
+            context: { dtype: 'float32', shape: ['batch', N, CTX] },
+            mask: { dtype: 'bool', shape: ['batch', N] },
+            query: { dtype: 'float32', shape: ['batch', D] },
+          } as const)
+        : ({
+            items: { dtype: 'float32', shape: [N, D] },
+            context: { dtype: 'float32', shape: [N, CTX] },
+            mask: { dtype: 'bool', shape: [1, N] },
+            query: { dtype: 'float32', shape: ['cand', D] },
+          } as const);
     const b = new GraphBuilder(`lap-explain-${kind}`, schema);
-    const e = lap(b, 'lap', seqLayout(b, kind), b.inputs, { k1: 4, k2: 2, attentionDim: 4, heads: 2, headDim: 2, ffnDim: 3, outDim: 2 }).explain();
+    const e = lap(b, 'lap', seqLayout(b, kind), b.inputs, {
+      k1: 4,
+      k2: 2,
+      attentionDim: 4,
+      heads: 2,
+      headDim: 2,
+      ffnDim: 3,
+      outDim: 2,
+    }).explain();
     const outs: Record<string, Value> = {};
     for (const level of LEVELS) for (const [o, v] of Object.entries(e[level]!)) outs[`${level}${o[0]!.toUpperCase()}${o.slice(1)}`] = v;
     return b.build(outs);
   }
 
   it('every level, a full row, one with holes and one with fewer valid positions than K2', () => {
-    const shared = explainGraph('shared'), perSample = explainGraph('perSample');
+    const shared = explainGraph('shared'),
+      perSample = explainGraph('perSample');
     const w = integerWeights(shared, 5, { 'lap/msa/wq': 1, 'lap/msa/wk': 1 });
     const rng = new Rng(9);
     const queries = Array.from({ length: 3 }, () => [rng.int(5) - 2, rng.int(5) - 2]);
-    for (const mask of [[1, 1, 1, 1, 1, 1, 1, 1], [1, 0, 1, 1, 0, 1, 0, 1], [0, 0, 1, 0, 0, 0, 0, 0]]) {
-      const items = Array.from({ length: N * D }, () => rng.int(5) - 2), context = Array.from({ length: N * CTX }, () => rng.int(3));
+    for (const mask of [
+      [1, 1, 1, 1, 1, 1, 1, 1],
+      [1, 0, 1, 1, 0, 1, 0, 1],
+      [0, 0, 1, 0, 0, 0, 0, 0],
+    ]) {
+      const items = Array.from({ length: N * D }, () => rng.int(5) - 2),
+        context = Array.from({ length: N * CTX }, () => rng.int(3));
       const one = runRef(shared, w, {
-        items: { dtype: 'float32', shape: [N, D], data: Float32Array.from(items) }, context: { dtype: 'float32', shape: [N, CTX], data: Float32Array.from(context) },
-        mask: { dtype: 'bool', shape: [1, N], data: Uint8Array.from(mask) }, query: { dtype: 'float32', shape: [3, D], data: Float32Array.from(queries.flat()) },
+        items: { dtype: 'float32', shape: [N, D], data: Float32Array.from(items) },
+        context: { dtype: 'float32', shape: [N, CTX], data: Float32Array.from(context) },
+        mask: { dtype: 'bool', shape: [1, N], data: Uint8Array.from(mask) },
+        query: { dtype: 'float32', shape: [3, D], data: Float32Array.from(queries.flat()) },
       });
       const rows = (x: readonly number[]) => Float32Array.from([...x, ...x, ...x]);
       const each = runRef(perSample, w, {
-        items: { dtype: 'float32', shape: [3, N, D], data: rows(items) }, context: { dtype: 'float32', shape: [3, N, CTX], data: rows(context) },
-        mask: { dtype: 'bool', shape: [3, N], data: Uint8Array.from([...mask, ...mask, ...mask]) }, query: { dtype: 'float32', shape: [3, D], data: Float32Array.from(queries.flat()) },
+        items: { dtype: 'float32', shape: [3, N, D], data: rows(items) },
+        context: { dtype: 'float32', shape: [3, N, CTX], data: rows(context) },
+        mask: { dtype: 'bool', shape: [3, N], data: Uint8Array.from([...mask, ...mask, ...mask]) },
+        query: { dtype: 'float32', shape: [3, D], data: Float32Array.from(queries.flat()) },
       });
       for (const name of Object.keys(shared.outputs)) {
         const [a, b] = [numbers(one[name]!.data), numbers(each[name]!.data)];
-        if (name.endsWith('Weights')) a.forEach((x, i) => expect(Math.abs(x - b[i]!), `${name} ${i} (mask ${mask.join('')})`).toBeLessThanOrEqual(1e-12));
+        if (name.endsWith('Weights'))
+          a.forEach((x, i) => expect(Math.abs(x - b[i]!), `${name} ${i} (mask ${mask.join('')})`).toBeLessThanOrEqual(1e-12));
         else expect(b, `${name} (mask ${mask.join('')})`).toEqual(a);
       }
       expect(numbers(one['msaValid']!.data).some(Boolean)).toBe(mask.some(Boolean));

@@ -6,7 +6,17 @@
  * sequences (exact zeros), and the measured float32-vs-float64 error at N = 10,000.
  */
 import { describe, expect, it } from 'vitest';
-import { type Graph, type HostTensor, IFA_TOPK_MODULES, type IfaConfigInput, type Weights, buildIfa, buildIfaTrain, initWeights, weightsFor } from '@lctr/spec';
+import {
+  type Graph,
+  type HostTensor,
+  IFA_TOPK_MODULES,
+  type IfaConfigInput,
+  type Weights,
+  buildIfa,
+  buildIfaTrain,
+  initWeights,
+  weightsFor,
+} from '@lctr/spec';
 import { IFA_TEST_CONFIG, gen, ifaAttentionTestGraph, ifaGens, randomFeeds } from '@lctr/spec/testing';
 import { runRef, toHost } from '@lctr/ref-cpu';
 import { compileTfjs, initTfjs } from '@lctr/backend-tfjs';
@@ -15,12 +25,13 @@ import { type ParityReport, checkParity, compareTensors, formatParityLine } from
 
 const T = IFA_TEST_CONFIG;
 const MODULES = ['ifa', 'avgPool', 'fullAttention', 'simSoft', 'simHard', 'twin'] as const;
-type Module = typeof MODULES[number];
+type Module = (typeof MODULES)[number];
 const topk = (m: Module) => IFA_TOPK_MODULES.includes(m);
 /** The config of a long request: the top-k modules serve a static N (seqLen) and pick K = 50 of it. */
-const longConfig = (module: Module, N: number): IfaConfigInput => (topk(module)
-  ? { ...T, module, seqLen: N, simSoft: { ...T.simSoft, k: 50 }, simHard: { ...T.simHard, k: 50 }, twin: { ...T.twin, k: 50 } }
-  : { ...T, module });
+const longConfig = (module: Module, N: number): IfaConfigInput =>
+  topk(module)
+    ? { ...T, module, seqLen: N, simSoft: { ...T.simSoft, k: 50 }, simHard: { ...T.simHard, k: 50 }, twin: { ...T.twin, k: 50 } }
+    : { ...T, module };
 const lines: string[] = [];
 function record(r: ParityReport): ParityReport {
   lines.push(formatParityLine(r));
@@ -28,9 +39,15 @@ function record(r: ParityReport): ParityReport {
 }
 
 function scaleEmbeddings(w: Weights, by: number): Weights {
-  return new Map([...w].map(([name, t]) => [name, name.startsWith('emb/') ? { ...t, data: Float32Array.from(t.data as Float32Array, (x) => x * by) } : t]));
+  return new Map(
+    [...w].map(([name, t]) => [
+      name,
+      name.startsWith('emb/') ? { ...t, data: Float32Array.from(t.data as Float32Array, (x) => x * by) } : t,
+    ]),
+  );
 }
-const allFinite = (r: Record<string, HostTensor | { data: ArrayLike<number> }>) => Object.values(r).every((t) => Array.from(t.data as ArrayLike<number>).every(Number.isFinite));
+const allFinite = (r: Record<string, HostTensor | { data: ArrayLike<number> }>) =>
+  Object.values(r).every((t) => Array.from(t.data as ArrayLike<number>).every(Number.isFinite));
 
 /** One request with N events (all valid) and C = 20 candidates (16 valid). */
 function longRequest(serve: Graph, cfg: IfaConfigInput, N: number, seed: number): Record<string, HostTensor> {
@@ -55,10 +72,18 @@ describe('IFA numerics', () => {
           await initTfjs({ backend, log: () => {} });
           const model = compileTfjs(serve);
           model.setWeights(weights);
-          try { expect(allFinite(model.run(f as never)), `${module} tfjs-${backend}`).toBe(true); } finally { model.dispose(); }
+          try {
+            expect(allFinite(model.run(f as never)), `${module} tfjs-${backend}`).toBe(true);
+          } finally {
+            model.dispose();
+          }
         }
         const session = await OnnxSession.create(exportOnnx(serve, weights), serve, { provider: 'cpu' });
-        try { expect(allFinite(await session.run(f as never)), `${module} onnx`).toBe(true); } finally { await session.release(); }
+        try {
+          expect(allFinite(await session.run(f as never)), `${module} onnx`).toBe(true);
+        } finally {
+          await session.release();
+        }
       }
     }
   });
@@ -77,20 +102,34 @@ describe('IFA numerics', () => {
     for (const module of MODULES) {
       const cfg = { ...T, module };
       const train = buildIfaTrain(cfg);
-      const f = randomFeeds(train, { batch: 3 }, 3, { ...ifaGens(cfg), candMask: gen.values(new Array<number>(15).fill(0)), seqMask: gen.values(new Array<number>(36).fill(0)) });
+      const f = randomFeeds(train, { batch: 3 }, 3, {
+        ...ifaGens(cfg),
+        candMask: gen.values(new Array<number>(15).fill(0)),
+        seqMask: gen.values(new Array<number>(36).fill(0)),
+      });
       const w = initWeights(train, 7);
       const got = runRef(train, w, f);
       for (const name of ['pImpression', 'pClick', 'prob']) expect(Array.from(got[name]!.data)).toEqual(new Array<number>(15).fill(0));
       expect(got['loss']!.data[0]).toBe(0);
-      const r = record(await checkParity({ name: `ifa-train all padding ${module}`, graph: train, weights: w, inputs: f, gradOutput: 'loss' }));
+      const r = record(
+        await checkParity({ name: `ifa-train all padding ${module}`, graph: train, weights: w, inputs: f, gradOutput: 'loss' }),
+      );
       expect(r.failures).toEqual([]);
       // and a served request with no valid candidate and no event
       const serve = buildIfa(cfg);
-      const n = topk(module) ? 12 : 6;   // the top-k modules serve the static N = 12
-      const sf = randomFeeds(serve, { cand: 4, seq: n }, 4, { ...ifaGens(cfg), candMask: gen.values([0, 0, 0, 0]), seqMask: gen.values(new Array<number>(n).fill(0)) });
+      const n = topk(module) ? 12 : 6; // the top-k modules serve the static N = 12
+      const sf = randomFeeds(serve, { cand: 4, seq: n }, 4, {
+        ...ifaGens(cfg),
+        candMask: gen.values([0, 0, 0, 0]),
+        seqMask: gen.values(new Array<number>(n).fill(0)),
+      });
       expect(Array.from(runRef(serve, weightsFor(serve, w), sf)['prob']!.data)).toEqual([0, 0, 0, 0]);
       // valid candidates but no event: finite, non-zero scores (the model still sees U, Cf, X, R)
-      const sf2 = randomFeeds(serve, { cand: 4, seq: n }, 4, { ...ifaGens(cfg), candMask: gen.values([1, 1, 1, 0]), seqMask: gen.values(new Array<number>(n).fill(0)) });
+      const sf2 = randomFeeds(serve, { cand: 4, seq: n }, 4, {
+        ...ifaGens(cfg),
+        candMask: gen.values([1, 1, 1, 0]),
+        seqMask: gen.values(new Array<number>(n).fill(0)),
+      });
       const p = Array.from(runRef(serve, weightsFor(serve, w), sf2)['prob']!.data);
       expect(p.slice(0, 3).every((x) => x > 0 && x < 1)).toBe(true);
       expect(p[3]).toBe(0);
@@ -115,12 +154,19 @@ describe('IFA numerics', () => {
           for (const name of ['pImpression', 'pClick', 'prob']) m = Math.max(m, compareTensors(got[name]!, toHost(want[name]!), 1).maxErr);
           worst.push(`${module} tfjs-${backend} ${m.toExponential(2)}`);
           expect(m, `${module} tfjs-${backend}`).toBeLessThan(1e-5);
-        } finally { model.dispose(); }
+        } finally {
+          model.dispose();
+        }
       }
     }
     // the attention outputs themselves (sums over 10,000 keys before the degree normalisation)
     const g = ifaAttentionTestGraph('softplus');
-    const f = randomFeeds(g, { r: 1, c: 20, n: 10000 }, 9, { cand: gen.normal(), seq: gen.normal(), candMask: gen.values(new Array<number>(20).fill(1)), seqMask: gen.values(new Array<number>(10000).fill(1)) });
+    const f = randomFeeds(g, { r: 1, c: 20, n: 10000 }, 9, {
+      cand: gen.normal(),
+      seq: gen.normal(),
+      candMask: gen.values(new Array<number>(20).fill(1)),
+      seqMask: gen.values(new Array<number>(10000).fill(1)),
+    });
     const w = initWeights(g, 10);
     const want = runRef(g, w, f);
     for (const backend of ['cpu', 'wasm'] as const) {
@@ -133,7 +179,9 @@ describe('IFA numerics', () => {
         worst.push(`cross/self fastAttn outputs tfjs-${backend} ${m.toExponential(2)}`);
         // float32 sums over 10,000 keys (kv, z): measured 8.7e-7 (cpu) and 7.0e-6 (wasm); stated tolerance 2e-5
         expect(m, `fastAttn tfjs-${backend}`).toBeLessThan(2e-5);
-      } finally { model.dispose(); }
+      } finally {
+        model.dispose();
+      }
     }
     const session = await OnnxSession.create(exportOnnx(g, w), g, { provider: 'cpu' });
     try {
@@ -141,7 +189,9 @@ describe('IFA numerics', () => {
       const m = Math.max(...['cross', 'self'].map((name) => compareTensors(got[name]!, toHost(want[name]!), 1).maxErr));
       worst.push(`cross/self fastAttn outputs onnx ${m.toExponential(2)}`);
       expect(m, 'fastAttn onnx').toBeLessThan(2e-5);
-    } finally { await session.release(); }
+    } finally {
+      await session.release();
+    }
     lines.push(`float32 vs float64 at N = 10,000, C = 20: ${worst.join('; ')}`);
   });
 
@@ -151,4 +201,3 @@ describe('IFA numerics', () => {
     expect(lines.length).toBeGreaterThan(0);
   });
 });
-

@@ -10,7 +10,18 @@
  */
 import { describe, expect, it } from 'vitest';
 import {
-  type FeatureSchema, GraphBuilder, type HostTensor, IFA_TOPK_MODULES, type IfaConfigInput, type IfaKernel, buildIfa, buildIfaTrain, esmmLoss, init, initWeights, weightsFor,
+  type FeatureSchema,
+  GraphBuilder,
+  type HostTensor,
+  IFA_TOPK_MODULES,
+  type IfaConfigInput,
+  type IfaKernel,
+  buildIfa,
+  buildIfaTrain,
+  esmmLoss,
+  init,
+  initWeights,
+  weightsFor,
 } from '@lctr/spec';
 import { IFA_TEST_CONFIG, gen, ifaAttentionTestGraph, ifaGens, randomFeeds } from '@lctr/spec/testing';
 import { runRef, toHost } from '@lctr/ref-cpu';
@@ -43,11 +54,13 @@ describe('IFA blocks: ref-cpu vs tfjs cpu/wasm vs ORT', () => {
       const g = ifaAttentionTestGraph(kernel);
       const gens = { candMask: gen.prefixMask(), seqMask: gen.prefixMask(), cand: gen.normal(), seq: gen.normal() };
       const f = randomFeeds(g, { r: 6, c: 7, n: 9 }, 3, gens) as Record<string, HostTensor>;
-      (f['candMask']!.data as Uint8Array).fill(0, 0, 7);          // request 0: no candidate
-      (f['seqMask']!.data as Uint8Array).fill(0, 9, 18);          // request 1: no event
+      (f['candMask']!.data as Uint8Array).fill(0, 0, 7); // request 0: no candidate
+      (f['seqMask']!.data as Uint8Array).fill(0, 9, 18); // request 1: no event
       f['cand'] = padWithNaN(f['cand']!, f['candMask']!);
       f['seq'] = padWithNaN(f['seq']!, f['seqMask']!);
-      const r = record(await checkParity({ name: `ifa-attention-${kernel}`, graph: g, weights: initWeights(g, 4), inputs: f, gradOutput: 'sum' }));
+      const r = record(
+        await checkParity({ name: `ifa-attention-${kernel}`, graph: g, weights: initWeights(g, 4), inputs: f, gradOutput: 'sum' }),
+      );
       expect(r.failures).toEqual([]);
       expect(r.entries.filter((e) => e.kind === 'grad').length).toBe(2 * g.params.length);
     });
@@ -55,8 +68,12 @@ describe('IFA blocks: ref-cpu vs tfjs cpu/wasm vs ORT', () => {
 
   function esmmGraph(cols: number) {
     const s: FeatureSchema = {
-      imp: { dtype: 'float32', shape: ['r', cols] }, clk: { dtype: 'float32', shape: ['r', cols] }, like: { dtype: 'float32', shape: ['r', cols] },
-      yImp: { dtype: 'float32', shape: ['r', cols] }, yClk: { dtype: 'float32', shape: ['r', cols] }, yLike: { dtype: 'float32', shape: ['r', cols] },
+      imp: { dtype: 'float32', shape: ['r', cols] },
+      clk: { dtype: 'float32', shape: ['r', cols] },
+      like: { dtype: 'float32', shape: ['r', cols] },
+      yImp: { dtype: 'float32', shape: ['r', cols] },
+      yClk: { dtype: 'float32', shape: ['r', cols] },
+      yLike: { dtype: 'float32', shape: ['r', cols] },
       mask: { dtype: 'bool', shape: ['r', cols] },
     };
     const b = new GraphBuilder('esmm', s);
@@ -64,15 +81,30 @@ describe('IFA blocks: ref-cpu vs tfjs cpu/wasm vs ORT', () => {
     // a learnable offset per column on each logit, so the harness has parameters to compare gradients of
     const logit = (n: string) => b.add(v(n), b.param(`${n}Bias`, [cols], init.normal(0.5, 0, 1)));
     return b.build({
-      loss: esmmLoss(b, logit('imp'), logit('clk'), { impression: v('yImp'), click: v('yClk') }, b.expectDtype(b.value('mask'), 'bool'), [{ logit: logit('like'), label: v('yLike') }]),
+      loss: esmmLoss(b, logit('imp'), logit('clk'), { impression: v('yImp'), click: v('yClk') }, b.expectDtype(b.value('mask'), 'bool'), [
+        { logit: logit('like'), label: v('yLike') },
+      ]),
     });
   }
 
   it('ESMM loss with an extra objective: ordinary logits, and logits up to ±80 (stable forms on every backend)', async () => {
     const g = esmmGraph(6);
-    for (const [label, std] of [['ordinary', 2], ['extreme', 40]] as const) {
-      const f = randomFeeds(g, { r: 5 }, std, { imp: gen.normal(std), clk: gen.normal(std), like: gen.normal(std), yImp: gen.ints(2), yClk: gen.ints(2), yLike: gen.ints(2), mask: gen.mask(0.7) }) as Record<string, HostTensor>;
-      if (label === 'extreme') (f['imp']!.data as Float32Array).set([80, -80, 80, -80, 60, -60], 0), (f['clk']!.data as Float32Array).set([80, 80, -80, -80, -60, 60], 0);
+    for (const [label, std] of [
+      ['ordinary', 2],
+      ['extreme', 40],
+    ] as const) {
+      const f = randomFeeds(g, { r: 5 }, std, {
+        imp: gen.normal(std),
+        clk: gen.normal(std),
+        like: gen.normal(std),
+        yImp: gen.ints(2),
+        yClk: gen.ints(2),
+        yLike: gen.ints(2),
+        mask: gen.mask(0.7),
+      }) as Record<string, HostTensor>;
+      if (label === 'extreme')
+        (f['imp']!.data as Float32Array).set([80, -80, 80, -80, 60, -60], 0),
+          (f['clk']!.data as Float32Array).set([80, 80, -80, -80, -60, 60], 0);
       const r = record(await checkParity({ name: `esmm-${label}`, graph: g, weights: initWeights(g, 1), inputs: f, gradOutput: 'loss' }));
       expect(r.failures).toEqual([]);
       expect(Number.isFinite(runRef(g, initWeights(g, 1), f)['loss']!.data[0]!)).toBe(true);
@@ -86,7 +118,10 @@ const VARIANTS: Array<[string, IfaConfigInput]> = [
   ...MODULES.map((module): [string, IfaConfigInput] => [module, { ...T, module }]),
   ['ifa relu, no self attention', { ...T, kernel: 'relu', relationAware: false }],
   ['ifa elu1, extra objective', { ...T, kernel: 'elu1', objectives: ['like'] }],
-  ['simSoft K = N, no auxiliary loss, no self attention', { ...T, module: 'simSoft', simSoft: { ...T.simSoft, k: 12, auxWeight: 0 }, relationAware: false }],
+  [
+    'simSoft K = N, no auxiliary loss, no self attention',
+    { ...T, module: 'simSoft', simSoft: { ...T.simSoft, k: 12, auxWeight: 0 }, relationAware: false },
+  ],
   ['simHard K = 1, extra objective', { ...T, module: 'simHard', simHard: { ...T.simHard, k: 1 }, objectives: ['like'] }],
   ['twin one head, one context column', { ...T, module: 'twin', twin: { k: 6, heads: 1, headDim: 3 }, context: [4] }],
 ];
@@ -94,15 +129,23 @@ const VARIANTS: Array<[string, IfaConfigInput]> = [
 describe('IFA model: training graph (forward + gradients of the loss) and serving graph (forward), every backend', () => {
   for (const [label, cfg] of VARIANTS) {
     it(label, async () => {
-      const train = buildIfaTrain(cfg), serve = buildIfa(cfg);
+      const train = buildIfaTrain(cfg),
+        serve = buildIfa(cfg);
       const w = initWeights(train, 11);
       const f = randomFeeds(train, { batch: 4 }, 7, ifaGens(cfg)) as Record<string, HostTensor>;
-      (f['candMask']!.data as Uint8Array).set([1, 1, 1, 1, 1, 0, 0, 0, 0, 0], 0);    // request 0 full, request 1 empty
+      (f['candMask']!.data as Uint8Array).set([1, 1, 1, 1, 1, 0, 0, 0, 0, 0], 0); // request 0 full, request 1 empty
       const r = record(await checkParity({ name: `ifa-train ${label}`, graph: train, weights: w, inputs: f, gradOutput: 'loss' }));
       expect(r.failures).toEqual([]);
       expect(r.entries.filter((e) => e.kind === 'grad').length).toBe(2 * train.params.length);
       // the top-k modules serve a static N = 12 (their schema has no 'seq' symbol)
-      const s = record(await checkParity({ name: `ifa-serve ${label}`, graph: serve, weights: weightsFor(serve, w), inputs: randomFeeds(serve, { cand: 6, seq: 9 }, 8, ifaGens(cfg)) }));
+      const s = record(
+        await checkParity({
+          name: `ifa-serve ${label}`,
+          graph: serve,
+          weights: weightsFor(serve, w),
+          inputs: randomFeeds(serve, { cand: 6, seq: 9 }, 8, ifaGens(cfg)),
+        }),
+      );
       expect(s.failures).toEqual([]);
     });
   }
@@ -123,13 +166,25 @@ describe('IFA serving graph: one export with symbolic cand (and seq), run at two
       model.setWeights(w);
       try {
         const topk = IFA_TOPK_MODULES.includes(module);
-        for (const [C, N] of topk ? [[3, 12], [17, 12]] as const : [[3, 5], [17, 40]] as const) {
+        for (const [C, N] of topk
+          ? ([
+              [3, 12],
+              [17, 12],
+            ] as const)
+          : ([
+              [3, 5],
+              [17, 40],
+            ] as const)) {
           const f = randomFeeds(serve, { cand: C, seq: N }, C * 100 + N, ifaGens(cfg)) as Record<string, HostTensor>;
           const want = runRef(serve, w, f);
-          const ort = await session.run(f as never), tf = model.run(f as never);
+          const ort = await session.run(f as never),
+            tf = model.run(f as never);
           for (const name of ['pImpression', 'pClick', 'prob', 'pLike']) {
             expect(ort[name]!.shape, `${module} ${name} (${C}, ${N})`).toEqual([1, C]);
-            for (const [backend, got] of [['onnx', ort], ['tfjs-wasm', tf]] as const) {
+            for (const [backend, got] of [
+              ['onnx', ort],
+              ['tfjs-wasm', tf],
+            ] as const) {
               const cmp = compareTensors(got[name]!, toHost(want[name]!), 1e-5);
               expect(cmp.ok, `${module} ${backend} ${name} at (${C}, ${N}): ${cmp.detail}`).toBe(true);
             }

@@ -8,11 +8,33 @@
  */
 import { describe, expect, it } from 'vitest';
 import {
-  type Graph, type HostTensor, Rng, buildAvgPool, buildAvgPoolTrain, buildDin, buildDinTrain, buildKeepItemTable, buildKeepKnowledge,
-  buildKeepServedKnowledge, buildKeepTrain, buildKeepTwoTowerTrain, buildKeepUserCategoryTable, buildKeepUserTable, initWeights, weightsFor,
+  type Graph,
+  type HostTensor,
+  Rng,
+  buildAvgPool,
+  buildAvgPoolTrain,
+  buildDin,
+  buildDinTrain,
+  buildKeepItemTable,
+  buildKeepKnowledge,
+  buildKeepServedKnowledge,
+  buildKeepTrain,
+  buildKeepTwoTowerTrain,
+  buildKeepUserCategoryTable,
+  buildKeepUserTable,
+  initWeights,
+  weightsFor,
 } from '@lctr/spec';
 import {
-  KEEP_DEGENERATE_TEST_CONFIG, KEEP_TEST_CONFIG, KEEP_TWO_TOWER_TEST_CONFIG, gen, keepGens, keepPluggedWeights, keepSpreadWeights, nestKeepLabels, randomFeeds,
+  KEEP_DEGENERATE_TEST_CONFIG,
+  KEEP_TEST_CONFIG,
+  KEEP_TWO_TOWER_TEST_CONFIG,
+  gen,
+  keepGens,
+  keepPluggedWeights,
+  keepSpreadWeights,
+  nestKeepLabels,
+  randomFeeds,
 } from '@lctr/spec/testing';
 import { checkParity, formatParityLine } from '../src/index.ts';
 
@@ -38,22 +60,38 @@ describe('KEEP extractor parity', () => {
   });
 
   it('knowledge graph: K(u, i) and its gradients', async () => {
-    const t = buildKeepTrain(KEEP_TEST_CONFIG), g = buildKeepKnowledge(KEEP_TEST_CONFIG);
-    await parity('keep-knowledge', g, weightsFor(g, spreadWeights(t, 12)), randomFeeds(g, { batch: B }, 32, keepGens()) as Feeds, 'knowledge');
+    const t = buildKeepTrain(KEEP_TEST_CONFIG),
+      g = buildKeepKnowledge(KEEP_TEST_CONFIG);
+    await parity(
+      'keep-knowledge',
+      g,
+      weightsFor(g, spreadWeights(t, 12)),
+      randomFeeds(g, { batch: B }, 32, keepGens()) as Feeds,
+      'knowledge',
+    );
   });
 
   it('degenerate extractor: training graph and the user-category table', async () => {
-    const t = buildKeepTrain(KEEP_DEGENERATE_TEST_CONFIG), uc = buildKeepUserCategoryTable(KEEP_DEGENERATE_TEST_CONFIG);
+    const t = buildKeepTrain(KEEP_DEGENERATE_TEST_CONFIG),
+      uc = buildKeepUserCategoryTable(KEEP_DEGENERATE_TEST_CONFIG);
     const w = spreadWeights(t, 13);
     await parity('keep-degenerate-train', t, w, nestKeepLabels(randomFeeds(t, { batch: B }, 33, keepGens()) as Feeds), 'loss');
-    await parity('keep-user-category-table', uc, weightsFor(uc, w), randomFeeds(uc, { batch: B }, 34, keepGens()) as Feeds, 'userCategoryKnowledge');
+    await parity(
+      'keep-user-category-table',
+      uc,
+      weightsFor(uc, w),
+      randomFeeds(uc, { batch: B }, 34, keepGens()) as Feeds,
+      'userCategoryKnowledge',
+    );
   });
 });
 
 describe('KEEP decomposition parity', () => {
   it('two-tower training graph, user and item tables, served knowledge assembly', async () => {
     const cfg = KEEP_TWO_TOWER_TEST_CONFIG;
-    const t = buildKeepTwoTowerTrain(cfg), u = buildKeepUserTable(cfg), i = buildKeepItemTable(cfg);
+    const t = buildKeepTwoTowerTrain(cfg),
+      u = buildKeepUserTable(cfg),
+      i = buildKeepItemTable(cfg);
     const w = spreadWeights(t, 14);
     await parity('keep-two-tower-train', t, w, randomFeeds(t, { batch: B }, 35, keepGens(cfg)) as Feeds, 'loss');
     await parity('keep-user-table', u, weightsFor(u, w), randomFeeds(u, { batch: B }, 36, keepGens(cfg)) as Feeds, 'userKnowledge');
@@ -63,21 +101,50 @@ describe('KEEP decomposition parity', () => {
   });
 });
 
-const BASE = { dim: 4, categoryDim: 2, seqLen: 6, users: 12, targetItems: 30, sourceItems: 50, categories: 7, profile: [3, 5], hidden: [10, 6] };
+const BASE = {
+  dim: 4,
+  categoryDim: 2,
+  seqLen: 6,
+  users: 12,
+  targetItems: 30,
+  sourceItems: 50,
+  categories: 7,
+  profile: [3, 5],
+  hidden: [10, 6],
+};
 const KNOWLEDGE = { dim: 18, layer: 1, hidden: 8 };
 const GENS = {
-  user: gen.ints(BASE.users), profile: gen.ints(3), candidate: gen.ints(BASE.targetItems), candidateCategory: gen.ints(BASE.categories),
-  targetSeq: gen.ints(BASE.targetItems), targetSeqCategory: gen.ints(BASE.categories), targetSeqMask: gen.prefixMask(),
-  sourceSeq: gen.ints(BASE.sourceItems), sourceSeqCategory: gen.ints(BASE.categories), sourceSeqMask: gen.prefixMask(), label: gen.ints(2),
+  user: gen.ints(BASE.users),
+  profile: gen.ints(3),
+  candidate: gen.ints(BASE.targetItems),
+  candidateCategory: gen.ints(BASE.categories),
+  targetSeq: gen.ints(BASE.targetItems),
+  targetSeqCategory: gen.ints(BASE.categories),
+  targetSeqMask: gen.prefixMask(),
+  sourceSeq: gen.ints(BASE.sourceItems),
+  sourceSeqCategory: gen.ints(BASE.categories),
+  sourceSeqMask: gen.prefixMask(),
+  label: gen.ints(2),
 };
 const pluggedWeights = keepPluggedWeights;
 
 describe.each([
-  ['din', { ...KNOWLEDGE }, () => buildDinTrain({ ...BASE, attention: [6], knowledge: KNOWLEDGE }), () => buildDin({ ...BASE, attention: [6], knowledge: KNOWLEDGE })],
-  ['avgpool', { ...KNOWLEDGE, layer: 2 }, () => buildAvgPoolTrain({ ...BASE, knowledge: { ...KNOWLEDGE, layer: 2 } }), () => buildAvgPool({ ...BASE, knowledge: { ...KNOWLEDGE, layer: 2 } })],
+  [
+    'din',
+    { ...KNOWLEDGE },
+    () => buildDinTrain({ ...BASE, attention: [6], knowledge: KNOWLEDGE }),
+    () => buildDin({ ...BASE, attention: [6], knowledge: KNOWLEDGE }),
+  ],
+  [
+    'avgpool',
+    { ...KNOWLEDGE, layer: 2 },
+    () => buildAvgPoolTrain({ ...BASE, knowledge: { ...KNOWLEDGE, layer: 2 } }),
+    () => buildAvgPool({ ...BASE, knowledge: { ...KNOWLEDGE, layer: 2 } }),
+  ],
 ] as const)('KEEP plug-in parity: %s', (name, k, train, serve) => {
   it(`training graph (plug-in at layer ${k.layer}) forward and gradients of the loss; serving graph forward`, async () => {
-    const t = train(), s = serve();
+    const t = train(),
+      s = serve();
     const w = pluggedWeights(t, 15);
     await parity(`${name}-plugin-train`, t, w, randomFeeds(t, { batch: B }, 39, GENS) as Feeds, 'loss');
     await parity(`${name}-plugin-serve`, s, weightsFor(s, w), randomFeeds(s, { batch: B }, 40, GENS) as Feeds, 'prob');
@@ -87,7 +154,8 @@ describe.each([
 describe('KEEP at the paper widths', () => {
   it('extractor (48/16 embeddings, x = 144, towers 512-256-128-64-2): K(u, i) is 288 wide and agrees across backends; DIN takes it through a 288 → 128 → h_1 plug-in', async () => {
     const cfg = { users: 9, items: 20, shops: 6, categories: 5, seqLen: 8 };
-    const t = buildKeepTrain(cfg), k = buildKeepKnowledge(cfg);
+    const t = buildKeepTrain(cfg),
+      k = buildKeepKnowledge(cfg);
     const w = spreadWeights(t, 16);
     const gens = keepGens({ ...cfg });
     await parity('keep-train-paper-widths', t, w, nestKeepLabels(randomFeeds(t, { batch: 6 }, 41, gens) as Feeds), 'loss');

@@ -6,29 +6,49 @@
  */
 import { describe, expect, it } from 'vitest';
 import {
-  type Graph, GraphBuilder, type HostTensor, LAP_DEFAULTS, type LapOptions, Rng, type SeqLayoutKind, type Value, type Weights,
-  csa, lap, msa, seqLayout,
+  type Graph,
+  GraphBuilder,
+  type HostTensor,
+  LAP_DEFAULTS,
+  type LapOptions,
+  Rng,
+  type SeqLayoutKind,
+  type Value,
+  type Weights,
+  csa,
+  lap,
+  msa,
+  seqLayout,
 } from '@lctr/spec';
 import { gradRef, runRef } from '@lctr/ref-cpu';
 
-const N = 12, D = 4, C = 3;
+const N = 12,
+  D = 4,
+  C = 3;
 const SMALL: Partial<LapOptions> = { k1: 6, k2: 3, attentionDim: 5, heads: 2, headDim: 3, ffnDim: 6, outDim: 4 };
 
 // ---- graphs ----
 
 function schemaOf(kind: SeqLayoutKind, n: number, d: number, c: number, qd = d) {
   return kind === 'perSample'
-    ? {
-      items: { dtype: 'float32', shape: ['batch', n, d] }, context: { dtype: 'float32', shape: ['batch', n, c] },
-      mask: { dtype: 'bool', shape: ['batch', n] }, query: { dtype: 'float32', shape: ['batch', qd] },
-    } as const
-    : {
-      items: { dtype: 'float32', shape: [n, d] }, context: { dtype: 'float32', shape: [n, c] },
-      mask: { dtype: 'bool', shape: [1, n] }, query: { dtype: 'float32', shape: ['cand', qd] },
-    } as const;
+    ? ({
+        items: { dtype: 'float32', shape: ['batch', n, d] },
+        context: { dtype: 'float32', shape: ['batch', n, c] },
+        mask: { dtype: 'bool', shape: ['batch', n] },
+        query: { dtype: 'float32', shape: ['batch', qd] },
+      } as const)
+    : ({
+        items: { dtype: 'float32', shape: [n, d] },
+        context: { dtype: 'float32', shape: [n, c] },
+        mask: { dtype: 'bool', shape: [1, n] },
+        query: { dtype: 'float32', shape: ['cand', qd] },
+      } as const);
 }
 
-interface Built { graph: Graph; width: number }
+interface Built {
+  graph: Graph;
+  width: number;
+}
 
 function buildLap(kind: SeqLayoutKind, opts: Partial<LapOptions>, n = N, qd = D): Built {
   const b = new GraphBuilder(`lap-${kind}`, schemaOf(kind, n, D, C, qd));
@@ -42,15 +62,28 @@ function buildLap(kind: SeqLayoutKind, opts: Partial<LapOptions>, n = N, qd = D)
 /** Every parameter random (biases too: zero FFN biases would hide a missing mask). */
 function randomWeights(g: Graph, seed: number): Weights {
   const rng = new Rng(seed);
-  return new Map(g.params.map((p) => [p.name, {
-    dtype: 'float32' as const, shape: p.shape, data: Float32Array.from({ length: p.shape.reduce((a, x) => a * x, 1) }, () => 0.5 * rng.normal()),
-  }]));
+  return new Map(
+    g.params.map((p) => [
+      p.name,
+      {
+        dtype: 'float32' as const,
+        shape: p.shape,
+        data: Float32Array.from({ length: p.shape.reduce((a, x) => a * x, 1) }, () => 0.5 * rng.normal()),
+      },
+    ]),
+  );
 }
 
 // ---- data: rows of a perSample batch, or one shared sequence with its candidates ----
 
-interface Seq { items: number[][]; context: number[][]; mask: boolean[] }
-interface Row extends Seq { query: number[] }
+interface Seq {
+  items: number[][];
+  context: number[][];
+  mask: boolean[];
+}
+interface Row extends Seq {
+  query: number[];
+}
 
 const f32 = (x: number) => Math.fround(x);
 
@@ -83,7 +116,8 @@ function sharedFeeds(seq: Seq, queries: readonly number[][]): Record<string, Hos
   };
 }
 
-const rowsOf = (data: ArrayLike<number>, width: number) => Array.from({ length: data.length / width }, (_, i) => Array.from(data).slice(i * width, (i + 1) * width));
+const rowsOf = (data: ArrayLike<number>, width: number) =>
+  Array.from({ length: data.length / width }, (_, i) => Array.from(data).slice(i * width, (i + 1) * width));
 
 // ---- the oracle: SPEC.md's LAP in plain float64 loops ----
 
@@ -105,10 +139,14 @@ function oracleLap(w: Weights, row: Row, opts: Partial<LapOptions>): { out: numb
     const z = e.reduce((a, x) => a + x, 0);
     return e.map((x) => (z > 0 ? x / z : 0));
   };
-  const weigh = (s: readonly number[], valid: readonly boolean[], how: string) => (how === 'softmax' ? softmax(s, valid) : s.map((x, i) => (valid[i] ? x : 0)));
+  const weigh = (s: readonly number[], valid: readonly boolean[], how: string) =>
+    how === 'softmax' ? softmax(s, valid) : s.map((x, i) => (valid[i] ? x : 0));
   /** valid first, then score descending, then the lower index */
   const topk = (s: readonly number[], valid: readonly boolean[], k: number) =>
-    s.map((_, i) => i).sort((i, j) => Number(valid[j]) - Number(valid[i]) || (valid[i] ? s[j]! - s[i]! : 0) || i - j).slice(0, k);
+    s
+      .map((_, i) => i)
+      .sort((i, j) => Number(valid[j]) - Number(valid[i]) || (valid[i] ? s[j]! - s[i]! : 0) || i - j)
+      .slice(0, k);
 
   const n = row.mask.length;
   const items = row.items.map((x, i) => (row.mask[i] ? x : x.map(() => 0)));
@@ -131,9 +169,11 @@ function oracleLap(w: Weights, row: Row, opts: Partial<LapOptions>): { out: numb
     res.k1 = p1;
     // SPEC: K2's ties among the K1 picks go to the earlier sequence position, not the better K1 rank
     if (o.k2 !== undefined) {
-      p2 = p1.map((p, k) => ({ p, k }))
+      p2 = p1
+        .map((p, k) => ({ p, k }))
         .sort((x, y) => Number(v1[y.k]) - Number(v1[x.k]) || (v1[x.k] ? s[y.k]! - s[x.k]! : 0) || x.p - y.p)
-        .slice(0, o.k2).map((x) => x.p);
+        .slice(0, o.k2)
+        .map((x) => x.p);
     }
   } else if (o.k2 !== undefined) {
     p2 = topk(r, row.mask, o.k2);
@@ -142,12 +182,18 @@ function oracleLap(w: Weights, row: Row, opts: Partial<LapOptions>): { out: numb
     const { heads: l, headDim: dh } = o;
     const v2 = p2.map((i) => row.mask[i]!);
     const Q = vecMat(q, 'fsa/wq');
-    const K = p2.map((i) => vecMat(xs(i), 'fsa/wk')), V = p2.map((i) => vecMat(xs(i), 'fsa/wv'));
+    const K = p2.map((i) => vecMat(xs(i), 'fsa/wk')),
+      V = p2.map((i) => vecMat(xs(i), 'fsa/wv'));
     const H = p2.map(() => new Array<number>(l * dh).fill(0));
     for (let h = 0; h < l; h++) {
       const cols = (x: readonly number[]) => x.slice(h * dh, (h + 1) * dh);
-      const a = softmax(K.map((k) => dot(cols(Q), cols(k)) / Math.sqrt(dh)), v2);
-      p2.forEach((_, k) => { for (let t = 0; t < dh; t++) H[k]![h * dh + t] = a[k]! * V[k]![h * dh + t]!; });
+      const a = softmax(
+        K.map((k) => dot(cols(Q), cols(k)) / Math.sqrt(dh)),
+        v2,
+      );
+      p2.forEach((_, k) => {
+        for (let t = 0; t < dh; t++) H[k]![h * dh + t] = a[k]! * V[k]![h * dh + t]!;
+      });
     }
     const ffn = (x: readonly number[]) => {
       const h1 = vecMat(x, 'fsa/ffn/l0/w').map((v, j) => Math.max(v + bias('fsa/ffn/l0/b')[j]!, 0));
@@ -176,7 +222,11 @@ function expectClose(got: readonly number[], want: readonly number[], tol: numbe
 }
 
 function errorOf(fn: () => unknown): string {
-  try { fn(); } catch (e) { return (e as Error).message; }
+  try {
+    fn();
+  } catch (e) {
+    return (e as Error).message;
+  }
   return 'no error';
 }
 
@@ -230,7 +280,8 @@ describe('LAP layouts', () => {
       for (const [, opts] of VARIANTS) {
         const seq = randomSeq(rng, mask);
         const queries = [randomQuery(rng), randomQuery(rng), randomQuery(rng), randomQuery(rng)];
-        const shared = buildLap('shared', opts), perSample = buildLap('perSample', opts);
+        const shared = buildLap('shared', opts),
+          perSample = buildLap('perSample', opts);
         expect(shared.graph.params).toEqual(perSample.graph.params);
         const w = randomWeights(shared.graph, 3);
         const s = runRef(shared.graph, w, sharedFeeds(seq, queries));
@@ -267,7 +318,9 @@ describe('LAP edge cases', () => {
           const queries = [randomQuery(r), randomQuery(r)];
           return kind === 'shared' ? sharedFeeds(seq, queries) : perSampleFeeds(queries.map((query) => ({ ...seq, query })));
         };
-        const withNaN = runRef(graph, w, feedsWith(NaN)), withBig = runRef(graph, w, feedsWith(1e30)), withZero = runRef(graph, w, feedsWith(0));
+        const withNaN = runRef(graph, w, feedsWith(NaN)),
+          withBig = runRef(graph, w, feedsWith(1e30)),
+          withZero = runRef(graph, w, feedsWith(0));
         expect(Array.from(withNaN['out']!.data).every(Number.isFinite)).toBe(true);
         expect(Array.from(withNaN['out']!.data)).toEqual(Array.from(withBig['out']!.data));
         expect(Array.from(withNaN['out']!.data)).toEqual(Array.from(withZero['out']!.data));
@@ -277,7 +330,11 @@ describe('LAP edge cases', () => {
         expect(itemsGrad.every(Number.isFinite)).toBe(true);
         // padded positions get no gradient
         const perRow = N * D;
-        MASKS[4]!.forEach((valid, i) => { if (!valid) for (let r = 0; r < itemsGrad.length / perRow; r++) for (let j = 0; j < D; j++) expect(itemsGrad[r * perRow + i * D + j]).toBe(0); });
+        MASKS[4]!.forEach((valid, i) => {
+          if (!valid)
+            for (let r = 0; r < itemsGrad.length / perRow; r++)
+              for (let j = 0; j < D; j++) expect(itemsGrad[r * perRow + i * D + j]).toBe(0);
+        });
       }
     }
   });
@@ -285,13 +342,14 @@ describe('LAP edge cases', () => {
   it('a sequence shorter than K1 and K2: valid picks first, padding picks in index order, no NaN', () => {
     const { graph, width } = buildLap('perSample', SMALL);
     const w = randomWeights(graph, 6);
-    const row = { ...randomSeq(rng, MASKS[1]!), query: randomQuery(rng) };   // valid positions 1 and 8
+    const row = { ...randomSeq(rng, MASKS[1]!), query: randomQuery(rng) }; // valid positions 1 and 8
     const got = runRef(graph, w, perSampleFeeds([row]));
-    const k1 = Array.from(got['k1']!.data), k2 = Array.from(got['k2']!.data);
+    const k1 = Array.from(got['k1']!.data),
+      k2 = Array.from(got['k2']!.data);
     expect([...k1.slice(0, 2)].sort((a, b) => a - b)).toEqual([1, 8]);
     expect(k1.slice(2)).toEqual([0, 2, 3, 4]);
     expect([...k2.slice(0, 2)].sort((a, b) => a - b)).toEqual([1, 8]);
-    expect(k2[2]).toBe(0);                      // the first padding position
+    expect(k2[2]).toBe(0); // the first padding position
     expect(Array.from(got['out']!.data).every(Number.isFinite)).toBe(true);
     expectClose(Array.from(got['out']!.data), oracleLap(w, row, SMALL).out, 1e-9);
     expect(got['out']!.data.length).toBe(width);
@@ -318,12 +376,26 @@ describe('LAP edge cases', () => {
   it('parameter names and shapes; MSA and FSA weights are separate', () => {
     const { graph } = buildLap('perSample', SMALL);
     expect(graph.params.map((p) => `${p.name} [${p.shape.join(', ')}]`)).toEqual([
-      'lap/msa/wq [4, 5]', 'lap/msa/wk [7, 5]', 'lap/msa/wv [7, 5]',
-      'lap/fsa/wq [4, 6]', 'lap/fsa/wk [7, 6]', 'lap/fsa/wv [7, 6]',
-      'lap/fsa/ffn/l0/w [6, 6]', 'lap/fsa/ffn/l0/b [6]', 'lap/fsa/ffn/l1/w [6, 4]', 'lap/fsa/ffn/l1/b [4]',
+      'lap/msa/wq [4, 5]',
+      'lap/msa/wk [7, 5]',
+      'lap/msa/wv [7, 5]',
+      'lap/fsa/wq [4, 6]',
+      'lap/fsa/wk [7, 6]',
+      'lap/fsa/wv [7, 6]',
+      'lap/fsa/ffn/l0/w [6, 6]',
+      'lap/fsa/ffn/l0/b [6]',
+      'lap/fsa/ffn/l1/w [6, 4]',
+      'lap/fsa/ffn/l1/b [4]',
     ]);
     expect(LAP_DEFAULTS).toEqual({
-      attentionDim: 64, heads: 4, headDim: 16, ffnDim: 128, outDim: 64, csaNormalize: 'softmax', msaNormalize: 'softmax', fsaPool: 'mean',
+      attentionDim: 64,
+      heads: 4,
+      headDim: 16,
+      ffnDim: 128,
+      outDim: 64,
+      csaNormalize: 'softmax',
+      msaNormalize: 'softmax',
+      fsaPool: 'mean',
     });
     expect(buildLap('perSample', { k1: 6, k2: 3 }).width).toBe(D + 64 + 64);
   });
@@ -349,24 +421,30 @@ describe('LAP build-time errors', () => {
   }
 
   it('the query width must equal the item width', () => {
-    expect(errorOf(() => buildLap('perSample', SMALL, N, 3))).toBe("lap 'lap': the query width must equal the item width 4 (CSA is a dot product), got 3");
+    expect(errorOf(() => buildLap('perSample', SMALL, N, 3))).toBe(
+      "lap 'lap': the query width must equal the item width 4 (CSA is a dot product), got 3",
+    );
   });
 
   it('shapes that do not fit the layout', () => {
     const b = new GraphBuilder('bad', schemaOf('perSample', N, D, C));
     const { items, context, mask, query } = b.inputs;
-    expect(errorOf(() => lap(b, 'lap', seqLayout(b, 'shared'), { items, context, mask, query })))
-      .toBe("lap 'lap': items must be [N, d] in the 'shared' layout, got [batch, 12, 4]");
+    expect(errorOf(() => lap(b, 'lap', seqLayout(b, 'shared'), { items, context, mask, query }))).toBe(
+      "lap 'lap': items must be [N, d] in the 'shared' layout, got [batch, 12, 4]",
+    );
     const s = new GraphBuilder('bad', schemaOf('shared', N, D, C));
-    expect(errorOf(() => lap(s, 'lap', seqLayout(s, 'shared'), { ...s.inputs, mask: s.constant([1, 1], [2, 1], 'bool') })))
-      .toBe("lap 'lap': mask must be [1, 12] in the 'shared' layout, got [2, 1]");
-    expect(errorOf(() => lap(s, 'lap2', seqLayout(s, 'shared'), { ...s.inputs, context: s.constant(0, [1, 1]) })))
-      .toBe("lap 'lap2': context must be [12, c] like items [12, 4] in the 'shared' layout, got [1, 1]");
+    expect(errorOf(() => lap(s, 'lap', seqLayout(s, 'shared'), { ...s.inputs, mask: s.constant([1, 1], [2, 1], 'bool') }))).toBe(
+      "lap 'lap': mask must be [1, 12] in the 'shared' layout, got [2, 1]",
+    );
+    expect(errorOf(() => lap(s, 'lap2', seqLayout(s, 'shared'), { ...s.inputs, context: s.constant(0, [1, 1]) }))).toBe(
+      "lap 'lap2': context must be [12, c] like items [12, 4] in the 'shared' layout, got [1, 1]",
+    );
     // the levels check their own inputs and name themselves
     const layout = seqLayout(s, 'shared');
     const coarse = csa(s, 'c', layout, s.inputs);
     const picks = { indices: s.topk(coarse.scores, 2, s.inputs.mask).indices, valid: s.constant([1, 1], [1, 2], 'bool') };
-    expect(errorOf(() => msa(s, 'm', layout, { ...s.inputs, picks })))
-      .toBe("msa 'm': picks.valid must be [cand, 2] like picks.indices, got [1, 2]");
+    expect(errorOf(() => msa(s, 'm', layout, { ...s.inputs, picks }))).toBe(
+      "msa 'm': picks.valid must be [cand, 2] like picks.indices, got [1, 2]",
+    );
   });
 });

@@ -8,27 +8,52 @@
  * serving graph selects K1 unsorted (asserted on the exported model).
  */
 import { describe, expect, it } from 'vitest';
-import { type Graph, GraphBuilder, type HostTensor, type LapOptions, Rng, type SeqLayoutKind, type Value, type Weights, lap, seqLayout } from '@lctr/spec';
+import {
+  type Graph,
+  GraphBuilder,
+  type HostTensor,
+  type LapOptions,
+  Rng,
+  type SeqLayoutKind,
+  type Value,
+  type Weights,
+  lap,
+  seqLayout,
+} from '@lctr/spec';
 import { runRef } from '@lctr/ref-cpu';
 import { exportOnnx, onnx } from '@lctr/backend-onnx';
 import { checkParity } from '../src/index.ts';
 
-const N = 8, D = 2, CTX = 1, DA = 4;
+const N = 8,
+  D = 2,
+  CTX = 1,
+  DA = 4;
 const OPTS: Partial<LapOptions> = { k1: 4, k2: 2, attentionDim: DA, heads: 1, headDim: 2, ffnDim: 3, outDim: 2 };
 
-interface Seq { items: number[][]; context: number[][]; mask: boolean[] }
-interface Row extends Seq { query: number[] }
+interface Seq {
+  items: number[][];
+  context: number[][];
+  mask: boolean[];
+}
+interface Row extends Seq {
+  query: number[];
+}
 
 function buildLap(kind: SeqLayoutKind, opts: Partial<LapOptions>, withK1: boolean): Graph {
-  const schema = kind === 'perSample'
-    ? {
-      items: { dtype: 'float32', shape: ['batch', N, D] }, context: { dtype: 'float32', shape: ['batch', N, CTX] },
-      mask: { dtype: 'bool', shape: ['batch', N] }, query: { dtype: 'float32', shape: ['batch', D] },
-    } as const
-    : {
-      items: { dtype: 'float32', shape: [N, D] }, context: { dtype: 'float32', shape: [N, CTX] },
-      mask: { dtype: 'bool', shape: [1, N] }, query: { dtype: 'float32', shape: ['cand', D] },
-    } as const;
+  const schema =
+    kind === 'perSample'
+      ? ({
+          items: { dtype: 'float32', shape: ['batch', N, D] },
+          context: { dtype: 'float32', shape: ['batch', N, CTX] },
+          mask: { dtype: 'bool', shape: ['batch', N] },
+          query: { dtype: 'float32', shape: ['batch', D] },
+        } as const)
+      : ({
+          items: { dtype: 'float32', shape: [N, D] },
+          context: { dtype: 'float32', shape: [N, CTX] },
+          mask: { dtype: 'bool', shape: [1, N] },
+          query: { dtype: 'float32', shape: ['cand', D] },
+        } as const);
   const b = new GraphBuilder(`lap-ties-${kind}`, schema);
   const r = lap(b, 'lap', seqLayout(b, kind), b.inputs, opts);
   const outs: Record<string, Value> = { out: r.output, k2: r.k2Picks! };
@@ -40,12 +65,14 @@ function buildLap(kind: SeqLayoutKind, opts: Partial<LapOptions>, withK1: boolea
 function weightsOf(g: Graph, msa: { wq: number[][]; wk: number[][] }, seed: number): Weights {
   const rng = new Rng(seed);
   const given: Record<string, number[][]> = { 'lap/msa/wq': msa.wq, 'lap/msa/wk': msa.wk };
-  return new Map(g.params.map((p) => {
-    const n = p.shape.reduce((a, x) => a * x, 1);
-    const data = given[p.name] ? Float32Array.from(given[p.name]!.flat()) : Float32Array.from({ length: n }, () => rng.int(3) - 1);
-    expect(data.length, p.name).toBe(n);
-    return [p.name, { dtype: 'float32' as const, shape: p.shape, data }];
-  }));
+  return new Map(
+    g.params.map((p) => {
+      const n = p.shape.reduce((a, x) => a * x, 1);
+      const data = given[p.name] ? Float32Array.from(given[p.name]!.flat()) : Float32Array.from({ length: n }, () => rng.int(3) - 1);
+      expect(data.length, p.name).toBe(n);
+      return [p.name, { dtype: 'float32' as const, shape: p.shape, data }];
+    }),
+  );
 }
 
 function perSampleFeeds(rows: readonly Row[]): Record<string, HostTensor> {
@@ -72,18 +99,26 @@ function sharedFeeds(seq: Seq, queries: readonly number[][]): Record<string, Hos
 function specPicks(w: Weights, row: Row, k1: number, k2: number): { k1: number[]; k2: number[] } {
   const mat = (name: string) => w.get(name)!;
   const times = (x: readonly number[], name: string) => {
-    const m = mat(name), cols = m.shape[1]!;
+    const m = mat(name),
+      cols = m.shape[1]!;
     return Array.from({ length: cols }, (_, j) => x.reduce((s, xi, i) => s + xi * m.data[i * cols + j]!, 0));
   };
   const dot = (a: readonly number[], b: readonly number[]) => a.reduce((s, x, i) => s + x * b[i]!, 0);
   const positions = row.mask.map((_, p) => p);
-  const valid = positions.filter((p) => row.mask[p]), padding = positions.filter((p) => !row.mask[p]);
+  const valid = positions.filter((p) => row.mask[p]),
+    padding = positions.filter((p) => !row.mask[p]);
   const r = positions.map((p) => dot(row.items[p]!, row.query));
   const q = times(row.query, 'lap/msa/wq');
   const s = positions.map((p) => dot(q, times([...row.items[p]!, ...row.context[p]!], 'lap/msa/wk')) / Math.sqrt(DA));
   const best = (score: readonly number[], among: readonly number[]) => [...among].sort((a, b) => score[b]! - score[a]! || a - b);
   const picks1 = [...best(r, valid), ...padding].slice(0, k1);
-  const picks2 = [...best(s, picks1.filter((p) => row.mask[p])), ...padding].slice(0, k2);
+  const picks2 = [
+    ...best(
+      s,
+      picks1.filter((p) => row.mask[p]),
+    ),
+    ...padding,
+  ].slice(0, k2);
   return { k1: [...picks1].sort((a, b) => a - b), k2: picks2 };
 }
 
@@ -96,8 +131,28 @@ function picksOf(t: HostTensor, k: number, asSet = false): number[][] {
 // ---- cases ----
 
 /** MSA reads only the context (wk's item rows are 0) and the query's first entry: s_p = q0 · c_p / 2. */
-const CONTEXT_ONLY = { wq: [[1, 0, 0, 0], [0, 0, 0, 0]], wk: [[0, 0, 0, 0], [0, 0, 0, 0], [1, 0, 0, 0]] };
-const ZERO_MSA = { wq: [[0, 0, 0, 0], [0, 0, 0, 0]], wk: [[0, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0]] };
+const CONTEXT_ONLY = {
+  wq: [
+    [1, 0, 0, 0],
+    [0, 0, 0, 0],
+  ],
+  wk: [
+    [0, 0, 0, 0],
+    [0, 0, 0, 0],
+    [1, 0, 0, 0],
+  ],
+};
+const ZERO_MSA = {
+  wq: [
+    [0, 0, 0, 0],
+    [0, 0, 0, 0],
+  ],
+  wk: [
+    [0, 0, 0, 0],
+    [0, 0, 0, 0],
+    [0, 0, 0, 0],
+  ],
+};
 
 /**
  * CSA scores (query [1, 0]) 1 5 2 8 7 3 0 6: K1 = {3, 4, 7, 1} in rank order 3, 4, 7, 1. MSA
@@ -180,10 +235,28 @@ describe('LAP ties at K2 boundary: the earlier sequence position wins (ref-cpu v
   it('tie-heavy random rows (integer data and weights): both layouts follow the rule at both levels', () => {
     const rng = new Rng(2026);
     const rows = Array.from({ length: 60 }, () => randomRow(rng));
-    for (const [k1, k2] of [[4, 2], [5, 5], [8, 3]] as const) {
+    for (const [k1, k2] of [
+      [4, 2],
+      [5, 5],
+      [8, 3],
+    ] as const) {
       const opts = { ...OPTS, k1, k2 };
       const perSample = buildLap('perSample', opts, true);
-      const w = weightsOf(perSample, { wq: [[1, -1, 0, 1], [0, 1, 1, -1]], wk: [[1, 0, -1, 0], [0, 1, 0, 1], [1, 1, 0, -1]] }, k1);
+      const w = weightsOf(
+        perSample,
+        {
+          wq: [
+            [1, -1, 0, 1],
+            [0, 1, 1, -1],
+          ],
+          wk: [
+            [1, 0, -1, 0],
+            [0, 1, 0, 1],
+            [1, 1, 0, -1],
+          ],
+        },
+        k1,
+      );
       const got = runRef(perSample, w, perSampleFeeds(rows));
       const want = rows.map((row) => specPicks(w, row, k1, k2));
       expect(picksOf(got['k1']!, k1, true)).toEqual(want.map((x) => x.k1));
@@ -203,12 +276,30 @@ describe('LAP ties at K2 boundary: the earlier sequence position wins (ref-cpu v
     const rng = new Rng(2026);
     const rows = Array.from({ length: 60 }, () => randomRow(rng));
     const graph = buildLap('perSample', OPTS, true);
-    const w = weightsOf(graph, { wq: [[1, -1, 0, 1], [0, 1, 1, -1]], wk: [[1, 0, -1, 0], [0, 1, 0, 1], [1, 1, 0, -1]] }, 4);
+    const w = weightsOf(
+      graph,
+      {
+        wq: [
+          [1, -1, 0, 1],
+          [0, 1, 1, -1],
+        ],
+        wk: [
+          [1, 0, -1, 0],
+          [0, 1, 0, 1],
+          [1, 1, 0, -1],
+        ],
+      },
+      4,
+    );
     const got = runRef(graph, w, perSampleFeeds(rows));
     const byK1Rank = picksOf(got['k1']!, 4).map((k1, i) => {
       const row = rows[i]!;
       const s = specScores(w, row);
-      return k1.map((p, rank) => ({ p, rank })).sort((a, b) => Number(row.mask[b.p]) - Number(row.mask[a.p]) || (row.mask[a.p] ? s[b.p]! - s[a.p]! : 0) || a.rank - b.rank).slice(0, 2).map((x) => x.p);
+      return k1
+        .map((p, rank) => ({ p, rank }))
+        .sort((a, b) => Number(row.mask[b.p]) - Number(row.mask[a.p]) || (row.mask[a.p] ? s[b.p]! - s[a.p]! : 0) || a.rank - b.rank)
+        .slice(0, 2)
+        .map((x) => x.p);
     });
     const differ = picksOf(got['k2']!, 2).filter((k2, i) => JSON.stringify(k2) !== JSON.stringify(byK1Rank[i])).length;
     expect(differ).toBeGreaterThan(3);
@@ -218,7 +309,8 @@ describe('LAP ties at K2 boundary: the earlier sequence position wins (ref-cpu v
 function specScores(w: Weights, row: Row): number[] {
   const m = (name: string) => w.get(name)!;
   const times = (x: readonly number[], name: string) => {
-    const t = m(name), cols = t.shape[1]!;
+    const t = m(name),
+      cols = t.shape[1]!;
     return Array.from({ length: cols }, (_, j) => x.reduce((s, xi, i) => s + xi * t.data[i * cols + j]!, 0));
   };
   const q = times(row.query, 'lap/msa/wq');
@@ -265,19 +357,26 @@ describe('a top-k as a set on ONNX Runtime (picks that only feed a scatter)', ()
   }
 
   it('k 200 of 2,000 (asked as an unsorted 248, cut to 200): exactly the set of the rule, ties to the lower index', async () => {
-    const rows = 24, n = 2000, rng = new Rng(11);
-    const x = Float32Array.from({ length: rows * n }, () => rng.int(6));          // 6 values: ties everywhere, also at the boundary
+    const rows = 24,
+      n = 2000,
+      rng = new Rng(11);
+    const x = Float32Array.from({ length: rows * n }, () => rng.int(6)); // 6 values: ties everywhere, also at the boundary
     const mask = Uint8Array.from({ length: rows * n }, (_, i) => Number(Math.floor(i / n) === 3 ? i % n < 150 : rng.next() < 0.8));
-    x[5 * n + 7] = Infinity;                                                        // one row set takes the exact (non-finite) branch too
+    x[5 * n + 7] = Infinity; // one row set takes the exact (non-finite) branch too
     const graph = setGraph(n, 200);
     expect(unsortedTopks(graph, new Map()).unsorted).toBe(4);
-    const inputs = { x: { dtype: 'float32' as const, shape: [rows, n], data: x }, mask: { dtype: 'bool' as const, shape: [rows, n], data: mask } };
+    const inputs = {
+      x: { dtype: 'float32' as const, shape: [rows, n], data: x },
+      mask: { dtype: 'bool' as const, shape: [rows, n], data: mask },
+    };
     const r = await checkParity({ name: 'topk set', graph, weights: new Map(), inputs, gradOutput: null }, { backends: ['onnx'] });
     expect(r.failures).toEqual([]);
     // the rule, brute force: valid first, value descending, lower index; padding after in index order
     const got = runRef(graph, new Map(), inputs)['row']!.data;
     for (let i = 0; i < rows; i++) {
-      const order = Array.from({ length: n }, (_, p) => p).sort((a, b) => mask[i * n + b]! - mask[i * n + a]! || (mask[i * n + a] ? x[i * n + b]! - x[i * n + a]! : 0) || a - b);
+      const order = Array.from({ length: n }, (_, p) => p).sort(
+        (a, b) => mask[i * n + b]! - mask[i * n + a]! || (mask[i * n + a] ? x[i * n + b]! - x[i * n + a]! : 0) || a - b,
+      );
       const want = new Array<number>(n).fill(0);
       for (const p of order.slice(0, 200)) want[p] = mask[i * n + p] ? 2 : 1;
       expect(Array.from(got.slice(i * n, (i + 1) * n)), `row ${i}`).toEqual(want);

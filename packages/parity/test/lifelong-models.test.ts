@@ -5,8 +5,19 @@
  */
 import { describe, expect, it } from 'vitest';
 import {
-  type FeatureSchema, type Graph, type HostTensor, type LifelongConfig, LIFELONG_PRESETS, buildLifelong, buildLifelongTrain, graphFromJSON,
-  initWeights, lifelongConfig, weightsFor, lifelongSchema, serializeGraph,
+  type FeatureSchema,
+  type Graph,
+  type HostTensor,
+  type LifelongConfig,
+  LIFELONG_PRESETS,
+  buildLifelong,
+  buildLifelongTrain,
+  graphFromJSON,
+  initWeights,
+  lifelongConfig,
+  weightsFor,
+  lifelongSchema,
+  serializeGraph,
 } from '@lctr/spec';
 import { LIFELONG_TEST_CONFIG, lifelongGens, randomFeeds } from '@lctr/spec/testing';
 import { runRef } from '@lctr/ref-cpu';
@@ -14,7 +25,13 @@ import { checkParity } from '../src/index.ts';
 
 const N = 12;
 const SMALL_LIFELONG = LIFELONG_TEST_CONFIG;
-const MODULES = [['lcn', 'lap'], ['sim-soft', 'simSoft'], ['sim-hard', 'simHard'], ['twin', 'twin'], ['base only', 'none']] as const;
+const MODULES = [
+  ['lcn', 'lap'],
+  ['sim-soft', 'simSoft'],
+  ['sim-hard', 'simHard'],
+  ['twin', 'twin'],
+  ['base only', 'none'],
+] as const;
 
 /** Training feeds that repeat the request's user-side rows once per candidate. */
 function trainFeedsFor(train: Graph<FeatureSchema, string>, serve: Record<string, HostTensor>, C: number): Record<string, HostTensor> {
@@ -22,9 +39,15 @@ function trainFeedsFor(train: Graph<FeatureSchema, string>, serve: Record<string
   const out: Record<string, HostTensor> = {};
   for (const inp of train.inputs) {
     const s = serve[inp.name];
-    if (!s) { out[inp.name] = other[inp.name]!; continue; }          // crp pairs, label: not read by `prob`
-    if (inp.name === 'candidate' || inp.name === 'candidateCategory') { out[inp.name] = s; continue; }
-    const row = s.data.length;                                        // the user's one row
+    if (!s) {
+      out[inp.name] = other[inp.name]!;
+      continue;
+    } // crp pairs, label: not read by `prob`
+    if (inp.name === 'candidate' || inp.name === 'candidateCategory') {
+      out[inp.name] = s;
+      continue;
+    }
+    const row = s.data.length; // the user's one row
     const data = new (s.data.constructor as new (n: number) => HostTensor['data'])(row * C) as HostTensor['data'];
     for (let r = 0; r < C; r++) (data as Int32Array).set(s.data as Int32Array, r * row);
     out[inp.name] = { ...s, shape: [C, ...s.shape.slice(1)], data } as HostTensor;
@@ -64,12 +87,14 @@ describe('lifelong family: the serving graph scores what the training graph scor
   for (const [label, module] of MODULES) {
     it(`${label}: same parameters, one request of 4 candidates == 4 training rows of that user`, () => {
       const cfg = { ...SMALL_LIFELONG, module };
-      const train = buildLifelongTrain(cfg), serve = buildLifelong(cfg);
+      const train = buildLifelongTrain(cfg),
+        serve = buildLifelong(cfg);
       const trainParams = new Map(train.params.map((p) => [p.name, p.shape]));
       for (const p of serve.params) expect(trainParams.get(p.name), p.name).toEqual(p.shape);
       // CRP has no parameters of its own; only SIM soft's auxiliary head is training-only
-      expect(train.params.filter((p) => !serve.params.some((q) => q.name === p.name)).map((p) => p.name))
-        .toEqual(module === 'simSoft' ? ['simSoft/aux/l0/w', 'simSoft/aux/l0/b', 'simSoft/aux/l1/w', 'simSoft/aux/l1/b'] : []);
+      expect(train.params.filter((p) => !serve.params.some((q) => q.name === p.name)).map((p) => p.name)).toEqual(
+        module === 'simSoft' ? ['simSoft/aux/l0/w', 'simSoft/aux/l0/b', 'simSoft/aux/l1/w', 'simSoft/aux/l1/b'] : [],
+      );
       const weights = initWeights(train, 5);
       const C = 4;
       const serveFeeds = randomFeeds(serve, { cand: C }, 3, lifelongGens()) as Record<string, HostTensor>;
@@ -109,13 +134,19 @@ describe('lifelong family: parity across backends', () => {
   for (const [label, module] of MODULES) {
     it(`${label}: training graph forward and gradients of the loss, serving graph forward`, async () => {
       const cfg = { ...SMALL_LIFELONG, module };
-      const train = buildLifelongTrain(cfg), serve = buildLifelong(cfg);
+      const train = buildLifelongTrain(cfg),
+        serve = buildLifelong(cfg);
       const weights = initWeights(train, 11);
       const trainFeeds = randomFeeds(train, { batch: 5 }, 7, lifelongGens());
       const r = await checkParity({ name: `${label}-train`, graph: train, weights, inputs: trainFeeds, gradOutput: 'loss' });
       expect(r.failures).toEqual([]);
       expect(r.entries.filter((e) => e.kind === 'grad').length).toBe(2 * train.params.length);
-      const s = await checkParity({ name: `${label}-serve`, graph: serve, weights: weightsFor(serve, weights), inputs: randomFeeds(serve, { cand: 6 }, 8, lifelongGens()) });
+      const s = await checkParity({
+        name: `${label}-serve`,
+        graph: serve,
+        weights: weightsFor(serve, weights),
+        inputs: randomFeeds(serve, { cand: 6 }, 8, lifelongGens()),
+      });
       expect(s.failures).toEqual([]);
     });
   }
@@ -124,12 +155,20 @@ describe('lifelong family: parity across backends', () => {
 describe('lifelong family: config errors', () => {
   it('names the field, what is expected and what was given', () => {
     expect(() => lifelongConfig({ ...SMALL_LIFELONG, module: 'sim' as never })).toThrow(
-      "lifelong config: module must be one of 'lap', 'simSoft', 'simHard', 'twin', 'none', got \"sim\"");
-    expect(() => lifelongConfig({ ...SMALL_LIFELONG, lifelongLen: 0 })).toThrow('lifelong config: lifelongLen must be a positive integer, got 0');
-    expect(() => lifelongConfig({ ...SMALL_LIFELONG, context: [] })).toThrow("lifelong config: context must be at least one context column for module 'lap', got []");
+      "lifelong config: module must be one of 'lap', 'simSoft', 'simHard', 'twin', 'none', got \"sim\"",
+    );
+    expect(() => lifelongConfig({ ...SMALL_LIFELONG, lifelongLen: 0 })).toThrow(
+      'lifelong config: lifelongLen must be a positive integer, got 0',
+    );
+    expect(() => lifelongConfig({ ...SMALL_LIFELONG, context: [] })).toThrow(
+      "lifelong config: context must be at least one context column for module 'lap', got []",
+    );
     expect(() => lifelongConfig({ ...SMALL_LIFELONG, sequences: ['source'] })).toThrow(
-      "lifelong config: sequences must be both 'target' and 'source' when crp.lambda > 0 (CRP pairs come from both), got [\"source\"]");
-    expect(() => lifelongConfig({ ...SMALL_LIFELONG, crp: { ...SMALL_LIFELONG.crp!, lambda: -1 } })).toThrow('lifelong config: crp.lambda must be a finite number >= 0, got -1');
+      "lifelong config: sequences must be both 'target' and 'source' when crp.lambda > 0 (CRP pairs come from both), got [\"source\"]",
+    );
+    expect(() => lifelongConfig({ ...SMALL_LIFELONG, crp: { ...SMALL_LIFELONG.crp!, lambda: -1 } })).toThrow(
+      'lifelong config: crp.lambda must be a finite number >= 0, got -1',
+    );
   });
 
   it('K1 < K2 and K larger than the sequence are build-time errors', () => {

@@ -5,13 +5,31 @@
  */
 import { describe, expect, it } from 'vitest';
 import {
-  type Graph, GraphBuilder, type HostTensor, buildAvgPool, buildAvgPoolTrain, buildDin, buildDinTrain, dinAttention, initWeights,
+  type Graph,
+  GraphBuilder,
+  type HostTensor,
+  buildAvgPool,
+  buildAvgPoolTrain,
+  buildDin,
+  buildDinTrain,
+  dinAttention,
+  initWeights,
 } from '@lctr/spec';
 import { gen, randomFeeds } from '@lctr/spec/testing';
 import { runRef } from '@lctr/ref-cpu';
 import { checkParity } from '../src/index.ts';
 
-const CFG = { dim: 4, categoryDim: 3, seqLen: 6, users: 12, targetItems: 30, sourceItems: 50, categories: 7, profile: [3, 5], hidden: [10, 6] } as const;
+const CFG = {
+  dim: 4,
+  categoryDim: 3,
+  seqLen: 6,
+  users: 12,
+  targetItems: 30,
+  sourceItems: 50,
+  categories: 7,
+  profile: [3, 5],
+  hidden: [10, 6],
+} as const;
 const DIN_CFG = { ...CFG, attention: [8, 4] } as const;
 const BATCH = 8;
 
@@ -22,25 +40,42 @@ const BATCH = 8;
  */
 function feeds(g: Graph, seed: number): Record<string, HostTensor> {
   const inputs: Record<string, HostTensor> = randomFeeds(g, { batch: BATCH }, seed, {
-    user: gen.ints(CFG.users), profile: (rng, s) => Array.from({ length: s[0]! * 2 }, (_, i) => rng.int(CFG.profile[i % 2]!)),
-    candidate: gen.ints(CFG.targetItems), candidateCategory: gen.ints(CFG.categories),
-    targetSeq: gen.ints(CFG.targetItems), targetSeqCategory: gen.ints(CFG.categories), targetSeqMask: gen.prefixMask(),
-    sourceSeq: gen.ints(CFG.sourceItems), sourceSeqCategory: gen.ints(CFG.categories), sourceSeqMask: gen.prefixMask(),
+    user: gen.ints(CFG.users),
+    profile: (rng, s) => Array.from({ length: s[0]! * 2 }, (_, i) => rng.int(CFG.profile[i % 2]!)),
+    candidate: gen.ints(CFG.targetItems),
+    candidateCategory: gen.ints(CFG.categories),
+    targetSeq: gen.ints(CFG.targetItems),
+    targetSeqCategory: gen.ints(CFG.categories),
+    targetSeqMask: gen.prefixMask(),
+    sourceSeq: gen.ints(CFG.sourceItems),
+    sourceSeqCategory: gen.ints(CFG.categories),
+    sourceSeqMask: gen.prefixMask(),
     label: gen.ints(2),
   });
   const L = CFG.seqLen;
-  const t = inputs.targetSeqMask!.data as Uint8Array, s = inputs.sourceSeqMask!.data as Uint8Array;
-  t.fill(0, 0, L); s.fill(0, L, 2 * L); t.fill(0, 2 * L, 3 * L); s.fill(0, 2 * L, 3 * L);
-  t.fill(1, 3 * L, 4 * L); s.fill(1, 3 * L, 4 * L); // row 3: full sequences
+  const t = inputs.targetSeqMask!.data as Uint8Array,
+    s = inputs.sourceSeqMask!.data as Uint8Array;
+  t.fill(0, 0, L);
+  s.fill(0, L, 2 * L);
+  t.fill(0, 2 * L, 3 * L);
+  s.fill(0, 2 * L, 3 * L);
+  t.fill(1, 3 * L, 4 * L);
+  s.fill(1, 3 * L, 4 * L); // row 3: full sequences
   return inputs;
 }
 
 /** A copy of the inputs with every padded id of both sequences replaced by another valid id. */
 function scramblePadding(inputs: Record<string, HostTensor>): Record<string, HostTensor> {
   const out = { ...inputs };
-  for (const [seq, vocab] of [['targetSeq', CFG.targetItems], ['sourceSeq', CFG.sourceItems]] as const) {
+  for (const [seq, vocab] of [
+    ['targetSeq', CFG.targetItems],
+    ['sourceSeq', CFG.sourceItems],
+  ] as const) {
     const mask = inputs[`${seq}Mask`]!.data as Uint8Array;
-    for (const [name, v] of [[seq, vocab], [`${seq}Category`, CFG.categories]] as const) {
+    for (const [name, v] of [
+      [seq, vocab],
+      [`${seq}Category`, CFG.categories],
+    ] as const) {
       const data = Int32Array.from(inputs[name]!.data as Int32Array, (id, i) => (mask[i] ? id : (id + 1 + (i % 3)) % v));
       out[name] = { ...inputs[name]!, data } as HostTensor;
     }
@@ -62,7 +97,8 @@ describe.each([
   });
 
   it('serving graph: same prob as the training graph; ONNX Runtime agrees', async () => {
-    const t = train(), s = serve();
+    const t = train(),
+      s = serve();
     const weights = initWeights(t, 5);
     const inputs = feeds(t, 9);
     const { label: _label, ...serveInputs } = inputs;
@@ -70,7 +106,10 @@ describe.each([
     const viaServe = runRef(s, weights, serveInputs).prob!.data;
     expect(Array.from(viaServe)).toEqual(Array.from(viaTrain));
     expect(viaServe.every((p) => p > 0 && p < 1)).toBe(true);
-    const r = await checkParity({ name: `${name}-serve`, graph: s, weights, inputs: serveInputs, gradOutput: null }, { backends: ['onnx'] });
+    const r = await checkParity(
+      { name: `${name}-serve`, graph: s, weights, inputs: serveInputs, gradOutput: null },
+      { backends: ['onnx'] },
+    );
     expect(r.failures).toEqual([]);
   });
 
@@ -78,7 +117,8 @@ describe.each([
     const g = train();
     const weights = initWeights(g, 23);
     const inputs = feeds(g, 4);
-    const a = runRef(g, weights, inputs), b = runRef(g, weights, scramblePadding(inputs));
+    const a = runRef(g, weights, inputs),
+      b = runRef(g, weights, scramblePadding(inputs));
     expect(Array.from(b.prob!.data)).toEqual(Array.from(a.prob!.data));
     expect(b.loss!.data[0]).toBe(a.loss!.data[0]);
   });
@@ -86,7 +126,9 @@ describe.each([
 
 describe('dinAttention values', () => {
   const schema = {
-    k: { dtype: 'float32', shape: ['batch', 3, 2] }, m: { dtype: 'bool', shape: ['batch', 3] }, q: { dtype: 'float32', shape: ['batch', 2] },
+    k: { dtype: 'float32', shape: ['batch', 3, 2] },
+    m: { dtype: 'bool', shape: ['batch', 3] },
+    q: { dtype: 'float32', shape: ['batch', 2] },
   } as const;
   const b = new GraphBuilder('din-att', schema);
   const g = b.build({ y: dinAttention(b, 'att', b.inputs.k, b.inputs.m, b.inputs.q, { hidden: [3] }) });
@@ -96,12 +138,18 @@ describe('dinAttention values', () => {
     m: { dtype: 'bool', shape: [2, 3], data: Uint8Array.from([1, 1, 0, 0, 0, 0]) },
     q: { dtype: 'float32', shape: [2, 2], data: Float32Array.from([0.5, -1, 2, 2]) },
   } satisfies Record<string, HostTensor>;
-  const t = (data: readonly number[], shape: number[]): HostTensor<'float32'> => ({ dtype: 'float32', shape, data: Float32Array.from(data) });
+  const t = (data: readonly number[], shape: number[]): HostTensor<'float32'> => ({
+    dtype: 'float32',
+    shape,
+    data: Float32Array.from(data),
+  });
 
   it('weights are raw MLP outputs, not softmax-normalised: a constant a = 2 gives twice the sum of the valid keys', () => {
     const w = new Map([
-      ['att/l0/w', t(Array(24).fill(0), [8, 3])], ['att/l0/b', t([1, 1, 1], [3])],
-      ['att/l1/w', t([0.5, 0.25, 0.25], [3, 1])], ['att/l1/b', t([1], [1])], // a = relu(1)·(.5 + .25 + .25) + 1 = 2
+      ['att/l0/w', t(Array(24).fill(0), [8, 3])],
+      ['att/l0/b', t([1, 1, 1], [3])],
+      ['att/l1/w', t([0.5, 0.25, 0.25], [3, 1])],
+      ['att/l1/b', t([1], [1])], // a = relu(1)·(.5 + .25 + .25) + 1 = 2
     ]);
     const y = runRef(g, w, inputs).y.data;
     expect(Array.from(y)).toEqual([2 * (1 - 1), 2 * (2 + 0.5), 0, 0]);
@@ -124,7 +172,8 @@ describe('dinAttention values', () => {
           for (let i = 0; i < 8; i++) z += f[i]! * W0![i * 3 + h]!;
           a += Math.max(z, 0) * W1![h]!;
         }
-        out[0] += a * e[0]!; out[1] += a * e[1]!;
+        out[0] += a * e[0]!;
+        out[1] += a * e[1]!;
       }
       want.push(...out);
     }
@@ -145,20 +194,24 @@ describe('mini-batch-aware L2 (config l2)', () => {
     const inputs = feeds(reg, 9);
     const lossOf = (g: Graph) => runRef(g, weights, inputs as never).loss.data[0]!;
     // the hand-computed penalty: [item ‖ category] rows of the candidate and of every valid sequence position
-    const row = (table: string, id: number) => Array.from(weights.get(table)!.data.slice(id * weights.get(table)!.shape[1]!, (id + 1) * weights.get(table)!.shape[1]!));
+    const row = (table: string, id: number) =>
+      Array.from(weights.get(table)!.data.slice(id * weights.get(table)!.shape[1]!, (id + 1) * weights.get(table)!.shape[1]!));
     const sq = (v: number[]) => v.reduce((s, x) => s + x * x, 0);
     const ids = (name: string) => inputs[name]!.data as Int32Array;
     let total = 0;
     for (let r = 0; r < BATCH; r++) {
       total += sq(row('emb/targetItem', ids('candidate')[r]!)) + sq(row('emb/category', ids('candidateCategory')[r]!));
-      for (const [seq, table] of [['targetSeq', 'emb/targetItem'], ['sourceSeq', 'emb/sourceItem']] as const) {
+      for (const [seq, table] of [
+        ['targetSeq', 'emb/targetItem'],
+        ['sourceSeq', 'emb/sourceItem'],
+      ] as const) {
         for (let j = 0; j < CFG.seqLen; j++) {
           if (!(inputs[`${seq}Mask`]!.data as Uint8Array)[r * CFG.seqLen + j]) continue;
           total += sq(row(table, ids(seq)[r * CFG.seqLen + j]!)) + sq(row('emb/category', ids(`${seq}Category`)[r * CFG.seqLen + j]!));
         }
       }
     }
-    expect(lossOf(reg) - lossOf(plain)).toBeCloseTo(0.5 * total / BATCH, 12);
+    expect(lossOf(reg) - lossOf(plain)).toBeCloseTo((0.5 * total) / BATCH, 12);
     const r = await checkParity({ name: 'din-l2', graph: reg, weights, inputs, gradOutput: 'loss' });
     expect(r.failures).toEqual([]);
   });

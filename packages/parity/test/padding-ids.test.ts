@@ -18,7 +18,11 @@ const CASES: Array<[string, () => Graph<FeatureSchema, string>, Record<string, n
   ['lcn training', () => buildLifelongTrain(cfg), { batch: 4 }],
   ['din training', () => buildDinTrain(dinCfg), { batch: 4 }],
 ];
-const FILLS: Array<[string, (i: number) => number]> = [['-1', () => -1], ['stale', (i) => 1_000_000 + i], ['2^31-1', () => 2147483647]];
+const FILLS: Array<[string, (i: number) => number]> = [
+  ['-1', () => -1],
+  ['stale', (i) => 1_000_000 + i],
+  ['2^31-1', () => 2147483647],
+];
 
 describe('ids at padded positions: every backend reads row 0', () => {
   for (const [name, build, dims] of CASES) {
@@ -31,7 +35,8 @@ describe('ids at padded positions: every backend reads row 0', () => {
         const { feeds, written } = withPaddingIds(g, zero, fill);
         expect(written).toBeGreaterThan(0);
         const got = runRef(g, weights, feeds);
-        for (const out of Object.keys(want)) expect(Array.from(got[out as keyof typeof got]!.data)).toEqual(Array.from(want[out as keyof typeof want]!.data));
+        for (const out of Object.keys(want))
+          expect(Array.from(got[out as keyof typeof got]!.data)).toEqual(Array.from(want[out as keyof typeof want]!.data));
         const r = await checkParity({ name: `${name} (${fillName} at padding)`, graph: g, weights, inputs: feeds });
         expect(r.failures, formatParityLine(r)).toEqual([]);
       }

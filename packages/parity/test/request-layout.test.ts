@@ -9,11 +9,29 @@
 import { describe, expect, it } from 'vitest';
 import { gradRef, runRef } from '@lctr/ref-cpu';
 import {
-  type FeatureSchema, type Graph, GraphBuilder, type HostTensor, Rng, type SeqLayoutOptions, type Value, type Weights,
-  candidateRows, initWeights, requestCandidates, seqLayout, simHard, simSoft, twin,
+  type FeatureSchema,
+  type Graph,
+  GraphBuilder,
+  type HostTensor,
+  Rng,
+  type SeqLayoutOptions,
+  type Value,
+  type Weights,
+  candidateRows,
+  initWeights,
+  requestCandidates,
+  seqLayout,
+  simHard,
+  simSoft,
+  twin,
 } from '@lctr/spec';
 
-const N = 12, D = 4, DQ = 3, CTX = 2, CAND = 3, K = 5;
+const N = 12,
+  D = 4,
+  DQ = 3,
+  CTX = 2,
+  CAND = 3,
+  K = 5;
 const SOFT = { k: K, gsuDim: 3, attentionDim: 4 };
 const HARD = { k: K, attentionDim: 4 };
 const TWIN = { k: K, heads: 2, headDim: 3, outDim: 5 };
@@ -27,7 +45,11 @@ type Out = Record<string, { data: Float64Array | Int32Array | Uint8Array; shape:
  * candidate-side ones [batch, C, ...], reshaped in the graph to the [C*batch, ...] rows (as a
  * request model does). perSample: every input has one row per candidate ('rows').
  */
-function build(block: Block, kind: 'perRequest' | 'perSample', layoutOpts: SeqLayoutOptions = { candidates: CAND }): Graph<FeatureSchema, string> {
+function build(
+  block: Block,
+  kind: 'perRequest' | 'perSample',
+  layoutOpts: SeqLayoutOptions = { candidates: CAND },
+): Graph<FeatureSchema, string> {
   const pr = kind === 'perRequest';
   const S = pr ? 'batch' : 'rows';
   const s: Record<string, FeatureSchema[string]> = {
@@ -44,12 +66,18 @@ function build(block: Block, kind: 'perRequest' | 'perSample', layoutOpts: SeqLa
   const layout = pr ? seqLayout(b, 'perRequest', layoutOpts) : seqLayout(b, 'perSample');
   const i = b.inputs as Record<string, Value>;
   // perRequest: [batch, C, ...] candidate inputs as the [C*batch, ...] rows
-  const rowsOf = <T extends Value>(x: T): T => (pr ? candidateRows(b, layout, x) as T : x);
+  const rowsOf = <T extends Value>(x: T): T => (pr ? (candidateRows(b, layout, x) as T) : x);
   const query = rowsOf(b.expectDtype(i['query']!, 'float32'));
   const base = { items: b.expectDtype(i['items']!, 'float32'), mask: b.expectDtype(i['mask']!, 'bool'), query };
   if (block === 'simSoft') {
     const o = simSoft(b, 'sim', layout, base, SOFT);
-    return b.build({ output: o.output, picks: o.picks, valid: o.pickedMask, gsuPooled: o.gsuPooled, y: b.concat([o.output, o.gsuPooled], 1) });
+    return b.build({
+      output: o.output,
+      picks: o.picks,
+      valid: o.pickedMask,
+      gsuPooled: o.gsuPooled,
+      y: b.concat([o.output, o.gsuPooled], 1),
+    });
   }
   if (block === 'simHard') {
     const queryCategory = rowsOf(b.expectDtype(i['queryCategory']!, 'int32'));
@@ -76,8 +104,14 @@ const CATEGORY = [
   [1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1],
 ];
 // per request, C candidate categories: a match-rich one, a 1-match one, a no-match one (2 in requests 1, 2)
-const CAND_CATEGORY = [[1, 2, 0], [0, 1, 2], [1, 0, 2], [1, 0, 2]];
-const S = MASK.length, ROWS = S * CAND;
+const CAND_CATEGORY = [
+  [1, 2, 0],
+  [0, 1, 2],
+  [1, 0, 2],
+  [1, 0, 2],
+];
+const S = MASK.length,
+  ROWS = S * CAND;
 
 function normals(seed: number, n: number): number[] {
   const rng = new Rng(seed);
@@ -95,16 +129,25 @@ function feeds(block: Block, pad = NaN, seed = 1): { perRequest: Record<string, 
   const context = MASK.map((row, s) => row.flatMap((m, n) => normals(seed + 5000 + 100 * s + n, CTX).map((v) => (m ? v : pad))));
   const query = normals(seed + 9000, ROWS * DQ);
   const perRequest: Record<string, HostTensor> = {
-    items: f32([S, N, D], items.flat()), mask: bool([S, N], MASK.flat()), query: f32([S, CAND, DQ], query),
+    items: f32([S, N, D], items.flat()),
+    mask: bool([S, N], MASK.flat()),
+    query: f32([S, CAND, DQ], query),
   };
   const perSample: Record<string, HostTensor> = {
-    items: f32([ROWS, N, D], repeat(items)), mask: bool([ROWS, N], repeat(MASK)), query: f32([ROWS, DQ], query),
+    items: f32([ROWS, N, D], repeat(items)),
+    mask: bool([ROWS, N], repeat(MASK)),
+    query: f32([ROWS, DQ], query),
   };
   if (block === 'simHard') {
-    perRequest['itemCategory'] = i32([S, N], CATEGORY.flat()); perRequest['queryCategory'] = i32([S, CAND], CAND_CATEGORY.flat());
-    perSample['itemCategory'] = i32([ROWS, N], repeat(CATEGORY)); perSample['queryCategory'] = i32([ROWS], CAND_CATEGORY.flat());
+    perRequest['itemCategory'] = i32([S, N], CATEGORY.flat());
+    perRequest['queryCategory'] = i32([S, CAND], CAND_CATEGORY.flat());
+    perSample['itemCategory'] = i32([ROWS, N], repeat(CATEGORY));
+    perSample['queryCategory'] = i32([ROWS], CAND_CATEGORY.flat());
   }
-  if (block === 'twin') { perRequest['context'] = f32([S, N, CTX], context.flat()); perSample['context'] = f32([ROWS, N, CTX], repeat(context)); }
+  if (block === 'twin') {
+    perRequest['context'] = f32([S, N, CTX], context.flat());
+    perSample['context'] = f32([ROWS, N, CTX], repeat(context));
+  }
   return { perRequest, perSample };
 }
 
@@ -124,12 +167,14 @@ describe("'perRequest' equals 'perSample' with each request's sequence repeated 
   for (const block of BLOCKS) {
     for (const projectBeforePick of [true, false]) {
       it(`${block}, projectBeforePick ${projectBeforePick}: outputs, picks and parameter gradients (1e-12)`, () => {
-        const gr = build(block, 'perRequest', { candidates: CAND, projectBeforePick }), gs = build(block, 'perSample');
+        const gr = build(block, 'perRequest', { candidates: CAND, projectBeforePick }),
+          gs = build(block, 'perSample');
         const shapes = (g: Graph<FeatureSchema, string>) => g.params.map((p) => `${p.name} [${p.shape.join(', ')}]`);
         expect(shapes(gr)).toEqual(shapes(gs));
         const w = initWeights(gs, 5);
         const f = feeds(block);
-        const a = run(gr, w, f.perRequest), b = run(gs, w, f.perSample);
+        const a = run(gr, w, f.perRequest),
+          b = run(gs, w, f.perSample);
         expect(Object.keys(a)).toEqual(Object.keys(b));
         for (const name of Object.keys(a)) {
           expect(a[name]!.shape).toEqual(b[name]!.shape);
@@ -146,9 +191,9 @@ describe("'perRequest' equals 'perSample' with each request's sequence repeated 
         const validOf = (row: number) => Array.from(a['valid']!.data.slice(row * K, (row + 1) * K));
         if (block !== 'simHard') for (let c = 0; c < CAND; c++) expect(validOf(CAND + c)).toEqual([1, 1, 1, 0, 0]);
         else {
-          expect(validOf(CAND)).toEqual([1, 1, 0, 0, 0]);       // category 0: positions 2, 0
+          expect(validOf(CAND)).toEqual([1, 1, 0, 0, 0]); // category 0: positions 2, 0
           expect(Array.from(a['picks']!.data.slice(CAND * K, CAND * K + 2))).toEqual([2, 0]);
-          expect(validOf(CAND + 2)).toEqual([0, 0, 0, 0, 0]);   // category 2 only at padding: zeros
+          expect(validOf(CAND + 2)).toEqual([0, 0, 0, 0, 0]); // category 2 only at padding: zeros
           expect(Array.from(a['output']!.data.slice((CAND + 2) * w0, (CAND + 3) * w0))).toEqual(new Array(w0).fill(0));
           expect(Array.from(a['picks']!.data.slice(0, K))).toEqual([10, 8, 7, 5, 3]); // request 0, category 1: 5 most recent
         }
@@ -224,29 +269,65 @@ describe('perRequest gradients against central finite differences (float64 weigh
 
 describe('perRequest layout methods on hand-made numbers (S = 2 requests, C = 2 candidates, N = 3)', () => {
   // sequences: request 0 rows e0 = [1, 0], e1 = [0, 1], e2 = [1, 1]; request 1: [2, 0], [0, 3], [1, -1]
-  const SEQ = [[1, 0], [0, 1], [1, 1], [2, 0], [0, 3], [1, -1]];
+  const SEQ = [
+    [1, 0],
+    [0, 1],
+    [1, 1],
+    [2, 0],
+    [0, 3],
+    [1, -1],
+  ];
   // candidate rows, request-major: (req 0, cand 0), (req 0, cand 1), (req 1, cand 0), (req 1, cand 1)
-  const Q = [[1, 2], [3, -1], [0, 1], [1, 1]];
-  const W = [[1, 0, 0], [0, 0.5, 0.5], [0.2, 0.3, 0.5], [0, 0, 1]];
-  const IDX = [[2, 0], [1, 1], [0, 2], [2, 1]];
+  const Q = [
+    [1, 2],
+    [3, -1],
+    [0, 1],
+    [1, 1],
+  ];
+  const W = [
+    [1, 0, 0],
+    [0, 0.5, 0.5],
+    [0.2, 0.3, 0.5],
+    [0, 0, 1],
+  ];
+  const IDX = [
+    [2, 0],
+    [1, 1],
+    [0, 2],
+    [2, 1],
+  ];
   function graph() {
     const b = new GraphBuilder('methods', {
-      seq: { dtype: 'float32', shape: ['batch', 3, 2] }, mask: { dtype: 'bool', shape: ['batch', 3] }, seqInt: { dtype: 'int32', shape: ['batch', 3] },
-      q: { dtype: 'float32', shape: ['batch', 2, 2] }, w: { dtype: 'float32', shape: ['batch', 2, 3] }, idx: { dtype: 'int32', shape: ['batch', 2, 2] },
+      seq: { dtype: 'float32', shape: ['batch', 3, 2] },
+      mask: { dtype: 'bool', shape: ['batch', 3] },
+      seqInt: { dtype: 'int32', shape: ['batch', 3] },
+      q: { dtype: 'float32', shape: ['batch', 2, 2] },
+      w: { dtype: 'float32', shape: ['batch', 2, 3] },
+      idx: { dtype: 'int32', shape: ['batch', 2, 2] },
     });
     const L = seqLayout(b, 'perRequest', { candidates: 2 });
     const i = b.inputs;
-    const q = b.reshape(i.q, ['2*batch', 2]), w = b.reshape(i.w, ['2*batch', 3]), idx = b.reshape(i.idx, ['2*batch', 2]);
+    const q = b.reshape(i.q, ['2*batch', 2]),
+      w = b.reshape(i.w, ['2*batch', 3]),
+      idx = b.reshape(i.idx, ['2*batch', 2]);
     return b.build({
-      scores: L.scores(q, i.seq), pool: L.pool(w, i.seq), pick: L.pick(i.seq, idx), pickInt: L.pickInt(i.seqInt, idx),
-      rowMask: L.perRow(i.mask), perRowFloat: L.perRow(i.seq),
+      scores: L.scores(q, i.seq),
+      pool: L.pool(w, i.seq),
+      pick: L.pick(i.seq, idx),
+      pickInt: L.pickInt(i.seqInt, idx),
+      rowMask: L.perRow(i.mask),
+      perRowFloat: L.perRow(i.seq),
     });
   }
   it('scores, pool, pick, pickInt, perRow', () => {
     const g = graph();
     const out = runRef(g, new Map(), {
-      seq: f32([2, 3, 2], SEQ.flat()), mask: bool([2, 3], [1, 0, 1, 0, 1, 1]), seqInt: i32([2, 3], [10, 11, 12, 20, 21, 22]),
-      q: f32([2, 2, 2], Q.flat()), w: f32([2, 2, 3], W.flat()), idx: i32([2, 2, 2], IDX.flat()),
+      seq: f32([2, 3, 2], SEQ.flat()),
+      mask: bool([2, 3], [1, 0, 1, 0, 1, 1]),
+      seqInt: i32([2, 3], [10, 11, 12, 20, 21, 22]),
+      q: f32([2, 2, 2], Q.flat()),
+      w: f32([2, 2, 3], W.flat()),
+      idx: i32([2, 2, 2], IDX.flat()),
     } as never) as unknown as Out;
     const dot = (a: number[], b: number[]) => a[0]! * b[0]! + a[1]! * b[1]!;
     const req = (row: number) => Math.floor(row / 2);
@@ -276,11 +357,17 @@ describe('perRequest layout methods on hand-made numbers (S = 2 requests, C = 2 
     const g = b.build({ rows, back });
     const x = Array.from({ length: 12 }, (_, j) => j);
     const out = runRef(g, new Map(), { x: i32([2, 2, 3], x), y: i32([2, 3], [0, 0, 0, 0, 0, 0]) } as never) as unknown as Out;
-    expect(Array.from(out['rows']!.data)).toEqual(x);   // row s·C + c = candidate c of request s
+    expect(Array.from(out['rows']!.data)).toEqual(x); // row s·C + c = candidate c of request s
     expect(out['back']!.shape).toEqual([2, 2, 3]);
-    expect(() => candidateRows(b, L, b.inputs.y)).toThrow('candidateRows: x must be [S, 2, ...] (C = 2 candidates per request), got [batch, 3]');
-    expect(() => requestCandidates(b, L, b.inputs.y)).toThrow('requestCandidates: y must be [S·C, ...] (C = 2 candidates per request), got [batch, 3]');
-    expect(() => candidateRows(b, seqLayout(b, 'perSample'), b.inputs.x)).toThrow('candidateRows: the layout must be perRequest, got perSample');
+    expect(() => candidateRows(b, L, b.inputs.y)).toThrow(
+      'candidateRows: x must be [S, 2, ...] (C = 2 candidates per request), got [batch, 3]',
+    );
+    expect(() => requestCandidates(b, L, b.inputs.y)).toThrow(
+      'requestCandidates: y must be [S·C, ...] (C = 2 candidates per request), got [batch, 3]',
+    );
+    expect(() => candidateRows(b, seqLayout(b, 'perSample'), b.inputs.x)).toThrow(
+      'candidateRows: the layout must be perRequest, got perSample',
+    );
   });
 
   it('kind, candidates, projectBeforePick and sequenceLead; the other layouts keep perRow the identity', () => {
@@ -302,9 +389,13 @@ describe('perRequest layout methods on hand-made numbers (S = 2 requests, C = 2 
 
 describe('perRequest build-time errors name the input, the expected and the actual shape', () => {
   const schema = (over: Record<string, FeatureSchema[string]> = {}): FeatureSchema => ({
-    items: { dtype: 'float32', shape: ['batch', N, D] }, mask: { dtype: 'bool', shape: ['batch', N] },
-    query: { dtype: 'float32', shape: ['batch', CAND, DQ] }, itemCategory: { dtype: 'int32', shape: ['batch', N] },
-    queryCategory: { dtype: 'int32', shape: ['batch', CAND] }, context: { dtype: 'float32', shape: ['batch', N, CTX] }, ...over,
+    items: { dtype: 'float32', shape: ['batch', N, D] },
+    mask: { dtype: 'bool', shape: ['batch', N] },
+    query: { dtype: 'float32', shape: ['batch', CAND, DQ] },
+    itemCategory: { dtype: 'int32', shape: ['batch', N] },
+    queryCategory: { dtype: 'int32', shape: ['batch', CAND] },
+    context: { dtype: 'float32', shape: ['batch', N, CTX] },
+    ...over,
   });
   function attempt(block: Block, over: Record<string, FeatureSchema[string]> = {}, rows: string = `${CAND}*batch`): void {
     const b = new GraphBuilder('e', schema(over));
@@ -313,42 +404,81 @@ describe('perRequest build-time errors name the input, the expected and the actu
     const query = b.reshape(b.expectDtype(i['query']!, 'float32'), [rows, -1]);
     const base = { items: b.expectDtype(i['items']!, 'float32'), mask: b.expectDtype(i['mask']!, 'bool'), query };
     if (block === 'simSoft') simSoft(b, 'sim', L, base, SOFT);
-    else if (block === 'simHard') simHard(b, 'sim', L, { ...base, itemCategory: b.expectDtype(i['itemCategory']!, 'int32'), queryCategory: b.reshape(b.expectDtype(i['queryCategory']!, 'int32'), [rows]) }, HARD);
+    else if (block === 'simHard')
+      simHard(
+        b,
+        'sim',
+        L,
+        {
+          ...base,
+          itemCategory: b.expectDtype(i['itemCategory']!, 'int32'),
+          queryCategory: b.reshape(b.expectDtype(i['queryCategory']!, 'int32'), [rows]),
+        },
+        HARD,
+      );
     else twin(b, 'twin', L, { ...base, context: b.expectDtype(i['context']!, 'float32') }, TWIN);
   }
   it('layout options', () => {
     const b = new GraphBuilder('o', { x: { dtype: 'float32', shape: [1] } });
-    expect(() => seqLayout(b, 'perRequest')).toThrow('seqLayout perRequest: options.candidates (C, the candidates per request) must be a positive integer, got undefined');
-    expect(() => seqLayout(b, 'perRequest', { candidates: 0 })).toThrow('seqLayout perRequest: options.candidates (C, the candidates per request) must be a positive integer, got 0');
+    expect(() => seqLayout(b, 'perRequest')).toThrow(
+      'seqLayout perRequest: options.candidates (C, the candidates per request) must be a positive integer, got undefined',
+    );
+    expect(() => seqLayout(b, 'perRequest', { candidates: 0 })).toThrow(
+      'seqLayout perRequest: options.candidates (C, the candidates per request) must be a positive integer, got 0',
+    );
     expect(() => seqLayout(b, 'perRequest', { candidates: 2.5 })).toThrow('got 2.5');
-    expect(() => seqLayout(b, 'perSample', { candidates: 3 })).toThrow('seqLayout perSample: option candidates is for the perRequest layout only, got 3');
-    expect(() => seqLayout(b, 'shared', { projectBeforePick: true })).toThrow('seqLayout shared: option projectBeforePick is for the perRequest layout only, got true');
+    expect(() => seqLayout(b, 'perSample', { candidates: 3 })).toThrow(
+      'seqLayout perSample: option candidates is for the perRequest layout only, got 3',
+    );
+    expect(() => seqLayout(b, 'shared', { projectBeforePick: true })).toThrow(
+      'seqLayout shared: option projectBeforePick is for the perRequest layout only, got true',
+    );
     expect(() => seqLayout(b, 'bogus' as never)).toThrow(`seqLayout: kind must be one of 'perSample', 'shared', 'perRequest', got "bogus"`);
   });
   it('block inputs', () => {
     // rows not a multiple of C (a query that was never reshaped from [S, C, dq])
-    expect(() => attempt('simSoft', { query: { dtype: 'float32', shape: ['batch', DQ] } }, 'batch'))
-      .toThrow("simSoft 'sim': query must be [S·C, dq] in the perRequest layout (C = 3 candidates per request), got [batch, 3]: batch is not a multiple of 3");
-    expect(() => attempt('simSoft', { items: { dtype: 'float32', shape: [N, D] } }))
-      .toThrow("simSoft 'sim': items must be [S, N, d] in the perRequest layout, got [12, 4]");
-    expect(() => attempt('twin', { items: { dtype: 'float32', shape: ['other', N, D] } }))
-      .toThrow("twin 'twin': items must be [batch, 12, 4] (S from the query [3*batch, 3] over C = 3 candidates per request), got [other, 12, 4]");
-    expect(() => attempt('simHard', { mask: { dtype: 'bool', shape: ['batch', N - 1] } }))
-      .toThrow("simHard 'sim': mask must be [batch, 12] in the perRequest layout, got [batch, 11]");
-    expect(() => attempt('simHard', { itemCategory: { dtype: 'int32', shape: ['batch', CAND, N] } }))
-      .toThrow("simHard 'sim': itemCategory must be [batch, 12] in the perRequest layout, got [batch, 3, 12]");
-    expect(() => attempt('twin', { context: { dtype: 'float32', shape: ['batch', N - 1, CTX] } }))
-      .toThrow("twin 'twin': context must be [batch, 12, c] with a static c in the perRequest layout, got [batch, 11, 2]");
-    expect(() => attempt('simSoft', { items: { dtype: 'float32', shape: ['batch', 'seq', D] } }))
-      .toThrow("simSoft 'sim': items must be [S, N, d] with a static N and d, got [batch, seq, 4]");
+    expect(() => attempt('simSoft', { query: { dtype: 'float32', shape: ['batch', DQ] } }, 'batch')).toThrow(
+      "simSoft 'sim': query must be [S·C, dq] in the perRequest layout (C = 3 candidates per request), got [batch, 3]: batch is not a " +
+        'multiple of 3',
+    );
+    expect(() => attempt('simSoft', { items: { dtype: 'float32', shape: [N, D] } })).toThrow(
+      "simSoft 'sim': items must be [S, N, d] in the perRequest layout, got [12, 4]",
+    );
+    expect(() => attempt('twin', { items: { dtype: 'float32', shape: ['other', N, D] } })).toThrow(
+      "twin 'twin': items must be [batch, 12, 4] (S from the query [3*batch, 3] over C = 3 candidates per request), got [other, 12, 4]",
+    );
+    expect(() => attempt('simHard', { mask: { dtype: 'bool', shape: ['batch', N - 1] } })).toThrow(
+      "simHard 'sim': mask must be [batch, 12] in the perRequest layout, got [batch, 11]",
+    );
+    expect(() => attempt('simHard', { itemCategory: { dtype: 'int32', shape: ['batch', CAND, N] } })).toThrow(
+      "simHard 'sim': itemCategory must be [batch, 12] in the perRequest layout, got [batch, 3, 12]",
+    );
+    expect(() => attempt('twin', { context: { dtype: 'float32', shape: ['batch', N - 1, CTX] } })).toThrow(
+      "twin 'twin': context must be [batch, 12, c] with a static c in the perRequest layout, got [batch, 11, 2]",
+    );
+    expect(() => attempt('simSoft', { items: { dtype: 'float32', shape: ['batch', 'seq', D] } })).toThrow(
+      "simSoft 'sim': items must be [S, N, d] with a static N and d, got [batch, seq, 4]",
+    );
   });
   it('layout methods', () => {
-    const b = new GraphBuilder('m', { seq: { dtype: 'float32', shape: ['batch', N, D] }, q: { dtype: 'float32', shape: ['batch', 2, D] }, idx: { dtype: 'int32', shape: ['batch', 2, K] } });
+    const b = new GraphBuilder('m', {
+      seq: { dtype: 'float32', shape: ['batch', N, D] },
+      q: { dtype: 'float32', shape: ['batch', 2, D] },
+      idx: { dtype: 'int32', shape: ['batch', 2, K] },
+    });
     const L = seqLayout(b, 'perRequest', { candidates: CAND });
     const q = b.reshape(b.inputs.q, ['2*batch', D]);
-    expect(() => L.scores(q, b.inputs.seq)).toThrow('seqLayout perRequest scores: q [2*batch, 4] must have S·C = 3*batch rows (keys [batch, 12, 4] holds S = batch requests, C = 3), got 2*batch');
-    expect(() => L.scores(b.inputs.q, b.inputs.seq)).toThrow('seqLayout perRequest scores: q must be [S·C, d] and keys [S, N, d], got [batch, 2, 4] and [batch, 12, 4]');
-    expect(() => L.pick(b.inputs.seq, b.reshape(b.inputs.idx, ['2*batch', K]))).toThrow('seqLayout perRequest pick: idx [2*batch, 5] must have S·C = 3*batch rows (values [batch, 12, 4] holds S = batch requests, C = 3), got 2*batch');
+    expect(() => L.scores(q, b.inputs.seq)).toThrow(
+      'seqLayout perRequest scores: q [2*batch, 4] must have S·C = 3*batch rows (keys [batch, 12, 4] holds S = batch requests, C = 3), ' +
+        'got 2*batch',
+    );
+    expect(() => L.scores(b.inputs.q, b.inputs.seq)).toThrow(
+      'seqLayout perRequest scores: q must be [S·C, d] and keys [S, N, d], got [batch, 2, 4] and [batch, 12, 4]',
+    );
+    expect(() => L.pick(b.inputs.seq, b.reshape(b.inputs.idx, ['2*batch', K]))).toThrow(
+      'seqLayout perRequest pick: idx [2*batch, 5] must have S·C = 3*batch rows (values [batch, 12, 4] holds S = batch requests, C = 3), ' +
+        'got 2*batch',
+    );
     expect(() => L.perRow(b.reshape(b.inputs.seq, [-1]))).toThrow('seqLayout perRequest perRow: x must be [S, N, ...], got [48*batch]');
   });
 });

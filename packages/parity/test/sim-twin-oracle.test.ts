@@ -7,11 +7,29 @@
 import { describe, expect, it } from 'vitest';
 import { gradRef, runRef } from '@lctr/ref-cpu';
 import {
-  type FeatureSchema, type Graph, GraphBuilder, type HostTensor, Rng, type SeqLayoutKind, type SimHardOptions, type SimSoftOptions, type TwinOptions, type Value,
-  type Weights, initWeights, seqLayout, simHard, simSoft, twin,
+  type FeatureSchema,
+  type Graph,
+  GraphBuilder,
+  type HostTensor,
+  Rng,
+  type SeqLayoutKind,
+  type SimHardOptions,
+  type SimSoftOptions,
+  type TwinOptions,
+  type Value,
+  type Weights,
+  initWeights,
+  seqLayout,
+  simHard,
+  simSoft,
+  twin,
 } from '@lctr/spec';
 
-const N = 12, D = 4, DQ = 3, C = 2, K = 5;
+const N = 12,
+  D = 4,
+  DQ = 3,
+  C = 2,
+  K = 5;
 const SOFT = { k: K, gsuDim: 3, attentionDim: 4 };
 const HARD = { k: K, attentionDim: 4 };
 const TWIN = { k: K, heads: 2, headDim: 3, outDim: 5 };
@@ -34,18 +52,33 @@ function schema(block: Block, kind: SeqLayoutKind): FeatureSchema {
 }
 
 /** A graph around one block: outputs `output`, `picks`, `valid` (and `gsuPooled` for SIM soft). */
-function build(block: Block, kind: SeqLayoutKind, override: Partial<Record<string, FeatureSchema[string]>> = {}, opts: Partial<SimSoftOptions & SimHardOptions & TwinOptions> = {}): Graph<FeatureSchema, string> {
+function build(
+  block: Block,
+  kind: SeqLayoutKind,
+  override: Partial<Record<string, FeatureSchema[string]>> = {},
+  opts: Partial<SimSoftOptions & SimHardOptions & TwinOptions> = {},
+): Graph<FeatureSchema, string> {
   const b = new GraphBuilder(`${block}-${kind}`, { ...schema(block, kind), ...override } as FeatureSchema);
   const layout = seqLayout(b, kind);
   const i = b.inputs as Record<string, Value>;
-  const base = { items: b.expectDtype(i['items']!, 'float32'), mask: b.expectDtype(i['mask']!, 'bool'), query: b.expectDtype(i['query']!, 'float32') };
+  const base = {
+    items: b.expectDtype(i['items']!, 'float32'),
+    mask: b.expectDtype(i['mask']!, 'bool'),
+    query: b.expectDtype(i['query']!, 'float32'),
+  };
   if (block === 'simSoft') {
     const o = simSoft(b, 'sim', layout, base, { ...SOFT, ...opts });
     expect(o.width).toBe(o.output.shape[1]);
     return b.build({ output: o.output, picks: o.picks, valid: o.pickedMask, gsuPooled: o.gsuPooled });
   }
   if (block === 'simHard') {
-    const o = simHard(b, 'sim', layout, { ...base, itemCategory: b.expectDtype(i['itemCategory']!, 'int32'), queryCategory: b.expectDtype(i['queryCategory']!, 'int32') }, { ...HARD, ...opts });
+    const o = simHard(
+      b,
+      'sim',
+      layout,
+      { ...base, itemCategory: b.expectDtype(i['itemCategory']!, 'int32'), queryCategory: b.expectDtype(i['queryCategory']!, 'int32') },
+      { ...HARD, ...opts },
+    );
     return b.build({ output: o.output, picks: o.picks, valid: o.pickedMask });
   }
   const o = twin(b, 'twin', layout, { ...base, context: b.expectDtype(i['context']!, 'float32') }, { ...TWIN, ...opts });
@@ -90,9 +123,14 @@ const queries = (rows: number, seed: number) => Array.from({ length: rows }, (_,
 function perSampleFeeds(block: Block, pad = NaN): Record<string, HostTensor> {
   const { items, context } = sequenceData(MASK, pad, 1);
   const feeds: Record<string, HostTensor> = {
-    items: f32([R, N, D], items.flat(2)), mask: bool([R, N], MASK.flat()), query: f32([R, DQ], queries(R, 1).flat()),
+    items: f32([R, N, D], items.flat(2)),
+    mask: bool([R, N], MASK.flat()),
+    query: f32([R, DQ], queries(R, 1).flat()),
   };
-  if (block === 'simHard') { feeds['itemCategory'] = i32([R, N], CATEGORY.flat()); feeds['queryCategory'] = i32([R], QUERY_CATEGORY); }
+  if (block === 'simHard') {
+    feeds['itemCategory'] = i32([R, N], CATEGORY.flat());
+    feeds['queryCategory'] = i32([R], QUERY_CATEGORY);
+  }
   if (block === 'twin') feeds['context'] = f32([R, N, C], context.flat(2));
   return feeds;
 }
@@ -114,20 +152,33 @@ function softmaxOver(logits: number[], valid: boolean[]): number[] {
 }
 /** Top-k as SPEC fixes it: valid first, then score descending, then the lower index. */
 function topk(score: number[], valid: boolean[], k: number): { idx: number[]; ok: boolean[] } {
-  const order = score.map((_, i) => i).sort((a, b) => (Number(valid[b]) - Number(valid[a])) || (valid[a] && valid[b] ? score[b]! - score[a]! : 0) || a - b);
+  const order = score
+    .map((_, i) => i)
+    .sort((a, b) => Number(valid[b]) - Number(valid[a]) || (valid[a] && valid[b] ? score[b]! - score[a]! : 0) || a - b);
   const idx = order.slice(0, k);
   return { idx, ok: idx.map((i) => valid[i]!) };
 }
-interface OracleOut { output: number[]; picks: number[]; valid: boolean[]; gsuPooled?: number[] }
+interface OracleOut {
+  output: number[];
+  picks: number[];
+  valid: boolean[];
+  gsuPooled?: number[];
+}
 
 /** ESU: single-head softmax attention over the picks. */
 function esuOracle(w: Weights, prefix: string, items: Mat, q: number[], picks: number[], ok: boolean[], da: number): number[] {
   const qq = vecMat(q, mat(w, `${prefix}/esu/wq`));
-  const wk = mat(w, `${prefix}/esu/wk`), wv = mat(w, `${prefix}/esu/wv`);
+  const wk = mat(w, `${prefix}/esu/wk`),
+    wv = mat(w, `${prefix}/esu/wv`);
   const logits = picks.map((p, j) => (ok[j] ? dot(qq, vecMat(items[p]!, wk)) / Math.sqrt(da) : 0));
   const a = softmaxOver(logits, ok);
   const out = new Array<number>(da).fill(0);
-  picks.forEach((p, j) => { if (ok[j]) vecMat(items[p]!, wv).forEach((v, t) => { out[t]! += a[j]! * v; }); });
+  picks.forEach((p, j) => {
+    if (ok[j])
+      vecMat(items[p]!, wv).forEach((v, t) => {
+        out[t]! += a[j]! * v;
+      });
+  });
   return out;
 }
 
@@ -135,15 +186,27 @@ function simSoftOracle(w: Weights, items: Mat, mask: boolean[], q: number[]): Or
   const qg = vecMat(q, mat(w, 'sim/gsu/wq'));
   const r = items.map((e, n) => (mask[n] ? dot(qg, vecMat(e, mat(w, 'sim/gsu/wk'))) : 0));
   const { idx, ok } = topk(r, mask, SOFT.k);
-  const a = softmaxOver(r.map((v) => v / Math.sqrt(SOFT.gsuDim)), mask);
+  const a = softmaxOver(
+    r.map((v) => v / Math.sqrt(SOFT.gsuDim)),
+    mask,
+  );
   const pooled = new Array<number>(D).fill(0);
-  items.forEach((e, n) => { if (mask[n]) e.forEach((v, t) => { pooled[t]! += a[n]! * v; }); });
+  items.forEach((e, n) => {
+    if (mask[n])
+      e.forEach((v, t) => {
+        pooled[t]! += a[n]! * v;
+      });
+  });
   return { output: esuOracle(w, 'sim', items, q, idx, ok, SOFT.attentionDim), picks: idx, valid: ok, gsuPooled: pooled };
 }
 
 function simHardOracle(w: Weights, items: Mat, mask: boolean[], q: number[], cat: number[], qc: number): OracleOut {
   const match = mask.map((m, n) => m && cat[n] === qc);
-  const { idx, ok } = topk(match.map((_, n) => n), match, HARD.k); // most recent = highest position
+  const { idx, ok } = topk(
+    match.map((_, n) => n),
+    match,
+    HARD.k,
+  ); // most recent = highest position
   return { output: esuOracle(w, 'sim', items, q, idx, ok, HARD.attentionDim), picks: idx, valid: ok };
 }
 
@@ -158,9 +221,17 @@ function twinOracle(w: Weights, items: Mat, ctx: Mat, mask: boolean[], q: number
   const { idx, ok } = topk(gsu, mask, TWIN.k);
   const concat: number[] = [];
   for (let h = 0; h < H; h++) {
-    const a = softmaxOver(idx.map((p, j) => (ok[j] ? logit(p, h) : 0)), ok);
+    const a = softmaxOver(
+      idx.map((p, j) => (ok[j] ? logit(p, h) : 0)),
+      ok,
+    );
     const o = new Array<number>(dh).fill(0);
-    idx.forEach((p, j) => { if (ok[j]) head(vecMat(items[p]!, mat(w, 'twin/wv')), h).forEach((v, t) => { o[t]! += a[j]! * v; }); });
+    idx.forEach((p, j) => {
+      if (ok[j])
+        head(vecMat(items[p]!, mat(w, 'twin/wv')), h).forEach((v, t) => {
+          o[t]! += a[j]! * v;
+        });
+    });
     concat.push(...o);
   }
   return { output: vecMat(concat, mat(w, 'twin/wo')), picks: idx, valid: ok };
@@ -175,7 +246,8 @@ function oracle(block: Block, w: Weights, r: number): OracleOut {
   return twinOracle(w, items[r]!, context[r]!, mask, q);
 }
 
-const rowsOf = (data: Float64Array, width: number) => Array.from({ length: data.length / width }, (_, r) => Array.from(data.slice(r * width, (r + 1) * width)));
+const rowsOf = (data: Float64Array, width: number) =>
+  Array.from({ length: data.length / width }, (_, r) => Array.from(data.slice(r * width, (r + 1) * width)));
 const WIDTH: Record<Block, number> = { simSoft: SOFT.attentionDim, simHard: HARD.attentionDim, twin: TWIN.outDim };
 
 describe('SIM soft, SIM hard, TWIN against float64 loops (perSample, NaN in padding)', () => {
@@ -185,13 +257,15 @@ describe('SIM soft, SIM hard, TWIN against float64 loops (perSample, NaN in padd
       const w = initWeights(g, 3);
       const out = runRef(g, w, perSampleFeeds(block) as never) as Record<string, { data: Float64Array }>;
       const got = rowsOf(out['output']!.data, WIDTH[block]);
-      const picks = rowsOf(out['picks']!.data, K), valid = rowsOf(out['valid']!.data, K);
+      const picks = rowsOf(out['picks']!.data, K),
+        valid = rowsOf(out['valid']!.data, K);
       for (let r = 0; r < R; r++) {
         const want = oracle(block, w, r);
         expect(picks[r]).toEqual(want.picks);
         expect(valid[r]!.map((v) => v === 1)).toEqual(want.valid);
         got[r]!.forEach((v, t) => expect(Math.abs(v - want.output[t]!)).toBeLessThan(1e-9));
-        if (want.gsuPooled) rowsOf(out['gsuPooled']!.data, D)[r]!.forEach((v, t) => expect(Math.abs(v - want.gsuPooled![t]!)).toBeLessThan(1e-9));
+        if (want.gsuPooled)
+          rowsOf(out['gsuPooled']!.data, D)[r]!.forEach((v, t) => expect(Math.abs(v - want.gsuPooled![t]!)).toBeLessThan(1e-9));
       }
       expect(out['output']!.data.every(Number.isFinite)).toBe(true);
     });
@@ -200,7 +274,10 @@ describe('SIM soft, SIM hard, TWIN against float64 loops (perSample, NaN in padd
   it('the oracles see real signal: outputs are not all zero and rows differ', () => {
     for (const block of BLOCKS) {
       const g = build(block, 'perSample');
-      const out = rowsOf((runRef(g, initWeights(g, 3), perSampleFeeds(block) as never) as Record<string, { data: Float64Array }>)['output']!.data, WIDTH[block]);
+      const out = rowsOf(
+        (runRef(g, initWeights(g, 3), perSampleFeeds(block) as never) as Record<string, { data: Float64Array }>)['output']!.data,
+        WIDTH[block],
+      );
       expect(out[0]!.some((v) => Math.abs(v) > 1e-3)).toBe(true);
       expect(out[0]).not.toEqual(out[1]);
     }
@@ -241,7 +318,9 @@ describe('edge cases', () => {
 
   it('what padding holds (NaN, huge, zero) changes nothing, forward or gradients', () => {
     for (const block of BLOCKS) {
-      const nan = run(block, NaN), huge = run(block, 1e30), zero = run(block, 0);
+      const nan = run(block, NaN),
+        huge = run(block, 1e30),
+        zero = run(block, 0);
       for (const name of Object.keys(nan)) {
         expect(Array.from(nan[name]!.data)).toEqual(Array.from(zero[name]!.data));
         expect(Array.from(huge[name]!.data)).toEqual(Array.from(zero[name]!.data));
@@ -271,17 +350,29 @@ describe("'shared' layout equals 'perSample' with the sequence repeated per row"
     it(block, () => {
       const { items, context } = sequenceData([seqMask], NaN, 7);
       const q = queries(rows, 7).flat();
-      const shared: Record<string, HostTensor> = { items: f32([N, D], items[0]!.flat()), mask: bool([1, N], seqMask), query: f32([rows, DQ], q) };
+      const shared: Record<string, HostTensor> = {
+        items: f32([N, D], items[0]!.flat()),
+        mask: bool([1, N], seqMask),
+        query: f32([rows, DQ], q),
+      };
       const repeat = <T>(x: T[]) => Array.from({ length: rows }, () => x).flat();
       const perSample: Record<string, HostTensor> = {
-        items: f32([rows, N, D], repeat(items[0]!.flat())), mask: bool([rows, N], repeat(seqMask)), query: f32([rows, DQ], q),
+        items: f32([rows, N, D], repeat(items[0]!.flat())),
+        mask: bool([rows, N], repeat(seqMask)),
+        query: f32([rows, DQ], q),
       };
       if (block === 'simHard') {
-        shared['itemCategory'] = i32([N], seqCategory); shared['queryCategory'] = i32([rows], candCategory);
-        perSample['itemCategory'] = i32([rows, N], repeat(seqCategory)); perSample['queryCategory'] = i32([rows], candCategory);
+        shared['itemCategory'] = i32([N], seqCategory);
+        shared['queryCategory'] = i32([rows], candCategory);
+        perSample['itemCategory'] = i32([rows, N], repeat(seqCategory));
+        perSample['queryCategory'] = i32([rows], candCategory);
       }
-      if (block === 'twin') { shared['context'] = f32([N, C], context[0]!.flat()); perSample['context'] = f32([rows, N, C], repeat(context[0]!.flat())); }
-      const gs = build(block, 'shared'), gp = build(block, 'perSample');
+      if (block === 'twin') {
+        shared['context'] = f32([N, C], context[0]!.flat());
+        perSample['context'] = f32([rows, N, C], repeat(context[0]!.flat()));
+      }
+      const gs = build(block, 'shared'),
+        gp = build(block, 'perSample');
       expect(gs.params.map((p) => `${p.name} [${p.shape.join(', ')}]`)).toEqual(gp.params.map((p) => `${p.name} [${p.shape.join(', ')}]`));
       const w = initWeights(gp, 5);
       const a = runRef(gs, w, shared as never) as Record<string, { data: Float64Array }>;
@@ -298,11 +389,16 @@ describe("'shared' layout equals 'perSample' with the sequence repeated per row"
 
 describe('SIM soft concatGsu', () => {
   it('output = [ESU ‖ gsuPooled], width attentionDim + d, same parameters', () => {
-    const plain = build('simSoft', 'perSample'), cat = build('simSoft', 'perSample', {}, { concatGsu: true });
+    const plain = build('simSoft', 'perSample'),
+      cat = build('simSoft', 'perSample', {}, { concatGsu: true });
     expect(cat.params).toEqual(plain.params);
-    const w = initWeights(plain, 3), f = perSampleFeeds('simSoft') as never;
-    const a = runRef(plain, w, f) as Record<string, { data: Float64Array }>, c = runRef(cat, w, f) as Record<string, { data: Float64Array }>;
-    const wa = SOFT.attentionDim, esu = rowsOf(a['output']!.data, wa), pooled = rowsOf(a['gsuPooled']!.data, D);
+    const w = initWeights(plain, 3),
+      f = perSampleFeeds('simSoft') as never;
+    const a = runRef(plain, w, f) as Record<string, { data: Float64Array }>,
+      c = runRef(cat, w, f) as Record<string, { data: Float64Array }>;
+    const wa = SOFT.attentionDim,
+      esu = rowsOf(a['output']!.data, wa),
+      pooled = rowsOf(a['gsuPooled']!.data, D);
     expect(rowsOf(c['output']!.data, wa + D)).toEqual(esu.map((row, r) => [...row, ...pooled[r]!]));
   });
 });
@@ -310,7 +406,13 @@ describe('SIM soft concatGsu', () => {
 describe('parameter names and shapes', () => {
   const shapes = (block: Block, kind: SeqLayoutKind) => build(block, kind).params.map((p) => `${p.name} [${p.shape.join(', ')}]`);
   it('SIM soft: separate GSU projections for items and candidate, ESU q/k/v', () => {
-    expect(shapes('simSoft', 'perSample')).toEqual(['sim/gsu/wq [3, 3]', 'sim/gsu/wk [4, 3]', 'sim/esu/wq [3, 4]', 'sim/esu/wk [4, 4]', 'sim/esu/wv [4, 4]']);
+    expect(shapes('simSoft', 'perSample')).toEqual([
+      'sim/gsu/wq [3, 3]',
+      'sim/gsu/wk [4, 3]',
+      'sim/esu/wq [3, 4]',
+      'sim/esu/wk [4, 4]',
+      'sim/esu/wv [4, 4]',
+    ]);
   });
   it('SIM hard: ESU only', () => {
     expect(shapes('simHard', 'shared')).toEqual(['sim/esu/wq [3, 4]', 'sim/esu/wk [4, 4]', 'sim/esu/wv [4, 4]']);
@@ -319,9 +421,18 @@ describe('parameter names and shapes', () => {
     expect(shapes('twin', 'perSample')).toEqual(['twin/wq [3, 6]', 'twin/wk [4, 6]', 'twin/wc [2, 2]', 'twin/wv [4, 6]', 'twin/wo [6, 5]']);
     const b = new GraphBuilder('t', schema('twin', 'shared'));
     const i = b.inputs as Record<string, Value>;
-    const o = twin(b, 'twin', seqLayout(b, 'shared'), {
-      items: b.expectDtype(i['items']!, 'float32'), mask: b.expectDtype(i['mask']!, 'bool'), query: b.expectDtype(i['query']!, 'float32'), context: b.expectDtype(i['context']!, 'float32'),
-    }, { k: 3, heads: 2, headDim: 4 });
+    const o = twin(
+      b,
+      'twin',
+      seqLayout(b, 'shared'),
+      {
+        items: b.expectDtype(i['items']!, 'float32'),
+        mask: b.expectDtype(i['mask']!, 'bool'),
+        query: b.expectDtype(i['query']!, 'float32'),
+        context: b.expectDtype(i['context']!, 'float32'),
+      },
+      { k: 3, heads: 2, headDim: 4 },
+    );
     expect(o.width).toBe(8);
     expect(o.output.shape).toEqual(['rows', 8]);
     expect(o.picks.shape).toEqual(['rows', 3]);
@@ -333,10 +444,14 @@ describe('build-time errors name the option, the expected and the actual value',
     expect(() => build('simSoft', 'perSample', {}, { k: 13 })).toThrow("simSoft 'sim': k must be <= the sequence length 12, got 13");
     expect(() => build('simSoft', 'shared', {}, { k: 0 })).toThrow("simSoft 'sim': k must be a positive integer, got 0");
     expect(() => build('simSoft', 'perSample', {}, { gsuDim: 0 })).toThrow("simSoft 'sim': gsuDim must be a positive integer, got 0");
-    expect(() => build('simSoft', 'perSample', {}, { attentionDim: 2.5 })).toThrow("simSoft 'sim': attentionDim must be a positive integer, got 2.5");
+    expect(() => build('simSoft', 'perSample', {}, { attentionDim: 2.5 })).toThrow(
+      "simSoft 'sim': attentionDim must be a positive integer, got 2.5",
+    );
     expect(() => build('simHard', 'shared', {}, { k: 20 })).toThrow("simHard 'sim': k must be <= the sequence length 12, got 20");
     expect(() => build('simHard', 'perSample', {}, { k: -1 })).toThrow("simHard 'sim': k must be a positive integer, got -1");
-    expect(() => build('simHard', 'perSample', {}, { attentionDim: 0 })).toThrow("simHard 'sim': attentionDim must be a positive integer, got 0");
+    expect(() => build('simHard', 'perSample', {}, { attentionDim: 0 })).toThrow(
+      "simHard 'sim': attentionDim must be a positive integer, got 0",
+    );
     expect(() => build('twin', 'perSample', {}, { k: 300 })).toThrow("twin 'twin': k must be <= the sequence length 12, got 300");
     expect(() => build('twin', 'shared', {}, { k: 1.5 })).toThrow("twin 'twin': k must be a positive integer, got 1.5");
     expect(() => build('twin', 'perSample', {}, { heads: 0 })).toThrow("twin 'twin': heads must be a positive integer, got 0");
@@ -347,27 +462,38 @@ describe('build-time errors name the option, the expected and the actual value',
   });
 
   it('shapes that do not fit the layout', () => {
-    expect(() => build('simSoft', 'perSample', { items: { dtype: 'float32', shape: [N, D] } }))
-      .toThrow("simSoft 'sim': items must be [R, N, d] in the perSample layout, got [12, 4]");
-    expect(() => build('simSoft', 'shared', { items: { dtype: 'float32', shape: ['rows', N, D] } }))
-      .toThrow("simSoft 'sim': items must be [N, d] in the shared layout, got [rows, 12, 4]");
-    expect(() => build('simSoft', 'perSample', { items: { dtype: 'float32', shape: ['rows', 'seq', D] } }))
-      .toThrow("simSoft 'sim': items must be [R, N, d] with a static N and d, got [rows, seq, 4]");
-    expect(() => build('simSoft', 'perSample', { items: { dtype: 'float32', shape: ['other', N, D] } }))
-      .toThrow("simSoft 'sim': items must be [rows, 12, 4] (R from the query [rows, 3]), got [other, 12, 4]");
-    expect(() => build('simHard', 'perSample', { mask: { dtype: 'bool', shape: ['rows', 11] } }))
-      .toThrow("simHard 'sim': mask must be [rows, 12] in the perSample layout, got [rows, 11]");
-    expect(() => build('twin', 'shared', { mask: { dtype: 'bool', shape: [N] } }))
-      .toThrow("twin 'twin': mask must be [1, 12] in the shared layout, got [12]");
-    expect(() => build('twin', 'shared', { query: { dtype: 'float32', shape: ['rows', 'dq'] } }))
-      .toThrow("twin 'twin': query must be [R, dq] with a static dq, got [rows, dq]");
-    expect(() => build('simHard', 'shared', { itemCategory: { dtype: 'int32', shape: ['rows', N] } }))
-      .toThrow("simHard 'sim': itemCategory must be [12] in the shared layout, got [rows, 12]");
-    expect(() => build('simHard', 'perSample', { queryCategory: { dtype: 'int32', shape: ['rows', 1] } }))
-      .toThrow("simHard 'sim': queryCategory must be [rows] (one per query row), got [rows, 1]");
-    expect(() => build('twin', 'perSample', { context: { dtype: 'float32', shape: ['rows', N - 1, C] } }))
-      .toThrow("twin 'twin': context must be [rows, 12, c] with a static c in the perSample layout, got [rows, 11, 2]");
-    expect(() => build('twin', 'shared', { context: { dtype: 'float32', shape: ['rows', N, C] } }))
-      .toThrow("twin 'twin': context must be [12, c] with a static c in the shared layout, got [rows, 12, 2]");
+    expect(() => build('simSoft', 'perSample', { items: { dtype: 'float32', shape: [N, D] } })).toThrow(
+      "simSoft 'sim': items must be [R, N, d] in the perSample layout, got [12, 4]",
+    );
+    expect(() => build('simSoft', 'shared', { items: { dtype: 'float32', shape: ['rows', N, D] } })).toThrow(
+      "simSoft 'sim': items must be [N, d] in the shared layout, got [rows, 12, 4]",
+    );
+    expect(() => build('simSoft', 'perSample', { items: { dtype: 'float32', shape: ['rows', 'seq', D] } })).toThrow(
+      "simSoft 'sim': items must be [R, N, d] with a static N and d, got [rows, seq, 4]",
+    );
+    expect(() => build('simSoft', 'perSample', { items: { dtype: 'float32', shape: ['other', N, D] } })).toThrow(
+      "simSoft 'sim': items must be [rows, 12, 4] (R from the query [rows, 3]), got [other, 12, 4]",
+    );
+    expect(() => build('simHard', 'perSample', { mask: { dtype: 'bool', shape: ['rows', 11] } })).toThrow(
+      "simHard 'sim': mask must be [rows, 12] in the perSample layout, got [rows, 11]",
+    );
+    expect(() => build('twin', 'shared', { mask: { dtype: 'bool', shape: [N] } })).toThrow(
+      "twin 'twin': mask must be [1, 12] in the shared layout, got [12]",
+    );
+    expect(() => build('twin', 'shared', { query: { dtype: 'float32', shape: ['rows', 'dq'] } })).toThrow(
+      "twin 'twin': query must be [R, dq] with a static dq, got [rows, dq]",
+    );
+    expect(() => build('simHard', 'shared', { itemCategory: { dtype: 'int32', shape: ['rows', N] } })).toThrow(
+      "simHard 'sim': itemCategory must be [12] in the shared layout, got [rows, 12]",
+    );
+    expect(() => build('simHard', 'perSample', { queryCategory: { dtype: 'int32', shape: ['rows', 1] } })).toThrow(
+      "simHard 'sim': queryCategory must be [rows] (one per query row), got [rows, 1]",
+    );
+    expect(() => build('twin', 'perSample', { context: { dtype: 'float32', shape: ['rows', N - 1, C] } })).toThrow(
+      "twin 'twin': context must be [rows, 12, c] with a static c in the perSample layout, got [rows, 11, 2]",
+    );
+    expect(() => build('twin', 'shared', { context: { dtype: 'float32', shape: ['rows', N, C] } })).toThrow(
+      "twin 'twin': context must be [12, c] with a static c in the shared layout, got [rows, 12, 2]",
+    );
   });
 });

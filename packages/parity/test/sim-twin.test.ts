@@ -5,12 +5,24 @@
  */
 import { describe, expect, it } from 'vitest';
 import {
-  type FeatureSchema, GraphBuilder, type HostTensor, type SeqLayoutKind, type Value, initWeights, seqLayout, simHard, simSoft, twin,
+  type FeatureSchema,
+  GraphBuilder,
+  type HostTensor,
+  type SeqLayoutKind,
+  type Value,
+  initWeights,
+  seqLayout,
+  simHard,
+  simSoft,
+  twin,
 } from '@lctr/spec';
 import { gen, randomFeeds } from '@lctr/spec/testing';
 import { checkParity } from '../src/index.ts';
 
-const N = 12, D = 4, DQ = 3, C = 2;
+const N = 12,
+  D = 4,
+  DQ = 3,
+  C = 2;
 type Block = 'simSoft' | 'simHard' | 'twin';
 
 function graph(block: Block, kind: SeqLayoutKind) {
@@ -29,14 +41,24 @@ function graph(block: Block, kind: SeqLayoutKind) {
   const b = new GraphBuilder(`${block}-${kind}`, s as FeatureSchema);
   const layout = seqLayout(b, kind);
   const i = b.inputs as Record<string, Value>;
-  const base = { items: b.expectDtype(i['items']!, 'float32'), mask: b.expectDtype(i['mask']!, 'bool'), query: b.expectDtype(i['query']!, 'float32') };
+  const base = {
+    items: b.expectDtype(i['items']!, 'float32'),
+    mask: b.expectDtype(i['mask']!, 'bool'),
+    query: b.expectDtype(i['query']!, 'float32'),
+  };
   if (block === 'simSoft') {
     const o = simSoft(b, 'sim', layout, base, { k: 5, gsuDim: 3, attentionDim: 4 });
     // gsuPooled joins the differentiated output so the GSU projections' gradients are compared too
     return b.build({ y: b.concat([o.output, o.gsuPooled], 1), picks: o.picks, valid: o.pickedMask });
   }
   if (block === 'simHard') {
-    const o = simHard(b, 'sim', layout, { ...base, itemCategory: b.expectDtype(i['itemCategory']!, 'int32'), queryCategory: b.expectDtype(i['queryCategory']!, 'int32') }, { k: 5, attentionDim: 4 });
+    const o = simHard(
+      b,
+      'sim',
+      layout,
+      { ...base, itemCategory: b.expectDtype(i['itemCategory']!, 'int32'), queryCategory: b.expectDtype(i['queryCategory']!, 'int32') },
+      { k: 5, attentionDim: 4 },
+    );
     return b.build({ y: o.output, picks: o.picks, valid: o.pickedMask });
   }
   const o = twin(b, 'twin', layout, { ...base, context: b.expectDtype(i['context']!, 'float32') }, { k: 5, heads: 2, headDim: 3 });
@@ -46,11 +68,21 @@ function graph(block: Block, kind: SeqLayoutKind) {
 /** Masks: perSample rows full / short (3 valid) / all padding / holes / random; shared: one sequence with holes. */
 function feeds(block: Block, kind: SeqLayoutKind, g: ReturnType<typeof graph>): Record<string, HostTensor> {
   const rows = kind === 'perSample' ? 5 : 4;
-  const f = randomFeeds(g, kind === 'perSample' ? { batch: rows } : { cand: rows }, 17, { itemCategory: gen.ints(3), queryCategory: gen.ints(3) }) as Record<string, HostTensor>;
+  const f = randomFeeds(g, kind === 'perSample' ? { batch: rows } : { cand: rows }, 17, {
+    itemCategory: gen.ints(3),
+    queryCategory: gen.ints(3),
+  }) as Record<string, HostTensor>;
   const holes = [1, 1, 0, 1, 1, 0, 1, 1, 1, 0, 1, 0];
-  const mask = kind === 'perSample'
-    ? [new Array(N).fill(1), [1, 1, 1, ...new Array(N - 3).fill(0)], new Array(N).fill(0), holes, [0, 1, 1, 1, 0, 1, 0, 0, 1, 1, 1, 1]].flat()
-    : holes;
+  const mask =
+    kind === 'perSample'
+      ? [
+          new Array(N).fill(1),
+          [1, 1, 1, ...new Array(N - 3).fill(0)],
+          new Array(N).fill(0),
+          holes,
+          [0, 1, 1, 1, 0, 1, 0, 0, 1, 1, 1, 1],
+        ].flat()
+      : holes;
   f['mask'] = { dtype: 'bool', shape: f['mask']!.shape, data: Uint8Array.from(mask) };
   // NaN wherever the mask is false: no backend may let it through, forward or backward
   for (const name of ['items', 'context']) {
@@ -58,7 +90,9 @@ function feeds(block: Block, kind: SeqLayoutKind, g: ReturnType<typeof graph>): 
     if (!t) continue;
     const data = Float32Array.from(t.data as Float32Array);
     const width = t.shape[t.shape.length - 1]!;
-    mask.forEach((m, p) => { if (!m) data.fill(NaN, p * width, (p + 1) * width); });
+    mask.forEach((m, p) => {
+      if (!m) data.fill(NaN, p * width, (p + 1) * width);
+    });
     f[name] = { dtype: 'float32', shape: t.shape, data };
   }
   return f;

@@ -21,7 +21,9 @@ export interface GradContext<A> {
 /** Cotangent for each input (same length as inputs), null where no gradient flows. */
 export type GradRule<A> = (ctx: GradContext<A>) => Array<Float64Array | null>;
 /** An op through which no gradient flows, with the reason. */
-export interface NoGradient { readonly noGradient: string }
+export interface NoGradient {
+  readonly noGradient: string;
+}
 export type GradTable = { readonly [N in OpName]: GradRule<OpAttrs[N]> | NoGradient };
 
 export function isNoGradient(r: GradRule<never> | NoGradient): r is NoGradient {
@@ -42,10 +44,15 @@ function unary(d: (x: number, y: number) => number): GradRule<unknown> {
 /** Elementwise broadcasting binary: per output element, the partials to a and b; summed back over broadcast axes. */
 function binary(da: (a: number, b: number, y: number) => number, db: (a: number, b: number, y: number) => number): GradRule<unknown> {
   return ({ inputs: [a, b], outputs: [y], dys: [dy] }) => {
-    const ma = broadcastMap(a!.shape, y!.shape), mb = broadcastMap(b!.shape, y!.shape);
-    const ga = new Float64Array(a!.data.length), gb = new Float64Array(b!.data.length);
+    const ma = broadcastMap(a!.shape, y!.shape),
+      mb = broadcastMap(b!.shape, y!.shape);
+    const ga = new Float64Array(a!.data.length),
+      gb = new Float64Array(b!.data.length);
     for (let f = 0; f < dy!.length; f++) {
-      const av = a!.data[ma[f]!]!, bv = b!.data[mb[f]!]!, yv = y!.data[f]!, g = dy![f]!;
+      const av = a!.data[ma[f]!]!,
+        bv = b!.data[mb[f]!]!,
+        yv = y!.data[f]!,
+        g = dy![f]!;
       ga[ma[f]!] += g * da(av, bv, yv);
       gb[mb[f]!] += g * db(av, bv, yv);
     }
@@ -77,33 +84,65 @@ export const GRADIENTS: GradTable = {
   matmul: ({ inputs: [a, b], dys: [dy] }) => {
     const [m, k] = a!.shape.slice(-2) as [number, number];
     const n = b!.shape[b!.shape.length - 1]!;
-    const aBatch = a!.shape.slice(0, -2), bBatch = b!.shape.slice(0, -2);
+    const aBatch = a!.shape.slice(0, -2),
+      bBatch = b!.shape.slice(0, -2);
     // The output's batch shape is the broadcast of both; map each output batch to the input batches.
     const yBatch = broadcastStatic(aBatch, bBatch);
-    const ma = broadcastMap(aBatch, yBatch), mb = broadcastMap(bBatch, yBatch);
-    const A = a!.data, B = b!.data, G = dy!;
-    const ga = new Float64Array(A.length), gb = new Float64Array(B.length);
+    const ma = broadcastMap(aBatch, yBatch),
+      mb = broadcastMap(bBatch, yBatch);
+    const A = a!.data,
+      B = b!.data,
+      G = dy!;
+    const ga = new Float64Array(A.length),
+      gb = new Float64Array(B.length);
     for (let t = 0; t < ma.length; t++) {
-      const ao = ma[t]! * m * k, bo = mb[t]! * k * n, oo = t * m * n;
+      const ao = ma[t]! * m * k,
+        bo = mb[t]! * k * n,
+        oo = t * m * n;
       for (let i = 0; i < m; i++) {
         for (let p = 0; p < k; p++) {
           const av = A[ao + i * k + p]!;
-          const brow = bo + p * n, orow = oo + i * n;
+          const brow = bo + p * n,
+            orow = oo + i * n;
           let s = 0;
-          for (let j = 0; j < n; j++) { s += G[orow + j]! * B[brow + j]!; gb[brow + j] += av * G[orow + j]!; }
+          for (let j = 0; j < n; j++) {
+            s += G[orow + j]! * B[brow + j]!;
+            gb[brow + j] += av * G[orow + j]!;
+          }
           ga[ao + i * k + p] += s;
         }
       }
     }
     return [ga, gb];
   },
-  add: binary(() => 1, () => 1),
-  sub: binary(() => 1, () => -1),
-  mul: binary((_, b) => b, (a) => a),
-  div: binary((_, b) => 1 / b, (a, b) => -a / (b * b)),
-  pow: binary((a, b) => b * a ** (b - 1), (a, _, y) => (a > 0 ? y * Math.log(a) : 0)),
-  maximum: binary((a, b) => (a >= b ? 1 : 0), (a, b) => (a >= b ? 0 : 1)),
-  minimum: binary((a, b) => (a <= b ? 1 : 0), (a, b) => (a <= b ? 0 : 1)),
+  add: binary(
+    () => 1,
+    () => 1,
+  ),
+  sub: binary(
+    () => 1,
+    () => -1,
+  ),
+  mul: binary(
+    (_, b) => b,
+    (a) => a,
+  ),
+  div: binary(
+    (_, b) => 1 / b,
+    (a, b) => -a / (b * b),
+  ),
+  pow: binary(
+    (a, b) => b * a ** (b - 1),
+    (a, _, y) => (a > 0 ? y * Math.log(a) : 0),
+  ),
+  maximum: binary(
+    (a, b) => (a >= b ? 1 : 0),
+    (a, b) => (a >= b ? 0 : 1),
+  ),
+  minimum: binary(
+    (a, b) => (a <= b ? 1 : 0),
+    (a, b) => (a <= b ? 0 : 1),
+  ),
   neg: unary(() => -1),
   abs: unary((x) => (x > 0 ? 1 : x < 0 ? -1 : 0)),
   exp: unary((_, y) => y),
@@ -115,7 +154,9 @@ export const GRADIENTS: GradTable = {
   softplus: unary((x) => sigmoid(x)),
   elu: ({ inputs: [x], dys: [dy], attrs: { alpha } }) => [dy!.map((g, i) => (x!.data[i]! > 0 ? g : g * alpha * Math.exp(x!.data[i]!)))],
   softmax: ({ inputs: [x], outputs: [y], dys: [dy], attrs: { axis } }) => {
-    const Y = y!.data, G = dy!, out = new Float64Array(Y.length);
+    const Y = y!.data,
+      G = dy!,
+      out = new Float64Array(Y.length);
     lanes(x!.shape, axis, (base, s, n) => {
       let dot = 0;
       for (let j = 0; j < n; j++) dot += G[base + j * s]! * Y[base + j * s]!;
@@ -124,7 +165,9 @@ export const GRADIENTS: GradTable = {
     return [out];
   },
   logSoftmax: ({ inputs: [x], outputs: [y], dys: [dy], attrs: { axis } }) => {
-    const Y = y!.data, G = dy!, out = new Float64Array(Y.length);
+    const Y = y!.data,
+      G = dy!,
+      out = new Float64Array(Y.length);
     lanes(x!.shape, axis, (base, s, n) => {
       let sum = 0;
       for (let j = 0; j < n; j++) sum += G[base + j * s]!;
@@ -150,7 +193,10 @@ export const GRADIENTS: GradTable = {
   reshape: ({ dys: [dy] }) => [dy!.slice()],
   transpose: ({ inputs: [x], dys: [dy], attrs: { perm } }) => {
     const inStrides = stridesOf(x!.shape);
-    const map = walk(perm.map((p) => x!.shape[p]!), perm.map((p) => inStrides[p]!));
+    const map = walk(
+      perm.map((p) => x!.shape[p]!),
+      perm.map((p) => inStrides[p]!),
+    );
     return [scatter(dy!, map, x!.data.length)];
   },
   slice: ({ inputs: [x], outputs: [y], dys: [dy], attrs: { starts, axes } }) => {
@@ -161,11 +207,13 @@ export const GRADIENTS: GradTable = {
   expand: ({ inputs: [x], outputs: [y], dys: [dy] }) => [unbroadcast(dy!, y!.shape, x!.shape)],
   gather: ({ inputs: [table, indices], dys: [dy], attrs: { axis } }) => {
     const { outer, n: rows, inner } = splitAt(table!.shape, axis);
-    const idx = indices!.data, J = idx.length;
+    const idx = indices!.data,
+      J = idx.length;
     const g = new Float64Array(table!.data.length);
     for (let o = 0; o < outer; o++) {
       for (let j = 0; j < J; j++) {
-        const dst = (o * rows + idx[j]!) * inner, src = (o * J + j) * inner;
+        const dst = (o * rows + idx[j]!) * inner,
+          src = (o * J + j) * inner;
         for (let i = 0; i < inner; i++) g[dst + i] += dy![src + i]!;
       }
     }
@@ -180,10 +228,16 @@ export const GRADIENTS: GradTable = {
     const { outer, n: k, inner } = splitAt(updates!.shape, axis);
     return [gatherAlong(dy!, { outer, n: size, k, inner }, indices!.data), null];
   },
-  topk: none('selection is discrete: neither values nor indices carry gradient; gather what you need by the indices (gatherAlongAxis carries gradient)'),
+  topk: none(
+    'selection is discrete: neither values nor indices carry gradient; gather what you need by the indices (gatherAlongAxis carries ' +
+      'gradient)',
+  ),
   where: ({ inputs: [cond, a, b], outputs: [y], dys: [dy] }) => {
-    const mc = broadcastMap(cond!.shape, y!.shape), ma = broadcastMap(a!.shape, y!.shape), mb = broadcastMap(b!.shape, y!.shape);
-    const ga = new Float64Array(a!.data.length), gb = new Float64Array(b!.data.length);
+    const mc = broadcastMap(cond!.shape, y!.shape),
+      ma = broadcastMap(a!.shape, y!.shape),
+      mb = broadcastMap(b!.shape, y!.shape);
+    const ga = new Float64Array(a!.data.length),
+      gb = new Float64Array(b!.data.length);
     // Select, never multiply by the mask: a NaN or Infinity in the unselected branch must not leak.
     for (let f = 0; f < dy!.length; f++) {
       if (cond!.data[mc[f]!]) ga[ma[f]!] += dy![f]!;
@@ -201,12 +255,18 @@ export const GRADIENTS: GradTable = {
   cast: ({ inputs: [x], dys: [dy], attrs: { to } }) => [x!.dtype === 'float32' && to === 'float32' ? dy!.slice() : null],
   layerNorm: ({ inputs: [x, gamma], dys: [dy], attrs: { epsilon } }) => {
     const d = x!.shape[x!.shape.length - 1]!;
-    const X = x!.data, G = dy!, gam = gamma!.data;
-    const gx = new Float64Array(X.length), gg = new Float64Array(d), gbeta = new Float64Array(d);
-    const xhat = new Float64Array(d), gh = new Float64Array(d);
+    const X = x!.data,
+      G = dy!,
+      gam = gamma!.data;
+    const gx = new Float64Array(X.length),
+      gg = new Float64Array(d),
+      gbeta = new Float64Array(d);
+    const xhat = new Float64Array(d),
+      gh = new Float64Array(d);
     for (let o = 0; o < X.length; o += d) {
       const { mean, rstd } = layerNormStats(X, o, d, epsilon);
-      let meanGh = 0, meanGhXhat = 0;
+      let meanGh = 0,
+        meanGhXhat = 0;
       for (let j = 0; j < d; j++) {
         xhat[j] = (X[o + j]! - mean) * rstd;
         gh[j] = G[o + j]! * gam[j]!;
@@ -215,13 +275,17 @@ export const GRADIENTS: GradTable = {
         gg[j] += G[o + j]! * xhat[j]!;
         gbeta[j] += G[o + j]!;
       }
-      meanGh /= d; meanGhXhat /= d;
+      meanGh /= d;
+      meanGhXhat /= d;
       for (let j = 0; j < d; j++) gx[o + j] = rstd * (gh[j]! - meanGh - xhat[j]! * meanGhXhat);
     }
     return [gx, gg, gbeta];
   },
   l2Normalize: ({ inputs: [x], outputs: [y], dys: [dy], attrs: { axis, epsilon } }) => {
-    const X = x!.data, Y = y!.data, G = dy!, out = new Float64Array(X.length);
+    const X = x!.data,
+      Y = y!.data,
+      G = dy!,
+      out = new Float64Array(X.length);
     lanes(x!.shape, axis, (base, s, n) => {
       let ss = 0;
       for (let j = 0; j < n; j++) ss += X[base + j * s]! ** 2;

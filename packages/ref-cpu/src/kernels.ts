@@ -4,7 +4,15 @@
  * Kernels never mutate their inputs and always return fresh data.
  */
 import {
-  type DType, type DimBindings, type NodeDecl, type OpAttrs, type OpName, formatShape, resolveDim, resolveShape, sizeOf,
+  type DType,
+  type DimBindings,
+  type NodeDecl,
+  type OpAttrs,
+  type OpName,
+  formatShape,
+  resolveDim,
+  resolveShape,
+  sizeOf,
 } from '@lctr/spec';
 import { type RefTensor, broadcastMap, broadcastStatic, splitAt, stridesOf, walk, wrapInt32 } from './tensor.ts';
 
@@ -29,7 +37,8 @@ function unary(f: (x: number) => number): Kernel<unknown> {
 function binary(f: (a: number, b: number) => number, int32?: (a: number, b: number) => number, outDtype?: DType): Kernel<unknown> {
   return ([a, b]) => {
     const shape = broadcastStatic(a!.shape, b!.shape);
-    const ma = broadcastMap(a!.shape, shape), mb = broadcastMap(b!.shape, shape);
+    const ma = broadcastMap(a!.shape, shape),
+      mb = broadcastMap(b!.shape, shape);
     const g = a!.dtype === 'int32' && int32 ? int32 : f;
     const out = new Float64Array(ma.length);
     for (let i = 0; i < out.length; i++) out[i] = g(a!.data[ma[i]!]!, b!.data[mb[i]!]!);
@@ -45,7 +54,11 @@ export function keepDimsShape(shape: readonly number[], axes: readonly number[])
   return shape.map((d, i) => (axes.includes(i) ? 1 : d));
 }
 
-function reduce(init: number, step: (acc: number, v: number) => number, finish?: (acc: number, count: number) => number): Kernel<OpAttrs['reduceSum']> {
+function reduce(
+  init: number,
+  step: (acc: number, v: number) => number,
+  finish?: (acc: number, count: number) => number,
+): Kernel<OpAttrs['reduceSum']> {
   return ([x], { axes, keepDims }) => {
     const keep = keepDimsShape(x!.shape, axes);
     const map = broadcastMap(keep, x!.shape);
@@ -67,41 +80,58 @@ export function lanes(shape: readonly number[], axis: number, f: (base: number, 
 }
 
 /** Resolve a reshape target: symbolic dims through the bindings, one -1 from the element count. */
-export function reshapeTarget(target: readonly (number | string)[], size: number, bindings: DimBindings, from: readonly number[]): number[] {
+export function reshapeTarget(
+  target: readonly (number | string)[],
+  size: number,
+  bindings: DimBindings,
+  from: readonly number[],
+): number[] {
   const dims = target.map((d) => (d === -1 ? -1 : resolveDim(d, bindings)));
   const known = sizeOf(dims.filter((d) => d !== -1));
   const free = dims.indexOf(-1);
   if (free >= 0) {
-    if (known === 0 || size % known !== 0) throw new Error(`cannot reshape ${formatShape(from)} to ${formatShape(target)}: ${size} elements do not divide by ${known}`);
+    if (known === 0 || size % known !== 0)
+      throw new Error(`cannot reshape ${formatShape(from)} to ${formatShape(target)}: ${size} elements do not divide by ${known}`);
     dims[free] = size / known;
   } else if (known !== size) {
-    throw new Error(`cannot reshape ${formatShape(from)} (${size} elements) to ${formatShape(target)} = ${formatShape(dims)} (${known} elements)`);
+    throw new Error(
+      `cannot reshape ${formatShape(from)} (${size} elements) to ${formatShape(target)} = ${formatShape(dims)} (${known} elements)`,
+    );
   }
   return dims;
 }
 
 /** Check one gather index; the error names the node, the index and the valid range. */
 /** Sizes of a gather or scatter along an axis: outer leading rows, n entries along the axis, k picked, inner after it. */
-export interface AlongAxis { outer: number; n: number; k: number; inner: number }
+export interface AlongAxis {
+  outer: number;
+  n: number;
+  k: number;
+  inner: number;
+}
 
 /** x [outer, n, inner] at idx [outer, k] -> [outer, k, inner] (gatherAlongAxis; its adjoint's gradient). */
 export function gatherAlong(x: ArrayLike<number>, { outer, n, k, inner }: AlongAxis, idx: ArrayLike<number>): Float64Array {
   const out = new Float64Array(outer * k * inner);
   for (let o = 0; o < outer; o++) {
     for (let j = 0; j < k; j++) {
-      const src = (o * n + idx[o * k + j]!) * inner, dst = (o * k + j) * inner;
+      const src = (o * n + idx[o * k + j]!) * inner,
+        dst = (o * k + j) * inner;
       for (let i = 0; i < inner; i++) out[dst + i] = x[src + i]!;
     }
   }
   return out;
 }
 
-/** u [outer, k, inner] added into zeros [outer, n, inner] at idx [outer, k], repeats summed (scatterAlongAxis; gatherAlongAxis' gradient). */
+/**
+ * u [outer, k, inner] added into zeros [outer, n, inner] at idx [outer, k], repeats summed (scatterAlongAxis; gatherAlongAxis' gradient).
+ */
 export function scatterAlong(u: ArrayLike<number>, { outer, n, k, inner }: AlongAxis, idx: ArrayLike<number>): Float64Array {
   const out = new Float64Array(outer * n * inner);
   for (let o = 0; o < outer; o++) {
     for (let j = 0; j < k; j++) {
-      const dst = (o * n + idx[o * k + j]!) * inner, src = (o * k + j) * inner;
+      const dst = (o * n + idx[o * k + j]!) * inner,
+        src = (o * k + j) * inner;
       for (let i = 0; i < inner; i++) out[dst + i] += u[src + i]!;
     }
   }
@@ -110,8 +140,10 @@ export function scatterAlong(u: ArrayLike<number>, { outer, n, k, inner }: Along
 
 function checkIndex(v: number, pos: number, rows: number, axis: number, node: NodeDecl): void {
   if (!(Number.isInteger(v) && v >= 0 && v < rows)) {
-    throw new Error(`index ${v} at flat position ${pos} of '${node.inputs[1]}' is out of range for '${node.inputs[0]}' ` +
-      `with ${rows} entries along axis ${axis} (valid 0..${rows - 1})`);
+    throw new Error(
+      `index ${v} at flat position ${pos} of '${node.inputs[1]}' is out of range for '${node.inputs[0]}' ` +
+        `with ${rows} entries along axis ${axis} (valid 0..${rows - 1})`,
+    );
   }
 }
 
@@ -137,7 +169,8 @@ export function topkOrder(keys: readonly number[], valid: readonly boolean[]): n
   order.sort((p, q) => {
     if (valid[p] !== valid[q]) return valid[p] ? -1 : 1;
     if (valid[p]) {
-      const kp = keys[p]!, kq = keys[q]!;
+      const kp = keys[p]!,
+        kq = keys[q]!;
       if (kp !== kq) return kq > kp ? 1 : -1;
     }
     return p - q;
@@ -150,26 +183,41 @@ export const KERNELS: KernelTable = {
     const [m, k] = a!.shape.slice(-2) as [number, number];
     const [k2, n] = b!.shape.slice(-2) as [number, number];
     if (k !== k2) throw new Error(`inner dims differ: ${formatShape(a!.shape)} @ ${formatShape(b!.shape)}`);
-    const aBatch = a!.shape.slice(0, -2), bBatch = b!.shape.slice(0, -2);
+    const aBatch = a!.shape.slice(0, -2),
+      bBatch = b!.shape.slice(0, -2);
     const batch = broadcastStatic(aBatch, bBatch);
-    const ma = broadcastMap(aBatch, batch), mb = broadcastMap(bBatch, batch);
+    const ma = broadcastMap(aBatch, batch),
+      mb = broadcastMap(bBatch, batch);
     const out = new Float64Array(ma.length * m * n);
-    const A = a!.data, B = b!.data;
+    const A = a!.data,
+      B = b!.data;
     for (let t = 0; t < ma.length; t++) {
-      const ao = ma[t]! * m * k, bo = mb[t]! * k * n, oo = t * m * n;
+      const ao = ma[t]! * m * k,
+        bo = mb[t]! * k * n,
+        oo = t * m * n;
       for (let i = 0; i < m; i++) {
         for (let p = 0; p < k; p++) {
           const av = A[ao + i * k + p]!;
-          const brow = bo + p * n, orow = oo + i * n;
+          const brow = bo + p * n,
+            orow = oo + i * n;
           for (let j = 0; j < n; j++) out[orow + j] += av * B[brow + j]!;
         }
       }
     }
     return [tensor('float32', [...batch, m, n], out)];
   },
-  add: binary((a, b) => a + b, (a, b) => wrapInt32(a + b)),
-  sub: binary((a, b) => a - b, (a, b) => wrapInt32(a - b)),
-  mul: binary((a, b) => a * b, (a, b) => Math.imul(a, b)),
+  add: binary(
+    (a, b) => a + b,
+    (a, b) => wrapInt32(a + b),
+  ),
+  sub: binary(
+    (a, b) => a - b,
+    (a, b) => wrapInt32(a - b),
+  ),
+  mul: binary(
+    (a, b) => a * b,
+    (a, b) => Math.imul(a, b),
+  ),
   div: binary((a, b) => a / b),
   pow: binary((a, b) => a ** b),
   maximum: binary(Math.max),
@@ -184,20 +232,32 @@ export const KERNELS: KernelTable = {
   sigmoid: unary(sigmoid),
   tanh: unary(Math.tanh),
   softplus: unary(softplus),
-  elu: ([x], { alpha }) => [tensor(x!.dtype, x!.shape, x!.data.map((v) => (v > 0 ? v : alpha * Math.expm1(v))))],
+  elu: ([x], { alpha }) => [
+    tensor(
+      x!.dtype,
+      x!.shape,
+      x!.data.map((v) => (v > 0 ? v : alpha * Math.expm1(v))),
+    ),
+  ],
   softmax: ([x], { axis }) => {
-    const X = x!.data, out = new Float64Array(X.length);
+    const X = x!.data,
+      out = new Float64Array(X.length);
     lanes(x!.shape, axis, (base, s, n) => {
       let m = -Infinity;
       for (let j = 0; j < n; j++) m = Math.max(m, X[base + j * s]!);
       let sum = 0;
-      for (let j = 0; j < n; j++) { const e = Math.exp(X[base + j * s]! - m); out[base + j * s] = e; sum += e; }
+      for (let j = 0; j < n; j++) {
+        const e = Math.exp(X[base + j * s]! - m);
+        out[base + j * s] = e;
+        sum += e;
+      }
       for (let j = 0; j < n; j++) out[base + j * s]! /= sum;
     });
     return [tensor(x!.dtype, x!.shape, out)];
   },
   logSoftmax: ([x], { axis }) => {
-    const X = x!.data, out = new Float64Array(X.length);
+    const X = x!.data,
+      out = new Float64Array(X.length);
     lanes(x!.shape, axis, (base, s, n) => {
       let m = -Infinity;
       for (let j = 0; j < n; j++) m = Math.max(m, X[base + j * s]!);
@@ -209,7 +269,11 @@ export const KERNELS: KernelTable = {
     return [tensor(x!.dtype, x!.shape, out)];
   },
   reduceSum: reduce(0, (acc, v) => acc + v),
-  reduceMean: reduce(0, (acc, v) => acc + v, (acc, count) => acc / count),
+  reduceMean: reduce(
+    0,
+    (acc, v) => acc + v,
+    (acc, count) => acc / count,
+  ),
   // NaN propagates: once the accumulator is NaN no comparison replaces it.
   reduceMax: reduce(-Infinity, (acc, v) => (v > acc || Number.isNaN(v) ? v : acc)),
   concat: (xs, { axis }) => {
@@ -230,7 +294,10 @@ export const KERNELS: KernelTable = {
   transpose: ([x], { perm }) => {
     const inStrides = stridesOf(x!.shape);
     const shape = perm.map((p) => x!.shape[p]!);
-    const map = walk(shape, perm.map((p) => inStrides[p]!));
+    const map = walk(
+      shape,
+      perm.map((p) => inStrides[p]!),
+    );
     const out = new Float64Array(map.length);
     for (let f = 0; f < map.length; f++) out[f] = x!.data[map[f]!]!;
     return [tensor(x!.dtype, shape, out)];
@@ -239,7 +306,10 @@ export const KERNELS: KernelTable = {
     const inStrides = stridesOf(x!.shape);
     const shape = [...x!.shape];
     let offset = 0;
-    axes.forEach((ax, i) => { shape[ax] = ends[i]! - starts[i]!; offset += starts[i]! * inStrides[ax]!; });
+    axes.forEach((ax, i) => {
+      shape[ax] = ends[i]! - starts[i]!;
+      offset += starts[i]! * inStrides[ax]!;
+    });
     const map = walk(shape, inStrides, offset);
     const out = new Float64Array(map.length);
     for (let f = 0; f < map.length; f++) out[f] = x!.data[map[f]!]!;
@@ -254,14 +324,16 @@ export const KERNELS: KernelTable = {
   },
   gather: ([table, indices], { axis }, { node }) => {
     const { outer, n: rows, inner } = splitAt(table!.shape, axis);
-    const idx = indices!.data, J = idx.length;
+    const idx = indices!.data,
+      J = idx.length;
     for (let j = 0; j < J; j++) checkIndex(idx[j]!, j, rows, axis, node);
     const shape = [...table!.shape.slice(0, axis), ...indices!.shape, ...table!.shape.slice(axis + 1)];
     const out = new Float64Array(outer * J * inner);
     const T = table!.data;
     for (let o = 0; o < outer; o++) {
       for (let j = 0; j < J; j++) {
-        const src = (o * rows + idx[j]!) * inner, dst = (o * J + j) * inner;
+        const src = (o * rows + idx[j]!) * inner,
+          dst = (o * J + j) * inner;
         for (let i = 0; i < inner; i++) out[dst + i] = T[src + i]!;
       }
     }
@@ -281,7 +353,10 @@ export const KERNELS: KernelTable = {
     for (let j = 0; j < idx.length; j++) {
       const v = idx[j]!;
       if (!(Number.isInteger(v) && v >= 0 && v < size)) {
-        throw new Error(`index ${v} at flat position ${j} of '${node.inputs[1]}' is out of range for a scatter of '${node.inputs[0]}' into ${size} entries along axis ${axis} (valid 0..${size - 1})`);
+        throw new Error(
+          `index ${v} at flat position ${j} of '${node.inputs[1]}' is out of range for a scatter of '${node.inputs[0]}' into ${size} ` +
+            `entries along axis ${axis} (valid 0..${size - 1})`,
+        );
       }
     }
     const shape = [...updates!.shape.slice(0, axis), size, ...updates!.shape.slice(axis + 1)];
@@ -293,9 +368,11 @@ export const KERNELS: KernelTable = {
     const rows = n === 0 ? 0 : x!.data.length / n;
     const maskMap = mask ? broadcastMap(mask.shape, x!.shape) : undefined;
     const shape = [...x!.shape.slice(0, -1), k];
-    const values = new Float64Array(rows * k), indices = new Float64Array(rows * k);
+    const values = new Float64Array(rows * k),
+      indices = new Float64Array(rows * k);
     for (let r = 0; r < rows; r++) {
-      const keys: number[] = [], valid: boolean[] = [];
+      const keys: number[] = [],
+        valid: boolean[] = [];
       for (let j = 0; j < n; j++) {
         const f = r * n + j;
         const ok = maskMap ? mask!.data[maskMap[f]!] !== 0 : true;
@@ -305,13 +382,18 @@ export const KERNELS: KernelTable = {
         keys.push(ok ? (Number.isNaN(v) ? FLOAT32_LOWEST : Math.max(v, FLOAT32_LOWEST)) : -Infinity);
       }
       const order = topkOrder(keys, valid);
-      for (let j = 0; j < k; j++) { values[r * k + j] = keys[order[j]!]!; indices[r * k + j] = order[j]!; }
+      for (let j = 0; j < k; j++) {
+        values[r * k + j] = keys[order[j]!]!;
+        indices[r * k + j] = order[j]!;
+      }
     }
     return [tensor('float32', shape, values), tensor('int32', shape, indices)];
   },
   where: ([cond, a, b]) => {
     const shape = broadcastStatic(cond!.shape, broadcastStatic(a!.shape, b!.shape));
-    const mc = broadcastMap(cond!.shape, shape), ma = broadcastMap(a!.shape, shape), mb = broadcastMap(b!.shape, shape);
+    const mc = broadcastMap(cond!.shape, shape),
+      ma = broadcastMap(a!.shape, shape),
+      mb = broadcastMap(b!.shape, shape);
     const out = new Float64Array(mc.length);
     for (let f = 0; f < out.length; f++) out[f] = cond!.data[mc[f]!] ? a!.data[ma[f]!]! : b!.data[mb[f]!]!;
     return [tensor(a!.dtype, shape, out)];
@@ -321,17 +403,28 @@ export const KERNELS: KernelTable = {
   less: binary((a, b) => (a < b ? 1 : 0), undefined, 'bool'),
   logicalAnd: binary((a, b) => (a && b ? 1 : 0), undefined, 'bool'),
   logicalOr: binary((a, b) => (a || b ? 1 : 0), undefined, 'bool'),
-  logicalNot: ([x]) => [tensor('bool', x!.shape, x!.data.map((v) => (v ? 0 : 1)))],
+  logicalNot: ([x]) => [
+    tensor(
+      'bool',
+      x!.shape,
+      x!.data.map((v) => (v ? 0 : 1)),
+    ),
+  ],
   cast: ([x], { to }) => {
     const conv: (v: number) => number =
-      to === 'float32' ? (v) => v
-        : to === 'bool' ? (v) => (v !== 0 ? 1 : 0) // NaN != 0: true
-          : to === 'int32' ? (v) => wrapInt32(toInt(v)) : toInt;
+      to === 'float32'
+        ? (v) => v
+        : to === 'bool'
+          ? (v) => (v !== 0 ? 1 : 0) // NaN != 0: true
+          : to === 'int32'
+            ? (v) => wrapInt32(toInt(v))
+            : toInt;
     return [tensor(to, x!.shape, x!.data.map(conv))];
   },
   layerNorm: ([x, gamma, beta], { epsilon }) => {
     const d = x!.shape[x!.shape.length - 1]!;
-    const X = x!.data, out = new Float64Array(X.length);
+    const X = x!.data,
+      out = new Float64Array(X.length);
     for (let o = 0; o < X.length; o += d) {
       const { mean, rstd } = layerNormStats(X, o, d, epsilon);
       for (let j = 0; j < d; j++) out[o + j] = (X[o + j]! - mean) * rstd * gamma!.data[j]! + beta!.data[j]!;
@@ -339,7 +432,8 @@ export const KERNELS: KernelTable = {
     return [tensor(x!.dtype, x!.shape, out)];
   },
   l2Normalize: ([x], { axis, epsilon }) => {
-    const X = x!.data, out = new Float64Array(X.length);
+    const X = x!.data,
+      out = new Float64Array(X.length);
     lanes(x!.shape, axis, (base, s, n) => {
       let ss = 0;
       for (let j = 0; j < n; j++) ss += X[base + j * s]! ** 2;
@@ -348,6 +442,12 @@ export const KERNELS: KernelTable = {
     });
     return [tensor(x!.dtype, x!.shape, out)];
   },
-  constant: (_, { dtype, shape, values }) => [tensor(dtype, shape, Float64Array.from(values, (v) => (dtype === 'bool' ? (v ? 1 : 0) : v)))],
+  constant: (_, { dtype, shape, values }) => [
+    tensor(
+      dtype,
+      shape,
+      Float64Array.from(values, (v) => (dtype === 'bool' ? (v ? 1 : 0) : v)),
+    ),
+  ],
   stopGradient: ([x]) => [tensor(x!.dtype, x!.shape, x!.data.slice())],
 };

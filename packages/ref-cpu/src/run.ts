@@ -4,8 +4,22 @@
  * dtype and shape), and runs the gradient rules backwards for gradRef.
  */
 import {
-  type DimBindings, type FeatureSchema, type Graph, type HostTensor, type InputsOf, type NodeDecl, type OpAttrs, type OpName,
-  type ValueInfo, type Weights, checkWeights, formatShape, gradInputs, prepareFeeds, resolveShape, valueInfo,
+  type DimBindings,
+  type FeatureSchema,
+  type Graph,
+  type HostTensor,
+  type InputsOf,
+  type NodeDecl,
+  type OpAttrs,
+  type OpName,
+  type ValueInfo,
+  type Weights,
+  checkWeights,
+  formatShape,
+  gradInputs,
+  prepareFeeds,
+  resolveShape,
+  valueInfo,
 } from '@lctr/spec';
 import { GRADIENTS, type GradContext, type GradRule, isNoGradient } from './gradients.ts';
 import { KERNELS, type Kernel, type KernelContext } from './kernels.ts';
@@ -41,8 +55,10 @@ function runNode(node: NodeDecl, inputs: RefTensor[], ctx: KernelContext): RefTe
     const got = outs[k]!;
     const want = resolveShape(decl.shape, ctx.bindings);
     if (got.dtype !== decl.dtype || got.shape.length !== want.length || got.shape.some((d, i) => d !== want[i])) {
-      throw new Error(`ref-cpu: node '${node.id}' (${node.op}) output ${k} is ${got.dtype}${formatShape(got.shape)}, ` +
-        `the graph declares ${decl.dtype}${formatShape(decl.shape)} = ${decl.dtype}${formatShape(want)}`);
+      throw new Error(
+        `ref-cpu: node '${node.id}' (${node.op}) output ${k} is ${got.dtype}${formatShape(got.shape)}, ` +
+          `the graph declares ${decl.dtype}${formatShape(decl.shape)} = ${decl.dtype}${formatShape(want)}`,
+      );
     }
   });
   return outs;
@@ -53,7 +69,12 @@ function runNode(node: NodeDecl, inputs: RefTensor[], ctx: KernelContext): RefTe
  * inputs go through spec's prepareFeeds: checked, and ids at padded positions read as 0 (the
  * values map holds the inputs as computed on).
  */
-export function evaluateRef(graph: Graph, weights: Weights, given: Readonly<Record<string, HostTensor>>, opts: RunOptions = {}): Evaluation {
+export function evaluateRef(
+  graph: Graph,
+  weights: Weights,
+  given: Readonly<Record<string, HostTensor>>,
+  opts: RunOptions = {},
+): Evaluation {
   const { bindings, feeds: inputs } = prepareFeeds(graph, given);
   checkWeights(graph, weights, { allowExtra: opts.allowExtraWeights ?? false });
   const values = new Map<string, RefTensor>();
@@ -62,7 +83,11 @@ export function evaluateRef(graph: Graph, weights: Weights, given: Readonly<Reco
   for (const node of graph.nodes) {
     const ins = node.inputs.map((id) => {
       const v = values.get(id);
-      if (!v) throw new Error(`ref-cpu: node '${node.id}' (${node.op}) reads '${id}', which no earlier node, input or parameter of graph '${graph.name}' defines`);
+      if (!v)
+        throw new Error(
+          `ref-cpu: node '${node.id}' (${node.op}) reads '${id}', which no earlier node, input or parameter of graph '${graph.name}' ` +
+            `defines`,
+        );
       return v;
     });
     const outs = runNode(node, ins, { bindings, node });
@@ -73,7 +98,10 @@ export function evaluateRef(graph: Graph, weights: Weights, given: Readonly<Reco
 
 /** Run a graph in float64; returns every named output. Bad feeds or weights throw the spec's InputError / WeightsError. */
 export function runRef<S extends FeatureSchema, O extends string>(
-  graph: Graph<S, O>, weights: Weights, inputs: InputsOf<S>, opts: RunOptions = {},
+  graph: Graph<S, O>,
+  weights: Weights,
+  inputs: InputsOf<S>,
+  opts: RunOptions = {},
 ): Record<O, RefTensor> {
   const { values } = evaluateRef(graph, weights, inputs as Readonly<Record<string, HostTensor>>, opts);
   const out = {} as Record<O, RefTensor>;
@@ -100,8 +128,12 @@ function ruleFor<N extends OpName>(op: N): GradRule<OpAttrs[N]> | undefined {
  * to every parameter and every float32 input of the graph.
  */
 export function gradRef<S extends FeatureSchema, O extends string>(
-  graph: Graph<S, O>, weights: Weights, inputs: InputsOf<S>, output: O,
-  cotangent?: Float64Array, opts: RunOptions = {},
+  graph: Graph<S, O>,
+  weights: Weights,
+  inputs: InputsOf<S>,
+  output: O,
+  cotangent?: Float64Array,
+  opts: RunOptions = {},
 ): GradResult {
   const outputNames = Object.keys(graph.outputs);
   if (!Object.prototype.hasOwnProperty.call(graph.outputs, output)) {
@@ -111,13 +143,21 @@ export function gradRef<S extends FeatureSchema, O extends string>(
   const outputs: Record<string, RefTensor> = {};
   for (const name of outputNames) outputs[name] = values.get((graph.outputs as Record<string, string>)[name]!)!;
   const y = outputs[output]!;
-  if (y.dtype !== 'float32') throw new Error(`gradRef: output '${output}' of graph '${graph.name}' is ${y.dtype}${formatShape(y.shape)}; gradients need a float32 output`);
+  if (y.dtype !== 'float32')
+    throw new Error(
+      `gradRef: output '${output}' of graph '${graph.name}' is ${y.dtype}${formatShape(y.shape)}; gradients need a float32 output`,
+    );
   if (cotangent && cotangent.length !== y.data.length) {
-    throw new Error(`gradRef: cotangent for output '${output}' ${formatShape(y.shape)} needs ${y.data.length} values, got ${cotangent.length}`);
+    throw new Error(
+      `gradRef: cotangent for output '${output}' ${formatShape(y.shape)} needs ${y.data.length} values, got ${cotangent.length}`,
+    );
   }
 
   // Values that depend on a differentiable source (parameter or float32 input) through gradient-carrying slots.
-  const live = new Set<string>([...graph.params.map((p) => p.name), ...graph.inputs.filter((i) => i.dtype === 'float32').map((i) => i.name)]);
+  const live = new Set<string>([
+    ...graph.params.map((p) => p.name),
+    ...graph.inputs.filter((i) => i.dtype === 'float32').map((i) => i.name),
+  ]);
   const flows = new Map<NodeDecl, boolean[]>();
   for (const node of graph.nodes) {
     const infos: ValueInfo[] = node.inputs.map((id) => valueInfo(graph, id));
@@ -143,7 +183,11 @@ export function gradRef<S extends FeatureSchema, O extends string>(
     const ins = node.inputs.map((id) => values.get(id)!);
     const outs = node.outputs.map((o) => values.get(o.id)!);
     const ctx: GradContext<OpAttrs[OpName]> = {
-      inputs: ins, outputs: outs, attrs: node.attrs as OpAttrs[OpName], bindings, node,
+      inputs: ins,
+      outputs: outs,
+      attrs: node.attrs as OpAttrs[OpName],
+      bindings,
+      node,
       dys: outs.map((o, k) => cots.get(node.outputs[k]!.id) ?? new Float64Array(o.data.length)),
     };
     const grads = rule(ctx);
@@ -151,8 +195,10 @@ export function gradRef<S extends FeatureSchema, O extends string>(
       if (!flow) return;
       const g = grads[i];
       if (!g || g.length !== ins[i]!.data.length) {
-        throw new Error(`ref-cpu: gradient rule of '${node.op}' gave ${g ? `${g.length} values` : 'no cotangent'} for input ${i} of node '${node.id}' ` +
-          `(${ins[i]!.dtype}${formatShape(ins[i]!.shape)})`);
+        throw new Error(
+          `ref-cpu: gradient rule of '${node.op}' gave ${g ? `${g.length} values` : 'no cotangent'} for input ${i} of node '${node.id}' ` +
+            `(${ins[i]!.dtype}${formatShape(ins[i]!.shape)})`,
+        );
       }
       accumulate(node.inputs[i]!, g);
     });

@@ -23,10 +23,14 @@ export function refTensor(dtype: DType, shape: readonly number[], data: Float64A
 export function toHost(t: RefTensor): HostTensor {
   const shape = [...t.shape];
   switch (t.dtype) {
-    case 'float32': return { dtype: 'float32', shape, data: Float64Array.from(t.data) };
-    case 'int32': return { dtype: 'int32', shape, data: Int32Array.from(t.data) };
-    case 'int64': return { dtype: 'int64', shape, data: BigInt64Array.from(t.data, (v) => BigInt(v)) };
-    case 'bool': return { dtype: 'bool', shape, data: Uint8Array.from(t.data, (v) => (v ? 1 : 0)) };
+    case 'float32':
+      return { dtype: 'float32', shape, data: Float64Array.from(t.data) };
+    case 'int32':
+      return { dtype: 'int32', shape, data: Int32Array.from(t.data) };
+    case 'int64':
+      return { dtype: 'int64', shape, data: BigInt64Array.from(t.data, (v) => BigInt(v)) };
+    case 'bool':
+      return { dtype: 'bool', shape, data: Uint8Array.from(t.data, (v) => (v ? 1 : 0)) };
   }
 }
 
@@ -35,7 +39,8 @@ export function fromHost(t: HostTensor): RefTensor {
   if (t.data instanceof BigInt64Array) {
     const limit = BigInt(Number.MAX_SAFE_INTEGER);
     const i = t.data.findIndex((v) => v > limit || v < -limit);
-    if (i >= 0) throw new Error(`fromHost: int64 value ${t.data[i]} at flat position ${i} is beyond ±(2^53 - 1), which float64 cannot hold exactly`);
+    if (i >= 0)
+      throw new Error(`fromHost: int64 value ${t.data[i]} at flat position ${i} is beyond ±(2^53 - 1), which float64 cannot hold exactly`);
   }
   const data = toFloat64(t);
   if (t.dtype === 'bool') for (let i = 0; i < data.length; i++) data[i] = data[i] ? 1 : 0;
@@ -46,7 +51,10 @@ export function fromHost(t: HostTensor): RefTensor {
 export function stridesOf(shape: readonly number[]): number[] {
   const s = new Array<number>(shape.length);
   let acc = 1;
-  for (let i = shape.length - 1; i >= 0; i--) { s[i] = acc; acc *= shape[i]!; }
+  for (let i = shape.length - 1; i >= 0; i--) {
+    s[i] = acc;
+    acc *= shape[i]!;
+  }
   return s;
 }
 

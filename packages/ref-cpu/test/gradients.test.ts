@@ -6,9 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { type Bool, type Float, GraphBuilder, OP_NAMES, type OpName, Rng } from '@lctr/spec';
 import { GRADIENTS, gradRef, isNoGradient, runRef } from '../src/index.ts';
-import {
-  type GradCase, awayFromZero, bool, checkGradients, expectValues, f32, fill, gradCase, i32, normal, uniform,
-} from './helpers.ts';
+import { type GradCase, awayFromZero, bool, checkGradients, expectValues, f32, fill, gradCase, i32, normal, uniform } from './helpers.ts';
 
 const F = 'float32' as const;
 const positive = uniform(0.3, 2);
@@ -25,9 +23,12 @@ const CASES: { readonly [N in OpName]: Entry } = {
   matmul: {
     grad: [
       gradCase('matmul 2d', {}, (b, p) => b.matmul(p.a!, p.b!), { params: { a: { shape: [3, 4] }, b: { shape: [4, 2] } } }),
-      gradCase('matmul batch x shared', { a: { dtype: F, shape: [2, 3, 4] } }, (b, p) => b.matmul(b.inputs.a, p.w!), { params: { w: { shape: [4, 5] } } }),
-      gradCase('matmul batch broadcast both ways', { b: { dtype: F, shape: [3, 3, 2] } }, (b, p) => b.matmul(p.a!, b.inputs.b),
-        { params: { a: { shape: [2, 1, 2, 3] } } }),
+      gradCase('matmul batch x shared', { a: { dtype: F, shape: [2, 3, 4] } }, (b, p) => b.matmul(b.inputs.a, p.w!), {
+        params: { w: { shape: [4, 5] } },
+      }),
+      gradCase('matmul batch broadcast both ways', { b: { dtype: F, shape: [3, 3, 2] } }, (b, p) => b.matmul(p.a!, b.inputs.b), {
+        params: { a: { shape: [2, 1, 2, 3] } },
+      }),
     ],
   },
   add: {
@@ -38,7 +39,9 @@ const CASES: { readonly [N in OpName]: Entry } = {
   },
   sub: {
     grad: [
-      gradCase('sub broadcast', { b: { dtype: F, shape: [2, 1] } }, (b, p) => b.sub(p.a!, b.inputs.b), { params: { a: { shape: [2, 3] } } }),
+      gradCase('sub broadcast', { b: { dtype: F, shape: [2, 1] } }, (b, p) => b.sub(p.a!, b.inputs.b), {
+        params: { a: { shape: [2, 3] } },
+      }),
       gradCase('sub same', {}, (b, p) => b.sub(p.a!, p.b!), { params: { a: { shape: [3] }, b: { shape: [3] } } }),
     ],
   },
@@ -52,28 +55,40 @@ const CASES: { readonly [N in OpName]: Entry } = {
   },
   div: {
     grad: [
-      gradCase('div broadcast', { b: { dtype: F, shape: [3] } }, (b, p) => b.div(p.a!, b.inputs.b),
-        { params: { a: { shape: [2, 3] } }, floats: { b: awayFromZero(0.5, 2) } }),
-      gradCase('div scalar numerator', {}, (b, p) => b.div(p.a!, p.b!), { params: { a: { shape: [] }, b: { shape: [2, 2], gen: awayFromZero(0.5, 2) } } }),
+      gradCase('div broadcast', { b: { dtype: F, shape: [3] } }, (b, p) => b.div(p.a!, b.inputs.b), {
+        params: { a: { shape: [2, 3] } },
+        floats: { b: awayFromZero(0.5, 2) },
+      }),
+      gradCase('div scalar numerator', {}, (b, p) => b.div(p.a!, p.b!), {
+        params: { a: { shape: [] }, b: { shape: [2, 2], gen: awayFromZero(0.5, 2) } },
+      }),
     ],
   },
   pow: {
     grad: [
-      gradCase('pow', {}, (b, p) => b.pow(p.a!, p.b!), { params: { a: { shape: [2, 3], gen: positive }, b: { shape: [2, 3], gen: uniform(-1.5, 2.5) } } }),
-      gradCase('pow broadcast exponent', { b: { dtype: F, shape: [3] } }, (b, p) => b.pow(p.a!, b.inputs.b),
-        { params: { a: { shape: [2, 3], gen: positive } }, floats: { b: uniform(-1, 3) } }),
+      gradCase('pow', {}, (b, p) => b.pow(p.a!, p.b!), {
+        params: { a: { shape: [2, 3], gen: positive }, b: { shape: [2, 3], gen: uniform(-1.5, 2.5) } },
+      }),
+      gradCase('pow broadcast exponent', { b: { dtype: F, shape: [3] } }, (b, p) => b.pow(p.a!, b.inputs.b), {
+        params: { a: { shape: [2, 3], gen: positive } },
+        floats: { b: uniform(-1, 3) },
+      }),
     ],
   },
   maximum: {
     grad: [
       gradCase('maximum', {}, (b, p) => b.maximum(p.a!, p.b!), { params: { a: { shape: [3, 4] }, b: { shape: [3, 4] } } }),
-      gradCase('maximum broadcast', { b: { dtype: F, shape: [4] } }, (b, p) => b.maximum(p.a!, b.inputs.b), { params: { a: { shape: [3, 4] } } }),
+      gradCase('maximum broadcast', { b: { dtype: F, shape: [4] } }, (b, p) => b.maximum(p.a!, b.inputs.b), {
+        params: { a: { shape: [3, 4] } },
+      }),
     ],
   },
   minimum: {
     grad: [
       gradCase('minimum', {}, (b, p) => b.minimum(p.a!, p.b!), { params: { a: { shape: [3, 4] }, b: { shape: [3, 4] } } }),
-      gradCase('minimum broadcast', { b: { dtype: F, shape: [3, 1] } }, (b, p) => b.minimum(p.a!, b.inputs.b), { params: { a: { shape: [3, 4] } } }),
+      gradCase('minimum broadcast', { b: { dtype: F, shape: [3, 1] } }, (b, p) => b.minimum(p.a!, b.inputs.b), {
+        params: { a: { shape: [3, 4] } },
+      }),
     ],
   },
   neg: { grad: [gradCase('neg', { x: { dtype: F, shape: [2, 3] } }, (b) => b.neg(b.inputs.x), {})] },
@@ -123,19 +138,27 @@ const CASES: { readonly [N in OpName]: Entry } = {
   },
   concat: {
     grad: [
-      gradCase('concat axis 1', { b: { dtype: F, shape: [2, 2] } }, (b, p) => b.concat([p.a!, b.inputs.b], 1), { params: { a: { shape: [2, 3] } } }),
-      gradCase('concat three axis 0', {}, (b, p) => b.concat([p.a!, p.b!, p.a!], 0), { params: { a: { shape: [1, 3] }, b: { shape: [2, 3] } } }),
+      gradCase('concat axis 1', { b: { dtype: F, shape: [2, 2] } }, (b, p) => b.concat([p.a!, b.inputs.b], 1), {
+        params: { a: { shape: [2, 3] } },
+      }),
+      gradCase('concat three axis 0', {}, (b, p) => b.concat([p.a!, p.b!, p.a!], 0), {
+        params: { a: { shape: [1, 3] }, b: { shape: [2, 3] } },
+      }),
     ],
   },
   reshape: {
     grad: [
-      gradCase('reshape -1', {}, (b, p) => b.mul(b.reshape(p.x!, [3, -1]), p.w!), { params: { x: { shape: [2, 6] }, w: { shape: [3, 4] } } }),
+      gradCase('reshape -1', {}, (b, p) => b.mul(b.reshape(p.x!, [3, -1]), p.w!), {
+        params: { x: { shape: [2, 6] }, w: { shape: [3, 4] } },
+      }),
       gradCase('reshape', {}, (b, p) => b.reshape(p.x!, [2, 3]), { params: { x: { shape: [6] } } }),
     ],
   },
   transpose: {
     grad: [
-      gradCase('transpose 3d', {}, (b, p) => b.mul(b.transpose(p.x!, [2, 0, 1]), p.w!), { params: { x: { shape: [2, 3, 4] }, w: { shape: [4, 2, 3] } } }),
+      gradCase('transpose 3d', {}, (b, p) => b.mul(b.transpose(p.x!, [2, 0, 1]), p.w!), {
+        params: { x: { shape: [2, 3, 4] }, w: { shape: [4, 2, 3] } },
+      }),
       gradCase('transpose 2d', { x: { dtype: F, shape: [2, 3] } }, (b) => b.transpose(b.inputs.x, [1, 0]), {}),
     ],
   },
@@ -154,26 +177,40 @@ const CASES: { readonly [N in OpName]: Entry } = {
   gather: {
     grad: [
       // repeated indices: the table gradient adds up
-      gradCase('gather axis 0', { i: { dtype: 'int32', shape: [2, 3] } }, (b, p) => b.gather(p.t!, b.inputs.i),
-        { params: { t: { shape: [5, 3] } }, feeds: { i: i32([2, 3], [4, 0, 4, 1, 4, 2]) } }),
-      gradCase('gather axis 1', { i: { dtype: 'int32', shape: [4] } }, (b, p) => b.gather(p.t!, b.inputs.i, 1),
-        { params: { t: { shape: [2, 5, 3] } }, feeds: { i: i32([4], [1, 3, 1, 0]) } }),
+      gradCase('gather axis 0', { i: { dtype: 'int32', shape: [2, 3] } }, (b, p) => b.gather(p.t!, b.inputs.i), {
+        params: { t: { shape: [5, 3] } },
+        feeds: { i: i32([2, 3], [4, 0, 4, 1, 4, 2]) },
+      }),
+      gradCase('gather axis 1', { i: { dtype: 'int32', shape: [4] } }, (b, p) => b.gather(p.t!, b.inputs.i, 1), {
+        params: { t: { shape: [2, 5, 3] } },
+        feeds: { i: i32([4], [1, 3, 1, 0]) },
+      }),
     ],
   },
   gatherAlongAxis: {
     grad: [
-      gradCase('gatherAlongAxis axis 1', { i: { dtype: 'int32', shape: [2, 3] } }, (b, p) => b.gatherAlongAxis(p.x!, b.inputs.i),
-        { params: { x: { shape: [2, 5, 3] } }, feeds: { i: i32([2, 3], [4, 0, 4, 1, 2, 2]) } }),
-      gradCase('gatherAlongAxis axis 2', { i: { dtype: 'int32', shape: [2, 3, 2] } }, (b, p) => b.gatherAlongAxis(p.x!, b.inputs.i, 2),
-        { params: { x: { shape: [2, 3, 4] } }, feeds: { i: i32([2, 3, 2], [3, 3, 0, 1, 2, 0, 1, 1, 3, 2, 0, 3]) } }),
+      gradCase('gatherAlongAxis axis 1', { i: { dtype: 'int32', shape: [2, 3] } }, (b, p) => b.gatherAlongAxis(p.x!, b.inputs.i), {
+        params: { x: { shape: [2, 5, 3] } },
+        feeds: { i: i32([2, 3], [4, 0, 4, 1, 2, 2]) },
+      }),
+      gradCase('gatherAlongAxis axis 2', { i: { dtype: 'int32', shape: [2, 3, 2] } }, (b, p) => b.gatherAlongAxis(p.x!, b.inputs.i, 2), {
+        params: { x: { shape: [2, 3, 4] } },
+        feeds: { i: i32([2, 3, 2], [3, 3, 0, 1, 2, 0, 1, 1, 3, 2, 0, 3]) },
+      }),
     ],
   },
   scatterAlongAxis: {
     grad: [
-      gradCase('scatterAlongAxis axis 1, a repeated index', { i: { dtype: 'int32', shape: [2, 3] } }, (b, p) => b.scatterAlongAxis(p.u!, b.inputs.i, 5),
-        { params: { u: { shape: [2, 3, 2] } }, feeds: { i: i32([2, 3], [4, 0, 4, 1, 2, 3]) } }),
-      gradCase('scatterAlongAxis last axis', { i: { dtype: 'int32', shape: [3, 2] } }, (b, p) => b.scatterAlongAxis(p.u!, b.inputs.i, 4),
-        { params: { u: { shape: [3, 2] } }, feeds: { i: i32([3, 2], [3, 1, 0, 2, 2, 2]) } }),
+      gradCase(
+        'scatterAlongAxis axis 1, a repeated index',
+        { i: { dtype: 'int32', shape: [2, 3] } },
+        (b, p) => b.scatterAlongAxis(p.u!, b.inputs.i, 5),
+        { params: { u: { shape: [2, 3, 2] } }, feeds: { i: i32([2, 3], [4, 0, 4, 1, 2, 3]) } },
+      ),
+      gradCase('scatterAlongAxis last axis', { i: { dtype: 'int32', shape: [3, 2] } }, (b, p) => b.scatterAlongAxis(p.u!, b.inputs.i, 4), {
+        params: { u: { shape: [3, 2] } },
+        feeds: { i: i32([3, 2], [3, 1, 0, 2, 2, 2]) },
+      }),
     ],
   },
   topk: {
@@ -189,10 +226,16 @@ const CASES: { readonly [N in OpName]: Entry } = {
   },
   where: {
     grad: [
-      gradCase('where broadcast', { c: { dtype: 'bool', shape: [2, 1] } }, (b, p) => b.where(b.inputs.c, p.a!, p.b!),
-        { params: { a: { shape: [2, 3] }, b: { shape: [3] } }, feeds: { c: bool([2, 1], [1, 0]) } }),
-      gradCase('where mixed', { c: { dtype: 'bool', shape: [2, 3] }, b: { dtype: F, shape: [2, 3] } }, (b, p) => b.where(b.inputs.c, p.a!, b.inputs.b),
-        { params: { a: { shape: [] } }, feeds: { c: bool([2, 3], [1, 0, 1, 0, 1, 1]) } }),
+      gradCase('where broadcast', { c: { dtype: 'bool', shape: [2, 1] } }, (b, p) => b.where(b.inputs.c, p.a!, p.b!), {
+        params: { a: { shape: [2, 3] }, b: { shape: [3] } },
+        feeds: { c: bool([2, 1], [1, 0]) },
+      }),
+      gradCase(
+        'where mixed',
+        { c: { dtype: 'bool', shape: [2, 3] }, b: { dtype: F, shape: [2, 3] } },
+        (b, p) => b.where(b.inputs.c, p.a!, b.inputs.b),
+        { params: { a: { shape: [] } }, feeds: { c: bool([2, 3], [1, 0, 1, 0, 1, 1]) } },
+      ),
     ],
   },
   equal: { zero: () => zeroThroughCompare((b, x, y) => b.equal(x, y)) },
@@ -202,14 +245,20 @@ const CASES: { readonly [N in OpName]: Entry } = {
   logicalOr: { zero: () => zeroThroughCompare((b, x, y) => b.logicalOr(b.greater(x, y), b.less(x, y))) },
   logicalNot: { zero: () => zeroThroughCompare((b, x, y) => b.logicalNot(b.greater(x, y))) },
   cast: {
-    grad: [gradCase('cast float32 -> float32', {}, (b, p) => b.mul(b.cast(p.x!, 'float32'), p.w!), { params: { x: { shape: [2, 3] }, w: { shape: [3] } } })],
+    grad: [
+      gradCase('cast float32 -> float32', {}, (b, p) => b.mul(b.cast(p.x!, 'float32'), p.w!), {
+        params: { x: { shape: [2, 3] }, w: { shape: [3] } },
+      }),
+    ],
   },
   layerNorm: {
     grad: [
-      gradCase('layerNorm params', {}, (b, p) => b.layerNorm(p.x!, p.g!, p.b!, 1e-3),
-        { params: { x: { shape: [3, 4] }, g: { shape: [4] }, b: { shape: [4] } } }),
-      gradCase('layerNorm input 3d', { x: { dtype: F, shape: [2, 2, 5] } }, (b, p) => b.layerNorm(b.inputs.x, p.g!, p.b!),
-        { params: { g: { shape: [5] }, b: { shape: [5] } } }),
+      gradCase('layerNorm params', {}, (b, p) => b.layerNorm(p.x!, p.g!, p.b!, 1e-3), {
+        params: { x: { shape: [3, 4] }, g: { shape: [4] }, b: { shape: [4] } },
+      }),
+      gradCase('layerNorm input 3d', { x: { dtype: F, shape: [2, 2, 5] } }, (b, p) => b.layerNorm(b.inputs.x, p.g!, p.b!), {
+        params: { g: { shape: [5] }, b: { shape: [5] } },
+      }),
     ],
   },
   l2Normalize: {
@@ -232,9 +281,13 @@ const CASES: { readonly [N in OpName]: Entry } = {
   stopGradient: {
     zero: () => {
       const b = new GraphBuilder('t', {});
-      const p = b.param('p', [3]), q = b.param('q', [3]);
+      const p = b.param('p', [3]),
+        q = b.param('q', [3]);
       const g = b.build({ y: b.mul(b.stopGradient(p), q) });
-      const w = new Map([['p', f32([3], [1, 2, 3])], ['q', f32([3], [4, 5, 6])]]);
+      const w = new Map([
+        ['p', f32([3], [1, 2, 3])],
+        ['q', f32([3], [4, 5, 6])],
+      ]);
       const r = gradRef(g, w, {}, 'y');
       ZERO(r.paramGrads.get('p'));
       expectValues(r.paramGrads.get('q')!, [1, 2, 3], 0);
@@ -245,9 +298,13 @@ const CASES: { readonly [N in OpName]: Entry } = {
 /** A comparison's bool output, cast to float, gives its float operands no gradient. */
 function zeroThroughCompare(cmp: (b: GraphBuilder, x: Float, y: Float) => Bool): void {
   const b: GraphBuilder = new GraphBuilder('t', {});
-  const x = b.param('x', [4]), y = b.param('y', [4]);
+  const x = b.param('x', [4]),
+    y = b.param('y', [4]);
   const g = b.build({ out: b.cast(cmp(b, x, y), 'float32') });
-  const w = new Map([['x', f32([4], [1, 2, 3, 4])], ['y', f32([4], [2, 2, 1, 5])]]);
+  const w = new Map([
+    ['x', f32([4], [1, 2, 3, 4])],
+    ['y', f32([4], [2, 2, 1, 5])],
+  ]);
   const r = gradRef(g, w, {}, 'out', Float64Array.from([1, -2, 3, 4]));
   ZERO(r.paramGrads.get('x'));
   ZERO(r.paramGrads.get('y'));
@@ -261,7 +318,11 @@ describe('gradients: every op of the vocabulary', () => {
       expect('grad' in entry!, `op '${op}': grad cases iff it has a gradient rule`).toBe(!isNoGradient(GRADIENTS[op]));
       if ('grad' in entry!) {
         expect(entry.grad.length).toBeGreaterThan(0);
-        for (const c of entry.grad) expect(c.graph.nodes.some((n) => n.op === op), `case '${c.name}' does not use ${op}`).toBe(true);
+        for (const c of entry.grad)
+          expect(
+            c.graph.nodes.some((n) => n.op === op),
+            `case '${c.name}' does not use ${op}`,
+          ).toBe(true);
       }
     }
   });
@@ -273,7 +334,10 @@ describe('gradients: every op of the vocabulary', () => {
         const g = checkGradients(c);
         // not vacuous: every differentiated operand gets a non-zero gradient somewhere
         for (const [name, grad] of [...g.params, ...g.inputs]) {
-          expect(grad.some((v) => v !== 0), `${c.name}: gradient of '${name}' is all zeros`).toBe(true);
+          expect(
+            grad.some((v) => v !== 0),
+            `${c.name}: gradient of '${name}' is all zeros`,
+          ).toBe(true);
         }
       });
     } else {
@@ -347,9 +411,13 @@ describe('gradients: conventions and edge cases', () => {
 
   it('default cotangent is all ones; parameters off the path get zeros', () => {
     const b = new GraphBuilder('t', { x: { dtype: F, shape: [2] }, k: { dtype: 'int32', shape: [2] } });
-    const p = b.param('p', [2]), q = b.param('q', [3]);
+    const p = b.param('p', [2]),
+      q = b.param('q', [3]);
     const g = b.build({ y: b.mul(b.inputs.x, p), z: b.reduceSum(q, 0) });
-    const w = new Map([['p', f32([2], [3, 4])], ['q', f32([3], [1, 1, 1])]]);
+    const w = new Map([
+      ['p', f32([2], [3, 4])],
+      ['q', f32([3], [1, 1, 1])],
+    ]);
     const r = gradRef(g, w, { x: f32([2], [5, 6]), k: i32([2], [0, 0]) }, 'y');
     expectValues(r.paramGrads.get('p')!, [5, 6], 0);
     expectValues(r.inputGrads.get('x')!, [3, 4], 0);
@@ -360,23 +428,31 @@ describe('gradients: conventions and edge cases', () => {
   });
 
   it('a gradient through a symbolic batch and a reshape to a symbolic target', () => {
-    const c = gradCase('symbolic', { x: { dtype: F, shape: ['batch', 6] } },
+    const c = gradCase(
+      'symbolic',
+      { x: { dtype: F, shape: ['batch', 6] } },
       (b, p) => b.reduceMean(b.mul(b.reshape(b.inputs.x, ['batch', 2, 3]), p.w!), [1]),
-      { params: { w: { shape: [2, 3] } }, feeds: { x: f32([3, 6], Array.from(fill(new Rng(3), [18], normal))) } });
+      { params: { w: { shape: [2, 3] } }, feeds: { x: f32([3, 6], Array.from(fill(new Rng(3), [18], normal))) } },
+    );
     checkGradients(c);
   });
 
   it('a small network (matmul, layerNorm, softmax-weighted sum over masked gathered rows) matches finite differences', () => {
-    const c = gradCase('net', { ids: { dtype: 'int32', shape: [2, 4] }, m: { dtype: 'bool', shape: [2, 4] } }, (b, p) => {
-      const e = b.gather(p.emb!, b.inputs.ids); // [2,4,3]
-      const s = b.reduceSum(b.mul(b.matmul(e, p.w!), p.q!), -1); // [2,4]
-      const a = b.softmax(b.where(b.inputs.m, s, b.scalar(-1e9)));
-      const pooled = b.reduceSum(b.mul(b.reshape(a, [2, 4, 1]), e), 1); // [2,3]
-      return b.sigmoid(b.layerNorm(pooled, p.g!, p.bb!));
-    }, {
-      params: { emb: { shape: [6, 3] }, w: { shape: [3, 3] }, q: { shape: [3] }, g: { shape: [3] }, bb: { shape: [3] } },
-      feeds: { ids: i32([2, 4], [0, 5, 2, 2, 1, 3, 4, 0]), m: bool([2, 4], [1, 1, 1, 0, 1, 0, 1, 1]) },
-    });
+    const c = gradCase(
+      'net',
+      { ids: { dtype: 'int32', shape: [2, 4] }, m: { dtype: 'bool', shape: [2, 4] } },
+      (b, p) => {
+        const e = b.gather(p.emb!, b.inputs.ids); // [2,4,3]
+        const s = b.reduceSum(b.mul(b.matmul(e, p.w!), p.q!), -1); // [2,4]
+        const a = b.softmax(b.where(b.inputs.m, s, b.scalar(-1e9)));
+        const pooled = b.reduceSum(b.mul(b.reshape(a, [2, 4, 1]), e), 1); // [2,3]
+        return b.sigmoid(b.layerNorm(pooled, p.g!, p.bb!));
+      },
+      {
+        params: { emb: { shape: [6, 3] }, w: { shape: [3, 3] }, q: { shape: [3] }, g: { shape: [3] }, bb: { shape: [3] } },
+        feeds: { ids: i32([2, 4], [0, 5, 2, 2, 1, 3, 4, 0]), m: bool([2, 4], [1, 1, 1, 0, 1, 0, 1, 1]) },
+      },
+    );
     checkGradients(c);
   });
 
@@ -386,8 +462,12 @@ describe('gradients: conventions and edge cases', () => {
     const feeds = { x: f32([2], [1, 2]) };
     // an unknown output name does not compile; untyped callers get the error
     expect(() => gradRef(g, new Map(), feeds, 'w' as 'y')).toThrow("gradRef: graph 'g' has no output 'w'; its outputs are: y, z, k");
-    expect(() => gradRef(g, new Map(), feeds, 'y', new Float64Array(3))).toThrow("gradRef: cotangent for output 'y' [2] needs 2 values, got 3");
-    expect(() => gradRef(g, new Map(), feeds, 'k')).toThrow("gradRef: output 'k' of graph 'g' is int32[2]; gradients need a float32 output");
+    expect(() => gradRef(g, new Map(), feeds, 'y', new Float64Array(3))).toThrow(
+      "gradRef: cotangent for output 'y' [2] needs 2 values, got 3",
+    );
+    expect(() => gradRef(g, new Map(), feeds, 'k')).toThrow(
+      "gradRef: output 'k' of graph 'g' is int32[2]; gradients need a float32 output",
+    );
   });
 
   it('gradRef outputs equal runRef outputs', () => {

@@ -1,18 +1,46 @@
 /** Small builders and checks shared by the ref-cpu tests. */
 import { expect } from 'vitest';
 import {
-  type DType, type FeatureSchema, type Graph, GraphBuilder, type HostTensor, type InputsOf, Rng, type Value, type Weights, sizeOf,
+  type DType,
+  type FeatureSchema,
+  type Graph,
+  GraphBuilder,
+  type HostTensor,
+  type InputsOf,
+  Rng,
+  type Value,
+  type Weights,
+  sizeOf,
 } from '@lctr/spec';
 import { type RefTensor, gradRef, runRef } from '../src/index.ts';
 
-export const f32 = (shape: number[], values: readonly number[]): HostTensor<'float32'> => ({ dtype: 'float32', shape, data: Float64Array.from(values) });
-export const i32 = (shape: number[], values: readonly number[]): HostTensor<'int32'> => ({ dtype: 'int32', shape, data: Int32Array.from(values) });
-export const i64 = (shape: number[], values: readonly number[]): HostTensor<'int64'> => ({ dtype: 'int64', shape, data: BigInt64Array.from(values, (v) => BigInt(v)) });
-export const bool = (shape: number[], values: readonly number[]): HostTensor<'bool'> => ({ dtype: 'bool', shape, data: Uint8Array.from(values) });
+export const f32 = (shape: number[], values: readonly number[]): HostTensor<'float32'> => ({
+  dtype: 'float32',
+  shape,
+  data: Float64Array.from(values),
+});
+export const i32 = (shape: number[], values: readonly number[]): HostTensor<'int32'> => ({
+  dtype: 'int32',
+  shape,
+  data: Int32Array.from(values),
+});
+export const i64 = (shape: number[], values: readonly number[]): HostTensor<'int64'> => ({
+  dtype: 'int64',
+  shape,
+  data: BigInt64Array.from(values, (v) => BigInt(v)),
+});
+export const bool = (shape: number[], values: readonly number[]): HostTensor<'bool'> => ({
+  dtype: 'bool',
+  shape,
+  data: Uint8Array.from(values),
+});
 
 /** Build a one-output graph ('y') from a schema and run it. */
 export function run1<S extends FeatureSchema>(
-  schema: S, build: (b: GraphBuilder<S>) => Value, feeds: Record<string, HostTensor>, weights: Weights = new Map(),
+  schema: S,
+  build: (b: GraphBuilder<S>) => Value,
+  feeds: Record<string, HostTensor>,
+  weights: Weights = new Map(),
 ): RefTensor {
   const b = new GraphBuilder('t', schema);
   const g = b.build({ y: build(b) });
@@ -23,7 +51,8 @@ export function run1<S extends FeatureSchema>(
 export function expectValues(actual: ArrayLike<number>, expected: readonly number[], tol = 1e-12): void {
   expect(actual.length, 'length').toBe(expected.length);
   for (let i = 0; i < expected.length; i++) {
-    const a = actual[i]!, e = expected[i]!;
+    const a = actual[i]!,
+      e = expected[i]!;
     const ok = Number.isNaN(e) ? Number.isNaN(a) : !Number.isFinite(e) ? a === e : Math.abs(a - e) <= tol * Math.max(1, Math.abs(e));
     if (!ok) expect.fail(`element ${i}: got ${a}, expected ${e} (all: [${Array.from(actual).join(', ')}])`);
   }
@@ -38,9 +67,15 @@ export function expectTensor(t: RefTensor, dtype: DType, shape: number[], values
 // ---- random operands ----
 export type Gen = (rng: Rng) => number;
 export const normal: Gen = (rng) => rng.normal();
-export const uniform = (lo: number, hi: number): Gen => (rng) => rng.uniform(lo, hi);
+export const uniform =
+  (lo: number, hi: number): Gen =>
+  (rng) =>
+    rng.uniform(lo, hi);
 /** |v| in [lo, hi] with a random sign: keeps operands away from kinks at 0 (relu, abs) and from poles (div). */
-export const awayFromZero = (lo = 0.2, hi = 1.5): Gen => (rng) => (rng.next() < 0.5 ? -1 : 1) * rng.uniform(lo, hi);
+export const awayFromZero =
+  (lo = 0.2, hi = 1.5): Gen =>
+  (rng) =>
+    (rng.next() < 0.5 ? -1 : 1) * rng.uniform(lo, hi);
 
 export function fill(rng: Rng, shape: readonly number[], gen: Gen): Float64Array {
   return Float64Array.from({ length: sizeOf(shape) }, () => gen(rng));
@@ -59,7 +94,9 @@ export interface GradCase {
  * feeds are given. The graph output must be named 'y'.
  */
 export function gradCase<S extends FeatureSchema>(
-  name: string, schema: S, build: (b: GraphBuilder<S>, p: Record<string, Value<'float32'>>) => Value,
+  name: string,
+  schema: S,
+  build: (b: GraphBuilder<S>, p: Record<string, Value<'float32'>>) => Value,
   opts: {
     params?: Record<string, { shape: number[]; gen?: Gen }>;
     floats?: Record<string, Gen>;
@@ -79,7 +116,8 @@ export function gradCase<S extends FeatureSchema>(
   const inputs: Record<string, HostTensor> = { ...(opts.feeds ?? {}) };
   for (const decl of graph.inputs) {
     if (inputs[decl.name]) continue;
-    if (decl.dtype !== 'float32' || decl.shape.some((d) => typeof d !== 'number')) throw new Error(`gradCase '${name}': give feed '${decl.name}'`);
+    if (decl.dtype !== 'float32' || decl.shape.some((d) => typeof d !== 'number'))
+      throw new Error(`gradCase '${name}': give feed '${decl.name}'`);
     const shape = decl.shape as number[];
     inputs[decl.name] = { dtype: 'float32', shape, data: fill(rng, shape, opts.floats?.[decl.name] ?? normal) };
   }

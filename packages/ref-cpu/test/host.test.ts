@@ -28,7 +28,8 @@ describe('host conversions', () => {
 
   it('fromHost rejects int64 values float64 cannot hold exactly', () => {
     expect(() => fromHost({ dtype: 'int64', shape: [2], data: BigInt64Array.from([0n, 2n ** 53n]) })).toThrow(
-      'fromHost: int64 value 9007199254740992 at flat position 1 is beyond ±(2^53 - 1), which float64 cannot hold exactly');
+      'fromHost: int64 value 9007199254740992 at flat position 1 is beyond ±(2^53 - 1), which float64 cannot hold exactly',
+    );
     expect(fromHost({ dtype: 'int64', shape: [1], data: BigInt64Array.from([-(2n ** 53n) + 1n]) }).data[0]).toBe(-(2 ** 53) + 1);
   });
 
@@ -66,7 +67,11 @@ describe('size', () => {
       }
     }
     globalThis.Float64Array = Counting as unknown as Float64ArrayConstructor;
-    try { return { result: f(), elements }; } finally { globalThis.Float64Array = Real; }
+    try {
+      return { result: f(), elements };
+    } finally {
+      globalThis.Float64Array = Real;
+    }
   }
 
   it('gathers [4, 2000] rows of 64 from a 20000-row table, matmuls and differentiates materialising only its values and their gradients', () => {
@@ -82,8 +87,14 @@ describe('size', () => {
     const attention = b.reduceSum(b.mul(b.softmax(s), s), -1); // [4]
     const g = b.build({ y: b.add(b.reduceMean(b.mul(picked, picked), [1, 2]), attention) });
     const rng = new Rng(5);
-    const ids = i32([4, 2000], Array.from({ length: 8000 }, () => rng.int(20000)));
-    const m = bool([4, 2000], Array.from({ length: 8000 }, () => (rng.next() < 0.8 ? 1 : 0)));
+    const ids = i32(
+      [4, 2000],
+      Array.from({ length: 8000 }, () => rng.int(20000)),
+    );
+    const m = bool(
+      [4, 2000],
+      Array.from({ length: 8000 }, () => (rng.next() < 0.8 ? 1 : 0)),
+    );
     const weights = initWeights(g, 1);
     const forward = float64Allocated(() => runRef(g, weights, { ids, m }).y);
     const backward = float64Allocated(() => gradRef(g, weights, { ids, m }, 'y'));
@@ -91,7 +102,9 @@ describe('size', () => {
     expect(backward.result.paramGrads.get('table')!.some((v) => v !== 0)).toBe(true);
     // What the graph itself holds: the inputs and parameters read as float64, plus every node's output.
     let values = 8000 * 2 + [...weights.values()].reduce((n, t) => n + t.data.length, 0);
-    for (const node of g.nodes) for (const o of node.outputs) values += o.shape.reduce<number>((n, d) => n * (typeof d === 'number' ? d : d === 'batch' ? 4 : 2000), 1);
+    for (const node of g.nodes)
+      for (const o of node.outputs)
+        values += o.shape.reduce<number>((n, d) => n * (typeof d === 'number' ? d : d === 'batch' ? 4 : 2000), 1);
     expect(values).toBe(2_894_173); // table 1,280,000, gather and matmul outputs 512,000 each, the rest
     // measured: the forward materialises each value exactly once (2,894,173); the backward runs the
     // forward again and adds the cotangents and parameter gradients (9,182,518, 3.2x). A one-hot

@@ -22,19 +22,40 @@ describe('NaN propagates through the reference', () => {
   it('relu keeps NaN (max(x, 0) as IEEE maximum), sums and means propagate it', () => {
     const x = { x: { dtype: 'float32', shape: [5] } } as const;
     const feeds = { x: f32([5], [NaN, -1, 0, 2, -Infinity]) };
-    expectTensor(run1(x, (b) => b.relu(b.inputs.x), feeds), 'float32', [5], [NaN, 0, 0, 2, 0]);
-    expectTensor(run1(x, (b) => b.reduceSum(b.inputs.x, [0]), feeds), 'float32', [], [NaN]);
-    expectTensor(run1(x, (b) => b.reduceMean(b.inputs.x, [0]), feeds), 'float32', [], [NaN]);
+    expectTensor(
+      run1(x, (b) => b.relu(b.inputs.x), feeds),
+      'float32',
+      [5],
+      [NaN, 0, 0, 2, 0],
+    );
+    expectTensor(
+      run1(x, (b) => b.reduceSum(b.inputs.x, [0]), feeds),
+      'float32',
+      [],
+      [NaN],
+    );
+    expectTensor(
+      run1(x, (b) => b.reduceMean(b.inputs.x, [0]), feeds),
+      'float32',
+      [],
+      [NaN],
+    );
   });
 
-  it("demo with mlp/l0/w[0] = NaN scores NaN for every sample (finite with the weight as initialised)", () => {
+  it('demo with mlp/l0/w[0] = NaN scores NaN for every sample (finite with the weight as initialised)', () => {
     const g = buildDemo();
     const inputs = randomFeeds(g, { batch: 4, seq: 40 }, 20240802, {
-      user: gen.ints(200), history: gen.ints(1000), candidate: gen.ints(1000), historyMask: gen.prefixMask(),
+      user: gen.ints(200),
+      history: gen.ints(1000),
+      candidate: gen.ints(1000),
+      historyMask: gen.prefixMask(),
     });
     const weights = initWeights(g, 20240801);
     const clean = Array.from(runRef(g, weights, inputs).prob.data);
-    expect(clean.every((p) => Number.isFinite(p) && p > 0 && p < 1), `clean probabilities ${clean.join(', ')}`).toBe(true);
+    expect(
+      clean.every((p) => Number.isFinite(p) && p > 0 && p < 1),
+      `clean probabilities ${clean.join(', ')}`,
+    ).toBe(true);
     (weights.get('mlp/l0/w')!.data as Float32Array)[0] = Number.NaN;
     const prob = runRef(g, weights, inputs).prob;
     expect(prob.shape).toEqual([4]);

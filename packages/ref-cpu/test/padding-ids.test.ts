@@ -6,7 +6,15 @@
  */
 import { describe, expect, it } from 'vitest';
 import {
-  type FeatureSchema, type Graph, InputError, buildDinTrain, buildLifelong, buildLifelongTrain, indexUses, initWeights, weightsFor,
+  type FeatureSchema,
+  type Graph,
+  InputError,
+  buildDinTrain,
+  buildLifelong,
+  buildLifelongTrain,
+  indexUses,
+  initWeights,
+  weightsFor,
 } from '@lctr/spec';
 import { LIFELONG_TEST_CONFIG, lifelongGens, paddedFeeds, withPaddingIds } from '@lctr/spec/testing';
 import { evaluateRef, gradRef, runRef } from '../src/index.ts';
@@ -17,7 +25,10 @@ const dinCfg = { dim, categoryDim, seqLen, users, targetItems, sourceItems, cate
 
 const STALE = 1_000_000;
 const FILLS: Array<[string, (i: number) => number]> = [
-  ['-1', () => -1], ['a stale id', (i) => STALE + i], ['2^31 - 1', () => 2147483647], ['-2^31', () => -2147483648],
+  ['-1', () => -1],
+  ['a stale id', (i) => STALE + i],
+  ['2^31 - 1', () => 2147483647],
+  ['-2^31', () => -2147483648],
 ];
 
 const feedsFor = (g: Graph<FeatureSchema, string>, dims: Record<string, number>) => paddedFeeds(g, dims, 11, lifelongGens());
@@ -40,7 +51,8 @@ describe('ref-cpu: ids at padded positions read as 0', () => {
         const { feeds, written } = withPaddingIds(g, zero, fill);
         expect(written).toBeGreaterThan(0);
         const got = runRef(g, weights, feeds);
-        for (const out of Object.keys(want)) expect(Array.from(got[out as keyof typeof got]!.data)).toEqual(Array.from(want[out as keyof typeof want]!.data));
+        for (const out of Object.keys(want))
+          expect(Array.from(got[out as keyof typeof got]!.data)).toEqual(Array.from(want[out as keyof typeof want]!.data));
         if (loss) {
           const grads = gradRef(g, weights, feeds, loss).paramGrads;
           for (const [p, gw] of wantGrads!) expect(Array.from(grads.get(p)!), p).toEqual(Array.from(gw));
@@ -49,7 +61,7 @@ describe('ref-cpu: ids at padded positions read as 0', () => {
     });
   }
 
-  it('the values it computes on hold 0 at padding; the caller\'s inputs are not written to', () => {
+  it("the values it computes on hold 0 at padding; the caller's inputs are not written to", () => {
     const g = buildLifelong(cfg);
     const weights = weightsFor(g, initWeights(buildLifelongTrain(cfg), 3));
     const { feeds } = withPaddingIds(g, feedsFor(g, { cand: 2 }), () => -1);
@@ -60,7 +72,7 @@ describe('ref-cpu: ids at padded positions read as 0', () => {
     expect(Array.from(feeds['lifelongSeq']!.data as Int32Array).filter((v) => v === -1).length).toBe(mask.filter((m) => !m).length);
   });
 
-  it('an id out of range at a valid position is the spec\'s InputError with input, position and table size', () => {
+  it("an id out of range at a valid position is the spec's InputError with input, position and table size", () => {
     const g = buildLifelong(cfg);
     const weights = weightsFor(g, initWeights(buildLifelongTrain(cfg), 3));
     const feeds = feedsFor(g, { cand: 2 });
@@ -70,6 +82,8 @@ describe('ref-cpu: ids at padded positions read as 0', () => {
     const node = indexUses(g).find((u) => u.input === 'lifelongSeq')!.node;
     expect(() => runRef(g, weights, feeds)).toThrow(InputError);
     expect(() => runRef(g, weights, feeds)).toThrow(
-      `input 'lifelongSeq' holds index -1 at flat position ${valid} (valid in 'lifelongMask'), out of range for gather '${node}' on 'emb/sourceItem' with 40 entries along axis 0 (valid 0..39)`);
+      `input 'lifelongSeq' holds index -1 at flat position ${valid} (valid in 'lifelongMask'), out of range for gather '${node}' on ` +
+        `'emb/sourceItem' with 40 entries along axis 0 (valid 0..39)`,
+    );
   });
 });

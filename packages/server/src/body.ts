@@ -19,7 +19,9 @@ export class BodyBudget {
   private held = 0;
   constructor(readonly budgetBytes: number) {}
 
-  get heldBytes(): number { return this.held; }
+  get heldBytes(): number {
+    return this.held;
+  }
 
   /** Reserve `bytes`; false (nothing reserved) when that would pass the budget. */
   tryReserve(bytes: number): boolean {
@@ -35,7 +37,10 @@ export class BodyBudget {
 
 /** The client went away before its request body ended: nothing to answer. */
 export class ClientGoneError extends Error {
-  constructor() { super('the client closed the connection before the request body ended'); this.name = 'ClientGoneError'; }
+  constructor() {
+    super('the client closed the connection before the request body ended');
+    this.name = 'ClientGoneError';
+  }
 }
 
 export const bodyTooLarge = (limit: number, actual: string) =>
@@ -71,9 +76,18 @@ export function readBody(req: IncomingMessage, limit: number, timeoutMs: number)
         resolve(Buffer.concat(chunks, size).toString('utf8'));
       }
     };
-    const timer = setTimeout(() => finish(new RequestError('body',
-      `the whole body within ${timeoutMs} ms (--body-timeout-ms)`,
-      `${size} of ${declared === 'chunked' ? 'a chunked body\'s' : declared} bytes`, 408)), timeoutMs);
+    const timer = setTimeout(
+      () =>
+        finish(
+          new RequestError(
+            'body',
+            `the whole body within ${timeoutMs} ms (--body-timeout-ms)`,
+            `${size} of ${declared === 'chunked' ? "a chunked body's" : declared} bytes`,
+            408,
+          ),
+        ),
+      timeoutMs,
+    );
     req.on('data', (c: Buffer) => {
       if (done) return;
       size += c.length;
@@ -86,4 +100,3 @@ export function readBody(req: IncomingMessage, limit: number, timeoutMs: number)
     req.on('close', () => finish(new ClientGoneError()));
   });
 }
-

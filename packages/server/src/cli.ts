@@ -1,5 +1,6 @@
 /**
- * `lctr serve --model-dir out/models/lcn [--port 8080]` (also `nx run server:serve -- ...`) [--host 127.0.0.1] [--provider auto|cpu|cuda] ...`
+ * `lctr serve --model-dir out/models/lcn [--port 8080]` (also `nx run server:serve -- ...`) [--host 127.0.0.1] [--provider auto|cpu|cuda]
+ * ...`
  * Loads one model directory, opens one ONNX Runtime session, serves until SIGINT/SIGTERM.
  * Exit codes: 0 stopped by a signal, 1 the model could not be loaded (a failed export included) or the
  * port not bound, 2 bad usage (a non-loopback --host without --token-file or --insecure included).
@@ -38,7 +39,10 @@ function readToken(path: string): string {
   try {
     text = readFileSync(path, 'utf8');
   } catch (e) {
-    throw new UsageError(`--token-file ${path}: expected a readable file holding the bearer token, got ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    throw new UsageError(
+      `--token-file ${path}: expected a readable file holding the bearer token, got ` +
+        `${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+    );
   }
   const token = text.trim();
   if (token === '') throw new UsageError(`--token-file ${path}: expected a non-empty bearer token, got an empty file`);
@@ -49,11 +53,22 @@ export const SERVE = {
   name: 'lctr serve',
   usage: USAGE,
   options: {
-    'model-dir': { type: 'string' }, port: { type: 'string' }, host: { type: 'string' }, provider: { type: 'string' },
-    'max-candidates': { type: 'string' }, 'max-body-bytes': { type: 'string' }, 'max-inflight': { type: 'string' },
-    'max-queue': { type: 'string' }, threads: { type: 'string' }, workers: { type: 'string' }, 'body-budget-bytes': { type: 'string' },
-    'body-timeout-ms': { type: 'string' }, 'max-connections': { type: 'string' }, 'token-file': { type: 'string' },
-    insecure: { type: 'boolean' }, 'allowed-hosts': { type: 'string' },
+    'model-dir': { type: 'string' },
+    port: { type: 'string' },
+    host: { type: 'string' },
+    provider: { type: 'string' },
+    'max-candidates': { type: 'string' },
+    'max-body-bytes': { type: 'string' },
+    'max-inflight': { type: 'string' },
+    'max-queue': { type: 'string' },
+    threads: { type: 'string' },
+    workers: { type: 'string' },
+    'body-budget-bytes': { type: 'string' },
+    'body-timeout-ms': { type: 'string' },
+    'max-connections': { type: 'string' },
+    'token-file': { type: 'string' },
+    insecure: { type: 'boolean' },
+    'allowed-hosts': { type: 'string' },
   },
 } as const;
 
@@ -81,23 +96,33 @@ export function main(argv: readonly string[]): Promise<number> {
     } catch (e) {
       throw new UsageError((e as Error).message);
     }
-    const allowedHosts = values['allowed-hosts']?.split(',').map((h) => h.trim()).filter((h) => h !== '');
-    if (allowedHosts?.length === 0) throw new UsageError(`--allowed-hosts must name at least one host ('*': any), got '${values['allowed-hosts']}'`);
-    return serve({
-      modelDir: values['model-dir'], provider, log: (l: string) => console.log(`server: ${l}`),
-      ...(maxCandidates === undefined ? {} : { maxCandidates }),
-      ...(maxBodyBytes === undefined ? {} : { maxBodyBytes }),
-      ...(maxInflight === undefined ? {} : { maxInflight }),
-      ...(maxQueue === undefined ? {} : { maxQueue }),
-      ...(threads === undefined ? {} : { intraOpNumThreads: threads }),
-      workers,
-      ...(bodyBudgetBytes === undefined ? {} : { bodyBudgetBytes }),
-      ...(bodyTimeoutMs === undefined ? {} : { bodyTimeoutMs }),
-      ...(maxConnections === undefined ? {} : { maxConnections }),
-      ...(token === undefined ? {} : { token }),
-      ...(allowedHosts === undefined ? {} : { allowedHosts }),
-      insecure,
-    }, port, host);
+    const allowedHosts = values['allowed-hosts']
+      ?.split(',')
+      .map((h) => h.trim())
+      .filter((h) => h !== '');
+    if (allowedHosts?.length === 0)
+      throw new UsageError(`--allowed-hosts must name at least one host ('*': any), got '${values['allowed-hosts']}'`);
+    return serve(
+      {
+        modelDir: values['model-dir'],
+        provider,
+        log: (l: string) => console.log(`server: ${l}`),
+        ...(maxCandidates === undefined ? {} : { maxCandidates }),
+        ...(maxBodyBytes === undefined ? {} : { maxBodyBytes }),
+        ...(maxInflight === undefined ? {} : { maxInflight }),
+        ...(maxQueue === undefined ? {} : { maxQueue }),
+        ...(threads === undefined ? {} : { intraOpNumThreads: threads }),
+        workers,
+        ...(bodyBudgetBytes === undefined ? {} : { bodyBudgetBytes }),
+        ...(bodyTimeoutMs === undefined ? {} : { bodyTimeoutMs }),
+        ...(maxConnections === undefined ? {} : { maxConnections }),
+        ...(token === undefined ? {} : { token }),
+        ...(allowedHosts === undefined ? {} : { allowedHosts }),
+        insecure,
+      },
+      port,
+      host,
+    );
   });
 }
 
@@ -112,11 +137,20 @@ async function serve(opts: Parameters<typeof ScoringServer.open>[0], port: numbe
     await server.close();
     return 1;
   }
-  console.log(`server: listening on ${address.url} (POST /score, POST /v2/models/${server.model.name}/infer, GET /health, GET /metrics, GET /metrics.json)`);
+  console.log(
+    `server: listening on ${address.url} (POST /score, POST /v2/models/${server.model.name}/infer, GET /health, GET /metrics, GET ` +
+      `/metrics.json)`,
+  );
   return new Promise<number>((resolve) => {
     const stop = (signal: string) => {
       console.log(`server: ${signal}: closing`);
-      server.close().then(() => resolve(0), (e: Error) => { console.error(`lctr serve: close failed: ${e.message}`); resolve(1); });
+      server.close().then(
+        () => resolve(0),
+        (e: Error) => {
+          console.error(`lctr serve: close failed: ${e.message}`);
+          resolve(1);
+        },
+      );
     };
     process.once('SIGINT', () => stop('SIGINT'));
     process.once('SIGTERM', () => stop('SIGTERM'));

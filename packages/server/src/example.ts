@@ -20,7 +20,7 @@ type Json = number | boolean | Json[];
 export function exampleRequest(health: Pick<HealthReport, 'layout' | 'inputs'>, opts: ExampleOptions): Record<string, unknown> {
   const rng = new Rng(hashSeed(opts.seed, 'server', 'example'));
   const symbolLength = opts.symbolLength ?? 8;
-  const valueOf = (input: HealthReport['inputs'][number]): Json => {
+  const valueFor = (input: HealthReport['inputs'][number]): Json => {
     const dims = input.valueShape.map((d) => (typeof d === 'number' ? d : symbolLength));
     const rowsOf = (col: number | undefined) => {
       let rows = Infinity;
@@ -42,7 +42,8 @@ export function exampleRequest(health: Pick<HealthReport, 'layout' | 'inputs'>, 
     if (input.dtype === 'bool' && dims.length === 0) return rng.next() < 0.5;
     return build(0, undefined);
   };
-  const objectOf = (side: string) => Object.fromEntries(health.inputs.filter((i) => i.side === side && !i.filled).map((i) => [i.name, valueOf(i)]));
+  const objectOf = (side: string) =>
+    Object.fromEntries(health.inputs.filter((i) => i.side === side && !i.filled).map((i) => [i.name, valueFor(i)]));
   if (health.layout === 'request' || health.layout === 'candidateSet') {
     const user = objectOf('user');
     const candidates = Array.from({ length: opts.candidates }, () => objectOf('candidate'));

@@ -50,23 +50,43 @@ export interface ExplainResponse {
 
 /** The refusal of /explain on a model without a pyramid: 404 that says which models have one. */
 export function noExplainError(model: ModelDir): RequestError {
-  const kind = model.graph.meta['model'] === 'lifelong' ? `lifelong module '${String((model.graph.meta['config'] as { module?: unknown } | undefined)?.module ?? '?')}'` : `graph '${model.graph.name}'`;
-  return new RequestError('model',
-    `a model exported with an explain variant (${EXPLAIN_GRAPH_FILE}: only LCN, lifelong module 'lap' with K1 or K2 on, has an attention pyramid to explain)`,
-    `model '${model.name}' (${kind}) without one`, 404);
+  const kind =
+    model.graph.meta['model'] === 'lifelong'
+      ? `lifelong module '${String((model.graph.meta['config'] as { module?: unknown } | undefined)?.module ?? '?')}'`
+      : `graph '${model.graph.name}'`;
+  return new RequestError(
+    'model',
+    `a model exported with an explain variant (${EXPLAIN_GRAPH_FILE}: only LCN, lifelong module 'lap' with K1 or K2 on, has an attention ` +
+      `pyramid to explain)`,
+    `model '${model.name}' (${kind}) without one`,
+    404,
+  );
 }
 
 const numbers = (d: HostData): number[] => Array.from(d as ArrayLike<number | bigint>, Number);
 
 /** The second session of a model directory that has `explain/`: opened beside the scoring session. */
 export class Explainer {
-  private constructor(readonly graph: Graph, readonly session: OnnxSession, readonly levels: Readonly<Partial<Record<ExplainLevel, number>>>) {}
+  private constructor(
+    readonly graph: Graph,
+    readonly session: OnnxSession,
+    readonly levels: Readonly<Partial<Record<ExplainLevel, number>>>,
+  ) {}
 
   /** Open the explain session of `model`; undefined when the directory has no explain/ folder. */
-  static async open(model: ModelDir, opts: { readonly provider: ProviderRequest; readonly intraOpNumThreads?: number }): Promise<Explainer | undefined> {
-    const graphPath = join(model.dir, EXPLAIN_GRAPH_FILE), onnxPath = join(model.dir, EXPLAIN_ONNX_FILE);
+  static async open(
+    model: ModelDir,
+    opts: { readonly provider: ProviderRequest; readonly intraOpNumThreads?: number },
+  ): Promise<Explainer | undefined> {
+    const graphPath = join(model.dir, EXPLAIN_GRAPH_FILE),
+      onnxPath = join(model.dir, EXPLAIN_ONNX_FILE);
     if (!existsSync(graphPath) && !existsSync(onnxPath)) return undefined;
-    for (const p of [graphPath, onnxPath]) if (!existsSync(p)) throw new ModelDirError(`model dir ${model.dir}: has ${existsSync(graphPath) ? EXPLAIN_GRAPH_FILE : EXPLAIN_ONNX_FILE} but no ${p === graphPath ? EXPLAIN_GRAPH_FILE : EXPLAIN_ONNX_FILE}; re-export the model`);
+    for (const p of [graphPath, onnxPath])
+      if (!existsSync(p))
+        throw new ModelDirError(
+          `model dir ${model.dir}: has ${existsSync(graphPath) ? EXPLAIN_GRAPH_FILE : EXPLAIN_ONNX_FILE} but no ` +
+            `${p === graphPath ? EXPLAIN_GRAPH_FILE : EXPLAIN_ONNX_FILE}; re-export the model`,
+        );
     let graph: Graph;
     try {
       graph = graphFromJSON(readFileSync(graphPath, 'utf8'), graphPath);
@@ -74,10 +94,17 @@ export class Explainer {
       throw new ModelDirError(`model dir ${model.dir}: cannot load ${EXPLAIN_GRAPH_FILE}: ${(e as Error).message}`);
     }
     // the explain graph takes the scoring graph's inputs: the request is parsed once, against the scoring schema
-    const want = model.graph.inputs.map((i) => i.name).join(', '), got = graph.inputs.map((i) => i.name).join(', ');
-    if (want !== got) throw new ModelDirError(`model dir ${model.dir}: ${EXPLAIN_GRAPH_FILE}: expected the inputs of graph.json (${want}), got ${got}; re-export the model`);
+    const want = model.graph.inputs.map((i) => i.name).join(', '),
+      got = graph.inputs.map((i) => i.name).join(', ');
+    if (want !== got)
+      throw new ModelDirError(
+        `model dir ${model.dir}: ${EXPLAIN_GRAPH_FILE}: expected the inputs of graph.json (${want}), got ${got}; re-export the model`,
+      );
     const levels = (graph.meta['explain'] ?? {}) as Partial<Record<ExplainLevel, number>>;
-    const session = await OnnxSession.create(readFileSync(onnxPath), graph, { provider: opts.provider, ...(opts.intraOpNumThreads === undefined ? {} : { intraOpNumThreads: opts.intraOpNumThreads }) });
+    const session = await OnnxSession.create(readFileSync(onnxPath), graph, {
+      provider: opts.provider,
+      ...(opts.intraOpNumThreads === undefined ? {} : { intraOpNumThreads: opts.intraOpNumThreads }),
+    });
     return new Explainer(graph, session, levels);
   }
 
@@ -86,28 +113,42 @@ export class Explainer {
     const ids = numbers(feeds[SEQUENCE_INPUT]!.data);
     const scores = numbers(out['prob']!.data);
     const levels = Object.entries(this.levels) as Array<[ExplainLevel, number]>;
-    const columns = Object.fromEntries(levels.map(([l]) => [l, {
-      positions: numbers(out[`${l}Positions`]!.data), weights: numbers(out[`${l}Weights`]!.data), valid: numbers(out[`${l}Valid`]!.data),
-    }]));
+    const columns = Object.fromEntries(
+      levels.map(([l]) => [
+        l,
+        {
+          positions: numbers(out[`${l}Positions`]!.data),
+          weights: numbers(out[`${l}Weights`]!.data),
+          valid: numbers(out[`${l}Valid`]!.data),
+        },
+      ]),
+    );
     return {
-      model, provider: this.session.provider, levels: this.levels, sequenceLength: ids.length,
+      model,
+      provider: this.session.provider,
+      levels: this.levels,
+      sequenceLength: ids.length,
       candidates: scores.map((score, c) => ({
         score,
-        picks: Object.fromEntries(levels.map(([l, k]) => {
-          const col = columns[l]!;
-          const picks: ExplainPick[] = [];
-          for (let j = c * k; j < (c + 1) * k; j++) {
-            if (!col.valid[j]) continue;
-            const position = col.positions[j]!;
-            picks.push({ position, id: ids[position]!, weight: col.weights[j]! });
-          }
-          return [l, picks];
-        })),
+        picks: Object.fromEntries(
+          levels.map(([l, k]) => {
+            const col = columns[l]!;
+            const picks: ExplainPick[] = [];
+            for (let j = c * k; j < (c + 1) * k; j++) {
+              if (!col.valid[j]) continue;
+              const position = col.positions[j]!;
+              picks.push({ position, id: ids[position]!, weight: col.weights[j]! });
+            }
+            return [l, picks];
+          }),
+        ),
       })),
     };
   }
 
-  release(): Promise<void> { return this.session.release(); }
+  release(): Promise<void> {
+    return this.session.release();
+  }
 }
 
 let page: string | undefined;

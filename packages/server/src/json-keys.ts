@@ -10,11 +10,27 @@
  */
 import { RequestError } from '@lctr/spec';
 
-interface ObjectFrame { readonly object: true; readonly path: string; readonly keys: Set<string>; key: string }
-interface ArrayFrame { readonly object: false; readonly path: string; index: number }
+interface ObjectFrame {
+  readonly object: true;
+  readonly path: string;
+  readonly keys: Set<string>;
+  key: string;
+}
+interface ArrayFrame {
+  readonly object: false;
+  readonly path: string;
+  index: number;
+}
 type Frame = ObjectFrame | ArrayFrame;
 
-const QUOTE = 34, BACKSLASH = 92, LBRACE = 123, RBRACE = 125, LBRACKET = 91, RBRACKET = 93, COMMA = 44, COLON = 58;
+const QUOTE = 34,
+  BACKSLASH = 92,
+  LBRACE = 123,
+  RBRACE = 125,
+  LBRACKET = 91,
+  RBRACKET = 93,
+  COMMA = 44,
+  COLON = 58;
 
 /** The JSON path of the value a frame is about to hold ('' at the top: the body itself). */
 function childPath(top: Frame | undefined): string {
@@ -63,7 +79,8 @@ export function checkDuplicateKeys(text: string): void {
       expectKey = false;
     } else if (c === COMMA) {
       const top = stack[stack.length - 1]!;
-      if (top.object) expectKey = true; else top.index++;
+      if (top.object) expectKey = true;
+      else top.index++;
     } else if (c === COLON) {
       expectKey = false;
     }

@@ -23,7 +23,14 @@ export interface MetricsSnapshot {
   };
   /** 4xx + 5xx over every route */
   readonly errors: number;
-  readonly latencyMs: { readonly window: number; readonly count: number; readonly p50: number | null; readonly p99: number | null; readonly mean: number | null; readonly max: number | null };
+  readonly latencyMs: {
+    readonly window: number;
+    readonly count: number;
+    readonly p50: number | null;
+    readonly p99: number | null;
+    readonly mean: number | null;
+    readonly max: number | null;
+  };
   readonly inflight: number;
   readonly queued: number;
   /** open TCP connections, the cap (--max-connections), and those closed at accept for being over it */
@@ -77,14 +84,22 @@ export class ServerMetrics {
       uptimeS: (performance.now() - this.started) / 1000,
       requests: this.requests,
       score: {
-        requests: this.scoreRequests, ok: this.scoreOk, clientErrors: this.scoreClientErrors,
-        busy: this.scoreBusy, serverErrors: this.scoreServerErrors, nonFinite: this.scoreNonFinite, candidates: this.candidates,
+        requests: this.scoreRequests,
+        ok: this.scoreOk,
+        clientErrors: this.scoreClientErrors,
+        busy: this.scoreBusy,
+        serverErrors: this.scoreServerErrors,
+        nonFinite: this.scoreNonFinite,
+        candidates: this.candidates,
       },
       errors: this.errors,
       latencyMs: {
-        window: this.window, count: n,
-        p50: n ? percentile(lat, 0.5) : null, p99: n ? percentile(lat, 0.99) : null,
-        mean: n ? lat.reduce((a, b) => a + b, 0) / n : null, max: n ? lat[n - 1]! : null,
+        window: this.window,
+        count: n,
+        p50: n ? percentile(lat, 0.5) : null,
+        p99: n ? percentile(lat, 0.99) : null,
+        mean: n ? lat.reduce((a, b) => a + b, 0) / n : null,
+        max: n ? lat[n - 1]! : null,
       },
       inflight: queue.inflight,
       queued: queue.queued,

@@ -12,7 +12,10 @@ import { type Graph, graphFromJSON } from '@lctr/spec';
 import { type FeaturePipeline, FEATURES_FILE, FEATURES_FORMAT, FEATURES_VERSION } from '@lctr/data';
 
 export class ModelDirError extends Error {
-  constructor(message: string) { super(message); this.name = 'ModelDirError'; }
+  constructor(message: string) {
+    super(message);
+    this.name = 'ModelDirError';
+  }
 }
 
 export const GRAPH_FILE = 'graph.json';
@@ -60,15 +63,20 @@ function exportChecksOf(dir: string): ExportChecks | null {
     throw new ModelDirError(`model dir ${dir}: cannot load ${REPORT_FILE}: not valid JSON (${(e as Error).message})`);
   }
   const refuse = (field: string, actual: string) =>
-    new ModelDirError(`model dir ${dir}: ${REPORT_FILE} says the export failed: ${field}: expected true, got ${actual}; refusing to serve it (re-export, and check the exporter's log)`);
+    new ModelDirError(
+      `model dir ${dir}: ${REPORT_FILE} says the export failed: ${field}: expected true, got ${actual}; refusing to serve it (re-export, ` +
+        `and check the exporter's log)`,
+    );
   const parity = isRecord(report) && isRecord(report['parity']) ? report['parity'] : undefined;
   if (parity?.['ok'] !== true) {
     const failures = Array.isArray(parity?.['failures']) ? (parity['failures'] as unknown[]).map(String) : [];
-    const shown = failures.length ? ` (${failures.slice(0, 2).join('; ')}${failures.length > 2 ? `; ${failures.length - 2} more` : ''})` : '';
+    const shown = failures.length
+      ? ` (${failures.slice(0, 2).join('; ')}${failures.length > 2 ? `; ${failures.length - 2} more` : ''})`
+      : '';
     throw refuse('parity.ok', `${parity === undefined ? 'nothing (no parity record)' : JSON.stringify(parity['ok'])}${shown}`);
   }
   const onnx = isRecord(report) && isRecord(report['onnx']) ? report['onnx'] : undefined;
-  const checker = isRecord(onnx?.['checker']) ? onnx['checker'] as Record<string, unknown> : undefined;
+  const checker = isRecord(onnx?.['checker']) ? (onnx['checker'] as Record<string, unknown>) : undefined;
   const checkerOk = checker?.['ok'];
   if (checkerOk !== true && checkerOk !== null) {
     const message = typeof checker?.['message'] === 'string' ? ` (${checker['message']})` : '';
@@ -82,9 +90,15 @@ const isModelDir = (d: string): boolean => existsSync(join(d, GRAPH_FILE)) && ve
 /** Numeric version directories of `dir` that hold a model.onnx, highest first. */
 function versionsOf(dir: string): number[] {
   let entries: string[];
-  try { entries = readdirSync(dir); } catch { return []; }
-  return entries.filter((e) => /^[0-9]+$/.test(e) && existsSync(join(dir, e, ONNX_FILE_NAME)))
-    .map(Number).sort((a, b) => b - a);
+  try {
+    entries = readdirSync(dir);
+  } catch {
+    return [];
+  }
+  return entries
+    .filter((e) => /^[0-9]+$/.test(e) && existsSync(join(dir, e, ONNX_FILE_NAME)))
+    .map(Number)
+    .sort((a, b) => b - a);
 }
 
 /** Read and check a model directory; throws ModelDirError (or spec's GraphFormatError wrapped in it). */
@@ -96,14 +110,26 @@ export function loadModelDir(path: string): ModelDir {
   const hasGraph = existsSync(join(dir, GRAPH_FILE));
   const versions = versionsOf(dir);
   if (!hasGraph && versions.length === 0) {
-    const models = readdirSync(dir).filter((e) => { try { return statSync(join(dir, e)).isDirectory() && isModelDir(join(dir, e)); } catch { return false; } });
+    const models = readdirSync(dir).filter((e) => {
+      try {
+        return statSync(join(dir, e)).isDirectory() && isModelDir(join(dir, e));
+      } catch {
+        return false;
+      }
+    });
     if (models.length > 0) {
-      throw new ModelDirError(`model dir ${dir} is a model repository, not a model directory: pass one of its models, e.g. --model-dir ${join(path, models[0]!)} (models there: ${models.sort().join(', ')})`);
+      throw new ModelDirError(
+        `model dir ${dir} is a model repository, not a model directory: pass one of its models, e.g. --model-dir ` +
+          `${join(path, models[0]!)} (models there: ${models.sort().join(', ')})`,
+      );
     }
-    throw new ModelDirError(`model dir ${dir} is not a model directory (it holds ${readdirSync(dir).slice(0, 6).join(', ') || 'nothing'}); ${layout}`);
+    throw new ModelDirError(
+      `model dir ${dir} is not a model directory (it holds ${readdirSync(dir).slice(0, 6).join(', ') || 'nothing'}); ${layout}`,
+    );
   }
   if (!hasGraph) throw new ModelDirError(`model dir ${dir} has no ${GRAPH_FILE} (the serving graph's spec JSON); ${layout}`);
-  if (versions.length === 0) throw new ModelDirError(`model dir ${dir} has no <version>/${ONNX_FILE_NAME} (expected 1/${ONNX_FILE_NAME}); ${layout}`);
+  if (versions.length === 0)
+    throw new ModelDirError(`model dir ${dir} has no <version>/${ONNX_FILE_NAME} (expected 1/${ONNX_FILE_NAME}); ${layout}`);
   const graphPath = join(dir, GRAPH_FILE);
   let graph: Graph;
   try {
@@ -129,7 +155,10 @@ function featuresOf(dir: string): FeaturePipeline | null {
   }
   const r = isRecord(json) ? json : {};
   if (r['format'] !== FEATURES_FORMAT || r['version'] !== FEATURES_VERSION) {
-    throw new ModelDirError(`model dir ${dir}: ${FEATURES_FILE}: expected format '${FEATURES_FORMAT}' version ${FEATURES_VERSION}, got ${JSON.stringify(r['format'])} version ${JSON.stringify(r['version'])}; re-export the model`);
+    throw new ModelDirError(
+      `model dir ${dir}: ${FEATURES_FILE}: expected format '${FEATURES_FORMAT}' version ${FEATURES_VERSION}, got ` +
+        `${JSON.stringify(r['format'])} version ${JSON.stringify(r['version'])}; re-export the model`,
+    );
   }
   return json as FeaturePipeline;
 }

@@ -19,27 +19,39 @@ export type PoolRequest = { readonly id: number; readonly feeds: Record<string, 
 export type PoolReply =
   | { readonly id: number; readonly out: Record<string, HostTensor> }
   | { readonly id: number; readonly error: { readonly name: string; readonly message: string; readonly stack?: string } }
-  | { readonly ready: true } | { readonly failed: string };
+  | { readonly ready: true }
+  | { readonly failed: string };
 
 const data = workerData as PoolWorkerData;
 const port = parentPort!;
 try {
   const graph = graphFromJSON(data.graphJson, 'graph.json');
   const session = await OnnxSession.create(data.onnxPath, graph, {
-    provider: data.provider, ...(data.intraOpNumThreads === undefined ? {} : { intraOpNumThreads: data.intraOpNumThreads }),
+    provider: data.provider,
+    ...(data.intraOpNumThreads === undefined ? {} : { intraOpNumThreads: data.intraOpNumThreads }),
   });
   port.on('message', (msg: PoolRequest | 'close') => {
-    if (msg === 'close') { void session.release().then(() => port.close()); return; }
-    session.run(msg.feeds).then((out) => {
-      const copied: Record<string, HostTensor> = {};
-      const buffers: ArrayBuffer[] = [];
-      for (const [name, t] of Object.entries(out as Record<string, HostTensor>)) {
-        const d = t.data.slice();
-        buffers.push(d.buffer as ArrayBuffer);
-        copied[name] = { ...t, data: d } as HostTensor;
-      }
-      port.postMessage({ id: msg.id, out: copied } satisfies PoolReply, buffers);
-    }, (e: Error) => port.postMessage({ id: msg.id, error: { name: e.name, message: e.message, ...(e.stack ? { stack: e.stack } : {}) } } satisfies PoolReply));
+    if (msg === 'close') {
+      void session.release().then(() => port.close());
+      return;
+    }
+    session.run(msg.feeds).then(
+      (out) => {
+        const copied: Record<string, HostTensor> = {};
+        const buffers: ArrayBuffer[] = [];
+        for (const [name, t] of Object.entries(out as Record<string, HostTensor>)) {
+          const d = t.data.slice();
+          buffers.push(d.buffer as ArrayBuffer);
+          copied[name] = { ...t, data: d } as HostTensor;
+        }
+        port.postMessage({ id: msg.id, out: copied } satisfies PoolReply, buffers);
+      },
+      (e: Error) =>
+        port.postMessage({
+          id: msg.id,
+          error: { name: e.name, message: e.message, ...(e.stack ? { stack: e.stack } : {}) },
+        } satisfies PoolReply),
+    );
   });
   port.postMessage({ ready: true } satisfies PoolReply);
 } catch (e) {

@@ -10,7 +10,10 @@ import { type HostTensor, InputError } from '@lctr/spec';
 import type { ProviderRequest } from '@lctr/backend-onnx';
 import type { PoolReply, PoolWorkerData } from './pool-worker.ts';
 
-interface Pending { resolve(out: Record<string, HostTensor>): void; reject(e: Error): void }
+interface Pending {
+  resolve(out: Record<string, HostTensor>): void;
+  reject(e: Error): void;
+}
 
 /** A run's error as the worker saw it; InputError keeps its class (the server turns it into a 400). */
 function errorOf(e: { name: string; message: string; stack?: string }): Error {
@@ -21,7 +24,9 @@ function errorOf(e: { name: string; message: string; stack?: string }): Error {
 
 /** The worker's entry registers tsx's loader itself (see it), so workers start with no inherited flags (tsx's or vitest's). */
 // built (dist/*.js): the worker module itself; from the sources: an entry that registers tsx first
-const WORKER_URL = import.meta.url.endsWith('.js') ? new URL('./pool-worker.js', import.meta.url) : new URL('./pool-worker-entry.mjs', import.meta.url);
+const WORKER_URL = import.meta.url.endsWith('.js')
+  ? new URL('./pool-worker.js', import.meta.url)
+  : new URL('./pool-worker-entry.mjs', import.meta.url);
 
 class PoolWorker {
   private next = 0;
@@ -29,13 +34,17 @@ class PoolWorker {
   private dead: Error | undefined;
   readonly exited: Promise<void>;
 
-  constructor(readonly worker: Worker, readonly index: number) {
+  constructor(
+    readonly worker: Worker,
+    readonly index: number,
+  ) {
     this.exited = new Promise((resolve) => worker.once('exit', () => resolve()));
     worker.on('message', (msg: PoolReply) => {
       if (!('id' in msg)) return;
       const p = this.pending.get(msg.id)!;
       this.pending.delete(msg.id);
-      if ('out' in msg) p.resolve(msg.out); else p.reject(errorOf(msg.error));
+      if ('out' in msg) p.resolve(msg.out);
+      else p.reject(errorOf(msg.error));
     });
     const fail = (e: Error) => {
       this.dead ??= e;
@@ -70,7 +79,9 @@ export class SessionPool {
     this.runs = workers.map(() => 0);
   }
 
-  get size(): number { return this.workers.length; }
+  get size(): number {
+    return this.workers.length;
+  }
 
   /** Start `size` workers, each opening its session on `onnxPath`; resolves once every one is ready. */
   static async open(size: number, data: PoolWorkerData): Promise<SessionPool> {
@@ -79,7 +90,10 @@ export class SessionPool {
       const worker = new Worker(WORKER_URL, { workerData: data, execArgv: [] });
       return new Promise<PoolWorker>((resolve, reject) => {
         const onMessage = (msg: PoolReply) => {
-          if ('ready' in msg) { worker.off('message', onMessage); resolve(new PoolWorker(worker, i)); }
+          if ('ready' in msg) {
+            worker.off('message', onMessage);
+            resolve(new PoolWorker(worker, i));
+          }
           if ('failed' in msg) reject(new Error(`session worker ${i}: ${msg.failed}`));
         };
         worker.on('message', onMessage);
@@ -98,22 +112,27 @@ export class SessionPool {
 
   /** Run on an idle worker (waiting for one when all are busy: the server's Limiter bounds how many wait). */
   async run(feeds: Record<string, HostTensor>): Promise<Record<string, HostTensor>> {
-    const w = this.idle.pop() ?? await new Promise<PoolWorker>((resolve) => this.waiting.push(resolve));
+    const w = this.idle.pop() ?? (await new Promise<PoolWorker>((resolve) => this.waiting.push(resolve)));
     this.runs[w.index]!++;
     try {
       return await w.run(feeds);
     } finally {
       const next = this.waiting.shift();
-      if (next) next(w); else this.idle.push(w);
+      if (next) next(w);
+      else this.idle.push(w);
     }
   }
 
   async close(): Promise<void> {
-    await Promise.all(this.workers.map((w) => {
-      w.worker.postMessage('close');
-      // a worker stuck in a run is stopped anyway
-      const stop = setTimeout(() => { void w.worker.terminate(); }, 5_000);
-      return w.exited.finally(() => clearTimeout(stop));
-    }));
+    await Promise.all(
+      this.workers.map((w) => {
+        w.worker.postMessage('close');
+        // a worker stuck in a run is stopped anyway
+        const stop = setTimeout(() => {
+          void w.worker.terminate();
+        }, 5_000);
+        return w.exited.finally(() => clearTimeout(stop));
+      }),
+    );
   }
 }

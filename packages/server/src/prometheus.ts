@@ -39,31 +39,66 @@ export class PromMetrics {
   constructor(sources: PromSources) {
     const registers = [this.registry];
     this.requests = new Counter({
-      name: 'lctr_http_requests_total', help: 'HTTP requests answered, by route, method and status', labelNames: ['route', 'method', 'status'], registers,
+      name: 'lctr_http_requests_total',
+      help: 'HTTP requests answered, by route, method and status',
+      labelNames: ['route', 'method', 'status'],
+      registers,
     });
     this.errors = new Counter({
-      name: 'lctr_http_errors_total', help: 'HTTP requests answered with a 4xx or 5xx status, by route and status', labelNames: ['route', 'status'], registers,
+      name: 'lctr_http_errors_total',
+      help: 'HTTP requests answered with a 4xx or 5xx status, by route and status',
+      labelNames: ['route', 'status'],
+      registers,
     });
     this.latency = new Histogram({
-      name: 'lctr_http_request_duration_seconds', help: 'from the arrival of a request to its answer written, by route',
-      labelNames: ['route'], buckets: BUCKETS, registers,
+      name: 'lctr_http_request_duration_seconds',
+      help: 'from the arrival of a request to its answer written, by route',
+      labelNames: ['route'],
+      buckets: BUCKETS,
+      registers,
     });
     this.candidates = new Counter({
-      name: 'lctr_candidates_scored_total', help: 'candidates (batch layout: samples) scored, by route', labelNames: ['route'], registers,
+      name: 'lctr_candidates_scored_total',
+      help: 'candidates (batch layout: samples) scored, by route',
+      labelNames: ['route'],
+      registers,
     });
-    this.nonFinite = new Counter({ name: 'lctr_non_finite_scores_total', help: 'runs with a NaN or infinite output (answered 500, never served)', registers });
+    this.nonFinite = new Counter({
+      name: 'lctr_non_finite_scores_total',
+      help: 'runs with a NaN or infinite output (answered 500, never served)',
+      registers,
+    });
     this.idsOutOfRange = new Counter({
-      name: 'lctr_ids_out_of_range_total', help: 'requests refused (400) for an id outside its embedding table: out of vocabulary, by route and input',
-      labelNames: ['route', 'input'], registers,
+      name: 'lctr_ids_out_of_range_total',
+      help: 'requests refused (400) for an id outside its embedding table: out of vocabulary, by route and input',
+      labelNames: ['route', 'input'],
+      registers,
     });
     this.rawUnknown = new Counter({
-      name: 'lctr_raw_unknown_ids_total', help: "raw requests: ids the exported vocabulary lacks (mapped to the out-of-vocabulary row, or left out), by feature",
-      labelNames: ['feature'], registers,
+      name: 'lctr_raw_unknown_ids_total',
+      help: 'raw requests: ids the exported vocabulary lacks (mapped to the out-of-vocabulary row, or left out), by feature',
+      labelNames: ['feature'],
+      registers,
     });
-    this.rawDropped = new Counter({ name: 'lctr_raw_history_events_dropped_total', help: 'raw requests: history events left out (an unknown id and no out-of-vocabulary row)', registers });
-    this.dropped = new Counter({ name: 'lctr_connections_dropped_total', help: 'connections closed at accept, over --max-connections', registers });
+    this.rawDropped = new Counter({
+      name: 'lctr_raw_history_events_dropped_total',
+      help: 'raw requests: history events left out (an unknown id and no out-of-vocabulary row)',
+      registers,
+    });
+    this.dropped = new Counter({
+      name: 'lctr_connections_dropped_total',
+      help: 'connections closed at accept, over --max-connections',
+      registers,
+    });
     const gauge = (name: string, help: string, read: () => number) =>
-      new Gauge({ name, help, registers, collect() { this.set(read()); } });
+      new Gauge({
+        name,
+        help,
+        registers,
+        collect() {
+          this.set(read());
+        },
+      });
     gauge('lctr_queue_depth', 'scoring runs waiting for the session (--max-queue bounds it)', sources.queued);
     gauge('lctr_runs_inflight', 'scoring runs in progress', sources.inflight);
     gauge('lctr_connections_open', 'open TCP connections', sources.connections);
@@ -79,7 +114,11 @@ export class PromMetrics {
     if (latencyS !== undefined) this.latency.observe({ route }, latencyS);
   }
 
-  get contentType(): string { return this.registry.contentType; }
+  get contentType(): string {
+    return this.registry.contentType;
+  }
 
-  text(): Promise<string> { return this.registry.metrics(); }
+  text(): Promise<string> {
+    return this.registry.metrics();
+  }
 }

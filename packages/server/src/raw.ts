@@ -4,7 +4,8 @@
  * against the sample builder) into the pre-mapped request of the graph's layout, which then takes
  * every check of a pre-mapped request (spec's parseScoreRequest):
  *
- *   {"raw": {"user": "1000", "history": [{"item_id": "2268318", "category_id": "2520377", "behavior_type": "pv", "timestamp": 1511544070}, ...],
+ * {"raw": {"user": "1000", "history": [{"item_id": "2268318", "category_id": "2520377", "behavior_type": "pv", "timestamp": 1511544070},
+ * ...],
  *            "candidates": [{"item_id": "3607361", "category_id": "4756105"}]}}
  *
  * History rows and candidates are keyed by the event file's column names (those the dataset
@@ -25,7 +26,8 @@ export function rawScoring(pipeline: FeaturePipeline, schema: RequestSchema): Ra
   const userSide = schema.features.filter((f) => f.side === side && f.name !== 'candidate' && f.name !== 'candidateCategory');
   return {
     map(body) {
-      for (const k of Object.keys(body)) if (k !== 'raw') throw new RequestError(k, "no such field beside 'raw' (a raw request is {\"raw\": {...}})", describeJson(body[k]));
+      for (const k of Object.keys(body))
+        if (k !== 'raw') throw new RequestError(k, 'no such field beside \'raw\' (a raw request is {"raw": {...}})', describeJson(body[k]));
       const m = mapper.map(body['raw']);
       const user: Record<string, unknown> = {};
       for (const f of userSide) {
@@ -34,9 +36,10 @@ export function rawScoring(pipeline: FeaturePipeline, schema: RequestSchema): Ra
         user[f.name] = nestValues(values, f.shape as number[], f.dtype === 'bool');
       }
       const cands = Array.from(m.candidate, (c, i) => ({ candidate: c, candidateCategory: m.candidateCategory[i]! }));
-      const out = schema.layout === 'batch'
-        ? { samples: cands.map((c) => pick({ ...user, ...c }, schema)) }
-        : { user, candidates: cands.map((c) => pick(c, schema)) };
+      const out =
+        schema.layout === 'batch'
+          ? { samples: cands.map((c) => pick({ ...user, ...c }, schema)) }
+          : { user, candidates: cands.map((c) => pick(c, schema)) };
       return { body: out, unknown: m.unknown, dropped: m.dropped };
     },
   };

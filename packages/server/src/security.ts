@@ -13,7 +13,10 @@ import { isIP } from 'node:net';
 import { RequestError } from '@lctr/spec';
 
 export class SecurityError extends Error {
-  constructor(message: string) { super(message); this.name = 'SecurityError'; }
+  constructor(message: string) {
+    super(message);
+    this.name = 'SecurityError';
+  }
 }
 
 export const LOOPBACK_HOSTS: readonly string[] = ['localhost', '127.0.0.1', '::1'];
@@ -47,7 +50,10 @@ export function defaultAllowedHosts(bindHost: string): string[] {
 /** Refuses to bind a non-loopback address without a token, unless insecure is explicit. */
 export function checkBind(host: string, hasToken: boolean, insecure: boolean): void {
   if (!isLoopbackHost(host) && !hasToken && !insecure) {
-    throw new SecurityError(`--host ${host}: expected a loopback address (127.0.0.1, ::1, localhost) unless --token-file is given (bearer-token auth) or --insecure says so explicitly, got a non-loopback address without either`);
+    throw new SecurityError(
+      `--host ${host}: expected a loopback address (127.0.0.1, ::1, localhost) unless --token-file is given (bearer-token auth) or ` +
+        `--insecure says so explicitly, got a non-loopback address without either`,
+    );
   }
 }
 
@@ -76,14 +82,20 @@ export class TokenAuth {
     if (header === undefined) throw new RequestError('authorization', expected, 'nothing (no Authorization header)', 401);
     const m = /^bearer[ \t]+(.+)$/i.exec(header.trim());
     if (!m) throw new RequestError('authorization', expected, `a '${header.trim().split(/[ \t]/)[0]!.slice(0, 20)}' credential`, 401);
-    if (!timingSafeEqual(digest(m[1]!), this.expected)) throw new RequestError('authorization', expected, 'a token that does not match', 401);
+    if (!timingSafeEqual(digest(m[1]!), this.expected))
+      throw new RequestError('authorization', expected, 'a token that does not match', 401);
   }
 }
 
 /** 415 unless the media type is application/json (parameters such as charset allowed). */
 export function checkJsonContentType(header: string | undefined): void {
-  const type = header?.split(';')[0]!.trim().toLowerCase();
+  const type = (header ?? '').split(';')[0]!.trim().toLowerCase();
   if (type !== 'application/json') {
-    throw new RequestError('content-type', 'application/json', header === undefined ? 'nothing (no Content-Type header)' : `'${header.slice(0, 80)}'`, 415);
+    throw new RequestError(
+      'content-type',
+      'application/json',
+      header === undefined ? 'nothing (no Content-Type header)' : `'${header.slice(0, 80)}'`,
+      415,
+    );
   }
 }

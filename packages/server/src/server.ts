@@ -24,8 +24,19 @@
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import {
-  type FeatureSpec, type HostTensor, type IdRange, type RequestSchema, type ServingLayout, IdOutOfRangeError, InputError, RequestError, formatShape,
-  parseScoreRequest, parseTensorRequest, requestSchemaOf, serializeGraph,
+  type FeatureSpec,
+  type HostTensor,
+  type IdRange,
+  type RequestSchema,
+  type ServingLayout,
+  IdOutOfRangeError,
+  InputError,
+  RequestError,
+  formatShape,
+  parseScoreRequest,
+  parseTensorRequest,
+  requestSchemaOf,
+  serializeGraph,
 } from '@lctr/spec';
 import { OnnxSession, type Provider, type ProviderRequest } from '@lctr/backend-onnx';
 import { type ModelDir, loadModelDir } from './model-dir.ts';
@@ -124,8 +135,13 @@ export interface HealthReport {
   readonly output: string;
   readonly inputs: readonly HealthInput[];
   readonly limits: {
-    readonly maxCandidates: number; readonly maxBodyBytes: number; readonly maxInflight: number; readonly maxQueue: number;
-    readonly bodyBudgetBytes: number; readonly bodyTimeoutMs: number; readonly maxConnections: number;
+    readonly maxCandidates: number;
+    readonly maxBodyBytes: number;
+    readonly maxInflight: number;
+    readonly maxQueue: number;
+    readonly bodyBudgetBytes: number;
+    readonly bodyTimeoutMs: number;
+    readonly maxConnections: number;
   };
   /** 'bearer': every request needs the token */
   readonly auth: 'bearer' | 'none';
@@ -147,13 +163,28 @@ export interface ScoreResponse {
 
 /** A run whose output holds a NaN or an infinity: a 500, never a 200 with nulls (JSON has no NaN). */
 export class NonFiniteScoreError extends Error {
-  constructor(message: string) { super(message); this.name = 'NonFiniteScoreError'; }
+  constructor(message: string) {
+    super(message);
+    this.name = 'NonFiniteScoreError';
+  }
 }
 
 /** Absolute paths in a provider note (a CUDA library that failed to load) cut to their last part: /health shows no path. */
 const withoutPaths = (note: string) => note.replace(/(?<![\w.])\/(?:[^\s/'"():;,]+\/)+([^\s/'"():;,]+)/g, '$1');
 
-type RouteKind = 'score' | 'explain' | 'explainPage' | 'explainExample' | 'health' | 'metrics' | 'metricsJson' | 'v2Live' | 'v2Ready' | 'v2Model' | 'v2ModelReady' | 'v2Infer';
+type RouteKind =
+  | 'score'
+  | 'explain'
+  | 'explainPage'
+  | 'explainExample'
+  | 'health'
+  | 'metrics'
+  | 'metricsJson'
+  | 'v2Live'
+  | 'v2Ready'
+  | 'v2Model'
+  | 'v2ModelReady'
+  | 'v2Infer';
 
 interface Route {
   readonly kind: RouteKind;
@@ -184,7 +215,8 @@ function positiveInt(name: string, v: number, min = 1): number {
   return v;
 }
 
-const fieldOf = (f: FeatureSpec) => (f.side === 'user' ? `user.${f.name}` : f.side === 'candidate' ? `candidates[].${f.name}` : `samples[].${f.name}`);
+const fieldOf = (f: FeatureSpec) =>
+  f.side === 'user' ? `user.${f.name}` : f.side === 'candidate' ? `candidates[].${f.name}` : `samples[].${f.name}`;
 
 export class ScoringServer {
   readonly metrics = new ServerMetrics();
@@ -213,8 +245,10 @@ export class ScoringServer {
     this.raw = model.features ? rawScoring(model.features, schema) : undefined;
     this.budget = new BodyBudget(limits.bodyBudgetBytes);
     this.prometheus = new PromMetrics({
-      inflight: () => this.limiter.inflight, queued: () => this.limiter.queued,
-      connections: () => this.metrics.connectionsOpen, heldBodyBytes: () => this.budget.heldBytes,
+      inflight: () => this.limiter.inflight,
+      queued: () => this.limiter.queued,
+      connections: () => this.metrics.connectionsOpen,
+      heldBodyBytes: () => this.budget.heldBytes,
     });
   }
 
@@ -232,7 +266,10 @@ export class ScoringServer {
     };
     // a budget below the per-body cap would refuse a body the cap allows, forever
     if (limits.bodyBudgetBytes < limits.maxBodyBytes) {
-      throw new RangeError(`bodyBudgetBytes (--body-budget-bytes) must be at least maxBodyBytes (--max-body-bytes, ${limits.maxBodyBytes}), got ${limits.bodyBudgetBytes}`);
+      throw new RangeError(
+        `bodyBudgetBytes (--body-budget-bytes) must be at least maxBodyBytes (--max-body-bytes, ${limits.maxBodyBytes}), got ` +
+          `${limits.bodyBudgetBytes}`,
+      );
     }
     // an empty token fails here, before the session opens
     const auth = opts.token === undefined ? undefined : new TokenAuth(opts.token);
@@ -246,35 +283,70 @@ export class ScoringServer {
       ...(threads === null ? {} : { intraOpNumThreads: threads }),
     });
     const server = new ScoringServer(model, schema, session, limits, threads, log, auth, access);
-    server.explainer = await Explainer.open(model, { provider: opts.provider ?? DEFAULTS.provider, ...(threads === null ? {} : { intraOpNumThreads: threads }) });
+    server.explainer = await Explainer.open(model, {
+      provider: opts.provider ?? DEFAULTS.provider,
+      ...(threads === null ? {} : { intraOpNumThreads: threads }),
+    });
     if (workers > 1) {
       // the workers open the provider the main session really got (no second fallback decision)
       try {
         server.pool = await SessionPool.open(workers, {
-          onnxPath: model.onnxPath, graphJson: serializeGraph(model.graph), provider: session.provider, ...(threads === null ? {} : { intraOpNumThreads: threads }),
+          onnxPath: model.onnxPath,
+          graphJson: serializeGraph(model.graph),
+          provider: session.provider,
+          ...(threads === null ? {} : { intraOpNumThreads: threads }),
         });
       } catch (e) {
         await server.close();
         throw e;
       }
-      log(`scoring on ${workers} ONNX Runtime sessions in worker threads (--workers ${workers}), at most ${limits.maxInflight} runs at once`);
+      log(
+        `scoring on ${workers} ONNX Runtime sessions in worker threads (--workers ${workers}), at most ${limits.maxInflight} runs at once`,
+      );
     }
-    if (server.explainer) log(`explain variant (explain/): levels ${JSON.stringify(server.explainer.levels)}; POST /explain, page GET /explain.html`);
-    const names = (side: FeatureSpec['side']) => schema.features.filter((f) => f.side === side).map((f) => f.name).join(', ');
+    if (server.explainer)
+      log(`explain variant (explain/): levels ${JSON.stringify(server.explainer.levels)}; POST /explain, page GET /explain.html`);
+    const names = (side: FeatureSpec['side']) =>
+      schema.features
+        .filter((f) => f.side === side)
+        .map((f) => f.name)
+        .join(', ');
     const inputs = schema.layout !== 'batch' ? `user: ${names('user')}; candidates: ${names('candidate')}` : `samples: ${names('sample')}`;
     const words = { request: 'per-request', candidateSet: 'candidate-set', batch: 'batch' }[schema.layout];
-    log(`model '${model.name}' (graph '${model.graph.name}', version ${model.version}, ${words} layout; ${inputs}; scores from '${schema.output}') from ${model.dir}`);
-    log(`export checks (report.json): ${model.exportChecks === null ? 'none (no report.json)' : `parity ok, ONNX checker ${model.exportChecks.checker ? 'ok' : 'not run'}`}`);
-    log(`ONNX Runtime provider: ${session.provider}${session.providerNotes.length ? ` (${session.providerNotes.join('; ')})` : ''}; intra-op threads: ${threads ?? 'ONNX Runtime default'}`);
+    log(
+      `model '${model.name}' (graph '${model.graph.name}', version ${model.version}, ${words} layout; ${inputs}; scores from ` +
+        `'${schema.output}') from ${model.dir}`,
+    );
+    log(
+      `export checks (report.json): ` +
+        `${model.exportChecks === null ? 'none (no report.json)' : `parity ok, ONNX checker ${model.exportChecks.checker ? 'ok' : 'not run'}`}`,
+    );
+    log(
+      `ONNX Runtime provider: ${session.provider}${session.providerNotes.length ? ` (${session.providerNotes.join('; ')})` : ''}; ` +
+        `intra-op threads: ${threads ?? 'ONNX Runtime default'}`,
+    );
     return server;
   }
 
   health(): HealthReport {
     return {
-      status: 'ok', model: this.model.name, graph: this.model.graph.name, version: this.model.version,
-      layout: this.schema.layout, provider: this.session.provider, providerNotes: this.session.providerNotes.map(withoutPaths), output: this.schema.output,
+      status: 'ok',
+      model: this.model.name,
+      graph: this.model.graph.name,
+      version: this.model.version,
+      layout: this.schema.layout,
+      provider: this.session.provider,
+      providerNotes: this.session.providerNotes.map(withoutPaths),
+      output: this.schema.output,
       inputs: this.schema.features.map((f) => ({
-        name: f.name, side: f.side, field: fieldOf(f), dtype: f.dtype, shape: [...f.graphShape], valueShape: [...f.shape], ids: f.ids, ...(f.filled ? { filled: true } : {}),
+        name: f.name,
+        side: f.side,
+        field: fieldOf(f),
+        dtype: f.dtype,
+        shape: [...f.graphShape],
+        valueShape: [...f.shape],
+        ids: f.ids,
+        ...(f.filled ? { filled: true } : {}),
       })),
       limits: this.limits,
       auth: this.auth ? 'bearer' : 'none',
@@ -285,7 +357,11 @@ export class ScoringServer {
   }
 
   metricsSnapshot(): MetricsSnapshot {
-    return this.metrics.snapshot(this.limiter, { heldBytes: this.budget.heldBytes, budgetBytes: this.budget.budgetBytes }, this.limits.maxConnections);
+    return this.metrics.snapshot(
+      this.limiter,
+      { heldBytes: this.budget.heldBytes, budgetBytes: this.budget.budgetBytes },
+      this.limits.maxConnections,
+    );
   }
 
   /** Score a decoded request body (no HTTP): throws RequestError (bad input), BusyError (queue full) or the run's error. */
@@ -293,7 +369,12 @@ export class ScoringServer {
     // a raw request (the log's own ids) becomes the pre-mapped request, then takes the same checks
     let raw: ScoreResponse['raw'];
     if (body !== null && typeof body === 'object' && !Array.isArray(body) && Object.prototype.hasOwnProperty.call(body, 'raw')) {
-      if (!this.raw) throw new RequestError('raw', `a model directory exported with its feature pipeline (${'features.json'}: training data read through a dataset config)`, `model '${this.model.name}' without one`);
+      if (!this.raw)
+        throw new RequestError(
+          'raw',
+          `a model directory exported with its feature pipeline (${'features.json'}: training data read through a dataset config)`,
+          `model '${this.model.name}' without one`,
+        );
       const mapped = this.raw.map(body as Record<string, unknown>);
       for (const [feature, n] of Object.entries(mapped.unknown)) this.prometheus.rawUnknown.inc({ feature }, n);
       if (mapped.dropped) this.prometheus.rawDropped.inc(mapped.dropped);
@@ -304,7 +385,12 @@ export class ScoringServer {
     const out = await this.run(feeds, count, [this.schema.output]);
     this.metrics.candidates += count;
     this.prometheus.candidates.inc({ route: '/score' }, count);
-    return { scores: Array.from(out[this.schema.output]!.data as Float32Array), model: this.model.name, provider: this.session.provider, ...(raw ? { raw } : {}) };
+    return {
+      scores: Array.from(out[this.schema.output]!.data as Float32Array),
+      model: this.model.name,
+      provider: this.session.provider,
+      ...(raw ? { raw } : {}),
+    };
   }
 
   /** What the pyramid picked per candidate for a decoded /score body (explain.ts); 404 RequestError on a model without one. */
@@ -312,7 +398,7 @@ export class ScoringServer {
     const explainer = this.explainer;
     if (!explainer) throw noExplainError(this.model);
     const { feeds, count } = parseScoreRequest(body, this.schema, this.limits, this.model.name);
-    const out = await this.limiter.run(async () => {
+    const out = (await this.limiter.run(async () => {
       try {
         return await explainer.session.run(feeds);
       } catch (e) {
@@ -320,9 +406,13 @@ export class ScoringServer {
         if (e instanceof InputError) throw new RequestError('body', `inputs graph '${explainer.graph.name}' accepts`, e.message);
         throw e;
       }
-    }) as Record<string, HostTensor>;
+    })) as Record<string, HostTensor>;
     const bad = (out['prob']!.data as Float32Array).findIndex((v) => !Number.isFinite(v));
-    if (bad !== -1) throw new NonFiniteScoreError(`output 'prob' of the explain variant is ${out['prob']!.data[bad]} for candidate ${bad} of ${count}; a non-finite score is never served`);
+    if (bad !== -1)
+      throw new NonFiniteScoreError(
+        `output 'prob' of the explain variant is ${out['prob']!.data[bad]} for candidate ${bad} of ${count}; a non-finite score is never ` +
+          `served`,
+      );
     return explainer.answer(feeds, out, this.model.name);
   }
 
@@ -338,14 +428,16 @@ export class ScoringServer {
     const out = await this.run(feeds, count, request.outputs);
     this.prometheus.candidates.inc({ route: '/v2/models/{name}/infer' }, count);
     return {
-      model_name: this.model.name, model_version: String(this.model.version), ...(request.id === undefined ? {} : { id: request.id }),
+      model_name: this.model.name,
+      model_version: String(this.model.version),
+      ...(request.id === undefined ? {} : { id: request.id }),
       outputs: request.outputs.map((o) => v2Output(this.model.graph, o, out[o]!, this.schema.layout)),
     };
   }
 
   /** One run through the queue; the scoring output must hold one value per candidate, every output returned must be finite. */
   private async run(feeds: Record<string, HostTensor>, count: number, outputs: readonly string[]): Promise<Record<string, HostTensor>> {
-    const out = await this.limiter.run(async () => {
+    const out = (await this.limiter.run(async () => {
       try {
         return await (this.pool ? this.pool.run(feeds) : this.session.run(feeds));
       } catch (e) {
@@ -353,10 +445,13 @@ export class ScoringServer {
         if (e instanceof InputError) throw new RequestError('body', `inputs graph '${this.model.graph.name}' accepts`, e.message);
         throw e;
       }
-    }) as Record<string, HostTensor>;
+    })) as Record<string, HostTensor>;
     const scores = out[this.schema.output]!;
     const what = this.schema.layout === 'batch' ? 'sample' : 'candidate';
-    if (scores.data.length !== count) throw new Error(`output '${this.schema.output}' has ${scores.data.length} values for ${count} ${what}s (shape ${formatShape(scores.shape)})`);
+    if (scores.data.length !== count)
+      throw new Error(
+        `output '${this.schema.output}' has ${scores.data.length} values for ${count} ${what}s (shape ${formatShape(scores.shape)})`,
+      );
     for (const name of outputs) {
       const t = out[name]!;
       if (t.dtype !== 'float32') continue;
@@ -375,24 +470,37 @@ export class ScoringServer {
   async listen(port: number = DEFAULTS.port, host: string = DEFAULTS.host): Promise<{ host: string; port: number; url: string }> {
     if (this.http) throw new Error('the server is already listening');
     checkBind(host, this.auth !== undefined, this.access.insecure ?? false);
-    if (!isLoopbackHost(host) && !this.auth) this.log(`warning: listening on ${host} without a token (--insecure): anyone who can reach it can use it`);
+    if (!isLoopbackHost(host) && !this.auth)
+      this.log(`warning: listening on ${host} without a token (--insecure): anyone who can reach it can use it`);
     this.allowedHosts = this.access.allowedHosts ?? defaultAllowedHosts(host);
     const timeout = this.limits.bodyTimeoutMs;
     // headers get the body's timeout too (a client dribbling its headers is cut off by Node with a
     // 408); requestTimeout is only a backstop behind readBody's own timer, which answers in JSON
-    const http = createServer({ headersTimeout: timeout, requestTimeout: 2 * timeout, connectionsCheckingInterval: Math.min(30_000, timeout) },
-      (req, res) => { void this.handle(req, res); });
+    const http = createServer(
+      { headersTimeout: timeout, requestTimeout: 2 * timeout, connectionsCheckingInterval: Math.min(30_000, timeout) },
+      (req, res) => {
+        void this.handle(req, res);
+      },
+    );
     http.maxConnections = this.limits.maxConnections;
     http.on('connection', (socket: Socket) => {
       this.metrics.connectionsOpen++;
-      socket.once('close', () => { this.metrics.connectionsOpen--; });
+      socket.once('close', () => {
+        this.metrics.connectionsOpen--;
+      });
     });
-    http.on('drop', () => { this.metrics.connectionsDropped++; this.prometheus.dropped.inc(); });
+    http.on('drop', () => {
+      this.metrics.connectionsDropped++;
+      this.prometheus.dropped.inc();
+    });
     this.http = http;
     try {
       await new Promise<void>((resolve, reject) => {
         http.once('error', reject);
-        http.listen(port, host, () => { http.off('error', reject); resolve(); });
+        http.listen(port, host, () => {
+          http.off('error', reject);
+          resolve();
+        });
       });
     } catch (e) {
       this.http = undefined;
@@ -430,16 +538,26 @@ export class ScoringServer {
     const m = V2_MODEL_PATH.exec(path);
     if (!m) {
       // the explain routes are offered only where there is something to explain
-      const all = ROUTES.filter((r) => this.explainer || !r.kind.startsWith('explain')).map((r) => `${r.method} ${r.label.replace('{name}', this.model.name)}`).join(', ');
+      const all = ROUTES.filter((r) => this.explainer || !r.kind.startsWith('explain'))
+        .map((r) => `${r.method} ${r.label.replace('{name}', this.model.name)}`)
+        .join(', ');
       return { error: new RequestError('path', `one of ${all}`, `'${path}'`, 404) };
     }
     const kind: RouteKind = m[3] === '/ready' ? 'v2ModelReady' : m[3] === '/infer' ? 'v2Infer' : 'v2Model';
     const route = ROUTES.find((r) => r.kind === kind)!;
     let name = m[1]!;
-    try { name = decodeURIComponent(name); } catch { /* shown as sent */ }
-    if (name !== this.model.name) return { route, error: new RequestError('model', `'${this.model.name}' (the model this server serves)`, `'${name}'`, 404) };
+    try {
+      name = decodeURIComponent(name);
+    } catch {
+      /* shown as sent */
+    }
+    if (name !== this.model.name)
+      return { route, error: new RequestError('model', `'${this.model.name}' (the model this server serves)`, `'${name}'`, 404) };
     if (m[2] !== undefined && m[2] !== String(this.model.version)) {
-      return { route, error: new RequestError('version', `${this.model.version} (the version of model '${name}' served)`, `'${m[2]}'`, 404) };
+      return {
+        route,
+        error: new RequestError('version', `${this.model.version} (the version of model '${name}' served)`, `'${m[2]}'`, 404),
+      };
     }
     return { route };
   }
@@ -471,7 +589,8 @@ export class ScoringServer {
       const unread = !bodyRead && declaredLength(req) !== 0;
       reply(status, body, unread ? { ...headers, connection: 'close' } : headers);
     };
-    const refuse = (e: RequestError, headers: Record<string, string> = {}) => fail(e.status, v2 ? { error: e.message } : e.toJSON(), headers);
+    const refuse = (e: RequestError, headers: Record<string, string> = {}) =>
+      fail(e.status, v2 ? { error: e.message } : e.toJSON(), headers);
     try {
       checkHostHeader(req.headers.host, this.allowedHosts);
       this.auth?.check(req.headers.authorization);
@@ -480,8 +599,10 @@ export class ScoringServer {
         return refuse(new RequestError('method', `${route.method} for ${path}`, String(req.method), 405), { allow: route.method });
       }
       switch (route.kind) {
-        case 'health': return reply(200, this.health());
-        case 'metricsJson': return reply(200, this.metricsSnapshot());
+        case 'health':
+          return reply(200, this.health());
+        case 'metricsJson':
+          return reply(200, this.metricsSnapshot());
         case 'metrics': {
           const text = await this.prometheus.text();
           res.writeHead(200, { 'content-type': this.prometheus.contentType, 'content-length': Buffer.byteLength(text) });
@@ -489,10 +610,14 @@ export class ScoringServer {
           this.prometheus.record(label, String(req.method), 200, (performance.now() - t0) / 1000);
           return;
         }
-        case 'v2Live': return reply(200, { live: true });
-        case 'v2Ready': return reply(200, { ready: true });
-        case 'v2Model': return reply(200, this.v2Metadata());
-        case 'v2ModelReady': return reply(200, { name: this.model.name, ready: true });
+        case 'v2Live':
+          return reply(200, { live: true });
+        case 'v2Ready':
+          return reply(200, { ready: true });
+        case 'v2Model':
+          return reply(200, this.v2Metadata());
+        case 'v2ModelReady':
+          return reply(200, { name: this.model.name, ready: true });
         case 'explainPage': {
           const html = explainPageHtml();
           res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'content-length': Buffer.byteLength(html) });
@@ -500,14 +625,23 @@ export class ScoringServer {
           this.prometheus.record(label, String(req.method), 200, (performance.now() - t0) / 1000);
           return;
         }
-        case 'explainExample': return reply(200, exampleRequest(this.health(), { candidates: 3, seed: 1 }));
+        case 'explainExample':
+          return reply(200, exampleRequest(this.health(), { candidates: 3, seed: 1 }));
         // a model without a pyramid is refused before its body is read
-        case 'explain': if (!this.explainer) return refuse(noExplainError(this.model)); break;
-        case 'score': case 'v2Infer': break;
+        case 'explain':
+          if (!this.explainer) return refuse(noExplainError(this.model));
+          break;
+        case 'score':
+        case 'v2Infer':
+          break;
       }
       const binary = req.headers['inference-header-content-length'];
       if (route.kind === 'v2Infer' && binary !== undefined) {
-        throw new RequestError('inference-header-content-length', 'no such header: a JSON body (the binary tensor extension is not supported)', `'${String(binary)}'`);
+        throw new RequestError(
+          'inference-header-content-length',
+          'no such header: a JSON body (the binary tensor extension is not supported)',
+          `'${String(binary)}'`,
+        );
       }
       checkJsonContentType(req.headers['content-type']);
       const limit = this.limits.maxBodyBytes;
@@ -516,7 +650,10 @@ export class ScoringServer {
       if (this.limiter.full) throw this.limiter.busyError();
       const want = declared === 'chunked' ? limit : declared;
       if (!this.budget.tryReserve(want)) {
-        throw new BusyError(`server busy: request bodies of ${this.budget.heldBytes} bytes held, ${want} more would pass the budget of ${this.budget.budgetBytes} bytes (--body-budget-bytes)`);
+        throw new BusyError(
+          `server busy: request bodies of ${this.budget.heldBytes} bytes held, ${want} more would pass the budget of ` +
+            `${this.budget.budgetBytes} bytes (--body-budget-bytes)`,
+        );
       }
       reserved = want;
       const text = await readBody(req, limit, this.limits.bodyTimeoutMs);
@@ -549,7 +686,7 @@ export class ScoringServer {
       }
       // a non-finite score is the model's fault, not the request's: logged without a stack
       const what = isScore ? 'scoring' : route?.kind === 'v2Infer' ? 'inference' : path;
-      this.log(`error: ${what} failed: ${e instanceof NonFiniteScoreError ? e.message : (e as Error).stack ?? String(e)}`);
+      this.log(`error: ${what} failed: ${e instanceof NonFiniteScoreError ? e.message : ((e as Error).stack ?? String(e))}`);
       if (!res.headersSent) fail(500, { error: `${route?.kind === 'v2Infer' ? 'inference' : 'scoring'} failed: ${(e as Error).message}` });
       else res.destroy();
     } finally {

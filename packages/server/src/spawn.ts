@@ -16,10 +16,14 @@ export interface SpawnedServer {
 export function spawnServer(args: readonly string[], cwd: string): Promise<SpawnedServer> {
   const cli = resolve(cwd, 'packages/server/src/cli.ts');
   const child = spawn(process.execPath, ['--import', 'tsx', cli, ...args], {
-    cwd, env: { ...process.env, ORT_DISABLE_TELEMETRY: '1' }, stdio: ['ignore', 'pipe', 'pipe'],
+    cwd,
+    env: { ...process.env, ORT_DISABLE_TELEMETRY: '1' },
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
-  child.stderr!.on('data', (d) => { out += String(d); });
+  child.stderr!.on('data', (d) => {
+    out += String(d);
+  });
   return new Promise((ok, fail) => {
     child.stdout!.on('data', (d) => {
       out += String(d);

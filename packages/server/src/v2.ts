@@ -17,8 +17,17 @@
  * is refused with a 400 that says so.
  */
 import {
-  type DType, type Graph, type HostTensor, type RequestSchema, type ServingLayout, type TensorInput,
-  RequestError, describeJson, outputTensorShapeOf, tensorShapeOf, valueInfo,
+  type DType,
+  type Graph,
+  type HostTensor,
+  type RequestSchema,
+  type ServingLayout,
+  type TensorInput,
+  RequestError,
+  describeJson,
+  outputTensorShapeOf,
+  tensorShapeOf,
+  valueInfo,
 } from '@lctr/spec';
 
 /** The protocol's datatype names of the IR dtypes (config.pbtxt's TYPE_FP32 is FP32 on the wire). */
@@ -66,10 +75,18 @@ const metaShape = (shape: readonly (number | string)[]) => shape.map((d) => (typ
 
 export function v2Metadata(g: Graph, schema: RequestSchema, name: string, version: number): V2ModelMetadata {
   return {
-    name, versions: [String(version)], platform: TRITON_PLATFORM,
-    inputs: schema.features.map((f) => ({ name: f.name, datatype: V2_DATATYPE[f.dtype], shape: metaShape(tensorShapeOf(f, schema.layout)) })),
+    name,
+    versions: [String(version)],
+    platform: TRITON_PLATFORM,
+    inputs: schema.features.map((f) => ({
+      name: f.name,
+      datatype: V2_DATATYPE[f.dtype],
+      shape: metaShape(tensorShapeOf(f, schema.layout)),
+    })),
     outputs: Object.entries(g.outputs as Record<string, string>).map(([o, id]) => ({
-      name: o, datatype: V2_DATATYPE[valueInfo(g, id).dtype], shape: metaShape(outputTensorShapeOf(g, o, schema.layout)),
+      name: o,
+      datatype: V2_DATATYPE[valueInfo(g, id).dtype],
+      shape: metaShape(outputTensorShapeOf(g, o, schema.layout)),
     })),
   };
 }
@@ -124,7 +141,11 @@ export function readV2Request(body: unknown, schema: RequestSchema, g: Graph): V
     }
     const want = V2_DATATYPE[f.dtype];
     if (t['datatype'] !== want) {
-      throw new RequestError(`${field}.datatype`, `${JSON.stringify(want)} (TYPE_${want} in config.pbtxt: ${f.dtype})`, describeJson(t['datatype']));
+      throw new RequestError(
+        `${field}.datatype`,
+        `${JSON.stringify(want)} (TYPE_${want} in config.pbtxt: ${f.dtype})`,
+        describeJson(t['datatype']),
+      );
     }
     const shape = t['shape'];
     if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0)) {
@@ -158,8 +179,11 @@ export function readV2Request(body: unknown, schema: RequestSchema, g: Graph): V
 export function v2Output(g: Graph, name: string, t: HostTensor, layout: ServingLayout): V2Output {
   const declared = outputTensorShapeOf(g, name, layout);
   const shape = declared.length > t.shape.length ? [...t.shape, 1] : [...t.shape];
-  const data = t.dtype === 'bool' ? Array.from(t.data as Uint8Array, (v) => v !== 0)
-    : t.dtype === 'int64' ? Array.from(t.data as BigInt64Array, Number)
-      : Array.from(t.data as Float32Array | Int32Array);
+  const data =
+    t.dtype === 'bool'
+      ? Array.from(t.data as Uint8Array, (v) => v !== 0)
+      : t.dtype === 'int64'
+        ? Array.from(t.data as BigInt64Array, Number)
+        : Array.from(t.data as Float32Array | Int32Array);
   return { name, datatype: V2_DATATYPE[t.dtype], shape, data };
 }

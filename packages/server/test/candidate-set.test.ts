@@ -22,7 +22,12 @@ let dir: string;
 
 beforeAll(async () => {
   await initTfjs({ backend: 'cpu', log: () => {} });
-  const json = { ...JSON.parse(readFileSync(join(root, 'packages/train/configs/ifa-tiny.json'), 'utf8')), steps: 4, evalEvery: 4, checkpointEvery: 4 };
+  const json = {
+    ...JSON.parse(readFileSync(join(root, 'packages/train/configs/ifa-tiny.json'), 'utf8')),
+    steps: 4,
+    evalEvery: 4,
+    checkpointEvery: 4,
+  };
   const path = join(base, 'ifa.json');
   writeFileSync(path, JSON.stringify(json));
   const config = parseTrainConfig(json, path);
@@ -30,7 +35,9 @@ beforeAll(async () => {
   const graph = await m.buildTrain(config.model, path, config.data);
   const src = await m.source({ split: 'train', seed: 1, data: config.data, model: config.model, where: path });
   await train({ graph, train: src, config, outDir: join(base, 'run') });
-  dir = (await exportCheckpoint({ checkpoint: join(base, 'run'), out: join(base, 'models'), requests: 2, latencyRequests: 0, log: () => {} })).dir;
+  dir = (
+    await exportCheckpoint({ checkpoint: join(base, 'run'), out: join(base, 'models'), requests: 2, latencyRequests: 0, log: () => {} })
+  ).dir;
   server = await ScoringServer.open({ modelDir: dir, provider: 'cpu', maxCandidates: 50, maxBodyBytes: 1 << 20 });
 }, 120_000);
 
@@ -53,7 +60,10 @@ describe('the scoring server on a candidate-set (IFA) model', () => {
   it('scores a request as the float64 reference does, for two sequence lengths and candidate counts', async () => {
     const h = server.health() as HealthReport;
     const { weights } = readWeightsFile(join(dir, 'weights.safetensors'));
-    for (const [candidates, symbolLength, seed] of [[5, 12, 1], [17, 40, 2]] as const) {
+    for (const [candidates, symbolLength, seed] of [
+      [5, 12, 1],
+      [17, 40, 2],
+    ] as const) {
       const body = exampleRequest(h, { candidates, seed, symbolLength });
       expect(Object.keys((body['candidates'] as object[])[0]!)).not.toContain('candMask');
       const res = await server.score(body);
@@ -70,10 +80,15 @@ describe('the scoring server on a candidate-set (IFA) model', () => {
 
   it('refuses a request that carries the mask or a ragged sequence, naming the field', async () => {
     const h = server.health() as HealthReport;
-    const body = exampleRequest(h, { candidates: 3, seed: 3 }) as { user: Record<string, unknown>; candidates: Array<Record<string, unknown>> };
+    const body = exampleRequest(h, { candidates: 3, seed: 3 }) as {
+      user: Record<string, unknown>;
+      candidates: Array<Record<string, unknown>>;
+    };
     const withMask = { ...body, candidates: body.candidates.map((c) => ({ ...c, candMask: true })) };
     await expect(server.score(withMask)).rejects.toThrow(RequestError);
-    await expect(server.score(withMask)).rejects.toThrow(/^candidates\[0\]\.candMask: expected one of the candidate features .*, got unknown field 'candMask'$/);
+    await expect(server.score(withMask)).rejects.toThrow(
+      /^candidates\[0\]\.candMask: expected one of the candidate features .*, got unknown field 'candMask'$/,
+    );
     const seq = body.user['seq'] as number[];
     const ragged = { ...body, user: { ...body.user, seqCategory: [...(body.user['seqCategory'] as number[]), 1] } };
     await expect(server.score(ragged)).rejects.toThrow(new RegExp(`^user\\.seqCategory: expected an array of ${seq.length} `));

@@ -15,7 +15,16 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  type HostData, type HostTensor, type LifelongConfig, Rng, type Weights, buildLifelongExplain, initWeights, parseScoreRequest, requestSchemaOf, serializeGraph,
+  type HostData,
+  type HostTensor,
+  type LifelongConfig,
+  Rng,
+  type Weights,
+  buildLifelongExplain,
+  initWeights,
+  parseScoreRequest,
+  requestSchemaOf,
+  serializeGraph,
 } from '@lctr/spec';
 import { runRef } from '@lctr/ref-cpu';
 import { exportOnnx } from '@lctr/backend-onnx';
@@ -34,7 +43,14 @@ let din: { server: ScoringServer; url: string };
 function integerWeights(seed: number): Weights {
   const rng = new Rng(seed);
   const w = initWeights(explainGraph, seed);
-  const ints: Record<string, number> = { 'emb/sourceItem': 2, 'emb/targetItem': 2, 'emb/category': 1, 'emb/context0': 1, 'lap/msa/wq': 1, 'lap/msa/wk': 1 };
+  const ints: Record<string, number> = {
+    'emb/sourceItem': 2,
+    'emb/targetItem': 2,
+    'emb/category': 1,
+    'emb/context0': 1,
+    'lap/msa/wq': 1,
+    'lap/msa/wk': 1,
+  };
   for (const [name, r] of Object.entries(ints)) {
     const t = w.get(name)!;
     w.set(name, { ...t, data: Float32Array.from(t.data, () => rng.int(2 * r + 1) - r) });
@@ -66,7 +82,7 @@ afterAll(async () => {
 
 const post = async (url: string, path: string, body: unknown) => {
   const r = await fetch(`${url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
-  return { status: r.status, body: await r.json() as Record<string, unknown> };
+  return { status: r.status, body: (await r.json()) as Record<string, unknown> };
 };
 const numbers = (d: HostData): number[] => Array.from(d as ArrayLike<number | bigint>, Number);
 
@@ -79,13 +95,21 @@ function tieRequest(seed: number): { user: Record<string, unknown>; candidates: 
   return {
     user: {
       profile: [rng.int(2), rng.int(2)],
-      targetSeq: Array.from({ length: cfg.seqLen }, () => rng.int(cfg.targetItems)), targetSeqCategory: Array.from({ length: cfg.seqLen }, () => rng.int(cfg.categories)),
+      targetSeq: Array.from({ length: cfg.seqLen }, () => rng.int(cfg.targetItems)),
+      targetSeqCategory: Array.from({ length: cfg.seqLen }, () => rng.int(cfg.categories)),
       targetSeqMask: Array.from({ length: cfg.seqLen }, (_, i) => i < 5),
-      sourceSeq: Array.from({ length: cfg.seqLen }, () => rng.int(cfg.sourceItems)), sourceSeqCategory: Array.from({ length: cfg.seqLen }, () => rng.int(cfg.categories)),
+      sourceSeq: Array.from({ length: cfg.seqLen }, () => rng.int(cfg.sourceItems)),
+      sourceSeqCategory: Array.from({ length: cfg.seqLen }, () => rng.int(cfg.categories)),
       sourceSeqMask: Array.from({ length: cfg.seqLen }, (_, i) => i < 6),
-      lifelongSeq: ids, lifelongSeqCategory: ids.map((i) => i % 3), lifelongMask: mask, lifelongContext: ids.map((i) => [i % 2]),
+      lifelongSeq: ids,
+      lifelongSeqCategory: ids.map((i) => i % 3),
+      lifelongMask: mask,
+      lifelongContext: ids.map((i) => [i % 2]),
     },
-    candidates: Array.from({ length: 5 }, () => { const c = rng.int(4); return { candidate: c, candidateCategory: c % 3 }; }),
+    candidates: Array.from({ length: 5 }, () => {
+      const c = rng.int(4);
+      return { candidate: c, candidateCategory: c % 3 };
+    }),
   };
 }
 
@@ -98,16 +122,18 @@ function refAnswer(body: unknown): Pick<ExplainResponse, 'candidates'> {
   return {
     candidates: numbers(out['prob']!.data).map((score, c) => ({
       score,
-      picks: Object.fromEntries(Object.entries(levels).map(([l, k]) => {
-        const [pos, w, ok] = ['Positions', 'Weights', 'Valid'].map((o) => numbers(out[l + o]!.data).slice(c * k, (c + 1) * k));
-        return [l, pos!.flatMap((p, j) => (ok![j] ? [{ position: p, id: ids[p]!, weight: w![j]! }] : []))];
-      })),
+      picks: Object.fromEntries(
+        Object.entries(levels).map(([l, k]) => {
+          const [pos, w, ok] = ['Positions', 'Weights', 'Valid'].map((o) => numbers(out[l + o]!.data).slice(c * k, (c + 1) * k));
+          return [l, pos!.flatMap((p, j) => (ok![j] ? [{ position: p, id: ids[p]!, weight: w![j]! }] : []))];
+        }),
+      ),
     })),
   };
 }
 
 describe('POST /explain', () => {
-  it('equals ref-cpu\'s explain graph on the same request, ties included', async () => {
+  it("equals ref-cpu's explain graph on the same request, ties included", async () => {
     let tiedRows = 0;
     for (const seed of [1, 2, 3, 4]) {
       const body = tieRequest(seed);
@@ -124,8 +150,13 @@ describe('POST /explain', () => {
         expect(Math.abs(c.score - w.score), `seed ${seed} candidate ${i} score`).toBeLessThanOrEqual(1e-6);
         for (const level of ['csa', 'msa', 'fsa'] as const) {
           const [g, r] = [c.picks[level]!, w.picks[level]!];
-          expect(g.map((p) => [p.position, p.id]), `seed ${seed} candidate ${i} ${level} picks`).toEqual(r.map((p) => [p.position, p.id]));
-          g.forEach((p, j) => expect(Math.abs(p.weight - r[j]!.weight), `seed ${seed} candidate ${i} ${level} weight ${j}`).toBeLessThanOrEqual(1e-6));
+          expect(
+            g.map((p) => [p.position, p.id]),
+            `seed ${seed} candidate ${i} ${level} picks`,
+          ).toEqual(r.map((p) => [p.position, p.id]));
+          g.forEach((p, j) =>
+            expect(Math.abs(p.weight - r[j]!.weight), `seed ${seed} candidate ${i} ${level} weight ${j}`).toBeLessThanOrEqual(1e-6),
+          );
         }
         // two picks of one item at one level: tied scores, ordered by the earlier position (SPEC's top-k order)
         const csa = c.picks.csa!;
@@ -150,12 +181,16 @@ describe('POST /explain', () => {
     }
   });
 
-  it('a bad request gets /score\'s 400; a model without a pyramid gets 404 naming the models that have one', async () => {
+  it("a bad request gets /score's 400; a model without a pyramid gets 404 naming the models that have one", async () => {
     const bad = tieRequest(1);
     bad.user['lifelongSeq'] = [1, 2];
     expect(await post(lcn.url, '/explain', bad)).toEqual({
-      status: 400, body: {
-        error: 'user.lifelongSeq: expected an array of 40 (int32[40]), got an array of 2', field: 'user.lifelongSeq', expected: 'an array of 40 (int32[40])', actual: 'an array of 2',
+      status: 400,
+      body: {
+        error: 'user.lifelongSeq: expected an array of 40 (int32[40]), got an array of 2',
+        field: 'user.lifelongSeq',
+        expected: 'an array of 40 (int32[40])',
+        actual: 'an array of 2',
       },
     });
     const r = await post(din.url, '/explain', {});
@@ -164,22 +199,35 @@ describe('POST /explain', () => {
     const [onDin, onLcn] = [await post(din.url, '/predict', {}), await post(lcn.url, '/predict', {})];
     expect(String(onDin.body['error'])).not.toContain('/explain');
     expect(String(onLcn.body['error'])).toContain('POST /explain, GET /explain.html, GET /explain/example,');
-    expect(r.body['error']).toBe("model: expected a model exported with an explain variant (explain/graph.json: only LCN, lifelong module 'lap' with K1 or K2 on, has an attention pyramid to explain), got model 'din' (graph 'din') without one");
+    expect(r.body['error']).toBe(
+      "model: expected a model exported with an explain variant (explain/graph.json: only LCN, lifelong module 'lap' with K1 or K2 on, " +
+        "has an attention pyramid to explain), got model 'din' (graph 'din') without one",
+    );
   });
 });
 
 describe('GET /explain.html in headless Chromium', () => {
-  it('draws the picks /explain answers for the example request, and the candidate\'s score', async () => {
-    const example = await (await fetch(`${lcn.url}/explain/example`)).json() as Record<string, unknown>;
+  it("draws the picks /explain answers for the example request, and the candidate's score", async () => {
+    const example = (await (await fetch(`${lcn.url}/explain/example`)).json()) as Record<string, unknown>;
     const api = (await post(lcn.url, '/explain', example)).body as unknown as ExplainResponse;
     const candidate = 1;
     // --virtual-time-budget: the DOM is dumped once the page's fetches and drawing are done
-    const { stdout } = await promisify(execFile)('chromium', [
-      '--headless', '--no-sandbox', '--disable-gpu', '--virtual-time-budget=10000', '--dump-dom', `${lcn.url}/explain.html?example=1&candidate=${candidate}`,
-    ], { timeout: 60_000, maxBuffer: 16 << 20 });
+    const { stdout } = await promisify(execFile)(
+      'chromium',
+      [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--virtual-time-budget=10000',
+        '--dump-dom',
+        `${lcn.url}/explain.html?example=1&candidate=${candidate}`,
+      ],
+      { timeout: 60_000, maxBuffer: 16 << 20 },
+    );
     expect(stdout).toContain('data-state="drawn"');
-    const marks = [...stdout.matchAll(/<circle class="pick (\w+)"[^>]*data-position="(-?\d+)" data-id="(\d+)" data-weight="([^"]+)"/g)]
-      .map((m) => ({ level: m[1]!, position: Number(m[2]), id: Number(m[3]), weight: Number(m[4]) }));
+    const marks = [...stdout.matchAll(/<circle class="pick (\w+)"[^>]*data-position="(-?\d+)" data-id="(\d+)" data-weight="([^"]+)"/g)].map(
+      (m) => ({ level: m[1]!, position: Number(m[2]), id: Number(m[3]), weight: Number(m[4]) }),
+    );
     const want = Object.entries(api.candidates[candidate]!.picks).flatMap(([level, picks]) => picks!.map((p) => ({ level, ...p })));
     expect(want.length).toBeGreaterThan(0);
     expect(marks).toEqual(want);

@@ -17,7 +17,11 @@ import { ScoringServer, exampleRequest } from '../src/index.ts';
 const base = mkdtempSync(join(tmpdir(), 'lctr-server-padding-'));
 const cfg = { ...LIFELONG_TEST_CONFIG, module: 'lap' as const };
 const { dim, categoryDim, seqLen, users, targetItems, sourceItems, categories, profile, hidden, attention } = cfg;
-const PASSED_REPORT = { producer: 'lctr-exporter', parity: { ok: true, failures: [] }, onnx: { opset: 17, irVersion: 8, checker: { ok: true, message: '' } } };
+const PASSED_REPORT = {
+  producer: 'lctr-exporter',
+  parity: { ok: true, failures: [] },
+  onnx: { opset: 17, irVersion: 8, checker: { ok: true, message: '' } },
+};
 
 /** graph.json, 1/model.onnx and report.json, as the exporter writes them. */
 function modelDir(name: string, graph: Graph<FeatureSchema, string>): { dir: string; weights: Map<string, HostTensor<'float32'>> } {
@@ -36,7 +40,8 @@ let lcn: ScoringServer, din: ScoringServer, lcnUrl: string, dinUrl: string;
 let lcnWeights: Map<string, HostTensor<'float32'>>;
 
 beforeAll(async () => {
-  const l = modelDir('lcn', lcnGraph), d = modelDir('din', dinGraph);
+  const l = modelDir('lcn', lcnGraph),
+    d = modelDir('din', dinGraph);
   lcnWeights = l.weights;
   lcn = await ScoringServer.open({ modelDir: l.dir, provider: 'cpu' });
   din = await ScoringServer.open({ modelDir: d.dir, provider: 'cpu' });
@@ -51,12 +56,12 @@ afterAll(async () => {
 
 async function post(url: string, body: unknown): Promise<{ status: number; json: Record<string, unknown> }> {
   const r = await fetch(`${url}/score`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
-  return { status: r.status, json: await r.json() as Record<string, unknown> };
+  return { status: r.status, json: (await r.json()) as Record<string, unknown> };
 }
 
 type Body = { user: Record<string, any>; candidates: Array<Record<string, any>> };
 const N = cfg.lifelongLen!;
-const VALID = 5;   // lifelong positions 0..4 valid, 5..N-1 padding
+const VALID = 5; // lifelong positions 0..4 valid, 5..N-1 padding
 
 /** A valid LCN request whose lifelong mask is a 5-long prefix, with 0 at every padded lifelong id. */
 function lcnBody(): Body {
@@ -77,8 +82,10 @@ function refScores(b: Body): number[] {
     const rows = i.shape[0] === 'cand' ? b.candidates.map((c) => c[i.name]) : [b.user[i.name]];
     const flat = (rows as unknown[]).flat(Infinity) as Array<number | boolean>;
     const shape = [rows.length, ...i.shape.slice(1).map(Number)];
-    feeds[i.name] = i.dtype === 'bool' ? { dtype: 'bool', shape, data: Uint8Array.from(flat, (v) => (v ? 1 : 0)) }
-      : { dtype: 'int32', shape, data: Int32Array.from(flat as number[]) };
+    feeds[i.name] =
+      i.dtype === 'bool'
+        ? { dtype: 'bool', shape, data: Uint8Array.from(flat, (v) => (v ? 1 : 0)) }
+        : { dtype: 'int32', shape, data: Int32Array.from(flat as number[]) };
   }
   return Array.from(runRef(lcnGraph, lcnWeights, feeds)['prob']!.data);
 }
@@ -107,25 +114,34 @@ describe('per-request layout (LCN)', () => {
   it('an id out of range at a valid position: 400 naming the field, the table and the id', async () => {
     const b = lcnBody();
     b.user['lifelongSeq'][VALID - 1] = -1;
-    expect(await post(lcnUrl, b)).toEqual({ status: 400, json: {
-      error: `user.lifelongSeq[${VALID - 1}]: expected an int32 id in 0..${sourceItems! - 1} (rows of emb/sourceItem), got -1`,
-      field: `user.lifelongSeq[${VALID - 1}]`, expected: `an int32 id in 0..${sourceItems! - 1} (rows of emb/sourceItem)`, actual: '-1',
-    } });
+    expect(await post(lcnUrl, b)).toEqual({
+      status: 400,
+      json: {
+        error: `user.lifelongSeq[${VALID - 1}]: expected an int32 id in 0..${sourceItems! - 1} (rows of emb/sourceItem), got -1`,
+        field: `user.lifelongSeq[${VALID - 1}]`,
+        expected: `an int32 id in 0..${sourceItems! - 1} (rows of emb/sourceItem)`,
+        actual: '-1',
+      },
+    });
     const c = lcnBody();
     c.user['lifelongContext'][0][1] = 2147483647;
     expect((await post(lcnUrl, c)).json['error']).toBe(
-      `user.lifelongContext[0][1]: expected an int32 id in 0..${cfg.context![1]! - 1} (rows of emb/context1), got 2147483647`);
+      `user.lifelongContext[0][1]: expected an int32 id in 0..${cfg.context![1]! - 1} (rows of emb/context1), got 2147483647`,
+    );
     // a candidate id has no mask: every one is checked
     const d = lcnBody();
     d.candidates[2]!['candidate'] = -1;
-    expect((await post(lcnUrl, d)).json['error']).toBe(`candidates[2].candidate: expected an int32 id in 0..${targetItems! - 1} (rows of emb/targetItem), got -1`);
+    expect((await post(lcnUrl, d)).json['error']).toBe(
+      `candidates[2].candidate: expected an int32 id in 0..${targetItems! - 1} (rows of emb/targetItem), got -1`,
+    );
   });
 
   it('padding still has to be an int32: 2^31 is refused', async () => {
     const b = lcnBody();
     b.user['lifelongSeq'][N - 1] = 2147483648;
     expect((await post(lcnUrl, b)).json['error']).toBe(
-      `user.lifelongSeq[${N - 1}]: expected an int32 id in 0..${sourceItems! - 1} (rows of emb/sourceItem), got 2147483648`);
+      `user.lifelongSeq[${N - 1}]: expected an int32 id in 0..${sourceItems! - 1} (rows of emb/sourceItem), got 2147483648`,
+    );
   });
 });
 
@@ -145,8 +161,11 @@ describe('batch layout (DIN)', () => {
     expect(await post(dinUrl, padded)).toMatchObject({ status: 200, json: { scores: want.json['scores'] } });
     const bad = structuredClone(zero);
     bad.samples[1]!['sourceSeq'][1] = -1;
-    expect((await post(dinUrl, bad))).toMatchObject({ status: 400, json: {
-      error: `samples[1].sourceSeq[1]: expected an int32 id in 0..${sourceItems! - 1} (rows of emb/sourceItem), got -1`,
-    } });
+    expect(await post(dinUrl, bad)).toMatchObject({
+      status: 400,
+      json: {
+        error: `samples[1].sourceSeq[1]: expected an int32 id in 0..${sourceItems! - 1} (rows of emb/sourceItem), got -1`,
+      },
+    });
   });
 });

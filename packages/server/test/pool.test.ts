@@ -30,11 +30,17 @@ afterAll(async () => {
 
 describe('SessionPool', () => {
   it('two runs in flight together go to the two sessions; scores equal the main-thread session exactly', async () => {
-    const pool = await SessionPool.open(2, { onnxPath: single.model.onnxPath, graphJson: serializeGraph(single.model.graph), provider: 'cpu' });
+    const pool = await SessionPool.open(2, {
+      onnxPath: single.model.onnxPath,
+      graphJson: serializeGraph(single.model.graph),
+      provider: 'cpu',
+    });
     try {
       const bodies = [1, 2, 3].map((seed) => exampleRequest(single.health(), { candidates: 4, seed }));
       const feedsOf = (b: unknown) => parseScoreRequest(b, single.schema, { maxCandidates: 10 }, 'lcn').feeds;
-      const want = await Promise.all(bodies.map(async (b) => Array.from((await single.session.run(feedsOf(b)))['prob']!.data as Float32Array)));
+      const want = await Promise.all(
+        bodies.map(async (b) => Array.from((await single.session.run(feedsOf(b)))['prob']!.data as Float32Array)),
+      );
       const got = await Promise.all(bodies.map(async (b) => Array.from((await pool.run(feedsOf(b)))['prob']!.data as Float32Array)));
       expect(got).toEqual(want);
       // worker 0 took the first, worker 1 the second; the third waited and went to the first one freed
@@ -52,7 +58,9 @@ describe('SessionPool', () => {
   }, 60_000);
 
   it('a pool size below 1 is refused', async () => {
-    await expect(SessionPool.open(0, { onnxPath: 'x', graphJson: '{}', provider: 'cpu' })).rejects.toThrow('workers must be an integer >= 1, got 0');
+    await expect(SessionPool.open(0, { onnxPath: 'x', graphJson: '{}', provider: 'cpu' })).rejects.toThrow(
+      'workers must be an integer >= 1, got 0',
+    );
   });
 });
 

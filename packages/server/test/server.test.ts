@@ -48,8 +48,12 @@ afterAll(async () => {
 });
 
 async function post(url: string, body: unknown): Promise<{ status: number; json: Record<string, unknown> }> {
-  const r = await fetch(`${url}/score`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: typeof body === 'string' ? body : JSON.stringify(body) });
-  return { status: r.status, json: await r.json() as Record<string, unknown> };
+  const r = await fetch(`${url}/score`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
+  return { status: r.status, json: (await r.json()) as Record<string, unknown> };
 }
 const get = async (url: string, path: string) => (await fetch(`${url}${path}`)).json() as Promise<Record<string, unknown>>;
 
@@ -57,12 +61,22 @@ const get = async (url: string, path: string) => (await fetch(`${url}${path}`)).
 function feedsOf(graph: Graph, body: Record<string, any>): Record<string, HostTensor> {
   const feeds: Record<string, HostTensor> = {};
   for (const i of graph.inputs) {
-    const rows: unknown[] = i.shape[0] === 1 ? [body['user'][i.name]] : i.shape[0] === 'cand'
-      ? body['candidates'].map((c: Record<string, unknown>) => c[i.name]) : body['samples'].map((s: Record<string, unknown>) => s[i.name]);
+    const rows: unknown[] =
+      i.shape[0] === 1
+        ? [body['user'][i.name]]
+        : i.shape[0] === 'cand'
+          ? body['candidates'].map((c: Record<string, unknown>) => c[i.name])
+          : body['samples'].map((s: Record<string, unknown>) => s[i.name]);
     const flat = (rows as unknown[]).flat(Infinity) as Array<number | boolean>;
     const shape = [rows.length, ...i.shape.slice(1).map(Number)];
-    const data = i.dtype === 'float32' ? Float32Array.from(flat as number[]) : i.dtype === 'int32' ? Int32Array.from(flat as number[])
-      : i.dtype === 'bool' ? Uint8Array.from(flat, (v) => (v ? 1 : 0)) : BigInt64Array.from(flat, (v) => BigInt(v as number));
+    const data =
+      i.dtype === 'float32'
+        ? Float32Array.from(flat as number[])
+        : i.dtype === 'int32'
+          ? Int32Array.from(flat as number[])
+          : i.dtype === 'bool'
+            ? Uint8Array.from(flat, (v) => (v ? 1 : 0))
+            : BigInt64Array.from(flat, (v) => BigInt(v as number));
     feeds[i.name] = { dtype: i.dtype, shape, data } as HostTensor;
   }
   return feeds;
@@ -77,16 +91,34 @@ async function references(server: ScoringServer, body: Record<string, unknown>):
   const session = await OnnxSession.create(onnx, graph, { provider: 'cpu' });
   try {
     return { ref, onnx: Array.from((await session.run(feeds))['prob']!.data as Float32Array) };
-  } finally { await session.release(); }
+  } finally {
+    await session.release();
+  }
 }
 
 const maxAbs = (a: number[], b: number[]) => a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i]!)), 0);
 
 describe('health', () => {
   it('names the model, the provider that runs, and every input with dtype, shape and id range', async () => {
-    const h = await get(lcnUrl, '/health') as unknown as HealthReport;
-    expect(h).toMatchObject({ status: 'ok', model: 'lcn', graph: 'lifelong', version: 1, layout: 'request', provider: 'cpu', output: 'prob' });
-    expect(h.limits).toEqual({ maxCandidates: MAX_CANDIDATES, maxBodyBytes: MAX_BODY, maxInflight: 1, maxQueue: 1024, bodyBudgetBytes: 32 << 20, bodyTimeoutMs: 10_000, maxConnections: 1024 });
+    const h = (await get(lcnUrl, '/health')) as unknown as HealthReport;
+    expect(h).toMatchObject({
+      status: 'ok',
+      model: 'lcn',
+      graph: 'lifelong',
+      version: 1,
+      layout: 'request',
+      provider: 'cpu',
+      output: 'prob',
+    });
+    expect(h.limits).toEqual({
+      maxCandidates: MAX_CANDIDATES,
+      maxBodyBytes: MAX_BODY,
+      maxInflight: 1,
+      maxQueue: 1024,
+      bodyBudgetBytes: 32 << 20,
+      bodyTimeoutMs: 10_000,
+      maxConnections: 1024,
+    });
     expect([h.auth, h.exportChecks?.parity]).toEqual(['none', true]);
     expect(h.intraOpNumThreads).toBe(1);
     const by = Object.fromEntries(h.inputs.map((i) => [i.name, i]));
@@ -97,7 +129,7 @@ describe('health', () => {
     // columns checkFeeds does not follow: each context / profile column against its own table
     expect(by['lifelongContext']!.valueShape).toEqual([40, 2]);
     expect(by['lifelongContext']!.ids.map((r) => r.column)).toEqual([0, 1]);
-    const d = await get(dinUrl, '/health') as unknown as HealthReport;
+    const d = (await get(dinUrl, '/health')) as unknown as HealthReport;
     expect(d).toMatchObject({ model: 'din', graph: 'din', layout: 'batch', provider: 'cpu' });
     expect(d.inputs.every((i) => i.side === 'sample' && i.shape[0] === 'batch' && i.field === `samples[].${i.name}`)).toBe(true);
   });
@@ -133,33 +165,223 @@ describe('POST /score', () => {
   });
 
   describe('refuses bad input with a 400 that names the field, the expected and the actual value', () => {
-    const good = () => structuredClone(exampleRequest(lcn.health(), { candidates: 3, seed: 3 })) as { user: Record<string, any>; candidates: Array<Record<string, any>> };
+    const good = () =>
+      structuredClone(exampleRequest(lcn.health(), { candidates: 3, seed: 3 })) as {
+        user: Record<string, any>;
+        candidates: Array<Record<string, any>>;
+      };
     const rows = (name: string) => lcn.health().inputs.find((i) => i.name === name)!.ids[0]!.rows;
     const cases: Array<[string, () => unknown, string | (() => string)]> = [
-      ['bad JSON', () => '{"user": ', "body: expected a JSON object, got invalid JSON (Unexpected end of JSON input)"],
+      ['bad JSON', () => '{"user": ', 'body: expected a JSON object, got invalid JSON (Unexpected end of JSON input)'],
       ['not an object', () => [1, 2], 'body: expected a JSON object {"user": {...}, "candidates": [{...}, ...]}, got an array of 2'],
-      ['a batch-layout body', () => ({ samples: [] }), `samples: expected only the fields "user" and "candidates" (per-request model 'lcn'), got unknown field 'samples'`],
-      ['no user', () => { const b = good(); delete (b as any).user; return b; }, 'user: expected an object with the user-side features profile, targetSeq, targetSeqCategory, targetSeqMask, sourceSeq, sourceSeqCategory, sourceSeqMask, lifelongSeq, lifelongSeqCategory, lifelongMask, lifelongContext, got nothing (missing field)'],
-      ['unknown user field', () => { const b = good(); b.user['age'] = 3; return b; }, "user.age: expected one of the user-side features profile, targetSeq, targetSeqCategory, targetSeqMask, sourceSeq, sourceSeqCategory, sourceSeqMask, lifelongSeq, lifelongSeqCategory, lifelongMask, lifelongContext, got unknown field 'age'"],
-      ['a candidate feature in user', () => { const b = good(); b.user['candidate'] = 1; return b; }, "user.candidate: expected one of the user-side features profile, targetSeq, targetSeqCategory, targetSeqMask, sourceSeq, sourceSeqCategory, sourceSeqMask, lifelongSeq, lifelongSeqCategory, lifelongMask, lifelongContext; 'candidate' is a candidate feature: it goes in each candidates[i], got unknown field 'candidate'"],
-      ['missing feature', () => { const b = good(); delete b.user['lifelongSeq']; return b; }, 'user.lifelongSeq: expected an array of 40 (int32[40]), got nothing (missing field)'],
-      ['wrong type', () => { const b = good(); b.user['lifelongSeq'] = 'abc'; return b; }, 'user.lifelongSeq: expected an array of 40 (int32[40]), got "abc"'],
-      ['wrong length', () => { const b = good(); b.user['lifelongSeq'].pop(); return b; }, 'user.lifelongSeq: expected an array of 40 (int32[40]), got an array of 39'],
-      ['wrong inner length', () => { const b = good(); b.user['lifelongContext'][5] = [1]; return b; }, 'user.lifelongContext[5]: expected an array of 2 (int32[2]), got an array of 1'],
-      ['not an integer', () => { const b = good(); b.user['lifelongSeq'][3] = 1.5; return b; }, () => `user.lifelongSeq[3]: expected an int32 id in 0..${rows('lifelongSeq') - 1} (rows of emb/sourceItem), got 1.5`],
-      ['id out of range', () => { const b = good(); b.user['lifelongSeq'][5] = rows('lifelongSeq'); return b; }, () => `user.lifelongSeq[5]: expected an int32 id in 0..${rows('lifelongSeq') - 1} (rows of emb/sourceItem), got ${rows('lifelongSeq')}`],
-      ['negative id', () => { const b = good(); b.user['targetSeq'][0] = -1; return b; }, () => `user.targetSeq[0]: expected an int32 id in 0..${rows('targetSeq') - 1} (rows of emb/targetItem), got -1`],
-      ['profile column out of range', () => { const b = good(); b.user['profile'][1] = 99; return b; }, () => `user.profile[1]: expected an int32 id in 0..${lcn.health().inputs.find((i) => i.name === 'profile')!.ids[1]!.rows - 1} (rows of emb/profile1), got 99`],
-      ['context column out of range', () => { const b = good(); b.user['lifelongContext'][2][0] = 1000; return b; }, () => `user.lifelongContext[2][0]: expected an int32 id in 0..${lcn.health().inputs.find((i) => i.name === 'lifelongContext')!.ids[0]!.rows - 1} (rows of emb/context0), got 1000`],
-      ['bad mask value', () => { const b = good(); b.user['lifelongMask'][0] = 2; return b; }, 'user.lifelongMask[0]: expected true, false, 0 or 1 (bool), got 2'],
-      ['no candidates', () => { const b = good(); b.candidates = []; return b; }, `candidates: expected an array of 1..${MAX_CANDIDATES} candidate objects (--max-candidates ${MAX_CANDIDATES}), got an array of 0`],
-      ['too many candidates', () => { const b = good(); b.candidates = Array.from({ length: MAX_CANDIDATES + 1 }, () => b.candidates[0]); return b; }, `candidates: expected an array of 1..${MAX_CANDIDATES} candidate objects (--max-candidates ${MAX_CANDIDATES}), got an array of ${MAX_CANDIDATES + 1}`],
-      ['candidates not an array', () => { const b = good(); (b as any).candidates = { candidate: 1 }; return b; }, `candidates: expected an array of 1..${MAX_CANDIDATES} candidate objects (--max-candidates ${MAX_CANDIDATES}), got an object`],
-      ['a candidate not an object', () => { const b = good(); b.candidates[2] = 7 as any; return b; }, 'candidates[2]: expected an object with the candidate features candidate, candidateCategory, got 7'],
-      ['a candidate missing a feature', () => { const b = good(); delete b.candidates[1]!['candidateCategory']; return b; }, () => `candidates[1].candidateCategory: expected an int32 id in 0..${rows('candidateCategory') - 1} (rows of emb/category), got nothing (missing field)`],
-      ['a user feature in a candidate', () => { const b = good(); b.candidates[0]!['profile'] = [0, 0]; return b; }, "candidates[0].profile: expected one of the candidate features candidate, candidateCategory; 'profile' is a user-side feature: it goes in user, got unknown field 'profile'"],
-      ['candidate id out of range', () => { const b = good(); b.candidates[0]!['candidate'] = 1e9; return b; }, () => `candidates[0].candidate: expected an int32 id in 0..${rows('candidate') - 1} (rows of emb/targetItem), got 1000000000`],
-      ['candidate id a string', () => { const b = good(); b.candidates[0]!['candidate'] = '3'; return b; }, () => `candidates[0].candidate: expected an int32 id in 0..${rows('candidate') - 1} (rows of emb/targetItem), got "3"`],
+      [
+        'a batch-layout body',
+        () => ({ samples: [] }),
+        `samples: expected only the fields "user" and "candidates" (per-request model 'lcn'), got unknown field 'samples'`,
+      ],
+      [
+        'no user',
+        () => {
+          const b = good();
+          delete (b as any).user;
+          return b;
+        },
+        'user: expected an object with the user-side features profile, targetSeq, targetSeqCategory, targetSeqMask, sourceSeq, ' +
+          'sourceSeqCategory, sourceSeqMask, lifelongSeq, lifelongSeqCategory, lifelongMask, lifelongContext, got nothing (missing ' +
+          'field)',
+      ],
+      [
+        'unknown user field',
+        () => {
+          const b = good();
+          b.user['age'] = 3;
+          return b;
+        },
+        'user.age: expected one of the user-side features profile, targetSeq, targetSeqCategory, targetSeqMask, sourceSeq, ' +
+          "sourceSeqCategory, sourceSeqMask, lifelongSeq, lifelongSeqCategory, lifelongMask, lifelongContext, got unknown field 'age'",
+      ],
+      [
+        'a candidate feature in user',
+        () => {
+          const b = good();
+          b.user['candidate'] = 1;
+          return b;
+        },
+        'user.candidate: expected one of the user-side features profile, targetSeq, targetSeqCategory, targetSeqMask, sourceSeq, ' +
+          "sourceSeqCategory, sourceSeqMask, lifelongSeq, lifelongSeqCategory, lifelongMask, lifelongContext; 'candidate' is a candidate " +
+          "feature: it goes in each candidates[i], got unknown field 'candidate'",
+      ],
+      [
+        'missing feature',
+        () => {
+          const b = good();
+          delete b.user['lifelongSeq'];
+          return b;
+        },
+        'user.lifelongSeq: expected an array of 40 (int32[40]), got nothing (missing field)',
+      ],
+      [
+        'wrong type',
+        () => {
+          const b = good();
+          b.user['lifelongSeq'] = 'abc';
+          return b;
+        },
+        'user.lifelongSeq: expected an array of 40 (int32[40]), got "abc"',
+      ],
+      [
+        'wrong length',
+        () => {
+          const b = good();
+          b.user['lifelongSeq'].pop();
+          return b;
+        },
+        'user.lifelongSeq: expected an array of 40 (int32[40]), got an array of 39',
+      ],
+      [
+        'wrong inner length',
+        () => {
+          const b = good();
+          b.user['lifelongContext'][5] = [1];
+          return b;
+        },
+        'user.lifelongContext[5]: expected an array of 2 (int32[2]), got an array of 1',
+      ],
+      [
+        'not an integer',
+        () => {
+          const b = good();
+          b.user['lifelongSeq'][3] = 1.5;
+          return b;
+        },
+        () => `user.lifelongSeq[3]: expected an int32 id in 0..${rows('lifelongSeq') - 1} (rows of emb/sourceItem), got 1.5`,
+      ],
+      [
+        'id out of range',
+        () => {
+          const b = good();
+          b.user['lifelongSeq'][5] = rows('lifelongSeq');
+          return b;
+        },
+        () =>
+          `user.lifelongSeq[5]: expected an int32 id in 0..${rows('lifelongSeq') - 1} (rows of emb/sourceItem), got ${rows('lifelongSeq')}`,
+      ],
+      [
+        'negative id',
+        () => {
+          const b = good();
+          b.user['targetSeq'][0] = -1;
+          return b;
+        },
+        () => `user.targetSeq[0]: expected an int32 id in 0..${rows('targetSeq') - 1} (rows of emb/targetItem), got -1`,
+      ],
+      [
+        'profile column out of range',
+        () => {
+          const b = good();
+          b.user['profile'][1] = 99;
+          return b;
+        },
+        () =>
+          `user.profile[1]: expected an int32 id in 0..${lcn.health().inputs.find((i) => i.name === 'profile')!.ids[1]!.rows - 1} (rows ` +
+          `of emb/profile1), got 99`,
+      ],
+      [
+        'context column out of range',
+        () => {
+          const b = good();
+          b.user['lifelongContext'][2][0] = 1000;
+          return b;
+        },
+        () =>
+          `user.lifelongContext[2][0]: expected an int32 id in ` +
+          `0..${lcn.health().inputs.find((i) => i.name === 'lifelongContext')!.ids[0]!.rows - 1} (rows of emb/context0), got 1000`,
+      ],
+      [
+        'bad mask value',
+        () => {
+          const b = good();
+          b.user['lifelongMask'][0] = 2;
+          return b;
+        },
+        'user.lifelongMask[0]: expected true, false, 0 or 1 (bool), got 2',
+      ],
+      [
+        'no candidates',
+        () => {
+          const b = good();
+          b.candidates = [];
+          return b;
+        },
+        `candidates: expected an array of 1..${MAX_CANDIDATES} candidate objects (--max-candidates ${MAX_CANDIDATES}), got an array of 0`,
+      ],
+      [
+        'too many candidates',
+        () => {
+          const b = good();
+          b.candidates = Array.from({ length: MAX_CANDIDATES + 1 }, () => b.candidates[0]);
+          return b;
+        },
+        `candidates: expected an array of 1..${MAX_CANDIDATES} candidate objects (--max-candidates ${MAX_CANDIDATES}), got an array of ` +
+          `${MAX_CANDIDATES + 1}`,
+      ],
+      [
+        'candidates not an array',
+        () => {
+          const b = good();
+          (b as any).candidates = { candidate: 1 };
+          return b;
+        },
+        `candidates: expected an array of 1..${MAX_CANDIDATES} candidate objects (--max-candidates ${MAX_CANDIDATES}), got an object`,
+      ],
+      [
+        'a candidate not an object',
+        () => {
+          const b = good();
+          b.candidates[2] = 7 as any;
+          return b;
+        },
+        'candidates[2]: expected an object with the candidate features candidate, candidateCategory, got 7',
+      ],
+      [
+        'a candidate missing a feature',
+        () => {
+          const b = good();
+          delete b.candidates[1]!['candidateCategory'];
+          return b;
+        },
+        () =>
+          `candidates[1].candidateCategory: expected an int32 id in 0..${rows('candidateCategory') - 1} (rows of emb/category), got ` +
+          `nothing (missing field)`,
+      ],
+      [
+        'a user feature in a candidate',
+        () => {
+          const b = good();
+          b.candidates[0]!['profile'] = [0, 0];
+          return b;
+        },
+        "candidates[0].profile: expected one of the candidate features candidate, candidateCategory; 'profile' is a user-side feature: " +
+          "it goes in user, got unknown field 'profile'",
+      ],
+      [
+        'candidate id out of range',
+        () => {
+          const b = good();
+          b.candidates[0]!['candidate'] = 1e9;
+          return b;
+        },
+        () => `candidates[0].candidate: expected an int32 id in 0..${rows('candidate') - 1} (rows of emb/targetItem), got 1000000000`,
+      ],
+      [
+        'candidate id a string',
+        () => {
+          const b = good();
+          b.candidates[0]!['candidate'] = '3';
+          return b;
+        },
+        () => `candidates[0].candidate: expected an int32 id in 0..${rows('candidate') - 1} (rows of emb/targetItem), got "3"`,
+      ],
     ];
     it.each(cases)('%s', async (_, body, expectedMessage) => {
       const message = typeof expectedMessage === 'string' ? expectedMessage : expectedMessage();
@@ -174,41 +396,68 @@ describe('POST /score', () => {
       const b = structuredClone(exampleRequest(din.health(), { candidates: 2, seed: 4 })) as { samples: Array<Record<string, any>> };
       b.samples[1]!['targetSeqMask'].push(true);
       const r = await post(dinUrl, b);
-      expect(r).toEqual({ status: 400, json: { error: 'samples[1].targetSeqMask: expected an array of 8 (bool[8]), got an array of 9', field: 'samples[1].targetSeqMask', expected: 'an array of 8 (bool[8])', actual: 'an array of 9' } });
-      expect((await post(dinUrl, { user: {}, candidates: [] })).json['error']).toBe(`user: expected only the fields "samples" (batch-layout model 'din'), got unknown field 'user'`);
+      expect(r).toEqual({
+        status: 400,
+        json: {
+          error: 'samples[1].targetSeqMask: expected an array of 8 (bool[8]), got an array of 9',
+          field: 'samples[1].targetSeqMask',
+          expected: 'an array of 8 (bool[8])',
+          actual: 'an array of 9',
+        },
+      });
+      expect((await post(dinUrl, { user: {}, candidates: [] })).json['error']).toBe(
+        `user: expected only the fields "samples" (batch-layout model 'din'), got unknown field 'user'`,
+      );
     });
 
     it('a body over --max-body-bytes: 413; wrong method: 405 with Allow; unknown path: 404', async () => {
       const big = JSON.stringify({ user: { pad: 'x'.repeat(MAX_BODY) }, candidates: [] });
       const r = await post(lcnUrl, big);
-      expect(r).toEqual({ status: 413, json: { error: `body: expected at most ${MAX_BODY} bytes (--max-body-bytes), got ${Buffer.byteLength(big)} bytes`, field: 'body', expected: `at most ${MAX_BODY} bytes (--max-body-bytes)`, actual: `${Buffer.byteLength(big)} bytes` } });
+      expect(r).toEqual({
+        status: 413,
+        json: {
+          error: `body: expected at most ${MAX_BODY} bytes (--max-body-bytes), got ${Buffer.byteLength(big)} bytes`,
+          field: 'body',
+          expected: `at most ${MAX_BODY} bytes (--max-body-bytes)`,
+          actual: `${Buffer.byteLength(big)} bytes`,
+        },
+      });
       const m = await fetch(`${lcnUrl}/score`);
       expect(m.status).toBe(405);
       expect(m.headers.get('allow')).toBe('POST');
-      expect(await m.json()).toEqual({ error: 'method: expected POST for /score, got GET', field: 'method', expected: 'POST for /score', actual: 'GET' });
+      expect(await m.json()).toEqual({
+        error: 'method: expected POST for /score, got GET',
+        field: 'method',
+        expected: 'POST for /score',
+        actual: 'GET',
+      });
       const h = await fetch(`${lcnUrl}/health`, { method: 'DELETE' });
       expect([h.status, h.headers.get('allow')]).toEqual([405, 'GET']);
       const n = await fetch(`${lcnUrl}/predict`, { method: 'POST', body: '{}' });
       expect(n.status).toBe(404);
       expect(await n.json()).toMatchObject({
-        error: 'path: expected one of POST /score, POST /explain, GET /explain.html, GET /explain/example, GET /health, GET /metrics, GET /metrics.json, GET /v2/health/live, GET /v2/health/ready, '
-          + "GET /v2/models/lcn, GET /v2/models/lcn/ready, POST /v2/models/lcn/infer, got '/predict'",
+        error:
+          'path: expected one of POST /score, POST /explain, GET /explain.html, GET /explain/example, GET /health, GET /metrics, GET /metrics.json, GET /v2/health/live, GET /v2/health/ready, ' +
+          "GET /v2/models/lcn, GET /v2/models/lcn/ready, POST /v2/models/lcn/infer, got '/predict'",
         field: 'path',
       });
     });
   });
 
   it('drops a client that hangs up mid-body, and goes on serving', async () => {
-    const before = await get(lcnUrl, '/metrics.json') as any;
+    const before = (await get(lcnUrl, '/metrics.json')) as any;
     const { port } = new URL(lcnUrl);
     await new Promise<void>((ok) => {
       const sock = connect(Number(port), '127.0.0.1', () => {
         sock.write('POST /score HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n{"user": {');
-        setTimeout(() => { sock.destroy(); ok(); }, 50);
+        setTimeout(() => {
+          sock.destroy();
+          ok();
+        }, 50);
       });
     });
     await new Promise((ok) => setTimeout(ok, 50));
-    const after = await get(lcnUrl, '/metrics.json') as any;
+    const after = (await get(lcnUrl, '/metrics.json')) as any;
     expect(after.score.clientErrors - before.score.clientErrors).toBe(1);
     expect(after.score.serverErrors).toBe(0);
     expect((await post(lcnUrl, exampleRequest(lcn.health(), { candidates: 2, seed: 5 }))).status).toBe(200);
@@ -224,22 +473,29 @@ describe('POST /score', () => {
   });
 
   it('load: 1,000 requests of 20 candidates, 8 at a time, no errors, in under 30 s; /metrics counts them', async () => {
-    const before = await get(lcnUrl, '/metrics.json') as any;
+    const before = (await get(lcnUrl, '/metrics.json')) as any;
     const bodies = Array.from({ length: 16 }, (_, k) => JSON.stringify(exampleRequest(lcn.health(), { candidates: 20, seed: 200 + k })));
     const t0 = performance.now();
-    let next = 0, failed = 0;
-    await Promise.all(Array.from({ length: 8 }, async () => {
-      while (next < 1000) {
-        const i = next++;
-        const r = await fetch(`${lcnUrl}/score`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: bodies[i % bodies.length] });
-        if (r.status !== 200) failed++;
-        await r.arrayBuffer();
-      }
-    }));
+    let next = 0,
+      failed = 0;
+    await Promise.all(
+      Array.from({ length: 8 }, async () => {
+        while (next < 1000) {
+          const i = next++;
+          const r = await fetch(`${lcnUrl}/score`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: bodies[i % bodies.length],
+          });
+          if (r.status !== 200) failed++;
+          await r.arrayBuffer();
+        }
+      }),
+    );
     const seconds = (performance.now() - t0) / 1000;
     expect(failed).toBe(0);
     expect(seconds).toBeLessThan(30);
-    const m = await get(lcnUrl, '/metrics.json') as any;
+    const m = (await get(lcnUrl, '/metrics.json')) as any;
     expect(m.score.ok - before.score.ok).toBe(1000);
     expect(m.score.candidates - before.score.candidates).toBe(20_000);
     expect(m.score.serverErrors).toBe(0);
@@ -254,9 +510,17 @@ describe('POST /score', () => {
 describe('the model directory', () => {
   it('refuses what is not one, naming what is wrong', () => {
     const lcnDir = join(repo, 'lcn');
-    expect(() => loadModelDir(join(base, 'nope'))).toThrow(new ModelDirError(`model dir ${join(base, 'nope')} does not exist; expected a model directory written by the exporter (nx run exporter:onnx): graph.json and 1/model.onnx`));
+    expect(() => loadModelDir(join(base, 'nope'))).toThrow(
+      new ModelDirError(
+        `model dir ${join(base, 'nope')} does not exist; expected a model directory written by the exporter (nx run exporter:onnx): ` +
+          `graph.json and 1/model.onnx`,
+      ),
+    );
     expect(() => loadModelDir(join(lcnDir, 'graph.json'))).toThrow(`model dir ${join(lcnDir, 'graph.json')} is a file, not a directory`);
-    expect(() => loadModelDir(repo)).toThrow(`model dir ${repo} is a model repository, not a model directory: pass one of its models, e.g. --model-dir ${join(repo, 'din')} (models there: din, lcn)`);
+    expect(() => loadModelDir(repo)).toThrow(
+      `model dir ${repo} is a model repository, not a model directory: pass one of its models, e.g. --model-dir ${join(repo, 'din')} ` +
+        `(models there: din, lcn)`,
+    );
     const empty = join(base, 'empty');
     mkdirSync(empty);
     expect(() => loadModelDir(empty)).toThrow(`model dir ${empty} is not a model directory (it holds nothing)`);
@@ -272,9 +536,14 @@ describe('the model directory', () => {
     const v2 = join(base, 'v2');
     cpSync(lcnDir, v2, { recursive: true });
     writeFileSync(join(v2, 'graph.json'), JSON.stringify({ ...graph, version: 2 }));
-    expect(() => loadModelDir(v2)).toThrow(`model dir ${v2}: cannot load graph.json: ${join(v2, 'graph.json')}: graph format version 2 is not supported (this reader supports version 1)`);
+    expect(() => loadModelDir(v2)).toThrow(
+      `model dir ${v2}: cannot load graph.json: ${join(v2, 'graph.json')}: graph format version 2 is not supported (this reader supports ` +
+        `version 1)`,
+    );
     writeFileSync(join(v2, 'graph.json'), JSON.stringify({ ...graph, format: 'onnx' }));
-    expect(() => loadModelDir(v2)).toThrow(`model dir ${v2}: cannot load graph.json: ${join(v2, 'graph.json')}: format is "onnx", expected "lctr-graph"`);
+    expect(() => loadModelDir(v2)).toThrow(
+      `model dir ${v2}: cannot load graph.json: ${join(v2, 'graph.json')}: format is "onnx", expected "lctr-graph"`,
+    );
     writeFileSync(join(v2, 'graph.json'), '{');
     expect(() => loadModelDir(v2)).toThrow(`model dir ${v2}: cannot load graph.json: ${join(v2, 'graph.json')}: not valid JSON`);
   });
@@ -308,7 +577,11 @@ describe('the CLI (nx run server:serve)', () => {
     const bad = spawnSync(process.execPath, [...cli, '--model-dir', join(base, 'nope')], { cwd: root, env, encoding: 'utf8' });
     expect(bad.status).toBe(1);
     expect(bad.stderr).toContain(`lctr serve: model dir ${join(base, 'nope')} does not exist`);
-    const usage = spawnSync(process.execPath, [...cli, '--model-dir', join(repo, 'lcn'), '--provider', 'gpu'], { cwd: root, env, encoding: 'utf8' });
+    const usage = spawnSync(process.execPath, [...cli, '--model-dir', join(repo, 'lcn'), '--provider', 'gpu'], {
+      cwd: root,
+      env,
+      encoding: 'utf8',
+    });
     expect(usage.status).toBe(2);
     expect(usage.stderr).toContain("lctr serve: --provider must be one of auto, cpu, cuda, got 'gpu'");
   });

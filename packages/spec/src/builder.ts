@@ -20,7 +20,11 @@ export type Bool = Value<'bool'>;
 
 /** An error while building or loading a graph; names the node, the op and the shapes involved. */
 export class GraphError extends Error {
-  constructor(message: string, readonly node?: string, readonly op?: string) {
+  constructor(
+    message: string,
+    readonly node?: string,
+    readonly op?: string,
+  ) {
     super(message);
     this.name = 'GraphError';
   }
@@ -32,7 +36,12 @@ export const init = {
   constant: (value: number): Initializer => ({ kind: 'constant', value }),
   xavierUniform: (gain = 1): Initializer => (gain === 1 ? { kind: 'xavierUniform' } : { kind: 'xavierUniform', gain }),
   normal: (std: number, mean = 0, seed?: number): Initializer => ({ kind: 'normal', mean, std, ...(seed === undefined ? {} : { seed }) }),
-  uniform: (min: number, max: number, seed?: number): Initializer => ({ kind: 'uniform', min, max, ...(seed === undefined ? {} : { seed }) }),
+  uniform: (min: number, max: number, seed?: number): Initializer => ({
+    kind: 'uniform',
+    min,
+    max,
+    ...(seed === undefined ? {} : { seed }),
+  }),
 };
 
 const NAME = /^[A-Za-z_][A-Za-z0-9_.\-]*(\/[A-Za-z_][A-Za-z0-9_.\-]*)*$/;
@@ -54,13 +63,22 @@ export class GraphBuilder<S extends FeatureSchema = FeatureSchema> {
   /** symbolic names the inputs bind at run time; shape attributes may use only these */
   private readonly inputSymbols = new Set<string>();
 
-  constructor(readonly name: string, schema: S) {
+  constructor(
+    readonly name: string,
+    schema: S,
+  ) {
     const inputs: Record<string, Value> = {};
     for (const [key, decl] of Object.entries(schema)) {
-      if (!NAME.test(key) || key.includes('/')) throw new GraphError(`input name '${key}' is not valid: use letters, digits, '_', '.', '-'`);
+      if (!NAME.test(key) || key.includes('/'))
+        throw new GraphError(`input name '${key}' is not valid: use letters, digits, '_', '.', '-'`);
       const shape = decl.shape.map((d, i) => {
-        if (typeof d === 'string' && !isSymbolName(d)) throw new GraphError(`input '${key}' dim ${i} is '${d}': input dims must be integers or plain symbolic names`);
-        try { return canonicalDim(d); } catch (e) { throw new GraphError(`input '${key}': ${(e as Error).message}`); }
+        if (typeof d === 'string' && !isSymbolName(d))
+          throw new GraphError(`input '${key}' dim ${i} is '${d}': input dims must be integers or plain symbolic names`);
+        try {
+          return canonicalDim(d);
+        } catch (e) {
+          throw new GraphError(`input '${key}': ${(e as Error).message}`);
+        }
       });
       const v: Value = Object.freeze({ id: key, dtype: decl.dtype, shape: Object.freeze(shape) });
       this.inputDecls.push({ name: key, dtype: decl.dtype, shape });
@@ -75,7 +93,11 @@ export class GraphBuilder<S extends FeatureSchema = FeatureSchema> {
   scope<T>(name: string, fn: () => T): T {
     if (!NAME.test(name) || name.includes('/')) throw new GraphError(`scope name '${name}' is not valid`);
     this.scopes.push(name);
-    try { return fn(); } finally { this.scopes.pop(); }
+    try {
+      return fn();
+    } finally {
+      this.scopes.pop();
+    }
   }
 
   private scoped(name: string): string {
@@ -87,7 +109,8 @@ export class GraphBuilder<S extends FeatureSchema = FeatureSchema> {
     const full = this.scoped(name);
     if (!NAME.test(full)) throw new GraphError(`parameter name '${full}' is not valid`);
     if (this.values.has(full)) throw new GraphError(`name '${full}' is already used in graph '${this.name}'`);
-    if (!shape.every((d) => Number.isInteger(d) && d > 0)) throw new GraphError(`parameter '${full}' needs a static positive shape, got ${formatShape(shape)}`);
+    if (!shape.every((d) => Number.isInteger(d) && d > 0))
+      throw new GraphError(`parameter '${full}' needs a static positive shape, got ${formatShape(shape)}`);
     const v: Float = Object.freeze({ id: full, dtype: 'float32', shape: Object.freeze([...shape]) });
     this.paramDecls.push({ name: full, dtype: 'float32', shape: [...shape], init: initializer });
     this.values.set(full, v);
@@ -95,7 +118,9 @@ export class GraphBuilder<S extends FeatureSchema = FeatureSchema> {
   }
 
   /** Whether a value (input, parameter or node output) with this id exists. */
-  has(id: string): boolean { return this.values.has(id); }
+  has(id: string): boolean {
+    return this.values.has(id);
+  }
 
   /** Look a value up by id (for code that builds from data, e.g. JSON). */
   value(id: string): Value {
@@ -114,8 +139,12 @@ export class GraphBuilder<S extends FeatureSchema = FeatureSchema> {
       throw new GraphError(`node '${nodeId}': unknown op '${op}'; known ops: ${Object.keys(OPS).join(', ')}`, nodeId, op);
     }
     const def = OPS[op] as OpDef;
-    const at = (msg: string) => new GraphError(
-      `node '${nodeId}' (${op})${inputs.length ? ` with inputs ${inputs.map((v, i) => describe(v, def.inputs[Math.min(i, def.inputs.length - 1)]?.name)).join(', ')}` : ''}: ${msg}`, nodeId, op);
+    const at = (msg: string) =>
+      new GraphError(
+        `node '${nodeId}' (${op})${inputs.length ? ` with inputs ${inputs.map((v, i) => describe(v, def.inputs[Math.min(i, def.inputs.length - 1)]?.name)).join(', ')}` : ''}: ${msg}`,
+        nodeId,
+        op,
+      );
     if (this.nodes.some((n) => n.id === nodeId) || this.values.has(nodeId)) throw at(`node id '${nodeId}' is already used`);
     for (const v of inputs) {
       if (this.values.get(v.id) !== v) throw at(`input value '${v.id}' does not belong to graph '${this.name}'`);
@@ -124,13 +153,18 @@ export class GraphBuilder<S extends FeatureSchema = FeatureSchema> {
     const variadic = op === 'concat';
     if (variadic ? inputs.length < 1 : inputs.length < required || inputs.length > def.inputs.length) {
       const want = variadic ? 'at least 1' : required === def.inputs.length ? `${required}` : `${required} to ${def.inputs.length}`;
-      throw at(`expects ${want} input${want === '1' ? '' : 's'} (${def.inputs.map((s) => s.name + (s.optional ? '?' : '')).join(', ')}), got ${inputs.length}`);
+      throw at(
+        `expects ${want} input${want === '1' ? '' : 's'} (${def.inputs.map((s) => s.name + (s.optional ? '?' : '')).join(', ')}), got ` +
+          `${inputs.length}`,
+      );
     }
     const full: Record<string, unknown> = {};
     for (const key of Object.keys(attrs)) {
       if (!(key in def.attrs)) throw at(`unknown attribute '${key}'; ${op} takes ${Object.keys(def.attrs).join(', ') || 'no attributes'}`);
     }
-    for (const [key, adef] of Object.entries(def.attrs) as Array<[string, { kind: Parameters<typeof checkAttrValue>[0]; default?: unknown }]>) {
+    for (const [key, adef] of Object.entries(def.attrs) as Array<
+      [string, { kind: Parameters<typeof checkAttrValue>[0]; default?: unknown }]
+    >) {
       const v = attrs[key] ?? adef.default;
       if (v === undefined) throw at(`attribute '${key}' is required`);
       const err = checkAttrValue(adef.kind, v);
@@ -139,7 +173,11 @@ export class GraphBuilder<S extends FeatureSchema = FeatureSchema> {
     }
     if (op === 'reshape' || op === 'expand') {
       const unbound = (full['shape'] as Dim[]).flatMap(symbolsOf).filter((n) => !this.inputSymbols.has(n));
-      if (unbound.length) throw at(`symbolic dim(s) ${unbound.map((n) => `'${n}'`).join(', ')} in the target shape are not dims of any graph input, so nothing gives them a value at run time (inputs bind: ${[...this.inputSymbols].join(', ') || 'none'})`);
+      if (unbound.length)
+        throw at(
+          `symbolic dim(s) ${unbound.map((n) => `'${n}'`).join(', ')} in the target shape are not dims of any graph input, so nothing ` +
+            `gives them a value at run time (inputs bind: ${[...this.inputSymbols].join(', ') || 'none'})`,
+        );
     }
     let outs: ValueInfo[];
     let normalized: Record<string, unknown>;
@@ -164,62 +202,150 @@ export class GraphBuilder<S extends FeatureSchema = FeatureSchema> {
   }
 
   // ---- typed op methods: one per op of the vocabulary ----
-  matmul(a: Float, b: Float): Float { return this.one('matmul', [a, b]); }
-  add<D extends NumericDType>(a: Value<D>, b: Value<D>): Value<D> { return this.one('add', [a, b]); }
-  sub<D extends NumericDType>(a: Value<D>, b: Value<D>): Value<D> { return this.one('sub', [a, b]); }
-  mul<D extends NumericDType>(a: Value<D>, b: Value<D>): Value<D> { return this.one('mul', [a, b]); }
-  div(a: Float, b: Float): Float { return this.one('div', [a, b]); }
-  pow(a: Float, b: Float): Float { return this.one('pow', [a, b]); }
-  maximum<D extends NumericDType>(a: Value<D>, b: Value<D>): Value<D> { return this.one('maximum', [a, b]); }
-  minimum<D extends NumericDType>(a: Value<D>, b: Value<D>): Value<D> { return this.one('minimum', [a, b]); }
-  neg<D extends NumericDType>(x: Value<D>): Value<D> { return this.one('neg', [x]); }
-  abs(x: Float): Float { return this.one('abs', [x]); }
-  exp(x: Float): Float { return this.one('exp', [x]); }
-  log(x: Float): Float { return this.one('log', [x]); }
-  sqrt(x: Float): Float { return this.one('sqrt', [x]); }
-  relu(x: Float): Float { return this.one('relu', [x]); }
-  sigmoid(x: Float): Float { return this.one('sigmoid', [x]); }
-  tanh(x: Float): Float { return this.one('tanh', [x]); }
-  softplus(x: Float): Float { return this.one('softplus', [x]); }
-  elu(x: Float, alpha = 1): Float { return this.one('elu', [x], { alpha }); }
-  softmax(x: Float, axis = -1): Float { return this.one('softmax', [x], { axis }); }
-  logSoftmax(x: Float, axis = -1): Float { return this.one('logSoftmax', [x], { axis }); }
-  reduceSum(x: Float, axes: number | readonly number[], keepDims = false): Float { return this.one('reduceSum', [x], { axes: ([] as number[]).concat(axes), keepDims }); }
-  reduceMean(x: Float, axes: number | readonly number[], keepDims = false): Float { return this.one('reduceMean', [x], { axes: ([] as number[]).concat(axes), keepDims }); }
-  reduceMax(x: Float, axes: number | readonly number[], keepDims = false): Float { return this.one('reduceMax', [x], { axes: ([] as number[]).concat(axes), keepDims }); }
-  concat<D extends DType>(xs: readonly Value<D>[], axis = -1): Value<D> { return this.one('concat', xs, { axis }); }
-  reshape<D extends DType>(x: Value<D>, shape: readonly Dim[]): Value<D> { return this.one('reshape', [x], { shape: [...shape] }); }
-  transpose<D extends DType>(x: Value<D>, perm: readonly number[]): Value<D> { return this.one('transpose', [x], { perm: [...perm] }); }
+  matmul(a: Float, b: Float): Float {
+    return this.one('matmul', [a, b]);
+  }
+  add<D extends NumericDType>(a: Value<D>, b: Value<D>): Value<D> {
+    return this.one('add', [a, b]);
+  }
+  sub<D extends NumericDType>(a: Value<D>, b: Value<D>): Value<D> {
+    return this.one('sub', [a, b]);
+  }
+  mul<D extends NumericDType>(a: Value<D>, b: Value<D>): Value<D> {
+    return this.one('mul', [a, b]);
+  }
+  div(a: Float, b: Float): Float {
+    return this.one('div', [a, b]);
+  }
+  pow(a: Float, b: Float): Float {
+    return this.one('pow', [a, b]);
+  }
+  maximum<D extends NumericDType>(a: Value<D>, b: Value<D>): Value<D> {
+    return this.one('maximum', [a, b]);
+  }
+  minimum<D extends NumericDType>(a: Value<D>, b: Value<D>): Value<D> {
+    return this.one('minimum', [a, b]);
+  }
+  neg<D extends NumericDType>(x: Value<D>): Value<D> {
+    return this.one('neg', [x]);
+  }
+  abs(x: Float): Float {
+    return this.one('abs', [x]);
+  }
+  exp(x: Float): Float {
+    return this.one('exp', [x]);
+  }
+  log(x: Float): Float {
+    return this.one('log', [x]);
+  }
+  sqrt(x: Float): Float {
+    return this.one('sqrt', [x]);
+  }
+  relu(x: Float): Float {
+    return this.one('relu', [x]);
+  }
+  sigmoid(x: Float): Float {
+    return this.one('sigmoid', [x]);
+  }
+  tanh(x: Float): Float {
+    return this.one('tanh', [x]);
+  }
+  softplus(x: Float): Float {
+    return this.one('softplus', [x]);
+  }
+  elu(x: Float, alpha = 1): Float {
+    return this.one('elu', [x], { alpha });
+  }
+  softmax(x: Float, axis = -1): Float {
+    return this.one('softmax', [x], { axis });
+  }
+  logSoftmax(x: Float, axis = -1): Float {
+    return this.one('logSoftmax', [x], { axis });
+  }
+  reduceSum(x: Float, axes: number | readonly number[], keepDims = false): Float {
+    return this.one('reduceSum', [x], { axes: ([] as number[]).concat(axes), keepDims });
+  }
+  reduceMean(x: Float, axes: number | readonly number[], keepDims = false): Float {
+    return this.one('reduceMean', [x], { axes: ([] as number[]).concat(axes), keepDims });
+  }
+  reduceMax(x: Float, axes: number | readonly number[], keepDims = false): Float {
+    return this.one('reduceMax', [x], { axes: ([] as number[]).concat(axes), keepDims });
+  }
+  concat<D extends DType>(xs: readonly Value<D>[], axis = -1): Value<D> {
+    return this.one('concat', xs, { axis });
+  }
+  reshape<D extends DType>(x: Value<D>, shape: readonly Dim[]): Value<D> {
+    return this.one('reshape', [x], { shape: [...shape] });
+  }
+  transpose<D extends DType>(x: Value<D>, perm: readonly number[]): Value<D> {
+    return this.one('transpose', [x], { perm: [...perm] });
+  }
   slice<D extends DType>(x: Value<D>, starts: readonly number[], ends: readonly number[], axes: readonly number[]): Value<D> {
     return this.one('slice', [x], { starts: [...starts], ends: [...ends], axes: [...axes] });
   }
-  expand<D extends DType>(x: Value<D>, shape: readonly Dim[]): Value<D> { return this.one('expand', [x], { shape: [...shape] }); }
-  gather<D extends DType>(table: Value<D>, indices: Int, axis = 0): Value<D> { return this.one('gather', [table, indices], { axis }); }
-  gatherAlongAxis<D extends DType>(x: Value<D>, indices: Int, axis = 1): Value<D> { return this.one('gatherAlongAxis', [x, indices], { axis }); }
+  expand<D extends DType>(x: Value<D>, shape: readonly Dim[]): Value<D> {
+    return this.one('expand', [x], { shape: [...shape] });
+  }
+  gather<D extends DType>(table: Value<D>, indices: Int, axis = 0): Value<D> {
+    return this.one('gather', [table, indices], { axis });
+  }
+  gatherAlongAxis<D extends DType>(x: Value<D>, indices: Int, axis = 1): Value<D> {
+    return this.one('gatherAlongAxis', [x, indices], { axis });
+  }
   /** gatherAlongAxis' adjoint: updates added into zeros of `size` along axis at indices (repeats sum). */
-  scatterAlongAxis(updates: Float, indices: Int, size: number, axis = 1): Float { return this.one('scatterAlongAxis', [updates, indices], { axis, size }); }
+  scatterAlongAxis(updates: Float, indices: Int, size: number, axis = 1): Float {
+    return this.one('scatterAlongAxis', [updates, indices], { axis, size });
+  }
   /** k largest along the last axis; masked positions come after every valid one. No gradient. */
   topk(x: Float, k: number, mask?: Bool): { values: Float; indices: Value<'int32'> } {
     const [values, indices] = this.node('topk', mask ? [x, mask] : [x], { k });
     return { values: values as Float, indices: indices as Value<'int32'> };
   }
-  where<D extends DType>(cond: Bool, a: Value<D>, b: Value<D>): Value<D> { return this.one('where', [cond, a, b]); }
-  equal<D extends NumericDType>(a: Value<D>, b: Value<D>): Bool { return this.one('equal', [a, b]); }
-  greater<D extends NumericDType>(a: Value<D>, b: Value<D>): Bool { return this.one('greater', [a, b]); }
-  less<D extends NumericDType>(a: Value<D>, b: Value<D>): Bool { return this.one('less', [a, b]); }
-  logicalAnd(a: Bool, b: Bool): Bool { return this.one('logicalAnd', [a, b]); }
-  logicalOr(a: Bool, b: Bool): Bool { return this.one('logicalOr', [a, b]); }
-  logicalNot(x: Bool): Bool { return this.one('logicalNot', [x]); }
-  cast<T extends DType>(x: Value, to: T): Value<T> { return this.one('cast', [x], { to }); }
-  layerNorm(x: Float, gamma: Float, beta: Float, epsilon = 1e-5): Float { return this.one('layerNorm', [x, gamma, beta], { epsilon }); }
-  l2Normalize(x: Float, axis = -1, epsilon = 1e-12): Float { return this.one('l2Normalize', [x], { axis, epsilon }); }
-  constant<T extends DType = 'float32'>(values: number | readonly number[], shape: readonly number[] = [], dtype: T = 'float32' as T): Value<T> {
+  where<D extends DType>(cond: Bool, a: Value<D>, b: Value<D>): Value<D> {
+    return this.one('where', [cond, a, b]);
+  }
+  equal<D extends NumericDType>(a: Value<D>, b: Value<D>): Bool {
+    return this.one('equal', [a, b]);
+  }
+  greater<D extends NumericDType>(a: Value<D>, b: Value<D>): Bool {
+    return this.one('greater', [a, b]);
+  }
+  less<D extends NumericDType>(a: Value<D>, b: Value<D>): Bool {
+    return this.one('less', [a, b]);
+  }
+  logicalAnd(a: Bool, b: Bool): Bool {
+    return this.one('logicalAnd', [a, b]);
+  }
+  logicalOr(a: Bool, b: Bool): Bool {
+    return this.one('logicalOr', [a, b]);
+  }
+  logicalNot(x: Bool): Bool {
+    return this.one('logicalNot', [x]);
+  }
+  cast<T extends DType>(x: Value, to: T): Value<T> {
+    return this.one('cast', [x], { to });
+  }
+  layerNorm(x: Float, gamma: Float, beta: Float, epsilon = 1e-5): Float {
+    return this.one('layerNorm', [x, gamma, beta], { epsilon });
+  }
+  l2Normalize(x: Float, axis = -1, epsilon = 1e-12): Float {
+    return this.one('l2Normalize', [x], { axis, epsilon });
+  }
+  constant<T extends DType = 'float32'>(
+    values: number | readonly number[],
+    shape: readonly number[] = [],
+    dtype: T = 'float32' as T,
+  ): Value<T> {
     const vals = typeof values === 'number' ? [values] : [...values];
     return this.one('constant', [], { dtype, shape: [...shape], values: vals });
   }
   /** A float32 scalar constant, the common case in blocks (scales, epsilons). */
-  scalar(v: number): Float { return this.constant(v); }
-  stopGradient<D extends DType>(x: Value<D>): Value<D> { return this.one('stopGradient', [x]); }
+  scalar(v: number): Float {
+    return this.constant(v);
+  }
+  stopGradient<D extends DType>(x: Value<D>): Value<D> {
+    return this.one('stopGradient', [x]);
+  }
 
   /** Check a value's dtype at run time and narrow its type (for values from untyped code). */
   expectDtype<T extends DType>(v: Value, dtype: T): Value<T> {
@@ -233,7 +359,10 @@ export class GraphBuilder<S extends FeatureSchema = FeatureSchema> {
     for (const [name, v] of Object.entries(outputs) as Array<[string, Value]>) {
       if (this.values.get(v.id) !== v) throw new GraphError(`output '${name}' is not a value of graph '${this.name}'`);
       // one name space in ONNX: an output may reuse an input's or a parameter's name only for that same value
-      if (this.values.has(name) && this.values.get(name) !== v) throw new GraphError(`output name '${name}' is already the name of an input or parameter of graph '${this.name}' but would hold value '${v.id}'`);
+      if (this.values.has(name) && this.values.get(name) !== v)
+        throw new GraphError(
+          `output name '${name}' is already the name of an input or parameter of graph '${this.name}' but would hold value '${v.id}'`,
+        );
       outs[name] = v.id;
     }
     if (Object.keys(outs).length === 0) throw new GraphError(`graph '${this.name}' needs at least one output`);

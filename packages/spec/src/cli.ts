@@ -47,7 +47,12 @@ export function wantsHelp(argv: readonly string[]): boolean {
 /** parseArgs in strict mode; a bad option is a UsageError naming it. --help is handled by runCommand. */
 export function parseCommand<O extends Options>(spec: CommandSpec<O>, argv: readonly string[]): ParsedCommand<O> {
   try {
-    const r = parseArgs({ args: [...argv], options: { ...spec.options, help: { type: 'boolean', short: 'h' } }, strict: true, allowPositionals: spec.allowPositionals ?? false });
+    const r = parseArgs({
+      args: [...argv],
+      options: { ...spec.options, help: { type: 'boolean', short: 'h' } },
+      strict: true,
+      allowPositionals: spec.allowPositionals ?? false,
+    });
     const { help: _help, ...values } = r.values as Record<string, unknown>;
     return { values: values as ParsedCommand<O>['values'], positionals: r.positionals };
   } catch (e) {
@@ -96,7 +101,16 @@ export function choiceFlag<C extends string>(flag: string, v: string | undefined
 }
 
 /** Built-in error classes mean a bug (print the stack); our own named errors carry their whole story. */
-const BUILT_IN_ERRORS = new Set(['Error', 'TypeError', 'RangeError', 'ReferenceError', 'SyntaxError', 'EvalError', 'URIError', 'AggregateError']);
+const BUILT_IN_ERRORS = new Set([
+  'Error',
+  'TypeError',
+  'RangeError',
+  'ReferenceError',
+  'SyntaxError',
+  'EvalError',
+  'URIError',
+  'AggregateError',
+]);
 
 export interface CommandIO {
   readonly out: (text: string) => void;
@@ -106,8 +120,12 @@ export interface CommandIO {
 }
 
 const defaultIO = (): CommandIO => ({
-  out: (t) => { process.stdout.write(`${t}\n`); },
-  err: (t) => { process.stderr.write(`${t}\n`); },
+  out: (t) => {
+    process.stdout.write(`${t}\n`);
+  },
+  err: (t) => {
+    process.stderr.write(`${t}\n`);
+  },
   debug: process.env.LCTR_DEBUG === '1',
 });
 
@@ -127,7 +145,10 @@ export function describeFailure(name: string, e: unknown, usage: string, debug =
  * `main` returns its exit code (undefined = 0).
  */
 export async function runCommand<O extends Options>(
-  spec: CommandSpec<O>, argv: readonly string[], main: (parsed: ParsedCommand<O>) => Promise<number | void> | number | void, io: CommandIO = defaultIO(),
+  spec: CommandSpec<O>,
+  argv: readonly string[],
+  main: (parsed: ParsedCommand<O>) => Promise<number | void> | number | void,
+  io: CommandIO = defaultIO(),
 ): Promise<number> {
   if (wantsHelp(argv)) {
     io.out(spec.usage);
@@ -157,14 +178,19 @@ export function isMainModule(importMetaFilename: string): boolean {
  * and the usage and exits 2. Same config as node:util's parseArgs, strict.
  */
 export function scriptArgs<T extends { options: Options; allowPositionals?: boolean }>(
-  script: string, config: T & { usage?: string; args?: readonly string[] },
+  script: string,
+  config: T & { usage?: string; args?: readonly string[] },
 ): ReturnType<typeof parseArgs<T & { strict: true }>> {
   const argv = config.args ?? process.argv.slice(2);
   const name = script.replace(/^.*\/(bench|experiments|examples)\//, '$1/');
-  const usage = config.usage ?? `usage: npx tsx ${name}${Object.entries(config.options).map(([k, o]) => {
-    const d = (o as { default?: unknown }).default;
-    return ` [--${k}${o.type === 'boolean' ? '' : ` ${d === undefined ? 'V' : String(d)}`}]`;
-  }).join('')}${config.allowPositionals ? ' [ARGS...]' : ''}`;
+  const usage =
+    config.usage ??
+    `usage: npx tsx ${name}${Object.entries(config.options)
+      .map(([k, o]) => {
+        const d = (o as { default?: unknown }).default;
+        return ` [--${k}${o.type === 'boolean' ? '' : ` ${d === undefined ? 'V' : String(d)}`}]`;
+      })
+      .join('')}${config.allowPositionals ? ' [ARGS...]' : ''}`;
   if (wantsHelp(argv)) {
     process.stdout.write(`${usage}\n`);
     process.exit(EXIT_CODES.ok);

@@ -39,7 +39,18 @@ type Rule = FieldRule;
 
 /** A value as error messages show it: JSON, cut to 60 characters, with its JSON type when that is the problem. */
 export function showValue(v: unknown): string {
-  const kind = v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v === 'object' ? 'an object' : typeof v === 'string' ? 'a string' : typeof v === 'boolean' ? 'a boolean' : typeof v;
+  const kind =
+    v === null
+      ? 'null'
+      : Array.isArray(v)
+        ? 'an array'
+        : typeof v === 'object'
+          ? 'an object'
+          : typeof v === 'string'
+            ? 'a string'
+            : typeof v === 'boolean'
+              ? 'a boolean'
+              : typeof v;
   const text = v === undefined ? 'undefined' : (JSON.stringify(v) ?? String(v));
   const cut = text.length > 60 ? `${text.slice(0, 57)}...` : text;
   return kind === 'number' || kind === 'undefined' || kind === 'null' ? cut : `${cut} (${kind})`;
@@ -65,12 +76,20 @@ export function describeRule(r: Rule): string {
 export function fits(r: Rule, v: unknown): boolean {
   if (r.kind === 'object') return v !== null && typeof v === 'object' && !Array.isArray(v);
   if (r.kind === 'string') return typeof v === 'string' && r.oneOf.includes(v);
-  if (r.kind === 'strings') return Array.isArray(v) && v.length > 0 && new Set(v).size === v.length && v.every((x) => typeof x === 'string' && r.oneOf.includes(x));
+  if (r.kind === 'strings')
+    return Array.isArray(v) && v.length > 0 && new Set(v).size === v.length && v.every((x) => typeof x === 'string' && r.oneOf.includes(x));
   if (r.kind === 'text') return typeof v === 'string' && v.length > 0;
-  if (r.kind === 'texts') return Array.isArray(v) && (v.length > 0 || r.empty === true) && v.every((x) => typeof x === 'string' && x.length > 0);
-  if (r.kind === 'ascending') return Array.isArray(v) && v.length > 0 && v.every((x, i) => typeof x === 'number' && Number.isFinite(x) && (i === 0 || x > (v[i - 1] as number)));
+  if (r.kind === 'texts')
+    return Array.isArray(v) && (v.length > 0 || r.empty === true) && v.every((x) => typeof x === 'string' && x.length > 0);
+  if (r.kind === 'ascending')
+    return (
+      Array.isArray(v) &&
+      v.length > 0 &&
+      v.every((x, i) => typeof x === 'number' && Number.isFinite(x) && (i === 0 || x > (v[i - 1] as number)))
+    );
   if (r.kind === 'bool') return typeof v === 'boolean';
-  if (r.kind === 'ints') return Array.isArray(v) && (v.length > 0 || r.empty === true) && v.every((x) => Number.isInteger(x) && (x as number) >= r.min);
+  if (r.kind === 'ints')
+    return Array.isArray(v) && (v.length > 0 || r.empty === true) && v.every((x) => Number.isInteger(x) && (x as number) >= r.min);
   if (typeof v !== 'number' || !Number.isFinite(v)) return false;
   if (r.kind === 'int') return Number.isInteger(v) && v >= r.min && (r.max === undefined || v <= r.max);
   return (r.gt === undefined || v > r.gt) && (r.min === undefined || v >= r.min) && (r.lt === undefined || v < r.lt);
@@ -78,7 +97,9 @@ export function fits(r: Rule, v: unknown): boolean {
 
 /** Keys of `obj` that `known` lacks, as problems ("unknown key, expected one of ..."). */
 export function unknownKeys(obj: Readonly<Record<string, unknown>>, known: readonly string[], path: string, source: string): string[] {
-  return Object.keys(obj).filter((k) => !known.includes(k)).map((k) => `${source}: ${path}.${k}: unknown key (expected one of ${known.join(', ')})`);
+  return Object.keys(obj)
+    .filter((k) => !known.includes(k))
+    .map((k) => `${source}: ${path}.${k}: unknown key (expected one of ${known.join(', ')})`);
 }
 
 /** JSON text to a value; a syntax error names the file, line and column. */
@@ -103,7 +124,11 @@ export function parseJsonText(text: string, source: string): unknown {
  * in defaults: unknown keys and bad values are ConfigErrors naming `path.key`.
  */
 export function checkSection<T extends Record<string, unknown>>(
-  obj: Readonly<Record<string, unknown>>, rules: { readonly [K in keyof T]: FieldRule }, defaults: T, path: string, source = 'config',
+  obj: Readonly<Record<string, unknown>>,
+  rules: { readonly [K in keyof T]: FieldRule },
+  defaults: T,
+  path: string,
+  source = 'config',
 ): T {
   const problems = unknownKeys(obj, Object.keys(rules), path, source);
   for (const [k, rule] of Object.entries(rules) as Array<[string, FieldRule]>) {
@@ -117,32 +142,52 @@ export function checkSection<T extends Record<string, unknown>>(
 export function ruleToJsonSchema(r: FieldRule, description?: string): Record<string, unknown> {
   const d = description === undefined ? {} : { description };
   switch (r.kind) {
-    case 'int': return { type: 'integer', minimum: r.min, ...(r.max !== undefined ? { maximum: r.max } : {}), ...d };
-    case 'number': return {
-      type: 'number', ...(r.gt !== undefined ? { exclusiveMinimum: r.gt } : {}), ...(r.min !== undefined ? { minimum: r.min } : {}),
-      ...(r.lt !== undefined ? { exclusiveMaximum: r.lt } : {}), ...d,
-    };
-    case 'object': return { type: 'object', ...d };
-    case 'ints': return { type: 'array', ...(r.empty ? {} : { minItems: 1 }), items: { type: 'integer', minimum: r.min }, ...d };
-    case 'string': return { enum: [...r.oneOf], ...d };
-    case 'strings': return { type: 'array', minItems: 1, uniqueItems: true, items: { enum: [...r.oneOf] }, ...d };
-    case 'text': return { type: 'string', minLength: 1, ...d };
-    case 'texts': return { type: 'array', ...(r.empty ? {} : { minItems: 1 }), items: { type: 'string', minLength: 1 }, ...d };
-    case 'ascending': return { type: 'array', minItems: 1, items: { type: 'number' }, ...d };
-    case 'bool': return { type: 'boolean', ...d };
+    case 'int':
+      return { type: 'integer', minimum: r.min, ...(r.max !== undefined ? { maximum: r.max } : {}), ...d };
+    case 'number':
+      return {
+        type: 'number',
+        ...(r.gt !== undefined ? { exclusiveMinimum: r.gt } : {}),
+        ...(r.min !== undefined ? { minimum: r.min } : {}),
+        ...(r.lt !== undefined ? { exclusiveMaximum: r.lt } : {}),
+        ...d,
+      };
+    case 'object':
+      return { type: 'object', ...d };
+    case 'ints':
+      return { type: 'array', ...(r.empty ? {} : { minItems: 1 }), items: { type: 'integer', minimum: r.min }, ...d };
+    case 'string':
+      return { enum: [...r.oneOf], ...d };
+    case 'strings':
+      return { type: 'array', minItems: 1, uniqueItems: true, items: { enum: [...r.oneOf] }, ...d };
+    case 'text':
+      return { type: 'string', minLength: 1, ...d };
+    case 'texts':
+      return { type: 'array', ...(r.empty ? {} : { minItems: 1 }), items: { type: 'string', minLength: 1 }, ...d };
+    case 'ascending':
+      return { type: 'array', minItems: 1, items: { type: 'number' }, ...d };
+    case 'bool':
+      return { type: 'boolean', ...d };
   }
 }
 
 /** A JSON Schema object for a rule table: its properties, the required keys, no other keys. */
 export function rulesToJsonSchema(
-  rules: Readonly<Record<string, FieldRule>>, opts: { required?: readonly string[]; descriptions?: Readonly<Record<string, string>>; nested?: Readonly<Record<string, Record<string, unknown>>> } = {},
+  rules: Readonly<Record<string, FieldRule>>,
+  opts: {
+    required?: readonly string[];
+    descriptions?: Readonly<Record<string, string>>;
+    nested?: Readonly<Record<string, Record<string, unknown>>>;
+  } = {},
 ): Record<string, unknown> {
   const properties: Record<string, unknown> = {};
   for (const [k, r] of Object.entries(rules)) properties[k] = opts.nested?.[k] ?? ruleToJsonSchema(r, opts.descriptions?.[k]);
   return { type: 'object', properties, ...(opts.required?.length ? { required: [...opts.required] } : {}), additionalProperties: false };
 }
 
-/** A rule table without some of its keys, in the table's order (the trainer's model section is the model's table less what the data sets). */
+/**
+ * A rule table without some of its keys, in the table's order (the trainer's model section is the model's table less what the data sets).
+ */
 export function withoutKeys(rules: Readonly<Record<string, FieldRule>>, keys: readonly string[]): Record<string, FieldRule> {
   return Object.fromEntries(Object.entries(rules).filter(([k]) => !keys.includes(k)));
 }
@@ -162,13 +207,21 @@ export function mustBe(r: FieldRule): string {
       if (r.max !== undefined) return `an integer in [${r.min}, ${r.max}]`;
       return r.min === 1 ? 'a positive integer' : r.min === 0 ? 'a non-negative integer' : `an integer >= ${r.min}`;
     case 'number': {
-      const parts = [r.gt !== undefined ? `> ${r.gt}` : '', r.min !== undefined ? `>= ${r.min}` : '', r.lt !== undefined ? `< ${r.lt}` : ''].filter((p) => p);
+      const parts = [
+        r.gt !== undefined ? `> ${r.gt}` : '',
+        r.min !== undefined ? `>= ${r.min}` : '',
+        r.lt !== undefined ? `< ${r.lt}` : '',
+      ].filter((p) => p);
       return `a finite number${parts.length ? ` ${parts.join(' and ')}` : ''}`;
     }
-    case 'ints': return `a${r.empty ? 'n' : ' non-empty'} array of ${r.min === 1 ? 'positive integers' : `integers >= ${r.min}`}`;
-    case 'string': return quoted(r.oneOf);
-    case 'bool': return 'true or false';
-    default: return describeRule(r);
+    case 'ints':
+      return `a${r.empty ? 'n' : ' non-empty'} array of ${r.min === 1 ? 'positive integers' : `integers >= ${r.min}`}`;
+    case 'string':
+      return quoted(r.oneOf);
+    case 'bool':
+      return 'true or false';
+    default:
+      return describeRule(r);
   }
 }
 
@@ -181,20 +234,27 @@ export function mustBe(r: FieldRule): string {
  * own way).
  */
 export function checkModelFields(
-  model: string, c: Readonly<Record<string, unknown>>, rules: Readonly<Record<string, FieldRule>>,
+  model: string,
+  c: Readonly<Record<string, unknown>>,
+  rules: Readonly<Record<string, FieldRule>>,
   opts: { prefix?: string; skip?: readonly string[]; optional?: readonly string[] } = {},
 ): void {
-  const say = (field: string, text: string): never => { throw new Error(`${model} config: ${opts.prefix ?? ''}${field} ${text}`); };
+  const say = (field: string, text: string): never => {
+    throw new Error(`${model} config: ${opts.prefix ?? ''}${field} ${text}`);
+  };
   const fail = (field: string, expected: string, got: unknown): never => say(field, `must be ${expected}, got ${JSON.stringify(got)}`);
   for (const [k, r] of Object.entries(rules)) {
     const v = c[k];
     if ((v === undefined && opts.optional?.includes(k)) || opts.skip?.includes(k) || fits(r, v)) continue;
     if (r.kind === 'ints' && Array.isArray(v) && (v.length > 0 || r.empty)) {
       const element: FieldRule = { kind: 'int', min: r.min };
-      v.forEach((x, i) => { if (!fits(element, x)) fail(`${k}[${i}]`, mustBe(element), x); });
+      v.forEach((x, i) => {
+        if (!fits(element, x)) fail(`${k}[${i}]`, mustBe(element), x);
+      });
     }
     if (r.kind === 'strings') {
-      if (!Array.isArray(v) || v.length === 0) say(k, `must list at least one of ${r.oneOf.map((x) => `'${x}'`).join(', ')}, got ${JSON.stringify(v)}`);
+      if (!Array.isArray(v) || v.length === 0)
+        say(k, `must list at least one of ${r.oneOf.map((x) => `'${x}'`).join(', ')}, got ${JSON.stringify(v)}`);
       (v as unknown[]).forEach((x, i) => {
         if (typeof x !== 'string' || !r.oneOf.includes(x)) fail(`${k}[${i}]`, quoted(r.oneOf), x);
         if ((v as unknown[]).indexOf(x) !== i) say(k, `lists '${String(x)}' twice`);
@@ -207,10 +267,27 @@ export function checkModelFields(
 // ---------------------------------------------------------------- checking a value against an emitted schema
 
 type JsonSchema = Readonly<Record<string, unknown>>;
-/** The keywords ruleToJsonSchema and rulesToJsonSchema emit; jsonSchemaProblems refuses any other, so it never passes what it does not read. */
+/**
+ * The keywords ruleToJsonSchema and rulesToJsonSchema emit; jsonSchemaProblems refuses any other, so it never passes what it does not read.
+ */
 const SCHEMA_KEYWORDS = [
-  '$schema', 'title', 'description', 'type', 'enum', 'minimum', 'maximum', 'exclusiveMinimum', 'exclusiveMaximum',
-  'minLength', 'minItems', 'uniqueItems', 'items', 'properties', 'required', 'additionalProperties', 'anyOf',
+  '$schema',
+  'title',
+  'description',
+  'type',
+  'enum',
+  'minimum',
+  'maximum',
+  'exclusiveMinimum',
+  'exclusiveMaximum',
+  'minLength',
+  'minItems',
+  'uniqueItems',
+  'items',
+  'properties',
+  'required',
+  'additionalProperties',
+  'anyOf',
 ];
 
 function jsonType(v: unknown): string {
@@ -239,7 +316,8 @@ export function jsonSchemaProblems(schema: JsonSchema, v: unknown, path = '$'): 
     bad(`expected type ${String(schema.type)}`);
     return out;
   }
-  if (Array.isArray(schema.enum) && !schema.enum.some((e) => e === v)) bad(`expected one of ${schema.enum.map((e) => JSON.stringify(e)).join(', ')}`);
+  if (Array.isArray(schema.enum) && !schema.enum.some((e) => e === v))
+    bad(`expected one of ${schema.enum.map((e) => JSON.stringify(e)).join(', ')}`);
   if (typeof v === 'number') {
     const n = (k: string) => schema[k] as number | undefined;
     if (n('minimum') !== undefined && !(v >= n('minimum')!)) bad(`expected >= ${n('minimum')}`);
@@ -247,7 +325,8 @@ export function jsonSchemaProblems(schema: JsonSchema, v: unknown, path = '$'): 
     if (n('exclusiveMinimum') !== undefined && !(v > n('exclusiveMinimum')!)) bad(`expected > ${n('exclusiveMinimum')}`);
     if (n('exclusiveMaximum') !== undefined && !(v < n('exclusiveMaximum')!)) bad(`expected < ${n('exclusiveMaximum')}`);
   }
-  if (typeof v === 'string' && typeof schema.minLength === 'number' && v.length < schema.minLength) bad(`expected at least ${schema.minLength} characters`);
+  if (typeof v === 'string' && typeof schema.minLength === 'number' && v.length < schema.minLength)
+    bad(`expected at least ${schema.minLength} characters`);
   if (Array.isArray(v)) {
     if (typeof schema.minItems === 'number' && v.length < schema.minItems) bad(`expected at least ${schema.minItems} items`);
     if (schema.uniqueItems === true && new Set(v.map((x) => JSON.stringify(x))).size !== v.length) bad('expected distinct items');
@@ -259,8 +338,10 @@ export function jsonSchemaProblems(schema: JsonSchema, v: unknown, path = '$'): 
     for (const k of (schema.required ?? []) as string[]) if (!(k in o)) out.push(`${path}.${k}: missing (required)`);
     for (const [k, x] of Object.entries(o)) {
       if (k in props) out.push(...jsonSchemaProblems(props[k]!, x, `${path}.${k}`));
-      else if (schema.additionalProperties === false) out.push(`${path}.${k}: not allowed (additionalProperties false; expected one of ${Object.keys(props).join(', ')})`);
-      else if (typeof schema.additionalProperties === 'object' && schema.additionalProperties !== null) out.push(...jsonSchemaProblems(schema.additionalProperties as JsonSchema, x, `${path}.${k}`));
+      else if (schema.additionalProperties === false)
+        out.push(`${path}.${k}: not allowed (additionalProperties false; expected one of ${Object.keys(props).join(', ')})`);
+      else if (typeof schema.additionalProperties === 'object' && schema.additionalProperties !== null)
+        out.push(...jsonSchemaProblems(schema.additionalProperties as JsonSchema, x, `${path}.${k}`));
     }
   }
   return out;

@@ -6,7 +6,10 @@
 export type Dim = number | string;
 export type Shape = readonly Dim[];
 
-interface Monomial { coef: number; syms: Map<string, number> }
+interface Monomial {
+  coef: number;
+  syms: Map<string, number>;
+}
 
 const SYMBOL = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
@@ -53,7 +56,8 @@ export function isStaticDim(d: Dim): d is number {
 }
 
 export function mulDims(a: Dim, b: Dim): Dim {
-  const x = parse(a), y = parse(b);
+  const x = parse(a),
+    y = parse(b);
   const syms = new Map(x.syms);
   for (const [k, v] of y.syms) syms.set(k, (syms.get(k) ?? 0) + v);
   if (x.coef * y.coef === 0) return 0;
@@ -62,21 +66,25 @@ export function mulDims(a: Dim, b: Dim): Dim {
 
 /** a / b when it divides exactly into a monomial, else undefined. */
 export function divDims(a: Dim, b: Dim): Dim | undefined {
-  const x = parse(a), y = parse(b);
+  const x = parse(a),
+    y = parse(b);
   if (y.coef === 0 || x.coef % y.coef !== 0) return undefined;
   const syms = new Map(x.syms);
   for (const [k, v] of y.syms) {
     const have = syms.get(k) ?? 0;
     if (have < v) return undefined;
-    if (have === v) syms.delete(k); else syms.set(k, have - v);
+    if (have === v) syms.delete(k);
+    else syms.set(k, have - v);
   }
   return format({ coef: x.coef / y.coef, syms });
 }
 
 /** a + b when both are multiples of the same symbols (3 + 4, seq + seq = 2*seq), else undefined. */
 export function addDims(a: Dim, b: Dim): Dim | undefined {
-  const x = parse(a), y = parse(b);
-  const kx = format({ coef: 1, syms: x.syms }), ky = format({ coef: 1, syms: y.syms });
+  const x = parse(a),
+    y = parse(b);
+  const kx = format({ coef: 1, syms: x.syms }),
+    ky = format({ coef: 1, syms: y.syms });
   if (kx !== ky) return undefined;
   return format({ coef: x.coef + y.coef, syms: x.syms });
 }

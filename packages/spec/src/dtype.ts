@@ -74,14 +74,18 @@ export function toFloat64(t: HostTensor): Float64Array {
 export function dataFromNumbers<D extends DType>(dtype: D, values: ArrayLike<number>): DataFor[D] {
   const n = values.length;
   switch (dtype) {
-    case 'float32': return Float32Array.from(values as ArrayLike<number>) as DataFor[D];
-    case 'int32': return Int32Array.from(values as ArrayLike<number>, (v) => Math.trunc(v)) as DataFor[D];
+    case 'float32':
+      return Float32Array.from(values as ArrayLike<number>) as DataFor[D];
+    case 'int32':
+      return Int32Array.from(values as ArrayLike<number>, (v) => Math.trunc(v)) as DataFor[D];
     case 'int64': {
       const a = new BigInt64Array(n);
       for (let i = 0; i < n; i++) a[i] = BigInt(Math.trunc(values[i]!));
       return a as DataFor[D];
     }
-    case 'bool': return Uint8Array.from(values as ArrayLike<number>, (v) => (v ? 1 : 0)) as DataFor[D];
-    default: throw new Error(`unknown dtype '${String(dtype)}'`);
+    case 'bool':
+      return Uint8Array.from(values as ArrayLike<number>, (v) => (v ? 1 : 0)) as DataFor[D];
+    default:
+      throw new Error(`unknown dtype '${String(dtype)}'`);
   }
 }

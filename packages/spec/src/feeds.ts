@@ -11,7 +11,10 @@ import type { Graph, NodeDecl } from './graph.ts';
 import { valueInfo } from './graph.ts';
 
 export class InputError extends Error {
-  constructor(message: string) { super(message); this.name = 'InputError'; }
+  constructor(message: string) {
+    super(message);
+    this.name = 'InputError';
+  }
 }
 
 /**
@@ -22,7 +25,11 @@ export class InputError extends Error {
 const VALUE_PRESERVING = new Set(['reshape', 'transpose', 'expand', 'cast', 'stopGradient']);
 
 export interface IndexUse {
-  input: string; node: string; op: string; table: string; axis: number;
+  input: string;
+  node: string;
+  op: string;
+  table: string;
+  axis: number;
   /** a scatter's output size along `axis` (then `table` is its updates; the range is [0, size)) */
   size?: number;
   /** set when only one column of the input is used: its last-axis coordinate `index` of `width` (a gather with a constant index) */
@@ -50,7 +57,14 @@ export function paddingMaskOf(g: Graph, input: string): string | undefined {
   const words = input.split(/(?=[A-Z])/);
   for (let n = words.length; n >= 1; n--) {
     const m = g.inputs.find((i) => i.name === `${words.slice(0, n).join('')}Mask`);
-    if (m && m.dtype === 'bool' && m.shape.length >= 1 && m.shape.length <= ids.shape.length && m.shape.every((d, k) => dimEquals(d, ids.shape[k]!))) return m.name;
+    if (
+      m &&
+      m.dtype === 'bool' &&
+      m.shape.length >= 1 &&
+      m.shape.length <= ids.shape.length &&
+      m.shape.every((d, k) => dimEquals(d, ids.shape[k]!))
+    )
+      return m.name;
   }
   return undefined;
 }
@@ -81,7 +95,16 @@ export function indexUses(g: Graph): IndexUse[] {
     for (;;) {
       if (inputNames.has(id)) {
         const mask = n.op === 'gather' ? masks.get(id) : undefined;
-        uses.push({ input: id, node: n.id, op: n.op, table: n.inputs[0]!, axis: n.attrs['axis'] as number, ...size, ...(column ? { column } : {}), ...(mask ? { mask } : {}) });
+        uses.push({
+          input: id,
+          node: n.id,
+          op: n.op,
+          table: n.inputs[0]!,
+          axis: n.attrs['axis'] as number,
+          ...size,
+          ...(column ? { column } : {}),
+          ...(mask ? { mask } : {}),
+        });
         break;
       }
       const p = producer.get(id);
@@ -111,10 +134,12 @@ export function indexUses(g: Graph): IndexUse[] {
 
 /** Check the inputs record and return the run-time value of every symbolic dim. */
 export function checkFeeds(g: Graph, feeds: Readonly<Record<string, HostTensor | undefined>>): DimBindings {
-  if (feeds === null || typeof feeds !== 'object') throw new InputError(`inputs of graph '${g.name}' must be an object of tensors, got ${String(feeds)}`);
+  if (feeds === null || typeof feeds !== 'object')
+    throw new InputError(`inputs of graph '${g.name}' must be an object of tensors, got ${String(feeds)}`);
   const names = new Set(g.inputs.map((i) => i.name));
   const missing = g.inputs.filter((i) => feeds[i.name] === undefined).map((i) => i.name);
-  if (missing.length) throw new InputError(`graph '${g.name}' is missing input(s): ${missing.join(', ')} (expected ${[...names].join(', ')})`);
+  if (missing.length)
+    throw new InputError(`graph '${g.name}' is missing input(s): ${missing.join(', ')} (expected ${[...names].join(', ')})`);
   const extra = Object.keys(feeds).filter((k) => !names.has(k));
   if (extra.length) throw new InputError(`graph '${g.name}' got unknown input(s): ${extra.join(', ')} (expected ${[...names].join(', ')})`);
   const bindings: Record<string, number> = {};
@@ -123,27 +148,48 @@ export function checkFeeds(g: Graph, feeds: Readonly<Record<string, HostTensor |
     const t = feeds[decl.name]!;
     const want = `${decl.dtype}${formatShape(decl.shape)}`;
     if (!isDType(t.dtype)) throw new InputError(`input '${decl.name}': unknown dtype '${String(t.dtype)}', expected ${want}`);
-    if (t.dtype !== decl.dtype) throw new InputError(`input '${decl.name}': expected dtype ${decl.dtype} (${want}), got ${t.dtype}${formatShape(t.shape)}`);
-    if (t.shape.length !== decl.shape.length) throw new InputError(`input '${decl.name}': expected rank ${decl.shape.length} (${want}), got shape ${formatShape(t.shape)}`);
+    if (t.dtype !== decl.dtype)
+      throw new InputError(`input '${decl.name}': expected dtype ${decl.dtype} (${want}), got ${t.dtype}${formatShape(t.shape)}`);
+    if (t.shape.length !== decl.shape.length)
+      throw new InputError(`input '${decl.name}': expected rank ${decl.shape.length} (${want}), got shape ${formatShape(t.shape)}`);
     decl.shape.forEach((d, i) => {
       const got = t.shape[i]!;
-      if (!Number.isInteger(got) || got < 0) throw new InputError(`input '${decl.name}': dim ${i} is ${got}, expected a non-negative integer`);
+      if (!Number.isInteger(got) || got < 0)
+        throw new InputError(`input '${decl.name}': dim ${i} is ${got}, expected a non-negative integer`);
       if (typeof d === 'number') {
-        if (got !== d) throw new InputError(`input '${decl.name}': expected shape ${want}, got ${formatShape(t.shape)} (dim ${i} is ${got}, expected ${d})`);
+        if (got !== d)
+          throw new InputError(
+            `input '${decl.name}': expected shape ${want}, got ${formatShape(t.shape)} (dim ${i} is ${got}, expected ${d})`,
+          );
       } else {
         const prev = bindings[d];
-        if (prev === undefined) { bindings[d] = got; boundBy[d] = `${decl.name} dim ${i}`; }
-        else if (prev !== got) {
+        if (prev === undefined) {
+          bindings[d] = got;
+          boundBy[d] = `${decl.name} dim ${i}`;
+        } else if (prev !== got) {
           throw new InputError(`input '${decl.name}': dim ${i} ('${d}') is ${got}, but '${d}' is ${prev} from ${boundBy[d]}`);
         }
       }
     });
     const n = sizeOf(t.shape);
-    const expectedArray = { float32: 'Float32Array or Float64Array', int32: 'Int32Array', int64: 'BigInt64Array', bool: 'Uint8Array' }[decl.dtype];
-    const okArray = decl.dtype === 'float32' ? t.data instanceof Float32Array || t.data instanceof Float64Array
-      : decl.dtype === 'int32' ? t.data instanceof Int32Array : decl.dtype === 'int64' ? t.data instanceof BigInt64Array : t.data instanceof Uint8Array;
-    if (!okArray) throw new InputError(`input '${decl.name}': ${decl.dtype} data must be a ${expectedArray}, got ${(t.data as object)?.constructor?.name ?? typeof t.data}`);
-    if (t.data.length !== n) throw new InputError(`input '${decl.name}': shape ${formatShape(t.shape)} needs ${n} values, got ${t.data.length}`);
+    const expectedArray = { float32: 'Float32Array or Float64Array', int32: 'Int32Array', int64: 'BigInt64Array', bool: 'Uint8Array' }[
+      decl.dtype
+    ];
+    const okArray =
+      decl.dtype === 'float32'
+        ? t.data instanceof Float32Array || t.data instanceof Float64Array
+        : decl.dtype === 'int32'
+          ? t.data instanceof Int32Array
+          : decl.dtype === 'int64'
+            ? t.data instanceof BigInt64Array
+            : t.data instanceof Uint8Array;
+    if (!okArray)
+      throw new InputError(
+        `input '${decl.name}': ${decl.dtype} data must be a ${expectedArray}, got ` +
+          `${(t.data as object)?.constructor?.name ?? typeof t.data}`,
+      );
+    if (t.data.length !== n)
+      throw new InputError(`input '${decl.name}': shape ${formatShape(t.shape)} needs ${n} values, got ${t.data.length}`);
   }
   for (const use of indexUses(g)) {
     const rows = use.size ?? resolveDim(valueInfo(g, use.table).shape[use.axis]!, bindings);
@@ -153,10 +199,16 @@ export function checkFeeds(g: Graph, feeds: Readonly<Record<string, HostTensor |
     for (let i = start; i < t.data.length; i += step) {
       const v = elementAt(t, i);
       if (!(v >= 0 && v < rows) && valid(i)) {
-        const notes = [...(use.column ? [`column ${use.column.index} of the last axis`] : []), ...(use.mask ? [`valid in '${use.mask}'`] : [])];
+        const notes = [
+          ...(use.column ? [`column ${use.column.index} of the last axis`] : []),
+          ...(use.mask ? [`valid in '${use.mask}'`] : []),
+        ];
         const where = `flat position ${i}${notes.length ? ` (${notes.join(', ')})` : ''}`;
         const target = use.size === undefined ? `on '${use.table}' with ${rows} entries` : `of '${use.table}' into ${rows} entries`;
-        throw new InputError(`input '${use.input}' holds index ${v} at ${where}, out of range for ${use.op} '${use.node}' ${target} along axis ${use.axis} (valid 0..${rows - 1})`);
+        throw new InputError(
+          `input '${use.input}' holds index ${v} at ${where}, out of range for ${use.op} '${use.node}' ${target} along axis ${use.axis} ` +
+            `(valid 0..${rows - 1})`,
+        );
       }
     }
   }
@@ -167,7 +219,8 @@ export function checkFeeds(g: Graph, feeds: Readonly<Record<string, HostTensor |
     if (symbolsOf(last).length === 0) continue;
     const len = resolveDim(last, bindings);
     const k = n.attrs['k'] as number;
-    if (k > len) throw new InputError(`topk '${n.id}' takes k = ${k} along '${last}', which is ${len} in these inputs (k must be <= ${len})`);
+    if (k > len)
+      throw new InputError(`topk '${n.id}' takes k = ${k} along '${last}', which is ${len} in these inputs (k must be <= ${len})`);
   }
   return bindings;
 }
@@ -175,7 +228,7 @@ export function checkFeeds(g: Graph, feeds: Readonly<Record<string, HostTensor |
 /** Whether flat position i of `ids` is valid under `mask` (whose shape is the leading dims of the ids' shape). */
 function validAt(ids: HostTensor, mask: HostTensor | undefined): (i: number) => boolean {
   if (!mask) return () => true;
-  const per = mask.data.length === 0 ? 1 : ids.data.length / mask.data.length;   // ids per mask flag
+  const per = mask.data.length === 0 ? 1 : ids.data.length / mask.data.length; // ids per mask flag
   const flags = mask.data as Uint8Array;
   return (i) => flags[Math.floor(i / per)] !== 0;
 }
@@ -187,7 +240,10 @@ function validAt(ids: HostTensor, mask: HostTensor | undefined): (i: number) => 
  * both call this, so the backends agree by construction; an input that needs no change is passed
  * on as it is (not copied), the caller's tensors are never written to.
  */
-export function prepareFeeds(g: Graph, feeds: Readonly<Record<string, HostTensor | undefined>>): { bindings: DimBindings; feeds: Record<string, HostTensor> } {
+export function prepareFeeds(
+  g: Graph,
+  feeds: Readonly<Record<string, HostTensor | undefined>>,
+): { bindings: DimBindings; feeds: Record<string, HostTensor> } {
   const bindings = checkFeeds(g, feeds);
   const out: Record<string, HostTensor> = {};
   for (const decl of g.inputs) out[decl.name] = feeds[decl.name]!;
@@ -200,7 +256,8 @@ export function prepareFeeds(g: Graph, feeds: Readonly<Record<string, HostTensor
     for (let i = 0; i < t.data.length; i++) {
       if (valid(i) || elementAt(t, i) === 0) continue;
       data ??= t.data.slice();
-      if (data instanceof BigInt64Array) data[i] = 0n; else data[i] = 0;
+      if (data instanceof BigInt64Array) data[i] = 0n;
+      else data[i] = 0;
     }
     if (data) out[input] = { ...t, data } as HostTensor;
   }

@@ -16,7 +16,19 @@ import { type DimBindings, resolveShape } from './dims.ts';
 import { type Graph, valueInfo } from './graph.ts';
 import type { OpName } from './ops.ts';
 
-const MOVE: ReadonlySet<OpName> = new Set<OpName>(['gather', 'gatherAlongAxis', 'scatterAlongAxis', 'concat', 'reshape', 'transpose', 'slice', 'expand', 'cast', 'constant', 'stopGradient']);
+const MOVE: ReadonlySet<OpName> = new Set<OpName>([
+  'gather',
+  'gatherAlongAxis',
+  'scatterAlongAxis',
+  'concat',
+  'reshape',
+  'transpose',
+  'slice',
+  'expand',
+  'cast',
+  'constant',
+  'stopGradient',
+]);
 const PER_ELEMENT: Partial<Record<OpName, number>> = { softmax: 5, logSoftmax: 5, layerNorm: 8, l2Normalize: 3 };
 const PER_INPUT: ReadonlySet<OpName> = new Set<OpName>(['reduceSum', 'reduceMean', 'reduceMax', 'topk']);
 
@@ -54,7 +66,8 @@ export interface CountFlopsOptions {
 function neededNodes(g: Graph, outputs: readonly string[]): Set<string> {
   const outs = g.outputs as Readonly<Record<string, string>>;
   const missing = outputs.filter((o) => outs[o] === undefined);
-  if (missing.length) throw new Error(`countFlops: graph '${g.name}' has no output(s) ${missing.join(', ')} (outputs: ${Object.keys(outs).join(', ')})`);
+  if (missing.length)
+    throw new Error(`countFlops: graph '${g.name}' has no output(s) ${missing.join(', ')} (outputs: ${Object.keys(outs).join(', ')})`);
   const producer = new Map<string, (typeof g.nodes)[number]>();
   for (const n of g.nodes) for (const o of n.outputs) producer.set(o.id, n);
   const needed = new Set<string>();
@@ -72,7 +85,11 @@ export function countFlops(g: Graph, bindings: DimBindings, opts: CountFlopsOpti
   if (opts.outputs) {
     const needed = neededNodes(g, opts.outputs);
     const outs = g.outputs as Readonly<Record<string, string>>;
-    g = { ...g, nodes: g.nodes.filter((n) => needed.has(n.id)), outputs: Object.fromEntries(opts.outputs.map((o) => [o, outs[o]!])) } as Graph;
+    g = {
+      ...g,
+      nodes: g.nodes.filter((n) => needed.has(n.id)),
+      outputs: Object.fromEntries(opts.outputs.map((o) => [o, outs[o]!])),
+    } as Graph;
   }
   const byOp: Record<string, number> = {};
   const mms: MatmulShape[] = [];
@@ -85,7 +102,9 @@ export function countFlops(g: Graph, bindings: DimBindings, opts: CountFlopsOpti
   const readOutputs = new Set<string>(Object.values(g.outputs) as string[]);
   const producer = new Map<string, (typeof g.nodes)[number]>();
   for (const n of g.nodes) for (const o of n.outputs) producer.set(o.id, n);
-  let total = 0, matmul = 0, unread = 0;
+  let total = 0,
+    matmul = 0,
+    unread = 0;
   for (const n of g.nodes) {
     if (MOVE.has(n.op)) continue;
     const out = resolveShape(n.outputs[0]!.shape, bindings);
@@ -100,14 +119,26 @@ export function countFlops(g: Graph, bindings: DimBindings, opts: CountFlopsOpti
       const from = producer.get(n.inputs[0]!);
       if (from?.op === 'scatterAlongAxis' && (from.attrs as { axis: number }).axis === a.length - 1) {
         const u = resolveShape(valueInfo(g, from.inputs[0]!).shape, bindings);
-        const k = u[u.length - 1]!, size = a[a.length - 1]!;
-        if (k < size) unread += f * (size - k) / size;
+        const k = u[u.length - 1]!,
+          size = a[a.length - 1]!;
+        if (k < size) unread += (f * (size - k)) / size;
       }
       // read only through picks of k of the n last-axis columns: (n - k) / n of it is unread
-      const y = n.outputs[0]!.id, readers = consumers.get(y) ?? [], cols = out[out.length - 1]!;
-      if (!readOutputs.has(y) && readers.length > 0 && readers.every((r) => r.op === 'gatherAlongAxis' && r.inputs[0] === y && (r.attrs as { axis: number }).axis === out.length - 1)) {
-        const picked = Math.max(...readers.map((r) => { const s = resolveShape(r.outputs[0]!.shape, bindings); return s[s.length - 1]!; }));
-        if (picked < cols) unread += f * (cols - picked) / cols;
+      const y = n.outputs[0]!.id,
+        readers = consumers.get(y) ?? [],
+        cols = out[out.length - 1]!;
+      if (
+        !readOutputs.has(y) &&
+        readers.length > 0 &&
+        readers.every((r) => r.op === 'gatherAlongAxis' && r.inputs[0] === y && (r.attrs as { axis: number }).axis === out.length - 1)
+      ) {
+        const picked = Math.max(
+          ...readers.map((r) => {
+            const s = resolveShape(r.outputs[0]!.shape, bindings);
+            return s[s.length - 1]!;
+          }),
+        );
+        if (picked < cols) unread += (f * (cols - picked)) / cols;
       }
     } else if (PER_INPUT.has(n.op)) {
       f = size(resolveShape(valueInfo(g, n.inputs[0]!).shape, bindings));

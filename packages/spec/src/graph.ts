@@ -11,9 +11,20 @@ export type Initializer =
   | { readonly kind: 'normal'; readonly mean?: number; readonly std: number; readonly seed?: number }
   | { readonly kind: 'uniform'; readonly min: number; readonly max: number; readonly seed?: number };
 
-export interface InputDecl { readonly name: string; readonly dtype: DType; readonly shape: readonly Dim[] }
-export interface ParamDecl { readonly name: string; readonly dtype: 'float32'; readonly shape: readonly number[]; readonly init: Initializer }
-export interface ValueDecl extends ValueInfo { readonly id: string }
+export interface InputDecl {
+  readonly name: string;
+  readonly dtype: DType;
+  readonly shape: readonly Dim[];
+}
+export interface ParamDecl {
+  readonly name: string;
+  readonly dtype: 'float32';
+  readonly shape: readonly number[];
+  readonly init: Initializer;
+}
+export interface ValueDecl extends ValueInfo {
+  readonly id: string;
+}
 export interface NodeDecl {
   readonly id: string;
   readonly op: OpName;

@@ -16,7 +16,10 @@ export function hashSeed(...parts: Array<string | number>): number {
 
 /** sfc32: small, fast, passes PractRand to 2^40+; 4 words of state seeded by splitmix32. */
 export class Rng {
-  private a: number; private b: number; private c: number; private d: number;
+  private a: number;
+  private b: number;
+  private c: number;
+  private d: number;
   private spare: number | undefined;
 
   constructor(seed: number) {
@@ -28,7 +31,10 @@ export class Rng {
       z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);
       return (z ^ (z >>> 16)) >>> 0;
     };
-    this.a = split(); this.b = split(); this.c = split(); this.d = split();
+    this.a = split();
+    this.b = split();
+    this.c = split();
+    this.d = split();
     for (let i = 0; i < 12; i++) this.nextUint32();
   }
 
@@ -44,7 +50,8 @@ export class Rng {
 
   /** Uniform in [0, 1) with 53 random bits. */
   next(): number {
-    const hi = this.nextUint32() >>> 5, lo = this.nextUint32() >>> 6;
+    const hi = this.nextUint32() >>> 5,
+      lo = this.nextUint32() >>> 6;
     return (hi * 67108864 + lo) / 9007199254740992;
   }
 

@@ -19,7 +19,10 @@ const BYTES: Record<string, number> = { F32: 4, F64: 8, I32: 4, I64: 8, BOOL: 1 
 export const SAFETENSORS_MAX_HEADER_BYTES = 100_000_000;
 
 export class SafetensorsError extends Error {
-  constructor(message: string) { super(message); this.name = 'SafetensorsError'; }
+  constructor(message: string) {
+    super(message);
+    this.name = 'SafetensorsError';
+  }
 }
 
 export function encodeSafetensors(tensors: ReadonlyMap<string, HostTensor>, metadata: Record<string, string> = {}): Uint8Array {
@@ -105,7 +108,8 @@ export function readSafetensorsHeader(bytes: Uint8Array, source = 'safetensors d
   if (bytes.length < 8) throw bad(`too short (${bytes.length} bytes) to hold a header`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const rawLen = view.getBigUint64(0, true);
-  if (rawLen > BigInt(SAFETENSORS_MAX_HEADER_BYTES)) throw bad(`header length ${rawLen} is over the ${SAFETENSORS_MAX_HEADER_BYTES}-byte limit (not a safetensors file, or a corrupt one)`);
+  if (rawLen > BigInt(SAFETENSORS_MAX_HEADER_BYTES))
+    throw bad(`header length ${rawLen} is over the ${SAFETENSORS_MAX_HEADER_BYTES}-byte limit (not a safetensors file, or a corrupt one)`);
   const headLen = Number(rawLen);
   if (headLen > bytes.length - 8) throw bad(`header length ${headLen} runs past the end of the file (${bytes.length} bytes)`);
   const text = Buffer.from(bytes.subarray(8, 8 + headLen)).toString('utf8');
@@ -127,7 +131,8 @@ export function readSafetensorsHeader(bytes: Uint8Array, source = 'safetensors d
   let metadata: Record<string, string> = {};
   for (const [name, entry] of Object.entries(header)) {
     if (name === '__metadata__') {
-      if (entry === null || typeof entry !== 'object' || Array.isArray(entry)) throw bad(`'__metadata__' must be an object of strings, got ${JSON.stringify(entry)}`);
+      if (entry === null || typeof entry !== 'object' || Array.isArray(entry))
+        throw bad(`'__metadata__' must be an object of strings, got ${JSON.stringify(entry)}`);
       for (const [k, v] of Object.entries(entry)) {
         if (typeof v !== 'string') throw bad(`'__metadata__' must map strings to strings, got '${k}': ${JSON.stringify(v)}`);
       }
@@ -136,15 +141,22 @@ export function readSafetensorsHeader(bytes: Uint8Array, source = 'safetensors d
     }
     const e = entry as { dtype?: unknown; shape?: unknown; data_offsets?: unknown } | null;
     const st = e?.dtype;
-    if (typeof st !== 'string' || !(st in BYTES)) throw bad(`tensor '${name}' has dtype ${JSON.stringify(st)}; supported: F32, F64, I32, I64, BOOL`);
-    if (!Array.isArray(e!.shape) || !e!.shape.every((d) => Number.isInteger(d) && d >= 0)) throw bad(`tensor '${name}' has a bad shape ${JSON.stringify(e!.shape)}`);
+    if (typeof st !== 'string' || !(st in BYTES))
+      throw bad(`tensor '${name}' has dtype ${JSON.stringify(st)}; supported: F32, F64, I32, I64, BOOL`);
+    if (!Array.isArray(e!.shape) || !e!.shape.every((d) => Number.isInteger(d) && d >= 0))
+      throw bad(`tensor '${name}' has a bad shape ${JSON.stringify(e!.shape)}`);
     const offs = e!.data_offsets;
-    if (!Array.isArray(offs) || offs.length !== 2 || !offs.every((o) => Number.isInteger(o))) throw bad(`tensor '${name}' has bad data_offsets ${JSON.stringify(offs)}`);
+    if (!Array.isArray(offs) || offs.length !== 2 || !offs.every((o) => Number.isInteger(o)))
+      throw bad(`tensor '${name}' has bad data_offsets ${JSON.stringify(offs)}`);
     const [begin, end] = offs as [number, number];
     const shape = e!.shape as number[];
     const need = sizeOf(shape) * BYTES[st]!;
-    if (end - begin !== need) throw bad(`tensor '${name}' ${st}[${shape.join(', ')}] needs ${need} bytes, but its data_offsets [${begin}, ${end}] span ${end - begin}`);
-    if (begin < 0 || end > dataLen) throw bad(`tensor '${name}' data_offsets [${begin}, ${end}] lie outside the data section (${dataLen} bytes)`);
+    if (end - begin !== need)
+      throw bad(
+        `tensor '${name}' ${st}[${shape.join(', ')}] needs ${need} bytes, but its data_offsets [${begin}, ${end}] span ${end - begin}`,
+      );
+    if (begin < 0 || end > dataLen)
+      throw bad(`tensor '${name}' data_offsets [${begin}, ${end}] lie outside the data section (${dataLen} bytes)`);
     entries.push({ name, dtype: st, shape, offsets: [begin, end] });
   }
   // contiguous and non-overlapping, from byte 0 to the end: what the reference implementation requires
@@ -160,7 +172,10 @@ export function readSafetensorsHeader(bytes: Uint8Array, source = 'safetensors d
   }
   const covered = prev ? prev.offsets[1] : 0;
   if (covered !== dataLen) {
-    throw bad(`${dataLen - covered} bytes of the data section (${dataLen} bytes) follow ${prev ? `the last tensor '${prev.name}' [${prev.offsets.join(', ')}]` : 'a header without tensors'} and belong to no tensor`);
+    throw bad(
+      `${dataLen - covered} bytes of the data section (${dataLen} bytes) follow ` +
+        `${prev ? `the last tensor '${prev.name}' [${prev.offsets.join(', ')}]` : 'a header without tensors'} and belong to no tensor`,
+    );
   }
   return { entries, metadata, dataStart };
 }
@@ -174,11 +189,25 @@ export function decodeSafetensors(bytes: Uint8Array, source = 'safetensors data'
     const n = sizeOf(shape);
     const at = dataStart + offsets[0];
     let t: HostTensor;
-    if (st === 'F32') { const d = new Float32Array(n); for (let i = 0; i < n; i++) d[i] = view.getFloat32(at + 4 * i, true); t = { dtype: 'float32', shape: [...shape], data: d }; }
-    else if (st === 'F64') { const d = new Float64Array(n); for (let i = 0; i < n; i++) d[i] = view.getFloat64(at + 8 * i, true); t = { dtype: 'float32', shape: [...shape], data: d }; }
-    else if (st === 'I32') { const d = new Int32Array(n); for (let i = 0; i < n; i++) d[i] = view.getInt32(at + 4 * i, true); t = { dtype: 'int32', shape: [...shape], data: d }; }
-    else if (st === 'I64') { const d = new BigInt64Array(n); for (let i = 0; i < n; i++) d[i] = view.getBigInt64(at + 8 * i, true); t = { dtype: 'int64', shape: [...shape], data: d }; }
-    else { t = { dtype: 'bool', shape: [...shape], data: Uint8Array.from(bytes.subarray(at, at + n)) }; }
+    if (st === 'F32') {
+      const d = new Float32Array(n);
+      for (let i = 0; i < n; i++) d[i] = view.getFloat32(at + 4 * i, true);
+      t = { dtype: 'float32', shape: [...shape], data: d };
+    } else if (st === 'F64') {
+      const d = new Float64Array(n);
+      for (let i = 0; i < n; i++) d[i] = view.getFloat64(at + 8 * i, true);
+      t = { dtype: 'float32', shape: [...shape], data: d };
+    } else if (st === 'I32') {
+      const d = new Int32Array(n);
+      for (let i = 0; i < n; i++) d[i] = view.getInt32(at + 4 * i, true);
+      t = { dtype: 'int32', shape: [...shape], data: d };
+    } else if (st === 'I64') {
+      const d = new BigInt64Array(n);
+      for (let i = 0; i < n; i++) d[i] = view.getBigInt64(at + 8 * i, true);
+      t = { dtype: 'int64', shape: [...shape], data: d };
+    } else {
+      t = { dtype: 'bool', shape: [...shape], data: Uint8Array.from(bytes.subarray(at, at + n)) };
+    }
     tensors.set(name, t);
   }
   return { tensors, metadata };

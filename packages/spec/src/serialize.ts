@@ -43,7 +43,10 @@ export function graphToJSON(g: Graph): Record<string, unknown> {
     inputs: g.inputs.map((i) => ({ name: i.name, dtype: i.dtype, shape: [...i.shape] })),
     params: g.params.map((p) => ({ name: p.name, dtype: p.dtype, shape: [...p.shape], init: { ...p.init } })),
     nodes: g.nodes.map((n) => ({
-      id: n.id, op: n.op, inputs: [...n.inputs], attrs: encodeAttrs(n.op, n.attrs),
+      id: n.id,
+      op: n.op,
+      inputs: [...n.inputs],
+      attrs: encodeAttrs(n.op, n.attrs),
       outputs: n.outputs.map((o) => ({ id: o.id, dtype: o.dtype, shape: [...o.shape] })),
     })),
     outputs: { ...g.outputs },
@@ -56,12 +59,16 @@ export function serializeGraph(g: Graph): string {
 }
 
 export class GraphFormatError extends Error {
-  constructor(message: string) { super(message); this.name = 'GraphFormatError'; }
+  constructor(message: string) {
+    super(message);
+    this.name = 'GraphFormatError';
+  }
 }
 
 type Json = unknown;
 function obj(v: Json, path: string): Record<string, Json> {
-  if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new GraphFormatError(`${path}: expected an object, got ${JSON.stringify(v)?.slice(0, 60)}`);
+  if (v === null || typeof v !== 'object' || Array.isArray(v))
+    throw new GraphFormatError(`${path}: expected an object, got ${JSON.stringify(v)?.slice(0, 60)}`);
   return v as Record<string, Json>;
 }
 function arr(v: Json, path: string): Json[] {
@@ -75,24 +82,42 @@ function str(v: Json, path: string): string {
 function dims(v: Json, path: string, allowSymbols: boolean): Array<number | string> {
   return arr(v, path).map((d, i) => {
     if ((Number.isInteger(d) && (d as number) >= 0) || (allowSymbols && typeof d === 'string')) return d as number | string;
-    throw new GraphFormatError(`${path}[${i}]: expected ${allowSymbols ? 'a non-negative integer or a symbolic name' : 'a non-negative integer'}, got ${JSON.stringify(d)}`);
+    throw new GraphFormatError(
+      `${path}[${i}]: expected ${allowSymbols ? 'a non-negative integer or a symbolic name' : 'a non-negative integer'}, got ` +
+        `${JSON.stringify(d)}`,
+    );
   });
 }
 
 const INIT_FIELDS: Record<string, string[]> = {
-  zeros: [], ones: [], constant: ['value'], xavierUniform: [], normal: ['std'], uniform: ['min', 'max'],
+  zeros: [],
+  ones: [],
+  constant: ['value'],
+  xavierUniform: [],
+  normal: ['std'],
+  uniform: ['min', 'max'],
 };
 
 /** Load a graph from its JSON object or text; throws GraphFormatError (bad file) or GraphError (bad graph). */
-export function graphFromJSON<S extends FeatureSchema = FeatureSchema, O extends string = string>(input: string | Json, source = 'graph JSON'): Graph<S, O> {
+export function graphFromJSON<S extends FeatureSchema = FeatureSchema, O extends string = string>(
+  input: string | Json,
+  source = 'graph JSON',
+): Graph<S, O> {
   let json: Json = input;
   if (typeof input === 'string') {
-    try { json = JSON.parse(input); } catch (e) { throw new GraphFormatError(`${source}: not valid JSON (${(e as Error).message})`); }
+    try {
+      json = JSON.parse(input);
+    } catch (e) {
+      throw new GraphFormatError(`${source}: not valid JSON (${(e as Error).message})`);
+    }
   }
   const root = obj(json, source);
-  if (root['format'] !== GRAPH_FORMAT) throw new GraphFormatError(`${source}: format is ${JSON.stringify(root['format'])}, expected "${GRAPH_FORMAT}"`);
+  if (root['format'] !== GRAPH_FORMAT)
+    throw new GraphFormatError(`${source}: format is ${JSON.stringify(root['format'])}, expected "${GRAPH_FORMAT}"`);
   if (root['version'] !== GRAPH_VERSION) {
-    throw new GraphFormatError(`${source}: graph format version ${JSON.stringify(root['version'])} is not supported (this reader supports version ${GRAPH_VERSION})`);
+    throw new GraphFormatError(
+      `${source}: graph format version ${JSON.stringify(root['version'])} is not supported (this reader supports version ${GRAPH_VERSION})`,
+    );
   }
   const name = str(root['name'], `${source}.name`);
   const schema: Record<string, { dtype: 'float32' | 'int32' | 'int64' | 'bool'; shape: Array<number | string> }> = {};
@@ -104,7 +129,11 @@ export function graphFromJSON<S extends FeatureSchema = FeatureSchema, O extends
     schema[str(o['name'], `${p}.name`)] = { dtype, shape: dims(o['shape'], `${p}.shape`, true) };
   });
   let b: GraphBuilder;
-  try { b = new GraphBuilder(name, schema); } catch (e) { throw new GraphFormatError(`${source}.inputs: ${(e as Error).message}`); }
+  try {
+    b = new GraphBuilder(name, schema);
+  } catch (e) {
+    throw new GraphFormatError(`${source}.inputs: ${(e as Error).message}`);
+  }
   arr(root['params'], `${source}.params`).forEach((pj, k) => {
     const p = `${source}.params[${k}]`;
     const o = obj(pj, p);
@@ -112,11 +141,17 @@ export function graphFromJSON<S extends FeatureSchema = FeatureSchema, O extends
     const init = obj(o['init'], `${p}.init`);
     const kind = str(init['kind'], `${p}.init.kind`);
     const fields = INIT_FIELDS[kind];
-    if (!fields) throw new GraphFormatError(`${p}.init.kind: unknown initializer ${JSON.stringify(kind)} (known: ${Object.keys(INIT_FIELDS).join(', ')})`);
-    for (const f of fields) if (typeof init[f] !== 'number') throw new GraphFormatError(`${p}.init.${f}: expected a number, got ${JSON.stringify(init[f])}`);
+    if (!fields)
+      throw new GraphFormatError(
+        `${p}.init.kind: unknown initializer ${JSON.stringify(kind)} (known: ${Object.keys(INIT_FIELDS).join(', ')})`,
+      );
+    for (const f of fields)
+      if (typeof init[f] !== 'number') throw new GraphFormatError(`${p}.init.${f}: expected a number, got ${JSON.stringify(init[f])}`);
     try {
       b.param(str(o['name'], `${p}.name`), dims(o['shape'], `${p}.shape`, false) as number[], init as unknown as Initializer);
-    } catch (e) { throw new GraphFormatError(`${p}: ${(e as Error).message}`); }
+    } catch (e) {
+      throw new GraphFormatError(`${p}: ${(e as Error).message}`);
+    }
   });
   arr(root['nodes'], `${source}.nodes`).forEach((nj, k) => {
     const p = `${source}.nodes[${k}]`;
@@ -125,22 +160,32 @@ export function graphFromJSON<S extends FeatureSchema = FeatureSchema, O extends
     const op = str(o['op'], `${p}.op`);
     const inputs = arr(o['inputs'], `${p}.inputs`).map((v, j) => {
       const vid = str(v, `${p}.inputs[${j}]`);
-      try { return b.value(vid); } catch { throw new GraphFormatError(`${p}.inputs[${j}]: value '${vid}' is not defined before node '${id}'`); }
+      try {
+        return b.value(vid);
+      } catch {
+        throw new GraphFormatError(`${p}.inputs[${j}]: value '${vid}' is not defined before node '${id}'`);
+      }
     });
     const attrs = decodeAttrs(op, obj(o['attrs'] ?? {}, `${p}.attrs`));
     let outs;
-    try { outs = b.node(op, inputs, attrs, id); } catch (e) {
+    try {
+      outs = b.node(op, inputs, attrs, id);
+    } catch (e) {
       if (e instanceof GraphError) throw new GraphFormatError(`${p}: ${e.message}`);
       throw e;
     }
     const stored = arr(o['outputs'], `${p}.outputs`);
-    if (stored.length !== outs.length) throw new GraphFormatError(`${p}.outputs: ${op} has ${outs.length} output(s), the file lists ${stored.length}`);
+    if (stored.length !== outs.length)
+      throw new GraphFormatError(`${p}.outputs: ${op} has ${outs.length} output(s), the file lists ${stored.length}`);
     stored.forEach((sj, j) => {
       const s = obj(sj, `${p}.outputs[${j}]`);
       const got = outs[j]!;
       const same = s['id'] === got.id && s['dtype'] === got.dtype && JSON.stringify(s['shape']) === JSON.stringify(got.shape);
       if (!same) {
-        throw new GraphFormatError(`${p}.outputs[${j}]: file says ${JSON.stringify(s)}, the op rules give ${JSON.stringify({ id: got.id, dtype: got.dtype, shape: got.shape })}`);
+        throw new GraphFormatError(
+          `${p}.outputs[${j}]: file says ${JSON.stringify(s)}, the op rules give ` +
+            `${JSON.stringify({ id: got.id, dtype: got.dtype, shape: got.shape })}`,
+        );
       }
     });
   });
@@ -148,7 +193,11 @@ export function graphFromJSON<S extends FeatureSchema = FeatureSchema, O extends
   const handles: Record<string, ReturnType<GraphBuilder['value']>> = {};
   for (const [k, v] of Object.entries(outputs)) {
     const vid = str(v, `${source}.outputs.${k}`);
-    try { handles[k] = b.value(vid); } catch { throw new GraphFormatError(`${source}.outputs.${k}: value '${vid}' is not in the graph`); }
+    try {
+      handles[k] = b.value(vid);
+    } catch {
+      throw new GraphFormatError(`${source}.outputs.${k}: value '${vid}' is not in the graph`);
+    }
   }
   const meta = root['meta'] === undefined ? {} : obj(root['meta'], `${source}.meta`);
   const g = b.build(handles, meta);

@@ -34,7 +34,10 @@ import { type Graph, valueInfo } from './graph.ts';
 import { indexUses } from './feeds.ts';
 
 export class SchemaError extends Error {
-  constructor(message: string) { super(message); this.name = 'SchemaError'; }
+  constructor(message: string) {
+    super(message);
+    this.name = 'SchemaError';
+  }
 }
 
 export type ServingLayout = 'request' | 'candidateSet' | 'batch';
@@ -94,12 +97,18 @@ export const CANDIDATE_MASK = 'candMask';
 export function requestSchemaOf(g: Graph): RequestSchema {
   const outputs = Object.keys(g.outputs);
   const output = 'prob' in g.outputs ? 'prob' : outputs.length === 1 ? outputs[0]! : undefined;
-  if (!output) throw new SchemaError(`graph '${g.name}': expected an output 'prob' (or a single output) to score with, got outputs ${outputs.join(', ')}`);
+  if (!output)
+    throw new SchemaError(
+      `graph '${g.name}': expected an output 'prob' (or a single output) to score with, got outputs ${outputs.join(', ')}`,
+    );
   const layout = servingLayoutOf(g);
   const outInfo = valueInfo(g, (g.outputs as Record<string, string>)[output]!);
   const want: readonly Dim[] = layout === 'request' ? ['cand'] : layout === 'candidateSet' ? [1, 'cand'] : ['batch'];
   if (outInfo.shape.length !== want.length || !outInfo.shape.every((d, k) => d === want[k]) || outInfo.dtype !== 'float32') {
-    throw new SchemaError(`graph '${g.name}': output '${output}' must be float32${formatShape(want)} (one score per ${layout === 'batch' ? 'sample' : 'candidate'}), got ${outInfo.dtype}${formatShape(outInfo.shape)}`);
+    throw new SchemaError(
+      `graph '${g.name}': output '${output}' must be float32${formatShape(want)} (one score per ` +
+        `${layout === 'batch' ? 'sample' : 'candidate'}), got ${outInfo.dtype}${formatShape(outInfo.shape)}`,
+    );
   }
   const ranges = new Map<string, IdRange[]>();
   const add = (input: string, r: IdRange) => {
@@ -115,21 +124,48 @@ export function requestSchemaOf(g: Graph): RequestSchema {
     const rows = u.size ?? table.shape[u.axis < 0 ? u.axis + table.shape.length : u.axis];
     if (typeof rows === 'number') add(u.input, { table: u.table, rows, ...(u.column ? { column: u.column.index } : {}) });
   }
-  const maskOf = (name: string) => { const mask = masks.get(name); return mask === undefined ? {} : { mask }; };
+  const maskOf = (name: string) => {
+    const mask = masks.get(name);
+    return mask === undefined ? {} : { mask };
+  };
   const features = g.inputs.map((i): FeatureSpec => {
     const first = i.shape[0];
     let side: FeatureSide;
     if (layout === 'batch') {
-      if (first !== 'batch') throw new SchemaError(`graph '${g.name}' (batch layout): input '${i.name}' must lead with 'batch', got ${i.dtype}${formatShape(i.shape)}`);
+      if (first !== 'batch')
+        throw new SchemaError(
+          `graph '${g.name}' (batch layout): input '${i.name}' must lead with 'batch', got ${i.dtype}${formatShape(i.shape)}`,
+        );
       side = 'sample';
     } else if (layout === 'candidateSet') {
       const candidate = i.shape[1] === 'cand';
       const filled = candidate && i.name === CANDIDATE_MASK && i.dtype === 'bool' && i.shape.length === 2;
-      return { name: i.name, dtype: i.dtype, side: candidate ? 'candidate' : 'user', graphShape: i.shape, shape: i.shape.slice(candidate ? 2 : 1), ids: ranges.get(i.name) ?? [], ...(filled ? { filled } : {}), ...maskOf(i.name) };
+      return {
+        name: i.name,
+        dtype: i.dtype,
+        side: candidate ? 'candidate' : 'user',
+        graphShape: i.shape,
+        shape: i.shape.slice(candidate ? 2 : 1),
+        ids: ranges.get(i.name) ?? [],
+        ...(filled ? { filled } : {}),
+        ...maskOf(i.name),
+      };
     } else if (first === 'cand') side = 'candidate';
     else if (first === 1) side = 'user';
-    else throw new SchemaError(`graph '${g.name}' (per-request layout): input '${i.name}' must lead with 1 (user side) or 'cand' (candidates), got ${i.dtype}${formatShape(i.shape)}`);
-    return { name: i.name, dtype: i.dtype, side, graphShape: i.shape, shape: i.shape.slice(1), ids: ranges.get(i.name) ?? [], ...maskOf(i.name) };
+    else
+      throw new SchemaError(
+        `graph '${g.name}' (per-request layout): input '${i.name}' must lead with 1 (user side) or 'cand' (candidates), got ` +
+          `${i.dtype}${formatShape(i.shape)}`,
+      );
+    return {
+      name: i.name,
+      dtype: i.dtype,
+      side,
+      graphShape: i.shape,
+      shape: i.shape.slice(1),
+      ids: ranges.get(i.name) ?? [],
+      ...maskOf(i.name),
+    };
   });
   return { layout, features, output };
 }
@@ -160,7 +196,12 @@ export class RequestError extends Error {
  * a RequestError that also names the graph input, so a server can count them per input.
  */
 export class IdOutOfRangeError extends RequestError {
-  constructor(readonly input: string, field: string, expected: string, actual: string) {
+  constructor(
+    readonly input: string,
+    field: string,
+    expected: string,
+    actual: string,
+  ) {
     super(field, expected, actual);
     this.name = 'IdOutOfRangeError';
   }
@@ -190,7 +231,10 @@ export function describeJson(v: unknown): string {
 const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
 const hasOwn = (o: object, k: string) => Object.prototype.hasOwnProperty.call(o, k);
 
-interface Binding { readonly value: number; readonly from: string }
+interface Binding {
+  readonly value: number;
+  readonly from: string;
+}
 type Bindings = Map<string, Binding>;
 
 /** The smallest table each value (or column of the last axis) of a feature indexes. */
@@ -207,7 +251,9 @@ function rangeCheckOf(f: FeatureSpec): RangeCheck {
   let all: { rows: number; table: string } | undefined;
   const columns = new Map<number, { rows: number; table: string }>();
   for (const r of f.ids) {
-    if (r.column === undefined) { if (!all || r.rows < all.rows) all = { rows: r.rows, table: r.table }; } else {
+    if (r.column === undefined) {
+      if (!all || r.rows < all.rows) all = { rows: r.rows, table: r.table };
+    } else {
       const c = columns.get(r.column);
       if (!c || r.rows < c.rows) columns.set(r.column, { rows: r.rows, table: r.table });
     }
@@ -224,7 +270,10 @@ class FeatureReader {
   readonly outOfRange: Array<{ readonly at: number; readonly error: RequestError }> = [];
   private readonly range: RangeCheck;
 
-  constructor(readonly spec: FeatureSpec, private readonly bindings: Bindings) {
+  constructor(
+    readonly spec: FeatureSpec,
+    private readonly bindings: Bindings,
+  ) {
     this.range = rangeCheckOf(spec);
   }
 
@@ -241,7 +290,7 @@ class FeatureReader {
   /** What the array at `dims` (the remaining dims) must be. */
   arrayExpected(dims: readonly Dim[]): string {
     const d = dims[0]!;
-    const resolved = dims.map((x) => (typeof x === 'number' ? x : this.bindings.get(x)?.value ?? x));
+    const resolved = dims.map((x) => (typeof x === 'number' ? x : (this.bindings.get(x)?.value ?? x)));
     const type = `${this.spec.dtype}${formatShape(resolved)}`;
     if (typeof d === 'number') return `an array of ${d} (${type})`;
     const b = this.bindings.get(d);
@@ -280,7 +329,10 @@ class FeatureReader {
 
   private readAt(v: unknown, depth: number, col: number | undefined): void {
     const dims = this.spec.shape;
-    if (depth === dims.length) { this.element(v, col); return; }
+    if (depth === dims.length) {
+      this.element(v, col);
+      return;
+    }
     if (!Array.isArray(v)) throw new RequestError(this.path(), this.arrayExpected(dims.slice(depth)), describeJson(v));
     const d = dims[depth]!;
     if (typeof d === 'number') {
@@ -328,7 +380,11 @@ class FeatureReader {
         if (r && !(v >= 0 && v < r.rows)) error = this.idError(v, col);
         // a column range and a whole-input range can both apply: hold the value to both
         else if (r !== this.range.all && this.range.all && !(v >= 0 && v < this.range.all.rows)) {
-          error = this.idError(v, col, `${dtype === 'int32' ? 'an int32' : 'an int64'} id in 0..${this.range.all.rows - 1} (rows of ${this.range.all.table})`);
+          error = this.idError(
+            v,
+            col,
+            `${dtype === 'int32' ? 'an int32' : 'an int64'} id in 0..${this.range.all.rows - 1} (rows of ${this.range.all.table})`,
+          );
         }
         if (error && this.spec.mask === undefined) throw error;
         if (error) this.outOfRange.push({ at: this.values.length, error });
@@ -340,21 +396,29 @@ class FeatureReader {
 
   /** The tensor of this feature: `lead` rows of the request shape. */
   tensor(lead: number): HostTensor {
-    return this.tensorOf([lead, ...this.spec.shape.map((d) => (typeof d === 'number' ? d : this.bindings.get(d)?.value ?? 0))]);
+    return this.tensorOf([lead, ...this.spec.shape.map((d) => (typeof d === 'number' ? d : (this.bindings.get(d)?.value ?? 0)))]);
   }
 
   tensorOf(shape: number[]): HostTensor {
     const { dtype } = this.spec;
     switch (dtype) {
-      case 'float32': return { dtype, shape, data: Float32Array.from(this.values as number[]) };
-      case 'int32': return { dtype, shape, data: Int32Array.from(this.values as number[]) };
-      case 'int64': return { dtype, shape, data: BigInt64Array.from(this.values as bigint[]) };
-      case 'bool': return { dtype, shape, data: Uint8Array.from(this.values as number[]) };
+      case 'float32':
+        return { dtype, shape, data: Float32Array.from(this.values as number[]) };
+      case 'int32':
+        return { dtype, shape, data: Int32Array.from(this.values as number[]) };
+      case 'int64':
+        return { dtype, shape, data: BigInt64Array.from(this.values as bigint[]) };
+      case 'bool':
+        return { dtype, shape, data: Uint8Array.from(this.values as number[]) };
     }
   }
 }
 
-const SIDE_WORDS: Readonly<Record<FeatureSide, string>> = { user: 'user-side features', candidate: 'candidate features', sample: 'features' };
+const SIDE_WORDS: Readonly<Record<FeatureSide, string>> = {
+  user: 'user-side features',
+  candidate: 'candidate features',
+  sample: 'features',
+};
 
 /** Read the fields of one object (`user`, `candidates[i]`, `samples[i]`) into the readers of `side`. */
 function readObject(o: unknown, path: string, side: FeatureSide, readers: readonly FeatureReader[], others: readonly FeatureSpec[]): void {
@@ -363,7 +427,9 @@ function readObject(o: unknown, path: string, side: FeatureSide, readers: readon
   for (const k of Object.keys(o)) {
     if (readers.some((r) => r.spec.name === k)) continue;
     const elsewhere = others.find((f) => f.name === k);
-    const hint = elsewhere ? `; '${k}' is a ${elsewhere.side === 'user' ? 'user-side feature: it goes in user' : 'candidate feature: it goes in each candidates[i]'}` : '';
+    const hint = elsewhere
+      ? `; '${k}' is a ${elsewhere.side === 'user' ? 'user-side feature: it goes in user' : 'candidate feature: it goes in each candidates[i]'}`
+      : '';
     throw new RequestError(`${path}.${k}`, `one of the ${SIDE_WORDS[side]} ${names.join(', ')}${hint}`, `unknown field '${k}'`);
   }
   for (const r of readers) {
@@ -372,10 +438,21 @@ function readObject(o: unknown, path: string, side: FeatureSide, readers: readon
   for (const r of readers) r.read(o[r.spec.name], `${path}.${r.spec.name}`);
 }
 
-function checkTopLevel(body: unknown, fields: readonly string[], model: string, layoutWords: string, shape: string): asserts body is Record<string, unknown> {
+function checkTopLevel(
+  body: unknown,
+  fields: readonly string[],
+  model: string,
+  layoutWords: string,
+  shape: string,
+): asserts body is Record<string, unknown> {
   if (!isObject(body)) throw new RequestError('body', `a JSON object ${shape}`, describeJson(body));
   for (const k of Object.keys(body)) {
-    if (!fields.includes(k)) throw new RequestError(k, `only the fields ${fields.map((f) => `"${f}"`).join(' and ')} (${layoutWords} model '${model}')`, `unknown field '${k}'`);
+    if (!fields.includes(k))
+      throw new RequestError(
+        k,
+        `only the fields ${fields.map((f) => `"${f}"`).join(' and ')} (${layoutWords} model '${model}')`,
+        `unknown field '${k}'`,
+      );
   }
 }
 
@@ -406,9 +483,25 @@ export function parseScoreRequest(body: unknown, schema: RequestSchema, limits: 
     const set = schema.layout === 'candidateSet';
     const user = readers.filter((r) => r.spec.side === 'user');
     const cand = readers.filter((r) => r.spec.side === 'candidate' && !r.spec.filled);
-    checkTopLevel(body, ['user', 'candidates'], model, set ? 'candidate-set' : 'per-request', '{"user": {...}, "candidates": [{...}, ...]}');
-    if (!hasOwn(body, 'user')) throw new RequestError('user', `an object with the user-side features ${user.map((r) => r.spec.name).join(', ')}`, describeJson(undefined));
-    if (!hasOwn(body, 'candidates')) throw new RequestError('candidates', `an array of 1..${limits.maxCandidates} candidate objects (--max-candidates ${limits.maxCandidates})`, describeJson(undefined));
+    checkTopLevel(
+      body,
+      ['user', 'candidates'],
+      model,
+      set ? 'candidate-set' : 'per-request',
+      '{"user": {...}, "candidates": [{...}, ...]}',
+    );
+    if (!hasOwn(body, 'user'))
+      throw new RequestError(
+        'user',
+        `an object with the user-side features ${user.map((r) => r.spec.name).join(', ')}`,
+        describeJson(undefined),
+      );
+    if (!hasOwn(body, 'candidates'))
+      throw new RequestError(
+        'candidates',
+        `an array of 1..${limits.maxCandidates} candidate objects (--max-candidates ${limits.maxCandidates})`,
+        describeJson(undefined),
+      );
     readObject(body['user'], 'user', 'user', user, schema.features);
     const list = checkList(body['candidates'], 'candidates', 'candidate objects', limits);
     bindings.set('cand', { value: list.length, from: 'candidates' });
@@ -417,7 +510,7 @@ export function parseScoreRequest(body: unknown, schema: RequestSchema, limits: 
     for (const r of user) feeds[r.spec.name] = r.tensor(1);
     for (const r of cand) {
       const t = r.tensor(list.length);
-      feeds[r.spec.name] = set ? { ...t, shape: [1, ...t.shape] } as HostTensor : t;   // [1, cand, ...]
+      feeds[r.spec.name] = set ? ({ ...t, shape: [1, ...t.shape] } as HostTensor) : t; // [1, cand, ...]
     }
     for (const f of schema.features.filter((x) => x.filled)) {
       feeds[f.name] = { dtype: 'bool', shape: [1, list.length], data: new Uint8Array(list.length).fill(1) };
@@ -425,7 +518,12 @@ export function parseScoreRequest(body: unknown, schema: RequestSchema, limits: 
     return { feeds, count: list.length };
   }
   checkTopLevel(body, ['samples'], model, 'batch-layout', '{"samples": [{...}, ...]}');
-  if (!hasOwn(body, 'samples')) throw new RequestError('samples', `an array of 1..${limits.maxCandidates} sample objects (--max-candidates ${limits.maxCandidates})`, describeJson(undefined));
+  if (!hasOwn(body, 'samples'))
+    throw new RequestError(
+      'samples',
+      `an array of 1..${limits.maxCandidates} sample objects (--max-candidates ${limits.maxCandidates})`,
+      describeJson(undefined),
+    );
   const list = checkList(body['samples'], 'samples', 'sample objects', limits);
   bindings.set('batch', { value: list.length, from: 'samples' });
   list.forEach((s, i) => readObject(s, `samples[${i}]`, 'sample', readers, schema.features));
@@ -457,7 +555,9 @@ export interface TensorInput {
   readonly name: string;
   readonly shape: readonly number[];
   readonly data: readonly unknown[];
-  /** where the input sits in the request, for messages: `inputs.lifelongSeq` gives `inputs.lifelongSeq.shape`, `inputs.lifelongSeq.data[7]` */
+  /**
+   * where the input sits in the request, for messages: `inputs.lifelongSeq` gives `inputs.lifelongSeq.shape`, `inputs.lifelongSeq.data[7]`
+   */
   readonly field: string;
 }
 
@@ -484,10 +584,17 @@ export function parseTensorRequest(inputs: readonly TensorInput[], schema: Reque
   for (const f of schema.features) {
     const t = byName.get(f.name);
     const want = tensorShapeOf(f, schema.layout);
-    if (!t) throw new RequestError(`inputs.${f.name}`, `an input '${f.name}' of shape ${shapeText(want)} (${f.dtype})`, 'nothing (missing input)');
+    if (!t)
+      throw new RequestError(
+        `inputs.${f.name}`,
+        `an input '${f.name}' of shape ${shapeText(want)} (${f.dtype})`,
+        'nothing (missing input)',
+      );
     const expected = () => {
-      const resolved = want.map((d) => (typeof d === 'number' ? d : bindings.get(d)?.value ?? d));
-      const bound = want.filter((d): d is string => typeof d === 'string' && bindings.has(d)).map((d) => `'${d}' = ${bindings.get(d)!.value} from ${bindings.get(d)!.from}`);
+      const resolved = want.map((d) => (typeof d === 'number' ? d : (bindings.get(d)?.value ?? d)));
+      const bound = want
+        .filter((d): d is string => typeof d === 'string' && bindings.has(d))
+        .map((d) => `'${d}' = ${bindings.get(d)!.value} from ${bindings.get(d)!.from}`);
       return `shape ${shapeText(resolved)} (${f.dtype}${shapeText(want)}${bound.length ? `; ${bound.join(', ')}` : ''})`;
     };
     const actual = shapeText(t.shape);
@@ -505,7 +612,11 @@ export function parseTensorRequest(inputs: readonly TensorInput[], schema: Reque
       }
       if (d === lead && (n < 1 || n > limits.maxCandidates)) {
         const what = lead === 'batch' ? 'samples' : 'candidates';
-        throw new RequestError(`${t.field}.shape`, `1..${limits.maxCandidates} ${what} on '${d}' (--max-candidates ${limits.maxCandidates}) at axis ${k}`, `${n} (shape ${actual})`);
+        throw new RequestError(
+          `${t.field}.shape`,
+          `1..${limits.maxCandidates} ${what} on '${d}' (--max-candidates ${limits.maxCandidates}) at axis ${k}`,
+          `${n} (shape ${actual})`,
+        );
       }
       bindings.set(d, { value: n, from: `${t.field}.shape` });
     });
@@ -517,10 +628,12 @@ export function parseTensorRequest(inputs: readonly TensorInput[], schema: Reque
     // columns as parseScoreRequest counts them: the last axis of the value without its leading dim(s)
     r.readFlat(t.data, `${t.field}.data`, f.shape.length > 0 ? t.shape[t.shape.length - 1] : undefined);
     readers.push(r);
-    shapes.push(t.shape.slice(0, f.graphShape.length));   // [batch, 1] -> [batch]
+    shapes.push(t.shape.slice(0, f.graphShape.length)); // [batch, 1] -> [batch]
   }
   checkPadding(readers);
   const feeds: Record<string, HostTensor> = {};
-  readers.forEach((r, k) => { feeds[r.spec.name] = r.tensorOf(shapes[k]!); });
+  readers.forEach((r, k) => {
+    feeds[r.spec.name] = r.tensorOf(shapes[k]!);
+  });
   return { feeds, count: bindings.get(lead)?.value ?? 1 };
 }

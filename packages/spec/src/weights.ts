@@ -19,18 +19,28 @@ export function initParam(p: ParamDecl, seed: number): Float32Array {
   const init = p.init;
   const rng = new Rng(hashSeed(seed, p.name, 'seed' in init && init.seed !== undefined ? init.seed : 0));
   switch (init.kind) {
-    case 'zeros': break;
-    case 'ones': out.fill(1); break;
-    case 'constant': out.fill(init.value); break;
+    case 'zeros':
+      break;
+    case 'ones':
+      out.fill(1);
+      break;
+    case 'constant':
+      out.fill(init.value);
+      break;
     case 'xavierUniform': {
       const [fi, fo] = fans(p.shape);
       const limit = (init.gain ?? 1) * Math.sqrt(6 / (fi + fo));
       for (let i = 0; i < n; i++) out[i] = rng.uniform(-limit, limit);
       break;
     }
-    case 'normal': for (let i = 0; i < n; i++) out[i] = (init.mean ?? 0) + init.std * rng.normal(); break;
-    case 'uniform': for (let i = 0; i < n; i++) out[i] = rng.uniform(init.min, init.max); break;
-    default: throw new Error(`parameter '${p.name}': unknown initializer ${JSON.stringify(init)}`);
+    case 'normal':
+      for (let i = 0; i < n; i++) out[i] = (init.mean ?? 0) + init.std * rng.normal();
+      break;
+    case 'uniform':
+      for (let i = 0; i < n; i++) out[i] = rng.uniform(init.min, init.max);
+      break;
+    default:
+      throw new Error(`parameter '${p.name}': unknown initializer ${JSON.stringify(init)}`);
   }
   return out;
 }
@@ -43,7 +53,10 @@ export function initWeights(g: Graph, seed: number): Map<string, HostTensor<'flo
 }
 
 export class WeightsError extends Error {
-  constructor(message: string) { super(message); this.name = 'WeightsError'; }
+  constructor(message: string) {
+    super(message);
+    this.name = 'WeightsError';
+  }
 }
 
 /**
@@ -60,12 +73,14 @@ export function checkWeights(g: Graph, weights: Weights, opts: { allowExtra?: bo
     if (t.dtype !== 'float32') throw new WeightsError(`weight '${p.name}': expected dtype float32, got ${t.dtype}`);
     const same = t.shape.length === p.shape.length && t.shape.every((d, i) => d === p.shape[i]);
     if (!same) throw new WeightsError(`weight '${p.name}': expected shape ${formatShape(p.shape)}, got ${formatShape(t.shape)}`);
-    if (t.data.length !== sizeOf(p.shape)) throw new WeightsError(`weight '${p.name}': shape ${formatShape(p.shape)} needs ${sizeOf(p.shape)} values, got ${t.data.length}`);
+    if (t.data.length !== sizeOf(p.shape))
+      throw new WeightsError(`weight '${p.name}': shape ${formatShape(p.shape)} needs ${sizeOf(p.shape)} values, got ${t.data.length}`);
   }
   if (!opts.allowExtra) {
     const names = new Set(g.params.map((p) => p.name));
     const extra = [...weights.keys()].filter((k) => !names.has(k));
-    if (extra.length) throw new WeightsError(`weights hold ${extra.length} name(s) that graph '${g.name}' has no parameter for: ${extra.join(', ')}`);
+    if (extra.length)
+      throw new WeightsError(`weights hold ${extra.length} name(s) that graph '${g.name}' has no parameter for: ${extra.join(', ')}`);
   }
 }
 

@@ -47,20 +47,26 @@ describe('GraphBuilder', () => {
     const b = new GraphBuilder('m', schema);
     const w = b.param('w', [24, 1]);
     expect(() => b.matmul(b.inputs.x, w)).toThrow(
-      "node 'matmul_0' (matmul) with inputs a: float32[batch, 8], b: float32[24, 1]: inner dims differ: a has 8 columns, b has 24 rows");
+      "node 'matmul_0' (matmul) with inputs a: float32[batch, 8], b: float32[24, 1]: inner dims differ: a has 8 columns, b has 24 rows",
+    );
     expect(() => b.add(b.inputs.x, b.param('v', [3]))).toThrow(
-      "node 'add_1' (add) with inputs a: float32[batch, 8], b: float32[3]: shapes [batch, 8] and [3] do not broadcast");
+      "node 'add_1' (add) with inputs a: float32[batch, 8], b: float32[3]: shapes [batch, 8] and [3] do not broadcast",
+    );
     expect(() => b.reshape(b.inputs.x, [3, 5])).toThrow('target shape [3, 5] holds 15 elements, input holds 8*batch');
     expect(() => b.topk(b.param('s', [2, 4]), 5)).toThrow('k = 5 is greater than the last axis (4)');
     expect(() => b.slice(b.inputs.ids, [0], [2], [1])).toThrow("slice along axis 1 needs a static dim, got 'seq'");
     expect(() => b.expand(b.param('one', [1]), ['cand', 4])).toThrow(
-      "symbolic dim(s) 'cand' in the target shape are not dims of any graph input, so nothing gives them a value at run time (inputs bind: batch, seq)");
+      "symbolic dim(s) 'cand' in the target shape are not dims of any graph input, so nothing gives them a value at run time (inputs " +
+        'bind: batch, seq)',
+    );
   });
 
   it('rejects wrong dtypes at run time for untyped callers (and at compile time for typed ones)', () => {
     const b = new GraphBuilder('d', schema);
     // @ts-expect-error int32 indices where a float is expected does not compile
-    expect(() => b.exp(b.inputs.ids)).toThrow("node 'exp_0' (exp) with inputs x: int32[batch, seq]: input 'x' must be float32, got int32[batch, seq]");
+    expect(() => b.exp(b.inputs.ids)).toThrow(
+      "node 'exp_0' (exp) with inputs x: int32[batch, seq]: input 'x' must be float32, got int32[batch, seq]",
+    );
     // @ts-expect-error float indices for gather do not compile
     expect(() => b.gather(b.param('t', [4, 2]), b.inputs.x)).toThrow("input 'indices' must be int32 or int64, got float32[batch, 8]");
     expect(() => b.where(b.inputs.mask, b.inputs.x, b.inputs.ids as unknown as Float)).toThrow("inputs 'a' and 'b' must share a dtype");
@@ -69,7 +75,9 @@ describe('GraphBuilder', () => {
   it('checks op names, arity and attributes on the untyped path', () => {
     const b = new GraphBuilder('u', schema);
     expect(() => b.node('conv2d', [b.inputs.x])).toThrow("node 'conv2d_0': unknown op 'conv2d'; known ops: matmul, add");
-    expect(() => b.node('add', [b.inputs.x])).toThrow("node 'add_1' (add) with inputs a: float32[batch, 8]: expects 2 inputs (a, b), got 1");
+    expect(() => b.node('add', [b.inputs.x])).toThrow(
+      "node 'add_1' (add) with inputs a: float32[batch, 8]: expects 2 inputs (a, b), got 1",
+    );
     expect(() => b.node('topk', [b.inputs.x, b.inputs.mask, b.inputs.x], { k: 1 })).toThrow('expects 1 to 2 inputs (x, mask?), got 3');
     expect(() => b.node('softmax', [b.inputs.x], { dim: 1 })).toThrow("unknown attribute 'dim'; softmax takes axis");
     expect(() => b.node('topk', [b.inputs.x], {})).toThrow("attribute 'k' is required");
@@ -87,7 +95,9 @@ describe('GraphBuilder', () => {
     expect(() => b.param('v', [0, 2])).toThrow("parameter 'v' needs a static positive shape, got [0, 2]");
     expect(() => b.param('x', [1])).toThrow("name 'x' is already used");
     expect(() => new GraphBuilder('bad', { 'a/b': { dtype: 'float32', shape: [1] } })).toThrow("input name 'a/b' is not valid");
-    expect(() => new GraphBuilder('bad', { a: { dtype: 'float32', shape: ['2*seq'] } })).toThrow('input dims must be integers or plain symbolic names');
+    expect(() => new GraphBuilder('bad', { a: { dtype: 'float32', shape: ['2*seq'] } })).toThrow(
+      'input dims must be integers or plain symbolic names',
+    );
   });
 
   it('prunes nodes and parameters that no output uses', () => {
@@ -122,13 +132,18 @@ describe('GraphBuilder', () => {
 
   it('refuses an output named like an input or parameter', () => {
     const b = new GraphBuilder('o', schema);
-    expect(() => b.build({ x: b.relu(b.inputs.x) })).toThrow("output name 'x' is already the name of an input or parameter of graph 'o' but would hold value 'relu_0:0'");
+    expect(() => b.build({ x: b.relu(b.inputs.x) })).toThrow(
+      "output name 'x' is already the name of an input or parameter of graph 'o' but would hold value 'relu_0:0'",
+    );
     expect(b.build({ x: b.inputs.x }).outputs).toEqual({ x: 'x' });
   });
 
   it('GraphError carries the node and op', () => {
     const b = new GraphBuilder('e', schema);
-    try { b.softmax(b.inputs.x, 5); expect.unreachable(); } catch (e) {
+    try {
+      b.softmax(b.inputs.x, 5);
+      expect.unreachable();
+    } catch (e) {
       expect(e).toBeInstanceOf(GraphError);
       expect((e as GraphError).node).toBe('softmax_0');
       expect((e as GraphError).op).toBe('softmax');

@@ -2,11 +2,27 @@ import { describe, expect, it } from 'vitest';
 import { ConfigError, StorageError } from '../src/index.ts';
 import { UsageError, choiceFlag, intFlag, intListFlag, numberFlag, parseCommand, runCommand, wantsHelp } from '../src/cli.ts';
 
-const spec = { name: 'lctr demo', usage: 'usage: lctr demo --steps N [--name S]', options: { steps: { type: 'string' }, name: { type: 'string' }, quick: { type: 'boolean' } } } as const;
+const spec = {
+  name: 'lctr demo',
+  usage: 'usage: lctr demo --steps N [--name S]',
+  options: { steps: { type: 'string' }, name: { type: 'string' }, quick: { type: 'boolean' } },
+} as const;
 
 function capture() {
-  const out: string[] = [], err: string[] = [];
-  return { out, err, io: { out: (t: string) => { out.push(t); }, err: (t: string) => { err.push(t); } } };
+  const out: string[] = [],
+    err: string[] = [];
+  return {
+    out,
+    err,
+    io: {
+      out: (t: string) => {
+        out.push(t);
+      },
+      err: (t: string) => {
+        err.push(t);
+      },
+    },
+  };
 }
 
 describe('runCommand', () => {
@@ -14,7 +30,15 @@ describe('runCommand', () => {
     for (const argv of [['--help'], ['--steps', 'x', '-h'], ['--bogus', '--help']]) {
       const c = capture();
       let called = false;
-      const code = await runCommand(spec, argv, () => { called = true; return 0; }, c.io);
+      const code = await runCommand(
+        spec,
+        argv,
+        () => {
+          called = true;
+          return 0;
+        },
+        c.io,
+      );
       expect([code, called, c.out, c.err]).toEqual([0, false, [spec.usage], []]);
     }
   });
@@ -27,12 +51,34 @@ describe('runCommand', () => {
   });
 
   it('maps errors to exit codes: usage/config 2, storage 3, our named errors 1 with the message, bugs 1 with the stack', async () => {
-    const run = async (e: Error) => { const c = capture(); const code = await runCommand(spec, [], () => { throw e; }, c.io); return { code, text: c.err.join('\n') }; };
+    const run = async (e: Error) => {
+      const c = capture();
+      const code = await runCommand(
+        spec,
+        [],
+        () => {
+          throw e;
+        },
+        c.io,
+      );
+      return { code, text: c.err.join('\n') };
+    };
     expect(await run(new UsageError('--steps is required'))).toEqual({ code: 2, text: `lctr demo: --steps is required\n${spec.usage}` });
-    expect(await run(new ConfigError(['a.json: config.seed: missing', 'a.json: config.x: unknown key']))).toEqual({ code: 2, text: 'lctr demo: a.json: config.seed: missing\nlctr demo: a.json: config.x: unknown key' });
-    expect(await run(new StorageError('write checkpoint', 'out/x', 'ENOSPC'))).toEqual({ code: 3, text: 'lctr demo: cannot write checkpoint out/x: no space left on the device (ENOSPC)' });
-    class ModelDirError extends Error { override name = 'ModelDirError'; }
-    expect(await run(new ModelDirError('out/models/lcn: report.json says the export failed'))).toEqual({ code: 1, text: 'lctr demo: out/models/lcn: report.json says the export failed' });
+    expect(await run(new ConfigError(['a.json: config.seed: missing', 'a.json: config.x: unknown key']))).toEqual({
+      code: 2,
+      text: 'lctr demo: a.json: config.seed: missing\nlctr demo: a.json: config.x: unknown key',
+    });
+    expect(await run(new StorageError('write checkpoint', 'out/x', 'ENOSPC'))).toEqual({
+      code: 3,
+      text: 'lctr demo: cannot write checkpoint out/x: no space left on the device (ENOSPC)',
+    });
+    class ModelDirError extends Error {
+      override name = 'ModelDirError';
+    }
+    expect(await run(new ModelDirError('out/models/lcn: report.json says the export failed'))).toEqual({
+      code: 1,
+      text: 'lctr demo: out/models/lcn: report.json says the export failed',
+    });
     const bug = await run(new TypeError('x is undefined'));
     expect(bug.code).toBe(1);
     expect(bug.text).toMatch(/^lctr demo: TypeError: x is undefined\n\s+at /);
@@ -48,7 +94,9 @@ describe('flags', () => {
   it('parseCommand types the values and refuses positionals unless allowed', () => {
     const p = parseCommand(spec, ['--steps', '5', '--quick']);
     expect(p.values).toEqual({ steps: '5', quick: true });
-    expect(() => parseCommand(spec, ['extra'])).toThrow(new UsageError("Unexpected argument 'extra'. This command does not take positional arguments"));
+    expect(() => parseCommand(spec, ['extra'])).toThrow(
+      new UsageError("Unexpected argument 'extra'. This command does not take positional arguments"),
+    );
     expect(parseCommand({ ...spec, allowPositionals: true }, ['run', '--quick']).positionals).toEqual(['run']);
   });
 

@@ -5,8 +5,21 @@
  */
 import { describe, expect, it } from 'vitest';
 import {
-  CRP_DEFAULTS, CRP_FEATURES, CRP_PAPER, type CrpInputs, GraphBuilder, crpInputsOf, crpLoss, crpSchema, graphFromJSON, init, lifelongConfig,
-  resolveCrpOptions, serializeGraph, valueInfo, withoutCrpFeatures,
+  CRP_DEFAULTS,
+  CRP_FEATURES,
+  CRP_PAPER,
+  type CrpInputs,
+  GraphBuilder,
+  crpInputsOf,
+  crpLoss,
+  crpSchema,
+  graphFromJSON,
+  init,
+  lifelongConfig,
+  resolveCrpOptions,
+  serializeGraph,
+  valueInfo,
+  withoutCrpFeatures,
 } from '../src/index.ts';
 
 const M = 6;
@@ -39,9 +52,18 @@ describe('crp schema and options', () => {
   it('defaults: τ = 0.1, weights 1, printed denominator, λ_CRP = 0.1, log-mean-exp, not τ-scaled (issue 19); CRP_PAPER is the printed form', () => {
     const scaled = { meanNegatives: true, scaleByTemperature: false };
     expect(CRP_DEFAULTS).toEqual({ temperature: 0.1, weights: { pt: 1, ps: 1, pc: 1 }, infoNce: false, lambda: 0.1, ...scaled });
-    expect(resolveCrpOptions({ infoNce: true, temperature: 0.5 })).toEqual({ temperature: 0.5, weights: { pt: 1, ps: 1, pc: 1 }, infoNce: true, lambda: 0.1, ...scaled });
+    expect(resolveCrpOptions({ infoNce: true, temperature: 0.5 })).toEqual({
+      temperature: 0.5,
+      weights: { pt: 1, ps: 1, pc: 1 },
+      infoNce: true,
+      lambda: 0.1,
+      ...scaled,
+    });
     expect(CRP_PAPER).toEqual({ ...CRP_DEFAULTS, meanNegatives: false, scaleByTemperature: false });
-    expect(lifelongConfig({ targetItems: 7, sourceItems: 9, categories: 3, profile: [2] }).crp).toEqual({ ...CRP_DEFAULTS, negatives: 256 });
+    expect(lifelongConfig({ targetItems: 7, sourceItems: 9, categories: 3, profile: [2] }).crp).toEqual({
+      ...CRP_DEFAULTS,
+      negatives: 256,
+    });
   });
 
   it('the scalings add nodes only when on: the paper form has no log-count and no τ multiply', () => {
@@ -60,15 +82,21 @@ describe('crp schema and options', () => {
     expect(() => resolveCrpOptions({ weights: { pt: 1, ps: -1, pc: 1 } })).toThrow('crp: weights.ps must be a number >= 0, got -1');
     expect(() => resolveCrpOptions({ lambda: Infinity })).toThrow('crp: lambda must be a number >= 0, got Infinity');
     expect(() => resolveCrpOptions({ meanNegatives: 1 as unknown as boolean })).toThrow('crp: meanNegatives must be true or false, got 1');
-    expect(() => resolveCrpOptions({ scaleByTemperature: 'yes' as unknown as boolean })).toThrow('crp: scaleByTemperature must be true or false, got yes');
+    expect(() => resolveCrpOptions({ scaleByTemperature: 'yes' as unknown as boolean })).toThrow(
+      'crp: scaleByTemperature must be true or false, got yes',
+    );
     const { b, inputs } = setup();
     expect(() => crpLoss(b, inputs, { temperature: -1 })).toThrow('crp: temperature must be a positive number, got -1');
   });
 
   it('the lifelong config checks the new keys of its crp section, naming the key', () => {
     const sizes = { targetItems: 7, sourceItems: 9, categories: 3, profile: [2] };
-    expect(() => lifelongConfig({ ...sizes, crp: { meanNegatives: 'no' } as never })).toThrow('lifelong config: crp.meanNegatives must be true or false, got "no"');
-    expect(() => lifelongConfig({ ...sizes, crp: { scaleByTemperature: 0 } as never })).toThrow('lifelong config: crp.scaleByTemperature must be true or false, got 0');
+    expect(() => lifelongConfig({ ...sizes, crp: { meanNegatives: 'no' } as never })).toThrow(
+      'lifelong config: crp.meanNegatives must be true or false, got "no"',
+    );
+    expect(() => lifelongConfig({ ...sizes, crp: { scaleByTemperature: 0 } as never })).toThrow(
+      'lifelong config: crp.scaleByTemperature must be true or false, got 0',
+    );
   });
 });
 
@@ -101,17 +129,24 @@ describe('crpLoss graph', () => {
       return g.nodes.filter((n) => n.op === 'exp').map((n) => n.outputs[0]!.shape);
     };
     expect(shapesOfExp(false)).toEqual([[1, M]]);
-    expect(shapesOfExp(true)).toEqual([['batch', M], ['batch', 1]]);
+    expect(shapesOfExp(true)).toEqual([
+      ['batch', M],
+      ['batch', 1],
+    ]);
   });
 
   it('input errors: pair width, mask length, table widths, dynamic M', () => {
     const { b, inputs } = setup();
     const bad = (patch: Partial<CrpInputs>) => () => crpLoss(b, { ...inputs, ...patch });
     expect(bad({ pt: b.slice(inputs.pt, [0], [1], [1]) })).toThrow('crp: pt must be [rows, 2] item ids, got int32[batch, 1]');
-    expect(bad({ psNegMask: b.slice(inputs.psNegMask, [0], [3], [0]) })).toThrow(`crp: psNegMask must be [${M}] (one flag per row of psNeg [${M}, 2]), got bool[3]`);
+    expect(bad({ psNegMask: b.slice(inputs.psNegMask, [0], [3], [0]) })).toThrow(
+      `crp: psNegMask must be [${M}] (one flag per row of psNeg [${M}, 2]), got bool[3]`,
+    );
     expect(bad({ pcMask: inputs.ptNegMask })).toThrow(`crp: pcMask must be [batch] (one flag per row of pc [batch, 2]), got bool[${M}]`);
     expect(bad({ ptNeg: inputs.pt, ptNegMask: inputs.ptMask })).toThrow('crp: ptNeg must have a static number of rows M, got [batch, 2]');
     const narrow = setup(M, { ds: 3 });
-    expect(() => crpLoss(narrow.b, narrow.inputs)).toThrow('crp: targetTable and sourceTable must share a static width d (PC compares a target with a source item), got [7, 4] and [9, 3]');
+    expect(() => crpLoss(narrow.b, narrow.inputs)).toThrow(
+      'crp: targetTable and sourceTable must share a static width d (PC compares a target with a source item), got [7, 4] and [9, 3]',
+    );
   });
 });

@@ -36,40 +36,119 @@ describe('safetensors header validation', () => {
     const back = decodeSafetensors(good, F);
     expect(back.metadata).toEqual({ note: 'a "}{" b', step: '3' });
     expect(back.tensors.get('c')!.data).toEqual(Int32Array.from([9, 10]));
-    expect(readSafetensorsHeader(good, F).entries.map((e) => [e.name, e.dtype, e.offsets])).toEqual([['a', 'F32', [0, 16]], ['b', 'F32', [16, 32]], ['c', 'I32', [32, 40]]]);
+    expect(readSafetensorsHeader(good, F).entries.map((e) => [e.name, e.dtype, e.offsets])).toEqual([
+      ['a', 'F32', [0, 16]],
+      ['b', 'F32', [16, 32]],
+      ['c', 'I32', [32, 40]],
+    ]);
   });
 
   it('refuses offsets shifted by 4 bytes, naming the tensor', () => {
-    refuse(withHeader((h) => { h.a!.data_offsets = [4, 20]; }), "tensor 'a' data_offsets [4, 20] leave a gap of 4 bytes after the start of the data section");
-    refuse(withHeader((h) => { h.b!.data_offsets = [20, 36]; }), "tensor 'b' data_offsets [20, 36] leave a gap of 4 bytes after tensor 'a' [0, 16]");
-    refuse(withHeader((h) => { h.b!.data_offsets = [12, 28]; }), "tensor 'b' data_offsets [12, 28] overlap tensor 'a' [0, 16]");
-    refuse(withHeader((h) => { h.c!.data_offsets = [36, 44]; }), "tensor 'c' data_offsets [36, 44] lie outside the data section (40 bytes)");
-    refuse(withHeader((h) => { h.a!.data_offsets = [-4, 12]; }), "tensor 'a' data_offsets [-4, 12] lie outside the data section (40 bytes)");
+    refuse(
+      withHeader((h) => {
+        h.a!.data_offsets = [4, 20];
+      }),
+      "tensor 'a' data_offsets [4, 20] leave a gap of 4 bytes after the start of the data section",
+    );
+    refuse(
+      withHeader((h) => {
+        h.b!.data_offsets = [20, 36];
+      }),
+      "tensor 'b' data_offsets [20, 36] leave a gap of 4 bytes after tensor 'a' [0, 16]",
+    );
+    refuse(
+      withHeader((h) => {
+        h.b!.data_offsets = [12, 28];
+      }),
+      "tensor 'b' data_offsets [12, 28] overlap tensor 'a' [0, 16]",
+    );
+    refuse(
+      withHeader((h) => {
+        h.c!.data_offsets = [36, 44];
+      }),
+      "tensor 'c' data_offsets [36, 44] lie outside the data section (40 bytes)",
+    );
+    refuse(
+      withHeader((h) => {
+        h.a!.data_offsets = [-4, 12];
+      }),
+      "tensor 'a' data_offsets [-4, 12] lie outside the data section (40 bytes)",
+    );
   });
 
   it('refuses overlapping ranges and a tail no tensor owns', () => {
-    refuse(withHeader((h) => { h.b!.data_offsets = [0, 16]; }), "tensor 'b' data_offsets [0, 16] overlap tensor 'a' [0, 16]");
+    refuse(
+      withHeader((h) => {
+        h.b!.data_offsets = [0, 16];
+      }),
+      "tensor 'b' data_offsets [0, 16] overlap tensor 'a' [0, 16]",
+    );
     const longer = new Uint8Array(good.length + 4);
     longer.set(good);
     refuse(longer, "4 bytes of the data section (44 bytes) follow the last tensor 'c' [32, 40] and belong to no tensor");
-    refuse(withHeader(() => '{}'), '40 bytes of the data section (40 bytes) follow a header without tensors and belong to no tensor');
+    refuse(
+      withHeader(() => '{}'),
+      '40 bytes of the data section (40 bytes) follow a header without tensors and belong to no tensor',
+    );
   });
 
   it('refuses swapped offsets of tensors of different sizes (dtype x shape = byte length); a same-size swap needs a checksum', () => {
-    refuse(withHeader((h) => { h.b!.data_offsets = [32, 40]; h.c!.data_offsets = [16, 32]; }), "tensor 'b' F32[2, 2] needs 16 bytes, but its data_offsets [32, 40] span 8");
-    refuse(withHeader((h) => { h.a!.shape = [5]; }), "tensor 'a' F32[5] needs 20 bytes, but its data_offsets [0, 16] span 16");
-    refuse(withHeader((h) => { h.c!.dtype = 'I64'; }), "tensor 'c' I64[2] needs 16 bytes, but its data_offsets [32, 40] span 8");
-    refuse(withHeader((h) => { h.c!.dtype = 'F16'; }), `tensor 'c' has dtype "F16"; supported: F32, F64, I32, I64, BOOL`);
+    refuse(
+      withHeader((h) => {
+        h.b!.data_offsets = [32, 40];
+        h.c!.data_offsets = [16, 32];
+      }),
+      "tensor 'b' F32[2, 2] needs 16 bytes, but its data_offsets [32, 40] span 8",
+    );
+    refuse(
+      withHeader((h) => {
+        h.a!.shape = [5];
+      }),
+      "tensor 'a' F32[5] needs 20 bytes, but its data_offsets [0, 16] span 16",
+    );
+    refuse(
+      withHeader((h) => {
+        h.c!.dtype = 'I64';
+      }),
+      "tensor 'c' I64[2] needs 16 bytes, but its data_offsets [32, 40] span 8",
+    );
+    refuse(
+      withHeader((h) => {
+        h.c!.dtype = 'F16';
+      }),
+      `tensor 'c' has dtype "F16"; supported: F32, F64, I32, I64, BOOL`,
+    );
     // structurally valid: the values come out exchanged (the trainer's whole-file checksum refuses this)
-    const swapped = decodeSafetensors(withHeader((h) => { h.a!.data_offsets = [16, 32]; h.b!.data_offsets = [0, 16]; }), F);
+    const swapped = decodeSafetensors(
+      withHeader((h) => {
+        h.a!.data_offsets = [16, 32];
+        h.b!.data_offsets = [0, 16];
+      }),
+      F,
+    );
     expect(swapped.tensors.get('a')!.data).toEqual(Float32Array.from([5, 6, 7, 8]));
   });
 
   it('refuses a name given twice in the header text (JSON.parse would keep the last silently)', () => {
     const a = '{"dtype":"F32","shape":[4],"data_offsets":[0,16]}';
-    refuse(withHeader(() => `{"a":${a},"b":{"dtype":"F32","shape":[4],"data_offsets":[16,32]},"c":{"dtype":"I32","shape":[2],"data_offsets":[32,40]},"a" :${a}}`), "header names tensor 'a' twice");
-    refuse(withHeader(() => `{"__metadata__":{},"__metadata__":{},"a":${a}}`), "header holds '__metadata__' twice");
-    refuse(withHeader((h) => { (h as Record<string, unknown>)['__metadata__'] = { step: 3 }; }), `'__metadata__' must map strings to strings, got 'step': 3`);
+    refuse(
+      withHeader(
+        () =>
+          `{"a":${a},"b":{"dtype":"F32","shape":[4],"data_offsets":[16,32]},"c":{"dtype":"I32","shape":[2],"data_offsets":[32,40]},"a" ` +
+          `:${a}}`,
+      ),
+      "header names tensor 'a' twice",
+    );
+    refuse(
+      withHeader(() => `{"__metadata__":{},"__metadata__":{},"a":${a}}`),
+      "header holds '__metadata__' twice",
+    );
+    refuse(
+      withHeader((h) => {
+        (h as Record<string, unknown>)['__metadata__'] = { step: 3 };
+      }),
+      `'__metadata__' must map strings to strings, got 'step': 3`,
+    );
   });
 
   it('refuses a header length past the end of the file or beyond any sane size', () => {

@@ -32,30 +32,46 @@ describe('graph JSON', () => {
 
   it('refuses another version and other formats', () => {
     const j = graphToJSON(demo());
-    expect(() => graphFromJSON({ ...j, version: 2 }, 'model.json')).toThrow('model.json: graph format version 2 is not supported (this reader supports version 1)');
+    expect(() => graphFromJSON({ ...j, version: 2 }, 'model.json')).toThrow(
+      'model.json: graph format version 2 is not supported (this reader supports version 1)',
+    );
     expect(() => graphFromJSON({ ...j, format: 'onnx' })).toThrow('graph JSON: format is "onnx", expected "lctr-graph"');
     expect(() => graphFromJSON('{"format":')).toThrow(/graph JSON: not valid JSON/);
     expect(() => graphFromJSON('[]')).toThrow('graph JSON: expected an object, got []');
   });
 
   it('names the bad field of a malformed file', () => {
-    const j = graphToJSON(demo()) as { nodes: Array<Record<string, unknown>>; params: Array<Record<string, unknown>>; inputs: Array<Record<string, unknown>> };
+    const j = graphToJSON(demo()) as {
+      nodes: Array<Record<string, unknown>>;
+      params: Array<Record<string, unknown>>;
+      inputs: Array<Record<string, unknown>>;
+    };
     const clone = () => JSON.parse(JSON.stringify(j)) as typeof j;
-    let bad = clone(); bad.nodes[0]!['op'] = 'conv';
+    let bad = clone();
+    bad.nodes[0]!['op'] = 'conv';
     expect(() => graphFromJSON(bad)).toThrow("graph JSON.nodes[0]: node 'matmul_0': unknown op 'conv'");
-    bad = clone(); (bad.nodes[1]!['outputs'] as Array<Record<string, unknown>>)[0]!['shape'] = ['batch', 4];
-    expect(() => graphFromJSON(bad)).toThrow(/graph JSON\.nodes\[1\]\.outputs\[0\]: file says .*"shape":\["batch",4\].*the op rules give .*"shape":\[\]/);
-    bad = clone(); bad.nodes[0]!['inputs'] = ['x', 'nope'];
+    bad = clone();
+    (bad.nodes[1]!['outputs'] as Array<Record<string, unknown>>)[0]!['shape'] = ['batch', 4];
+    expect(() => graphFromJSON(bad)).toThrow(
+      /graph JSON\.nodes\[1\]\.outputs\[0\]: file says .*"shape":\["batch",4\].*the op rules give .*"shape":\[\]/,
+    );
+    bad = clone();
+    bad.nodes[0]!['inputs'] = ['x', 'nope'];
     expect(() => graphFromJSON(bad)).toThrow("graph JSON.nodes[0].inputs[1]: value 'nope' is not defined before node 'matmul_0'");
-    bad = clone(); bad.inputs[0]!['dtype'] = 'float64';
+    bad = clone();
+    bad.inputs[0]!['dtype'] = 'float64';
     expect(() => graphFromJSON(bad)).toThrow('graph JSON.inputs[0].dtype: expected float32, int32, int64 or bool, got "float64"');
-    bad = clone(); bad.params[0]!['init'] = { kind: 'normal' };
+    bad = clone();
+    bad.params[0]!['init'] = { kind: 'normal' };
     expect(() => graphFromJSON(bad)).toThrow('graph JSON.params[0].init.std: expected a number, got undefined');
-    bad = clone(); bad.params[0]!['shape'] = [3, -3];
+    bad = clone();
+    bad.params[0]!['shape'] = [3, -3];
     expect(() => graphFromJSON(bad)).toThrow('graph JSON.params[0].shape[1]: expected a non-negative integer, got -3');
-    bad = clone(); delete (bad as Record<string, unknown>)['nodes'];
+    bad = clone();
+    delete (bad as Record<string, unknown>)['nodes'];
     expect(() => graphFromJSON(bad)).toThrow('graph JSON.nodes: expected an array, got undefined');
-    bad = clone(); (bad as unknown as { outputs: Record<string, string> }).outputs = { y: 'missing:0' };
+    bad = clone();
+    (bad as unknown as { outputs: Record<string, string> }).outputs = { y: 'missing:0' };
     expect(() => graphFromJSON(bad)).toThrow("graph JSON.outputs.y: value 'missing:0' is not in the graph");
   });
 });

@@ -5,20 +5,37 @@
  */
 import { describe, expect, it } from 'vitest';
 import {
-  type FeatureSpec, type Graph, type RequestSchema, type TensorInput, GraphBuilder, IdOutOfRangeError, RequestError, Rng, SchemaError,
-  buildDin, buildIfa, buildLifelong, buildLifelongTrain, parseScoreRequest, parseTensorRequest, requestSchemaOf,
-  servingLayoutOf, tensorShapeOf,
+  type FeatureSpec,
+  type Graph,
+  type RequestSchema,
+  type TensorInput,
+  GraphBuilder,
+  IdOutOfRangeError,
+  RequestError,
+  Rng,
+  SchemaError,
+  buildDin,
+  buildIfa,
+  buildLifelong,
+  buildLifelongTrain,
+  parseScoreRequest,
+  parseTensorRequest,
+  requestSchemaOf,
+  servingLayoutOf,
+  tensorShapeOf,
 } from '../src/index.ts';
 
 type Json = number | boolean | Json[];
 const limits = { maxCandidates: 10 };
 
 /** A valid value of `f` (ids in their tables, masks a valid prefix), its symbolic dims `sym` long. */
-function valueOf(f: FeatureSpec, rng: Rng, sym = 6): Json {
+function valueFor(f: FeatureSpec, rng: Rng, sym = 6): Json {
   const dims = f.shape.map((d) => (typeof d === 'number' ? d : sym));
-  const rows = (col: number | undefined) => Math.min(...f.ids.filter((r) => r.column === undefined || r.column === col).map((r) => r.rows), 3);
+  const rows = (col: number | undefined) =>
+    Math.min(...f.ids.filter((r) => r.column === undefined || r.column === col).map((r) => r.rows), 3);
   const at = (depth: number, col: number | undefined): Json => {
-    if (depth === dims.length) return f.dtype === 'float32' ? Math.fround(rng.uniform(-1, 1)) : f.dtype === 'bool' ? true : rng.int(rows(col));
+    if (depth === dims.length)
+      return f.dtype === 'float32' ? Math.fround(rng.uniform(-1, 1)) : f.dtype === 'bool' ? true : rng.int(rows(col));
     return Array.from({ length: dims[depth]! }, (_, i) => at(depth + 1, depth === dims.length - 1 ? i : col));
   };
   return at(0, undefined);
@@ -35,13 +52,20 @@ function bothForms(s: RequestSchema, n: number, seed: number): { body: Record<st
   };
   const shapeOf = (v: Json): number[] => (Array.isArray(v) ? [v.length, ...shapeOf(v[0]!)] : []);
   if (s.layout === 'batch') {
-    const samples = Array.from({ length: n }, () => Object.fromEntries(s.features.map((f) => [f.name, valueOf(f, rng)])));
-    for (const f of s.features) tensor(f, samples.map((x) => x[f.name]!));
+    const samples = Array.from({ length: n }, () => Object.fromEntries(s.features.map((f) => [f.name, valueFor(f, rng)])));
+    for (const f of s.features)
+      tensor(
+        f,
+        samples.map((x) => x[f.name]!),
+      );
     return { body: { samples }, tensors };
   }
-  const user = Object.fromEntries(s.features.filter((f) => f.side === 'user').map((f) => [f.name, valueOf(f, rng)]));
-  const candidates = Array.from({ length: n }, () => Object.fromEntries(s.features.filter((f) => f.side === 'candidate' && !f.filled).map((f) => [f.name, valueOf(f, rng)])));
-  for (const f of s.features) tensor(f, f.side === 'user' ? [user[f.name]!] : f.filled ? Array(n).fill(true) : candidates.map((c) => c[f.name]!));
+  const user = Object.fromEntries(s.features.filter((f) => f.side === 'user').map((f) => [f.name, valueFor(f, rng)]));
+  const candidates = Array.from({ length: n }, () =>
+    Object.fromEntries(s.features.filter((f) => f.side === 'candidate' && !f.filled).map((f) => [f.name, valueFor(f, rng)])),
+  );
+  for (const f of s.features)
+    tensor(f, f.side === 'user' ? [user[f.name]!] : f.filled ? Array(n).fill(true) : candidates.map((c) => c[f.name]!));
   return { body: { user, candidates }, tensors };
 }
 
@@ -56,19 +80,25 @@ describe('the serving layout', () => {
     expect(servingLayoutOf(buildLifelong())).toBe('request');
     expect(servingLayoutOf(buildLifelongTrain())).toBe('batch');
     expect(servingLayoutOf(buildIfa())).toBe('candidateSet');
-    expect(servingLayoutOf(buildDin())).toBe('batch');   // no layout in its meta: every input leads with 'batch'
+    expect(servingLayoutOf(buildDin())).toBe('batch'); // no layout in its meta: every input leads with 'batch'
   });
 
   it('meta wins over shapes, and the schema holds every input to it', () => {
-    expect(servingLayoutOf(withMeta({}))).toBe('candidateSet');   // shapes: every input leads with 1
+    expect(servingLayoutOf(withMeta({}))).toBe('candidateSet'); // shapes: every input leads with 1
     const g = withMeta({ layout: 'perSample' });
     expect(servingLayoutOf(g)).toBe('batch');
-    expect(() => requestSchemaOf(g)).toThrow(new SchemaError("graph 'odd': output 'prob' must be float32[batch] (one score per sample), got float32[1]"));
+    expect(() => requestSchemaOf(g)).toThrow(
+      new SchemaError("graph 'odd': output 'prob' must be float32[batch] (one score per sample), got float32[1]"),
+    );
   });
 });
 
 describe('the two request forms', () => {
-  const cases: Array<[string, () => Graph, number]> = [['lifelong (request)', buildLifelong, 4], ['din (batch)', buildDin, 3], ['ifa (candidateSet)', buildIfa, 5]];
+  const cases: Array<[string, () => Graph, number]> = [
+    ['lifelong (request)', buildLifelong, 4],
+    ['din (batch)', buildDin, 3],
+    ['ifa (candidateSet)', buildIfa, 5],
+  ];
   it.each(cases)('%s: the same feeds from the /score body and from tensors', (_, build, n) => {
     const s = requestSchemaOf(build());
     const { body, tensors } = bothForms(s, n, 7);
@@ -93,20 +123,85 @@ describe('the two request forms', () => {
     const good = () => structuredClone(bothForms(s, 3, 11).tensors) as Array<TensorInput & { shape: number[]; data: unknown[] }>;
     const pick = (t: ReturnType<typeof good>, name: string) => t.find((x) => x.name === name)!;
     const cases: Array<[string, (t: ReturnType<typeof good>) => unknown, string]> = [
-      ['missing input', (t) => t.filter((x) => x.name !== 'lifelongMask'), `inputs.lifelongMask: expected an input 'lifelongMask' of shape [1, ${N}] (bool), got nothing (missing input)`],
-      ['unknown input', (t) => [...t, { name: 'age', shape: [1], data: [3], field: 'inputs.age' }], `inputs.age: expected one of the inputs ${s.features.map((f) => f.name).join(', ')}, got unknown input 'age'`],
-      ['wrong static dim', (t) => { pick(t, 'lifelongSeq').shape = [1, N - 1]; return t; }, `inputs.lifelongSeq.shape: expected shape [1, ${N}] (int32[1, ${N}]), got [1, ${N - 1}]`],
-      ['wrong rank', (t) => { pick(t, 'lifelongSeq').shape = [N]; return t; }, `inputs.lifelongSeq.shape: expected shape [1, ${N}] (int32[1, ${N}]), got [${N}]`],
-      ['candidates disagree', (t) => { const c = pick(t, 'candidateCategory'); c.shape = [2]; c.data.pop(); return t; },
-        "inputs.candidateCategory.shape: expected shape [3] (int32[cand]; 'cand' = 3 from inputs.candidate.shape), got [2]"],
-      ['too many candidates', (t) => { const c = pick(t, 'candidate'); c.shape = [11]; return t; },
-        "inputs.candidate.shape: expected 1..10 candidates on 'cand' (--max-candidates 10) at axis 0, got 11 (shape [11])"],
-      ['data of the wrong size', (t) => { pick(t, 'lifelongSeq').data.pop(); return t; }, `inputs.lifelongSeq.data: expected ${N} values (int32[1, ${N}], row-major), got an array of ${N - 1}`],
-      ['id out of range', (t) => { pick(t, 'lifelongSeq').data[5] = rows('lifelongSeq'); return t; },
-        `inputs.lifelongSeq.data[5]: expected an int32 id in 0..${rows('lifelongSeq') - 1} (rows of emb/sourceItem), got ${rows('lifelongSeq')}`],
-      ['a profile column out of its table', (t) => { pick(t, 'profile').data[1] = 99; return t; },
-        `inputs.profile.data[1]: expected an int32 id in 0..${s.features.find((f) => f.name === 'profile')!.ids[1]!.rows - 1} (rows of emb/profile1), got 99`],
-      ['bad bool', (t) => { pick(t, 'lifelongMask').data[0] = 2; return t; }, 'inputs.lifelongMask.data[0]: expected true, false, 0 or 1 (bool), got 2'],
+      [
+        'missing input',
+        (t) => t.filter((x) => x.name !== 'lifelongMask'),
+        `inputs.lifelongMask: expected an input 'lifelongMask' of shape [1, ${N}] (bool), got nothing (missing input)`,
+      ],
+      [
+        'unknown input',
+        (t) => [...t, { name: 'age', shape: [1], data: [3], field: 'inputs.age' }],
+        `inputs.age: expected one of the inputs ${s.features.map((f) => f.name).join(', ')}, got unknown input 'age'`,
+      ],
+      [
+        'wrong static dim',
+        (t) => {
+          pick(t, 'lifelongSeq').shape = [1, N - 1];
+          return t;
+        },
+        `inputs.lifelongSeq.shape: expected shape [1, ${N}] (int32[1, ${N}]), got [1, ${N - 1}]`,
+      ],
+      [
+        'wrong rank',
+        (t) => {
+          pick(t, 'lifelongSeq').shape = [N];
+          return t;
+        },
+        `inputs.lifelongSeq.shape: expected shape [1, ${N}] (int32[1, ${N}]), got [${N}]`,
+      ],
+      [
+        'candidates disagree',
+        (t) => {
+          const c = pick(t, 'candidateCategory');
+          c.shape = [2];
+          c.data.pop();
+          return t;
+        },
+        "inputs.candidateCategory.shape: expected shape [3] (int32[cand]; 'cand' = 3 from inputs.candidate.shape), got [2]",
+      ],
+      [
+        'too many candidates',
+        (t) => {
+          const c = pick(t, 'candidate');
+          c.shape = [11];
+          return t;
+        },
+        "inputs.candidate.shape: expected 1..10 candidates on 'cand' (--max-candidates 10) at axis 0, got 11 (shape [11])",
+      ],
+      [
+        'data of the wrong size',
+        (t) => {
+          pick(t, 'lifelongSeq').data.pop();
+          return t;
+        },
+        `inputs.lifelongSeq.data: expected ${N} values (int32[1, ${N}], row-major), got an array of ${N - 1}`,
+      ],
+      [
+        'id out of range',
+        (t) => {
+          pick(t, 'lifelongSeq').data[5] = rows('lifelongSeq');
+          return t;
+        },
+        `inputs.lifelongSeq.data[5]: expected an int32 id in 0..${rows('lifelongSeq') - 1} (rows of emb/sourceItem), got ` +
+          `${rows('lifelongSeq')}`,
+      ],
+      [
+        'a profile column out of its table',
+        (t) => {
+          pick(t, 'profile').data[1] = 99;
+          return t;
+        },
+        `inputs.profile.data[1]: expected an int32 id in 0..${s.features.find((f) => f.name === 'profile')!.ids[1]!.rows - 1} (rows of ` +
+          `emb/profile1), got 99`,
+      ],
+      [
+        'bad bool',
+        (t) => {
+          pick(t, 'lifelongMask').data[0] = 2;
+          return t;
+        },
+        'inputs.lifelongMask.data[0]: expected true, false, 0 or 1 (bool), got 2',
+      ],
     ];
     it.each(cases)('%s', (_, edit, message) => {
       expect(() => parseTensorRequest(edit(good()) as TensorInput[], s, limits)).toThrow(RequestError);
@@ -116,7 +211,14 @@ describe('the two request forms', () => {
     it('an id out of its table is an IdOutOfRangeError naming the graph input (a server counts them per input)', () => {
       const t = good();
       pick(t, 'lifelongSeq').data[2] = -5;
-      const e = (() => { try { parseTensorRequest(t, s, limits); } catch (x) { return x; } return undefined; })();
+      const e = (() => {
+        try {
+          parseTensorRequest(t, s, limits);
+        } catch (x) {
+          return x;
+        }
+        return undefined;
+      })();
       expect(e).toBeInstanceOf(IdOutOfRangeError);
       expect((e as IdOutOfRangeError).input).toBe('lifelongSeq');
     });

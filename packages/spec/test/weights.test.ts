@@ -3,8 +3,21 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
-  GraphBuilder, Rng, checkWeights, decodeSafetensors, encodeSafetensors, fans, hashSeed, init, initWeights,
-  readGraphFile, readWeightsFile, serializeGraph, writeGraphFile, writeWeightsFile, type HostTensor,
+  GraphBuilder,
+  Rng,
+  checkWeights,
+  decodeSafetensors,
+  encodeSafetensors,
+  fans,
+  hashSeed,
+  init,
+  initWeights,
+  readGraphFile,
+  readWeightsFile,
+  serializeGraph,
+  writeGraphFile,
+  writeWeightsFile,
+  type HostTensor,
 } from '../src/index.ts';
 
 function graph() {
@@ -20,7 +33,9 @@ function graph() {
 describe('initial weights', () => {
   it('are deterministic by seed and independent of parameter order', () => {
     const g = graph();
-    const a = initWeights(g, 42), b = initWeights(g, 42), c = initWeights(g, 43);
+    const a = initWeights(g, 42),
+      b = initWeights(g, 42),
+      c = initWeights(g, 43);
     expect(a.get('l1/w')!.data).toEqual(b.get('l1/w')!.data);
     expect(a.get('l1/w')!.data).not.toEqual(c.get('l1/w')!.data);
     const reordered = { ...g, params: [...g.params].reverse() };
@@ -37,20 +52,25 @@ describe('initial weights', () => {
     const mean = e.reduce((s, v) => s + v, 0) / e.length;
     const std = Math.sqrt(e.reduce((s, v) => s + (v - mean) ** 2, 0) / e.length);
     expect(Math.abs(mean)).toBeLessThan(0.003);
-    expect(std).toBeGreaterThan(0.008); expect(std).toBeLessThan(0.012);
+    expect(std).toBeGreaterThan(0.008);
+    expect(std).toBeLessThan(0.012);
     expect(Array.from(w.get('u')!.data).every((v) => v >= -2 && v < -1)).toBe(true);
     expect(fans([16, 32])).toEqual([16, 32]);
     expect(fans([3, 4, 5])).toEqual([12, 15]);
   });
   it('Rng repeats and has the right moments', () => {
-    const r1 = new Rng(hashSeed(1, 'a')), r2 = new Rng(hashSeed(1, 'a'));
+    const r1 = new Rng(hashSeed(1, 'a')),
+      r2 = new Rng(hashSeed(1, 'a'));
     const xs = Array.from({ length: 20000 }, () => r1.normal());
     expect(Array.from({ length: 20000 }, () => r2.normal())).toEqual(xs);
     const m = xs.reduce((s, v) => s + v, 0) / xs.length;
     const v = xs.reduce((s, x) => s + (x - m) ** 2, 0) / xs.length;
-    expect(Math.abs(m)).toBeLessThan(0.03); expect(Math.abs(v - 1)).toBeLessThan(0.05);
-    const r = new Rng(9); const ints = Array.from({ length: 1000 }, () => r.int(7));
-    expect(Math.min(...ints)).toBe(0); expect(Math.max(...ints)).toBe(6);
+    expect(Math.abs(m)).toBeLessThan(0.03);
+    expect(Math.abs(v - 1)).toBeLessThan(0.05);
+    const r = new Rng(9);
+    const ints = Array.from({ length: 1000 }, () => r.int(7));
+    expect(Math.min(...ints)).toBe(0);
+    expect(Math.max(...ints)).toBe(6);
   });
 });
 
@@ -58,7 +78,8 @@ describe('checkWeights', () => {
   const g = graph();
   it('lists every missing name, then names wrong shapes and extras', () => {
     const w = initWeights(g, 1);
-    w.delete('l1/b'); w.delete('u');
+    w.delete('l1/b');
+    w.delete('u');
     expect(() => checkWeights(g, w)).toThrow("weights for graph 'w' miss 2 parameter(s): l1/b, u");
     const w2 = initWeights(g, 1);
     w2.set('emb', { dtype: 'float32', shape: [8, 50], data: new Float32Array(400) });
@@ -92,8 +113,11 @@ describe('safetensors and files', () => {
     expect(() => decodeSafetensors(new Uint8Array(3), 'w.safetensors')).toThrow('w.safetensors: too short (3 bytes) to hold a header');
     const head = Buffer.from('{"a":{"dtype":"F32","shape":[4],"data_offsets":[0,8]}}');
     const buf = new Uint8Array(8 + head.length + 8);
-    new DataView(buf.buffer).setBigUint64(0, BigInt(head.length), true); buf.set(head, 8);
-    expect(() => decodeSafetensors(buf, 'w.safetensors')).toThrow("w.safetensors: tensor 'a' F32[4] needs 16 bytes, but its data_offsets [0, 8] span 8");
+    new DataView(buf.buffer).setBigUint64(0, BigInt(head.length), true);
+    buf.set(head, 8);
+    expect(() => decodeSafetensors(buf, 'w.safetensors')).toThrow(
+      "w.safetensors: tensor 'a' F32[4] needs 16 bytes, but its data_offsets [0, 8] span 8",
+    );
     new DataView(buf.buffer).setBigUint64(0, 1000n, true);
     expect(() => decodeSafetensors(buf, 'w.safetensors')).toThrow('w.safetensors: header length 1000 runs past the end of the file');
   });

@@ -11,11 +11,31 @@
  * Vocabulary sizes come from the data, so config.model holds only the architecture.
  */
 import {
-  type BaselineConfig, type DinConfig, type FeatureSchema, type FieldRule, type Graph, AVGPOOL_DEFAULTS, BASELINE_DATA_KEYS, BASELINE_RULES, DIN_DEFAULTS, DIN_RULES,
-  buildAvgPoolTrain, buildDinTrain, sequenceLength, withoutKeys,
+  type BaselineConfig,
+  type DinConfig,
+  type FeatureSchema,
+  type FieldRule,
+  type Graph,
+  AVGPOOL_DEFAULTS,
+  BASELINE_DATA_KEYS,
+  BASELINE_RULES,
+  DIN_DEFAULTS,
+  DIN_RULES,
+  buildAvgPoolTrain,
+  buildDinTrain,
+  sequenceLength,
+  withoutKeys,
 } from '@lctr/spec';
 import {
-  type EventLog, type EventLogMeta, type SampleSource, type WorldConfig, SMALL_WORLD_CONFIG, createSampleSource, generateWorld, loadDataset, readDatasetConfig,
+  type EventLog,
+  type EventLogMeta,
+  type SampleSource,
+  type WorldConfig,
+  SMALL_WORLD_CONFIG,
+  createSampleSource,
+  generateWorld,
+  loadDataset,
+  readDatasetConfig,
 } from '@lctr/data';
 import { resolve } from 'node:path';
 import { ConfigError, checkSection } from './config.ts';
@@ -39,25 +59,45 @@ export interface DataConfig extends Record<string, unknown> {
 }
 const ML100K_CONFIG = 'datasets/ml-100k.json';
 const DATA_DEFAULTS: DataConfig = {
-  dataset: 'synthetic', world: 'small', worldSeed: 1, worldUsers: 0, sharedCategories: false, dir: '../shared/data/ml-100k', testFraction: 0.2, config: ML100K_CONFIG,
+  dataset: 'synthetic',
+  world: 'small',
+  worldSeed: 1,
+  worldUsers: 0,
+  sharedCategories: false,
+  dir: '../shared/data/ml-100k',
+  testFraction: 0.2,
+  config: ML100K_CONFIG,
 };
 
 /** config.data of the baselines and the lifelong models (also their published JSON Schema, schemas.ts). */
 export const DATA_RULES: { readonly [K in keyof DataConfig]: FieldRule } = {
-  dataset: { kind: 'string', oneOf: ['synthetic', 'ml-100k', 'file'] }, world: { kind: 'string', oneOf: ['small', 'default'] },
-  worldSeed: { kind: 'int', min: 0, max: 4294967295 }, worldUsers: { kind: 'int', min: 0 }, sharedCategories: { kind: 'bool' }, dir: { kind: 'text' },
-  testFraction: { kind: 'number', gt: 0, lt: 1 }, config: { kind: 'text' },
+  dataset: { kind: 'string', oneOf: ['synthetic', 'ml-100k', 'file'] },
+  world: { kind: 'string', oneOf: ['small', 'default'] },
+  worldSeed: { kind: 'int', min: 0, max: 4294967295 },
+  worldUsers: { kind: 'int', min: 0 },
+  sharedCategories: { kind: 'bool' },
+  dir: { kind: 'text' },
+  testFraction: { kind: 'number', gt: 0, lt: 1 },
+  config: { kind: 'text' },
 };
 
 const REPO_ROOT = resolve(import.meta.dirname, '../../..');
 
-export interface Prepared { log: EventLog; train: Int32Array; eval: Int32Array; trueProbability?: Float32Array }
+export interface Prepared {
+  log: EventLog;
+  train: Int32Array;
+  eval: Int32Array;
+  trueProbability?: Float32Array;
+}
 const cache = new Map<string, Promise<Prepared>>();
 
 export function dataConfig(data: Readonly<Record<string, unknown>>, where: string): DataConfig {
   const d = checkSection<DataConfig>(data, DATA_RULES, { ...DATA_DEFAULTS }, 'config.data', where);
   if (d.dataset === 'ml-100k' && resolve(REPO_ROOT, d.dir) !== resolve(REPO_ROOT, DATA_DEFAULTS.dir)) {
-    throw new ConfigError([`${where}: config.data.dir: expected ${JSON.stringify(DATA_DEFAULTS.dir)} (ml-100k reads the files ${ML100K_CONFIG} names; for other files write a dataset config and use "dataset": "file"), got ${JSON.stringify(d.dir)}`]);
+    throw new ConfigError([
+      `${where}: config.data.dir: expected ${JSON.stringify(DATA_DEFAULTS.dir)} (ml-100k reads the files ${ML100K_CONFIG} names; for ` +
+        `other files write a dataset config and use "dataset": "file"), got ${JSON.stringify(d.dir)}`,
+    ]);
   }
   return d;
 }
@@ -70,7 +110,10 @@ export function prepareData(d: DataConfig): Promise<Prepared> {
     p = (async (): Promise<Prepared> => {
       if (d.dataset === 'synthetic') {
         const base: Partial<WorldConfig> = d.world === 'small' ? SMALL_WORLD_CONFIG : {};
-        const world = generateWorld({ ...base, sharedCategories: d.sharedCategories, ...(d.worldUsers > 0 ? { users: d.worldUsers } : {}) }, d.worldSeed);
+        const world = generateWorld(
+          { ...base, sharedCategories: d.sharedCategories, ...(d.worldUsers > 0 ? { users: d.worldUsers } : {}) },
+          d.worldSeed,
+        );
         return { log: world.log, train: world.train, eval: world.test, trueProbability: world.trueProbability };
       }
       // a relative path is taken from the repository root, so the CLI works from any directory
@@ -93,7 +136,10 @@ export function eventTimes(p: Prepared, split: 'train' | 'eval'): Float64Array {
 /** Vocabulary sizes of a data set, as the baseline configs name them. */
 export function sizes(meta: EventLogMeta) {
   return {
-    users: 0, targetItems: meta.items.target, sourceItems: meta.items.source, categories: meta.categories,
+    users: 0,
+    targetItems: meta.items.target,
+    sourceItems: meta.items.source,
+    categories: meta.categories,
     profile: meta.profile.map((c) => c.cardinality),
   };
 }
@@ -113,16 +159,21 @@ function register(name: 'avgpool' | 'din'): void {
     const { users: _u, targetItems: _t, sourceItems: _s, categories: _c, profile: _p, ...archDefaults } = defaults as DinConfig;
     return checkSection<Record<string, unknown>>(model, rules, { ...archDefaults }, 'config.model', where);
   };
-  const build = async (model: Readonly<Record<string, unknown>>, where: string, data: Readonly<Record<string, unknown>>): Promise<Graph> => {
+  const build = async (
+    model: Readonly<Record<string, unknown>>,
+    where: string,
+    data: Readonly<Record<string, unknown>>,
+  ): Promise<Graph> => {
     const a = arch(model, where);
     const prepared = await prepareData(dataConfig(data, where));
     const cfg = { ...a, ...sizes(prepared.log.meta) } as unknown as BaselineConfig & DinConfig;
     return name === 'din' ? buildDinTrain(cfg) : buildAvgPoolTrain(cfg);
   };
   registerTrainModel<FeatureSchema>(name, {
-    description: name === 'din'
-      ? 'DIN (SPEC Baselines): target attention over the short target and source sequences, on the synthetic world or ml-100k'
-      : 'AvgPooling (SPEC Baselines): masked mean of the short target and source sequences, on the synthetic world or ml-100k',
+    description:
+      name === 'din'
+        ? 'DIN (SPEC Baselines): target attention over the short target and source sequences, on the synthetic world or ml-100k'
+        : 'AvgPooling (SPEC Baselines): masked mean of the short target and source sequences, on the synthetic world or ml-100k',
     buildTrain: build,
     async source(req): Promise<SampleSource<FeatureSchema>> {
       const d = dataConfig(req.data, req.where);
@@ -130,7 +181,8 @@ function register(name: 'avgpool' | 'din'): void {
       const prepared = await prepareData(d);
       const a = arch(req.model, req.where) as unknown as BaselineConfig;
       return createSampleSource(prepared.log, req.split === 'train' ? prepared.train : prepared.eval, schemaOf(graph), {
-        targetLength: sequenceLength(a, 'target'), sourceLength: sequenceLength(a, 'source'),
+        targetLength: sequenceLength(a, 'target'),
+        sourceLength: sequenceLength(a, 'source'),
         ...(prepared.trueProbability ? { eventProbability: prepared.trueProbability } : {}),
       });
     },

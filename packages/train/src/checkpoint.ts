@@ -31,8 +31,21 @@ import { createHash } from 'node:crypto';
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import {
-  type FeatureSchema, type Graph, type HostTensor, type Weights, SafetensorsError, asStorageError, atomicWriteFile, checkWeights,
-  decodeSafetensors, encodeSafetensors, formatShape, graphFromJSON, graphToJSON, readSafetensorsHeader, serializeGraph,
+  type FeatureSchema,
+  type Graph,
+  type HostTensor,
+  type Weights,
+  SafetensorsError,
+  asStorageError,
+  atomicWriteFile,
+  checkWeights,
+  decodeSafetensors,
+  encodeSafetensors,
+  formatShape,
+  graphFromJSON,
+  graphToJSON,
+  readSafetensorsHeader,
+  serializeGraph,
 } from '@lctr/spec';
 import type { AdamState } from '@lctr/backend-tfjs';
 import type { TrainConfig } from './config.ts';
@@ -44,7 +57,10 @@ const READABLE_VERSIONS: readonly number[] = [1, 2];
 export const CHECKPOINT_FILES = ['weights.safetensors', 'optimizer.safetensors', 'graph.json', 'state.json'] as const;
 
 export class CheckpointError extends Error {
-  constructor(message: string) { super(message); this.name = 'CheckpointError'; }
+  constructor(message: string) {
+    super(message);
+    this.name = 'CheckpointError';
+  }
 }
 
 export interface CheckpointState {
@@ -108,7 +124,10 @@ export function decodeChecked(bytes: Uint8Array, path: string): { tensors: Map<s
     for (const e of [...header.entries].sort((a, b) => (a.name < b.name ? -1 : 1))) {
       const size = e.offsets[1] - e.offsets[0];
       if (e.offsets[0] !== at) {
-        throw corrupt(`tensor '${e.name}' is at data_offsets [${e.offsets.join(', ')}], where this writer puts it at [${at}, ${at + size}] (tensors in name order, back to back): the header was changed`);
+        throw corrupt(
+          `tensor '${e.name}' is at data_offsets [${e.offsets.join(', ')}], where this writer puts it at [${at}, ${at + size}] (tensors ` +
+            `in name order, back to back): the header was changed`,
+        );
       }
       at += size;
     }
@@ -127,7 +146,11 @@ export function decodeChecked(bytes: Uint8Array, path: string): { tensors: Map<s
 /** fsync a directory so a rename inside it is durable. */
 function fsyncDir(dir: string): void {
   const fd = openSync(dir, 'r');
-  try { fsyncSync(fd); } finally { closeSync(fd); }
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 export const checkpointsDir = (outDir: string): string => join(outDir, 'checkpoints');
@@ -202,9 +225,12 @@ export function newestIntactCheckpoint(outDir: string): { checkpoint?: Checkpoin
   if (name === undefined) return { skipped: [] };
   const root = checkpointsDir(outDir);
   const latestStep = Number(name.slice('step-'.length));
-  const steps = listCheckpointSteps(outDir).filter((s) => s <= latestStep).reverse();
+  const steps = listCheckpointSteps(outDir)
+    .filter((s) => s <= latestStep)
+    .reverse();
   const skipped: SkippedCheckpoint[] = [];
-  if (steps[0] !== latestStep) skipped.push({ dir: join(root, name), reason: `${join(root, name)} does not exist (checkpoints/latest names it)` });
+  if (steps[0] !== latestStep)
+    skipped.push({ dir: join(root, name), reason: `${join(root, name)} does not exist (checkpoints/latest names it)` });
   for (const s of steps) {
     const dir = join(root, stepDirName(s));
     try {
@@ -216,7 +242,9 @@ export function newestIntactCheckpoint(outDir: string): { checkpoint?: Checkpoin
       skipped.push({ dir, reason: e.message });
     }
   }
-  throw new CheckpointError(`no intact checkpoint to resume from in ${root}:\n  ${skipped.map((k) => `${basename(k.dir)}: ${k.reason}`).join('\n  ')}`);
+  throw new CheckpointError(
+    `no intact checkpoint to resume from in ${root}:\n  ${skipped.map((k) => `${basename(k.dir)}: ${k.reason}`).join('\n  ')}`,
+  );
 }
 
 export interface WriteCheckpointArgs {
@@ -258,23 +286,36 @@ export function writeCheckpoint(outDir: string, a: WriteCheckpointArgs, keep: nu
     rmSync(tmp, { recursive: true, force: true });
     mkdirSync(tmp);
     const weightBytes = encodeChecked(a.weights as ReadonlyMap<string, HostTensor>, {
-      format: `${CHECKPOINT_FORMAT}/weights`, graph: a.graph.name, step: String(a.step),
+      format: `${CHECKPOINT_FORMAT}/weights`,
+      graph: a.graph.name,
+      step: String(a.step),
     });
     atomicWriteFile(join(tmp, 'weights.safetensors'), weightBytes);
     const moments = new Map<string, HostTensor>();
     for (const [k, t] of a.optimizer.m) moments.set(`m/${k}`, t);
     for (const [k, t] of a.optimizer.v) moments.set(`v/${k}`, t);
     const optBytes = encodeChecked(moments, {
-      format: `${CHECKPOINT_FORMAT}/adam`, step: String(a.optimizer.step),
-      beta1Power: String(a.optimizer.beta1Power), beta2Power: String(a.optimizer.beta2Power),
+      format: `${CHECKPOINT_FORMAT}/adam`,
+      step: String(a.optimizer.step),
+      beta1Power: String(a.optimizer.beta1Power),
+      beta2Power: String(a.optimizer.beta2Power),
     });
     atomicWriteFile(join(tmp, 'optimizer.safetensors'), optBytes);
     const graphText = serializeGraph(a.graph) + '\n';
     atomicWriteFile(join(tmp, 'graph.json'), graphText);
     const state: CheckpointState = {
-      format: CHECKPOINT_FORMAT, version: CHECKPOINT_VERSION, step: a.step, epoch: a.epoch, samples: a.samples,
-      wallSeconds: a.wallSeconds, backend: a.backend, trainSize: a.trainSize, config: a.config,
-      graphSha256: sha256(Buffer.from(graphText, 'utf8')), weightsSha256: sha256(weightBytes), optimizerSha256: sha256(optBytes),
+      format: CHECKPOINT_FORMAT,
+      version: CHECKPOINT_VERSION,
+      step: a.step,
+      epoch: a.epoch,
+      samples: a.samples,
+      wallSeconds: a.wallSeconds,
+      backend: a.backend,
+      trainSize: a.trainSize,
+      config: a.config,
+      graphSha256: sha256(Buffer.from(graphText, 'utf8')),
+      weightsSha256: sha256(weightBytes),
+      optimizerSha256: sha256(optBytes),
       time: new Date().toISOString(),
     };
     atomicWriteFile(join(tmp, 'state.json'), JSON.stringify(state, null, 1) + '\n');
@@ -353,21 +394,29 @@ export function readCheckpoint(dir: string): Checkpoint {
   const statePath = join(dir, 'state.json');
   const state = readJsonFile(statePath) as CheckpointState;
   if (state === null || typeof state !== 'object' || state.format !== CHECKPOINT_FORMAT) {
-    throw new CheckpointError(`${statePath}: not an lctr checkpoint state (format ${JSON.stringify((state as { format?: unknown } | null)?.format)})`);
+    throw new CheckpointError(
+      `${statePath}: not an lctr checkpoint state (format ${JSON.stringify((state as { format?: unknown } | null)?.format)})`,
+    );
   }
-  if (!READABLE_VERSIONS.includes(state.version)) throw new CheckpointError(`${statePath}: checkpoint version ${state.version}; this trainer reads versions ${READABLE_VERSIONS.join(' and ')}`);
+  if (!READABLE_VERSIONS.includes(state.version))
+    throw new CheckpointError(
+      `${statePath}: checkpoint version ${state.version}; this trainer reads versions ${READABLE_VERSIONS.join(' and ')}`,
+    );
   /** version 2: the whole file against state.json, last: the checks before it name the tensor or parameter */
   const checkWhole = (path: string, bytes: Uint8Array, want: string | undefined) => {
     if (state.version < 2) return;
     const got = sha256(bytes);
-    if (got !== want) throw new CheckpointError(`corrupt checkpoint file ${path}: sha256 is ${got}, ${statePath} says ${want ?? '(no checksum)'}`);
+    if (got !== want)
+      throw new CheckpointError(`corrupt checkpoint file ${path}: sha256 is ${got}, ${statePath} says ${want ?? '(no checksum)'}`);
   };
-  if (!Number.isInteger(state.step) || state.step < 0) throw new CheckpointError(`${statePath}: step must be a non-negative integer, got ${JSON.stringify(state.step)}`);
+  if (!Number.isInteger(state.step) || state.step < 0)
+    throw new CheckpointError(`${statePath}: step must be a non-negative integer, got ${JSON.stringify(state.step)}`);
 
   const graphPath = join(dir, 'graph.json');
   const graphBytes = readBytes(graphPath);
   const graphSum = sha256(graphBytes);
-  if (graphSum !== state.graphSha256) throw new CheckpointError(`corrupt checkpoint file ${graphPath}: sha256 is ${graphSum}, ${statePath} says ${state.graphSha256}`);
+  if (graphSum !== state.graphSha256)
+    throw new CheckpointError(`corrupt checkpoint file ${graphPath}: sha256 is ${graphSum}, ${statePath} says ${state.graphSha256}`);
   const graph = graphFromJSON(Buffer.from(graphBytes).toString('utf8'), graphPath);
 
   const weightsPath = join(dir, 'weights.safetensors');
@@ -383,7 +432,8 @@ export function readCheckpoint(dir: string): Checkpoint {
   } catch (e) {
     throw new CheckpointError(`${weightsPath}: ${(e as Error).message}`);
   }
-  if (wf.metadata.step !== String(state.step)) throw new CheckpointError(`${weightsPath}: written at step ${wf.metadata.step}, ${statePath} says step ${state.step}`);
+  if (wf.metadata.step !== String(state.step))
+    throw new CheckpointError(`${weightsPath}: written at step ${wf.metadata.step}, ${statePath} says step ${state.step}`);
   checkWhole(weightsPath, weightBytes, state.weightsSha256);
 
   const optPath = join(dir, 'optimizer.safetensors');
@@ -405,11 +455,16 @@ export function readCheckpoint(dir: string): Checkpoint {
     (mm[1] === 'm' ? m : v).set(mm[2]!, t as HostTensor<'float32'>);
   }
   for (const p of graph.params) {
-    for (const [which, map] of [['m', m], ['v', v]] as const) {
+    for (const [which, map] of [
+      ['m', m],
+      ['v', v],
+    ] as const) {
       const t = map.get(p.name);
       if (!t) throw new CheckpointError(`${optPath}: no '${which}/${p.name}' for parameter '${p.name}'`);
       if (t.dtype !== 'float32' || t.shape.length !== p.shape.length || t.shape.some((d, i) => d !== p.shape[i])) {
-        throw new CheckpointError(`${optPath}: '${which}/${p.name}' must be float32${formatShape(p.shape)}, got ${t.dtype}${formatShape(t.shape)}`);
+        throw new CheckpointError(
+          `${optPath}: '${which}/${p.name}' must be float32${formatShape(p.shape)}, got ${t.dtype}${formatShape(t.shape)}`,
+        );
       }
     }
   }
@@ -426,7 +481,10 @@ export function checkSameGraph(ckpt: Graph, model: Graph<FeatureSchema, string>,
   const problems: string[] = [];
   const feats = (g: Graph) => new Map(g.inputs.map((i) => [i.name, `${i.dtype}${formatShape(i.shape)}`]));
   const params = (g: Graph) => new Map(g.params.map((p) => [p.name, formatShape(p.shape)]));
-  for (const [what, a, b] of [['feature', feats(ckpt), feats(model)], ['parameter', params(ckpt), params(model)]] as const) {
+  for (const [what, a, b] of [
+    ['feature', feats(ckpt), feats(model)],
+    ['parameter', params(ckpt), params(model)],
+  ] as const) {
     const onlyCkpt = [...a.keys()].filter((k) => !b.has(k));
     const onlyModel = [...b.keys()].filter((k) => !a.has(k));
     if (onlyModel.length) problems.push(`${what}(s) of the model missing from the checkpoint: ${onlyModel.join(', ')}`);
@@ -443,7 +501,10 @@ export function checkSameGraph(ckpt: Graph, model: Graph<FeatureSchema, string>,
     if (na.length !== nb.length || i >= 0) {
       const at = i >= 0 ? i : Math.min(na.length, nb.length);
       const id = (n: unknown) => (n as { id?: string } | undefined)?.id ?? '(none)';
-      problems.push(`same features and parameters, but the computation differs (${na.length} nodes in the checkpoint, ${nb.length} in the model; first difference at node #${at}: '${id(na[at])}' vs '${id(nb[at])}')`);
+      problems.push(
+        `same features and parameters, but the computation differs (${na.length} nodes in the checkpoint, ${nb.length} in the model; ` +
+          `first difference at node #${at}: '${id(na[at])}' vs '${id(nb[at])}')`,
+      );
     }
   }
   if (problems.length) {

@@ -107,8 +107,14 @@ export const ADAM_RULES: Record<string, Rule> = {
 };
 
 export const CONFIG_DEFAULTS = {
-  evalEvery: 0, evalBatchSize: 1024, logEvery: 50, checkpointEvery: 0, keep: 3,
-  beta1: 0.9, beta2: 0.999, epsilon: 1e-8,
+  evalEvery: 0,
+  evalBatchSize: 1024,
+  logEvery: 50,
+  checkpointEvery: 0,
+  keep: 3,
+  beta1: 0.9,
+  beta2: 0.999,
+  epsilon: 1e-8,
 } as const;
 
 /**
@@ -117,10 +123,16 @@ export const CONFIG_DEFAULTS = {
  */
 export function parseTrainConfig(json: unknown, source = 'config'): TrainConfig {
   const problems: string[] = [];
-  if (json === null || typeof json !== 'object' || Array.isArray(json)) throw new ConfigError([`${source}: config: expected an object, got ${showValue(json)}`]);
-  // "$schema" names the config's JSON Schema for editors (packages/train/schemas): left out here, so it changes neither the config nor any hash of it
+  if (json === null || typeof json !== 'object' || Array.isArray(json))
+    throw new ConfigError([`${source}: config: expected an object, got ${showValue(json)}`]);
+  // "$schema" names the config's JSON Schema for editors (packages/train/schemas): left out here, so it changes neither the config nor any
+  // hash of it
   const { $schema, ...o } = json as Record<string, unknown>;
-  if ($schema !== undefined && !fits(SCHEMA_RULE, $schema)) problems.push(`${source}: config.$schema: expected ${describeRule(SCHEMA_RULE)} (the path or URL of the config's JSON Schema), got ${showValue($schema)}`);
+  if ($schema !== undefined && !fits(SCHEMA_RULE, $schema))
+    problems.push(
+      `${source}: config.$schema: expected ${describeRule(SCHEMA_RULE)} (the path or URL of the config's JSON Schema), got ` +
+        `${showValue($schema)}`,
+    );
   problems.push(...unknownKeys(o, Object.keys(TOP_RULES), 'config', source));
   for (const [k, rule] of Object.entries(TOP_RULES)) {
     if (!(k in o)) {
@@ -128,9 +140,12 @@ export function parseTrainConfig(json: unknown, source = 'config'): TrainConfig 
       continue;
     }
     if (k === 'evalEvery' && o[k] === 'epoch') continue;
-    if (!fits(rule, o[k])) problems.push(`${source}: config.${k}: expected ${describeRule(rule)}${k === 'evalEvery' ? ' or "epoch"' : ''}, got ${showValue(o[k])}`);
+    if (!fits(rule, o[k]))
+      problems.push(
+        `${source}: config.${k}: expected ${describeRule(rule)}${k === 'evalEvery' ? ' or "epoch"' : ''}, got ${showValue(o[k])}`,
+      );
   }
-  if (('epochs' in o) === ('steps' in o)) {
+  if ('epochs' in o === 'steps' in o) {
     problems.push(`${source}: config: give exactly one of 'epochs' and 'steps', got ${'epochs' in o ? 'both' : 'neither'}`);
   }
   let optimizer: AdamConfig | undefined;
@@ -138,10 +153,12 @@ export function parseTrainConfig(json: unknown, source = 'config'): TrainConfig 
     const opt = o.optimizer as Record<string, unknown>;
     problems.push(...unknownKeys(opt, ['name', ...Object.keys(ADAM_RULES)], 'config.optimizer', source));
     if (!('name' in opt)) problems.push(`${source}: config.optimizer.name: missing (expected "adam")`);
-    else if (opt.name !== 'adam') problems.push(`${source}: config.optimizer.name: expected "adam" (the only optimizer), got ${showValue(opt.name)}`);
+    else if (opt.name !== 'adam')
+      problems.push(`${source}: config.optimizer.name: expected "adam" (the only optimizer), got ${showValue(opt.name)}`);
     if (!('lr' in opt)) problems.push(`${source}: config.optimizer.lr: missing (expected ${describeRule(ADAM_RULES.lr!)})`);
     for (const [k, rule] of Object.entries(ADAM_RULES)) {
-      if (k in opt && !fits(rule, opt[k])) problems.push(`${source}: config.optimizer.${k}: expected ${describeRule(rule)}, got ${showValue(opt[k])}`);
+      if (k in opt && !fits(rule, opt[k]))
+        problems.push(`${source}: config.optimizer.${k}: expected ${describeRule(rule)}, got ${showValue(opt[k])}`);
     }
     optimizer = {
       name: 'adam',
@@ -151,8 +168,12 @@ export function parseTrainConfig(json: unknown, source = 'config'): TrainConfig 
       epsilon: (opt.epsilon as number | undefined) ?? CONFIG_DEFAULTS.epsilon,
     };
   }
-  const validation = fits(TOP_RULES.validation!, o.validation) ? validationSection(o.validation as Record<string, unknown>, source, problems) : undefined;
-  const lrSchedule = fits(TOP_RULES.lrSchedule!, o.lrSchedule) ? scheduleSection(o.lrSchedule as Record<string, unknown>, optimizer, source, problems) : undefined;
+  const validation = fits(TOP_RULES.validation!, o.validation)
+    ? validationSection(o.validation as Record<string, unknown>, source, problems)
+    : undefined;
+  const lrSchedule = fits(TOP_RULES.lrSchedule!, o.lrSchedule)
+    ? scheduleSection(o.lrSchedule as Record<string, unknown>, optimizer, source, problems)
+    : undefined;
   if (problems.length) throw new ConfigError(problems);
   const num = (k: keyof typeof CONFIG_DEFAULTS & string): number => (o[k] as number | undefined) ?? CONFIG_DEFAULTS[k];
   const cfg: TrainConfig = {
@@ -186,13 +207,23 @@ function validationSection(v: Record<string, unknown>, source: string, problems:
   } catch (e) {
     problems.push(...(e as ConfigError).problems);
   }
-  if (!('fraction' in v)) problems.push(`${source}: config.validation.fraction: missing (expected ${describeRule(VALIDATION_RULES.fraction)})`);
+  if (!('fraction' in v))
+    problems.push(`${source}: config.validation.fraction: missing (expected ${describeRule(VALIDATION_RULES.fraction)})`);
   if (problems.length > n) return undefined;
-  return { fraction: v.fraction as number, metric: (v.metric as ValidationMetric | undefined) ?? 'auc', ...(v.patience !== undefined ? { patience: v.patience as number } : {}) };
+  return {
+    fraction: v.fraction as number,
+    metric: (v.metric as ValidationMetric | undefined) ?? 'auc',
+    ...(v.patience !== undefined ? { patience: v.patience as number } : {}),
+  };
 }
 
 /** config.lrSchedule: the rules, plus the keys each decay needs and takes. */
-function scheduleSection(v: Record<string, unknown>, optimizer: AdamConfig | undefined, source: string, problems: string[]): LrSchedule | undefined {
+function scheduleSection(
+  v: Record<string, unknown>,
+  optimizer: AdamConfig | undefined,
+  source: string,
+  problems: string[],
+): LrSchedule | undefined {
   const n = problems.length;
   try {
     checkSection(v, SCHEDULE_RULES, {}, 'config.lrSchedule', source);
@@ -202,14 +233,24 @@ function scheduleSection(v: Record<string, unknown>, optimizer: AdamConfig | und
   if (problems.length > n) return undefined;
   const s = { ...LR_SCHEDULE_DEFAULTS, ...v } as LrSchedule;
   const only = (key: 'minLr' | 'stepEvery' | 'gamma', decay: LrSchedule['decay']) => {
-    if (key in v && s.decay !== decay) problems.push(`${source}: config.lrSchedule.${key}: only used with decay ${JSON.stringify(decay)}, got decay ${JSON.stringify(s.decay)}`);
+    if (key in v && s.decay !== decay)
+      problems.push(
+        `${source}: config.lrSchedule.${key}: only used with decay ${JSON.stringify(decay)}, got decay ${JSON.stringify(s.decay)}`,
+      );
   };
-  only('minLr', 'cosine'); only('stepEvery', 'step'); only('gamma', 'step');
-  if (s.decay === 'step' && !('stepEvery' in v)) problems.push(`${source}: config.lrSchedule.stepEvery: missing (expected ${describeRule(SCHEDULE_RULES.stepEvery)} with decay "step")`);
+  only('minLr', 'cosine');
+  only('stepEvery', 'step');
+  only('gamma', 'step');
+  if (s.decay === 'step' && !('stepEvery' in v))
+    problems.push(`${source}: config.lrSchedule.stepEvery: missing (expected ${describeRule(SCHEDULE_RULES.stepEvery)} with decay "step")`);
   if (s.decay === 'cosine' && optimizer && fits(ADAM_RULES.lr!, optimizer.lr) && !(s.minLr < optimizer.lr)) {
     problems.push(`${source}: config.lrSchedule.minLr: expected a number below config.optimizer.lr (${optimizer.lr}), got ${s.minLr}`);
   }
-  if (s.decay === 'none' && s.warmupSteps === 0) problems.push(`${source}: config.lrSchedule: a schedule without warm-up or decay is the constant rate; give warmupSteps > 0 or decay "cosine" or "step", got ${showValue(v)}`);
+  if (s.decay === 'none' && s.warmupSteps === 0)
+    problems.push(
+      `${source}: config.lrSchedule: a schedule without warm-up or decay is the constant rate; give warmupSteps > 0 or decay "cosine" or ` +
+        `"step", got ${showValue(v)}`,
+    );
   return problems.length > n ? undefined : s;
 }
 
@@ -217,4 +258,3 @@ function scheduleSection(v: Record<string, unknown>, optimizer: AdamConfig | und
 export function totalSteps(cfg: TrainConfig, size: number): number {
   return cfg.steps ?? cfg.epochs! * Math.ceil(size / cfg.batchSize);
 }
-

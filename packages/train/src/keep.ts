@@ -37,14 +37,48 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import {
-  DIN_DEFAULTS, type DinConfig, type FeatureSchema, type Graph, type HostTensor, KEEP_DATA_KEYS, KEEP_DEFAULTS, KEEP_RULES, KEEP_TWO_TOWER_DEFAULTS, KEEP_TWO_TOWER_RULES,
-  type KeepConfig, type KeepTwoTowerConfig,
-  atomicWriteFile, buildDinTrain, buildKeepItemTable, buildKeepKnowledge, buildKeepServedKnowledge, buildKeepTrain, buildKeepTwoTowerTrain, buildKeepUserCategoryTable,
-  buildKeepUserTable, encodeSafetensors, keepConfig, keepKnowledgeLayout, keepSchema, keepTwoTowerConfig, keepTwoTowerSchema, weightsFor, withoutKeys,
+  DIN_DEFAULTS,
+  type DinConfig,
+  type FeatureSchema,
+  type Graph,
+  type HostTensor,
+  KEEP_DATA_KEYS,
+  KEEP_DEFAULTS,
+  KEEP_RULES,
+  KEEP_TWO_TOWER_DEFAULTS,
+  KEEP_TWO_TOWER_RULES,
+  type KeepConfig,
+  type KeepTwoTowerConfig,
+  atomicWriteFile,
+  buildDinTrain,
+  buildKeepItemTable,
+  buildKeepKnowledge,
+  buildKeepServedKnowledge,
+  buildKeepTrain,
+  buildKeepTwoTowerTrain,
+  buildKeepUserCategoryTable,
+  buildKeepUserTable,
+  encodeSafetensors,
+  keepConfig,
+  keepKnowledgeLayout,
+  keepSchema,
+  keepTwoTowerConfig,
+  keepTwoTowerSchema,
+  weightsFor,
+  withoutKeys,
 } from '@lctr/spec';
 import {
-  type KeepWorld, type KeepWorldConfig, type SampleSource, KeepWorldConfigError, SMALL_KEEP_WORLD_CONFIG, concatKeepSources, createKeepSource, generateKeepWorld,
-  keepClickSequences, keepSplit, resolveKeepWorldConfig,
+  type KeepWorld,
+  type KeepWorldConfig,
+  type SampleSource,
+  KeepWorldConfigError,
+  SMALL_KEEP_WORLD_CONFIG,
+  concatKeepSources,
+  createKeepSource,
+  generateKeepWorld,
+  keepClickSequences,
+  keepSplit,
+  resolveKeepWorldConfig,
 } from '@lctr/data';
 import { type TfjsModel, compileTfjs } from '@lctr/backend-tfjs';
 import { DIN_MODEL_RULES, schemaOf } from './baselines.ts';
@@ -54,7 +88,10 @@ import { registerTrainModel } from './models.ts';
 
 type Section = Record<string, unknown>;
 
-export const KEEP_KNOWLEDGE_PARTS = { keep: ['user', 'item', 'click', 'conv', 'cart'], served: ['user', 'item', 'userItem', 'userCategory'] } as const;
+export const KEEP_KNOWLEDGE_PARTS = {
+  keep: ['user', 'item', 'click', 'conv', 'cart'],
+  served: ['user', 'item', 'userItem', 'userCategory'],
+} as const;
 export type KeepKnowledgeKind = keyof typeof KEEP_KNOWLEDGE_PARTS;
 
 export interface KeepKnowledgeSpec extends Section {
@@ -74,20 +111,38 @@ export interface KeepDataConfig extends Section {
   merge: boolean;
   knowledge?: Section;
 }
-export const KEEP_DATA_DEFAULTS: KeepDataConfig = { preset: 'small', world: {}, domain: 'super', behaviours: 'super', days: 0, merge: false };
+export const KEEP_DATA_DEFAULTS: KeepDataConfig = {
+  preset: 'small',
+  world: {},
+  domain: 'super',
+  behaviours: 'super',
+  days: 0,
+  merge: false,
+};
 
 type ModelKind = 'extractor' | 'din' | 'din-base';
 const COMMON_DATA_RULES: Record<string, FieldRule> = { preset: { kind: 'string', oneOf: ['small', 'default'] }, world: { kind: 'object' } };
 /** config.data per KEEP model kind (also the published JSON Schema, schemas.ts). */
 export const KEEP_DATA_RULES: Record<ModelKind, Record<string, FieldRule>> = {
-  extractor: { ...COMMON_DATA_RULES, domain: { kind: 'string', oneOf: ['super', 'sub'] }, behaviours: { kind: 'string', oneOf: ['super', 'sub'] }, days: { kind: 'int', min: 0 } },
+  extractor: {
+    ...COMMON_DATA_RULES,
+    domain: { kind: 'string', oneOf: ['super', 'sub'] },
+    behaviours: { kind: 'string', oneOf: ['super', 'sub'] },
+    days: { kind: 'int', min: 0 },
+  },
   din: { ...COMMON_DATA_RULES, knowledge: { kind: 'object' } },
   'din-base': { ...COMMON_DATA_RULES, merge: { kind: 'bool' }, days: { kind: 'int', min: 0 } },
 };
 
 /** config.data of a KEEP model, defaults filled; ConfigErrors name `config.data.<key>`. */
 export function keepDataConfig(data: Readonly<Section>, where: string, kind: ModelKind = 'extractor'): KeepDataConfig {
-  return checkSection<KeepDataConfig>(data, KEEP_DATA_RULES[kind] as { [K in keyof KeepDataConfig]: FieldRule }, { ...KEEP_DATA_DEFAULTS }, 'config.data', where);
+  return checkSection<KeepDataConfig>(
+    data,
+    KEEP_DATA_RULES[kind] as { [K in keyof KeepDataConfig]: FieldRule },
+    { ...KEEP_DATA_DEFAULTS },
+    'config.data',
+    where,
+  );
 }
 
 const worlds = new Map<string, KeepWorld>();
@@ -103,7 +158,10 @@ export function keepWorldOf(d: KeepDataConfig, where: string): KeepWorld {
   }
   const key = JSON.stringify(cfg);
   let w = worlds.get(key);
-  if (!w) { w = generateKeepWorld(cfg); worlds.set(key, w); }
+  if (!w) {
+    w = generateKeepWorld(cfg);
+    worlds.set(key, w);
+  }
   return w;
 }
 
@@ -136,7 +194,13 @@ export function keepExtractorConfig(target: 'item' | 'category', model: Readonly
   return specConfig(where, () => keepConfig({ ...(arch as Partial<KeepConfig>), ...vocab(world), target }));
 }
 export function keepTwoTowerTrainConfig(model: Readonly<Section>, world: KeepWorld, where: string): KeepTwoTowerConfig {
-  const arch = checkSection<Section>(model, TWO_TOWER_RULES, stripVocab(KEEP_TWO_TOWER_DEFAULTS as unknown as Section), 'config.model', where);
+  const arch = checkSection<Section>(
+    model,
+    TWO_TOWER_RULES,
+    stripVocab(KEEP_TWO_TOWER_DEFAULTS as unknown as Section),
+    'config.model',
+    where,
+  );
   return specConfig(where, () => keepTwoTowerConfig({ ...(arch as Partial<KeepTwoTowerConfig>), ...vocab(world) }));
 }
 
@@ -156,10 +220,20 @@ function registerExtractor(name: 'keep' | 'keep-degenerate' | 'keep-two-tower'):
     const w = keepWorldOf(d, where);
     if (name === 'keep-two-tower') {
       const cfg = keepTwoTowerTrainConfig(model, w, where);
-      return { d, w, graph: specConfig(where, () => buildKeepTwoTowerTrain(cfg)) as Graph<FeatureSchema, string>, schema: keepTwoTowerSchema(cfg, 'train') };
+      return {
+        d,
+        w,
+        graph: specConfig(where, () => buildKeepTwoTowerTrain(cfg)) as Graph<FeatureSchema, string>,
+        schema: keepTwoTowerSchema(cfg, 'train'),
+      };
     }
     const cfg = keepExtractorConfig(name === 'keep' ? 'item' : 'category', model, w, where);
-    return { d, w, graph: withProb(specConfig(where, () => buildKeepTrain(cfg)) as Graph<FeatureSchema, string>, 'probClick'), schema: keepSchema(cfg, 'train') };
+    return {
+      d,
+      w,
+      graph: withProb(specConfig(where, () => buildKeepTrain(cfg)) as Graph<FeatureSchema, string>, 'probClick'),
+      schema: keepSchema(cfg, 'train'),
+    };
   };
   const what = {
     keep: 'the KEEP extraction model (DIN + click, conversion, cart towers; prob = click)',
@@ -171,7 +245,10 @@ function registerExtractor(name: 'keep' | 'keep-degenerate' | 'keep-two-tower'):
     buildTrain: async (model, where, data) => build(model, where, data).graph,
     source(req): SampleSource<FeatureSchema> {
       const { d, w, schema } = build(req.model, req.where, req.data);
-      return createKeepSource(w, extractorSplit(d, w, req.split), schema, { name: `${name} ${req.split} source`, behaviours: d.behaviours });
+      return createKeepSource(w, extractorSplit(d, w, req.split), schema, {
+        name: `${name} ${req.split} source`,
+        behaviours: d.behaviours,
+      });
     },
   });
 }
@@ -191,7 +268,13 @@ function dinConfig(model: Readonly<Section>, w: KeepWorld, where: string, knowle
   const arch = checkSection<Section>(model, rules, { ...KEEP_DIN_DEFAULTS }, 'config.model', where);
   const sizes = { users: 0, targetItems: w.config.items, sourceItems: w.config.items, categories: w.config.categories, profile: [] };
   if (knowledgeDim !== undefined) {
-    const k = checkSection<Section>((model['knowledge'] ?? {}) as Section, PLUGIN_RULES, { layer: 1, hidden: 128 }, 'config.model.knowledge', where);
+    const k = checkSection<Section>(
+      (model['knowledge'] ?? {}) as Section,
+      PLUGIN_RULES,
+      { layer: 1, hidden: 128 },
+      'config.model.knowledge',
+      where,
+    );
     arch['knowledge'] = { ...k, dim: knowledgeDim };
   }
   return { ...arch, ...sizes } as unknown as DinConfig;
@@ -200,7 +283,8 @@ function dinConfig(model: Readonly<Section>, w: KeepWorld, where: string, knowle
 /** The rules of config.data.knowledge for a knowledge kind (an unknown kind: those of 'keep', so the kind's own error shows). */
 export function knowledgeRules(kind: KeepKnowledgeKind): Record<string, FieldRule> {
   return {
-    checkpoint: { kind: 'text' }, kind: { kind: 'string', oneOf: ['keep', 'served'] },
+    checkpoint: { kind: 'text' },
+    kind: { kind: 'string', oneOf: ['keep', 'served'] },
     parts: { kind: 'strings', oneOf: (KEEP_KNOWLEDGE_PARTS[kind] ?? KEEP_KNOWLEDGE_PARTS.keep) as unknown as string[] },
     ...(kind === 'served' ? { userCategoryCheckpoint: { kind: 'text' } as FieldRule } : {}),
   };
@@ -209,14 +293,29 @@ export function knowledgeRules(kind: KeepKnowledgeKind): Record<string, FieldRul
 /** config.data.knowledge of keep-din, checked: ConfigErrors name `config.data.knowledge.<key>`. */
 export function keepKnowledgeSpec(d: KeepDataConfig, where: string): KeepKnowledgeSpec {
   if (d.knowledge === undefined) {
-    throw new ConfigError([`${where}: config.data.knowledge: missing (expected an object { checkpoint, kind }: keep-din reads its knowledge from a trained extractor)`]);
+    throw new ConfigError([
+      `${where}: config.data.knowledge: missing (expected an object { checkpoint, kind }: keep-din reads its knowledge from a trained ` +
+        `extractor)`,
+    ]);
   }
   const k = d.knowledge;
   const kind = (typeof k['kind'] === 'string' ? k['kind'] : 'keep') as KeepKnowledgeKind;
-  const s = checkSection<KeepKnowledgeSpec>(k, knowledgeRules(kind) as { [K in keyof KeepKnowledgeSpec]: FieldRule }, { kind: 'keep' } as KeepKnowledgeSpec, 'config.data.knowledge', where);
+  const s = checkSection<KeepKnowledgeSpec>(
+    k,
+    knowledgeRules(kind) as { [K in keyof KeepKnowledgeSpec]: FieldRule },
+    { kind: 'keep' } as KeepKnowledgeSpec,
+    'config.data.knowledge',
+    where,
+  );
   const missing = ['checkpoint', ...(s.kind === 'served' ? ['userCategoryCheckpoint'] : [])].filter((f) => !(f in k));
   if (missing.length) {
-    throw new ConfigError(missing.map((f) => `${where}: config.data.knowledge.${f}: missing (expected a string: a checkpoint directory or a training output directory${f === 'userCategoryCheckpoint' ? " of 'keep-degenerate'" : s.kind === 'served' ? " of 'keep-two-tower'" : " of 'keep'"})`));
+    throw new ConfigError(
+      missing.map(
+        (f) =>
+          `${where}: config.data.knowledge.${f}: missing (expected a string: a checkpoint directory or a training output ` +
+          `directory${f === 'userCategoryCheckpoint' ? " of 'keep-degenerate'" : s.kind === 'served' ? " of 'keep-two-tower'" : " of 'keep'"})`,
+      ),
+    );
   }
   return s;
 }
@@ -234,7 +333,11 @@ export function resolveCheckpointDir(path: string): string | undefined {
 
 export function loadKeepCheckpoint(path: string, field: string, where: string): Checkpoint {
   const dir = resolveCheckpointDir(path);
-  if (!dir) throw new ConfigError([`${where}: ${field}: no checkpoint at ${JSON.stringify(path)} (expected a checkpoint directory or a training output directory with checkpoints/latest)`]);
+  if (!dir)
+    throw new ConfigError([
+      `${where}: ${field}: no checkpoint at ${JSON.stringify(path)} (expected a checkpoint directory or a training output directory with ` +
+        `checkpoints/latest)`,
+    ]);
   try {
     return readCheckpoint(dir);
   } catch (e) {
@@ -244,15 +347,25 @@ export function loadKeepCheckpoint(path: string, field: string, where: string): 
 }
 
 /** The extractor config a checkpoint was trained with, checked against the expected model and the world's vocabularies. */
-function checkpointConfig<T extends Section>(ck: Checkpoint, want: { model: string; target?: 'item' | 'category'; trainer: string }, w: KeepWorld, field: string, where: string): T {
+function checkpointConfig<T extends Section>(
+  ck: Checkpoint,
+  want: { model: string; target?: 'item' | 'category'; trainer: string },
+  w: KeepWorld,
+  field: string,
+  where: string,
+): T {
   const meta = ck.graph.meta as { model?: unknown; config?: Section };
   const cfg = meta.config ?? {};
   const got = meta.model === 'keep' ? (cfg['target'] === 'category' ? 'keep-degenerate' : 'keep') : String(meta.model);
-  if (got !== want.trainer) throw new ConfigError([`${where}: ${field}: ${ck.dir} holds a '${got}' model, expected a '${want.trainer}' checkpoint`]);
+  if (got !== want.trainer)
+    throw new ConfigError([`${where}: ${field}: ${ck.dir} holds a '${got}' model, expected a '${want.trainer}' checkpoint`]);
   const v = vocab(w);
   const diff = (Object.keys(v) as Array<keyof typeof v>).filter((k) => cfg[k] !== v[k]);
   if (diff.length) {
-    throw new ConfigError([`${where}: ${field}: ${ck.dir} was trained on other vocabularies (${diff.map((k) => `${k} ${String(cfg[k])}, this world ${v[k]}`).join('; ')}): train the extractor on the same world`]);
+    throw new ConfigError([
+      `${where}: ${field}: ${ck.dir} was trained on other vocabularies ` +
+        `(${diff.map((k) => `${k} ${String(cfg[k])}, this world ${v[k]}`).join('; ')}): train the extractor on the same world`,
+    ]);
   }
   return cfg as T;
 }
@@ -275,7 +388,8 @@ function runRows(model: TfjsModel, src: SampleSource, output: string, width: num
   for (let s = 0; s < src.size; s += batchSize) {
     const n = Math.min(batchSize, src.size - s);
     const res = model.run(src.batch(Int32Array.from({ length: n }, (_, i) => s + i)))[output]!;
-    if (res.data.length !== n * width) throw new Error(`keep knowledge: output '${output}' gave ${res.data.length} values for ${n} rows of width ${width}`);
+    if (res.data.length !== n * width)
+      throw new Error(`keep knowledge: output '${output}' gave ${res.data.length} values for ${n} rows of width ${width}`);
     out.set(res.data as Float32Array, s * width);
   }
   return out;
@@ -284,10 +398,14 @@ function runRows(model: TfjsModel, src: SampleSource, output: string, width: num
 function selectColumns(rows: Float32Array, width: number, ranges: ReadonlyArray<readonly [number, number]>): Float32Array {
   const dim = ranges.reduce((s, [, d]) => s + d, 0);
   if (ranges.length === 1 && ranges[0]![0] === 0 && dim === width) return rows;
-  const n = rows.length / width, out = new Float32Array(n * dim);
+  const n = rows.length / width,
+    out = new Float32Array(n * dim);
   for (let r = 0; r < n; r++) {
     let o = r * dim;
-    for (const [off, d] of ranges) { out.set(rows.subarray(r * width + off, r * width + off + d), o); o += d; }
+    for (const [off, d] of ranges) {
+      out.set(rows.subarray(r * width + off, r * width + off + d), o);
+      o += d;
+    }
   }
   return out;
 }
@@ -322,10 +440,13 @@ export function keepKnowledgePlan(spec: KeepKnowledgeSpec, w: KeepWorld, where: 
     };
   }
   const ucField = 'config.data.knowledge.userCategoryCheckpoint';
-  const tt = keepTwoTowerConfig(checkpointConfig<Partial<KeepTwoTowerConfig>>(ck, { model: 'keep-two-tower', trainer: 'keep-two-tower' }, w, field, where));
+  const tt = keepTwoTowerConfig(
+    checkpointConfig<Partial<KeepTwoTowerConfig>>(ck, { model: 'keep-two-tower', trainer: 'keep-two-tower' }, w, field, where),
+  );
   const uck = loadKeepCheckpoint(spec.userCategoryCheckpoint!, ucField, where);
   const deg = keepConfig(checkpointConfig<Partial<KeepConfig>>(uck, { model: 'keep', trainer: 'keep-degenerate' }, w, ucField, where));
-  const d = tt.userTower[tt.userTower.length - 1]!, duc = deg.tower[deg.tower.length - 2]!;
+  const d = tt.userTower[tt.userTower.length - 1]!,
+    duc = deg.tower[deg.tower.length - 2]!;
   const width = 3 * d + duc;
   const offsets = { user: [0, d], item: [d, d], userItem: [2 * d, d], userCategory: [3 * d, duc] } as const;
   const parts = spec.parts ?? [...KEEP_KNOWLEDGE_PARTS.served];
@@ -333,10 +454,16 @@ export function keepKnowledgePlan(spec: KeepKnowledgeSpec, w: KeepWorld, where: 
   return {
     dim: ranges.reduce((s, [, x]) => s + x, 0),
     rows(world, events) {
-      const ug = buildKeepUserTable(tt), ig = buildKeepItemTable(tt), cg = buildKeepUserCategoryTable(deg);
-      const uk = withModel(ug, ck, (m) => runRows(m, createKeepSource(world, events, schemaOf(ug), { behaviours: checkpointBehaviours(ck) }), 'userKnowledge', d));
+      const ug = buildKeepUserTable(tt),
+        ig = buildKeepItemTable(tt),
+        cg = buildKeepUserCategoryTable(deg);
+      const uk = withModel(ug, ck, (m) =>
+        runRows(m, createKeepSource(world, events, schemaOf(ug), { behaviours: checkpointBehaviours(ck) }), 'userKnowledge', d),
+      );
       const ik = withModel(ig, ck, (m) => runRows(m, createKeepSource(world, events, schemaOf(ig)), 'itemKnowledge', d));
-      const ck2 = withModel(cg, uck, (m) => runRows(m, createKeepSource(world, events, schemaOf(cg), { behaviours: checkpointBehaviours(uck) }), 'userCategoryKnowledge', duc));
+      const ck2 = withModel(cg, uck, (m) =>
+        runRows(m, createKeepSource(world, events, schemaOf(cg), { behaviours: checkpointBehaviours(uck) }), 'userCategoryKnowledge', duc),
+      );
       const full = assembleServed(uk, ik, ck2, events.length, d, duc);
       return selectColumns(full, width, ranges);
     },
@@ -344,7 +471,14 @@ export function keepKnowledgePlan(spec: KeepKnowledgeSpec, w: KeepWorld, where: 
 }
 
 /** [K̂_u ‖ K̂_i ‖ K̂_u ⊙ K̂_i ‖ K̂_uc] rows by the served-knowledge graph (no parameters). */
-export function assembleServed(userK: Float32Array, itemK: Float32Array, userCategoryK: Float32Array, n: number, dim: number, userCategoryDim: number): Float32Array {
+export function assembleServed(
+  userK: Float32Array,
+  itemK: Float32Array,
+  userCategoryK: Float32Array,
+  n: number,
+  dim: number,
+  userCategoryDim: number,
+): Float32Array {
   const g = buildKeepServedKnowledge({ dim, userCategoryDim });
   const m = compileTfjs(g, { weights: new Map() });
   try {
@@ -355,7 +489,11 @@ export function assembleServed(userK: Float32Array, itemK: Float32Array, userCat
       const res = m.run({
         userKnowledge: { dtype: 'float32', shape: [B, dim], data: userK.subarray(s * dim, (s + B) * dim) },
         itemKnowledge: { dtype: 'float32', shape: [B, dim], data: itemK.subarray(s * dim, (s + B) * dim) },
-        userCategoryKnowledge: { dtype: 'float32', shape: [B, userCategoryDim], data: userCategoryK.subarray(s * userCategoryDim, (s + B) * userCategoryDim) },
+        userCategoryKnowledge: {
+          dtype: 'float32',
+          shape: [B, userCategoryDim],
+          data: userCategoryK.subarray(s * userCategoryDim, (s + B) * userCategoryDim),
+        },
       } as never) as Record<string, HostTensor>;
       out.set(res['knowledge']!.data as Float32Array, s * (3 * dim + userCategoryDim));
     }
@@ -376,9 +514,10 @@ function registerDin(name: 'keep-din' | 'keep-din-base'): void {
     return { d, w, plan, graph };
   };
   registerTrainModel<FeatureSchema>(name, {
-    description: name === 'keep-din'
-      ? 'DIN on the KEEP world\'s sub-domain with the KEEP plug-in; knowledge from the extractor checkpoint(s) in config.data.knowledge'
-      : 'DIN on the KEEP world\'s sub-domain without knowledge (Base; config.data.merge: Sample Merging with the super-domain)',
+    description:
+      name === 'keep-din'
+        ? "DIN on the KEEP world's sub-domain with the KEEP plug-in; knowledge from the extractor checkpoint(s) in config.data.knowledge"
+        : "DIN on the KEEP world's sub-domain without knowledge (Base; config.data.merge: Sample Merging with the super-domain)",
     buildTrain: async (model, where, data) => resolveAll(model, where, data).graph,
     source(req): SampleSource<FeatureSchema> {
       const { d, w, plan, graph } = resolveAll(req.model, req.where, req.data);
@@ -397,7 +536,10 @@ function registerDin(name: 'keep-din' | 'keep-din-base'): void {
       }
       const sub = createKeepSource(w, events, schema, { name: label });
       if (req.split === 'eval' || !d.merge) return sub;
-      return concatKeepSources(sub, createKeepSource(w, keepSplit(w, 'super', 'train', { days: d.days }), schema, { name: `${label} (merged super-domain)` }));
+      return concatKeepSources(
+        sub,
+        createKeepSource(w, keepSplit(w, 'super', 'train', { days: d.days }), schema, { name: `${label} (merged super-domain)` }),
+      );
     },
   });
 }
@@ -425,33 +567,65 @@ export interface KeepKnowledgeTables {
  * Run the table graphs of a trained two-tower checkpoint (K̂_u, K̂_i) and a degenerate checkpoint
  * (K̂_uc) over every user, item and (user, category) pair seen in the world's impressions (both
  * domains), keys ascending. User-side rows read each user's last L clicks before `time` (default: after
- * the last event, i.e. every click) of the domain the checkpoint's behaviours came from (super by default). Needs an initialised tfjs backend.
+ * the last event, i.e. every click) of the domain the checkpoint's behaviours came from (super by default). Needs an initialised tfjs
+ * backend.
  */
-export function keepKnowledgeTables(world: KeepWorld, twoTower: Checkpoint, degenerate: Checkpoint, opts: { time?: number; where?: string } = {}): KeepKnowledgeTables {
+export function keepKnowledgeTables(
+  world: KeepWorld,
+  twoTower: Checkpoint,
+  degenerate: Checkpoint,
+  opts: { time?: number; where?: string } = {},
+): KeepKnowledgeTables {
   const where = opts.where ?? 'export-tables';
-  const tt = keepTwoTowerConfig(checkpointConfig<Partial<KeepTwoTowerConfig>>(twoTower, { model: 'keep-two-tower', trainer: 'keep-two-tower' }, world, 'two-tower checkpoint', where));
-  const deg = keepConfig(checkpointConfig<Partial<KeepConfig>>(degenerate, { model: 'keep', trainer: 'keep-degenerate' }, world, 'degenerate checkpoint', where));
+  const tt = keepTwoTowerConfig(
+    checkpointConfig<Partial<KeepTwoTowerConfig>>(
+      twoTower,
+      { model: 'keep-two-tower', trainer: 'keep-two-tower' },
+      world,
+      'two-tower checkpoint',
+      where,
+    ),
+  );
+  const deg = keepConfig(
+    checkpointConfig<Partial<KeepConfig>>(degenerate, { model: 'keep', trainer: 'keep-degenerate' }, world, 'degenerate checkpoint', where),
+  );
   const time = opts.time ?? Infinity;
   const e = world.events;
-  const users = new Set<number>(), items = new Set<number>(), pairs = new Set<number>();
+  const users = new Set<number>(),
+    items = new Set<number>(),
+    pairs = new Set<number>();
   const C = world.config.categories;
   for (let i = 0; i < world.size; i++) {
-    users.add(e.user[i]!); items.add(e.item[i]!);
+    users.add(e.user[i]!);
+    items.add(e.item[i]!);
     pairs.add(e.user[i]! * C + world.itemCategory[e.item[i]!]!);
   }
   const sorted = (s: Set<number>) => Int32Array.from([...s].sort((a, b) => a - b));
-  const userKeys = sorted(users), itemKeys = sorted(items), pairCodes = sorted(pairs);
-  const d = tt.userTower[tt.userTower.length - 1]!, di = tt.itemTower[tt.itemTower.length - 1]!, duc = deg.tower[deg.tower.length - 2]!;
+  const userKeys = sorted(users),
+    itemKeys = sorted(items),
+    pairCodes = sorted(pairs);
+  const d = tt.userTower[tt.userTower.length - 1]!,
+    di = tt.itemTower[tt.itemTower.length - 1]!,
+    duc = deg.tower[deg.tower.length - 2]!;
 
   const behaviours = (u: Int32Array, L: number, ck: Checkpoint) => {
     const s = keepClickSequences(world, checkpointBehaviours(ck), u, new Float64Array(u.length).fill(time), L);
     const B = u.length;
     return {
-      behaviourItem: { dtype: 'int32', shape: [B, L], data: s.item }, behaviourShop: { dtype: 'int32', shape: [B, L], data: s.shop },
-      behaviourCategory: { dtype: 'int32', shape: [B, L], data: s.category }, behaviourMask: { dtype: 'bool', shape: [B, L], data: s.mask },
+      behaviourItem: { dtype: 'int32', shape: [B, L], data: s.item },
+      behaviourShop: { dtype: 'int32', shape: [B, L], data: s.shop },
+      behaviourCategory: { dtype: 'int32', shape: [B, L], data: s.category },
+      behaviourMask: { dtype: 'bool', shape: [B, L], data: s.mask },
     } as const;
   };
-  const runBatched = (g: Graph, ck: Checkpoint, n: number, width: number, output: string, feeds: (s: number, e: number) => Record<string, HostTensor>) =>
+  const runBatched = (
+    g: Graph,
+    ck: Checkpoint,
+    n: number,
+    width: number,
+    output: string,
+    feeds: (s: number, e: number) => Record<string, HostTensor>,
+  ) =>
     withModel(g, ck, (m) => {
       const out = new Float32Array(n * width);
       for (let s = 0; s < n; s += 1024) {
@@ -471,11 +645,18 @@ export function keepKnowledgeTables(world: KeepWorld, twoTower: Checkpoint, dege
     return { item: i32(it), shop: i32(it.map((x) => world.itemShop[x]!)), category: i32(it.map((x) => world.itemCategory[x]!)) };
   });
   const ucKeys = new Int32Array(pairCodes.length * 2);
-  pairCodes.forEach((code, r) => { ucKeys[2 * r] = Math.floor(code / C); ucKeys[2 * r + 1] = code % C; });
+  pairCodes.forEach((code, r) => {
+    ucKeys[2 * r] = Math.floor(code / C);
+    ucKeys[2 * r + 1] = code % C;
+  });
   const ucValues = runBatched(buildKeepUserCategoryTable(deg), degenerate, pairCodes.length, duc, 'userCategoryKnowledge', (s, end) => {
-    const u = pairCodes.slice(s, end).map((c) => Math.floor(c / C)), c = pairCodes.slice(s, end).map((x) => x % C);
+    const u = pairCodes.slice(s, end).map((c) => Math.floor(c / C)),
+      c = pairCodes.slice(s, end).map((x) => x % C);
     const b = behaviours(u, deg.seqLen, degenerate);
-    return { user: i32(u), category: i32(c), behaviourCategory: b.behaviourCategory, behaviourMask: b.behaviourMask } as Record<string, HostTensor>;
+    return { user: i32(u), category: i32(c), behaviourCategory: b.behaviourCategory, behaviourMask: b.behaviourMask } as Record<
+      string,
+      HostTensor
+    >;
   });
   return {
     user: { keys: userKeys, values: userValues, dim: d },
@@ -484,7 +665,10 @@ export function keepKnowledgeTables(world: KeepWorld, twoTower: Checkpoint, dege
   };
 }
 
-/** The knowledge-table file (safetensors): user.keys int32 [nu], user.values float32 [nu, du], item.*, userCategory.keys int32 [nuc, 2], userCategory.values. */
+/**
+ * The knowledge-table file (safetensors): user.keys int32 [nu], user.values float32 [nu, du], item.*, userCategory.keys int32 [nuc, 2],
+ * userCategory.values.
+ */
 export function encodeKnowledgeTables(t: KeepKnowledgeTables, metadata: Record<string, string> = {}): Uint8Array {
   const m = new Map<string, HostTensor>([
     ['user.keys', { dtype: 'int32', shape: [t.user.keys.length], data: t.user.keys }],

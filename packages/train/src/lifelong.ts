@@ -7,8 +7,23 @@
  * data. LAP levels switch off with k1 = 0 / k2 = 0 (Table 3); CRP with crp.lambda = 0.
  */
 import {
-  type FeatureSchema, type Graph, type LifelongConfig, CRP_WEIGHT_RULES, LIFELONG_DATA_KEYS, LIFELONG_DEFAULTS, LIFELONG_PRESETS, LIFELONG_RULES, LIFELONG_SECTION_RULES,
-  buildLifelongTrain, crpLambdaScaleFeeds, hasCrp, lifelongConfig, lifelongSchema, sequenceLength, withoutCrpFeatures, withoutKeys,
+  type FeatureSchema,
+  type Graph,
+  type LifelongConfig,
+  CRP_WEIGHT_RULES,
+  LIFELONG_DATA_KEYS,
+  LIFELONG_DEFAULTS,
+  LIFELONG_PRESETS,
+  LIFELONG_RULES,
+  LIFELONG_SECTION_RULES,
+  buildLifelongTrain,
+  crpLambdaScaleFeeds,
+  hasCrp,
+  lifelongConfig,
+  lifelongSchema,
+  sequenceLength,
+  withoutCrpFeatures,
+  withoutKeys,
 } from '@lctr/spec';
 import { type SampleSource, createSampleSource, withCrpPairs } from '@lctr/data';
 import { ConfigError, checkSection } from './config.ts';
@@ -29,8 +44,21 @@ export function lifelongArch(preset: Preset, model: Readonly<Section>, where: st
   const out: Section = { ...top };
   for (const name of Object.keys(LIFELONG_SECTION_RULES) as Array<keyof typeof LIFELONG_SECTION_RULES>) {
     const given = (model[name] ?? {}) as Section;
-    const sec = checkSection<Section>(given, LIFELONG_SECTION_RULES[name], { ...(base[name] as unknown as Section) }, `config.model.${name}`, where);
-    if (name === 'crp') sec['weights'] = checkSection<Section>((given['weights'] ?? {}) as Section, CRP_WEIGHT_RULES, { ...base.crp.weights }, 'config.model.crp.weights', where);
+    const sec = checkSection<Section>(
+      given,
+      LIFELONG_SECTION_RULES[name],
+      { ...(base[name] as unknown as Section) },
+      `config.model.${name}`,
+      where,
+    );
+    if (name === 'crp')
+      sec['weights'] = checkSection<Section>(
+        (given['weights'] ?? {}) as Section,
+        CRP_WEIGHT_RULES,
+        { ...base.crp.weights },
+        'config.model.crp.weights',
+        where,
+      );
     out[name] = sec;
   }
   return out as Partial<LifelongConfig>;
@@ -64,7 +92,9 @@ function register(preset: Preset): void {
       const { cfg, prepared } = await resolve(req.model, req.where, req.data);
       const schema = withoutCrpFeatures(lifelongSchema(cfg, 'train'));
       const inner = createSampleSource(prepared.log, req.split === 'train' ? prepared.train : prepared.eval, schema, {
-        targetLength: sequenceLength(cfg, 'target'), sourceLength: sequenceLength(cfg, 'source'), lifelongLength: cfg.lifelongLen,
+        targetLength: sequenceLength(cfg, 'target'),
+        sourceLength: sequenceLength(cfg, 'source'),
+        lifelongLength: cfg.lifelongLen,
         ...(prepared.trueProbability ? { eventProbability: prepared.trueProbability } : {}),
       });
       // eval batches need the pair inputs too (the training graph reads them); they do not change `prob`

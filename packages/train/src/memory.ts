@@ -81,10 +81,15 @@ export function estimateTrainMemory(graph: Graph, opts: EstimateOptions): Memory
   const shardBatch = Math.ceil(opts.batchSize / shards);
   const unresolved = new Set<string>();
   const bindings: Record<string, number> = { ...opts.bindings, batch: shardBatch };
-  const bind = (shape: Shape): number[] => shape.map((d) => {
-    for (const s of symbolsOf(d)) if (!(s in bindings)) { unresolved.add(s); bindings[s] = 1; }
-    return resolveDim(d, bindings);
-  });
+  const bind = (shape: Shape): number[] =>
+    shape.map((d) => {
+      for (const s of symbolsOf(d))
+        if (!(s in bindings)) {
+          unresolved.add(s);
+          bindings[s] = 1;
+        }
+      return resolveDim(d, bindings);
+    });
   const sizes: TensorSize[] = [];
   const add = (id: string, dtype: DType, shape: Shape) => {
     const dims = bind(shape);
@@ -99,7 +104,12 @@ export function estimateTrainMemory(graph: Graph, opts: EstimateOptions): Memory
   for (const p of graph.params) paramBytes += p.shape.reduce((a, b) => a * b, 1) * DTYPE_BYTES[p.dtype];
   const perShardBytes = activationBytes + 2 * paramBytes;
   return {
-    batchSize: opts.batchSize, shards, shardBatch, activationBytes, paramBytes, perShardBytes,
+    batchSize: opts.batchSize,
+    shards,
+    shardBatch,
+    activationBytes,
+    paramBytes,
+    perShardBytes,
     totalBytes: shards * perShardBytes + 2 * paramBytes,
     largest: sizes.sort((a, b) => b.bytes - a.bytes || (a.id < b.id ? -1 : 1)).slice(0, 3),
     unresolved: [...unresolved].sort(),
@@ -183,10 +193,15 @@ export interface FitOptions {
  * that into a warning. Returns the warnings.
  */
 export function checkTrainFits(config: TrainConfig, est: MemoryEstimate, limits: MachineLimits, opts: FitOptions): string[] {
-  const problems: string[] = [], warnings: string[] = [];
+  const problems: string[] = [],
+    warnings: string[] = [];
   const blame = blameKey(config, est);
   if (est.totalBytes > limits.memoryBytes) {
-    problems.push(`${opts.where}: ${blame.key}: ${blame.value} needs about ${formatBytes(est.totalBytes)} for one training step at batchSize ${est.batchSize} (estimate: ${describeEstimate(est)}); this machine has ${formatBytes(limits.memoryBytes)} (${limits.memorySource})`);
+    problems.push(
+      `${opts.where}: ${blame.key}: ${blame.value} needs about ${formatBytes(est.totalBytes)} for one training step at batchSize ` +
+        `${est.batchSize} (estimate: ${describeEstimate(est)}); this machine has ${formatBytes(limits.memoryBytes)} ` +
+        `(${limits.memorySource})`,
+    );
   }
   const shards = config.shards ?? 1;
   if (shards > limits.parallelism) {
@@ -205,5 +220,9 @@ export function checkTrainFits(config: TrainConfig, est: MemoryEstimate, limits:
 export function checkWasmHeap(config: TrainConfig, est: MemoryEstimate, where: string): void {
   if (est.perShardBytes <= WASM_HEAP_BYTES) return;
   const blame = blameKey(config, est);
-  throw new ConfigError([`${where}: ${blame.key}: ${blame.value} needs about ${formatBytes(est.perShardBytes)} per shard thread for one training step at batchSize ${est.batchSize} (estimate: ${describeEstimate(est)}); the wasm backend holds at most ${formatBytes(WASM_HEAP_BYTES)} per thread (use more shards, a smaller config or another backend)`]);
+  throw new ConfigError([
+    `${where}: ${blame.key}: ${blame.value} needs about ${formatBytes(est.perShardBytes)} per shard thread for one training step at ` +
+      `batchSize ${est.batchSize} (estimate: ${describeEstimate(est)}); the wasm backend holds at most ${formatBytes(WASM_HEAP_BYTES)} ` +
+      `per thread (use more shards, a smaller config or another backend)`,
+  ]);
 }

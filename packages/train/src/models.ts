@@ -4,7 +4,16 @@
  */
 import type { SampleSource } from '@lctr/data';
 import {
-  DEMO_DEFAULTS, type DemoConfig, type FeatureSchema, type Graph, type HostTensor, type InputsOf, Rng, buildDemoTrain, demoTrainSchema, hashSeed,
+  DEMO_DEFAULTS,
+  type DemoConfig,
+  type FeatureSchema,
+  type Graph,
+  type HostTensor,
+  type InputsOf,
+  Rng,
+  buildDemoTrain,
+  demoTrainSchema,
+  hashSeed,
 } from '@lctr/spec';
 import { ConfigError, type FieldRule, type TrainConfig, checkSection } from './config.ts';
 
@@ -24,7 +33,11 @@ export interface TrainModel<S extends FeatureSchema = FeatureSchema> {
   readonly description: string;
   /** the training graph (outputs `loss` and `prob`) from config.model; bad options are ConfigErrors */
   /** `data` is config.data: vocabulary sizes of a data set come from it */
-  buildTrain(model: Readonly<Record<string, unknown>>, where: string, data: Readonly<Record<string, unknown>>): Graph<S, string> | Promise<Graph<S, string>>;
+  buildTrain(
+    model: Readonly<Record<string, unknown>>,
+    where: string,
+    data: Readonly<Record<string, unknown>>,
+  ): Graph<S, string> | Promise<Graph<S, string>>;
   source(req: SourceRequest): SampleSource<S> | Promise<SampleSource<S>>;
   /**
    * The time of every sample of `source(req)`, in the data's own unit (a validation split takes
@@ -56,15 +69,23 @@ export function subsetSource<S extends FeatureSchema>(src: SampleSource<S>, posi
   };
   const C = src.slots ?? 1;
   return {
-    schema: src.schema, size: n, labels: pick(src.labels), groups: pick(src.groups),
+    schema: src.schema,
+    size: n,
+    labels: pick(src.labels),
+    groups: pick(src.groups),
     ...(src.trueProbability ? { trueProbability: pick(src.trueProbability) } : {}),
-    ...(src.targets ? {
-      slots: src.slots!,
-      targets: src.targets.map((t) => ({
-        ...t, labels: pick(t.labels, C), valid: pick(t.valid, C), groups: pick(t.groups, C),
-        ...(t.trueProbability ? { trueProbability: pick(t.trueProbability, C) } : {}),
-      })),
-    } : {}),
+    ...(src.targets
+      ? {
+          slots: src.slots!,
+          targets: src.targets.map((t) => ({
+            ...t,
+            labels: pick(t.labels, C),
+            valid: pick(t.valid, C),
+            groups: pick(t.groups, C),
+            ...(t.trueProbability ? { trueProbability: pick(t.trueProbability, C) } : {}),
+          })),
+        }
+      : {}),
     batch(indices: Int32Array) {
       const mapped = new Int32Array(indices.length);
       for (let r = 0; r < indices.length; r++) {
@@ -85,13 +106,19 @@ export function splitByTime(times: Float64Array, fraction: number, where: string
   const n = times.length;
   const k = Math.floor(n * fraction);
   if (k < 1 || k >= n) {
-    throw new ConfigError([`${where}: config.validation.fraction: ${fraction} of ${n} training samples leaves ${k < 1 ? 'no validation sample' : 'no training sample'} (expected at least one of each)`]);
+    throw new ConfigError([
+      `${where}: config.validation.fraction: ${fraction} of ${n} training samples leaves ` +
+        `${k < 1 ? 'no validation sample' : 'no training sample'} (expected at least one of each)`,
+    ]);
   }
   const order = Int32Array.from({ length: n }, (_, i) => i).sort((a, b) => times[a]! - times[b]! || a - b);
   const isVal = new Uint8Array(n);
   for (let j = n - k; j < n; j++) isVal[order[j]!] = 1;
-  const train = new Int32Array(n - k), validation = new Int32Array(k);
-  for (let i = 0, t = 0, v = 0; i < n; i++) if (isVal[i]) validation[v++] = i; else train[t++] = i;
+  const train = new Int32Array(n - k),
+    validation = new Int32Array(k);
+  for (let i = 0, t = 0, v = 0; i < n; i++)
+    if (isVal[i]) validation[v++] = i;
+    else train[t++] = i;
   return { train, validation };
 }
 
@@ -99,17 +126,26 @@ export function splitByTime(times: Float64Array, fraction: number, where: string
  * The sources of a run: train, test (the recipe's 'eval' split) and, with config.validation, the
  * validation set carved from the train split by time (the train source is then the rest).
  */
-export async function trainSources(entry: TrainModel, name: string, config: TrainConfig, where: string): Promise<{ train: SampleSource; eval: SampleSource; validation?: SampleSource }> {
+export async function trainSources(
+  entry: TrainModel,
+  name: string,
+  config: TrainConfig,
+  where: string,
+): Promise<{ train: SampleSource; eval: SampleSource; validation?: SampleSource }> {
   const req = (split: 'train' | 'eval'): SourceRequest => ({ split, seed: config.seed, data: config.data, model: config.model, where });
   const train = await entry.source(req('train'));
   const test = await entry.source(req('eval'));
   if (!config.validation) return { train, eval: test };
   if (!entry.sampleTimes) {
     const known = trainModelNames().filter((n) => registry.get(n)!.sampleTimes !== undefined);
-    throw new ConfigError([`${where}: config.validation: model '${name}' gives no sample times to carve a validation split by time (models that do: ${known.join(', ')})`]);
+    throw new ConfigError([
+      `${where}: config.validation: model '${name}' gives no sample times to carve a validation split by time (models that do: ` +
+        `${known.join(', ')})`,
+    ]);
   }
   const times = await entry.sampleTimes(req('train'));
-  if (times.length !== train.size) throw new Error(`model '${name}': sampleTimes gave ${times.length} times for ${train.size} training samples`);
+  if (times.length !== train.size)
+    throw new Error(`model '${name}': sampleTimes gave ${times.length} times for ${train.size} training samples`);
   const cut = splitByTime(times, config.validation.fraction, where);
   return { train: subsetSource(train, cut.train), validation: subsetSource(train, cut.validation), eval: test };
 }
@@ -160,14 +196,23 @@ type DemoTrainSchema = typeof demoTrainSchema;
  * from it. Every sample is a pure function of (seed, split, index); groups are users.
  */
 export function demoSource(opts: {
-  readonly split: 'train' | 'eval'; readonly seed: number; readonly size: number; readonly seqLen: number;
-  readonly clusters: number; readonly items: number; readonly users: number;
+  readonly split: 'train' | 'eval';
+  readonly seed: number;
+  readonly size: number;
+  readonly seqLen: number;
+  readonly clusters: number;
+  readonly items: number;
+  readonly users: number;
 }): SampleSource<DemoTrainSchema> {
   const { size: n, seqLen: L, clusters: C, items, users } = opts;
   const pref = (u: number) => hashSeed(opts.seed, 'demo-user', u) % C;
   const fromCluster = (rng: Rng, c: number) => c + C * rng.int(Math.floor((items - 1 - c) / C) + 1);
-  const user = new Int32Array(n), cand = new Int32Array(n), hist = new Int32Array(n * L), mask = new Uint8Array(n * L);
-  const labels = new Uint8Array(n), trueP = new Float32Array(n);
+  const user = new Int32Array(n),
+    cand = new Int32Array(n),
+    hist = new Int32Array(n * L),
+    mask = new Uint8Array(n * L);
+  const labels = new Uint8Array(n),
+    trueP = new Float32Array(n);
   for (let i = 0; i < n; i++) {
     const rng = new Rng(hashSeed(opts.seed, 'demo', opts.split, i));
     const u = rng.int(users);
@@ -181,7 +226,9 @@ export function demoSource(opts: {
     let same = 0;
     for (let j = 0; j < len; j++) if (hist[i * L + j]! % C === c % C) same++;
     const prob = 1 / (1 + Math.exp(-(4 * (same / len) - 2)));
-    user[i] = u; cand[i] = c; trueP[i] = prob;
+    user[i] = u;
+    cand[i] = c;
+    trueP[i] = prob;
     labels[i] = rng.next() < prob ? 1 : 0;
   }
   return {
@@ -192,11 +239,18 @@ export function demoSource(opts: {
     trueProbability: trueP,
     batch(indices: Int32Array): InputsOf<DemoTrainSchema> {
       const B = indices.length;
-      const bu = new Int32Array(B), bc = new Int32Array(B), bh = new Int32Array(B * L), bm = new Uint8Array(B * L), by = new Float32Array(B);
+      const bu = new Int32Array(B),
+        bc = new Int32Array(B),
+        bh = new Int32Array(B * L),
+        bm = new Uint8Array(B * L),
+        by = new Float32Array(B);
       for (let r = 0; r < B; r++) {
         const i = indices[r]!;
-        if (!(i >= 0 && i < n)) throw new RangeError(`demo source (${opts.split}): sample index ${i} at batch position ${r} is outside [0, ${n})`);
-        bu[r] = user[i]!; bc[r] = cand[i]!; by[r] = labels[i]!;
+        if (!(i >= 0 && i < n))
+          throw new RangeError(`demo source (${opts.split}): sample index ${i} at batch position ${r} is outside [0, ${n})`);
+        bu[r] = user[i]!;
+        bc[r] = cand[i]!;
+        by[r] = labels[i]!;
         bh.set(hist.subarray(i * L, (i + 1) * L), r * L);
         bm.set(mask.subarray(i * L, (i + 1) * L), r * L);
       }
@@ -213,12 +267,18 @@ export function demoSource(opts: {
 
 /** config.model and config.data of the demo (also its published JSON Schema, schemas.ts) */
 export const DEMO_MODEL_RULES: { readonly [K in keyof DemoConfig]: FieldRule } = {
-  items: { kind: 'int', min: 2 }, users: { kind: 'int', min: 1 }, dim: { kind: 'int', min: 1 },
-  topK: { kind: 'int', min: 1 }, hidden: { kind: 'ints', min: 1 },
+  items: { kind: 'int', min: 2 },
+  users: { kind: 'int', min: 1 },
+  dim: { kind: 'int', min: 1 },
+  topK: { kind: 'int', min: 1 },
+  hidden: { kind: 'ints', min: 1 },
 };
 export const DEMO_DATA_RULES: { readonly [K in keyof DemoDataConfig]-?: FieldRule } = {
-  samples: { kind: 'int', min: 1 }, evalSamples: { kind: 'int', min: 1 }, seqLen: { kind: 'int', min: 1 },
-  clusters: { kind: 'int', min: 1 }, seed: { kind: 'int', min: 0, max: 4294967295 },
+  samples: { kind: 'int', min: 1 },
+  evalSamples: { kind: 'int', min: 1 },
+  seqLen: { kind: 'int', min: 1 },
+  clusters: { kind: 'int', min: 1 },
+  seed: { kind: 'int', min: 0, max: 4294967295 },
 };
 
 const demoModelConfig = (model: Readonly<Record<string, unknown>>, where: string): DemoConfig =>
@@ -230,16 +290,26 @@ registerTrainModel<DemoTrainSchema>('demo', {
   source(req) {
     const m = demoModelConfig(req.model, req.where);
     const d = checkSection<DemoDataConfig>(req.data, DEMO_DATA_RULES, DEMO_DATA_DEFAULTS, 'config.data', req.where);
-    if (d.seqLen < m.topK) throw new ConfigError([`${req.where}: config.data.seqLen: must be >= config.model.topK (${m.topK}), got ${d.seqLen}`]);
-    if (d.clusters > m.items) throw new ConfigError([`${req.where}: config.data.clusters: must be <= config.model.items (${m.items}), got ${d.clusters}`]);
+    if (d.seqLen < m.topK)
+      throw new ConfigError([`${req.where}: config.data.seqLen: must be >= config.model.topK (${m.topK}), got ${d.seqLen}`]);
+    if (d.clusters > m.items)
+      throw new ConfigError([`${req.where}: config.data.clusters: must be <= config.model.items (${m.items}), got ${d.clusters}`]);
     return demoSource({
-      split: req.split, seed: d.seed ?? req.seed, size: req.split === 'train' ? d.samples : d.evalSamples,
-      seqLen: d.seqLen, clusters: d.clusters, items: m.items, users: m.users,
+      split: req.split,
+      seed: d.seed ?? req.seed,
+      size: req.split === 'train' ? d.samples : d.evalSamples,
+      seqLen: d.seqLen,
+      clusters: d.clusters,
+      items: m.items,
+      users: m.users,
     });
   },
   // the demo's samples are independent draws: the index is their order
   sampleTimes(req) {
-    const n = req.split === 'train' ? ((req.data.samples as number | undefined) ?? DEMO_DATA_DEFAULTS.samples) : ((req.data.evalSamples as number | undefined) ?? DEMO_DATA_DEFAULTS.evalSamples);
+    const n =
+      req.split === 'train'
+        ? ((req.data.samples as number | undefined) ?? DEMO_DATA_DEFAULTS.samples)
+        : ((req.data.evalSamples as number | undefined) ?? DEMO_DATA_DEFAULTS.evalSamples);
     return Float64Array.from({ length: n }, (_, i) => i);
   },
 });

@@ -38,8 +38,13 @@ export class BatchOrder {
   private cachedEpoch = -1;
   private perm: Int32Array = new Int32Array(0);
 
-  constructor(readonly seed: number, readonly size: number, readonly batchSize: number) {
-    if (!Number.isInteger(size) || size < 1) throw new Error(`BatchOrder: the training source must hold at least one sample, got size ${size}`);
+  constructor(
+    readonly seed: number,
+    readonly size: number,
+    readonly batchSize: number,
+  ) {
+    if (!Number.isInteger(size) || size < 1)
+      throw new Error(`BatchOrder: the training source must hold at least one sample, got size ${size}`);
     this.perEpoch = stepsPerEpoch(size, batchSize);
   }
 

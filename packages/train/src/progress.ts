@@ -61,7 +61,10 @@ export interface ProgressPrinter {
  * A printer on `stream`: a bar redrawn in place when `stream.isTTY`, otherwise a progress line at
  * most every `intervalSeconds` (default 10) and at done(). `now` (ms) is injectable for tests.
  */
-export function progressPrinter(stream: ProgressStream, opts: { intervalSeconds?: number; now?: () => number; tty?: boolean } = {}): ProgressPrinter {
+export function progressPrinter(
+  stream: ProgressStream,
+  opts: { intervalSeconds?: number; now?: () => number; tty?: boolean } = {},
+): ProgressPrinter {
   const tty = opts.tty ?? stream.isTTY === true;
   const now = opts.now ?? (() => Date.now());
   const interval = tty ? 100 : (opts.intervalSeconds ?? 10) * 1000;

@@ -16,12 +16,35 @@
  *   (every field of RequestConfig; see DEFAULT_REQUEST_CONFIG).
  */
 import {
-  type FeatureSchema, type Graph, type IfaConfig, type IfaConfigInput, IFA_DATA_KEYS, IFA_DEFAULTS, IFA_RULES, IFA_SECTION_RULES, type IfaModule, buildIfaTrain, ifaConfig,
-  ifaSchema, ifaSeqLen, withoutKeys,
+  type FeatureSchema,
+  type Graph,
+  type IfaConfig,
+  type IfaConfigInput,
+  IFA_DATA_KEYS,
+  IFA_DEFAULTS,
+  IFA_RULES,
+  IFA_SECTION_RULES,
+  type IfaModule,
+  buildIfaTrain,
+  ifaConfig,
+  ifaSchema,
+  ifaSeqLen,
+  withoutKeys,
 } from '@lctr/spec';
 import {
-  DEFAULT_REQUEST_CONFIG, type RequestConfig, type RequestContext, type RequestSet, type SampleSource, SMALL_WORLD_CONFIG, type World, type WorldConfig,
-  createRequestSource, generateRequests, generateWorld, requestContext, requestModelSizes,
+  DEFAULT_REQUEST_CONFIG,
+  type RequestConfig,
+  type RequestContext,
+  type RequestSet,
+  type SampleSource,
+  SMALL_WORLD_CONFIG,
+  type World,
+  type WorldConfig,
+  createRequestSource,
+  generateRequests,
+  generateWorld,
+  requestContext,
+  requestModelSizes,
 } from '@lctr/data';
 import { ConfigError, type FieldRule, checkSection } from './config.ts';
 import { registerTrainModel } from './models.ts';
@@ -42,27 +65,60 @@ export interface RequestDataConfig extends Section {
   requests: Section;
 }
 
-export const REQUEST_DATA_DEFAULTS: RequestDataConfig = { world: 'small', worldSeed: 1, worldUsers: 0, sharedCategories: false, seqLen: 256, requests: {} };
+export const REQUEST_DATA_DEFAULTS: RequestDataConfig = {
+  world: 'small',
+  worldSeed: 1,
+  worldUsers: 0,
+  sharedCategories: false,
+  seqLen: 256,
+  requests: {},
+};
 
 /** config.data (and config.data.requests) of the request models (also their published JSON Schema, schemas.ts). */
 export const REQUEST_DATA_RULES: Record<string, FieldRule> = {
-  world: { kind: 'string', oneOf: ['small', 'default'] }, worldSeed: { kind: 'int', min: 0, max: 4294967295 }, worldUsers: { kind: 'int', min: 0 },
-  sharedCategories: { kind: 'bool' }, seed: { kind: 'int', min: 0, max: 4294967295 }, seqLen: { kind: 'int', min: 1 }, requests: { kind: 'object' },
+  world: { kind: 'string', oneOf: ['small', 'default'] },
+  worldSeed: { kind: 'int', min: 0, max: 4294967295 },
+  worldUsers: { kind: 'int', min: 0 },
+  sharedCategories: { kind: 'bool' },
+  seed: { kind: 'int', min: 0, max: 4294967295 },
+  seqLen: { kind: 'int', min: 1 },
+  requests: { kind: 'object' },
 };
 export const REQUEST_RULES: { readonly [K in keyof RequestConfig]: FieldRule } = {
-  candidates: { kind: 'int', min: 1 }, minCandidates: { kind: 'int', min: 0 }, candidateInterestShare: { kind: 'number', min: 0 },
-  requestsPerUser: { kind: 'int', min: 1 }, evalRequestsPerUser: { kind: 'int', min: 1 }, users: { kind: 'int', min: 0 },
-  impressionScale: { kind: 'number', min: 0 }, impressionBias: { kind: 'number' }, policyNoise: { kind: 'number', min: 0 },
-  clickScale: { kind: 'number', min: 0 }, clickBias: { kind: 'number' }, redundancy: { kind: 'number', min: 0 },
-  crossWindow: { kind: 'int', min: 1 }, crossBuckets: { kind: 'int', min: 2 },
+  candidates: { kind: 'int', min: 1 },
+  minCandidates: { kind: 'int', min: 0 },
+  candidateInterestShare: { kind: 'number', min: 0 },
+  requestsPerUser: { kind: 'int', min: 1 },
+  evalRequestsPerUser: { kind: 'int', min: 1 },
+  users: { kind: 'int', min: 0 },
+  impressionScale: { kind: 'number', min: 0 },
+  impressionBias: { kind: 'number' },
+  policyNoise: { kind: 'number', min: 0 },
+  clickScale: { kind: 'number', min: 0 },
+  clickBias: { kind: 'number' },
+  redundancy: { kind: 'number', min: 0 },
+  crossWindow: { kind: 'int', min: 1 },
+  crossBuckets: { kind: 'int', min: 2 },
 };
 /** config.model of the request models: spec's tables less what the data sets. */
 export const IFA_MODEL_RULES = withoutKeys(IFA_RULES, IFA_DATA_KEYS);
 
 /** config.data of a request model, defaults filled; ConfigErrors name `config.data.key` / `config.data.requests.key`. */
 export function requestDataConfig(data: Readonly<Section>, where: string): ResolvedData {
-  const d = checkSection<RequestDataConfig>(data, REQUEST_DATA_RULES as { [K in keyof RequestDataConfig]: FieldRule }, { ...REQUEST_DATA_DEFAULTS }, 'config.data', where);
-  const requests = checkSection<RequestConfig & Section>(d.requests, REQUEST_RULES, { ...DEFAULT_REQUEST_CONFIG }, 'config.data.requests', where);
+  const d = checkSection<RequestDataConfig>(
+    data,
+    REQUEST_DATA_RULES as { [K in keyof RequestDataConfig]: FieldRule },
+    { ...REQUEST_DATA_DEFAULTS },
+    'config.data',
+    where,
+  );
+  const requests = checkSection<RequestConfig & Section>(
+    d.requests,
+    REQUEST_RULES,
+    { ...DEFAULT_REQUEST_CONFIG },
+    'config.data.requests',
+    where,
+  );
   return { ...d, requests };
 }
 
@@ -110,11 +166,35 @@ export function requestSet(d: ResolvedData, seed: number, split: 'train' | 'eval
 }
 
 /** config.model (+ the data's sizes) -> the spec config; ConfigErrors name the key. */
-export function ifaTrainConfig(module: IfaModule, model: Readonly<Section>, data: Readonly<Section>, where: string, seed: number): { cfg: IfaConfig; d: ResolvedData } {
-  const { users: _u, targetItems: _t, sourceItems: _s, categories: _c, profile: _p, cross: _x, context: _q, candidates: _n, seqLen: _l, objectives: _o, ...defaults } = IFA_DEFAULTS;
+export function ifaTrainConfig(
+  module: IfaModule,
+  model: Readonly<Section>,
+  data: Readonly<Section>,
+  where: string,
+  seed: number,
+): { cfg: IfaConfig; d: ResolvedData } {
+  const {
+    users: _u,
+    targetItems: _t,
+    sourceItems: _s,
+    categories: _c,
+    profile: _p,
+    cross: _x,
+    context: _q,
+    candidates: _n,
+    seqLen: _l,
+    objectives: _o,
+    ...defaults
+  } = IFA_DEFAULTS;
   const arch = checkSection<Section>(model, IFA_MODEL_RULES, { ...defaults, module }, 'config.model', where);
   for (const name of Object.keys(IFA_SECTION_RULES) as Array<keyof typeof IFA_SECTION_RULES>) {
-    arch[name] = checkSection<Section>((model[name] ?? {}) as Section, IFA_SECTION_RULES[name], { ...(IFA_DEFAULTS[name] as unknown as Section) }, `config.model.${name}`, where);
+    arch[name] = checkSection<Section>(
+      (model[name] ?? {}) as Section,
+      IFA_SECTION_RULES[name],
+      { ...(IFA_DEFAULTS[name] as unknown as Section) },
+      `config.model.${name}`,
+      where,
+    );
   }
   const d = requestDataConfig(data, where);
   const ctx = requestContextOf(d, d.seed ?? seed, where);
@@ -129,7 +209,10 @@ function register(name: string, module: IfaModule, what: string): void {
   const resolve = (model: Readonly<Section>, where: string, data: Readonly<Section>, seed: number) => {
     // a preset fixes its module; 'ifa' takes any from the config
     if (name !== 'ifa' && model['module'] !== undefined && model['module'] !== module) {
-      throw new ConfigError([`${where}: config.model.module: model '${name}' fixes module ${JSON.stringify(module)}, got ${JSON.stringify(model['module'])} (choose the module in the config with --model ifa)`]);
+      throw new ConfigError([
+        `${where}: config.model.module: model '${name}' fixes module ${JSON.stringify(module)}, got ${JSON.stringify(model['module'])} ` +
+          `(choose the module in the config with --model ifa)`,
+      ]);
     }
     return ifaTrainConfig(module, model, data, where, seed);
   };

@@ -7,7 +7,10 @@
 export interface LrSchedule {
   /** steps of linear warm-up: step s (0-based, the update it makes is the (s+1)-th) uses lr * (s + 1) / warmupSteps */
   readonly warmupSteps: number;
-  /** after the warm-up: 'none' keeps lr; 'cosine' goes from lr to minLr over the rest of the run; 'step' multiplies by gamma every stepEvery steps */
+  /**
+   * after the warm-up: 'none' keeps lr; 'cosine' goes from lr to minLr over the rest of the run; 'step' multiplies by gamma every stepEvery
+   * steps
+   */
   readonly decay: 'none' | 'cosine' | 'step';
   /** cosine: the floor the rate approaches at the end of the run (default 0) */
   readonly minLr: number;
@@ -18,7 +21,11 @@ export interface LrSchedule {
 }
 
 export const LR_SCHEDULE_DEFAULTS: Omit<LrSchedule, 'stepEvery'> & { readonly stepEvery: number } = {
-  warmupSteps: 0, decay: 'none', minLr: 0, stepEvery: 0, gamma: 0.1,
+  warmupSteps: 0,
+  decay: 'none',
+  minLr: 0,
+  stepEvery: 0,
+  gamma: 0.1,
 };
 
 /**

@@ -12,7 +12,17 @@
  */
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { type FieldRule, EXIT_CODES, asStorageError, atomicWriteFile, CRP_RULES, CRP_WEIGHT_RULES, IFA_SECTION_RULES, LIFELONG_SECTION_RULES, rulesToJsonSchema } from '@lctr/spec';
+import {
+  type FieldRule,
+  EXIT_CODES,
+  asStorageError,
+  atomicWriteFile,
+  CRP_RULES,
+  CRP_WEIGHT_RULES,
+  IFA_SECTION_RULES,
+  LIFELONG_SECTION_RULES,
+  rulesToJsonSchema,
+} from '@lctr/spec';
 import { ADAM_RULES, REQUIRED_TOP, SCHEDULE_RULES, TOP_RULES, VALIDATION_RULES } from './config.ts';
 import { DEMO_DATA_RULES, DEMO_MODEL_RULES } from './models.ts';
 import { DATA_RULES, DIN_MODEL_RULES } from './baselines.ts';
@@ -37,7 +47,8 @@ function unionRules(...tables: ReadonlyArray<Readonly<Record<string, FieldRule>>
   const out: Record<string, FieldRule> = {};
   for (const t of tables) {
     for (const [k, r] of Object.entries(t)) {
-      if (k in out && JSON.stringify(out[k]) !== JSON.stringify(r)) throw new Error(`unionRules: key '${k}' has two rules, ${JSON.stringify(out[k])} and ${JSON.stringify(r)}`);
+      if (k in out && JSON.stringify(out[k]) !== JSON.stringify(r))
+        throw new Error(`unionRules: key '${k}' has two rules, ${JSON.stringify(out[k])} and ${JSON.stringify(r)}`);
       out[k] = r;
     }
   }
@@ -50,11 +61,17 @@ const sections = (tables: Readonly<Record<string, Readonly<Record<string, FieldR
 function modelAndData(kind: TrainConfigKind): { model: Schema; data: Schema } {
   switch (kind) {
     case 'baseline':
-      return { model: rulesToJsonSchema(DIN_MODEL_RULES, { descriptions: { attention: 'din only' } }), data: rulesToJsonSchema(DATA_RULES) };
+      return {
+        model: rulesToJsonSchema(DIN_MODEL_RULES, { descriptions: { attention: 'din only' } }),
+        data: rulesToJsonSchema(DATA_RULES),
+      };
     case 'lifelong':
       return {
         model: rulesToJsonSchema(LIFELONG_MODEL_RULES, {
-          nested: { ...sections(LIFELONG_SECTION_RULES), crp: rulesToJsonSchema(CRP_RULES, { nested: { weights: rulesToJsonSchema(CRP_WEIGHT_RULES) } }) },
+          nested: {
+            ...sections(LIFELONG_SECTION_RULES),
+            crp: rulesToJsonSchema(CRP_RULES, { nested: { weights: rulesToJsonSchema(CRP_WEIGHT_RULES) } }),
+          },
         }),
         data: rulesToJsonSchema(DATA_RULES),
       };
@@ -65,17 +82,26 @@ function modelAndData(kind: TrainConfigKind): { model: Schema; data: Schema } {
       };
     case 'keep': {
       const parts: FieldRule = { kind: 'strings', oneOf: [...new Set([...KEEP_KNOWLEDGE_PARTS.keep, ...KEEP_KNOWLEDGE_PARTS.served])] };
-      const knowledge = rulesToJsonSchema({ ...knowledgeRules('served'), parts }, {
-        required: ['checkpoint'],
-        descriptions: { parts: `kind "keep": ${KEEP_KNOWLEDGE_PARTS.keep.join(', ')}; kind "served": ${KEEP_KNOWLEDGE_PARTS.served.join(', ')}`, userCategoryCheckpoint: 'kind "served" only' },
-      });
+      const knowledge = rulesToJsonSchema(
+        { ...knowledgeRules('served'), parts },
+        {
+          required: ['checkpoint'],
+          descriptions: {
+            parts: `kind "keep": ${KEEP_KNOWLEDGE_PARTS.keep.join(', ')}; kind "served": ${KEEP_KNOWLEDGE_PARTS.served.join(', ')}`,
+            userCategoryCheckpoint: 'kind "served" only',
+          },
+        },
+      );
       return {
         model: rulesToJsonSchema(unionRules(EXTRACTOR_RULES, TWO_TOWER_RULES, DIN_MODEL_RULES, { knowledge: { kind: 'object' } }), {
           nested: { knowledge: { ...rulesToJsonSchema(PLUGIN_RULES), description: 'keep-din only' } },
         }),
         data: rulesToJsonSchema(unionRules(KEEP_DATA_RULES.extractor, KEEP_DATA_RULES.din, KEEP_DATA_RULES['din-base']), {
           // the world's fields are checked by @lctr/data (resolveKeepWorldConfig), not by a rule table
-          nested: { knowledge, world: { type: 'object', description: 'KeepWorldConfig fields (@lctr/data synthetic/keep.ts), seed included' } },
+          nested: {
+            knowledge,
+            world: { type: 'object', description: 'KeepWorldConfig fields (@lctr/data synthetic/keep.ts), seed included' },
+          },
         }),
       };
     }
@@ -92,12 +118,16 @@ export function trainConfigJsonSchema(kind: TrainConfigKind): Schema {
     nested: {
       optimizer: rulesToJsonSchema({ name: { kind: 'string', oneOf: ['adam'] }, ...ADAM_RULES }, { required: ['name', 'lr'] }),
       evalEvery: { anyOf: [{ type: 'integer', minimum: 0 }, { enum: ['epoch'] }] },
-      model, data,
+      model,
+      data,
       validation: rulesToJsonSchema(VALIDATION_RULES, { required: ['fraction'] }),
       lrSchedule: rulesToJsonSchema(SCHEDULE_RULES),
     },
   });
-  const properties = { $schema: { type: 'string', minLength: 1, description: 'this schema (ignored by the trainer)' }, ...(top.properties as Schema) };
+  const properties = {
+    $schema: { type: 'string', minLength: 1, description: 'this schema (ignored by the trainer)' },
+    ...(top.properties as Schema),
+  };
   return {
     $schema: 'https://json-schema.org/draft/2020-12/schema',
     title: `lctr training config: ${kind} (--model ${TRAIN_CONFIG_KINDS[kind].models.join(' | ')})`,

@@ -25,7 +25,9 @@ export function modelSummary(graph: Graph): ModelSummary {
     parameters += n;
   }
   const bindings: Record<string, number> = {};
-  const bind = (shape: readonly (string | number)[]) => { for (const d of shape) for (const s of symbolsOf(d)) bindings[s] = 1; };
+  const bind = (shape: readonly (string | number)[]) => {
+    for (const d of shape) for (const s of symbolsOf(d)) bindings[s] = 1;
+  };
   for (const i of graph.inputs) bind(i.shape);
   for (const n of graph.nodes) for (const o of n.outputs) bind(o.shape);
   const flops = countFlops(graph, bindings, { outputs: ['prob'] });
@@ -35,6 +37,8 @@ export function modelSummary(graph: Graph): ModelSummary {
 /** One line: `model: 22,345 parameters (emb 20,000, mlp 2,345); 4,321 FLOPs per sample (forward to prob)`. */
 export function formatSummary(s: ModelSummary): string {
   const n = (x: number) => x.toLocaleString('en-US');
-  const scopes = Object.entries(s.parametersByScope).map(([k, v]) => `${k} ${n(v)}`).join(', ');
+  const scopes = Object.entries(s.parametersByScope)
+    .map(([k, v]) => `${k} ${n(v)}`)
+    .join(', ');
   return `model: ${n(s.parameters)} parameters (${scopes}); ${n(s.flopsPerSample)} FLOPs per sample (forward to prob)`;
 }

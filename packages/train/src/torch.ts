@@ -26,14 +26,21 @@
  */
 import { mkdirSync, readFileSync, rmSync, writeFileSync, appendFileSync, existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import {
-  type FeatureSchema, type Graph, type HostTensor, encodeSafetensors, decodeSafetensors, initWeights,
-} from '@lctr/spec';
+import { type FeatureSchema, type Graph, type HostTensor, encodeSafetensors, decodeSafetensors, initWeights } from '@lctr/spec';
 import { UsageError, choiceFlag, intFlag, isMainModule, runCommand } from '@lctr/spec/cli';
 import { type SampleSource, writeShards } from '@lctr/data';
 import { auc, gauc, logloss } from '@lctr/metrics';
 import { type AdamState } from '@lctr/backend-tfjs';
-import { type TorchDType, TRAIN_SCRIPT, type TorchTrainManifest, launchRanks, torchSource, torchVersion, torchrunCommand, freePort } from '@lctr/backend-torch';
+import {
+  type TorchDType,
+  TRAIN_SCRIPT,
+  type TorchTrainManifest,
+  launchRanks,
+  torchSource,
+  torchVersion,
+  torchrunCommand,
+  freePort,
+} from '@lctr/backend-torch';
 import { ConfigError, type TrainConfig, parseJsonText, parseTrainConfig, totalSteps } from './config.ts';
 import { checkSameGraph, latestCheckpointDir, newestIntactCheckpoint, writeCheckpoint } from './checkpoint.ts';
 import { getTrainModel, trainModelNames, trainSources } from './models.ts';
@@ -99,7 +106,12 @@ export function evalMetricsOf(source: SampleSource, probs: Float32Array): EvalMe
   for (let i = 0; i < source.size; i++) positives += source.labels[i]!;
   const g = gauc(source.labels, probs, source.groups);
   return {
-    samples: source.size, positives, auc: auc(source.labels, probs), gauc: g.gauc, gaucUsers: g.users, logloss: logloss(source.labels, probs),
+    samples: source.size,
+    positives,
+    auc: auc(source.labels, probs),
+    gauc: g.gauc,
+    gaucUsers: g.users,
+    logloss: logloss(source.labels, probs),
     ...(source.trueProbability ? { bayesAuc: auc(source.labels, source.trueProbability) } : {}),
   };
 }
@@ -108,13 +120,21 @@ export function evalMetricsOf(source: SampleSource, probs: Float32Array): EvalMe
 function checkTorchConfig(config: TrainConfig, world: number, train: SampleSource, where: string): void {
   const size = train.size;
   const problems: string[] = [];
-  if (config.validation) problems.push(`${where}: config.validation: not supported by the torch engine yet (it evaluates the eval split at the end only); remove it or use the tfjs trainer`);
+  if (config.validation)
+    problems.push(
+      `${where}: config.validation: not supported by the torch engine yet (it evaluates the eval split at the end only); remove it or ` +
+        `use the tfjs trainer`,
+    );
   if (config.logClickLoss) problems.push(`${where}: config.logClickLoss: not supported by the torch engine yet`);
-  if (train.targets) problems.push(`${where}: the model's source scores several slots per sample (targets), which the torch engine does not evaluate yet`);
+  if (train.targets)
+    problems.push(`${where}: the model's source scores several slots per sample (targets), which the torch engine does not evaluate yet`);
   const last = size % config.batchSize || config.batchSize;
   const smallest = Math.min(config.batchSize, last, size);
   if (smallest < world) {
-    problems.push(`${where}: config.batchSize: every step's batch must hold at least one sample per rank (${world} ranks), but ${smallest === last && last !== config.batchSize ? `the last batch of an epoch holds ${last} (${size} samples % batchSize ${config.batchSize})` : `batchSize is ${config.batchSize}`}`);
+    problems.push(
+      `${where}: config.batchSize: every step's batch must hold at least one sample per rank (${world} ranks), but ` +
+        `${smallest === last && last !== config.batchSize ? `the last batch of an epoch holds ${last} (${size} samples % batchSize ${config.batchSize})` : `batchSize is ${config.batchSize}`}`,
+    );
   }
   if (problems.length) throw new ConfigError(problems);
 }
@@ -124,13 +144,19 @@ function readTensors(path: string): Map<string, HostTensor> {
   return decodeSafetensors(readFileSync(path), path).tensors;
 }
 
-const toFloat32 = (t: HostTensor): HostTensor<'float32'> => ({ dtype: 'float32', shape: [...t.shape], data: Float32Array.from(t.data as ArrayLike<number>) });
+const toFloat32 = (t: HostTensor): HostTensor<'float32'> => ({
+  dtype: 'float32',
+  shape: [...t.shape],
+  data: Float32Array.from(t.data as ArrayLike<number>),
+});
 
 export async function trainTorch<S extends FeatureSchema>(opts: TorchTrainOptions<S>): Promise<TorchTrainResult> {
   const { config, outDir } = opts;
   const graph = opts.graph as unknown as Graph;
   const log = opts.log ?? (() => {});
-  const nproc = opts.nprocPerNode ?? 1, nnodes = opts.nnodes ?? 1, nodeRank = opts.nodeRank ?? 0;
+  const nproc = opts.nprocPerNode ?? 1,
+    nnodes = opts.nnodes ?? 1,
+    nodeRank = opts.nodeRank ?? 0;
   const world = nproc * nnodes;
   const dtype = opts.dtype ?? 'float32';
   const python = opts.python;
@@ -144,13 +170,18 @@ export async function trainTorch<S extends FeatureSchema>(opts: TorchTrainOption
   let start = 0;
   let weights: Map<string, HostTensor<'float32'>> = initWeights(graph, config.seed);
   let optimizer: AdamState | undefined;
-  let samples = 0, wallBase = 0;
+  let samples = 0,
+    wallBase = 0;
   if (opts.resume) {
     const found = newestIntactCheckpoint(outDir);
     for (const s of found.skipped) log(`skipped checkpoint ${s.dir}: ${s.reason}`);
     if (found.checkpoint) {
       checkSameGraph(found.checkpoint.graph, opts.graph as Graph<FeatureSchema, string>, found.checkpoint.dir);
-      if (found.checkpoint.state.trainSize !== opts.train.size) throw new TrainError(`cannot resume from ${found.checkpoint.dir}: the training source held ${found.checkpoint.state.trainSize} samples, now ${opts.train.size} (the sample order depends on it)`);
+      if (found.checkpoint.state.trainSize !== opts.train.size)
+        throw new TrainError(
+          `cannot resume from ${found.checkpoint.dir}: the training source held ${found.checkpoint.state.trainSize} samples, now ` +
+            `${opts.train.size} (the sample order depends on it)`,
+        );
       start = found.checkpoint.state.step;
       weights = found.checkpoint.weights;
       optimizer = found.checkpoint.optimizer;
@@ -165,16 +196,35 @@ export async function trainTorch<S extends FeatureSchema>(opts: TorchTrainOption
 
   const work = join(outDir, `.torch-work-${process.pid}`);
   const ranks = Array.from({ length: nproc }, (_, l) => nodeRank * nproc + l);
-  const masterPort = opts.masterPort ?? await freePort(opts.masterAddr ?? '127.0.0.1');
-  const launch = { script: join(work, 'train.py'), args: [join(work, 'manifest.json')], nprocPerNode: nproc, nnodes, nodeRank, masterAddr: opts.masterAddr ?? '127.0.0.1', masterPort };
+  const masterPort = opts.masterPort ?? (await freePort(opts.masterAddr ?? '127.0.0.1'));
+  const launch = {
+    script: join(work, 'train.py'),
+    args: [join(work, 'manifest.json')],
+    nprocPerNode: nproc,
+    nnodes,
+    nodeRank,
+    masterAddr: opts.masterAddr ?? '127.0.0.1',
+    masterPort,
+  };
   const torchrun = torchrunCommand(launch);
   try {
     mkdirSync(work, { recursive: true });
-    writeShards(opts.train, (k) => order.at(k).indices, join(work, 'shards'), { world, from: start, to: total, ranks, ...(opts.chunkSteps ? { chunkSteps: opts.chunkSteps } : {}) });
+    writeShards(opts.train, (k) => order.at(k).indices, join(work, 'shards'), {
+      world,
+      from: start,
+      to: total,
+      ranks,
+      ...(opts.chunkSteps ? { chunkSteps: opts.chunkSteps } : {}),
+    });
     const finalises = ranks.includes(0);
     if (opts.eval && finalises) {
-      const n = opts.eval.size, B = config.evalBatchSize;
-      writeShards(opts.eval, (k) => Int32Array.from({ length: Math.min(B, n - k * B) }, (_, i) => k * B + i), join(work, 'eval'), { world: 1, from: 0, to: Math.ceil(n / B) });
+      const n = opts.eval.size,
+        B = config.evalBatchSize;
+      writeShards(opts.eval, (k) => Int32Array.from({ length: Math.min(B, n - k * B) }, (_, i) => k * B + i), join(work, 'eval'), {
+        world: 1,
+        from: 0,
+        to: Math.ceil(n / B),
+      });
     }
     writeFileSync(join(work, 'model.py'), torchSource(graph, { dtype, distributed: true }));
     writeFileSync(join(work, 'train.py'), TRAIN_SCRIPT);
@@ -185,35 +235,72 @@ export async function trainTorch<S extends FeatureSchema>(opts: TorchTrainOption
       for (const [k, t] of optimizer.v) moments.set(`v/${k}`, t);
       writeFileSync(join(work, 'optimizer.safetensors'), encodeSafetensors(moments));
     }
-    const lrs = Array.from({ length: total - start }, (_, i) => (config.lrSchedule ? learningRateAt(config.lrSchedule, config.optimizer.lr, start + i, total) : config.optimizer.lr));
+    const lrs = Array.from({ length: total - start }, (_, i) =>
+      config.lrSchedule ? learningRateAt(config.lrSchedule, config.optimizer.lr, start + i, total) : config.optimizer.lr,
+    );
     const manifest: TorchTrainManifest = {
-      module: join(work, 'model.py'), threads: opts.threads ?? 1, device: opts.device ?? 'cpu', weights: join(work, 'weights.safetensors'),
+      module: join(work, 'model.py'),
+      threads: opts.threads ?? 1,
+      device: opts.device ?? 'cpu',
+      weights: join(work, 'weights.safetensors'),
       ...(optimizer ? { optimizerState: { path: join(work, 'optimizer.safetensors'), step: optimizer.step } } : {}),
       adam: { lr: config.optimizer.lr, beta1: config.optimizer.beta1, beta2: config.optimizer.beta2, epsilon: config.optimizer.epsilon },
-      from: start, to: total, lrs, shards: join(work, 'shards'), ...(opts.eval && finalises ? { evalShards: join(work, 'eval') } : {}),
-      lossOutput: 'loss', probOutput: 'prob', out: join(work, 'result'),
+      from: start,
+      to: total,
+      lrs,
+      shards: join(work, 'shards'),
+      ...(opts.eval && finalises ? { evalShards: join(work, 'eval') } : {}),
+      lossOutput: 'loss',
+      probOutput: 'prob',
+      out: join(work, 'result'),
     };
     writeFileSync(join(work, 'manifest.json'), JSON.stringify(manifest));
-    log(`torch ${version}: ${world} rank(s) (${nproc} on this node, node ${nodeRank} of ${nnodes}), steps ${start}..${total}, ${dtype}; with torchrun: ${torchrun}`);
+    log(
+      `torch ${version}: ${world} rank(s) (${nproc} on this node, node ${nodeRank} of ${nnodes}), steps ${start}..${total}, ${dtype}; ` +
+        `with torchrun: ${torchrun}`,
+    );
 
     const t0 = performance.now();
-    await launchRanks({ ...launch, ...(python ? { python } : {}), ...(opts.env ? { env: opts.env } : {}), onLine: (r, l) => log(`[rank ${r}] ${l}`) });
+    await launchRanks({
+      ...launch,
+      ...(python ? { python } : {}),
+      ...(opts.env ? { env: opts.env } : {}),
+      onLine: (r, l) => log(`[rank ${r}] ${l}`),
+    });
     const secs = (performance.now() - t0) / 1000;
     const stepSamples = Array.from({ length: total - start }, (_, i) => order.at(start + i).indices.length);
     const trained = stepSamples.reduce((a, b) => a + b, 0);
     if (!finalises) {
-      return { step: total, totalSteps: total, finalised: false, losses: [], weights: new Map(), torchrun, torch: version, samplesPerSec: trained / secs, stepSeconds: [] };
+      return {
+        step: total,
+        totalSteps: total,
+        finalised: false,
+        losses: [],
+        weights: new Map(),
+        torchrun,
+        torch: version,
+        samplesPerSec: trained / secs,
+        stepSeconds: [],
+      };
     }
 
     // rank 0's results -> the trainer's checkpoint format (and metrics.jsonl), written here
     const result = join(work, 'result');
-    const { losses, stepSeconds } = JSON.parse(readFileSync(join(result, 'losses.json'), 'utf8')) as { losses: number[]; stepSeconds: number[] };
+    const { losses, stepSeconds } = JSON.parse(readFileSync(join(result, 'losses.json'), 'utf8')) as {
+      losses: number[];
+      stepSeconds: number[];
+    };
     const full = readTensors(join(result, 'weights.safetensors')) as Map<string, HostTensor<'float32'>>;
     const moments = readTensors(join(result, 'optimizer.safetensors'));
-    const m = new Map<string, HostTensor<'float32'>>(), v = new Map<string, HostTensor<'float32'>>();
+    const m = new Map<string, HostTensor<'float32'>>(),
+      v = new Map<string, HostTensor<'float32'>>();
     for (const [k, t] of moments) (k.startsWith('m/') ? m : v).set(k.slice(2), toFloat32(t));
-    let b1 = 1, b2 = 1;
-    for (let i = 0; i < total; i++) { b1 *= config.optimizer.beta1; b2 *= config.optimizer.beta2; } // the running products the tfjs Adam keeps
+    let b1 = 1,
+      b2 = 1;
+    for (let i = 0; i < total; i++) {
+      b1 *= config.optimizer.beta1;
+      b2 *= config.optimizer.beta2;
+    } // the running products the tfjs Adam keeps
     let evalMetrics: EvalMetrics | undefined;
     if (opts.eval) {
       const prob = readTensors(join(result, 'eval.safetensors')).get('prob')!;
@@ -223,20 +310,68 @@ export async function trainTorch<S extends FeatureSchema>(opts: TorchTrainOption
     const perEpoch = order.perEpoch;
     const record = (r: Record<string, unknown>) => appendFileSync(metricsPath, JSON.stringify(r) + '\n');
     const now = () => new Date().toISOString();
-    record({ kind: 'start', step: start, totalSteps: total, resumed: start > 0, backend: `torch ${version} (${world} ranks, ${dtype})`, trainSize: opts.train.size, evalSize: opts.eval?.size ?? 0, wallSeconds: wallBase, time: now() });
+    record({
+      kind: 'start',
+      step: start,
+      totalSteps: total,
+      resumed: start > 0,
+      backend: `torch ${version} (${world} ranks, ${dtype})`,
+      trainSize: opts.train.size,
+      evalSize: opts.eval?.size ?? 0,
+      wallSeconds: wallBase,
+      time: now(),
+    });
     for (let s = start + config.logEvery - (start % config.logEvery); s <= total; s += config.logEvery) {
       const win = losses.slice(Math.max(0, s - config.logEvery - start), s - start);
-      record({ kind: 'train', step: s, epoch: s / perEpoch, loss: win.reduce((a, b) => a + b, 0) / win.length, samplesPerSec: trained / secs, wallSeconds: wallBase + secs, time: now() });
+      record({
+        kind: 'train',
+        step: s,
+        epoch: s / perEpoch,
+        loss: win.reduce((a, b) => a + b, 0) / win.length,
+        samplesPerSec: trained / secs,
+        wallSeconds: wallBase + secs,
+        time: now(),
+      });
     }
-    if (evalMetrics) record({ kind: 'eval', step: total, epoch: total / perEpoch, ...evalMetrics, evalSeconds: 0, wallSeconds: wallBase + secs, time: now() });
-    const checkpoint = writeCheckpoint(outDir, {
-      step: total, epoch: total / perEpoch, samples: samples + trained, wallSeconds: wallBase + secs, backend: 'torch', trainSize: opts.train.size, config, graph,
-      weights: new Map([...full].map(([k, t]) => [k, toFloat32(t)])), optimizer: { step: total, beta1Power: b1, beta2Power: b2, m, v },
-    }, config.keep);
+    if (evalMetrics)
+      record({
+        kind: 'eval',
+        step: total,
+        epoch: total / perEpoch,
+        ...evalMetrics,
+        evalSeconds: 0,
+        wallSeconds: wallBase + secs,
+        time: now(),
+      });
+    const checkpoint = writeCheckpoint(
+      outDir,
+      {
+        step: total,
+        epoch: total / perEpoch,
+        samples: samples + trained,
+        wallSeconds: wallBase + secs,
+        backend: 'torch',
+        trainSize: opts.train.size,
+        config,
+        graph,
+        weights: new Map([...full].map(([k, t]) => [k, toFloat32(t)])),
+        optimizer: { step: total, beta1Power: b1, beta2Power: b2, m, v },
+      },
+      config.keep,
+    );
     log(`checkpoint ${checkpoint}`);
     return {
-      step: total, totalSteps: total, finalised: true, losses, weights: full, checkpoint, ...(evalMetrics ? { eval: evalMetrics } : {}),
-      torchrun, torch: version, samplesPerSec: trained / secs, stepSeconds,
+      step: total,
+      totalSteps: total,
+      finalised: true,
+      losses,
+      weights: full,
+      checkpoint,
+      ...(evalMetrics ? { eval: evalMetrics } : {}),
+      torchrun,
+      torch: version,
+      samplesPerSec: trained / secs,
+      stepSeconds,
     };
   } finally {
     rmSync(work, { recursive: true, force: true });
@@ -254,9 +389,19 @@ const USAGE = `usage: npx tsx packages/train/src/torch.ts --model NAME --config 
   --threads         torch threads per rank (default 1)`;
 
 const OPTIONS = {
-  model: { type: 'string' }, config: { type: 'string' }, out: { type: 'string' }, resume: { type: 'boolean' },
-  'nproc-per-node': { type: 'string' }, nnodes: { type: 'string' }, 'node-rank': { type: 'string' }, 'master-addr': { type: 'string' }, 'master-port': { type: 'string' },
-  dtype: { type: 'string' }, threads: { type: 'string' }, device: { type: 'string' }, python: { type: 'string' },
+  model: { type: 'string' },
+  config: { type: 'string' },
+  out: { type: 'string' },
+  resume: { type: 'boolean' },
+  'nproc-per-node': { type: 'string' },
+  nnodes: { type: 'string' },
+  'node-rank': { type: 'string' },
+  'master-addr': { type: 'string' },
+  'master-port': { type: 'string' },
+  dtype: { type: 'string' },
+  threads: { type: 'string' },
+  device: { type: 'string' },
+  python: { type: 'string' },
 } as const;
 
 /** The command: exit 0 done, 1 a rank or training failed (no checkpoint written), 2 usage/config, 3 storage. */
@@ -267,7 +412,8 @@ export function main(argv: readonly string[]): Promise<number> {
     const nnodes = intFlag('nnodes', values.nnodes, 1) ?? 1;
     const nodeRank = intFlag('node-rank', values['node-rank'], 0, nnodes - 1) ?? 0;
     const masterPort = intFlag('master-port', values['master-port'], 1, 65535);
-    if (nnodes > 1 && (masterPort === undefined || values['master-addr'] === undefined)) throw new UsageError('--nnodes above 1 needs --master-addr and --master-port (the same on every node)');
+    if (nnodes > 1 && (masterPort === undefined || values['master-addr'] === undefined))
+      throw new UsageError('--nnodes above 1 needs --master-addr and --master-port (the same on every node)');
     const where = values.config;
     let text: string;
     try {
@@ -280,15 +426,30 @@ export function main(argv: readonly string[]): Promise<number> {
     const graph = await entry.buildTrain(config.model, where, config.data);
     const sources = await trainSources(entry, values.model, config, where);
     const res = await trainTorch({
-      graph, train: sources.train, eval: sources.eval, config, outDir: resolve(values.out ?? `out/train/${values.model}-torch`), resume: values.resume ?? false,
-      nprocPerNode, nnodes, nodeRank, ...(values['master-addr'] ? { masterAddr: values['master-addr'] } : {}), ...(masterPort ? { masterPort } : {}),
+      graph,
+      train: sources.train,
+      eval: sources.eval,
+      config,
+      outDir: resolve(values.out ?? `out/train/${values.model}-torch`),
+      resume: values.resume ?? false,
+      nprocPerNode,
+      nnodes,
+      nodeRank,
+      ...(values['master-addr'] ? { masterAddr: values['master-addr'] } : {}),
+      ...(masterPort ? { masterPort } : {}),
       dtype: choiceFlag('dtype', values.dtype, ['float32', 'float64'] as const) ?? 'float32',
-      threads: intFlag('threads', values.threads, 1) ?? 1, device: choiceFlag('device', values.device, ['cpu', 'cuda'] as const) ?? 'cpu',
-      ...(values.python ? { python: values.python } : {}), log: (l) => process.stderr.write(`${l}\n`),
+      threads: intFlag('threads', values.threads, 1) ?? 1,
+      device: choiceFlag('device', values.device, ['cpu', 'cuda'] as const) ?? 'cpu',
+      ...(values.python ? { python: values.python } : {}),
+      log: (l) => process.stderr.write(`${l}\n`),
     });
     const e = res.eval;
-    process.stdout.write(`done: step ${res.step}/${res.totalSteps} on ${nnodes * nprocPerNode} rank(s), ${Math.round(res.samplesPerSec).toLocaleString('en-US')} samples/s` +
-      (e ? `; eval auc ${e.auc.toFixed(4)} gauc ${e.gauc.toFixed(4)} logloss ${e.logloss.toFixed(4)}` : '') + (res.checkpoint ? `; checkpoint ${res.checkpoint}` : '; checkpoint written by node 0') + '\n');
+    process.stdout.write(
+      `done: step ${res.step}/${res.totalSteps} on ${nnodes * nprocPerNode} rank(s), ${Math.round(res.samplesPerSec).toLocaleString('en-US')} samples/s` +
+        (e ? `; eval auc ${e.auc.toFixed(4)} gauc ${e.gauc.toFixed(4)} logloss ${e.logloss.toFixed(4)}` : '') +
+        (res.checkpoint ? `; checkpoint ${res.checkpoint}` : '; checkpoint written by node 0') +
+        '\n',
+    );
     return 0;
   });
 }

@@ -8,7 +8,7 @@ const arch = { dim: 4, categoryDim: 2, seqLen: 10, hidden: [8] };
 const small = { dataset: 'synthetic', world: 'small', worldSeed: 3 };
 
 describe('baseline trainer models', () => {
-  it('build from the data set\'s vocabulary and feed the schema they declare', async () => {
+  it("build from the data set's vocabulary and feed the schema they declare", async () => {
     const din = getTrainModel('din');
     const g = await din.buildTrain({ ...arch, attention: [4] }, 'c.json', small);
     expect(Object.keys(g.outputs).sort()).toEqual(['loss', 'prob']);
@@ -46,7 +46,8 @@ describe('baseline trainer models', () => {
     expect(world.log.meta.users).toBe(200);
     expect(src.size).toBe(world.train.length);
     await expect(avg.buildTrain(arch, 'c.json', { ...small, worldUsers: -1 })).rejects.toThrow(
-      new ConfigError(['c.json: config.data.worldUsers: expected an integer >= 0, got -1']));
+      new ConfigError(['c.json: config.data.worldUsers: expected an integer >= 0, got -1']),
+    );
   });
 
   it('split ml-100k by time: the latest 20% of target events are the eval set', async () => {
@@ -62,23 +63,46 @@ describe('baseline trainer models', () => {
 
   it('"dataset": "file" trains on any dataset config: ml-100k\'s gives the samples of the "ml-100k" alias, the Taobao sample its own split', async () => {
     const avg = getTrainModel('avgpool');
-    const viaFile = await avg.source({ split: 'eval', seed: 1, data: { dataset: 'file', config: 'datasets/ml-100k.json' }, model: arch, where: 'c.json' });
+    const viaFile = await avg.source({
+      split: 'eval',
+      seed: 1,
+      data: { dataset: 'file', config: 'datasets/ml-100k.json' },
+      model: arch,
+      where: 'c.json',
+    });
     const viaAlias = await avg.source({ split: 'eval', seed: 1, data: { dataset: 'ml-100k' }, model: arch, where: 'c.json' });
     const rows = Int32Array.from({ length: 32 }, (_, k) => k * 41);
     expect(viaFile.size).toBe(1571);
     expect(viaFile.batch(rows)).toEqual(viaAlias.batch(rows));
-    const taobao = await avg.source({ split: 'train', seed: 1, data: { dataset: 'file', config: 'datasets/taobao-sample.json' }, model: arch, where: 'c.json' });
+    const taobao = await avg.source({
+      split: 'train',
+      seed: 1,
+      data: { dataset: 'file', config: 'datasets/taobao-sample.json' },
+      model: arch,
+      where: 'c.json',
+    });
     expect(taobao.size).toBe(756);
-    await expect(avg.buildTrain(arch, 'c.json', { dataset: 'file', config: 'datasets/none.json' })).rejects.toThrow(/datasets\/none\.json: cannot read the dataset config: ENOENT/);
+    await expect(avg.buildTrain(arch, 'c.json', { dataset: 'file', config: 'datasets/none.json' })).rejects.toThrow(
+      /datasets\/none\.json: cannot read the dataset config: ENOENT/,
+    );
   });
 
   it('names bad model and data keys', async () => {
     const din = getTrainModel('din');
     await expect(din.buildTrain({ ...arch, sequences: ['lifelong'] }, 'c.json', small)).rejects.toThrow(
-      new ConfigError(['c.json: config.model.sequences: expected a non-empty array of distinct values from "target", "source", got ["lifelong"] (an array)']));
+      new ConfigError([
+        'c.json: config.model.sequences: expected a non-empty array of distinct values from "target", "source", got ["lifelong"] (an ' +
+          'array)',
+      ]),
+    );
     await expect(din.buildTrain(arch, 'c.json', { dataset: 'taobao' })).rejects.toThrow(
-      new ConfigError(['c.json: config.data.dataset: expected one of "synthetic", "ml-100k", "file", got "taobao" (a string)']));
+      new ConfigError(['c.json: config.data.dataset: expected one of "synthetic", "ml-100k", "file", got "taobao" (a string)']),
+    );
     await expect(din.buildTrain(arch, 'c.json', { dataset: 'ml-100k', dir: 'elsewhere/ml-100k' })).rejects.toThrow(
-      new ConfigError(['c.json: config.data.dir: expected "../shared/data/ml-100k" (ml-100k reads the files datasets/ml-100k.json names; for other files write a dataset config and use "dataset": "file"), got "elsewhere/ml-100k"']));
+      new ConfigError([
+        'c.json: config.data.dir: expected "../shared/data/ml-100k" (ml-100k reads the files datasets/ml-100k.json names; for other ' +
+          'files write a dataset config and use "dataset": "file"), got "elsewhere/ml-100k"',
+      ]),
+    );
   });
 });

@@ -13,7 +13,14 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT_CODES, StorageError, readSafetensorsHeader } from '@lctr/spec';
 import {
-  CHECKPOINT_VERSION, CheckpointError, type TrainResult, latestCheckpointDir, listCheckpointSteps, readCheckpoint, train, writeCheckpoint,
+  CHECKPOINT_VERSION,
+  CheckpointError,
+  type TrainResult,
+  latestCheckpointDir,
+  listCheckpointSteps,
+  readCheckpoint,
+  train,
+  writeCheckpoint,
 } from '../src/index.ts';
 import { useBackend } from './helpers.ts';
 import { bits, tinyConfig, tinyGraph, tinySource } from './fixtures.ts';
@@ -54,7 +61,8 @@ function editHeader(path: string, edit: (h: Header) => void): void {
 const offsetsOf = (path: string, name: string) => readSafetensorsHeader(readFileSync(path)).entries.find((e) => e.name === name)!.offsets;
 function swapOffsets(path: string, a: string, b: string): void {
   editHeader(path, (h) => {
-    const ea = h[a] as Entry, eb = h[b] as Entry;
+    const ea = h[a] as Entry,
+      eb = h[b] as Entry;
     [ea.data_offsets, eb.data_offsets] = [eb.data_offsets, ea.data_offsets];
   });
 }
@@ -96,33 +104,50 @@ describe('checkpoint integrity', () => {
     const [b, l1w] = [offsetsOf(w, 'mlp/l0/b'), offsetsOf(w, 'mlp/l1/w')];
     expect(b[1] - b[0]).toBe(l1w[1] - l1w[0]);
     swapOffsets(w, 'mlp/l0/b', 'mlp/l1/w');
-    expect(() => readCheckpoint(d)).toThrow(new CheckpointError(
-      `corrupt checkpoint file ${w}: tensor 'mlp/l0/b' is at data_offsets [${l1w.join(', ')}], where this writer puts it at [${b.join(', ')}] (tensors in name order, back to back): the header was changed`));
+    expect(() => readCheckpoint(d)).toThrow(
+      new CheckpointError(
+        `corrupt checkpoint file ${w}: tensor 'mlp/l0/b' is at data_offsets [${l1w.join(', ')}], where this writer puts it at ` +
+          `[${b.join(', ')}] (tensors in name order, back to back): the header was changed`,
+      ),
+    );
 
     const d2 = stepDir(copyRun(), 3);
     const o = join(d2, 'optimizer.safetensors');
     const [mb, mw] = [offsetsOf(o, 'm/mlp/l0/b'), offsetsOf(o, 'm/mlp/l1/w')];
     swapOffsets(o, 'm/mlp/l0/b', 'm/mlp/l1/w');
-    expect(() => readCheckpoint(d2)).toThrow(new CheckpointError(
-      `corrupt checkpoint file ${o}: tensor 'm/mlp/l0/b' is at data_offsets [${mw.join(', ')}], where this writer puts it at [${mb.join(', ')}] (tensors in name order, back to back): the header was changed`));
+    expect(() => readCheckpoint(d2)).toThrow(
+      new CheckpointError(
+        `corrupt checkpoint file ${o}: tensor 'm/mlp/l0/b' is at data_offsets [${mw.join(', ')}], where this writer puts it at ` +
+          `[${mb.join(', ')}] (tensors in name order, back to back): the header was changed`,
+      ),
+    );
   });
 
   it('refuses an offset shifted by 4 bytes, naming the tensor', () => {
     const d = stepDir(copyRun(), 3);
     const w = join(d, 'weights.safetensors');
     const [b, l0w] = [offsetsOf(w, 'mlp/l0/b'), offsetsOf(w, 'mlp/l0/w')];
-    editHeader(w, (h) => { (h['mlp/l0/w'] as Entry).data_offsets = [l0w[0] + 4, l0w[1] + 4]; });
-    expect(() => readCheckpoint(d)).toThrow(new CheckpointError(
-      `corrupt checkpoint file ${w}: tensor 'mlp/l0/w' data_offsets [${l0w[0] + 4}, ${l0w[1] + 4}] leave a gap of 4 bytes after tensor 'mlp/l0/b' [${b.join(', ')}]`));
+    editHeader(w, (h) => {
+      (h['mlp/l0/w'] as Entry).data_offsets = [l0w[0] + 4, l0w[1] + 4];
+    });
+    expect(() => readCheckpoint(d)).toThrow(
+      new CheckpointError(
+        `corrupt checkpoint file ${w}: tensor 'mlp/l0/w' data_offsets [${l0w[0] + 4}, ${l0w[1] + 4}] leave a gap of 4 bytes after tensor ` +
+          `'mlp/l0/b' [${b.join(', ')}]`,
+      ),
+    );
   });
 
   it('refuses a changed metadata value, which only the whole-file checksum sees', () => {
     const d = stepDir(copyRun(), 3);
     const o = join(d, 'optimizer.safetensors');
-    editHeader(o, (h) => { (h['__metadata__'] as Record<string, string>).beta1Power = '0.5'; });
+    editHeader(o, (h) => {
+      (h['__metadata__'] as Record<string, string>).beta1Power = '0.5';
+    });
     const want = readCheckpoint(stepDir(run, 3)).state.optimizerSha256!;
-    expect(() => readCheckpoint(d)).toThrow(new CheckpointError(
-      `corrupt checkpoint file ${o}: sha256 is ${sha256(readFileSync(o))}, ${join(d, 'state.json')} says ${want}`));
+    expect(() => readCheckpoint(d)).toThrow(
+      new CheckpointError(`corrupt checkpoint file ${o}: sha256 is ${sha256(readFileSync(o))}, ${join(d, 'state.json')} says ${want}`),
+    );
   });
 
   it('reads version-1 checkpoints (data checksums only) with the same header checks; refuses unknown versions', () => {
@@ -136,7 +161,10 @@ describe('checkpoint integrity', () => {
     const w = join(d, 'weights.safetensors');
     const [b, l1w] = [offsetsOf(w, 'mlp/l0/b'), offsetsOf(w, 'mlp/l1/w')];
     swapOffsets(w, 'mlp/l0/b', 'mlp/l1/w');
-    expect(() => readCheckpoint(d)).toThrow(`corrupt checkpoint file ${w}: tensor 'mlp/l0/b' is at data_offsets [${l1w.join(', ')}], where this writer puts it at [${b.join(', ')}]`);
+    expect(() => readCheckpoint(d)).toThrow(
+      `corrupt checkpoint file ${w}: tensor 'mlp/l0/b' is at data_offsets [${l1w.join(', ')}], where this writer puts it at ` +
+        `[${b.join(', ')}]`,
+    );
     writeFileSync(statePath, JSON.stringify({ ...state, version: 3 }));
     expect(() => readCheckpoint(d)).toThrow(new CheckpointError(`${statePath}: checkpoint version 3; this trainer reads versions 1 and 2`));
   });
@@ -151,7 +179,12 @@ describe('resume after a corrupt latest', () => {
     const lines: string[] = [];
     const resumed = await train({ graph, train: src, config: config6, outDir: out, resume: true, log: (l) => lines.push(l) });
     expect(resumed.resumedFrom).toBe(2);
-    expect(lines[0]).toMatch(new RegExp(`^skipped checkpoint ${stepDir(out, 3)}: corrupt checkpoint file ${w3}: sha256 of the tensor data is [0-9a-f]{64}, the header says [0-9a-f]{64}$`));
+    expect(lines[0]).toMatch(
+      new RegExp(
+        `^skipped checkpoint ${stepDir(out, 3)}: corrupt checkpoint file ${w3}: sha256 of the tensor data is [0-9a-f]{64}, the header ` +
+          `says [0-9a-f]{64}$`,
+      ),
+    );
     expect(lines[1]).toBe(`resumed from ${stepDir(out, 2)} (step 2 of 6)`);
     expectSameWeights(straight, resumed);
     expect(listCheckpointSteps(out)).toEqual([2, 3, 4, 5, 6]);
@@ -173,12 +206,22 @@ describe('resume after a corrupt latest', () => {
     flipLastByte(join(stepDir(out, 3), 'weights.safetensors'));
     writeFileSync(join(stepDir(out, 2), 'state.json'), '{"format": "lctr-');
     rmSync(join(stepDir(out, 1), 'optimizer.safetensors'));
-    const err = await train({ graph, train: src, config: config6, outDir: out, resume: true, ...quiet }).then(() => undefined, (e: unknown) => e);
+    const err = await train({ graph, train: src, config: config6, outDir: out, resume: true, ...quiet }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(CheckpointError);
     const lines = (err as Error).message.split('\n');
     expect(lines[0]).toBe(`no intact checkpoint to resume from in ${join(out, 'checkpoints')}:`);
-    expect(lines[1]).toMatch(new RegExp(`^  step-3: corrupt checkpoint file ${join(stepDir(out, 3), 'weights.safetensors')}: sha256 of the tensor data is [0-9a-f]{64}, the header says [0-9a-f]{64}$`));
-    expect(lines[2]).toMatch(new RegExp(`^  step-2: corrupt checkpoint file ${join(stepDir(out, 2), 'state.json')}: not valid JSON \\(.+\\)$`));
+    expect(lines[1]).toMatch(
+      new RegExp(
+        `^  step-3: corrupt checkpoint file ${join(stepDir(out, 3), 'weights.safetensors')}: sha256 of the tensor data is [0-9a-f]{64}, ` +
+          `the header says [0-9a-f]{64}$`,
+      ),
+    );
+    expect(lines[2]).toMatch(
+      new RegExp(`^  step-2: corrupt checkpoint file ${join(stepDir(out, 2), 'state.json')}: not valid JSON \\(.+\\)$`),
+    );
     expect(lines[3]).toBe(`  step-1: incomplete checkpoint: ${join(stepDir(out, 1), 'optimizer.safetensors')} is missing`);
     expect(lines).toHaveLength(4);
     expect(readFileSync(join(out, 'checkpoints', 'latest'), 'utf8')).toBe('step-3\n');
@@ -191,9 +234,23 @@ describe('a full disk while writing a checkpoint', () => {
   const leftovers = (out: string) => readdirSync(join(out, 'checkpoints')).filter((n) => n.includes('.tmp-'));
   const step4 = (out: string) => {
     const ck = readCheckpoint(latestCheckpointDir(out)!);
-    return () => writeCheckpoint(out, {
-      step: 4, epoch: 1, samples: 40, wallSeconds: 0, backend: 'cpu', trainSize: 40, config: ck.state.config, graph: ck.graph, weights: ck.weights, optimizer: ck.optimizer,
-    }, 5);
+    return () =>
+      writeCheckpoint(
+        out,
+        {
+          step: 4,
+          epoch: 1,
+          samples: 40,
+          wallSeconds: 0,
+          backend: 'cpu',
+          trainSize: 40,
+          config: ck.state.config,
+          graph: ck.graph,
+          weights: ck.weights,
+          optimizer: ck.optimizer,
+        },
+        5,
+      );
   };
 
   it('in a file of the step: one line naming the checkpoint, no temp files, latest and its checkpoint untouched', () => {
@@ -202,7 +259,13 @@ describe('a full disk while writing a checkpoint', () => {
       const write = step4(out);
       const undo = failWrites(new RegExp(`\\.step-4\\.tmp-\\d+/\\.${file}\\.`));
       let err: unknown;
-      try { write(); } catch (e) { err = e; } finally { undo(); }
+      try {
+        write();
+      } catch (e) {
+        err = e;
+      } finally {
+        undo();
+      }
       expect(err, file).toBeInstanceOf(StorageError);
       expect((err as Error).message, file).toBe(full(out, 4));
       expect(leftovers(out), file).toEqual([]);
@@ -216,7 +279,11 @@ describe('a full disk while writing a checkpoint', () => {
     const out = copyRun();
     const write = step4(out);
     const undo = failWrites(/\.latest\.tmp-/);
-    try { expect(write).toThrow(new StorageError('write checkpoint', stepDir(out, 4), 'ENOSPC')); } finally { undo(); }
+    try {
+      expect(write).toThrow(new StorageError('write checkpoint', stepDir(out, 4), 'ENOSPC'));
+    } finally {
+      undo();
+    }
     expect(leftovers(out)).toEqual([]);
     expect(listCheckpointSteps(out)).toEqual([1, 2, 3]);
     expect(readFileSync(join(out, 'checkpoints', 'latest'), 'utf8')).toBe('step-3\n');
@@ -227,8 +294,12 @@ describe('a full disk while writing a checkpoint', () => {
     const out = copyRun();
     const undo = failWrites(/\.step-5\.tmp-/);
     try {
-      await expect(train({ graph, train: src, config: config6, outDir: out, resume: true, ...quiet })).rejects.toThrow(new StorageError('write checkpoint', stepDir(out, 5), 'ENOSPC'));
-    } finally { undo(); }
+      await expect(train({ graph, train: src, config: config6, outDir: out, resume: true, ...quiet })).rejects.toThrow(
+        new StorageError('write checkpoint', stepDir(out, 5), 'ENOSPC'),
+      );
+    } finally {
+      undo();
+    }
     expect(leftovers(out)).toEqual([]);
     expect(readFileSync(join(out, 'checkpoints', 'latest'), 'utf8')).toBe('step-4\n');
     const resumed = await train({ graph, train: src, config: config6, outDir: out, resume: true, ...quiet });
@@ -237,19 +308,56 @@ describe('a full disk while writing a checkpoint', () => {
   });
 
   it('the CLI prints one line and exits 3 (EXIT_CODES.storage)', async () => {
-    const file = join(root, 'demo.json'), out = fresh();
-    writeFileSync(file, JSON.stringify({
-      optimizer: { name: 'adam', lr: 0.01 }, batchSize: 16, steps: 6, seed: 3, evalEvery: 0, checkpointEvery: 2, keep: 2, logEvery: 1, evalBatchSize: 32,
-      model: { items: 60, users: 12, dim: 4, topK: 2, hidden: [4] }, data: { samples: 64, evalSamples: 32, seqLen: 6, clusters: 3 },
-    }));
-    const cli = (args: string[], env: Record<string, string> = {}) => new Promise<{ code: number | null; stdout: string; stderr: string }>((res) => {
-      const child = spawn(process.execPath, ['--import', 'tsx', '--import', join(here, 'fail-writes.ts'), join(repo, 'packages/train/src/cli.ts'),
-        '--model', 'demo', '--config', file, '--out', out, '--backend', 'cpu', ...args], { cwd: repo, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-      let stdout = '', stderr = '';
-      child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
-      child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
-      child.on('close', (code) => res({ code, stdout, stderr }));
-    });
+    const file = join(root, 'demo.json'),
+      out = fresh();
+    writeFileSync(
+      file,
+      JSON.stringify({
+        optimizer: { name: 'adam', lr: 0.01 },
+        batchSize: 16,
+        steps: 6,
+        seed: 3,
+        evalEvery: 0,
+        checkpointEvery: 2,
+        keep: 2,
+        logEvery: 1,
+        evalBatchSize: 32,
+        model: { items: 60, users: 12, dim: 4, topK: 2, hidden: [4] },
+        data: { samples: 64, evalSamples: 32, seqLen: 6, clusters: 3 },
+      }),
+    );
+    const cli = (args: string[], env: Record<string, string> = {}) =>
+      new Promise<{ code: number | null; stdout: string; stderr: string }>((res) => {
+        const child = spawn(
+          process.execPath,
+          [
+            '--import',
+            'tsx',
+            '--import',
+            join(here, 'fail-writes.ts'),
+            join(repo, 'packages/train/src/cli.ts'),
+            '--model',
+            'demo',
+            '--config',
+            file,
+            '--out',
+            out,
+            '--backend',
+            'cpu',
+            ...args,
+          ],
+          { cwd: repo, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
+        );
+        let stdout = '',
+          stderr = '';
+        child.stdout.on('data', (d: Buffer) => {
+          stdout += d.toString();
+        });
+        child.stderr.on('data', (d: Buffer) => {
+          stderr += d.toString();
+        });
+        child.on('close', (code) => res({ code, stdout, stderr }));
+      });
     const first = await cli(['--stop-at', '2']);
     expect(first.code, first.stderr).toBe(0);
     const second = await cli(['--resume'], { LCTR_TEST_FAIL_WRITES: '\\.step-4\\.tmp-' });

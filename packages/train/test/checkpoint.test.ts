@@ -11,7 +11,15 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Rng, decodeSafetensors } from '@lctr/spec';
 import {
-  CheckpointError, type TrainResult, decodeChecked, encodeChecked, latestCheckpointDir, listCheckpointSteps, readCheckpoint, train, writeCheckpoint,
+  CheckpointError,
+  type TrainResult,
+  decodeChecked,
+  encodeChecked,
+  latestCheckpointDir,
+  listCheckpointSteps,
+  readCheckpoint,
+  train,
+  writeCheckpoint,
 } from '../src/index.ts';
 import { useBackend } from './helpers.ts';
 import { bits, tinyConfig, tinyGraph, tinySource } from './fixtures.ts';
@@ -49,9 +57,22 @@ describe('checkpoint files', () => {
   it('hold the parameters, Adam state, graph and run state, with a sha256 of the tensor data in the header', () => {
     expect(listCheckpointSteps(run)).toEqual([1, 2, 3]);
     expect(readFileSync(join(run, 'checkpoints', 'latest'), 'utf8')).toBe('step-3\n');
-    expect(readdirSync(join(run, 'checkpoints', 'step-3')).sort()).toEqual(['graph.json', 'optimizer.safetensors', 'state.json', 'weights.safetensors']);
+    expect(readdirSync(join(run, 'checkpoints', 'step-3')).sort()).toEqual([
+      'graph.json',
+      'optimizer.safetensors',
+      'state.json',
+      'weights.safetensors',
+    ]);
     const ck = readCheckpoint(latestCheckpointDir(run)!);
-    expect(ck.state).toMatchObject({ format: 'lctr-checkpoint', version: 2, step: 3, samples: 40, trainSize: 40, epoch: 1, backend: 'cpu' });
+    expect(ck.state).toMatchObject({
+      format: 'lctr-checkpoint',
+      version: 2,
+      step: 3,
+      samples: 40,
+      trainSize: 40,
+      epoch: 1,
+      backend: 'cpu',
+    });
     expect(ck.state.config).toEqual(tinyConfig({ steps: 3, checkpointEvery: 1, keep: 5 }));
     expect([...ck.weights.keys()]).toEqual(graph.params.map((p) => p.name).sort());
     expect(ck.optimizer.step).toBe(3);
@@ -63,9 +84,16 @@ describe('checkpoint files', () => {
     const t = new Map([['a', { dtype: 'float32' as const, shape: [2], data: Float32Array.from([1, 2]) }]]);
     const bytes = encodeChecked(t, { x: 'y' });
     // data section: float32 1 and 2, little-endian
-    expect(decodeChecked(bytes, 'f').metadata).toEqual({ x: 'y', sha256: createHash('sha256').update(Uint8Array.from([0, 0, 0x80, 0x3f, 0, 0, 0, 0x40])).digest('hex') });
+    expect(decodeChecked(bytes, 'f').metadata).toEqual({
+      x: 'y',
+      sha256: createHash('sha256')
+        .update(Uint8Array.from([0, 0, 0x80, 0x3f, 0, 0, 0, 0x40]))
+        .digest('hex'),
+    });
     bytes[bytes.length - 1] ^= 1;
-    expect(() => decodeChecked(bytes, 'f.safetensors')).toThrow(/^corrupt checkpoint file f\.safetensors: sha256 of the tensor data is [0-9a-f]{64}, the header says [0-9a-f]{64}$/);
+    expect(() => decodeChecked(bytes, 'f.safetensors')).toThrow(
+      /^corrupt checkpoint file f\.safetensors: sha256 of the tensor data is [0-9a-f]{64}, the header says [0-9a-f]{64}$/,
+    );
   });
 
   it('fail with the file named when a byte flips, a file is cut, garbled or missing', () => {
@@ -74,7 +102,9 @@ describe('checkpoint files', () => {
     const b = readFileSync(w);
     b[b.length - 3] ^= 0x40;
     writeFileSync(w, b);
-    expect(() => readCheckpoint(d)).toThrow(new RegExp(`^corrupt checkpoint file ${w}: sha256 of the tensor data is [0-9a-f]{64}, the header says [0-9a-f]{64}$`));
+    expect(() => readCheckpoint(d)).toThrow(
+      new RegExp(`^corrupt checkpoint file ${w}: sha256 of the tensor data is [0-9a-f]{64}, the header says [0-9a-f]{64}$`),
+    );
 
     d = copy();
     const o = join(d, 'optimizer.safetensors');
@@ -88,7 +118,9 @@ describe('checkpoint files', () => {
     d = copy();
     const g = join(d, 'graph.json');
     writeFileSync(g, readFileSync(g, 'utf8').replace('"tiny-train"', '"tiny-trian"'));
-    expect(() => readCheckpoint(d)).toThrow(new RegExp(`^corrupt checkpoint file ${g}: sha256 is [0-9a-f]{64}, ${join(d, 'state.json')} says [0-9a-f]{64}$`));
+    expect(() => readCheckpoint(d)).toThrow(
+      new RegExp(`^corrupt checkpoint file ${g}: sha256 is [0-9a-f]{64}, ${join(d, 'state.json')} says [0-9a-f]{64}$`),
+    );
 
     d = copy();
     rmSync(join(d, 'optimizer.safetensors'));
@@ -97,9 +129,24 @@ describe('checkpoint files', () => {
 
   it('are never overwritten while latest names them', () => {
     const ck = readCheckpoint(latestCheckpointDir(run)!);
-    expect(() => writeCheckpoint(run, {
-      step: 3, epoch: 1, samples: 40, wallSeconds: 0, backend: 'cpu', trainSize: 40, config: ck.state.config, graph: ck.graph, weights: ck.weights, optimizer: ck.optimizer,
-    }, 5)).toThrow(`refusing to overwrite ${join(run, 'checkpoints', 'step-3')}: checkpoints/latest names it`);
+    expect(() =>
+      writeCheckpoint(
+        run,
+        {
+          step: 3,
+          epoch: 1,
+          samples: 40,
+          wallSeconds: 0,
+          backend: 'cpu',
+          trainSize: 40,
+          config: ck.state.config,
+          graph: ck.graph,
+          weights: ck.weights,
+          optimizer: ck.optimizer,
+        },
+        5,
+      ),
+    ).toThrow(`refusing to overwrite ${join(run, 'checkpoints', 'step-3')}: checkpoints/latest names it`);
   });
 
   // a corrupt latest checkpoint is passed over for an older intact one: checkpoint-integrity.test.ts
@@ -107,10 +154,19 @@ describe('checkpoint files', () => {
     const out = fresh();
     cpSync(run, out, { recursive: true });
     writeFileSync(join(out, 'checkpoints', 'latest'), 'step-9\n');
-    expect(() => latestCheckpointDir(out)).toThrow(`${join(out, 'checkpoints', 'latest')} names step-9, but ${join(out, 'checkpoints', 'step-9')} does not exist`);
+    expect(() => latestCheckpointDir(out)).toThrow(
+      `${join(out, 'checkpoints', 'latest')} names step-9, but ${join(out, 'checkpoints', 'step-9')} does not exist`,
+    );
     writeFileSync(join(out, 'checkpoints', 'latest'), 'garbage');
     expect(() => latestCheckpointDir(out)).toThrow(`${join(out, 'checkpoints', 'latest')}: expected 'step-<N>', got "garbage"`);
-    const resume = train({ graph, train: src, config: tinyConfig({ steps: 6, checkpointEvery: 1, keep: 5 }), outDir: out, resume: true, ...quiet });
+    const resume = train({
+      graph,
+      train: src,
+      config: tinyConfig({ steps: 6, checkpointEvery: 1, keep: 5 }),
+      outDir: out,
+      resume: true,
+      ...quiet,
+    });
     await expect(resume).rejects.toThrow(new CheckpointError(`${join(out, 'checkpoints', 'latest')}: expected 'step-<N>', got "garbage"`));
   });
 
@@ -138,7 +194,10 @@ describe('checkpoint files', () => {
       const resumed = await train({ graph, train: src, config, outDir: out, resume: true, ...quiet });
       expect(resumed.resumedFrom, what).toBe(3);
       expectSameWeights(straight, resumed);
-      expect(readdirSync(join(out, 'checkpoints')).filter((n) => n.includes('.tmp-')), what).toEqual([]);
+      expect(
+        readdirSync(join(out, 'checkpoints')).filter((n) => n.includes('.tmp-')),
+        what,
+      ).toEqual([]);
       expect(listCheckpointSteps(out), what).toEqual([2, 3, 4, 5, 6]);
     }
   });
@@ -153,12 +212,18 @@ describe('SIGKILL', () => {
     const rng = new Rng(2024);
     let lastStep = 0;
     for (let kill = 0; kill < 6; kill++) {
-      const child = spawn(process.execPath, ['--import', 'tsx', join(here, 'kill-child.ts'), out, 'wasm'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(process.execPath, ['--import', 'tsx', join(here, 'kill-child.ts'), out, 'wasm'], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
       let stderr = '';
-      child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+      child.stderr.on('data', (d: Buffer) => {
+        stderr += d.toString();
+      });
       const exited = new Promise<NodeJS.Signals | number | null>((resolve) => child.on('exit', (code, signal) => resolve(signal ?? code)));
       await new Promise<void>((resolve, reject) => {
-        child.stdout.on('data', (d: Buffer) => { if (d.toString().includes('training')) resolve(); });
+        child.stdout.on('data', (d: Buffer) => {
+          if (d.toString().includes('training')) resolve();
+        });
         child.on('exit', () => reject(new Error(`child exited before training: ${stderr}`)));
       });
       if (kill % 2 === 0) {
@@ -167,9 +232,15 @@ describe('SIGKILL', () => {
         // kill as soon as the next checkpoint's temp directory appears
         await new Promise<void>((resolve) => {
           const w = watch(join(out, 'checkpoints'), (_e, name) => {
-            if (name && name.startsWith('.step-')) { w.close(); resolve(); }
+            if (name && name.startsWith('.step-')) {
+              w.close();
+              resolve();
+            }
           });
-          child.on('exit', () => { w.close(); resolve(); }); // (then the exit check below fails)
+          child.on('exit', () => {
+            w.close();
+            resolve();
+          }); // (then the exit check below fails)
         });
       }
       child.kill('SIGKILL');

@@ -22,7 +22,10 @@ export function failWrites(pattern: RegExp, code = 'ENOSPC'): () => void {
     if (doomed.has(fd)) throw Object.assign(new Error(`${code}: no space left on device, write`), { code, syscall: 'write' });
     return (writeSync as (...a: unknown[]) => number)(fd, ...rest);
   }) as typeof fs.writeSync;
-  fs.closeSync = ((fd: number) => { doomed.delete(fd); closeSync(fd); }) as typeof fs.closeSync;
+  fs.closeSync = ((fd: number) => {
+    doomed.delete(fd);
+    closeSync(fd);
+  }) as typeof fs.closeSync;
   syncBuiltinESMExports();
   return () => {
     Object.assign(fs, { openSync, writeSync, closeSync });

@@ -10,14 +10,20 @@ export const tinySchema = {
 } as const;
 export type TinySchema = typeof tinySchema;
 
-export interface TinyOptions { users?: number; hidden?: number; userDim?: number }
+export interface TinyOptions {
+  users?: number;
+  hidden?: number;
+  userDim?: number;
+}
 
 /**
  * logit = mlp([x, emb(user)], [hidden, 1]) + userBias[user]; prob = sigmoid(logit); loss = mean BCE.
  * Parameters: emb/user [users, userDim], mlp/l0/{w,b}, mlp/l1/{w,b}, userBias [users, 1].
  */
 export function tinyGraph(o: TinyOptions = {}) {
-  const users = o.users ?? 16, hidden = o.hidden ?? 8, userDim = o.userDim ?? 2;
+  const users = o.users ?? 16,
+    hidden = o.hidden ?? 8,
+    userDim = o.userDim ?? 2;
   const b = new GraphBuilder('tiny-train', tinySchema);
   const u = b.scope('emb', () => embed(b, 'user', b.inputs.user, users, userDim, init.normal(0.1)));
   const h = mlp(b, 'mlp', b.concat([b.inputs.x, u], 1), [hidden, 1]);
@@ -29,7 +35,10 @@ export function tinyGraph(o: TinyOptions = {}) {
 /** n samples: x ~ N(0, 1), user = i % users, label ~ Bernoulli(sigmoid(x . (1, -1, 0.5, 0) + 0.3 (user % 3 - 1))). */
 export function tinySource(n: number, seed: number, users = 16): SampleSource<TinySchema> {
   const rng = new Rng(hashSeed(seed, 'tiny'));
-  const x = new Float32Array(n * 4), user = new Int32Array(n), labels = new Uint8Array(n), trueP = new Float32Array(n);
+  const x = new Float32Array(n * 4),
+    user = new Int32Array(n),
+    labels = new Uint8Array(n),
+    trueP = new Float32Array(n);
   for (let i = 0; i < n; i++) {
     for (let j = 0; j < 4; j++) x[i * 4 + j] = rng.normal();
     user[i] = i % users;
@@ -38,22 +47,46 @@ export function tinySource(n: number, seed: number, users = 16): SampleSource<Ti
     labels[i] = rng.next() < trueP[i]! ? 1 : 0;
   }
   return {
-    schema: tinySchema, size: n, labels, groups: user, trueProbability: trueP,
+    schema: tinySchema,
+    size: n,
+    labels,
+    groups: user,
+    trueProbability: trueP,
     batch(idx: Int32Array): InputsOf<TinySchema> {
       const B = idx.length;
-      const bx = new Float32Array(B * 4), bu = new Int32Array(B), by = new Float32Array(B);
+      const bx = new Float32Array(B * 4),
+        bu = new Int32Array(B),
+        by = new Float32Array(B);
       idx.forEach((i, r) => {
         bx.set(x.subarray(i * 4, i * 4 + 4), r * 4);
         bu[r] = user[i]!;
         by[r] = labels[i]!;
       });
-      return { user: { dtype: 'int32', shape: [B], data: bu }, x: { dtype: 'float32', shape: [B, 4], data: bx }, label: { dtype: 'float32', shape: [B], data: by } };
+      return {
+        user: { dtype: 'int32', shape: [B], data: bu },
+        x: { dtype: 'float32', shape: [B, 4], data: bx },
+        label: { dtype: 'float32', shape: [B], data: by },
+      };
     },
   };
 }
 
 export function tinyConfig(over: Record<string, unknown> = {}): TrainConfig {
-  return parseTrainConfig({ optimizer: { name: 'adam', lr: 0.01 }, batchSize: 16, steps: 24, seed: 5, evalEvery: 10, checkpointEvery: 5, keep: 2, logEvery: 4, evalBatchSize: 40, ...over }, 'test');
+  return parseTrainConfig(
+    {
+      optimizer: { name: 'adam', lr: 0.01 },
+      batchSize: 16,
+      steps: 24,
+      seed: 5,
+      evalEvery: 10,
+      checkpointEvery: 5,
+      keep: 2,
+      logEvery: 4,
+      evalBatchSize: 40,
+      ...over,
+    },
+    'test',
+  );
 }
 
 /** Bit patterns of a float32 tensor's values (exact equality, NaN- and -0-aware). */

@@ -13,7 +13,11 @@ await initTfjs({ backend: process.argv[3] ?? 'wasm', log: () => {} });
 const { graph, source, config } = KILL_SETUP();
 let said = false;
 const res = await train({
-  graph, train: source, config: { ...config, checkpointEvery: 1 }, outDir: process.argv[2]!, resume: true,
+  graph,
+  train: source,
+  config: { ...config, checkpointEvery: 1 },
+  outDir: process.argv[2]!,
+  resume: true,
   onProgress: () => {
     if (!said) process.stdout.write('training\n');
     said = true;

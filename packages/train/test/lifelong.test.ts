@@ -12,9 +12,17 @@ afterAll(() => rmSync(root, { recursive: true, force: true }));
 
 const small = { dataset: 'synthetic', world: 'small', worldSeed: 3 };
 const arch = {
-  dim: 4, categoryDim: 2, seqLen: 8, hidden: [8], attention: [4], lifelongLen: 40, contextDim: 2,
+  dim: 4,
+  categoryDim: 2,
+  seqLen: 8,
+  hidden: [8],
+  attention: [4],
+  lifelongLen: 40,
+  contextDim: 2,
   lap: { k1: 10, k2: 4, attentionDim: 4, heads: 2, headDim: 2, ffnDim: 8, outDim: 4 },
-  simSoft: { k: 6, gsuDim: 4, attentionDim: 4 }, simHard: { k: 6, attentionDim: 4 }, twin: { k: 6, heads: 2, headDim: 2 },
+  simSoft: { k: 6, gsuDim: 4, attentionDim: 4 },
+  simHard: { k: 6, attentionDim: 4 },
+  twin: { k: 6, heads: 2, headDim: 2 },
   crp: { negatives: 16 },
 };
 const req = (split: 'train' | 'eval', model: Record<string, unknown> = arch) => ({ split, seed: 1, data: small, model, where: 'l.json' });
@@ -37,13 +45,21 @@ describe('lifelong trainer models', () => {
   it('lcn trains on the small world: loss falls, metrics are written, eval reports the Bayes AUC', async () => {
     await initTfjs({ backend: 'cpu', log: () => {} });
     const m = getTrainModel('lcn');
-    const config = parseTrainConfig({ optimizer: { name: 'adam', lr: 0.01 }, batchSize: 64, steps: 12, evalEvery: 0, logEvery: 1, seed: 1, model: arch, data: small }, 'l.json');
+    const config = parseTrainConfig(
+      { optimizer: { name: 'adam', lr: 0.01 }, batchSize: 64, steps: 12, evalEvery: 0, logEvery: 1, seed: 1, model: arch, data: small },
+      'l.json',
+    );
     const graph = await m.buildTrain(config.model, 'l.json', config.data);
-    const trainSrc = await m.source(req('train')), evalSrc = await m.source(req('eval'));
+    const trainSrc = await m.source(req('train')),
+      evalSrc = await m.source(req('eval'));
     const res = await train({ graph, train: trainSrc, eval: evalSrc, config, outDir: join(root, 'lcn') });
     expect(res.step).toBe(12);
-    const losses = readFileSync(join(root, 'lcn', 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { kind: string; loss: number })
-      .filter((r) => r.kind === 'train').map((r) => r.loss);
+    const losses = readFileSync(join(root, 'lcn', 'metrics.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { kind: string; loss: number })
+      .filter((r) => r.kind === 'train')
+      .map((r) => r.loss);
     expect(losses.length).toBe(12);
     expect(losses.every(Number.isFinite)).toBe(true);
     expect(losses.slice(-3).reduce((a, b) => a + b) / 3).toBeLessThan(losses.slice(0, 3).reduce((a, b) => a + b) / 3);
@@ -55,27 +71,41 @@ describe('lifelong trainer models', () => {
   it('names bad keys and values, K1 < K2 and K beyond the sequence', async () => {
     const lcn = getTrainModel('lcn');
     await expect(lcn.buildTrain({ ...arch, lap: { ...arch.lap, k3: 2 } }, 'l.json', small)).rejects.toThrow(
-      new ConfigError(['l.json: config.model.lap.k3: unknown key (expected one of k1, k2, attentionDim, heads, headDim, ffnDim, outDim, csaNormalize, msaNormalize, fsaPool)']));
+      new ConfigError([
+        'l.json: config.model.lap.k3: unknown key (expected one of k1, k2, attentionDim, heads, headDim, ffnDim, outDim, csaNormalize, ' +
+          'msaNormalize, fsaPool)',
+      ]),
+    );
     await expect(lcn.buildTrain({ ...arch, crp: { lambda: -1 } }, 'l.json', small)).rejects.toThrow(
-      new ConfigError(['l.json: config.model.crp.lambda: expected a number >= 0, got -1']));
+      new ConfigError(['l.json: config.model.crp.lambda: expected a number >= 0, got -1']),
+    );
     await expect(lcn.buildTrain({ ...arch, lap: { ...arch.lap, k1: 3, k2: 4 } }, 'l.json', small)).rejects.toThrow(
-      new ConfigError(["l.json: config.model: lap 'lap': k2 must be <= k1 (3), got 4"]));
+      new ConfigError(["l.json: config.model: lap 'lap': k2 must be <= k1 (3), got 4"]),
+    );
     await expect(lcn.buildTrain({ ...arch, lap: { ...arch.lap, k1: 41 } }, 'l.json', small)).rejects.toThrow(
-      new ConfigError(["l.json: config.model: lap 'lap': k1 must be <= the sequence length 40, got 41"]));
+      new ConfigError(["l.json: config.model: lap 'lap': k1 must be <= the sequence length 40, got 41"]),
+    );
     await expect(getTrainModel('twin').buildTrain({ ...arch, twin: { k: 50, heads: 1, headDim: 2 } }, 'l.json', small)).rejects.toThrow(
-      new ConfigError(["l.json: config.model: twin 'twin': k must be <= the sequence length 40, got 50"]));
+      new ConfigError(["l.json: config.model: twin 'twin': k must be <= the sequence length 40, got 50"]),
+    );
   });
 
   it('a checkpoint of another feature schema is refused on resume, naming the features', async () => {
     await initTfjs({ backend: 'cpu', log: () => {} });
     const m = getTrainModel('lcn');
     const dir = join(root, 'mismatch');
-    const config = parseTrainConfig({ optimizer: { name: 'adam', lr: 0.01 }, batchSize: 64, steps: 2, seed: 1, model: arch, data: small }, 'l.json');
+    const config = parseTrainConfig(
+      { optimizer: { name: 'adam', lr: 0.01 }, batchSize: 64, steps: 2, seed: 1, model: arch, data: small },
+      'l.json',
+    );
     await train({ graph: await m.buildTrain(arch, 'l.json', small), train: await m.source(req('train')), config, outDir: dir });
     const longer = { ...arch, lifelongLen: 60 };
     const err = await train({
-      graph: await m.buildTrain(longer, 'l.json', small), train: await m.source(req('train', longer)),
-      config: { ...config, steps: 4, model: longer }, outDir: dir, resume: true,
+      graph: await m.buildTrain(longer, 'l.json', small),
+      train: await m.source(req('train', longer)),
+      config: { ...config, steps: 4, model: longer },
+      outDir: dir,
+      resume: true,
     }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(CheckpointError);
     expect((err as Error).message).toContain("feature 'lifelongSeq' is int32[batch, 40] in the checkpoint, int32[batch, 60] in the model");

@@ -21,7 +21,10 @@ function orderIndex(p: ArrayLike<number>): number {
   let code = 0;
   for (let i = 0; i < SIZE; i++) code = code * SIZE + p[i]!;
   let k = codes.get(code);
-  if (k === undefined) { k = codes.size; codes.set(code, k); }
+  if (k === undefined) {
+    k = codes.size;
+    codes.set(code, k);
+  }
   return k;
 }
 
@@ -40,15 +43,32 @@ function chiSquare(shuffle: (seed: number) => ArrayLike<number>): number {
 /** The same Rng stream per seed as epochPermutation, for the broken shuffles. */
 const rngOf = (seed: number) => new Rng(hashSeed(seed, 'epoch', 0));
 const identity = () => Array.from({ length: SIZE }, (_, i) => i);
-const swap = (a: number[], i: number, j: number) => { const t = a[i]!; a[i] = a[j]!; a[j] = t; };
+const swap = (a: number[], i: number, j: number) => {
+  const t = a[i]!;
+  a[i] = a[j]!;
+  a[j] = t;
+};
 
 const broken: Record<string, (seed: number) => number[]> = {
   // sort with a random comparator: the order depends on the sort algorithm's comparisons
-  'sort by a random comparator': (seed) => { const rng = rngOf(seed); return identity().sort(() => rng.next() - 0.5); },
+  'sort by a random comparator': (seed) => {
+    const rng = rngOf(seed);
+    return identity().sort(() => rng.next() - 0.5);
+  },
   // Fisher-Yates off by one: j in [0, i) (Sattolo's algorithm: only the 6 cyclic orders)
-  'Fisher-Yates with j < i': (seed) => { const rng = rngOf(seed); const a = identity(); for (let i = SIZE - 1; i > 0; i--) swap(a, i, rng.int(i)); return a; },
+  'Fisher-Yates with j < i': (seed) => {
+    const rng = rngOf(seed);
+    const a = identity();
+    for (let i = SIZE - 1; i > 0; i--) swap(a, i, rng.int(i));
+    return a;
+  },
   // swapping with any position: 4^4 = 256 equally likely paths over 24 orders cannot be uniform
-  'swap each with any position': (seed) => { const rng = rngOf(seed); const a = identity(); for (let i = SIZE - 1; i >= 0; i--) swap(a, i, rng.int(SIZE)); return a; },
+  'swap each with any position': (seed) => {
+    const rng = rngOf(seed);
+    const a = identity();
+    for (let i = SIZE - 1; i >= 0; i--) swap(a, i, rng.int(SIZE));
+    return a;
+  },
 };
 
 describe('epochPermutation', () => {

@@ -7,15 +7,36 @@ import { type HostTensor, buildDinTrain } from '@lctr/spec';
 import { gen, randomFeeds } from '@lctr/spec/testing';
 import { initTfjs } from '@lctr/backend-tfjs';
 
-const cfg = { dim: 4, categoryDim: 2, seqLen: 6, users: 20, targetItems: 40, sourceItems: 50, categories: 5, profile: [3], hidden: [8], attention: [4] };
+const cfg = {
+  dim: 4,
+  categoryDim: 2,
+  seqLen: 6,
+  users: 20,
+  targetItems: 40,
+  sourceItems: 50,
+  categories: 5,
+  profile: [3],
+  hidden: [8],
+  attention: [4],
+};
 const graph = buildDinTrain(cfg);
 const gens = {
-  user: gen.ints(20), profile: gen.ints(3), candidate: gen.ints(40), candidateCategory: gen.ints(5),
-  targetSeq: gen.ints(40), targetSeqCategory: gen.ints(5), targetSeqMask: gen.prefixMask(),
-  sourceSeq: gen.ints(50), sourceSeqCategory: gen.ints(5), sourceSeqMask: gen.prefixMask(), label: gen.ints(2),
+  user: gen.ints(20),
+  profile: gen.ints(3),
+  candidate: gen.ints(40),
+  candidateCategory: gen.ints(5),
+  targetSeq: gen.ints(40),
+  targetSeqCategory: gen.ints(5),
+  targetSeqMask: gen.prefixMask(),
+  sourceSeq: gen.ints(50),
+  sourceSeqCategory: gen.ints(5),
+  sourceSeqMask: gen.prefixMask(),
+  label: gen.ints(2),
 };
 
-beforeAll(async () => { await initTfjs({ backend: 'cpu', log: () => {} }); });
+beforeAll(async () => {
+  await initTfjs({ backend: 'cpu', log: () => {} });
+});
 
 describe('the trainer with config.shards', () => {
   it('shards: 2 trains the same trajectory as one thread (float32 summation order aside) and checkpoints its weights', async () => {
@@ -27,7 +48,9 @@ describe('the trainer with config.shards', () => {
     try {
       const src = {
         schema: graph.inputs.reduce((s, i) => ({ ...s, [i.name]: { dtype: i.dtype, shape: i.shape } }), {}),
-        size: 39, labels: new Uint8Array(39), groups: new Int32Array(39),
+        size: 39,
+        labels: new Uint8Array(39),
+        groups: new Int32Array(39),
         batch: (idx: Int32Array) => {
           const all = randomFeeds(graph, { batch: 39 }, 9, gens) as Record<string, HostTensor>;
           const out: Record<string, HostTensor> = {};
@@ -45,15 +68,18 @@ describe('the trainer with config.shards', () => {
         await train({ graph, train: src as never, config, outDir: join(dir, `s${shards}`) });
         return readCheckpoint(latestCheckpointDir(join(dir, `s${shards}`))!);
       };
-      const one = await run(1), two = await run(2);
+      const one = await run(1),
+        two = await run(2);
       expect(one.state.config.shards).toBeUndefined();
       expect(two.state.config.shards).toBe(2);
       let worst = 0;
       for (const [name, t] of one.weights) {
         const u = two.weights.get(name)!.data as Float32Array;
-        (t.data as Float32Array).forEach((v, i) => { worst = Math.max(worst, Math.abs(v - u[i]!) / Math.max(1e-3, Math.abs(v))); });
+        (t.data as Float32Array).forEach((v, i) => {
+          worst = Math.max(worst, Math.abs(v - u[i]!) / Math.max(1e-3, Math.abs(v)));
+        });
       }
-      expect(worst).toBeGreaterThan(0);       // not the same code path by accident
+      expect(worst).toBeGreaterThan(0); // not the same code path by accident
       expect(worst).toBeLessThan(1e-3);
     } finally {
       rmSync(dir, { recursive: true, force: true });

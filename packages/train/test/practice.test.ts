@@ -11,9 +11,7 @@ import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compileTfjs } from '@lctr/backend-tfjs';
 import { countFlops } from '@lctr/spec';
-import {
-  type MetricsRecord, ConfigError, evaluate, listCheckpointSteps, parseTrainConfig, readCheckpoint, train,
-} from '../src/index.ts';
+import { type MetricsRecord, ConfigError, evaluate, listCheckpointSteps, parseTrainConfig, readCheckpoint, train } from '../src/index.ts';
 import { bestCheckpointDir } from '../src/checkpoint.ts';
 import { splitByTime, subsetSource } from '../src/models.ts';
 import { type LrSchedule, learningRateAt } from '../src/schedule.ts';
@@ -27,7 +25,11 @@ afterAll(() => rmSync(root, { recursive: true, force: true }));
 let dirs = 0;
 const fresh = () => join(root, `run${++dirs}`);
 const quiet = { log: () => {} };
-const readMetrics = (dir: string): MetricsRecord[] => readFileSync(join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as MetricsRecord);
+const readMetrics = (dir: string): MetricsRecord[] =>
+  readFileSync(join(dir, 'metrics.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as MetricsRecord);
 const problems = (json: unknown): readonly string[] => {
   try {
     parseTrainConfig(json, 'p.json');
@@ -40,8 +42,27 @@ const base = { optimizer: { name: 'adam', lr: 0.01 }, batchSize: 16, steps: 10, 
 
 describe('config keys', () => {
   it('accepts the new keys and leaves them out when absent (config hashes of old runs hold)', () => {
-    expect(Object.keys(parseTrainConfig(base))).toEqual(['optimizer', 'batchSize', 'steps', 'evalEvery', 'evalBatchSize', 'logEvery', 'seed', 'checkpointEvery', 'keep', 'model', 'data']);
-    const c = parseTrainConfig({ ...base, evalEvery: 'epoch', validation: { fraction: 0.2, patience: 2 }, lrSchedule: { warmupSteps: 3, decay: 'cosine' }, logClickLoss: true, summary: true });
+    expect(Object.keys(parseTrainConfig(base))).toEqual([
+      'optimizer',
+      'batchSize',
+      'steps',
+      'evalEvery',
+      'evalBatchSize',
+      'logEvery',
+      'seed',
+      'checkpointEvery',
+      'keep',
+      'model',
+      'data',
+    ]);
+    const c = parseTrainConfig({
+      ...base,
+      evalEvery: 'epoch',
+      validation: { fraction: 0.2, patience: 2 },
+      lrSchedule: { warmupSteps: 3, decay: 'cosine' },
+      logClickLoss: true,
+      summary: true,
+    });
     expect(c.evalEvery).toBe('epoch');
     expect(c.validation).toEqual({ fraction: 0.2, metric: 'auc', patience: 2 });
     expect(c.lrSchedule).toEqual({ warmupSteps: 3, decay: 'cosine', minLr: 0, stepEvery: 0, gamma: 0.1 });
@@ -50,14 +71,18 @@ describe('config keys', () => {
   });
 
   it('names the key, the expected and the actual value', () => {
-    expect(problems({ ...base, evalEvery: 'epochs' })).toEqual(['p.json: config.evalEvery: expected an integer >= 0 or "epoch", got "epochs" (a string)']);
+    expect(problems({ ...base, evalEvery: 'epochs' })).toEqual([
+      'p.json: config.evalEvery: expected an integer >= 0 or "epoch", got "epochs" (a string)',
+    ]);
     expect(problems({ ...base, validation: { metric: 'accuracy', patience: 0, folds: 3 } })).toEqual([
       'p.json: config.validation.folds: unknown key (expected one of fraction, metric, patience)',
       'p.json: config.validation.metric: expected one of "auc", "gauc", "logloss", got "accuracy" (a string)',
       'p.json: config.validation.patience: expected an integer >= 1, got 0',
       'p.json: config.validation.fraction: missing (expected a number > 0 and < 1)',
     ]);
-    expect(problems({ ...base, validation: { fraction: 1 } })).toEqual(['p.json: config.validation.fraction: expected a number > 0 and < 1, got 1']);
+    expect(problems({ ...base, validation: { fraction: 1 } })).toEqual([
+      'p.json: config.validation.fraction: expected a number > 0 and < 1, got 1',
+    ]);
     expect(problems({ ...base, validation: 0.1 })).toEqual(['p.json: config.validation: expected an object, got 0.1']);
     expect(problems({ ...base, lrSchedule: { decay: 'linear', warmupSteps: -1 } })).toEqual([
       'p.json: config.lrSchedule.warmupSteps: expected an integer >= 0, got -1',
@@ -67,8 +92,13 @@ describe('config keys', () => {
       'p.json: config.lrSchedule.minLr: only used with decay "cosine", got decay "step"',
       'p.json: config.lrSchedule.stepEvery: missing (expected an integer >= 1 with decay "step")',
     ]);
-    expect(problems({ ...base, lrSchedule: { decay: 'cosine', minLr: 0.01 } })).toEqual(['p.json: config.lrSchedule.minLr: expected a number below config.optimizer.lr (0.01), got 0.01']);
-    expect(problems({ ...base, lrSchedule: {} })).toEqual(['p.json: config.lrSchedule: a schedule without warm-up or decay is the constant rate; give warmupSteps > 0 or decay "cosine" or "step", got {} (an object)']);
+    expect(problems({ ...base, lrSchedule: { decay: 'cosine', minLr: 0.01 } })).toEqual([
+      'p.json: config.lrSchedule.minLr: expected a number below config.optimizer.lr (0.01), got 0.01',
+    ]);
+    expect(problems({ ...base, lrSchedule: {} })).toEqual([
+      'p.json: config.lrSchedule: a schedule without warm-up or decay is the constant rate; give warmupSteps > 0 or decay "cosine" or ' +
+        '"step", got {} (an object)',
+    ]);
     expect(problems({ ...base, logClickLoss: 1, summary: 'yes' })).toEqual([
       'p.json: config.logClickLoss: expected true or false, got 1',
       'p.json: config.summary: expected true or false, got "yes" (a string)',
@@ -94,9 +124,12 @@ describe('learning-rate schedule', () => {
 
   it('resumed mid-warm-up equals a straight run bit for bit (cpu), and logs the rate', async () => {
     await useBackend('cpu');
-    const graph = tinyGraph(), trainSrc = tinySource(72, 1), evalSrc = tinySource(40, 2);
+    const graph = tinyGraph(),
+      trainSrc = tinySource(72, 1),
+      evalSrc = tinySource(40, 2);
     const config = tinyConfig({ steps: 16, lrSchedule: { warmupSteps: 10, decay: 'cosine', minLr: 0.001 }, logEvery: 3 });
-    const a = fresh(), b = fresh();
+    const a = fresh(),
+      b = fresh();
     const straight = await train({ graph, train: trainSrc, eval: evalSrc, config, outDir: a, ...quiet });
     await train({ graph, train: trainSrc, eval: evalSrc, config, outDir: b, stopAt: 6, ...quiet });
     const resumed = await train({ graph, train: trainSrc, eval: evalSrc, config, outDir: b, resume: true, ...quiet });
@@ -106,7 +139,10 @@ describe('learning-rate schedule', () => {
     expect(bits(constant.weights.get('mlp/l0/w')!.data)).not.toEqual(bits(straight.weights.get('mlp/l0/w')!.data));
     // a train line every 3 steps carries the rate of its last step (step 3: the third warm-up step)
     const lines = readMetrics(a).filter((r) => r.kind === 'train') as Array<{ step: number; lr?: number }>;
-    expect(lines.slice(0, 2).map((r) => [r.step, r.lr])).toEqual([[3, 0.003], [6, 0.006]]);
+    expect(lines.slice(0, 2).map((r) => [r.step, r.lr])).toEqual([
+      [3, 0.003],
+      [6, 0.006],
+    ]);
   });
 });
 
@@ -115,21 +151,41 @@ describe('validation split, early stopping, best checkpoint, test once', () => {
 
   it('cuts the latest fraction by time (ties by position), each part in position order', () => {
     const times = Float64Array.from([5, 1, 9, 3, 9, 7, 2, 8, 0, 4]);
-    expect(splitByTime(times, 0.3, 'v.json')).toEqual({ train: Int32Array.from([0, 1, 3, 5, 6, 8, 9]), validation: Int32Array.from([2, 4, 7]) });
-    expect(() => splitByTime(times, 0.05, 'v.json')).toThrow('v.json: config.validation.fraction: 0.05 of 10 training samples leaves no validation sample (expected at least one of each)');
-    const src = tinySource(10, 3), sub = subsetSource(src, Int32Array.from([2, 7]));
+    expect(splitByTime(times, 0.3, 'v.json')).toEqual({
+      train: Int32Array.from([0, 1, 3, 5, 6, 8, 9]),
+      validation: Int32Array.from([2, 4, 7]),
+    });
+    expect(() => splitByTime(times, 0.05, 'v.json')).toThrow(
+      'v.json: config.validation.fraction: 0.05 of 10 training samples leaves no validation sample (expected at least one of each)',
+    );
+    const src = tinySource(10, 3),
+      sub = subsetSource(src, Int32Array.from([2, 7]));
     expect([sub.size, Array.from(sub.labels), Array.from(sub.groups)]).toEqual([2, [src.labels[2], src.labels[7]], [2, 7]]);
     expect(Array.from(sub.batch(Int32Array.from([1, 0])).x.data)).toEqual(Array.from(src.batch(Int32Array.from([7, 2])).x.data));
   });
 
   it('stops when patience runs out, keeps the best checkpoint through pruning, scores the test set once on it', async () => {
     const graph = tinyGraph();
-    const all = tinySource(96, 1), testSrc = tinySource(48, 2);
-    const cut = splitByTime(Float64Array.from({ length: 96 }, (_, i) => i), 0.25, 't.json');
-    const trainSrc = subsetSource(all, cut.train), valSrc = subsetSource(all, cut.validation);
+    const all = tinySource(96, 1),
+      testSrc = tinySource(48, 2);
+    const cut = splitByTime(
+      Float64Array.from({ length: 96 }, (_, i) => i),
+      0.25,
+      't.json',
+    );
+    const trainSrc = subsetSource(all, cut.train),
+      valSrc = subsetSource(all, cut.validation);
     // 72 training samples, batch 16: 5 steps per epoch; validation on logloss every epoch with patience 2.
     // A high rate overfits the 72 samples quickly, so the validation logloss turns up and the run stops.
-    const config = tinyConfig({ steps: 200, optimizer: { name: 'adam', lr: 0.2 }, evalEvery: 'epoch', checkpointEvery: 0, keep: 1, logEvery: 5, validation: { fraction: 0.25, metric: 'logloss', patience: 2 } });
+    const config = tinyConfig({
+      steps: 200,
+      optimizer: { name: 'adam', lr: 0.2 },
+      evalEvery: 'epoch',
+      checkpointEvery: 0,
+      keep: 1,
+      logEvery: 5,
+      validation: { fraction: 0.25, metric: 'logloss', patience: 2 },
+    });
     const out = fresh();
     const logs: string[] = [];
     const res = await train({ graph, train: trainSrc, validation: valSrc, eval: testSrc, config, outDir: out, log: (l) => logs.push(l) });
@@ -145,7 +201,10 @@ describe('validation split, early stopping, best checkpoint, test once', () => {
     expect(vals.length).toBe(bestIdx + 3);
     expect(res.step).toBe(vals.at(-1)!.step);
     expect(res.step).toBeLessThan(200);
-    expect(logs).toContain(`early stop at step ${res.step}: validation logloss has not beaten ${vals[bestIdx]!.logloss.toFixed(4)} (step ${res.bestStep}) for 2 evaluations (patience 2)`);
+    expect(logs).toContain(
+      `early stop at step ${res.step}: validation logloss has not beaten ${vals[bestIdx]!.logloss.toFixed(4)} (step ${res.bestStep}) for ` +
+        `2 evaluations (patience 2)`,
+    );
     // keep: 1, yet the best checkpoint survives beside the last one
     expect(listCheckpointSteps(out)).toEqual([res.bestStep, res.step]);
     const bestDir = bestCheckpointDir(out)!;
@@ -159,7 +218,16 @@ describe('validation split, early stopping, best checkpoint, test once', () => {
     const tests = recs.filter((r) => r.kind === 'test') as Array<Extract<MetricsRecord, { kind: 'test' }>>;
     expect(tests.length).toBe(1);
     const t = evaluate(model, testSrc, 40);
-    expect({ ...tests[0]!, evalSeconds: 0, wallSeconds: 0, time: '' }).toEqual({ kind: 'test', step: res.step, bestStep: res.bestStep, epoch: res.bestStep! / 5, ...t, evalSeconds: 0, wallSeconds: 0, time: '' });
+    expect({ ...tests[0]!, evalSeconds: 0, wallSeconds: 0, time: '' }).toEqual({
+      kind: 'test',
+      step: res.step,
+      bestStep: res.bestStep,
+      epoch: res.bestStep! / 5,
+      ...t,
+      evalSeconds: 0,
+      wallSeconds: 0,
+      time: '',
+    });
     expect(res.test?.auc).toBe(t.auc);
     model.dispose();
     // resuming the finished run trains nothing and scores the test set no second time
@@ -169,17 +237,31 @@ describe('validation split, early stopping, best checkpoint, test once', () => {
   });
 
   it('refuses a validation config without a validation source, and the reverse', async () => {
-    const graph = tinyGraph(), s = tinySource(32, 1);
-    await expect(train({ graph, train: s, config: tinyConfig({ validation: { fraction: 0.2 } }), outDir: fresh(), ...quiet }))
-      .rejects.toThrow('config.validation is set, but no validation source was given (train({ validation }))');
-    await expect(train({ graph, train: s, validation: s, config: tinyConfig(), outDir: fresh(), ...quiet }))
-      .rejects.toThrow('a validation source was given, but config.validation is not set (it names the metric that chooses the best step)');
+    const graph = tinyGraph(),
+      s = tinySource(32, 1);
+    await expect(
+      train({ graph, train: s, config: tinyConfig({ validation: { fraction: 0.2 } }), outDir: fresh(), ...quiet }),
+    ).rejects.toThrow('config.validation is set, but no validation source was given (train({ validation }))');
+    await expect(train({ graph, train: s, validation: s, config: tinyConfig(), outDir: fresh(), ...quiet })).rejects.toThrow(
+      'a validation source was given, but config.validation is not set (it names the metric that chooses the best step)',
+    );
   });
 
   it('evaluates every epoch with evalEvery "epoch" (72 samples, batch 16: every 5 steps)', async () => {
     const out = fresh();
-    await train({ graph: tinyGraph(), train: tinySource(72, 1), eval: tinySource(40, 2), config: tinyConfig({ steps: 12, evalEvery: 'epoch' }), outDir: out, ...quiet });
-    expect(readMetrics(out).filter((r) => r.kind === 'eval').map((r) => r.step)).toEqual([5, 10, 12]);
+    await train({
+      graph: tinyGraph(),
+      train: tinySource(72, 1),
+      eval: tinySource(40, 2),
+      config: tinyConfig({ steps: 12, evalEvery: 'epoch' }),
+      outDir: out,
+      ...quiet,
+    });
+    expect(
+      readMetrics(out)
+        .filter((r) => r.kind === 'eval')
+        .map((r) => r.step),
+    ).toEqual([5, 10, 12]);
   });
 });
 
@@ -190,7 +272,13 @@ describe('click loss and model summary', () => {
     const out = fresh();
     const plain = fresh();
     const src = tinySource(72, 1);
-    const a = await train({ graph: tinyGraph(), train: src, config: tinyConfig({ steps: 8, logEvery: 4, logClickLoss: true }), outDir: out, ...quiet });
+    const a = await train({
+      graph: tinyGraph(),
+      train: src,
+      config: tinyConfig({ steps: 8, logEvery: 4, logClickLoss: true }),
+      outDir: out,
+      ...quiet,
+    });
     const b = await train({ graph: tinyGraph(), train: src, config: tinyConfig({ steps: 8, logEvery: 4 }), outDir: plain, ...quiet });
     const lines = readMetrics(out).filter((r) => r.kind === 'train') as Array<{ loss: number; clickLoss: number; auxLoss: number }>;
     expect(lines.length).toBe(2);
@@ -227,10 +315,19 @@ describe('the CLI', () => {
     writeFileSync(join(dir, 'ds.json'), JSON.stringify(ds));
     const cfg = join(dir, 'train.json');
     writeFileSync(cfg, JSON.stringify({ ...base, data: { dataset: 'file', config: join(dir, 'ds.json') } }));
-    const child = spawn(process.execPath, ['--import', 'tsx', join(repo, 'packages/train/src/cli.ts'), '--model', 'avgpool', '--config', cfg, '--out', join(dir, 'out')], { cwd: repo, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '', stderr = '';
-    child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
-    child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', join(repo, 'packages/train/src/cli.ts'), '--model', 'avgpool', '--config', cfg, '--out', join(dir, 'out')],
+      { cwd: repo, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let stdout = '',
+      stderr = '';
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
     const code = await new Promise<number | null>((res) => child.on('close', res));
     const f = join(dir, 'afile', 'x.item');
     expect([code, stdout, stderr]).toEqual([2, '', `lctr train: ${f}: cannot open: ENOTDIR: not a directory, stat '${f}'\n`]);

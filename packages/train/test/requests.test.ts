@@ -1,4 +1,7 @@
-/** Multi-slot evaluation (targets) and the IFA request models as trainer models: hand-computed metrics, shape errors, a short run, config errors. */
+/**
+ * Multi-slot evaluation (targets) and the IFA request models as trainer models: hand-computed metrics, shape errors, a short run, config
+ * errors.
+ */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,7 +10,16 @@ import type { EvalTarget, SampleSource } from '@lctr/data';
 import { auc, gauc, logloss } from '@lctr/metrics';
 import { type FeatureSchema, type HostTensor, GraphBuilder, bceWithLogits } from '@lctr/spec';
 import { type TfjsModel, initTfjs } from '@lctr/backend-tfjs';
-import { ConfigError, type MetricsRecord, TrainError, evaluate, getTrainModel, parseJsonText, parseTrainConfig, train } from '../src/index.ts';
+import {
+  ConfigError,
+  type MetricsRecord,
+  TrainError,
+  evaluate,
+  getTrainModel,
+  parseJsonText,
+  parseTrainConfig,
+  train,
+} from '../src/index.ts';
 import '../src/requests.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'lctr-requests-'));
@@ -21,8 +33,14 @@ const pA = [0.9, 0.2, 0.6, 0.4, 0.3, 0.7];
 const pB = [0.5, 0.1, 0.8, 0.3, 0.2, 0.6];
 function fakeSource(targets: EvalTarget[], slots = 2): SampleSource<typeof schema> {
   return {
-    schema, size: 3, labels: Uint8Array.from([1, 0, 1]), groups: Int32Array.from([0, 0, 1]), targets, slots,
-    batch: (idx) => ({ x: { dtype: 'float32', shape: [idx.length, 2], data: Float32Array.from(Array.from(idx).flatMap((i) => [i, 0])) } }) as never,
+    schema,
+    size: 3,
+    labels: Uint8Array.from([1, 0, 1]),
+    groups: Int32Array.from([0, 0, 1]),
+    targets,
+    slots,
+    batch: (idx) =>
+      ({ x: { dtype: 'float32', shape: [idx.length, 2], data: Float32Array.from(Array.from(idx).flatMap((i) => [i, 0])) } }) as never,
   };
 }
 function fakeModel(shapes: Record<string, number[]> = {}): TfjsModel<typeof schema, string> {
@@ -35,14 +53,28 @@ function fakeModel(shapes: Record<string, number[]> = {}): TfjsModel<typeof sche
   return { run } as unknown as TfjsModel<typeof schema, string>;
 }
 const groups = Int32Array.from([0, 0, 0, 0, 1, 1]);
-const tA: EvalTarget = { name: 'first', output: 'a', labels: Uint8Array.from([1, 0, 0, 1, 0, 1]), valid: Uint8Array.from([1, 1, 1, 1, 1, 0]), groups, trueProbability: Float32Array.from([0.8, 0.1, 0.3, 0.6, 0.5, 0.5]) };
-const tB: EvalTarget = { name: 'second', output: 'b', labels: Uint8Array.from([1, 0, 1, 0, 0, 1]), valid: Uint8Array.from([1, 1, 1, 1, 1, 1]), groups };
+const tA: EvalTarget = {
+  name: 'first',
+  output: 'a',
+  labels: Uint8Array.from([1, 0, 0, 1, 0, 1]),
+  valid: Uint8Array.from([1, 1, 1, 1, 1, 0]),
+  groups,
+  trueProbability: Float32Array.from([0.8, 0.1, 0.3, 0.6, 0.5, 0.5]),
+};
+const tB: EvalTarget = {
+  name: 'second',
+  output: 'b',
+  labels: Uint8Array.from([1, 0, 1, 0, 0, 1]),
+  valid: Uint8Array.from([1, 1, 1, 1, 1, 1]),
+  groups,
+};
 
 describe('evaluate with targets', () => {
   it('scores each target over its valid slots: hand-computed AUC, GAUC, logloss, Bayes AUC', () => {
     for (const batchSize of [1, 2, 3]) {
       const m = evaluate(fakeModel(), fakeSource([tA, tB]), batchSize);
-      // first: valid slots 0..4, labels 1 0 0 1 0, scores .9 .2 .6 .4 .3; positives {.9, .4} vs negatives {.2, .6, .3}: 3 + 2 = 5 of 6 pairs
+      // first: valid slots 0..4, labels 1 0 0 1 0, scores .9 .2 .6 .4 .3; positives {.9, .4} vs negatives {.2, .6, .3}: 3 + 2 = 5 of 6
+      // pairs
       expect(m.target).toBe('first');
       expect([m.samples, m.positives]).toEqual([5, 2]);
       expect(m.auc).toBeCloseTo(5 / 6, 12);
@@ -64,23 +96,38 @@ describe('evaluate with targets', () => {
   });
 
   it('agrees with the metrics package on a larger random case', () => {
-    const n = 40, C = 5;
+    const n = 40,
+      C = 5;
     const scores = Float32Array.from({ length: n * C }, (_, i) => ((i * 7919) % 101) / 101);
     const labels = Uint8Array.from({ length: n * C }, (_, i) => ((i * 31) % 7 < 3 ? 1 : 0));
     const valid = Uint8Array.from({ length: n * C }, (_, i) => (i % C < 1 + (Math.floor(i / C) % C) ? 1 : 0));
     const g = Int32Array.from({ length: n * C }, (_, i) => Math.floor(i / C / 4));
     const src: SampleSource<typeof schema> = {
-      schema, size: n, labels: new Uint8Array(n), groups: new Int32Array(n), slots: C,
+      schema,
+      size: n,
+      labels: new Uint8Array(n),
+      groups: new Int32Array(n),
+      slots: C,
       targets: [{ name: 't', output: 'prob', labels, valid, groups: g }],
       batch: (idx) => ({ x: { dtype: 'float32', shape: [idx.length, 1], data: Float32Array.from(idx) } }) as never,
     };
-    const model = { run: (inp: { x: HostTensor }) => {
-      const rows = Array.from(inp.x.data as Float32Array);
-      return { prob: { dtype: 'float32', shape: [rows.length, C], data: Float32Array.from(rows.flatMap((r) => Array.from(scores.subarray(r * C, (r + 1) * C)))) } };
-    } } as unknown as TfjsModel<typeof schema, string>;
+    const model = {
+      run: (inp: { x: HostTensor }) => {
+        const rows = Array.from(inp.x.data as Float32Array);
+        return {
+          prob: {
+            dtype: 'float32',
+            shape: [rows.length, C],
+            data: Float32Array.from(rows.flatMap((r) => Array.from(scores.subarray(r * C, (r + 1) * C)))),
+          },
+        };
+      },
+    } as unknown as TfjsModel<typeof schema, string>;
     const m = evaluate(model, src, 7);
     const at = [...valid.keys()].filter((i) => valid[i]);
-    const L = at.map((i) => labels[i]!), S = at.map((i) => scores[i]!), G = at.map((i) => g[i]!);
+    const L = at.map((i) => labels[i]!),
+      S = at.map((i) => scores[i]!),
+      G = at.map((i) => g[i]!);
     expect(m.auc).toBe(auc(L, S));
     expect(m.gauc).toBe(gauc(L, S, G).gauc);
     expect(m.logloss).toBe(logloss(L, S));
@@ -88,12 +135,24 @@ describe('evaluate with targets', () => {
   });
 
   it('names an output of the wrong shape and targets of the wrong length', () => {
-    expect(() => evaluate(fakeModel({ b: [2, 1] }), fakeSource([tA, tB]), 2)).toThrow(new TrainError("evaluate: output 'b' (target 'second') must be float32 [2, 2] (one value per sample and slot), got float32 [2, 1]"));
-    expect(() => evaluate(fakeModel(), fakeSource([tA, { ...tB, output: 'c' }]), 2)).toThrow(new TrainError("evaluate: output 'c' (target 'second') must be float32 [2, 2] (one value per sample and slot), got nothing"));
-    expect(() => evaluate(fakeModel(), fakeSource([tA, { ...tB, valid: new Uint8Array(5) }]), 2)).toThrow(new TrainError("eval source: target 'second': valid must hold one entry per sample and slot (3 x 2 = 6), got 5"));
-    expect(() => evaluate(fakeModel(), fakeSource([tA], 0), 2)).toThrow(new TrainError('eval source: slots must be a positive integer with targets, got 0'));
-    expect(() => evaluate(fakeModel(), fakeSource([tA, { ...tB, name: 'first' }]), 2)).toThrow(new TrainError("eval source: target 'first' is listed twice"));
-    expect(() => evaluate(fakeModel(), fakeSource([]), 2)).toThrow(new TrainError('eval source: targets must be a non-empty array when present, got an empty array'));
+    expect(() => evaluate(fakeModel({ b: [2, 1] }), fakeSource([tA, tB]), 2)).toThrow(
+      new TrainError("evaluate: output 'b' (target 'second') must be float32 [2, 2] (one value per sample and slot), got float32 [2, 1]"),
+    );
+    expect(() => evaluate(fakeModel(), fakeSource([tA, { ...tB, output: 'c' }]), 2)).toThrow(
+      new TrainError("evaluate: output 'c' (target 'second') must be float32 [2, 2] (one value per sample and slot), got nothing"),
+    );
+    expect(() => evaluate(fakeModel(), fakeSource([tA, { ...tB, valid: new Uint8Array(5) }]), 2)).toThrow(
+      new TrainError("eval source: target 'second': valid must hold one entry per sample and slot (3 x 2 = 6), got 5"),
+    );
+    expect(() => evaluate(fakeModel(), fakeSource([tA], 0), 2)).toThrow(
+      new TrainError('eval source: slots must be a positive integer with targets, got 0'),
+    );
+    expect(() => evaluate(fakeModel(), fakeSource([tA, { ...tB, name: 'first' }]), 2)).toThrow(
+      new TrainError("eval source: target 'first' is listed twice"),
+    );
+    expect(() => evaluate(fakeModel(), fakeSource([]), 2)).toThrow(
+      new TrainError('eval source: targets must be a non-empty array when present, got an empty array'),
+    );
   });
 
   it('train() refuses a source whose target output the graph lacks or shapes differently', async () => {
@@ -101,12 +160,19 @@ describe('evaluate with targets', () => {
     const w = b.param('w', [2, 2]);
     const logits = b.matmul(b.inputs.x, w);
     const graph = b.build({ a: b.sigmoid(logits), prob: b.sigmoid(logits), loss: bceWithLogits(b, logits, b.inputs.y) });
-    const src = (targets: EvalTarget[], slots = 2) => ({ ...fakeSource(targets, slots), schema: { x: schema.x, y: schema.x } }) as unknown as SampleSource<FeatureSchema>;
+    const src = (targets: EvalTarget[], slots = 2) =>
+      ({ ...fakeSource(targets, slots), schema: { x: schema.x, y: schema.x } }) as unknown as SampleSource<FeatureSchema>;
     const config = parseTrainConfig({ optimizer: { name: 'adam', lr: 0.01 }, batchSize: 2, steps: 1, seed: 1 }, 't');
     await expect(train({ graph, train: src([tA, tB]), config, outDir: join(root, 'x1') })).rejects.toThrow(
-      new TrainError("training source: target 'second' scores output 'b', which graph 'two-slot' lacks (outputs: a, prob, loss)"));
-    await expect(train({ graph, train: src([tA], 2), eval: src([{ ...tA, output: 'loss' }]), config, outDir: join(root, 'x2') })).rejects.toThrow(
-      new TrainError("eval source: target 'first' needs output 'loss' float32 [batch, 2] (one value per slot), graph 'two-slot' gives float32 []"));
+      new TrainError("training source: target 'second' scores output 'b', which graph 'two-slot' lacks (outputs: a, prob, loss)"),
+    );
+    await expect(
+      train({ graph, train: src([tA], 2), eval: src([{ ...tA, output: 'loss' }]), config, outDir: join(root, 'x2') }),
+    ).rejects.toThrow(
+      new TrainError(
+        "eval source: target 'first' needs output 'loss' float32 [batch, 2] (one value per slot), graph 'two-slot' gives float32 []",
+      ),
+    );
   });
 });
 
@@ -114,14 +180,29 @@ describe('evaluate with targets', () => {
 
 const tinyPath = join(import.meta.dirname, '../configs/ifa-tiny.json');
 const tiny = parseTrainConfig(parseJsonText(readFileSync(tinyPath, 'utf8'), tinyPath), tinyPath);
-const readMetrics = (dir: string) => readFileSync(join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as MetricsRecord);
+const readMetrics = (dir: string) =>
+  readFileSync(join(dir, 'metrics.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as MetricsRecord);
 
 describe('request trainer models', () => {
   beforeAll(() => initTfjs({ backend: 'wasm', log: () => {} }));
-  const req = (split: 'train' | 'eval', model: Record<string, unknown> = tiny.model) => ({ split, seed: tiny.seed, data: tiny.data, model, where: 'ifa.json' });
+  const req = (split: 'train' | 'eval', model: Record<string, unknown> = tiny.model) => ({
+    split,
+    seed: tiny.seed,
+    data: tiny.data,
+    model,
+    where: 'ifa.json',
+  });
 
   const MODULES: Record<string, string> = {
-    ifa: 'ifa', 'ifa-avgpool': 'avgPool', 'ifa-full-attention': 'fullAttention', 'ifa-sim-soft': 'simSoft', 'ifa-sim-hard': 'simHard', 'ifa-twin': 'twin',
+    ifa: 'ifa',
+    'ifa-avgpool': 'avgPool',
+    'ifa-full-attention': 'fullAttention',
+    'ifa-sim-soft': 'simSoft',
+    'ifa-sim-hard': 'simHard',
+    'ifa-twin': 'twin',
   };
   for (const name of Object.keys(MODULES)) {
     it(`${name}: builds from the world's sizes and its source feeds every input of the graph`, async () => {
@@ -150,7 +231,9 @@ describe('request trainer models', () => {
     const last = (await m.source(req('train', short))).batch(idx) as Record<string, HostTensor>;
     for (let r = 0; r < 3; r++) {
       expect(Array.from(full['seqMask']!.data.subarray(r * 32, r * 32 + 32) as Uint8Array).every((x) => x === 1)).toBe(true);
-      expect(Array.from(last['seq']!.data.subarray(r * 8, r * 8 + 8) as Int32Array)).toEqual(Array.from(full['seq']!.data.subarray(r * 32 + 24, r * 32 + 32) as Int32Array));
+      expect(Array.from(last['seq']!.data.subarray(r * 8, r * 8 + 8) as Int32Array)).toEqual(
+        Array.from(full['seq']!.data.subarray(r * 32 + 24, r * 32 + 32) as Int32Array),
+      );
     }
   });
 
@@ -160,7 +243,9 @@ describe('request trainer models', () => {
     const out = join(root, 'ifa');
     const res = await train({ graph, train: await m.source(req('train')), eval: await m.source(req('eval')), config: tiny, outDir: out });
     expect(res.step).toBe(40);
-    const losses = readMetrics(out).filter((r) => r.kind === 'train').map((r) => (r as { loss: number }).loss);
+    const losses = readMetrics(out)
+      .filter((r) => r.kind === 'train')
+      .map((r) => (r as { loss: number }).loss);
     expect(losses.length).toBe(4);
     expect(losses.every(Number.isFinite)).toBe(true);
     expect(losses.at(-1)!).toBeLessThan(losses[0]! - 0.1);
@@ -180,24 +265,46 @@ describe('request trainer models', () => {
   it('names bad keys and values of config.model, config.data and config.data.requests', async () => {
     const ifa = getTrainModel('ifa');
     const bad = async (model: Record<string, unknown>, data: Record<string, unknown>) => {
-      try { await ifa.buildTrain(model, 'ifa.json', data); } catch (e) { expect(e).toBeInstanceOf(ConfigError); return (e as Error).message; }
+      try {
+        await ifa.buildTrain(model, 'ifa.json', data);
+      } catch (e) {
+        expect(e).toBeInstanceOf(ConfigError);
+        return (e as Error).message;
+      }
       return 'no error';
     };
     expect(await bad({ objectives: ['like'] }, tiny.data)).toBe(
-      'ifa.json: config.model.objectives: unknown key (expected one of dim, categoryDim, crossDim, contextDim, attnDim, kernel, eps, towers, module, fullSequence, shortLen, relationAware, simSoft, simHard, twin)');
+      'ifa.json: config.model.objectives: unknown key (expected one of dim, categoryDim, crossDim, contextDim, attnDim, kernel, eps, ' +
+        'towers, module, fullSequence, shortLen, relationAware, simSoft, simHard, twin)',
+    );
     expect(await bad({ module: 'lstm' }, tiny.data)).toBe(
-      'ifa.json: config.model.module: expected one of "ifa", "avgPool", "fullAttention", "simSoft", "simHard", "twin", got "lstm" (a string)');
+      'ifa.json: config.model.module: expected one of "ifa", "avgPool", "fullAttention", "simSoft", "simHard", "twin", got "lstm" (a ' +
+        'string)',
+    );
     expect(await bad({ module: 'twin', twin: { k: 64 } }, tiny.data)).toBe(
-      'ifa.json: config.model: ifa config: twin.k must be <= the sequence length the model reads, N = 32 (seqLen), got 64');
+      'ifa.json: config.model: ifa config: twin.k must be <= the sequence length the model reads, N = 32 (seqLen), got 64',
+    );
     expect(await bad({ twin: { k: 0 } }, tiny.data)).toBe('ifa.json: config.model.twin.k: expected an integer >= 1, got 0');
-    expect(await bad({ simSoft: { gsu: 4 } }, tiny.data)).toBe('ifa.json: config.model.simSoft.gsu: unknown key (expected one of k, gsuDim, attentionDim, auxWeight)');
-    await expect((async () => getTrainModel('ifa-avgpool').buildTrain({ module: 'ifa' }, 'ifa.json', tiny.data))()).rejects.toThrow(new ConfigError([
-      `ifa.json: config.model.module: model 'ifa-avgpool' fixes module "avgPool", got "ifa" (choose the module in the config with --model ifa)`]));
+    expect(await bad({ simSoft: { gsu: 4 } }, tiny.data)).toBe(
+      'ifa.json: config.model.simSoft.gsu: unknown key (expected one of k, gsuDim, attentionDim, auxWeight)',
+    );
+    await expect((async () => getTrainModel('ifa-avgpool').buildTrain({ module: 'ifa' }, 'ifa.json', tiny.data))()).rejects.toThrow(
+      new ConfigError([
+        `ifa.json: config.model.module: model 'ifa-avgpool' fixes module "avgPool", got "ifa" (choose the module in the config with ` +
+          `--model ifa)`,
+      ]),
+    );
     expect(await bad({}, { ...tiny.data, seqlen: 3 })).toBe(
-      'ifa.json: config.data.seqlen: unknown key (expected one of world, worldSeed, worldUsers, sharedCategories, seed, seqLen, requests)');
-    expect(await bad({}, { ...tiny.data, requests: { candidates: 0 } })).toBe('ifa.json: config.data.requests.candidates: expected an integer >= 1, got 0');
-    expect(await bad({}, { ...tiny.data, requests: { candidate: 4 } })).toMatch(/^ifa.json: config.data.requests.candidate: unknown key \(expected one of candidates, minCandidates, /);
+      'ifa.json: config.data.seqlen: unknown key (expected one of world, worldSeed, worldUsers, sharedCategories, seed, seqLen, requests)',
+    );
+    expect(await bad({}, { ...tiny.data, requests: { candidates: 0 } })).toBe(
+      'ifa.json: config.data.requests.candidates: expected an integer >= 1, got 0',
+    );
+    expect(await bad({}, { ...tiny.data, requests: { candidate: 4 } })).toMatch(
+      /^ifa.json: config.data.requests.candidate: unknown key \(expected one of candidates, minCandidates, /,
+    );
     expect(await bad({}, { ...tiny.data, requests: { candidates: 4, minCandidates: 5 } })).toBe(
-      'ifa.json: config.data.requests: request config: minCandidates must be <= candidates (4), got 5');
+      'ifa.json: config.data.requests: request config: minCandidates must be <= candidates (4), got 5',
+    );
   });
 });

@@ -6,7 +6,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { auc, gauc, logloss } from '@lctr/metrics';
 import { type HostTensor, initWeights } from '@lctr/spec';
 import { compileTfjs } from '@lctr/backend-tfjs';
-import { type MetricsRecord, type TrainResult, evaluate, latestCheckpointDir, listCheckpointSteps, readCheckpoint, train } from '../src/index.ts';
+import {
+  type MetricsRecord,
+  type TrainResult,
+  evaluate,
+  latestCheckpointDir,
+  listCheckpointSteps,
+  readCheckpoint,
+  train,
+} from '../src/index.ts';
 import { BACKENDS, useBackend } from './helpers.ts';
 import { bits, tinyConfig, tinyGraph, tinySource } from './fixtures.ts';
 
@@ -16,12 +24,20 @@ let dirs = 0;
 const fresh = () => join(root, `run${++dirs}`);
 const quiet = { log: () => {} };
 
-const readMetrics = (dir: string): MetricsRecord[] => readFileSync(join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as MetricsRecord);
+const readMetrics = (dir: string): MetricsRecord[] =>
+  readFileSync(join(dir, 'metrics.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as MetricsRecord);
 
 function expectSameState(a: TrainResult, b: TrainResult): void {
   expect([...b.weights.keys()]).toEqual([...a.weights.keys()]);
   for (const [k, t] of a.weights) expect(bits(b.weights.get(k)!.data), `weights '${k}'`).toEqual(bits(t.data));
-  expect([b.optimizer.step, b.optimizer.beta1Power, b.optimizer.beta2Power]).toEqual([a.optimizer.step, a.optimizer.beta1Power, a.optimizer.beta2Power]);
+  expect([b.optimizer.step, b.optimizer.beta1Power, b.optimizer.beta2Power]).toEqual([
+    a.optimizer.step,
+    a.optimizer.beta1Power,
+    a.optimizer.beta2Power,
+  ]);
   for (const [k, t] of a.optimizer.m) expect(bits(b.optimizer.m.get(k)!.data), `m '${k}'`).toEqual(bits(t.data));
   for (const [k, t] of a.optimizer.v) expect(bits(b.optimizer.v.get(k)!.data), `v '${k}'`).toEqual(bits(t.data));
 }
@@ -29,28 +45,44 @@ function expectSameState(a: TrainResult, b: TrainResult): void {
 describe.each(BACKENDS)('train on %s', (backend) => {
   beforeAll(() => useBackend(backend));
   const graph = tinyGraph();
-  const trainSrc = tinySource(72, 1), evalSrc = tinySource(40, 2);
+  const trainSrc = tinySource(72, 1),
+    evalSrc = tinySource(40, 2);
 
   it('resumes bit for bit: 24 straight steps == 12 steps, stop, a new trainer resumes 12 more', async () => {
     // 72 samples in batches of 16: 5 steps per epoch, the last of 8 samples; 24 steps cross 4 epoch boundaries
     const config = tinyConfig();
-    const straightDir = fresh(), splitDir = fresh();
+    const straightDir = fresh(),
+      splitDir = fresh();
     const straight = await train({ graph, train: trainSrc, eval: evalSrc, config, outDir: straightDir, ...quiet });
     expect([straight.step, straight.finished, straight.optimizer.step]).toEqual([24, true, 24]);
 
     const first = await train({ graph, train: trainSrc, eval: evalSrc, config, outDir: splitDir, stopAt: 12, ...quiet });
     expect([first.step, first.finished, first.checkpoint]).toEqual([12, false, join(splitDir, 'checkpoints', 'step-12')]);
     const lines: string[] = [];
-    const second = await train({ graph, train: trainSrc, eval: evalSrc, config, outDir: splitDir, resume: true, log: (l) => lines.push(l) });
+    const second = await train({
+      graph,
+      train: trainSrc,
+      eval: evalSrc,
+      config,
+      outDir: splitDir,
+      resume: true,
+      log: (l) => lines.push(l),
+    });
     expect([second.step, second.finished, second.resumedFrom]).toEqual([24, true, 12]);
     expect(lines[0]).toBe(`resumed from ${join(splitDir, 'checkpoints', 'step-12')} (step 12 of 24)`);
     expectSameState(straight, second);
     // the final checkpoint files are byte-identical too (the state.json times differ)
     for (const f of ['weights.safetensors', 'optimizer.safetensors', 'graph.json']) {
-      expect(readFileSync(join(splitDir, 'checkpoints', 'step-24', f)).equals(readFileSync(join(straightDir, 'checkpoints', 'step-24', f))), f).toBe(true);
+      expect(
+        readFileSync(join(splitDir, 'checkpoints', 'step-24', f)).equals(readFileSync(join(straightDir, 'checkpoints', 'step-24', f))),
+        f,
+      ).toBe(true);
     }
     // and so are the evaluations: the one at step 20 and the final one at 24
-    const evals = (d: string) => readMetrics(d).filter((r) => r.kind === 'eval').map((r) => ({ ...r, evalSeconds: 0, wallSeconds: 0, time: '' }));
+    const evals = (d: string) =>
+      readMetrics(d)
+        .filter((r) => r.kind === 'eval')
+        .map((r) => ({ ...r, evalSeconds: 0, wallSeconds: 0, time: '' }));
     expect(evals(splitDir)).toEqual(evals(straightDir));
     expect(evals(straightDir).map((r) => r.step)).toEqual([10, 20, 24]);
     // keep: 2 -> the two newest checkpoints
@@ -66,7 +98,15 @@ describe.each(BACKENDS)('train on %s', (backend) => {
     const dir = fresh();
     const config = tinyConfig({ steps: 9, evalEvery: 4, logEvery: 3, checkpointEvery: 0 });
     const progress: number[] = [];
-    const res = await train({ graph, train: trainSrc, eval: evalSrc, config, outDir: dir, onProgress: (p) => progress.push(p.step), ...quiet });
+    const res = await train({
+      graph,
+      train: trainSrc,
+      eval: evalSrc,
+      config,
+      outDir: dir,
+      onProgress: (p) => progress.push(p.step),
+      ...quiet,
+    });
     expect(progress).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9]);
     const recs = readMetrics(dir);
     expect(recs.map((r) => `${r.kind}@${r.step}`)).toEqual(['start@0', 'train@3', 'eval@4', 'train@6', 'eval@8', 'train@9', 'eval@9']);
@@ -85,8 +125,11 @@ describe.each(BACKENDS)('train on %s', (backend) => {
     model.dispose();
     const last = recs[6]! as Extract<MetricsRecord, { kind: 'eval' }>;
     expect(last).toMatchObject({
-      samples: 40, auc: auc(evalSrc.labels, probs), gauc: gauc(evalSrc.labels, probs, evalSrc.groups).gauc,
-      gaucUsers: gauc(evalSrc.labels, probs, evalSrc.groups).users, logloss: logloss(evalSrc.labels, probs),
+      samples: 40,
+      auc: auc(evalSrc.labels, probs),
+      gauc: gauc(evalSrc.labels, probs, evalSrc.groups).gauc,
+      gaucUsers: gauc(evalSrc.labels, probs, evalSrc.groups).users,
+      logloss: logloss(evalSrc.labels, probs),
       bayesAuc: auc(evalSrc.labels, evalSrc.trueProbability!),
     });
     expect(res.evals[res.evals.length - 1]).toEqual(last);
@@ -105,7 +148,10 @@ describe.each(BACKENDS)('train on %s', (backend) => {
     const model = compileTfjs(graph, { weights: w });
     const labels = Uint8Array.from([1, 0, 0, 1, 1, 0]);
     const src = {
-      schema: trainSrc.schema, size: 6, labels, groups: Int32Array.from([0, 0, 0, 1, 1, 1]),
+      schema: trainSrc.schema,
+      size: 6,
+      labels,
+      groups: Int32Array.from([0, 0, 0, 1, 1, 1]),
       batch: (idx: Int32Array) => ({
         user: { dtype: 'int32', shape: [idx.length], data: Int32Array.from(idx) } as HostTensor<'int32'>,
         x: { dtype: 'float32', shape: [idx.length, 4], data: new Float32Array(idx.length * 4) } as HostTensor<'float32'>,
@@ -136,26 +182,33 @@ describe('train refuses', () => {
     const dir = fresh();
     await train({ graph, train: src, config: tinyConfig({ steps: 2 }), outDir: dir, ...quiet });
     const other = tinyGraph({ hidden: 5, users: 20 });
-    await expect(train({ graph: other, train: tinySource(40, 1, 20), config: tinyConfig({ steps: 4 }), outDir: dir, resume: true, ...quiet })).rejects.toThrow(
+    await expect(
+      train({ graph: other, train: tinySource(40, 1, 20), config: tinyConfig({ steps: 4 }), outDir: dir, resume: true, ...quiet }),
+    ).rejects.toThrow(
       `checkpoint ${join(dir, 'checkpoints', 'step-2')} was written for a different model than 'tiny-train':\n` +
-      "  parameter 'emb/user' is [16, 2] in the checkpoint, [20, 2] in the model\n" +
-      "  parameter 'mlp/l0/w' is [6, 8] in the checkpoint, [6, 5] in the model\n" +
-      "  parameter 'mlp/l0/b' is [8] in the checkpoint, [5] in the model\n" +
-      "  parameter 'mlp/l1/w' is [8, 1] in the checkpoint, [5, 1] in the model\n" +
-      "  parameter 'userBias' is [16, 1] in the checkpoint, [20, 1] in the model",
+        "  parameter 'emb/user' is [16, 2] in the checkpoint, [20, 2] in the model\n" +
+        "  parameter 'mlp/l0/w' is [6, 8] in the checkpoint, [6, 5] in the model\n" +
+        "  parameter 'mlp/l0/b' is [8] in the checkpoint, [5] in the model\n" +
+        "  parameter 'mlp/l1/w' is [8, 1] in the checkpoint, [5, 1] in the model\n" +
+        "  parameter 'userBias' is [16, 1] in the checkpoint, [20, 1] in the model",
     );
     // a different feature schema: x has 3 columns, and a feature more
     const { GraphBuilder, bceWithLogits, init } = await import('@lctr/spec');
-    const b = new GraphBuilder('tiny-train', { user: { dtype: 'int32', shape: ['batch'] }, x: { dtype: 'float32', shape: ['batch', 3] }, day: { dtype: 'int32', shape: ['batch'] }, label: { dtype: 'float32', shape: ['batch'] } } as const);
+    const b = new GraphBuilder('tiny-train', {
+      user: { dtype: 'int32', shape: ['batch'] },
+      x: { dtype: 'float32', shape: ['batch', 3] },
+      day: { dtype: 'int32', shape: ['batch'] },
+      label: { dtype: 'float32', shape: ['batch'] },
+    } as const);
     const logit = b.reshape(b.matmul(b.inputs.x, b.param('w', [3, 1], init.zeros())), ['batch']);
     const g2 = b.build({ prob: b.sigmoid(logit), loss: bceWithLogits(b, logit, b.inputs.label) });
     const src2 = { ...src, schema: g2.inputs.reduce((s, i) => ({ ...s, [i.name]: { dtype: i.dtype, shape: i.shape } }), {}) } as never;
     await expect(train({ graph: g2, train: src2, config: tinyConfig({ steps: 4 }), outDir: dir, resume: true, ...quiet })).rejects.toThrow(
-      'was written for a different model than \'tiny-train\':\n' +
-      '  feature(s) of the model missing from the checkpoint: day\n' +
-      "  feature 'x' is float32[batch, 4] in the checkpoint, float32[batch, 3] in the model\n" +
-      '  parameter(s) of the model missing from the checkpoint: w\n' +
-      '  parameter(s) in the checkpoint that the model lacks: emb/user, mlp/l0/w, mlp/l0/b, mlp/l1/w, mlp/l1/b, userBias',
+      "was written for a different model than 'tiny-train':\n" +
+        '  feature(s) of the model missing from the checkpoint: day\n' +
+        "  feature 'x' is float32[batch, 4] in the checkpoint, float32[batch, 3] in the model\n" +
+        '  parameter(s) of the model missing from the checkpoint: w\n' +
+        '  parameter(s) in the checkpoint that the model lacks: emb/user, mlp/l0/w, mlp/l0/b, mlp/l1/w, mlp/l1/b, userBias',
     );
   });
 
@@ -163,14 +216,23 @@ describe('train refuses', () => {
     const dir = fresh();
     await train({ graph, train: src, config: tinyConfig({ steps: 2 }), outDir: dir, ...quiet });
     const ck = join(dir, 'checkpoints', 'step-2');
-    await expect(train({ graph, train: src, config: tinyConfig({ steps: 4, batchSize: 8, optimizer: { name: 'adam', lr: 0.02 } }), outDir: dir, resume: true, ...quiet })).rejects.toThrow(
+    await expect(
+      train({
+        graph,
+        train: src,
+        config: tinyConfig({ steps: 4, batchSize: 8, optimizer: { name: 'adam', lr: 0.02 } }),
+        outDir: dir,
+        resume: true,
+        ...quiet,
+      }),
+    ).rejects.toThrow(
       `cannot resume from ${ck}: the config changed in settings that fix the training trajectory:\n` +
-      '  optimizer: {"name":"adam","lr":0.01,"beta1":0.9,"beta2":0.999,"epsilon":1e-8} in the checkpoint, {"name":"adam","lr":0.02,"beta1":0.9,"beta2":0.999,"epsilon":1e-8} now\n' +
-      '  batchSize: 16 in the checkpoint, 8 now',
+        '  optimizer: {"name":"adam","lr":0.01,"beta1":0.9,"beta2":0.999,"epsilon":1e-8} in the checkpoint, {"name":"adam","lr":0.02,"beta1":0.9,"beta2":0.999,"epsilon":1e-8} now\n' +
+        '  batchSize: 16 in the checkpoint, 8 now',
     );
-    await expect(train({ graph, train: tinySource(41, 1), config: tinyConfig({ steps: 4 }), outDir: dir, resume: true, ...quiet })).rejects.toThrow(
-      `cannot resume from ${ck}: the training source held 40 samples, now 41 (the sample order depends on it)`,
-    );
+    await expect(
+      train({ graph, train: tinySource(41, 1), config: tinyConfig({ steps: 4 }), outDir: dir, resume: true, ...quiet }),
+    ).rejects.toThrow(`cannot resume from ${ck}: the training source held 40 samples, now 41 (the sample order depends on it)`);
     await expect(train({ graph, train: src, config: tinyConfig({ steps: 4 }), outDir: dir, ...quiet })).rejects.toThrow(
       `${dir} already holds a training run (metrics.jsonl); resume it (--resume) or choose another output directory`,
     );
@@ -185,14 +247,18 @@ describe('train refuses', () => {
       "graph 'no-loss' has no output 'loss' (outputs: prob); the trainer needs a scalar 'loss' and a 'prob' per sample",
     );
     const { label: _label, ...noLabel } = src.schema;
-    await expect(train({ graph, train: { ...src, schema: noLabel } as never, config: tinyConfig(), outDir: fresh(), ...quiet })).rejects.toThrow(
-      "training source has no feature(s) label that graph 'tiny-train' takes (it has user, x)",
-    );
+    await expect(
+      train({ graph, train: { ...src, schema: noLabel } as never, config: tinyConfig(), outDir: fresh(), ...quiet }),
+    ).rejects.toThrow("training source has no feature(s) label that graph 'tiny-train' takes (it has user, x)");
     expect(latestCheckpointDir(fresh())).toBeUndefined();
     // a NaN feature makes the loss NaN: the run stops at once, naming the step and the last checkpoint
     const nanSrc = tinySource(40, 1);
     const batch = nanSrc.batch.bind(nanSrc);
-    nanSrc.batch = (idx) => { const r = batch(idx); r.x.data[0] = NaN; return r; };
+    nanSrc.batch = (idx) => {
+      const r = batch(idx);
+      r.x.data[0] = NaN;
+      return r;
+    };
     await expect(train({ graph, train: nanSrc, config: tinyConfig({ steps: 6 }), outDir: dir, resume: true, ...quiet })).rejects.toThrow(
       `the loss is NaN at step 5 (epoch 1.333); last checkpoint: ${join(dir, 'checkpoints', 'step-4')}`,
     );
@@ -214,7 +280,8 @@ describe('resuming on another backend', () => {
     const ck = join(dir, 'checkpoints', 'step-2');
     expect(lines.slice(0, 2)).toEqual([
       `resumed from ${ck} (step 2 of 3)`,
-      `warning: ${ck} was trained on tfjs backend 'cpu', this run uses 'wasm': the continuation is not bit-identical to an uninterrupted run`,
+      `warning: ${ck} was trained on tfjs backend 'cpu', this run uses 'wasm': the continuation is not bit-identical to an uninterrupted ` +
+        `run`,
     ]);
     expect(readCheckpoint(join(dir, 'checkpoints', 'step-3')).state.backend).toBe('wasm');
   });

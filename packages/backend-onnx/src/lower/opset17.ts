@@ -14,7 +14,9 @@ import { type LowerCtx, type Lowering, attr } from './context.ts';
 export { FLOAT32_LOWEST } from '@lctr/spec';
 import { FLOAT32_LOWEST } from '@lctr/spec';
 
-const direct = (opType: string): Lowering<OpName> => (ctx, _node, inputs) => [ctx.emit1(opType, inputs)];
+const direct =
+  (opType: string): Lowering<OpName> =>
+  (ctx, _node, inputs) => [ctx.emit1(opType, inputs)];
 
 /** Reshape/expand targets: the IR output shape (symbolic dims, no -1: the builder already solved it). */
 const outputShape = (ctx: LowerCtx): readonly Dim[] => ctx.outputInfo[0]!.shape;
@@ -35,7 +37,22 @@ export function ortTopkWidth(k: number, n: number): number {
 }
 
 /** Elementwise ops: with scalar other operands, they map a permutation of their input to the same permutation of their output. */
-const ELEMENTWISE = new Set<string>(['greater', 'less', 'equal', 'cast', 'logicalNot', 'neg', 'abs', 'add', 'sub', 'mul', 'div', 'maximum', 'minimum', 'where']);
+const ELEMENTWISE = new Set<string>([
+  'greater',
+  'less',
+  'equal',
+  'cast',
+  'logicalNot',
+  'neg',
+  'abs',
+  'add',
+  'sub',
+  'mul',
+  'div',
+  'maximum',
+  'minimum',
+  'where',
+]);
 
 /**
  * Whether a top-k's picks may come in any order: its indices only feed scatterAlongAxis along the
@@ -50,7 +67,11 @@ export function picksAsSet(g: Graph, node: NodeDecl): boolean {
   const consumers = (id: string) => g.nodes.filter((n) => n.inputs.includes(id));
   const axis = node.outputs[1]!.shape.length - 1;
   const scatters = consumers(indices);
-  if (scatters.length === 0 || !scatters.every((c) => c.op === 'scatterAlongAxis' && c.inputs[1] === indices && c.inputs[0] !== indices && c.attrs['axis'] === axis)) return false;
+  if (
+    scatters.length === 0 ||
+    !scatters.every((c) => c.op === 'scatterAlongAxis' && c.inputs[1] === indices && c.inputs[0] !== indices && c.attrs['axis'] === axis)
+  )
+    return false;
   const table = valueTable(g);
   const scalar = (id: string) => table.get(id)?.shape.length === 0;
   const todo = [values];
@@ -58,7 +79,12 @@ export function picksAsSet(g: Graph, node: NodeDecl): boolean {
     const id = todo.pop()!;
     for (const c of consumers(id)) {
       if (c.op === 'scatterAlongAxis' && c.inputs[0] === id && c.inputs[1] === indices) continue;
-      if (!ELEMENTWISE.has(c.op) || !c.inputs.every((i) => i === id || scalar(i)) || Object.values<string>(g.outputs).includes(c.outputs[0]!.id)) return false;
+      if (
+        !ELEMENTWISE.has(c.op) ||
+        !c.inputs.every((i) => i === id || scalar(i)) ||
+        Object.values<string>(g.outputs).includes(c.outputs[0]!.id)
+      )
+        return false;
       todo.push(c.outputs[0]!.id);
     }
   }
@@ -72,7 +98,7 @@ const KEEPS_RANGE = new Set<string>(['reshape', 'transpose', 'expand', 'slice', 
 function inRangeByConstruction(g: Graph, id: string): boolean {
   for (;;) {
     const p = g.nodes.find((n) => n.outputs.some((o) => o.id === id));
-    if (!p) return false;                                                    // a graph input
+    if (!p) return false; // a graph input
     if (p.op === 'constant') return true;
     if (p.op === 'topk') return id === p.outputs[1]!.id;
     if (!KEEPS_RANGE.has(p.op)) return false;
@@ -88,7 +114,9 @@ function inRangeByConstruction(g: Graph, id: string): boolean {
  */
 function indicesOrZero(ctx: LowerCtx, indices: string, dtype: DType, rows: Dim): string {
   const zero = ctx.constant(dtype, [], [0]);
-  const n = isStaticDim(rows) ? ctx.constant(dtype, [], [rows]) : ctx.emit1('Cast', [ctx.shapeTensor([rows])], { to: attr.int(ONNX_DTYPE[dtype]) });
+  const n = isStaticDim(rows)
+    ? ctx.constant(dtype, [], [rows])
+    : ctx.emit1('Cast', [ctx.shapeTensor([rows])], { to: attr.int(ONNX_DTYPE[dtype]) });
   const ok = ctx.emit1('And', [ctx.emit1('GreaterOrEqual', [indices, zero]), ctx.emit1('Less', [indices, n])]);
   return ctx.emit1('Where', [ok, indices, zero]);
 }
@@ -106,13 +134,16 @@ function indicesOrZero(ctx: LowerCtx, indices: string, dtype: DType, rows: Dim):
  * few small ops; bench/lap-select.ts times the whole form.
  */
 function exactTopOfSet(c: LowerCtx, values: string, idx64: string, k: number, n: number, axis: number): [string, string] {
-  const f64 = (x: string) => c.emit1('Cast', [x], { to: attr.int(11) });         // ONNX DOUBLE; constants fold at load
+  const f64 = (x: string) => c.emit1('Cast', [x], { to: attr.int(11) }); // ONNX DOUBLE; constants fold at load
   const v = c.emit1('Max', [f64(values), c.emit1('Mul', [f64(c.scalar(FLOAT32_LOWEST)), f64(c.scalar(2))])]);
   const mag = c.emit1('Max', [c.emit1('Abs', [v]), f64(c.scalar(2 ** -126))]);
   const step = f64(c.scalar(2 ** -(25 + Math.ceil(Math.log2(n)))));
   const key = c.emit1('Sub', [v, c.emit1('Mul', [c.emit1('Mul', [f64(idx64), mag]), step])]);
   const [, sel] = c.emit('TopK', [key, c.int64s([k])], { axis: attr.int(axis), largest: attr.int(1), sorted: attr.int(0) }, 2);
-  return [c.emit1('GatherElements', [values, sel!], { axis: attr.int(axis) }), c.emit1('GatherElements', [idx64, sel!], { axis: attr.int(axis) })];
+  return [
+    c.emit1('GatherElements', [values, sel!], { axis: attr.int(axis) }),
+    c.emit1('GatherElements', [idx64, sel!], { axis: attr.int(axis) }),
+  ];
 }
 
 export const opset17: { readonly [N in OpName]: Lowering<N> } = {
@@ -166,7 +197,8 @@ export const opset17: { readonly [N in OpName]: Lowering<N> } = {
   // Indices from the request or computed from it (a pick of ids) are guarded (indicesOrZero):
   // 4 elementwise ops over the ids, not over the gathered rows.
   gather: (ctx, node, [table, indices], a) => {
-    const idx = inRangeByConstruction(ctx.graph, node.inputs[1]!) ? indices!
+    const idx = inRangeByConstruction(ctx.graph, node.inputs[1]!)
+      ? indices!
       : indicesOrZero(ctx, indices!, ctx.inputInfo[1]!.dtype, ctx.inputInfo[0]!.shape[a.axis]!);
     return [ctx.emit1('Gather', [table!, idx], { axis: attr.int(a.axis) })];
   },
@@ -193,7 +225,9 @@ export const opset17: { readonly [N in OpName]: Lowering<N> } = {
       const trailing = Array.from({ length: uShape.length - a.axis - 1 }, (_, i) => a.axis + 1 + i);
       idx64 = ctx.emit1('Expand', [ctx.emit1('Unsqueeze', [idx64, ctx.int64s(trailing)]), ctx.shapeTensor(uShape)]);
     }
-    return [ctx.emit1('ScatterElements', [zeros, idx64, updates!], { axis: attr.int(a.axis), reduction: attr.string(distinct ? 'none' : 'add') })];
+    return [
+      ctx.emit1('ScatterElements', [zeros, idx64, updates!], { axis: attr.int(a.axis), reduction: attr.string(distinct ? 'none' : 'add') }),
+    ];
   },
   // The spec's ranking key, then a plain sorted TopK (ONNX Runtime breaks ties by the lower index):
   // key = mask ? max(x, FLOAT32_LOWEST) : -Infinity (a NaN at a valid position counts as
@@ -224,7 +258,12 @@ export const opset17: { readonly [N in OpName]: Lowering<N> } = {
     const asSet = picksAsSet(ctx.graph, node);
     // the top-k of a key, inside each branch, so the If passes on [.., k] results, not the key
     const topk = (c: LowerCtx, key: string): string[] => {
-      let [values, idx64] = c.emit('TopK', [key, c.int64s([k])], { axis: attr.int(-1), largest: attr.int(1), sorted: attr.int(asSet ? 0 : 1) }, 2);
+      let [values, idx64] = c.emit(
+        'TopK',
+        [key, c.int64s([k])],
+        { axis: attr.int(-1), largest: attr.int(1), sorted: attr.int(asSet ? 0 : 1) },
+        2,
+      );
       if (asSet && k > a.k) {
         [values, idx64] = exactTopOfSet(c, values!, idx64!, a.k, n as number, shape.length - 1);
       } else if (k > a.k) {
@@ -235,12 +274,17 @@ export const opset17: { readonly [N in OpName]: Lowering<N> } = {
       }
       return [values!, c.emit1('Cast', [idx64!], { to: attr.int(ONNX_DTYPE.int32) })];
     };
-    const sum = ctx.emit1('ReduceSum', [x!], { keepdims: attr.int(0) });                 // all axes
-    const finite = ctx.emit1('Equal', [ctx.emit1('Sub', [sum, sum]), ctx.scalar(0)]);   // inf - inf, NaN - NaN are NaN
-    return ctx.emit('If', [finite], {
-      then_branch: ctx.branch('finite', ['float32', 'int32'], (c) => topk(c, finiteKey(c))),
-      else_branch: ctx.branch('nonFinite', ['float32', 'int32'], (c) => topk(c, exactKey(c))),
-    }, 2);
+    const sum = ctx.emit1('ReduceSum', [x!], { keepdims: attr.int(0) }); // all axes
+    const finite = ctx.emit1('Equal', [ctx.emit1('Sub', [sum, sum]), ctx.scalar(0)]); // inf - inf, NaN - NaN are NaN
+    return ctx.emit(
+      'If',
+      [finite],
+      {
+        then_branch: ctx.branch('finite', ['float32', 'int32'], (c) => topk(c, finiteKey(c))),
+        else_branch: ctx.branch('nonFinite', ['float32', 'int32'], (c) => topk(c, exactKey(c))),
+      },
+      2,
+    );
   },
   // ONNX Runtime's CPU Where has no bool kernel: for bool, (cond and a) or (not cond and b).
   where: (ctx, _n, [cond, a, b]) => {
@@ -257,7 +301,9 @@ export const opset17: { readonly [N in OpName]: Lowering<N> } = {
   logicalNot: direct('Not'),
   // ONNX Cast: float -> int truncates toward zero, anything -> bool is x != 0, bool -> float is 0/1.
   cast: (ctx, _n, [x], a) => [ctx.emit1('Cast', [x!], { to: attr.int(ONNX_DTYPE[a.to]) })],
-  layerNorm: (ctx, _n, [x, gamma, beta], a) => [ctx.emit1('LayerNormalization', [x!, gamma!, beta!], { axis: attr.int(-1), epsilon: attr.float(a.epsilon) })],
+  layerNorm: (ctx, _n, [x, gamma, beta], a) => [
+    ctx.emit1('LayerNormalization', [x!, gamma!, beta!], { axis: attr.int(-1), epsilon: attr.float(a.epsilon) }),
+  ],
   l2Normalize: (ctx, _n, [x], a) => {
     const sumSq = ctx.emit1('ReduceSum', [ctx.emit1('Mul', [x!, x!]), ctx.int64s([a.axis])], { keepdims: attr.int(1) });
     const norm = ctx.emit1('Max', [ctx.emit1('Sqrt', [sumSq]), ctx.scalar(a.epsilon)]);

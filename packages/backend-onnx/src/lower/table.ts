@@ -24,9 +24,14 @@ export const LOWERINGS: LoweringTable = buildTable();
 
 /** The version of one op's lowering for a target opset: the highest `since` not above it. */
 export function pickVersion<N extends OpName>(op: N, versionsOfOp: VersionedLowering<N>, opset: number): Lowering<N> {
-  const since = Object.keys(versionsOfOp).map(Number).filter((v) => v <= opset).sort((a, b) => b - a)[0];
+  const since = Object.keys(versionsOfOp)
+    .map(Number)
+    .filter((v) => v <= opset)
+    .sort((a, b) => b - a)[0];
   if (since === undefined) {
-    throw new Error(`op '${op}' has no ONNX lowering for opset ${opset} (lowerings exist from opset ${Object.keys(versionsOfOp).join(', ')})`);
+    throw new Error(
+      `op '${op}' has no ONNX lowering for opset ${opset} (lowerings exist from opset ${Object.keys(versionsOfOp).join(', ')})`,
+    );
   }
   return versionsOfOp[since]!;
 }

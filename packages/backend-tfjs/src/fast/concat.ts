@@ -20,13 +20,23 @@ function concatLoop(xs: Flat[], runs: number[], outer: number, out: Flat): void 
   }
   for (let o = 0; o < outer; o++) {
     let at = o * total;
-    for (let k = 0; k < xs.length; k++) { copyRun(xs[k]!, o * runs[k]!, out, at, runs[k]!); at += runs[k]!; }
+    for (let k = 0; k < xs.length; k++) {
+      copyRun(xs[k]!, o * runs[k]!, out, at, runs[k]!);
+      at += runs[k]!;
+    }
   }
 }
 
 /** `count` runs of `len` float32 values: run o from src[from + o * srcStep] to dst[to + o * dstStep]. */
 function stridedCopyF32(
-  src: Float32Array, from: number, srcStep: number, dst: Float32Array, to: number, dstStep: number, len: number, count: number,
+  src: Float32Array,
+  from: number,
+  srcStep: number,
+  dst: Float32Array,
+  to: number,
+  dstStep: number,
+  len: number,
+  count: number,
 ): void {
   for (let o = 0; o < count; o++, from += srcStep, to += dstStep) for (let j = 0; j < len; j++) dst[to + j] = src[from + j]!;
 }
@@ -42,7 +52,10 @@ function splitLoop(x: Flat, runs: number[], outer: number, outs: Flat[]): void {
   }
   for (let o = 0; o < outer; o++) {
     let at = o * total;
-    for (let k = 0; k < outs.length; k++) { copyRun(x, at, outs[k]!, o * runs[k]!, runs[k]!); at += runs[k]!; }
+    for (let k = 0; k < outs.length; k++) {
+      copyRun(x, at, outs[k]!, o * runs[k]!, runs[k]!);
+      at += runs[k]!;
+    }
   }
 }
 
@@ -64,10 +77,21 @@ const concatCpu: tf.KernelFunc = ({ inputs, backend, attrs }) => {
   const be = asCpu(backend);
   const xs = Object.values(inputs) as tf.TensorInfo[];
   const axis = Number(attrs!['axis']);
-  const shape = concatShape(xs.map((x) => x.shape), axis);
+  const shape = concatShape(
+    xs.map((x) => x.shape),
+    axis,
+  );
   const out = newFlat(xs[0]!.dtype, sizeOf(shape));
-  const { outer, runs } = runsOf(xs.map((x) => x.shape), axis);
-  concatLoop(xs.map((x) => be.data.get(x.dataId).values), runs, outer, out);
+  const { outer, runs } = runsOf(
+    xs.map((x) => x.shape),
+    axis,
+  );
+  concatLoop(
+    xs.map((x) => be.data.get(x.dataId).values),
+    runs,
+    outer,
+    out,
+  );
   return be.makeTensorInfo(shape, xs[0]!.dtype, out);
 };
 
@@ -75,21 +99,38 @@ const concatWasm: tf.KernelFunc = ({ inputs, backend, attrs }) => {
   const be = asWasm(backend);
   const xs = Object.values(inputs) as tf.TensorInfo[];
   const axis = Number(attrs!['axis']);
-  const shape = concatShape(xs.map((x) => x.shape), axis);
+  const shape = concatShape(
+    xs.map((x) => x.shape),
+    axis,
+  );
   const out = be.makeOutput(shape, xs[0]!.dtype);
-  const { outer, runs } = runsOf(xs.map((x) => x.shape), axis);
-  if (shape.every((d) => d > 0)) concatLoop(xs.map((x) => be.typedArrayFromHeap(x)), runs, outer, be.typedArrayFromHeap(out));
+  const { outer, runs } = runsOf(
+    xs.map((x) => x.shape),
+    axis,
+  );
+  if (shape.every((d) => d > 0))
+    concatLoop(
+      xs.map((x) => be.typedArrayFromHeap(x)),
+      runs,
+      outer,
+      be.typedArrayFromHeap(out),
+    );
   return out;
 };
 
 function splitShapes(x: tf.TensorInfo, sizes: number[], axis: number): number[][] {
-  return sizes.map((n) => { const s = [...x.shape]; s[axis] = n; return s; });
+  return sizes.map((n) => {
+    const s = [...x.shape];
+    s[axis] = n;
+    return s;
+  });
 }
 
 const splitCpu: tf.KernelFunc = ({ inputs, backend, attrs }) => {
   const be = asCpu(backend);
   const { x } = inputs as { x: tf.TensorInfo };
-  const axis = Number(attrs!['axis']), sizes = attrs!['sizes'] as number[];
+  const axis = Number(attrs!['axis']),
+    sizes = attrs!['sizes'] as number[];
   const shapes = splitShapes(x, sizes, axis);
   const outs = shapes.map((s) => newFlat(x.dtype, sizeOf(s)));
   const { outer, runs } = runsOf(shapes, axis);
@@ -100,11 +141,18 @@ const splitCpu: tf.KernelFunc = ({ inputs, backend, attrs }) => {
 const splitWasm: tf.KernelFunc = ({ inputs, backend, attrs }) => {
   const be = asWasm(backend);
   const { x } = inputs as { x: tf.TensorInfo };
-  const axis = Number(attrs!['axis']), sizes = attrs!['sizes'] as number[];
+  const axis = Number(attrs!['axis']),
+    sizes = attrs!['sizes'] as number[];
   const shapes = splitShapes(x, sizes, axis);
   const outs = shapes.map((s) => be.makeOutput(s, x.dtype));
   const { outer, runs } = runsOf(shapes, axis);
-  if (x.shape.every((d) => d > 0)) splitLoop(be.typedArrayFromHeap(x), runs, outer, outs.map((o) => be.typedArrayFromHeap(o)));
+  if (x.shape.every((d) => d > 0))
+    splitLoop(
+      be.typedArrayFromHeap(x),
+      runs,
+      outer,
+      outs.map((o) => be.typedArrayFromHeap(o)),
+    );
   return outs;
 };
 
@@ -116,7 +164,9 @@ export function concat(xs: readonly tf.Tensor[], axis: number): tf.Tensor {
   if (!onHost() || xs.some((x) => x.dtype !== xs[0]!.dtype)) return tf.concat([...xs], axis);
   registerHostKernels();
   const named: tf.NamedTensorMap = {};
-  xs.forEach((x, k) => { named[`x${k}`] = x; });
+  xs.forEach((x, k) => {
+    named[`x${k}`] = x;
+  });
   return tf.engine().runKernel(CONCAT, named, { axis }) as tf.Tensor;
 }
 

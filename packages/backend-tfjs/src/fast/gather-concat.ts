@@ -4,9 +4,7 @@
  * per-part outputs and no concat. Its backward is scatterColumnsAdd (gather-rows.ts) per part.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import {
-  type ConcatPart, type RowGroups, asCpu, asWasm, defineHostKernel, gatherConcatLoop, onHost, registerHostKernels,
-} from './host.ts';
+import { type ConcatPart, type RowGroups, asCpu, asWasm, defineHostKernel, gatherConcatLoop, onHost, registerHostKernels } from './host.ts';
 import { concat } from './concat.ts';
 import { gatherRows } from './gather-rows.ts';
 
@@ -16,7 +14,9 @@ const partsOf = (attrs: tf.NamedAttrMap | undefined): ConcatPart[] => JSON.parse
 
 const gatherConcatCpu: tf.KernelFunc = ({ inputs, backend, attrs }) => {
   const be = asCpu(backend);
-  const parts = partsOf(attrs), rows = Number(attrs!['rows']), total = Number(attrs!['total']);
+  const parts = partsOf(attrs),
+    rows = Number(attrs!['rows']),
+    total = Number(attrs!['total']);
   const out = new Float32Array(rows * total);
   const sources = parts.map((_, t) => be.data.get(inputs[`s${t}`]!.dataId).values as Float32Array);
   const ids = parts.map((_, t) => be.data.get(inputs[`i${t}`]!.dataId).values as Int32Array);
@@ -26,7 +26,9 @@ const gatherConcatCpu: tf.KernelFunc = ({ inputs, backend, attrs }) => {
 
 const gatherConcatWasm: tf.KernelFunc = ({ inputs, backend, attrs }) => {
   const be = asWasm(backend);
-  const parts = partsOf(attrs), rows = Number(attrs!['rows']), total = Number(attrs!['total']);
+  const parts = partsOf(attrs),
+    rows = Number(attrs!['rows']),
+    total = Number(attrs!['total']);
   const out = be.makeOutput([rows, total], 'float32');
   if (rows * total > 0) {
     const sources = parts.map((_, t) => be.typedArrayFromHeap(inputs[`s${t}`]!) as Float32Array);
@@ -46,7 +48,10 @@ defineHostKernel(GATHER_CONCAT, gatherConcatCpu, gatherConcatWasm);
 export function gatherConcat(sources: readonly tf.Tensor2D[], ids: readonly tf.Tensor1D[], groups: readonly RowGroups[]): tf.Tensor2D {
   const rows = ids[0]!.size;
   if (!onHost() || sources.some((x) => x.dtype !== 'float32')) {
-    return concat(sources.map((x, t) => gatherRows(x, ids[t]!, groups[t])), 1) as tf.Tensor2D;
+    return concat(
+      sources.map((x, t) => gatherRows(x, ids[t]!, groups[t])),
+      1,
+    ) as tf.Tensor2D;
   }
   registerHostKernels();
   let offset = 0;
@@ -56,6 +61,9 @@ export function gatherConcat(sources: readonly tf.Tensor2D[], ids: readonly tf.T
     return p;
   });
   const named: tf.NamedTensorMap = {};
-  sources.forEach((x, t) => { named[`s${t}`] = x; named[`i${t}`] = ids[t]!; });
+  sources.forEach((x, t) => {
+    named[`s${t}`] = x;
+    named[`i${t}`] = ids[t]!;
+  });
   return tf.engine().runKernel(GATHER_CONCAT, named, { parts: JSON.stringify(parts), rows, total: offset }) as tf.Tensor2D;
 }

@@ -7,7 +7,16 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import {
-  type Flat, type RowGroups, asCpu, asWasm, copyRun, defineHostKernel, gatherConcatLoop, newFlat, onHost, registerHostKernels,
+  type Flat,
+  type RowGroups,
+  asCpu,
+  asWasm,
+  copyRun,
+  defineHostKernel,
+  gatherConcatLoop,
+  newFlat,
+  onHost,
+  registerHostKernels,
 } from './host.ts';
 
 export const GATHER_ROWS = 'LctrGatherRows';
@@ -33,18 +42,33 @@ function copyRows(src: Flat, ids: Int32Array, width: number, dst: Flat, groups: 
  * once, like segment-sum.ts.
  */
 function scatterRows(
-  dy: Float32Array, ids: Int32Array, width: number, rows: number, out: Float32Array, { group, stride }: RowGroups,
-  dyStride = width, dyOffset = 0,
+  dy: Float32Array,
+  ids: Int32Array,
+  width: number,
+  rows: number,
+  out: Float32Array,
+  { group, stride }: RowGroups,
+  dyStride = width,
+  dyOffset = 0,
 ): void {
   const n = ids.length;
   // the target row of every id (its group offset added), -1 when out of range; and whether any repeats
   const target = new Int32Array(n);
   const hits = new Uint8Array(rows);
-  let repeated = false, offset = 0, left = group > 0 ? group : n;
+  let repeated = false,
+    offset = 0,
+    left = group > 0 ? group : n;
   for (let i = 0; i < n; i++) {
     const r = ids[i]! + offset;
-    if (r >= 0 && r < rows) { target[i] = r; if (hits[r]) repeated = true; else hits[r] = 1; } else target[i] = -1;
-    if (--left === 0) { offset += stride; left = group; }
+    if (r >= 0 && r < rows) {
+      target[i] = r;
+      if (hits[r]) repeated = true;
+      else hits[r] = 1;
+    } else target[i] = -1;
+    if (--left === 0) {
+      offset += stride;
+      left = group;
+    }
   }
   if (!repeated) {
     for (let i = 0, from = dyOffset; i < n; i++, from += dyStride) {
@@ -65,8 +89,10 @@ function scatterRows(
   for (let i = 0; i < acc.length; i++) out[i] = acc[i]!;
 }
 
-const groupsOf = (attrs: tf.NamedAttrMap | undefined): RowGroups =>
-  ({ group: Number(attrs?.['group'] ?? 0), stride: Number(attrs?.['stride'] ?? 0) });
+const groupsOf = (attrs: tf.NamedAttrMap | undefined): RowGroups => ({
+  group: Number(attrs?.['group'] ?? 0),
+  stride: Number(attrs?.['stride'] ?? 0),
+});
 
 const gatherRowsCpu: tf.KernelFunc = ({ inputs, backend, attrs }) => {
   const { x, indices } = inputs as { x: tf.TensorInfo; indices: tf.TensorInfo };
@@ -101,9 +127,11 @@ const windowOf = (dy: tf.TensorInfo, attrs: tf.NamedAttrMap | undefined) => {
 const scatterRowsCpu: tf.KernelFunc = ({ inputs, backend, attrs }) => {
   const { dy, indices } = inputs as { dy: tf.TensorInfo; indices: tf.TensorInfo };
   const be = asCpu(backend);
-  const rows = Number(attrs!['rows']), win = windowOf(dy, attrs);
+  const rows = Number(attrs!['rows']),
+    win = windowOf(dy, attrs);
   const out = new Float32Array(rows * win.width);
-  const dyValues = be.data.get(dy.dataId).values as Float32Array, ids = be.data.get(indices.dataId).values as Int32Array;
+  const dyValues = be.data.get(dy.dataId).values as Float32Array,
+    ids = be.data.get(indices.dataId).values as Int32Array;
   scatterRows(dyValues, ids, win.width, rows, out, groupsOf(attrs), win.stride, win.offset);
   return be.makeTensorInfo([rows, win.width], 'float32', out);
 };
@@ -111,11 +139,13 @@ const scatterRowsCpu: tf.KernelFunc = ({ inputs, backend, attrs }) => {
 const scatterRowsWasm: tf.KernelFunc = ({ inputs, backend, attrs }) => {
   const { dy, indices } = inputs as { dy: tf.TensorInfo; indices: tf.TensorInfo };
   const be = asWasm(backend);
-  const rows = Number(attrs!['rows']), win = windowOf(dy, attrs);
+  const rows = Number(attrs!['rows']),
+    win = windowOf(dy, attrs);
   const out = be.makeOutput([rows, win.width], 'float32');
   const o = be.typedArrayFromHeap(out) as Float32Array;
   o.fill(0);
-  const dyValues = be.typedArrayFromHeap(dy) as Float32Array, ids = be.typedArrayFromHeap(indices) as Int32Array;
+  const dyValues = be.typedArrayFromHeap(dy) as Float32Array,
+    ids = be.typedArrayFromHeap(indices) as Int32Array;
   scatterRows(dyValues, ids, win.width, rows, o, groupsOf(attrs), win.stride, win.offset);
   return out;
 };
@@ -145,7 +175,12 @@ export function scatterRowsAdd(dy: tf.Tensor2D, ids: tf.Tensor1D, rows: number, 
  * added into zeros [rows, width] at the rows the part read.
  */
 export function scatterColumnsAdd(
-  dy: tf.Tensor2D, ids: tf.Tensor1D, rows: number, offset: number, width: number, groups: RowGroups = { group: 0, stride: 0 },
+  dy: tf.Tensor2D,
+  ids: tf.Tensor1D,
+  rows: number,
+  offset: number,
+  width: number,
+  groups: RowGroups = { group: 0, stride: 0 },
 ): tf.Tensor2D {
   if (!onHost()) return scatterRowsAdd(tf.slice(dy, [0, offset], [dy.shape[0], width]), ids, rows, groups);
   registerHostKernels();

@@ -25,10 +25,13 @@ export const asCpu = (backend: unknown): CpuBackendLike => backend as unknown as
 export const asWasm = (backend: unknown): WasmBackendLike => backend as unknown as WasmBackendLike;
 
 /** tfjs runs on cpu or wasm: the fast kernels apply (elsewhere tfjs' own kernels run). */
-export const onHost = (): boolean => { const name = tf.getBackend(); return name === 'cpu' || name === 'wasm'; };
+export const onHost = (): boolean => {
+  const name = tf.getBackend();
+  return name === 'cpu' || name === 'wasm';
+};
 
 export const newFlat = (dtype: tf.DataType, n: number): Flat =>
-  (dtype === 'float32' ? new Float32Array(n) : dtype === 'int32' ? new Int32Array(n) : new Uint8Array(n));
+  dtype === 'float32' ? new Float32Array(n) : dtype === 'int32' ? new Int32Array(n) : new Uint8Array(n);
 
 /**
  * Row ids with a per-group offset: id i reads row ids[i] + floor(i / group) * stride (group 0: no
@@ -36,7 +39,10 @@ export const newFlat = (dtype: tf.DataType, n: number): Flat =>
  * the offset here saves an int32 broadcasting add, which tfjs wasm runs about 100x slower than a
  * float one ([256, 200] + [256, 1]: 5.7 ms).
  */
-export interface RowGroups { group: number; stride: number }
+export interface RowGroups {
+  group: number;
+  stride: number;
+}
 
 /**
  * Copy `len` values; a loop for short runs (a subarray per run costs more than the copy). float32
@@ -44,8 +50,14 @@ export interface RowGroups { group: number; stride: number }
  * several typed-array types runs several times slower in V8).
  */
 export function copyRun(src: Flat, from: number, dst: Flat, to: number, len: number): void {
-  if (len >= 48) { dst.set(src.subarray(from, from + len), to); return; }
-  if (src instanceof Float32Array && dst instanceof Float32Array) { copyShortF32(src, from, dst, to, len); return; }
+  if (len >= 48) {
+    dst.set(src.subarray(from, from + len), to);
+    return;
+  }
+  if (src instanceof Float32Array && dst instanceof Float32Array) {
+    copyShortF32(src, from, dst, to, len);
+    return;
+  }
   for (let j = 0; j < len; j++) dst[to + j] = src[from + j]!;
 }
 
@@ -54,7 +66,10 @@ function copyShortF32(src: Float32Array, from: number, dst: Float32Array, to: nu
 }
 
 /** Per part of a gather-concat: its row width, offset in the output row, and row groups. */
-export interface ConcatPart extends RowGroups { width: number; offset: number }
+export interface ConcatPart extends RowGroups {
+  width: number;
+  offset: number;
+}
 
 /**
  * out [rows, total]: row i = source_t[id_t(i)] for every part t side by side (ids as in RowGroups,
@@ -62,15 +77,26 @@ export interface ConcatPart extends RowGroups { width: number; offset: number }
  * so it lives here, shared by gather-rows.ts and gather-concat.ts.
  */
 export function gatherConcatLoop(
-  sources: Float32Array[], ids: Int32Array[], parts: ConcatPart[], rows: number, total: number, out: Float32Array,
+  sources: Float32Array[],
+  ids: Int32Array[],
+  parts: ConcatPart[],
+  rows: number,
+  total: number,
+  out: Float32Array,
 ): void {
   parts.forEach((p, t) => {
-    const src = sources[t]!, id = ids[t]!, w = p.width;
-    let offset = 0, left = p.group > 0 ? p.group : rows;
+    const src = sources[t]!,
+      id = ids[t]!,
+      w = p.width;
+    let offset = 0,
+      left = p.group > 0 ? p.group : rows;
     for (let i = 0, to = p.offset; i < rows; i++, to += total) {
       const from = (id[i]! + offset) * w;
       for (let j = 0; j < w; j++) out[to + j] = src[from + j]!;
-      if (--left === 0) { offset += p.stride; left = p.group; }
+      if (--left === 0) {
+        offset += p.stride;
+        left = p.group;
+      }
     }
   });
 }

@@ -18,7 +18,10 @@ function broadcastShape3(...shapes: ReadonlyArray<readonly number[]>): number[] 
   const out: number[] = [];
   for (let i = 0; i < n; i++) {
     let d = 1;
-    for (const s of shapes) { const v = s[s.length - n + i] ?? 1; if (v !== 1) d = v; }
+    for (const s of shapes) {
+      const v = s[s.length - n + i] ?? 1;
+      if (v !== 1) d = v;
+    }
     out.push(d);
   }
   return out;
@@ -42,20 +45,35 @@ function alignedStrides(shape: readonly number[], out: readonly number[]): numbe
  * copy or fill when the condition is constant along it (a mask [R, N, 1] against rows [R, N, d]).
  */
 function selectLoop(
-  c: Uint8Array, a: Flat, b: Flat, cShape: readonly number[], aShape: readonly number[], bShape: readonly number[],
-  shape: readonly number[], out: Flat,
+  c: Uint8Array,
+  a: Flat,
+  b: Flat,
+  cShape: readonly number[],
+  aShape: readonly number[],
+  bShape: readonly number[],
+  shape: readonly number[],
+  out: Flat,
 ): void {
   const rank = shape.length;
   const size = sizeOf(shape);
   if (size === 0) return;
   if (out instanceof Float32Array && a instanceof Float32Array && b instanceof Float32Array && selectF32(c, a, b, size, out)) return;
   if (selectRows(c, a, b, cShape, aShape, bShape, shape, out)) return;
-  if (rank === 0) { out[0] = c[0] ? a[0]! : b[0]!; return; }
-  const cs = alignedStrides(cShape, shape), as = alignedStrides(aShape, shape), bs = alignedStrides(bShape, shape);
+  if (rank === 0) {
+    out[0] = c[0] ? a[0]! : b[0]!;
+    return;
+  }
+  const cs = alignedStrides(cShape, shape),
+    as = alignedStrides(aShape, shape),
+    bs = alignedStrides(bShape, shape);
   const inner = shape[rank - 1]!;
-  const ci1 = cs[rank - 1]!, ai1 = as[rank - 1]!, bi1 = bs[rank - 1]!;
+  const ci1 = cs[rank - 1]!,
+    ai1 = as[rank - 1]!,
+    bi1 = bs[rank - 1]!;
   const counter = new Array<number>(rank).fill(0);
-  let co = 0, ao = 0, bo = 0;
+  let co = 0,
+    ao = 0,
+    bo = 0;
   for (let p = 0; p < size; p += inner) {
     if (ci1 === 0) {
       if (c[co]) {
@@ -73,9 +91,13 @@ function selectLoop(
     // next row: odometer over the outer axes
     for (let axis = rank - 2; axis >= 0; axis--) {
       counter[axis]!++;
-      co += cs[axis]!; ao += as[axis]!; bo += bs[axis]!;
+      co += cs[axis]!;
+      ao += as[axis]!;
+      bo += bs[axis]!;
       if (counter[axis]! < shape[axis]!) break;
-      co -= cs[axis]! * shape[axis]!; ao -= as[axis]! * shape[axis]!; bo -= bs[axis]! * shape[axis]!;
+      co -= cs[axis]! * shape[axis]!;
+      ao -= as[axis]! * shape[axis]!;
+      bo -= bs[axis]! * shape[axis]!;
       counter[axis] = 0;
     }
   }
@@ -104,8 +126,14 @@ function selectRowsF32(c: Uint8Array, rowData: Float32Array, constant: number, r
 
 /** where(mask [.., 1], x [.., inner], scalar) or where(mask, scalar, x), mask rows lined up with x rows: true when handled. */
 function selectRows(
-  c: Uint8Array, a: Flat, b: Flat, cShape: readonly number[], aShape: readonly number[], bShape: readonly number[],
-  shape: readonly number[], out: Flat,
+  c: Uint8Array,
+  a: Flat,
+  b: Flat,
+  cShape: readonly number[],
+  aShape: readonly number[],
+  bShape: readonly number[],
+  shape: readonly number[],
+  out: Flat,
 ): boolean {
   if (!(out instanceof Float32Array && a instanceof Float32Array && b instanceof Float32Array)) return false;
   const rank = shape.length;
@@ -113,8 +141,14 @@ function selectRows(
   const full = (s: readonly number[]) => s.length === rank && s.every((d, i) => d === shape[i]);
   const isScalar = (x: Flat) => x.length === 1;
   const inner = shape[rank - 1]!;
-  if (full(aShape) && isScalar(b)) { selectRowsF32(c, a, b[0]!, true, inner, out); return true; }
-  if (full(bShape) && isScalar(a)) { selectRowsF32(c, b, a[0]!, false, inner, out); return true; }
+  if (full(aShape) && isScalar(b)) {
+    selectRowsF32(c, a, b[0]!, true, inner, out);
+    return true;
+  }
+  if (full(bShape) && isScalar(a)) {
+    selectRowsF32(c, b, a[0]!, false, inner, out);
+    return true;
+  }
   return false;
 }
 

@@ -27,7 +27,10 @@ export type TorchLoweringTable = { readonly [N in OpName]: TorchLowering<N> };
 
 /** The torch dtype of an IR dtype; float32 values compute in the module's dtype (float64 or float32). */
 export const TORCH_DTYPE: Readonly<Record<DType, string>> = {
-  float32: 'DTYPE', int32: 'torch.int32', int64: 'torch.int64', bool: 'torch.bool',
+  float32: 'DTYPE',
+  int32: 'torch.int32',
+  int64: 'torch.int64',
+  bool: 'torch.bool',
 };
 
 /** A JS number as a Python float literal (NaN, +-Infinity and -0 included). */

@@ -7,8 +7,14 @@
 import type { OpName } from '@lctr/spec';
 import { TORCH_DTYPE, type TorchLowering, type TorchLoweringTable, pyFloat } from './context.ts';
 
-const call = (fn: string) => (_: unknown, __: unknown, [x]: readonly string[]) => `${fn}(${x})`;
-const infix = (op: string) => (_: unknown, __: unknown, [a, b]: readonly string[]) => `${a} ${op} ${b}`;
+const call =
+  (fn: string) =>
+  (_: unknown, __: unknown, [x]: readonly string[]) =>
+    `${fn}(${x})`;
+const infix =
+  (op: string) =>
+  (_: unknown, __: unknown, [a, b]: readonly string[]) =>
+    `${a} ${op} ${b}`;
 const tuple = (xs: readonly number[]) => `(${xs.join(', ')}${xs.length === 1 ? ',' : ''})`;
 
 export const LOWERINGS: TorchLoweringTable = {

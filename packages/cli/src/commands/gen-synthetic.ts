@@ -15,8 +15,12 @@ export const GEN_SYNTHETIC = {
   --preset  small (500 users) or full (the default world); --config/--set override its fields
   --out     the output folder (default out/synthetic-<preset>-<seed>); a folder holding something else needs --force`,
   options: {
-    preset: { type: 'string' }, seed: { type: 'string' }, config: { type: 'string' },
-    set: { type: 'string', multiple: true }, out: { type: 'string' }, force: { type: 'boolean' },
+    preset: { type: 'string' },
+    seed: { type: 'string' },
+    config: { type: 'string' },
+    set: { type: 'string', multiple: true },
+    out: { type: 'string' },
+    force: { type: 'boolean' },
   },
 } as const;
 
@@ -26,7 +30,8 @@ export function main(argv: readonly string[]): Promise<number> {
     const preset = PRESETS[values.preset];
     if (!preset) throw new UsageError(`unknown preset '${values.preset}'; known presets: ${Object.keys(PRESETS).join(', ')}`);
     const seed = Number(values.seed);
-    if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) throw new UsageError(`--seed must be an integer in 0..4294967295, got '${values.seed}'`);
+    if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff)
+      throw new UsageError(`--seed must be an integer in 0..4294967295, got '${values.seed}'`);
     let config: Record<string, unknown> = { ...preset };
     if (values.config) {
       if (!existsSync(values.config)) throw new UsageError(`config file not found: ${values.config}`);
@@ -36,7 +41,8 @@ export function main(argv: readonly string[]): Promise<number> {
       } catch (e) {
         throw new UsageError(`${values.config}: not valid JSON (${(e as Error).message})`);
       }
-      if (j === null || typeof j !== 'object' || Array.isArray(j)) throw new UsageError(`${values.config}: must hold a JSON object of world config fields`);
+      if (j === null || typeof j !== 'object' || Array.isArray(j))
+        throw new UsageError(`${values.config}: must hold a JSON object of world config fields`);
       config = { ...config, ...(j as Record<string, unknown>) };
     }
     for (const kv of values.set) {
@@ -44,7 +50,11 @@ export function main(argv: readonly string[]): Promise<number> {
       if (eq <= 0) throw new UsageError(`--set takes field=value, got '${kv}'`);
       const raw = kv.slice(eq + 1);
       let v: unknown;
-      try { v = JSON.parse(raw); } catch { throw new UsageError(`--set ${kv}: value must be JSON (a number, true/false, an array), got '${raw}'`); }
+      try {
+        v = JSON.parse(raw);
+      } catch {
+        throw new UsageError(`--set ${kv}: value must be JSON (a number, true/false, an array), got '${raw}'`);
+      }
       config[kv.slice(0, eq)] = v;
     }
     const out = resolve(values.out ?? `out/synthetic-${values.preset}-${seed}`);
@@ -60,13 +70,20 @@ export function main(argv: readonly string[]): Promise<number> {
       throw e;
     }
     const genS = (performance.now() - t0) / 1000;
-    const s = world.stats, c = world.config, fmt = (x: number) => x.toLocaleString('en-US');
-    console.log(`synthetic world (seed ${seed}, preset ${values.preset}): ${fmt(c.users)} users, ${fmt(s.events)} events `
-      + `(${fmt(s.sourceEvents)} source, ${fmt(s.noiseEvents)} of them noise; ${fmt(s.targetEvents)} target impressions) in ${genS.toFixed(1)} s`);
+    const s = world.stats,
+      c = world.config,
+      fmt = (x: number) => x.toLocaleString('en-US');
+    console.log(
+      `synthetic world (seed ${seed}, preset ${values.preset}): ${fmt(c.users)} users, ${fmt(s.events)} events ` +
+        `(${fmt(s.sourceEvents)} source, ${fmt(s.noiseEvents)} of them noise; ${fmt(s.targetEvents)} target impressions) in ` +
+        `${genS.toFixed(1)} s`,
+    );
     for (const k of ['train', 'test'] as const) {
       const x = s[k];
-      console.log(`${k}: ${fmt(x.impressions)} impressions, CTR ${x.ctr.toFixed(3)}, Bayes AUC ${x.bayesAuc.toFixed(4)} `
-        + `(oracles: without dormant interests ${x.withoutDormantAuc.toFixed(4)}, biases only ${x.biasOnlyAuc.toFixed(4)})`);
+      console.log(
+        `${k}: ${fmt(x.impressions)} impressions, CTR ${x.ctr.toFixed(3)}, Bayes AUC ${x.bayesAuc.toFixed(4)} ` +
+          `(oracles: without dormant interests ${x.withoutDormantAuc.toFixed(4)}, biases only ${x.biasOnlyAuc.toFixed(4)})`,
+      );
     }
     const files = writeWorld(world, out);
     console.log(`wrote ${files.join(', ')} to ${out} in ${((performance.now() - t0) / 1000).toFixed(1)} s`);

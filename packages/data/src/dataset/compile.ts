@@ -35,7 +35,8 @@ async function hashFile(path: string): Promise<string> {
 
 /** The content key: sha256 of the format version, the checked config (JSON) and each input file's sha256, in read order. */
 export async function datasetKey(loaded: LoadedDatasetConfig): Promise<string> {
-  const c = loaded.config, src = loaded.path;
+  const c = loaded.config,
+    src = loaded.path;
   const files = [
     ...(c.items ? expandFiles(c.items.files, loaded.dir, 'config.items.files', src) : []),
     ...(c.profile ? expandFiles(c.profile.files, loaded.dir, 'config.profile.files', src) : []),
@@ -60,13 +61,25 @@ interface CompiledJson {
 }
 
 const columnsOf = (d: Dataset): Array<[string, Column]> => [
-  ['user', d.log.user], ['item', d.log.item], ['category', d.log.category], ['domain', d.log.domain], ['timestamp', d.log.timestamp],
-  ['label', d.log.label], ['userStart', d.log.userStart], ['train', d.train], ['test', d.test],
+  ['user', d.log.user],
+  ['item', d.log.item],
+  ['category', d.log.category],
+  ['domain', d.log.domain],
+  ['timestamp', d.log.timestamp],
+  ['label', d.log.label],
+  ['userStart', d.log.userStart],
+  ['train', d.train],
+  ['test', d.test],
   ...d.log.context.map((c, k): [string, Column] => [`context.${k}`, c]),
   ...d.log.profile.map((c, k): [string, Column] => [`profile.${k}`, c]),
 ];
 
-export interface CompileResult { readonly dir: string; readonly key: string; readonly reused: boolean; readonly report: DatasetReport }
+export interface CompileResult {
+  readonly dir: string;
+  readonly key: string;
+  readonly reused: boolean;
+  readonly report: DatasetReport;
+}
 
 /**
  * Compile into `<outDir>/<name>-<key 16 hex>` unless that folder already holds a complete compile
@@ -87,9 +100,20 @@ export async function compileDataset(loaded: LoadedDatasetConfig, outDir: string
   try {
     rmSync(tmp, { recursive: true, force: true });
     mkdirSync(join(tmp, 'columns'), { recursive: true });
-    for (const [name, col] of columnsOf(d)) writeFileSync(join(tmp, 'columns', `${name}.bin`), new Uint8Array(col.buffer, col.byteOffset, col.byteLength));
+    for (const [name, col] of columnsOf(d))
+      writeFileSync(join(tmp, 'columns', `${name}.bin`), new Uint8Array(col.buffer, col.byteOffset, col.byteLength));
     writeFileSync(join(tmp, 'vocabulary.json'), JSON.stringify(d.vocabulary));
-    const json: CompiledJson = { format: COMPILED_FORMAT, version: COMPILED_VERSION, key, name: d.name, meta: d.log.meta, size: d.log.size, splitTime: d.splitTime, files: d.files, report };
+    const json: CompiledJson = {
+      format: COMPILED_FORMAT,
+      version: COMPILED_VERSION,
+      key,
+      name: d.name,
+      meta: d.log.meta,
+      size: d.log.size,
+      splitTime: d.splitTime,
+      files: d.files,
+      report,
+    };
     writeFileSync(join(tmp, 'dataset.json'), `${JSON.stringify(json, null, 1)}\n`);
     rmSync(dir, { recursive: true, force: true });
     renameSync(tmp, dir);
@@ -100,12 +124,21 @@ export async function compileDataset(loaded: LoadedDatasetConfig, outDir: string
   return { dir, key, reused: false, report };
 }
 
-function readColumn<T extends Column>(dir: string, name: string, Type: { new(b: ArrayBuffer, off: number, len: number): T; new(n: number): T; BYTES_PER_ELEMENT: number }): T {
+function readColumn<T extends Column>(
+  dir: string,
+  name: string,
+  Type: { new (b: ArrayBuffer, off: number, len: number): T; new (n: number): T; BYTES_PER_ELEMENT: number },
+): T {
   const path = join(dir, 'columns', `${name}.bin`);
   let buf: Buffer;
-  try { buf = readFileSync(path); } catch (e) { throw new Error(`${path}: cannot read the compiled column: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`); }
+  try {
+    buf = readFileSync(path);
+  } catch (e) {
+    throw new Error(`${path}: cannot read the compiled column: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
   const n = buf.byteLength / Type.BYTES_PER_ELEMENT;
-  if (!Number.isInteger(n)) throw new Error(`${path}: ${buf.byteLength} bytes is not a whole number of ${Type.BYTES_PER_ELEMENT}-byte values`);
+  if (!Number.isInteger(n))
+    throw new Error(`${path}: ${buf.byteLength} bytes is not a whole number of ${Type.BYTES_PER_ELEMENT}-byte values`);
   // a view over the file's bytes when aligned (large reads are their own allocation), else one copy
   if (buf.byteOffset % Type.BYTES_PER_ELEMENT === 0) return new Type(buf.buffer as ArrayBuffer, buf.byteOffset, n);
   const out = new Type(n);
@@ -118,19 +151,44 @@ export function readCompiledDataset(dir: string): Dataset & { readonly key: stri
   const path = join(dir, 'dataset.json');
   if (!existsSync(path)) throw new Error(`${dir}: not a compiled dataset (no dataset.json)`);
   const j = JSON.parse(readFileSync(path, 'utf8')) as CompiledJson;
-  if (j.format !== COMPILED_FORMAT || j.version !== COMPILED_VERSION) throw new Error(`${path}: expected format ${COMPILED_FORMAT} version ${COMPILED_VERSION}, got ${String(j.format)} version ${String(j.version)}`);
+  if (j.format !== COMPILED_FORMAT || j.version !== COMPILED_VERSION)
+    throw new Error(
+      `${path}: expected format ${COMPILED_FORMAT} version ${COMPILED_VERSION}, got ${String(j.format)} version ${String(j.version)}`,
+    );
   const i32 = (n: string) => readColumn(dir, n, Int32Array);
   const log: EventLog = {
-    meta: j.meta, size: j.size, user: i32('user'), item: i32('item'), category: i32('category'), domain: readColumn(dir, 'domain', Uint8Array),
-    timestamp: readColumn(dir, 'timestamp', Float64Array), label: readColumn(dir, 'label', Uint8Array), userStart: i32('userStart'),
-    context: j.meta.context.map((_, k) => i32(`context.${k}`)), profile: j.meta.profile.map((_, k) => i32(`profile.${k}`)),
+    meta: j.meta,
+    size: j.size,
+    user: i32('user'),
+    item: i32('item'),
+    category: i32('category'),
+    domain: readColumn(dir, 'domain', Uint8Array),
+    timestamp: readColumn(dir, 'timestamp', Float64Array),
+    label: readColumn(dir, 'label', Uint8Array),
+    userStart: i32('userStart'),
+    context: j.meta.context.map((_, k) => i32(`context.${k}`)),
+    profile: j.meta.profile.map((_, k) => i32(`profile.${k}`)),
   };
-  for (const [name, col] of [['user', log.user], ['timestamp', log.timestamp], ['label', log.label]] as const) {
+  for (const [name, col] of [
+    ['user', log.user],
+    ['timestamp', log.timestamp],
+    ['label', log.label],
+  ] as const) {
     if (col.length !== j.size) throw new Error(`${dir}: column '${name}' has ${col.length} values, dataset.json says ${j.size}`);
   }
   const vocabulary = JSON.parse(readFileSync(join(dir, 'vocabulary.json'), 'utf8')) as Vocabulary;
   return {
-    name: j.name, log, vocabulary, train: i32('train'), test: i32('test'), splitTime: j.splitTime, refused: j.report.refused,
-    folded: j.report.folded, negatives: j.report.negatives, files: j.files, key: j.key, report: j.report,
+    name: j.name,
+    log,
+    vocabulary,
+    train: i32('train'),
+    test: i32('test'),
+    splitTime: j.splitTime,
+    refused: j.report.refused,
+    folded: j.report.folded,
+    negatives: j.report.negatives,
+    files: j.files,
+    key: j.key,
+    report: j.report,
   };
 }

@@ -30,10 +30,17 @@ export const FEATURES_FORMAT = 'lctr-features';
 export const FEATURES_VERSION = 1;
 
 /** One history sequence of the serving graph: `length` 0 when the graph does not read it. */
-export interface SequenceRule { readonly length: number; readonly events: EventFilter }
+export interface SequenceRule {
+  readonly length: number;
+  readonly events: EventFilter;
+}
 
 /** An item of the items file: its domain, raw category and the cells the context features read (FeaturePipeline.itemColumns order). */
-export interface ItemEntry { readonly domain: Domain; readonly category: string; readonly cells: readonly (string | number | null)[] }
+export interface ItemEntry {
+  readonly domain: Domain;
+  readonly category: string;
+  readonly cells: readonly (string | number | null)[];
+}
 
 export interface FeaturePipeline {
   readonly format: typeof FEATURES_FORMAT;
@@ -51,11 +58,14 @@ export interface FeaturePipeline {
   readonly items?: Readonly<Record<string, ItemEntry>>;
 }
 
-export const SEQUENCE_RULE = 'each sequence holds the latest `length` matching events of the history, ordered by timestamp (ties in the order listed), oldest first, right-padded with id 0 and mask false';
+export const SEQUENCE_RULE =
+  'each sequence holds the latest `length` matching events of the history, ordered by timestamp (ties in the order listed), oldest ' +
+  'first, right-padded with id 0 and mask false';
 
 const itemColumnsOf = (cfg: DatasetConfig): string[] => {
   const out: string[] = [];
-  for (const f of Object.values(cfg.context)) for (const c of [f.itemColumn, f.yearsSince]) if (c !== undefined && !out.includes(c)) out.push(c);
+  for (const f of Object.values(cfg.context))
+    for (const c of [f.itemColumn, f.yearsSince]) if (c !== undefined && !out.includes(c)) out.push(c);
   return out;
 };
 
@@ -64,33 +74,51 @@ async function readItems(loaded: LoadedDatasetConfig, columns: readonly string[]
   const { config: cfg, dir, path } = loaded;
   const ic = cfg.items!;
   const list = (text: string): string[] => (ic.listSeparator === undefined ? [text] : text.split(ic.listSeparator).filter((x) => x !== ''));
-  const targetValues = new Set(cfg.domain.target ?? []), targetCategories = new Set(cfg.domain.categories ?? []);
+  const targetValues = new Set(cfg.domain.target ?? []),
+    targetCategories = new Set(cfg.domain.categories ?? []);
   const items: Record<string, ItemEntry> = Object.create(null) as Record<string, ItemEntry>;
   for (const file of expandFiles(ic.files, dir, 'config.items.files', path)) {
     await forEachRow(openTable(file, ic), (row) => {
       const id = row.text(ic.id);
-      const category = ic.category ? list(row.text(ic.category))[0] ?? '' : '';
+      const category = ic.category ? (list(row.text(ic.category))[0] ?? '') : '';
       let domain: Domain = SOURCE;
       if (cfg.domain.itemColumn) domain = list(row.text(cfg.domain.itemColumn)).some((v) => targetValues.has(v)) ? TARGET : SOURCE;
       else if (cfg.domain.categories) domain = targetCategories.has(category) ? TARGET : SOURCE;
-      items[id] = { domain, category, cells: columns.map((c) => { const v = row.get(c); return isMissing(v) ? null : typeof v === 'number' ? v : cellText(v); }) };
+      items[id] = {
+        domain,
+        category,
+        cells: columns.map((c) => {
+          const v = row.get(c);
+          return isMissing(v) ? null : typeof v === 'number' ? v : cellText(v);
+        }),
+      };
     });
   }
   return items;
 }
 
 /** The feature pipeline of a loaded dataset for a model whose sequences follow `sequences`. */
-export async function buildFeaturePipeline(loaded: LoadedDatasetConfig, dataset: Dataset, key: string, sequences: FeaturePipeline['sequences']): Promise<FeaturePipeline> {
-  const cfg = loaded.config, log: EventLog = dataset.log;
+export async function buildFeaturePipeline(
+  loaded: LoadedDatasetConfig,
+  dataset: Dataset,
+  key: string,
+  sequences: FeaturePipeline['sequences'],
+): Promise<FeaturePipeline> {
+  const cfg = loaded.config,
+    log: EventLog = dataset.log;
   const P = log.meta.profile.length;
   const profiles = P === 0 ? undefined : Array.from({ length: log.meta.users }, (_, u) => log.profile.map((col) => col[u]!));
   const itemColumns = cfg.items ? itemColumnsOf(cfg) : undefined;
   const items = cfg.items ? await readItems(loaded, itemColumns!) : undefined;
   return {
-    format: FEATURES_FORMAT, version: FEATURES_VERSION,
+    format: FEATURES_FORMAT,
+    version: FEATURES_VERSION,
     dataset: { name: cfg.name, key, config: cfg },
-    sequences, rule: SEQUENCE_RULE, vocabulary: dataset.vocabulary,
-    ...(profiles ? { profiles } : {}), ...(items ? { itemColumns: itemColumns!, items } : {}),
+    sequences,
+    rule: SEQUENCE_RULE,
+    vocabulary: dataset.vocabulary,
+    ...(profiles ? { profiles } : {}),
+    ...(items ? { itemColumns: itemColumns!, items } : {}),
   };
 }
 
@@ -111,13 +139,24 @@ export interface MappedRawRequest {
   readonly user: Readonly<Record<string, Int32Array | Uint8Array>>;
   readonly candidate: Int32Array;
   readonly candidateCategory: Int32Array;
-  /** ids the vocabulary lacks, per feature ('user', 'history.item', 'history.category', 'candidate.item', 'candidate.category', 'context.<name>') */
+  /**
+   * ids the vocabulary lacks, per feature ('user', 'history.item', 'history.category', 'candidate.item', 'candidate.category',
+   * 'context.<name>')
+   */
   readonly unknown: Readonly<Record<string, number>>;
   /** history events left out (an id without an out-of-vocabulary row) */
   readonly dropped: number;
 }
 
-interface Event { readonly t: number; readonly order: number; readonly domain: Domain; readonly item: number; readonly category: number; readonly label: number; readonly ctx: Int32Array }
+interface Event {
+  readonly t: number;
+  readonly order: number;
+  readonly domain: Domain;
+  readonly item: number;
+  readonly category: number;
+  readonly label: number;
+  readonly ctx: Int32Array;
+}
 
 const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
 const show = (v: unknown): string => (v === undefined ? 'nothing (missing field)' : JSON.stringify(v));
@@ -142,7 +181,10 @@ export class RawRequestMapper {
     this.oovCategories = v.oov?.categories === true;
     const cols = pipeline.itemColumns ?? [];
     this.context = Object.entries(this.cfg.context).map(([name, f]) => ({
-      name, f, enc: new FeatureEncoder({ name, ...v.context[name]! }), item: cols.indexOf((f.itemColumn ?? f.yearsSince) ?? ''),
+      name,
+      f,
+      enc: new FeatureEncoder({ name, ...v.context[name]! }),
+      item: cols.indexOf(f.itemColumn ?? f.yearsSince ?? ''),
     }));
   }
 
@@ -154,12 +196,18 @@ export class RawRequestMapper {
 
   map(body: unknown, path = 'raw'): MappedRawRequest {
     if (!isObject(body)) throw new RequestError(path, 'an object {"user", "history", "candidates"}', show(body));
-    for (const k of Object.keys(body)) if (!['user', 'history', 'candidates'].includes(k)) throw new RequestError(`${path}.${k}`, 'no such field (raw requests have user, history, candidates)', show(body[k]));
-    const history = body['history'] ?? [], candidates = body['candidates'];
+    for (const k of Object.keys(body))
+      if (!['user', 'history', 'candidates'].includes(k))
+        throw new RequestError(`${path}.${k}`, 'no such field (raw requests have user, history, candidates)', show(body[k]));
+    const history = body['history'] ?? [],
+      candidates = body['candidates'];
     if (!Array.isArray(history)) throw new RequestError(`${path}.history`, 'an array of event rows (any length)', show(history));
-    if (!Array.isArray(candidates) || candidates.length === 0) throw new RequestError(`${path}.candidates`, 'a non-empty array of candidate rows', show(candidates));
+    if (!Array.isArray(candidates) || candidates.length === 0)
+      throw new RequestError(`${path}.candidates`, 'a non-empty array of candidate rows', show(candidates));
     const unknown: Record<string, number> = {};
-    const count = (k: string) => { unknown[k] = (unknown[k] ?? 0) + 1; };
+    const count = (k: string) => {
+      unknown[k] = (unknown[k] ?? 0) + 1;
+    };
     const seq = this.pipeline.sequences;
     const user: Record<string, Int32Array | Uint8Array> = {};
 
@@ -167,7 +215,8 @@ export class RawRequestMapper {
     const P = Object.keys(this.cfg.profile?.features ?? {}).length;
     if (P > 0) {
       const raw = body['user'];
-      if (raw !== undefined && typeof raw !== 'string' && typeof raw !== 'number') throw new RequestError(`${path}.user`, "the log's user id (a string or an integer)", show(raw));
+      if (raw !== undefined && typeof raw !== 'string' && typeof raw !== 'number')
+        throw new RequestError(`${path}.user`, "the log's user id (a string or an integer)", show(raw));
       const u = raw === undefined ? undefined : this.users.get(String(raw));
       if (u === undefined) count('user');
       user['profile'] = Int32Array.from({ length: P }, (_, k) => (u === undefined ? 0 : this.pipeline.profiles![u]![k]!));
@@ -178,7 +227,8 @@ export class RawRequestMapper {
     const events: Event[] = [];
     history.forEach((row: unknown, i: number) => {
       const ev = this.event(row, `${path}.history[${i}]`, i, count);
-      if (ev) events.push(ev); else dropped++;
+      if (ev) events.push(ev);
+      else dropped++;
     });
     events.sort((a, b) => a.t - b.t || a.order - b.order);
 
@@ -188,8 +238,14 @@ export class RawRequestMapper {
       if (L === 0) return;
       const match = events.filter((e) => e.domain === domain && (rule.events === 'all' || e.label === 1));
       const take = match.slice(Math.max(0, match.length - L));
-      const ids = new Int32Array(L), cats = new Int32Array(L), mask = new Uint8Array(L);
-      take.forEach((e, j) => { ids[j] = e.item; cats[j] = e.category; mask[j] = 1; });
+      const ids = new Int32Array(L),
+        cats = new Int32Array(L),
+        mask = new Uint8Array(L);
+      take.forEach((e, j) => {
+        ids[j] = e.item;
+        cats[j] = e.category;
+        mask[j] = 1;
+      });
       if (prefix === 'lifelong') {
         const ctx = new Int32Array(L * C);
         take.forEach((e, j) => ctx.set(e.ctx, j * C));
@@ -201,23 +257,39 @@ export class RawRequestMapper {
     fill('lifelong', SOURCE, seq.lifelong);
 
     // candidates: target items
-    const candidate = new Int32Array(candidates.length), candidateCategory = new Int32Array(candidates.length);
+    const candidate = new Int32Array(candidates.length),
+      candidateCategory = new Int32Array(candidates.length);
     candidates.forEach((row: unknown, c: number) => {
       const at = `${path}.candidates[${c}]`;
       const r = this.row(row, at);
       const rawItem = this.text(r, this.cfg.events.item, at, 'the item id');
       const entry = this.pipeline.items?.[rawItem];
-      if (this.pipeline.items && entry && entry.domain !== TARGET) throw new RequestError(`${at}.${this.cfg.events.item}`, 'a target-domain item (candidates are target items)', `${show(rawItem)}, a source-domain item of the items file`);
+      if (this.pipeline.items && entry && entry.domain !== TARGET)
+        throw new RequestError(
+          `${at}.${this.cfg.events.item}`,
+          'a target-domain item (candidates are target items)',
+          `${show(rawItem)}, a source-domain item of the items file`,
+        );
       const item = this.items[TARGET].get(rawItem);
       if (item === undefined) {
         count('candidate.item');
-        if (!this.oovItems) throw new RequestError(`${at}.${this.cfg.events.item}`, `a target item of the vocabulary (${this.items[TARGET].size} items; this model has no out-of-vocabulary row)`, show(rawItem));
+        if (!this.oovItems)
+          throw new RequestError(
+            `${at}.${this.cfg.events.item}`,
+            `a target item of the vocabulary (${this.items[TARGET].size} items; this model has no out-of-vocabulary row)`,
+            show(rawItem),
+          );
       }
       candidate[c] = item ?? 0;
       const cat = this.category(r, entry, at);
       if (cat === undefined) {
         count('candidate.category');
-        if (!this.oovCategories) throw new RequestError(`${at}.${this.cfg.events.category ?? 'category'}`, `a category of the vocabulary (${this.categories.size} categories; this model has no out-of-vocabulary row)`, show(this.rawCategory(r, entry)));
+        if (!this.oovCategories)
+          throw new RequestError(
+            `${at}.${this.cfg.events.category ?? 'category'}`,
+            `a category of the vocabulary (${this.categories.size} categories; this model has no out-of-vocabulary row)`,
+            show(this.rawCategory(r, entry)),
+          );
       }
       candidateCategory[c] = cat ?? 0;
     });
@@ -231,7 +303,8 @@ export class RawRequestMapper {
 
   private text(r: Record<string, unknown>, column: string, at: string, what: string): string {
     const v = r[column];
-    if (typeof v !== 'string' && typeof v !== 'number') throw new RequestError(`${at}.${column}`, `${what} (a string or an integer)`, show(v));
+    if (typeof v !== 'string' && typeof v !== 'number')
+      throw new RequestError(`${at}.${column}`, `${what} (a string or an integer)`, show(v));
     const t = String(v);
     if (t === '') throw new RequestError(`${at}.${column}`, `${what} (a non-empty string or an integer)`, '""');
     return t;
@@ -255,13 +328,15 @@ export class RawRequestMapper {
   /** dense category; undefined: not in the vocabulary */
   private category(r: Record<string, unknown>, entry: ItemEntry | undefined, at: string): number | undefined {
     const col = this.cfg.events.category;
-    if (col === undefined && !this.cfg.items?.category) return 0;        // no category anywhere: the reader's category 0
+    if (col === undefined && !this.cfg.items?.category) return 0; // no category anywhere: the reader's category 0
     if (col !== undefined) this.text(r, col, at, 'the category');
     return this.categories.get(this.rawCategory(r, entry));
   }
 
   private event(row: unknown, at: string, order: number, count: (k: string) => void): Event | undefined {
-    const r = this.row(row, at), cfg = this.cfg, ev = cfg.events;
+    const r = this.row(row, at),
+      cfg = this.cfg,
+      ev = cfg.events;
     const rawItem = this.text(r, ev.item, at, 'the item id');
     let t: number;
     if (ev.timestampFormat === 'iso' && typeof r[ev.timestamp] === 'string') {
@@ -277,7 +352,10 @@ export class RawRequestMapper {
     let domain: Domain;
     const d = cfg.domain;
     if (d.itemColumn !== undefined) {
-      if (!entry) { count('history.item'); return undefined; }          // no items-file row: its domain is unknown
+      if (!entry) {
+        count('history.item');
+        return undefined;
+      } // no items-file row: its domain is unknown
       domain = entry.domain;
     } else if (d.categories) {
       domain = new Set(d.categories).has(this.rawCategory(r, entry)) ? TARGET : SOURCE;
@@ -294,7 +372,8 @@ export class RawRequestMapper {
     let label: number;
     if (lab.constant !== undefined) label = lab.constant;
     else if (lab.oneOf) {
-      if (isMissing(r[lab.column!] as Cell)) throw new RequestError(`${at}.${lab.column}`, `the label column (1 when one of ${lab.oneOf.join(', ')})`, show(r[lab.column!]));
+      if (isMissing(r[lab.column!] as Cell))
+        throw new RequestError(`${at}.${lab.column}`, `the label column (1 when one of ${lab.oneOf.join(', ')})`, show(r[lab.column!]));
       label = lab.oneOf.includes(cellText(r[lab.column!] as Cell)) ? 1 : 0;
     } else {
       const v = this.number(r, lab.column!, at, 'a number (the label column)');
@@ -303,9 +382,15 @@ export class RawRequestMapper {
     }
     // ids
     const item = this.items[domain].get(rawItem);
-    if (item === undefined) { count('history.item'); if (!this.oovItems) return undefined; }
+    if (item === undefined) {
+      count('history.item');
+      if (!this.oovItems) return undefined;
+    }
     const category = this.category(r, entry, at);
-    if (category === undefined) { count('history.category'); if (!this.oovCategories) return undefined; }
+    if (category === undefined) {
+      count('history.category');
+      if (!this.oovCategories) return undefined;
+    }
     const ctx = new Int32Array(this.context.length);
     this.context.forEach((c, k) => {
       let cell: Cell;
@@ -323,7 +408,10 @@ export class RawRequestMapper {
         return;
       }
       const text = cellText(cell);
-      if (text === '') { ctx[k] = 0; return; }
+      if (text === '') {
+        ctx[k] = 0;
+        return;
+      }
       const id = c.enc.vocab!.get(text);
       if (id === undefined) count(`context.${c.name}`);
       ctx[k] = id === undefined ? 0 : id + 1;
@@ -336,7 +424,10 @@ export class RawRequestMapper {
 export function nestValues(flat: ArrayLike<number>, shape: readonly number[], bool = false): unknown {
   let k = 0;
   const go = (d: number): unknown => {
-    if (d === shape.length) { const v = flat[k++]!; return bool ? v !== 0 : v; }
+    if (d === shape.length) {
+      const v = flat[k++]!;
+      return bool ? v !== 0 : v;
+    }
     return Array.from({ length: shape[d]! }, () => go(d + 1));
   };
   return go(0);

@@ -35,7 +35,8 @@ const TRIES_PER_NEGATIVE = 50;
  * A negative takes the category of the item's first target event and context 0 (missing) everywhere.
  */
 export function sampleNegatives(log: EventLog, rule: NegativesConfig, firstItem = 0): { log: EventLog; report: NegativesReport } {
-  const T = log.meta.items.target, n = log.size;
+  const T = log.meta.items.target,
+    n = log.size;
   const count = new Float64Array(T);
   const category = new Int32Array(T).fill(-1);
   let positives = 0;
@@ -51,27 +52,44 @@ export function sampleNegatives(log: EventLog, rule: NegativesConfig, firstItem 
   for (let it = firstItem; it < T; it++) if (count[it]! > 0) pool.push(it);
   const cum = new Float64Array(pool.length);
   let total = 0;
-  pool.forEach((it, k) => { total += rule.draw === 'popularity' ? count[it]! : 1; cum[k] = total; });
+  pool.forEach((it, k) => {
+    total += rule.draw === 'popularity' ? count[it]! : 1;
+    cum[k] = total;
+  });
   const rng = new Rng(rule.seed);
   const draw = (): number => {
     const u = rng.next() * total;
-    let lo = 0, hi = cum.length - 1;
-    while (lo < hi) { const mid = (lo + hi) >> 1; if (cum[mid]! > u) hi = mid; else lo = mid + 1; }
+    let lo = 0,
+      hi = cum.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (cum[mid]! > u) hi = mid;
+      else lo = mid + 1;
+    }
     return pool[lo]!;
   };
 
   const cap = n + positives * rule.perPositive;
-  const user = new Int32Array(cap), item = new Int32Array(cap), cat = new Int32Array(cap), domain = new Uint8Array(cap);
-  const timestamp = new Float64Array(cap), label = new Uint8Array(cap), context = log.context.map(() => new Int32Array(cap));
+  const user = new Int32Array(cap),
+    item = new Int32Array(cap),
+    cat = new Int32Array(cap),
+    domain = new Uint8Array(cap);
+  const timestamp = new Float64Array(cap),
+    label = new Uint8Array(cap),
+    context = log.context.map(() => new Int32Array(cap));
   const userStart = new Int32Array(log.meta.users + 1);
-  let out = 0, added = 0, short = 0;
-  const firstSeen = new Map<number, number>();  // this user's target item -> its earliest timestamp
+  let out = 0,
+    added = 0,
+    short = 0;
+  const firstSeen = new Map<number, number>(); // this user's target item -> its earliest timestamp
   const chosen: number[] = [];
   for (let u = 0; u < log.meta.users; u++) {
-    const a = log.userStart[u]!, b = log.userStart[u + 1]!;
+    const a = log.userStart[u]!,
+      b = log.userStart[u + 1]!;
     userStart[u] = out;
     firstSeen.clear();
-    for (let i = a; i < b; i++) if (log.domain[i] === TARGET && !firstSeen.has(log.item[i]!)) firstSeen.set(log.item[i]!, log.timestamp[i]!);
+    for (let i = a; i < b; i++)
+      if (log.domain[i] === TARGET && !firstSeen.has(log.item[i]!)) firstSeen.set(log.item[i]!, log.timestamp[i]!);
     for (let i = a; i < b; i++) {
       if (log.domain[i] === TARGET && log.label[i] === 1) {
         const t = log.timestamp[i]!;
@@ -84,12 +102,22 @@ export function sampleNegatives(log: EventLog, rule: NegativesConfig, firstItem 
         }
         if (chosen.length < rule.perPositive) short++;
         for (const j of chosen) {
-          user[out] = u; item[out] = j; cat[out] = category[j]!; domain[out] = TARGET; timestamp[out] = t; label[out] = 0;
-          out++; added++;                                             // context columns stay 0 (missing)
+          user[out] = u;
+          item[out] = j;
+          cat[out] = category[j]!;
+          domain[out] = TARGET;
+          timestamp[out] = t;
+          label[out] = 0;
+          out++;
+          added++; // context columns stay 0 (missing)
         }
       }
-      user[out] = u; item[out] = log.item[i]!; cat[out] = log.category[i]!; domain[out] = log.domain[i]!;
-      timestamp[out] = log.timestamp[i]!; label[out] = log.label[i]!;
+      user[out] = u;
+      item[out] = log.item[i]!;
+      cat[out] = log.category[i]!;
+      domain[out] = log.domain[i]!;
+      timestamp[out] = log.timestamp[i]!;
+      label[out] = log.label[i]!;
       for (let k = 0; k < context.length; k++) context[k]![out] = log.context[k]![i]!;
       out++;
     }
@@ -98,8 +126,17 @@ export function sampleNegatives(log: EventLog, rule: NegativesConfig, firstItem 
   const fit = <A extends Int32Array | Uint8Array | Float64Array>(x: A): A => (out === cap ? x : (x.slice(0, out) as A));
   return {
     log: {
-      meta: log.meta, size: out, user: fit(user), item: fit(item), category: fit(cat), domain: fit(domain), timestamp: fit(timestamp),
-      label: fit(label), context: context.map(fit), userStart, profile: log.profile,
+      meta: log.meta,
+      size: out,
+      user: fit(user),
+      item: fit(item),
+      category: fit(cat),
+      domain: fit(domain),
+      timestamp: fit(timestamp),
+      label: fit(label),
+      context: context.map(fit),
+      userStart,
+      profile: log.profile,
     },
     report: { perPositive: rule.perPositive, draw: rule.draw, seed: rule.seed, positives, negatives: added, short },
   };

@@ -44,14 +44,20 @@ export interface Table {
 
 /** Any error a reader raises: the message starts with 'file:line: ' (or 'file: ' for whole-file problems). */
 export class ReaderError extends Error {
-  constructor(message: string) { super(message); this.name = 'ReaderError'; }
+  constructor(message: string) {
+    super(message);
+    this.name = 'ReaderError';
+  }
 }
 
 const NUMBER = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
 
 export const isMissing = (v: Cell): boolean => v === null || v === undefined || v === '';
 
-/** Strict number parsing: decimal or exponent notation only (no hex, no blanks, no 'Infinity'); undefined when missing. `what` names the cell in errors ("column 'rating'"). */
+/**
+ * Strict number parsing: decimal or exponent notation only (no hex, no blanks, no 'Infinity'); undefined when missing. `what` names the
+ * cell in errors ("column 'rating'").
+ */
 export function parseNumber(v: Cell, where: string, what: string): number | undefined {
   if (v === null || v === undefined || v === '') return undefined;
   if (typeof v === 'number') {
@@ -76,7 +82,10 @@ export function parseNumber(v: Cell, where: string, what: string): number | unde
 const INTEGER = /^[+-]?\d+$/;
 const MAX_EXACT = BigInt(Number.MAX_SAFE_INTEGER);
 const beyondExact = (where: string, what: string, text: string): ReaderError =>
-  new ReaderError(`${where}: integer ${text} in ${what} is beyond 2^53 - 1 (${Number.MAX_SAFE_INTEGER}) and cannot be stored exactly; store it as a string id or scale it down`);
+  new ReaderError(
+    `${where}: integer ${text} in ${what} is beyond 2^53 - 1 (${Number.MAX_SAFE_INTEGER}) and cannot be stored exactly; store it as a ` +
+      `string id or scale it down`,
+  );
 
 /** A cell as an id / vocabulary key: strings as they are, numbers and bigints in decimal ('' when missing). */
 export function cellText(v: Cell): string {
@@ -95,12 +104,18 @@ export class Row {
   /** @internal */ r = 0;
   private readonly index: Map<string, number>;
 
-  constructor(readonly file: string, readonly header: readonly string[], private readonly headerWhere = file) {
+  constructor(
+    readonly file: string,
+    readonly header: readonly string[],
+    private readonly headerWhere = file,
+  ) {
     this.index = new Map(header.map((h, i) => [h, i]));
   }
 
   /** 'file.csv:17' for the current row ('file.csv:1', the header, before the first row) */
-  get where(): string { return this.batch ? this.batch.where(this.r) : this.headerWhere; }
+  get where(): string {
+    return this.batch ? this.batch.where(this.r) : this.headerWhere;
+  }
 
   /** index of a column, or a ReaderError that lists the header */
   column(name: string, usedFor?: string): number {
@@ -109,15 +124,23 @@ export class Row {
     return k;
   }
 
-  has(name: string): boolean { return this.index.has(name); }
+  has(name: string): boolean {
+    return this.index.has(name);
+  }
 
   /** the cell by column index (fast path) */
-  at(k: number): Cell { return this.batch!.cell(this.r, k); }
+  at(k: number): Cell {
+    return this.batch!.cell(this.r, k);
+  }
 
-  get(name: string): Cell { return this.at(this.column(name)); }
+  get(name: string): Cell {
+    return this.at(this.column(name));
+  }
 
   /** the cell as text ('' when missing) */
-  text(name: string): string { return cellText(this.get(name)); }
+  text(name: string): string {
+    return cellText(this.get(name));
+  }
 
   /** the cell as a number; a missing cell is an error unless `fallback` is given */
   number(name: string, fallback?: number): number {
@@ -128,7 +151,9 @@ export class Row {
   }
 
   /** throw a ReaderError located at this row */
-  fail(message: string): never { throw new ReaderError(`${this.where}: ${message}`); }
+  fail(message: string): never {
+    throw new ReaderError(`${this.where}: ${message}`);
+  }
 }
 
 export function missingColumn(where: string, name: string, header: readonly string[], usedFor?: string): ReaderError {
@@ -149,7 +174,10 @@ export async function forEachRow(table: Table, fn: (row: Row) => void, onProgres
   let n = 0;
   for await (const batch of table.batches(onProgress)) {
     row.batch = batch;
-    for (let r = 0; r < batch.length; r++) { row.r = r; fn(row); }
+    for (let r = 0; r < batch.length; r++) {
+      row.r = r;
+      fn(row);
+    }
     n += batch.length;
   }
   return n;

@@ -37,7 +37,16 @@ export interface TaobaoOptions {
 }
 
 export const TAOBAO_BTAGS = ['pv', 'cart', 'fav', 'buy'] as const;
-export const TAOBAO_PROFILE_COLUMNS = ['cms_segid', 'cms_group_id', 'final_gender_code', 'age_level', 'pvalue_level', 'shopping_level', 'occupation', 'new_user_class_level'] as const;
+export const TAOBAO_PROFILE_COLUMNS = [
+  'cms_segid',
+  'cms_group_id',
+  'final_gender_code',
+  'age_level',
+  'pvalue_level',
+  'shopping_level',
+  'occupation',
+  'new_user_class_level',
+] as const;
 
 /**
  * Read the Taobao files (a directory holding them under their usual names, or explicit paths;
@@ -55,13 +64,15 @@ export const TAOBAO_PROFILE_COLUMNS = ['cms_segid', 'cms_group_id', 'final_gende
  * Categories are shared by both files (raw cate ids), users are by first appearance in raw_sample.
  */
 export async function readTaobao(files: string | TaobaoFiles, options: TaobaoOptions = {}): Promise<ReadResult> {
-  const f: TaobaoFiles = typeof files === 'string'
-    ? {
-        rawSample: join(files, 'raw_sample.csv'), adFeature: join(files, 'ad_feature.csv'),
-        ...(existsSync(join(files, 'user_profile.csv')) ? { userProfile: join(files, 'user_profile.csv') } : {}),
-        ...(existsSync(join(files, 'behavior_log.csv')) ? { behaviorLog: join(files, 'behavior_log.csv') } : {}),
-      }
-    : files;
+  const f: TaobaoFiles =
+    typeof files === 'string'
+      ? {
+          rawSample: join(files, 'raw_sample.csv'),
+          adFeature: join(files, 'ad_feature.csv'),
+          ...(existsSync(join(files, 'user_profile.csv')) ? { userProfile: join(files, 'user_profile.csv') } : {}),
+          ...(existsSync(join(files, 'behavior_log.csv')) ? { behaviorLog: join(files, 'behavior_log.csv') } : {}),
+        }
+      : files;
   const below = options.targetCategoryBelow ?? 2000;
   const csv = options.csv ?? {};
   const progress = options.onProgress;
@@ -74,70 +85,90 @@ export async function readTaobao(files: string | TaobaoFiles, options: TaobaoOpt
 
   // ads: adgroup_id -> cate_id (text) and domain
   const ads = new Map<string, { cate: string; target: boolean }>();
-  await forEachRow(await open(f.adFeature, ['adgroup_id', 'cate_id'], 'ad_feature'), (row) => {
-    const id = row.text('adgroup_id');
-    if (id === '') row.fail(`missing adgroup_id`);
-    if (ads.has(id)) row.fail(`adgroup_id '${id}' is listed twice`);
-    const cate = row.number('cate_id');
-    ads.set(id, { cate: row.text('cate_id'), target: cate < below });
-  }, progress);
+  await forEachRow(
+    await open(f.adFeature, ['adgroup_id', 'cate_id'], 'ad_feature'),
+    (row) => {
+      const id = row.text('adgroup_id');
+      if (id === '') row.fail(`missing adgroup_id`);
+      if (ads.has(id)) row.fail(`adgroup_id '${id}' is listed twice`);
+      const cate = row.number('cate_id');
+      ads.set(id, { cate: row.text('cate_id'), target: cate < below });
+    },
+    progress,
+  );
 
   const reader = new EventReader({
     context: [{ name: 'btag', values: TAOBAO_BTAGS, closed: true }, { name: 'pid' }],
     profile: TAOBAO_PROFILE_COLUMNS.map((name) => ({ name })),
   });
 
-  let lastId = '', last: { cate: string; target: boolean } | undefined;
+  let lastId = '',
+    last: { cate: string; target: boolean } | undefined;
   const ad = (row: Row) => {
     const id = row.text('adgroup_id');
     if (id === lastId && last) return last;
     const a = ads.get(id);
     if (!a) row.fail(`unknown adgroup_id '${id}': not in ${f.adFeature}`);
-    lastId = id; last = a;
+    lastId = id;
+    last = a;
     return a;
   };
-  await reader.add(await open(f.rawSample, ['user', 'time_stamp', 'adgroup_id', 'pid', 'nonclk', 'clk'], 'raw_sample'), {
-    user: 'user',
-    item: { rule: (row) => `ad:${row.text('adgroup_id')}` },
-    domain: { rule: (row) => (ad(row).target ? TARGET : SOURCE) },
-    category: { rule: (row) => ad(row).cate },
-    timestamp: 'time_stamp',
-    label: {
-      rule: (row) => {
-        const clk = row.number('clk'), nonclk = row.number('nonclk');
-        if ((clk !== 0 && clk !== 1) || clk + nonclk !== 1) row.fail(`clk and nonclk must be 0/1 and sum to 1, got clk=${clk} nonclk=${nonclk}`);
-        return clk;
+  await reader.add(
+    await open(f.rawSample, ['user', 'time_stamp', 'adgroup_id', 'pid', 'nonclk', 'clk'], 'raw_sample'),
+    {
+      user: 'user',
+      item: { rule: (row) => `ad:${row.text('adgroup_id')}` },
+      domain: { rule: (row) => (ad(row).target ? TARGET : SOURCE) },
+      category: { rule: (row) => ad(row).cate },
+      timestamp: 'time_stamp',
+      label: {
+        rule: (row) => {
+          const clk = row.number('clk'),
+            nonclk = row.number('nonclk');
+          if ((clk !== 0 && clk !== 1) || clk + nonclk !== 1)
+            row.fail(`clk and nonclk must be 0/1 and sum to 1, got clk=${clk} nonclk=${nonclk}`);
+          return clk;
+        },
       },
+      context: { pid: 'pid' },
     },
-    context: { pid: 'pid' },
-  }, {
-    onProgress: progress,
-    ...(options.unknownAds === 'skip' ? { filter: (row: Row) => ads.has(row.text('adgroup_id')) } : {}),
-  });
+    {
+      onProgress: progress,
+      ...(options.unknownAds === 'skip' ? { filter: (row: Row) => ads.has(row.text('adgroup_id')) } : {}),
+    },
+  );
 
   if (f.behaviorLog) {
     const users: UnknownIdPolicy = options.behaviourUsers ?? 'skip';
-    await reader.add(await open(f.behaviorLog, ['user', 'time_stamp', 'btag', 'cate', 'brand'], 'behavior_log'), {
-      user: 'user',
-      item: {
-        rule: (row) => {
-          const brand = row.text('brand');
-          return brand === '' || brand === 'NULL' ? `cate:${row.text('cate')}` : `brand:${brand}`;
+    await reader.add(
+      await open(f.behaviorLog, ['user', 'time_stamp', 'btag', 'cate', 'brand'], 'behavior_log'),
+      {
+        user: 'user',
+        item: {
+          rule: (row) => {
+            const brand = row.text('brand');
+            return brand === '' || brand === 'NULL' ? `cate:${row.text('cate')}` : `brand:${brand}`;
+          },
         },
+        domain: { constant: SOURCE },
+        category: 'cate',
+        timestamp: 'time_stamp',
+        label: { column: 'btag', oneOf: options.positiveBehaviours ?? TAOBAO_BTAGS },
+        context: { btag: 'btag' },
       },
-      domain: { constant: SOURCE },
-      category: 'cate',
-      timestamp: 'time_stamp',
-      label: { column: 'btag', oneOf: options.positiveBehaviours ?? TAOBAO_BTAGS },
-      context: { btag: 'btag' },
-    }, { onProgress: progress, unknownIds: { users } });
+      { onProgress: progress, unknownIds: { users } },
+    );
   }
 
   if (f.userProfile) {
-    await reader.addProfiles(await open(f.userProfile, ['userid', ...TAOBAO_PROFILE_COLUMNS], 'user_profile'), {
-      user: 'userid',
-      features: Object.fromEntries(TAOBAO_PROFILE_COLUMNS.map((c) => [c, c])),
-    }, { unknownUsers: 'skip', onProgress: progress });
+    await reader.addProfiles(
+      await open(f.userProfile, ['userid', ...TAOBAO_PROFILE_COLUMNS], 'user_profile'),
+      {
+        user: 'userid',
+        features: Object.fromEntries(TAOBAO_PROFILE_COLUMNS.map((c) => [c, c])),
+      },
+      { unknownUsers: 'skip', onProgress: progress },
+    );
   }
   return reader.finish();
 }

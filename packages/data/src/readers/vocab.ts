@@ -12,11 +12,17 @@ export class IdMap {
   private readonly str = new Map<string, number>();
   private readonly list: string[] = [];
 
-  constructor(values: readonly string[] = []) { for (const v of values) this.add(v); }
+  constructor(values: readonly string[] = []) {
+    for (const v of values) this.add(v);
+  }
 
-  get size(): number { return this.list.length; }
+  get size(): number {
+    return this.list.length;
+  }
   /** the raw values; values[id] is the raw id of dense id `id` */
-  get values(): readonly string[] { return this.list; }
+  get values(): readonly string[] {
+    return this.list;
+  }
   get(raw: string): number | undefined {
     const k = canonicalInt(raw);
     return k >= 0 ? this.num.get(k) : this.str.get(raw);
@@ -27,7 +33,8 @@ export class IdMap {
     let id = k >= 0 ? this.num.get(k) : this.str.get(raw);
     if (id === undefined) {
       id = this.list.length;
-      if (k >= 0) this.num.set(k, id); else this.str.set(raw, id);
+      if (k >= 0) this.num.set(k, id);
+      else this.str.set(raw, id);
       this.list.push(raw);
     }
     return id;
@@ -61,9 +68,7 @@ export type FeatureDef =
   | { readonly name: string; readonly values?: readonly string[]; readonly closed?: boolean };
 
 /** How a saved feature maps cells to ids: its bucket boundaries or its value list (id k >= 1 is values[k - 1]). */
-export type FeatureVocabulary =
-  | { readonly buckets: readonly number[] }
-  | { readonly values: readonly string[]; readonly closed?: boolean };
+export type FeatureVocabulary = { readonly buckets: readonly number[] } | { readonly values: readonly string[]; readonly closed?: boolean };
 
 /** Everything needed to map raw ids the same way again; plain JSON. */
 export interface Vocabulary {
@@ -100,23 +105,36 @@ export class FeatureEncoder {
           throw new Error(`feature '${def.name}': bucket boundaries must be finite and strictly ascending, got [${b.join(', ')}]`);
         }
       }
-      this.buckets = Float64Array.from(b); this.vocab = undefined; this.closed = true;
+      this.buckets = Float64Array.from(b);
+      this.vocab = undefined;
+      this.closed = true;
     } else {
-      this.buckets = undefined; this.vocab = new IdMap(def.values ?? []); this.closed = def.closed ?? false;
+      this.buckets = undefined;
+      this.vocab = new IdMap(def.values ?? []);
+      this.closed = def.closed ?? false;
     }
   }
 
-  get cardinality(): number { return this.buckets ? this.buckets.length + 2 : 1 + this.vocab!.size; }
+  get cardinality(): number {
+    return this.buckets ? this.buckets.length + 2 : 1 + this.vocab!.size;
+  }
 
   /** bucket id of a number: 1 + count of boundaries <= v (binary search) */
   bucket(v: number): number {
     const b = this.buckets!;
-    let lo = 0, hi = b.length;
-    while (lo < hi) { const mid = (lo + hi) >> 1; if (b[mid]! <= v) lo = mid + 1; else hi = mid; }
+    let lo = 0,
+      hi = b.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (b[mid]! <= v) lo = mid + 1;
+      else hi = mid;
+    }
     return 1 + lo;
   }
 
   toJSON(): FeatureVocabulary {
-    return this.buckets ? { buckets: Array.from(this.buckets) } : { values: [...this.vocab!.values], ...(this.closed ? { closed: true } : {}) };
+    return this.buckets
+      ? { buckets: Array.from(this.buckets) }
+      : { values: [...this.vocab!.values], ...(this.closed ? { closed: true } : {}) };
   }
 }

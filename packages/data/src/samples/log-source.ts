@@ -16,7 +16,13 @@
 import type { FeatureSchema, HostTensor, InputsOf } from '@lctr/spec';
 import { type EventLog, SOURCE, TARGET } from '../event-log.ts';
 import type { SampleSource, SampleFeature } from '../source.ts';
-import { type EventFilter, type ResolvedSequenceOptions, type SequenceOptions, checkSampleSchema, resolveSequenceOptions } from './schema.ts';
+import {
+  type EventFilter,
+  type ResolvedSequenceOptions,
+  type SequenceOptions,
+  checkSampleSchema,
+  resolveSequenceOptions,
+} from './schema.ts';
 import type { SampleIndex } from './sample-index.ts';
 
 export interface SampleSourceOptions extends SequenceOptions {
@@ -47,11 +53,18 @@ const filterCache = new WeakMap<EventLog, Map<string, FilteredEvents>>();
 
 function filteredEvents(log: EventLog, domain: typeof TARGET | typeof SOURCE, filter: EventFilter): FilteredEvents {
   let perLog = filterCache.get(log);
-  if (!perLog) { perLog = new Map(); filterCache.set(log, perLog); }
+  if (!perLog) {
+    perLog = new Map();
+    filterCache.set(log, perLog);
+  }
   const key = `${domain}:${filter}`;
   const hit = perLog.get(key);
   if (hit) return hit;
-  const d = log.domain, lab = log.label, n = log.size, users = log.meta.users, userStart = log.userStart;
+  const d = log.domain,
+    lab = log.label,
+    n = log.size,
+    users = log.meta.users,
+    userStart = log.userStart;
   const positive = filter === 'positive';
   let count = 0;
   for (let i = 0; i < n; i++) if (d[i] === domain && (!positive || lab[i] === 1)) count++;
@@ -60,7 +73,8 @@ function filteredEvents(log: EventLog, domain: typeof TARGET | typeof SOURCE, fi
   let k = 0;
   for (let u = 0; u < users; u++) {
     userFirst[u] = k;
-    for (let i = userStart[u]!, end = userStart[u + 1]!; i < end; i++) if (d[i] === domain && (!positive || lab[i] === 1)) positions[k++] = i;
+    for (let i = userStart[u]!, end = userStart[u + 1]!; i < end; i++)
+      if (d[i] === domain && (!positive || lab[i] === 1)) positions[k++] = i;
   }
   userFirst[users] = k;
   const made = { positions, userFirst };
@@ -68,7 +82,12 @@ function filteredEvents(log: EventLog, domain: typeof TARGET | typeof SOURCE, fi
   return made;
 }
 
-interface SequenceOut { ids?: Int32Array; cats?: Int32Array; mask?: Uint8Array; ctx?: Int32Array }
+interface SequenceOut {
+  ids?: Int32Array;
+  cats?: Int32Array;
+  mask?: Uint8Array;
+  ctx?: Int32Array;
+}
 
 /**
  * Write the (at most L) most recent matching events of user u before position p into row b of
@@ -78,18 +97,31 @@ function fillSequence(log: EventLog, ev: FilteredEvents, u: number, p: number, L
   const pos = ev.positions;
   const lo = ev.userFirst[u]!;
   // first index in [lo, hi) whose event is at or after p: the user's matches before p are [lo, end)
-  let a = lo, z = ev.userFirst[u + 1]!;
+  let a = lo,
+    z = ev.userFirst[u + 1]!;
   while (a < z) {
     const m = (a + z) >>> 1;
-    if (pos[m]! < p) a = m + 1; else z = m;
+    if (pos[m]! < p) a = m + 1;
+    else z = m;
   }
   const end = a;
-  const count = Math.min(L, end - lo), start = end - count, base = b * L;
-  if (out.ids) { const ids = out.ids, item = log.item; for (let j = 0; j < count; j++) ids[base + j] = item[pos[start + j]!]!; }
-  if (out.cats) { const cats = out.cats, cat = log.category; for (let j = 0; j < count; j++) cats[base + j] = cat[pos[start + j]!]!; }
+  const count = Math.min(L, end - lo),
+    start = end - count,
+    base = b * L;
+  if (out.ids) {
+    const ids = out.ids,
+      item = log.item;
+    for (let j = 0; j < count; j++) ids[base + j] = item[pos[start + j]!]!;
+  }
+  if (out.cats) {
+    const cats = out.cats,
+      cat = log.category;
+    for (let j = 0; j < count; j++) cats[base + j] = cat[pos[start + j]!]!;
+  }
   if (out.mask) out.mask.fill(1, base, base + count);
   if (out.ctx) {
-    const ctx = out.ctx, C = log.context.length;
+    const ctx = out.ctx,
+      C = log.context.length;
     for (let c = 0; c < C; c++) {
       const col = log.context[c]!;
       for (let j = 0; j < count; j++) ctx[(base + j) * C + c] = col[pos[start + j]!]!;
@@ -103,16 +135,29 @@ function fillSequence(log: EventLog, ev: FilteredEvents, u: number, p: number, L
  * The schema must be a subset of SAMPLE_FEATURES with the shapes of `sampleSchema(log.meta, opts)`;
  * anything else throws FeatureSchemaError ('feature schema mismatch: ...').
  */
-export function createSampleSource<S extends FeatureSchema>(log: EventLog, sampleIndex: SampleIndex, schema: S, opts: SampleSourceOptions = {}): LogSampleSource<S> {
+export function createSampleSource<S extends FeatureSchema>(
+  log: EventLog,
+  sampleIndex: SampleIndex,
+  schema: S,
+  opts: SampleSourceOptions = {},
+): LogSampleSource<S> {
   const o = resolveSequenceOptions(opts);
   checkSampleSchema(schema, log.meta, o);
   const size = sampleIndex.length;
   const positions = Int32Array.from(sampleIndex);
-  const labels = new Uint8Array(size), groups = new Int32Array(size);
+  const labels = new Uint8Array(size),
+    groups = new Int32Array(size);
   for (let s = 0; s < size; s++) {
     const p = positions[s]!;
-    if (!Number.isInteger(p) || p < 0 || p >= log.size) throw new RangeError(`createSampleSource: sample ${s} is event position ${p}, out of range for a log of ${log.size} events (valid 0..${log.size - 1})`);
-    if (log.domain[p] !== TARGET) throw new RangeError(`createSampleSource: sample ${s} is event ${p}, a source-domain event (samples must be target-domain events: the candidate is a target item)`);
+    if (!Number.isInteger(p) || p < 0 || p >= log.size)
+      throw new RangeError(
+        `createSampleSource: sample ${s} is event position ${p}, out of range for a log of ${log.size} events (valid 0..${log.size - 1})`,
+      );
+    if (log.domain[p] !== TARGET)
+      throw new RangeError(
+        `createSampleSource: sample ${s} is event ${p}, a source-domain event (samples must be target-domain events: the candidate is a ` +
+          `target item)`,
+      );
     labels[s] = log.label[p]!;
     groups[s] = log.user[p]!;
   }
@@ -120,7 +165,10 @@ export function createSampleSource<S extends FeatureSchema>(log: EventLog, sampl
   if (opts.eventProbability !== undefined) {
     const ep = opts.eventProbability;
     if (!(ep instanceof Float32Array) || ep.length !== log.size) {
-      throw new RangeError(`createSampleSource: eventProbability must be a Float32Array with one value per event (${log.size}), got ${ep instanceof Float32Array ? `length ${ep.length}` : (ep as object)?.constructor?.name ?? typeof ep}`);
+      throw new RangeError(
+        `createSampleSource: eventProbability must be a Float32Array with one value per event (${log.size}), got ` +
+          `${ep instanceof Float32Array ? `length ${ep.length}` : ((ep as object)?.constructor?.name ?? typeof ep)}`,
+      );
     }
     trueProbability = new Float32Array(size);
     for (let s = 0; s < size; s++) trueProbability[s] = ep[positions[s]!]!;
@@ -130,45 +178,72 @@ export function createSampleSource<S extends FeatureSchema>(log: EventLog, sampl
   const has = (...f: SampleFeature[]) => f.some((x) => want.has(x));
   const target = has('targetSeq', 'targetSeqCategory', 'targetSeqMask') ? filteredEvents(log, TARGET, o.targetEvents) : undefined;
   const source = has('sourceSeq', 'sourceSeqCategory', 'sourceSeqMask') ? filteredEvents(log, SOURCE, o.sourceEvents) : undefined;
-  const lifelong = has('lifelongSeq', 'lifelongSeqCategory', 'lifelongMask', 'lifelongContext') ? filteredEvents(log, SOURCE, o.lifelongEvents) : undefined;
-  const P = log.meta.profile.length, C = log.context.length;
+  const lifelong = has('lifelongSeq', 'lifelongSeqCategory', 'lifelongMask', 'lifelongContext')
+    ? filteredEvents(log, SOURCE, o.lifelongEvents)
+    : undefined;
+  const P = log.meta.profile.length,
+    C = log.context.length;
 
   function batch(indices: Int32Array): InputsOf<S> {
     const B = indices.length;
     const ps = new Int32Array(B);
     for (let b = 0; b < B; b++) {
       const s = indices[b]!;
-      if (!Number.isInteger(s) || s < 0 || s >= size) throw new RangeError(`batch: indices[${b}] is ${s}, out of range for a source of ${size} samples (valid 0..${size - 1})`);
+      if (!Number.isInteger(s) || s < 0 || s >= size)
+        throw new RangeError(`batch: indices[${b}] is ${s}, out of range for a source of ${size} samples (valid 0..${size - 1})`);
       ps[b] = positions[s]!;
     }
     const i32 = (n: number) => new Int32Array(n);
     const out: Partial<Record<SampleFeature, HostTensor>> = {};
-    const put = (f: SampleFeature, t: HostTensor) => { if (want.has(f)) out[f] = t; };
+    const put = (f: SampleFeature, t: HostTensor) => {
+      if (want.has(f)) out[f] = t;
+    };
     const opt = <T>(f: SampleFeature, make: () => T): T | undefined => (want.has(f) ? make() : undefined);
-    const perSample = (f: SampleFeature, col: Int32Array) => opt(f, () => { const a = i32(B); for (let b = 0; b < B; b++) a[b] = col[ps[b]!]!; return a; });
+    const perSample = (f: SampleFeature, col: Int32Array) =>
+      opt(f, () => {
+        const a = i32(B);
+        for (let b = 0; b < B; b++) a[b] = col[ps[b]!]!;
+        return a;
+      });
 
-    const user = perSample('user', log.user), candidate = perSample('candidate', log.item), candidateCategory = perSample('candidateCategory', log.category);
-    const label = opt('label', () => { const a = new Float32Array(B); for (let b = 0; b < B; b++) a[b] = log.label[ps[b]!]!; return a; });
+    const user = perSample('user', log.user),
+      candidate = perSample('candidate', log.item),
+      candidateCategory = perSample('candidateCategory', log.category);
+    const label = opt('label', () => {
+      const a = new Float32Array(B);
+      for (let b = 0; b < B; b++) a[b] = log.label[ps[b]!]!;
+      return a;
+    });
     const profile = opt('profile', () => {
       const a = i32(B * P);
-      for (let b = 0; b < B; b++) { const u = log.user[ps[b]!]!; for (let k = 0; k < P; k++) a[b * P + k] = log.profile[k]![u]!; }
+      for (let b = 0; b < B; b++) {
+        const u = log.user[ps[b]!]!;
+        for (let k = 0; k < P; k++) a[b * P + k] = log.profile[k]![u]!;
+      }
       return a;
     });
     const seqOut = (ids: SampleFeature, cats: SampleFeature, mask: SampleFeature, L: number, ctx?: SampleFeature): SequenceOut => ({
-      ids: opt(ids, () => i32(B * L)), cats: opt(cats, () => i32(B * L)), mask: opt(mask, () => new Uint8Array(B * L)),
+      ids: opt(ids, () => i32(B * L)),
+      cats: opt(cats, () => i32(B * L)),
+      mask: opt(mask, () => new Uint8Array(B * L)),
       ctx: ctx === undefined ? undefined : opt(ctx, () => i32(B * L * C)),
     });
     const tOut = seqOut('targetSeq', 'targetSeqCategory', 'targetSeqMask', o.targetLength);
     const sOut = seqOut('sourceSeq', 'sourceSeqCategory', 'sourceSeqMask', o.sourceLength);
     const lOut = seqOut('lifelongSeq', 'lifelongSeqCategory', 'lifelongMask', o.lifelongLength, 'lifelongContext');
     for (let b = 0; b < B; b++) {
-      const p = ps[b]!, u = log.user[p]!;
+      const p = ps[b]!,
+        u = log.user[p]!;
       if (target) fillSequence(log, target, u, p, o.targetLength, b, tOut);
       if (source) fillSequence(log, source, u, p, o.sourceLength, b, sOut);
       if (lifelong) fillSequence(log, lifelong, u, p, o.lifelongLength, b, lOut);
     }
 
-    const t = <D extends HostTensor['dtype']>(dtype: D, shape: number[], data: HostTensor<D>['data'] | undefined): HostTensor => ({ dtype, shape, data: data! });
+    const t = <D extends HostTensor['dtype']>(dtype: D, shape: number[], data: HostTensor<D>['data'] | undefined): HostTensor => ({
+      dtype,
+      shape,
+      data: data!,
+    });
     put('user', t('int32', [B], user));
     put('profile', t('int32', [B, P], profile));
     put('candidate', t('int32', [B], candidate));

@@ -15,17 +15,39 @@ import { FeatureSchemaError } from './schema.ts';
 
 /** The features a request source provides (the contract's training schema). */
 export const REQUEST_FEATURES = [
-  'user', 'profile', 'cand', 'candCategory', 'candMask', 'candCross',
-  'seq', 'seqCategory', 'seqMask', 'seqContext', 'impression', 'click',
+  'user',
+  'profile',
+  'cand',
+  'candCategory',
+  'candMask',
+  'candCross',
+  'seq',
+  'seqCategory',
+  'seqMask',
+  'seqContext',
+  'impression',
+  'click',
 ] as const;
 export type RequestFeature = (typeof REQUEST_FEATURES)[number];
 
 export const REQUEST_DTYPES = {
-  user: 'int32', profile: 'int32', cand: 'int32', candCategory: 'int32', candMask: 'bool', candCross: 'int32',
-  seq: 'int32', seqCategory: 'int32', seqMask: 'bool', seqContext: 'int32', impression: 'float32', click: 'float32',
+  user: 'int32',
+  profile: 'int32',
+  cand: 'int32',
+  candCategory: 'int32',
+  candMask: 'bool',
+  candCross: 'int32',
+  seq: 'int32',
+  seqCategory: 'int32',
+  seqMask: 'bool',
+  seqContext: 'int32',
+  impression: 'float32',
+  click: 'float32',
 } as const satisfies Record<RequestFeature, DType>;
 
-export type RequestSchema = { readonly [K in RequestFeature]: { readonly dtype: (typeof REQUEST_DTYPES)[K]; readonly shape: readonly Dim[] } };
+export type RequestSchema = {
+  readonly [K in RequestFeature]: { readonly dtype: (typeof REQUEST_DTYPES)[K]; readonly shape: readonly Dim[] };
+};
 
 /** The static dims of a request schema. */
 export interface RequestDims {
@@ -40,12 +62,21 @@ export interface RequestDims {
 }
 
 function shapes(d: RequestDims): Record<RequestFeature, readonly Dim[]> {
-  const bc = ['batch', d.candidates], bn = ['batch', d.seqLen];
+  const bc = ['batch', d.candidates],
+    bn = ['batch', d.seqLen];
   return {
-    user: ['batch'], profile: ['batch', d.profile],
-    cand: bc, candCategory: bc, candMask: bc, candCross: ['batch', d.candidates, d.cross],
-    seq: bn, seqCategory: bn, seqMask: bn, seqContext: ['batch', d.seqLen, d.context],
-    impression: bc, click: bc,
+    user: ['batch'],
+    profile: ['batch', d.profile],
+    cand: bc,
+    candCategory: bc,
+    candMask: bc,
+    candCross: ['batch', d.candidates, d.cross],
+    seq: bn,
+    seqCategory: bn,
+    seqMask: bn,
+    seqContext: ['batch', d.seqLen, d.context],
+    impression: bc,
+    click: bc,
   };
 }
 
@@ -66,10 +97,14 @@ export function checkRequestSchema(schema: FeatureSchema, d: RequestDims): void 
     if (!w) throw new FeatureSchemaError(`${pre} is unknown to the request source (known features: ${REQUEST_FEATURES.join(', ')})`);
     const wantText = `${w.dtype} ${formatShape(w.shape)}`;
     const shape = decl?.shape;
-    if (!Array.isArray(shape)) throw new FeatureSchemaError(`${pre} must be ${wantText}, got a declaration without a shape array: ${JSON.stringify(decl)}`);
+    if (!Array.isArray(shape))
+      throw new FeatureSchemaError(`${pre} must be ${wantText}, got a declaration without a shape array: ${JSON.stringify(decl)}`);
     const got = `${String(decl.dtype)} ${formatShape(shape)}`;
     if (decl.dtype !== w.dtype || shape.length !== w.shape.length || shape.some((x, i) => x !== w.shape[i])) {
-      throw new FeatureSchemaError(`${pre} must be ${wantText} (C = candidates ${d.candidates}, N = seqLen ${d.seqLen}, P ${d.profile}, X ${d.cross}, Q ${d.context}), got ${got}`);
+      throw new FeatureSchemaError(
+        `${pre} must be ${wantText} (C = candidates ${d.candidates}, N = seqLen ${d.seqLen}, P ${d.profile}, X ${d.cross}, Q ` +
+          `${d.context}), got ${got}`,
+      );
     }
   }
 }
@@ -91,19 +126,33 @@ export interface RequestSampleSource<S extends FeatureSchema = FeatureSchema> ex
 
 /** The vocabulary and cardinality fields of an IfaConfig that the request data fixes (ids + 1 for padding). */
 export function requestModelSizes(ctx: RequestContext, seqLen: number) {
-  const meta = ctx.world.log.meta, b = ctx.config.crossBuckets;
+  const meta = ctx.world.log.meta,
+    b = ctx.config.crossBuckets;
   return {
-    users: meta.users, targetItems: meta.items.target + 1, sourceItems: meta.items.source + 1, categories: meta.categories + 1,
-    profile: meta.profile.map((p) => p.cardinality), cross: Array.from({ length: REQUEST_CROSS_COLUMNS }, () => b),
-    context: meta.context.map((x) => x.cardinality), candidates: ctx.config.candidates, seqLen,
+    users: meta.users,
+    targetItems: meta.items.target + 1,
+    sourceItems: meta.items.source + 1,
+    categories: meta.categories + 1,
+    profile: meta.profile.map((p) => p.cardinality),
+    cross: Array.from({ length: REQUEST_CROSS_COLUMNS }, () => b),
+    context: meta.context.map((x) => x.cardinality),
+    candidates: ctx.config.candidates,
+    seqLen,
   };
 }
 
-export function createRequestSource<S extends FeatureSchema = RequestSchema>(set: RequestSet, opts: RequestSourceOptions): RequestSampleSource<S> {
+export function createRequestSource<S extends FeatureSchema = RequestSchema>(
+  set: RequestSet,
+  opts: RequestSourceOptions,
+): RequestSampleSource<S> {
   const N = opts.seqLen;
   if (!Number.isInteger(N) || N < 1) throw new RangeError(`createRequestSource: seqLen must be a positive integer, got ${String(N)}`);
-  const ctx = set.context, log = ctx.world.log;
-  const C = set.candidates, X = REQUEST_CROSS_COLUMNS, P = log.meta.profile.length, Q = log.meta.context.length;
+  const ctx = set.context,
+    log = ctx.world.log;
+  const C = set.candidates,
+    X = REQUEST_CROSS_COLUMNS,
+    P = log.meta.profile.length,
+    Q = log.meta.context.length;
   const dims: RequestDims = { candidates: C, seqLen: N, profile: P, cross: X, context: Q };
   const schema = (opts.schema ?? requestSchema(dims)) as S;
   checkRequestSchema(schema, dims);
@@ -118,30 +167,45 @@ export function createRequestSource<S extends FeatureSchema = RequestSchema>(set
   for (let i = 0; i < n * C; i++) ranking[i] = set.pImpression[i]! * set.pClick[i]!;
   const targets: EvalTarget[] = [
     { name: 'click', output: 'pClick', labels: set.click, valid: impressed, groups: slotGroups, trueProbability: set.pClick },
-    { name: 'impression', output: 'pImpression', labels: set.impression, valid: set.mask, groups: slotGroups, trueProbability: set.pImpression },
+    {
+      name: 'impression',
+      output: 'pImpression',
+      labels: set.impression,
+      valid: set.mask,
+      groups: slotGroups,
+      trueProbability: set.pImpression,
+    },
     { name: 'ranking', output: 'prob', labels: set.click, valid: set.mask, groups: slotGroups, trueProbability: ranking },
   ];
   const labels = new Uint8Array(n);
-  for (let r = 0; r < n; r++) for (let k = 0; k < C; k++) if (set.click[r * C + k]) { labels[r] = 1; break; }
+  for (let r = 0; r < n; r++)
+    for (let k = 0; k < C; k++)
+      if (set.click[r * C + k]) {
+        labels[r] = 1;
+        break;
+      }
 
   function batch(indices: Int32Array): InputsOf<S> {
     const B = indices.length;
     for (let b = 0; b < B; b++) {
       const s = indices[b]!;
-      if (!Number.isInteger(s) || s < 0 || s >= n) throw new RangeError(`batch: indices[${b}] is ${s}, out of range for a source of ${n} requests (valid 0..${n - 1})`);
+      if (!Number.isInteger(s) || s < 0 || s >= n)
+        throw new RangeError(`batch: indices[${b}] is ${s}, out of range for a source of ${n} requests (valid 0..${n - 1})`);
     }
     const out: Record<string, HostTensor> = {};
     const put = (f: RequestFeature, dtype: DType, shape: number[], make: () => HostTensor['data']) => {
       if (want.has(f)) out[f] = { dtype, shape, data: make() } as HostTensor;
     };
-    const perSlot = <A extends Int32Array | Float32Array | Uint8Array>(make: (len: number) => A, value: (i: number) => number) => () => {
-      const a = make(B * C);
-      for (let b = 0; b < B; b++) {
-        const o = indices[b]! * C;
-        for (let k = 0; k < C; k++) if (set.mask[o + k]) a[b * C + k] = value(o + k);
-      }
-      return a;
-    };
+    const perSlot =
+      <A extends Int32Array | Float32Array | Uint8Array>(make: (len: number) => A, value: (i: number) => number) =>
+      () => {
+        const a = make(B * C);
+        for (let b = 0; b < B; b++) {
+          const o = indices[b]! * C;
+          for (let k = 0; k < C; k++) if (set.mask[o + k]) a[b * C + k] = value(o + k);
+        }
+        return a;
+      };
     const i32 = (len: number) => new Int32Array(len);
     put('user', 'int32', [B], () => Int32Array.from(indices, (s) => set.user[s]!));
     put('profile', 'int32', [B, P], () => {
@@ -149,23 +213,64 @@ export function createRequestSource<S extends FeatureSchema = RequestSchema>(set
       for (let b = 0; b < B; b++) for (let p = 0; p < P; p++) a[b * P + p] = log.profile[p]![set.user[indices[b]!]!]!;
       return a;
     });
-    put('cand', 'int32', [B, C], perSlot(i32, (i) => set.item[i]! + 1));
-    put('candCategory', 'int32', [B, C], perSlot(i32, (i) => set.category[i]! + 1));
-    put('candMask', 'bool', [B, C], perSlot((len) => new Uint8Array(len), () => 1));
+    put(
+      'cand',
+      'int32',
+      [B, C],
+      perSlot(i32, (i) => set.item[i]! + 1),
+    );
+    put(
+      'candCategory',
+      'int32',
+      [B, C],
+      perSlot(i32, (i) => set.category[i]! + 1),
+    );
+    put(
+      'candMask',
+      'bool',
+      [B, C],
+      perSlot(
+        (len) => new Uint8Array(len),
+        () => 1,
+      ),
+    );
     put('candCross', 'int32', [B, C, X], () => {
       const a = i32(B * C * X);
       for (let b = 0; b < B; b++) a.set(set.cross.subarray(indices[b]! * C * X, (indices[b]! + 1) * C * X), b * C * X);
       return a;
     });
-    put('impression', 'float32', [B, C], perSlot((len) => new Float32Array(len), (i) => set.impression[i]!));
-    put('click', 'float32', [B, C], perSlot((len) => new Float32Array(len), (i) => set.click[i]!));
+    put(
+      'impression',
+      'float32',
+      [B, C],
+      perSlot(
+        (len) => new Float32Array(len),
+        (i) => set.impression[i]!,
+      ),
+    );
+    put(
+      'click',
+      'float32',
+      [B, C],
+      perSlot(
+        (len) => new Float32Array(len),
+        (i) => set.click[i]!,
+      ),
+    );
     if (want.has('seq') || want.has('seqCategory') || want.has('seqMask') || want.has('seqContext')) {
-      const ids = i32(B * N), cats = i32(B * N), mask = new Uint8Array(B * N), ctxOut = i32(B * N * Q);
+      const ids = i32(B * N),
+        cats = i32(B * N),
+        mask = new Uint8Array(B * N),
+        ctxOut = i32(B * N * Q);
       for (let b = 0; b < B; b++) {
-        const r = indices[b]!, end = set.historyEnd[r]!, first = ctx.userSourceFirst[set.user[r]!]!;
-        const count = Math.min(N, end - first), start = end - count;
+        const r = indices[b]!,
+          end = set.historyEnd[r]!,
+          first = ctx.userSourceFirst[set.user[r]!]!;
+        const count = Math.min(N, end - first),
+          start = end - count;
         for (let j = 0; j < count; j++) {
-          const p = ctx.sourcePositions[start + j]!, o = b * N + j;
+          const p = ctx.sourcePositions[start + j]!,
+            o = b * N + j;
           ids[o] = log.item[p]! + 1;
           cats[o] = log.category[p]! + 1;
           mask[o] = 1;

@@ -21,7 +21,8 @@ export interface SampleIndexOptions {
 }
 
 export function buildSampleIndex(log: EventLog, opts: SampleIndexOptions = {}): SampleIndex {
-  const from = opts.from ?? -Infinity, to = opts.to ?? Infinity;
+  const from = opts.from ?? -Infinity,
+    to = opts.to ?? Infinity;
   if (Number.isNaN(from)) throw new RangeError('buildSampleIndex: from must be a number, got NaN');
   if (Number.isNaN(to)) throw new RangeError('buildSampleIndex: to must be a number, got NaN');
   const users = log.meta.users;
@@ -34,7 +35,8 @@ export function buildSampleIndex(log: EventLog, opts: SampleIndexOptions = {}): 
     keepUser = new Uint8Array(users);
     for (let i = 0; i < filter.length; i++) {
       const u = filter[i]!;
-      if (!Number.isInteger(u) || u < 0 || u >= users) throw new RangeError(`buildSampleIndex: users[${i}] must be a user id in 0..${users - 1}, got ${u}`);
+      if (!Number.isInteger(u) || u < 0 || u >= users)
+        throw new RangeError(`buildSampleIndex: users[${i}] must be a user id in 0..${users - 1}, got ${u}`);
       keepUser[u] = 1;
     }
   }

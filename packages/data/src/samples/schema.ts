@@ -29,12 +29,19 @@ export interface SequenceOptions {
 export type ResolvedSequenceOptions = { readonly [K in keyof SequenceOptions]-?: NonNullable<SequenceOptions[K]> };
 
 export const DEFAULT_SEQUENCE_OPTIONS: ResolvedSequenceOptions = {
-  targetLength: 50, sourceLength: 50, lifelongLength: 2000,
-  targetEvents: 'positive', sourceEvents: 'all', lifelongEvents: 'all',
+  targetLength: 50,
+  sourceLength: 50,
+  lifelongLength: 2000,
+  targetEvents: 'positive',
+  sourceEvents: 'all',
+  lifelongEvents: 'all',
 };
 
 export class FeatureSchemaError extends Error {
-  constructor(message: string) { super(message); this.name = 'FeatureSchemaError'; }
+  constructor(message: string) {
+    super(message);
+    this.name = 'FeatureSchemaError';
+  }
 }
 
 /** Fill in defaults and check lengths (positive integers) and filters ('all' | 'positive'). */
@@ -57,10 +64,20 @@ export function resolveSequenceOptions(opts: SequenceOptions = {}): ResolvedSequ
 
 /** The dtype of each sample feature (SAMPLE_FEATURES in source.ts). */
 export const SAMPLE_DTYPES = {
-  user: 'int32', profile: 'int32', candidate: 'int32', candidateCategory: 'int32',
-  targetSeq: 'int32', targetSeqCategory: 'int32', targetSeqMask: 'bool',
-  sourceSeq: 'int32', sourceSeqCategory: 'int32', sourceSeqMask: 'bool',
-  lifelongSeq: 'int32', lifelongSeqCategory: 'int32', lifelongMask: 'bool', lifelongContext: 'int32',
+  user: 'int32',
+  profile: 'int32',
+  candidate: 'int32',
+  candidateCategory: 'int32',
+  targetSeq: 'int32',
+  targetSeqCategory: 'int32',
+  targetSeqMask: 'bool',
+  sourceSeq: 'int32',
+  sourceSeqCategory: 'int32',
+  sourceSeqMask: 'bool',
+  lifelongSeq: 'int32',
+  lifelongSeqCategory: 'int32',
+  lifelongMask: 'bool',
+  lifelongContext: 'int32',
   label: 'float32',
 } as const satisfies Record<SampleFeature, DType>;
 
@@ -69,10 +86,15 @@ export type SampleSchema = { readonly [K in SampleFeature]: { readonly dtype: (t
 
 const isSampleFeature = (name: string): name is SampleFeature => (SAMPLE_FEATURES as readonly string[]).includes(name);
 
-interface Expected { readonly dtype: DType; readonly shape: readonly Dim[]; /** what the non-batch dims are, for errors */ readonly dims: readonly string[] }
+interface Expected {
+  readonly dtype: DType;
+  readonly shape: readonly Dim[] /** what the non-batch dims are, for errors */;
+  readonly dims: readonly string[];
+}
 
 function expectedFeatures(meta: EventLogMeta, o: ResolvedSequenceOptions): Record<SampleFeature, Expected> {
-  const P = meta.profile.length, C = meta.context.length;
+  const P = meta.profile.length,
+    C = meta.context.length;
   const names = (specs: EventLogMeta['context']) => specs.map((s) => s.name).join(', ');
   const profileDim = `the number of profile columns of the log, ${P}${P ? ` (${names(meta.profile)})` : ''}`;
   const contextDim = `the number of context columns of the log, ${C}${C ? ` (${names(meta.context)})` : ''}`;
@@ -84,10 +106,17 @@ function expectedFeatures(meta: EventLogMeta, o: ResolvedSequenceOptions): Recor
   const dims: Record<SampleFeature, Omit<Expected, 'dtype'>> = {
     user: scalar,
     profile: { shape: ['batch', P], dims: [profileDim] },
-    candidate: scalar, candidateCategory: scalar,
-    targetSeq: t, targetSeqCategory: t, targetSeqMask: t,
-    sourceSeq: s, sourceSeqCategory: s, sourceSeqMask: s,
-    lifelongSeq: l, lifelongSeqCategory: l, lifelongMask: l,
+    candidate: scalar,
+    candidateCategory: scalar,
+    targetSeq: t,
+    targetSeqCategory: t,
+    targetSeqMask: t,
+    sourceSeq: s,
+    sourceSeqCategory: s,
+    sourceSeqMask: s,
+    lifelongSeq: l,
+    lifelongSeqCategory: l,
+    lifelongMask: l,
     lifelongContext: { shape: ['batch', o.lifelongLength, C], dims: [l.dims[0]!, contextDim] },
     label: scalar,
   };
@@ -101,12 +130,19 @@ function expectedFeatures(meta: EventLogMeta, o: ResolvedSequenceOptions): Recor
  * all of SAMPLE_FEATURES), with dtypes and shapes ('batch' symbolic, everything else static). A
  * model's schema is any subset of it, e.g. `sampleSchema(meta, {}, ['candidate', 'lifelongSeq', 'lifelongMask', 'label'])`.
  */
-export function sampleSchema<K extends SampleFeature = SampleFeature>(meta: EventLogMeta, opts: SequenceOptions = {}, features?: readonly K[]): Pick<SampleSchema, K> {
+export function sampleSchema<K extends SampleFeature = SampleFeature>(
+  meta: EventLogMeta,
+  opts: SequenceOptions = {},
+  features?: readonly K[],
+): Pick<SampleSchema, K> {
   const e = expectedFeatures(meta, resolveSequenceOptions(opts));
   const names = (features ?? SAMPLE_FEATURES) as readonly SampleFeature[];
   const out: Record<string, { dtype: DType; shape: readonly Dim[] }> = {};
   for (const f of names) {
-    if (!isSampleFeature(f)) throw new FeatureSchemaError(`feature schema mismatch: feature '${String(f)}' is unknown to the sample source (known features: ${SAMPLE_FEATURES.join(', ')})`);
+    if (!isSampleFeature(f))
+      throw new FeatureSchemaError(
+        `feature schema mismatch: feature '${String(f)}' is unknown to the sample source (known features: ${SAMPLE_FEATURES.join(', ')})`,
+      );
     out[f] = { dtype: e[f].dtype, shape: e[f].shape };
   }
   return out as Pick<SampleSchema, K>;
@@ -119,23 +155,32 @@ export function sampleSchema<K extends SampleFeature = SampleFeature>(meta: Even
  * naming the feature, the expected and the declared dtype/shape.
  */
 export function checkSampleSchema(schema: FeatureSchema, meta: EventLogMeta, opts: SequenceOptions = {}): void {
-  if (schema === null || typeof schema !== 'object') throw new FeatureSchemaError(`feature schema mismatch: a feature schema must be an object of { dtype, shape }, got ${String(schema)}`);
+  if (schema === null || typeof schema !== 'object')
+    throw new FeatureSchemaError(`feature schema mismatch: a feature schema must be an object of { dtype, shape }, got ${String(schema)}`);
   const expected = expectedFeatures(meta, resolveSequenceOptions(opts));
   for (const name of Object.keys(schema)) {
     const pre = `feature schema mismatch: feature '${name}'`;
-    if (!isSampleFeature(name)) throw new FeatureSchemaError(`${pre} is unknown to the sample source (known features: ${SAMPLE_FEATURES.join(', ')})`);
+    if (!isSampleFeature(name))
+      throw new FeatureSchemaError(`${pre} is unknown to the sample source (known features: ${SAMPLE_FEATURES.join(', ')})`);
     const want = expected[name];
     const wantText = `${want.dtype} ${formatShape(want.shape)}`;
     const decl = schema[name]!;
     const shape = decl?.shape;
-    if (!Array.isArray(shape)) throw new FeatureSchemaError(`${pre} must be ${wantText}, got a declaration without a shape array: ${JSON.stringify(decl)}`);
+    if (!Array.isArray(shape))
+      throw new FeatureSchemaError(`${pre} must be ${wantText}, got a declaration without a shape array: ${JSON.stringify(decl)}`);
     const gotText = `${String(decl.dtype)} ${formatShape(shape)}`;
     if (decl.dtype !== want.dtype) throw new FeatureSchemaError(`${pre} must be ${wantText}, got dtype ${String(decl.dtype)} (${gotText})`);
-    if (shape.length !== want.shape.length) throw new FeatureSchemaError(`${pre} must be ${wantText}, got rank ${shape.length} (${gotText}), expected rank ${want.shape.length}`);
-    if (shape[0] !== 'batch') throw new FeatureSchemaError(`${pre} must be ${wantText}, got ${gotText} (dim 0 must be the symbolic dim 'batch', got ${JSON.stringify(shape[0])})`);
+    if (shape.length !== want.shape.length)
+      throw new FeatureSchemaError(`${pre} must be ${wantText}, got rank ${shape.length} (${gotText}), expected rank ${want.shape.length}`);
+    if (shape[0] !== 'batch')
+      throw new FeatureSchemaError(
+        `${pre} must be ${wantText}, got ${gotText} (dim 0 must be the symbolic dim 'batch', got ${JSON.stringify(shape[0])})`,
+      );
     for (let i = 1; i < want.shape.length; i++) {
       if (shape[i] !== want.shape[i]) {
-        throw new FeatureSchemaError(`${pre} must be ${wantText}, got ${gotText} (dim ${i} must be ${want.dims[i - 1]}, got ${JSON.stringify(shape[i])})`);
+        throw new FeatureSchemaError(
+          `${pre} must be ${wantText}, got ${gotText} (dim ${i} must be ${want.dims[i - 1]}, got ${JSON.stringify(shape[i])})`,
+        );
       }
     }
   }

@@ -13,18 +13,24 @@ export function exactAuc(labels: ArrayLike<number>, scores: ArrayLike<number>, a
   const idx = new Int32Array(n);
   for (let i = 0; i < n; i++) {
     const j = at ? at[i]! : i;
-    const s = scores[j]!, y = labels[j]!;
+    const s = scores[j]!,
+      y = labels[j]!;
     if (Number.isNaN(s)) throw new Error(`exactAuc: score at position ${j} is NaN`);
     if (y !== 0 && y !== 1) throw new Error(`exactAuc: label at position ${j} must be 0 or 1, got ${y}`);
     idx[i] = j;
   }
   idx.sort((a, b) => scores[a]! - scores[b]!);
-  let pos = 0, rankSum = 0;
-  for (let i = 0; i < n;) {
+  let pos = 0,
+    rankSum = 0;
+  for (let i = 0; i < n; ) {
     let k = i + 1;
     while (k < n && scores[idx[k]!] === scores[idx[i]!]) k++;
     const midRank = (i + 1 + k) / 2; // ranks i+1 .. k share their mean
-    for (let m = i; m < k; m++) if (labels[idx[m]!] === 1) { pos++; rankSum += midRank; }
+    for (let m = i; m < k; m++)
+      if (labels[idx[m]!] === 1) {
+        pos++;
+        rankSum += midRank;
+      }
     i = k;
   }
   const neg = n - pos;

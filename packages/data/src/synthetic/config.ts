@@ -29,7 +29,10 @@ export interface WorldConfig {
   readonly minInterest: number;
   /** each interest except the strongest goes dormant with this probability */
   readonly dormantProb: number;
-  /** dormant interests are absent from the last `dormantWindow` source events before the user's first target impression, and from everything after */
+  /**
+   * dormant interests are absent from the last `dormantWindow` source events before the user's first target impression, and from everything
+   * after
+   */
   readonly dormantWindow: number;
   /** weight of the recent drift topic in the current interest mix */
   readonly driftWeight: number;
@@ -125,40 +128,71 @@ export const SMALL_WORLD_CONFIG: Partial<WorldConfig> = Object.freeze({
 });
 
 export class WorldConfigError extends Error {
-  constructor(message: string) { super(message); this.name = 'WorldConfigError'; }
+  constructor(message: string) {
+    super(message);
+    this.name = 'WorldConfigError';
+  }
 }
 
-const INTS = ['users', 'topics', 'topicDim', 'targetItems', 'sourceItems', 'topicsPerCategory', 'dormantWindow', 'driftWindow',
-  'minSourceEvents', 'maxSourceEvents', 'sourceItemChoices', 'ageBuckets', 'genders'] as const;
-const PROBS = ['dormantProb', 'driftWeight', 'noiseShare', 'likeInterest', 'shareInterest', 'likeNoise', 'exposureInterestShare', 'profileTie', 'minInterest'] as const;
+const INTS = [
+  'users',
+  'topics',
+  'topicDim',
+  'targetItems',
+  'sourceItems',
+  'topicsPerCategory',
+  'dormantWindow',
+  'driftWindow',
+  'minSourceEvents',
+  'maxSourceEvents',
+  'sourceItemChoices',
+  'ageBuckets',
+  'genders',
+] as const;
+const PROBS = [
+  'dormantProb',
+  'driftWeight',
+  'noiseShare',
+  'likeInterest',
+  'shareInterest',
+  'likeNoise',
+  'exposureInterestShare',
+  'profileTie',
+  'minInterest',
+] as const;
 const NONNEG = ['noiseTopicSkew', 'itemOffset', 'userBiasStd', 'itemBiasStd', 'clickScale'] as const;
 
 /** Fill `partial` with the defaults and validate every field. */
 export function resolveWorldConfig(partial: Partial<WorldConfig> = {}): WorldConfig {
   for (const k of Object.keys(partial)) {
-    if (!(k in DEFAULT_WORLD_CONFIG)) throw new WorldConfigError(`world config: unknown field '${k}'; known fields: ${Object.keys(DEFAULT_WORLD_CONFIG).join(', ')}`);
+    if (!(k in DEFAULT_WORLD_CONFIG))
+      throw new WorldConfigError(`world config: unknown field '${k}'; known fields: ${Object.keys(DEFAULT_WORLD_CONFIG).join(', ')}`);
   }
   const c: WorldConfig = { ...DEFAULT_WORLD_CONFIG, ...partial };
   const bad = (field: string, expected: string, got: unknown) =>
     new WorldConfigError(`world config: ${field} must be ${expected}, got ${JSON.stringify(got)}`);
   for (const k of INTS) if (!Number.isInteger(c[k]) || c[k] < 1) throw bad(k, 'an integer >= 1', c[k]);
   for (const k of PROBS) if (typeof c[k] !== 'number' || !(c[k] >= 0 && c[k] <= 1)) throw bad(k, 'a number in [0, 1]', c[k]);
-  for (const k of NONNEG) if (typeof c[k] !== 'number' || !(c[k] >= 0) || !Number.isFinite(c[k])) throw bad(k, 'a finite number >= 0', c[k]);
+  for (const k of NONNEG)
+    if (typeof c[k] !== 'number' || !(c[k] >= 0) || !Number.isFinite(c[k])) throw bad(k, 'a finite number >= 0', c[k]);
   if (typeof c.clickBias !== 'number' || !Number.isFinite(c.clickBias)) throw bad('clickBias', 'a finite number', c.clickBias);
   if (typeof c.sharedCategories !== 'boolean') throw bad('sharedCategories', 'a boolean', c.sharedCategories);
   if (!(c.interestAlpha > 0) || !Number.isFinite(c.interestAlpha)) throw bad('interestAlpha', 'a finite number > 0', c.interestAlpha);
   if (c.targetItems < c.topics) throw bad('targetItems', `>= topics (${c.topics}) so every topic has an item`, c.targetItems);
   if (c.sourceItems < c.topics) throw bad('sourceItems', `>= topics (${c.topics}) so every topic has an item`, c.sourceItems);
   if (c.maxSourceEvents < c.minSourceEvents) throw bad('maxSourceEvents', `>= minSourceEvents (${c.minSourceEvents})`, c.maxSourceEvents);
-  if (!(c.targetImpressionsMean >= 1) || !Number.isFinite(c.targetImpressionsMean)) throw bad('targetImpressionsMean', 'a finite number >= 1', c.targetImpressionsMean);
+  if (!(c.targetImpressionsMean >= 1) || !Number.isFinite(c.targetImpressionsMean))
+    throw bad('targetImpressionsMean', 'a finite number >= 1', c.targetImpressionsMean);
   if (c.shareInterest + c.likeInterest > 1) throw bad('likeInterest + shareInterest', '<= 1', c.likeInterest + c.shareInterest);
   for (const k of ['watchNoise', 'watchInterest'] as const) {
     const w = c[k];
-    if (!Array.isArray(w) || w.length < 1 || !w.every((x) => typeof x === 'number' && x >= 0 && Number.isFinite(x))) throw bad(k, 'a non-empty array of finite numbers >= 0', w);
+    if (!Array.isArray(w) || w.length < 1 || !w.every((x) => typeof x === 'number' && x >= 0 && Number.isFinite(x)))
+      throw bad(k, 'a non-empty array of finite numbers >= 0', w);
     const s = w.reduce((a, b) => a + b, 0);
     if (Math.abs(s - 1) > 1e-9) throw bad(k, 'a distribution summing to 1', w);
   }
-  if (c.watchNoise.length !== c.watchInterest.length) throw bad('watchInterest', `as long as watchNoise (${c.watchNoise.length} buckets)`, c.watchInterest);
+  if (c.watchNoise.length !== c.watchInterest.length)
+    throw bad('watchInterest', `as long as watchNoise (${c.watchNoise.length} buckets)`, c.watchInterest);
   if (!(c.days > 0 && c.days * 86_400 <= 2 ** 31 - 1)) throw bad('days', 'a number in (0, 24855] (timestamps are int32 seconds)', c.days);
   if (!(c.targetDays > 0 && c.targetDays <= c.days)) throw bad('targetDays', `a number in (0, days = ${c.days}]`, c.targetDays);
   if (!(c.testDays > 0 && c.testDays < c.targetDays)) throw bad('testDays', `a number in (0, targetDays = ${c.targetDays})`, c.testDays);

@@ -18,7 +18,10 @@ export const WORLD_FORMAT_VERSION = 1;
 export const WORLD_FILES = Object.freeze({ json: 'world.json', events: 'events.safetensors', truth: 'truth.safetensors' });
 
 export class WorldFileError extends Error {
-  constructor(message: string) { super(message); this.name = 'WorldFileError'; }
+  constructor(message: string) {
+    super(message);
+    this.name = 'WorldFileError';
+  }
 }
 
 /** The contents of world.json. */
@@ -42,7 +45,8 @@ function timestampsI32(ts: Float64Array): Int32Array {
   const out = new Int32Array(ts.length);
   for (let i = 0; i < ts.length; i++) {
     const t = ts[i]!;
-    if (!Number.isInteger(t) || t < -(2 ** 31) || t > 2 ** 31 - 1) throw new WorldFileError(`writeWorld: timestamp of event ${i} must be an integer in int32 range to be stored, got ${t}`);
+    if (!Number.isInteger(t) || t < -(2 ** 31) || t > 2 ** 31 - 1)
+      throw new WorldFileError(`writeWorld: timestamp of event ${i} must be an integer in int32 range to be stored, got ${t}`);
     out[i] = t;
   }
   return out;
@@ -53,29 +57,47 @@ export function writeWorld(world: World, dir: string): string[] {
   mkdirSync(dir, { recursive: true });
   const { log, truth, config: c } = world;
   const events = new Map<string, HostTensor>([
-    ['user', i32(log.user)], ['item', i32(log.item)], ['category', i32(log.category)],
-    ['domain', bool(log.domain)], ['timestamp', i32(timestampsI32(log.timestamp))], ['label', bool(log.label)],
+    ['user', i32(log.user)],
+    ['item', i32(log.item)],
+    ['category', i32(log.category)],
+    ['domain', bool(log.domain)],
+    ['timestamp', i32(timestampsI32(log.timestamp))],
+    ['label', bool(log.label)],
     ['userStart', i32(log.userStart)],
-    ['trueProbability', f32(world.trueProbability)], ['noise', bool(truth.noise)],
-    ['train', i32(world.train)], ['test', i32(world.test)],
+    ['trueProbability', f32(world.trueProbability)],
+    ['noise', bool(truth.noise)],
+    ['train', i32(world.train)],
+    ['test', i32(world.test)],
   ]);
   log.meta.context.forEach((s, k) => events.set(`context.${s.name}`, i32(log.context[k]!)));
   log.meta.profile.forEach((s, k) => events.set(`profile.${s.name}`, i32(log.profile[k]!)));
-  const T = c.topics, D = c.topicDim;
+  const T = c.topics,
+    D = c.topicDim;
   const truthT = new Map<string, HostTensor>([
     ['topicVectors', f32(truth.topicVectors, [T, D])],
-    ['targetItemTopic', i32(truth.targetItemTopic)], ['sourceItemTopic', i32(truth.sourceItemTopic)],
-    ['targetItemVector', f32(truth.targetItemVector, [c.targetItems, D])], ['sourceItemVector', f32(truth.sourceItemVector, [c.sourceItems, D])],
-    ['targetItemBias', f32(truth.targetItemBias)], ['topicCategory', i32(truth.topicCategory)],
-    ['userInterest', f32(truth.userInterest, [c.users, T])], ['userDormant', bool(truth.userDormant, [c.users, T])],
-    ['userDrift', i32(truth.userDrift)], ['userBias', f32(truth.userBias)],
+    ['targetItemTopic', i32(truth.targetItemTopic)],
+    ['sourceItemTopic', i32(truth.sourceItemTopic)],
+    ['targetItemVector', f32(truth.targetItemVector, [c.targetItems, D])],
+    ['sourceItemVector', f32(truth.sourceItemVector, [c.sourceItems, D])],
+    ['targetItemBias', f32(truth.targetItemBias)],
+    ['topicCategory', i32(truth.topicCategory)],
+    ['userInterest', f32(truth.userInterest, [c.users, T])],
+    ['userDormant', bool(truth.userDormant, [c.users, T])],
+    ['userDrift', i32(truth.userDrift)],
+    ['userBias', f32(truth.userBias)],
   ]);
   const tag = { format: WORLD_FORMAT, version: String(WORLD_FORMAT_VERSION), seed: String(world.seed) };
   atomicWriteFile(join(dir, WORLD_FILES.events), encodeSafetensors(events, tag));
   atomicWriteFile(join(dir, WORLD_FILES.truth), encodeSafetensors(truthT, tag));
   const json: WorldJson = {
-    format: WORLD_FORMAT, version: WORLD_FORMAT_VERSION, seed: world.seed, config: c, meta: log.meta,
-    splitTime: world.splitTime, stats: world.stats, files: WORLD_FILES,
+    format: WORLD_FORMAT,
+    version: WORLD_FORMAT_VERSION,
+    seed: world.seed,
+    config: c,
+    meta: log.meta,
+    splitTime: world.splitTime,
+    stats: world.stats,
+    files: WORLD_FILES,
   };
   atomicWriteFile(join(dir, WORLD_FILES.json), JSON.stringify(json, null, 2) + '\n');
   return [WORLD_FILES.events, WORLD_FILES.truth, WORLD_FILES.json];
@@ -96,11 +118,14 @@ export function readWorld(dir: string): World {
     if (e instanceof WorldFileError) throw e;
     throw new WorldFileError(`${jsonPath}: not valid JSON (${(e as Error).message})`);
   }
-  if (j?.format !== WORLD_FORMAT) throw new WorldFileError(`${jsonPath}: format must be '${WORLD_FORMAT}', got ${JSON.stringify(j?.format)}`);
-  if (j.version !== WORLD_FORMAT_VERSION) throw new WorldFileError(`${jsonPath}: version must be ${WORLD_FORMAT_VERSION}, got ${JSON.stringify(j.version)}`);
+  if (j?.format !== WORLD_FORMAT)
+    throw new WorldFileError(`${jsonPath}: format must be '${WORLD_FORMAT}', got ${JSON.stringify(j?.format)}`);
+  if (j.version !== WORLD_FORMAT_VERSION)
+    throw new WorldFileError(`${jsonPath}: version must be ${WORLD_FORMAT_VERSION}, got ${JSON.stringify(j.version)}`);
   const config = resolveWorldConfig(j.config);
   const meta = j.meta;
-  const n = j.stats.events, U = meta.users;
+  const n = j.stats.events,
+    U = meta.users;
 
   const open = (file: string) => {
     const path = join(dir, file);
@@ -121,19 +146,26 @@ export function readWorld(dir: string): World {
   const splitLen = (name: string) => ev.tensors.get(name)?.shape[0] ?? 0;
   const ts = I('timestamp', n);
   const log: EventLog = {
-    meta, size: n,
-    user: I('user', n), item: I('item', n), category: I('category', n), domain: B('domain', n),
-    timestamp: Float64Array.from(ts), label: B('label', n),
+    meta,
+    size: n,
+    user: I('user', n),
+    item: I('item', n),
+    category: I('category', n),
+    domain: B('domain', n),
+    timestamp: Float64Array.from(ts),
+    label: B('label', n),
     context: meta.context.map((s) => I(`context.${s.name}`, n)),
     userStart: I('userStart', U + 1),
     profile: meta.profile.map((s) => I(`profile.${s.name}`, U)),
   };
   const trueProbability = ev.get('trueProbability', 'float32', [n]) as Float32Array;
   const noise = B('noise', n);
-  const train = I('train', splitLen('train')), test = I('test', splitLen('test'));
+  const train = I('train', splitLen('train')),
+    test = I('test', splitLen('test'));
 
   const tr = open(WORLD_FILES.truth);
-  const T = config.topics, D = config.topicDim;
+  const T = config.topics,
+    D = config.topicDim;
   const F = (name: string, shape: number[]) => tr.get(name, 'float32', shape) as Float32Array;
   const truth: WorldTruth = {
     topicVectors: F('topicVectors', [T, D]),
@@ -150,7 +182,8 @@ export function readWorld(dir: string): World {
     noise,
   };
   // JSON writes an undefined AUC (one class only) or CTR (no impressions) as null: read it back as NaN
-  const split = (x: SplitStats): SplitStats => Object.fromEntries(Object.entries(x).map(([k, v]) => [k, v === null ? NaN : v])) as unknown as SplitStats;
+  const split = (x: SplitStats): SplitStats =>
+    Object.fromEntries(Object.entries(x).map(([k, v]) => [k, v === null ? NaN : v])) as unknown as SplitStats;
   const stats: World['stats'] = { ...j.stats, train: split(j.stats.train), test: split(j.stats.test) };
   return { config, seed: j.seed, log, trueProbability, splitTime: j.splitTime, train, test, stats, truth };
 }

@@ -74,39 +74,104 @@ export interface KeepWorldConfig {
 }
 
 export const DEFAULT_KEEP_WORLD_CONFIG: KeepWorldConfig = Object.freeze({
-  seed: 1, users: 500, items: 2000, shops: 100, categories: 16, productTypes: 3, latentDim: 8, interestAlpha: 0.2, itemOffset: 0.4,
-  superDays: 28, subDays: 7, evalDays: 2, superPerDay: 8, subPerDay: 3, adShare: 0.3, exposureInterest: 0.5,
-  clickScale: 4, clickBias: -1.5, subClickBias: -1.8, subOwnInterest: 0.25, userBiasStd: 0.5, itemBiasStd: 0.5, productTypeBiasStd: 0.4,
-  convScale: 2, convBias: -1, cartScale: 1.5, cartBias: -0.5,
+  seed: 1,
+  users: 500,
+  items: 2000,
+  shops: 100,
+  categories: 16,
+  productTypes: 3,
+  latentDim: 8,
+  interestAlpha: 0.2,
+  itemOffset: 0.4,
+  superDays: 28,
+  subDays: 7,
+  evalDays: 2,
+  superPerDay: 8,
+  subPerDay: 3,
+  adShare: 0.3,
+  exposureInterest: 0.5,
+  clickScale: 4,
+  clickBias: -1.5,
+  subClickBias: -1.8,
+  subOwnInterest: 0.25,
+  userBiasStd: 0.5,
+  itemBiasStd: 0.5,
+  productTypeBiasStd: 0.4,
+  convScale: 2,
+  convBias: -1,
+  cartScale: 1.5,
+  cartBias: -0.5,
 });
 
 /** A small world for tests and quick runs (about 1 s to generate). */
-export const SMALL_KEEP_WORLD_CONFIG: Partial<KeepWorldConfig> = Object.freeze({ users: 120, items: 400, shops: 24, categories: 8, superDays: 14, subDays: 5, superPerDay: 6 });
+export const SMALL_KEEP_WORLD_CONFIG: Partial<KeepWorldConfig> = Object.freeze({
+  users: 120,
+  items: 400,
+  shops: 24,
+  categories: 8,
+  superDays: 14,
+  subDays: 5,
+  superPerDay: 6,
+});
 
 export class KeepWorldConfigError extends Error {
-  constructor(message: string) { super(message); this.name = 'KeepWorldConfigError'; }
+  constructor(message: string) {
+    super(message);
+    this.name = 'KeepWorldConfigError';
+  }
 }
 
-const INT_FIELDS = ['seed', 'users', 'items', 'shops', 'categories', 'productTypes', 'latentDim', 'superDays', 'subDays', 'evalDays'] as const;
+const INT_FIELDS = [
+  'seed',
+  'users',
+  'items',
+  'shops',
+  'categories',
+  'productTypes',
+  'latentDim',
+  'superDays',
+  'subDays',
+  'evalDays',
+] as const;
 const NUMBER_FIELDS = [
-  'interestAlpha', 'itemOffset', 'superPerDay', 'subPerDay', 'adShare', 'exposureInterest', 'clickScale', 'clickBias', 'subClickBias', 'subOwnInterest',
-  'userBiasStd', 'itemBiasStd', 'productTypeBiasStd', 'convScale', 'convBias', 'cartScale', 'cartBias',
+  'interestAlpha',
+  'itemOffset',
+  'superPerDay',
+  'subPerDay',
+  'adShare',
+  'exposureInterest',
+  'clickScale',
+  'clickBias',
+  'subClickBias',
+  'subOwnInterest',
+  'userBiasStd',
+  'itemBiasStd',
+  'productTypeBiasStd',
+  'convScale',
+  'convBias',
+  'cartScale',
+  'cartBias',
 ] as const;
 
 /** Defaults filled and every field checked; errors read `keep world: <field> must be <expected>, got <value>`. */
 export function resolveKeepWorldConfig(partial: Partial<KeepWorldConfig> = {}): KeepWorldConfig {
-  const fail = (f: string, expected: string, got: unknown): never => { throw new KeepWorldConfigError(`keep world: ${f} must be ${expected}, got ${JSON.stringify(got)}`); };
+  const fail = (f: string, expected: string, got: unknown): never => {
+    throw new KeepWorldConfigError(`keep world: ${f} must be ${expected}, got ${JSON.stringify(got)}`);
+  };
   for (const k of Object.keys(partial)) {
-    if (!(k in DEFAULT_KEEP_WORLD_CONFIG)) throw new KeepWorldConfigError(`keep world: '${k}' is not a field (known: ${Object.keys(DEFAULT_KEEP_WORLD_CONFIG).join(', ')})`);
+    if (!(k in DEFAULT_KEEP_WORLD_CONFIG))
+      throw new KeepWorldConfigError(`keep world: '${k}' is not a field (known: ${Object.keys(DEFAULT_KEEP_WORLD_CONFIG).join(', ')})`);
   }
   const c = { ...DEFAULT_KEEP_WORLD_CONFIG, ...partial };
   for (const f of INT_FIELDS) {
-    const v = c[f], min = f === 'seed' ? 0 : 1;
+    const v = c[f],
+      min = f === 'seed' ? 0 : 1;
     if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > 4294967295) fail(f, `an integer >= ${min}`, v);
   }
   for (const f of NUMBER_FIELDS) if (typeof c[f] !== 'number' || !Number.isFinite(c[f])) fail(f, 'a finite number', c[f]);
   for (const f of ['interestAlpha', 'superPerDay', 'subPerDay'] as const) if (!(c[f] > 0)) fail(f, 'a number > 0', c[f]);
-  for (const f of ['itemOffset', 'userBiasStd', 'itemBiasStd', 'productTypeBiasStd', 'clickScale', 'convScale', 'cartScale'] as const) if (c[f] < 0) fail(f, 'a number >= 0', c[f]);
+  for (const f of ['itemOffset', 'userBiasStd', 'itemBiasStd', 'productTypeBiasStd', 'clickScale', 'convScale', 'cartScale'] as const)
+    if (c[f] < 0) fail(f, 'a number >= 0', c[f]);
   for (const f of ['adShare', 'exposureInterest', 'subOwnInterest'] as const) if (c[f] < 0 || c[f] > 1) fail(f, 'a number in [0, 1]', c[f]);
   if (c.shops < c.categories) fail('shops', `an integer >= categories (${c.categories}): every category needs a shop`, c.shops);
   if (c.subDays > c.superDays) fail('subDays', `an integer <= superDays (${c.superDays})`, c.subDays);
@@ -175,10 +240,14 @@ const sigmoid = (x: number) => 1 / (1 + Math.exp(-x));
 
 function gamma(rng: Rng, a: number): number {
   if (a < 1) return gamma(rng, a + 1) * Math.pow(Math.max(rng.next(), 1e-300), 1 / a);
-  const d = a - 1 / 3, c = 1 / Math.sqrt(9 * d);
+  const d = a - 1 / 3,
+    c = 1 / Math.sqrt(9 * d);
   for (;;) {
     let x: number, v: number;
-    do { x = rng.normal(); v = 1 + c * x; } while (v <= 0);
+    do {
+      x = rng.normal();
+      v = 1 + c * x;
+    } while (v <= 0);
     v = v * v * v;
     const u = rng.next();
     if (u < 1 - 0.0331 * x ** 4 || Math.log(Math.max(u, 1e-300)) < 0.5 * x * x + d * (1 - v + Math.log(v))) return d * v;
@@ -187,20 +256,35 @@ function gamma(rng: Rng, a: number): number {
 function dirichlet(rng: Rng, k: number, alpha: number): Float64Array {
   const g = new Float64Array(k);
   let s = 0;
-  for (let i = 0; i < k; i++) { g[i] = gamma(rng, alpha); s += g[i]!; }
-  if (!(s > 0)) { g.fill(0); g[rng.int(k)] = 1; return g; }
+  for (let i = 0; i < k; i++) {
+    g[i] = gamma(rng, alpha);
+    s += g[i]!;
+  }
+  if (!(s > 0)) {
+    g.fill(0);
+    g[rng.int(k)] = 1;
+    return g;
+  }
   for (let i = 0; i < k; i++) g[i]! /= s;
   return g;
 }
 function poisson(rng: Rng, mean: number): number {
   const l = Math.exp(-mean);
-  let k = 0, p = rng.next();
-  while (p > l) { k++; p *= rng.next(); }
+  let k = 0,
+    p = rng.next();
+  while (p > l) {
+    k++;
+    p *= rng.next();
+  }
   return k;
 }
 function pick(rng: Rng, w: Float64Array): number {
-  let u = rng.next(), i = 0;
-  for (; i < w.length - 1; i++) { u -= w[i]!; if (u < 0) return i; }
+  let u = rng.next(),
+    i = 0;
+  for (; i < w.length - 1; i++) {
+    u -= w[i]!;
+    if (u < 0) return i;
+  }
   return i;
 }
 function normalise(v: Float64Array): void {
@@ -213,17 +297,34 @@ function normalise(v: Float64Array): void {
 /** Generate the KEEP world of this config (same config, same bytes). */
 export function generateKeepWorld(partial: Partial<KeepWorldConfig> = {}): KeepWorld {
   const c = resolveKeepWorldConfig(partial);
-  const K = c.categories, D = c.latentDim, U = c.users, I = c.items;
+  const K = c.categories,
+    D = c.latentDim,
+    U = c.users,
+    I = c.items;
   const rng = (...p: Array<string | number>) => new Rng(hashSeed(c.seed, 'keep-world', ...p));
 
   const topics = new Float64Array(K * D);
-  { const r = rng('topics'); for (let k = 0; k < K; k++) { const v = new Float64Array(D); for (let d = 0; d < D; d++) v[d] = r.normal(); normalise(v); topics.set(v, k * D); } }
+  {
+    const r = rng('topics');
+    for (let k = 0; k < K; k++) {
+      const v = new Float64Array(D);
+      for (let d = 0; d < D; d++) v[d] = r.normal();
+      normalise(v);
+      topics.set(v, k * D);
+    }
+  }
 
-  const itemShop = new Int32Array(I), itemCategory = new Int32Array(I), itemProductType = new Int32Array(I), itemAd = new Uint8Array(I);
-  const itemVec = new Float32Array(I * D), itemBias = new Float64Array(I);
+  const itemShop = new Int32Array(I),
+    itemCategory = new Int32Array(I),
+    itemProductType = new Int32Array(I),
+    itemAd = new Uint8Array(I);
+  const itemVec = new Float32Array(I * D),
+    itemBias = new Float64Array(I);
   const shopsOf: number[][] = Array.from({ length: K }, () => []);
   for (let s = 0; s < c.shops; s++) shopsOf[s % K]!.push(s);
-  const byCat: number[][] = Array.from({ length: K }, () => []), adsByCat: number[][] = Array.from({ length: K }, () => []), ads: number[] = [];
+  const byCat: number[][] = Array.from({ length: K }, () => []),
+    adsByCat: number[][] = Array.from({ length: K }, () => []),
+    ads: number[] = [];
   {
     const r = rng('items');
     for (let i = 0; i < I; i++) {
@@ -240,31 +341,72 @@ export function generateKeepWorld(partial: Partial<KeepWorldConfig> = {}): KeepW
       for (let d = 0; d < D; d++) itemVec[i * D + d] = v[d]!;
       itemBias[i] = c.itemBiasStd * r.normal();
       byCat[k]!.push(i);
-      if (itemAd[i]) { adsByCat[k]!.push(i); ads.push(i); }
+      if (itemAd[i]) {
+        adsByCat[k]!.push(i);
+        ads.push(i);
+      }
     }
-    if (ads.length === 0) { itemAd[0] = 1; ads.push(0); adsByCat[itemCategory[0]!]!.push(0); }
+    if (ads.length === 0) {
+      itemAd[0] = 1;
+      ads.push(0);
+      adsByCat[itemCategory[0]!]!.push(0);
+    }
   }
   const typeBias = new Float64Array(c.productTypes);
-  { const r = rng('types'); for (let t = 0; t < c.productTypes; t++) typeBias[t] = c.productTypeBiasStd * r.normal(); }
+  {
+    const r = rng('types');
+    for (let t = 0; t < c.productTypes; t++) typeBias[t] = c.productTypeBiasStd * r.normal();
+  }
 
-  const interest = new Float32Array(U * K), userVec = new Float32Array(U * D), subUserVec = new Float32Array(U * D);
-  const cols = { user: [] as number[], item: [] as number[], domain: [] as number[], day: [] as number[], time: [] as number[], click: [] as number[], conv: [] as number[], cart: [] as number[], pClick: [] as number[], pConv: [] as number[], pCart: [] as number[] };
+  const interest = new Float32Array(U * K),
+    userVec = new Float32Array(U * D),
+    subUserVec = new Float32Array(U * D);
+  const cols = {
+    user: [] as number[],
+    item: [] as number[],
+    domain: [] as number[],
+    day: [] as number[],
+    time: [] as number[],
+    click: [] as number[],
+    conv: [] as number[],
+    cart: [] as number[],
+    pClick: [] as number[],
+    pConv: [] as number[],
+    pCart: [] as number[],
+  };
   const userStart = new Int32Array(U + 1);
   const subStart = c.superDays - c.subDays;
   for (let u = 0; u < U; u++) {
     const r = rng('user', u);
-    const pi = dirichlet(r, K, c.interestAlpha), pi2 = dirichlet(r, K, c.interestAlpha);
+    const pi = dirichlet(r, K, c.interestAlpha),
+      pi2 = dirichlet(r, K, c.interestAlpha);
     const bu = c.userBiasStd * r.normal();
-    const th = new Float64Array(D), th2 = new Float64Array(D);
+    const th = new Float64Array(D),
+      th2 = new Float64Array(D);
     for (let k = 0; k < K; k++) {
       interest[u * K + k] = pi[k]!;
-      for (let d = 0; d < D; d++) { th[d]! += pi[k]! * topics[k * D + d]!; th2[d]! += pi2[k]! * topics[k * D + d]!; }
+      for (let d = 0; d < D; d++) {
+        th[d]! += pi[k]! * topics[k * D + d]!;
+        th2[d]! += pi2[k]! * topics[k * D + d]!;
+      }
     }
     for (let d = 0; d < D; d++) {
       userVec[u * D + d] = th[d]!;
       subUserVec[u * D + d] = (1 - c.subOwnInterest) * th[d]! + c.subOwnInterest * th2[d]!;
     }
-    const evs: Array<{ item: number; domain: number; day: number; time: number; order: number; click: number; conv: number; cart: number; pClick: number; pConv: number; pCart: number }> = [];
+    const evs: Array<{
+      item: number;
+      domain: number;
+      day: number;
+      time: number;
+      order: number;
+      click: number;
+      conv: number;
+      cart: number;
+      pClick: number;
+      pConv: number;
+      pCart: number;
+    }> = [];
     for (let day = 0; day < c.superDays; day++) {
       for (const domain of [KEEP_SUPER, KEEP_SUB]) {
         if (domain === KEEP_SUB && day < subStart) continue;
@@ -273,7 +415,10 @@ export function generateKeepWorld(partial: Partial<KeepWorldConfig> = {}): KeepW
           const k = r.next() < c.exposureInterest ? pick(r, pi) : r.int(K);
           let item: number;
           if (domain === KEEP_SUPER) item = byCat[k]![r.int(byCat[k]!.length)]!;
-          else { const pool = adsByCat[k]!.length ? adsByCat[k]! : ads; item = pool[r.int(pool.length)]!; }
+          else {
+            const pool = adsByCat[k]!.length ? adsByCat[k]! : ads;
+            item = pool[r.int(pool.length)]!;
+          }
           const vec = domain === KEEP_SUPER ? userVec : subUserVec;
           let dot = 0;
           for (let d = 0; d < D; d++) dot += vec[u * D + d]! * itemVec[item * D + d]!;
@@ -290,28 +435,57 @@ export function generateKeepWorld(partial: Partial<KeepWorldConfig> = {}): KeepW
     }
     evs.sort((a, b) => a.time - b.time || a.domain - b.domain || a.order - b.order);
     for (const e of evs) {
-      cols.user.push(u); cols.item.push(e.item); cols.domain.push(e.domain); cols.day.push(e.day); cols.time.push(e.time);
-      cols.click.push(e.click); cols.conv.push(e.conv); cols.cart.push(e.cart); cols.pClick.push(e.pClick); cols.pConv.push(e.pConv); cols.pCart.push(e.pCart);
+      cols.user.push(u);
+      cols.item.push(e.item);
+      cols.domain.push(e.domain);
+      cols.day.push(e.day);
+      cols.time.push(e.time);
+      cols.click.push(e.click);
+      cols.conv.push(e.conv);
+      cols.cart.push(e.cart);
+      cols.pClick.push(e.pClick);
+      cols.pConv.push(e.pConv);
+      cols.pCart.push(e.pCart);
     }
     userStart[u + 1] = cols.user.length;
   }
   const events: KeepEvents = {
-    user: Int32Array.from(cols.user), item: Int32Array.from(cols.item), domain: Uint8Array.from(cols.domain), day: Int32Array.from(cols.day),
-    time: Int32Array.from(cols.time), click: Uint8Array.from(cols.click), conv: Uint8Array.from(cols.conv), cart: Uint8Array.from(cols.cart),
-    pClick: Float32Array.from(cols.pClick), pConv: Float32Array.from(cols.pConv), pCart: Float32Array.from(cols.pCart),
+    user: Int32Array.from(cols.user),
+    item: Int32Array.from(cols.item),
+    domain: Uint8Array.from(cols.domain),
+    day: Int32Array.from(cols.day),
+    time: Int32Array.from(cols.time),
+    click: Uint8Array.from(cols.click),
+    conv: Uint8Array.from(cols.conv),
+    cart: Uint8Array.from(cols.cart),
+    pClick: Float32Array.from(cols.pClick),
+    pConv: Float32Array.from(cols.pConv),
+    pCart: Float32Array.from(cols.pCart),
   };
   const clicksOf = (domain: number) => {
-    const start = new Int32Array(U + 1), list: number[] = [];
+    const start = new Int32Array(U + 1),
+      list: number[] = [];
     for (let u = 0; u < U; u++) {
       for (let e = userStart[u]!; e < userStart[u + 1]!; e++) if (events.domain[e] === domain && events.click[e]) list.push(e);
       start[u + 1] = list.length;
     }
     return { start, list: Int32Array.from(list) };
   };
-  const sup = clicksOf(KEEP_SUPER), sub = clicksOf(KEEP_SUB);
+  const sup = clicksOf(KEEP_SUPER),
+    sub = clicksOf(KEEP_SUB);
   return {
-    config: c, size: events.user.length, events, itemShop, itemCategory, itemProductType, itemAd, userStart,
-    superClickStart: sup.start, superClicks: sup.list, subClickStart: sub.start, subClicks: sub.list,
+    config: c,
+    size: events.user.length,
+    events,
+    itemShop,
+    itemCategory,
+    itemProductType,
+    itemAd,
+    userStart,
+    superClickStart: sup.start,
+    superClicks: sup.list,
+    subClickStart: sub.start,
+    subClicks: sub.list,
     truth: { interest, userVec, subUserVec, itemVec },
   };
 }
@@ -348,11 +522,14 @@ export function keepSplit(world: KeepWorld, domain: KeepDomain, split: 'train' |
 export function clicksBefore(world: KeepWorld, list: 'super' | 'sub', user: number, time: number): { start: number; count: number } {
   const starts = list === 'super' ? world.superClickStart : world.subClickStart;
   const clicks = list === 'super' ? world.superClicks : world.subClicks;
-  const lo0 = starts[user]!, hi0 = starts[user + 1]!;
-  let lo = lo0, hi = hi0;
+  const lo0 = starts[user]!,
+    hi0 = starts[user + 1]!;
+  let lo = lo0,
+    hi = hi0;
   while (lo < hi) {
     const mid = (lo + hi) >> 1;
-    if (world.events.time[clicks[mid]!]! < time) lo = mid + 1; else hi = mid;
+    if (world.events.time[clicks[mid]!]! < time) lo = mid + 1;
+    else hi = mid;
   }
   return { start: lo0, count: lo - lo0 };
 }

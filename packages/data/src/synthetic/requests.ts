@@ -85,28 +85,47 @@ export const DEFAULT_REQUEST_CONFIG: RequestConfig = Object.freeze({
 export const REQUEST_CROSS_COLUMNS = 2;
 
 export class RequestConfigError extends Error {
-  constructor(message: string) { super(message); this.name = 'RequestConfigError'; }
+  constructor(message: string) {
+    super(message);
+    this.name = 'RequestConfigError';
+  }
 }
 
 /** Fill `partial` with the defaults and validate it against the world (errors name the field, expected and actual). */
 export function resolveRequestConfig(partial: Partial<RequestConfig> = {}, world?: World): RequestConfig {
   for (const k of Object.keys(partial)) {
-    if (!(k in DEFAULT_REQUEST_CONFIG)) throw new RequestConfigError(`request config: unknown field '${k}'; known fields: ${Object.keys(DEFAULT_REQUEST_CONFIG).join(', ')}`);
+    if (!(k in DEFAULT_REQUEST_CONFIG))
+      throw new RequestConfigError(`request config: unknown field '${k}'; known fields: ${Object.keys(DEFAULT_REQUEST_CONFIG).join(', ')}`);
   }
   const c: RequestConfig = { ...DEFAULT_REQUEST_CONFIG, ...partial };
-  const bad = (field: string, expected: string, got: unknown) => new RequestConfigError(`request config: ${field} must be ${expected}, got ${JSON.stringify(got)}`);
-  const int = (k: keyof RequestConfig, min: number) => { if (!Number.isInteger(c[k]) || (c[k] as number) < min) throw bad(k, `an integer >= ${min}`, c[k]); };
-  int('candidates', 1); int('minCandidates', 0); int('requestsPerUser', 1); int('evalRequestsPerUser', 1); int('users', 0);
-  int('crossWindow', 1); int('crossBuckets', 2);
+  const bad = (field: string, expected: string, got: unknown) =>
+    new RequestConfigError(`request config: ${field} must be ${expected}, got ${JSON.stringify(got)}`);
+  const int = (k: keyof RequestConfig, min: number) => {
+    if (!Number.isInteger(c[k]) || (c[k] as number) < min) throw bad(k, `an integer >= ${min}`, c[k]);
+  };
+  int('candidates', 1);
+  int('minCandidates', 0);
+  int('requestsPerUser', 1);
+  int('evalRequestsPerUser', 1);
+  int('users', 0);
+  int('crossWindow', 1);
+  int('crossBuckets', 2);
   if (c.minCandidates > c.candidates) throw bad('minCandidates', `<= candidates (${c.candidates})`, c.minCandidates);
-  if (typeof c.candidateInterestShare !== 'number' || !(c.candidateInterestShare >= 0 && c.candidateInterestShare <= 1)) throw bad('candidateInterestShare', 'a number in [0, 1]', c.candidateInterestShare);
+  if (typeof c.candidateInterestShare !== 'number' || !(c.candidateInterestShare >= 0 && c.candidateInterestShare <= 1))
+    throw bad('candidateInterestShare', 'a number in [0, 1]', c.candidateInterestShare);
   for (const k of ['impressionScale', 'policyNoise', 'clickScale', 'redundancy'] as const) {
     if (typeof c[k] !== 'number' || !(c[k] >= 0) || !Number.isFinite(c[k])) throw bad(k, 'a finite number >= 0', c[k]);
   }
-  for (const k of ['impressionBias', 'clickBias'] as const) if (typeof c[k] !== 'number' || !Number.isFinite(c[k])) throw bad(k, 'a finite number', c[k]);
+  for (const k of ['impressionBias', 'clickBias'] as const)
+    if (typeof c[k] !== 'number' || !Number.isFinite(c[k])) throw bad(k, 'a finite number', c[k]);
   if (world) {
     if (c.users > world.config.users) throw bad('users', `<= the world's users (${world.config.users}), or 0 for all`, c.users);
-    if (2 * c.candidates > world.config.targetItems) throw bad('candidates', `<= half the world's target items (${world.config.targetItems / 2}) so distinct candidates are easy to draw`, c.candidates);
+    if (2 * c.candidates > world.config.targetItems)
+      throw bad(
+        'candidates',
+        `<= half the world's target items (${world.config.targetItems / 2}) so distinct candidates are easy to draw`,
+        c.candidates,
+      );
   }
   return Object.freeze(c);
 }
@@ -173,12 +192,18 @@ export function crossBucket(n: number, buckets: number): number {
 }
 
 export function requestContext(world: World, config: Partial<RequestConfig> = {}, seed = 1): RequestContext {
-  if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) throw new RequestConfigError(`request config: seed must be an integer in 0..4294967295, got ${seed}`);
+  if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff)
+    throw new RequestConfigError(`request config: seed must be an integer in 0..4294967295, got ${seed}`);
   const c = resolveRequestConfig(config, world);
-  const wc = world.config, tr = world.truth, log = world.log;
-  const T = wc.topics, D = wc.topicDim;
+  const wc = world.config,
+    tr = world.truth,
+    log = world.log;
+  const T = wc.topics,
+    D = wc.topicDim;
   const U = c.users || wc.users;
-  const userVector = new Float64Array(U * D), policyVector = new Float64Array(U * D), mixCum = new Float64Array(U * T);
+  const userVector = new Float64Array(U * D),
+    policyVector = new Float64Array(U * D),
+    mixCum = new Float64Array(U * T);
   const mix = new Float64Array(T);
   for (let u = 0; u < U; u++) {
     // the world's current mix: (1 - driftWeight) theta + driftWeight e_drift (world.ts), z = its normalised vector
@@ -188,7 +213,8 @@ export function requestContext(world: World, config: Partial<RequestConfig> = {}
       s += mix[k]!;
       mixCum[u * T + k] = s;
     }
-    const z = userVector.subarray(u * D, (u + 1) * D), zp = policyVector.subarray(u * D, (u + 1) * D);
+    const z = userVector.subarray(u * D, (u + 1) * D),
+      zp = policyVector.subarray(u * D, (u + 1) * D);
     for (let k = 0; k < T; k++) for (let j = 0; j < D; j++) z[j]! += mix[k]! * tr.topicVectors[k * D + j]!;
     normalise(z);
     const rng = new Rng(hashSeed('ifa-requests', seed, 'policy', u));
@@ -199,7 +225,8 @@ export function requestContext(world: World, config: Partial<RequestConfig> = {}
   const topicStart = new Int32Array(T + 1);
   for (let i = 0; i < nT; i++) topicStart[tr.targetItemTopic[i]! + 1]!++;
   for (let k = 0; k < T; k++) topicStart[k + 1]! += topicStart[k]!;
-  const topicMembers = new Int32Array(nT), fill = topicStart.slice(0, T);
+  const topicMembers = new Int32Array(nT),
+    fill = topicStart.slice(0, T);
   for (let i = 0; i < nT; i++) topicMembers[fill[tr.targetItemTopic[i]!]!++] = i;
   const cats = Math.ceil(T / wc.topicsPerCategory);
   const sourceCategoryOf = Int32Array.from({ length: cats }, (_, k) => (wc.sharedCategories ? k : cats + k));
@@ -214,10 +241,22 @@ export function requestContext(world: World, config: Partial<RequestConfig> = {}
     for (let i = log.userStart[u]!; i < log.userStart[u + 1]!; i++) if (log.domain[i] === SOURCE) sourcePositions[k++] = i;
   }
   userSourceFirst[U] = k;
-  const tTarget = Math.floor((wc.days - wc.targetDays) * DAY), tEnd = Math.floor(wc.days * DAY);
+  const tTarget = Math.floor((wc.days - wc.targetDays) * DAY),
+    tEnd = Math.floor(wc.days * DAY);
   return {
-    world, config: c, seed, users: U, userVector, policyVector, mixCum, topicStart, topicMembers, sourceCategoryOf,
-    sourcePositions, userSourceFirst, windows: { train: [tTarget, world.splitTime], eval: [world.splitTime, tEnd] },
+    world,
+    config: c,
+    seed,
+    users: U,
+    userVector,
+    policyVector,
+    mixCum,
+    topicStart,
+    topicMembers,
+    sourceCategoryOf,
+    sourcePositions,
+    userSourceFirst,
+    windows: { train: [tTarget, world.splitTime], eval: [world.splitTime, tEnd] },
   };
 }
 
@@ -235,11 +274,14 @@ export function requestCount(ctx: RequestContext, split: RequestSplit): number {
 
 /** Index (into ctx.sourcePositions) one past the user's last source event with timestamp < t. */
 export function historyEnd(ctx: RequestContext, u: number, t: number): number {
-  const ts = ctx.world.log.timestamp, pos = ctx.sourcePositions;
-  let a = ctx.userSourceFirst[u]!, z = ctx.userSourceFirst[u + 1]!;
+  const ts = ctx.world.log.timestamp,
+    pos = ctx.sourcePositions;
+  let a = ctx.userSourceFirst[u]!,
+    z = ctx.userSourceFirst[u + 1]!;
   while (a < z) {
     const m = (a + z) >>> 1;
-    if (ts[pos[m]!]! < t) a = m + 1; else z = m;
+    if (ts[pos[m]!]! < t) a = m + 1;
+    else z = m;
   }
   return a;
 }
@@ -247,10 +289,18 @@ export function historyEnd(ctx: RequestContext, u: number, t: number): number {
 /** The request `index` of `split`: a pure function of (world, config, seed, split, index). */
 export function generateRequest(ctx: RequestContext, split: RequestSplit, index: number): Request {
   const n = requestCount(ctx, split);
-  if (!Number.isInteger(index) || index < 0 || index >= n) throw new RangeError(`generateRequest: index must be an integer in 0..${n - 1} (${split} split), got ${index}`);
-  if (split !== 'train' && split !== 'eval') throw new RangeError(`generateRequest: split must be 'train' or 'eval', got ${JSON.stringify(split)}`);
-  const c = ctx.config, w = ctx.world, wc = w.config, tr = w.truth, log = w.log;
-  const T = wc.topics, D = wc.topicDim, C = c.candidates;
+  if (!Number.isInteger(index) || index < 0 || index >= n)
+    throw new RangeError(`generateRequest: index must be an integer in 0..${n - 1} (${split} split), got ${index}`);
+  if (split !== 'train' && split !== 'eval')
+    throw new RangeError(`generateRequest: split must be 'train' or 'eval', got ${JSON.stringify(split)}`);
+  const c = ctx.config,
+    w = ctx.world,
+    wc = w.config,
+    tr = w.truth,
+    log = w.log;
+  const T = wc.topics,
+    D = wc.topicDim,
+    C = c.candidates;
   const u = Math.floor(index / (split === 'train' ? c.requestsPerUser : c.evalRequestsPerUser));
   const rng = new Rng(hashSeed('ifa-requests', ctx.seed, split, index));
   const [from, to] = ctx.windows[split];
@@ -258,7 +308,9 @@ export function generateRequest(ctx: RequestContext, split: RequestSplit, index:
   const minC = c.minCandidates || Math.ceil(C / 2);
   const m = minC + rng.int(C - minC + 1);
 
-  const items = new Int32Array(m), topics = new Int32Array(m), categories = new Int32Array(m);
+  const items = new Int32Array(m),
+    topics = new Int32Array(m),
+    categories = new Int32Array(m);
   const chosen = new Set<number>();
   for (let k = 0; k < m; k++) {
     let item = -1;
@@ -268,7 +320,8 @@ export function generateRequest(ctx: RequestContext, split: RequestSplit, index:
         const x = rng.next() * ctx.mixCum[u * T + T - 1]!;
         let topic = 0;
         while (topic < T - 1 && x >= ctx.mixCum[u * T + topic]!) topic++;
-        const a = ctx.topicStart[topic]!, size = ctx.topicStart[topic + 1]! - a;
+        const a = ctx.topicStart[topic]!,
+          size = ctx.topicStart[topic + 1]! - a;
         item = size > 0 ? ctx.topicMembers[a + rng.int(size)]! : rng.int(wc.targetItems);
       } else item = rng.int(wc.targetItems);
     }
@@ -279,10 +332,13 @@ export function generateRequest(ctx: RequestContext, split: RequestSplit, index:
   }
 
   // exposure policy
-  const interest = new Float64Array(m), pImpression = new Float32Array(m), impression = new Uint8Array(m);
+  const interest = new Float64Array(m),
+    pImpression = new Float32Array(m),
+    impression = new Uint8Array(m);
   const pImp64 = new Float64Array(m);
   for (let k = 0; k < m; k++) {
-    let s = 0, sp = 0;
+    let s = 0,
+      sp = 0;
     for (let j = 0; j < D; j++) {
       const v = tr.targetItemVector[items[k]! * D + j]!;
       s += ctx.userVector[u * D + j]! * v;
@@ -294,13 +350,18 @@ export function generateRequest(ctx: RequestContext, split: RequestSplit, index:
     impression[k] = rng.next() < pImp64[k]! ? 1 : 0;
   }
   // clicks among impressions, with the redundancy of the other impressed candidates of the same topic
-  const click = new Uint8Array(m), pClick = new Float32Array(m), pClickDrawn = new Float32Array(m), same = new Int32Array(m);
+  const click = new Uint8Array(m),
+    pClick = new Float32Array(m),
+    pClickDrawn = new Float32Array(m),
+    same = new Int32Array(m);
   const dist = new Float64Array(C + 1);
   for (let k = 0; k < m; k++) {
     const base = c.clickScale * interest[k]! + tr.userBias[u]! + tr.targetItemBias[items[k]!]! + c.clickBias;
     // Poisson-binomial distribution of the other same-topic candidates' impressions
-    dist.fill(0); dist[0] = 1;
-    let others = 0, drawn = 0;
+    dist.fill(0);
+    dist[0] = 1;
+    let others = 0,
+      drawn = 0;
     for (let j = 0; j < m; j++) {
       if (j === k || topics[j] !== topics[k]) continue;
       const p = pImp64[j]!;
@@ -319,7 +380,8 @@ export function generateRequest(ctx: RequestContext, split: RequestSplit, index:
   }
 
   // cross features
-  const end = historyEnd(ctx, u, time), first = ctx.userSourceFirst[u]!;
+  const end = historyEnd(ctx, u, time),
+    first = ctx.userSourceFirst[u]!;
   const cross = new Int32Array(m * REQUEST_CROSS_COLUMNS);
   const recent = new Map<number, number>();
   for (let i = Math.max(first, end - c.crossWindow); i < end; i++) {
@@ -335,8 +397,21 @@ export function generateRequest(ctx: RequestContext, split: RequestSplit, index:
     cross[k * REQUEST_CROSS_COLUMNS + 1] = crossBucket(clicked.get(categories[k]!) ?? 0, c.crossBuckets);
   }
   return {
-    split, index, user: u, time, items, topics, categories, cross, impression, click, pImpression, pClick, pClickDrawn,
-    sameTopicImpressed: same, history: end - first,
+    split,
+    index,
+    user: u,
+    time,
+    items,
+    topics,
+    categories,
+    cross,
+    impression,
+    click,
+    pImpression,
+    pClick,
+    pClickDrawn,
+    sameTopicImpressed: same,
+    history: end - first,
   };
 }
 
@@ -389,31 +464,62 @@ export interface RequestSet {
 
 /** Generate every request of a split (generateRequest for index 0..n-1) into padded columns. */
 export function generateRequests(ctx: RequestContext, split: RequestSplit): RequestSet {
-  const n = requestCount(ctx, split), C = ctx.config.candidates, X = REQUEST_CROSS_COLUMNS;
-  const user = new Int32Array(n), time = new Float64Array(n), count = new Int32Array(n), hEnd = new Int32Array(n);
-  const item = new Int32Array(n * C), topic = new Int32Array(n * C), category = new Int32Array(n * C), mask = new Uint8Array(n * C);
-  const cross = new Int32Array(n * C * X), impression = new Uint8Array(n * C), click = new Uint8Array(n * C);
-  const pImpression = new Float32Array(n * C), pClick = new Float32Array(n * C), pClickDrawn = new Float32Array(n * C);
+  const n = requestCount(ctx, split),
+    C = ctx.config.candidates,
+    X = REQUEST_CROSS_COLUMNS;
+  const user = new Int32Array(n),
+    time = new Float64Array(n),
+    count = new Int32Array(n),
+    hEnd = new Int32Array(n);
+  const item = new Int32Array(n * C),
+    topic = new Int32Array(n * C),
+    category = new Int32Array(n * C),
+    mask = new Uint8Array(n * C);
+  const cross = new Int32Array(n * C * X),
+    impression = new Uint8Array(n * C),
+    click = new Uint8Array(n * C);
+  const pImpression = new Float32Array(n * C),
+    pClick = new Float32Array(n * C),
+    pClickDrawn = new Float32Array(n * C);
   const same = new Int32Array(n * C);
   for (let r = 0; r < n; r++) {
-    const q = generateRequest(ctx, split, r), o = r * C;
-    user[r] = q.user; time[r] = q.time; count[r] = q.items.length;
+    const q = generateRequest(ctx, split, r),
+      o = r * C;
+    user[r] = q.user;
+    time[r] = q.time;
+    count[r] = q.items.length;
     hEnd[r] = ctx.userSourceFirst[q.user]! + q.history;
-    item.set(q.items, o); topic.set(q.topics, o); category.set(q.categories, o); mask.fill(1, o, o + q.items.length);
-    cross.set(q.cross, o * X); impression.set(q.impression, o); click.set(q.click, o);
-    pImpression.set(q.pImpression, o); pClick.set(q.pClick, o); pClickDrawn.set(q.pClickDrawn, o); same.set(q.sameTopicImpressed, o);
+    item.set(q.items, o);
+    topic.set(q.topics, o);
+    category.set(q.categories, o);
+    mask.fill(1, o, o + q.items.length);
+    cross.set(q.cross, o * X);
+    impression.set(q.impression, o);
+    click.set(q.click, o);
+    pImpression.set(q.pImpression, o);
+    pClick.set(q.pClick, o);
+    pClickDrawn.set(q.pClickDrawn, o);
+    same.set(q.sameTopicImpressed, o);
   }
-  const valid: number[] = [], impressed: number[] = [];
+  const valid: number[] = [],
+    impressed: number[] = [];
   let clicks = 0;
   for (let i = 0; i < n * C; i++) {
     if (!mask[i]) continue;
     valid.push(i);
-    if (impression[i]) { impressed.push(i); clicks += click[i]!; }
+    if (impression[i]) {
+      impressed.push(i);
+      clicks += click[i]!;
+    }
   }
   const ranking = new Float32Array(n * C);
   for (let i = 0; i < n * C; i++) ranking[i] = pImpression[i]! * pClick[i]!;
   const stats: RequestSetStats = {
-    requests: n, candidates: valid.length, impressions: impressed.length, clicks, ctr: impressed.length ? clicks / impressed.length : NaN,
+    requests: n,
+    candidates: valid.length,
+    impressions: impressed.length,
+    clicks,
+    ctr: impressed.length ? clicks / impressed.length : NaN,
     bayesAuc: {
       impression: exactAuc(impression, pImpression, valid),
       click: exactAuc(click, pClick, impressed),
@@ -421,7 +527,25 @@ export function generateRequests(ctx: RequestContext, split: RequestSplit): Requ
     },
   };
   return {
-    context: ctx, split, size: n, candidates: C, user, time, count, historyEnd: hEnd, item, topic, category, mask, cross,
-    impression, click, pImpression, pClick, pClickDrawn, sameTopicImpressed: same, stats,
+    context: ctx,
+    split,
+    size: n,
+    candidates: C,
+    user,
+    time,
+    count,
+    historyEnd: hEnd,
+    item,
+    topic,
+    category,
+    mask,
+    cross,
+    impression,
+    click,
+    pImpression,
+    pClick,
+    pClickDrawn,
+    sameTopicImpressed: same,
+    stats,
   };
 }

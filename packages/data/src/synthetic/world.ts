@@ -93,7 +93,8 @@ export function worldMeta(c: WorldConfig): EventLogMeta {
 
 function gamma(rng: Rng, shape: number): number {
   if (shape < 1) return gamma(rng, shape + 1) * Math.pow(rng.next() || Number.MIN_VALUE, 1 / shape);
-  const d = shape - 1 / 3, c = 1 / Math.sqrt(9 * d);
+  const d = shape - 1 / 3,
+    c = 1 / Math.sqrt(9 * d);
   for (;;) {
     const x = rng.normal();
     let v = 1 + c * x;
@@ -109,8 +110,12 @@ function poisson(rng: Rng, lambda: number): number {
   if (lambda <= 0) return 0;
   if (lambda > 30) return Math.max(0, Math.round(lambda + Math.sqrt(lambda) * rng.normal()));
   const l = Math.exp(-lambda);
-  let k = 0, p = 1;
-  do { k++; p *= rng.next(); } while (p > l);
+  let k = 0,
+    p = 1;
+  do {
+    k++;
+    p *= rng.next();
+  } while (p > l);
   return k - 1;
 }
 
@@ -124,12 +129,16 @@ function draw(cum: Float64Array, u: number): number {
 function cumulative(w: ArrayLike<number>): Float64Array {
   const c = new Float64Array(w.length);
   let s = 0;
-  for (let k = 0; k < w.length; k++) { s += w[k]!; c[k] = s; }
+  for (let k = 0; k < w.length; k++) {
+    s += w[k]!;
+    c[k] = s;
+  }
   return c;
 }
 
 function unitRows(rows: number, dim: number, fill: (r: number, out: Float64Array) => void): Float32Array {
-  const out = new Float32Array(rows * dim), v = new Float64Array(dim);
+  const out = new Float32Array(rows * dim),
+    v = new Float64Array(dim);
   for (let r = 0; r < rows; r++) {
     fill(r, v);
     let n = 0;
@@ -140,18 +149,29 @@ function unitRows(rows: number, dim: number, fill: (r: number, out: Float64Array
   return out;
 }
 
-/** Items of one domain: balanced topics (item i of a shuffled order gets topic i mod T), offset unit vectors, and the items of each topic. */
+/**
+ * Items of one domain: balanced topics (item i of a shuffled order gets topic i mod T), offset unit vectors, and the items of each topic.
+ */
 function makeItems(rng: Rng, n: number, c: WorldConfig, topicVectors: Float32Array) {
-  const T = c.topics, D = c.topicDim;
+  const T = c.topics,
+    D = c.topicDim;
   const topic = new Int32Array(n);
   for (let i = 0; i < n; i++) topic[i] = i % T;
-  for (let i = n - 1; i > 0; i--) { const j = rng.int(i + 1); const t = topic[i]!; topic[i] = topic[j]!; topic[j] = t; }
+  for (let i = n - 1; i > 0; i--) {
+    const j = rng.int(i + 1);
+    const t = topic[i]!;
+    topic[i] = topic[j]!;
+    topic[j] = t;
+  }
   const scale = c.itemOffset / Math.sqrt(D);
-  const vector = unitRows(n, D, (i, v) => { for (let j = 0; j < D; j++) v[j] = topicVectors[topic[i]! * D + j]! + scale * rng.normal(); });
+  const vector = unitRows(n, D, (i, v) => {
+    for (let j = 0; j < D; j++) v[j] = topicVectors[topic[i]! * D + j]! + scale * rng.normal();
+  });
   const start = new Int32Array(T + 1);
   for (let i = 0; i < n; i++) start[topic[i]! + 1]!++;
   for (let k = 0; k < T; k++) start[k + 1]! += start[k]!;
-  const members = new Int32Array(n), fill = start.slice(0, T);
+  const members = new Int32Array(n),
+    fill = start.slice(0, T);
   for (let i = 0; i < n; i++) members[fill[topic[i]!]!++] = i;
   return { topic, vector, start, members };
 }
@@ -161,7 +181,8 @@ const sigmoid = (x: number) => 1 / (1 + Math.exp(-x));
 /** Event counts of user u: drawn from a stream of their own so the total is known before generation. */
 function userCounts(c: WorldConfig, seed: number, u: number): { nSource: number; nTarget: number } {
   const rng = new Rng((hashSeed('synthetic-world', seed, 'counts') + u) >>> 0);
-  const lo = Math.log(c.minSourceEvents), hi = Math.log(c.maxSourceEvents);
+  const lo = Math.log(c.minSourceEvents),
+    hi = Math.log(c.maxSourceEvents);
   const nSource = Math.min(c.maxSourceEvents, Math.max(c.minSourceEvents, Math.round(Math.exp(lo + (hi - lo) * rng.next()))));
   const nTarget = 1 + poisson(rng, c.targetImpressionsMean - 1);
   return { nSource, nTarget };
@@ -172,19 +193,29 @@ function userCounts(c: WorldConfig, seed: number, u: number): { nSource: number;
  * 7.9 million events); pass SMALL_WORLD_CONFIG (or your own sizes) for tests.
  */
 export function generateWorld(config: Partial<WorldConfig> = {}, seed = 1): World {
-  if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) throw new Error(`generateWorld: seed must be an integer in 0..4294967295, got ${seed}`);
+  if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff)
+    throw new Error(`generateWorld: seed must be an integer in 0..4294967295, got ${seed}`);
   const c = resolveWorldConfig(config);
-  const T = c.topics, D = c.topicDim, U = c.users;
+  const T = c.topics,
+    D = c.topicDim,
+    U = c.users;
   const g = new Rng(hashSeed('synthetic-world', seed, 'global'));
 
-  const topicVectors = unitRows(T, D, (_, v) => { for (let j = 0; j < D; j++) v[j] = g.normal(); });
+  const topicVectors = unitRows(T, D, (_, v) => {
+    for (let j = 0; j < D; j++) v[j] = g.normal();
+  });
   const tItems = makeItems(g, c.targetItems, c, topicVectors);
   const sItems = makeItems(g, c.sourceItems, c, topicVectors);
   const targetItemBias = new Float32Array(c.targetItems);
   for (let i = 0; i < c.targetItems; i++) targetItemBias[i] = c.itemBiasStd * g.normal();
   const noiseTopicCum = (() => {
     const rank = Int32Array.from({ length: T }, (_, k) => k);
-    for (let i = T - 1; i > 0; i--) { const j = g.int(i + 1); const t = rank[i]!; rank[i] = rank[j]!; rank[j] = t; }
+    for (let i = T - 1; i > 0; i--) {
+      const j = g.int(i + 1);
+      const t = rank[i]!;
+      rank[i] = rank[j]!;
+      rank[j] = t;
+    }
     return cumulative(Array.from(rank, (r) => 1 / Math.pow(r + 1, c.noiseTopicSkew)));
   })();
   const topicAge = Int32Array.from({ length: T }, () => g.int(c.ageBuckets));
@@ -201,28 +232,48 @@ export function generateWorld(config: Partial<WorldConfig> = {}, seed = 1): Worl
   const noise = new Uint8Array(total);
   // per impression, in push order: the two reference oracles' probabilities
   const nImpr = counts.reduce((s, x) => s + x.nTarget, 0);
-  const pNoDormant = new Float32Array(nImpr), pBias = new Float32Array(nImpr);
+  const pNoDormant = new Float32Array(nImpr),
+    pBias = new Float32Array(nImpr);
 
-  const userInterest = new Float32Array(U * T), userDormant = new Uint8Array(U * T);
-  const userDrift = new Int32Array(U), userBias = new Float32Array(U);
-  const tEnd = Math.floor(c.days * DAY), tTarget = Math.floor((c.days - c.targetDays) * DAY);
+  const userInterest = new Float32Array(U * T),
+    userDormant = new Uint8Array(U * T);
+  const userDrift = new Int32Array(U),
+    userBias = new Float32Array(U);
+  const tEnd = Math.floor(c.days * DAY),
+    tTarget = Math.floor((c.days - c.targetDays) * DAY);
   const splitTime = Math.floor((c.days - c.testDays) * DAY);
-  const watchNoise = cumulative(c.watchNoise), watchInterest = cumulative(c.watchInterest);
+  const watchNoise = cumulative(c.watchNoise),
+    watchInterest = cumulative(c.watchInterest);
 
-  const theta = new Float64Array(T), mix = new Float64Array(T), z = new Float64Array(D), zActive = new Float64Array(D);
+  const theta = new Float64Array(T),
+    mix = new Float64Array(T),
+    z = new Float64Array(D),
+    zActive = new Float64Array(D);
   const ctx = [0, 0];
   // user u draws from its own stream (consecutive seeds: distinct for every user, splitmix32 decorrelates them)
   const userBase = hashSeed('synthetic-world', seed, 'user');
-  let pos = 0, impr = 0, noiseEvents = 0;
+  let pos = 0,
+    impr = 0,
+    noiseEvents = 0;
   for (let u = 0; u < U; u++) {
     const rng = new Rng((userBase + u) >>> 0);
     const { nSource, nTarget } = counts[u]!;
     // interests: theta ~ Dirichlet(alpha); one interest (at random) stays active, the others go dormant with dormantProb
     let sum = 0;
-    for (let k = 0; k < T; k++) { theta[k] = gamma(rng, c.interestAlpha); sum += theta[k]!; }
-    if (!(sum > 0)) { theta.fill(0); theta[rng.int(T)] = 1; sum = 1; }
+    for (let k = 0; k < T; k++) {
+      theta[k] = gamma(rng, c.interestAlpha);
+      sum += theta[k]!;
+    }
+    if (!(sum > 0)) {
+      theta.fill(0);
+      theta[rng.int(T)] = 1;
+      sum = 1;
+    }
     let strongest = 0; // strongest interest: drives the profile
-    for (let k = 0; k < T; k++) { theta[k]! /= sum; if (theta[k]! > theta[strongest]!) strongest = k; }
+    for (let k = 0; k < T; k++) {
+      theta[k]! /= sum;
+      if (theta[k]! > theta[strongest]!) strongest = k;
+    }
     const dormant = userDormant.subarray(u * T, (u + 1) * T);
     const interests: number[] = [];
     for (let k = 0; k < T; k++) if (theta[k]! >= c.minInterest) interests.push(k);
@@ -245,36 +296,54 @@ export function generateWorld(config: Partial<WorldConfig> = {}, seed = 1): Worl
 
     // current interest mix theta' = (1 - delta) theta + delta e_drift; z = its vector, zActive = the same without dormant interests
     for (let k = 0; k < T; k++) mix[k] = (1 - c.driftWeight) * theta[k]! + (k === drift ? c.driftWeight : 0);
-    z.fill(0); zActive.fill(0);
-    for (let k = 0; k < T; k++) for (let j = 0; j < D; j++) {
-      const w = mix[k]! * topicVectors[k * D + j]!;
-      z[j]! += w;
-      if (!dormant[k]) zActive[j]! += w;
-    }
-    const norm = (v: Float64Array) => { let n = 0; for (let j = 0; j < D; j++) n += v[j]! * v[j]!; n = Math.sqrt(n) || 1; for (let j = 0; j < D; j++) v[j]! /= n; };
-    norm(z); norm(zActive);
+    z.fill(0);
+    zActive.fill(0);
+    for (let k = 0; k < T; k++)
+      for (let j = 0; j < D; j++) {
+        const w = mix[k]! * topicVectors[k * D + j]!;
+        z[j]! += w;
+        if (!dormant[k]) zActive[j]! += w;
+      }
+    const norm = (v: Float64Array) => {
+      let n = 0;
+      for (let j = 0; j < D; j++) n += v[j]! * v[j]!;
+      n = Math.sqrt(n) || 1;
+      for (let j = 0; j < D; j++) v[j]! /= n;
+    };
+    norm(z);
+    norm(zActive);
     const currentCum = cumulative(mix);
     // source-consumption mixes by phase: [dormant removed?][drift present?]
     const phase = (removeDormant: boolean, withDrift: boolean) => {
       const w = new Float64Array(T);
       let s = 0;
-      for (let k = 0; k < T; k++) { w[k] = removeDormant && dormant[k] ? 0 : theta[k]!; s += w[k]!; }
-      if (!(s > 0)) { w.set(theta); s = 1; } // only with minInterest 0: the kept topic may have weight 0
-      for (let k = 0; k < T; k++) w[k] = (withDrift ? 1 - c.driftWeight : 1) * w[k]! / s + (withDrift && k === drift ? c.driftWeight : 0);
+      for (let k = 0; k < T; k++) {
+        w[k] = removeDormant && dormant[k] ? 0 : theta[k]!;
+        s += w[k]!;
+      }
+      if (!(s > 0)) {
+        w.set(theta);
+        s = 1;
+      } // only with minInterest 0: the kept topic may have weight 0
+      for (let k = 0; k < T; k++) w[k] = ((withDrift ? 1 - c.driftWeight : 1) * w[k]!) / s + (withDrift && k === drift ? c.driftWeight : 0);
       return cumulative(w);
     };
     const phases = [phase(false, false), phase(false, true), phase(true, false), phase(true, true)];
 
     // timestamps (integer seconds): source over [0, tEnd), impressions over [tTarget, tEnd)
-    const sTs = new Float64Array(nSource), tTs = new Float64Array(nTarget);
+    const sTs = new Float64Array(nSource),
+      tTs = new Float64Array(nTarget);
     for (let j = 0; j < nSource; j++) sTs[j] = Math.floor(rng.next() * tEnd);
     for (let j = 0; j < nTarget; j++) tTs[j] = tTarget + Math.floor(rng.next() * (tEnd - tTarget));
-    sTs.sort(); tTs.sort();
+    sTs.sort();
+    tTs.sort();
     let j0 = 0; // source events strictly before the first impression
     while (j0 < nSource && sTs[j0]! < tTs[0]!) j0++;
-    const dormantFrom = Math.max(0, j0 - c.dormantWindow), driftFrom = Math.max(0, j0 - c.driftWindow);
+    const dormantFrom = Math.max(0, j0 - c.dormantWindow),
+      driftFrom = Math.max(0, j0 - c.driftWindow);
 
-    let js = 0, jt = 0;
+    let js = 0,
+      jt = 0;
     while (js < nSource || jt < nTarget) {
       if (jt >= nTarget || (js < nSource && sTs[js]! <= tTs[jt]!)) {
         const isNoise = rng.next() < c.noiseShare;
@@ -284,23 +353,36 @@ export function generateWorld(config: Partial<WorldConfig> = {}, seed = 1): Worl
           item = sItems.members[sItems.start[k]! + rng.int(sItems.start[k + 1]! - sItems.start[k]!)]!;
           ctx[0] = 1 + draw(watchNoise, rng.next());
           ctx[1] = rng.next() < c.likeNoise ? BEHAVIOUR.like : BEHAVIOUR.view;
-          noise[pos] = 1; noiseEvents++;
+          noise[pos] = 1;
+          noiseEvents++;
         } else {
           const k = draw(phases[(js >= dormantFrom ? 2 : 0) + (js >= driftFrom ? 1 : 0)]!, rng.next());
-          const a = sItems.start[k]!, n = sItems.start[k + 1]! - a;
+          const a = sItems.start[k]!,
+            n = sItems.start[k + 1]! - a;
           item = -1;
           let best = -Infinity;
           for (let r = 0; r < c.sourceItemChoices; r++) {
             const cand = sItems.members[a + rng.int(n)]!;
             let s = 0;
             for (let j = 0; j < D; j++) s += z[j]! * sItems.vector[cand * D + j]!;
-            if (s > best) { best = s; item = cand; }
+            if (s > best) {
+              best = s;
+              item = cand;
+            }
           }
           ctx[0] = 1 + draw(watchInterest, rng.next());
           const r = rng.next();
           ctx[1] = r < c.likeInterest ? BEHAVIOUR.like : r < c.likeInterest + c.shareInterest ? BEHAVIOUR.share : BEHAVIOUR.view;
         }
-        builder.push({ user: u, item, category: sourceCategoryOffset + topicCategory[sItems.topic[item]!]!, domain: SOURCE, timestamp: sTs[js]!, label: 1, context: ctx });
+        builder.push({
+          user: u,
+          item,
+          category: sourceCategoryOffset + topicCategory[sItems.topic[item]!]!,
+          domain: SOURCE,
+          timestamp: sTs[js]!,
+          label: 1,
+          context: ctx,
+        });
         trueProbability[pos] = NaN;
         js++;
       } else {
@@ -310,16 +392,30 @@ export function generateWorld(config: Partial<WorldConfig> = {}, seed = 1): Worl
           const a = tItems.start[k]!;
           item = tItems.members[a + rng.int(tItems.start[k + 1]! - a)]!;
         } else item = rng.int(c.targetItems);
-        let s = 0, sActive = 0;
-        for (let j = 0; j < D; j++) { const v = tItems.vector[item * D + j]!; s += z[j]! * v; sActive += zActive[j]! * v; }
+        let s = 0,
+          sActive = 0;
+        for (let j = 0; j < D; j++) {
+          const v = tItems.vector[item * D + j]!;
+          s += z[j]! * v;
+          sActive += zActive[j]! * v;
+        }
         const bias = bu + targetItemBias[item]! + c.clickBias;
         const p = Math.fround(sigmoid(c.clickScale * s + bias));
         const label = rng.next() < p ? 1 : 0;
         pNoDormant[impr] = sigmoid(c.clickScale * sActive + bias);
         pBias[impr] = sigmoid(bias);
         impr++;
-        ctx[0] = WATCH_NONE; ctx[1] = BEHAVIOUR.impression;
-        builder.push({ user: u, item, category: topicCategory[tItems.topic[item]!]!, domain: TARGET, timestamp: tTs[jt]!, label, context: ctx });
+        ctx[0] = WATCH_NONE;
+        ctx[1] = BEHAVIOUR.impression;
+        builder.push({
+          user: u,
+          item,
+          category: topicCategory[tItems.topic[item]!]!,
+          domain: TARGET,
+          timestamp: tTs[jt]!,
+          label,
+          context: ctx,
+        });
         trueProbability[pos] = p;
         jt++;
       }
@@ -329,13 +425,23 @@ export function generateWorld(config: Partial<WorldConfig> = {}, seed = 1): Worl
   const log = builder.finish();
   // events were pushed grouped by user and in time order, so finish() kept push order: check it
   for (let i = 0; i < total; i++) {
-    if ((log.domain[i] === TARGET) === Number.isNaN(trueProbability[i]!)) throw new Error(`generateWorld: internal error, event ${i} moved in EventLogBuilder.finish()`);
+    if ((log.domain[i] === TARGET) === Number.isNaN(trueProbability[i]!))
+      throw new Error(`generateWorld: internal error, event ${i} moved in EventLogBuilder.finish()`);
   }
 
-  const trainL: number[] = [], testL: number[] = [], trainI: number[] = [], testI: number[] = [];
+  const trainL: number[] = [],
+    testL: number[] = [],
+    trainI: number[] = [],
+    testI: number[] = [];
   for (let i = 0, m = 0; i < total; i++) {
     if (log.domain[i] !== TARGET) continue;
-    if (log.timestamp[i]! < splitTime) { trainL.push(i); trainI.push(m); } else { testL.push(i); testI.push(m); }
+    if (log.timestamp[i]! < splitTime) {
+      trainL.push(i);
+      trainI.push(m);
+    } else {
+      testL.push(i);
+      testI.push(m);
+    }
     m++;
   }
   const imprLabel = new Uint8Array(nImpr);
@@ -344,23 +450,43 @@ export function generateWorld(config: Partial<WorldConfig> = {}, seed = 1): Worl
     let clicks = 0;
     for (const i of at) clicks += log.label[i]!;
     return {
-      impressions: at.length, clicks, ctr: at.length ? clicks / at.length : NaN,
+      impressions: at.length,
+      clicks,
+      ctr: at.length ? clicks / at.length : NaN,
       bayesAuc: exactAuc(log.label, trueProbability, at),
       withoutDormantAuc: exactAuc(imprLabel, pNoDormant, atImpr),
       biasOnlyAuc: exactAuc(imprLabel, pBias, atImpr),
     };
   };
   return {
-    config: c, seed, log, trueProbability, splitTime,
-    train: Int32Array.from(trainL), test: Int32Array.from(testL),
+    config: c,
+    seed,
+    log,
+    trueProbability,
+    splitTime,
+    train: Int32Array.from(trainL),
+    test: Int32Array.from(testL),
     stats: {
-      events: total, sourceEvents: total - nImpr, targetEvents: nImpr, noiseEvents,
-      train: splitStats(trainL, trainI), test: splitStats(testL, testI),
+      events: total,
+      sourceEvents: total - nImpr,
+      targetEvents: nImpr,
+      noiseEvents,
+      train: splitStats(trainL, trainI),
+      test: splitStats(testL, testI),
     },
     truth: {
-      topicVectors, targetItemTopic: tItems.topic, sourceItemTopic: sItems.topic,
-      targetItemVector: tItems.vector, sourceItemVector: sItems.vector, targetItemBias, topicCategory,
-      userInterest, userDormant, userDrift, userBias, noise,
+      topicVectors,
+      targetItemTopic: tItems.topic,
+      sourceItemTopic: sItems.topic,
+      targetItemVector: tItems.vector,
+      sourceItemVector: sItems.vector,
+      targetItemBias,
+      topicCategory,
+      userInterest,
+      userDormant,
+      userDrift,
+      userBias,
+      noise,
     },
   };
 }

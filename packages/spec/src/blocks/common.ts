@@ -10,7 +10,10 @@ import type { FeatureSchema } from '../graph.ts';
 
 type B = GraphBuilder<FeatureSchema>;
 
-export interface DenseOptions { bias?: boolean; init?: Initializer }
+export interface DenseOptions {
+  bias?: boolean;
+  init?: Initializer;
+}
 
 /** x @ W + b with W stored (in, out) as SPEC.md fixes; parameters `<name>/w`, `<name>/b`. */
 export function dense(b: B, name: string, x: Float, out: number, opts: DenseOptions = {}): Float {
@@ -51,11 +54,21 @@ export type MlpLayerHook = (layer: number, h: Float) => Float;
  * `hook` (optional) sees and may replace each layer's output; without it the graph is exactly the
  * plain stack (no extra node, same ids).
  */
-export function mlp(b: B, name: string, x: Float, sizes: readonly number[], act: Activation = 'relu', lastAct: Activation = 'none', hook?: MlpLayerHook): Float {
-  return b.scope(name, () => sizes.reduce((h, size, i) => {
-    const y = activate(b, dense(b, `l${i}`, h, size), i === sizes.length - 1 ? lastAct : act);
-    return hook ? hook(i, y) : y;
-  }, x));
+export function mlp(
+  b: B,
+  name: string,
+  x: Float,
+  sizes: readonly number[],
+  act: Activation = 'relu',
+  lastAct: Activation = 'none',
+  hook?: MlpLayerHook,
+): Float {
+  return b.scope(name, () =>
+    sizes.reduce((h, size, i) => {
+      const y = activate(b, dense(b, `l${i}`, h, size), i === sizes.length - 1 ? lastAct : act);
+      return hook ? hook(i, y) : y;
+    }, x),
+  );
 }
 
 /**
@@ -64,7 +77,10 @@ export function mlp(b: B, name: string, x: Float, sizes: readonly number[], act:
  * once per request with a size-1 candidate axis ([1, w] against candidate parts [C, w], or
  * [R, 1, w] against [R, C, w]).
  */
-export interface MlpPart { x: Float; perRequest: boolean }
+export interface MlpPart {
+  x: Float;
+  perRequest: boolean;
+}
 
 /**
  * mlp() over the concatenation of `parts` on the last axis (same parameters `<name>/l<i>/{w,b}`,
@@ -73,14 +89,24 @@ export interface MlpPart { x: Float; perRequest: boolean }
  * per request and broadcasts over the candidates (SPEC: work that depends only on the user is
  * done once). The slices of W are of a parameter, so an export folds them.
  */
-export function mlpOverParts(b: B, name: string, parts: readonly MlpPart[], sizes: readonly number[], act: Activation = 'relu', lastAct: Activation = 'none'): Float {
+export function mlpOverParts(
+  b: B,
+  name: string,
+  parts: readonly MlpPart[],
+  sizes: readonly number[],
+  act: Activation = 'relu',
+  lastAct: Activation = 'none',
+): Float {
   const widths = parts.map((p, i) => {
     const w = p.x.shape[p.x.shape.length - 1];
     if (typeof w !== 'number') throw new Error(`mlpOverParts '${name}': the last dim of part ${i} must be static, got '${w}'`);
     return w;
   });
   if (!parts.some((p) => p.perRequest) || !parts.some((p) => !p.perRequest)) {
-    throw new Error(`mlpOverParts '${name}': needs at least one per-request part and one candidate part, got ${parts.map((p) => (p.perRequest ? 'perRequest' : 'candidate')).join(', ')}`);
+    throw new Error(
+      `mlpOverParts '${name}': needs at least one per-request part and one candidate part, got ` +
+        `${parts.map((p) => (p.perRequest ? 'perRequest' : 'candidate')).join(', ')}`,
+    );
   }
   return b.scope(name, () => {
     const first = b.scope('l0', () => {
@@ -88,10 +114,14 @@ export function mlpOverParts(b: B, name: string, parts: readonly MlpPart[], size
       const bias = b.param('b', [sizes[0]!], init.zeros());
       // each side: its parts concatenated, against the rows of W they meet in the concatenation
       const side = (perRequest: boolean): Float => {
-        const xs: Float[] = [], rows: Float[] = [];
+        const xs: Float[] = [],
+          rows: Float[] = [];
         let at = 0;
         parts.forEach((p, i) => {
-          if (p.perRequest === perRequest) { xs.push(p.x); rows.push(b.slice(w, [at], [at + widths[i]!], [0])); }
+          if (p.perRequest === perRequest) {
+            xs.push(p.x);
+            rows.push(b.slice(w, [at], [at + widths[i]!], [0]));
+          }
           at += widths[i]!;
         });
         return b.matmul(xs.length === 1 ? xs[0]! : b.concat(xs, -1), rows.length === 1 ? rows[0]! : b.concat(rows, 0));
@@ -138,5 +168,8 @@ export function maskedMean(b: B, x: Float, mask: Bool, axis = -2): Float {
 /** Numerically stable mean binary cross-entropy on logits: softplus(z) - y z. */
 export function bceWithLogits(b: B, logits: Float, labels: Float): Float {
   const perSample = b.sub(b.softplus(logits), b.mul(labels, logits));
-  return b.reduceMean(perSample, perSample.shape.map((_, i) => i));
+  return b.reduceMean(
+    perSample,
+    perSample.shape.map((_, i) => i),
+  );
 }

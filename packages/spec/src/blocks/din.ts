@@ -25,25 +25,31 @@ export interface DinAttentionOptions {
  * keys [..., L, d] (the behaviour sequence), mask [..., L] (true = valid), query [..., d] (the
  * candidate) → [..., d]. Keys and mask may lead with 1 where the query leads with R (one user's
  * sequence for R candidates, the serving layout): they broadcast, and the work on the keys alone
- * (zeroing padding, the keys' term of the first layer) is done once, not R times. Parameters `<name>/l<i>/w`, `<name>/l<i>/b` (the attention MLP; the first
+ * (zeroing padding, the keys' term of the first layer) is done once, not R times. Parameters `<name>/l<i>/w`, `<name>/l<i>/b` (the
+ * attention MLP; the first
  * layer is [4d, hidden[0]], rows in the order e_j, e_v, e_j - e_v, e_j ⊙ e_v).
  */
 export function dinAttention(b: B, name: string, keys: Float, mask: Bool, query: Float, opts: DinAttentionOptions = {}): Float {
   const rank = keys.shape.length;
   const d = keys.shape[rank - 1];
   const len = keys.shape[rank - 2];
-  if (rank < 2 || typeof d !== 'number') throw new Error(`dinAttention '${name}': keys must be [..., L, d] with a static d, got [${keys.shape.join(', ')}]`);
+  if (rank < 2 || typeof d !== 'number')
+    throw new Error(`dinAttention '${name}': keys must be [..., L, d] with a static d, got [${keys.shape.join(', ')}]`);
   if (query.shape.length !== rank - 1 || query.shape[rank - 2] !== d) {
-    throw new Error(`dinAttention '${name}': query must be [..., ${d}] (keys are [${keys.shape.join(', ')}]), got [${query.shape.join(', ')}]`);
+    throw new Error(
+      `dinAttention '${name}': query must be [..., ${d}] (keys are [${keys.shape.join(', ')}]), got [${query.shape.join(', ')}]`,
+    );
   }
   if (mask.shape.length !== rank - 1 || mask.shape[rank - 2] !== len) {
-    throw new Error(`dinAttention '${name}': mask must be [..., ${String(len)}] (keys are [${keys.shape.join(', ')}]), got [${mask.shape.join(', ')}]`);
+    throw new Error(
+      `dinAttention '${name}': mask must be [..., ${String(len)}] (keys are [${keys.shape.join(', ')}]), got [${mask.shape.join(', ')}]`,
+    );
   }
   const hidden = opts.hidden ?? [80, 40];
   const act = opts.act ?? 'relu';
-  const m = b.reshape(mask, [...mask.shape, 1]);                                   // [..., L, 1]
-  const k = b.where(m, keys, b.scalar(0));                                         // padding zeroed before use
-  const q = b.reshape(query, [...query.shape.slice(0, -1), 1, d]);                 // [..., 1, d], broadcasts over L
+  const m = b.reshape(mask, [...mask.shape, 1]); // [..., L, 1]
+  const k = b.where(m, keys, b.scalar(0)); // padding zeroed before use
+  const q = b.reshape(query, [...query.shape.slice(0, -1), 1, d]); // [..., 1, d], broadcasts over L
   const sizes = [...hidden, 1];
   // one user's keys [1, L, d] for R query rows (serving), with a static L
   const sharedLen = rank === 3 && keys.shape[0] === 1 && query.shape[0] !== 1 && typeof len === 'number' ? len : undefined;
@@ -65,16 +71,16 @@ export function dinAttention(b: B, name: string, keys: Float, mask: Bool, query:
       // product k ⊙ q and no add over [R, L, h0]. T and S are built from the L keys once per
       // request. Same sum, another order.
       const keys2 = b.reshape(k, [sharedLen, d]);
-      const keysT = b.reshape(b.transpose(keys2, [1, 0]), [d, sharedLen, 1]);                   // [d, L, 1]
+      const keysT = b.reshape(b.transpose(keys2, [1, 0]), [d, sharedLen, 1]); // [d, L, 1]
       const perPos = b.add(b.mul(keysT, b.reshape(wp, [d, 1, h0])), b.reshape(b.sub(wq, wd), [d, 1, h0])); // T [d, L, h0]
-      const shared = b.add(b.matmul(keys2, b.add(wk, wd)), bias);                            // S [L, h0]
-      h = matmulBiasRow(b, query, b.reshape(perPos, [d, sharedLen * h0]), shared);          // [R, L·h0]
+      const shared = b.add(b.matmul(keys2, b.add(wk, wd)), bias); // S [L, h0]
+      h = matmulBiasRow(b, query, b.reshape(perPos, [d, sharedLen * h0]), shared); // [R, L·h0]
       if (sizes.length > 1) h = activate(b, h, act);
       // the next layers as 2-D products too, [R·L, h] (ONNX Runtime fuses each with its bias and ReLU)
       h = b.reshape(h, [mulDims(query.shape[0]!, sharedLen), h0]);
     } else {
       const fromKeys = b.add(b.matmul(k, b.add(wk, wd)), b.matmul(b.mul(k, q), wp)); // [..., L, h0]
-      const fromQuery = b.matmul(q, b.sub(wq, wd));                                   // [..., 1, h0]
+      const fromQuery = b.matmul(q, b.sub(wq, wd)); // [..., 1, h0]
       h = b.add(b.add(fromKeys, fromQuery), bias);
       if (sizes.length > 1) h = activate(b, h, act);
     }
@@ -84,7 +90,7 @@ export function dinAttention(b: B, name: string, keys: Float, mask: Bool, query:
     }
     return b.reshape(h, sharedLen !== undefined ? [query.shape[0]!, sharedLen] : h.shape.slice(0, -1)); // [..., L]
   });
-  const weight = b.where(mask, a, b.scalar(0));                                    // padded weight exactly 0
+  const weight = b.where(mask, a, b.scalar(0)); // padded weight exactly 0
   // serving: the pool is a [R, L] x [L, d] product (no [R, L, d] product and sum)
   if (sharedLen !== undefined) return b.matmul(weight, b.reshape(k, [sharedLen, d]));
   return b.reduceSum(b.mul(k, b.reshape(weight, [...weight.shape, 1])), [rank - 2]);

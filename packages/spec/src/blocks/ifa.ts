@@ -38,10 +38,14 @@ function lastDim(x: Float, what: string): number {
 /** The feature map φ, element-wise. */
 export function featureMap(b: B, x: Float, kernel: IfaKernel): Float {
   switch (kernel) {
-    case 'softplus': return b.softplus(x);
-    case 'relu': return b.relu(x);
-    case 'elu1': return b.add(b.elu(x, 1), b.scalar(1));
-    default: throw new Error(`fastAttn: kernel must be one of ${IFA_KERNELS.map((k) => `'${k}'`).join(', ')}, got ${JSON.stringify(kernel)}`);
+    case 'softplus':
+      return b.softplus(x);
+    case 'relu':
+      return b.relu(x);
+    case 'elu1':
+      return b.add(b.elu(x, 1), b.scalar(1));
+    default:
+      throw new Error(`fastAttn: kernel must be one of ${IFA_KERNELS.map((k) => `'${k}'`).join(', ')}, got ${JSON.stringify(kernel)}`);
   }
 }
 
@@ -54,25 +58,32 @@ export function fastAttn(b: B, name: string, q: Float, k: Float, v: Float, keyMa
   const eps = opts.eps ?? 1e-6;
   const what = `fastAttn '${name}'`;
   if (q.shape.length !== 3 || k.shape.length !== 3 || v.shape.length !== 3 || keyMask.shape.length !== 2) {
-    throw new Error(`${what}: expected q [R, Cq, d], k [R, Nk, d], v [R, Nk, dv], keyMask [R, Nk], got q ${formatShape(q.shape)}, k ${formatShape(k.shape)}, v ${formatShape(v.shape)}, keyMask ${formatShape(keyMask.shape)}`);
+    throw new Error(
+      `${what}: expected q [R, Cq, d], k [R, Nk, d], v [R, Nk, dv], keyMask [R, Nk], got q ${formatShape(q.shape)}, k ` +
+        `${formatShape(k.shape)}, v ${formatShape(v.shape)}, keyMask ${formatShape(keyMask.shape)}`,
+    );
   }
   const d = lastDim(q, `${what} q`);
-  if (lastDim(k, `${what} k`) !== d) throw new Error(`${what}: q and k must have the same last dim, got q ${formatShape(q.shape)}, k ${formatShape(k.shape)}`);
+  if (lastDim(k, `${what} k`) !== d)
+    throw new Error(`${what}: q and k must have the same last dim, got q ${formatShape(q.shape)}, k ${formatShape(k.shape)}`);
   if (!dimEquals(k.shape[1]!, v.shape[1]!) || !dimEquals(k.shape[1]!, keyMask.shape[1]!)) {
-    throw new Error(`${what}: k, v and keyMask must share the key axis Nk, got k ${formatShape(k.shape)}, v ${formatShape(v.shape)}, keyMask ${formatShape(keyMask.shape)}`);
+    throw new Error(
+      `${what}: k, v and keyMask must share the key axis Nk, got k ${formatShape(k.shape)}, v ${formatShape(v.shape)}, keyMask ` +
+        `${formatShape(keyMask.shape)}`,
+    );
   }
   if (!(eps > 0) || !Number.isFinite(eps)) throw new Error(`${what}: eps must be a finite number > 0, got ${eps}`);
   return b.scope(name, () => {
-    const m = b.reshape(keyMask, [...keyMask.shape, 1]);                               // [R, Nk, 1]
+    const m = b.reshape(keyMask, [...keyMask.shape, 1]); // [R, Nk, 1]
     const zero = b.scalar(0);
     // zero padding before φ (no NaN reaches φ or its gradient) and after (φ(0) != 0 for softplus, elu1)
-    const phiK = b.where(m, featureMap(b, b.where(m, k, zero), kernel), zero);        // [R, Nk, d]
-    const v0 = b.where(m, v, zero);                                                    // [R, Nk, dv]
-    const phiQ = featureMap(b, q, kernel);                                             // [R, Cq, d]
-    const kv = b.matmul(b.transpose(phiK, [0, 2, 1]), v0);                             // [R, d, dv]
-    const z = b.reduceSum(phiK, [1], true);                                            // [R, 1, d]
-    const num = b.matmul(phiQ, kv);                                                    // [R, Cq, dv]
-    const den = b.add(b.reduceSum(b.mul(phiQ, z), [2], true), b.scalar(eps));          // [R, Cq, 1]
+    const phiK = b.where(m, featureMap(b, b.where(m, k, zero), kernel), zero); // [R, Nk, d]
+    const v0 = b.where(m, v, zero); // [R, Nk, dv]
+    const phiQ = featureMap(b, q, kernel); // [R, Cq, d]
+    const kv = b.matmul(b.transpose(phiK, [0, 2, 1]), v0); // [R, d, dv]
+    const z = b.reduceSum(phiK, [1], true); // [R, 1, d]
+    const num = b.matmul(phiQ, kv); // [R, Cq, dv]
+    const den = b.add(b.reduceSum(b.mul(phiQ, z), [2], true), b.scalar(eps)); // [R, Cq, 1]
     return b.div(num, den);
   });
 }
@@ -90,8 +101,16 @@ function zeroRows(b: B, x: Float, mask: Bool): Float {
 }
 
 function checkRows(what: string, x: Float, mask: Bool, xName: string, maskName: string): void {
-  if (x.shape.length !== 3 || mask.shape.length !== 2 || !dimEquals(x.shape[0]!, mask.shape[0]!) || !dimEquals(x.shape[1]!, mask.shape[1]!)) {
-    throw new Error(`${what}: expected ${xName} [R, L, w] and ${maskName} [R, L], got ${xName} ${formatShape(x.shape)}, ${maskName} ${formatShape(mask.shape)}`);
+  if (
+    x.shape.length !== 3 ||
+    mask.shape.length !== 2 ||
+    !dimEquals(x.shape[0]!, mask.shape[0]!) ||
+    !dimEquals(x.shape[1]!, mask.shape[1]!)
+  ) {
+    throw new Error(
+      `${what}: expected ${xName} [R, L, w] and ${maskName} [R, L], got ${xName} ${formatShape(x.shape)}, ${maskName} ` +
+        `${formatShape(mask.shape)}`,
+    );
   }
 }
 
@@ -101,12 +120,21 @@ function checkRows(what: string, x: Float, mask: Bool, xName: string, maskName: 
  * candMask [R, C] is given, padded candidates (whose features may hold anything) output 0.
  * -> [R, C, dv]
  */
-export function crossAttention(b: B, name: string, cand: Float, seq: Float, seqMask: Bool, opts: IfaAttentionOptions, candMask?: Bool): Float {
+export function crossAttention(
+  b: B,
+  name: string,
+  cand: Float,
+  seq: Float,
+  seqMask: Bool,
+  opts: IfaAttentionOptions,
+  candMask?: Bool,
+): Float {
   const what = `crossAttention '${name}'`;
   checkRows(what, seq, seqMask, 'seq', 'seqMask');
   if (candMask) checkRows(what, cand, candMask, 'cand', 'candMask');
   else if (cand.shape.length !== 3) throw new Error(`${what}: expected cand [R, C, dc], got ${formatShape(cand.shape)}`);
-  const dc = lastDim(cand, `${what} cand`), ds = lastDim(seq, `${what} seq`);
+  const dc = lastDim(cand, `${what} cand`),
+    ds = lastDim(seq, `${what} seq`);
   const dv = opts.valueDim ?? opts.attnDim;
   return b.scope(name, () => {
     const c = candMask ? zeroRows(b, cand, candMask) : cand;
@@ -139,7 +167,10 @@ export function candidateSelfAttention(b: B, name: string, cand: Float, candMask
 }
 
 /** An extra conditional objective of the ESMM loss: ŷ = σ(impLogit) σ(logit) against label. */
-export interface EsmmExtra { logit: Float; label: Float }
+export interface EsmmExtra {
+  logit: Float;
+  label: Float;
+}
 
 /**
  * log(1 - σ(a) σ(b)), stably, from
@@ -170,9 +201,26 @@ export function bceOfSigmoidProduct(b: B, a: Float, c: Float, y: Float): Float {
  * BCE(y, σ(a)) = softplus(a) - y a. Padded candidates (logits and labels may hold anything) do not
  * count; no valid candidate gives 0. -> scalar []
  */
-export function esmmLoss(b: B, impLogit: Float, clickLogit: Float, labels: { impression: Float; click: Float }, candMask: Bool, extra: readonly EsmmExtra[] = []): Float {
-  const all: Array<[string, Float]> = [['impLogit', impLogit], ['clickLogit', clickLogit], ['labels.impression', labels.impression], ['labels.click', labels.click],
-    ...extra.flatMap((x, i): Array<[string, Float]> => [[`extra[${i}].logit`, x.logit], [`extra[${i}].label`, x.label]])];
+export function esmmLoss(
+  b: B,
+  impLogit: Float,
+  clickLogit: Float,
+  labels: { impression: Float; click: Float },
+  candMask: Bool,
+  extra: readonly EsmmExtra[] = [],
+): Float {
+  const all: Array<[string, Float]> = [
+    ['impLogit', impLogit],
+    ['clickLogit', clickLogit],
+    ['labels.impression', labels.impression],
+    ['labels.click', labels.click],
+    ...extra.flatMap(
+      (x, i): Array<[string, Float]> => [
+        [`extra[${i}].logit`, x.logit],
+        [`extra[${i}].label`, x.label],
+      ],
+    ),
+  ];
   for (const [n, x] of all) {
     if (x.shape.length !== candMask.shape.length || !x.shape.every((d, i) => dimEquals(d, candMask.shape[i]!))) {
       throw new Error(`esmmLoss: ${n} must have candMask's shape ${formatShape(candMask.shape)}, got ${formatShape(x.shape)}`);

@@ -25,7 +25,8 @@ export interface KeepTowerOutput {
 
 /** A task tower `<name>/l<i>/{w,b}` over x [batch, in]; sizes must end with 2 (checked by the model config). */
 export function keepTower(b: B, name: string, x: Float, sizes: readonly number[]): KeepTowerOutput {
-  if (sizes.length < 2 || sizes[sizes.length - 1] !== 2) throw new Error(`keepTower '${name}': sizes must have at least 2 layers and end with 2, got [${sizes.join(', ')}]`);
+  if (sizes.length < 2 || sizes[sizes.length - 1] !== 2)
+    throw new Error(`keepTower '${name}': sizes must have at least 2 layers and end with 2, got [${sizes.join(', ')}]`);
   let knowledge: Float | undefined;
   const z = mlp(b, name, x, sizes, 'relu', 'none', (i, h) => {
     if (i === sizes.length - 2) knowledge = h;
@@ -71,8 +72,8 @@ export function pairwiseLogisticLoss(b: B, logits: Float, labels: Float, users: 
     pos = b.logicalAnd(pos, used);
     neg = b.logicalAnd(neg, used);
   }
-  const pair = b.logicalAnd(b.equal(col(users), row(users)), b.logicalAnd(col(pos), row(neg)));   // [B, B]
-  const term = b.softplus(b.sub(row(logits), col(logits)));                                       // log(1 + e^-(s_i - s_j))
+  const pair = b.logicalAnd(b.equal(col(users), row(users)), b.logicalAnd(col(pos), row(neg))); // [B, B]
+  const term = b.softplus(b.sub(row(logits), col(logits))); // log(1 + e^-(s_i - s_j))
   const sum = b.reduceSum(b.where(pair, term, b.scalar(0)), [0, 1]);
   const count = b.reduceSum(b.cast(pair, 'float32'), [0, 1]);
   return b.div(sum, b.maximum(count, b.scalar(1)));
@@ -106,19 +107,30 @@ export const KNOWLEDGE_PLUGIN_SCOPE = 'plugin';
  * Error naming `<model> config: knowledge.<field>`, what is expected and what was given; `mlpHidden`
  * are the downstream MLP's hidden sizes (layer m must be one of them, not the logit layer).
  */
-export function knowledgePluginConfig(model: string, k: Partial<KnowledgePluginConfig> | undefined, mlpHidden: readonly number[]): KnowledgePluginConfig | undefined {
+export function knowledgePluginConfig(
+  model: string,
+  k: Partial<KnowledgePluginConfig> | undefined,
+  mlpHidden: readonly number[],
+): KnowledgePluginConfig | undefined {
   if (k === undefined) return undefined;
-  if (k === null || typeof k !== 'object' || Array.isArray(k)) throw new Error(`${model} config: knowledge must be an object { dim, layer, hidden }, got ${JSON.stringify(k)}`);
+  if (k === null || typeof k !== 'object' || Array.isArray(k))
+    throw new Error(`${model} config: knowledge must be an object { dim, layer, hidden }, got ${JSON.stringify(k)}`);
   const known = Object.keys(KNOWLEDGE_PLUGIN_DEFAULTS);
-  for (const key of Object.keys(k)) if (!known.includes(key)) throw new Error(`${model} config: knowledge.${key} is not a field (known: ${known.join(', ')})`);
+  for (const key of Object.keys(k))
+    if (!known.includes(key)) throw new Error(`${model} config: knowledge.${key} is not a field (known: ${known.join(', ')})`);
   const c = { ...KNOWLEDGE_PLUGIN_DEFAULTS, ...k };
   for (const f of ['dim', 'hidden', 'layer'] as const) {
     const v = c[f];
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw new Error(`${model} config: knowledge.${f} must be a positive integer, got ${JSON.stringify(v)}`);
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 1)
+      throw new Error(`${model} config: knowledge.${f} must be a positive integer, got ${JSON.stringify(v)}`);
   }
-  if (mlpHidden.length === 0) throw new Error(`${model} config: knowledge needs an MLP with at least one hidden layer to add h^k to, got hidden []`);
+  if (mlpHidden.length === 0)
+    throw new Error(`${model} config: knowledge needs an MLP with at least one hidden layer to add h^k to, got hidden []`);
   if (c.layer > mlpHidden.length) {
-    throw new Error(`${model} config: knowledge.layer must be between 1 and ${mlpHidden.length} (the hidden layers of the MLP [${mlpHidden.join(', ')}]), got ${c.layer}`);
+    throw new Error(
+      `${model} config: knowledge.layer must be between 1 and ${mlpHidden.length} (the hidden layers of the MLP ` +
+        `[${mlpHidden.join(', ')}]), got ${c.layer}`,
+    );
   }
   return c;
 }
@@ -161,7 +173,9 @@ export function withKnowledgeInput(schema: FeatureSchema, k: KnowledgePluginConf
 
 /** [K̂_u ‖ K̂_i ‖ K̂_u ⊙ K̂_i ‖ K̂_uc]: K̂_u and K̂_i [batch, d] (same d), K̂_uc [batch, d_uc] → [batch, 3d + d_uc]. */
 export function servedKnowledge(b: B, userK: Float, itemK: Float, userCategoryK: Float): Float {
-  const du = userK.shape[userK.shape.length - 1], di = itemK.shape[itemK.shape.length - 1];
-  if (du !== di) throw new Error(`servedKnowledge: user and item knowledge must have the same width for K̂_u ⊙ K̂_i, got ${String(du)} and ${String(di)}`);
+  const du = userK.shape[userK.shape.length - 1],
+    di = itemK.shape[itemK.shape.length - 1];
+  if (du !== di)
+    throw new Error(`servedKnowledge: user and item knowledge must have the same width for K̂_u ⊙ K̂_i, got ${String(du)} and ${String(di)}`);
   return b.concat([userK, itemK, b.mul(userK, itemK), userCategoryK], -1);
 }

@@ -58,8 +58,14 @@ export interface LapOptions {
  * (Table 3), with K1 = 200, K2 = 50 within 0.0003 AUC.
  */
 export const LAP_DEFAULTS: LapOptions = Object.freeze({
-  attentionDim: 64, heads: 4, headDim: 16, ffnDim: 128, outDim: 64,
-  csaNormalize: 'softmax', msaNormalize: 'softmax', fsaPool: 'mean',
+  attentionDim: 64,
+  heads: 4,
+  headDim: 16,
+  ffnDim: 128,
+  outDim: 64,
+  csaNormalize: 'softmax',
+  msaNormalize: 'softmax',
+  fsaPool: 'mean',
 });
 
 export interface LapInputs {
@@ -98,7 +104,10 @@ export interface LapOutput {
 export interface LapLevelExplain {
   /** sequence positions; -1 at padding picks */
   positions: Int;
-  /** the weight the level pools the pick with (its softmax over what it attends to, or the raw score with normalize 'none'); 0 at padding picks */
+  /**
+   * the weight the level pools the pick with (its softmax over what it attends to, or the raw score with normalize 'none'); 0 at padding
+   * picks
+   */
   weights: Float;
   /** false at padding picks (fewer valid positions than K) */
   valid: Bool;
@@ -169,7 +178,10 @@ export interface MsaOutput {
    * of the picks; padding picks after them in position order, valid false).
    */
   select(k: number): LapPicks;
-  /** The weights a [R, K1] (what IR_MSA pools with) at sequence positions [R, k] that are valid picks (new nodes; anything at other positions). */
+  /**
+   * The weights a [R, K1] (what IR_MSA pools with) at sequence positions [R, k] that are valid picks (new nodes; anything at other
+   * positions).
+   */
   weightsAt(positions: Int): Float;
 }
 
@@ -192,16 +204,22 @@ function staticLast(who: string, what: string, v: Value): number {
 }
 
 function positiveInt(who: string, what: string, v: unknown): number {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw new Error(`${who}: ${what} must be a positive integer, got ${String(v)}`);
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1)
+    throw new Error(`${who}: ${what} must be a positive integer, got ${String(v)}`);
   return v;
 }
 
 function oneOf<T extends string>(who: string, what: string, v: unknown, allowed: readonly T[]): T {
-  if (!allowed.includes(v as T)) throw new Error(`${who}: ${what} must be one of ${allowed.map((a) => `'${a}'`).join(', ')}, got ${JSON.stringify(v)}`);
+  if (!allowed.includes(v as T))
+    throw new Error(`${who}: ${what} must be one of ${allowed.map((a) => `'${a}'`).join(', ')}, got ${JSON.stringify(v)}`);
   return v as T;
 }
 
-interface SeqDims { rows: Dim; n: Dim; d: number }
+interface SeqDims {
+  rows: Dim;
+  n: Dim;
+  d: number;
+}
 
 /** Checks items, mask and query against the layout; returns R, N and d. */
 function checkSequence(who: string, layout: SeqLayout, items: Float, mask: Bool, query: Float): SeqDims {
@@ -216,7 +234,8 @@ function checkSequence(who: string, layout: SeqLayout, items: Float, mask: Bool,
   const qd = staticLast(who, 'query', query);
   if (qd !== d) throw new Error(`${who}: the query width must equal the item width ${d} (CSA is a dot product), got ${qd}`);
   const rows = query.shape[0]!;
-  if (perSample && !dimEquals(items.shape[0]!, rows)) throw new Error(`${who}: items ${show(items)} and query ${show(query)} must have the same rows R`);
+  if (perSample && !dimEquals(items.shape[0]!, rows))
+    throw new Error(`${who}: items ${show(items)} and query ${show(query)} must have the same rows R`);
   const wantMask: Dim[] = perSample ? [rows, n] : [1, n];
   if (mask.shape.length !== 2 || !mask.shape.every((m, i) => dimEquals(m, wantMask[i]!))) {
     throw new Error(`${who}: mask must be ${formatShape(wantMask)} in the '${layout.kind}' layout, got ${show(mask)}`);
@@ -227,7 +246,10 @@ function checkSequence(who: string, layout: SeqLayout, items: Float, mask: Bool,
 function checkContext(who: string, layout: SeqLayout, items: Float, context: Float): number {
   const lead = items.shape.slice(0, -1);
   if (context.shape.length !== items.shape.length || !lead.every((x, i) => dimEquals(x, context.shape[i]!))) {
-    throw new Error(`${who}: context must be ${formatShape([...lead, 'c'])} like items ${show(items)} in the '${layout.kind}' layout, got ${show(context)}`);
+    throw new Error(
+      `${who}: context must be ${formatShape([...lead, 'c'])} like items ${show(items)} in the '${layout.kind}' layout, got ` +
+        `${show(context)}`,
+    );
   }
   return staticLast(who, 'context', context);
 }
@@ -294,7 +316,10 @@ function selectByPosition(b: B, scores: Float, picks: LapPicks, k: number): LapP
 function weightsAtPicks(b: B, a: Float, picks: LapPicks, positions: Int): Float {
   const [rows, k] = [positions.shape[0]!, positions.shape[1]!];
   const kp = picks.indices.shape[1]!;
-  const same = b.logicalAnd(b.equal(b.reshape(positions, [rows, k, 1]), b.reshape(picks.indices, [rows, 1, kp])), b.reshape(picks.valid, [rows, 1, kp]));
+  const same = b.logicalAnd(
+    b.equal(b.reshape(positions, [rows, k, 1]), b.reshape(picks.indices, [rows, 1, kp])),
+    b.reshape(picks.valid, [rows, 1, kp]),
+  );
   return b.reduceSum(b.where(same, b.reshape(a, [rows, 1, kp]), b.scalar(0)), [2]);
 }
 
@@ -337,7 +362,7 @@ export function csa(b: B, name: string, layout: SeqLayout, inputs: CsaInputs, op
   const normalize = oneOf(who, 'normalize', opts.normalize ?? LAP_DEFAULTS.csaNormalize, ['softmax', 'none']);
   return b.scope(name, () => {
     const items = zeroPadding(b, layout, inputs.items, inputs.mask);
-    const scores = layout.scores(inputs.query, items);                                   // [R, N], 0 at padding
+    const scores = layout.scores(inputs.query, items); // [R, N], 0 at padding
     if (layout.kind === 'shared' && normalize === 'softmax') {
       // serving: one mask row [1, N] for every candidate, so it becomes an additive bias (0 / -inf)
       // once and the weights are one softmax over [C, N] (a masked softmax selects over [C, N]
@@ -371,17 +396,20 @@ export function msa(b: B, name: string, layout: SeqLayout, inputs: LapLevelInput
   const da = positiveInt(who, 'attentionDim', opts.attentionDim ?? LAP_DEFAULTS.attentionDim);
   const normalize = oneOf(who, 'normalize', opts.normalize ?? LAP_DEFAULTS.msaNormalize, ['softmax', 'none']);
   return b.scope(name, () => {
-    const wq = b.param('wq', [d, da]), wk = b.param('wk', [d + c, da]), wv = b.param('wv', [d + c, da]);
+    const wq = b.param('wq', [d, da]),
+      wk = b.param('wk', [d + c, da]),
+      wv = b.param('wv', [d + c, da]);
     const valid = inputs.picks.valid;
-    const weigh = (scores: Float) => normalize === 'softmax' ? maskedSoftmax(b, scores, valid) : b.where(valid, scores, b.scalar(0));
+    const weigh = (scores: Float) => (normalize === 'softmax' ? maskedSoftmax(b, scores, valid) : b.where(valid, scores, b.scalar(0)));
     if (layout.kind === 'shared') {
       // serving: the N keys are projected once per request, so one [C, da] x [da, N] product scores
       // every position (the query scaled by 1/√da first: [C, da], not [C, N]); padding rows are
       // zeroed before projecting, so a padding position scores 0 and adds 0.
       const seqRows = zeroPadding(b, layout, b.concat([inputs.items, inputs.context], -1), inputs.mask);
-      const keysAll = b.matmul(seqRows, wk), valuesAll = b.matmul(seqRows, wv);            // [N, da]
+      const keysAll = b.matmul(seqRows, wk),
+        valuesAll = b.matmul(seqRows, wv); // [N, da]
       const scoresAll = layout.scores(b.div(b.matmul(inputs.query, wq), b.scalar(Math.sqrt(da))), keysAll); // [C, N]
-      const scores = b.gatherAlongAxis(scoresAll, inputs.picks.indices, 1);                  // [C, K1]
+      const scores = b.gatherAlongAxis(scoresAll, inputs.picks.indices, 1); // [C, K1]
       const n = inputs.items.shape[0]!;
       if (isStaticDim(n)) {
         // K1's picks as a set: a [C, N] row, 1 at the valid picks (scattered: their order changes
@@ -389,7 +417,7 @@ export function msa(b: B, name: string, layout: SeqLayout, inputs: LapLevelInput
         // The weights are one softmax over the row and the pool one [C, N] x [N, da] product (no
         // [C, K1, da] gather, 51 MB at C = 1,000); K2 is a top-k of the row itself, whose lower
         // index is the earlier sequence position, as SPEC's tie rule asks.
-        const picked = b.scatterAlongAxis(b.cast(valid, 'float32'), inputs.picks.indices, n, 1);   // [C, N]
+        const picked = b.scatterAlongAxis(b.cast(valid, 'float32'), inputs.picks.indices, n, 1); // [C, N]
         const row = b.add(scoresAll, b.mul(b.sub(picked, b.scalar(1)), b.scalar(OFF_PICK)));
         const w = normalize === 'softmax' ? b.softmax(row, -1) : b.mul(scoresAll, picked);
         const select = (k: number): LapPicks => {
@@ -401,14 +429,24 @@ export function msa(b: B, name: string, layout: SeqLayout, inputs: LapLevelInput
       // a symbolic N: the picked values gathered, a batched [1, K1] x [K1, da] product per row
       const a = weigh(scores);
       const pooled = b.reshape(b.matmul(b.reshape(a, [rows, 1, k]), layout.pick(valuesAll, inputs.picks.indices)), [rows, da]);
-      return { pooled, scores, select: (k2: number) => selectByPosition(b, scores, inputs.picks, k2), weightsAt: (positions) => weightsAtPicks(b, a, inputs.picks, positions) };
+      return {
+        pooled,
+        scores,
+        select: (k2: number) => selectByPosition(b, scores, inputs.picks, k2),
+        weightsAt: (positions) => weightsAtPicks(b, a, inputs.picks, positions),
+      };
     }
     const q = b.reshape(b.matmul(inputs.query, wq), [rows, 1, da]);
-    const [keys, values] = projectPicked(b, layout, inputs, [wk, wv]) as [Float, Float];  // [R, K1, da]
-    const scores = b.div(b.reduceSum(b.mul(keys, q), [2]), b.scalar(Math.sqrt(da)));       // [R, K1]
+    const [keys, values] = projectPicked(b, layout, inputs, [wk, wv]) as [Float, Float]; // [R, K1, da]
+    const scores = b.div(b.reduceSum(b.mul(keys, q), [2]), b.scalar(Math.sqrt(da))); // [R, K1]
     const a = weigh(scores);
     const pooled = b.reduceSum(b.mul(values, b.reshape(a, [rows, k, 1])), [1]);
-    return { pooled, scores, select: (k2: number) => selectByPosition(b, scores, inputs.picks, k2), weightsAt: (positions) => weightsAtPicks(b, a, inputs.picks, positions) };
+    return {
+      pooled,
+      scores,
+      select: (k2: number) => selectByPosition(b, scores, inputs.picks, k2),
+      weightsAt: (positions) => weightsAtPicks(b, a, inputs.picks, positions),
+    };
   });
 }
 
@@ -423,7 +461,13 @@ export function fsa(b: B, name: string, layout: SeqLayout, inputs: LapLevelInput
 }
 
 /** fsa, with its attention a [R, K2, l] (softmax over the picks, per head; what explain reads). */
-function fsaLevel(b: B, name: string, layout: SeqLayout, inputs: LapLevelInputs, opts: Partial<FsaOptions>): { output: Float; attention: Float } {
+function fsaLevel(
+  b: B,
+  name: string,
+  layout: SeqLayout,
+  inputs: LapLevelInputs,
+  opts: Partial<FsaOptions>,
+): { output: Float; attention: Float } {
   const who = `fsa '${name}'`;
   const { rows, d, c, k } = checkLevelInputs(who, layout, inputs);
   const l = positiveInt(who, 'heads', opts.heads ?? LAP_DEFAULTS.heads);
@@ -432,14 +476,19 @@ function fsaLevel(b: B, name: string, layout: SeqLayout, inputs: LapLevelInputs,
   const outDim = positiveInt(who, 'outDim', opts.outDim ?? LAP_DEFAULTS.outDim);
   const pool = oneOf(who, 'pool', opts.pool ?? LAP_DEFAULTS.fsaPool, ['mean', 'sumThenFfn']);
   return b.scope(name, () => {
-    const wq = b.param('wq', [d, l * dh]), wk = b.param('wk', [d + c, l * dh]), wv = b.param('wv', [d + c, l * dh]);
-    let scores: Float, values: Float;                                                     // [R, K2, l], [R, K2, l, dh]
+    const wq = b.param('wq', [d, l * dh]),
+      wk = b.param('wk', [d + c, l * dh]),
+      wv = b.param('wv', [d + c, l * dh]);
+    let scores: Float, values: Float; // [R, K2, l], [R, K2, l, dh]
     if (layout.kind === 'shared') {
       // serving: every head's score in one batched product [K2, l·dh] x [l·dh, l] per row, the
       // query spread over a block-diagonal (head h's dh entries in column h, scaled by 1/√dh)
       // instead of a product over [C, K2, l, dh] and a sum over dh
-      const [keys3, values3] = projectPicked(b, layout, inputs, [wk, wv]) as [Float, Float];  // [C, K2, l·dh]
-      const blocks = b.constant(Array.from({ length: l * dh * l }, (_, i) => (Math.floor(Math.floor(i / l) / dh) === i % l ? 1 / Math.sqrt(dh) : 0)), [1, l * dh, l]);
+      const [keys3, values3] = projectPicked(b, layout, inputs, [wk, wv]) as [Float, Float]; // [C, K2, l·dh]
+      const blocks = b.constant(
+        Array.from({ length: l * dh * l }, (_, i) => (Math.floor(Math.floor(i / l) / dh) === i % l ? 1 / Math.sqrt(dh) : 0)),
+        [1, l * dh, l],
+      );
       scores = b.matmul(keys3, b.mul(b.reshape(b.matmul(inputs.query, wq), [rows, l * dh, 1]), blocks));
       values = b.reshape(values3, [rows, k, l, dh]);
     } else {
@@ -452,9 +501,10 @@ function fsaLevel(b: B, name: string, layout: SeqLayout, inputs: LapLevelInputs,
     // serving: the mask as a bias [C, K2, 1] added to the scores, then one softmax (ONNX Runtime's
     // Where over [C, K2, l] and the mask's expansion cost 1.5 ms at C = 1,000; the add 0.1); a row
     // with no valid pick is masked below
-    const a = layout.kind === 'shared'
-      ? b.softmax(b.add(scores, b.reshape(pickBias(b, valid), [rows, k, 1])), 1)
-      : maskedSoftmax(b, scores, b.reshape(valid, [rows, k, 1]), 1);                       // softmax over K2, per head
+    const a =
+      layout.kind === 'shared'
+        ? b.softmax(b.add(scores, b.reshape(pickBias(b, valid), [rows, k, 1])), 1)
+        : maskedSoftmax(b, scores, b.reshape(valid, [rows, k, 1]), 1); // softmax over K2, per head
     const h = b.reshape(b.mul(values, b.reshape(a, [rows, k, l, 1])), [rows, k, l * dh]); // H_k, heads side by side
     if (pool === 'mean') {
       if (layout.kind !== 'shared') return { output: maskedMean(b, mlp(b, 'ffn', h, [ffnDim, outDim]), valid), attention: a };
@@ -467,8 +517,11 @@ function fsaLevel(b: B, name: string, layout: SeqLayout, inputs: LapLevelInputs,
       // is zeros (valid picks come first).
       const y = b.scope('ffn', () => {
         // the first layer's bias as one more row of its product, [H_k, 1] [w1; b1] (matmulBiasRow)
-        const hidden = b.relu(b.scope('l0', () =>
-          matmulBiasRow(b, h, b.param('w', [l * dh, ffnDim], init.xavierUniform()), b.param('b', [ffnDim], init.zeros())))); // [C, K2, d_ff]
+        const hidden = b.relu(
+          b.scope('l0', () =>
+            matmulBiasRow(b, h, b.param('w', [l * dh, ffnDim], init.xavierUniform()), b.param('b', [ffnDim], init.zeros())),
+          ),
+        ); // [C, K2, d_ff]
         const validF = b.cast(valid, 'float32');
         const weights = b.div(validF, b.maximum(b.reduceSum(validF, [1], true), b.scalar(1))); // [C, K2]
         const mean = b.reshape(b.matmul(b.reshape(weights, [rows, 1, k]), hidden), [rows, ffnDim]);
@@ -522,27 +575,39 @@ export function lap(b: B, name: string, layout: SeqLayout, inputs: LapInputs, op
       fsaPicks = topPicks(b, coarse.scores, k2, inputs.mask);
     }
     if (fsaPicks) {
-      const focused = fsaLevel(b, 'fsa', layout, { ...level, picks: fsaPicks }, { heads: o.heads, headDim: o.headDim, ffnDim: o.ffnDim, outDim: o.outDim, pool: o.fsaPool });
+      const focused = fsaLevel(
+        b,
+        'fsa',
+        layout,
+        { ...level, picks: fsaPicks },
+        { heads: o.heads, headDim: o.headDim, ffnDim: o.ffnDim, outDim: o.outDim, pool: o.fsaPool },
+      );
       parts.push(focused.output);
       fsaAttention = focused.attention;
       width += o.outDim;
       out.k2Picks = fsaPicks.indices;
       out.k2Valid = fsaPicks.valid;
     }
-    const explain = (): LapExplain => b.scope(name, () => b.scope('explain', () => {
-      const at = (picks: LapPicks, weights: Float): LapLevelExplain => ({
-        positions: b.where(picks.valid, picks.indices, b.constant(-1, [], 'int32')),
-        weights: b.where(picks.valid, weights, b.scalar(0)),
-        valid: picks.valid,
-      });
-      // CSA's picks are what the next level reads: K1 for MSA, or K2 for FSA when MSA is off
-      const csaPicks = p1 ?? fsaPicks;
-      if (!csaPicks) throw new Error(`${who}: nothing to explain: k1 and k2 are both off (CSA alone pools over the whole sequence and picks nothing)`);
-      const r: LapExplain = { csa: at(csaPicks, b.gatherAlongAxis(coarse.weights, csaPicks.indices, 1)) };
-      if (median && fsaPicks) r.msa = at(fsaPicks, median.weightsAt(fsaPicks.indices));
-      if (fsaPicks && fsaAttention) r.fsa = at(fsaPicks, b.reduceMean(fsaAttention, [2]));
-      return r;
-    }));
+    const explain = (): LapExplain =>
+      b.scope(name, () =>
+        b.scope('explain', () => {
+          const at = (picks: LapPicks, weights: Float): LapLevelExplain => ({
+            positions: b.where(picks.valid, picks.indices, b.constant(-1, [], 'int32')),
+            weights: b.where(picks.valid, weights, b.scalar(0)),
+            valid: picks.valid,
+          });
+          // CSA's picks are what the next level reads: K1 for MSA, or K2 for FSA when MSA is off
+          const csaPicks = p1 ?? fsaPicks;
+          if (!csaPicks)
+            throw new Error(
+              `${who}: nothing to explain: k1 and k2 are both off (CSA alone pools over the whole sequence and picks nothing)`,
+            );
+          const r: LapExplain = { csa: at(csaPicks, b.gatherAlongAxis(coarse.weights, csaPicks.indices, 1)) };
+          if (median && fsaPicks) r.msa = at(fsaPicks, median.weightsAt(fsaPicks.indices));
+          if (fsaPicks && fsaAttention) r.fsa = at(fsaPicks, b.reduceMean(fsaAttention, [2]));
+          return r;
+        }),
+      );
     return { output: parts.length === 1 ? parts[0]! : b.concat(parts, 1), width, ...out, explain };
   });
 }

@@ -85,7 +85,10 @@ function lastDim(x: Float, what: string): number {
   return d;
 }
 
-const PER_SAMPLE: Omit<SeqLayout, 'scores' | 'pool' | 'pick' | 'pickInt' | 'perRow' | 'sequenceLead'> = { kind: 'perSample', projectBeforePick: false };
+const PER_SAMPLE: Omit<SeqLayout, 'scores' | 'pool' | 'pick' | 'pickInt' | 'perRow' | 'sequenceLead'> = {
+  kind: 'perSample',
+  projectBeforePick: false,
+};
 
 /**
  * The layout of kind `kind` over builder `b`; 'perRequest' needs `{ candidates: C }`, e.g.
@@ -97,19 +100,26 @@ export function seqLayout(b: B, kind: SeqLayoutKind, opts: SeqLayoutOptions = {}
   }
   if (kind === 'perRequest') return perRequest(b, opts);
   for (const key of ['candidates', 'projectBeforePick'] as const) {
-    if (opts[key] !== undefined) throw new Error(`seqLayout ${kind}: option ${key} is for the perRequest layout only, got ${JSON.stringify(opts[key])}`);
+    if (opts[key] !== undefined)
+      throw new Error(`seqLayout ${kind}: option ${key} is for the perRequest layout only, got ${JSON.stringify(opts[key])}`);
   }
   const identity = <D extends DType>(x: Value<D>): Value<D> => x;
   if (kind === 'perSample') {
     return {
       ...PER_SAMPLE,
       scores(q, keys) {
-        if (keys.shape.length !== 3 || q.shape.length !== 2) throw new Error(`seqLayout perSample scores: q must be [R, d] and keys [R, N, d], got [${q.shape.join(', ')}] and [${keys.shape.join(', ')}]`);
+        if (keys.shape.length !== 3 || q.shape.length !== 2)
+          throw new Error(
+            `seqLayout perSample scores: q must be [R, d] and keys [R, N, d], got [${q.shape.join(', ')}] and [${keys.shape.join(', ')}]`,
+          );
         // a multiply and a sum over d, not a batch of [1, d] x [d, N] products (slow on tfjs wasm)
         return b.reduceSum(b.mul(keys, b.reshape(q, [q.shape[0]!, 1, lastDim(q, 'seqLayout scores')])), [2]);
       },
       pool(w, values) {
-        if (values.shape.length !== 3 || w.shape.length !== 2) throw new Error(`seqLayout perSample pool: w must be [R, N] and values [R, N, x], got [${w.shape.join(', ')}] and [${values.shape.join(', ')}]`);
+        if (values.shape.length !== 3 || w.shape.length !== 2)
+          throw new Error(
+            `seqLayout perSample pool: w must be [R, N] and values [R, N, x], got [${w.shape.join(', ')}] and [${values.shape.join(', ')}]`,
+          );
         return b.reduceSum(b.mul(values, b.reshape(w, [...w.shape, 1])), [1]);
       },
       pick: (values, idx) => b.gatherAlongAxis(values, idx, 1),
@@ -119,13 +129,20 @@ export function seqLayout(b: B, kind: SeqLayoutKind, opts: SeqLayoutOptions = {}
     };
   }
   return {
-    kind: 'shared', projectBeforePick: true,
+    kind: 'shared',
+    projectBeforePick: true,
     scores(q, keys) {
-      if (keys.shape.length !== 2 || q.shape.length !== 2) throw new Error(`seqLayout shared scores: q must be [R, d] and keys [N, d], got [${q.shape.join(', ')}] and [${keys.shape.join(', ')}]`);
+      if (keys.shape.length !== 2 || q.shape.length !== 2)
+        throw new Error(
+          `seqLayout shared scores: q must be [R, d] and keys [N, d], got [${q.shape.join(', ')}] and [${keys.shape.join(', ')}]`,
+        );
       return b.matmul(q, b.transpose(keys, [1, 0]));
     },
     pool(w, values) {
-      if (values.shape.length !== 2 || w.shape.length !== 2) throw new Error(`seqLayout shared pool: w must be [R, N] and values [N, x], got [${w.shape.join(', ')}] and [${values.shape.join(', ')}]`);
+      if (values.shape.length !== 2 || w.shape.length !== 2)
+        throw new Error(
+          `seqLayout shared pool: w must be [R, N] and values [N, x], got [${w.shape.join(', ')}] and [${values.shape.join(', ')}]`,
+        );
       return b.matmul(w, values);
     },
     pick: (values, idx) => b.gather(values, idx, 0),
@@ -146,7 +163,9 @@ type Requests = (what: string, rowsName: string, rowsT: Shaped, seqName: string,
 function perRequest(b: B, opts: SeqLayoutOptions): SeqLayout {
   const c = opts.candidates;
   if (c === undefined || !Number.isInteger(c) || c < 1) {
-    throw new Error(`seqLayout perRequest: options.candidates (C, the candidates per request) must be a positive integer, got ${JSON.stringify(c)}`);
+    throw new Error(
+      `seqLayout perRequest: options.candidates (C, the candidates per request) must be a positive integer, got ${JSON.stringify(c)}`,
+    );
   }
   if (opts.projectBeforePick !== undefined && typeof opts.projectBeforePick !== 'boolean') {
     throw new Error(`seqLayout perRequest: options.projectBeforePick must be a boolean, got ${JSON.stringify(opts.projectBeforePick)}`);
@@ -154,22 +173,31 @@ function perRequest(b: B, opts: SeqLayoutOptions): SeqLayout {
   const show = (x: { shape: readonly Dim[] }) => formatShape(x.shape);
   /** S, the requests of sequence tensor `seq`, checked against the S·C rows of `rowsT` */
   const requests: Requests = (what, rowsName, rowsT, seqName, seq) => {
-    const s = seq.shape[0]!, want = mulDims(s, c), rows = rowsT.shape[0]!;
+    const s = seq.shape[0]!,
+      want = mulDims(s, c),
+      rows = rowsT.shape[0]!;
     if (!dimEquals(rows, want)) {
-      throw new Error(`seqLayout perRequest ${what}: ${rowsName} ${show(rowsT)} must have S·C = ${want} rows (${seqName} ${show(seq)} holds S = ${s} requests, C = ${c}), got ${rows}`);
+      throw new Error(
+        `seqLayout perRequest ${what}: ${rowsName} ${show(rowsT)} must have S·C = ${want} rows (${seqName} ${show(seq)} holds S = ${s} ` +
+          `requests, C = ${c}), got ${rows}`,
+      );
     }
     return s;
   };
   return {
-    kind: 'perRequest', candidates: c, projectBeforePick: opts.projectBeforePick ?? false,
+    kind: 'perRequest',
+    candidates: c,
+    projectBeforePick: opts.projectBeforePick ?? false,
     scores(q, keys) {
-      if (keys.shape.length !== 3 || q.shape.length !== 2) throw new Error(`seqLayout perRequest scores: q must be [S·C, d] and keys [S, N, d], got ${show(q)} and ${show(keys)}`);
+      if (keys.shape.length !== 3 || q.shape.length !== 2)
+        throw new Error(`seqLayout perRequest scores: q must be [S·C, d] and keys [S, N, d], got ${show(q)} and ${show(keys)}`);
       const s = requests('scores', 'q', q, 'keys', keys);
       const q3 = b.reshape(q, [s, c, lastDim(q, 'seqLayout scores')]);
       return b.reshape(b.matmul(q3, b.transpose(keys, [0, 2, 1])), [q.shape[0]!, keys.shape[1]!]); // [S, C, N] → [S·C, N]
     },
     pool(w, values) {
-      if (values.shape.length !== 3 || w.shape.length !== 2) throw new Error(`seqLayout perRequest pool: w must be [S·C, N] and values [S, N, x], got ${show(w)} and ${show(values)}`);
+      if (values.shape.length !== 3 || w.shape.length !== 2)
+        throw new Error(`seqLayout perRequest pool: w must be [S·C, N] and values [S, N, x], got ${show(w)} and ${show(values)}`);
       const s = requests('pool', 'w', w, 'values', values);
       return b.reshape(b.matmul(b.reshape(w, [s, c, w.shape[1]!]), values), [w.shape[0]!, values.shape[2]!]); // [S, C, x] → [S·C, x]
     },
@@ -178,7 +206,7 @@ function perRequest(b: B, opts: SeqLayoutOptions): SeqLayout {
     perRow<D extends DType>(x: Value<D>): Value<D> {
       if (x.shape.length < 2) throw new Error(`seqLayout perRequest perRow: x must be [S, N, ...], got ${show(x)}`);
       const [s, ...rest] = x.shape as [Dim, ...Dim[]];
-      const repeated = b.expand(b.reshape(x, [s, 1, ...rest]), [s, c, ...rest]);        // [S, C, N, ...]
+      const repeated = b.expand(b.reshape(x, [s, 1, ...rest]), [s, c, ...rest]); // [S, C, N, ...]
       return b.reshape(repeated, [mulDims(s, c), ...rest]);
     },
     sequenceLead(rows) {
@@ -192,10 +220,13 @@ function perRequest(b: B, opts: SeqLayoutOptions): SeqLayout {
 function pickPerRequest<D extends DType>(b: B, c: number, values: Value<D>, idx: Int, requests: Requests): Value<D> {
   const k = idx.shape[1];
   if (values.shape.length < 2 || idx.shape.length !== 2 || typeof k !== 'number') {
-    throw new Error(`seqLayout perRequest pick: values must be [S, N, ...] and idx [S·C, K] with a static K, got ${formatShape(values.shape)} and ${formatShape(idx.shape)}`);
+    throw new Error(
+      `seqLayout perRequest pick: values must be [S, N, ...] and idx [S·C, K] with a static K, got ${formatShape(values.shape)} and ` +
+        `${formatShape(idx.shape)}`,
+    );
   }
   const s = requests('pick', 'idx', idx, 'values', values);
-  const picked = b.gatherAlongAxis(values, b.reshape(idx, [s, c * k]), 1);              // [S, C·K, ...]
+  const picked = b.gatherAlongAxis(values, b.reshape(idx, [s, c * k]), 1); // [S, C·K, ...]
   return b.reshape(picked, [idx.shape[0]!, k, ...values.shape.slice(2)]);
 }
 
@@ -206,7 +237,8 @@ function pickPerRequest<D extends DType>(b: B, c: number, values: Value<D>, idx:
 export function candidateRows<D extends DType>(b: B, layout: SeqLayout, x: Value<D>): Value<D> {
   const c = layout.candidates;
   if (layout.kind !== 'perRequest' || c === undefined) throw new Error(`candidateRows: the layout must be perRequest, got ${layout.kind}`);
-  if (x.shape.length < 2 || !dimEquals(x.shape[1]!, c)) throw new Error(`candidateRows: x must be [S, ${c}, ...] (C = ${c} candidates per request), got ${formatShape(x.shape)}`);
+  if (x.shape.length < 2 || !dimEquals(x.shape[1]!, c))
+    throw new Error(`candidateRows: x must be [S, ${c}, ...] (C = ${c} candidates per request), got ${formatShape(x.shape)}`);
   const [s, , ...rest] = x.shape as [Dim, Dim, ...Dim[]];
   return b.reshape(x, [mulDims(s, c), ...rest]);
 }
@@ -214,9 +246,11 @@ export function candidateRows<D extends DType>(b: B, layout: SeqLayout, x: Value
 /** The inverse of candidateRows: rows y [S·C, ...] of a 'perRequest' layout as [S, C, ...]. */
 export function requestCandidates<D extends DType>(b: B, layout: SeqLayout, y: Value<D>): Value<D> {
   const c = layout.candidates;
-  if (layout.kind !== 'perRequest' || c === undefined) throw new Error(`requestCandidates: the layout must be perRequest, got ${layout.kind}`);
+  if (layout.kind !== 'perRequest' || c === undefined)
+    throw new Error(`requestCandidates: the layout must be perRequest, got ${layout.kind}`);
   const s = y.shape.length ? layout.sequenceLead(y.shape[0]!)?.[0] : undefined;
-  if (s === undefined) throw new Error(`requestCandidates: y must be [S·C, ...] (C = ${c} candidates per request), got ${formatShape(y.shape)}`);
+  if (s === undefined)
+    throw new Error(`requestCandidates: y must be [S·C, ...] (C = ${c} candidates per request), got ${formatShape(y.shape)}`);
   return b.reshape(y, [s, c, ...y.shape.slice(1)]);
 }
 

@@ -65,18 +65,28 @@ export function checkLifelongInputs(fn: string, name: string, layout: SeqLayout,
   const { items, mask, query } = inputs;
   const at = `${fn} '${name}'`;
   const dq = query.shape[1];
-  if (query.shape.length !== 2 || typeof dq !== 'number') throw new Error(`${at}: query must be [R, dq] with a static dq, got ${show(query.shape)}`);
+  if (query.shape.length !== 2 || typeof dq !== 'number')
+    throw new Error(`${at}: query must be [R, dq] with a static dq, got ${show(query.shape)}`);
   const rows = query.shape[0]!;
   const lead = layout.sequenceLead(rows);
   if (lead === undefined) {
-    throw new Error(`${at}: query must be [S·C, dq] in the perRequest layout (C = ${layout.candidates} candidates per request), got ${show(query.shape)}: ${rows} is not a multiple of ${layout.candidates}`);
+    throw new Error(
+      `${at}: query must be [S·C, dq] in the perRequest layout (C = ${layout.candidates} candidates per request), got ` +
+        `${show(query.shape)}: ${rows} is not a multiple of ${layout.candidates}`,
+    );
   }
   const want = lead.length === 0 ? '[N, d]' : layout.kind === 'perRequest' ? '[S, N, d]' : '[R, N, d]';
-  if (items.shape.length !== lead.length + 2) throw new Error(`${at}: items must be ${want} in the ${layout.kind} layout, got ${show(items.shape)}`);
-  const n = items.shape[items.shape.length - 2]!, d = items.shape[items.shape.length - 1]!;
-  if (typeof n !== 'number' || typeof d !== 'number') throw new Error(`${at}: items must be ${want} with a static N and d, got ${show(items.shape)}`);
+  if (items.shape.length !== lead.length + 2)
+    throw new Error(`${at}: items must be ${want} in the ${layout.kind} layout, got ${show(items.shape)}`);
+  const n = items.shape[items.shape.length - 2]!,
+    d = items.shape[items.shape.length - 1]!;
+  if (typeof n !== 'number' || typeof d !== 'number')
+    throw new Error(`${at}: items must be ${want} with a static N and d, got ${show(items.shape)}`);
   if (!lead.every((x, i) => dimEquals(items.shape[i]!, x))) {
-    const from = layout.kind === 'perRequest' ? `S from the query ${show(query.shape)} over C = ${layout.candidates} candidates per request` : `R from the query ${show(query.shape)}`;
+    const from =
+      layout.kind === 'perRequest'
+        ? `S from the query ${show(query.shape)} over C = ${layout.candidates} candidates per request`
+        : `R from the query ${show(query.shape)}`;
     throw new Error(`${at}: items must be ${show([...lead, n, d])} (${from}), got ${show(items.shape)}`);
   }
   const maskShape: Dim[] = lead.length ? [...lead, n] : [1, n];
@@ -122,9 +132,9 @@ function esu(b: B, layout: SeqLayout, items: Float, query: Float, picks: Int, va
       values = b.matmul(rows, wv);
     }
     const q = b.reshape(b.matmul(query, wq), [dims.rows, 1, da]);
-    const logits = b.mul(b.reduceSum(b.mul(keys, q), [2]), b.scalar(1 / Math.sqrt(da)));  // [R, K]
+    const logits = b.mul(b.reduceSum(b.mul(keys, q), [2]), b.scalar(1 / Math.sqrt(da))); // [R, K]
     const w = maskedSoftmax(b, logits, valid);
-    return b.reduceSum(b.mul(values, b.reshape(w, [...w.shape, 1])), [1]);                // [R, da]
+    return b.reduceSum(b.mul(values, b.reshape(w, [...w.shape, 1])), [1]); // [R, da]
   });
 }
 
@@ -168,16 +178,15 @@ export function simSoft(b: B, name: string, layout: SeqLayout, inputs: LifelongI
   return b.scope(name, () => {
     const items = zeroSeqPadding(b, layout, inputs.items, inputs.mask);
     // the GSU scores every item, so its projection covers all N in both layouts
-    const r = b.scope('gsu', () => layout.scores(
-      b.matmul(inputs.query, b.param('wq', [dims.dq, opts.gsuDim])),
-      b.matmul(items, b.param('wk', [dims.d, opts.gsuDim])),
-    ));                                                                                    // [R, N]
-    const mask = layout.perRow(inputs.mask);                                                // lines up with r
+    const r = b.scope('gsu', () =>
+      layout.scores(b.matmul(inputs.query, b.param('wq', [dims.dq, opts.gsuDim])), b.matmul(items, b.param('wk', [dims.d, opts.gsuDim]))),
+    ); // [R, N]
+    const mask = layout.perRow(inputs.mask); // lines up with r
     const top = b.topk(r, opts.k, mask);
     const valid = pickedMask(b, top.values);
     const output = esu(b, layout, items, inputs.query, top.indices, valid, dims, opts.attentionDim);
     const gsuWeights = maskedSoftmax(b, b.mul(r, b.scalar(1 / Math.sqrt(opts.gsuDim))), mask);
-    const gsuPooled = layout.pool(gsuWeights, items);                                      // [R, d]
+    const gsuPooled = layout.pool(gsuWeights, items); // [R, d]
     const picked = { picks: top.indices, pickedMask: valid, gsuPooled };
     return opts.concatGsu
       ? { output: b.concat([output, gsuPooled], 1), width: opts.attentionDim + dims.d, ...picked }
@@ -212,7 +221,9 @@ export function simHard(b: B, name: string, layout: SeqLayout, inputs: SimHardIn
   const { itemCategory } = inputs;
   const catShape: Dim[] = [...layout.sequenceLead(dims.rows)!, dims.n];
   if (itemCategory.shape.length !== catShape.length || !itemCategory.shape.every((x, i) => dimEquals(x, catShape[i]!))) {
-    throw new Error(`simHard '${name}': itemCategory must be ${show(catShape)} in the ${layout.kind} layout, got ${show(itemCategory.shape)}`);
+    throw new Error(
+      `simHard '${name}': itemCategory must be ${show(catShape)} in the ${layout.kind} layout, got ${show(itemCategory.shape)}`,
+    );
   }
   if (inputs.queryCategory.shape.length !== 1 || !dimEquals(inputs.queryCategory.shape[0]!, dims.rows)) {
     throw new Error(`simHard '${name}': queryCategory must be [${dims.rows}] (one per query row), got ${show(inputs.queryCategory.shape)}`);
@@ -223,7 +234,10 @@ export function simHard(b: B, name: string, layout: SeqLayout, inputs: SimHardIn
     const match = b.logicalAnd(b.equal(layout.perRow(itemCategory), b.reshape(qc, [dims.rows, 1])), layout.perRow(inputs.mask)); // [R, N]
     // rank matching items by position: the most recent (last) first; the mask keeps padding and
     // other categories behind every match (their picks come out invalid)
-    const position = b.constant(Array.from({ length: dims.n }, (_, i) => i), [dims.n]);
+    const position = b.constant(
+      Array.from({ length: dims.n }, (_, i) => i),
+      [dims.n],
+    );
     const top = b.topk(b.where(match, position, b.scalar(-1)), opts.k, match);
     const valid = pickedMask(b, top.values);
     const output = esu(b, layout, items, inputs.query, top.indices, valid, dims, opts.attentionDim);

@@ -59,7 +59,10 @@ export function twin(b: B, name: string, layout: SeqLayout, inputs: TwinInputs, 
   const c = context.shape[context.shape.length - 1];
   const lead = [...layout.sequenceLead(dims.rows)!, dims.n];
   if (context.shape.length !== lead.length + 1 || typeof c !== 'number' || !lead.every((x, i) => dimEquals(x, context.shape[i]!))) {
-    throw new Error(`twin '${name}': context must be ${formatShape([...lead, 'c'])} with a static c in the ${layout.kind} layout, got ${formatShape(context.shape)}`);
+    throw new Error(
+      `twin '${name}': context must be ${formatShape([...lead, 'c'])} with a static c in the ${layout.kind} layout, got ` +
+        `${formatShape(context.shape)}`,
+    );
   }
   const { rows, d, dq } = dims;
   const { k, heads, headDim } = opts;
@@ -73,18 +76,16 @@ export function twin(b: B, name: string, layout: SeqLayout, inputs: TwinInputs, 
     const items = zeroSeqPadding(b, layout, inputs.items, inputs.mask);
     const ctx = zeroSeqPadding(b, layout, context, inputs.mask);
     const scale = b.scalar(1 / Math.sqrt(headDim));
-    const q = b.matmul(inputs.query, wq);                                         // [R, H·dh]
+    const q = b.matmul(inputs.query, wq); // [R, H·dh]
     // the GSU scores every item: keys and biases of all N in both layouts
-    const keys = b.matmul(items, wk);                                             // [R, N, H·dh] | [N, H·dh] | [S, N, H·dh]
-    const bias = b.matmul(ctx, wc);                                               // [R, N, H] | [N, H] | [S, N, H]
+    const keys = b.matmul(items, wk); // [R, N, H·dh] | [N, H·dh] | [S, N, H·dh]
+    const bias = b.matmul(ctx, wc); // [R, N, H] | [N, H] | [S, N, H]
     const gsu = b.add(b.mul(layout.scores(q, keys), scale), layout.perRow(b.reduceSum(bias, [-1]))); // [R, N]
     const top = b.topk(gsu, k, layout.perRow(inputs.mask));
-    const valid = pickedMask(b, top.values);                                      // [R, K]
+    const valid = pickedMask(b, top.values); // [R, K]
     const pickedKeys = b.reshape(layout.pick(keys, top.indices), [rows, k, heads, headDim]);
-    const pickedBias = layout.pick(bias, top.indices);                            // [R, K, H]
-    const values = layout.projectBeforePick
-      ? layout.pick(b.matmul(items, wv), top.indices)
-      : b.matmul(layout.pick(items, top.indices), wv);                            // [R, K, H·dh]
+    const pickedBias = layout.pick(bias, top.indices); // [R, K, H]
+    const values = layout.projectBeforePick ? layout.pick(b.matmul(items, wv), top.indices) : b.matmul(layout.pick(items, top.indices), wv); // [R, K, H·dh]
     const qh = b.reshape(q, [rows, 1, heads, headDim]);
     const logits = b.add(b.mul(b.reduceSum(b.mul(pickedKeys, qh), [3]), scale), pickedBias); // [R, K, H]
     const a = maskedSoftmax(b, logits, b.reshape(valid, [rows, k, 1]), 1);

@@ -10,7 +10,14 @@ import { GraphBuilder } from '../builder.ts';
 import type { FeatureSchema, Graph } from '../graph.ts';
 import { maskedMean, mlp } from '../blocks/common.ts';
 import { type KnowledgePluginConfig, knowledgeHook, knowledgePluginConfig, withKnowledgeInput } from '../blocks/keep.ts';
-import { BASELINE_DEFAULTS, type BaselineConfig, baselineEmbeddings, baselineLoss, baselineSchema, checkBaselineConfig } from './baseline.ts';
+import {
+  BASELINE_DEFAULTS,
+  type BaselineConfig,
+  baselineEmbeddings,
+  baselineLoss,
+  baselineSchema,
+  checkBaselineConfig,
+} from './baseline.ts';
 
 export interface AvgPoolConfig extends BaselineConfig {
   /**
@@ -39,9 +46,11 @@ export function avgPoolSchema(cfg: AvgPoolOptions = {}, train = false): FeatureS
 
 function body(b: GraphBuilder<FeatureSchema>, c: AvgPoolConfig) {
   const e = baselineEmbeddings(b, c);
-  const pooled = e.sequences.map((s) => maskedMean(b, s.items, s.mask));                // [batch, dim + categoryDim] each
+  const pooled = e.sequences.map((s) => maskedMean(b, s.items, s.mask)); // [batch, dim + categoryDim] each
   const hook = knowledgeHook(b, c.knowledge, c.hidden);
-  const logit = b.reshape(mlp(b, 'mlp', b.concat([...e.context, e.candidate, ...pooled], 1), [...c.hidden, 1], 'relu', 'none', hook), ['batch']);
+  const logit = b.reshape(mlp(b, 'mlp', b.concat([...e.context, e.candidate, ...pooled], 1), [...c.hidden, 1], 'relu', 'none', hook), [
+    'batch',
+  ]);
   return { logit, prob: b.sigmoid(logit), embeddings: e };
 }
 

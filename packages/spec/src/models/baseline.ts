@@ -53,8 +53,18 @@ export interface BaselineConfig {
 
 /** Defaults sized for the synthetic world (SPEC.md); the trainer sets vocabularies from the data. */
 export const BASELINE_DEFAULTS: BaselineConfig = {
-  dim: 16, categoryDim: 8, seqLen: 50, sourceSeqLen: 0, sequences: ['target', 'source'], users: 0,
-  targetItems: 2000, sourceItems: 20000, categories: 32, profile: [8, 2], hidden: [200, 80], l2: 0,
+  dim: 16,
+  categoryDim: 8,
+  seqLen: 50,
+  sourceSeqLen: 0,
+  sequences: ['target', 'source'],
+  users: 0,
+  targetItems: 2000,
+  sourceItems: 20000,
+  categories: 32,
+  profile: [8, 2],
+  hidden: [200, 80],
+  l2: 0,
 };
 
 /**
@@ -63,23 +73,43 @@ export const BASELINE_DEFAULTS: BaselineConfig = {
  * section from it, less BASELINE_DATA_KEYS. Order = BASELINE_DEFAULTS' (error messages list keys in it).
  */
 export const BASELINE_RULES = {
-  dim: { kind: 'int', min: 1 }, categoryDim: { kind: 'int', min: 0 }, seqLen: { kind: 'int', min: 1 }, sourceSeqLen: { kind: 'int', min: 0 },
-  sequences: { kind: 'strings', oneOf: ['target', 'source'] }, users: { kind: 'int', min: 0 }, targetItems: { kind: 'int', min: 1 },
-  sourceItems: { kind: 'int', min: 1 }, categories: { kind: 'int', min: 1 }, profile: { kind: 'ints', min: 1, empty: true },
-  hidden: { kind: 'ints', min: 1, empty: true }, l2: { kind: 'number', min: 0 },
+  dim: { kind: 'int', min: 1 },
+  categoryDim: { kind: 'int', min: 0 },
+  seqLen: { kind: 'int', min: 1 },
+  sourceSeqLen: { kind: 'int', min: 0 },
+  sequences: { kind: 'strings', oneOf: ['target', 'source'] },
+  users: { kind: 'int', min: 0 },
+  targetItems: { kind: 'int', min: 1 },
+  sourceItems: { kind: 'int', min: 1 },
+  categories: { kind: 'int', min: 1 },
+  profile: { kind: 'ints', min: 1, empty: true },
+  hidden: { kind: 'ints', min: 1, empty: true },
+  l2: { kind: 'number', min: 0 },
 } as const satisfies { readonly [K in keyof BaselineConfig]-?: FieldRule };
 /** DIN's: the baseline's and the attention MLP's sizes (din.ts). */
-export const DIN_RULES = { ...BASELINE_RULES, attention: { kind: 'ints', min: 1, empty: true } } as const satisfies Record<string, FieldRule>;
+export const DIN_RULES = { ...BASELINE_RULES, attention: { kind: 'ints', min: 1, empty: true } } as const satisfies Record<
+  string,
+  FieldRule
+>;
 /** Keys the data sets (vocabularies, profile cardinalities): a training config's `model` section leaves them out. */
 export const BASELINE_DATA_KEYS = ['users', 'targetItems', 'sourceItems', 'categories', 'profile'] as const;
 
 /** The two-stage lifelong baselines' sections (blocks/sim.ts, twin.ts), shared by the lifelong and the IFA models. */
 export const SIM_SOFT_RULES = {
-  k: { kind: 'int', min: 1 }, gsuDim: { kind: 'int', min: 1 }, attentionDim: { kind: 'int', min: 1 }, auxWeight: { kind: 'number', min: 0 },
+  k: { kind: 'int', min: 1 },
+  gsuDim: { kind: 'int', min: 1 },
+  attentionDim: { kind: 'int', min: 1 },
+  auxWeight: { kind: 'number', min: 0 },
 } as const satisfies Record<string, FieldRule>;
-export const SIM_HARD_RULES = { k: { kind: 'int', min: 1 }, attentionDim: { kind: 'int', min: 1 } } as const satisfies Record<string, FieldRule>;
+export const SIM_HARD_RULES = { k: { kind: 'int', min: 1 }, attentionDim: { kind: 'int', min: 1 } } as const satisfies Record<
+  string,
+  FieldRule
+>;
 export const TWIN_RULES = {
-  k: { kind: 'int', min: 1 }, heads: { kind: 'int', min: 1 }, headDim: { kind: 'int', min: 1 }, outDim: { kind: 'int', min: 1 },
+  k: { kind: 'int', min: 1 },
+  heads: { kind: 'int', min: 1 },
+  headDim: { kind: 'int', min: 1 },
+  outDim: { kind: 'int', min: 1 },
 } as const satisfies Record<string, FieldRule>;
 
 /** Throws an Error naming the model, the field, what is expected and what was given (`rules`: BASELINE_RULES or a model's superset). */
@@ -96,7 +126,9 @@ export function sequenceLength(c: BaselineConfig, seq: ShortSequence): number {
 /** The feature schema of a baseline model for this config (see the file comment); `train` adds `label`. */
 export function baselineSchema(c: BaselineConfig, train: boolean): FeatureSchema {
   const s: Record<string, InputDecl> = {};
-  const add = (name: string, dtype: InputDecl['dtype'], shape: InputDecl['shape']) => { s[name] = { name, dtype, shape }; };
+  const add = (name: string, dtype: InputDecl['dtype'], shape: InputDecl['shape']) => {
+    s[name] = { name, dtype, shape };
+  };
   if (c.users > 0) add('user', 'int32', ['batch']);
   if (c.profile.length > 0) add('profile', 'int32', ['batch', c.profile.length]);
   add('candidate', 'int32', ['batch']);
@@ -147,7 +179,11 @@ export function baselineEmbeddings(b: GraphBuilder<FeatureSchema>, c: BaselineCo
     return {
       context,
       candidate: item('target', 'candidate', 'candidateCategory'),
-      sequences: c.sequences.map((name) => ({ name, items: item(name, `${name}Seq`, `${name}SeqCategory`), mask: input(`${name}SeqMask`, 'bool') })),
+      sequences: c.sequences.map((name) => ({
+        name,
+        items: item(name, `${name}Seq`, `${name}SeqCategory`),
+        mask: input(`${name}SeqMask`, 'bool'),
+      })),
       itemDim: c.dim + c.categoryDim,
     };
   });
@@ -161,7 +197,7 @@ export function baselineLoss(b: GraphBuilder<FeatureSchema>, c: BaselineConfig, 
   const bce = bceWithLogits(b, logit, b.expectDtype(b.value('label'), 'float32'));
   if (c.l2 === 0) return bce;
   const sq = (x: Float) => b.mul(x, x);
-  let perSample = b.reduceSum(sq(e.candidate), [1]);                                     // [batch]
+  let perSample = b.reduceSum(sq(e.candidate), [1]); // [batch]
   for (const s of e.sequences) {
     const valid = b.where(b.reshape(s.mask, ['batch', s.mask.shape[1]!, 1]), s.items, b.scalar(0));
     perSample = b.add(perSample, b.reduceSum(sq(valid), [1, 2]));

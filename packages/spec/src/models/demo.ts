@@ -9,7 +9,13 @@ import { GraphBuilder, init } from '../builder.ts';
 import type { Graph } from '../graph.ts';
 import { bceWithLogits, dense, embed, maskedMean, maskedSoftmax, mlp } from '../blocks/common.ts';
 
-export interface DemoConfig { items: number; users: number; dim: number; topK: number; hidden: readonly number[] }
+export interface DemoConfig {
+  items: number;
+  users: number;
+  dim: number;
+  topK: number;
+  hidden: readonly number[];
+}
 export const DEMO_DEFAULTS: DemoConfig = { items: 1000, users: 200, dim: 16, topK: 8, hidden: [32, 16] };
 
 export const demoSchema = {
@@ -23,14 +29,14 @@ export const demoTrainSchema = { ...demoSchema, label: { dtype: 'float32', shape
 function body(b: GraphBuilder<typeof demoSchema>, cfg: DemoConfig) {
   const { user, history, historyMask, candidate } = b.inputs;
   const itemTable = b.scope('emb', () => b.param('item', [cfg.items, cfg.dim], init.normal(0.05)));
-  const seqEmb = b.gather(itemTable, history);                                                // [batch, seq, d]
-  const candEmb = b.gather(itemTable, candidate);                                             // [batch, d]
-  const userEmb = b.scope('emb', () => embed(b, 'user', user, cfg.users, cfg.dim));            // [batch, d]
+  const seqEmb = b.gather(itemTable, history); // [batch, seq, d]
+  const candEmb = b.gather(itemTable, candidate); // [batch, d]
+  const userEmb = b.scope('emb', () => embed(b, 'user', user, cfg.users, cfg.dim)); // [batch, d]
   // coarse relevance over the whole sequence, masked top-k, then attention over the picks
   const relevance = b.reduceSum(b.mul(seqEmb, b.reshape(candEmb, ['batch', 1, cfg.dim])), [2]);
   const top = b.topk(relevance, cfg.topK, historyMask);
-  const picked = b.gatherAlongAxis(seqEmb, top.indices, 1);                                   // [batch, k, d]
-  const pickedMask = b.greater(top.values, b.scalar(-Infinity));                              // padding picks are -inf
+  const picked = b.gatherAlongAxis(seqEmb, top.indices, 1); // [batch, k, d]
+  const pickedMask = b.greater(top.values, b.scalar(-Infinity)); // padding picks are -inf
   const q = b.scope('attn', () => dense(b, 'q', candEmb, cfg.dim, { bias: false }));
   const scores = b.reduceSum(b.mul(picked, b.reshape(q, ['batch', 1, cfg.dim])), [2]);
   const weights = maskedSoftmax(b, b.div(scores, b.scalar(Math.sqrt(cfg.dim))), pickedMask);

@@ -14,7 +14,15 @@ import type { FeatureSchema, Graph } from '../graph.ts';
 import { mlp } from '../blocks/common.ts';
 import { dinAttention } from '../blocks/din.ts';
 import { type KnowledgePluginConfig, knowledgeHook, knowledgePluginConfig, withKnowledgeInput } from '../blocks/keep.ts';
-import { BASELINE_DEFAULTS, type BaselineConfig, DIN_RULES, baselineEmbeddings, baselineLoss, baselineSchema, checkBaselineConfig } from './baseline.ts';
+import {
+  BASELINE_DEFAULTS,
+  type BaselineConfig,
+  DIN_RULES,
+  baselineEmbeddings,
+  baselineLoss,
+  baselineSchema,
+  checkBaselineConfig,
+} from './baseline.ts';
 
 export interface DinConfig extends BaselineConfig {
   /** hidden sizes of the attention MLP (ReLU); a final layer of size 1 gives a(e_j, e_v) */
@@ -45,10 +53,13 @@ export function dinSchema(cfg: DinOptions = {}, train = false): FeatureSchema {
 
 function body(b: GraphBuilder<FeatureSchema>, c: DinConfig) {
   const e = baselineEmbeddings(b, c);
-  const pooled = b.scope('din', () => e.sequences.map((s) =>
-    b.scope(s.name, () => dinAttention(b, 'att', s.items, s.mask, e.candidate, { hidden: c.attention }))));
+  const pooled = b.scope('din', () =>
+    e.sequences.map((s) => b.scope(s.name, () => dinAttention(b, 'att', s.items, s.mask, e.candidate, { hidden: c.attention }))),
+  );
   const hook = knowledgeHook(b, c.knowledge, c.hidden);
-  const logit = b.reshape(mlp(b, 'mlp', b.concat([...e.context, e.candidate, ...pooled], 1), [...c.hidden, 1], 'relu', 'none', hook), ['batch']);
+  const logit = b.reshape(mlp(b, 'mlp', b.concat([...e.context, e.candidate, ...pooled], 1), [...c.hidden, 1], 'relu', 'none', hook), [
+    'batch',
+  ]);
   return { logit, prob: b.sigmoid(logit), embeddings: e };
 }
 

@@ -64,7 +64,9 @@ export const IFA_WIRED_MODULES: readonly IfaModule[] = IFA_MODULES;
 export const IFA_TOPK_MODULES: readonly IfaModule[] = ['simSoft', 'simHard', 'twin'];
 
 /** SIM soft on requests; `auxWeight` weighs the auxiliary GSU loss (training only; 0 leaves it out). */
-export interface IfaSimSoftConfig extends SimSoftOptions { readonly auxWeight: number }
+export interface IfaSimSoftConfig extends SimSoftOptions {
+  readonly auxWeight: number;
+}
 
 export interface IfaConfig {
   // ---- filled by the data side from the world (vocab sizes include padding id 0) ----
@@ -128,10 +130,28 @@ export type IfaConfigInput = Partial<Omit<IfaConfig, 'simSoft' | 'simHard' | 'tw
 
 /** Defaults sized for the synthetic world (SPEC.md); the data side sets vocabularies and C, N. */
 export const IFA_DEFAULTS: IfaConfig = Object.freeze({
-  users: 10000, targetItems: 2000, sourceItems: 20000, categories: 33, profile: Object.freeze([8, 2]), cross: Object.freeze([8, 8]), context: Object.freeze([6]),
-  candidates: 20, seqLen: 1000,
-  dim: 16, categoryDim: 8, crossDim: 4, contextDim: 4, attnDim: 32, kernel: 'softplus', eps: 1e-6, towers: Object.freeze([128, 64]),
-  module: 'ifa', fullSequence: true, shortLen: 50, relationAware: true, objectives: Object.freeze([]),
+  users: 10000,
+  targetItems: 2000,
+  sourceItems: 20000,
+  categories: 33,
+  profile: Object.freeze([8, 2]),
+  cross: Object.freeze([8, 8]),
+  context: Object.freeze([6]),
+  candidates: 20,
+  seqLen: 1000,
+  dim: 16,
+  categoryDim: 8,
+  crossDim: 4,
+  contextDim: 4,
+  attnDim: 32,
+  kernel: 'softplus',
+  eps: 1e-6,
+  towers: Object.freeze([128, 64]),
+  module: 'ifa',
+  fullSequence: true,
+  shortLen: 50,
+  relationAware: true,
+  objectives: Object.freeze([]),
   simSoft: Object.freeze({ k: 50, gsuDim: 16, attentionDim: 32, auxWeight: 1 }),
   simHard: Object.freeze({ k: 50, attentionDim: 32 }),
   twin: Object.freeze({ k: 50, heads: 2, headDim: 16 }),
@@ -145,22 +165,65 @@ export const IFA_DEFAULTS: IfaConfig = Object.freeze({
  */
 export const IFA_SECTION_RULES = { simSoft: SIM_SOFT_RULES, simHard: SIM_HARD_RULES, twin: TWIN_RULES } as const;
 export const IFA_RULES = {
-  users: { kind: 'int', min: 1 }, targetItems: { kind: 'int', min: 1 }, sourceItems: { kind: 'int', min: 1 }, categories: { kind: 'int', min: 1 },
-  profile: { kind: 'ints', min: 1, empty: true }, cross: { kind: 'ints', min: 1, empty: true }, context: { kind: 'ints', min: 1, empty: true },
-  candidates: { kind: 'int', min: 1 }, seqLen: { kind: 'int', min: 1 },
-  dim: { kind: 'int', min: 1 }, categoryDim: { kind: 'int', min: 1 }, crossDim: { kind: 'int', min: 1 }, contextDim: { kind: 'int', min: 1 },
-  attnDim: { kind: 'int', min: 1 }, kernel: { kind: 'string', oneOf: IFA_KERNELS }, eps: { kind: 'number', gt: 0 }, towers: { kind: 'ints', min: 1, empty: true },
-  module: { kind: 'string', oneOf: IFA_MODULES }, fullSequence: { kind: 'bool' }, shortLen: { kind: 'int', min: 1 }, relationAware: { kind: 'bool' },
-  objectives: { kind: 'texts', empty: true }, simSoft: { kind: 'object' }, simHard: { kind: 'object' }, twin: { kind: 'object' },
+  users: { kind: 'int', min: 1 },
+  targetItems: { kind: 'int', min: 1 },
+  sourceItems: { kind: 'int', min: 1 },
+  categories: { kind: 'int', min: 1 },
+  profile: { kind: 'ints', min: 1, empty: true },
+  cross: { kind: 'ints', min: 1, empty: true },
+  context: { kind: 'ints', min: 1, empty: true },
+  candidates: { kind: 'int', min: 1 },
+  seqLen: { kind: 'int', min: 1 },
+  dim: { kind: 'int', min: 1 },
+  categoryDim: { kind: 'int', min: 1 },
+  crossDim: { kind: 'int', min: 1 },
+  contextDim: { kind: 'int', min: 1 },
+  attnDim: { kind: 'int', min: 1 },
+  kernel: { kind: 'string', oneOf: IFA_KERNELS },
+  eps: { kind: 'number', gt: 0 },
+  towers: { kind: 'ints', min: 1, empty: true },
+  module: { kind: 'string', oneOf: IFA_MODULES },
+  fullSequence: { kind: 'bool' },
+  shortLen: { kind: 'int', min: 1 },
+  relationAware: { kind: 'bool' },
+  objectives: { kind: 'texts', empty: true },
+  simSoft: { kind: 'object' },
+  simHard: { kind: 'object' },
+  twin: { kind: 'object' },
 } as const satisfies { readonly [K in keyof IfaConfig]-?: FieldRule };
 /** Keys the data sets (sizes, and the extra objectives its labels allow): a training config's `model` section leaves them out. */
-export const IFA_DATA_KEYS = ['users', 'targetItems', 'sourceItems', 'categories', 'profile', 'cross', 'context', 'candidates', 'seqLen', 'objectives'] as const;
+export const IFA_DATA_KEYS = [
+  'users',
+  'targetItems',
+  'sourceItems',
+  'categories',
+  'profile',
+  'cross',
+  'context',
+  'candidates',
+  'seqLen',
+  'objectives',
+] as const;
 type Section = keyof typeof IFA_SECTION_RULES;
 
 const KEYS = Object.keys(IFA_RULES) as Array<keyof IfaConfig>;
 const OBJECTIVE_NAME = /^[a-z][A-Za-z0-9]*$/;
-const RESERVED = new Set(['user', 'profile', 'cand', 'candCategory', 'candMask', 'candCross', 'seq', 'seqCategory', 'seqMask', 'seqContext',
-  'impression', 'click', 'loss', 'prob']);
+const RESERVED = new Set([
+  'user',
+  'profile',
+  'cand',
+  'candCategory',
+  'candMask',
+  'candCross',
+  'seq',
+  'seqCategory',
+  'seqMask',
+  'seqContext',
+  'impression',
+  'click',
+  'loss',
+  'prob',
+]);
 
 function fail(field: string, expected: string, got: unknown): never {
   throw new Error(`ifa config: ${field} must be ${expected}, got ${JSON.stringify(got)}`);
@@ -171,7 +234,10 @@ function section<K extends Section>(name: K, given: unknown): IfaConfig[K] {
   if (given === null || typeof given !== 'object' || Array.isArray(given)) fail(name, 'an object', given);
   const known = Object.keys(IFA_SECTION_RULES[name]);
   const unknown = Object.keys(given).filter((k) => !known.includes(k));
-  if (unknown.length) throw new Error(`ifa config: unknown field(s) ${unknown.map((k) => `'${name}.${k}'`).join(', ')}; known fields of ${name}: ${known.join(', ')}`);
+  if (unknown.length)
+    throw new Error(
+      `ifa config: unknown field(s) ${unknown.map((k) => `'${name}.${k}'`).join(', ')}; known fields of ${name}: ${known.join(', ')}`,
+    );
   const defined = Object.fromEntries(Object.entries(given).filter(([, v]) => v !== undefined));
   return { ...IFA_DEFAULTS[name], ...defined } as IfaConfig[K];
 }
@@ -180,15 +246,20 @@ function section<K extends Section>(name: K, given: unknown): IfaConfig[K] {
 export function ifaConfig(partial: IfaConfigInput = {}): IfaConfig {
   if (partial === null || typeof partial !== 'object') throw new Error(`ifa config: expected an object, got ${JSON.stringify(partial)}`);
   const unknown = Object.keys(partial).filter((k) => !(KEYS as string[]).includes(k));
-  if (unknown.length) throw new Error(`ifa config: unknown field(s) ${unknown.map((k) => `'${k}'`).join(', ')}; known fields: ${KEYS.join(', ')}`);
+  if (unknown.length)
+    throw new Error(`ifa config: unknown field(s) ${unknown.map((k) => `'${k}'`).join(', ')}; known fields: ${KEYS.join(', ')}`);
   const defined = Object.fromEntries(Object.entries(partial).filter(([, v]) => v !== undefined)) as IfaConfigInput;
   const c: IfaConfig = {
-    ...IFA_DEFAULTS, ...defined as Partial<IfaConfig>,
-    simSoft: section('simSoft', defined.simSoft), simHard: section('simHard', defined.simHard), twin: section('twin', defined.twin),
+    ...IFA_DEFAULTS,
+    ...(defined as Partial<IfaConfig>),
+    simSoft: section('simSoft', defined.simSoft),
+    simHard: section('simHard', defined.simHard),
+    twin: section('twin', defined.twin),
   };
   const fields = (v: object) => v as Readonly<Record<string, unknown>>;
   checkModelFields('ifa', fields(c), IFA_RULES);
-  for (const name of Object.keys(IFA_SECTION_RULES) as Section[]) checkModelFields('ifa', fields(c[name]), IFA_SECTION_RULES[name], { prefix: `${name}.`, optional: ['outDim'] });
+  for (const name of Object.keys(IFA_SECTION_RULES) as Section[])
+    checkModelFields('ifa', fields(c[name]), IFA_SECTION_RULES[name], { prefix: `${name}.`, optional: ['outDim'] });
   c.objectives.forEach((o, i) => {
     if (!OBJECTIVE_NAME.test(o)) fail(`objectives[${i}]`, 'a name of letters and digits starting with a lower-case letter', o);
     if (RESERVED.has(o)) fail(`objectives[${i}]`, `a name other than the model's inputs and outputs (${[...RESERVED].join(', ')})`, o);
@@ -197,12 +268,21 @@ export function ifaConfig(partial: IfaConfigInput = {}): IfaConfig {
   if (c.module === 'simSoft' || c.module === 'simHard' || c.module === 'twin') {
     const n = c.fullSequence ? c.seqLen : Math.min(c.shortLen, c.seqLen);
     const k = c[c.module].k;
-    if (k > n) fail(`${c.module}.k`, `<= the sequence length the model reads, N = ${n} (${c.fullSequence ? 'seqLen' : 'min(shortLen, seqLen)'})`, k);
+    if (k > n)
+      fail(`${c.module}.k`, `<= the sequence length the model reads, N = ${n} (${c.fullSequence ? 'seqLen' : 'min(shortLen, seqLen)'})`, k);
   }
-  if (c.module === 'twin' && c.context.length === 0) fail('context', "at least one context column for module 'twin' (its per-event cross-feature biases)", c.context);
+  if (c.module === 'twin' && c.context.length === 0)
+    fail('context', "at least one context column for module 'twin' (its per-event cross-feature biases)", c.context);
   return Object.freeze({
-    ...c, profile: [...c.profile], cross: [...c.cross], context: [...c.context], towers: [...c.towers], objectives: [...c.objectives],
-    simSoft: { ...c.simSoft }, simHard: { ...c.simHard }, twin: { ...c.twin },
+    ...c,
+    profile: [...c.profile],
+    cross: [...c.cross],
+    context: [...c.context],
+    towers: [...c.towers],
+    objectives: [...c.objectives],
+    simSoft: { ...c.simSoft },
+    simHard: { ...c.simHard },
+    twin: { ...c.twin },
   });
 }
 
@@ -222,15 +302,20 @@ export function ifaObjectiveOutput(objective: string): string {
  * 'static' (the config's N = ifaSeqLen; shorter sequences right-padded). Default: 'symbolic' for
  * 'ifa', 'avgPool', 'fullAttention', 'static' for the top-k modules (the only one they take).
  */
-export interface IfaServeOptions { readonly seq?: 'symbolic' | 'static' }
+export interface IfaServeOptions {
+  readonly seq?: 'symbolic' | 'static';
+}
 
 /** The N of the serving schema: 'seq' or the static N; an error for a top-k module asked to take a symbolic seq. */
 function serveSeqDim(c: IfaConfig, opts: IfaServeOptions): Dim {
   const seq = opts.seq ?? (IFA_TOPK_MODULES.includes(c.module) ? 'static' : 'symbolic');
-  if (seq !== 'symbolic' && seq !== 'static') throw new Error(`ifa serving options: seq must be 'symbolic' or 'static', got ${JSON.stringify(seq)}`);
+  if (seq !== 'symbolic' && seq !== 'static')
+    throw new Error(`ifa serving options: seq must be 'symbolic' or 'static', got ${JSON.stringify(seq)}`);
   if (seq === 'symbolic' && IFA_TOPK_MODULES.includes(c.module)) {
-    throw new Error(`ifa: module '${c.module}' needs a static sequence length N (a top-k over the N events${c.module === 'simHard' ? ', a position constant of length N' : ''}): `
-      + `its serving graph takes seq [1, ${ifaSeqLen(c)}] (the config's N, right-padded), got seq 'symbolic'`);
+    throw new Error(
+      `ifa: module '${c.module}' needs a static sequence length N (a top-k over the N events${c.module === 'simHard' ? ', a position constant of length N' : ''}): ` +
+        `its serving graph takes seq [1, ${ifaSeqLen(c)}] (the config's N, right-padded), got seq 'symbolic'`,
+    );
   }
   return seq === 'static' ? ifaSeqLen(c) : 'seq';
 }
@@ -269,10 +354,23 @@ export function ifaSchema(cfg: IfaConfigInput = {}, graph: 'train' | 'serve' = '
 
 type B = GraphBuilder<FeatureSchema>;
 
-interface Body { impLogit: Float; clickLogit: Float; extraLogits: Float[]; candMask: Bool; auxLogit?: Float }
+interface Body {
+  impLogit: Float;
+  clickLogit: Float;
+  extraLogits: Float[];
+  candMask: Bool;
+  auxLogit?: Float;
+}
 
 /** What SIM soft, SIM hard and TWIN read: candidate side [R, C, ...], sequence side [R, N, ...]. */
-interface TopkInputs { Cf: Float; S: Float; seqMask: Bool; context?: Float; candCategory: Int; seqCategory: Int }
+interface TopkInputs {
+  Cf: Float;
+  S: Float;
+  seqMask: Bool;
+  context?: Float;
+  candCategory: Int;
+  seqCategory: Int;
+}
 type Reshape = <D extends DType>(t: Value<D>) => Value<D>;
 
 /**
@@ -285,18 +383,21 @@ function topkModule(b: B, c: IfaConfig, graph: 'train' | 'serve', x: TopkInputs)
   const [R, C] = x.Cf.shape as [Dim, Dim];
   const N = x.S.shape[1]!;
   if (typeof N !== 'number') {
-    throw new Error(`ifa: module '${c.module}' needs a static sequence length N (a top-k over the N events), got seq ${JSON.stringify(x.S.shape.slice(0, 2))}`);
+    throw new Error(
+      `ifa: module '${c.module}' needs a static sequence length N (a top-k over the N events), got seq ` +
+        `${JSON.stringify(x.S.shape.slice(0, 2))}`,
+    );
   }
   let layout: SeqLayout, rows: Reshape, seqSide: Reshape, back: (y: Float) => Float;
   if (graph === 'train') {
     layout = seqLayout(b, 'perRequest', { candidates: c.candidates });
-    rows = (t) => candidateRows(b, layout, t);                                        // [R, C, ...] -> [R·C, ...]
-    seqSide = (t) => t;                                                               // [R, N, ...]
-    back = (y) => requestCandidates(b, layout, y);                                    // [R·C, w] -> [R, C, w]
+    rows = (t) => candidateRows(b, layout, t); // [R, C, ...] -> [R·C, ...]
+    seqSide = (t) => t; // [R, N, ...]
+    back = (y) => requestCandidates(b, layout, y); // [R·C, w] -> [R, C, w]
   } else {
     layout = seqLayout(b, 'shared');
-    rows = (t) => b.reshape(t, [C, ...t.shape.slice(2)]);                            // [1, cand, ...] -> [cand, ...]
-    seqSide = (t) => b.reshape(t, [N, ...t.shape.slice(2)]);                         // [1, N, ...] -> [N, ...]
+    rows = (t) => b.reshape(t, [C, ...t.shape.slice(2)]); // [1, cand, ...] -> [cand, ...]
+    seqSide = (t) => b.reshape(t, [N, ...t.shape.slice(2)]); // [1, N, ...] -> [N, ...]
     back = (y) => b.reshape(y, [R, C, y.shape[1]!]);
   }
   const base = { items: seqSide(x.S), mask: x.seqMask, query: rows(x.Cf) };
@@ -307,13 +408,18 @@ function topkModule(b: B, c: IfaConfig, graph: 'train' | 'serve', x: TopkInputs)
       let auxLogit: Float | undefined;
       if (graph === 'train' && auxWeight > 0) {
         // SIM's auxiliary head on the GSU's soft-pooled vector (training only; see the header)
-        const h = b.concat([m.gsuPooled, base.query], 1);                              // [R·C, ds + dc]
+        const h = b.concat([m.gsuPooled, base.query], 1); // [R·C, ds + dc]
         auxLogit = b.reshape(back(b.scope('simSoft', () => mlp(b, 'aux', h, [...c.towers, 1]))), [R, C]);
       }
       return { A: back(m.output), auxLogit };
     }
     case 'simHard':
-      return { A: back(simHard(b, 'simHard', layout, { ...base, itemCategory: seqSide(x.seqCategory), queryCategory: rows(x.candCategory) }, c.simHard).output) };
+      return {
+        A: back(
+          simHard(b, 'simHard', layout, { ...base, itemCategory: seqSide(x.seqCategory), queryCategory: rows(x.candCategory) }, c.simHard)
+            .output,
+        ),
+      };
     case 'twin':
       return { A: back(twin(b, 'twin', layout, { ...base, context: seqSide(x.context!) }, c.twin).output) };
     default:
@@ -358,39 +464,71 @@ function body(b: B, c: IfaConfig, graph: 'train' | 'serve'): Body {
   let A: Float;
   let auxLogit: Float | undefined;
   switch (c.module) {
-    case 'ifa': A = b.scope('ifa', () => crossAttention(b, 'cross', Cf, S, seqMask, att, candMask)); break;
-    case 'avgPool': A = perRequest(maskedMean(b, S, seqMask, 1), ds); break;
-    case 'fullAttention': A = b.scope('fullAttention', () => {
-      const dc = c.dim + c.categoryDim;
-      const q = b.matmul(Cf, b.param('w_q', [dc, c.attnDim]));                            // [R, C, d]
-      const s0 = b.where(b.reshape(seqMask, [R, seqMask.shape[1]!, 1]), S, b.scalar(0));
-      const k = b.matmul(s0, b.param('w_k', [ds, c.attnDim]));                            // [R, N, d]
-      const v = b.matmul(s0, b.param('w_v', [ds, c.attnDim]));                            // [R, N, dv]
-      const scores = b.mul(b.matmul(q, b.transpose(k, [0, 2, 1])), b.scalar(1 / Math.sqrt(c.attnDim)));  // [R, C, N]
-      const w = maskedSoftmax(b, scores, b.reshape(seqMask, [R, 1, seqMask.shape[1]!]));
-      return b.matmul(w, v);                                                               // [R, C, dv]
-    }); break;
-    case 'simSoft': case 'simHard': case 'twin': {
+    case 'ifa':
+      A = b.scope('ifa', () => crossAttention(b, 'cross', Cf, S, seqMask, att, candMask));
+      break;
+    case 'avgPool':
+      A = perRequest(maskedMean(b, S, seqMask, 1), ds);
+      break;
+    case 'fullAttention':
+      A = b.scope('fullAttention', () => {
+        const dc = c.dim + c.categoryDim;
+        const q = b.matmul(Cf, b.param('w_q', [dc, c.attnDim])); // [R, C, d]
+        const s0 = b.where(b.reshape(seqMask, [R, seqMask.shape[1]!, 1]), S, b.scalar(0));
+        const k = b.matmul(s0, b.param('w_k', [ds, c.attnDim])); // [R, N, d]
+        const v = b.matmul(s0, b.param('w_v', [ds, c.attnDim])); // [R, N, dv]
+        const scores = b.mul(b.matmul(q, b.transpose(k, [0, 2, 1])), b.scalar(1 / Math.sqrt(c.attnDim))); // [R, C, N]
+        const w = maskedSoftmax(b, scores, b.reshape(seqMask, [R, 1, seqMask.shape[1]!]));
+        return b.matmul(w, v); // [R, C, dv]
+      });
+      break;
+    case 'simSoft':
+    case 'simHard':
+    case 'twin': {
       const ctx = context.length === 0 ? undefined : context.length === 1 ? context[0]! : b.concat(context, -1);
-      ({ A, auxLogit } = topkModule(b, c, graph, { Cf, S, seqMask, context: ctx, candCategory: int('candCategory'), seqCategory: int('seqCategory') }));
+      ({ A, auxLogit } = topkModule(b, c, graph, {
+        Cf,
+        S,
+        seqMask,
+        context: ctx,
+        candCategory: int('candCategory'),
+        seqCategory: int('seqCategory'),
+      }));
       break;
     }
   }
-  const parts: MlpPart[] = [{ x: U, perRequest: serve }, ...[Cf, ...X].map((x) => ({ x, perRequest: false })), { x: A, perRequest: serve && c.module === 'avgPool' }];
+  const parts: MlpPart[] = [
+    { x: U, perRequest: serve },
+    ...[Cf, ...X].map((x) => ({ x, perRequest: false })),
+    { x: A, perRequest: serve && c.module === 'avgPool' },
+  ];
   if (c.relationAware) parts.push({ x: b.scope('ifa', () => candidateSelfAttention(b, 'self', Cf, candMask, att)), perRequest: false });
-  const H0 = serve ? undefined : b.concat(parts.map((p) => p.x), -1);
-  const tower = (name: string) => b.reshape(H0 ? mlp(b, name, H0, [...c.towers, 1]) : mlpOverParts(b, name, parts, [...c.towers, 1]), [R, C]);
+  const H0 = serve
+    ? undefined
+    : b.concat(
+        parts.map((p) => p.x),
+        -1,
+      );
+  const tower = (name: string) =>
+    b.reshape(H0 ? mlp(b, name, H0, [...c.towers, 1]) : mlpOverParts(b, name, parts, [...c.towers, 1]), [R, C]);
   return b.scope('towers', () => ({
-    impLogit: tower('impression'), clickLogit: tower('click'), extraLogits: c.objectives.map((o) => tower(o)), candMask, auxLogit,
+    impLogit: tower('impression'),
+    clickLogit: tower('click'),
+    extraLogits: c.objectives.map((o) => tower(o)),
+    candMask,
+    auxLogit,
   }));
 }
 
 function probs(b: B, c: IfaConfig, out: Body): Record<string, Float> {
   const zero = b.scalar(0);
   const p = (logit: Float) => b.where(out.candMask, b.sigmoid(logit), zero);
-  const pImpression = p(out.impLogit), pClick = p(out.clickLogit);
+  const pImpression = p(out.impLogit),
+    pClick = p(out.clickLogit);
   const r: Record<string, Float> = { pImpression, pClick, prob: b.mul(pImpression, pClick) };
-  c.objectives.forEach((o, i) => { r[ifaObjectiveOutput(o)] = p(out.extraLogits[i]!); });
+  c.objectives.forEach((o, i) => {
+    r[ifaObjectiveOutput(o)] = p(out.extraLogits[i]!);
+  });
   return r;
 }
 
@@ -403,7 +541,8 @@ function simSoftAuxLoss(b: B, logit: Float, impression: Float, click: Float, can
   return b.scope('simSoftAux', () => {
     const zero = b.scalar(0);
     const m = b.logicalAnd(candMask, b.greater(impression, b.scalar(0.5)));
-    const g = b.where(m, logit, zero), y = b.where(m, click, zero);
+    const g = b.where(m, logit, zero),
+      y = b.where(m, click, zero);
     const axes = g.shape.map((_, i) => i);
     const total = b.reduceSum(b.where(m, b.sub(b.softplus(g), b.mul(y, g)), zero), axes);
     return b.div(total, b.maximum(b.reduceSum(b.cast(m, 'float32'), axes), b.scalar(1)));
@@ -419,7 +558,8 @@ function build(c: IfaConfig, graph: 'train' | 'serve', opts: IfaServeOptions = {
   const f = (n: string) => b.expectDtype(b.value(n), 'float32');
   const extra: EsmmExtra[] = c.objectives.map((o, i) => ({ logit: out.extraLogits[i]!, label: f(o) }));
   let loss = esmmLoss(b, out.impLogit, out.clickLogit, { impression: f('impression'), click: f('click') }, out.candMask, extra);
-  if (out.auxLogit) loss = b.add(loss, b.mul(b.scalar(c.simSoft.auxWeight), simSoftAuxLoss(b, out.auxLogit, f('impression'), f('click'), out.candMask)));
+  if (out.auxLogit)
+    loss = b.add(loss, b.mul(b.scalar(c.simSoft.auxWeight), simSoftAuxLoss(b, out.auxLogit, f('impression'), f('click'), out.candMask)));
   return b.build({ ...outputs, loss }, meta);
 }
 

@@ -82,7 +82,16 @@ export interface KeepTwoTowerConfig extends KeepFeatureConfig {
 }
 
 /** Paper sizes; vocabularies are placeholders the trainer sets from the data. */
-const FEATURE_DEFAULTS: KeepFeatureConfig = { users: 1000, items: 22000, shops: 500, categories: 32, userDim: 48, featureDim: 16, seqLen: 50, alpha: 0.25 };
+const FEATURE_DEFAULTS: KeepFeatureConfig = {
+  users: 1000,
+  items: 22000,
+  shops: 500,
+  categories: 32,
+  userDim: 48,
+  featureDim: 16,
+  seqLen: 50,
+  alpha: 0.25,
+};
 export const KEEP_DEFAULTS: KeepConfig = { ...FEATURE_DEFAULTS, attention: [80, 40], tower: [512, 256, 128, 64, 2], target: 'item' };
 export const KEEP_DEGENERATE_DEFAULTS: KeepConfig = { ...KEEP_DEFAULTS, target: 'category' };
 export const KEEP_TWO_TOWER_DEFAULTS: KeepTwoTowerConfig = { ...FEATURE_DEFAULTS, userTower: [128, 64], itemTower: [128, 64] };
@@ -104,16 +113,30 @@ function checkKnown(model: string, cfg: object, defaults: object): void {
  * size, equal tower widths) stay in the functions. Order = the defaults'.
  */
 const KEEP_FEATURE_RULES = {
-  users: { kind: 'int', min: 1 }, items: { kind: 'int', min: 1 }, shops: { kind: 'int', min: 1 }, categories: { kind: 'int', min: 1 },
-  userDim: { kind: 'int', min: 1 }, featureDim: { kind: 'int', min: 1 }, seqLen: { kind: 'int', min: 1 }, alpha: { kind: 'number', min: 0 },
+  users: { kind: 'int', min: 1 },
+  items: { kind: 'int', min: 1 },
+  shops: { kind: 'int', min: 1 },
+  categories: { kind: 'int', min: 1 },
+  userDim: { kind: 'int', min: 1 },
+  featureDim: { kind: 'int', min: 1 },
+  seqLen: { kind: 'int', min: 1 },
+  alpha: { kind: 'number', min: 0 },
 } as const satisfies { readonly [K in keyof KeepFeatureConfig]-?: FieldRule };
 export const KEEP_RULES = {
-  ...KEEP_FEATURE_RULES, attention: { kind: 'ints', min: 1, empty: true }, tower: { kind: 'ints', min: 1 }, target: { kind: 'string', oneOf: ['item', 'category'] },
+  ...KEEP_FEATURE_RULES,
+  attention: { kind: 'ints', min: 1, empty: true },
+  tower: { kind: 'ints', min: 1 },
+  target: { kind: 'string', oneOf: ['item', 'category'] },
 } as const satisfies { readonly [K in keyof KeepConfig]-?: FieldRule };
 export const KEEP_TWO_TOWER_RULES = {
-  ...KEEP_FEATURE_RULES, userTower: { kind: 'ints', min: 1 }, itemTower: { kind: 'ints', min: 1 },
+  ...KEEP_FEATURE_RULES,
+  userTower: { kind: 'ints', min: 1 },
+  itemTower: { kind: 'ints', min: 1 },
 } as const satisfies { readonly [K in keyof KeepTwoTowerConfig]-?: FieldRule };
-const SERVED_KNOWLEDGE_RULES = { dim: { kind: 'int', min: 1 }, userCategoryDim: { kind: 'int', min: 1 } } as const satisfies Record<string, FieldRule>;
+const SERVED_KNOWLEDGE_RULES = { dim: { kind: 'int', min: 1 }, userCategoryDim: { kind: 'int', min: 1 } } as const satisfies Record<
+  string,
+  FieldRule
+>;
 /** Keys the KEEP world sets (vocabularies): a training config's `model` section leaves them out. */
 export const KEEP_DATA_KEYS = ['users', 'items', 'shops', 'categories'] as const;
 const fields = (v: object) => v as Readonly<Record<string, unknown>>;
@@ -123,7 +146,8 @@ export function keepConfig(cfg: Partial<KeepConfig> = {}): KeepConfig {
   checkKnown('keep', cfg, KEEP_RULES);
   const c = { ...KEEP_DEFAULTS, ...cfg };
   checkModelFields('keep', fields(c), KEEP_RULES);
-  if (c.tower.length < 2 || c.tower[c.tower.length - 1] !== 2) fail('keep', 'tower', 'at least 2 sizes ending with 2 (the 2-way output, s = z1 - z0)', c.tower);
+  if (c.tower.length < 2 || c.tower[c.tower.length - 1] !== 2)
+    fail('keep', 'tower', 'at least 2 sizes ending with 2 (the 2-way output, s = z1 - z0)', c.tower);
   return c;
 }
 
@@ -133,8 +157,15 @@ export function keepTwoTowerConfig(cfg: Partial<KeepTwoTowerConfig> = {}): KeepT
   checkKnown(model, cfg, KEEP_TWO_TOWER_RULES);
   const c = { ...KEEP_TWO_TOWER_DEFAULTS, ...cfg };
   checkModelFields(model, fields(c), KEEP_TWO_TOWER_RULES);
-  const du = c.userTower[c.userTower.length - 1], di = c.itemTower[c.itemTower.length - 1];
-  if (du !== di) fail(model, 'itemTower', `an array ending with the userTower's width ${String(du)} (⟨K̂_u, K̂_i⟩ and K̂_u ⊙ K̂_i need equal widths)`, c.itemTower);
+  const du = c.userTower[c.userTower.length - 1],
+    di = c.itemTower[c.itemTower.length - 1];
+  if (du !== di)
+    fail(
+      model,
+      'itemTower',
+      `an array ending with the userTower's width ${String(du)} (⟨K̂_u, K̂_i⟩ and K̂_u ⊙ K̂_i need equal widths)`,
+      c.itemTower,
+    );
   return c;
 }
 
@@ -142,7 +173,10 @@ export function keepTwoTowerConfig(cfg: Partial<KeepTwoTowerConfig> = {}): KeepT
 
 type Schema = Record<string, { dtype: 'int32' | 'bool' | 'float32'; shape: Dim[] }>;
 
-function featureSchema(c: KeepFeatureConfig, parts: { user?: boolean; target?: 'item' | 'category' | 'none'; behaviours?: 'item' | 'category' | 'none'; labels?: readonly KeepTask[] }): FeatureSchema {
+function featureSchema(
+  c: KeepFeatureConfig,
+  parts: { user?: boolean; target?: 'item' | 'category' | 'none'; behaviours?: 'item' | 'category' | 'none'; labels?: readonly KeepTask[] },
+): FeatureSchema {
   const s: Schema = {};
   const L = c.seqLen;
   if (parts.user ?? true) s['user'] = { dtype: 'int32', shape: ['batch'] };
@@ -170,7 +204,11 @@ export function keepTwoTowerSchema(cfg: Partial<KeepTwoTowerConfig> = {}, graph:
   return featureSchema(keepTwoTowerConfig(cfg), { labels: graph === 'train' ? ['click'] : [] });
 }
 
-export interface KnowledgePart { readonly name: string; readonly offset: number; readonly dim: number }
+export interface KnowledgePart {
+  readonly name: string;
+  readonly offset: number;
+  readonly dim: number;
+}
 
 /**
  * Column layout of K(u, i) for an item-target config: user (K_u), item (K_i), click, conv, cart (K^t_ui),
@@ -178,11 +216,22 @@ export interface KnowledgePart { readonly name: string; readonly offset: number;
  */
 export function keepKnowledgeLayout(cfg: Partial<KeepConfig> = {}): KnowledgePart[] {
   const c = keepConfig(cfg);
-  if (c.target !== 'item') throw new Error(`keep knowledge: K(u, i) needs target 'item', got '${c.target}' (the degenerate extractor gives K̂_uc: buildKeepUserCategoryTable)`);
+  if (c.target !== 'item')
+    throw new Error(
+      `keep knowledge: K(u, i) needs target 'item', got '${c.target}' (the degenerate extractor gives K̂_uc: buildKeepUserCategoryTable)`,
+    );
   const k = c.tower[c.tower.length - 2]!;
-  const dims: Array<[string, number]> = [['user', c.userDim], ['item', 3 * c.featureDim], ...KEEP_TASKS.map((t): [string, number] => [t, k])];
+  const dims: Array<[string, number]> = [
+    ['user', c.userDim],
+    ['item', 3 * c.featureDim],
+    ...KEEP_TASKS.map((t): [string, number] => [t, k]),
+  ];
   let offset = 0;
-  return dims.map(([name, dim]) => { const p = { name, offset, dim }; offset += dim; return p; });
+  return dims.map(([name, dim]) => {
+    const p = { name, offset, dim };
+    offset += dim;
+    return p;
+  });
 }
 
 /** Width of K(u, i): userDim + 3 featureDim + 3 × the towers' knowledge layer (288 with the defaults). */
@@ -234,7 +283,9 @@ function extractorBody(b: B, c: KeepConfig): ExtractorOut {
   const mask = b.expectDtype(b.value('behaviourMask'), 'bool');
   const uSeq = dinAttention(b, 'att', behaviours, mask, target, { hidden: c.attention });
   const x = b.concat([user, uSeq, target], 1);
-  const towers = b.scope('tower', () => Object.fromEntries(KEEP_TASKS.map((t) => [t, keepTower(b, t, x, c.tower)]))) as ExtractorOut['towers'];
+  const towers = b.scope('tower', () =>
+    Object.fromEntries(KEEP_TASKS.map((t) => [t, keepTower(b, t, x, c.tower)])),
+  ) as ExtractorOut['towers'];
   return { user, target, towers };
 }
 
@@ -262,10 +313,12 @@ export function buildKeepTrain(cfg: Partial<KeepConfig> = {}): Graph<FeatureSche
   const o = extractorBody(b, c);
   const users = ids(b, 'user');
   const clicked = b.expectDtype(b.value(KEEP_LABELS.click), 'float32');
-  const losses = Object.fromEntries(KEEP_TASKS.map((t) => {
-    const labels = b.expectDtype(b.value(KEEP_LABELS[t]), 'float32');
-    return [`loss${TASK_SUFFIX[t]}`, keepTaskLoss(b, o.towers[t].logit, labels, users, c.alpha, t === 'click' ? undefined : clicked)];
-  })) as Record<Exclude<KeepLosses, 'loss'>, Float>;
+  const losses = Object.fromEntries(
+    KEEP_TASKS.map((t) => {
+      const labels = b.expectDtype(b.value(KEEP_LABELS[t]), 'float32');
+      return [`loss${TASK_SUFFIX[t]}`, keepTaskLoss(b, o.towers[t].logit, labels, users, c.alpha, t === 'click' ? undefined : clicked)];
+    }),
+  ) as Record<Exclude<KeepLosses, 'loss'>, Float>;
   const loss = b.add(b.add(losses.lossClick, losses.lossConv), losses.lossCart);
   return b.build({ ...probs(b, o), ...losses, loss }, { model: 'keep', config: c });
 }
@@ -290,7 +343,8 @@ export function buildKeepKnowledge(cfg: Partial<KeepConfig> = {}): Graph<Feature
  */
 export function buildKeepUserCategoryTable(cfg: Partial<KeepConfig> = {}): Graph<FeatureSchema, 'userCategoryKnowledge'> {
   const c = keepConfig(cfg);
-  if (c.target !== 'category') throw new Error(`keep config: target must be 'category' for the user-category table (the degenerate extractor), got '${c.target}'`);
+  if (c.target !== 'category')
+    throw new Error(`keep config: target must be 'category' for the user-category table (the degenerate extractor), got '${c.target}'`);
   const b = new GraphBuilder('keep-user-category-table', keepSchema(c, 'serve'));
   return b.build({ userCategoryKnowledge: extractorBody(b, c).towers.click.knowledge }, { model: 'keep', config: c });
 }
@@ -363,5 +417,8 @@ export function buildKeepServedKnowledge(cfg: Partial<ServedKnowledgeConfig> = {
     userCategoryKnowledge: { dtype: 'float32', shape: ['batch', c.userCategoryDim] },
   });
   const f = (n: string) => b.expectDtype(b.value(n), 'float32');
-  return b.build({ knowledge: servedKnowledge(b, f('userKnowledge'), f('itemKnowledge'), f('userCategoryKnowledge')) }, { model: 'keep-served-knowledge', config: c });
+  return b.build(
+    { knowledge: servedKnowledge(b, f('userKnowledge'), f('itemKnowledge'), f('userCategoryKnowledge')) },
+    { model: 'keep-served-knowledge', config: c },
+  );
 }

@@ -31,7 +31,14 @@ import { type TwinOptions, twin } from '../blocks/twin.ts';
 import { CRP_DEFAULTS, CRP_LAMBDA_SCALE, type CrpOptions, crpLoss, crpSchema } from '../blocks/crp.ts';
 import { DIN_DEFAULTS, type DinConfig } from './din.ts';
 import {
-  BASELINE_DATA_KEYS, DIN_RULES, SIM_HARD_RULES, SIM_SOFT_RULES, TWIN_RULES, baselineEmbeddings, baselineLoss, baselineSchema,
+  BASELINE_DATA_KEYS,
+  DIN_RULES,
+  SIM_HARD_RULES,
+  SIM_SOFT_RULES,
+  TWIN_RULES,
+  baselineEmbeddings,
+  baselineLoss,
+  baselineSchema,
 } from './baseline.ts';
 import { type FieldRule, checkModelFields } from '../config.ts';
 
@@ -74,7 +81,10 @@ export interface LifelongConfig extends DinConfig {
 
 export const LIFELONG_DEFAULTS: LifelongConfig = {
   ...DIN_DEFAULTS,
-  module: 'lap', lifelongLen: 1000, context: [6], contextDim: 8,
+  module: 'lap',
+  lifelongLen: 1000,
+  context: [6],
+  contextDim: 8,
   lap: { ...LAP_DEFAULTS, k1: 200, k2: 50 },
   simSoft: { k: 50, gsuDim: 16, attentionDim: 32, auxWeight: 1 },
   simHard: { k: 50, attentionDim: 32 },
@@ -97,23 +107,50 @@ export const LIFELONG_PRESETS: Readonly<Record<'lcn' | 'sim-soft' | 'sim-hard' |
  * lifelongConfig. Order = LIFELONG_DEFAULTS'.
  */
 export const LAP_RULES = {
-  k1: { kind: 'int', min: 0 }, k2: { kind: 'int', min: 0 }, attentionDim: { kind: 'int', min: 1 }, heads: { kind: 'int', min: 1 },
-  headDim: { kind: 'int', min: 1 }, ffnDim: { kind: 'int', min: 1 }, outDim: { kind: 'int', min: 1 },
-  csaNormalize: { kind: 'string', oneOf: ['softmax', 'none'] }, msaNormalize: { kind: 'string', oneOf: ['softmax', 'none'] },
+  k1: { kind: 'int', min: 0 },
+  k2: { kind: 'int', min: 0 },
+  attentionDim: { kind: 'int', min: 1 },
+  heads: { kind: 'int', min: 1 },
+  headDim: { kind: 'int', min: 1 },
+  ffnDim: { kind: 'int', min: 1 },
+  outDim: { kind: 'int', min: 1 },
+  csaNormalize: { kind: 'string', oneOf: ['softmax', 'none'] },
+  msaNormalize: { kind: 'string', oneOf: ['softmax', 'none'] },
   fsaPool: { kind: 'string', oneOf: ['mean', 'sumThenFfn'] },
 } as const satisfies { readonly [K in keyof LapOptions]-?: FieldRule };
 export const CRP_RULES = {
-  lambda: { kind: 'number', min: 0 }, negatives: { kind: 'int', min: 1 }, temperature: { kind: 'number', gt: 0 },
-  infoNce: { kind: 'bool' }, meanNegatives: { kind: 'bool' }, scaleByTemperature: { kind: 'bool' }, weights: { kind: 'object' },
+  lambda: { kind: 'number', min: 0 },
+  negatives: { kind: 'int', min: 1 },
+  temperature: { kind: 'number', gt: 0 },
+  infoNce: { kind: 'bool' },
+  meanNegatives: { kind: 'bool' },
+  scaleByTemperature: { kind: 'bool' },
+  weights: { kind: 'object' },
   warmupSteps: { kind: 'int', min: 0 },
 } as const satisfies { readonly [K in keyof CrpConfig]-?: FieldRule };
-export const CRP_WEIGHT_RULES = { pt: { kind: 'number', min: 0 }, ps: { kind: 'number', min: 0 }, pc: { kind: 'number', min: 0 } } as const satisfies Record<string, FieldRule>;
+export const CRP_WEIGHT_RULES = {
+  pt: { kind: 'number', min: 0 },
+  ps: { kind: 'number', min: 0 },
+  pc: { kind: 'number', min: 0 },
+} as const satisfies Record<string, FieldRule>;
 /** The nested sections of a lifelong config (crp.weights is CRP_WEIGHT_RULES). */
-export const LIFELONG_SECTION_RULES = { lap: LAP_RULES, simSoft: SIM_SOFT_RULES, simHard: SIM_HARD_RULES, twin: TWIN_RULES, crp: CRP_RULES } as const;
+export const LIFELONG_SECTION_RULES = {
+  lap: LAP_RULES,
+  simSoft: SIM_SOFT_RULES,
+  simHard: SIM_HARD_RULES,
+  twin: TWIN_RULES,
+  crp: CRP_RULES,
+} as const;
 export const LIFELONG_RULES = {
   ...DIN_RULES,
-  module: { kind: 'string', oneOf: LIFELONG_MODULES }, lifelongLen: { kind: 'int', min: 1 }, context: { kind: 'ints', min: 1, empty: true },
-  contextDim: { kind: 'int', min: 1 }, lap: { kind: 'object' }, simSoft: { kind: 'object' }, simHard: { kind: 'object' }, twin: { kind: 'object' },
+  module: { kind: 'string', oneOf: LIFELONG_MODULES },
+  lifelongLen: { kind: 'int', min: 1 },
+  context: { kind: 'ints', min: 1, empty: true },
+  contextDim: { kind: 'int', min: 1 },
+  lap: { kind: 'object' },
+  simSoft: { kind: 'object' },
+  simHard: { kind: 'object' },
+  twin: { kind: 'object' },
   crp: { kind: 'object' },
 } as const satisfies { readonly [K in Exclude<keyof LifelongConfig, 'knowledge'>]-?: FieldRule };
 /** Section keys that may be absent: LAP's levels (absent = off) and TWIN's outDim (absent = heads x headDim). */
@@ -125,23 +162,32 @@ export const LIFELONG_DATA_KEYS = [...BASELINE_DATA_KEYS, 'context'] as const;
 export function lifelongConfig(cfg: Partial<LifelongConfig> = {}): LifelongConfig {
   const d = LIFELONG_DEFAULTS;
   const c: LifelongConfig = {
-    ...d, ...cfg,
-    lap: { ...d.lap, ...cfg.lap }, simSoft: { ...d.simSoft, ...cfg.simSoft }, simHard: { ...d.simHard, ...cfg.simHard },
-    twin: { ...d.twin, ...cfg.twin }, crp: { ...d.crp, ...cfg.crp, weights: { ...d.crp.weights, ...cfg.crp?.weights } },
+    ...d,
+    ...cfg,
+    lap: { ...d.lap, ...cfg.lap },
+    simSoft: { ...d.simSoft, ...cfg.simSoft },
+    simHard: { ...d.simHard, ...cfg.simHard },
+    twin: { ...d.twin, ...cfg.twin },
+    crp: { ...d.crp, ...cfg.crp, weights: { ...d.crp.weights, ...cfg.crp?.weights } },
   };
   const fields = (v: object) => v as Readonly<Record<string, unknown>>;
   // categories is read only with categoryDim > 0, contextDim only with context columns, crp.negatives only with crp.lambda > 0
-  checkModelFields('lifelong', fields(c), LIFELONG_RULES, { skip: [...(c.categoryDim > 0 ? [] : ['categories']), ...(c.context.length > 0 ? [] : ['contextDim'])] });
+  checkModelFields('lifelong', fields(c), LIFELONG_RULES, {
+    skip: [...(c.categoryDim > 0 ? [] : ['categories']), ...(c.context.length > 0 ? [] : ['contextDim'])],
+  });
   for (const [name, rules] of Object.entries(LIFELONG_SECTION_RULES)) {
     checkModelFields('lifelong', fields(c[name as keyof typeof LIFELONG_SECTION_RULES]), rules, {
-      prefix: `${name}.`, skip: name === 'crp' && c.crp.lambda === 0 ? ['negatives'] : [], optional: SECTION_OPTIONAL,
+      prefix: `${name}.`,
+      skip: name === 'crp' && c.crp.lambda === 0 ? ['negatives'] : [],
+      optional: SECTION_OPTIONAL,
     });
   }
   checkModelFields('lifelong', fields(c.crp.weights), CRP_WEIGHT_RULES, { prefix: 'crp.weights.' });
   const fail = (field: string, expected: string, got: unknown): never => {
     throw new Error(`lifelong config: ${field} must be ${expected}, got ${JSON.stringify(got)}`);
   };
-  if ((c.module === 'lap' || c.module === 'twin') && c.context.length === 0) fail('context', `at least one context column for module '${c.module}'`, c.context);
+  if ((c.module === 'lap' || c.module === 'twin') && c.context.length === 0)
+    fail('context', `at least one context column for module '${c.module}'`, c.context);
   if (c.crp.lambda > 0 && (!c.sequences.includes('target') || !c.sequences.includes('source'))) {
     fail('sequences', "both 'target' and 'source' when crp.lambda > 0 (CRP pairs come from both)", c.sequences);
   }
@@ -152,7 +198,7 @@ export function lifelongConfig(cfg: Partial<LifelongConfig> = {}): LifelongConfi
 export const hasCrp = (c: LifelongConfig): boolean => c.crp.lambda > 0;
 
 /** λ's warm-up steps of the training graph: > 0 only with CRP on and crp.warmupSteps > 0 (then it takes CRP_LAMBDA_SCALE). */
-export const crpWarmupSteps = (c: LifelongConfig): number => (hasCrp(c) ? c.crp.warmupSteps ?? 0 : 0);
+export const crpWarmupSteps = (c: LifelongConfig): number => (hasCrp(c) ? (c.crp.warmupSteps ?? 0) : 0);
 
 /**
  * Feature schema. Training: the baseline's (batch-leading) + lifelongSeq, lifelongSeqCategory
@@ -172,7 +218,10 @@ export function lifelongSchema(cfg: Partial<LifelongConfig> = {}, graph: 'train'
   const out: Record<string, { dtype: InputDecl['dtype']; shape: readonly Dim[] }> = {};
   for (const [name, decl] of Object.entries(s)) {
     const candidateSide = name === 'candidate' || name === 'candidateCategory';
-    out[name] = { dtype: decl.dtype, shape: decl.shape.map((d, i) => (i === 0 && d === 'batch' ? (candidateSide && !train ? 'cand' : lead) : d)) };
+    out[name] = {
+      dtype: decl.dtype,
+      shape: decl.shape.map((d, i) => (i === 0 && d === 'batch' ? (candidateSide && !train ? 'cand' : lead) : d)),
+    };
   }
   if (train) {
     if (hasCrp(c)) Object.assign(out, crpSchema(c.crp.negatives));
@@ -190,9 +239,10 @@ function body(b: GraphBuilder<FeatureSchema>, c: LifelongConfig, layout: SeqLayo
   // user-side tensors have a leading 1 when serving: repeated per candidate only for the MLP
   // input; DIN over the short sequences takes them as they are (they broadcast against the
   // candidates, so the keys' own work runs once per request)
-  const perRow = <T extends Float | Bool>(x: T): T => (shared ? b.expand(x, [rows, ...x.shape.slice(1)]) as T : x);
-  const pooled = b.scope('din', () => e.sequences.map((s) =>
-    b.scope(s.name, () => dinAttention(b, 'att', s.items, s.mask, e.candidate, { hidden: c.attention }))));
+  const perRow = <T extends Float | Bool>(x: T): T => (shared ? (b.expand(x, [rows, ...x.shape.slice(1)]) as T) : x);
+  const pooled = b.scope('din', () =>
+    e.sequences.map((s) => b.scope(s.name, () => dinAttention(b, 'att', s.items, s.mask, e.candidate, { hidden: c.attention }))),
+  );
   // serving: the user's features meet their rows of the MLP's first layer once per request (mlpOverParts)
   const splitUser = shared && e.context.length > 0;
   const features: Float[] = [...(splitUser ? [] : e.context.map(perRow)), e.candidate, ...pooled];
@@ -204,12 +254,23 @@ function body(b: GraphBuilder<FeatureSchema>, c: LifelongConfig, layout: SeqLayo
     features.push(m.output);
     // SIM's auxiliary CTR head on the GSU's pooled vector (training only: the serving graph drops it)
     if (m.gsuPooled && !shared && c.simSoft.auxWeight > 0) {
-      auxLogit = b.reshape(b.scope('simSoft', () => mlp(b, 'aux', b.concat([m.gsuPooled!, e.candidate], 1), [...c.hidden, 1])), [rows]);
+      auxLogit = b.reshape(
+        b.scope('simSoft', () => mlp(b, 'aux', b.concat([m.gsuPooled!, e.candidate], 1), [...c.hidden, 1])),
+        [rows],
+      );
     }
   }
   const x = b.concat(features, 1);
   const head = splitUser
-    ? mlpOverParts(b, 'mlp', [{ x: e.context.length === 1 ? e.context[0]! : b.concat(e.context, 1), perRequest: true }, { x, perRequest: false }], [...c.hidden, 1])
+    ? mlpOverParts(
+        b,
+        'mlp',
+        [
+          { x: e.context.length === 1 ? e.context[0]! : b.concat(e.context, 1), perRequest: true },
+          { x, perRequest: false },
+        ],
+        [...c.hidden, 1],
+      )
     : mlp(b, 'mlp', x, [...c.hidden, 1]);
   const logit = b.reshape(head, [rows]);
   return { logit, prob: b.sigmoid(logit), embeddings: e, auxLogit, explain };
@@ -222,36 +283,57 @@ function table(b: GraphBuilder<FeatureSchema>, name: string, shape: readonly num
 }
 
 /** The lifelong module's output [rows, width] (and SIM soft's GSU-pooled vector); the candidate `query` is [rows, itemDim]. */
-function lifelongModule(b: GraphBuilder<FeatureSchema>, c: LifelongConfig, layout: SeqLayout, query: Float): { output: Float; gsuPooled?: Float; explain?: () => LapExplain } {
+function lifelongModule(
+  b: GraphBuilder<FeatureSchema>,
+  c: LifelongConfig,
+  layout: SeqLayout,
+  query: Float,
+): { output: Float; gsuPooled?: Float; explain?: () => LapExplain } {
   const shared = layout.kind === 'shared';
   const N = c.lifelongLen;
   const int = (name: string) => b.expectDtype(b.value(name), 'int32');
   // shared: [1, N, ...] -> [N, ...] (the request's one user), so lookups and projections run once
   const seq = (name: string, tail: readonly Dim[] = []) => (shared ? b.reshape(int(name), [N, ...tail]) : int(name));
   const ids = seq('lifelongSeq');
-  let items = b.gather(table(b, 'sourceItem', [c.sourceItems, c.dim]), ids);                 // [.., N, dim]
+  let items = b.gather(table(b, 'sourceItem', [c.sourceItems, c.dim]), ids); // [.., N, dim]
   const category = c.categoryDim > 0 ? seq('lifelongSeqCategory') : undefined;
   if (category) items = b.concat([items, b.gather(table(b, 'category', [c.categories, c.categoryDim]), category)], -1);
   let context: Float | undefined;
   if (c.context.length > 0) {
     const ctx = seq('lifelongContext', [c.context.length]);
     const cols = c.context.map((card, k) =>
-      b.gather(table(b, `context${k}`, [card, c.contextDim]), b.gather(ctx, b.constant(k, [], 'int32'), shared ? 1 : 2)));
-    context = cols.length === 1 ? cols[0]! : b.concat(cols, -1);                                  // [.., N, C * contextDim]
+      b.gather(table(b, `context${k}`, [card, c.contextDim]), b.gather(ctx, b.constant(k, [], 'int32'), shared ? 1 : 2)),
+    );
+    context = cols.length === 1 ? cols[0]! : b.concat(cols, -1); // [.., N, C * contextDim]
   }
-  const mask = b.expectDtype(b.value('lifelongMask'), 'bool');     // [batch, N] | [1, N] (broadcasts over candidates)
+  const mask = b.expectDtype(b.value('lifelongMask'), 'bool'); // [batch, N] | [1, N] (broadcasts over candidates)
   switch (c.module) {
     // k = 0 in the config switches a level off (JSON has no undefined; the graph's meta keeps the 0)
-    case 'lap': return lap(b, 'lap', layout, { items, context: context!, mask, query }, { ...c.lap, k1: c.lap.k1 || undefined, k2: c.lap.k2 || undefined });
+    case 'lap':
+      return lap(
+        b,
+        'lap',
+        layout,
+        { items, context: context!, mask, query },
+        { ...c.lap, k1: c.lap.k1 || undefined, k2: c.lap.k2 || undefined },
+      );
     case 'simSoft': {
       const { auxWeight: _aux, ...opts } = c.simSoft;
       return simSoft(b, 'simSoft', layout, { items, mask, query }, opts);
     }
     case 'simHard':
       if (!category) throw new Error("lifelong config: module 'simHard' needs categories: categoryDim must be > 0, got 0");
-      return simHard(b, 'simHard', layout, { items, mask, query, itemCategory: category, queryCategory: int('candidateCategory') }, c.simHard);
-    case 'twin': return twin(b, 'twin', layout, { items, mask, query, context: context! }, c.twin);
-    case 'none': throw new Error("lifelong: module 'none' has no lifelong output");
+      return simHard(
+        b,
+        'simHard',
+        layout,
+        { items, mask, query, itemCategory: category, queryCategory: int('candidateCategory') },
+        c.simHard,
+      );
+    case 'twin':
+      return twin(b, 'twin', layout, { items, mask, query, context: context! }, c.twin);
+    case 'none':
+      throw new Error("lifelong: module 'none' has no lifelong output");
   }
 }
 
@@ -269,18 +351,35 @@ function build(c: LifelongConfig, graph: 'train' | 'serve'): Graph<FeatureSchema
   const meta = { model: 'lifelong', config: metaConfig, layout: layout.kind };
   if (graph === 'serve') return b.build({ prob: out.prob }, meta);
   let loss = baselineLoss(b, c, out.embeddings, out.logit);
-  if (out.auxLogit) loss = b.add(loss, b.mul(b.scalar(c.simSoft.auxWeight), bceWithLogits(b, out.auxLogit, b.expectDtype(b.value('label'), 'float32'))));
+  if (out.auxLogit)
+    loss = b.add(loss, b.mul(b.scalar(c.simSoft.auxWeight), bceWithLogits(b, out.auxLogit, b.expectDtype(b.value('label'), 'float32'))));
   if (hasCrp(c)) {
     const i = (n: string) => b.expectDtype(b.value(n), 'int32');
     const m = (n: string) => b.expectDtype(b.value(n), 'bool');
     const tables = { target: table(b, 'targetItem', [c.targetItems, c.dim]), source: table(b, 'sourceItem', [c.sourceItems, c.dim]) };
-    const crp = crpLoss(b, {
-      targetTable: tables.target, sourceTable: tables.source,
-      pt: i('crpPt'), ptMask: m('crpPtMask'), ps: i('crpPs'), psMask: m('crpPsMask'), pc: i('crpPc'), pcMask: m('crpPcMask'),
-      ptNeg: i('crpPtNeg'), ptNegMask: m('crpPtNegMask'), psNeg: i('crpPsNeg'), psNegMask: m('crpPsNegMask'), pcNeg: i('crpPcNeg'), pcNegMask: m('crpPcNegMask'),
-    }, c.crp);
+    const crp = crpLoss(
+      b,
+      {
+        targetTable: tables.target,
+        sourceTable: tables.source,
+        pt: i('crpPt'),
+        ptMask: m('crpPtMask'),
+        ps: i('crpPs'),
+        psMask: m('crpPsMask'),
+        pc: i('crpPc'),
+        pcMask: m('crpPcMask'),
+        ptNeg: i('crpPtNeg'),
+        ptNegMask: m('crpPtNegMask'),
+        psNeg: i('crpPsNeg'),
+        psNegMask: m('crpPsNegMask'),
+        pcNeg: i('crpPcNeg'),
+        pcNegMask: m('crpPcNegMask'),
+      },
+      c.crp,
+    );
     // warm-up: λ · scale, scale fed per step (crpLambdaScaleAt); λ · 1 would be the same value, not the same graph
-    const lambda = crpWarmupSteps(c) > 0 ? b.mul(b.scalar(c.crp.lambda), b.expectDtype(b.value(CRP_LAMBDA_SCALE), 'float32')) : b.scalar(c.crp.lambda);
+    const lambda =
+      crpWarmupSteps(c) > 0 ? b.mul(b.scalar(c.crp.lambda), b.expectDtype(b.value(CRP_LAMBDA_SCALE), 'float32')) : b.scalar(c.crp.lambda);
     loss = b.add(loss, b.mul(lambda, crp.loss));
   }
   return b.build({ prob: out.prob, loss }, meta);
@@ -304,9 +403,15 @@ export function hasLifelongExplain(cfg: Partial<LifelongConfig> = {}): boolean {
 
 function explainRefused(c: LifelongConfig): never {
   if (c.module !== 'lap') {
-    throw new Error(`lifelong explain: module '${c.module}' has no attention pyramid to explain; only module 'lap' (LCN, preset 'lcn') has an explain variant`);
+    throw new Error(
+      `lifelong explain: module '${c.module}' has no attention pyramid to explain; only module 'lap' (LCN, preset 'lcn') has an explain ` +
+        `variant`,
+    );
   }
-  throw new Error(`lifelong explain: lap.k1 and lap.k2 are both 0, so the pyramid picks nothing (CSA alone pools over the whole sequence); expected k1 or k2 > 0, got ${JSON.stringify({ k1: c.lap.k1, k2: c.lap.k2 })}`);
+  throw new Error(
+    `lifelong explain: lap.k1 and lap.k2 are both 0, so the pyramid picks nothing (CSA alone pools over the whole sequence); expected k1 ` +
+      `or k2 > 0, got ${JSON.stringify({ k1: c.lap.k1, k2: c.lap.k2 })}`,
+  );
 }
 
 /** Outputs of the explain variant of LCN's serving graph, besides `prob` (see buildLifelongExplain). */

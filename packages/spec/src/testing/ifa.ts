@@ -11,9 +11,24 @@ import { type FeedGen, gen } from './random-feeds.ts';
  * short requests, so padding picks occur).
  */
 export const IFA_TEST_CONFIG: IfaConfigInput = {
-  users: 7, targetItems: 30, sourceItems: 40, categories: 6, profile: [3, 2], cross: [4, 3], context: [5, 3],
-  candidates: 5, seqLen: 12, dim: 4, categoryDim: 2, crossDim: 2, contextDim: 2, attnDim: 3, towers: [6],
-  simSoft: { k: 4, gsuDim: 3, attentionDim: 3, auxWeight: 0.5 }, simHard: { k: 4, attentionDim: 3 }, twin: { k: 4, heads: 2, headDim: 2, outDim: 3 },
+  users: 7,
+  targetItems: 30,
+  sourceItems: 40,
+  categories: 6,
+  profile: [3, 2],
+  cross: [4, 3],
+  context: [5, 3],
+  candidates: 5,
+  seqLen: 12,
+  dim: 4,
+  categoryDim: 2,
+  crossDim: 2,
+  contextDim: 2,
+  attnDim: 3,
+  towers: [6],
+  simSoft: { k: 4, gsuDim: 3, attentionDim: 3, auxWeight: 0.5 },
+  simHard: { k: 4, attentionDim: 3 },
+  twin: { k: 4, heads: 2, headDim: 2, outDim: 3 },
 };
 
 /**
@@ -23,10 +38,18 @@ export const IFA_TEST_CONFIG: IfaConfigInput = {
  */
 export function ifaGens(c: IfaConfigInput = IFA_TEST_CONFIG): Record<string, FeedGen> {
   const g: Record<string, FeedGen> = {
-    user: gen.ints(c.users!), profile: gen.ints(Math.min(...(c.profile ?? [1]))), cand: gen.ints(c.targetItems!), candCategory: gen.ints(c.categories!),
-    candMask: gen.prefixMask(), candCross: gen.ints(Math.min(...(c.cross ?? [1]))),
-    seq: gen.ints(c.sourceItems!), seqCategory: gen.ints(c.categories!), seqMask: gen.prefixMask(), seqContext: gen.ints(Math.min(...(c.context ?? [1]))),
-    impression: gen.ints(2), click: gen.ints(2),
+    user: gen.ints(c.users!),
+    profile: gen.ints(Math.min(...(c.profile ?? [1]))),
+    cand: gen.ints(c.targetItems!),
+    candCategory: gen.ints(c.categories!),
+    candMask: gen.prefixMask(),
+    candCross: gen.ints(Math.min(...(c.cross ?? [1]))),
+    seq: gen.ints(c.sourceItems!),
+    seqCategory: gen.ints(c.categories!),
+    seqMask: gen.prefixMask(),
+    seqContext: gen.ints(Math.min(...(c.context ?? [1]))),
+    impression: gen.ints(2),
+    click: gen.ints(2),
   };
   for (const o of c.objectives ?? []) g[o] = gen.ints(2);
   return g;
@@ -39,14 +62,19 @@ export function ifaGens(c: IfaConfigInput = IFA_TEST_CONFIG): Record<string, Fee
  */
 export function ifaAttentionTestGraph(kernel: IfaKernel): Graph {
   const b = new GraphBuilder(`ifa-att-${kernel}`, {
-    cand: { dtype: 'float32', shape: ['r', 'c', 5] }, candMask: { dtype: 'bool', shape: ['r', 'c'] },
-    seq: { dtype: 'float32', shape: ['r', 'n', 6] }, seqMask: { dtype: 'bool', shape: ['r', 'n'] },
+    cand: { dtype: 'float32', shape: ['r', 'c', 5] },
+    candMask: { dtype: 'bool', shape: ['r', 'c'] },
+    seq: { dtype: 'float32', shape: ['r', 'n', 6] },
+    seqMask: { dtype: 'bool', shape: ['r', 'n'] },
   });
   const { cand, candMask, seq, seqMask } = b.inputs;
   const opts = { attnDim: 4, valueDim: 3, kernel };
   return b.build({
     cross: crossAttention(b, 'cross', cand, seq, seqMask, opts, candMask),
     self: candidateSelfAttention(b, 'self', cand, candMask, opts),
-    sum: b.add(b.reduceSum(crossAttention(b, 'cross2', cand, seq, seqMask, opts, candMask), [2]), b.reduceSum(candidateSelfAttention(b, 'self2', cand, candMask, opts), [2])),
+    sum: b.add(
+      b.reduceSum(crossAttention(b, 'cross2', cand, seq, seqMask, opts, candMask), [2]),
+      b.reduceSum(candidateSelfAttention(b, 'self2', cand, candMask, opts), [2]),
+    ),
   });
 }

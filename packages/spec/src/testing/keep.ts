@@ -8,11 +8,29 @@ import { type FeedGen, gen } from './random-feeds.ts';
 
 /** Every layer of the paper's shapes at toy widths: knowledge = 3 + 3·2 + 3·3 = 18 columns. */
 export const KEEP_TEST_CONFIG: Partial<KeepConfig> = {
-  users: 4, items: 12, shops: 5, categories: 4, userDim: 3, featureDim: 2, seqLen: 5, attention: [4], tower: [6, 5, 4, 3, 2], alpha: 0.25,
+  users: 4,
+  items: 12,
+  shops: 5,
+  categories: 4,
+  userDim: 3,
+  featureDim: 2,
+  seqLen: 5,
+  attention: [4],
+  tower: [6, 5, 4, 3, 2],
+  alpha: 0.25,
 };
 export const KEEP_DEGENERATE_TEST_CONFIG: Partial<KeepConfig> = { ...KEEP_TEST_CONFIG, target: 'category' };
 export const KEEP_TWO_TOWER_TEST_CONFIG: Partial<KeepTwoTowerConfig> = {
-  users: 4, items: 12, shops: 5, categories: 4, userDim: 3, featureDim: 2, seqLen: 5, userTower: [5, 3], itemTower: [4, 3], alpha: 0.25,
+  users: 4,
+  items: 12,
+  shops: 5,
+  categories: 4,
+  userDim: 3,
+  featureDim: 2,
+  seqLen: 5,
+  userTower: [5, 3],
+  itemTower: [4, 3],
+  alpha: 0.25,
 };
 
 /**
@@ -21,11 +39,22 @@ export const KEEP_TWO_TOWER_TEST_CONFIG: Partial<KeepTwoTowerConfig> = {
  * of opposite labels.
  */
 export function keepGens(c: Partial<KeepConfig> | Partial<KeepTwoTowerConfig> = KEEP_TEST_CONFIG): Record<string, FeedGen> {
-  const nested = (p: number): FeedGen => (rng, s) => Array.from({ length: s.reduce((a, d) => a * d, 1) }, () => (rng.next() < p ? 1 : 0));
+  const nested =
+    (p: number): FeedGen =>
+    (rng, s) =>
+      Array.from({ length: s.reduce((a, d) => a * d, 1) }, () => (rng.next() < p ? 1 : 0));
   return {
-    user: gen.ints(c.users!), item: gen.ints(c.items!), shop: gen.ints(c.shops!), category: gen.ints(c.categories!),
-    behaviourItem: gen.ints(c.items!), behaviourShop: gen.ints(c.shops!), behaviourCategory: gen.ints(c.categories!), behaviourMask: gen.prefixMask(),
-    clickLabel: nested(0.5), convLabel: nested(0.5), cartLabel: nested(0.5),
+    user: gen.ints(c.users!),
+    item: gen.ints(c.items!),
+    shop: gen.ints(c.shops!),
+    category: gen.ints(c.categories!),
+    behaviourItem: gen.ints(c.items!),
+    behaviourShop: gen.ints(c.shops!),
+    behaviourCategory: gen.ints(c.categories!),
+    behaviourMask: gen.prefixMask(),
+    clickLabel: nested(0.5),
+    convLabel: nested(0.5),
+    cartLabel: nested(0.5),
   };
 }
 

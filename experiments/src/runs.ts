@@ -355,10 +355,12 @@ export async function ensureRun(ctx: RunContext, plan: RunPlan): Promise<RunOutc
   const trainSrc: SampleSource<FeatureSchema> = await model.source({ split: 'train', seed: config.seed, data: config.data, model: config.model, where });
   const evalSrc: SampleSource<FeatureSchema> = await model.source({ split: 'eval', seed: config.seed, data: config.data, model: config.model, where });
   ctx.log(`${name}: ${resume ? 'resuming' : 'training'} ${variant.model} (${variant.label}), ${config.steps !== undefined ? `${config.steps} steps` : `${config.epochs} epochs`} of batch ${config.batchSize} over ${trainSrc.size} samples, eval on ${evalSrc.size}`);
+  // per-step inputs of the recipe (LCN's λ_CRP warm-up)
+  const stepFeeds = model.stepFeeds?.(config.model, where);
   const printer = progressPrinter(process.stderr);
   const t0 = performance.now();
   const res = await train({
-    graph, train: trainSrc, eval: evalSrc, config, outDir: dir, resume,
+    graph, train: trainSrc, eval: evalSrc, config, outDir: dir, resume, ...(stepFeeds ? { stepFeeds } : {}),
     signal: ctx.signal, log: (l) => printer.log(`${name}: ${l}`), onProgress: (p) => printer.update(p),
   });
   printer.done();

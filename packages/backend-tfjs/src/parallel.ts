@@ -9,7 +9,8 @@
  * What it equals: for a loss that is a mean over the batch's samples (BCE, ESMM), the weighted
  * average of the shards' gradients is the gradient of the whole batch, so a step equals
  * trainStep on the whole batch up to float32 summation order (tested). Inputs without a 'batch'
- * dim (CRP's M negative pairs) go whole to every shard: a loss that mixes them with the batch
+ * dim (CRP's M negative pairs; a scalar the trainer feeds per step, as LCN's crpLambdaScale
+ * warm-up, tested) go whole to every shard: a loss that mixes them with the batch
  * (CRP's mean over positives) is then averaged per shard, close to but not the same as the
  * whole batch's value.
  */

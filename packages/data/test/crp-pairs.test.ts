@@ -11,7 +11,8 @@ import { buildSampleIndex, createSampleSource, sampleSchema, withCrpPairs } from
 
 // ---- a hand-made source: ids say where they come from ----
 // target item at position j of sample s: 1000 + 10 s + j; source item: 2000 + 10 s + j; padding holds 7777
-const LT = 4, LS = 5;
+const LT = 4,
+  LS = 5;
 const tId = (s: number, j: number) => 1000 + 10 * s + j;
 const sId = (s: number, j: number) => 2000 + 10 * s + j;
 const decode = (id: number) => ({ domain: id >= 2000 ? 'source' : 'target', sample: Math.floor((id % 1000) / 10), pos: id % 10 });
@@ -23,32 +24,54 @@ const USERS = [0, 0, 1, 1, 2, 2, 3, 0];
 
 const schema = {
   label: { dtype: 'float32', shape: ['batch'] },
-  targetSeq: { dtype: 'int32', shape: ['batch', LT] }, targetSeqMask: { dtype: 'bool', shape: ['batch', LT] },
-  sourceSeq: { dtype: 'int32', shape: ['batch', LS] }, sourceSeqMask: { dtype: 'bool', shape: ['batch', LS] },
+  targetSeq: { dtype: 'int32', shape: ['batch', LT] },
+  targetSeqMask: { dtype: 'bool', shape: ['batch', LT] },
+  sourceSeq: { dtype: 'int32', shape: ['batch', LS] },
+  sourceSeqMask: { dtype: 'bool', shape: ['batch', LS] },
 } as const satisfies FeatureSchema;
 
-function fakeSource(tValid = T_VALID, sValid = S_VALID, users = USERS, ids: { t?: (s: number, j: number) => number } = {}): SampleSource<typeof schema> {
+function fakeSource(
+  tValid = T_VALID,
+  sValid = S_VALID,
+  users = USERS,
+  ids: { t?: (s: number, j: number) => number; s?: (s: number, j: number) => number } = {},
+): SampleSource<typeof schema> {
   const n = users.length;
   const seq = (valid: number[][], L: number, id: (s: number, j: number) => number, idx: Int32Array) => {
-    const ids = new Int32Array(idx.length * L).fill(7777), mask = new Uint8Array(idx.length * L);
-    idx.forEach((s, b) => { for (const j of valid[s]!) { ids[b * L + j] = id(s, j); mask[b * L + j] = 1; } });
+    const ids = new Int32Array(idx.length * L).fill(7777),
+      mask = new Uint8Array(idx.length * L);
+    idx.forEach((s, b) => {
+      for (const j of valid[s]!) {
+        ids[b * L + j] = id(s, j);
+        mask[b * L + j] = 1;
+      }
+    });
     return { ids, mask };
   };
   return {
-    schema, size: n, labels: new Uint8Array(n), groups: Int32Array.from(users), trueProbability: new Float32Array(n).fill(0.25),
+    schema,
+    size: n,
+    labels: new Uint8Array(n),
+    groups: Int32Array.from(users),
+    trueProbability: new Float32Array(n).fill(0.25),
     batch(idx: Int32Array): InputsOf<typeof schema> {
-      const t = seq(tValid, LT, ids.t ?? tId, idx), s = seq(sValid, LS, sId, idx), B = idx.length;
+      const t = seq(tValid, LT, ids.t ?? tId, idx),
+        s = seq(sValid, LS, ids.s ?? sId, idx),
+        B = idx.length;
       return {
         label: { dtype: 'float32', shape: [B], data: new Float32Array(B) },
-        targetSeq: { dtype: 'int32', shape: [B, LT], data: t.ids }, targetSeqMask: { dtype: 'bool', shape: [B, LT], data: t.mask },
-        sourceSeq: { dtype: 'int32', shape: [B, LS], data: s.ids }, sourceSeqMask: { dtype: 'bool', shape: [B, LS], data: s.mask },
+        targetSeq: { dtype: 'int32', shape: [B, LT], data: t.ids },
+        targetSeqMask: { dtype: 'bool', shape: [B, LT], data: t.mask },
+        sourceSeq: { dtype: 'int32', shape: [B, LS], data: s.ids },
+        sourceSeqMask: { dtype: 'bool', shape: [B, LS], data: s.mask },
       };
     },
   };
 }
 
 const all = (n: number) => Int32Array.from({ length: n }, (_, i) => i);
-const rowsOf = (t: HostTensor) => Array.from({ length: t.shape[0]! }, (_, r) => [Number(t.data[2 * r]), Number(t.data[2 * r + 1])] as [number, number]);
+const rowsOf = (t: HostTensor) =>
+  Array.from({ length: t.shape[0]! }, (_, r) => [Number(t.data[2 * r]), Number(t.data[2 * r + 1])] as [number, number]);
 const flagsOf = (t: HostTensor) => Array.from(t.data as Uint8Array, Boolean);
 
 describe('withCrpPairs: positives', () => {
@@ -70,26 +93,41 @@ describe('withCrpPairs: positives', () => {
     expect(b.crpPtMask.data).toBeInstanceOf(Uint8Array);
   });
 
-  it('pt / ps: two distinct valid positions of that sample\'s own sequence; mask false (ids 0) under 2 valid items', () => {
-    for (const [pairs, mask, valid, domain] of [[b.crpPt, b.crpPtMask, T_VALID, 'target'], [b.crpPs, b.crpPsMask, S_VALID, 'source']] as const) {
-      const rows = rowsOf(pairs), flags = flagsOf(mask);
+  it("pt / ps: two distinct valid positions of that sample's own sequence; mask false (ids 0) under 2 valid items", () => {
+    for (const [pairs, mask, valid, domain] of [
+      [b.crpPt, b.crpPtMask, T_VALID, 'target'],
+      [b.crpPs, b.crpPsMask, S_VALID, 'source'],
+    ] as const) {
+      const rows = rowsOf(pairs),
+        flags = flagsOf(mask);
       idx.forEach((s, r) => {
         const v = valid[s]!;
         expect(flags[r]).toBe(v.length >= 2);
-        if (v.length < 2) { expect(rows[r]).toEqual([0, 0]); return; }
+        if (v.length < 2) {
+          expect(rows[r]).toEqual([0, 0]);
+          return;
+        }
         const [x, y] = rows[r]!.map(decode);
-        for (const e of [x!, y!]) { expect(e.domain).toBe(domain); expect(e.sample).toBe(s); expect(v).toContain(e.pos); }
+        for (const e of [x!, y!]) {
+          expect(e.domain).toBe(domain);
+          expect(e.sample).toBe(s);
+          expect(v).toContain(e.pos);
+        }
         expect(x!.pos).not.toBe(y!.pos);
       });
     }
   });
 
   it('pc: a valid target item then a valid source item of the same sample; mask false when either is empty', () => {
-    const rows = rowsOf(b.crpPc), flags = flagsOf(b.crpPcMask);
+    const rows = rowsOf(b.crpPc),
+      flags = flagsOf(b.crpPcMask);
     idx.forEach((s, r) => {
       const ok = T_VALID[s]!.length > 0 && S_VALID[s]!.length > 0;
       expect(flags[r]).toBe(ok);
-      if (!ok) { expect(rows[r]).toEqual([0, 0]); return; }
+      if (!ok) {
+        expect(rows[r]).toEqual([0, 0]);
+        return;
+      }
       const [x, y] = rows[r]!.map(decode);
       expect(x).toMatchObject({ domain: 'target', sample: s });
       expect(y).toMatchObject({ domain: 'source', sample: s });
@@ -122,7 +160,11 @@ describe('withCrpPairs: negatives', () => {
   const b = withCrpPairs(fakeSource(), { negatives: M, seed: 9 }).batch(all(8));
 
   it('each row pairs valid items of two different users, with the right domains; all rows valid', () => {
-    for (const [pairs, mask, d1, d2] of [[b.crpPtNeg, b.crpPtNegMask, 'target', 'target'], [b.crpPsNeg, b.crpPsNegMask, 'source', 'source'], [b.crpPcNeg, b.crpPcNegMask, 'target', 'source']] as const) {
+    for (const [pairs, mask, d1, d2] of [
+      [b.crpPtNeg, b.crpPtNegMask, 'target', 'target'],
+      [b.crpPsNeg, b.crpPsNegMask, 'source', 'source'],
+      [b.crpPcNeg, b.crpPcNegMask, 'target', 'source'],
+    ] as const) {
       expect(flagsOf(mask).every(Boolean)).toBe(true);
       for (const r of rowsOf(pairs)) {
         const [x, y] = r.map(decode);
@@ -144,7 +186,14 @@ describe('withCrpPairs: negatives', () => {
 
   it('no valid negative pair: ids 0 and mask false for that type only', () => {
     // one user only: no type has a pair
-    const one = withCrpPairs(fakeSource(T_VALID, S_VALID, USERS.map(() => 3)), { negatives: 4, seed: 1 }).batch(all(8));
+    const one = withCrpPairs(
+      fakeSource(
+        T_VALID,
+        S_VALID,
+        USERS.map(() => 3),
+      ),
+      { negatives: 4, seed: 1 },
+    ).batch(all(8));
     for (const f of ['crpPtNeg', 'crpPsNeg', 'crpPcNeg'] as const) {
       expect(Array.from(one[f].data)).toEqual(new Array(8).fill(0));
       expect(flagsOf(one[`${f}Mask`])).toEqual([false, false, false, false]);
@@ -158,6 +207,41 @@ describe('withCrpPairs: negatives', () => {
     expect(flagsOf(onlyOneTargetUser.crpPtNegMask)).toEqual([false, false, false, false]);
     expect(flagsOf(onlyOneTargetUser.crpPcNegMask)).toEqual([true, true, true, true]);
     for (const r of rowsOf(onlyOneTargetUser.crpPcNeg)) expect(r.map((id) => decode(id).sample)).toEqual([3, 7]);
+  });
+});
+
+describe('withCrpPairs: PT and PS negatives never name one item twice (issue 19)', () => {
+  // users share items: every target item is 1 or 2, so about half the old draws were (x, x)
+  const shared = (s: number, j: number) => 1 + ((s + j) % 2);
+  const M = 400;
+
+  it('no PT row names one item twice, all rows stay valid and still pair different users; PC keeps equal ids (two tables)', () => {
+    const b = withCrpPairs(fakeSource(T_VALID, S_VALID, USERS, { t: shared }), { negatives: M, seed: 9 }).batch(all(8));
+    expect(flagsOf(b.crpPtNegMask).every(Boolean)).toBe(true);
+    const rows = rowsOf(b.crpPtNeg);
+    expect(rows.filter(([x, y]) => x === y)).toEqual([]);
+    expect(new Set(rows.map((r) => r.join()))).toEqual(new Set(['1,2', '2,1']));
+    // the same batch gives the same pairs
+    expect(
+      Array.from(withCrpPairs(fakeSource(T_VALID, S_VALID, USERS, { t: shared }), { negatives: M, seed: 9 }).batch(all(8)).crpPtNeg.data),
+    ).toEqual(Array.from(b.crpPtNeg.data));
+  });
+
+  it('PS alike: a source item that users share', () => {
+    // every source item is 2001 or 2002
+    const b = withCrpPairs(fakeSource(T_VALID, S_VALID, USERS, { s: (s, j) => 2001 + ((s + j) % 2) }), { negatives: M, seed: 3 }).batch(
+      all(8),
+    );
+    expect(rowsOf(b.crpPsNeg).filter(([x, y]) => x === y)).toEqual([]);
+    expect(flagsOf(b.crpPsNegMask).every(Boolean)).toBe(true);
+  });
+
+  it('a batch whose only cross-user PT pairs name one item: every PT row is (0, 0) with mask false; PC rows stay', () => {
+    const b = withCrpPairs(fakeSource(T_VALID, S_VALID, USERS, { t: () => 5 }), { negatives: 6, seed: 2 }).batch(all(8));
+    expect(flagsOf(b.crpPtNegMask)).toEqual(new Array(6).fill(false));
+    expect(Array.from(b.crpPtNeg.data)).toEqual(new Array(12).fill(0));
+    expect(flagsOf(b.crpPcNegMask).every(Boolean)).toBe(true);
+    expect(rowsOf(b.crpPcNeg).every(([x]) => x === 5)).toBe(true);
   });
 });
 
@@ -182,28 +266,47 @@ describe('withCrpPairs: determinism', () => {
 describe('withCrpPairs: errors', () => {
   it('negatives and seed', () => {
     for (const n of [0, -3, 2.5, NaN]) {
-      expect(() => withCrpPairs(fakeSource(), { negatives: n, seed: 1 })).toThrow(`withCrpPairs: negatives must be a positive integer, got ${n}`);
+      expect(() => withCrpPairs(fakeSource(), { negatives: n, seed: 1 })).toThrow(
+        `withCrpPairs: negatives must be a positive integer, got ${n}`,
+      );
     }
     expect(() => withCrpPairs(fakeSource(), { negatives: 4, seed: 0.5 })).toThrow('withCrpPairs: seed must be an integer, got 0.5');
   });
 
   it('a missing or mistyped sequence feature is named', () => {
     const { sourceSeqMask: _drop, ...noMask } = schema;
-    expect(() => withCrpPairs({ ...fakeSource(), schema: noMask } as never, { negatives: 4, seed: 1 }))
-      .toThrow("withCrpPairs: the source's schema has no 'sourceSeqMask' (CRP pairs are drawn from targetSeq/targetSeqMask and sourceSeq/sourceSeqMask)");
-    expect(() => withCrpPairs({ ...fakeSource(), schema: { ...schema, targetSeq: { dtype: 'int64', shape: ['batch', LT] } } } as never, { negatives: 4, seed: 1 }))
-      .toThrow("withCrpPairs: 'targetSeq' must be int32 [batch, L], got int64 [batch, 4]");
+    expect(() => withCrpPairs({ ...fakeSource(), schema: noMask } as never, { negatives: 4, seed: 1 })).toThrow(
+      "withCrpPairs: the source's schema has no 'sourceSeqMask' (CRP pairs are drawn from targetSeq/targetSeqMask and sourceSeq/sourceSeqMask)",
+    );
+    expect(() =>
+      withCrpPairs({ ...fakeSource(), schema: { ...schema, targetSeq: { dtype: 'int64', shape: ['batch', LT] } } } as never, {
+        negatives: 4,
+        seed: 1,
+      }),
+    ).toThrow("withCrpPairs: 'targetSeq' must be int32 [batch, L], got int64 [batch, 4]");
   });
 
   it('an inner schema that already holds CRP features', () => {
-    expect(() => withCrpPairs({ ...fakeSource(), schema: { ...schema, crpPt: { dtype: 'int32', shape: ['batch', 2] } } } as never, { negatives: 4, seed: 1 }))
-      .toThrow("withCrpPairs: the source's schema already has 'crpPt'; give it the schema without the CRP features (the wrapper adds them)");
+    expect(() =>
+      withCrpPairs({ ...fakeSource(), schema: { ...schema, crpPt: { dtype: 'int32', shape: ['batch', 2] } } } as never, {
+        negatives: 4,
+        seed: 1,
+      }),
+    ).toThrow("withCrpPairs: the source's schema already has 'crpPt'; give it the schema without the CRP features (the wrapper adds them)");
   });
 });
 
 describe('withCrpPairs over a log-backed source', () => {
   const meta: EventLogMeta = { users: 3, items: { target: 10, source: 20 }, categories: 2, context: [], profile: [] };
-  const ev = (user: number, timestamp: number, domain: 0 | 1, item: number, label = 1): EventInput => ({ user, timestamp, domain, item, category: 0, label, context: [] });
+  const ev = (user: number, timestamp: number, domain: 0 | 1, item: number, label = 1): EventInput => ({
+    user,
+    timestamp,
+    domain,
+    item,
+    category: 0,
+    label,
+    context: [],
+  });
   const lb = new EventLogBuilder(meta);
   // users 0 and 1: target and source history, then samples; user 2: one target event only
   for (const u of [0, 1]) {
@@ -213,15 +316,28 @@ describe('withCrpPairs over a log-backed source', () => {
   }
   lb.push(ev(2, 3, TARGET, 5));
   const log = lb.finish();
-  const { targetSeq, targetSeqMask, sourceSeq, sourceSeqMask, label } = sampleSchema(meta, { targetLength: 3, sourceLength: 4, lifelongLength: 2 });
-  const inner = createSampleSource(log, buildSampleIndex(log), { targetSeq, targetSeqMask, sourceSeq, sourceSeqMask, label }, { targetLength: 3, sourceLength: 4, lifelongLength: 2 });
+  const { targetSeq, targetSeqMask, sourceSeq, sourceSeqMask, label } = sampleSchema(meta, {
+    targetLength: 3,
+    sourceLength: 4,
+    lifelongLength: 2,
+  });
+  const inner = createSampleSource(
+    log,
+    buildSampleIndex(log),
+    { targetSeq, targetSeqMask, sourceSeq, sourceSeqMask, label },
+    { targetLength: 3, sourceLength: 4, lifelongLength: 2 },
+  );
 
-  it('pairs come from each sample\'s own histories, negatives across users', () => {
+  it("pairs come from each sample's own histories, negatives across users", () => {
     const src = withCrpPairs(inner, { negatives: 16, seed: 3 });
     const all_ = all(src.size);
     const b = src.batch(all_);
-    const seqRow = (t: HostTensor, m: HostTensor, L: number, r: number) => Array.from(t.data as Int32Array).slice(r * L, (r + 1) * L).filter((_, j) => (m.data as Uint8Array)[r * L + j]);
-    const rows = rowsOf(b.crpPt), flags = flagsOf(b.crpPtMask);
+    const seqRow = (t: HostTensor, m: HostTensor, L: number, r: number) =>
+      Array.from(t.data as Int32Array)
+        .slice(r * L, (r + 1) * L)
+        .filter((_, j) => (m.data as Uint8Array)[r * L + j]);
+    const rows = rowsOf(b.crpPt),
+      flags = flagsOf(b.crpPtMask);
     for (let r = 0; r < src.size; r++) {
       const hist = seqRow(b.targetSeq, b.targetSeqMask, 3, r);
       expect(flags[r]).toBe(hist.length >= 2);

@@ -244,18 +244,22 @@ describe('crpLoss against the float64 formula', () => {
       [false, true],
       [true, true],
     ] as const) {
-      it(`${infoNce ? 'InfoNCE' : 'printed'} with meanNegatives ${meanNegatives}, scaleByTemperature ${scaleByTemperature}: loss and terms`, () => {
-        const opts = { infoNce, meanNegatives, scaleByTemperature, temperature: 0.25 };
-        const { got, want } = runHand(HAND, opts);
-        for (const k of ['loss', 'pt', 'ps', 'pc'] as const) close(got[k], want[k]);
-        // the plain form of the same case, shifted by log(count) and/or scaled by τ, term by term
-        const plain = oracle(TARGET, SOURCE, HAND, { infoNce, temperature: 0.25, meanNegatives: false, scaleByTemperature: false });
-        const valid = { pt: 4, ps: 4, pc: 4 }; // valid negatives per type in HAND
-        for (const k of ['pt', 'ps', 'pc'] as const) {
-          const shift = meanNegatives ? Math.log(valid[k] + (infoNce ? 1 : 0)) : 0;
-          close(got[k], (scaleByTemperature ? 0.25 : 1) * (plain[k] - shift));
-        }
-      });
+      it(
+        `${infoNce ? 'InfoNCE' : 'printed'} with meanNegatives ${meanNegatives}, scaleByTemperature ${scaleByTemperature}: loss and ` +
+          `terms`,
+        () => {
+          const opts = { infoNce, meanNegatives, scaleByTemperature, temperature: 0.25 };
+          const { got, want } = runHand(HAND, opts);
+          for (const k of ['loss', 'pt', 'ps', 'pc'] as const) close(got[k], want[k]);
+          // the plain form of the same case, shifted by log(count) and/or scaled by τ, term by term
+          const plain = oracle(TARGET, SOURCE, HAND, { infoNce, temperature: 0.25, meanNegatives: false, scaleByTemperature: false });
+          const valid = { pt: 4, ps: 4, pc: 4 }; // valid negatives per type in HAND
+          for (const k of ['pt', 'ps', 'pc'] as const) {
+            const shift = meanNegatives ? Math.log(valid[k] + (infoNce ? 1 : 0)) : 0;
+            close(got[k], (scaleByTemperature ? 0.25 : 1) * (plain[k] - shift));
+          }
+        },
+      );
     }
   }
 
@@ -399,50 +403,53 @@ describe('crpLoss parity: ref-cpu vs tfjs cpu/wasm vs ONNX Runtime, forward and 
     [true, false, false],
     [true, true, true],
   ] as const) {
-    it(`random case, masks with gaps, ${infoNce ? 'InfoNCE' : 'printed'}${meanNegatives ? ', meanNegatives, scaleByTemperature' : ''}`, async () => {
-      const g = crpGraph(m, { infoNce, meanNegatives, scaleByTemperature }, vt, vs, d);
-      const inputs = randomFeeds(g, { batch: 5 }, infoNce ? 21 : 20, {
-        crpPt: ids(vt, vt),
-        crpPs: ids(vs, vs),
-        crpPc: ids(vt, vs),
-        crpPtNeg: ids(vt, vt),
-        crpPsNeg: ids(vs, vs),
-        crpPcNeg: ids(vt, vs),
-        crpPtMask: gen.mask(0.7),
-        crpPsMask: gen.mask(0.7),
-        crpPcMask: gen.mask(0.7),
-        crpPtNegMask: gen.mask(0.7),
-        crpPsNegMask: gen.mask(0.7),
-        crpPcNegMask: gen.values([0, 0, 0, 0, 0, 0]), // one empty term
-      });
-      (inputs.crpPtMask.data as Uint8Array)[0] = 1; // at least one valid positive per live term
-      (inputs.crpPsMask.data as Uint8Array)[0] = 1;
-      (inputs.crpPtNegMask.data as Uint8Array)[0] = 1;
-      (inputs.crpPsNegMask.data as Uint8Array)[0] = 1;
-      const masked = inputs.crpPt.data as Int32Array;
-      for (let i = 0; i < 5; i++)
-        if (!inputs.crpPtMask.data[i]) {
-          masked[2 * i] = 1000;
-          masked[2 * i + 1] = -1;
-        } // garbage behind the mask
-      const weights = initWeights(g, 3); // N(0, 1) rows: unit-scale embeddings keep the cosines well spread
-      const ref = runRef(g, weights, inputs);
-      expect(ref.pc.data[0]).toBe(0);
-      expect(Number.isFinite(ref.loss.data[0]!) && ref.loss.data[0] !== 0).toBe(true);
-      const r = await checkParity({
-        name: `crp-${infoNce ? 'infonce' : 'printed'}${meanNegatives ? '-lme-tau' : ''}`,
-        graph: g,
-        weights,
-        inputs,
-        gradOutput: 'loss',
-      });
-      expect(r.failures).toEqual([]);
-      expect(
-        r.entries
-          .filter((e) => e.kind === 'grad')
-          .map((e) => e.name)
-          .sort(),
-      ).toEqual(['emb/sourceItem', 'emb/sourceItem', 'emb/targetItem', 'emb/targetItem']);
-    });
+    it(
+      `random case, masks with gaps, ` + `${infoNce ? 'InfoNCE' : 'printed'}${meanNegatives ? ', meanNegatives, scaleByTemperature' : ''}`,
+      async () => {
+        const g = crpGraph(m, { infoNce, meanNegatives, scaleByTemperature }, vt, vs, d);
+        const inputs = randomFeeds(g, { batch: 5 }, infoNce ? 21 : 20, {
+          crpPt: ids(vt, vt),
+          crpPs: ids(vs, vs),
+          crpPc: ids(vt, vs),
+          crpPtNeg: ids(vt, vt),
+          crpPsNeg: ids(vs, vs),
+          crpPcNeg: ids(vt, vs),
+          crpPtMask: gen.mask(0.7),
+          crpPsMask: gen.mask(0.7),
+          crpPcMask: gen.mask(0.7),
+          crpPtNegMask: gen.mask(0.7),
+          crpPsNegMask: gen.mask(0.7),
+          crpPcNegMask: gen.values([0, 0, 0, 0, 0, 0]), // one empty term
+        });
+        (inputs.crpPtMask.data as Uint8Array)[0] = 1; // at least one valid positive per live term
+        (inputs.crpPsMask.data as Uint8Array)[0] = 1;
+        (inputs.crpPtNegMask.data as Uint8Array)[0] = 1;
+        (inputs.crpPsNegMask.data as Uint8Array)[0] = 1;
+        const masked = inputs.crpPt.data as Int32Array;
+        for (let i = 0; i < 5; i++)
+          if (!inputs.crpPtMask.data[i]) {
+            masked[2 * i] = 1000;
+            masked[2 * i + 1] = -1;
+          } // garbage behind the mask
+        const weights = initWeights(g, 3); // N(0, 1) rows: unit-scale embeddings keep the cosines well spread
+        const ref = runRef(g, weights, inputs);
+        expect(ref.pc.data[0]).toBe(0);
+        expect(Number.isFinite(ref.loss.data[0]!) && ref.loss.data[0] !== 0).toBe(true);
+        const r = await checkParity({
+          name: `crp-${infoNce ? 'infonce' : 'printed'}${meanNegatives ? '-lme-tau' : ''}`,
+          graph: g,
+          weights,
+          inputs,
+          gradOutput: 'loss',
+        });
+        expect(r.failures).toEqual([]);
+        expect(
+          r.entries
+            .filter((e) => e.kind === 'grad')
+            .map((e) => e.name)
+            .sort(),
+        ).toEqual(['emb/sourceItem', 'emb/sourceItem', 'emb/targetItem', 'emb/targetItem']);
+      },
+    );
   }
 });

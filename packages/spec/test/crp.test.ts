@@ -49,22 +49,26 @@ describe('crp schema and options', () => {
     expect(withoutCrpFeatures(full)).toEqual({ label: { dtype: 'float32', shape: ['batch'] } });
   });
 
-  it('defaults: τ = 0.1, weights 1, printed denominator, λ_CRP = 0.1, log-mean-exp, not τ-scaled (issue 19); CRP_PAPER is the printed form', () => {
-    const scaled = { meanNegatives: true, scaleByTemperature: false };
-    expect(CRP_DEFAULTS).toEqual({ temperature: 0.1, weights: { pt: 1, ps: 1, pc: 1 }, infoNce: false, lambda: 0.1, ...scaled });
-    expect(resolveCrpOptions({ infoNce: true, temperature: 0.5 })).toEqual({
-      temperature: 0.5,
-      weights: { pt: 1, ps: 1, pc: 1 },
-      infoNce: true,
-      lambda: 0.1,
-      ...scaled,
-    });
-    expect(CRP_PAPER).toEqual({ ...CRP_DEFAULTS, meanNegatives: false, scaleByTemperature: false });
-    expect(lifelongConfig({ targetItems: 7, sourceItems: 9, categories: 3, profile: [2] }).crp).toEqual({
-      ...CRP_DEFAULTS,
-      negatives: 256,
-    });
-  });
+  it(
+    'defaults: τ = 0.1, weights 1, printed denominator, λ_CRP = 0.1, log-mean-exp, not τ-scaled (issue 19); CRP_PAPER is the printed ' +
+      'form',
+    () => {
+      const scaled = { meanNegatives: true, scaleByTemperature: false };
+      expect(CRP_DEFAULTS).toEqual({ temperature: 0.1, weights: { pt: 1, ps: 1, pc: 1 }, infoNce: false, lambda: 0.1, ...scaled });
+      expect(resolveCrpOptions({ infoNce: true, temperature: 0.5 })).toEqual({
+        temperature: 0.5,
+        weights: { pt: 1, ps: 1, pc: 1 },
+        infoNce: true,
+        lambda: 0.1,
+        ...scaled,
+      });
+      expect(CRP_PAPER).toEqual({ ...CRP_DEFAULTS, meanNegatives: false, scaleByTemperature: false });
+      expect(lifelongConfig({ targetItems: 7, sourceItems: 9, categories: 3, profile: [2] }).crp).toEqual({
+        ...CRP_DEFAULTS,
+        negatives: 256,
+      });
+    },
+  );
 
   it('the scalings add nodes only when on: the paper form has no log-count and no τ multiply', () => {
     const count = (o: Partial<typeof CRP_DEFAULTS>, op: string) => {

@@ -86,7 +86,7 @@ async function trainMain(values: TrainFlags, stopAt: number | undefined, memoryG
     const estimate = estimateTrainMemory(graph, { batchSize: config.batchSize, ...(config.shards ? { shards: config.shards } : {}) });
     for (const w of checkTrainFits(config, estimate, machineLimits(memoryGib), { where, oversubscribe: values.oversubscribe })) console.error(`lctr train: ${w}`);
     const sources = await trainSources(entry, values.model, config, where);
-    prepared = { config, graph, trainSrc: sources.train, evalSrc: sources.eval, validationSrc: sources.validation, estimate };
+    prepared = { config, graph, trainSrc: sources.train, evalSrc: sources.eval, validationSrc: sources.validation, estimate, stepFeeds: entry.stepFeeds?.(config.model, where) };
   } catch (e) {
     if (e instanceof ConfigError) {
       console.error(e.message.split('\n').map((l) => `lctr train: ${l}`).join('\n'));
@@ -124,12 +124,12 @@ async function trainMain(values: TrainFlags, stopAt: number | undefined, memoryG
   process.on('SIGINT', () => onSignal('SIGINT'));
   process.on('SIGTERM', () => onSignal('SIGTERM'));
 
-  const { config, graph, trainSrc, evalSrc, validationSrc } = prepared;
+  const { config, graph, trainSrc, evalSrc, validationSrc, stepFeeds } = prepared;
   try {
     const t0 = performance.now();
     const res = await train({
       graph, train: trainSrc, eval: evalSrc, ...(validationSrc ? { validation: validationSrc } : {}), config, outDir: out, resume: values.resume,
-      ...(stopAt !== undefined ? { stopAt } : {}),
+      ...(stopAt !== undefined ? { stopAt } : {}), ...(stepFeeds ? { stepFeeds } : {}),
       signal: abort.signal, log: (l) => printer.log(l), onProgress: (p) => printer.update(p),
     });
     printer.done();

@@ -7,7 +7,7 @@ export {
 } from './checkpoint.ts';
 export { type TrainProgress, type ProgressStream, type ProgressPrinter, formatDuration, formatProgressLine, formatProgressBar, progressPrinter } from './progress.ts';
 export { TrainError, type TrainOptions, type EvalMetrics, type MetricsRecord, type TrainResult, evaluate, train } from './trainer.ts';
-export { type SourceRequest, type TrainModel, registerTrainModel, trainModelNames, getTrainModel, type DemoDataConfig, DEMO_DATA_DEFAULTS, demoSource } from './models.ts';
+export { type SourceRequest, type StepFeeds, type TrainModel, registerTrainModel, trainModelNames, getTrainModel, type DemoDataConfig, DEMO_DATA_DEFAULTS, demoSource } from './models.ts';
 export { prepareData } from './baselines.ts';
 export { lifelongArch } from './lifelong.ts';
 export { type ObjectiveMetrics, evaluateTargets } from './trainer.ts';

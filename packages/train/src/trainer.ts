@@ -27,6 +27,7 @@ import { learningRateAt } from './schedule.ts';
 import { type ModelSummary, formatSummary, modelSummary } from './summary.ts';
 import { BatchOrder } from './order.ts';
 import type { TrainProgress } from './progress.ts';
+import type { StepFeeds } from './models.ts';
 
 export class TrainError extends Error {
   constructor(message: string) { super(message); this.name = 'TrainError'; }
@@ -53,6 +54,13 @@ export interface TrainOptions<S extends FeatureSchema> {
   readonly log?: (line: string) => void;
   /** called after every step */
   readonly onProgress?: (p: TrainProgress) => void;
+  /**
+   * graph inputs the trainer feeds per step (float32 scalars, e.g. LCN's crpLambdaScale warm-up;
+   * TrainModel.stepFeeds gives them for a config): merged into every training batch (the values of
+   * that step) and into the evaluations' batches (the values at the number of steps done; `prob`
+   * must not read them). The sources must not hold these features.
+   */
+  readonly stepFeeds?: StepFeeds;
 }
 
 /** The metrics of one scored objective. */
@@ -221,11 +229,51 @@ function checkTargets(src: SampleSource, what: string): void {
   }
 }
 
-function checkSource<S extends FeatureSchema>(graph: Graph<S, string>, src: SampleSource<S>, what: string): void {
+/**
+ * The step feeds' names (those of step 0 of `total`): each a graph input, float32 with shape [] (a scalar), and
+ * in no source's schema (two providers of one input would be ambiguous).
+ */
+function stepFeedNames(graph: Graph, feeds: StepFeeds, total: number, sources: ReadonlyArray<readonly [string, SampleSource | undefined]>): string[] {
+  const names = Object.keys(feeds(0, total));
+  for (const name of names) {
+    const decl = graph.inputs.find((i) => i.name === name);
+    if (!decl) throw new TrainError(`stepFeeds: graph '${graph.name}' has no input '${name}' (inputs: ${graph.inputs.map((i) => i.name).join(', ')})`);
+    if (decl.dtype !== 'float32' || decl.shape.length !== 0) throw new TrainError(`stepFeeds: input '${name}' of graph '${graph.name}' must be a float32 scalar [] to be fed per step, got ${decl.dtype}${formatShape(decl.shape)}`);
+    for (const [what, src] of sources) {
+      if (src && name in (src.schema as FeatureSchema)) throw new TrainError(`stepFeeds: the ${what} source also has feature '${name}'; an input fed per step must come from stepFeeds only`);
+    }
+  }
+  return names;
+}
+
+/** The feeds of `step` checked against `names`: the same names every step, each a float32 scalar with a finite value. */
+function feedsAt(feeds: StepFeeds, names: readonly string[], step: number, total: number): Record<string, HostTensor<'float32'>> {
+  const out = feeds(step, total);
+  const got = Object.keys(out);
+  if (got.length !== names.length || got.some((n) => !names.includes(n))) {
+    throw new TrainError(`stepFeeds at step ${step}: expected the inputs ${names.join(', ')} (as at step 0), got ${got.join(', ') || 'none'}`);
+  }
+  for (const name of names) {
+    const t = out[name]!;
+    if (t.dtype !== 'float32' || t.shape.length !== 0 || t.data.length !== 1 || !Number.isFinite(t.data[0])) {
+      throw new TrainError(`stepFeeds at step ${step}: '${name}' must be one finite float32 value with shape [], got ${t.dtype}${formatShape(t.shape)} holding ${Array.from(t.data).join(', ')}`);
+    }
+  }
+  return { ...out };
+}
+
+/** `src` whose batches also carry the feeds of the current step (`current()`); `src` itself without feeds. */
+function withStepFeeds<S extends FeatureSchema>(src: SampleSource<S>, current: (() => Record<string, HostTensor<'float32'>>) | undefined): SampleSource<S> {
+  if (!current) return src;
+  return { ...src, batch: (indices: Int32Array) => ({ ...src.batch(indices), ...current() }) as ReturnType<SampleSource<S>['batch']> };
+}
+
+function checkSource<S extends FeatureSchema>(graph: Graph<S, string>, src: SampleSource<S>, what: string, fed: readonly string[] = []): void {
   const schema = src.schema as FeatureSchema;
-  const missing = graph.inputs.filter((i) => !(i.name in schema)).map((i) => i.name);
+  const missing = graph.inputs.filter((i) => !(i.name in schema) && !fed.includes(i.name)).map((i) => i.name);
   if (missing.length) throw new TrainError(`${what} source has no feature(s) ${missing.join(', ')} that graph '${graph.name}' takes (it has ${Object.keys(schema).join(', ')})`);
   for (const i of graph.inputs) {
+    if (fed.includes(i.name)) continue;
     if (schema[i.name]!.dtype !== i.dtype) throw new TrainError(`${what} source: feature '${i.name}' is ${schema[i.name]!.dtype}, graph '${graph.name}' takes ${i.dtype}`);
   }
   if (!Number.isInteger(src.size) || src.size < 1) throw new TrainError(`${what} source must hold at least one sample, got size ${src.size}`);
@@ -317,11 +365,14 @@ export async function train<S extends FeatureSchema>(opts: TrainOptions<S>): Pro
   const { graph, config, outDir } = opts;
   const log = opts.log ?? (() => {});
   checkGraph(graph as Graph);
-  checkSource(graph, opts.train, 'training');
-  if (opts.eval) checkSource(graph, opts.eval, config.validation ? 'test' : 'eval');
+  const fed = opts.stepFeeds
+    ? stepFeedNames(graph as Graph, opts.stepFeeds, totalSteps(config, opts.train.size), [['training', opts.train], [config.validation ? 'test' : 'eval', opts.eval], ['validation', opts.validation]] as ReadonlyArray<readonly [string, SampleSource | undefined]>)
+    : [];
+  checkSource(graph, opts.train, 'training', fed);
+  if (opts.eval) checkSource(graph, opts.eval, config.validation ? 'test' : 'eval', fed);
   if (config.validation && !opts.validation) throw new TrainError('config.validation is set, but no validation source was given (train({ validation }))');
   if (!config.validation && opts.validation) throw new TrainError('a validation source was given, but config.validation is not set (it names the metric that chooses the best step)');
-  if (opts.validation) checkSource(graph, opts.validation, 'validation');
+  if (opts.validation) checkSource(graph, opts.validation, 'validation', fed);
   const total = totalSteps(config, opts.train.size);
   const order = new BatchOrder(config.seed, opts.train.size, config.batchSize);
   const evalEvery = config.evalEvery === 'epoch' ? order.perEpoch : config.evalEvery;
@@ -408,6 +459,9 @@ export async function train<S extends FeatureSchema>(opts: TrainOptions<S>): Pro
     let stoppedEarly = patience !== undefined && bestStep !== undefined && sinceBest >= patience;
 
     let step = startStep;
+    // evaluations read the feeds at the number of steps done (no effect on `prob`, but the graph takes them)
+    const evalFeeds = opts.stepFeeds ? () => feedsAt(opts.stepFeeds!, fed, step, total) : undefined;
+    const evalSource = <T extends SampleSource<S> | undefined>(src: T): T => (src ? withStepFeeds(src, evalFeeds) : src) as T;
     let samples = ckpt?.state.samples ?? 0;
     let trainMs = 0, trainSamples = 0, trainSteps = 0;
     let winLoss = 0, winSteps = 0, winSamples = 0, winMs = 0, winClick = 0;
@@ -422,7 +476,7 @@ export async function train<S extends FeatureSchema>(opts: TrainOptions<S>): Pro
 
     /** Evaluate the periodic source (validation when configured, else eval); true when it is a new best validation value. */
     const doEval = (): boolean => {
-      const src = opts.validation ?? opts.eval;
+      const src = evalSource(opts.validation ?? opts.eval);
       if (!src) return false;
       const kind = opts.validation ? 'validation' as const : 'eval' as const;
       const e0 = performance.now();
@@ -447,7 +501,7 @@ export async function train<S extends FeatureSchema>(opts: TrainOptions<S>): Pro
       if (dir === undefined || bestStep === undefined) throw new TrainError(`cannot score the test set: no best checkpoint in ${join(outDir, 'checkpoints')} (no validation step had a defined ${metric})`);
       model.setWeights(readCheckpoint(dir).weights);
       const e0 = performance.now();
-      const m = evaluate(model, opts.eval, config.evalBatchSize);
+      const m = evaluate(model, evalSource(opts.eval), config.evalBatchSize);
       test = { kind: 'test', step, bestStep, epoch: epochAt(bestStep), ...m, evalSeconds: (performance.now() - e0) / 1000, wallSeconds: wall(), time: new Date().toISOString() };
       record(test);
       log(`test on the weights of step ${bestStep} (best validation ${metric}): ${describe(m, test.evalSeconds)}`);
@@ -469,7 +523,8 @@ export async function train<S extends FeatureSchema>(opts: TrainOptions<S>): Pro
       const { indices } = order.at(step);
       // a pure function of the step: a resumed run sets the same rate
       if (config.lrSchedule) adam.setLearningRate(lr = learningRateAt(config.lrSchedule, config.optimizer.lr, step, total));
-      const batch = opts.train.batch(indices);
+      // per-step inputs: a pure function of the step, like the rate (a resumed run feeds the same values)
+      const batch = opts.stepFeeds ? { ...opts.train.batch(indices), ...feedsAt(opts.stepFeeds, fed, step, total) } as ReturnType<SampleSource<S>['batch']> : opts.train.batch(indices);
       // the click loss on the weights the step's loss is computed with (before the update)
       if (config.logClickLoss) winClick += clickLoss(model, batch, opts.train.labels, indices);
       const loss = parallel ? await parallel.step(batch) : model.trainStep(batch, 'loss', adam);

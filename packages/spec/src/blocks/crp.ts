@@ -32,7 +32,7 @@
  * λ_CRP is carried in the options (CRP_DEFAULTS.lambda = 0.1) but not applied here: the model
  * adds λ_CRP · loss to the click loss, so `loss` stays the plain L_CRP the paper's terms define.
  */
-import { FLOAT32_MAX } from '../dtype.ts';
+import { FLOAT32_MAX, type HostTensor } from '../dtype.ts';
 import type { Bool, Float, GraphBuilder, Int, Value } from '../builder.ts';
 import type { FeatureSchema } from '../graph.ts';
 import type { Shape } from '../dims.ts';
@@ -86,7 +86,8 @@ export function resolveCrpOptions(opts: Partial<CrpOptions> = {}): CrpOptions {
     scaleByTemperature: opts.scaleByTemperature ?? CRP_DEFAULTS.scaleByTemperature,
   };
   const finite = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
-  if (!finite(o.temperature) || o.temperature <= 0) throw new Error(`crp: temperature must be a positive number, got ${String(o.temperature)}`);
+  if (!finite(o.temperature) || o.temperature <= 0)
+    throw new Error(`crp: temperature must be a positive number, got ${String(o.temperature)}`);
   for (const k of ['pt', 'ps', 'pc'] as const) {
     const w = o.weights[k];
     if (!finite(w) || w < 0) throw new Error(`crp: weights.${k} must be a number >= 0, got ${String(w)}`);
@@ -99,19 +100,62 @@ export function resolveCrpOptions(opts: Partial<CrpOptions> = {}): CrpOptions {
   return o;
 }
 
+/**
+ * λ_CRP's warm-up (issue 19): with `crp.warmupSteps` W > 0 the LCN training graph takes a float32
+ * scalar input of this name and weighs CRP by λ · scale; the trainer feeds scale per step from
+ * crpLambdaScaleAt (a pure function of the step, so a resumed run feeds the same values). Eval
+ * batches get it too (the training graph reads it) but `prob` does not depend on it; the serving
+ * graph has no CRP and no such input. With W = 0 the input does not exist (graphs as before).
+ */
+export const CRP_LAMBDA_SCALE = 'crpLambdaScale';
+
+/**
+ * The warm-up's scale at `step` (0-based: the step about to run): linear, step / W, from 0 at step
+ * 0 to 1 at step W and after. Linear, not cosine: CRP's gradient on the item tables falls from
+ * 100-300x the click loss's to about 5-20x within the first epoch with the paper's push
+ * (experiments/crp/README.md), so the push must stay small for most of the ramp; a cosine ramp
+ * is flatter at its start but reaches half way at W/2 like the linear one, and adds a shape
+ * nobody measured. W = 0: 1 at every step.
+ */
+export function crpLambdaScaleAt(warmupSteps: number, step: number): number {
+  if (!Number.isInteger(warmupSteps) || warmupSteps < 0)
+    throw new Error(`crp: warmupSteps must be an integer >= 0, got ${String(warmupSteps)}`);
+  if (!Number.isInteger(step) || step < 0) throw new Error(`crp: the step must be an integer >= 0, got ${String(step)}`);
+  return warmupSteps === 0 || step >= warmupSteps ? 1 : step / warmupSteps;
+}
+
+/** The per-step feed of a graph with λ warm-up W > 0 ({ crpLambdaScale: scale at `step` }); undefined for W = 0 (no such input). */
+export function crpLambdaScaleFeeds(
+  warmupSteps: number,
+): ((step: number) => Record<typeof CRP_LAMBDA_SCALE, HostTensor<'float32'>>) | undefined {
+  crpLambdaScaleAt(warmupSteps, 0); // checks W
+  if (warmupSteps === 0) return undefined;
+  return (step) => ({ [CRP_LAMBDA_SCALE]: { dtype: 'float32', shape: [], data: Float32Array.of(crpLambdaScaleAt(warmupSteps, step)) } });
+}
+
 /** The twelve pair inputs, in schema order: positives [batch, 2] + mask [batch], then negatives [M, 2] + mask [M]. */
 export const CRP_FEATURES = [
-  'crpPt', 'crpPtMask', 'crpPs', 'crpPsMask', 'crpPc', 'crpPcMask',
-  'crpPtNeg', 'crpPtNegMask', 'crpPsNeg', 'crpPsNegMask', 'crpPcNeg', 'crpPcNegMask',
+  'crpPt',
+  'crpPtMask',
+  'crpPs',
+  'crpPsMask',
+  'crpPc',
+  'crpPcMask',
+  'crpPtNeg',
+  'crpPtNegMask',
+  'crpPsNeg',
+  'crpPsNegMask',
+  'crpPcNeg',
+  'crpPcNegMask',
 ] as const;
 export type CrpFeature = (typeof CRP_FEATURES)[number];
 export type CrpPairFeature = 'crpPt' | 'crpPs' | 'crpPc' | 'crpPtNeg' | 'crpPsNeg' | 'crpPcNeg';
 export type CrpMaskFeature = Exclude<CrpFeature, CrpPairFeature>;
 
 /** The feature schema of the pair inputs: ids int32, masks bool; 'batch' symbolic, M static. */
-export type CrpSchema =
-  & { readonly [K in CrpPairFeature]: { readonly dtype: 'int32'; readonly shape: Shape } }
-  & { readonly [K in CrpMaskFeature]: { readonly dtype: 'bool'; readonly shape: Shape } };
+export type CrpSchema = { readonly [K in CrpPairFeature]: { readonly dtype: 'int32'; readonly shape: Shape } } & {
+  readonly [K in CrpMaskFeature]: { readonly dtype: 'bool'; readonly shape: Shape };
+};
 
 /**
  * Schema of the CRP inputs with M negatives per term:
@@ -123,15 +167,29 @@ export function crpSchema(m: number): CrpSchema {
   const pair = (lead: string | number) => ({ dtype: 'int32' as const, shape: [lead, 2] as const });
   const mask = (lead: string | number) => ({ dtype: 'bool' as const, shape: [lead] as const });
   return {
-    crpPt: pair('batch'), crpPtMask: mask('batch'), crpPs: pair('batch'), crpPsMask: mask('batch'), crpPc: pair('batch'), crpPcMask: mask('batch'),
-    crpPtNeg: pair(m), crpPtNegMask: mask(m), crpPsNeg: pair(m), crpPsNegMask: mask(m), crpPcNeg: pair(m), crpPcNegMask: mask(m),
+    crpPt: pair('batch'),
+    crpPtMask: mask('batch'),
+    crpPs: pair('batch'),
+    crpPsMask: mask('batch'),
+    crpPc: pair('batch'),
+    crpPcMask: mask('batch'),
+    crpPtNeg: pair(m),
+    crpPtNegMask: mask(m),
+    crpPsNeg: pair(m),
+    crpPsNegMask: mask(m),
+    crpPcNeg: pair(m),
+    crpPcNegMask: mask(m),
   };
 }
 
-/** `schema` without the CRP features: what the inner sample source of `withCrpPairs` (@lctr/data) is given. */
+/**
+ * `schema` without the CRP features (and the warm-up's CRP_LAMBDA_SCALE, which the trainer feeds,
+ * not the data): what the inner sample source of `withCrpPairs` (@lctr/data) is given.
+ */
 export function withoutCrpFeatures<S extends FeatureSchema>(schema: S): Omit<S, CrpFeature> {
   const out: Record<string, S[string]> = {};
-  for (const [k, v] of Object.entries(schema)) if (!(CRP_FEATURES as readonly string[]).includes(k)) out[k] = v as S[string];
+  for (const [k, v] of Object.entries(schema))
+    if (!(CRP_FEATURES as readonly string[]).includes(k) && k !== CRP_LAMBDA_SCALE) out[k] = v as S[string];
   return out as Omit<S, CrpFeature>;
 }
 
@@ -141,21 +199,42 @@ export interface CrpInputs {
   /** the source-domain item table [Vs, d] (emb/sourceItem); same d as the target table */
   sourceTable: Float;
   /** positives [R, 2] (target, target) / (source, source) / (target, source) ids, masks [R] */
-  pt: Int; ptMask: Bool;
-  ps: Int; psMask: Bool;
-  pc: Int; pcMask: Bool;
+  pt: Int;
+  ptMask: Bool;
+  ps: Int;
+  psMask: Bool;
+  pc: Int;
+  pcMask: Bool;
   /** negatives [M, 2] with the same domains as their positives, masks [M] */
-  ptNeg: Int; ptNegMask: Bool;
-  psNeg: Int; psNegMask: Bool;
-  pcNeg: Int; pcNegMask: Bool;
+  ptNeg: Int;
+  ptNegMask: Bool;
+  psNeg: Int;
+  psNegMask: Bool;
+  pcNeg: Int;
+  pcNegMask: Bool;
 }
 
 /** The CrpInputs of a graph whose schema holds the CRP features (crpSchema), with the two item tables. */
-export function crpInputsOf(inputs: { readonly [K in CrpPairFeature]: Value<'int32'> } & { readonly [K in CrpMaskFeature]: Value<'bool'> }, targetTable: Float, sourceTable: Float): CrpInputs {
+export function crpInputsOf(
+  inputs: { readonly [K in CrpPairFeature]: Value<'int32'> } & { readonly [K in CrpMaskFeature]: Value<'bool'> },
+  targetTable: Float,
+  sourceTable: Float,
+): CrpInputs {
   return {
-    targetTable, sourceTable,
-    pt: inputs.crpPt, ptMask: inputs.crpPtMask, ps: inputs.crpPs, psMask: inputs.crpPsMask, pc: inputs.crpPc, pcMask: inputs.crpPcMask,
-    ptNeg: inputs.crpPtNeg, ptNegMask: inputs.crpPtNegMask, psNeg: inputs.crpPsNeg, psNegMask: inputs.crpPsNegMask, pcNeg: inputs.crpPcNeg, pcNegMask: inputs.crpPcNegMask,
+    targetTable,
+    sourceTable,
+    pt: inputs.crpPt,
+    ptMask: inputs.crpPtMask,
+    ps: inputs.crpPs,
+    psMask: inputs.crpPsMask,
+    pc: inputs.crpPc,
+    pcMask: inputs.crpPcMask,
+    ptNeg: inputs.crpPtNeg,
+    ptNegMask: inputs.crpPtNegMask,
+    psNeg: inputs.crpPsNeg,
+    psNegMask: inputs.crpPsNegMask,
+    pcNeg: inputs.crpPcNeg,
+    pcNegMask: inputs.crpPcNegMask,
   };
 }
 
@@ -163,9 +242,12 @@ const fmt = (s: Shape) => `[${s.join(', ')}]`;
 const sameDim = (a: Shape[number] | undefined, b: Shape[number] | undefined) => a !== undefined && String(a) === String(b);
 
 function checkPairs(what: string, ids: Int, mask: Bool): void {
-  if (ids.shape.length !== 2 || ids.shape[1] !== 2) throw new Error(`crp: ${what} must be [rows, 2] item ids, got ${ids.dtype}${fmt(ids.shape)}`);
+  if (ids.shape.length !== 2 || ids.shape[1] !== 2)
+    throw new Error(`crp: ${what} must be [rows, 2] item ids, got ${ids.dtype}${fmt(ids.shape)}`);
   if (mask.shape.length !== 1 || !sameDim(mask.shape[0], ids.shape[0])) {
-    throw new Error(`crp: ${what}Mask must be [${String(ids.shape[0])}] (one flag per row of ${what} ${fmt(ids.shape)}), got ${mask.dtype}${fmt(mask.shape)}`);
+    throw new Error(
+      `crp: ${what}Mask must be [${String(ids.shape[0])}] (one flag per row of ${what} ${fmt(ids.shape)}), got ${mask.dtype}${fmt(mask.shape)}`,
+    );
   }
 }
 
@@ -174,7 +256,7 @@ function pairCosine(b: B, t1: Float, t2: Float, ids: Int): Float {
   // normalise the gathered rows, not the whole tables: R rows instead of V
   const e1 = b.l2Normalize(b.gather(t1, b.slice(ids, [0], [1], [1])), -1, 1e-12); // [R, 1, d]
   const e2 = b.l2Normalize(b.gather(t2, b.slice(ids, [1], [2], [1])), -1, 1e-12);
-  return b.reduceSum(b.mul(e1, e2), [2]);                                           // [R, 1]
+  return b.reduceSum(b.mul(e1, e2), [2]); // [R, 1]
 }
 
 /** Masked ids replaced by 0, so what a masked row holds (even an id out of range) is never looked up. */
@@ -185,32 +267,32 @@ function safeIds(b: B, ids: Int, mask: Bool): Int {
 /** One term: positives [R, 2] with mask [R], negatives [M, 2] with mask [M] → scalar []. */
 function crpTerm(b: B, t1: Float, t2: Float, pos: Int, posMask: Bool, neg: Int, negMask: Bool, o: CrpOptions): Float {
   const invTau = b.scalar(1 / o.temperature);
-  const zPos = b.mul(pairCosine(b, t1, t2, safeIds(b, pos, posMask)), invTau);          // [R, 1]
+  const zPos = b.mul(pairCosine(b, t1, t2, safeIds(b, pos, posMask)), invTau); // [R, 1]
   const m = neg.shape[0]!;
   const zNeg = b.reshape(b.mul(pairCosine(b, t1, t2, safeIds(b, neg, negMask)), invTau), [1, m]); // [1, M]
   const negRow = b.reshape(negMask, [1, m]);
-  const negCount = b.reduceSum(b.cast(negMask, 'float32'), [0]);                           // []
+  const negCount = b.reduceSum(b.cast(negMask, 'float32'), [0]); // []
   // max over the valid negatives, -FLT_MAX when there is none (the term is then gated to 0)
-  const negMax = b.reduceMax(b.where(negRow, zNeg, b.scalar(-FLOAT32_MAX)), [1], true);   // [1, 1]
-  let perRow: Float;                                                                      // -log(...) per positive, [R, 1]
+  const negMax = b.reduceMax(b.where(negRow, zNeg, b.scalar(-FLOAT32_MAX)), [1], true); // [1, 1]
+  let perRow: Float; // -log(...) per positive, [R, 1]
   if (!o.infoNce) {
     // the printed denominator does not depend on i: one logsumexp over the valid negatives
     const shift = b.stopGradient(b.where(b.greater(negMax, b.scalar(-1e38)), negMax, b.scalar(0)));
-    const e = b.exp(b.where(negRow, b.sub(zNeg, shift), b.scalar(-Infinity)));            // exp(-inf) = 0 at masked negatives
+    const e = b.exp(b.where(negRow, b.sub(zNeg, shift), b.scalar(-Infinity))); // exp(-inf) = 0 at masked negatives
     const lse = b.add(shift, b.log(b.maximum(b.reduceSum(e, [1], true), b.scalar(1e-30)))); // [1, 1]
     perRow = b.sub(o.meanNegatives ? b.sub(lse, b.log(b.maximum(negCount, b.scalar(1)))) : lse, zPos);
   } else {
     // the positive joins its own denominator: shift by max(z_i, max_j n_j), finite since z_i is
-    const shift = b.stopGradient(b.maximum(zPos, negMax));                                 // [R, 1]
-    const eNeg = b.exp(b.where(negRow, b.sub(zNeg, shift), b.scalar(-Infinity)));         // [R, M]
-    const den = b.add(b.exp(b.sub(zPos, shift)), b.reduceSum(eNeg, [1], true));            // [R, 1], >= 1
+    const shift = b.stopGradient(b.maximum(zPos, negMax)); // [R, 1]
+    const eNeg = b.exp(b.where(negRow, b.sub(zNeg, shift), b.scalar(-Infinity))); // [R, M]
+    const den = b.add(b.exp(b.sub(zPos, shift)), b.reduceSum(eNeg, [1], true)); // [R, 1], >= 1
     const lse = b.add(shift, b.log(den));
     perRow = b.sub(o.meanNegatives ? b.sub(lse, b.log(b.add(negCount, b.scalar(1)))) : lse, zPos);
   }
   const posCol = b.reshape(posMask, [...posMask.shape, 1]);
   const sum = b.reduceSum(b.where(posCol, perRow, b.scalar(0)), [0, 1]);
   const count = b.reduceSum(b.cast(posMask, 'float32'), [0]);
-  let mean = b.div(sum, b.maximum(count, b.scalar(1)));                                   // 0 when no positive is valid
+  let mean = b.div(sum, b.maximum(count, b.scalar(1))); // 0 when no positive is valid
   if (o.scaleByTemperature) mean = b.mul(mean, b.scalar(o.temperature));
   return b.where(b.greater(negCount, b.scalar(0)), mean, b.scalar(0));
 }
@@ -220,15 +302,28 @@ function crpTerm(b: B, t1: Float, t2: Float, pos: Int, posMask: Bool, neg: Int, 
  * [R, 2] with masks [R] (R = 'batch' in a training graph); negatives [M, 2] with masks [M], M
  * static (it may differ between the terms). Node ids are scoped `crp/...`; no parameters.
  */
-export function crpLoss(b: B, inputs: CrpInputs, opts: Partial<CrpOptions> = {}): { loss: Float; terms: { pt: Float; ps: Float; pc: Float } } {
+export function crpLoss(
+  b: B,
+  inputs: CrpInputs,
+  opts: Partial<CrpOptions> = {},
+): { loss: Float; terms: { pt: Float; ps: Float; pc: Float } } {
   const o = resolveCrpOptions(opts);
   const { targetTable: tt, sourceTable: st } = inputs;
-  if (tt.shape.length !== 2 || st.shape.length !== 2) throw new Error(`crp: the item tables must be [vocab, d], got targetTable ${fmt(tt.shape)} and sourceTable ${fmt(st.shape)}`);
+  if (tt.shape.length !== 2 || st.shape.length !== 2)
+    throw new Error(`crp: the item tables must be [vocab, d], got targetTable ${fmt(tt.shape)} and sourceTable ${fmt(st.shape)}`);
   if (typeof tt.shape[1] !== 'number' || !sameDim(tt.shape[1], st.shape[1])) {
-    throw new Error(`crp: targetTable and sourceTable must share a static width d (PC compares a target with a source item), got ${fmt(tt.shape)} and ${fmt(st.shape)}`);
+    throw new Error(
+      `crp: targetTable and sourceTable must share a static width d (PC compares a target with a source item), got ${fmt(tt.shape)} and ${fmt(st.shape)}`,
+    );
   }
-  const pairs = [['pt', inputs.pt, inputs.ptMask], ['ps', inputs.ps, inputs.psMask], ['pc', inputs.pc, inputs.pcMask],
-    ['ptNeg', inputs.ptNeg, inputs.ptNegMask], ['psNeg', inputs.psNeg, inputs.psNegMask], ['pcNeg', inputs.pcNeg, inputs.pcNegMask]] as const;
+  const pairs = [
+    ['pt', inputs.pt, inputs.ptMask],
+    ['ps', inputs.ps, inputs.psMask],
+    ['pc', inputs.pc, inputs.pcMask],
+    ['ptNeg', inputs.ptNeg, inputs.ptNegMask],
+    ['psNeg', inputs.psNeg, inputs.psNegMask],
+    ['pcNeg', inputs.pcNeg, inputs.pcNegMask],
+  ] as const;
   for (const [what, ids, mask] of pairs) checkPairs(what, ids, mask);
   for (const [what, ids] of pairs.slice(3)) {
     if (typeof ids.shape[0] !== 'number') throw new Error(`crp: ${what} must have a static number of rows M, got ${fmt(ids.shape)}`);
@@ -241,9 +336,10 @@ export function crpLoss(b: B, inputs: CrpInputs, opts: Partial<CrpOptions> = {})
     };
     // zero-weight terms stay out of the sum, so a graph that outputs only `loss` prunes them
     const used = (['pt', 'ps', 'pc'] as const).filter((k) => o.weights[k] !== 0);
-    const loss = used.length === 0
-      ? b.scalar(0)
-      : used.map((k) => (o.weights[k] === 1 ? terms[k] : b.mul(terms[k], b.scalar(o.weights[k])))).reduce((acc, t) => b.add(acc, t));
+    const loss =
+      used.length === 0
+        ? b.scalar(0)
+        : used.map((k) => (o.weights[k] === 1 ? terms[k] : b.mul(terms[k], b.scalar(o.weights[k])))).reduce((acc, t) => b.add(acc, t));
     return { loss, terms };
   });
 }

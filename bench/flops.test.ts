@@ -41,15 +41,18 @@ describe('countFlops', () => {
     expect(countFlops(g2.build({ picked: g2.gatherAlongAxis(s2, g2.inputs.idx, 1), s2 }), {}).useful).toBe(3200);
   });
 
-  it('a matmul whose left operand is a scatter of k into n along the contracted axis counts k/n as useful; the scatter moves data (0)', () => {
-    const b = new GraphBuilder('s', {
-      w: { dtype: 'float32', shape: [10, 4] },
-      idx: { dtype: 'int32', shape: [10, 4] },
-      v: { dtype: 'float32', shape: [20, 6] },
-    });
-    const pooled = b.matmul(b.scatterAlongAxis(b.inputs.w, b.inputs.idx, 20, 1), b.inputs.v); // [10, 20] x [20, 6]: 2 * 60 * 20 = 2400
-    const f = countFlops(b.build({ pooled }), {});
-    expect(f.total).toBe(2400);
-    expect(f.useful).toBe((2400 * 4) / 20);
-  });
+  it(
+    'a matmul whose left operand is a scatter of k into n along the contracted axis counts k/n as useful; the scatter moves data ' + '(0)',
+    () => {
+      const b = new GraphBuilder('s', {
+        w: { dtype: 'float32', shape: [10, 4] },
+        idx: { dtype: 'int32', shape: [10, 4] },
+        v: { dtype: 'float32', shape: [20, 6] },
+      });
+      const pooled = b.matmul(b.scatterAlongAxis(b.inputs.w, b.inputs.idx, 20, 1), b.inputs.v); // [10, 20] x [20, 6]: 2 * 60 * 20 = 2400
+      const f = countFlops(b.build({ pooled }), {});
+      expect(f.total).toBe(2400);
+      expect(f.useful).toBe((2400 * 4) / 20);
+    },
+  );
 });

@@ -40,15 +40,17 @@ function splitPoints(body, q) {
 }
 
 function splitLine(line) {
-  const indent = /^\s*/.exec(line)[0];
-  const rest = line.slice(indent.length);
+  const lead = /^(\s*)((?:it|describe|test)(?:\.each\([^)]*\))?\()?/.exec(line);
+  const indent = lead[1];
+  const call = lead[2] ?? '';
+  const rest = line.slice(indent.length + call.length);
   // a line that is one literal, optionally followed by , ) ; ] or a closing of a call
   const m = /^(['"`])/.exec(rest);
   if (!m) return undefined;
   const end = literalEnd(rest, 0);
   if (end === undefined) return undefined;
   const tail = rest.slice(end);
-  if (!/^[,);\]\s]*$/.test(tail)) return undefined;
+  if (!/^[,);\]\s]*$/.test(tail) && !(call && /^, (async )?\([^)]*\) => \{$/.test(tail))) return undefined;
   const q = rest[0];
   const body = rest.slice(1, end - 1);
   const points = splitPoints(body, q);
@@ -57,11 +59,11 @@ function splitLine(line) {
   let first = true;
   const pad = first ? indent : `${indent}  `;
   while (indent.length + 2 + 2 + (body.length - from) + (first ? tail.length : tail.length + 2) > LIMIT) {
-    const room = LIMIT - indent.length - (first ? 0 : 2) - 4;
+    const room = LIMIT - indent.length - (first ? call.length : 2) - 4;
     const cands = points.filter((p) => p > from + 20 && p - from <= room);
     if (!cands.length) break;
     const cut = cands[cands.length - 1];
-    lines.push(`${first ? indent : `${indent}  `}${q}${body.slice(from, cut)}${q} +`);
+    lines.push(`${first ? `${indent}${call}` : `${indent}  `}${q}${body.slice(from, cut)}${q} +`);
     from = cut;
     first = false;
   }

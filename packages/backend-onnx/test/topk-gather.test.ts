@@ -109,51 +109,58 @@ describe('topk: an all-finite input takes the fast key (x itself, a broadcast ma
     const t = b.topk(b.inputs.x, k, b.inputs.mask);
     return b.build({ values: t.values, indices: t.indices });
   }
-  it('the exported top-k is an If on "the sum of x is finite": the finite branch ranks x plus a bias, the other the exact NaN-safe key', () => {
-    const model = decodeModel(exportForTest(broadcastMaskGraph('topk_if_structure', 6, 2)));
-    const ifs = model.graph!.node!.filter((n) => n.opType === 'If');
-    expect(ifs.length).toBe(1);
-    const branch = (name: string) => ifs[0]!.attribute!.find((a) => a.name === name)!.g!.node!.map((n) => n.opType);
-    expect(branch('then_branch')).toEqual(['Where', 'Add', 'TopK', 'Cast']); // Where over the [1, n] mask only
-    expect(branch('else_branch')).toEqual(['IsNaN', 'Max', 'Where', 'Where', 'TopK', 'Cast']);
-  });
-  it('finite rows full of ties with a [1, n] mask match the spec order; a NaN, +Infinity or -Infinity anywhere (padding included) takes the exact key', async () => {
-    const rng = new Rng(20261127);
-    const n = 40,
-      k = 9,
-      rows = 4;
-    const s = await openSession(broadcastMaskGraph('topk_if_values', n, k));
-    try {
-      const mask = Array.from({ length: n }, () => (rng.next() < 0.7 ? 1 : 0));
-      const finite = Array.from({ length: rows * n }, () => [-1, 0, 0.5, 2, rng.next()][rng.int(5)]!);
-      const pad = mask.indexOf(0),
-        valid = mask.indexOf(1);
-      const cases: Array<[string, number[]]> = [
-        ['finite', finite],
-        ['+Infinity at padding', finite.map((v, i) => (i === pad ? Infinity : v))],
-        ['NaN at padding', finite.map((v, i) => (i % n === pad ? NaN : v))],
-        ['NaN at a valid position', finite.map((v, i) => (i === n + valid ? NaN : v))],
-        [
-          '+Infinity and -Infinity at valid positions',
-          finite.map((v, i) => (i === valid ? Infinity : i === 2 * n + valid ? -Infinity : v)),
-        ],
-      ];
-      for (const [label, x] of cases) {
-        const out = await s.run({ x: f32([rows, n], x), mask: bool([1, n], mask) });
-        const gotIdx = values(out.indices),
-          gotVal = values(out.values);
-        for (let r = 0; r < rows; r++) {
-          // NaN at a valid position ranks as the lowest float32 (the spec's key)
-          const row = x.slice(r * n, (r + 1) * n).map((v, i) => (Number.isNaN(v) && mask[i] ? LOWEST : v));
-          const want = refTopkRow(row, mask, k);
-          expect({ label, r, idx: gotIdx.slice(r * k, (r + 1) * k) }).toEqual({ label, r, idx: want.indices });
-          expect({ label, r, val: gotVal.slice(r * k, (r + 1) * k) }).toEqual({ label, r, val: want.values.map((v) => Math.fround(v)) });
+  it(
+    'the exported top-k is an If on "the sum of x is finite": the finite branch ranks x plus a bias, the other the exact NaN-safe ' + 'key',
+    () => {
+      const model = decodeModel(exportForTest(broadcastMaskGraph('topk_if_structure', 6, 2)));
+      const ifs = model.graph!.node!.filter((n) => n.opType === 'If');
+      expect(ifs.length).toBe(1);
+      const branch = (name: string) => ifs[0]!.attribute!.find((a) => a.name === name)!.g!.node!.map((n) => n.opType);
+      expect(branch('then_branch')).toEqual(['Where', 'Add', 'TopK', 'Cast']); // Where over the [1, n] mask only
+      expect(branch('else_branch')).toEqual(['IsNaN', 'Max', 'Where', 'Where', 'TopK', 'Cast']);
+    },
+  );
+  it(
+    'finite rows full of ties with a [1, n] mask match the spec order; a NaN, +Infinity or -Infinity anywhere (padding included) takes ' +
+      'the exact key',
+    async () => {
+      const rng = new Rng(20261127);
+      const n = 40,
+        k = 9,
+        rows = 4;
+      const s = await openSession(broadcastMaskGraph('topk_if_values', n, k));
+      try {
+        const mask = Array.from({ length: n }, () => (rng.next() < 0.7 ? 1 : 0));
+        const finite = Array.from({ length: rows * n }, () => [-1, 0, 0.5, 2, rng.next()][rng.int(5)]!);
+        const pad = mask.indexOf(0),
+          valid = mask.indexOf(1);
+        const cases: Array<[string, number[]]> = [
+          ['finite', finite],
+          ['+Infinity at padding', finite.map((v, i) => (i === pad ? Infinity : v))],
+          ['NaN at padding', finite.map((v, i) => (i % n === pad ? NaN : v))],
+          ['NaN at a valid position', finite.map((v, i) => (i === n + valid ? NaN : v))],
+          [
+            '+Infinity and -Infinity at valid positions',
+            finite.map((v, i) => (i === valid ? Infinity : i === 2 * n + valid ? -Infinity : v)),
+          ],
+        ];
+        for (const [label, x] of cases) {
+          const out = await s.run({ x: f32([rows, n], x), mask: bool([1, n], mask) });
+          const gotIdx = values(out.indices),
+            gotVal = values(out.values);
+          for (let r = 0; r < rows; r++) {
+            // NaN at a valid position ranks as the lowest float32 (the spec's key)
+            const row = x.slice(r * n, (r + 1) * n).map((v, i) => (Number.isNaN(v) && mask[i] ? LOWEST : v));
+            const want = refTopkRow(row, mask, k);
+            expect({ label, r, idx: gotIdx.slice(r * k, (r + 1) * k) }).toEqual({ label, r, idx: want.indices });
+            expect({ label, r, val: gotVal.slice(r * k, (r + 1) * k) }).toEqual({ label, r, val: want.values.map((v) => Math.fround(v)) });
+          }
         }
+      } finally {
+        await s.release();
       }
-    } finally {
-      await s.release();
-    }
-  });
+    },
+  );
 });
 
 describe('topk over a static axis asks ONNX Runtime for a wider k when that is faster', () => {

@@ -187,23 +187,26 @@ describe.each(BACKENDS)('compileTfjs on %s', (backend) => {
     m.dispose();
   });
 
-  it("add hands one gradient to both inputs; a later contribution to one does not free the other's (tfjs disposes as it accumulates)", () => {
-    // node order a, c, v, u: backprop reaches u = a + c first (a and c get add's dy), then v (c
-    // accumulates its contribution), then a's slice reads its gradient. dp = [x ; x + 2]
-    const b = new GraphBuilder('shared_dy', { x: { dtype: 'float32', shape: [2, 3] } } as const);
-    const p = b.param('p', [4, 3]);
-    const a = b.slice(p, [0], [2], [0]);
-    const c = b.slice(p, [2], [4], [0]);
-    const v = b.mul(c, b.scalar(2));
-    const u = b.add(a, c);
-    const y = b.add(b.reduceSum(b.mul(u, b.inputs.x), [0, 1]), b.reduceSum(v, [0, 1]));
-    const m = compileTfjs(b.build({ y }));
-    const x = [1, -2, 3, 0.5, 4, -1];
-    const before = tf.memory().numTensors;
-    expect(nums(m.gradients({ x: f32([2, 3], x) }, 'y').grads.get('p')!)).toEqual([...x, ...x.map((e) => e + 2)]);
-    expect(tf.memory().numTensors).toBe(before);
-    m.dispose();
-  });
+  it(
+    "add hands one gradient to both inputs; a later contribution to one does not free the other's (tfjs disposes as it " + 'accumulates)',
+    () => {
+      // node order a, c, v, u: backprop reaches u = a + c first (a and c get add's dy), then v (c
+      // accumulates its contribution), then a's slice reads its gradient. dp = [x ; x + 2]
+      const b = new GraphBuilder('shared_dy', { x: { dtype: 'float32', shape: [2, 3] } } as const);
+      const p = b.param('p', [4, 3]);
+      const a = b.slice(p, [0], [2], [0]);
+      const c = b.slice(p, [2], [4], [0]);
+      const v = b.mul(c, b.scalar(2));
+      const u = b.add(a, c);
+      const y = b.add(b.reduceSum(b.mul(u, b.inputs.x), [0, 1]), b.reduceSum(v, [0, 1]));
+      const m = compileTfjs(b.build({ y }));
+      const x = [1, -2, 3, 0.5, 4, -1];
+      const before = tf.memory().numTensors;
+      expect(nums(m.gradients({ x: f32([2, 3], x) }, 'y').grads.get('p')!)).toEqual([...x, ...x.map((e) => e + 2)]);
+      expect(tf.memory().numTensors).toBe(before);
+      m.dispose();
+    },
+  );
   it('int64 inputs are narrowed to int32 and come back as BigInt64Array; values that do not fit are an error', () => {
     const b = new GraphBuilder('i64', { ids: { dtype: 'int64', shape: ['n'] } } as const);
     const t = b.param('t', [3, 2], init.constant(1));

@@ -186,33 +186,36 @@ describe('negatives: seeded negative sampling for implicit-only logs', () => {
       .slice(1)
       .map((l) => l.split(','))
       .some(([u, i, c, ts]) => u === user && i === item && c === 'x' && Number(ts) <= t);
-  it('draws only items the user had not acted on at or before the positive, placed right before it; short positives are counted', async () => {
-    // 3 per positive from a pool of 4 items: the eligible sets are forced (3 or fewer), whatever the seed
-    const d = await load(implicit({ perPositive: 3, draw: 'uniform', seed: 1 }));
-    expect(d.negatives).toEqual({ perPositive: 3, draw: 'uniform', seed: 1, positives: 7, negatives: 17, short: 4 });
-    expect(checkNegatives(d, actedIn(IMPLICIT_CSV))).toBe(17);
-    const negativesOf = (user: string, t: number) => {
-      const out: string[] = [];
-      for (let i = 0; i < d.log.size; i++) {
-        const [u, item, ts] = raw(d, i);
-        if (d.log.label[i] === 0 && u === user && ts === t) out.push(item);
-      }
-      return out.sort();
-    };
-    expect([negativesOf('u1', 1), negativesOf('u1', 3), negativesOf('u1', 5)]).toEqual([
-      ['b', 'c', 'd'],
-      ['c', 'd'],
-      ['c', 'd'],
-    ]);
-    expect([negativesOf('u2', 3), negativesOf('u2', 4)]).toEqual([
-      ['b', 'c', 'd'],
-      ['b', 'd'],
-    ]); // c is acted on at 4, not before: a negative at 3
-    expect([negativesOf('u3', 6), negativesOf('u3', 7)]).toEqual([
-      ['a', 'b', 'c'],
-      ['a', 'c'],
-    ]);
-  });
+  it(
+    'draws only items the user had not acted on at or before the positive, placed right before it; short positives are ' + 'counted',
+    async () => {
+      // 3 per positive from a pool of 4 items: the eligible sets are forced (3 or fewer), whatever the seed
+      const d = await load(implicit({ perPositive: 3, draw: 'uniform', seed: 1 }));
+      expect(d.negatives).toEqual({ perPositive: 3, draw: 'uniform', seed: 1, positives: 7, negatives: 17, short: 4 });
+      expect(checkNegatives(d, actedIn(IMPLICIT_CSV))).toBe(17);
+      const negativesOf = (user: string, t: number) => {
+        const out: string[] = [];
+        for (let i = 0; i < d.log.size; i++) {
+          const [u, item, ts] = raw(d, i);
+          if (d.log.label[i] === 0 && u === user && ts === t) out.push(item);
+        }
+        return out.sort();
+      };
+      expect([negativesOf('u1', 1), negativesOf('u1', 3), negativesOf('u1', 5)]).toEqual([
+        ['b', 'c', 'd'],
+        ['c', 'd'],
+        ['c', 'd'],
+      ]);
+      expect([negativesOf('u2', 3), negativesOf('u2', 4)]).toEqual([
+        ['b', 'c', 'd'],
+        ['b', 'd'],
+      ]); // c is acted on at 4, not before: a negative at 3
+      expect([negativesOf('u3', 6), negativesOf('u3', 7)]).toEqual([
+        ['a', 'b', 'c'],
+        ['a', 'c'],
+      ]);
+    },
+  );
   it('is deterministic for a seed and changes with it', async () => {
     const cfg = { perPositive: 1, draw: 'popularity', seed: 7 };
     const [a, b, c] = await Promise.all([load(implicit(cfg)), load(implicit(cfg)), load(implicit({ ...cfg, seed: 8 }))]);

@@ -90,49 +90,56 @@ describe('ml-100k through datasets/ml-100k.json', () => {
 
 describe('the Taobao UserBehavior sample through datasets/taobao-sample.json', () => {
   const awk = (prog: string) => execFileSync('awk', ['-F,', prog, UB], { encoding: 'utf8' }).trim();
-  it('inspect counts match an independent awk pass over the raw file; the row outside the documented dates is refused and counted', async () => {
-    const cfg = readDatasetConfig(TAOBAO);
-    const r = inspectDataset(await loadDataset(cfg), cfg.config);
-    // the config's timeRange: 2017-11-25 to 2017-12-03 in China time (UTC+8), as ../shared/data/README.md documents
-    const IN = '$5>=1511539200&&$5<1512316800';
-    const T = `${IN}&&($3=="3607361"||$3=="4145813"||$3=="4756105")`;
-    const POS = '($4=="cart"||$4=="fav"||$4=="buy")';
-    expect(r.users).toBe(Number(awk(`${IN}&&!u[$1]++{n++} END{print n}`)));
-    expect(r.categories).toBe(Number(awk(`${IN}&&!c[$3]++{n++} END{print n}`)));
-    expect(r.events.total).toBe(4320);
-    expect(r.events.target).toBe(Number(awk(`${T}{n++} END{print n}`)));
-    expect(r.items.target).toBe(Number(awk(`(${T})&&!i[$2]++{n++} END{print n}`)));
-    expect(r.items.source).toBe(Number(awk(`${IN}&&!(${T})&&!i[$2]++{n++} END{print n}`)));
-    expect(r.labelRate.all).toBeCloseTo(Number(awk(`${IN}&&${POS}{p++} END{print p}`)) / 4320, 12);
-    expect(r.labelRate.target).toBeCloseTo(Number(awk(`(${T})&&${POS}{p++} END{print p}`)) / r.events.target, 12);
-    expect(r.time).toEqual({
-      min: Number(awk(`${IN}&&(!n++||$5<m){m=$5} END{print m}`)),
-      max: Number(awk(`${IN}&&(!n++||$5>m){m=$5} END{print m}`)),
-    });
-    expect(r.tiedTimestamps.events).toBe(Number(awk(`${IN}{k[$1","$5]++} END{for(x in k) if(k[x]>1) n+=k[x]; print n+0}`)));
-    // the split: the target event at position floor(0.8 n) by time starts the test set
-    const times = awk(`${T}{print $5}`)
-      .split('\n')
-      .map(Number)
-      .sort((a, b) => a - b);
-    const cut = times[Math.floor(times.length * 0.8)]!;
-    expect(r.split.splitTime).toBe(cut);
-    expect(r.split.test.samples).toBe(times.filter((t) => t >= cut).length);
-    // the one outlier of the sample, 1000169,1328010,959452,pv,1505117799 (2017-09-11), on line 4171
-    expect(awk('$5<1511539200||$5>=1512316800{print NR": "$0}')).toBe('4171: 1000169,1328010,959452,pv,1505117799');
-    expect(r.refused).toEqual({
-      total: 1,
-      reasons: [
-        { reason: "timestamp … is outside config.timeRange [1511539200, 1512316800) (column 'timestamp')", count: 1, first: `${UB}:4171` },
-      ],
-    });
-    expect(formatReport(r, cfg.config).slice(-2)).toEqual([
-      'refused rows: 1 (maxBadRows 1)',
-      `  1 x timestamp … is outside config.timeRange [1511539200, 1512316800) (column 'timestamp') (first at ${UB}:4171)`,
-    ]);
-    // hand-written values, so the awk programs above are checked too
-    expect([r.users, r.time.min, r.events.target, r.split.train.samples, r.split.test.samples]).toEqual([43, 1511539241, 945, 756, 189]);
-  });
+  it(
+    'inspect counts match an independent awk pass over the raw file; the row outside the documented dates is refused and ' + 'counted',
+    async () => {
+      const cfg = readDatasetConfig(TAOBAO);
+      const r = inspectDataset(await loadDataset(cfg), cfg.config);
+      // the config's timeRange: 2017-11-25 to 2017-12-03 in China time (UTC+8), as ../shared/data/README.md documents
+      const IN = '$5>=1511539200&&$5<1512316800';
+      const T = `${IN}&&($3=="3607361"||$3=="4145813"||$3=="4756105")`;
+      const POS = '($4=="cart"||$4=="fav"||$4=="buy")';
+      expect(r.users).toBe(Number(awk(`${IN}&&!u[$1]++{n++} END{print n}`)));
+      expect(r.categories).toBe(Number(awk(`${IN}&&!c[$3]++{n++} END{print n}`)));
+      expect(r.events.total).toBe(4320);
+      expect(r.events.target).toBe(Number(awk(`${T}{n++} END{print n}`)));
+      expect(r.items.target).toBe(Number(awk(`(${T})&&!i[$2]++{n++} END{print n}`)));
+      expect(r.items.source).toBe(Number(awk(`${IN}&&!(${T})&&!i[$2]++{n++} END{print n}`)));
+      expect(r.labelRate.all).toBeCloseTo(Number(awk(`${IN}&&${POS}{p++} END{print p}`)) / 4320, 12);
+      expect(r.labelRate.target).toBeCloseTo(Number(awk(`(${T})&&${POS}{p++} END{print p}`)) / r.events.target, 12);
+      expect(r.time).toEqual({
+        min: Number(awk(`${IN}&&(!n++||$5<m){m=$5} END{print m}`)),
+        max: Number(awk(`${IN}&&(!n++||$5>m){m=$5} END{print m}`)),
+      });
+      expect(r.tiedTimestamps.events).toBe(Number(awk(`${IN}{k[$1","$5]++} END{for(x in k) if(k[x]>1) n+=k[x]; print n+0}`)));
+      // the split: the target event at position floor(0.8 n) by time starts the test set
+      const times = awk(`${T}{print $5}`)
+        .split('\n')
+        .map(Number)
+        .sort((a, b) => a - b);
+      const cut = times[Math.floor(times.length * 0.8)]!;
+      expect(r.split.splitTime).toBe(cut);
+      expect(r.split.test.samples).toBe(times.filter((t) => t >= cut).length);
+      // the one outlier of the sample, 1000169,1328010,959452,pv,1505117799 (2017-09-11), on line 4171
+      expect(awk('$5<1511539200||$5>=1512316800{print NR": "$0}')).toBe('4171: 1000169,1328010,959452,pv,1505117799');
+      expect(r.refused).toEqual({
+        total: 1,
+        reasons: [
+          {
+            reason: "timestamp … is outside config.timeRange [1511539200, 1512316800) (column 'timestamp')",
+            count: 1,
+            first: `${UB}:4171`,
+          },
+        ],
+      });
+      expect(formatReport(r, cfg.config).slice(-2)).toEqual([
+        'refused rows: 1 (maxBadRows 1)',
+        `  1 x timestamp … is outside config.timeRange [1511539200, 1512316800) (column 'timestamp') (first at ${UB}:4171)`,
+      ]);
+      // hand-written values, so the awk programs above are checked too
+      expect([r.users, r.time.min, r.events.target, r.split.train.samples, r.split.test.samples]).toEqual([43, 1511539241, 945, 756, 189]);
+    },
+  );
 });
 
 const EVENTS = 'user,item,cat,ts,rating\nu1,a,x,1,5\nu1,b,y,2,1\nu2,a,x,3,4\nu2,c,y,4,2\nu1,a,x,5,1\nu2,b,y,6,5\n';

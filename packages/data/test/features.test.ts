@@ -131,64 +131,68 @@ describe('raw requests map exactly as the sample builder builds', () => {
 });
 
 describe('unknown ids', () => {
-  it('with minCounts they take the out-of-vocabulary row 0 and are counted per feature; without, a history event is left out and a candidate refused', async () => {
-    const base = JSON.parse(readFileSync(join(root, 'datasets/taobao-sample.json'), 'utf8'));
-    const file = resolve(root, '../shared/data/taobao-userbehavior-sample/UserBehavior.csv');
-    const path = join(tmp, 'taobao-oov.json');
-    writeFileSync(
-      path,
-      JSON.stringify({ ...base, $schema: undefined, events: { ...base.events, files: [file] }, minCounts: { items: 2, categories: 2 } }),
-    );
-    const loaded = readDatasetConfig(path);
-    const ds = await loadDataset(loaded);
-    const withOov = new RawRequestMapper(await buildFeaturePipeline(loaded, ds, 'k', SEQ));
-    const row = (item: string, category: string, behaviour: string, t: number) => ({
-      user_id: '1',
-      item_id: item,
-      category_id: category,
-      behavior_type: behaviour,
-      timestamp: t,
-    });
-    const known = ds.vocabulary.items.source[1]!;
-    const m = withOov.map({
-      history: [
-        row('no-such-item', '2520377', 'pv', 1511600000),
-        row(known, 'no-such-cat', 'pv', 1511600001),
-        row(known, '2520377', 'pv', 1511500000),
-      ],
-      candidates: [{ item_id: 'nope', category_id: '4756105' }],
-    });
-    expect(m.unknown).toEqual({ 'history.item': 1, 'history.category': 1, 'candidate.item': 1 });
-    expect(m.dropped).toBe(0);
-    expect(Array.from(m.candidate)).toEqual([0]);
-    // oldest first: the third row is the earliest
-    expect(Array.from(m.user['sourceSeq']!.slice(0, 4))).toEqual([1, 0, 1, 0]);
-    expect(Array.from(m.user['sourceSeqMask']!.slice(0, 4))).toEqual([1, 1, 1, 0]);
+  it(
+    'with minCounts they take the out-of-vocabulary row 0 and are counted per feature; without, a history event is left out and a ' +
+      'candidate refused',
+    async () => {
+      const base = JSON.parse(readFileSync(join(root, 'datasets/taobao-sample.json'), 'utf8'));
+      const file = resolve(root, '../shared/data/taobao-userbehavior-sample/UserBehavior.csv');
+      const path = join(tmp, 'taobao-oov.json');
+      writeFileSync(
+        path,
+        JSON.stringify({ ...base, $schema: undefined, events: { ...base.events, files: [file] }, minCounts: { items: 2, categories: 2 } }),
+      );
+      const loaded = readDatasetConfig(path);
+      const ds = await loadDataset(loaded);
+      const withOov = new RawRequestMapper(await buildFeaturePipeline(loaded, ds, 'k', SEQ));
+      const row = (item: string, category: string, behaviour: string, t: number) => ({
+        user_id: '1',
+        item_id: item,
+        category_id: category,
+        behavior_type: behaviour,
+        timestamp: t,
+      });
+      const known = ds.vocabulary.items.source[1]!;
+      const m = withOov.map({
+        history: [
+          row('no-such-item', '2520377', 'pv', 1511600000),
+          row(known, 'no-such-cat', 'pv', 1511600001),
+          row(known, '2520377', 'pv', 1511500000),
+        ],
+        candidates: [{ item_id: 'nope', category_id: '4756105' }],
+      });
+      expect(m.unknown).toEqual({ 'history.item': 1, 'history.category': 1, 'candidate.item': 1 });
+      expect(m.dropped).toBe(0);
+      expect(Array.from(m.candidate)).toEqual([0]);
+      // oldest first: the third row is the earliest
+      expect(Array.from(m.user['sourceSeq']!.slice(0, 4))).toEqual([1, 0, 1, 0]);
+      expect(Array.from(m.user['sourceSeqMask']!.slice(0, 4))).toEqual([1, 1, 1, 0]);
 
-    const plainLoaded = readDatasetConfig(join(root, 'datasets/taobao-sample.json'));
-    const plain = new RawRequestMapper(await buildFeaturePipeline(plainLoaded, await loadDataset(plainLoaded), 'k', SEQ));
-    const p = plain.map({
-      history: [row('no-such-item', '2520377', 'pv', 1511600000)],
-      candidates: [{ item_id: plain.pipeline.vocabulary.items.target[0]!, category_id: '4756105' }],
-    });
-    expect(p.dropped).toBe(1);
-    expect(p.unknown).toEqual({ 'history.item': 1 });
-    let err: unknown;
-    try {
-      plain.map({ history: [], candidates: [{ item_id: 'nope', category_id: '4756105' }] });
-    } catch (e) {
-      err = e;
-    }
-    expect(err).toBeInstanceOf(RequestError);
-    expect((err as Error).message).toBe(
-      `raw.candidates[0].item_id: expected a target item of the vocabulary (${plain.pipeline.vocabulary.items.target.length} items; this ` +
-        `model has no out-of-vocabulary row), got "nope"`,
-    );
-    expect(() => plain.map({ history: [{ item_id: '1' }], candidates: [{ item_id: '1' }] })).toThrow(
-      'raw.history[0].timestamp: expected the timestamp (a number), got nothing (missing field)',
-    );
-    expect(() => plain.map({ history: [], candidates: [], extra: 1 })).toThrow(
-      'raw.extra: expected no such field (raw requests have user, history, candidates), got 1',
-    );
-  });
+      const plainLoaded = readDatasetConfig(join(root, 'datasets/taobao-sample.json'));
+      const plain = new RawRequestMapper(await buildFeaturePipeline(plainLoaded, await loadDataset(plainLoaded), 'k', SEQ));
+      const p = plain.map({
+        history: [row('no-such-item', '2520377', 'pv', 1511600000)],
+        candidates: [{ item_id: plain.pipeline.vocabulary.items.target[0]!, category_id: '4756105' }],
+      });
+      expect(p.dropped).toBe(1);
+      expect(p.unknown).toEqual({ 'history.item': 1 });
+      let err: unknown;
+      try {
+        plain.map({ history: [], candidates: [{ item_id: 'nope', category_id: '4756105' }] });
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(RequestError);
+      expect((err as Error).message).toBe(
+        `raw.candidates[0].item_id: expected a target item of the vocabulary (${plain.pipeline.vocabulary.items.target.length} items; this ` +
+          `model has no out-of-vocabulary row), got "nope"`,
+      );
+      expect(() => plain.map({ history: [{ item_id: '1' }], candidates: [{ item_id: '1' }] })).toThrow(
+        'raw.history[0].timestamp: expected the timestamp (a number), got nothing (missing field)',
+      );
+      expect(() => plain.map({ history: [], candidates: [], extra: 1 })).toThrow(
+        'raw.extra: expected no such field (raw requests have user, history, candidates), got 1',
+      );
+    },
+  );
 });

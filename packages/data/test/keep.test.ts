@@ -163,115 +163,121 @@ describe('KEEP sample sources', () => {
   const vocab = { users: world.config.users, items: world.config.items, shops: world.config.shops, categories: world.config.categories };
   const L = 6;
 
-  it('serve the extractor features: ids of the impressed item, the last L super-domain clicks before it (time-correct), nested labels', () => {
-    const idx = keepSplit(world, 'super', 'train');
-    const src = createKeepSource(world, idx, keepSchema({ ...vocab, seqLen: L }, 'train'));
-    expect(src.size).toBe(idx.length);
-    const pos = Int32Array.from([0, 1, 500, idx.length - 1]);
-    const b = src.batch(pos) as Record<string, { shape: readonly number[]; data: ArrayLike<number> }>;
-    expect(Object.keys(b).sort()).toEqual(
-      [
-        'behaviourCategory',
-        'behaviourItem',
-        'behaviourMask',
-        'behaviourShop',
-        'cartLabel',
-        'category',
-        'clickLabel',
-        'convLabel',
-        'item',
-        'shop',
-        'user',
-      ].sort(),
-    );
-    expect(b['behaviourItem']!.shape).toEqual([4, L]);
-    pos.forEach((p, r) => {
-      const ev = idx[p]!,
-        u = e.user[ev]!;
-      expect(b['user']!.data[r]).toBe(u);
-      expect(b['item']!.data[r]).toBe(e.item[ev]);
-      expect(b['shop']!.data[r]).toBe(world.itemShop[e.item[ev]!]);
-      expect(b['category']!.data[r]).toBe(world.itemCategory[e.item[ev]!]);
-      expect(b['clickLabel']!.data[r]).toBe(e.click[ev]);
-      expect(b['convLabel']!.data[r]).toBe(e.conv[ev]);
-      // expected behaviours by a plain scan
-      const before: number[] = [];
-      for (let j = world.userStart[u]!; j < world.userStart[u + 1]!; j++)
-        if (e.domain[j] === KEEP_SUPER && e.click[j] && e.time[j]! < e.time[ev]!) before.push(e.item[j]!);
-      const last = before.slice(-L);
-      for (let j = 0; j < L; j++) {
-        expect(b['behaviourMask']!.data[r * L + j]).toBe(j < last.length ? 1 : 0);
-        expect(b['behaviourItem']!.data[r * L + j]).toBe(j < last.length ? last[j] : 0);
-        expect(b['behaviourCategory']!.data[r * L + j]).toBe(j < last.length ? world.itemCategory[last[j]!] : 0);
-      }
-    });
-    // the first impression of a user has no behaviour
-    const first = idx.findIndex((ev) => ev === world.userStart[e.user[ev]!]);
-    const bf = src.batch(Int32Array.of(first)) as Record<string, { data: ArrayLike<number> }>;
-    expect(Array.from(bf['behaviourMask']!.data)).toEqual(new Array(L).fill(0));
-    expect(src.labels[500]).toBe(e.click[idx[500]!]);
-    expect(src.groups[500]).toBe(e.user[idx[500]!]);
-    expect(src.trueProbability![500]).toBe(e.pClick[idx[500]!]);
-  });
+  it(
+    'serve the extractor features: ids of the impressed item, the last L super-domain clicks before it (time-correct), nested ' + 'labels',
+    () => {
+      const idx = keepSplit(world, 'super', 'train');
+      const src = createKeepSource(world, idx, keepSchema({ ...vocab, seqLen: L }, 'train'));
+      expect(src.size).toBe(idx.length);
+      const pos = Int32Array.from([0, 1, 500, idx.length - 1]);
+      const b = src.batch(pos) as Record<string, { shape: readonly number[]; data: ArrayLike<number> }>;
+      expect(Object.keys(b).sort()).toEqual(
+        [
+          'behaviourCategory',
+          'behaviourItem',
+          'behaviourMask',
+          'behaviourShop',
+          'cartLabel',
+          'category',
+          'clickLabel',
+          'convLabel',
+          'item',
+          'shop',
+          'user',
+        ].sort(),
+      );
+      expect(b['behaviourItem']!.shape).toEqual([4, L]);
+      pos.forEach((p, r) => {
+        const ev = idx[p]!,
+          u = e.user[ev]!;
+        expect(b['user']!.data[r]).toBe(u);
+        expect(b['item']!.data[r]).toBe(e.item[ev]);
+        expect(b['shop']!.data[r]).toBe(world.itemShop[e.item[ev]!]);
+        expect(b['category']!.data[r]).toBe(world.itemCategory[e.item[ev]!]);
+        expect(b['clickLabel']!.data[r]).toBe(e.click[ev]);
+        expect(b['convLabel']!.data[r]).toBe(e.conv[ev]);
+        // expected behaviours by a plain scan
+        const before: number[] = [];
+        for (let j = world.userStart[u]!; j < world.userStart[u + 1]!; j++)
+          if (e.domain[j] === KEEP_SUPER && e.click[j] && e.time[j]! < e.time[ev]!) before.push(e.item[j]!);
+        const last = before.slice(-L);
+        for (let j = 0; j < L; j++) {
+          expect(b['behaviourMask']!.data[r * L + j]).toBe(j < last.length ? 1 : 0);
+          expect(b['behaviourItem']!.data[r * L + j]).toBe(j < last.length ? last[j] : 0);
+          expect(b['behaviourCategory']!.data[r * L + j]).toBe(j < last.length ? world.itemCategory[last[j]!] : 0);
+        }
+      });
+      // the first impression of a user has no behaviour
+      const first = idx.findIndex((ev) => ev === world.userStart[e.user[ev]!]);
+      const bf = src.batch(Int32Array.of(first)) as Record<string, { data: ArrayLike<number> }>;
+      expect(Array.from(bf['behaviourMask']!.data)).toEqual(new Array(L).fill(0));
+      expect(src.labels[500]).toBe(e.click[idx[500]!]);
+      expect(src.groups[500]).toBe(e.user[idx[500]!]);
+      expect(src.trueProbability![500]).toBe(e.pClick[idx[500]!]);
+    },
+  );
 
-  it('serve the two-tower and the downstream DIN features: sub-domain history as targetSeq, knowledge rows from a table or a function', () => {
-    const idx = keepSplit(world, 'sub', 'eval');
-    const tt = createKeepSource(world, idx, keepTwoTowerSchema({ ...vocab, seqLen: L }, 'train'));
-    expect(Object.keys(tt.batch(Int32Array.of(0))).sort()).toEqual(
-      ['behaviourCategory', 'behaviourItem', 'behaviourMask', 'behaviourShop', 'category', 'clickLabel', 'item', 'shop', 'user'].sort(),
-    );
-    const schema = dinSchema(
-      {
-        users: 0,
-        targetItems: vocab.items,
-        sourceItems: vocab.items,
-        categories: vocab.categories,
-        profile: [],
-        seqLen: 4,
-        sequences: ['target', 'source'],
-        hidden: [8],
-        knowledge: { dim: 3 },
-      },
-      true,
-    );
-    const table = new Float32Array(idx.length * 3).map((_, i) => i);
-    const src = createKeepSource(world, idx, schema, { knowledge: { dim: 3, table } });
-    const fn = createKeepSource(world, idx, schema, {
-      knowledge: { dim: 3, of: (p) => Float32Array.from(Array.from(p).flatMap((i) => [3 * i, 3 * i + 1, 3 * i + 2])) },
-    });
-    const pos = Int32Array.from([5, 2, idx.length - 1]);
-    const b = src.batch(pos) as Record<string, { shape: readonly number[]; data: ArrayLike<number> }>;
-    expect(b['knowledge']!.shape).toEqual([3, 3]);
-    expect(Array.from(b['knowledge']!.data)).toEqual([
-      15,
-      16,
-      17,
-      6,
-      7,
-      8,
-      3 * (idx.length - 1),
-      3 * (idx.length - 1) + 1,
-      3 * (idx.length - 1) + 2,
-    ]);
-    expect(fn.batch(pos)).toEqual(b);
-    pos.forEach((p, r) => {
-      const ev = idx[p]!,
-        u = e.user[ev]!;
-      expect(b['candidate']!.data[r]).toBe(e.item[ev]);
-      expect(b['label']!.data[r]).toBe(e.click[ev]);
-      const subBefore: number[] = [];
-      for (let j = world.userStart[u]!; j < world.userStart[u + 1]!; j++)
-        if (e.domain[j] === KEEP_SUB && e.click[j] && e.time[j]! < e.time[ev]!) subBefore.push(e.item[j]!);
-      const last = subBefore.slice(-4);
-      for (let j = 0; j < 4; j++) expect(b['targetSeq']!.data[r * 4 + j]).toBe(j < last.length ? last[j] : 0);
-      const { count } = clicksBefore(world, 'super', u, e.time[ev]!);
-      expect(
-        Array.from(b['sourceSeqMask']!.data)
-          .slice(r * 4, r * 4 + 4)
-          .reduce((s, x) => s + x, 0),
-      ).toBe(Math.min(4, count));
-    });
-  });
+  it(
+    'serve the two-tower and the downstream DIN features: sub-domain history as targetSeq, knowledge rows from a table or a ' + 'function',
+    () => {
+      const idx = keepSplit(world, 'sub', 'eval');
+      const tt = createKeepSource(world, idx, keepTwoTowerSchema({ ...vocab, seqLen: L }, 'train'));
+      expect(Object.keys(tt.batch(Int32Array.of(0))).sort()).toEqual(
+        ['behaviourCategory', 'behaviourItem', 'behaviourMask', 'behaviourShop', 'category', 'clickLabel', 'item', 'shop', 'user'].sort(),
+      );
+      const schema = dinSchema(
+        {
+          users: 0,
+          targetItems: vocab.items,
+          sourceItems: vocab.items,
+          categories: vocab.categories,
+          profile: [],
+          seqLen: 4,
+          sequences: ['target', 'source'],
+          hidden: [8],
+          knowledge: { dim: 3 },
+        },
+        true,
+      );
+      const table = new Float32Array(idx.length * 3).map((_, i) => i);
+      const src = createKeepSource(world, idx, schema, { knowledge: { dim: 3, table } });
+      const fn = createKeepSource(world, idx, schema, {
+        knowledge: { dim: 3, of: (p) => Float32Array.from(Array.from(p).flatMap((i) => [3 * i, 3 * i + 1, 3 * i + 2])) },
+      });
+      const pos = Int32Array.from([5, 2, idx.length - 1]);
+      const b = src.batch(pos) as Record<string, { shape: readonly number[]; data: ArrayLike<number> }>;
+      expect(b['knowledge']!.shape).toEqual([3, 3]);
+      expect(Array.from(b['knowledge']!.data)).toEqual([
+        15,
+        16,
+        17,
+        6,
+        7,
+        8,
+        3 * (idx.length - 1),
+        3 * (idx.length - 1) + 1,
+        3 * (idx.length - 1) + 2,
+      ]);
+      expect(fn.batch(pos)).toEqual(b);
+      pos.forEach((p, r) => {
+        const ev = idx[p]!,
+          u = e.user[ev]!;
+        expect(b['candidate']!.data[r]).toBe(e.item[ev]);
+        expect(b['label']!.data[r]).toBe(e.click[ev]);
+        const subBefore: number[] = [];
+        for (let j = world.userStart[u]!; j < world.userStart[u + 1]!; j++)
+          if (e.domain[j] === KEEP_SUB && e.click[j] && e.time[j]! < e.time[ev]!) subBefore.push(e.item[j]!);
+        const last = subBefore.slice(-4);
+        for (let j = 0; j < 4; j++) expect(b['targetSeq']!.data[r * 4 + j]).toBe(j < last.length ? last[j] : 0);
+        const { count } = clicksBefore(world, 'super', u, e.time[ev]!);
+        expect(
+          Array.from(b['sourceSeqMask']!.data)
+            .slice(r * 4, r * 4 + 4)
+            .reduce((s, x) => s + x, 0),
+        ).toBe(Math.min(4, count));
+      });
+    },
+  );
 
   it('merge two sources in batch order (Sample Merging)', () => {
     const schema = keepTwoTowerSchema({ ...vocab, seqLen: L }, 'train');

@@ -83,33 +83,36 @@ describe('generic CSV with a column mapping', () => {
     ).rejects.toThrow(`${EVENTS}:3: the domain rule returned 2; expected 0 (target) or 1 (source)`);
   });
 
-  it('issue 17 item 10: an out-of-range timestamp, an integer past 2^53 and invalid UTF-8 fail with file:line, never stored changed', async () => {
-    const huge = write('huge.csv', `${HEADER}\nalice,i1,drama,target,1,5,1,,\nbob,i1,drama,target,1e999,5,1,,\n`);
-    await expect(readCsvEvents(huge, MAPPING, { context: CONTEXT })).rejects.toThrow(
-      `${huge}:3: bad number in column 'ts': '1e999' (out of the float64 range)`,
-    );
-    const big = write('big.csv', `${HEADER}\nalice,i1,drama,target,9007199254740993,5,1,,\n`);
-    await expect(readCsvEvents(big, MAPPING, { context: CONTEXT })).rejects.toThrow(
-      `${big}:2: integer 9007199254740993 in column 'ts' is beyond 2^53 - 1 (9007199254740991) and cannot be stored exactly; store it as ` +
-        `a string id or scale it down`,
-    );
-    // the largest exact integer is still taken as it is
-    const edge = write('edge.csv', `${HEADER}\nalice,i1,drama,target,9007199254740991,5,1,,\n`);
-    expect((await readCsvEvents(edge, MAPPING, { context: CONTEXT })).log.timestamp[0]).toBe(9007199254740991);
-    const latin1 = join(tmp, 'latin1.csv');
-    writeFileSync(
-      latin1,
-      Buffer.concat([
-        Buffer.from(`${HEADER}\nalice,i1,drama,target,1,5,1,,\n`),
-        Buffer.from('bob,i1,drama,target,2,5,1,,caf'),
-        Buffer.from([0xe9]),
-        Buffer.from('\n'),
-      ]),
-    );
-    await expect(readCsvEvents(latin1, MAPPING, { context: CONTEXT })).rejects.toThrow(
-      `${latin1}:3: invalid UTF-8 (byte 0xe9 at file offset 110); the file must be UTF-8 encoded`,
-    );
-  });
+  it(
+    'issue 17 item 10: an out-of-range timestamp, an integer past 2^53 and invalid UTF-8 fail with file:line, never stored ' + 'changed',
+    async () => {
+      const huge = write('huge.csv', `${HEADER}\nalice,i1,drama,target,1,5,1,,\nbob,i1,drama,target,1e999,5,1,,\n`);
+      await expect(readCsvEvents(huge, MAPPING, { context: CONTEXT })).rejects.toThrow(
+        `${huge}:3: bad number in column 'ts': '1e999' (out of the float64 range)`,
+      );
+      const big = write('big.csv', `${HEADER}\nalice,i1,drama,target,9007199254740993,5,1,,\n`);
+      await expect(readCsvEvents(big, MAPPING, { context: CONTEXT })).rejects.toThrow(
+        `${big}:2: integer 9007199254740993 in column 'ts' is beyond 2^53 - 1 (9007199254740991) and cannot be stored exactly; store it as ` +
+          `a string id or scale it down`,
+      );
+      // the largest exact integer is still taken as it is
+      const edge = write('edge.csv', `${HEADER}\nalice,i1,drama,target,9007199254740991,5,1,,\n`);
+      expect((await readCsvEvents(edge, MAPPING, { context: CONTEXT })).log.timestamp[0]).toBe(9007199254740991);
+      const latin1 = join(tmp, 'latin1.csv');
+      writeFileSync(
+        latin1,
+        Buffer.concat([
+          Buffer.from(`${HEADER}\nalice,i1,drama,target,1,5,1,,\n`),
+          Buffer.from('bob,i1,drama,target,2,5,1,,caf'),
+          Buffer.from([0xe9]),
+          Buffer.from('\n'),
+        ]),
+      );
+      await expect(readCsvEvents(latin1, MAPPING, { context: CONTEXT })).rejects.toThrow(
+        `${latin1}:3: invalid UTF-8 (byte 0xe9 at file offset 110); the file must be UTF-8 encoded`,
+      );
+    },
+  );
 
   it('fails on unsorted timestamps when the caller requires sorted input', async () => {
     await expect(readCsvEvents(EVENTS, MAPPING, { context: CONTEXT, requireSorted: 'file' })).rejects.toThrow(

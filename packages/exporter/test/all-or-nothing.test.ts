@@ -60,71 +60,78 @@ describe('all or nothing', () => {
     expect(readdirSync(join(base, 'gate-new'))).toEqual([]);
   });
 
-  it('a re-export keeps what the exporter did not write (notes.txt, a 2/ version folder, a file inside 1/) and says Triton serves 2/', async () => {
-    const repo = join(base, 'keep');
-    const dir = join(repo, 'demo');
-    await exportModel({ model: 'demo', out: repo, seed: 1 });
-    writeFileSync(join(dir, 'notes.txt'), 'keep me');
-    mkdirSync(join(dir, '2'));
-    writeFileSync(join(dir, '2', 'model.onnx'), 'a model of the user');
-    writeFileSync(join(dir, '1', 'README'), 'about version 1');
-    const lines: string[] = [];
-    const res = await exportModel({ model: 'demo', out: repo, seed: 2, log: (l) => lines.push(l) });
-    expect(res).toMatchObject({ written: true, files: [...SERVING_FILES], kept: ['1/README', '2/', 'notes.txt'] });
-    expect(seedOf(dir)).toBe(2);
-    expect(readFileSync(join(dir, 'notes.txt'), 'utf8')).toBe('keep me');
-    expect(readFileSync(join(dir, '2', 'model.onnx'), 'utf8')).toBe('a model of the user');
-    expect(readFileSync(join(dir, '1', 'README'), 'utf8')).toBe('about version 1');
-    expect(lines.slice(-2)).toEqual([
-      `kept what the exporter did not write in ${dir}: 1/README, 2/, notes.txt`,
-      `kept 2/ (not written by the exporter): Triton's default version policy serves the highest version, 2, not the 1 just exported`,
-    ]);
-    // the manifest still lists only the exporter's files, so the user's stay foreign next time
-    expect(Object.keys(manifestOf(dir).files)).toEqual([...SERVING_FILES]);
-    expect(leftovers(repo)).toEqual([]);
-  });
+  it(
+    'a re-export keeps what the exporter did not write (notes.txt, a 2/ version folder, a file inside 1/) and says Triton serves ' + '2/',
+    async () => {
+      const repo = join(base, 'keep');
+      const dir = join(repo, 'demo');
+      await exportModel({ model: 'demo', out: repo, seed: 1 });
+      writeFileSync(join(dir, 'notes.txt'), 'keep me');
+      mkdirSync(join(dir, '2'));
+      writeFileSync(join(dir, '2', 'model.onnx'), 'a model of the user');
+      writeFileSync(join(dir, '1', 'README'), 'about version 1');
+      const lines: string[] = [];
+      const res = await exportModel({ model: 'demo', out: repo, seed: 2, log: (l) => lines.push(l) });
+      expect(res).toMatchObject({ written: true, files: [...SERVING_FILES], kept: ['1/README', '2/', 'notes.txt'] });
+      expect(seedOf(dir)).toBe(2);
+      expect(readFileSync(join(dir, 'notes.txt'), 'utf8')).toBe('keep me');
+      expect(readFileSync(join(dir, '2', 'model.onnx'), 'utf8')).toBe('a model of the user');
+      expect(readFileSync(join(dir, '1', 'README'), 'utf8')).toBe('about version 1');
+      expect(lines.slice(-2)).toEqual([
+        `kept what the exporter did not write in ${dir}: 1/README, 2/, notes.txt`,
+        `kept 2/ (not written by the exporter): Triton's default version policy serves the highest version, 2, not the 1 just exported`,
+      ]);
+      // the manifest still lists only the exporter's files, so the user's stay foreign next time
+      expect(Object.keys(manifestOf(dir).files)).toEqual([...SERVING_FILES]);
+      expect(leftovers(repo)).toEqual([]);
+    },
+  );
 
-  it('refuses, naming them, an exporter file changed since it was written and a foreign file where it writes; --force replaces just those', async () => {
-    const repo = join(base, 'way');
-    const dir = join(repo, 'demo');
-    await exportModel({ model: 'demo', out: repo, seed: 1 });
-    writeFileSync(join(dir, 'config.pbtxt'), 'name: "demo"\n# tuned by hand\n');
-    writeFileSync(join(dir, 'notes.txt'), 'keep me');
-    const before = snapshot(dir);
-    const msg = `model directory ${dir} holds files in the way of the export: config.pbtxt (changed since the exporter wrote it); move them away, or pass --force to replace them (other files the exporter did not write are kept)`;
-    await expect(exportModel({ model: 'demo', out: repo, seed: 2 })).rejects.toThrow(new ExportError(msg));
-    expect(snapshot(dir)).toEqual(before);
-    // a manifest that does not list weights.safetensors: that file is the user's, and in the way
-    const m = manifestOf(dir);
-    const { 'weights.safetensors': _w, ...files } = m.files;
-    writeFileSync(
-      join(dir, EXPORT_MARKER),
-      JSON.stringify({
-        ...m,
-        files: {
-          ...files,
-          'config.pbtxt': {
-            bytes: 0,
-            sha256: createHash('sha256')
-              .update(readFileSync(join(dir, 'config.pbtxt')))
-              .digest('hex'),
+  it(
+    'refuses, naming them, an exporter file changed since it was written and a foreign file where it writes; --force replaces just ' +
+      'those',
+    async () => {
+      const repo = join(base, 'way');
+      const dir = join(repo, 'demo');
+      await exportModel({ model: 'demo', out: repo, seed: 1 });
+      writeFileSync(join(dir, 'config.pbtxt'), 'name: "demo"\n# tuned by hand\n');
+      writeFileSync(join(dir, 'notes.txt'), 'keep me');
+      const before = snapshot(dir);
+      const msg = `model directory ${dir} holds files in the way of the export: config.pbtxt (changed since the exporter wrote it); move them away, or pass --force to replace them (other files the exporter did not write are kept)`;
+      await expect(exportModel({ model: 'demo', out: repo, seed: 2 })).rejects.toThrow(new ExportError(msg));
+      expect(snapshot(dir)).toEqual(before);
+      // a manifest that does not list weights.safetensors: that file is the user's, and in the way
+      const m = manifestOf(dir);
+      const { 'weights.safetensors': _w, ...files } = m.files;
+      writeFileSync(
+        join(dir, EXPORT_MARKER),
+        JSON.stringify({
+          ...m,
+          files: {
+            ...files,
+            'config.pbtxt': {
+              bytes: 0,
+              sha256: createHash('sha256')
+                .update(readFileSync(join(dir, 'config.pbtxt')))
+                .digest('hex'),
+            },
           },
-        },
-      }),
-    );
-    await expect(exportModel({ model: 'demo', out: repo, seed: 2 })).rejects.toThrow(
-      new ExportError(
-        `model directory ${dir} holds files in the way of the export: weights.safetensors (not written by the exporter); move them away, ` +
-          `or pass --force to replace them (other files the exporter did not write are kept)`,
-      ),
-    );
-    const res = await exportModel({ model: 'demo', out: repo, seed: 2, force: true });
-    expect(res.kept).toEqual(['notes.txt']);
-    expect(seedOf(dir)).toBe(2);
-    expect(readFileSync(join(dir, 'config.pbtxt'), 'utf8')).toContain('written by lctr-exporter');
-    expect(readFileSync(join(dir, 'notes.txt'), 'utf8')).toBe('keep me');
-    expect(Object.keys(manifestOf(dir).files)).toEqual([...SERVING_FILES]);
-  });
+        }),
+      );
+      await expect(exportModel({ model: 'demo', out: repo, seed: 2 })).rejects.toThrow(
+        new ExportError(
+          `model directory ${dir} holds files in the way of the export: weights.safetensors (not written by the exporter); move them away, ` +
+            `or pass --force to replace them (other files the exporter did not write are kept)`,
+        ),
+      );
+      const res = await exportModel({ model: 'demo', out: repo, seed: 2, force: true });
+      expect(res.kept).toEqual(['notes.txt']);
+      expect(seedOf(dir)).toBe(2);
+      expect(readFileSync(join(dir, 'config.pbtxt'), 'utf8')).toContain('written by lctr-exporter');
+      expect(readFileSync(join(dir, 'notes.txt'), 'utf8')).toBe('keep me');
+      expect(Object.keys(manifestOf(dir).files)).toEqual([...SERVING_FILES]);
+    },
+  );
 
   it("an export from before the manifest (a marker without files): its five files are the exporter's, the rest is kept", async () => {
     const repo = join(base, 'legacy');

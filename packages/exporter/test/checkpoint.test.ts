@@ -147,55 +147,59 @@ describe('exporting a trained checkpoint', () => {
     expect(serializeGraph(g)).toBe(serializeGraph(buildLifelong(trained.meta['config'] as Parameters<typeof buildLifelong>[0])));
   });
 
-  it('lcn: model.onnx is the folded graph (DIN attention weight recombination) and float16 passes its own bar; graph.json stays the spec form', async () => {
-    const folded = readReport(join(repo, 'lcn-tiny')).optimisations;
-    expect(folded.precision).toBe('float32');
-    expect(folded.onnxTolerance).toBe(1e-5);
-    // per DIN attention (target and source sequences): 4 row slices of the first-layer weight,
-    // their add and sub, and the serving form's reshapes of W_p and of the sub; FSA's first FFN
-    // layer with its bias as one more row (a reshape and a concat); the main MLP's first weight
-    // split into the user's and the candidates' rows (2 slices)
-    expect(folded.constantFolding).toMatchObject({ enabled: true, foldedNodes: 20 });
-    expect(folded.constantFolding.nodesAfter).toBe(folded.constantFolding.nodesBefore - 20);
-    expect(folded.constantFolding.parametersAfter).toBeLessThan(folded.constantFolding.parametersBefore);
-    expect(
-      folded.constantFolding.addedParameters.every((n) =>
-        ['folded/din/', 'folded/lap/fsa/ffn/l0/', 'folded/mlp/l0/'].some((p) => n.startsWith(p)),
-      ),
-    ).toBe(true);
+  it(
+    'lcn: model.onnx is the folded graph (DIN attention weight recombination) and float16 passes its own bar; graph.json stays the spec ' +
+      'form',
+    async () => {
+      const folded = readReport(join(repo, 'lcn-tiny')).optimisations;
+      expect(folded.precision).toBe('float32');
+      expect(folded.onnxTolerance).toBe(1e-5);
+      // per DIN attention (target and source sequences): 4 row slices of the first-layer weight,
+      // their add and sub, and the serving form's reshapes of W_p and of the sub; FSA's first FFN
+      // layer with its bias as one more row (a reshape and a concat); the main MLP's first weight
+      // split into the user's and the candidates' rows (2 slices)
+      expect(folded.constantFolding).toMatchObject({ enabled: true, foldedNodes: 20 });
+      expect(folded.constantFolding.nodesAfter).toBe(folded.constantFolding.nodesBefore - 20);
+      expect(folded.constantFolding.parametersAfter).toBeLessThan(folded.constantFolding.parametersBefore);
+      expect(
+        folded.constantFolding.addedParameters.every((n) =>
+          ['folded/din/', 'folded/lap/fsa/ffn/l0/', 'folded/mlp/l0/'].some((p) => n.startsWith(p)),
+        ),
+      ).toBe(true);
 
-    const res16 = await exportCheckpoint({
-      checkpoint: step(runs['lcn']!),
-      out: repo,
-      name: 'lcn-f16',
-      precision: 'float16',
-      latencyRequests: 0,
-    });
-    const r16 = readReport(res16.dir);
-    expect(r16.optimisations).toMatchObject({ precision: 'float16', onnxTolerance: 2e-2 });
-    expect(r16.parity.ok).toBe(true);
-    expect(r16.parity.onnxTolerance).toBe(2e-2);
-    expect(r16.parity.tolerance).toBe(1e-5);
-    expect(r16.parity.maxAbs['tfjs-vs-ref-cpu']).toBeLessThanOrEqual(1e-5);
-    // really half precision: ONNX Runtime differs from the float32 reference by more than float32 rounding
-    expect(r16.parity.maxAbs['onnx-vs-ref-cpu']).toBeGreaterThan(1e-6);
-    expect(r16.parity.maxAbs['onnx-vs-ref-cpu']).toBeLessThanOrEqual(2e-2);
-    expect(res16.line).toMatch(/\(bar 1e-5, with onnx 2e-2\)  OK$/);
-    expect(r16.onnx.checker).toEqual({ ok: true, message: 'ok' });
-    // the spec form is the same as the float32 export's
-    for (const f of ['graph.json', 'weights.safetensors'] as const)
-      expect(r16.files[f].sha256).toBe(readReport(join(repo, 'lcn-tiny')).files[f].sha256);
+      const res16 = await exportCheckpoint({
+        checkpoint: step(runs['lcn']!),
+        out: repo,
+        name: 'lcn-f16',
+        precision: 'float16',
+        latencyRequests: 0,
+      });
+      const r16 = readReport(res16.dir);
+      expect(r16.optimisations).toMatchObject({ precision: 'float16', onnxTolerance: 2e-2 });
+      expect(r16.parity.ok).toBe(true);
+      expect(r16.parity.onnxTolerance).toBe(2e-2);
+      expect(r16.parity.tolerance).toBe(1e-5);
+      expect(r16.parity.maxAbs['tfjs-vs-ref-cpu']).toBeLessThanOrEqual(1e-5);
+      // really half precision: ONNX Runtime differs from the float32 reference by more than float32 rounding
+      expect(r16.parity.maxAbs['onnx-vs-ref-cpu']).toBeGreaterThan(1e-6);
+      expect(r16.parity.maxAbs['onnx-vs-ref-cpu']).toBeLessThanOrEqual(2e-2);
+      expect(res16.line).toMatch(/\(bar 1e-5, with onnx 2e-2\)  OK$/);
+      expect(r16.onnx.checker).toEqual({ ok: true, message: 'ok' });
+      // the spec form is the same as the float32 export's
+      for (const f of ['graph.json', 'weights.safetensors'] as const)
+        expect(r16.files[f].sha256).toBe(readReport(join(repo, 'lcn-tiny')).files[f].sha256);
 
-    const resNoFold = await exportCheckpoint({
-      checkpoint: step(runs['lcn']!),
-      out: repo,
-      name: 'lcn-nofold',
-      fold: false,
-      latencyRequests: 0,
-    });
-    expect(readReport(resNoFold.dir).optimisations.constantFolding).toMatchObject({ enabled: false, foldedNodes: 0 });
-    expectParity(readReport(resNoFold.dir));
-  });
+      const resNoFold = await exportCheckpoint({
+        checkpoint: step(runs['lcn']!),
+        out: repo,
+        name: 'lcn-nofold',
+        fold: false,
+        latencyRequests: 0,
+      });
+      expect(readReport(resNoFold.dir).optimisations.constantFolding).toMatchObject({ enabled: false, foldedNodes: 0 });
+      expectParity(readReport(resNoFold.dir));
+    },
+  );
 
   it("sim-soft: the serving weights leave the training-only auxiliary head 'simSoft/aux/*' behind", async () => {
     const res = await exportCheckpoint({ checkpoint: runs['sim-soft']!.runDir, out: repo, requests: 2, candidates: 8, latencyRequests: 0 });

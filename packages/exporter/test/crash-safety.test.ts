@@ -39,66 +39,70 @@ function isComplete(dir: string): boolean {
 }
 
 describe('SIGKILL mid-export', () => {
-  it('children killed at random moments (some as soon as their temp directory appears) leave the previous export or the new whole one; the next export clears their leftovers', async () => {
-    const repo = join(base, 'kill');
-    const dir = join(repo, 'demo');
-    await exportModel({ model: 'demo', out: repo, seed: 1 });
-    writeFileSync(join(dir, 'notes.txt'), 'keep me');
-    let previous = snapshot(dir);
-    const rng = new Rng(17);
-    let midExport = 0;
-    for (let kill = 0; kill < 4; kill++) {
-      const seed = 10 + kill;
-      const child = spawn(process.execPath, ['--import', tsx, join(here, 'export-child.ts'), repo, String(seed)], {
-        stdio: ['ignore', 'pipe', 'pipe'],
-        env,
-      });
-      let stderr = '';
-      child.stderr.on('data', (d: Buffer) => {
-        stderr += d.toString();
-      });
-      const exited = new Promise<NodeJS.Signals | number | null>((r) => child.on('exit', (code, signal) => r(signal ?? code)));
-      await new Promise<void>((res, rej) => {
-        child.stdout.on('data', (d: Buffer) => {
-          if (d.toString().includes('exporting')) res();
+  it(
+    'children killed at random moments (some as soon as their temp directory appears) leave the previous export or the new whole one; ' +
+      'the next export clears their leftovers',
+    async () => {
+      const repo = join(base, 'kill');
+      const dir = join(repo, 'demo');
+      await exportModel({ model: 'demo', out: repo, seed: 1 });
+      writeFileSync(join(dir, 'notes.txt'), 'keep me');
+      let previous = snapshot(dir);
+      const rng = new Rng(17);
+      let midExport = 0;
+      for (let kill = 0; kill < 4; kill++) {
+        const seed = 10 + kill;
+        const child = spawn(process.execPath, ['--import', tsx, join(here, 'export-child.ts'), repo, String(seed)], {
+          stdio: ['ignore', 'pipe', 'pipe'],
+          env,
         });
-        child.on('exit', () => rej(new Error(`child exited before exporting: ${stderr}`)));
-      });
-      if (kill % 2 === 0) {
-        await new Promise((r) => setTimeout(r, rng.int(1500)));
-      } else {
-        // as soon as the child's temp directory appears: it is then staging or checking
-        await new Promise<void>((res) => {
-          const w = watch(repo, (_e, name) => {
-            if (name === `.demo.tmp-${child.pid}`) {
+        let stderr = '';
+        child.stderr.on('data', (d: Buffer) => {
+          stderr += d.toString();
+        });
+        const exited = new Promise<NodeJS.Signals | number | null>((r) => child.on('exit', (code, signal) => r(signal ?? code)));
+        await new Promise<void>((res, rej) => {
+          child.stdout.on('data', (d: Buffer) => {
+            if (d.toString().includes('exporting')) res();
+          });
+          child.on('exit', () => rej(new Error(`child exited before exporting: ${stderr}`)));
+        });
+        if (kill % 2 === 0) {
+          await new Promise((r) => setTimeout(r, rng.int(1500)));
+        } else {
+          // as soon as the child's temp directory appears: it is then staging or checking
+          await new Promise<void>((res) => {
+            const w = watch(repo, (_e, name) => {
+              if (name === `.demo.tmp-${child.pid}`) {
+                w.close();
+                res();
+              }
+            });
+            child.on('exit', () => {
               w.close();
               res();
-            }
+            });
           });
-          child.on('exit', () => {
-            w.close();
-            res();
-          });
-        });
+        }
+        child.kill('SIGKILL');
+        const how = await exited;
+        if (how === 'SIGKILL' && existsSync(join(repo, `.demo.tmp-${child.pid}`))) midExport++;
+        // the previous export, or (killed after the swap, or finished first) the child's whole export
+        const now = snapshot(dir);
+        if (JSON.stringify(now) !== JSON.stringify(previous)) {
+          expect(isComplete(dir), `after kill ${kill}`).toBe(true);
+          expect(seedOf(dir)).toBe(seed);
+          previous = now;
+        }
+        expect(readFileSync(join(dir, 'notes.txt'), 'utf8')).toBe('keep me');
       }
-      child.kill('SIGKILL');
-      const how = await exited;
-      if (how === 'SIGKILL' && existsSync(join(repo, `.demo.tmp-${child.pid}`))) midExport++;
-      // the previous export, or (killed after the swap, or finished first) the child's whole export
-      const now = snapshot(dir);
-      if (JSON.stringify(now) !== JSON.stringify(previous)) {
-        expect(isComplete(dir), `after kill ${kill}`).toBe(true);
-        expect(seedOf(dir)).toBe(seed);
-        previous = now;
-      }
-      expect(readFileSync(join(dir, 'notes.txt'), 'utf8')).toBe('keep me');
-    }
-    expect(midExport).toBeGreaterThan(0);
-    const res = await exportModel({ model: 'demo', out: repo, seed: 99 });
-    expect(res.kept).toEqual(['notes.txt']);
-    expect(leftovers(repo)).toEqual([]);
-    expect(isComplete(dir)).toBe(true);
-  });
+      expect(midExport).toBeGreaterThan(0);
+      const res = await exportModel({ model: 'demo', out: repo, seed: 99 });
+      expect(res.kept).toEqual(['notes.txt']);
+      expect(leftovers(repo)).toEqual([]);
+      expect(isComplete(dir)).toBe(true);
+    },
+  );
 });
 
 describe('a full disk', () => {

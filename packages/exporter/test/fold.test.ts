@@ -34,31 +34,35 @@ function smallGraph() {
 }
 
 describe('foldParameters', () => {
-  it('folds slices, add and scalar arithmetic of parameters; keeps broadcasts and input-dependent nodes; drops parameters only folded nodes read', () => {
-    const g = smallGraph();
-    const w = initWeights(g, 3);
-    const f = foldParameters(g, w);
-    const ops = (ids: readonly string[]) => ids.map((id) => g.nodes.find((n) => n.id === id)!.op);
-    expect(ops(f.foldedNodes)).toEqual(['slice', 'slice', 'add', 'mul', 'reshape']);
-    expect(f.droppedParameters).toEqual(['w', 'bias']); // bias only fed the folded reshape
-    expect(f.graph.params.map((p) => p.name)).toEqual(['table', 'folded/' + f.foldedNodes[3], 'folded/' + f.foldedNodes[4]]);
-    expect(f.graph.nodes.some((n) => n.op === 'expand')).toBe(true);
-    expect(f.graph.inputs).toEqual(g.inputs);
-    expect(f.graph.meta['folded']).toEqual({ nodes: 5, parameters: 2 });
-    // the folded weight is (w[0:3] + w[3:6]) * 0.5, rounded to float32
-    const wv = w.get('w')!.data;
-    const folded = f.weights.get('folded/' + f.foldedNodes[3])!;
-    expect(folded.shape).toEqual([3, 2]);
-    expect(Array.from(folded.data)).toEqual(Array.from({ length: 6 }, (_, i) => Math.fround((Number(wv[i]) + Number(wv[i + 6])) * 0.5)));
+  it(
+    'folds slices, add and scalar arithmetic of parameters; keeps broadcasts and input-dependent nodes; drops parameters only folded ' +
+      'nodes read',
+    () => {
+      const g = smallGraph();
+      const w = initWeights(g, 3);
+      const f = foldParameters(g, w);
+      const ops = (ids: readonly string[]) => ids.map((id) => g.nodes.find((n) => n.id === id)!.op);
+      expect(ops(f.foldedNodes)).toEqual(['slice', 'slice', 'add', 'mul', 'reshape']);
+      expect(f.droppedParameters).toEqual(['w', 'bias']); // bias only fed the folded reshape
+      expect(f.graph.params.map((p) => p.name)).toEqual(['table', 'folded/' + f.foldedNodes[3], 'folded/' + f.foldedNodes[4]]);
+      expect(f.graph.nodes.some((n) => n.op === 'expand')).toBe(true);
+      expect(f.graph.inputs).toEqual(g.inputs);
+      expect(f.graph.meta['folded']).toEqual({ nodes: 5, parameters: 2 });
+      // the folded weight is (w[0:3] + w[3:6]) * 0.5, rounded to float32
+      const wv = w.get('w')!.data;
+      const folded = f.weights.get('folded/' + f.foldedNodes[3])!;
+      expect(folded.shape).toEqual([3, 2]);
+      expect(Array.from(folded.data)).toEqual(Array.from({ length: 6 }, (_, i) => Math.fround((Number(wv[i]) + Number(wv[i + 6])) * 0.5)));
 
-    const feeds = {
-      x: { dtype: 'float32', shape: [5, 3], data: Float32Array.from({ length: 15 }, (_, i) => Math.sin(i)) },
-      ids: { dtype: 'int32', shape: [5], data: Int32Array.of(0, 3, 1, 2, 3) },
-    } as const;
-    const a = runRef(g, w, feeds as never),
-      c = runRef(f.graph, f.weights, feeds as never);
-    for (const k of ['y', 'rows', 'wideSum'] as const) expect(maxAbs(a[k].data, c[k].data)).toBeLessThan(1e-6);
-  });
+      const feeds = {
+        x: { dtype: 'float32', shape: [5, 3], data: Float32Array.from({ length: 15 }, (_, i) => Math.sin(i)) },
+        ids: { dtype: 'int32', shape: [5], data: Int32Array.of(0, 3, 1, 2, 3) },
+      } as const;
+      const a = runRef(g, w, feeds as never),
+        c = runRef(f.graph, f.weights, feeds as never);
+      for (const k of ['y', 'rows', 'wideSum'] as const) expect(maxAbs(a[k].data, c[k].data)).toBeLessThan(1e-6);
+    },
+  );
 
   it("LCN's serving graph: ref-cpu and ONNX Runtime on the folded graph match the unfolded reference", async () => {
     const g = buildLifelong(LIFELONG_TEST_CONFIG);

@@ -32,7 +32,8 @@ function crashLoad(dir: string, version: string, killAfter: string) {
 
 describe('embedded store: crash safety', () => {
   for (const step of ['tables', 'manifest'] as const) {
-    it(`a loader killed after writing the ${step} file leaves no visible version; the next open cleans up and takes the dead lock`, async () => {
+    it(`a loader killed after writing the ${step} file leaves no visible version; the next open cleans up and takes the dead ` +
+      `lock`, async () => {
       const dir = fresh();
       const s0 = await EmbeddedStore.open(dir);
       await s0.putVersion('v1', handTables());

@@ -47,47 +47,53 @@ describe.skipIf(skip !== null)(`redis store${skip ? ` (SKIPPED: ${skip})` : ''}`
     },
   }));
 
-  it('redis keys: a failed load leaves only expiring staging keys, the next load removes them; eviction removes every key of the evicted version', async () => {
-    const raw = new Redis(server.url);
-    const s = await RedisStore.open(server.url, { prefix: 'keys', maxVersions: 2, chunkRows: 1 });
-    try {
-      await s.putVersion('v1', handTables());
-      expect((await raw.keys('keys:*')).sort()).toEqual([
-        'keys:max-versions',
-        'keys:seq',
-        'keys:v:v1:item',
-        'keys:v:v1:manifest',
-        'keys:v:v1:user',
-        'keys:v:v1:userCategory',
-        'keys:versions',
-      ]);
-      expect(await raw.get('keys:max-versions')).toBe('2');
-      expect(await raw.hlen('keys:v:v1:userCategory')).toBe(3);
-      expect(await raw.ttl('keys:v:v1:user')).toBe(-1); // renamed from staging: the expiry is removed
-      expect(Array.from(new Float32Array(new Uint8Array((await raw.hgetBuffer('keys:v:v1:user', '7')) as Buffer).buffer))).toEqual([1, 2]);
-      await expect(
-        s.putVersion('v2', handTables(), {
-          onStep: (st) => {
-            if (st === 'table:item') throw new Error('crash');
-          },
-        }),
-      ).rejects.toThrow('crash');
-      const staging = (await raw.keys('keys:staging:*')).sort();
-      expect(staging).toEqual(['keys:staging:2:item', 'keys:staging:2:user']);
-      for (const k of staging) expect(await raw.pttl(k)).toBeGreaterThan(3_000_000);
-      expect(await raw.lrange('keys:versions', 0, -1)).toEqual(['v1']);
-      expect(await raw.get('keys:lock')).toBeNull();
-      await s.putVersion('v2', handTables(2));
-      expect(s.cleaned.sort()).toEqual(staging);
-      expect(await raw.keys('keys:staging:*')).toEqual([]);
-      expect((await s.putVersion('v3', handTables(3))).evicted).toEqual(['v1']);
-      expect(await raw.keys('keys:v:v1:*')).toEqual([]);
-      expect(await raw.lrange('keys:versions', 0, -1)).toEqual(['v2', 'v3']);
-    } finally {
-      await s.close();
-      raw.disconnect();
-    }
-  });
+  it(
+    'redis keys: a failed load leaves only expiring staging keys, the next load removes them; eviction removes every key of the evicted ' +
+      'version',
+    async () => {
+      const raw = new Redis(server.url);
+      const s = await RedisStore.open(server.url, { prefix: 'keys', maxVersions: 2, chunkRows: 1 });
+      try {
+        await s.putVersion('v1', handTables());
+        expect((await raw.keys('keys:*')).sort()).toEqual([
+          'keys:max-versions',
+          'keys:seq',
+          'keys:v:v1:item',
+          'keys:v:v1:manifest',
+          'keys:v:v1:user',
+          'keys:v:v1:userCategory',
+          'keys:versions',
+        ]);
+        expect(await raw.get('keys:max-versions')).toBe('2');
+        expect(await raw.hlen('keys:v:v1:userCategory')).toBe(3);
+        expect(await raw.ttl('keys:v:v1:user')).toBe(-1); // renamed from staging: the expiry is removed
+        expect(Array.from(new Float32Array(new Uint8Array((await raw.hgetBuffer('keys:v:v1:user', '7')) as Buffer).buffer))).toEqual([
+          1, 2,
+        ]);
+        await expect(
+          s.putVersion('v2', handTables(), {
+            onStep: (st) => {
+              if (st === 'table:item') throw new Error('crash');
+            },
+          }),
+        ).rejects.toThrow('crash');
+        const staging = (await raw.keys('keys:staging:*')).sort();
+        expect(staging).toEqual(['keys:staging:2:item', 'keys:staging:2:user']);
+        for (const k of staging) expect(await raw.pttl(k)).toBeGreaterThan(3_000_000);
+        expect(await raw.lrange('keys:versions', 0, -1)).toEqual(['v1']);
+        expect(await raw.get('keys:lock')).toBeNull();
+        await s.putVersion('v2', handTables(2));
+        expect(s.cleaned.sort()).toEqual(staging);
+        expect(await raw.keys('keys:staging:*')).toEqual([]);
+        expect((await s.putVersion('v3', handTables(3))).evicted).toEqual(['v1']);
+        expect(await raw.keys('keys:v:v1:*')).toEqual([]);
+        expect(await raw.lrange('keys:versions', 0, -1)).toEqual(['v2', 'v3']);
+      } finally {
+        await s.close();
+        raw.disconnect();
+      }
+    },
+  );
 
   it("the bound is the store's own (key P:max-versions): opening with another is refused, a load sets it", async () => {
     const s = await RedisStore.open(server.url, { prefix: 'bound' });

@@ -58,35 +58,39 @@ function longRequest(serve: Graph, cfg: IfaConfigInput, N: number, seed: number)
 }
 
 describe('IFA numerics', () => {
-  it('N = 20,000: no NaN/Inf on ref-cpu, tfjs (cpu, wasm) and ORT, every module; embeddings x1000 too (only x1000 for the top-k modules)', async () => {
-    for (const module of MODULES) {
-      const cfg = longConfig(module, 20000);
-      const serve = buildIfa(cfg);
-      const w = weightsFor(serve, initWeights(buildIfaTrain(cfg), 5));
-      const f = longRequest(serve, cfg, 20000, 1);
-      // the top-k modules at x1000 only (the stress case; keeps this file under 30 s)
-      for (const weights of topk(module) ? [scaleEmbeddings(w, 1000)] : [w, scaleEmbeddings(w, 1000)]) {
-        const want = runRef(serve, weights, f);
-        expect(allFinite(want), `${module} ref-cpu`).toBe(true);
-        for (const backend of ['cpu', 'wasm'] as const) {
-          await initTfjs({ backend, log: () => {} });
-          const model = compileTfjs(serve);
-          model.setWeights(weights);
+  it(
+    'N = 20,000: no NaN/Inf on ref-cpu, tfjs (cpu, wasm) and ORT, every module; embeddings x1000 too (only x1000 for the top-k ' +
+      'modules)',
+    async () => {
+      for (const module of MODULES) {
+        const cfg = longConfig(module, 20000);
+        const serve = buildIfa(cfg);
+        const w = weightsFor(serve, initWeights(buildIfaTrain(cfg), 5));
+        const f = longRequest(serve, cfg, 20000, 1);
+        // the top-k modules at x1000 only (the stress case; keeps this file under 30 s)
+        for (const weights of topk(module) ? [scaleEmbeddings(w, 1000)] : [w, scaleEmbeddings(w, 1000)]) {
+          const want = runRef(serve, weights, f);
+          expect(allFinite(want), `${module} ref-cpu`).toBe(true);
+          for (const backend of ['cpu', 'wasm'] as const) {
+            await initTfjs({ backend, log: () => {} });
+            const model = compileTfjs(serve);
+            model.setWeights(weights);
+            try {
+              expect(allFinite(model.run(f as never)), `${module} tfjs-${backend}`).toBe(true);
+            } finally {
+              model.dispose();
+            }
+          }
+          const session = await OnnxSession.create(exportOnnx(serve, weights), serve, { provider: 'cpu' });
           try {
-            expect(allFinite(model.run(f as never)), `${module} tfjs-${backend}`).toBe(true);
+            expect(allFinite(await session.run(f as never)), `${module} onnx`).toBe(true);
           } finally {
-            model.dispose();
+            await session.release();
           }
         }
-        const session = await OnnxSession.create(exportOnnx(serve, weights), serve, { provider: 'cpu' });
-        try {
-          expect(allFinite(await session.run(f as never)), `${module} onnx`).toBe(true);
-        } finally {
-          await session.release();
-        }
       }
-    }
-  });
+    },
+  );
 
   it('embeddings x1000: training loss and every gradient finite on ref-cpu and tfjs, and the backends agree', async () => {
     const cfg = { ...T, objectives: ['like'] };
@@ -136,64 +140,68 @@ describe('IFA numerics', () => {
     }
   });
 
-  it('float32 (tfjs, ORT) vs float64 (ref-cpu) at N = 10,000: model outputs < 1e-5, attention outputs < 2e-5 (measured, see the log)', async () => {
-    const worst: string[] = [];
-    for (const module of MODULES) {
-      const cfg = longConfig(module, 10000);
-      const serve = buildIfa(cfg);
-      const w = weightsFor(serve, initWeights(buildIfaTrain(cfg), 8));
-      const f = longRequest(serve, cfg, 10000, 2);
-      const want = runRef(serve, w, f);
+  it(
+    'float32 (tfjs, ORT) vs float64 (ref-cpu) at N = 10,000: model outputs < 1e-5, attention outputs < 2e-5 (measured, see the ' + 'log)',
+    async () => {
+      const worst: string[] = [];
+      for (const module of MODULES) {
+        const cfg = longConfig(module, 10000);
+        const serve = buildIfa(cfg);
+        const w = weightsFor(serve, initWeights(buildIfaTrain(cfg), 8));
+        const f = longRequest(serve, cfg, 10000, 2);
+        const want = runRef(serve, w, f);
+        for (const backend of ['cpu', 'wasm'] as const) {
+          await initTfjs({ backend, log: () => {} });
+          const model = compileTfjs(serve);
+          model.setWeights(w);
+          try {
+            const got = model.run(f as never);
+            let m = 0;
+            for (const name of ['pImpression', 'pClick', 'prob'])
+              m = Math.max(m, compareTensors(got[name]!, toHost(want[name]!), 1).maxErr);
+            worst.push(`${module} tfjs-${backend} ${m.toExponential(2)}`);
+            expect(m, `${module} tfjs-${backend}`).toBeLessThan(1e-5);
+          } finally {
+            model.dispose();
+          }
+        }
+      }
+      // the attention outputs themselves (sums over 10,000 keys before the degree normalisation)
+      const g = ifaAttentionTestGraph('softplus');
+      const f = randomFeeds(g, { r: 1, c: 20, n: 10000 }, 9, {
+        cand: gen.normal(),
+        seq: gen.normal(),
+        candMask: gen.values(new Array<number>(20).fill(1)),
+        seqMask: gen.values(new Array<number>(10000).fill(1)),
+      });
+      const w = initWeights(g, 10);
+      const want = runRef(g, w, f);
       for (const backend of ['cpu', 'wasm'] as const) {
         await initTfjs({ backend, log: () => {} });
-        const model = compileTfjs(serve);
+        const model = compileTfjs(g);
         model.setWeights(w);
         try {
           const got = model.run(f as never);
-          let m = 0;
-          for (const name of ['pImpression', 'pClick', 'prob']) m = Math.max(m, compareTensors(got[name]!, toHost(want[name]!), 1).maxErr);
-          worst.push(`${module} tfjs-${backend} ${m.toExponential(2)}`);
-          expect(m, `${module} tfjs-${backend}`).toBeLessThan(1e-5);
+          const m = Math.max(...['cross', 'self'].map((name) => compareTensors(got[name]!, toHost(want[name]!), 1).maxErr));
+          worst.push(`cross/self fastAttn outputs tfjs-${backend} ${m.toExponential(2)}`);
+          // float32 sums over 10,000 keys (kv, z): measured 8.7e-7 (cpu) and 7.0e-6 (wasm); stated tolerance 2e-5
+          expect(m, `fastAttn tfjs-${backend}`).toBeLessThan(2e-5);
         } finally {
           model.dispose();
         }
       }
-    }
-    // the attention outputs themselves (sums over 10,000 keys before the degree normalisation)
-    const g = ifaAttentionTestGraph('softplus');
-    const f = randomFeeds(g, { r: 1, c: 20, n: 10000 }, 9, {
-      cand: gen.normal(),
-      seq: gen.normal(),
-      candMask: gen.values(new Array<number>(20).fill(1)),
-      seqMask: gen.values(new Array<number>(10000).fill(1)),
-    });
-    const w = initWeights(g, 10);
-    const want = runRef(g, w, f);
-    for (const backend of ['cpu', 'wasm'] as const) {
-      await initTfjs({ backend, log: () => {} });
-      const model = compileTfjs(g);
-      model.setWeights(w);
+      const session = await OnnxSession.create(exportOnnx(g, w), g, { provider: 'cpu' });
       try {
-        const got = model.run(f as never);
+        const got = await session.run(f as never);
         const m = Math.max(...['cross', 'self'].map((name) => compareTensors(got[name]!, toHost(want[name]!), 1).maxErr));
-        worst.push(`cross/self fastAttn outputs tfjs-${backend} ${m.toExponential(2)}`);
-        // float32 sums over 10,000 keys (kv, z): measured 8.7e-7 (cpu) and 7.0e-6 (wasm); stated tolerance 2e-5
-        expect(m, `fastAttn tfjs-${backend}`).toBeLessThan(2e-5);
+        worst.push(`cross/self fastAttn outputs onnx ${m.toExponential(2)}`);
+        expect(m, 'fastAttn onnx').toBeLessThan(2e-5);
       } finally {
-        model.dispose();
+        await session.release();
       }
-    }
-    const session = await OnnxSession.create(exportOnnx(g, w), g, { provider: 'cpu' });
-    try {
-      const got = await session.run(f as never);
-      const m = Math.max(...['cross', 'self'].map((name) => compareTensors(got[name]!, toHost(want[name]!), 1).maxErr));
-      worst.push(`cross/self fastAttn outputs onnx ${m.toExponential(2)}`);
-      expect(m, 'fastAttn onnx').toBeLessThan(2e-5);
-    } finally {
-      await session.release();
-    }
-    lines.push(`float32 vs float64 at N = 10,000, C = 20: ${worst.join('; ')}`);
-  });
+      lines.push(`float32 vs float64 at N = 10,000, C = 20: ${worst.join('; ')}`);
+    },
+  );
 
   it('report', () => {
     // the measured worst errors per case (PARITY.md material)

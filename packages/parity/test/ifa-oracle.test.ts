@@ -418,44 +418,48 @@ describe('ESMM loss', () => {
     expect(Array.from(r.inputGrads.get('imp')!)).toEqual([0, 0]);
   });
 
-  it('extreme logits (up to ±80): finite, and equal to the exact float64 form within 1e-12 relative; gradients match finite differences', () => {
-    const L = [-80, -30, -5, 0, 3, 30, 80];
-    const cells: Array<[number, number]> = L.flatMap((a) => L.map((b): [number, number] => [a, b]));
-    const n = cells.length;
-    const rng = new Rng(12);
-    const c: EsmmCase = {
-      imp: cells.map(([a]) => a),
-      clk: cells.map(([, b]) => b),
-      yImp: cells.map(() => 1),
-      yClk: cells.map(() => rng.int(2)),
-      mask: cells.map(() => true),
-      extra: [{ logit: cells.map(([, b]) => -b), label: cells.map(() => rng.int(2)) }],
-    };
-    const g = esmmGraph(1);
-    const res = gradRef(g, new Map(), esmmFeeds(c, 1), 'loss');
-    const got = res.outputs['loss']!.data[0]!;
-    expect(Number.isFinite(got)).toBe(true);
-    expect(Math.abs(got - esmmOracle(c)) / esmmOracle(c)).toBeLessThan(1e-12);
-    for (const name of ['imp', 'clk', 'x0']) expect(Array.from(res.inputGrads.get(name)!).every(Number.isFinite)).toBe(true);
-    // per-cell gradients against finite differences of the exact form
-    const h = 1e-5;
-    let worst = 0;
-    for (const [name, key] of [
-      ['imp', 'imp'],
-      ['clk', 'clk'],
-    ] as const) {
-      for (let i = 0; i < n; i++) {
-        const bump = (d: number) => {
-          const y = structuredClone(c);
-          y[key][i]! += d;
-          return esmmOracle(y);
-        };
-        const fd = (bump(h) - bump(-h)) / (2 * h);
-        worst = Math.max(worst, Math.abs(res.inputGrads.get(name)![i]! - fd));
+  it(
+    'extreme logits (up to ±80): finite, and equal to the exact float64 form within 1e-12 relative; gradients match finite ' +
+      'differences',
+    () => {
+      const L = [-80, -30, -5, 0, 3, 30, 80];
+      const cells: Array<[number, number]> = L.flatMap((a) => L.map((b): [number, number] => [a, b]));
+      const n = cells.length;
+      const rng = new Rng(12);
+      const c: EsmmCase = {
+        imp: cells.map(([a]) => a),
+        clk: cells.map(([, b]) => b),
+        yImp: cells.map(() => 1),
+        yClk: cells.map(() => rng.int(2)),
+        mask: cells.map(() => true),
+        extra: [{ logit: cells.map(([, b]) => -b), label: cells.map(() => rng.int(2)) }],
+      };
+      const g = esmmGraph(1);
+      const res = gradRef(g, new Map(), esmmFeeds(c, 1), 'loss');
+      const got = res.outputs['loss']!.data[0]!;
+      expect(Number.isFinite(got)).toBe(true);
+      expect(Math.abs(got - esmmOracle(c)) / esmmOracle(c)).toBeLessThan(1e-12);
+      for (const name of ['imp', 'clk', 'x0']) expect(Array.from(res.inputGrads.get(name)!).every(Number.isFinite)).toBe(true);
+      // per-cell gradients against finite differences of the exact form
+      const h = 1e-5;
+      let worst = 0;
+      for (const [name, key] of [
+        ['imp', 'imp'],
+        ['clk', 'clk'],
+      ] as const) {
+        for (let i = 0; i < n; i++) {
+          const bump = (d: number) => {
+            const y = structuredClone(c);
+            y[key][i]! += d;
+            return esmmOracle(y);
+          };
+          const fd = (bump(h) - bump(-h)) / (2 * h);
+          worst = Math.max(worst, Math.abs(res.inputGrads.get(name)![i]! - fd));
+        }
       }
-    }
-    expect(worst).toBeLessThan(1e-8);
-  });
+      expect(worst).toBeLessThan(1e-8);
+    },
+  );
 });
 
 // ---- the whole request model ----
@@ -743,36 +747,40 @@ describe("SIM soft's auxiliary GSU loss", () => {
     expect(Array.from(grads.get('simSoft/esu/wk')!).some((x) => x !== 0)).toBe(true);
   });
 
-  it('with it, the gradients of the loss into the GSU projections and the auxiliary head match central finite differences of the oracle', () => {
-    const g = buildIfaTrain(cfg);
-    const w = randomWeights(g, 21);
-    const f = modelFeeds(g, cfg, 4, 9);
-    const grads = gradRef(g, w, f, 'loss').paramGrads;
-    const w64: Weights = new Map([...w].map(([n, t]) => [n, { ...t, data: Float64Array.from(t.data as Float32Array) } as never]));
-    const h = 1e-6;
-    let worst = 0,
-      checked = 0,
-      largest = 0;
-    for (const name of [...GSU, 'simSoft/aux/l0/w', 'simSoft/aux/l1/b']) {
-      const data = w64.get(name)!.data as unknown as Float64Array;
-      for (let i = 0; i < data.length; i += name === 'simSoft/aux/l0/w' ? 7 : 1) {
-        const x = data[i]!;
-        data[i] = x + h;
-        const up = modelOracle(cfg, w64, f, 4).loss;
-        data[i] = x - h;
-        const down = modelOracle(cfg, w64, f, 4).loss;
-        data[i] = x;
-        const fd = (up - down) / (2 * h),
-          got = grads.get(name)![i]!;
-        worst = Math.max(worst, Math.abs(got - fd));
-        largest = Math.max(largest, Math.abs(got));
-        checked++;
+  it(
+    'with it, the gradients of the loss into the GSU projections and the auxiliary head match central finite differences of the ' +
+      'oracle',
+    () => {
+      const g = buildIfaTrain(cfg);
+      const w = randomWeights(g, 21);
+      const f = modelFeeds(g, cfg, 4, 9);
+      const grads = gradRef(g, w, f, 'loss').paramGrads;
+      const w64: Weights = new Map([...w].map(([n, t]) => [n, { ...t, data: Float64Array.from(t.data as Float32Array) } as never]));
+      const h = 1e-6;
+      let worst = 0,
+        checked = 0,
+        largest = 0;
+      for (const name of [...GSU, 'simSoft/aux/l0/w', 'simSoft/aux/l1/b']) {
+        const data = w64.get(name)!.data as unknown as Float64Array;
+        for (let i = 0; i < data.length; i += name === 'simSoft/aux/l0/w' ? 7 : 1) {
+          const x = data[i]!;
+          data[i] = x + h;
+          const up = modelOracle(cfg, w64, f, 4).loss;
+          data[i] = x - h;
+          const down = modelOracle(cfg, w64, f, 4).loss;
+          data[i] = x;
+          const fd = (up - down) / (2 * h),
+            got = grads.get(name)![i]!;
+          worst = Math.max(worst, Math.abs(got - fd));
+          largest = Math.max(largest, Math.abs(got));
+          checked++;
+        }
       }
-    }
-    expect(checked).toBeGreaterThan(50);
-    expect(largest).toBeGreaterThan(1e-3);
-    expect(worst).toBeLessThan(1e-8);
-  });
+      expect(checked).toBeGreaterThan(50);
+      expect(largest).toBeGreaterThan(1e-3);
+      expect(worst).toBeLessThan(1e-8);
+    },
+  );
 });
 
 describe('serving graph == training graph row of the same request (ref-cpu, 1e-12)', () => {

@@ -152,51 +152,55 @@ describe('IFA model: training graph (forward + gradients of the loss) and servin
 });
 
 describe('IFA serving graph: one export with symbolic cand (and seq), run at two (C, N) pairs', () => {
-  it('ORT and tfjs at (C, N) = (3, 5) and (17, 40) (top-k modules: (3, 12) and (17, 12)) match ref-cpu; the ONNX checker accepts the exports', async () => {
-    const exports: Uint8Array[] = [];
-    for (const module of MODULES) {
-      const cfg = { ...T, module, objectives: ['like'] };
-      const serve = buildIfa(cfg);
-      const w = weightsFor(serve, initWeights(buildIfaTrain(cfg), 2));
-      const bytes = exportOnnx(serve, w);
-      exports.push(bytes, exportOnnx(buildIfaTrain(cfg), initWeights(buildIfaTrain(cfg), 2)));
-      const session = await OnnxSession.create(bytes, serve, { provider: 'cpu' });
-      await initTfjs({ backend: 'wasm', log: () => {} });
-      const model = compileTfjs(serve);
-      model.setWeights(w);
-      try {
-        const topk = IFA_TOPK_MODULES.includes(module);
-        for (const [C, N] of topk
-          ? ([
-              [3, 12],
-              [17, 12],
-            ] as const)
-          : ([
-              [3, 5],
-              [17, 40],
-            ] as const)) {
-          const f = randomFeeds(serve, { cand: C, seq: N }, C * 100 + N, ifaGens(cfg)) as Record<string, HostTensor>;
-          const want = runRef(serve, w, f);
-          const ort = await session.run(f as never),
-            tf = model.run(f as never);
-          for (const name of ['pImpression', 'pClick', 'prob', 'pLike']) {
-            expect(ort[name]!.shape, `${module} ${name} (${C}, ${N})`).toEqual([1, C]);
-            for (const [backend, got] of [
-              ['onnx', ort],
-              ['tfjs-wasm', tf],
-            ] as const) {
-              const cmp = compareTensors(got[name]!, toHost(want[name]!), 1e-5);
-              expect(cmp.ok, `${module} ${backend} ${name} at (${C}, ${N}): ${cmp.detail}`).toBe(true);
+  it(
+    'ORT and tfjs at (C, N) = (3, 5) and (17, 40) (top-k modules: (3, 12) and (17, 12)) match ref-cpu; the ONNX checker accepts the ' +
+      'exports',
+    async () => {
+      const exports: Uint8Array[] = [];
+      for (const module of MODULES) {
+        const cfg = { ...T, module, objectives: ['like'] };
+        const serve = buildIfa(cfg);
+        const w = weightsFor(serve, initWeights(buildIfaTrain(cfg), 2));
+        const bytes = exportOnnx(serve, w);
+        exports.push(bytes, exportOnnx(buildIfaTrain(cfg), initWeights(buildIfaTrain(cfg), 2)));
+        const session = await OnnxSession.create(bytes, serve, { provider: 'cpu' });
+        await initTfjs({ backend: 'wasm', log: () => {} });
+        const model = compileTfjs(serve);
+        model.setWeights(w);
+        try {
+          const topk = IFA_TOPK_MODULES.includes(module);
+          for (const [C, N] of topk
+            ? ([
+                [3, 12],
+                [17, 12],
+              ] as const)
+            : ([
+                [3, 5],
+                [17, 40],
+              ] as const)) {
+            const f = randomFeeds(serve, { cand: C, seq: N }, C * 100 + N, ifaGens(cfg)) as Record<string, HostTensor>;
+            const want = runRef(serve, w, f);
+            const ort = await session.run(f as never),
+              tf = model.run(f as never);
+            for (const name of ['pImpression', 'pClick', 'prob', 'pLike']) {
+              expect(ort[name]!.shape, `${module} ${name} (${C}, ${N})`).toEqual([1, C]);
+              for (const [backend, got] of [
+                ['onnx', ort],
+                ['tfjs-wasm', tf],
+              ] as const) {
+                const cmp = compareTensors(got[name]!, toHost(want[name]!), 1e-5);
+                expect(cmp.ok, `${module} ${backend} ${name} at (${C}, ${N}): ${cmp.detail}`).toBe(true);
+              }
             }
           }
+        } finally {
+          await session.release();
+          model.dispose();
         }
-      } finally {
-        await session.release();
-        model.dispose();
       }
-    }
-    expect(checkOnnxModels(exports).map((c) => (c.ok ? 'ok' : c.message))).toEqual(exports.map(() => 'ok'));
-  });
+      expect(checkOnnxModels(exports).map((c) => (c.ok ? 'ok' : c.message))).toEqual(exports.map(() => 'ok'));
+    },
+  );
 });
 
 describe('IFA parity report', () => {

@@ -327,63 +327,67 @@ describe.each([
   ['din', (k?: object) => buildDinTrain({ ...BASE, attention: [6], ...(k ? { knowledge: k } : {}) })],
   ['avgpool', (k?: object) => buildAvgPoolTrain({ ...BASE, ...(k ? { knowledge: k } : {}) })],
 ] as const)('KEEP plug-in warm start: %s', (name, build) => {
-  it('trained without the plug-in, loaded into the plug-in variant: identical predictions at step 0 (ref-cpu, tfjs), then training moves the plug-in and uses the knowledge', async () => {
-    await initTfjs({ backend: 'cpu', log: () => {} });
-    const base = build(),
-      plugged = build({ dim: KDIM });
-    const adamCfg = { name: 'adam', lr: 0.01, beta1: 0.9, beta2: 0.999, epsilon: 1e-8 } as const;
-    // 1. train the downstream model without the plug-in (tfjs Adam, 10 steps)
-    const bm = compileTfjs(base, { seed: 1 });
-    const bOpt = new Adam(bm.variables, adamCfg);
-    for (let step = 0; step < 10; step++) bm.trainStep(batch(base, 32, 100 + step, false) as never, 'loss', bOpt);
-    const trained: Weights = bm.getWeights();
-    bOpt.dispose();
-    bm.dispose();
-    // 2. load into the plug-in variant: every base weight by name, the plug-in freshly initialised
-    const fresh = initWeights(plugged, 2);
-    const warm = new Map([...fresh].map(([k, v]) => [k, trained.get(k) ?? v]));
-    expect([...warm.keys()].filter((k) => !trained.has(k))).toEqual(['plugin/l0/w', 'plugin/l0/b', 'plugin/l1/w', 'plugin/l1/b']);
-    expect(arr(warm.get('plugin/l1/w')!).every((x) => x === 0)).toBe(true);
-    expect(arr(warm.get('plugin/l0/w')!).some((x) => x !== 0)).toBe(true);
-    const test = batch(plugged, 64, 7, true);
-    const { knowledge: _k, ...testBase } = test;
-    // step 0: ref-cpu and tfjs give exactly the base model's predictions, whatever the knowledge holds
-    const refBase = arr(runRef(base, trained, testBase as never).prob),
-      refPlug = arr(runRef(plugged, warm, test as never).prob);
-    expect(refPlug).toEqual(refBase);
-    const pm = compileTfjs(plugged, { weights: warm });
-    const tfBase = compileTfjs(base, { weights: trained });
-    const tfBaseProb = arr(tfBase.run(testBase as never).prob);
-    expect(arr(pm.run(test as never).prob)).toEqual(tfBaseProb);
-    refBase.forEach((p, i) => expect(tfBaseProb[i]).toBeCloseTo(p, 5));
-    // 3. keep training both from the same weights on the same batches (incremental training)
-    const loss0 = arr(pm.run(test as never).loss)[0]!;
-    const pOpt = new Adam(pm.variables, adamCfg),
-      b2Opt = new Adam(tfBase.variables, adamCfg);
-    for (let step = 0; step < 40; step++) {
-      const f = batch(plugged, 32, 1000 + step, true);
-      pm.trainStep(f as never, 'loss', pOpt);
-      const { knowledge: _kk, ...fb } = f;
-      tfBase.trainStep(fb as never, 'loss', b2Opt);
-    }
-    const after = pm.getWeights();
-    const moved = (n: string) => arr(after.get(n)!).reduce((a, x, i) => Math.max(a, Math.abs(x - arr(warm.get(n)!)[i]!)), 0);
-    for (const n of ['plugin/l0/w', 'plugin/l0/b', 'plugin/l1/w', 'plugin/l1/b']) expect(moved(n), n).toBeGreaterThan(1e-3);
-    const lossPlug = arr(pm.run(test as never).loss)[0]!,
-      lossBase = arr(tfBase.run(testBase as never).loss)[0]!;
-    // held-out loss: the plug-in variant learns the knowledge-borne label, the base model cannot
-    expect(lossPlug).toBeLessThan(loss0 - 0.1);
-    expect(lossPlug).toBeLessThan(lossBase - 0.1);
-    console.log(
-      `${name} warm start: held-out loss step 0 ${loss0.toFixed(4)} -> plug-in ${lossPlug.toFixed(4)}, base ${lossBase.toFixed(4)} after ` +
-        `40 steps`,
-    );
-    // the knowledge is an input: the downstream graph has no extractor parameter to send gradient to
-    expect(plugged.params.some((p) => p.name.startsWith('tower/') || p.name.startsWith('att/'))).toBe(false);
-    expect(plugged.inputs.find((i) => i.name === 'knowledge')!.dtype).toBe('float32');
-    pOpt.dispose();
-    b2Opt.dispose();
-    pm.dispose();
-    tfBase.dispose();
-  });
+  it(
+    'trained without the plug-in, loaded into the plug-in variant: identical predictions at step 0 (ref-cpu, tfjs), then training moves ' +
+      'the plug-in and uses the knowledge',
+    async () => {
+      await initTfjs({ backend: 'cpu', log: () => {} });
+      const base = build(),
+        plugged = build({ dim: KDIM });
+      const adamCfg = { name: 'adam', lr: 0.01, beta1: 0.9, beta2: 0.999, epsilon: 1e-8 } as const;
+      // 1. train the downstream model without the plug-in (tfjs Adam, 10 steps)
+      const bm = compileTfjs(base, { seed: 1 });
+      const bOpt = new Adam(bm.variables, adamCfg);
+      for (let step = 0; step < 10; step++) bm.trainStep(batch(base, 32, 100 + step, false) as never, 'loss', bOpt);
+      const trained: Weights = bm.getWeights();
+      bOpt.dispose();
+      bm.dispose();
+      // 2. load into the plug-in variant: every base weight by name, the plug-in freshly initialised
+      const fresh = initWeights(plugged, 2);
+      const warm = new Map([...fresh].map(([k, v]) => [k, trained.get(k) ?? v]));
+      expect([...warm.keys()].filter((k) => !trained.has(k))).toEqual(['plugin/l0/w', 'plugin/l0/b', 'plugin/l1/w', 'plugin/l1/b']);
+      expect(arr(warm.get('plugin/l1/w')!).every((x) => x === 0)).toBe(true);
+      expect(arr(warm.get('plugin/l0/w')!).some((x) => x !== 0)).toBe(true);
+      const test = batch(plugged, 64, 7, true);
+      const { knowledge: _k, ...testBase } = test;
+      // step 0: ref-cpu and tfjs give exactly the base model's predictions, whatever the knowledge holds
+      const refBase = arr(runRef(base, trained, testBase as never).prob),
+        refPlug = arr(runRef(plugged, warm, test as never).prob);
+      expect(refPlug).toEqual(refBase);
+      const pm = compileTfjs(plugged, { weights: warm });
+      const tfBase = compileTfjs(base, { weights: trained });
+      const tfBaseProb = arr(tfBase.run(testBase as never).prob);
+      expect(arr(pm.run(test as never).prob)).toEqual(tfBaseProb);
+      refBase.forEach((p, i) => expect(tfBaseProb[i]).toBeCloseTo(p, 5));
+      // 3. keep training both from the same weights on the same batches (incremental training)
+      const loss0 = arr(pm.run(test as never).loss)[0]!;
+      const pOpt = new Adam(pm.variables, adamCfg),
+        b2Opt = new Adam(tfBase.variables, adamCfg);
+      for (let step = 0; step < 40; step++) {
+        const f = batch(plugged, 32, 1000 + step, true);
+        pm.trainStep(f as never, 'loss', pOpt);
+        const { knowledge: _kk, ...fb } = f;
+        tfBase.trainStep(fb as never, 'loss', b2Opt);
+      }
+      const after = pm.getWeights();
+      const moved = (n: string) => arr(after.get(n)!).reduce((a, x, i) => Math.max(a, Math.abs(x - arr(warm.get(n)!)[i]!)), 0);
+      for (const n of ['plugin/l0/w', 'plugin/l0/b', 'plugin/l1/w', 'plugin/l1/b']) expect(moved(n), n).toBeGreaterThan(1e-3);
+      const lossPlug = arr(pm.run(test as never).loss)[0]!,
+        lossBase = arr(tfBase.run(testBase as never).loss)[0]!;
+      // held-out loss: the plug-in variant learns the knowledge-borne label, the base model cannot
+      expect(lossPlug).toBeLessThan(loss0 - 0.1);
+      expect(lossPlug).toBeLessThan(lossBase - 0.1);
+      console.log(
+        `${name} warm start: held-out loss step 0 ${loss0.toFixed(4)} -> plug-in ${lossPlug.toFixed(4)}, base ${lossBase.toFixed(4)} after ` +
+          `40 steps`,
+      );
+      // the knowledge is an input: the downstream graph has no extractor parameter to send gradient to
+      expect(plugged.params.some((p) => p.name.startsWith('tower/') || p.name.startsWith('att/'))).toBe(false);
+      expect(plugged.inputs.find((i) => i.name === 'knowledge')!.dtype).toBe('float32');
+      pOpt.dispose();
+      b2Opt.dispose();
+      pm.dispose();
+      tfBase.dispose();
+    },
+  );
 });

@@ -152,17 +152,21 @@ describe.each([
 });
 
 describe('KEEP at the paper widths', () => {
-  it('extractor (48/16 embeddings, x = 144, towers 512-256-128-64-2): K(u, i) is 288 wide and agrees across backends; DIN takes it through a 288 → 128 → h_1 plug-in', async () => {
-    const cfg = { users: 9, items: 20, shops: 6, categories: 5, seqLen: 8 };
-    const t = buildKeepTrain(cfg),
-      k = buildKeepKnowledge(cfg);
-    const w = spreadWeights(t, 16);
-    const gens = keepGens({ ...cfg });
-    await parity('keep-train-paper-widths', t, w, nestKeepLabels(randomFeeds(t, { batch: 6 }, 41, gens) as Feeds), 'loss');
-    const r = await parity('keep-knowledge-paper-widths', k, weightsFor(k, w), randomFeeds(k, { batch: 6 }, 42, gens) as Feeds, null);
-    expect(r.entries.find((e) => e.kind === 'output' && e.backend === 'onnx')!.comparison.ok).toBe(true);
-    const din = buildDin({ ...BASE, attention: [6], knowledge: { dim: 288 } });
-    expect(din.params.find((p) => p.name === 'plugin/l0/w')!.shape).toEqual([288, 128]);
-    await parity('din-plugin-288', din, pluggedWeights(din, 17), randomFeeds(din, { batch: 6 }, 43, GENS) as Feeds, 'prob');
-  });
+  it(
+    'extractor (48/16 embeddings, x = 144, towers 512-256-128-64-2): K(u, i) is 288 wide and agrees across backends; DIN takes it ' +
+      'through a 288 → 128 → h_1 plug-in',
+    async () => {
+      const cfg = { users: 9, items: 20, shops: 6, categories: 5, seqLen: 8 };
+      const t = buildKeepTrain(cfg),
+        k = buildKeepKnowledge(cfg);
+      const w = spreadWeights(t, 16);
+      const gens = keepGens({ ...cfg });
+      await parity('keep-train-paper-widths', t, w, nestKeepLabels(randomFeeds(t, { batch: 6 }, 41, gens) as Feeds), 'loss');
+      const r = await parity('keep-knowledge-paper-widths', k, weightsFor(k, w), randomFeeds(k, { batch: 6 }, 42, gens) as Feeds, null);
+      expect(r.entries.find((e) => e.kind === 'output' && e.backend === 'onnx')!.comparison.ok).toBe(true);
+      const din = buildDin({ ...BASE, attention: [6], knowledge: { dim: 288 } });
+      expect(din.params.find((p) => p.name === 'plugin/l0/w')!.shape).toEqual([288, 128]);
+      await parity('din-plugin-288', din, pluggedWeights(din, 17), randomFeeds(din, { batch: 6 }, 43, GENS) as Feeds, 'prob');
+    },
+  );
 });

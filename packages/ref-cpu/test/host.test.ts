@@ -74,42 +74,46 @@ describe('size', () => {
     }
   }
 
-  it('gathers [4, 2000] rows of 64 from a 20000-row table, matmuls and differentiates materialising only its values and their gradients', () => {
-    const b = new GraphBuilder('big', { ids: { dtype: 'int32', shape: ['batch', 'n'] }, m: { dtype: 'bool', shape: ['batch', 'n'] } });
-    const table = b.param('table', [20000, 64]);
-    const w = b.param('w', [64, 64]);
-    const q = b.param('q', [64]);
-    const e = b.gather(table, b.inputs.ids); // [4, 2000, 64]
-    const h = b.matmul(e, w); // [4, 2000, 64]
-    const s = b.where(b.inputs.m, b.reduceSum(b.mul(h, q), -1), b.scalar(-1e9)); // [4, 2000]
-    const { indices } = b.topk(s, 50, b.inputs.m);
-    const picked = b.gatherAlongAxis(h, indices); // [4, 50, 64]
-    const attention = b.reduceSum(b.mul(b.softmax(s), s), -1); // [4]
-    const g = b.build({ y: b.add(b.reduceMean(b.mul(picked, picked), [1, 2]), attention) });
-    const rng = new Rng(5);
-    const ids = i32(
-      [4, 2000],
-      Array.from({ length: 8000 }, () => rng.int(20000)),
-    );
-    const m = bool(
-      [4, 2000],
-      Array.from({ length: 8000 }, () => (rng.next() < 0.8 ? 1 : 0)),
-    );
-    const weights = initWeights(g, 1);
-    const forward = float64Allocated(() => runRef(g, weights, { ids, m }).y);
-    const backward = float64Allocated(() => gradRef(g, weights, { ids, m }, 'y'));
-    expect(forward.result.shape).toEqual([4]);
-    expect(backward.result.paramGrads.get('table')!.some((v) => v !== 0)).toBe(true);
-    // What the graph itself holds: the inputs and parameters read as float64, plus every node's output.
-    let values = 8000 * 2 + [...weights.values()].reduce((n, t) => n + t.data.length, 0);
-    for (const node of g.nodes)
-      for (const o of node.outputs)
-        values += o.shape.reduce<number>((n, d) => n * (typeof d === 'number' ? d : d === 'batch' ? 4 : 2000), 1);
-    expect(values).toBe(2_894_173); // table 1,280,000, gather and matmul outputs 512,000 each, the rest
-    // measured: the forward materialises each value exactly once (2,894,173); the backward runs the
-    // forward again and adds the cotangents and parameter gradients (9,182,518, 3.2x). A one-hot
-    // gather gradient alone would be 8000 x 20000 = 160M elements (55x).
-    expect(forward.elements).toBeLessThanOrEqual(1.5 * values);
-    expect(backward.elements).toBeLessThanOrEqual(4 * values);
-  });
+  it(
+    'gathers [4, 2000] rows of 64 from a 20000-row table, matmuls and differentiates materialising only its values and their ' +
+      'gradients',
+    () => {
+      const b = new GraphBuilder('big', { ids: { dtype: 'int32', shape: ['batch', 'n'] }, m: { dtype: 'bool', shape: ['batch', 'n'] } });
+      const table = b.param('table', [20000, 64]);
+      const w = b.param('w', [64, 64]);
+      const q = b.param('q', [64]);
+      const e = b.gather(table, b.inputs.ids); // [4, 2000, 64]
+      const h = b.matmul(e, w); // [4, 2000, 64]
+      const s = b.where(b.inputs.m, b.reduceSum(b.mul(h, q), -1), b.scalar(-1e9)); // [4, 2000]
+      const { indices } = b.topk(s, 50, b.inputs.m);
+      const picked = b.gatherAlongAxis(h, indices); // [4, 50, 64]
+      const attention = b.reduceSum(b.mul(b.softmax(s), s), -1); // [4]
+      const g = b.build({ y: b.add(b.reduceMean(b.mul(picked, picked), [1, 2]), attention) });
+      const rng = new Rng(5);
+      const ids = i32(
+        [4, 2000],
+        Array.from({ length: 8000 }, () => rng.int(20000)),
+      );
+      const m = bool(
+        [4, 2000],
+        Array.from({ length: 8000 }, () => (rng.next() < 0.8 ? 1 : 0)),
+      );
+      const weights = initWeights(g, 1);
+      const forward = float64Allocated(() => runRef(g, weights, { ids, m }).y);
+      const backward = float64Allocated(() => gradRef(g, weights, { ids, m }, 'y'));
+      expect(forward.result.shape).toEqual([4]);
+      expect(backward.result.paramGrads.get('table')!.some((v) => v !== 0)).toBe(true);
+      // What the graph itself holds: the inputs and parameters read as float64, plus every node's output.
+      let values = 8000 * 2 + [...weights.values()].reduce((n, t) => n + t.data.length, 0);
+      for (const node of g.nodes)
+        for (const o of node.outputs)
+          values += o.shape.reduce<number>((n, d) => n * (typeof d === 'number' ? d : d === 'batch' ? 4 : 2000), 1);
+      expect(values).toBe(2_894_173); // table 1,280,000, gather and matmul outputs 512,000 each, the rest
+      // measured: the forward materialises each value exactly once (2,894,173); the backward runs the
+      // forward again and adds the cotangents and parameter gradients (9,182,518, 3.2x). A one-hot
+      // gather gradient alone would be 8000 x 20000 = 160M elements (55x).
+      expect(forward.elements).toBeLessThanOrEqual(1.5 * values);
+      expect(backward.elements).toBeLessThanOrEqual(4 * values);
+    },
+  );
 });

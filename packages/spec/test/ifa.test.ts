@@ -177,33 +177,37 @@ describe('ifa schemas', () => {
     expect(buildIfa(T).inputs).toEqual(byName(ifaSchema(T, 'serve')));
   });
 
-  it('serving SIM soft / SIM hard / TWIN: seq keeps the static N (top-k); a symbolic seq is refused; the linear modules may take a static one', () => {
-    const seqDims = (g: { inputs: ReadonlyArray<{ name: string; shape: readonly Dim[] }> }) =>
-      g.inputs.filter((i) => i.name.startsWith('seq')).map((i) => `${i.name} [${i.shape.join(', ')}]`);
-    for (const module of IFA_TOPK_MODULES) {
-      expect(seqDims(buildIfa({ ...T, module }))).toEqual([
-        'seq [1, 12]',
-        'seqCategory [1, 12]',
-        'seqMask [1, 12]',
-        'seqContext [1, 12, 2]',
-      ]);
-      expect(ifaSchema({ ...T, module }, 'serve')['cand']!.shape).toEqual([1, 'cand']);
-      expect(ifaSchema({ ...T, module, fullSequence: false, shortLen: 6 }, 'serve')['seqMask']!.shape).toEqual([1, 6]);
-    }
-    expect(errorOf(() => buildIfa({ ...T, module: 'simHard' }, { seq: 'symbolic' }))).toBe(
-      "ifa: module 'simHard' needs a static sequence length N (a top-k over the N events, a position constant of length N): its serving " +
-        "graph takes seq [1, 12] (the config's N, right-padded), got seq 'symbolic'",
-    );
-    expect(errorOf(() => ifaSchema({ ...T, module: 'twin' }, 'serve', { seq: 'symbolic' }))).toBe(
-      "ifa: module 'twin' needs a static sequence length N (a top-k over the N events): its serving graph takes seq [1, 12] (the " +
-        "config's N, right-padded), got seq 'symbolic'",
-    );
-    expect(errorOf(() => buildIfa(T, { seq: 'fixed' as never }))).toBe(
-      `ifa serving options: seq must be 'symbolic' or 'static', got "fixed"`,
-    );
-    expect(seqDims(buildIfa(T, { seq: 'static' }))[0]).toBe('seq [1, 12]');
-    expect(seqDims(buildIfa(T))[0]).toBe('seq [1, seq]');
-  });
+  it(
+    'serving SIM soft / SIM hard / TWIN: seq keeps the static N (top-k); a symbolic seq is refused; the linear modules may take a ' +
+      'static one',
+    () => {
+      const seqDims = (g: { inputs: ReadonlyArray<{ name: string; shape: readonly Dim[] }> }) =>
+        g.inputs.filter((i) => i.name.startsWith('seq')).map((i) => `${i.name} [${i.shape.join(', ')}]`);
+      for (const module of IFA_TOPK_MODULES) {
+        expect(seqDims(buildIfa({ ...T, module }))).toEqual([
+          'seq [1, 12]',
+          'seqCategory [1, 12]',
+          'seqMask [1, 12]',
+          'seqContext [1, 12, 2]',
+        ]);
+        expect(ifaSchema({ ...T, module }, 'serve')['cand']!.shape).toEqual([1, 'cand']);
+        expect(ifaSchema({ ...T, module, fullSequence: false, shortLen: 6 }, 'serve')['seqMask']!.shape).toEqual([1, 6]);
+      }
+      expect(errorOf(() => buildIfa({ ...T, module: 'simHard' }, { seq: 'symbolic' }))).toBe(
+        "ifa: module 'simHard' needs a static sequence length N (a top-k over the N events, a position constant of length N): its serving " +
+          "graph takes seq [1, 12] (the config's N, right-padded), got seq 'symbolic'",
+      );
+      expect(errorOf(() => ifaSchema({ ...T, module: 'twin' }, 'serve', { seq: 'symbolic' }))).toBe(
+        "ifa: module 'twin' needs a static sequence length N (a top-k over the N events): its serving graph takes seq [1, 12] (the " +
+          "config's N, right-padded), got seq 'symbolic'",
+      );
+      expect(errorOf(() => buildIfa(T, { seq: 'fixed' as never }))).toBe(
+        `ifa serving options: seq must be 'symbolic' or 'static', got "fixed"`,
+      );
+      expect(seqDims(buildIfa(T, { seq: 'static' }))[0]).toBe('seq [1, 12]');
+      expect(seqDims(buildIfa(T))[0]).toBe('seq [1, seq]');
+    },
+  );
 
   it('empty profile / cross / context columns leave those inputs out', () => {
     expect(Object.keys(ifaSchema({ ...T, profile: [], cross: [], context: [] }, 'train'))).toEqual([

@@ -61,31 +61,35 @@ describe('baseline trainer models', () => {
     expect(evalSrc.trueProbability).toBeUndefined();
   });
 
-  it('"dataset": "file" trains on any dataset config: ml-100k\'s gives the samples of the "ml-100k" alias, the Taobao sample its own split', async () => {
-    const avg = getTrainModel('avgpool');
-    const viaFile = await avg.source({
-      split: 'eval',
-      seed: 1,
-      data: { dataset: 'file', config: 'datasets/ml-100k.json' },
-      model: arch,
-      where: 'c.json',
-    });
-    const viaAlias = await avg.source({ split: 'eval', seed: 1, data: { dataset: 'ml-100k' }, model: arch, where: 'c.json' });
-    const rows = Int32Array.from({ length: 32 }, (_, k) => k * 41);
-    expect(viaFile.size).toBe(1571);
-    expect(viaFile.batch(rows)).toEqual(viaAlias.batch(rows));
-    const taobao = await avg.source({
-      split: 'train',
-      seed: 1,
-      data: { dataset: 'file', config: 'datasets/taobao-sample.json' },
-      model: arch,
-      where: 'c.json',
-    });
-    expect(taobao.size).toBe(756);
-    await expect(avg.buildTrain(arch, 'c.json', { dataset: 'file', config: 'datasets/none.json' })).rejects.toThrow(
-      /datasets\/none\.json: cannot read the dataset config: ENOENT/,
-    );
-  });
+  it(
+    '"dataset": "file" trains on any dataset config: ml-100k\'s gives the samples of the "ml-100k" alias, the Taobao sample its own ' +
+      'split',
+    async () => {
+      const avg = getTrainModel('avgpool');
+      const viaFile = await avg.source({
+        split: 'eval',
+        seed: 1,
+        data: { dataset: 'file', config: 'datasets/ml-100k.json' },
+        model: arch,
+        where: 'c.json',
+      });
+      const viaAlias = await avg.source({ split: 'eval', seed: 1, data: { dataset: 'ml-100k' }, model: arch, where: 'c.json' });
+      const rows = Int32Array.from({ length: 32 }, (_, k) => k * 41);
+      expect(viaFile.size).toBe(1571);
+      expect(viaFile.batch(rows)).toEqual(viaAlias.batch(rows));
+      const taobao = await avg.source({
+        split: 'train',
+        seed: 1,
+        data: { dataset: 'file', config: 'datasets/taobao-sample.json' },
+        model: arch,
+        where: 'c.json',
+      });
+      expect(taobao.size).toBe(756);
+      await expect(avg.buildTrain(arch, 'c.json', { dataset: 'file', config: 'datasets/none.json' })).rejects.toThrow(
+        /datasets\/none\.json: cannot read the dataset config: ENOENT/,
+      );
+    },
+  );
 
   it('names bad model and data keys', async () => {
     const din = getTrainModel('din');

@@ -206,61 +206,67 @@ describe('checkpoint files', () => {
 describe('SIGKILL', () => {
   beforeAll(() => useBackend('wasm'));
 
-  it('child processes killed at random moments (some right as a checkpoint starts) always leave a latest that loads; the resumed run matches a straight one bit for bit', async () => {
-    const out = fresh();
-    mkdirSync(join(out, 'checkpoints'), { recursive: true });
-    const rng = new Rng(2024);
-    let lastStep = 0;
-    for (let kill = 0; kill < 6; kill++) {
-      const child = spawn(process.execPath, ['--import', 'tsx', join(here, 'kill-child.ts'), out, 'wasm'], {
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      let stderr = '';
-      child.stderr.on('data', (d: Buffer) => {
-        stderr += d.toString();
-      });
-      const exited = new Promise<NodeJS.Signals | number | null>((resolve) => child.on('exit', (code, signal) => resolve(signal ?? code)));
-      await new Promise<void>((resolve, reject) => {
-        child.stdout.on('data', (d: Buffer) => {
-          if (d.toString().includes('training')) resolve();
+  it(
+    'child processes killed at random moments (some right as a checkpoint starts) always leave a latest that loads; the resumed run ' +
+      'matches a straight one bit for bit',
+    async () => {
+      const out = fresh();
+      mkdirSync(join(out, 'checkpoints'), { recursive: true });
+      const rng = new Rng(2024);
+      let lastStep = 0;
+      for (let kill = 0; kill < 6; kill++) {
+        const child = spawn(process.execPath, ['--import', 'tsx', join(here, 'kill-child.ts'), out, 'wasm'], {
+          stdio: ['ignore', 'pipe', 'pipe'],
         });
-        child.on('exit', () => reject(new Error(`child exited before training: ${stderr}`)));
-      });
-      if (kill % 2 === 0) {
-        await new Promise((r) => setTimeout(r, rng.int(300)));
-      } else {
-        // kill as soon as the next checkpoint's temp directory appears
-        await new Promise<void>((resolve) => {
-          const w = watch(join(out, 'checkpoints'), (_e, name) => {
-            if (name && name.startsWith('.step-')) {
+        let stderr = '';
+        child.stderr.on('data', (d: Buffer) => {
+          stderr += d.toString();
+        });
+        const exited = new Promise<NodeJS.Signals | number | null>((resolve) =>
+          child.on('exit', (code, signal) => resolve(signal ?? code)),
+        );
+        await new Promise<void>((resolve, reject) => {
+          child.stdout.on('data', (d: Buffer) => {
+            if (d.toString().includes('training')) resolve();
+          });
+          child.on('exit', () => reject(new Error(`child exited before training: ${stderr}`)));
+        });
+        if (kill % 2 === 0) {
+          await new Promise((r) => setTimeout(r, rng.int(300)));
+        } else {
+          // kill as soon as the next checkpoint's temp directory appears
+          await new Promise<void>((resolve) => {
+            const w = watch(join(out, 'checkpoints'), (_e, name) => {
+              if (name && name.startsWith('.step-')) {
+                w.close();
+                resolve();
+              }
+            });
+            child.on('exit', () => {
               w.close();
               resolve();
-            }
+            }); // (then the exit check below fails)
           });
-          child.on('exit', () => {
-            w.close();
-            resolve();
-          }); // (then the exit check below fails)
-        });
+        }
+        child.kill('SIGKILL');
+        expect(await exited).toBe('SIGKILL');
+        const dir = latestCheckpointDir(out);
+        if (dir === undefined) {
+          expect(lastStep, `after kill ${kill}: no latest, though step ${lastStep} was checkpointed`).toBe(0); // killed before the first checkpoint completed
+          continue;
+        }
+        const ck = readCheckpoint(dir); // verifies every checksum
+        expect(ck.state.step).toBeGreaterThanOrEqual(lastStep);
+        lastStep = ck.state.step;
       }
-      child.kill('SIGKILL');
-      expect(await exited).toBe('SIGKILL');
-      const dir = latestCheckpointDir(out);
-      if (dir === undefined) {
-        expect(lastStep, `after kill ${kill}: no latest, though step ${lastStep} was checkpointed`).toBe(0); // killed before the first checkpoint completed
-        continue;
-      }
-      const ck = readCheckpoint(dir); // verifies every checksum
-      expect(ck.state.step).toBeGreaterThanOrEqual(lastStep);
-      lastStep = ck.state.step;
-    }
-    const { graph: g, source, config } = KILL_SETUP();
-    expect(lastStep).toBeGreaterThan(0);
-    expect(lastStep).toBeLessThan(config.steps!);
-    const resumed = await train({ graph: g, train: source, config, outDir: out, resume: true, ...quiet });
-    expect([resumed.resumedFrom, resumed.step]).toEqual([lastStep, config.steps]);
-    const straight = await train({ graph: g, train: source, config, outDir: fresh(), ...quiet });
-    expectSameWeights(straight, resumed);
-    expect(existsSync(join(out, 'checkpoints', `step-${config.steps}`))).toBe(true);
-  });
+      const { graph: g, source, config } = KILL_SETUP();
+      expect(lastStep).toBeGreaterThan(0);
+      expect(lastStep).toBeLessThan(config.steps!);
+      const resumed = await train({ graph: g, train: source, config, outDir: out, resume: true, ...quiet });
+      expect([resumed.resumedFrom, resumed.step]).toEqual([lastStep, config.steps]);
+      const straight = await train({ graph: g, train: source, config, outDir: fresh(), ...quiet });
+      expectSameWeights(straight, resumed);
+      expect(existsSync(join(out, 'checkpoints', `step-${config.steps}`))).toBe(true);
+    },
+  );
 });

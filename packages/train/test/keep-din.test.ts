@@ -79,25 +79,28 @@ beforeAll(async () => {
 });
 
 describe('keep-din-base', () => {
-  it('is DIN on the sub-domain (no knowledge input); merge adds the super-domain training samples; a short run lowers the loss', async () => {
-    const m = getTrainModel('keep-din-base');
-    const g = await m.buildTrain(base, 'k.json', data);
-    expect(g.inputs.map((i) => i.name).sort()).toEqual([
-      'candidate',
-      'candidateCategory',
-      'label',
-      'targetSeq',
-      'targetSeqCategory',
-      'targetSeqMask',
-    ]);
-    expect((await m.source(req('train', base, data))).size).toBe(keepSplit(world, 'sub', 'train').length);
-    expect((await m.source(req('eval', base, data))).size).toBe(keepSplit(world, 'sub', 'eval').length);
-    const merged = await m.source(req('train', base, { ...data, merge: true }));
-    expect(merged.size).toBe(keepSplit(world, 'sub', 'train').length + keepSplit(world, 'super', 'train').length);
-    expect((await m.source(req('eval', base, { ...data, merge: true }))).size).toBe(keepSplit(world, 'sub', 'eval').length);
-    const [before, after] = lossDrop(await run('keep-din-base', base, data, 'base', 16));
-    expect(after).toBeLessThan(before - 0.02);
-  });
+  it(
+    'is DIN on the sub-domain (no knowledge input); merge adds the super-domain training samples; a short run lowers the ' + 'loss',
+    async () => {
+      const m = getTrainModel('keep-din-base');
+      const g = await m.buildTrain(base, 'k.json', data);
+      expect(g.inputs.map((i) => i.name).sort()).toEqual([
+        'candidate',
+        'candidateCategory',
+        'label',
+        'targetSeq',
+        'targetSeqCategory',
+        'targetSeqMask',
+      ]);
+      expect((await m.source(req('train', base, data))).size).toBe(keepSplit(world, 'sub', 'train').length);
+      expect((await m.source(req('eval', base, data))).size).toBe(keepSplit(world, 'sub', 'eval').length);
+      const merged = await m.source(req('train', base, { ...data, merge: true }));
+      expect(merged.size).toBe(keepSplit(world, 'sub', 'train').length + keepSplit(world, 'super', 'train').length);
+      expect((await m.source(req('eval', base, { ...data, merge: true }))).size).toBe(keepSplit(world, 'sub', 'eval').length);
+      const [before, after] = lossDrop(await run('keep-din-base', base, data, 'base', 16));
+      expect(after).toBeLessThan(before - 0.02);
+    },
+  );
 });
 
 describe('keep-din', () => {
@@ -110,40 +113,44 @@ describe('keep-din', () => {
     knowledge: { checkpoint: join(root, 'two-tower'), kind: 'served', userCategoryCheckpoint: join(root, 'degenerate'), ...extra },
   });
 
-  it("kind 'keep': K(u, i) of the extractor as the knowledge input (K_u = the checkpoint's user embedding rows, K_i = item ‖ shop ‖ category)", async () => {
-    const m = getTrainModel('keep-din');
-    const g = await m.buildTrain(din, 'k.json', keepData());
-    const k = g.inputs.find((i) => i.name === 'knowledge')!;
-    expect(k.shape).toEqual(['batch', 4 + 12 + 3 * 8]);
-    expect(g.params.map((p) => p.name)).toContain('plugin/l1/w');
-    const ck = loadKeepCheckpoint(join(root, 'keep'), 'x', 'k.json');
-    const emb = (name: string, id: number, d: number) => Array.from(ck.weights.get(`emb/${name}`)!.data.subarray(id * d, (id + 1) * d));
-    const events = keepSplit(world, 'sub', 'eval');
-    const pos = Int32Array.from([0, 11, events.length - 1]);
-    const full = (await m.source(req('eval', din, keepData()))).batch(pos) as Record<string, HostTensor>;
-    const user = (await m.source(req('eval', din, keepData({ parts: ['user'] })))).batch(pos) as Record<string, HostTensor>;
-    const item = (await m.source(req('eval', din, keepData({ parts: ['item'] })))).batch(pos) as Record<string, HostTensor>;
-    expect(full['knowledge']!.shape).toEqual([3, 40]);
-    expect(user['knowledge']!.shape).toEqual([3, 4]);
-    pos.forEach((p, r) => {
-      const ev = events[p]!,
-        u = world.events.user[ev]!,
-        it = world.events.item[ev]!;
-      const wantUser = emb('user', u, 4),
-        wantItem = [...emb('item', it, 4), ...emb('shop', world.itemShop[it]!, 4), ...emb('category', world.itemCategory[it]!, 4)];
-      expect(rows(user['knowledge']!, 4, r)).toEqual(wantUser);
-      expect(rows(item['knowledge']!, 12, r)).toEqual(wantItem);
-      expect(rows(full['knowledge']!, 40, r).slice(0, 16)).toEqual([...wantUser, ...wantItem]);
-      // the task knowledge is a ReLU output
-      expect(
-        rows(full['knowledge']!, 40, r)
-          .slice(16)
-          .every((x) => x >= 0),
-      ).toBe(true);
-    });
-    const [before, after] = lossDrop(await run('keep-din', din, keepData(), 'din-keep', 16));
-    expect(after).toBeLessThan(before - 0.02);
-  });
+  it(
+    "kind 'keep': K(u, i) of the extractor as the knowledge input (K_u = the checkpoint's user embedding rows, K_i = item ‖ shop ‖ " +
+      'category)',
+    async () => {
+      const m = getTrainModel('keep-din');
+      const g = await m.buildTrain(din, 'k.json', keepData());
+      const k = g.inputs.find((i) => i.name === 'knowledge')!;
+      expect(k.shape).toEqual(['batch', 4 + 12 + 3 * 8]);
+      expect(g.params.map((p) => p.name)).toContain('plugin/l1/w');
+      const ck = loadKeepCheckpoint(join(root, 'keep'), 'x', 'k.json');
+      const emb = (name: string, id: number, d: number) => Array.from(ck.weights.get(`emb/${name}`)!.data.subarray(id * d, (id + 1) * d));
+      const events = keepSplit(world, 'sub', 'eval');
+      const pos = Int32Array.from([0, 11, events.length - 1]);
+      const full = (await m.source(req('eval', din, keepData()))).batch(pos) as Record<string, HostTensor>;
+      const user = (await m.source(req('eval', din, keepData({ parts: ['user'] })))).batch(pos) as Record<string, HostTensor>;
+      const item = (await m.source(req('eval', din, keepData({ parts: ['item'] })))).batch(pos) as Record<string, HostTensor>;
+      expect(full['knowledge']!.shape).toEqual([3, 40]);
+      expect(user['knowledge']!.shape).toEqual([3, 4]);
+      pos.forEach((p, r) => {
+        const ev = events[p]!,
+          u = world.events.user[ev]!,
+          it = world.events.item[ev]!;
+        const wantUser = emb('user', u, 4),
+          wantItem = [...emb('item', it, 4), ...emb('shop', world.itemShop[it]!, 4), ...emb('category', world.itemCategory[it]!, 4)];
+        expect(rows(user['knowledge']!, 4, r)).toEqual(wantUser);
+        expect(rows(item['knowledge']!, 12, r)).toEqual(wantItem);
+        expect(rows(full['knowledge']!, 40, r).slice(0, 16)).toEqual([...wantUser, ...wantItem]);
+        // the task knowledge is a ReLU output
+        expect(
+          rows(full['knowledge']!, 40, r)
+            .slice(16)
+            .every((x) => x >= 0),
+        ).toBe(true);
+      });
+      const [before, after] = lossDrop(await run('keep-din', din, keepData(), 'din-keep', 16));
+      expect(after).toBeLessThan(before - 0.02);
+    },
+  );
 
   it("kind 'served': [K̂_u ‖ K̂_i ‖ K̂_u ⊙ K̂_i ‖ K̂_uc] from a two-tower and a degenerate checkpoint", async () => {
     const m = getTrainModel('keep-din');

@@ -60,32 +60,36 @@ const problems = (f: () => unknown): readonly string[] => {
 };
 
 describe('estimateTrainMemory', () => {
-  it('counts every input and node output at the shard batch (floats 4 x: value, gradient, temporaries) and the parameters 2 x per shard + Adam m, v', () => {
-    // batch 4: ids 4*10*4 = 160, mask 4*10*1 = 40, gather 4*10*8*4*4 = 5120, mean 4*4 = 16 -> 5336; emb 100*8*4 = 3200
-    expect(estimateTrainMemory(toy(10), { batchSize: 4 })).toEqual({
-      batchSize: 4,
-      shards: 1,
-      shardBatch: 4,
-      activationBytes: 5336,
-      paramBytes: 3200,
-      perShardBytes: 5336 + 6400,
-      totalBytes: 5336 + 4 * 3200,
-      largest: [
-        { id: 'gather:0', shape: ['batch', 10, 8], dims: [4, 10, 8], bytes: 5120 },
-        { id: 'ids', shape: ['batch', 10], dims: [4, 10], bytes: 160 },
-        { id: 'mask', shape: ['batch', 10], dims: [4, 10], bytes: 40 },
-      ],
-      unresolved: [],
-    });
-    // 2 shards of ceil(5 / 2) = 3: 120 + 30 + 3840 + 16 = 4006 each, each with weights and gradients, Adam's m and v once
-    const two = estimateTrainMemory(toy(10), { batchSize: 5, shards: 2 });
-    expect([two.shardBatch, two.activationBytes, two.perShardBytes, two.totalBytes]).toEqual([
-      3,
-      4006,
-      4006 + 6400,
-      2 * (4006 + 6400) + 6400,
-    ]);
-  });
+  it(
+    'counts every input and node output at the shard batch (floats 4 x: value, gradient, temporaries) and the parameters 2 x per shard ' +
+      '+ Adam m, v',
+    () => {
+      // batch 4: ids 4*10*4 = 160, mask 4*10*1 = 40, gather 4*10*8*4*4 = 5120, mean 4*4 = 16 -> 5336; emb 100*8*4 = 3200
+      expect(estimateTrainMemory(toy(10), { batchSize: 4 })).toEqual({
+        batchSize: 4,
+        shards: 1,
+        shardBatch: 4,
+        activationBytes: 5336,
+        paramBytes: 3200,
+        perShardBytes: 5336 + 6400,
+        totalBytes: 5336 + 4 * 3200,
+        largest: [
+          { id: 'gather:0', shape: ['batch', 10, 8], dims: [4, 10, 8], bytes: 5120 },
+          { id: 'ids', shape: ['batch', 10], dims: [4, 10], bytes: 160 },
+          { id: 'mask', shape: ['batch', 10], dims: [4, 10], bytes: 40 },
+        ],
+        unresolved: [],
+      });
+      // 2 shards of ceil(5 / 2) = 3: 120 + 30 + 3840 + 16 = 4006 each, each with weights and gradients, Adam's m and v once
+      const two = estimateTrainMemory(toy(10), { batchSize: 5, shards: 2 });
+      expect([two.shardBatch, two.activationBytes, two.perShardBytes, two.totalBytes]).toEqual([
+        3,
+        4006,
+        4006 + 6400,
+        2 * (4006 + 6400) + 6400,
+      ]);
+    },
+  );
 
   it('binds symbols other than batch when told, and says which ones it had to count as 1', () => {
     const g: Graph = { ...toy(1), inputs: [{ name: 'ids', dtype: 'int32', shape: ['batch', 'seq'] }], nodes: [] };

@@ -94,51 +94,54 @@ describe.each(BACKENDS)('train on %s', (backend) => {
     expectSameState(straight, again);
   });
 
-  it('initialises from the config seed, writes metrics.jsonl lines per logging step and eval, and evaluates with @lctr/metrics', async () => {
-    const dir = fresh();
-    const config = tinyConfig({ steps: 9, evalEvery: 4, logEvery: 3, checkpointEvery: 0 });
-    const progress: number[] = [];
-    const res = await train({
-      graph,
-      train: trainSrc,
-      eval: evalSrc,
-      config,
-      outDir: dir,
-      onProgress: (p) => progress.push(p.step),
-      ...quiet,
-    });
-    expect(progress).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9]);
-    const recs = readMetrics(dir);
-    expect(recs.map((r) => `${r.kind}@${r.step}`)).toEqual(['start@0', 'train@3', 'eval@4', 'train@6', 'eval@8', 'train@9', 'eval@9']);
-    const start = recs[0]! as Extract<MetricsRecord, { kind: 'start' }>;
-    expect(start).toMatchObject({ totalSteps: 9, resumed: false, backend, trainSize: 72, evalSize: 40 });
-    const t = recs[1]! as Extract<MetricsRecord, { kind: 'train' }>;
-    expect(t.epoch).toBeCloseTo(3 / 5, 12);
-    expect(t.loss).toBeGreaterThan(0.3);
-    expect(t.samplesPerSec).toBeGreaterThan(0);
-    expect(listCheckpointSteps(dir)).toEqual([9]); // checkpointEvery 0: only at the end
+  it(
+    'initialises from the config seed, writes metrics.jsonl lines per logging step and eval, and evaluates with ' + '@lctr/metrics',
+    async () => {
+      const dir = fresh();
+      const config = tinyConfig({ steps: 9, evalEvery: 4, logEvery: 3, checkpointEvery: 0 });
+      const progress: number[] = [];
+      const res = await train({
+        graph,
+        train: trainSrc,
+        eval: evalSrc,
+        config,
+        outDir: dir,
+        onProgress: (p) => progress.push(p.step),
+        ...quiet,
+      });
+      expect(progress).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9]);
+      const recs = readMetrics(dir);
+      expect(recs.map((r) => `${r.kind}@${r.step}`)).toEqual(['start@0', 'train@3', 'eval@4', 'train@6', 'eval@8', 'train@9', 'eval@9']);
+      const start = recs[0]! as Extract<MetricsRecord, { kind: 'start' }>;
+      expect(start).toMatchObject({ totalSteps: 9, resumed: false, backend, trainSize: 72, evalSize: 40 });
+      const t = recs[1]! as Extract<MetricsRecord, { kind: 'train' }>;
+      expect(t.epoch).toBeCloseTo(3 / 5, 12);
+      expect(t.loss).toBeGreaterThan(0.3);
+      expect(t.samplesPerSec).toBeGreaterThan(0);
+      expect(listCheckpointSteps(dir)).toEqual([9]); // checkpointEvery 0: only at the end
 
-    // the last eval line equals the metrics of the final weights' predictions
-    const model = compileTfjs(graph, { weights: res.weights });
-    const idx = Int32Array.from({ length: 40 }, (_, i) => i);
-    const probs = model.run(evalSrc.batch(idx)).prob.data as Float32Array;
-    model.dispose();
-    const last = recs[6]! as Extract<MetricsRecord, { kind: 'eval' }>;
-    expect(last).toMatchObject({
-      samples: 40,
-      auc: auc(evalSrc.labels, probs),
-      gauc: gauc(evalSrc.labels, probs, evalSrc.groups).gauc,
-      gaucUsers: gauc(evalSrc.labels, probs, evalSrc.groups).users,
-      logloss: logloss(evalSrc.labels, probs),
-      bayesAuc: auc(evalSrc.labels, evalSrc.trueProbability!),
-    });
-    expect(res.evals[res.evals.length - 1]).toEqual(last);
+      // the last eval line equals the metrics of the final weights' predictions
+      const model = compileTfjs(graph, { weights: res.weights });
+      const idx = Int32Array.from({ length: 40 }, (_, i) => i);
+      const probs = model.run(evalSrc.batch(idx)).prob.data as Float32Array;
+      model.dispose();
+      const last = recs[6]! as Extract<MetricsRecord, { kind: 'eval' }>;
+      expect(last).toMatchObject({
+        samples: 40,
+        auc: auc(evalSrc.labels, probs),
+        gauc: gauc(evalSrc.labels, probs, evalSrc.groups).gauc,
+        gaucUsers: gauc(evalSrc.labels, probs, evalSrc.groups).users,
+        logloss: logloss(evalSrc.labels, probs),
+        bayesAuc: auc(evalSrc.labels, evalSrc.trueProbability!),
+      });
+      expect(res.evals[res.evals.length - 1]).toEqual(last);
 
-    // a fresh run starts from initWeights(graph, config.seed)
-    const tiny = await train({ graph, train: trainSrc, config: tinyConfig({ seed: 5 }), outDir: fresh(), stopAt: 0, ...quiet });
-    expect([tiny.step, tiny.finished, tiny.checkpoint]).toEqual([0, false, undefined]);
-    for (const [k, w] of initWeights(graph, 5)) expect(bits(tiny.weights.get(k)!.data), k).toEqual(bits(w.data));
-  });
+      // a fresh run starts from initWeights(graph, config.seed)
+      const tiny = await train({ graph, train: trainSrc, config: tinyConfig({ seed: 5 }), outDir: fresh(), stopAt: 0, ...quiet });
+      expect([tiny.step, tiny.finished, tiny.checkpoint]).toEqual([0, false, undefined]);
+      for (const [k, w] of initWeights(graph, 5)) expect(bits(tiny.weights.get(k)!.data), k).toEqual(bits(w.data));
+    },
+  );
 
   it('evaluates a hand-computed case: AUC 5.5/9, GAUC 0.625, logloss from the logits', () => {
     // zero MLP weights: logit = userBias[user]; user i for sample i
@@ -212,58 +215,61 @@ describe('train refuses', () => {
     );
   });
 
-  it('a resume with a changed trajectory (optimizer, batch size, seed, data size), an occupied directory, a bad graph or source', async () => {
-    const dir = fresh();
-    await train({ graph, train: src, config: tinyConfig({ steps: 2 }), outDir: dir, ...quiet });
-    const ck = join(dir, 'checkpoints', 'step-2');
-    await expect(
-      train({
-        graph,
-        train: src,
-        config: tinyConfig({ steps: 4, batchSize: 8, optimizer: { name: 'adam', lr: 0.02 } }),
-        outDir: dir,
-        resume: true,
-        ...quiet,
-      }),
-    ).rejects.toThrow(
-      `cannot resume from ${ck}: the config changed in settings that fix the training trajectory:\n` +
-        '  optimizer: {"name":"adam","lr":0.01,"beta1":0.9,"beta2":0.999,"epsilon":1e-8} in the checkpoint, {"name":"adam","lr":0.02,"beta1":0.9,"beta2":0.999,"epsilon":1e-8} now\n' +
-        '  batchSize: 16 in the checkpoint, 8 now',
-    );
-    await expect(
-      train({ graph, train: tinySource(41, 1), config: tinyConfig({ steps: 4 }), outDir: dir, resume: true, ...quiet }),
-    ).rejects.toThrow(`cannot resume from ${ck}: the training source held 40 samples, now 41 (the sample order depends on it)`);
-    await expect(train({ graph, train: src, config: tinyConfig({ steps: 4 }), outDir: dir, ...quiet })).rejects.toThrow(
-      `${dir} already holds a training run (metrics.jsonl); resume it (--resume) or choose another output directory`,
-    );
-    // the refusals changed nothing: resuming with the right config continues from step 2
-    const ok = await train({ graph, train: src, config: tinyConfig({ steps: 4 }), outDir: dir, resume: true, ...quiet });
-    expect([ok.resumedFrom, ok.step]).toEqual([2, 4]);
+  it(
+    'a resume with a changed trajectory (optimizer, batch size, seed, data size), an occupied directory, a bad graph or ' + 'source',
+    async () => {
+      const dir = fresh();
+      await train({ graph, train: src, config: tinyConfig({ steps: 2 }), outDir: dir, ...quiet });
+      const ck = join(dir, 'checkpoints', 'step-2');
+      await expect(
+        train({
+          graph,
+          train: src,
+          config: tinyConfig({ steps: 4, batchSize: 8, optimizer: { name: 'adam', lr: 0.02 } }),
+          outDir: dir,
+          resume: true,
+          ...quiet,
+        }),
+      ).rejects.toThrow(
+        `cannot resume from ${ck}: the config changed in settings that fix the training trajectory:\n` +
+          '  optimizer: {"name":"adam","lr":0.01,"beta1":0.9,"beta2":0.999,"epsilon":1e-8} in the checkpoint, {"name":"adam","lr":0.02,"beta1":0.9,"beta2":0.999,"epsilon":1e-8} now\n' +
+          '  batchSize: 16 in the checkpoint, 8 now',
+      );
+      await expect(
+        train({ graph, train: tinySource(41, 1), config: tinyConfig({ steps: 4 }), outDir: dir, resume: true, ...quiet }),
+      ).rejects.toThrow(`cannot resume from ${ck}: the training source held 40 samples, now 41 (the sample order depends on it)`);
+      await expect(train({ graph, train: src, config: tinyConfig({ steps: 4 }), outDir: dir, ...quiet })).rejects.toThrow(
+        `${dir} already holds a training run (metrics.jsonl); resume it (--resume) or choose another output directory`,
+      );
+      // the refusals changed nothing: resuming with the right config continues from step 2
+      const ok = await train({ graph, train: src, config: tinyConfig({ steps: 4 }), outDir: dir, resume: true, ...quiet });
+      expect([ok.resumedFrom, ok.step]).toEqual([2, 4]);
 
-    const { GraphBuilder } = await import('@lctr/spec');
-    const b = new GraphBuilder('no-loss', { x: { dtype: 'float32', shape: ['batch', 4] } } as const);
-    const noLoss = b.build({ prob: b.sigmoid(b.reduceSum(b.inputs.x, [1])) });
-    await expect(train({ graph: noLoss as never, train: src as never, config: tinyConfig(), outDir: fresh(), ...quiet })).rejects.toThrow(
-      "graph 'no-loss' has no output 'loss' (outputs: prob); the trainer needs a scalar 'loss' and a 'prob' per sample",
-    );
-    const { label: _label, ...noLabel } = src.schema;
-    await expect(
-      train({ graph, train: { ...src, schema: noLabel } as never, config: tinyConfig(), outDir: fresh(), ...quiet }),
-    ).rejects.toThrow("training source has no feature(s) label that graph 'tiny-train' takes (it has user, x)");
-    expect(latestCheckpointDir(fresh())).toBeUndefined();
-    // a NaN feature makes the loss NaN: the run stops at once, naming the step and the last checkpoint
-    const nanSrc = tinySource(40, 1);
-    const batch = nanSrc.batch.bind(nanSrc);
-    nanSrc.batch = (idx) => {
-      const r = batch(idx);
-      r.x.data[0] = NaN;
-      return r;
-    };
-    await expect(train({ graph, train: nanSrc, config: tinyConfig({ steps: 6 }), outDir: dir, resume: true, ...quiet })).rejects.toThrow(
-      `the loss is NaN at step 5 (epoch 1.333); last checkpoint: ${join(dir, 'checkpoints', 'step-4')}`,
-    );
-    expect(readCheckpoint(join(dir, 'checkpoints', 'step-4')).state.step).toBe(4);
-  });
+      const { GraphBuilder } = await import('@lctr/spec');
+      const b = new GraphBuilder('no-loss', { x: { dtype: 'float32', shape: ['batch', 4] } } as const);
+      const noLoss = b.build({ prob: b.sigmoid(b.reduceSum(b.inputs.x, [1])) });
+      await expect(train({ graph: noLoss as never, train: src as never, config: tinyConfig(), outDir: fresh(), ...quiet })).rejects.toThrow(
+        "graph 'no-loss' has no output 'loss' (outputs: prob); the trainer needs a scalar 'loss' and a 'prob' per sample",
+      );
+      const { label: _label, ...noLabel } = src.schema;
+      await expect(
+        train({ graph, train: { ...src, schema: noLabel } as never, config: tinyConfig(), outDir: fresh(), ...quiet }),
+      ).rejects.toThrow("training source has no feature(s) label that graph 'tiny-train' takes (it has user, x)");
+      expect(latestCheckpointDir(fresh())).toBeUndefined();
+      // a NaN feature makes the loss NaN: the run stops at once, naming the step and the last checkpoint
+      const nanSrc = tinySource(40, 1);
+      const batch = nanSrc.batch.bind(nanSrc);
+      nanSrc.batch = (idx) => {
+        const r = batch(idx);
+        r.x.data[0] = NaN;
+        return r;
+      };
+      await expect(train({ graph, train: nanSrc, config: tinyConfig({ steps: 6 }), outDir: dir, resume: true, ...quiet })).rejects.toThrow(
+        `the loss is NaN at step 5 (epoch 1.333); last checkpoint: ${join(dir, 'checkpoints', 'step-4')}`,
+      );
+      expect(readCheckpoint(join(dir, 'checkpoints', 'step-4')).state.step).toBe(4);
+    },
+  );
 });
 
 describe('resuming on another backend', () => {

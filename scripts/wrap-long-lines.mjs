@@ -13,8 +13,15 @@ function literalEnd(line, i) {
   let depth = 0;
   for (let j = i + 1; j < line.length; j++) {
     const c = line[j];
-    if (c === '\\') { j++; continue; }
-    if (q === '`' && c === '$' && line[j + 1] === '{') { depth++; j++; continue; }
+    if (c === '\\') {
+      j++;
+      continue;
+    }
+    if (q === '`' && c === '$' && line[j + 1] === '{') {
+      depth++;
+      j++;
+      continue;
+    }
     if (q === '`' && depth > 0) {
       if (c === '{') depth++;
       else if (c === '}') depth--;
@@ -31,9 +38,20 @@ function splitPoints(body, q) {
   let depth = 0;
   for (let j = 0; j < body.length; j++) {
     const c = body[j];
-    if (c === '\\') { j++; continue; }
-    if (q === '`' && c === '$' && body[j + 1] === '{') { depth++; j++; continue; }
-    if (q === '`' && depth > 0) { if (c === '{') depth++; else if (c === '}') depth--; continue; }
+    if (c === '\\') {
+      j++;
+      continue;
+    }
+    if (q === '`' && c === '$' && body[j + 1] === '{') {
+      depth++;
+      j++;
+      continue;
+    }
+    if (q === '`' && depth > 0) {
+      if (c === '{') depth++;
+      else if (c === '}') depth--;
+      continue;
+    }
     if (c === ' ' && j > 0) out.push(j + 1);
   }
   return out;
@@ -87,7 +105,10 @@ function wrapComment(line) {
   const out = [];
   let cur = '';
   for (const w of words) {
-    if (cur && cur.length + 1 + w.length > width) { out.push(cur); cur = w; } else cur = cur ? `${cur} ${w}` : w;
+    if (cur && cur.length + 1 + w.length > width) {
+      out.push(cur);
+      cur = w;
+    } else cur = cur ? `${cur} ${w}` : w;
   }
   if (cur) out.push(cur);
   if (out.length < 2 || out.some((l) => l.length > width)) return undefined;
@@ -100,10 +121,19 @@ for (const file of process.argv.slice(2)) {
   const out = [];
   let changed = 0;
   for (const line of lines) {
-    if (line.length <= LIMIT) { out.push(line); continue; }
+    if (line.length <= LIMIT) {
+      out.push(line);
+      continue;
+    }
     const parts = splitLine(line) ?? wrapComment(line);
-    if (parts) { out.push(...parts); changed++; } else out.push(line);
+    if (parts) {
+      out.push(...parts);
+      changed++;
+    } else out.push(line);
   }
-  if (changed) { writeFileSync(file, out.join('\n')); total += changed; }
+  if (changed) {
+    writeFileSync(file, out.join('\n'));
+    total += changed;
+  }
 }
 console.log(`split ${total} long lines`);

@@ -21,7 +21,17 @@ import { basename, dirname, join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { type FeatureSchema, type Graph, atomicWriteFile, serializeGraph } from '@lctr/spec';
 import type { SampleSource } from '@lctr/data';
-import { ConfigError, type MetricsRecord, type TrainConfig, getTrainModel, latestCheckpointDir, parseTrainConfig, progressPrinter, readCheckpoint, train } from '@lctr/train';
+import {
+  ConfigError,
+  type MetricsRecord,
+  type TrainConfig,
+  getTrainModel,
+  latestCheckpointDir,
+  parseTrainConfig,
+  progressPrinter,
+  readCheckpoint,
+  train,
+} from '@lctr/train';
 
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 export type JsonObject = { [key: string]: Json };
@@ -57,10 +67,13 @@ export function checkExpectations(variant: Variant, graph: Graph, where: string)
   const config = (graph.meta as { config?: unknown }).config;
   const problems = (variant.expect ?? []).flatMap((e) => {
     const got = atPath(config, e.path);
-    return canonicalJson(got) === canonicalJson(e.value) ? [] : [
-      `${where}: variant '${variant.id}' needs the model's ${e.path} to be ${e.value === undefined ? 'absent' : JSON.stringify(e.value)} (${e.meaning}), ` +
-      `but the trainer built graph '${graph.name}' with ${e.path} = ${got === undefined ? 'absent' : JSON.stringify(got)} (graph.meta.config): the patch ${JSON.stringify(variant.patch ?? {})} is not honoured`,
-    ];
+    return canonicalJson(got) === canonicalJson(e.value)
+      ? []
+      : [
+          `${where}: variant '${variant.id}' needs the model's ${e.path} to be ${e.value === undefined ? 'absent' : JSON.stringify(e.value)} (${e.meaning}), ` +
+            `but the trainer built graph '${graph.name}' with ${e.path} = ${got === undefined ? 'absent' : JSON.stringify(got)} ` +
+            `(graph.meta.config): the patch ${JSON.stringify(variant.patch ?? {})} is not honoured`,
+        ];
   });
   if (problems.length) throw new ConfigError(problems);
 }
@@ -96,7 +109,11 @@ export function canonicalJson(v: unknown): string {
   if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
   if (v !== null && typeof v === 'object') {
     const o = v as Record<string, unknown>;
-    return `{${Object.keys(o).sort().filter((k) => o[k] !== undefined).map((k) => `${JSON.stringify(k)}:${canonicalJson(o[k])}`).join(',')}}`;
+    return `{${Object.keys(o)
+      .sort()
+      .filter((k) => o[k] !== undefined)
+      .map((k) => `${JSON.stringify(k)}:${canonicalJson(o[k])}`)
+      .join(',')}}`;
   }
   return JSON.stringify(v);
 }
@@ -120,13 +137,20 @@ export function graphHash(graph: Graph): string {
 }
 
 /** The config JSON of a variant for one seed: file, then the variant's patch, then the overrides. */
-export function variantConfigJson(variant: Variant, overrides: Overrides, seed: number, configsDir: string): { json: JsonObject; where: string } {
+export function variantConfigJson(
+  variant: Variant,
+  overrides: Overrides,
+  seed: number,
+  configsDir: string,
+): { json: JsonObject; where: string } {
   const where = join(configsDir, variant.configFile);
   let text: string;
   try {
     text = readFileSync(where, 'utf8');
   } catch (e) {
-    throw new ConfigError([`${where}: cannot read the config of variant '${variant.id}' (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`]);
+    throw new ConfigError([
+      `${where}: cannot read the config of variant '${variant.id}' (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`,
+    ]);
   }
   let json = JSON.parse(text) as JsonObject;
   if (variant.patch) json = deepMerge(json, variant.patch);
@@ -136,8 +160,14 @@ export function variantConfigJson(variant: Variant, overrides: Overrides, seed: 
   if (overrides.users !== undefined) data['worldUsers'] = overrides.users;
   if (overrides.lifelongLen !== undefined && 'lifelongLen' in model) model['lifelongLen'] = overrides.lifelongLen;
   json = { ...json, data, model, seed };
-  if (overrides.steps !== undefined) { delete json['epochs']; json['steps'] = overrides.steps; }
-  if (overrides.epochs !== undefined) { delete json['steps']; json['epochs'] = overrides.epochs; }
+  if (overrides.steps !== undefined) {
+    delete json['epochs'];
+    json['steps'] = overrides.steps;
+  }
+  if (overrides.epochs !== undefined) {
+    delete json['steps'];
+    json['epochs'] = overrides.epochs;
+  }
   return { json, where: `${where} (variant ${variant.id}, seed ${seed})` };
 }
 
@@ -192,14 +222,17 @@ export function readRunRecord(dir: string): RunRecord | undefined {
 function readEvals(dir: string): FinalEval[] {
   const path = join(dir, 'metrics.jsonl');
   if (!existsSync(path)) return [];
-  return readFileSync(path, 'utf8').split('\n').filter((l) => l.trim()).flatMap((l) => {
-    try {
-      const r = JSON.parse(l) as MetricsRecord;
-      return r.kind === 'eval' ? [r] : [];
-    } catch {
-      return [];
-    }
-  });
+  return readFileSync(path, 'utf8')
+    .split('\n')
+    .filter((l) => l.trim())
+    .flatMap((l) => {
+      try {
+        const r = JSON.parse(l) as MetricsRecord;
+        return r.kind === 'eval' ? [r] : [];
+      } catch {
+        return [];
+      }
+    });
 }
 
 export type RunStatus = 'trained' | 'resumed' | 'reused' | 'reused-sibling' | 'pending';
@@ -295,14 +328,25 @@ export function adoptRun(ctx: RunContext, plan: RunPlan, src: string): RunOutcom
   if (!ckDir) throw new Error(`--adopt ${variant.id}=${src}: ${src} holds no checkpoint (expected a trainer run directory)`);
   const ck = readCheckpoint(ckDir);
   const srcGraph = graphHash(ck.graph);
-  if (srcGraph !== gsha) throw new Error(`--adopt ${variant.id}=${src}: its checkpoint holds another training graph than variant '${variant.id}' builds (graph sha256 ${srcGraph.slice(0, 12)} vs ${gsha.slice(0, 12)})`);
+  if (srcGraph !== gsha)
+    throw new Error(
+      `--adopt ${variant.id}=${src}: its checkpoint holds another training graph than variant '${variant.id}' builds (graph sha256 ` +
+        `${srcGraph.slice(0, 12)} vs ${gsha.slice(0, 12)})`,
+    );
   const srcHash = configHash(variant.model, ck.state.config);
-  if (srcHash !== hash) throw new Error(`--adopt ${variant.id}=${src}: it was trained with other settings (config hash ${srcHash.slice(0, 12)} vs ${hash.slice(0, 12)}: optimizer, batch size, epochs/steps, seed or data differ)`);
+  if (srcHash !== hash)
+    throw new Error(
+      `--adopt ${variant.id}=${src}: it was trained with other settings (config hash ${srcHash.slice(0, 12)} vs ${hash.slice(0, 12)}: ` +
+        `optimizer, batch size, epochs/steps, seed or data differ)`,
+    );
   const evals = readEvals(src);
   const total = ck.state.step;
   const final = evals.filter((e) => e.step === total).at(-1);
   if (!final) throw new Error(`--adopt ${variant.id}=${src}: no eval record at its last checkpoint's step ${total}`);
-  const trainRecords = readFileSync(join(src, 'metrics.jsonl'), 'utf8').split('\n').filter((l) => l.includes('"kind":"train"')).map((l) => JSON.parse(l) as { samplesPerSec: number; wallSeconds: number });
+  const trainRecords = readFileSync(join(src, 'metrics.jsonl'), 'utf8')
+    .split('\n')
+    .filter((l) => l.includes('"kind":"train"'))
+    .map((l) => JSON.parse(l) as { samplesPerSec: number; wallSeconds: number });
   const dir = runDir(ctx.outDir, variant, seed);
   if (existsSync(dir) && readdirSync(dir).length > 0) renameSync(dir, `${dir}.old-${hash.slice(0, 8)}-${stamp()}`);
   mkdirSync(dirname(dir), { recursive: true });
@@ -310,11 +354,33 @@ export function adoptRun(ctx: RunContext, plan: RunPlan, src: string): RunOutcom
   const meanRate = trainRecords.reduce((a, r) => a + r.samplesPerSec, 0) / Math.max(trainRecords.length, 1);
   const evalSeconds = evals.reduce((a, e) => a + e.evalSeconds, 0);
   const result: RunResult = {
-    step: total, totalSteps: total, final, evals, backend: 'wasm', trainSize: ck.state.trainSize, batchSize: config.batchSize,
-    msPerStep: (1000 * config.batchSize) / meanRate, wallSeconds: final.wallSeconds, evalSeconds,
+    step: total,
+    totalSteps: total,
+    final,
+    evals,
+    backend: 'wasm',
+    trainSize: ck.state.trainSize,
+    batchSize: config.batchSize,
+    msPerStep: (1000 * config.batchSize) / meanRate,
+    wallSeconds: final.wallSeconds,
+    evalSeconds,
   };
   const now = new Date().toISOString();
-  const record: RunRecord = { format: 'lctr-experiment-run', version: 1, variant: variant.id, label: variant.label, model: variant.model, seed, configHash: hash, graphSha256: gsha, config, createdAt: now, finished: true, finishedAt: now, result };
+  const record: RunRecord = {
+    format: 'lctr-experiment-run',
+    version: 1,
+    variant: variant.id,
+    label: variant.label,
+    model: variant.model,
+    seed,
+    configHash: hash,
+    graphSha256: gsha,
+    config,
+    createdAt: now,
+    finished: true,
+    finishedAt: now,
+    result,
+  };
   atomicWriteFile(join(dir, RECORD_FILE), JSON.stringify(record, null, 1) + '\n');
   ctx.log(`${basename(dir)}: adopted the finished trainer run ${src} (step ${total}, auc ${final.auc.toFixed(4)})`);
   return { variant, seed, status: 'reused', dir, record };
@@ -339,8 +405,13 @@ export async function ensureRun(ctx: RunContext, plan: RunPlan): Promise<RunOutc
   const resume = same && latestCheckpointDir(dir) !== undefined;
   if (!same && existsSync(dir) && readdirSync(dir).length > 0) {
     const aside = `${dir}.old-${(own?.configHash ?? 'unknown').slice(0, 8)}-${stamp()}`;
-    const why = !own ? 'it has no experiment.json'
-      : own.configHash !== hash ? 'its config differs' : own.graphSha256 !== gsha ? 'the model graph changed (model code or data sizes)' : `it was trained as model '${own.model}'`;
+    const why = !own
+      ? 'it has no experiment.json'
+      : own.configHash !== hash
+        ? 'its config differs'
+        : own.graphSha256 !== gsha
+          ? 'the model graph changed (model code or data sizes)'
+          : `it was trained as model '${own.model}'`;
     renameSync(dir, aside);
     ctx.log(`${name}: ${why}: moved the old run to ${aside}`);
   } else if (same && !resume && existsSync(dir)) {
@@ -349,19 +420,54 @@ export async function ensureRun(ctx: RunContext, plan: RunPlan): Promise<RunOutc
   }
   mkdirSync(dir, { recursive: true });
   const createdAt = resume ? own!.createdAt : new Date().toISOString();
-  const base = { format: 'lctr-experiment-run', version: 1, variant: variant.id, label: variant.label, model: variant.model, seed, configHash: hash, graphSha256: gsha, config, createdAt } as const;
+  const base = {
+    format: 'lctr-experiment-run',
+    version: 1,
+    variant: variant.id,
+    label: variant.label,
+    model: variant.model,
+    seed,
+    configHash: hash,
+    graphSha256: gsha,
+    config,
+    createdAt,
+  } as const;
   atomicWriteFile(join(dir, RECORD_FILE), JSON.stringify({ ...base, finished: false } satisfies RunRecord, null, 1) + '\n');
 
-  const trainSrc: SampleSource<FeatureSchema> = await model.source({ split: 'train', seed: config.seed, data: config.data, model: config.model, where });
-  const evalSrc: SampleSource<FeatureSchema> = await model.source({ split: 'eval', seed: config.seed, data: config.data, model: config.model, where });
-  ctx.log(`${name}: ${resume ? 'resuming' : 'training'} ${variant.model} (${variant.label}), ${config.steps !== undefined ? `${config.steps} steps` : `${config.epochs} epochs`} of batch ${config.batchSize} over ${trainSrc.size} samples, eval on ${evalSrc.size}`);
+  const trainSrc: SampleSource<FeatureSchema> = await model.source({
+    split: 'train',
+    seed: config.seed,
+    data: config.data,
+    model: config.model,
+    where,
+  });
+  const evalSrc: SampleSource<FeatureSchema> = await model.source({
+    split: 'eval',
+    seed: config.seed,
+    data: config.data,
+    model: config.model,
+    where,
+  });
+  ctx.log(
+    `${name}: ${resume ? 'resuming' : 'training'} ${variant.model} (${variant.label}), ` +
+      `${config.steps !== undefined ? `${config.steps} steps` : `${config.epochs} epochs`} of batch ${config.batchSize} over ` +
+      `${trainSrc.size} samples, eval on ${evalSrc.size}`,
+  );
   // per-step inputs of the recipe (LCN's λ_CRP warm-up)
   const stepFeeds = model.stepFeeds?.(config.model, where);
   const printer = progressPrinter(process.stderr);
   const t0 = performance.now();
   const res = await train({
-    graph, train: trainSrc, eval: evalSrc, config, outDir: dir, resume, ...(stepFeeds ? { stepFeeds } : {}),
-    signal: ctx.signal, log: (l) => printer.log(`${name}: ${l}`), onProgress: (p) => printer.update(p),
+    graph,
+    train: trainSrc,
+    eval: evalSrc,
+    config,
+    outDir: dir,
+    resume,
+    ...(stepFeeds ? { stepFeeds } : {}),
+    signal: ctx.signal,
+    log: (l) => printer.log(`${name}: ${l}`),
+    onProgress: (p) => printer.update(p),
   });
   printer.done();
   const wallSeconds = (performance.now() - t0) / 1000;
@@ -374,11 +480,22 @@ export async function ensureRun(ctx: RunContext, plan: RunPlan): Promise<RunOutc
   if (!final) throw new Error(`${join(dir, 'metrics.jsonl')}: no eval record at the last step ${res.totalSteps}`);
   const evalSeconds = res.evals.reduce((s, e) => s + e.evalSeconds, 0);
   const result: RunResult = {
-    step: res.step, totalSteps: res.totalSteps, final, evals, backend: tf.getBackend(), trainSize: trainSrc.size, batchSize: config.batchSize,
-    msPerStep: (1000 * config.batchSize) / res.samplesPerSec, wallSeconds, evalSeconds,
+    step: res.step,
+    totalSteps: res.totalSteps,
+    final,
+    evals,
+    backend: tf.getBackend(),
+    trainSize: trainSrc.size,
+    batchSize: config.batchSize,
+    msPerStep: (1000 * config.batchSize) / res.samplesPerSec,
+    wallSeconds,
+    evalSeconds,
   };
   const record: RunRecord = { ...base, finished: true, finishedAt: new Date().toISOString(), result };
   atomicWriteFile(join(dir, RECORD_FILE), JSON.stringify(record, null, 1) + '\n');
-  ctx.log(`${name}: done in ${wallSeconds.toFixed(1)} s (${result.msPerStep.toFixed(0)} ms/step, evals ${evalSeconds.toFixed(1)} s): auc ${final.auc.toFixed(4)} gauc ${final.gauc.toFixed(4)} logloss ${final.logloss.toFixed(4)}`);
+  ctx.log(
+    `${name}: done in ${wallSeconds.toFixed(1)} s (${result.msPerStep.toFixed(0)} ms/step, evals ${evalSeconds.toFixed(1)} s): auc ` +
+      `${final.auc.toFixed(4)} gauc ${final.gauc.toFixed(4)} logloss ${final.logloss.toFixed(4)}`,
+  );
   return { variant, seed, status: resume ? 'resumed' : 'trained', dir, record };
 }

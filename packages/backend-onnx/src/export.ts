@@ -19,7 +19,7 @@ import {
   checkWeights,
   valueInfo,
 } from '@lctr/spec';
-import { type LowerCtx, type OnnxAttr, type ResolvedLowerings } from './lower/context.ts';
+import type { LowerCtx, OnnxAttr, ResolvedLowerings } from './lower/context.ts';
 import { loweringsFor } from './lower/table.ts';
 import { convertToFloat16 } from './float16.ts';
 import { type Int8Options, type Int8Summary, convertToInt8 } from './int8.ts';

@@ -40,18 +40,35 @@ export interface DataParallelOptions {
  */
 function workerBoot(): string {
   if (import.meta.url.endsWith('.js')) return `import(${JSON.stringify(new URL('./parallel-worker.js', import.meta.url).href)})`;
-  const tsxApi = pathToFileURL(createRequire(import.meta.url).resolve('tsx/esm/api').replace(/index\.cjs$/, 'index.mjs')).href;
+  const tsxApi = pathToFileURL(
+    createRequire(import.meta.url)
+      .resolve('tsx/esm/api')
+      .replace(/index\.cjs$/, 'index.mjs'),
+  ).href;
   return `import(${JSON.stringify(tsxApi)}).then((m) => { m.register(); return import(${JSON.stringify(new URL('./parallel-worker.ts', import.meta.url).href)}); })`;
 }
 
-interface StepReply { loss?: number; grads?: Array<[string, Float32Array]>; error?: string; ready?: boolean }
+interface StepReply {
+  loss?: number;
+  grads?: Array<[string, Float32Array]>;
+  error?: string;
+  ready?: boolean;
+}
 
 /** The rows [start, end) of every input with a leading 'batch' dim; the others whole. */
-export function shardInputs(graph: Graph, inputs: Readonly<Record<string, HostTensor>>, start: number, end: number): Record<string, HostTensor> {
+export function shardInputs(
+  graph: Graph,
+  inputs: Readonly<Record<string, HostTensor>>,
+  start: number,
+  end: number,
+): Record<string, HostTensor> {
   const out: Record<string, HostTensor> = {};
   for (const decl of graph.inputs) {
     const t = inputs[decl.name]!;
-    if (decl.shape[0] !== 'batch') { out[decl.name] = t; continue; }
+    if (decl.shape[0] !== 'batch') {
+      out[decl.name] = t;
+      continue;
+    }
     const row = sizeOf(t.shape.slice(1) as number[]);
     out[decl.name] = { ...t, shape: [end - start, ...t.shape.slice(1)], data: t.data.slice(start * row, end * row) } as HostTensor;
   }
@@ -82,8 +99,14 @@ export class DataParallel<S extends FeatureSchema> {
   ) {}
 
   /** Compile the graph here and in `shards - 1` workers; `weights` are the starting point. */
-  static async create<S extends FeatureSchema>(graph: Graph<S, string>, weights: Weights, adam: AdamConfig, opts: DataParallelOptions): Promise<DataParallel<S>> {
-    if (!Number.isInteger(opts.shards) || opts.shards < 1) throw new Error(`DataParallel: shards must be an integer >= 1, got ${opts.shards}`);
+  static async create<S extends FeatureSchema>(
+    graph: Graph<S, string>,
+    weights: Weights,
+    adam: AdamConfig,
+    opts: DataParallelOptions,
+  ): Promise<DataParallel<S>> {
+    if (!Number.isInteger(opts.shards) || opts.shards < 1)
+      throw new Error(`DataParallel: shards must be an integer >= 1, got ${opts.shards}`);
     const model = compileTfjs(graph, { weights });
     const json = serializeGraph(graph);
     const workers: Worker[] = [];
@@ -110,9 +133,14 @@ export class DataParallel<S extends FeatureSchema> {
     const bounds = shardBounds(n, this.workers.length + 1);
     const weights = this.weightsSent ? undefined : this.hostWeights();
     // the workers' shards first (they run while this thread computes shard 0)
-    const pending = bounds.slice(1).map(([a, b], k) => request(this.workers[k]!, {
-      kind: 'step', output: this.output, inputs: shardInputs(this.graph, all, a, b), ...(weights ? { weights } : {}),
-    }));
+    const pending = bounds.slice(1).map(([a, b], k) =>
+      request(this.workers[k]!, {
+        kind: 'step',
+        output: this.output,
+        inputs: shardInputs(this.graph, all, a, b),
+        ...(weights ? { weights } : {}),
+      }),
+    );
     const [a0, b0] = bounds[0]!;
     const own = this.model.gradients(shardInputs(this.graph, all, a0, b0) as InputsOf<S>, this.output);
     const replies = await Promise.all(pending);
@@ -122,7 +150,8 @@ export class DataParallel<S extends FeatureSchema> {
     const sum = new Map<string, Float32Array>();
     const share0 = sizes[0]! / n;
     for (const [name, g] of own.grads) {
-      const src = g.data as Float32Array, acc = new Float32Array(src.length);
+      const src = g.data as Float32Array,
+        acc = new Float32Array(src.length);
       for (let i = 0; i < acc.length; i++) acc[i] = share0 * src[i]!;
       sum.set(name, acc);
     }
@@ -158,9 +187,19 @@ function addScaled(acc: Float32Array, g: Float32Array, share: number): void {
 
 function request(w: Worker, msg: unknown): Promise<StepReply> {
   return new Promise((resolve, reject) => {
-    const onMessage = (r: StepReply) => { cleanup(); if (r.error) reject(new Error(`data-parallel worker: ${r.error}`)); else resolve(r); };
-    const onError = (e: Error) => { cleanup(); reject(e); };
-    const cleanup = () => { w.off('message', onMessage); w.off('error', onError); };
+    const onMessage = (r: StepReply) => {
+      cleanup();
+      if (r.error) reject(new Error(`data-parallel worker: ${r.error}`));
+      else resolve(r);
+    };
+    const onError = (e: Error) => {
+      cleanup();
+      reject(e);
+    };
+    const cleanup = () => {
+      w.off('message', onMessage);
+      w.off('error', onError);
+    };
     w.on('message', onMessage);
     w.on('error', onError);
     w.postMessage(msg);

@@ -276,7 +276,8 @@ describe('withCrpPairs: errors', () => {
   it('a missing or mistyped sequence feature is named', () => {
     const { sourceSeqMask: _drop, ...noMask } = schema;
     expect(() => withCrpPairs({ ...fakeSource(), schema: noMask } as never, { negatives: 4, seed: 1 })).toThrow(
-      "withCrpPairs: the source's schema has no 'sourceSeqMask' (CRP pairs are drawn from targetSeq/targetSeqMask and sourceSeq/sourceSeqMask)",
+      "withCrpPairs: the source's schema has no 'sourceSeqMask' (CRP pairs are drawn from targetSeq/targetSeqMask and " +
+        'sourceSeq/sourceSeqMask)',
     );
     expect(() =>
       withCrpPairs({ ...fakeSource(), schema: { ...schema, targetSeq: { dtype: 'int64', shape: ['batch', LT] } } } as never, {

@@ -34,7 +34,7 @@ import {
   servingFeedsOf,
   servingSpecOf,
 } from '../src/index.ts';
-import { type Run, lifelongArch, stepDir, tinyConfig, trainTiny } from './tiny-runs.ts';
+import { type Run, lifelongArch, stepDir, type tinyConfig, trainTiny } from './tiny-runs.ts';
 
 const base = mkdtempSync(join(tmpdir(), 'lctr-export-explain-'));
 afterAll(() => rmSync(base, { recursive: true, force: true }));
@@ -81,7 +81,7 @@ describe('the explain variant beside an exported LCN', () => {
       fsa: [4, 64, 0],
     }); // 4 requests x 16 candidates
     expect(lines.find((l) => l.startsWith('explain ('))).toMatch(
-      /^explain \(explain\/1\/model\.onnx\): prob vs the scoring file max \|Δ\| .* csa \(k 10\) 0 of 64 rows differ, .*  OK$/,
+      /^explain \(explain\/1\/model\.onnx\): prob vs the scoring file max \|Δ\| .* csa \(k 10\) 0 of 64 rows differ, .* {2}OK$/,
     );
 
     // read back from the files alone: the explain graph and file, the scoring file, the weights

@@ -136,7 +136,7 @@ export function gradRef<S extends FeatureSchema, O extends string>(
   opts: RunOptions = {},
 ): GradResult {
   const outputNames = Object.keys(graph.outputs);
-  if (!Object.prototype.hasOwnProperty.call(graph.outputs, output)) {
+  if (!Object.hasOwn(graph.outputs, output)) {
     throw new Error(`gradRef: graph '${graph.name}' has no output '${output}'; its outputs are: ${outputNames.join(', ')}`);
   }
   const { bindings, values } = evaluateRef(graph, weights, inputs as Readonly<Record<string, HostTensor>>, opts);

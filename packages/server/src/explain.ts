@@ -12,7 +12,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { type Graph, type HostData, type HostTensor, LIFELONG_EXPLAIN_LEVELS, RequestError, graphFromJSON } from '@lctr/spec';
+import { type Graph, type HostData, type HostTensor, type LIFELONG_EXPLAIN_LEVELS, RequestError, graphFromJSON } from '@lctr/spec';
 import { OnnxSession, type Provider, type ProviderRequest } from '@lctr/backend-onnx';
 import { type ModelDir, ModelDirError } from './model-dir.ts';
 

@@ -368,7 +368,7 @@ export class ScoringServer {
   async score(body: unknown): Promise<ScoreResponse> {
     // a raw request (the log's own ids) becomes the pre-mapped request, then takes the same checks
     let raw: ScoreResponse['raw'];
-    if (body !== null && typeof body === 'object' && !Array.isArray(body) && Object.prototype.hasOwnProperty.call(body, 'raw')) {
+    if (body !== null && typeof body === 'object' && !Array.isArray(body) && Object.hasOwn(body, 'raw')) {
       if (!this.raw)
         throw new RequestError(
           'raw',

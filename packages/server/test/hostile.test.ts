@@ -14,7 +14,7 @@ import { join, resolve } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
   ModelDirError,
-  RequestError,
+  type RequestError,
   ScoringServer,
   SecurityError,
   type ServerOptions,

@@ -3,7 +3,7 @@
  * moment it is added. Value handles carry their dtype in the type, so an int tensor passed where
  * a float is expected fails to compile; untyped paths (JSON loading) are checked at run time.
  */
-import { type DType, type IntDType, type NumericDType } from './dtype.ts';
+import type { DType, IntDType, NumericDType } from './dtype.ts';
 import { type Dim, type Shape, canonicalDim, formatShape, isSymbolName, symbolsOf } from './dims.ts';
 import { OPS, type OpAttrs, type OpDef, type OpName, ShapeRuleError, type ValueInfo, checkAttrValue, isOpName } from './ops.ts';
 import type { FeatureSchema, Graph, Initializer, InputDecl, NodeDecl, ParamDecl } from './graph.ts';
@@ -44,7 +44,7 @@ export const init = {
   }),
 };
 
-const NAME = /^[A-Za-z_][A-Za-z0-9_.\-]*(\/[A-Za-z_][A-Za-z0-9_.\-]*)*$/;
+const NAME = /^[A-Za-z_][A-Za-z0-9_.-]*(\/[A-Za-z_][A-Za-z0-9_.-]*)*$/;
 type Attrs<N extends OpName> = Partial<OpAttrs[N]>;
 
 function describe(v: ValueInfo, name?: string): string {

@@ -594,7 +594,7 @@ export const OPS: { readonly [N in OpName]: OpDef<N> } = {
 export const OP_NAMES = Object.keys(OPS) as OpName[];
 
 export function isOpName(s: string): s is OpName {
-  return Object.prototype.hasOwnProperty.call(OPS, s);
+  return Object.hasOwn(OPS, s);
 }
 
 /** Which inputs of a node carry gradient (float inputs of differentiable slots only). */

@@ -84,7 +84,7 @@ const META_LAYOUTS: Readonly<Record<string, ServingLayout>> = { shared: 'request
  */
 export function servingLayoutOf(g: Graph): ServingLayout {
   const layout = g.meta['layout'];
-  if (typeof layout === 'string' && Object.prototype.hasOwnProperty.call(META_LAYOUTS, layout)) return META_LAYOUTS[layout]!;
+  if (typeof layout === 'string' && Object.hasOwn(META_LAYOUTS, layout)) return META_LAYOUTS[layout]!;
   if (g.meta['model'] === 'ifa' && g.meta['graph'] === 'serve') return 'candidateSet';
   if (g.inputs.some((i) => i.shape[0] === 'cand')) return 'request';
   return g.inputs.length > 0 && g.inputs.every((i) => i.shape[0] === 1) ? 'candidateSet' : 'batch';
@@ -229,7 +229,7 @@ export function describeJson(v: unknown): string {
 }
 
 const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
-const hasOwn = (o: object, k: string) => Object.prototype.hasOwnProperty.call(o, k);
+const hasOwn = (o: object, k: string) => Object.hasOwn(o, k);
 
 interface Binding {
   readonly value: number;

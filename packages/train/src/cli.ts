@@ -38,8 +38,14 @@ export const TRAIN = {
   name: 'lctr train',
   usage: USAGE,
   options: {
-    model: { type: 'string' }, config: { type: 'string' }, out: { type: 'string' }, resume: { type: 'boolean' },
-    backend: { type: 'string' }, 'stop-at': { type: 'string' }, 'memory-gib': { type: 'string' }, oversubscribe: { type: 'boolean' },
+    model: { type: 'string' },
+    config: { type: 'string' },
+    out: { type: 'string' },
+    resume: { type: 'boolean' },
+    backend: { type: 'string' },
+    'stop-at': { type: 'string' },
+    'memory-gib': { type: 'string' },
+    oversubscribe: { type: 'boolean' },
   },
 } as const;
 
@@ -62,12 +68,30 @@ export async function main(argv: readonly string[]): Promise<number> {
     if (!values.model || !values.config) throw new UsageError(`${!values.model ? '--model' : '--config'} is required`);
     const stopAt = intFlag('stop-at', values['stop-at'], 0);
     const memoryGib = numberFlag('memory-gib', values['memory-gib']);
-    if (memoryGib !== undefined && !(memoryGib > 0)) throw new UsageError(`--memory-gib must be a number > 0, got '${values['memory-gib']}'`);
-    return trainMain({ ...values, model: values.model, config: values.config, resume: values.resume ?? false, oversubscribe: values.oversubscribe ?? false }, stopAt, memoryGib);
+    if (memoryGib !== undefined && !(memoryGib > 0))
+      throw new UsageError(`--memory-gib must be a number > 0, got '${values['memory-gib']}'`);
+    return trainMain(
+      {
+        ...values,
+        model: values.model,
+        config: values.config,
+        resume: values.resume ?? false,
+        oversubscribe: values.oversubscribe ?? false,
+      },
+      stopAt,
+      memoryGib,
+    );
   });
 }
 
-interface TrainFlags { model: string; config: string; out?: string; resume: boolean; backend?: string; oversubscribe: boolean }
+interface TrainFlags {
+  model: string;
+  config: string;
+  out?: string;
+  resume: boolean;
+  backend?: string;
+  oversubscribe: boolean;
+}
 
 async function trainMain(values: TrainFlags, stopAt: number | undefined, memoryGib: number | undefined): Promise<number> {
   const where = values.config;
@@ -84,12 +108,26 @@ async function trainMain(values: TrainFlags, stopAt: number | undefined, memoryG
     const graph = await entry.buildTrain(config.model, where, config.data);
     // before the sources: they allocate per batch what the estimate refuses (lifelong sequences, CRP pairs)
     const estimate = estimateTrainMemory(graph, { batchSize: config.batchSize, ...(config.shards ? { shards: config.shards } : {}) });
-    for (const w of checkTrainFits(config, estimate, machineLimits(memoryGib), { where, oversubscribe: values.oversubscribe })) console.error(`lctr train: ${w}`);
+    for (const w of checkTrainFits(config, estimate, machineLimits(memoryGib), { where, oversubscribe: values.oversubscribe }))
+      console.error(`lctr train: ${w}`);
     const sources = await trainSources(entry, values.model, config, where);
-    prepared = { config, graph, trainSrc: sources.train, evalSrc: sources.eval, validationSrc: sources.validation, estimate, stepFeeds: entry.stepFeeds?.(config.model, where) };
+    prepared = {
+      config,
+      graph,
+      trainSrc: sources.train,
+      evalSrc: sources.eval,
+      validationSrc: sources.validation,
+      estimate,
+      stepFeeds: entry.stepFeeds?.(config.model, where),
+    };
   } catch (e) {
     if (e instanceof ConfigError) {
-      console.error(e.message.split('\n').map((l) => `lctr train: ${l}`).join('\n'));
+      console.error(
+        e.message
+          .split('\n')
+          .map((l) => `lctr train: ${l}`)
+          .join('\n'),
+      );
       return 2;
     }
     // the data's files (a missing folder, a file where a folder is expected) are the config's problem, like a bad key
@@ -109,7 +147,10 @@ async function trainMain(values: TrainFlags, stopAt: number | undefined, memoryG
   const out = values.out ?? `out/train/${values.model}`;
   const printer = progressPrinter(process.stderr);
   try {
-    const init = await initTfjs({ ...(values.backend ? { backend: values.backend, requestedFrom: '--backend' } : {}), log: (l) => printer.log(l) });
+    const init = await initTfjs({
+      ...(values.backend ? { backend: values.backend, requestedFrom: '--backend' } : {}),
+      log: (l) => printer.log(l),
+    });
     if (init.engineBackend === 'wasm') checkWasmHeap(prepared.config, prepared.estimate, where);
   } catch (e) {
     console.error((e instanceof ConfigError ? e.message.split('\n') : [(e as Error).message]).map((l) => `lctr train: ${l}`).join('\n'));
@@ -128,18 +169,32 @@ async function trainMain(values: TrainFlags, stopAt: number | undefined, memoryG
   try {
     const t0 = performance.now();
     const res = await train({
-      graph, train: trainSrc, eval: evalSrc, ...(validationSrc ? { validation: validationSrc } : {}), config, outDir: out, resume: values.resume,
-      ...(stopAt !== undefined ? { stopAt } : {}), ...(stepFeeds ? { stepFeeds } : {}),
-      signal: abort.signal, log: (l) => printer.log(l), onProgress: (p) => printer.update(p),
+      graph,
+      train: trainSrc,
+      eval: evalSrc,
+      ...(validationSrc ? { validation: validationSrc } : {}),
+      config,
+      outDir: out,
+      resume: values.resume,
+      ...(stopAt !== undefined ? { stopAt } : {}),
+      ...(stepFeeds ? { stepFeeds } : {}),
+      signal: abort.signal,
+      log: (l) => printer.log(l),
+      onProgress: (p) => printer.update(p),
     });
     printer.done();
     const last = res.evals[res.evals.length - 1];
     const secs = (performance.now() - t0) / 1000;
     const rate = Number.isFinite(res.samplesPerSec) ? `, ${Math.round(res.samplesPerSec).toLocaleString('en-US')} samples/s` : '';
-    console.log(`${res.finished ? 'done' : 'stopped'}: step ${res.step}/${res.totalSteps} in ${secs.toFixed(1)} s${rate}` +
-      (last ? `; ${last.kind} auc ${last.auc.toFixed(4)} gauc ${last.gauc.toFixed(4)} logloss ${last.logloss.toFixed(4)}` : '') +
-      (res.test ? `; test (weights of step ${res.test.bestStep}) auc ${res.test.auc.toFixed(4)} gauc ${res.test.gauc.toFixed(4)} logloss ${res.test.logloss.toFixed(4)}` : '') +
-      (res.checkpoint ? `; checkpoint ${res.checkpoint}` : '') + (res.finished ? '' : ` (continue with --resume)`));
+    console.log(
+      `${res.finished ? 'done' : 'stopped'}: step ${res.step}/${res.totalSteps} in ${secs.toFixed(1)} s${rate}` +
+        (last ? `; ${last.kind} auc ${last.auc.toFixed(4)} gauc ${last.gauc.toFixed(4)} logloss ${last.logloss.toFixed(4)}` : '') +
+        (res.test
+          ? `; test (weights of step ${res.test.bestStep}) auc ${res.test.auc.toFixed(4)} gauc ${res.test.gauc.toFixed(4)} logloss ${res.test.logloss.toFixed(4)}`
+          : '') +
+        (res.checkpoint ? `; checkpoint ${res.checkpoint}` : '') +
+        (res.finished ? '' : ` (continue with --resume)`),
+    );
     return 0;
   } catch (e) {
     printer.done();
@@ -160,7 +215,12 @@ async function trainMain(values: TrainFlags, stopAt: number | undefined, memoryG
 /** A file-system error of reading the data (ENOENT, ENOTDIR, EISDIR, EACCES) as one line, or undefined for any other error. */
 function readerError(e: unknown): string | undefined {
   const code = (e as NodeJS.ErrnoException | undefined)?.code;
-  const what: Record<string, string> = { ENOENT: 'no such file or folder', ENOTDIR: 'a file where a folder is expected', EISDIR: 'a folder where a file is expected', EACCES: 'permission denied' };
+  const what: Record<string, string> = {
+    ENOENT: 'no such file or folder',
+    ENOTDIR: 'a file where a folder is expected',
+    EISDIR: 'a folder where a file is expected',
+    EACCES: 'permission denied',
+  };
   if (typeof code !== 'string' || !(code in what)) return undefined;
   const path = (e as NodeJS.ErrnoException).path;
   return `cannot read the data${path ? ` ${path}` : ''}: ${what[code]} (${code})`;

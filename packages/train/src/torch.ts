@@ -30,7 +30,7 @@ import { type FeatureSchema, type Graph, type HostTensor, encodeSafetensors, dec
 import { UsageError, choiceFlag, intFlag, isMainModule, runCommand } from '@lctr/spec/cli';
 import { type SampleSource, writeShards } from '@lctr/data';
 import { auc, gauc, logloss } from '@lctr/metrics';
-import { type AdamState } from '@lctr/backend-tfjs';
+import type { AdamState } from '@lctr/backend-tfjs';
 import {
   type TorchDType,
   TRAIN_SCRIPT,

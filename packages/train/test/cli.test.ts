@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { auc } from '@lctr/metrics';
 import type { SampleSource } from '@lctr/data';
-import { DEMO_DEFAULTS, demoTrainSchema } from '@lctr/spec';
+import { DEMO_DEFAULTS, type demoTrainSchema } from '@lctr/spec';
 import { ConfigError, getTrainModel, listCheckpointSteps, readCheckpoint, trainModelNames } from '../src/index.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));

@@ -11,7 +11,15 @@ import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compileTfjs } from '@lctr/backend-tfjs';
 import { countFlops } from '@lctr/spec';
-import { type MetricsRecord, ConfigError, evaluate, listCheckpointSteps, parseTrainConfig, readCheckpoint, train } from '../src/index.ts';
+import {
+  type MetricsRecord,
+  type ConfigError,
+  evaluate,
+  listCheckpointSteps,
+  parseTrainConfig,
+  readCheckpoint,
+  train,
+} from '../src/index.ts';
 import { bestCheckpointDir } from '../src/checkpoint.ts';
 import { splitByTime, subsetSource } from '../src/models.ts';
 import { type LrSchedule, learningRateAt } from '../src/schedule.ts';

@@ -212,7 +212,8 @@ export function withCrpPairs<S extends FeatureSchema>(source: SampleSource<S>, o
   const clash = CRP_FEATURES.filter((k) => k in inner);
   if (clash.length)
     throw new RangeError(
-      `withCrpPairs: the source's schema already has ${clash.map((k) => `'${k}'`).join(', ')}; give it the schema without the CRP features (the wrapper adds them)`,
+      `withCrpPairs: the source's schema already has ${clash.map((k) => `'${k}'`).join(', ')}; give it the schema without the CRP ` +
+        `features (the wrapper adds them)`,
     );
   const schema = { ...source.schema, ...crpSchema(M) } as S & CrpSchema;
   const groups = source.groups;

@@ -246,7 +246,8 @@ function checkPairs(what: string, ids: Int, mask: Bool): void {
     throw new Error(`crp: ${what} must be [rows, 2] item ids, got ${ids.dtype}${fmt(ids.shape)}`);
   if (mask.shape.length !== 1 || !sameDim(mask.shape[0], ids.shape[0])) {
     throw new Error(
-      `crp: ${what}Mask must be [${String(ids.shape[0])}] (one flag per row of ${what} ${fmt(ids.shape)}), got ${mask.dtype}${fmt(mask.shape)}`,
+      `crp: ${what}Mask must be [${String(ids.shape[0])}] (one flag per row of ${what} ${fmt(ids.shape)}), got ` +
+        `${mask.dtype}${fmt(mask.shape)}`,
     );
   }
 }
@@ -313,7 +314,8 @@ export function crpLoss(
     throw new Error(`crp: the item tables must be [vocab, d], got targetTable ${fmt(tt.shape)} and sourceTable ${fmt(st.shape)}`);
   if (typeof tt.shape[1] !== 'number' || !sameDim(tt.shape[1], st.shape[1])) {
     throw new Error(
-      `crp: targetTable and sourceTable must share a static width d (PC compares a target with a source item), got ${fmt(tt.shape)} and ${fmt(st.shape)}`,
+      `crp: targetTable and sourceTable must share a static width d (PC compares a target with a source item), got ${fmt(tt.shape)} and ` +
+        `${fmt(st.shape)}`,
     );
   }
   const pairs = [

@@ -13,7 +13,7 @@
  * set with no valid key gives exactly 0 (0 / (0 + ε)). Padded query rows (when a query mask is
  * given) output 0. Projections have no bias, as in the paper's formulas.
  */
-import { type Bool, type Float, type GraphBuilder } from '../builder.ts';
+import type { Bool, Float, GraphBuilder } from '../builder.ts';
 import { dimEquals, formatShape } from '../dims.ts';
 import type { FeatureSchema } from '../graph.ts';
 

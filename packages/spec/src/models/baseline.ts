@@ -17,7 +17,7 @@
  * each profile column k has its own table `emb/profile<k>` ([cardinality_k, dim]); the user id
  * `emb/user` ([users, dim]). Tables are initialised N(0, 0.05²), dense layers Xavier-uniform.
  */
-import { type Bool, type Float, GraphBuilder, init } from '../builder.ts';
+import { type Bool, type Float, type GraphBuilder, init } from '../builder.ts';
 import type { FeatureSchema, InputDecl } from '../graph.ts';
 import { bceWithLogits, embed } from '../blocks/common.ts';
 import { type FieldRule, checkModelFields } from '../config.ts';

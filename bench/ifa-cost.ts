@@ -478,7 +478,8 @@ md.push('');
 for (const c of claim) {
   md.push(
     c.checked
-      ? `Claim on ${BLABEL[c.backend]}: IFA's slope vs N ${c.ifaSlopeN.toFixed(3)} ${c.holds ? '<' : '>='} full attention's ${c.fullSlopeN.toFixed(3)}: ${c.holds ? 'holds' : 'FAILS'}.`
+      ? `Claim on ${BLABEL[c.backend]}: IFA's slope vs N ${c.ifaSlopeN.toFixed(3)} ${c.holds ? '<' : '>='} full attention's ` +
+          `${c.fullSlopeN.toFixed(3)}: ${c.holds ? 'holds' : 'FAILS'}.`
       : `Claim on ${BLABEL[c.backend]}: not checked (needs both ifa and fullAttention in --models).`,
   );
 }

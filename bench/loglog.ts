@@ -253,7 +253,10 @@ export function logLogChart(spec: LogLogChartSpec): string {
           `fill="${color}"><title>${escapeXml(`${s.name}: x ${shortNumber(q.x)}, y ${Number(q.y.toPrecision(4))}`)}</title></circle>`,
       );
   });
-  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}">\n${out.join('\n')}\n</svg>\n`;
+  return (
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}">\n` +
+    `${out.join('\n')}\n</svg>\n`
+  );
 }
 
 /** Charts (each a whole <svg> document) side by side in one SVG, as nested <svg> elements. */

@@ -43,13 +43,17 @@ function splitPoints(body, q) {
       continue;
     }
     if (q === '`' && c === '$' && body[j + 1] === '{') {
+      if (depth === 0 && j > 0) out.push(j); // before a substitution
       depth++;
       j++;
       continue;
     }
     if (q === '`' && depth > 0) {
       if (c === '{') depth++;
-      else if (c === '}') depth--;
+      else if (c === '}') {
+        depth--;
+        if (depth === 0) out.push(j + 1); // after a substitution
+      }
       continue;
     }
     if (c === ' ' && j > 0) out.push(j + 1);
@@ -58,17 +62,32 @@ function splitPoints(body, q) {
 }
 
 function splitLine(line) {
-  const lead = /^(\s*)((?:it|describe|test)(?:\.each\([^)]*\))?\()?/.exec(line);
-  const indent = lead[1];
-  const call = lead[2] ?? '';
-  const rest = line.slice(indent.length + call.length);
-  // a line that is one literal, optionally followed by , ) ; ] or a closing of a call
-  const m = /^(['"`])/.exec(rest);
-  if (!m) return undefined;
-  const end = literalEnd(rest, 0);
-  if (end === undefined) return undefined;
+  const indent = /^\s*/.exec(line)[0];
+  // the line's last literal, ending the line but for , ) ; ] (or a test's callback); the code before it
+  // must end where an expression starts (a call's parenthesis, an assignment, a property, return, ...)
+  let call;
+  let rest;
+  let end;
+  for (let i = indent.length; i < line.length; i++) {
+    const c = line[i];
+    if (c === '/' && line[i + 1] === '/') return undefined;
+    if (c !== "'" && c !== '"' && c !== '`') continue;
+    const e = literalEnd(line, i);
+    if (e === undefined) return undefined;
+    const after = line.slice(e);
+    const prefix = line.slice(indent.length, i);
+    const okTail = /^[,);\]\s]*$/.test(after) || /^, (async )?\([^)]*\) => \{$/.test(after);
+    const okPrefix = prefix === '' || /(\(|\[|= |: |return |, |\? |\?\? |\|\| |&& |=> )$/.test(prefix);
+    if (okTail && okPrefix) {
+      call = prefix;
+      rest = line.slice(i);
+      end = e - i;
+      break;
+    }
+    i = e - 1;
+  }
+  if (rest === undefined) return undefined;
   const tail = rest.slice(end);
-  if (!/^[,);\]\s]*$/.test(tail) && !(call && /^, (async )?\([^)]*\) => \{$/.test(tail))) return undefined;
   const q = rest[0];
   const body = rest.slice(1, end - 1);
   const points = splitPoints(body, q);

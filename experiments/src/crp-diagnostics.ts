@@ -373,7 +373,8 @@ async function main(): Promise<void> {
             `${f(r['crpWins.emb/targetItem'])} source ${f(r['crpWins.emb/sourceItem'])} (of CRP's: ${f(r['crpWinsOwn.emb/targetItem'])}, ` +
             `${f(r['crpWinsOwn.emb/sourceItem'])}) | cos target ${f(r['cos.emb/targetItem'])} source ${f(r['cos.emb/sourceItem'])} | ` +
             `click-signed steps kept target ${f(r['clickSignKept.emb/targetItem'])} source ` +
-            `${f(r['clickSignKept.emb/sourceItem'])}${step === 0 ? ` | same-item negatives pt ${f(r['pt.sameItemNegatives'])} ps ${f(r['ps.sameItemNegatives'])}` : ''}`,
+            `${f(r['clickSignKept.emb/sourceItem'])}` +
+            `${step === 0 ? ` | same-item negatives pt ${f(r['pt.sameItemNegatives'])} ps ${f(r['ps.sameItemNegatives'])}` : ''}`,
         );
       };
       diag(0);

@@ -368,7 +368,8 @@ function timingTable(outcomes: readonly RunOutcome[]): string {
 function pendingNote(outcomes: readonly RunOutcome[]): string {
   const p = outcomes.filter((o) => o.status === 'pending');
   return p.length
-    ? `\n**Pending (not trained yet, left out of the rows):** ${p.map((o) => `${o.variant.id}-seed${o.seed}`).join(', ')}. Run the command again to train them (finished runs are reused).\n`
+    ? `\n**Pending (not trained yet, left out of the rows):** ${p.map((o) => `${o.variant.id}-seed${o.seed}`).join(', ')}. Run the ` +
+        `command again to train them (finished runs are reused).\n`
     : '';
 }
 
@@ -896,7 +897,9 @@ async function figure5(f: Flags, ctx: RunContext): Promise<Output> {
   }
   const curves: ProbeCurve[] = [];
   for (const c of checkpoints) curves.push(await probeCheckpoint(f, c.dir, c.seed, k1s, ctx.log));
-  const setup = `${describeSetup(f)}; probe: ${f.probe}, FSA score ${f.fsaScore === 'softmax' ? 'softmax per head averaged over heads' : 'logits averaged over heads'}, top ${f.top}`;
+  const setup =
+    `${describeSetup(f)}; probe: ${f.probe}, FSA score ` +
+    `${f.fsaScore === 'softmax' ? 'softmax per head averaged over heads' : 'logits averaged over heads'}, top ${f.top}`;
   const usable = curves.length ? [...curves[0]!.k1Share.keys()] : [];
   const k2 = curves[0]?.k2;
   const at = (pick: (c: ProbeCurve) => number) => summarize(curves.map(pick).filter(Number.isFinite));

@@ -207,7 +207,8 @@ function chrome(spec: ChartFrame, f: Frame, legend: readonly LegendEntry[]): str
       y = legendTop + at[i]!.row * 18;
     out.push(
       e.dashed
-        ? `<line x1="${c(x)}" y1="${c(y + 6)}" x2="${c(x + 14)}" y2="${c(y + 6)}" stroke="${e.color}" stroke-width="2" stroke-dasharray="4 3"/>`
+        ? `<line x1="${c(x)}" y1="${c(y + 6)}" x2="${c(x + 14)}" y2="${c(y + 6)}" stroke="${e.color}" stroke-width="2" ` +
+            `stroke-dasharray="4 3"/>`
         : `<rect x="${c(x)}" y="${c(y)}" width="14" height="12" fill="${e.color}"/>`,
     );
     out.push(`<text x="${c(x + 18)}" y="${c(y + 10)}" font-size="12" ${FONT}>${escapeXml(e.name)}</text>`);
@@ -234,7 +235,10 @@ function chrome(spec: ChartFrame, f: Frame, legend: readonly LegendEntry[]): str
 }
 
 function errorBar(x: number, yLo: number, yHi: number, color: string): string {
-  return `<path d="M${c(x)} ${c(yLo)}V${c(yHi)}M${c(x - 4)} ${c(yLo)}H${c(x + 4)}M${c(x - 4)} ${c(yHi)}H${c(x + 4)}" stroke="${color}" stroke-width="1.5" fill="none"/>`;
+  return (
+    `<path d="M${c(x)} ${c(yLo)}V${c(yHi)}M${c(x - 4)} ${c(yLo)}H${c(x + 4)}M${c(x - 4)} ${c(yHi)}H${c(x + 4)}" stroke="${color}" ` +
+    `stroke-width="1.5" fill="none"/>`
+  );
 }
 
 const wrap = (f: Frame, body: readonly string[]) =>

@@ -53,7 +53,8 @@ export function chooseProviders(request: ProviderRequest, availability: Provider
   const cudaMissing = !availability.backends.includes('cuda')
     ? `this onnxruntime-node build has no CUDA backend (backends: ${availability.backends.join(', ') || 'none'})`
     : !availability.cudaLibraries
-      ? 'the CUDA provider libraries (libonnxruntime_providers_cuda.so, libonnxruntime_providers_shared.so) are not installed next to the onnxruntime-node binding (its install script downloads them)'
+      ? 'the CUDA provider libraries (libonnxruntime_providers_cuda.so, libonnxruntime_providers_shared.so) are not installed next to ' +
+        'the onnxruntime-node binding (its install script downloads them)'
       : undefined;
   switch (request) {
     case 'cpu':

@@ -45,7 +45,10 @@ function workerBoot(): string {
       .resolve('tsx/esm/api')
       .replace(/index\.cjs$/, 'index.mjs'),
   ).href;
-  return `import(${JSON.stringify(tsxApi)}).then((m) => { m.register(); return import(${JSON.stringify(new URL('./parallel-worker.ts', import.meta.url).href)}); })`;
+  return (
+    `import(${JSON.stringify(tsxApi)}).then((m) => { m.register(); return import(` +
+    `${JSON.stringify(new URL('./parallel-worker.ts', import.meta.url).href)}); })`
+  );
 }
 
 interface StepReply {

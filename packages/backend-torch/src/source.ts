@@ -226,7 +226,9 @@ export function torchSource(graph: Graph, opts: TorchSourceOptions): string {
     if (global.has(node.id)) {
       // a reduction across samples: summed over the ranks (src/distributed.ts)
       const { axes, keepDims } = node.attrs as unknown as OpAttrs['reduceSum'];
-      expr = `${node.op === 'reduceSum' ? '_batch_sum' : '_batch_mean'}(${args[0]}, (${axes.join(', ')}${axes.length === 1 ? ',' : ''}), ${keepDims ? 'True' : 'False'})`;
+      expr =
+        `${node.op === 'reduceSum' ? '_batch_sum' : '_batch_mean'}(${args[0]}, (${axes.join(', ')}${axes.length === 1 ? ',' : ''}), ` +
+        `${keepDims ? 'True' : 'False'})`;
     }
     const outNames = OPS[node.op].outputs as readonly string[];
     const vars = node.outputs.map((o, k) => {

@@ -179,5 +179,8 @@ export function formatExplainLine(p: ExplainParity): string {
   const levels = Object.entries(p.levels)
     .map(([l, r]) => `${l} (k ${r.k}) ${r.rowsDiffer} of ${r.rows} rows differ, max |Δweight| ${r.maxAbsWeight.toExponential(1)}`)
     .join('; ');
-  return `explain (${EXPLAIN_ONNX_FILE}): prob vs the scoring file max |Δ| ${p.maxAbsProb.toExponential(1)} (bar ${p.tolerance.toExponential(0)}); picks vs ref-cpu: ${levels}  ${p.ok ? 'OK' : 'FAIL'}`;
+  return (
+    `explain (${EXPLAIN_ONNX_FILE}): prob vs the scoring file max |Δ| ${p.maxAbsProb.toExponential(1)} (bar ` +
+    `${p.tolerance.toExponential(0)}); picks vs ref-cpu: ${levels}  ${p.ok ? 'OK' : 'FAIL'}`
+  );
 }

@@ -102,5 +102,8 @@ export function formatLatencyLine(l: LatencyReport): string {
       ? `${l.requests} requests x ${l.candidates} candidates, 1 user each`
       : `${l.requests} batches of ${l.candidates} eval samples`;
   const f = (x: number) => `${x < 10 ? x.toFixed(2) : x.toFixed(1)} ms`;
-  return `latency (ONNX Runtime ${l.provider}, ${l.warmup} warm-up requests not counted): ${what}: p50 ${f(l.p50Ms)}, p99 ${f(l.p99Ms)}, mean ${f(l.meanMs)}`;
+  return (
+    `latency (ONNX Runtime ${l.provider}, ${l.warmup} warm-up requests not counted): ${what}: p50 ${f(l.p50Ms)}, p99 ${f(l.p99Ms)}, ` +
+    `mean ${f(l.meanMs)}`
+  );
 }

@@ -120,10 +120,16 @@ export function formatOptimisations(o: ServingOptimisations): string {
   const f = o.constantFolding;
   const fold = !f.enabled
     ? 'constant folding off'
-    : `${f.foldedNodes} parameter-only nodes folded (${f.nodesBefore} -> ${f.nodesAfter} IR nodes, ${f.parametersBefore} -> ${f.parametersAfter} parameter scalars)`;
+    : `${f.foldedNodes} parameter-only nodes folded (${f.nodesBefore} -> ${f.nodesAfter} IR nodes, ${f.parametersBefore} -> ` +
+      `${f.parametersAfter} parameter scalars)`;
   const q = o.int8;
   const int8 = q
-    ? ` (${q.products.length} products quantized, ${q.floatMatmuls} MatMuls left float32; weights ${q.weightBytesBefore} -> ${q.weightBytesAfter} bytes)`
+    ? ` (${q.products.length} products quantized, ${q.floatMatmuls} MatMuls left float32; weights ${q.weightBytesBefore} -> ` +
+      `${q.weightBytesAfter} bytes)`
     : '';
-  return `optimised: ${fold}; ${o.precision}${int8}${o.precision !== 'float32' ? ` (checked against the float32 reference to ${o.onnxTolerance.toExponential(0)})` : ''}; ${o.onnxNodes} ONNX nodes`;
+  return (
+    `optimised: ${fold}; ${o.precision}${int8}` +
+    `${o.precision !== 'float32' ? ` (checked against the float32 reference to ${o.onnxTolerance.toExponential(0)})` : ''}; ` +
+    `${o.onnxNodes} ONNX nodes`
+  );
 }

@@ -97,7 +97,9 @@ describe('all or nothing', () => {
       writeFileSync(join(dir, 'config.pbtxt'), 'name: "demo"\n# tuned by hand\n');
       writeFileSync(join(dir, 'notes.txt'), 'keep me');
       const before = snapshot(dir);
-      const msg = `model directory ${dir} holds files in the way of the export: config.pbtxt (changed since the exporter wrote it); move them away, or pass --force to replace them (other files the exporter did not write are kept)`;
+      const msg =
+        `model directory ${dir} holds files in the way of the export: config.pbtxt (changed since the exporter wrote it); move ` +
+        `them away, or pass --force to replace them (other files the exporter did not write are kept)`;
       await expect(exportModel({ model: 'demo', out: repo, seed: 2 })).rejects.toThrow(new ExportError(msg));
       expect(snapshot(dir)).toEqual(before);
       // a manifest that does not list weights.safetensors: that file is the user's, and in the way

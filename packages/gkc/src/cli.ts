@@ -46,7 +46,10 @@ function describe(m: VersionManifest): string {
     .map(([t, s]) => `${t} ${s!.rows} x ${s!.dim}`)
     .join(', ');
   const layout = m.slots.map((s) => `${s.part}[${s.offset}:${s.offset + s.dim}]`).join(' ');
-  return `version '${m.version}' (seq ${m.seq}, ${m.createdAt}): ${tables}; vector ${m.dim}-d = ${layout}; sha256 ${m.sha256}${m.source ? `; source ${m.source}` : ''}`;
+  return (
+    `version '${m.version}' (seq ${m.seq}, ${m.createdAt}): ${tables}; vector ${m.dim}-d = ${layout}; sha256 ${m.sha256}` +
+    `${m.source ? `; source ${m.source}` : ''}`
+  );
 }
 
 export function main(argv: readonly string[]): Promise<number> {

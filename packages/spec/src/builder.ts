@@ -141,7 +141,8 @@ export class GraphBuilder<S extends FeatureSchema = FeatureSchema> {
     const def = OPS[op] as OpDef;
     const at = (msg: string) =>
       new GraphError(
-        `node '${nodeId}' (${op})${inputs.length ? ` with inputs ${inputs.map((v, i) => describe(v, def.inputs[Math.min(i, def.inputs.length - 1)]?.name)).join(', ')}` : ''}: ${msg}`,
+        `node '${nodeId}' (${op})` +
+          `${inputs.length ? ` with inputs ${inputs.map((v, i) => describe(v, def.inputs[Math.min(i, def.inputs.length - 1)]?.name)).join(', ')}` : ''}: ${msg}`,
         nodeId,
         op,
       );

@@ -417,7 +417,9 @@ export const OPS: { readonly [N in OpName]: OpDef<N> } = {
   },
   gatherAlongAxis: {
     name: 'gatherAlongAxis',
-    doc: 'per leading index, pick entries along axis: indices is x.shape[:axis] + [k]; out = x.shape[:axis] + [k] + x.shape[axis+1:] (top-k rows per batch row).',
+    doc:
+      'per leading index, pick entries along axis: indices is x.shape[:axis] + [k]; out = x.shape[:axis] + [k] + x.shape[axis+1:] ' +
+      '(top-k rows per batch row).',
     inputs: [
       { name: 'x', grad: true },
       { name: 'indices', grad: false },

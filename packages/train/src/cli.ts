@@ -190,7 +190,8 @@ async function trainMain(values: TrainFlags, stopAt: number | undefined, memoryG
       `${res.finished ? 'done' : 'stopped'}: step ${res.step}/${res.totalSteps} in ${secs.toFixed(1)} s${rate}` +
         (last ? `; ${last.kind} auc ${last.auc.toFixed(4)} gauc ${last.gauc.toFixed(4)} logloss ${last.logloss.toFixed(4)}` : '') +
         (res.test
-          ? `; test (weights of step ${res.test.bestStep}) auc ${res.test.auc.toFixed(4)} gauc ${res.test.gauc.toFixed(4)} logloss ${res.test.logloss.toFixed(4)}`
+          ? `; test (weights of step ${res.test.bestStep}) auc ${res.test.auc.toFixed(4)} gauc ${res.test.gauc.toFixed(4)} logloss ` +
+            `${res.test.logloss.toFixed(4)}`
           : '') +
         (res.checkpoint ? `; checkpoint ${res.checkpoint}` : '') +
         (res.finished ? '' : ` (continue with --resume)`),

@@ -86,7 +86,9 @@ function register(preset: Preset): void {
     }
   };
   registerTrainModel<FeatureSchema>(preset, {
-    description: `${preset} (spec models/lifelong.ts): DIN base + ${LIFELONG_PRESETS[preset].module} over the lifelong source sequence${preset === 'lcn' ? ' + CRP' : ''}, on the synthetic world or ml-100k`,
+    description:
+      `${preset} (spec models/lifelong.ts): DIN base + ${LIFELONG_PRESETS[preset].module} over the lifelong source sequence` +
+      `${preset === 'lcn' ? ' + CRP' : ''}, on the synthetic world or ml-100k`,
     buildTrain: build,
     async source(req): Promise<SampleSource<FeatureSchema>> {
       const { cfg, prepared } = await resolve(req.model, req.where, req.data);

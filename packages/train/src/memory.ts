@@ -153,7 +153,11 @@ export function describeEstimate(est: MemoryEstimate): string {
   const shards = `${est.shards} shard${est.shards > 1 ? 's' : ''} of ${est.shardBatch} sample${est.shardBatch > 1 ? 's' : ''}`;
   const big = est.largest.map((t) => `'${t.id}' ${formatShape(t.dims)} ${formatBytes(t.bytes)}`).join(', ');
   const unresolved = est.unresolved.length ? `; dims ${est.unresolved.join(', ')} unknown before the data, counted as 1` : '';
-  return `activations with their gradients and temporaries ${formatBytes(est.activationBytes)} per shard x ${shards}, parameters ${formatBytes(est.paramBytes)} x ${est.shards * 2 + 2} (weights and gradients per shard, Adam's m and v); largest: ${big}${unresolved}`;
+  return (
+    `activations with their gradients and temporaries ${formatBytes(est.activationBytes)} per shard x ${shards}, parameters ` +
+    `${formatBytes(est.paramBytes)} x ${est.shards * 2 + 2} (weights and gradients per shard, Adam's m and v); largest: ${big}` +
+    `${unresolved}`
+  );
 }
 
 export interface MachineLimits {
@@ -205,7 +209,10 @@ export function checkTrainFits(config: TrainConfig, est: MemoryEstimate, limits:
   }
   const shards = config.shards ?? 1;
   if (shards > limits.parallelism) {
-    const what = `${opts.where}: config.shards: ${shards} is above this machine's parallelism (${limits.parallelism}, os.availableParallelism()); each shard is a worker thread with its own copy of the weights (this step: about ${formatBytes(est.totalBytes)}), and more threads than cores only wait for each other`;
+    const what =
+      `${opts.where}: config.shards: ${shards} is above this machine's parallelism (${limits.parallelism}, ` +
+      `os.availableParallelism()); each shard is a worker thread with its own copy of the weights (this step: about ` +
+      `${formatBytes(est.totalBytes)}), and more threads than cores only wait for each other`;
     if (opts.oversubscribe) warnings.push(`warning: ${what}; running anyway (--oversubscribe)`);
     else problems.push(`${what}; use at most ${limits.parallelism}, or pass --oversubscribe to run it anyway`);
   }

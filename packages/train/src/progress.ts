@@ -32,7 +32,10 @@ const fmtRate = (x: number) => (Number.isFinite(x) ? Math.round(x).toLocaleStrin
 /** "step 120/1000 (12.0%) epoch 0.47 loss 0.6931 1,234 samples/s ETA 1m05s" */
 export function formatProgressLine(p: TrainProgress): string {
   const pct = p.totalSteps > 0 ? ((100 * p.step) / p.totalSteps).toFixed(1) : '100.0';
-  return `step ${p.step}/${p.totalSteps} (${pct}%) epoch ${p.epoch.toFixed(2)} loss ${fmtLoss(p.loss)} ${fmtRate(p.samplesPerSec)} samples/s ETA ${formatDuration(p.etaSeconds)}`;
+  return (
+    `step ${p.step}/${p.totalSteps} (${pct}%) epoch ${p.epoch.toFixed(2)} loss ${fmtLoss(p.loss)} ${fmtRate(p.samplesPerSec)} ` +
+    `samples/s ETA ${formatDuration(p.etaSeconds)}`
+  );
 }
 
 /** "[######--------------] 30% 300/1000 | loss 0.6931 | 1,234 samples/s | ETA 1m05s" with a bar of `width` cells */
@@ -40,7 +43,10 @@ export function formatProgressBar(p: TrainProgress, width = 24): string {
   const frac = p.totalSteps > 0 ? Math.min(1, p.step / p.totalSteps) : 1;
   const full = Math.floor(frac * width);
   const bar = '#'.repeat(full) + '-'.repeat(width - full);
-  return `[${bar}] ${Math.floor(frac * 100)}% ${p.step}/${p.totalSteps} | epoch ${p.epoch.toFixed(2)} | loss ${fmtLoss(p.loss)} | ${fmtRate(p.samplesPerSec)} samples/s | ETA ${formatDuration(p.etaSeconds)}`;
+  return (
+    `[${bar}] ${Math.floor(frac * 100)}% ${p.step}/${p.totalSteps} | epoch ${p.epoch.toFixed(2)} | loss ${fmtLoss(p.loss)} | ` +
+    `${fmtRate(p.samplesPerSec)} samples/s | ETA ${formatDuration(p.etaSeconds)}`
+  );
 }
 
 export interface ProgressStream {

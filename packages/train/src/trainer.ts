@@ -667,7 +667,11 @@ export async function train<S extends FeatureSchema>(opts: TrainOptions<S>): Pro
       const others = Object.entries(m.objectives ?? {})
         .map(([k, o]) => `; ${k} auc ${o.auc.toFixed(4)}${o.bayesAuc !== undefined ? ` (Bayes ${o.bayesAuc.toFixed(4)})` : ''}`)
         .join('');
-      return `${m.target !== undefined ? `${m.target} ` : ''}auc ${m.auc.toFixed(4)} gauc ${m.gauc.toFixed(4)} logloss ${m.logloss.toFixed(4)}${m.bayesAuc !== undefined ? ` (Bayes auc ${m.bayesAuc.toFixed(4)})` : ''} on ${m.samples} samples${others} in ${secs.toFixed(1)} s`;
+      return (
+        `${m.target !== undefined ? `${m.target} ` : ''}auc ${m.auc.toFixed(4)} gauc ${m.gauc.toFixed(4)} logloss ` +
+        `${m.logloss.toFixed(4)}${m.bayesAuc !== undefined ? ` (Bayes auc ${m.bayesAuc.toFixed(4)})` : ''} on ${m.samples} samples` +
+        `${others} in ${secs.toFixed(1)} s`
+      );
     };
 
     /** Evaluate the periodic source (validation when configured, else eval); true when it is a new best validation value. */

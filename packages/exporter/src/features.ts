@@ -18,6 +18,7 @@ import {
   datasetKey,
   loadDataset,
   readDatasetConfig,
+  SAMPLE_FEATURES,
 } from '@lctr/data';
 import type { Graph } from '@lctr/spec';
 
@@ -27,21 +28,8 @@ const REPO_ROOT = resolve(import.meta.dirname, '../../..');
 const ML100K_CONFIG = 'datasets/ml-100k.json';
 
 /** The graph inputs a raw request can fill (RawRequestMapper). */
-const RAW_FEATURES = new Set([
-  'profile',
-  'candidate',
-  'candidateCategory',
-  'targetSeq',
-  'targetSeqCategory',
-  'targetSeqMask',
-  'sourceSeq',
-  'sourceSeqCategory',
-  'sourceSeqMask',
-  'lifelongSeq',
-  'lifelongSeqCategory',
-  'lifelongMask',
-  'lifelongContext',
-]);
+// the sample features less the user id (a raw request names it by its raw id) and the label
+const RAW_FEATURES = new Set<string>(SAMPLE_FEATURES.filter((f) => f !== 'user' && f !== 'label'));
 
 export interface FeaturesRecord {
   readonly dataset: string;

@@ -11,7 +11,7 @@ import { readFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
 import { initTfjs } from '@lctr/backend-tfjs';
 import { EventLogError, ReaderError } from '@lctr/data';
-import { EXIT_CODES, asStorageError } from '@lctr/spec';
+import { EXIT_CODES, asStorageError, displayPath } from '@lctr/spec';
 import { UsageError, intFlag, isMainModule, numberFlag, runCommand } from '@lctr/spec/cli';
 import { CheckpointError } from './checkpoint.ts';
 import { ConfigError, parseJsonText, parseTrainConfig } from './config.ts';
@@ -193,7 +193,7 @@ async function trainMain(values: TrainFlags, stopAt: number | undefined, memoryG
           ? `; test (weights of step ${res.test.bestStep}) auc ${res.test.auc.toFixed(4)} gauc ${res.test.gauc.toFixed(4)} logloss ` +
             `${res.test.logloss.toFixed(4)}`
           : '') +
-        (res.checkpoint ? `; checkpoint ${res.checkpoint}` : '') +
+        (res.checkpoint ? `; checkpoint ${displayPath(res.checkpoint)}` : '') +
         (res.finished ? '' : ` (continue with --resume)`),
     );
     return 0;

@@ -16,7 +16,16 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import type { EvalTarget, SampleSource } from '@lctr/data';
 import { auc, gauc, logloss } from '@lctr/metrics';
-import { type FeatureSchema, type Graph, type HostTensor, atomicWriteFile, formatShape, initWeights, valueInfo } from '@lctr/spec';
+import {
+  type FeatureSchema,
+  type Graph,
+  type HostTensor,
+  atomicWriteFile,
+  formatShape,
+  initWeights,
+  valueInfo,
+  displayPath,
+} from '@lctr/spec';
 import { Adam, type AdamState, DataParallel, type TfjsModel, compileTfjs } from '@lctr/backend-tfjs';
 import { type TrainConfig, type ValidationMetric, totalSteps } from './config.ts';
 import {
@@ -537,7 +546,7 @@ export async function train<S extends FeatureSchema>(opts: TrainOptions<S>): Pro
   if (opts.resume) {
     // a corrupt latest is passed over for the newest intact older checkpoint, saying why
     const found = newestIntactCheckpoint(outDir);
-    for (const s of found.skipped) log(`skipped checkpoint ${s.dir}: ${s.reason}`);
+    for (const s of found.skipped) log(`skipped checkpoint ${displayPath(s.dir)}: ${s.reason}`);
     fellBack = found.skipped.length > 0;
     if (found.checkpoint) {
       ckpt = found.checkpoint;
@@ -753,7 +762,7 @@ export async function train<S extends FeatureSchema>(opts: TrainOptions<S>): Pro
         config.keep,
       );
       lastCheckpointStep = step;
-      log(`checkpoint ${lastCheckpoint} (${Math.round(performance.now() - c0)} ms)`);
+      log(`checkpoint ${displayPath(lastCheckpoint)} (${Math.round(performance.now() - c0)} ms)`);
     };
 
     const stopAt = Math.min(total, opts.stopAt ?? total);

@@ -39,7 +39,8 @@ describe('committed experiment results', () => {
     expect(md.match(/(?:^|[\s(`'"])\/(?:home|tmp|root|work|srv|Users|mnt)\/\S*/gm) ?? []).toEqual([]);
   });
   it("name the analyses' own output folders as lcn.ts writes them (out/experiments/<command>)", () => {
-    for (const name of folders.filter((n) => n !== 'keep')) {
+    // lcn.ts's commands (keep.ts and zoo.ts write their own layouts)
+    for (const name of folders.filter((n) => ['figure5', 'ifa-table2', 'ifa-table3', 'table1', 'table3', 'table5'].includes(n))) {
       const setup = (JSON.parse(readFileSync(join(EXPERIMENTS, name, 'results.json'), 'utf8')) as { setup?: { out?: string } }).setup;
       expect(setup?.out).toBe(`out/experiments/${name}`);
     }

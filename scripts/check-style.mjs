@@ -12,7 +12,7 @@ const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const LIMIT = 140;
 const MAX_LONG_LINES = 75;
 
-const biome = spawnSync(join(ROOT, 'node_modules/.bin/biome'), ['ci', '.'], { cwd: ROOT, stdio: 'inherit' });
+const biome = spawnSync(join(ROOT, 'node_modules/.bin/biome'), ['ci', '.', '--diagnostic-level=error'], { cwd: ROOT, stdio: 'inherit' });
 if (biome.status !== 0) {
   console.error('style: biome ci failed (npx biome check --write . formats and fixes what it can)');
   process.exit(1);

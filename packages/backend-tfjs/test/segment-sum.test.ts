@@ -96,11 +96,11 @@ describe.each(BACKENDS)('UnsortedSegmentSum kernel on %s', (backend) => {
     };
     const opt = tf.train.adam(0.05);
     const first = m.trainStep(inputs, 'loss', opt);
-    const t0 = performance.now();
     let last = first;
     for (let i = 0; i < 5; i++) last = m.trainStep(inputs, 'loss', opt);
-    const perStep = (performance.now() - t0) / 5;
-    expect(perStep).toBeLessThan(1000); // the built-in cpu kernel took seconds; timings belong in benchmarks
+    // what made this slow (tfjs' built-in cpu kernel: seconds a step) is ours no more: the registered kernel is
+    // the JS one; the timing itself is bench/gather-grad.ts's job
+    expect(hasFastKernels('cpu')).toBe(true);
     expect(last).toBeLessThan(first);
     m.dispose();
     opt.dispose();

@@ -472,10 +472,9 @@ describe('POST /score', () => {
     all.forEach((r, i) => expect(r.json['scores']).toEqual(expected[i % 10]));
   });
 
-  it('load: 1,000 requests of 20 candidates, 8 at a time, no errors, in under 30 s; /metrics counts them', async () => {
+  it('load: 1,000 requests of 20 candidates, 8 at a time, no errors; /metrics counts them (timing: bench/serve-load.ts)', async () => {
     const before = (await get(lcnUrl, '/metrics.json')) as any;
     const bodies = Array.from({ length: 16 }, (_, k) => JSON.stringify(exampleRequest(lcn.health(), { candidates: 20, seed: 200 + k })));
-    const t0 = performance.now();
     let next = 0,
       failed = 0;
     await Promise.all(
@@ -492,9 +491,7 @@ describe('POST /score', () => {
         }
       }),
     );
-    const seconds = (performance.now() - t0) / 1000;
     expect(failed).toBe(0);
-    expect(seconds).toBeLessThan(30);
     const m = (await get(lcnUrl, '/metrics.json')) as any;
     expect(m.score.ok - before.score.ok).toBe(1000);
     expect(m.score.candidates - before.score.candidates).toBe(20_000);

@@ -8,10 +8,10 @@ const bits = (a: ArrayLike<number>): number[] => Array.from(new Uint32Array(Floa
 
 const cfg: AdamConfig = { name: 'adam', lr: 0.1, beta1: 0.9, beta2: 0.999, epsilon: 1e-8 };
 
+// distinct tf.Variable names across tests (tfjs refuses a name twice)
+let variableSerial = 0;
 function params(values: Record<string, number[]>): Map<string, tf.Variable> {
-  return new Map(
-    Object.entries(values).map(([k, v], i) => [k, tf.variable(tf.tensor1d(v), true, `adamtest${Date.now()}-${Math.random()}-${i}`)]),
-  );
+  return new Map(Object.entries(values).map(([k, v], i) => [k, tf.variable(tf.tensor1d(v), true, `adamtest-${variableSerial++}-${i}`)]));
 }
 const step = (adam: Adam, ps: Map<string, tf.Variable>, grads: Record<string, number[]>) =>
   tf.tidy(() => adam.applyGradients(Object.entries(grads).map(([k, g]) => ({ name: ps.get(k)!.name, tensor: tf.tensor1d(g) }))));

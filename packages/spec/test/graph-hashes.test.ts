@@ -19,7 +19,13 @@ import {
   buildLifelongTrain,
   serializeGraph,
 } from '../src/index.ts';
-import { IFA_TEST_CONFIG, KEEP_TEST_CONFIG, KEEP_TWO_TOWER_TEST_CONFIG, LIFELONG_TEST_CONFIG } from '../src/testing/index.ts';
+import {
+  DIN_TEST_CONFIG,
+  IFA_TEST_CONFIG,
+  KEEP_TEST_CONFIG,
+  KEEP_TWO_TOWER_TEST_CONFIG,
+  LIFELONG_TEST_CONFIG,
+} from '../src/testing/index.ts';
 
 const PINNED: Record<string, string> = {
   'sim-soft train': '6e70d81a94ac',
@@ -51,18 +57,7 @@ describe('graph hashes', () => {
       got[`${preset} serve`] = h(buildLifelong(cfg));
     }
     got['lcn lambda0 train'] = h(buildLifelongTrain({ ...LIFELONG_TEST_CONFIG, crp: { ...LIFELONG_TEST_CONFIG.crp!, lambda: 0 } }));
-    const din = {
-      dim: 4,
-      categoryDim: 2,
-      seqLen: 6,
-      users: 20,
-      targetItems: 40,
-      sourceItems: 50,
-      categories: 5,
-      profile: [3],
-      hidden: [8],
-      attention: [4],
-    };
+    const din = DIN_TEST_CONFIG;
     got['din train'] = h(buildDinTrain(din));
     got['din serve'] = h(buildDin(din));
     const { attention: _attention, ...avgpool } = din;

@@ -4,35 +4,12 @@
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { type HostTensor, buildDinTrain } from '@lctr/spec';
-import { gen, randomFeeds } from '@lctr/spec/testing';
+import { gen, randomFeeds, DIN_TEST_CONFIG, dinGens } from '@lctr/spec/testing';
 import { initTfjs } from '@lctr/backend-tfjs';
 
-const cfg = {
-  dim: 4,
-  categoryDim: 2,
-  seqLen: 6,
-  users: 20,
-  targetItems: 40,
-  sourceItems: 50,
-  categories: 5,
-  profile: [3],
-  hidden: [8],
-  attention: [4],
-};
+const cfg = DIN_TEST_CONFIG;
 const graph = buildDinTrain(cfg);
-const gens = {
-  user: gen.ints(20),
-  profile: gen.ints(3),
-  candidate: gen.ints(40),
-  candidateCategory: gen.ints(5),
-  targetSeq: gen.ints(40),
-  targetSeqCategory: gen.ints(5),
-  targetSeqMask: gen.prefixMask(),
-  sourceSeq: gen.ints(50),
-  sourceSeqCategory: gen.ints(5),
-  sourceSeqMask: gen.prefixMask(),
-  label: gen.ints(2),
-};
+const gens = dinGens();
 
 beforeAll(async () => {
   await initTfjs({ backend: 'cpu', log: () => {} });
